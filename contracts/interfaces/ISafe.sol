@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+/// @title ISafe
+/// @notice The subset of the Safe v1.4.1 interface that the custody contracts call.
+interface ISafe {
+    enum Operation {
+        Call,
+        DelegateCall
+    }
+
+    function setup(
+        address[] calldata owners,
+        uint256 threshold,
+        address to,
+        bytes calldata data,
+        address fallbackHandler,
+        address paymentToken,
+        uint256 payment,
+        address payable paymentReceiver
+    ) external;
+
+    function enableModule(address module) external;
+
+    function setGuard(address guard) external;
+
+    function execTransactionFromModule(address to, uint256 value, bytes memory data, Operation operation)
+        external
+        returns (bool success);
+
+    function isOwner(address owner) external view returns (bool);
+
+    function getOwners() external view returns (address[] memory);
+
+    function getThreshold() external view returns (uint256);
+
+    function isModuleEnabled(address module) external view returns (bool);
+}
+
+/// @title ISafeProxyFactory
+/// @notice The subset of the Safe v1.4.1 proxy factory used to create vault Safes.
+interface ISafeProxyFactory {
+    function createProxyWithNonce(address singleton, bytes memory initializer, uint256 saltNonce)
+        external
+        returns (address proxy);
+
+    function proxyCreationCode() external pure returns (bytes memory);
+}

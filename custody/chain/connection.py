@@ -1,0 +1,130 @@
+"""Connections to a chain: web3 with bounded waits, no silent retries, errors translated once."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import requests
+from web3 import Web3
+from web3.exceptions import Web3Exception
+
+from custody.exceptions import ChainError, ChainIdMismatch, RpcUnreachable
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = 10.0
+
+
+def _network_error(exc: BaseException) -> bool:
+    return isinstance(exc, (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError))
+
+
+@dataclass
+class Chain:
+    """A web3 connection plus what we learned about the endpoint."""
+
+    w3: Web3
+    url: str
+    chain_id: int
+    client: str
+    poll_latency: float = 0.1
+    receipt_timeout: float = 120.0
+    _snapshots: list[str] = field(default_factory=list, repr=False)
+
+    @property
+    def is_anvil(self) -> bool:
+        return self.client.lower().startswith("anvil")
+
+    def rpc(self, method: str, params: list | tuple = ()) -> Any:
+        """A raw JSON-RPC call; RPC-level errors raise :class:`ChainError`."""
+        response = self.call(self.w3.provider.make_request, method, list(params))
+        if "error" in response:
+            error = response["error"]
+            message = error.get("message", error) if isinstance(error, dict) else error
+            raise ChainError(f"{method} failed: {message}", rpc_error=error)
+        return response["result"]
+
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a web3 call, translating transport failures into :class:`RpcUnreachable`."""
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            if _network_error(exc):
+                raise RpcUnreachable(f"RPC {self.url} is unreachable: {_short(exc)}", url=self.url) from exc
+            raise
+
+    # -- Anvil-only helpers (tests, drills, pilot) ------------------------------------------------
+    def snapshot(self) -> str:
+        return str(self.rpc("evm_snapshot"))
+
+    def revert(self, snapshot_id: str) -> None:
+        if not self.rpc("evm_revert", [snapshot_id]):
+            raise ChainError(f"evm_revert to snapshot {snapshot_id} failed")
+
+    def set_next_timestamp(self, timestamp: int) -> None:
+        self.rpc("anvil_setNextBlockTimestamp", [timestamp])
+
+    def mine(self, blocks: int = 1) -> None:
+        self.rpc("anvil_mine", [hex(blocks)])
+
+    def latest_timestamp(self) -> int:
+        return int(self.call(self.w3.eth.get_block, "latest")["timestamp"])
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    if "Connection refused" in text or "NewConnectionError" in text:
+        return "connection refused"
+    if isinstance(exc, (requests.Timeout, TimeoutError)) or "timed out" in text.lower():
+        return "timed out"
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def connect(url: str, *, expected_chain_id: int | None = None, timeout: float = DEFAULT_TIMEOUT) -> Chain:
+    """Connect to ``url`` and check it answers (and serves ``expected_chain_id`` if given)."""
+    if not url.startswith(("http://", "https://")):
+        raise RpcUnreachable(f"RPC URL {url!r} must start with http:// or https://", url=url)
+    provider = Web3.HTTPProvider(
+        url,
+        request_kwargs={"timeout": timeout},
+        # web3 retries silently by default (a 1 s timeout surfaced after ~7 s); we want bounded waits.
+        exception_retry_configuration=None,
+    )
+    w3 = Web3(provider)
+    chain = Chain(w3=w3, url=url, chain_id=0, client="")
+    try:
+        chain.chain_id = chain.call(lambda: w3.eth.chain_id)
+        chain.client = chain.call(lambda: w3.client_version)
+    except RpcUnreachable:
+        raise
+    except (Web3Exception, ValueError) as exc:
+        raise RpcUnreachable(f"RPC {url} did not answer eth_chainId: {_short(exc)}", url=url) from exc
+    if expected_chain_id is not None and chain.chain_id != expected_chain_id:
+        raise ChainIdMismatch(
+            f"RPC {url} serves chain id {chain.chain_id}, expected {expected_chain_id}",
+            url=url,
+            expected=expected_chain_id,
+            actual=chain.chain_id,
+        )
+    if chain.is_anvil:
+        chain.poll_latency = 0.005
+        chain.receipt_timeout = 30.0
+    return chain
+
+
+def translate_errors(fn: Callable[..., T]) -> Callable[..., T]:
+    """Decorator for adapter functions taking a :class:`Chain` first: network errors → RpcUnreachable."""
+
+    @functools.wraps(fn)
+    def wrapper(chain: Chain, *args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(chain, *args, **kwargs)
+        except Exception as exc:
+            if _network_error(exc):
+                raise RpcUnreachable(f"RPC {chain.url} is unreachable: {_short(exc)}", url=chain.url) from exc
+            raise
+
+    return wrapper

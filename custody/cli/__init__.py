@@ -1,0 +1,40 @@
+"""The ``custody`` command line: thin — parse, call the service layer, render (rich or --json)."""
+
+from __future__ import annotations
+
+import click
+
+from custody.cli._app import AppContext, CustodyGroup, configure_logging
+from custody.cli.build_cmd import build_cmd
+from custody.cli.chain_cmd import chain
+from custody.cli.infra_cmd import infra
+from custody.cli.key_cmd import key
+from custody.cli.pilot_cmd import pilot
+from custody.cli.policy_cmd import policy
+from custody.cli.tx_cmd import tx
+from custody.cli.vault_cmd import vault
+
+
+@click.group(cls=CustodyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.option("--home", envvar="CUSTODY_HOME", type=click.Path(file_okay=False), help="Workspace folder [./.custody].")
+@click.option("--rpc", envvar="CUSTODY_RPC", metavar="URL", help="Attach to this RPC instead of the workspace's local Anvil.")
+@click.option("--sender", envvar="CUSTODY_SENDER", metavar="URI", help="Signer URI that pays gas [anvil:0 on local chains].")
+@click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for debug).")
+@click.version_option(package_name="custody")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None, rpc: str | None, sender: str | None, verbose: int) -> None:
+    """Micro-vault custody toolkit: Safe multisigs bounded by on-chain policy."""
+    configure_logging(verbose)
+    app = ctx.ensure_object(AppContext)
+    app.home, app.rpc, app.sender = home, rpc, sender
+
+
+for command in (chain, build_cmd, infra, vault, policy, tx, key, pilot):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="custody")
+
+
+__all__ = ["cli", "main"]

@@ -1,0 +1,146 @@
+"""CLI plumbing: the root group, shared options, output (rich tables or --json), error translation."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from custody.exceptions import CustodyError
+from custody.session import Session
+from custody.workspace import Workspace
+
+log = logging.getLogger("custody")
+
+
+@dataclass
+class AppContext:
+    home: str | None = None
+    rpc: str | None = None
+    sender: str | None = None
+    json: bool = False
+    _session: Session | None = field(default=None, repr=False)
+    _workspace: Workspace | None = field(default=None, repr=False)
+
+    @property
+    def out(self) -> Console:
+        return console()
+
+    @property
+    def err(self) -> Console:
+        return console(stderr=True)
+
+    @property
+    def workspace(self) -> Workspace:
+        if self._workspace is None:
+            self._workspace = Workspace(self.home)
+        return self._workspace
+
+    def session(self) -> Session:
+        """Connect once per invocation (auto-starting the workspace chain when needed)."""
+        if self._session is None:
+            chain, started = self.workspace.connect(self.rpc)
+            if started:
+                self.note(f"started local chain at {chain.url} (stop it with `custody chain down`)")
+            self._session = Session(workspace=self.workspace, chain=chain, sender_uri=self.sender)
+        return self._session
+
+    def note(self, message: str) -> None:
+        """Progress/notice for people: stderr, so --json stdout stays clean."""
+        self.err.print(f"[dim]{message}[/dim]")
+
+    def emit(self, data: Any, render: Callable[[Console], None] | None = None) -> None:
+        """Print ``data`` as JSON with --json, else let ``render`` draw it for people."""
+        if self.json or render is None:
+            click.echo(json.dumps(data, indent=2, sort_keys=True, default=_json_default))
+        else:
+            render(self.out)
+
+    def close(self) -> None:
+        if self._workspace is not None:
+            self._workspace.close()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, Decimal):
+        return str(value)
+    if hasattr(value, "value") and isinstance(getattr(value, "value"), (str, int)):
+        return value.value
+    return str(value)
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A rich console; off a terminal it is wide enough that addresses and hashes never fold."""
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else 240
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=width)
+
+
+def table(*columns: str, title: str | None = None) -> Table:
+    t = Table(title=title, show_lines=False, header_style="bold")
+    for column in columns:
+        t.add_column(column, overflow="fold")
+    return t
+
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+def json_option(fn: Callable) -> Callable:
+    """``--json`` on every command (also accepted before the command name)."""
+
+    def callback(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+        if value:
+            ctx.ensure_object(AppContext).json = True
+        return value
+
+    return click.option(
+        "--json", "json_output", is_flag=True, expose_value=False, callback=callback, help="Machine-readable JSON output."
+    )(fn)
+
+
+class CustodyGroup(click.Group):
+    """Turns :class:`CustodyError` into one sentence on stderr (or a JSON error) and exit code 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CustodyError as exc:
+            app = ctx.find_object(AppContext)
+            if app is not None and app.json:
+                click.echo(json.dumps(exc.to_dict(), indent=2, sort_keys=True))
+            else:
+                err = console(stderr=True)
+                err.print(f"[bold red]error:[/bold red] {_escape(exc.message)}")
+                if exc.hint:
+                    err.print(f"[yellow]hint:[/yellow] {_escape(exc.hint)}")
+            log.debug("command failed", exc_info=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            Console(stderr=True).print("[red]interrupted[/red]")
+            ctx.exit(130)
+        finally:
+            app = ctx.find_object(AppContext)
+            if app is not None:
+                app.close()
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def configure_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")

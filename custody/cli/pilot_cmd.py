@@ -1,0 +1,39 @@
+"""custody pilot"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from custody.cli._app import AppContext, json_option, pass_app, table
+from custody.pilot import run_pilot
+
+
+@click.command()
+@click.option("--out", type=click.Path(file_okay=False), help="Pilot workspace [<home>/pilot]; wiped at start.")
+@json_option
+@pass_app
+def pilot(app: AppContext, out: str | None) -> None:
+    """End-to-end demonstration on a fresh local Anvil (started and stopped by the pilot)."""
+    home = Path(out) if out else app.workspace.home / "pilot"
+    summary = run_pilot(home, progress=app.note)
+
+    def render(c):
+        c.print(f"[bold]custody pilot[/bold] — chain {summary['chain']['chain_id']} ({summary['seconds']}s), workspace {summary['workspace']}")
+        t = table("vault", "class", "safe", "timelock", "owners", "delay", "create gas")
+        for v in summary["vaults"].values():
+            t.add_row(v["name"], v["risk_class"], v["safe"], v["timelock"], f"{v['threshold']}-of-{len(v['owners'])}", f"{v['timelock_delay']}s", str(v["gas_used"]))
+        c.print(t)
+        t = table("transfer", "safeTxHash (local = on-chain)", "tx", "gas")
+        for x in summary["transfers"]:
+            t.add_row(x["action"], x["safe_tx_hash"], x["tx_hash"], str(x["gas_used"]))
+        c.print(t)
+        t = table("step", "seconds")
+        for s in summary["steps"]:
+            t.add_row(s["name"], f"{s['seconds']:.3f}")
+        c.print(t)
+        c.print(f"chain stopped; state saved to {summary['chain']['state_file']} "
+                f"(inspect with `custody --home {summary['workspace']} chain up`)")
+
+    app.emit(summary, render)

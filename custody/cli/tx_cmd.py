@@ -1,0 +1,130 @@
+"""custody tx propose|list|show|sign|execute"""
+
+from __future__ import annotations
+
+import click
+
+from custody.cli._app import AppContext, json_option, pass_app, table
+from custody.vault import proposals as P
+from custody.vault.service import get_vault
+
+
+@click.group()
+def tx() -> None:
+    """Transfer proposals: propose, review, sign (one owner per call), execute."""
+
+
+def render_proposal(c, d: dict) -> None:
+    c.print(f"[bold]proposal {d['id']}[/bold] ({d['state']}) on vault {d['vault_id']} — {d['description']}")
+    c.print(f"  action          {d['decoded']['summary']}")
+    op = d["operation"]
+    c.print(f"  operation       {'[bold red]DELEGATECALL[/bold red]' if op == 'DELEGATECALL' else op}")
+    c.print(f"  to              {d['to']}")
+    c.print(f"  value           {d['value']} wei")
+    c.print(f"  data            {d['data'] if len(d['data']) <= 140 else d['data'][:138] + '…'}")
+    c.print(f"  nonce           {d['nonce']}")
+    c.print(f"  chain id        {d['chain_id']}    safe {d['safe']}")
+    c.print(f"  domain hash     {d['domain_hash']}")
+    c.print(f"  message hash    {d['message_hash']}")
+    c.print(f"  safeTxHash      {d['safe_tx_hash']}")
+    if d["hash_matches_chain"] is not None:
+        verdict = "[green]matches the Safe's getTransactionHash[/green]" if d["hash_matches_chain"] else "[bold red]DIFFERS from the Safe's getTransactionHash[/bold red]"
+        c.print(f"                  {verdict}")
+    for risk in d["decoded"]["risks"]:
+        c.print(f"  [bold yellow]risk[/bold yellow]            {risk}")
+    signed = [s for s in d["signatures"] if s["valid"]]
+    c.print(f"  signatures      {len(signed)} of {d['threshold']} required")
+    for s in d["signatures"]:
+        c.print(f"                  {s['signer']} ({s['kind']}{'' if s['valid'] else ', NOT VALID'})")
+    if d["exec_tx_hash"]:
+        c.print(f"  executed in     {d['exec_tx_hash']} (block {d['exec_block']}, gas {d['exec_gas_used']})")
+
+
+@tx.command()
+@click.argument("vault_ref", metavar="VAULT")
+@click.option("--to", "to", required=True, metavar="ADDRESS", help="Destination (EIP-55 checksummed).")
+@click.option("--amount", required=True, help="Human amount, e.g. 1.5 (ETH or token units).")
+@click.option("--token", metavar="ADDRESS", help="ERC-20 token address [native ETH].")
+@click.option("--nonce", type=int, help="Safe nonce [next free one].")
+@click.option("--description", default="", help="Free text shown to signers.")
+@click.option("--proposer", default="", help="Who proposes (name or signer URI) for the record.")
+@json_option
+@pass_app
+def propose(app: AppContext, vault_ref: str, to: str, amount: str, token: str | None, nonce: int | None, description: str, proposer: str) -> None:
+    """Propose a transfer out of VAULT."""
+    session = app.session()
+    proposal = P.propose_transfer(
+        session, vault_ref, to=to, amount=amount, token=token, nonce=nonce, description=description, proposer=proposer
+    )
+    app.emit(P.describe(session, proposal), lambda c: render_proposal(c, P.describe(session, proposal)))
+
+
+@tx.command("list")
+@click.option("--vault", "vault_ref", metavar="VAULT", help="Only this vault's proposals.")
+@json_option
+@pass_app
+def list_cmd(app: AppContext, vault_ref: str | None) -> None:
+    """Proposals in this workspace."""
+    session = app.session()
+    vault = get_vault(session, vault_ref) if vault_ref else None
+    items = P.list_proposals(session, vault)
+    data = [
+        {"id": p.id, "vault_id": p.vault_id, "state": p.state.value, "nonce": p.safe_tx.nonce, "description": p.description,
+         "safe_tx_hash": p.safe_tx_hash, "signatures": len(p.signatures), "exec_tx_hash": p.exec_tx_hash}
+        for p in items
+    ]  # fmt: skip
+
+    def render(c):
+        t = table("id", "vault", "state", "nonce", "sigs", "description", "safeTxHash")
+        for d in data:
+            t.add_row(str(d["id"]), str(d["vault_id"]), d["state"], str(d["nonce"]), str(d["signatures"]), d["description"], d["safe_tx_hash"][:18] + "…")
+        c.print(t)
+
+    app.emit(data, render)
+
+
+@tx.command()
+@click.argument("ref", metavar="ID")
+@json_option
+@pass_app
+def show(app: AppContext, ref: str) -> None:
+    """Decoded call, hashes (checked against the chain) and signatures of proposal ID."""
+    session = app.session()
+    d = P.describe(session, P.get_proposal(session, ref))
+    app.emit(d, lambda c: render_proposal(c, d))
+
+
+@tx.command()
+@click.argument("ref", metavar="ID")
+@click.option("--signer", "signer_uri", required=True, metavar="URI", help="keystore:PATH | pkcs11:... | ledger:... | trezor:... | anvil:N")
+@json_option
+@pass_app
+def sign(app: AppContext, ref: str, signer_uri: str) -> None:
+    """Approve proposal ID as one owner (shows what is signed first)."""
+    session = app.session()
+    proposal = P.get_proposal(session, ref)
+    before = P.describe(session, proposal)
+    if not app.json:
+        render_proposal(app.err, before)
+    signer = session.signer(signer_uri)
+    signature, added = P.sign(session, proposal, signer)
+    after = P.describe(session, P.get_proposal(session, ref))
+    data = {"proposal": after, "signer": signature.signer, "signature": signature.to_hex(), "added": added}
+    valid = sum(1 for s in after["signatures"] if s["valid"])
+    app.emit(data, lambda c: c.print(
+        f"{'signed' if added else 'already signed'} by {signature.signer}: {valid} of {after['threshold']} signatures"
+    ))
+
+
+@tx.command()
+@click.argument("ref", metavar="ID")
+@json_option
+@pass_app
+def execute(app: AppContext, ref: str) -> None:
+    """Execute proposal ID once enough owners have signed."""
+    session = app.session()
+    proposal = P.get_proposal(session, ref)
+    receipt = P.execute(session, proposal)
+    data = {"id": proposal.id, "tx_hash": receipt.tx_hash, "block": receipt.block_number, "gas_used": receipt.gas_used,
+            "safe_tx_hash": proposal.safe_tx_hash}  # fmt: skip
+    app.emit(data, lambda c: c.print(f"executed proposal {proposal.id} in {receipt.tx_hash} (block {receipt.block_number}, gas {receipt.gas_used})"))

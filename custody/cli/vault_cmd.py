@@ -1,0 +1,108 @@
+"""custody vault create|list|show"""
+
+from __future__ import annotations
+
+import click
+
+from custody.cli._app import AppContext, json_option, pass_app, table
+from custody.types import format_amount
+from custody.vault import service
+
+
+@click.group()
+def vault() -> None:
+    """Micro-vaults: Safe + timelock created from a policy template."""
+
+
+@vault.command()
+@click.argument("policy_file", type=click.Path(dir_okay=False))
+@click.option("--name", help="Vault name [the template's name].")
+@json_option
+@pass_app
+def create(app: AppContext, policy_file: str, name: str | None) -> None:
+    """Deploy a micro-vault from POLICY_FILE."""
+    session = app.session()
+    record, facts = service.create_vault(session, policy_file, name=name)
+    data = {
+        "id": record.id, "name": record.name, "risk_class": record.risk_class, "safe": record.safe,
+        "timelock": record.timelock, "policy_hash": record.policy_hash, **facts,
+    }  # fmt: skip
+
+    def render(c):
+        verb = "found existing" if facts["resumed"] else "created"
+        c.print(f"{verb} vault {record.id} [bold]{record.name}[/bold] ({record.risk_class})")
+        c.print(f"  safe      {record.safe}\n  timelock  {record.timelock}")
+        c.print(f"  tx        {facts['tx_hash']} (block {facts['block']}, gas {facts['gas_used']})")
+
+    app.emit(data, render)
+
+
+def _state_dict(state: service.VaultState) -> dict:
+    r = state.record
+    return {
+        "id": r.id, "name": r.name, "risk_class": r.risk_class, "safe": r.safe, "timelock": r.timelock,
+        "block": state.block_number, "owners": state.owners, "threshold": state.threshold, "nonce": state.nonce,
+        "safe_version": state.version, "singleton": state.singleton, "singleton_is_canonical": state.singleton_is_canonical,
+        "modules": state.modules, "guard": state.guard, "fallback_handler": state.fallback_handler,
+        "timelock_delay": state.timelock_delay, "timelock_roles_ok": state.timelock_roles_ok,
+        "balances": [
+            {"symbol": b.symbol, "token": b.token, "decimals": b.decimals, "balance": str(b.balance),
+             "display": format_amount(b.balance, b.decimals)}
+            for b in state.balances
+        ],
+        "policy_path": r.policy_path, "policy_hash": r.policy_hash, "created_tx": r.created_tx,
+    }  # fmt: skip
+
+
+@vault.command("list")
+@json_option
+@pass_app
+def list_cmd(app: AppContext) -> None:
+    """Vaults of this workspace, with live state read from the chain."""
+    session = app.session()
+    states = [service.read_state(session, r) for r in service.list_vaults(session)]
+    data = [_state_dict(s) for s in states]
+
+    def render(c):
+        if not states:
+            c.print("no vaults yet: `custody vault create policies/hot.yaml`")
+            return
+        t = table("id", "name", "class", "safe", "owners", "nonce", "ETH", "timelock")
+        for s in states:
+            eth = next(b for b in s.balances if b.token is None)
+            t.add_row(
+                str(s.record.id), s.record.name, s.record.risk_class, s.record.safe,
+                f"{s.threshold}-of-{len(s.owners)}", str(s.nonce), format_amount(eth.balance, 18), f"{s.timelock_delay}s",
+            )  # fmt: skip
+        c.print(t)
+
+    app.emit(data, render)
+
+
+@vault.command()
+@click.argument("vault_ref", metavar="VAULT")
+@json_option
+@pass_app
+def show(app: AppContext, vault_ref: str) -> None:
+    """Live state of VAULT (id, name or Safe address), read from the chain."""
+    session = app.session()
+    state = service.read_state(session, service.get_vault(session, vault_ref))
+    data = _state_dict(state)
+
+    def render(c):
+        r = state.record
+        c.print(f"[bold]{r.name}[/bold] (vault {r.id}, {r.risk_class}) at block {state.block_number}")
+        c.print(f"  safe           {r.safe}  (Safe {state.version}, singleton {'canonical' if state.singleton_is_canonical else 'NOT canonical: ' + str(state.singleton)})")
+        c.print(f"  owners         {state.threshold}-of-{len(state.owners)}")
+        for owner in state.owners:
+            c.print(f"                 {owner}")
+        c.print(f"  nonce          {state.nonce}")
+        c.print(f"  timelock       {r.timelock}  delay {state.timelock_delay}s, roles {'ok' if state.timelock_roles_ok else 'WRONG'}")
+        c.print(f"  modules        {', '.join(state.modules) or '-'}")
+        c.print(f"  guard          {state.guard or '-'}")
+        c.print(f"  fallback       {state.fallback_handler or '-'}")
+        for b in state.balances:
+            c.print(f"  balance        {format_amount(b.balance, b.decimals)} {b.symbol}")
+        c.print(f"  policy         {r.policy_path} ({r.policy_hash[:18]}…)")
+
+    app.emit(data, render)

@@ -1,0 +1,60 @@
+"""Contract artifacts (ours, compiled and committed; Safe's, from safe-eth-py) and deploy helpers."""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from importlib import resources
+
+from custody import _paths
+from custody.exceptions import BuildError
+
+
+@dataclass(frozen=True)
+class Artifact:
+    name: str
+    abi: list
+    bytecode: bytes
+    deployed_bytecode: bytes
+    source: str  # "custody" (compiled here) or "safe-eth-py"
+
+    def errors(self) -> list[dict]:
+        return [item for item in self.abi if item.get("type") == "error"]
+
+
+SAFE_ARTIFACTS = {
+    # name in our registry → safe-eth-py bundled artifact (Safe v1.4.1, official build)
+    "SafeL2": "Safe_V1_4_1",
+    "SafeProxyFactory": "ProxyFactory_V1_4_1",
+    "CompatibilityFallbackHandler": "CompatibilityFallbackHandler_V1_4_1",
+    "MultiSendCallOnly": "MultiSendCallOnly_V1_4_1",
+    "MultiSend": "MultiSend_V1_4_1",
+}
+
+
+@functools.cache
+def load_artifact(name: str) -> Artifact:
+    """Load a contract artifact by name: ours first, then the bundled Safe v1.4.1 contracts."""
+    if name in SAFE_ARTIFACTS:
+        resource = resources.files("safe_eth.eth.contracts.abis").joinpath(f"{SAFE_ARTIFACTS[name]}.json")
+        data = json.loads(resource.read_text())
+        source = "safe-eth-py"
+    else:
+        path = _paths.ARTIFACTS_DIR / f"{name}.json"
+        if not path.exists():
+            raise BuildError(f"no compiled artifact for contract {name!r}; run `custody build`")
+        data = json.loads(path.read_text())
+        source = "custody"
+    return Artifact(
+        name=name,
+        abi=data["abi"],
+        bytecode=bytes.fromhex(data["bytecode"].removeprefix("0x")),
+        deployed_bytecode=bytes.fromhex(data["deployedBytecode"].removeprefix("0x")),
+        source=source,
+    )
+
+
+def all_artifact_names() -> list[str]:
+    ours = sorted(p.stem for p in _paths.ARTIFACTS_DIR.glob("*.json"))
+    return ours + sorted(SAFE_ARTIFACTS)

@@ -1,0 +1,127 @@
+"""Per-chain infrastructure: Safe v1.4.1 (canonical addresses) plus the custody factory contracts.
+
+Deployed once per chain, deterministically, and recorded in the deployment registry. A second run
+finds every contract at its CREATE2 address and only re-records it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from custody.chain.connection import Chain
+from custody.chain.transactions import TransactionSigner
+from custody.contracts.deploy import Deployed, codehash, deploy_deterministic
+from custody.exceptions import DeploymentError
+from custody.store import Store, deployments, utcnow
+from custody.types import Address
+
+SAFE_COMPONENTS = ("SafeL2", "SafeProxyFactory", "CompatibilityFallbackHandler", "MultiSendCallOnly")
+
+
+@dataclass(frozen=True)
+class Infrastructure:
+    chain_id: int
+    safe_singleton: Address
+    proxy_factory: Address
+    fallback_handler: Address
+    multisend_call_only: Address
+    vault_setup: Address
+    vault_factory: Address
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "SafeL2": self.safe_singleton,
+            "SafeProxyFactory": self.proxy_factory,
+            "CompatibilityFallbackHandler": self.fallback_handler,
+            "MultiSendCallOnly": self.multisend_call_only,
+            "VaultSetup": self.vault_setup,
+            "MicroVaultFactory": self.vault_factory,
+        }
+
+
+def _components(chain: Chain, sender: TransactionSigner) -> list[Deployed]:
+    done: dict[str, Deployed] = {}
+    for name in (*SAFE_COMPONENTS, "VaultSetup"):
+        done[name] = deploy_deterministic(chain, sender, name)
+    done["MicroVaultFactory"] = deploy_deterministic(
+        chain,
+        sender,
+        "MicroVaultFactory",
+        constructor_types=["address", "address", "address", "address"],
+        constructor_args=[
+            done["SafeProxyFactory"].address,
+            done["SafeL2"].address,
+            done["CompatibilityFallbackHandler"].address,
+            done["VaultSetup"].address,
+        ],
+    )
+    return list(done.values())
+
+
+def ensure_infrastructure(chain: Chain, sender: TransactionSigner, store: Store) -> tuple[Infrastructure, list[Deployed]]:
+    """Deploy (or find) every component and record it; returns the set and what happened per item."""
+    results = _components(chain, sender)
+    with store.begin() as conn:
+        for item in results:
+            row = {
+                "address": item.address,
+                "codehash": item.codehash,
+                "recorded_at": utcnow(),
+            }
+            if item.tx_hash is not None:
+                row.update(tx_hash=item.tx_hash, block_number=item.block_number)
+            updated = conn.execute(
+                deployments.update()
+                .where(deployments.c.chain_id == chain.chain_id, deployments.c.name == item.name)
+                .values(**row)
+            ).rowcount
+            if not updated:
+                conn.execute(deployments.insert().values(chain_id=chain.chain_id, name=item.name, **row))
+    return _from_names(chain.chain_id, {d.name: d.address for d in results}), results
+
+
+def load_infrastructure(chain: Chain, store: Store) -> Infrastructure:
+    """Read the registry for this chain and check each recorded contract still has its code."""
+    with store.connect() as conn:
+        rows = conn.execute(sa.select(deployments).where(deployments.c.chain_id == chain.chain_id)).mappings().all()
+    recorded = {row["name"]: row for row in rows}
+    missing = [name for name in (*SAFE_COMPONENTS, "VaultSetup", "MicroVaultFactory") if name not in recorded]
+    if missing:
+        raise DeploymentError(
+            f"no custody infrastructure recorded for chain {chain.chain_id} (missing {', '.join(missing)})",
+            hint="run `custody infra deploy` (vault create does it automatically on local chains)",
+        )
+    for name, row in recorded.items():
+        if codehash(chain, row["address"]) != row["codehash"]:
+            raise DeploymentError(
+                f"registry records {name} at {row['address']} on chain {chain.chain_id}, but the chain has "
+                "different or no code there (was the chain reset?)",
+                hint="run `custody infra deploy` to redeploy and re-record",
+            )
+    return _from_names(chain.chain_id, {name: row["address"] for name, row in recorded.items()})
+
+
+def _from_names(chain_id: int, names: dict[str, str]) -> Infrastructure:
+    return Infrastructure(
+        chain_id=chain_id,
+        safe_singleton=Address(names["SafeL2"]),
+        proxy_factory=Address(names["SafeProxyFactory"]),
+        fallback_handler=Address(names["CompatibilityFallbackHandler"]),
+        multisend_call_only=Address(names["MultiSendCallOnly"]),
+        vault_setup=Address(names["VaultSetup"]),
+        vault_factory=Address(names["MicroVaultFactory"]),
+    )
+
+
+# A demo stablecoin for local chains (open mint). CREATE2-deployed, so its address is the same on
+# every fresh local chain and example templates can name it.
+DEMO_TOKEN = ("TestERC20", ["string", "string", "uint8"], ["Demo USD", "dUSD", 6])
+
+
+def ensure_demo_token(chain: Chain, sender: TransactionSigner) -> Deployed:
+    if not chain.is_anvil:
+        raise DeploymentError("the demo token (open mint) is only deployed on local Anvil chains")
+    name, types, args = DEMO_TOKEN
+    return deploy_deterministic(chain, sender, name, constructor_types=types, constructor_args=args)

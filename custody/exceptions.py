@@ -1,0 +1,220 @@
+"""One exception tree for the whole toolkit.
+
+Every failure a user can cause or meet surfaces as a :class:`CustodyError` whose ``str()`` is one
+specific sentence; the CLI prints that sentence and exits non-zero (no traceback). Foreign errors
+(web3, requests, solc, ...) are translated once, at the adapter that calls them, keeping the cause
+(``raise ... from exc``). Builtins are mixed in where callers expect them (``ValueError`` for bad
+input, ``LookupError`` for unknown names, ``TimeoutError`` for waits).
+
+    CustodyError
+    ├── InputError(ValueError)                 bad user input
+    │   ├── AddressError                       malformed / bad-checksum address
+    │   ├── AmountError                        unparsable, negative, too many decimals
+    │   └── TemplateError                      policy template unreadable or invalid
+    ├── WorkspaceError                         workspace folder / database problems
+    ├── BuildError                             compile pipeline
+    │   └── ArtifactMismatch                   committed artifact differs from a rebuild
+    ├── ChainError                             talking to a chain
+    │   ├── RpcUnreachable(ConnectionError)
+    │   ├── ChainIdMismatch
+    │   ├── ChainNotRunning
+    │   ├── AnvilError                         the local Anvil process
+    │   ├── TransactionFailed                  reverted on chain or in estimation (decoded reason)
+    │   └── ReceiptTimeout(TimeoutError)
+    ├── DeploymentError                        infrastructure / registry inconsistencies
+    ├── VaultError
+    │   └── UnknownVault(LookupError)
+    ├── ProposalError
+    │   ├── UnknownProposal(LookupError)
+    │   ├── HashMismatch                       local hash != Safe.getTransactionHash
+    │   ├── StaleProposal                      the Safe nonce moved past the proposal
+    │   ├── NotEnoughSignatures
+    │   └── AlreadyExecuted
+    └── SignerError
+        ├── SignerUriError(ValueError)         unknown scheme / malformed URI
+        ├── DeviceNotFound                     token / device / keystore file not found
+        ├── SignerLocked                       locked, wrong PIN or passphrase
+        ├── UserRejected                       rejected on the device
+        ├── UnsupportedOperation
+        ├── KeyNotFound
+        ├── NotAnOwner                         signer is not an owner of the vault
+        └── SignatureError(ValueError)         malformed / non-recovering signature blob
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class CustodyError(Exception):
+    """Root of every error raised by the toolkit.
+
+    ``details`` carries machine-readable data (which rule, which limit, which address) for
+    ``--json`` output; ``hint`` is an optional next step shown to people.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.details = details
+
+    @property
+    def code(self) -> str:
+        return type(self).__name__
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"error": self.code, "message": self.message}
+        if self.hint:
+            data["hint"] = self.hint
+        if self.details:
+            data["details"] = {k: _jsonable(v) for k, v in self.details.items()}
+        return data
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+# -- input -------------------------------------------------------------------------------------
+class InputError(CustodyError, ValueError):
+    """The user gave us something we cannot use."""
+
+
+class AddressError(InputError):
+    """Malformed address or one whose EIP-55 checksum does not match."""
+
+
+class AmountError(InputError):
+    """Unparsable amount, negative, zero where not allowed, or too many decimals."""
+
+
+class TemplateError(InputError):
+    """A policy template that cannot be read or does not validate."""
+
+
+# -- local state -------------------------------------------------------------------------------
+class WorkspaceError(CustodyError):
+    """The workspace folder or its database cannot be used."""
+
+
+class BuildError(CustodyError):
+    """Compiling the contracts failed or the toolchain is missing."""
+
+
+class ArtifactMismatch(BuildError):
+    """A committed artifact differs from what the compiler produces now."""
+
+
+# -- chain -------------------------------------------------------------------------------------
+class ChainError(CustodyError):
+    """Talking to a chain failed."""
+
+
+class RpcUnreachable(ChainError, ConnectionError):
+    """The RPC endpoint does not answer."""
+
+
+class ChainIdMismatch(ChainError):
+    """The endpoint serves a different chain than expected."""
+
+
+class ChainNotRunning(ChainError):
+    """No local chain is running for this workspace and none could be started."""
+
+
+class AnvilError(ChainError):
+    """The local Anvil process could not be found, started or stopped."""
+
+
+class TransactionFailed(ChainError):
+    """A transaction reverted (on chain or during gas estimation); carries the decoded reason."""
+
+
+class ReceiptTimeout(ChainError, TimeoutError):
+    """A sent transaction was not mined within the wait limit."""
+
+
+class DeploymentError(CustodyError):
+    """Infrastructure is missing, or the registry disagrees with the chain."""
+
+
+# -- vaults and proposals ----------------------------------------------------------------------
+class VaultError(CustodyError):
+    """A vault operation failed."""
+
+
+class UnknownVault(VaultError, LookupError):
+    """No vault by that name or id in this workspace."""
+
+
+class ProposalError(CustodyError):
+    """A transfer proposal cannot proceed."""
+
+
+class UnknownProposal(ProposalError, LookupError):
+    """No proposal by that id or safeTxHash."""
+
+
+class HashMismatch(ProposalError):
+    """The locally computed safeTxHash differs from the Safe's on-chain computation."""
+
+
+class StaleProposal(ProposalError):
+    """The Safe's nonce moved past the proposal's nonce."""
+
+
+class NotEnoughSignatures(ProposalError):
+    """Fewer valid owner signatures than the Safe's threshold."""
+
+
+class AlreadyExecuted(ProposalError):
+    """The proposal was executed already."""
+
+
+# -- signers -----------------------------------------------------------------------------------
+class SignerError(CustodyError):
+    """A signer could not produce a signature."""
+
+
+class SignerUriError(SignerError, ValueError):
+    """Unknown signer scheme or malformed signer URI."""
+
+
+class DeviceNotFound(SignerError):
+    """Token, device or keystore file not found."""
+
+
+class SignerLocked(SignerError):
+    """Signer locked: wrong PIN or passphrase."""
+
+
+class UserRejected(SignerError):
+    """The user rejected the request on the device."""
+
+
+class UnsupportedOperation(SignerError):
+    """The signer cannot perform this kind of signature."""
+
+
+class KeyNotFound(SignerError):
+    """No key by that name on the token / in the keystore."""
+
+
+class NotAnOwner(SignerError):
+    """The signer is not an owner of the vault it tries to approve for."""
+
+
+class SignatureError(SignerError, ValueError):
+    """A signature blob is malformed or does not recover to the claimed signer."""
+
+
+__all__ = [name for name, obj in list(globals().items()) if isinstance(obj, type) and issubclass(obj, Exception)]

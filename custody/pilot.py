@@ -1,0 +1,161 @@
+"""The end-to-end pilot: a fresh local chain, two micro-vaults, a 2-of-3 transfer — every step through
+the same service layer the CLI uses, timed and summarised.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_abi import encode
+from eth_utils import function_signature_to_4byte_selector
+
+from custody import _paths
+from custody.chain.anvil import AnvilProcess
+from custody.chain.connection import connect
+from custody.contracts.infra import ensure_demo_token, ensure_infrastructure
+from custody.exceptions import ChainError
+from custody.session import Session
+from custody.signers.local import anvil_signer
+from custody.vault import proposals as P
+from custody.vault import service
+from custody.workspace import Workspace
+
+Progress = Callable[[str], None]
+
+PRIME_BROKER = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"  # allowlisted in policies/cold.yaml and hot.yaml
+
+
+@dataclass
+class Step:
+    name: str
+    seconds: float
+    detail: dict[str, Any]
+
+
+@dataclass
+class PilotRun:
+    home: Path
+    progress: Progress
+    steps: list[Step] = field(default_factory=list)
+
+    def step(self, name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        self.progress(f"▶ {name}")
+        started = time.perf_counter()
+        detail = fn()
+        self.steps.append(Step(name, round(time.perf_counter() - started, 3), detail))
+        return detail
+
+
+def _transfer(session: Session, vault_ref: str, *, to: str, amount: str, token: str | None, signers: list[int]) -> dict:
+    proposal = P.propose_transfer(session, vault_ref, to=to, amount=amount, token=token, proposer="pilot")
+    shown = P.describe(session, proposal)
+    for index in signers:
+        P.sign(session, P.get_proposal(session, proposal.id), anvil_signer(index))
+    receipt = P.execute(session, P.get_proposal(session, proposal.id))
+    return {
+        "proposal": proposal.id,
+        "action": shown["decoded"]["summary"],
+        "safe_tx_hash": proposal.safe_tx_hash,
+        "onchain_safe_tx_hash": shown["onchain_safe_tx_hash"],
+        "signers": [anvil_signer(i).address for i in signers],
+        "tx_hash": receipt.tx_hash,
+        "block": receipt.block_number,
+        "gas_used": receipt.gas_used,
+    }
+
+
+def run_pilot(home: Path, *, progress: Progress = lambda _m: None, policies_dir: Path | None = None) -> dict[str, Any]:
+    """Run the pilot in workspace ``home`` (wiped first) on a fresh Anvil that is stopped at the end."""
+    policies = policies_dir or _paths.POLICIES_DIR
+    if home.exists():
+        shutil.rmtree(home)
+    workspace = Workspace(home).ensure()
+    run = PilotRun(home=home, progress=progress)
+    started = time.perf_counter()
+    anvil = AnvilProcess(state_file=workspace.state_file, log_file=workspace.log_file)
+    with anvil:
+        chain = connect(anvil.url, expected_chain_id=anvil.chain_id)
+        session = Session(workspace=workspace, chain=chain)
+        try:
+            summary = _steps(run, session, policies)
+        finally:
+            workspace.close()
+    summary["chain"] = {"url": anvil.url, "chain_id": chain.chain_id, "state_file": str(workspace.state_file), "stopped": True}
+    summary["workspace"] = str(home)
+    summary["steps"] = [vars(s) for s in run.steps]
+    summary["seconds"] = round(time.perf_counter() - started, 2)
+    return summary
+
+
+def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
+    copied = run.home / "policies"
+    copied.mkdir()
+    for name in ("hot.yaml", "cold.yaml"):
+        shutil.copy(policies / name, copied / name)
+
+    def infrastructure() -> dict:
+        infra, results = ensure_infrastructure(session.chain, session.sender, session.store)
+        session._infra = infra
+        return {r.name: {"address": r.address, "gas_used": r.gas_used} for r in results}
+
+    infra = run.step("deploy Safe v1.4.1 + custody infrastructure", infrastructure)
+    token = run.step("deploy demo stablecoin dUSD", lambda: vars(ensure_demo_token(session.chain, session.sender)))
+
+    vaults: dict[str, dict] = {}
+    for label, file in (("hot", "hot.yaml"), ("cold", "cold.yaml")):
+        def create(file=file) -> dict:
+            record, facts = service.create_vault(session, copied / file)
+            state = service.read_state(session, record)
+            return {
+                "id": record.id, "name": record.name, "risk_class": record.risk_class, "safe": record.safe,
+                "timelock": record.timelock, "owners": state.owners, "threshold": state.threshold,
+                "timelock_delay": state.timelock_delay, "tx_hash": facts["tx_hash"], "gas_used": facts["gas_used"],
+            }  # fmt: skip
+
+        vaults[label] = run.step(f"create {label} vault from {file}", create)
+
+    def fund() -> dict:
+        txs = []
+        for label, amount in (("cold", 100 * 10**18), ("hot", 10 * 10**18)):
+            r = session.send(to=vaults[label]["safe"], value=amount, what=f"funding the {label} vault")
+            txs.append({"vault": label, "asset": "ETH", "amount": str(amount), "tx_hash": r.tx_hash})
+        mint = function_signature_to_4byte_selector("mint(address,uint256)") + encode(
+            ["address", "uint256"], [vaults["hot"]["safe"], 100_000 * 10**6]
+        )
+        r = session.send(to=token["address"], data=mint, what="minting dUSD to the hot vault")
+        txs.append({"vault": "hot", "asset": "dUSD", "amount": str(100_000 * 10**6), "tx_hash": r.tx_hash})
+        return {"deposits": txs}
+
+    run.step("fund the vaults", fund)
+    transfers = [
+        run.step(
+            "cold vault: 2-of-3 transfer of 10 ETH to the prime broker",
+            lambda: _transfer(session, vaults["cold"]["name"], to=PRIME_BROKER, amount="10", token=None, signers=[1, 2]),
+        ),
+        run.step(
+            "hot vault: 1-of-2 transfer of 2,500 dUSD to exchange settlement",
+            lambda: _transfer(session, vaults["hot"]["name"], to=PRIME_BROKER, amount="2500", token=token["address"], signers=[2]),
+        ),
+    ]
+    for t in transfers:
+        if t["safe_tx_hash"] != t["onchain_safe_tx_hash"]:
+            raise ChainError(f"pilot: safeTxHash {t['safe_tx_hash']} differs from the Safe's {t['onchain_safe_tx_hash']}")
+    balances = {
+        label: {
+            b.symbol: str(b.balance)
+            for b in service.read_state(session, service.get_vault(session, v["id"])).balances
+        }
+        for label, v in vaults.items()
+    }
+    return {
+        "infrastructure": infra,
+        "demo_token": token["address"],
+        "vaults": vaults,
+        "transfers": transfers,
+        "balances": balances,
+    }

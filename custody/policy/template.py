@@ -1,0 +1,528 @@
+"""Policy templates: the declarative definition of a micro-vault, validated with file/line/field errors.
+
+A template is YAML (see ``policies/`` for one per risk class). Every rule carries the compliance
+control ids it serves. :func:`load_policy` returns a frozen :class:`Policy` or raises
+:class:`TemplateError` listing *every* problem found; :func:`check_policy` returns the problems.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from eth_utils import keccak
+
+from custody.exceptions import AddressError, AmountError, TemplateError
+from custody.policy._yaml import Problem, Reader
+from custody.types import ZERO_ADDRESS, Address, parse_address, parse_amount
+
+RISK_CLASSES = ("hot", "warm", "cold", "deep-cold")
+DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+# Configuration changes that must always go through the vault's timelock.
+MANDATORY_TIMELOCK_OPERATIONS = ("owners", "threshold", "modules", "guard", "fallback_handler", "policy")
+OPTIONAL_TIMELOCK_OPERATIONS = ("unlisted_transfer", "over_limit_transfer", "delegatecall")
+TIMELOCK_OPERATIONS = MANDATORY_TIMELOCK_OPERATIONS + OPTIONAL_TIMELOCK_OPERATIONS
+
+
+@dataclass(frozen=True)
+class RiskFloor:
+    """Minimums a template of a risk class must meet."""
+
+    threshold: int
+    timelock_delay: int
+    allowlist_required: bool
+    out_of_band_required: bool
+
+
+RISK_FLOORS = {
+    "hot": RiskFloor(threshold=1, timelock_delay=0, allowlist_required=False, out_of_band_required=False),
+    "warm": RiskFloor(threshold=2, timelock_delay=3600, allowlist_required=False, out_of_band_required=False),
+    "cold": RiskFloor(threshold=2, timelock_delay=86400, allowlist_required=True, out_of_band_required=False),
+    "deep-cold": RiskFloor(threshold=3, timelock_delay=3 * 86400, allowlist_required=True, out_of_band_required=True),
+}
+
+MAX_TIMELOCK_DELAY = 30 * 86400
+_DURATION = re.compile(r"^(\d+)\s*(s|m|h|d|w)?$")
+_UNITS = {None: 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_CLOCK = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
+_CONTROL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/\-]{0,63}$")
+ETH = "ETH"
+
+
+@dataclass(frozen=True)
+class Labelled:
+    address: Address
+    label: str
+
+
+@dataclass(frozen=True)
+class AssetRule:
+    """Limits and allowlist for one asset (native ETH or one ERC-20)."""
+
+    symbol: str
+    token: Address | None  # None for native ETH
+    decimals: int
+    per_tx_limit: int  # base units
+    daily_limit: int  # base units, rolling 24 h
+    allowlist: tuple[Labelled, ...]
+    out_of_band_above: int | None  # base units; None = never
+    controls: tuple[str, ...]
+    line: int = 0
+
+    @property
+    def is_native(self) -> bool:
+        return self.token is None
+
+    @property
+    def key(self) -> str:
+        return ETH if self.token is None else self.token
+
+
+@dataclass(frozen=True)
+class FreezeWindow:
+    """Weekly UTC window during which no transfer may execute."""
+
+    day: int  # 0 = Monday … 6 = Sunday
+    start_minute: int  # minutes after 00:00 UTC
+    end_minute: int  # exclusive; up to 1440
+    reason: str
+    controls: tuple[str, ...]
+
+    @property
+    def week_start(self) -> int:
+        """Start, in seconds since Monday 00:00 UTC."""
+        return self.day * 86400 + self.start_minute * 60
+
+    @property
+    def week_end(self) -> int:
+        return self.day * 86400 + self.end_minute * 60
+
+
+@dataclass(frozen=True)
+class AllowedHours:
+    """Daily UTC hours outside which no transfer may execute."""
+
+    start_minute: int
+    end_minute: int
+    controls: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OutOfBand:
+    risky_operations: bool
+    controls: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ExitRule:
+    """Emergency exit to pre-approved fallback custodians (ExitModule)."""
+
+    custodians: tuple[Labelled, ...]
+    quorum: int
+    council: tuple[Address, ...]  # empty = the Safe owners initiate
+    escrow_delay: int
+    owners_can_cancel: bool
+    controls: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    risk_class: str
+    description: str
+    owners: tuple[Labelled, ...]
+    threshold: int
+    owners_controls: tuple[str, ...]
+    timelock_delay: int
+    timelock_operations: tuple[str, ...]
+    timelock_controls: tuple[str, ...]
+    assets: tuple[AssetRule, ...]
+    freeze_windows: tuple[FreezeWindow, ...]
+    allowed_hours: AllowedHours | None
+    out_of_band: OutOfBand | None
+    exit: ExitRule | None
+    source_path: str = ""
+    source_text: str = field(default="", repr=False)
+
+    @property
+    def owner_addresses(self) -> list[Address]:
+        return [o.address for o in self.owners]
+
+    @property
+    def template_hash(self) -> bytes:
+        """keccak256 of the template file's bytes (what the auditor compares with the registry)."""
+        return keccak(self.source_text.encode("utf-8"))
+
+    def asset(self, token: str | None) -> AssetRule | None:
+        key = ETH if token is None else token
+        return next((a for a in self.assets if a.key == key), None)
+
+
+def parse_duration(raw: str) -> int:
+    match = _DURATION.match(raw.strip().lower())
+    if not match:
+        raise ValueError(f"{raw!r} is not a duration (use e.g. 90s, 30m, 24h, 2d, 1w or plain seconds)")
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+def _clock(raw: str) -> int:
+    match = _CLOCK.match(raw)
+    if not match:
+        raise ValueError(f"{raw!r} is not a UTC time of day (HH:MM, 00:00-24:00)")
+    minutes = int(match.group(1)) * 60 + int(match.group(2))
+    if minutes > 1440:
+        raise ValueError(f"{raw!r} is past 24:00")
+    return minutes
+
+
+class _PolicyReader(Reader):
+    def controls(self, node, field: str) -> tuple[str, ...]:
+        if node is None:
+            return ()
+        values = self.string_list(node, field)
+        for i, control in enumerate(values):
+            if not _CONTROL.match(control):
+                self.error(node, f"{field}[{i}]", f"control id {control!r} must be 1-64 characters of A-Z a-z 0-9 _ . : / -")
+        return values
+
+    def address(self, node, field: str, *, allow_zero: bool = False) -> Address | None:
+        raw = self.text(node, field)
+        if raw is None:
+            return None
+        if not raw:
+            self.error(node, field, "is required")
+            return None
+        try:
+            return parse_address(raw, what="address", allow_zero=allow_zero)
+        except AddressError as exc:
+            self.error(node, field, exc.message)
+            return None
+
+    def labelled(self, node, field: str) -> Labelled | None:
+        if isinstance(node, yaml.ScalarNode):
+            address = self.address(node, field)
+            return Labelled(address, "") if address else None
+        keys = self.mapping(node, field, allowed={"address", "label"}, required={"address"})
+        address = self.address(keys.get("address"), f"{field}.address") if "address" in keys else None
+        label = self.text(keys["label"], f"{field}.label") if "label" in keys else ""
+        return Labelled(address, label or "") if address else None
+
+    def duration(self, node, field: str) -> int | None:
+        raw = self.text(node, field)
+        if raw is None:
+            return None
+        try:
+            return parse_duration(raw)
+        except ValueError as exc:
+            self.error(node, field, str(exc))
+            return None
+
+    def clock(self, node, field: str) -> int | None:
+        raw = self.text(node, field)
+        if raw is None:
+            return None
+        try:
+            return _clock(raw)
+        except ValueError as exc:
+            self.error(node, field, str(exc))
+            return None
+
+    def amount(self, node, field: str, decimals: int, symbol: str) -> int | None:
+        raw = self.text(node, field)
+        if raw is None:
+            return None
+        try:
+            return parse_amount(raw, decimals, symbol=symbol)
+        except AmountError as exc:
+            self.error(node, field, exc.message)
+            return None
+
+
+TOP_KEYS = {
+    "version", "name", "risk_class", "description", "owners", "timelock", "assets",
+    "freeze_windows", "allowed_hours", "out_of_band", "exit",
+}  # fmt: skip
+
+
+def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
+    r = _PolicyReader(file, text)
+    if r.root is None:
+        if not r.problems:
+            r.error(None, "<document>", "the template is empty")
+        return None, r.problems
+    top = r.mapping(r.root, "", allowed=TOP_KEYS, required={"version", "name", "risk_class", "owners", "timelock"})
+
+    if "version" in top:
+        version = r.integer(top["version"], "version")
+        if version is not None and version != 1:
+            r.error(top["version"], "version", f"unsupported template version {version} (this toolkit reads version 1)")
+    name = r.text(top["name"], "name") if "name" in top else None
+    if name is not None and not re.match(r"^[a-z0-9][a-z0-9-]{0,47}$", name):
+        r.error(top["name"], "name", "must be 1-48 characters of a-z, 0-9 and '-', starting with a letter or digit")
+    risk = r.text(top["risk_class"], "risk_class") if "risk_class" in top else None
+    if risk is not None and risk not in RISK_CLASSES:
+        r.error(top["risk_class"], "risk_class", f"must be one of {', '.join(RISK_CLASSES)}, got {risk!r}")
+        risk = None
+    description = (r.text(top["description"], "description") or "") if "description" in top else ""
+
+    # -- owners ------------------------------------------------------------------------------
+    owners: list[Labelled] = []
+    threshold = None
+    owners_controls: tuple[str, ...] = ()
+    if "owners" in top:
+        o = r.mapping(top["owners"], "owners", allowed={"threshold", "signers", "controls"}, required={"threshold", "signers"})
+        seen: set[str] = set()
+        for i, node in enumerate(r.sequence(o["signers"], "owners.signers") if "signers" in o else []):
+            entry = r.labelled(node, f"owners.signers[{i}]")
+            if entry is None:
+                continue
+            if entry.address in seen:
+                r.error(node, f"owners.signers[{i}]", f"owner {entry.address} is listed twice")
+                continue
+            seen.add(entry.address)
+            owners.append(entry)
+        if "signers" in o and not owners and not any(p.field.startswith("owners.signers") for p in r.problems):
+            r.error(o["signers"], "owners.signers", "needs at least one owner")
+        if "threshold" in o:
+            threshold = r.integer(o["threshold"], "owners.threshold", minimum=1)
+            if threshold is not None and owners and threshold > len(owners):
+                r.error(o["threshold"], "owners.threshold", f"threshold {threshold} is greater than the {len(owners)} owner(s)")
+            if threshold is not None and risk and threshold < RISK_FLOORS[risk].threshold:
+                r.error(o["threshold"], "owners.threshold", f"a {risk} vault needs a threshold of at least {RISK_FLOORS[risk].threshold}, got {threshold}")
+        owners_controls = r.controls(o.get("controls"), "owners.controls")
+
+    # -- timelock ----------------------------------------------------------------------------
+    delay = None
+    operations: tuple[str, ...] = MANDATORY_TIMELOCK_OPERATIONS
+    timelock_controls: tuple[str, ...] = ()
+    if "timelock" in top:
+        t = r.mapping(top["timelock"], "timelock", allowed={"delay", "operations", "controls"}, required={"delay"})
+        if "delay" in t:
+            delay = r.duration(t["delay"], "timelock.delay")
+            if delay is not None and delay > MAX_TIMELOCK_DELAY:
+                r.error(t["delay"], "timelock.delay", f"delay {delay}s exceeds the 30-day maximum")
+            if delay is not None and risk and delay < RISK_FLOORS[risk].timelock_delay:
+                r.error(t["delay"], "timelock.delay", f"a {risk} vault needs a timelock delay of at least {RISK_FLOORS[risk].timelock_delay}s, got {delay}s")
+        if "operations" in t:
+            listed = r.string_list(t["operations"], "timelock.operations")
+            for i, op in enumerate(listed):
+                if op not in TIMELOCK_OPERATIONS:
+                    r.error(t["operations"], f"timelock.operations[{i}]", f"unknown operation {op!r} (known: {', '.join(TIMELOCK_OPERATIONS)})")
+            missing = [op for op in MANDATORY_TIMELOCK_OPERATIONS if op not in listed]
+            if missing:
+                r.error(t["operations"], "timelock.operations", f"must include the configuration changes {', '.join(missing)} (they can only happen through the timelock)")
+            operations = tuple(dict.fromkeys(listed))
+        timelock_controls = r.controls(t.get("controls"), "timelock.controls")
+
+    # -- assets ------------------------------------------------------------------------------
+    assets: list[AssetRule] = []
+    seen_assets: set[str] = set()
+    asset_nodes = r.sequence(top["assets"], "assets") if "assets" in top else []
+    for i, node in enumerate(asset_nodes):
+        f = f"assets[{i}]"
+        a = r.mapping(
+            node, f,
+            allowed={"asset", "address", "symbol", "decimals", "per_tx_limit", "daily_limit", "allowlist", "out_of_band_above", "controls"},
+            required={"asset", "per_tx_limit", "daily_limit"},
+        )  # fmt: skip
+        kind = r.text(a["asset"], f"{f}.asset") if "asset" in a else None
+        token: Address | None = None
+        symbol = ETH
+        decimals = 18
+        if kind == "ETH":
+            for extra in ("address", "decimals"):
+                if extra in a:
+                    r.error(a[extra], f"{f}.{extra}", "is only for ERC-20 assets (asset: erc20)")
+        elif kind == "erc20":
+            token = r.address(a["address"], f"{f}.address") if "address" in a else None
+            if "address" not in a:
+                r.error(node, f"{f}.address", "is required for an ERC-20 asset")
+            if "decimals" in a:
+                d = r.integer(a["decimals"], f"{f}.decimals", minimum=0)
+                if d is not None and d > 36:
+                    r.error(a["decimals"], f"{f}.decimals", f"decimals {d} is implausible (0-36)")
+                decimals = d if d is not None and d <= 36 else 18
+            else:
+                r.error(node, f"{f}.decimals", "is required for an ERC-20 asset")
+            symbol = (r.text(a["symbol"], f"{f}.symbol") or "") if "symbol" in a else ""
+            if not symbol:
+                r.error(node, f"{f}.symbol", "is required for an ERC-20 asset")
+        elif kind is not None:
+            r.error(a["asset"], f"{f}.asset", f"must be ETH or erc20, got {kind!r}")
+        key = ETH if kind == "ETH" else (token or "")
+        if key and key in seen_assets:
+            r.error(node, f, f"asset {key} has two rule blocks; merge them")
+        seen_assets.add(key)
+        per_tx = r.amount(a["per_tx_limit"], f"{f}.per_tx_limit", decimals, symbol) if "per_tx_limit" in a else None
+        daily = r.amount(a["daily_limit"], f"{f}.daily_limit", decimals, symbol) if "daily_limit" in a else None
+        if per_tx is not None and daily is not None and per_tx > daily:
+            r.error(a["per_tx_limit"], f"{f}.per_tx_limit", "per-transaction limit is greater than the daily limit")
+        if daily is not None and daily >= 2**128:
+            r.error(a["daily_limit"], f"{f}.daily_limit", "daily limit does not fit in 128 bits")
+        allow: list[Labelled] = []
+        allow_seen: set[str] = set()
+        for j, entry_node in enumerate(r.sequence(a["allowlist"], f"{f}.allowlist") if "allowlist" in a else []):
+            entry = r.labelled(entry_node, f"{f}.allowlist[{j}]")
+            if entry is None:
+                continue
+            if entry.address in allow_seen:
+                r.error(entry_node, f"{f}.allowlist[{j}]", f"destination {entry.address} is listed twice")
+                continue
+            allow_seen.add(entry.address)
+            allow.append(entry)
+        if risk and RISK_FLOORS[risk].allowlist_required and not allow:
+            r.error(node, f"{f}.allowlist", f"a {risk} vault must allowlist its destinations")
+        oob = None
+        if "out_of_band_above" in a:
+            raw = r.text(a["out_of_band_above"], f"{f}.out_of_band_above")
+            if raw is not None:
+                try:
+                    oob = parse_amount(raw, decimals, symbol=symbol, allow_zero=True)
+                except AmountError as exc:
+                    r.error(a["out_of_band_above"], f"{f}.out_of_band_above", exc.message)
+        elif risk and RISK_FLOORS[risk].out_of_band_required:
+            r.error(node, f"{f}.out_of_band_above", f"a {risk} vault must require out-of-band confirmation (set out_of_band_above)")
+        controls = r.controls(a.get("controls"), f"{f}.controls")
+        if kind in ("ETH", "erc20") and per_tx is not None and daily is not None:
+            assets.append(
+                AssetRule(
+                    symbol=symbol, token=token, decimals=decimals, per_tx_limit=per_tx, daily_limit=daily,
+                    allowlist=tuple(allow), out_of_band_above=oob, controls=controls, line=Reader.line(node),
+                )
+            )  # fmt: skip
+
+    # -- time rules --------------------------------------------------------------------------
+    windows: list[tuple[int, FreezeWindow]] = []
+    window_nodes = r.sequence(top["freeze_windows"], "freeze_windows") if "freeze_windows" in top else []
+    for i, node in enumerate(window_nodes):
+        f = f"freeze_windows[{i}]"
+        w = r.mapping(node, f, allowed={"day", "start", "end", "reason", "controls"}, required={"day", "start", "end"})
+        day_text = (r.text(w["day"], f"{f}.day") or "").lower() if "day" in w else ""
+        if day_text and day_text not in DAYS:
+            r.error(w["day"], f"{f}.day", f"must be a weekday name (monday … sunday), got {day_text!r}")
+        start = r.clock(w["start"], f"{f}.start") if "start" in w else None
+        end = r.clock(w["end"], f"{f}.end") if "end" in w else None
+        if start is not None and end is not None and end <= start:
+            r.error(w["end"], f"{f}.end", "must be after start (split a window that crosses midnight into two)")
+        reason = (r.text(w["reason"], f"{f}.reason") or "") if "reason" in w else ""
+        controls = r.controls(w.get("controls"), f"{f}.controls")
+        if day_text in DAYS and start is not None and end is not None and end > start:
+            window = FreezeWindow(DAYS.index(day_text), start, end, reason, controls)
+            for other_index, other in windows:
+                if window.week_start < other.week_end and other.week_start < window.week_end:
+                    r.error(node, f, f"overlaps freeze_windows[{other_index}]")
+            windows.append((i, window))
+
+    hours = None
+    if "allowed_hours" in top:
+        h = r.mapping(top["allowed_hours"], "allowed_hours", allowed={"start", "end", "controls"}, required={"start", "end"})
+        start = r.clock(h["start"], "allowed_hours.start") if "start" in h else None
+        end = r.clock(h["end"], "allowed_hours.end") if "end" in h else None
+        if start is not None and end is not None and end <= start:
+            r.error(h["end"], "allowed_hours.end", "must be after start")
+        if start is not None and end is not None and end > start:
+            hours = AllowedHours(start, end, r.controls(h.get("controls"), "allowed_hours.controls"))
+
+    oob_rule = None
+    if "out_of_band" in top:
+        ob = r.mapping(top["out_of_band"], "out_of_band", allowed={"risky_operations", "controls"})
+        risky = r.boolean(ob["risky_operations"], "out_of_band.risky_operations") if "risky_operations" in ob else False
+        oob_rule = OutOfBand(bool(risky), r.controls(ob.get("controls"), "out_of_band.controls"))
+
+    exit_rule = _parse_exit(r, top.get("exit"), owners) if "exit" in top else None
+
+    if r.problems or name is None or risk is None or threshold is None or delay is None:
+        return None, r.problems
+    policy = Policy(
+        name=name, risk_class=risk, description=description, owners=tuple(owners), threshold=threshold,
+        owners_controls=owners_controls, timelock_delay=delay, timelock_operations=operations,
+        timelock_controls=timelock_controls, assets=tuple(assets), freeze_windows=tuple(w for _, w in windows),
+        allowed_hours=hours, out_of_band=oob_rule, exit=exit_rule, source_path=file, source_text=text,
+    )  # fmt: skip
+    return policy, []
+
+
+def _parse_exit(r: _PolicyReader, node, owners: list[Labelled]) -> ExitRule | None:
+    e = r.mapping(
+        node, "exit",
+        allowed={"fallback_custodians", "quorum", "council", "escrow_delay", "owners_can_cancel", "controls"},
+        required={"fallback_custodians", "quorum", "escrow_delay"},
+    )  # fmt: skip
+    custodians: list[Labelled] = []
+    for i, c in enumerate(r.sequence(e["fallback_custodians"], "exit.fallback_custodians") if "fallback_custodians" in e else []):
+        entry = r.labelled(c, f"exit.fallback_custodians[{i}]")
+        if entry is not None:
+            if entry.address in {x.address for x in custodians}:
+                r.error(c, f"exit.fallback_custodians[{i}]", f"custodian {entry.address} is listed twice")
+            else:
+                custodians.append(entry)
+    if "fallback_custodians" in e and not custodians and not any(p.field.startswith("exit.fallback_custodians") for p in r.problems):
+        r.error(e["fallback_custodians"], "exit.fallback_custodians", "needs at least one pre-approved custodian")
+    council: list[Address] = []
+    for i, c in enumerate(r.sequence(e["council"], "exit.council") if "council" in e else []):
+        address = r.address(c, f"exit.council[{i}]")
+        if address is not None:
+            council.append(address)
+    quorum = r.integer(e["quorum"], "exit.quorum", minimum=1) if "quorum" in e else None
+    initiators = len(council) if council else len(owners)
+    if quorum is not None and initiators and quorum > initiators:
+        who = "council members" if council else "owners"
+        r.error(e["quorum"], "exit.quorum", f"quorum {quorum} is greater than the {initiators} {who}")
+    delay = r.duration(e["escrow_delay"], "exit.escrow_delay") if "escrow_delay" in e else None
+    if delay is not None and delay < 3600:
+        r.error(e["escrow_delay"], "exit.escrow_delay", "escrow delay must be at least 1h so an exit can be cancelled")
+    cancel = r.boolean(e["owners_can_cancel"], "exit.owners_can_cancel") if "owners_can_cancel" in e else True
+    controls = r.controls(e.get("controls"), "exit.controls")
+    if quorum is None or delay is None or not custodians:
+        return None
+    return ExitRule(tuple(custodians), quorum, tuple(council), delay, bool(cancel), controls)
+
+
+def check_policy_text(text: str, file: str = "<template>") -> list[Problem]:
+    return _parse(file, text)[1]
+
+
+def check_policy(path: str | Path) -> list[Problem]:
+    """Every problem in the template at ``path`` (empty when valid)."""
+    file = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        return [Problem(file, 1, "<document>", f"cannot read the template: {exc.strerror}")]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return [Problem(file, line, "<document>", "the template is not valid UTF-8")]
+    return check_policy_text(text, file)
+
+
+def load_policy_text(text: str, file: str = "<template>") -> Policy:
+    policy, problems = _parse(file, text)
+    if problems or policy is None:
+        raise TemplateError(
+            f"policy template {file} has {len(problems)} problem(s):\n" + "\n".join(f"  {p}" for p in problems),
+            problems=[p.as_dict() for p in problems],
+        )
+    return policy
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Load and validate a template; raises :class:`TemplateError` listing every problem."""
+    problems = check_policy(path)
+    if problems:
+        raise TemplateError(
+            f"policy template {path} has {len(problems)} problem(s):\n" + "\n".join(f"  {p}" for p in problems),
+            problems=[p.as_dict() for p in problems],
+        )
+    return load_policy_text(Path(path).read_text(encoding="utf-8"), str(path))
+
+
+__all__ = [
+    "ETH", "RISK_CLASSES", "AllowedHours", "AssetRule", "ExitRule", "FreezeWindow", "Labelled", "OutOfBand",
+    "Policy", "Problem", "check_policy", "check_policy_text", "load_policy", "load_policy_text", "parse_duration",
+    "ZERO_ADDRESS",
+]  # fmt: skip

@@ -1,0 +1,96 @@
+"""A session binds one workspace, one chain and the account that pays gas; services take a Session."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from custody.chain.connection import Chain
+from custody.chain.transactions import Receipt, send_transaction
+from custody.contracts.deploy import contract
+from custody.contracts.errors import decode_revert
+from custody.contracts.infra import Infrastructure, ensure_infrastructure, load_infrastructure
+from custody.exceptions import DeploymentError, SignerUriError
+from custody.signers.base import Signer
+from custody.signers.registry import SignerContext, open_signer
+from custody.store import Store
+from custody.workspace import Workspace
+
+SENDER_ENV = "CUSTODY_SENDER"
+
+
+@dataclass
+class Session:
+    workspace: Workspace
+    chain: Chain
+    sender_uri: str | None = None
+    signer_context: SignerContext | None = None
+    _sender: Signer | None = field(default=None, repr=False)
+    _infra: Infrastructure | None = field(default=None, repr=False)
+
+    @classmethod
+    def open(
+        cls,
+        home: str | os.PathLike | None = None,
+        *,
+        rpc: str | None = None,
+        sender: str | None = None,
+        autostart: bool = True,
+    ) -> Session:
+        workspace = Workspace(home)
+        chain, _started = workspace.connect(rpc, autostart=autostart)
+        return cls(workspace=workspace, chain=chain, sender_uri=sender)
+
+    @property
+    def store(self) -> Store:
+        return self.workspace.store
+
+    @property
+    def chain_id(self) -> int:
+        return self.chain.chain_id
+
+    def signers(self) -> SignerContext:
+        if self.signer_context is None:
+            self.signer_context = SignerContext(keystore_dir=self.workspace.keystore_dir)
+        return self.signer_context
+
+    def signer(self, uri: str) -> Signer:
+        return open_signer(uri, self.signers())
+
+    @property
+    def sender(self) -> Signer:
+        """The account that pays gas: --sender, $CUSTODY_SENDER, or anvil:0 on a local Anvil."""
+        if self._sender is None:
+            uri = self.sender_uri or os.environ.get(SENDER_ENV)
+            if uri is None:
+                if not self.chain.is_anvil:
+                    raise SignerUriError(
+                        f"chain {self.chain_id} is not a local Anvil: name the account that pays gas with "
+                        f"--sender URI or ${SENDER_ENV}"
+                    )
+                uri = "anvil:0"
+            self._sender = self.signer(uri)
+        return self._sender
+
+    def infrastructure(self, *, deploy: bool | None = None) -> Infrastructure:
+        """The chain's custody infrastructure; deployed automatically on a local Anvil."""
+        if self._infra is None:
+            try:
+                self._infra = load_infrastructure(self.chain, self.store)
+            except DeploymentError:
+                if deploy is False or (deploy is None and not self.chain.is_anvil):
+                    raise
+                self._infra, _ = ensure_infrastructure(self.chain, self.sender, self.store)
+        return self._infra
+
+    def contract(self, name: str, address: str) -> Any:
+        return contract(self.chain, name, address)
+
+    def send(self, *, to: str | None, data: bytes = b"", value: int = 0, what: str, gas: int | None = None, **kwargs: Any) -> Receipt:
+        return send_transaction(
+            self.chain, self.sender, to=to, data=data, value=value, gas=gas, what=what, decoder=decode_revert, **kwargs
+        )
+
+    def close(self) -> None:
+        self.workspace.close()

@@ -1,0 +1,30 @@
+"""EIP-1559 transaction serialisation around eth-account's (private) helpers, kept in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth_account._utils.legacy_transactions import encode_transaction, serializable_unsigned_transaction_from_dict
+
+from custody.exceptions import SignerError, UnsupportedOperation
+from custody.signers.ecdsa import EcdsaSignature
+
+_REQUIRED = ("chainId", "nonce", "gas", "maxFeePerGas", "maxPriorityFeePerGas")
+
+
+def unsigned(tx: dict[str, Any], *, chain_id: int):
+    """Validate and build an unsigned EIP-1559 transaction; its chain id must be ``chain_id``."""
+    missing = [k for k in _REQUIRED if k not in tx]
+    if missing:
+        raise SignerError(f"transaction is missing {', '.join(missing)}")
+    if "gasPrice" in tx:
+        raise UnsupportedOperation("only EIP-1559 (type 2) transactions are signed; got a legacy gasPrice")
+    if int(tx["chainId"]) != chain_id:
+        raise SignerError(f"transaction is for chain id {tx['chainId']}, but the signer was asked for {chain_id}")
+    payload = dict(tx)
+    payload["type"] = 2
+    return serializable_unsigned_transaction_from_dict(payload)
+
+
+def encode(unsigned_tx, signature: EcdsaSignature) -> bytes:
+    return encode_transaction(unsigned_tx, vrs=(signature.v - 27, signature.r, signature.s))

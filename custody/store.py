@@ -1,0 +1,151 @@
+"""The workspace database: one schema, SQLAlchemy Core, SQLite by default or PostgreSQL by URL.
+
+Holds the deployment registry, vault records, proposals and their signatures (and, as later layers
+arrive, the audit ledger). The chain stays the source of truth for vault state; these tables record
+what we deployed and what is in flight.
+
+SQLite runs in WAL mode with ``synchronous=FULL`` and a busy timeout so that two CLI processes can
+share one workspace safely.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from custody.exceptions import WorkspaceError
+
+metadata = sa.MetaData()
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+
+
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column("chain_id", sa.BigInteger, primary_key=True),
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("address", sa.String(42), nullable=False),
+    sa.Column("codehash", sa.String(66), nullable=False),
+    sa.Column("tx_hash", sa.String(66)),
+    sa.Column("block_number", sa.BigInteger),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+vaults = sa.Table(
+    "vaults",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("chain_id", sa.BigInteger, nullable=False),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("risk_class", sa.String(16), nullable=False),
+    sa.Column("safe", sa.String(42), nullable=False),
+    sa.Column("timelock", sa.String(42), nullable=False),
+    sa.Column("guard", sa.String(42)),
+    sa.Column("exit_module", sa.String(42)),
+    sa.Column("policy_path", sa.Text, nullable=False),
+    sa.Column("policy_hash", sa.String(66), nullable=False),
+    sa.Column("policy_source", sa.Text, nullable=False),
+    sa.Column("created_tx", sa.String(66), nullable=False),
+    sa.Column("created_block", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("chain_id", "name", name="uq_vault_name"),
+    sa.UniqueConstraint("chain_id", "safe", name="uq_vault_safe"),
+)
+
+proposals = sa.Table(
+    "proposals",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("vault_id", sa.Integer, sa.ForeignKey("vaults.id"), nullable=False),
+    sa.Column("chain_id", sa.BigInteger, nullable=False),
+    sa.Column("safe", sa.String(42), nullable=False),
+    sa.Column("safe_tx_hash", sa.String(66), nullable=False, unique=True),
+    sa.Column("to", sa.String(42), nullable=False),
+    sa.Column("value", sa.Numeric(78, 0), nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("operation", sa.SmallInteger, nullable=False),
+    sa.Column("safe_tx_gas", sa.Numeric(78, 0), nullable=False),
+    sa.Column("base_gas", sa.Numeric(78, 0), nullable=False),
+    sa.Column("gas_price", sa.Numeric(78, 0), nullable=False),
+    sa.Column("gas_token", sa.String(42), nullable=False),
+    sa.Column("refund_receiver", sa.String(42), nullable=False),
+    sa.Column("nonce", sa.BigInteger, nullable=False),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+    sa.Column("proposer", sa.String(128), nullable=False, default=""),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("exec_tx_hash", sa.String(66)),
+    sa.Column("exec_raw_tx", sa.Text),
+    sa.Column("exec_block", sa.BigInteger),
+    sa.Column("exec_gas_used", sa.BigInteger),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+signatures = sa.Table(
+    "signatures",
+    metadata,
+    sa.Column("proposal_id", sa.Integer, sa.ForeignKey("proposals.id"), primary_key=True),
+    sa.Column("signer", sa.String(42), primary_key=True),
+    sa.Column("signature", sa.String(132), nullable=False),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+class Store:
+    """A handle on the workspace database."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            if url.startswith("sqlite"):
+                self.engine: Engine = sa.create_engine(url, future=True)
+                sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            else:
+                self.engine = sa.create_engine(url, future=True, pool_pre_ping=True)
+            metadata.create_all(self.engine)
+        except (OperationalError, SQLAlchemyError) as exc:
+            raise WorkspaceError(f"cannot open the workspace database {redact_url(url)}: {exc.orig if hasattr(exc, 'orig') else exc}") from exc
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A transaction: committed on success, rolled back on any exception."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def redact_url(url: str) -> str:
+    """Hide a password in a database URL before it reaches a message or log."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - unparsable URL: show nothing of it
+        return "<database url>"

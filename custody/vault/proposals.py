@@ -1,0 +1,470 @@
+"""Transfer proposals: propose → sign (one owner per CLI call, any backend) → execute.
+
+A proposal is a :class:`SafeTx` stored in the workspace with the owner signatures collected for it.
+Before anything is signed or sent, the locally computed safeTxHash is checked against the Safe's own
+``getTransactionHash``; signatures are verified, low-s normalised and de-duplicated per owner.
+Execution is refused (and nothing is broadcast) when fewer valid owner signatures than the threshold
+exist.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from decimal import Decimal
+
+import sqlalchemy as sa
+from eth_abi import encode
+from eth_utils import function_signature_to_4byte_selector
+
+from custody.chain.transactions import Receipt, send_raw, wait_for_receipt
+from custody.contracts.errors import decode_revert
+from custody.exceptions import (
+    AlreadyExecuted,
+    HashMismatch,
+    InputError,
+    NotAnOwner,
+    NotEnoughSignatures,
+    ProposalError,
+    SignatureError,
+    StaleProposal,
+    TransactionFailed,
+    UnknownProposal,
+)
+from custody.safe.safe_tx import SafeTx
+from custody.safe.signatures import OwnerSignature, pack_signatures, verify_owner_signature
+from custody.session import Session
+from custody.signers.base import Signer
+from custody.store import proposals, signatures, utcnow
+from custody.types import ZERO_ADDRESS, Address, Operation, parse_address, parse_amount
+from custody.vault.decode import DecodedCall, decode_safe_call, token_info
+from custody.vault.service import VaultRecord, get_vault
+
+TRANSFER_SELECTOR = function_signature_to_4byte_selector("transfer(address,uint256)")
+
+
+class ProposalState(str, enum.Enum):
+    PROPOSED = "proposed"
+    EXECUTING = "executing"  # execTransaction signed and handed to the node; receipt pending
+    EXECUTED = "executed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Proposal:
+    id: int
+    vault_id: int
+    safe_tx: SafeTx
+    description: str
+    proposer: str
+    state: ProposalState
+    signatures: tuple[OwnerSignature, ...]
+    exec_tx_hash: str | None
+    exec_block: int | None
+    exec_gas_used: int | None
+
+    @property
+    def safe_tx_hash(self) -> str:
+        return "0x" + self.safe_tx.safe_tx_hash.hex()
+
+
+# -- storage -----------------------------------------------------------------------------------
+def _load(session: Session, where) -> Proposal:
+    with session.store.connect() as conn:
+        row = conn.execute(sa.select(proposals).where(where)).mappings().first()
+        if row is None:
+            return None  # type: ignore[return-value]
+        sigs = conn.execute(
+            sa.select(signatures).where(signatures.c.proposal_id == row["id"]).order_by(signatures.c.signer)
+        ).mappings()
+        owner_sigs = tuple(OwnerSignature(s["signer"], bytes.fromhex(s["signature"][2:])) for s in sigs)
+    safe_tx = SafeTx(
+        safe=row["safe"], chain_id=row["chain_id"], to=row["to"], value=int(row["value"]),
+        data=bytes.fromhex(row["data"][2:]), operation=Operation(row["operation"]), nonce=row["nonce"],
+        safe_tx_gas=int(row["safe_tx_gas"]), base_gas=int(row["base_gas"]), gas_price=int(row["gas_price"]),
+        gas_token=row["gas_token"], refund_receiver=row["refund_receiver"],
+    )  # fmt: skip
+    if "0x" + safe_tx.safe_tx_hash.hex() != row["safe_tx_hash"]:
+        raise HashMismatch(
+            f"stored proposal {row['id']} does not hash to its recorded safeTxHash; the workspace was altered",
+            proposal=row["id"],
+        )
+    return Proposal(
+        id=row["id"], vault_id=row["vault_id"], safe_tx=safe_tx, description=row["description"],
+        proposer=row["proposer"], state=ProposalState(row["state"]), signatures=owner_sigs,
+        exec_tx_hash=row["exec_tx_hash"], exec_block=row["exec_block"], exec_gas_used=row["exec_gas_used"],
+    )  # fmt: skip
+
+
+def get_proposal(session: Session, ref: str | int) -> Proposal:
+    """A proposal by id or by safeTxHash (a unique prefix of at least 10 characters works)."""
+    text = str(ref).strip()
+    if text.isdigit():
+        found = _load(session, proposals.c.id == int(text))
+    elif text.lower().startswith("0x") and len(text) >= 10:
+        with session.store.connect() as conn:
+            ids = conn.execute(
+                sa.select(proposals.c.id).where(proposals.c.safe_tx_hash.like(text.lower() + "%"))
+            ).scalars().all()
+        if len(ids) > 1:
+            raise UnknownProposal(f"safeTxHash prefix {text} matches {len(ids)} proposals; give more digits")
+        found = _load(session, proposals.c.id == ids[0]) if ids else None
+    else:
+        raise UnknownProposal(f"{text!r} is neither a proposal id nor a safeTxHash")
+    if found is None or found.safe_tx.chain_id != session.chain_id:
+        raise UnknownProposal(f"no proposal {text} on chain {session.chain_id} in this workspace", proposal=text)
+    return found
+
+
+def list_proposals(session: Session, vault: VaultRecord | None = None) -> list[Proposal]:
+    query = sa.select(proposals.c.id).where(proposals.c.chain_id == session.chain_id).order_by(proposals.c.id)
+    if vault is not None:
+        query = query.where(proposals.c.vault_id == vault.id)
+    with session.store.connect() as conn:
+        ids = conn.execute(query).scalars().all()
+    return [_load(session, proposals.c.id == i) for i in ids]
+
+
+def _set_state(session: Session, proposal_id: int, state: ProposalState, **values) -> None:
+    with session.store.begin() as conn:
+        conn.execute(
+            proposals.update().where(proposals.c.id == proposal_id).values(state=state.value, updated_at=utcnow(), **values)
+        )
+
+
+# -- chain reads -------------------------------------------------------------------------------
+def _safe(session: Session, address: str):
+    return session.contract("SafeL2", address)
+
+
+def onchain_hash(session: Session, safe_tx: SafeTx) -> bytes:
+    safe = _safe(session, safe_tx.safe)
+    args = safe_tx.exec_args(b"")[:9] + (safe_tx.nonce,)
+    return bytes(session.chain.call(safe.functions.getTransactionHash(*args).call))
+
+
+def verify_hash(session: Session, safe_tx: SafeTx) -> bytes:
+    """Check the local safeTxHash against the Safe's ``getTransactionHash``; returns it."""
+    remote = onchain_hash(session, safe_tx)
+    if remote != safe_tx.safe_tx_hash:
+        raise HashMismatch(
+            f"local safeTxHash 0x{safe_tx.safe_tx_hash.hex()} differs from the Safe's 0x{remote.hex()}; refusing to continue",
+            local="0x" + safe_tx.safe_tx_hash.hex(),
+            onchain="0x" + remote.hex(),
+        )
+    return remote
+
+
+def safe_nonce(session: Session, safe: str) -> int:
+    return int(session.chain.call(_safe(session, safe).functions.nonce().call))
+
+
+def owners_and_threshold(session: Session, safe: str) -> tuple[list[Address], int]:
+    contract = _safe(session, safe)
+    owners = session.chain.call(contract.functions.getOwners().call)
+    threshold = session.chain.call(contract.functions.getThreshold().call)
+    return list(owners), int(threshold)
+
+
+# -- propose -----------------------------------------------------------------------------------
+def _next_nonce(session: Session, vault: VaultRecord) -> int:
+    onchain = safe_nonce(session, vault.safe)
+    with session.store.connect() as conn:
+        pending = conn.execute(
+            sa.select(sa.func.max(proposals.c.nonce)).where(
+                proposals.c.vault_id == vault.id,
+                proposals.c.state.in_([ProposalState.PROPOSED.value, ProposalState.EXECUTING.value]),
+                proposals.c.nonce >= onchain,
+            )
+        ).scalar()
+    return onchain if pending is None else max(onchain, pending + 1)
+
+
+def propose(
+    session: Session,
+    vault_ref: str | int,
+    *,
+    to: str,
+    value: int = 0,
+    data: bytes = b"",
+    operation: Operation = Operation.CALL,
+    nonce: int | None = None,
+    description: str = "",
+    proposer: str = "",
+) -> Proposal:
+    """Record a Safe transaction for the vault; returns the stored proposal."""
+    vault = get_vault(session, vault_ref)
+    onchain_nonce = safe_nonce(session, vault.safe)
+    if nonce is None:
+        nonce = _next_nonce(session, vault)
+    elif nonce < onchain_nonce:
+        raise StaleProposal(f"nonce {nonce} is already used; vault {vault.name} is at nonce {onchain_nonce}")
+    if value < 0 or value >= 2**256:
+        raise InputError("value must be between 0 and 2^256-1 wei")
+    safe_tx = SafeTx(
+        safe=vault.safe, chain_id=session.chain_id, to=parse_address(to, what="target"), value=value, data=data,
+        operation=Operation(operation), nonce=nonce,
+    )  # fmt: skip
+    verify_hash(session, safe_tx)
+    digest = "0x" + safe_tx.safe_tx_hash.hex()
+    with session.store.begin() as conn:
+        clash = conn.execute(sa.select(proposals.c.id).where(proposals.c.safe_tx_hash == digest)).scalar()
+        if clash is not None:
+            raise ProposalError(f"an identical proposal exists already (id {clash}, safeTxHash {digest})", proposal=clash)
+        now = utcnow()
+        result = conn.execute(
+            proposals.insert().values(
+                vault_id=vault.id, chain_id=session.chain_id, safe=vault.safe, safe_tx_hash=digest,
+                to=safe_tx.to, value=Decimal(safe_tx.value), data="0x" + data.hex(), operation=int(safe_tx.operation),
+                safe_tx_gas=0, base_gas=0, gas_price=0, gas_token=ZERO_ADDRESS, refund_receiver=ZERO_ADDRESS,
+                nonce=nonce, description=description, proposer=proposer, state=ProposalState.PROPOSED.value,
+                created_at=now, updated_at=now,
+            )
+        )  # fmt: skip
+        proposal_id = result.inserted_primary_key[0]
+    return get_proposal(session, proposal_id)
+
+
+def build_transfer(session: Session, *, to: str, amount: str, token: str | None) -> tuple[str, int, bytes, DecodedCall]:
+    """(target, value, data, decoded) for an ETH or ERC-20 transfer of a human ``amount``."""
+    recipient = parse_address(to, what="destination")
+    if token is None:
+        value = parse_amount(amount, 18, symbol="ETH")
+        return recipient, value, b"", decode_safe_call(session.chain, recipient, value, b"", Operation.CALL)
+    token_address = parse_address(token, what="token")
+    info = token_info(session.chain, token_address)
+    if info is None:
+        raise InputError(f"token {token_address} is not an ERC-20 contract on chain {session.chain_id}")
+    units = parse_amount(amount, info.decimals, symbol=info.symbol)
+    data = TRANSFER_SELECTOR + encode(["address", "uint256"], [recipient, units])
+    return token_address, 0, data, decode_safe_call(session.chain, token_address, 0, data, Operation.CALL)
+
+
+def propose_transfer(
+    session: Session,
+    vault_ref: str | int,
+    *,
+    to: str,
+    amount: str,
+    token: str | None = None,
+    nonce: int | None = None,
+    description: str = "",
+    proposer: str = "",
+) -> Proposal:
+    target, value, data, decoded = build_transfer(session, to=to, amount=amount, token=token)
+    return propose(
+        session, vault_ref, to=target, value=value, data=data, nonce=nonce,
+        description=description or decoded.summary, proposer=proposer,
+    )  # fmt: skip
+
+
+# -- sign --------------------------------------------------------------------------------------
+def _require_open(session: Session, proposal: Proposal) -> None:
+    if proposal.state in (ProposalState.EXECUTED, ProposalState.EXECUTING):
+        raise AlreadyExecuted(
+            f"proposal {proposal.id} is {proposal.state.value} (tx {proposal.exec_tx_hash})", proposal=proposal.id
+        )
+    current = safe_nonce(session, proposal.safe_tx.safe)
+    if proposal.safe_tx.nonce < current:
+        raise StaleProposal(
+            f"proposal {proposal.id} has nonce {proposal.safe_tx.nonce}, but the vault is at nonce {current}: "
+            "another transaction used that nonce",
+            proposal=proposal.id,
+        )
+
+
+def add_signature(session: Session, proposal: Proposal, blob: bytes, *, source: str) -> tuple[OwnerSignature, bool]:
+    """Verify a signature blob for the proposal and store it; returns (signature, newly_added)."""
+    _require_open(session, proposal)
+    verify_hash(session, proposal.safe_tx)
+    signature = verify_owner_signature(blob, proposal.safe_tx.safe_tx_hash)
+    owners, _threshold = owners_and_threshold(session, proposal.safe_tx.safe)
+    if signature.signer not in owners:
+        raise NotAnOwner(
+            f"the signature recovers to {signature.signer}, which is not an owner of vault {proposal.safe_tx.safe}",
+            signer=signature.signer,
+        )
+    with session.store.begin() as conn:
+        existing = conn.execute(
+            sa.select(signatures.c.signature).where(
+                signatures.c.proposal_id == proposal.id, signatures.c.signer == signature.signer
+            )
+        ).scalar()
+        if existing is not None:
+            return OwnerSignature(signature.signer, bytes.fromhex(existing[2:])), False
+        conn.execute(
+            signatures.insert().values(
+                proposal_id=proposal.id, signer=signature.signer, signature=signature.to_hex(),
+                source=source[:32], created_at=utcnow(),
+            )
+        )  # fmt: skip
+    return signature, True
+
+
+def sign(session: Session, proposal: Proposal, signer: Signer) -> tuple[OwnerSignature, bool]:
+    """Have ``signer`` approve the proposal (it must be an owner); stored once per owner."""
+    _require_open(session, proposal)
+    owners, _threshold = owners_and_threshold(session, proposal.safe_tx.safe)
+    if signer.address not in owners:
+        raise NotAnOwner(
+            f"{signer.uri} ({signer.address}) is not an owner of vault {proposal.safe_tx.safe}", signer=signer.address
+        )
+    verify_hash(session, proposal.safe_tx)
+    blob = signer.sign_safe_tx(proposal.safe_tx)
+    signature = verify_owner_signature(blob, proposal.safe_tx.safe_tx_hash)
+    if signature.signer != signer.address:
+        raise SignatureError(f"{signer.uri} returned a signature from {signature.signer}, expected {signer.address}")
+    return add_signature(session, proposal, signature.signature, source=signer.uri.split(":", 1)[0])
+
+
+# -- execute -----------------------------------------------------------------------------------
+def valid_signatures(session: Session, proposal: Proposal) -> tuple[list[OwnerSignature], list[Address], int]:
+    """Re-verify stored signatures against the current owners; (valid, owners, threshold)."""
+    owners, threshold = owners_and_threshold(session, proposal.safe_tx.safe)
+    valid: dict[str, OwnerSignature] = {}
+    for stored in proposal.signatures:
+        checked = verify_owner_signature(stored.signature, proposal.safe_tx.safe_tx_hash)
+        if checked.signer == stored.signer and checked.signer in owners:
+            valid[checked.signer] = checked
+    return list(valid.values()), owners, threshold
+
+
+def exec_calldata(session: Session, safe_tx: SafeTx, packed: bytes) -> bytes:
+    safe = _safe(session, safe_tx.safe)
+    return bytes.fromhex(safe.encode_abi("execTransaction", list(safe_tx.exec_args(packed)))[2:])
+
+
+def execute(session: Session, proposal: Proposal) -> Receipt:
+    """Execute with the collected signatures; refuses before sending anything if they do not suffice.
+
+    Journaled: the signed ``execTransaction`` bytes are recorded before broadcast, so an interrupted
+    execution resumes by re-sending exactly those bytes (never a second, different transaction).
+    """
+    if proposal.state is ProposalState.EXECUTED:
+        raise AlreadyExecuted(f"proposal {proposal.id} was executed in {proposal.exec_tx_hash}", proposal=proposal.id)
+    if proposal.state is ProposalState.EXECUTING and proposal.exec_tx_hash:
+        return _resume(session, proposal)
+    _require_open(session, proposal)
+    current = safe_nonce(session, proposal.safe_tx.safe)
+    if proposal.safe_tx.nonce > current:
+        raise ProposalError(
+            f"proposal {proposal.id} has nonce {proposal.safe_tx.nonce}, but the vault is at nonce {current}: "
+            f"execute the proposal(s) with nonce {current}..{proposal.safe_tx.nonce - 1} first",
+            proposal=proposal.id,
+        )
+    verify_hash(session, proposal.safe_tx)
+    valid, _owners, threshold = valid_signatures(session, proposal)
+    if len(valid) < threshold:
+        have = ", ".join(s.signer for s in valid) or "none"
+        raise NotEnoughSignatures(
+            f"proposal {proposal.id} has {len(valid)} valid owner signature(s) but the vault needs {threshold} "
+            f"(signed by: {have}); nothing was sent",
+            proposal=proposal.id,
+            have=len(valid),
+            need=threshold,
+        )
+    chosen = sorted(valid, key=lambda s: int(s.signer, 16))[:threshold]
+    data = exec_calldata(session, proposal.safe_tx, pack_signatures(chosen))
+
+    def journal(tx_hash: str, raw: bytes) -> None:
+        _set_state(session, proposal.id, ProposalState.EXECUTING, exec_tx_hash=tx_hash, exec_raw_tx="0x" + raw.hex())
+
+    try:
+        receipt = session.send(
+            to=proposal.safe_tx.safe, data=data, what=f"executing proposal {proposal.id}", on_signed=journal
+        )
+    except TransactionFailed:
+        # Refused in estimation or reverted as a whole: the Safe nonce is unused, the proposal stays open.
+        _set_state(session, proposal.id, ProposalState.PROPOSED, exec_tx_hash=None, exec_raw_tx=None)
+        raise
+    return _finalize(session, proposal, receipt)
+
+
+def _resume(session: Session, proposal: Proposal) -> Receipt:
+    """Finish an execution whose signed bytes were journaled: re-send them and wait."""
+    with session.store.connect() as conn:
+        raw_hex = conn.execute(sa.select(proposals.c.exec_raw_tx).where(proposals.c.id == proposal.id)).scalar()
+    assert proposal.exec_tx_hash is not None
+    what = f"executing proposal {proposal.id} (resumed)"
+    if raw_hex and _receipt_or_none(session, proposal.exec_tx_hash) is None:
+        if safe_nonce(session, proposal.safe_tx.safe) > proposal.safe_tx.nonce:
+            raise StaleProposal(
+                f"proposal {proposal.id}'s journaled transaction {proposal.exec_tx_hash} was never mined and the "
+                "vault's nonce has moved on: another transaction used the nonce",
+                proposal=proposal.id,
+            )
+        send_raw(session.chain, bytes.fromhex(raw_hex[2:]))
+    try:
+        receipt = wait_for_receipt(session.chain, proposal.exec_tx_hash, what=what, decoder=decode_revert)
+    except TransactionFailed:
+        _set_state(session, proposal.id, ProposalState.PROPOSED, exec_tx_hash=None, exec_raw_tx=None)
+        raise
+    return _finalize(session, proposal, receipt)
+
+
+def _receipt_or_none(session: Session, tx_hash: str):
+    from hexbytes import HexBytes
+    from web3.exceptions import TransactionNotFound
+
+    try:
+        return session.chain.call(session.chain.w3.eth.get_transaction_receipt, HexBytes(tx_hash))
+    except TransactionNotFound:
+        return None
+
+
+def _finalize(session: Session, proposal: Proposal, receipt: Receipt) -> Receipt:
+    from web3.logs import DISCARD
+
+    safe = _safe(session, proposal.safe_tx.safe)
+    success = safe.events.ExecutionSuccess().process_receipt(receipt.raw, errors=DISCARD)
+    state = ProposalState.EXECUTED if success else ProposalState.FAILED
+    _set_state(
+        session, proposal.id, state, exec_tx_hash=receipt.tx_hash, exec_block=receipt.block_number,
+        exec_gas_used=receipt.gas_used,
+    )  # fmt: skip
+    if state is ProposalState.FAILED:
+        raise ProposalError(f"proposal {proposal.id} was mined in {receipt.tx_hash} but the Safe reported ExecutionFailure")
+    return receipt
+
+
+# -- clear-signing view --------------------------------------------------------------------------
+def describe(session: Session, proposal: Proposal) -> dict:
+    """Everything a signer must see, with hashes recomputed locally and checked against the chain."""
+    safe_tx = proposal.safe_tx
+    decoded = decode_safe_call(session.chain, safe_tx.to, safe_tx.value, safe_tx.data, safe_tx.operation)
+    remote = onchain_hash(session, safe_tx) if proposal.state is not ProposalState.EXECUTED else None
+    valid, owners, threshold = valid_signatures(session, proposal)
+    valid_signers = {s.signer for s in valid}
+    return {
+        "id": proposal.id,
+        "vault_id": proposal.vault_id,
+        "state": proposal.state.value,
+        "description": proposal.description,
+        "chain_id": safe_tx.chain_id,
+        "safe": safe_tx.safe,
+        "to": safe_tx.to,
+        "value": str(safe_tx.value),
+        "data": "0x" + safe_tx.data.hex(),
+        "operation": safe_tx.operation.name,
+        "nonce": safe_tx.nonce,
+        "safe_tx_gas": str(safe_tx.safe_tx_gas),
+        "base_gas": str(safe_tx.base_gas),
+        "gas_price": str(safe_tx.gas_price),
+        "gas_token": safe_tx.gas_token,
+        "refund_receiver": safe_tx.refund_receiver,
+        "decoded": decoded.as_dict(),
+        "domain_hash": "0x" + safe_tx.domain_separator.hex(),
+        "message_hash": "0x" + safe_tx.message_hash.hex(),
+        "safe_tx_hash": proposal.safe_tx_hash,
+        "onchain_safe_tx_hash": None if remote is None else "0x" + remote.hex(),
+        "hash_matches_chain": None if remote is None else remote == safe_tx.safe_tx_hash,
+        "threshold": threshold,
+        "owners": owners,
+        "signatures": [
+            {"signer": s.signer, "kind": s.kind, "valid": s.signer in valid_signers, "signature": s.to_hex()}
+            for s in proposal.signatures
+        ],
+        "exec_tx_hash": proposal.exec_tx_hash,
+        "exec_block": proposal.exec_block,
+        "exec_gas_used": proposal.exec_gas_used,
+    }

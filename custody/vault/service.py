@@ -1,0 +1,240 @@
+"""Micro-vault lifecycle: create from a policy template, find, and read live state from the chain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+from eth_utils import keccak, to_checksum_address
+from web3 import Web3
+from web3.exceptions import BadFunctionCallOutput, ContractLogicError
+
+from custody.contracts.deploy import codehash
+from custody.exceptions import UnknownVault, VaultError
+from custody.policy.template import Policy, load_policy
+from custody.session import Session
+from custody.store import utcnow, vaults
+from custody.types import Address
+
+# Safe v1.4.1 storage slots (see GuardManager / FallbackManager).
+GUARD_SLOT = int.from_bytes(keccak(text="guard_manager.guard.address"), "big")
+FALLBACK_HANDLER_SLOT = int.from_bytes(keccak(text="fallback_manager.handler.address"), "big")
+SENTINEL = "0x0000000000000000000000000000000000000001"
+VAULT_CREATED_TOPIC = "0x" + keccak(text="VaultCreated(address,address,address,bytes32,bytes32)").hex()
+
+
+@dataclass(frozen=True)
+class VaultRecord:
+    """What the workspace remembers about a vault (addresses and provenance, not live state)."""
+
+    id: int
+    chain_id: int
+    name: str
+    risk_class: str
+    safe: Address
+    timelock: Address
+    guard: Address | None
+    exit_module: Address | None
+    policy_path: str
+    policy_hash: str
+    policy_source: str
+    created_tx: str
+    created_block: int
+
+    def policy(self) -> Policy:
+        from custody.policy.template import load_policy_text
+
+        return load_policy_text(self.policy_source, self.policy_path)
+
+
+@dataclass(frozen=True)
+class TokenBalance:
+    symbol: str
+    token: Address | None
+    decimals: int
+    balance: int
+
+
+@dataclass(frozen=True)
+class VaultState:
+    """Live on-chain state of a vault, read at one block."""
+
+    record: VaultRecord
+    block_number: int
+    owners: list[Address]
+    threshold: int
+    nonce: int
+    version: str
+    singleton: Address
+    singleton_is_canonical: bool
+    modules: list[Address]
+    guard: Address | None
+    fallback_handler: Address | None
+    timelock_delay: int
+    timelock_roles_ok: bool
+    balances: list[TokenBalance] = field(default_factory=list)
+
+
+def _row_to_record(row) -> VaultRecord:
+    return VaultRecord(
+        id=row["id"], chain_id=row["chain_id"], name=row["name"], risk_class=row["risk_class"],
+        safe=row["safe"], timelock=row["timelock"], guard=row["guard"], exit_module=row["exit_module"],
+        policy_path=row["policy_path"], policy_hash=row["policy_hash"], policy_source=row["policy_source"],
+        created_tx=row["created_tx"], created_block=row["created_block"],
+    )  # fmt: skip
+
+
+def list_vaults(session: Session) -> list[VaultRecord]:
+    with session.store.connect() as conn:
+        rows = conn.execute(
+            sa.select(vaults).where(vaults.c.chain_id == session.chain_id).order_by(vaults.c.id)
+        ).mappings()
+        return [_row_to_record(r) for r in rows]
+
+
+def get_vault(session: Session, ref: str | int) -> VaultRecord:
+    """A vault by id, name or Safe address on this session's chain."""
+    text = str(ref).strip()
+    query = sa.select(vaults).where(vaults.c.chain_id == session.chain_id)
+    if text.isdigit():
+        query = query.where(vaults.c.id == int(text))
+    elif text.lower().startswith("0x") and len(text) == 42:
+        query = query.where(sa.func.lower(vaults.c.safe) == text.lower())
+    else:
+        query = query.where(vaults.c.name == text)
+    with session.store.connect() as conn:
+        row = conn.execute(query).mappings().first()
+    if row is None:
+        known = ", ".join(f"{v.id}:{v.name}" for v in list_vaults(session)) or "none"
+        raise UnknownVault(
+            f"no vault {text!r} on chain {session.chain_id} in workspace {session.workspace.home} (known: {known})",
+            vault=text,
+        )
+    record = _row_to_record(row)
+    if codehash(session.chain, record.safe) is None:
+        raise VaultError(
+            f"vault {record.name} ({record.safe}) has no code on chain {session.chain_id}; was the chain reset?",
+            hint="start the workspace chain with `custody chain up` so its saved state is loaded",
+        )
+    return record
+
+
+def vault_salt(name: str) -> bytes:
+    return keccak(text=f"custody.vault:{name}")
+
+
+def _vault_params(policy: Policy, name: str) -> tuple:
+    return (policy.owner_addresses, policy.threshold, policy.timelock_delay, policy.template_hash, vault_salt(name))
+
+
+def create_vault(session: Session, policy_path: str | Path, *, name: str | None = None) -> tuple[VaultRecord, dict]:
+    """Deploy a micro-vault from a template (Safe + timelock in one transaction) and record it.
+
+    Returns the record and facts about the deployment (gas, tx hash, whether it was resumed).
+    """
+    policy = load_policy(policy_path)
+    name = name or policy.name
+    with session.store.connect() as conn:
+        clash = conn.execute(
+            sa.select(vaults.c.safe).where(vaults.c.chain_id == session.chain_id, vaults.c.name == name)
+        ).first()
+    if clash is not None:
+        raise VaultError(f"a vault named {name!r} exists already on chain {session.chain_id} ({clash[0]})", vault=name)
+
+    infra = session.infrastructure()
+    factory = session.contract("MicroVaultFactory", infra.vault_factory)
+    params = _vault_params(policy, name)
+    predicted_safe, predicted_timelock = session.chain.call(
+        factory.functions.predictVault(params, session.sender.address).call
+    )
+    facts: dict = {"resumed": False}
+    if codehash(session.chain, predicted_safe) is not None:
+        # Deterministic addresses: a previous run created it but did not record it. Adopt it.
+        tx_hash, block, gas = _find_creation(session, infra.vault_factory, predicted_safe)
+        facts["resumed"] = True
+    else:
+        data = factory.encode_abi("createVault", [params])
+        receipt = session.send(to=infra.vault_factory, data=bytes.fromhex(data[2:]), what=f"creating vault {name}")
+        events = factory.events.VaultCreated().process_receipt(receipt.raw, errors=_discard())
+        if not events or events[0]["args"]["safe"] != predicted_safe:
+            raise VaultError(f"vault creation for {name} did not emit the expected VaultCreated event", tx=receipt.tx_hash)
+        tx_hash, block, gas = receipt.tx_hash, receipt.block_number, receipt.gas_used
+    facts.update(tx_hash=tx_hash, block=block, gas_used=gas)
+    with session.store.begin() as conn:
+        result = conn.execute(
+            vaults.insert().values(
+                chain_id=session.chain_id, name=name, risk_class=policy.risk_class, safe=predicted_safe,
+                timelock=predicted_timelock, guard=None, exit_module=None, policy_path=str(policy_path),
+                policy_hash="0x" + policy.template_hash.hex(), policy_source=policy.source_text,
+                created_tx=tx_hash, created_block=block, created_at=utcnow(),
+            )
+        )  # fmt: skip
+        vault_id = result.inserted_primary_key[0]
+    return get_vault(session, vault_id), facts
+
+
+def _discard():
+    from web3.logs import DISCARD
+
+    return DISCARD
+
+
+def _find_creation(session: Session, factory_address: str, safe: str) -> tuple[str, int, int]:
+    logs = session.chain.call(
+        session.chain.w3.eth.get_logs,
+        {
+            "fromBlock": 0,
+            "toBlock": "latest",
+            "address": factory_address,
+            "topics": [VAULT_CREATED_TOPIC, "0x" + bytes(12).hex() + safe[2:].lower()],
+        },
+    )
+    if not logs:
+        raise VaultError(f"a contract exists at the predicted vault address {safe} but no VaultCreated event names it")
+    log = logs[-1]
+    receipt = session.chain.call(session.chain.w3.eth.get_transaction_receipt, log["transactionHash"])
+    return "0x" + bytes(log["transactionHash"]).hex(), int(log["blockNumber"]), int(receipt["gasUsed"])
+
+
+def _address_from_slot(raw: bytes) -> Address | None:
+    value = int.from_bytes(raw, "big")
+    return None if value == 0 else Address(to_checksum_address(value.to_bytes(20, "big")))
+
+
+def read_state(session: Session, record: VaultRecord) -> VaultState:
+    """Read the vault's live configuration and balances from the chain at the latest block."""
+    chain = session.chain
+    w3: Web3 = chain.w3
+    block = chain.call(lambda: w3.eth.block_number)
+    safe = session.contract("SafeL2", record.safe)
+    timelock = session.contract("VaultTimelock", record.timelock)
+    owners = chain.call(safe.functions.getOwners().call, block_identifier=block)
+    threshold = chain.call(safe.functions.getThreshold().call, block_identifier=block)
+    nonce = chain.call(safe.functions.nonce().call, block_identifier=block)
+    version = chain.call(safe.functions.VERSION().call, block_identifier=block)
+    modules, _next = chain.call(safe.functions.getModulesPaginated(SENTINEL, 50).call, block_identifier=block)
+    singleton = _address_from_slot(chain.call(w3.eth.get_storage_at, record.safe, 0, block))
+    guard = _address_from_slot(chain.call(w3.eth.get_storage_at, record.safe, GUARD_SLOT, block))
+    handler = _address_from_slot(chain.call(w3.eth.get_storage_at, record.safe, FALLBACK_HANDLER_SLOT, block))
+    delay = chain.call(timelock.functions.getMinDelay().call, block_identifier=block)
+    proposer_role = chain.call(timelock.functions.PROPOSER_ROLE().call)
+    canceller_role = chain.call(timelock.functions.CANCELLER_ROLE().call)
+    roles_ok = chain.call(timelock.functions.hasRole(proposer_role, record.safe).call, block_identifier=block) and chain.call(
+        timelock.functions.hasRole(canceller_role, record.safe).call, block_identifier=block
+    )
+    infra = session.infrastructure(deploy=False)
+    balances = [TokenBalance("ETH", None, 18, chain.call(w3.eth.get_balance, record.safe, block))]
+    for asset in record.policy().assets:
+        if asset.token is not None:
+            token = session.contract("TestERC20", asset.token)
+            try:
+                amount = chain.call(token.functions.balanceOf(record.safe).call, block_identifier=block)
+            except (ContractLogicError, BadFunctionCallOutput) as exc:
+                raise VaultError(f"policy asset {asset.symbol} at {asset.token} is not an ERC-20 on this chain") from exc
+            balances.append(TokenBalance(asset.symbol, asset.token, asset.decimals, amount))
+    return VaultState(
+        record=record, block_number=block, owners=list(owners), threshold=threshold, nonce=nonce, version=version,
+        singleton=singleton, singleton_is_canonical=singleton == infra.safe_singleton, modules=list(modules),
+        guard=guard, fallback_handler=handler, timelock_delay=delay, timelock_roles_ok=bool(roles_ok), balances=balances,
+    )  # fmt: skip

@@ -1,0 +1,159 @@
+"""The workspace folder (``./.custody`` or ``$CUSTODY_HOME``) and the chain it remembers.
+
+Layout::
+
+    .custody/
+      custody.db          deployment registry, vaults, proposals, signatures (SQLite; or $CUSTODY_DB)
+      chain.json          the local Anvil this workspace runs: pid, port, chain id, state file
+      anvil-state.json    Anvil's state, dumped on `custody chain down` and loaded on `chain up`
+      anvil.log           Anvil's output
+      keystores/          v3 keystores created by `custody key new|import`
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from custody.chain.anvil import AnvilProcess, pid_is_anvil, rpc_call, stop_pid
+from custody.chain.connection import Chain, connect
+from custody.exceptions import ChainNotRunning, WorkspaceError
+from custody.store import Store
+
+HOME_ENV = "CUSTODY_HOME"
+DB_ENV = "CUSTODY_DB"
+RPC_ENV = "CUSTODY_RPC"
+
+
+@dataclass(frozen=True)
+class ChainRecord:
+    """A detached local chain started by this workspace."""
+
+    pid: int
+    port: int
+    chain_id: int
+    state_file: str
+    log_file: str
+    started_at: float
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+class Workspace:
+    def __init__(self, home: str | Path | None = None, *, db_url: str | None = None) -> None:
+        self.home = Path(home or os.environ.get(HOME_ENV) or ".custody").expanduser().resolve()
+        self._db_url = db_url or os.environ.get(DB_ENV)
+        self._store: Store | None = None
+
+    # -- paths -------------------------------------------------------------------------------
+    @property
+    def chain_file(self) -> Path:
+        return self.home / "chain.json"
+
+    @property
+    def state_file(self) -> Path:
+        return self.home / "anvil-state.json"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "anvil.log"
+
+    @property
+    def keystore_dir(self) -> Path:
+        return self.home / "keystores"
+
+    @property
+    def db_url(self) -> str:
+        return self._db_url or f"sqlite:///{self.home / 'custody.db'}"
+
+    def ensure(self) -> Workspace:
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WorkspaceError(f"cannot create the workspace folder {self.home}: {exc.strerror}") from exc
+        return self
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self.ensure()
+            self._store = Store(self.db_url)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    # -- the workspace's local chain ---------------------------------------------------------
+    def chain_record(self) -> ChainRecord | None:
+        """The recorded chain if its process is alive and answering; stale records are removed."""
+        if not self.chain_file.exists():
+            return None
+        try:
+            record = ChainRecord(**json.loads(self.chain_file.read_text()))
+        except (ValueError, TypeError) as exc:
+            raise WorkspaceError(f"{self.chain_file} is corrupt; delete it and run `custody chain up`") from exc
+        if pid_is_anvil(record.pid):
+            try:
+                rpc_call(record.url, "eth_chainId", timeout=2.0)
+                return record
+            except (OSError, ValueError):
+                pass
+        self.chain_file.unlink(missing_ok=True)
+        return None
+
+    def chain_up(self, *, port: int | None = None, chain_id: int = 31337) -> tuple[ChainRecord, bool]:
+        """Start (or find) this workspace's detached Anvil; returns (record, started_now)."""
+        existing = self.chain_record()
+        if existing is not None:
+            return existing, False
+        self.ensure()
+        process = AnvilProcess(port=port, chain_id=chain_id, state_file=self.state_file, log_file=self.log_file)
+        process.start(detach=True)
+        assert process.pid is not None and process.port is not None
+        record = ChainRecord(
+            pid=process.pid,
+            port=process.port,
+            chain_id=chain_id,
+            state_file=str(self.state_file),
+            log_file=str(self.log_file),
+            started_at=time.time(),
+        )
+        tmp = self.chain_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(record), indent=2))
+        tmp.replace(self.chain_file)
+        return record, True
+
+    def chain_down(self) -> ChainRecord | None:
+        """Stop the workspace's Anvil (its state is dumped to the state file first)."""
+        record = self.chain_record()
+        if record is None:
+            return None
+        stop_pid(record.pid)
+        self.chain_file.unlink(missing_ok=True)
+        return record
+
+    def connect(self, rpc: str | None = None, *, autostart: bool = True) -> tuple[Chain, bool]:
+        """Connect to ``rpc`` / ``$CUSTODY_RPC``, else this workspace's Anvil (started if needed).
+
+        Returns (chain, started_now).
+        """
+        url = rpc or os.environ.get(RPC_ENV)
+        if url:
+            return connect(url), False
+        record = self.chain_record()
+        started = False
+        if record is None:
+            if not autostart:
+                raise ChainNotRunning(
+                    f"no local chain is running for workspace {self.home}",
+                    hint="run `custody chain up` or pass --rpc URL",
+                )
+            record, started = self.chain_up()
+        return connect(record.url, expected_chain_id=record.chain_id), started
