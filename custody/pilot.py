@@ -85,7 +85,12 @@ def run_pilot(home: Path, *, progress: Progress = lambda _m: None, policies_dir:
             summary = _steps(run, session, policies)
         finally:
             workspace.close()
-    summary["chain"] = {"url": anvil.url, "chain_id": chain.chain_id, "state_file": str(workspace.state_file), "stopped": True}
+    summary["chain"] = {
+        "url": anvil.url,
+        "chain_id": chain.chain_id,
+        "state_file": str(workspace.state_file),
+        "stopped": True,
+    }
     summary["workspace"] = str(home)
     summary["steps"] = [vars(s) for s in run.steps]
     summary["seconds"] = round(time.perf_counter() - started, 2)
@@ -108,6 +113,7 @@ def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
 
     vaults: dict[str, dict] = {}
     for label, file in (("hot", "hot.yaml"), ("cold", "cold.yaml")):
+
         def create(file=file) -> dict:
             record, facts = service.create_vault(session, copied / file)
             state = service.read_state(session, record)
@@ -135,20 +141,25 @@ def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
     transfers = [
         run.step(
             "cold vault: 2-of-3 transfer of 10 ETH to the prime broker",
-            lambda: _transfer(session, vaults["cold"]["name"], to=PRIME_BROKER, amount="10", token=None, signers=[1, 2]),
+            lambda: _transfer(
+                session, vaults["cold"]["name"], to=PRIME_BROKER, amount="10", token=None, signers=[1, 2]
+            ),
         ),
         run.step(
             "hot vault: 1-of-2 transfer of 2,500 dUSD to exchange settlement",
-            lambda: _transfer(session, vaults["hot"]["name"], to=PRIME_BROKER, amount="2500", token=token["address"], signers=[2]),
+            lambda: _transfer(
+                session, vaults["hot"]["name"], to=PRIME_BROKER, amount="2500", token=token["address"], signers=[2]
+            ),
         ),
     ]
     for t in transfers:
         if t["safe_tx_hash"] != t["onchain_safe_tx_hash"]:
-            raise ChainError(f"pilot: safeTxHash {t['safe_tx_hash']} differs from the Safe's {t['onchain_safe_tx_hash']}")
+            raise ChainError(
+                f"pilot: safeTxHash {t['safe_tx_hash']} differs from the Safe's {t['onchain_safe_tx_hash']}"
+            )
     balances = {
         label: {
-            b.symbol: str(b.balance)
-            for b in service.read_state(session, service.get_vault(session, v["id"])).balances
+            b.symbol: str(b.balance) for b in service.read_state(session, service.get_vault(session, v["id"])).balances
         }
         for label, v in vaults.items()
     }

@@ -87,7 +87,9 @@ class Session:
     def contract(self, name: str, address: str) -> Any:
         return contract(self.chain, name, address)
 
-    def send(self, *, to: str | None, data: bytes = b"", value: int = 0, what: str, gas: int | None = None, **kwargs: Any) -> Receipt:
+    def send(
+        self, *, to: str | None, data: bytes = b"", value: int = 0, what: str, gas: int | None = None, **kwargs: Any
+    ) -> Receipt:
         return send_transaction(
             self.chain, self.sender, to=to, data=data, value=value, gas=gas, what=what, decoder=decode_revert, **kwargs
         )

@@ -24,7 +24,7 @@ metadata = sa.MetaData()
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 deployments = sa.Table(
@@ -122,7 +122,9 @@ class Store:
                 self.engine = sa.create_engine(url, future=True, pool_pre_ping=True)
             metadata.create_all(self.engine)
         except (OperationalError, SQLAlchemyError) as exc:
-            raise WorkspaceError(f"cannot open the workspace database {redact_url(url)}: {exc.orig if hasattr(exc, 'orig') else exc}") from exc
+            raise WorkspaceError(
+                f"cannot open the workspace database {redact_url(url)}: {exc.orig if hasattr(exc, 'orig') else exc}"
+            ) from exc
 
     @property
     def dialect(self) -> str:
@@ -147,5 +149,5 @@ def redact_url(url: str) -> str:
     """Hide a password in a database URL before it reaches a message or log."""
     try:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - unparsable URL: show nothing of it
+    except Exception:
         return "<database url>"

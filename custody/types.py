@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 from typing import NewType
 
 from eth_utils import is_checksum_address, keccak, to_checksum_address
@@ -36,9 +36,7 @@ def parse_address(value: str, *, what: str = "address", allow_zero: bool = False
         raise AddressError(f"{what} must be a string, got {type(value).__name__}", value=value)
     text = value.strip()
     if not _HEX_ADDRESS.match(text):
-        raise AddressError(
-            f"{what} {text!r} is not an address (expected 0x followed by 40 hex digits)", value=text
-        )
+        raise AddressError(f"{what} {text!r} is not an address (expected 0x followed by 40 hex digits)", value=text)
     body = text[2:]
     if body != body.lower() and body != body.upper() and not is_checksum_address(text):
         raise AddressError(
@@ -57,7 +55,7 @@ def parse_amount(value: str | int | Decimal, decimals: int, *, symbol: str = "",
     Exact: never rounds. Rejects floats' binary fractions by only accepting str/int/Decimal.
     """
     unit = f" {symbol}" if symbol else ""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         raise AmountError(f"amount must be given as text or integer, not {type(value).__name__}")
     text = str(value).strip().replace("_", "")
     try:
@@ -75,12 +73,13 @@ def parse_amount(value: str | int | Decimal, decimals: int, *, symbol: str = "",
     significant = -exponent if isinstance(exponent, int) and exponent < 0 else 0
     if significant > decimals:
         raise AmountError(
-            f"amount {text}{unit} has {significant} decimal places; {symbol or 'this asset'} "
-            f"allows at most {decimals}",
+            f"amount {text}{unit} has {significant} decimal places; {symbol or 'this asset'} allows at most {decimals}",
             value=text,
             decimals=decimals,
         )
-    base_units = int(amount.scaleb(decimals))
+    with localcontext() as ctx:
+        ctx.prec = 200  # the default 28 digits would silently round large uint256 amounts
+        base_units = int(amount.scaleb(decimals))
     if base_units >= 2**256:
         raise AmountError(f"amount {text}{unit} does not fit in uint256", value=text)
     return base_units

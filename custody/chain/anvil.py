@@ -57,11 +57,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def rpc_call(url: str, method: str, params: Sequence = (), timeout: float = 2.0):
     """One raw JSON-RPC call with a hard timeout (no retries); raises OSError/ValueError."""
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).encode()
     request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback/user URL
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         payload = json.loads(response.read())
     if "error" in payload:
         raise ValueError(payload["error"])
@@ -128,10 +137,12 @@ class AnvilProcess:
     def start(self, *, detach: bool = False, timeout: float = 15.0) -> AnvilProcess:
         """Start and wait until ``eth_chainId`` answers; retries on a lost free-port race."""
         fixed_port = self.port
+        if fixed_port is not None and not port_is_free(fixed_port):
+            raise AnvilError(f"port {fixed_port} on 127.0.0.1 is already in use")
         last_error = ""
         for _attempt in range(1 if fixed_port else 3):
             self.port = fixed_port or free_port()
-            log = open(self.log_file, "ab") if self.log_file else None  # noqa: SIM115
+            log = open(self.log_file, "ab") if self.log_file else None
             try:
                 self.process = subprocess.Popen(
                     self._command(self.port),
@@ -174,6 +185,8 @@ class AnvilProcess:
                 continue
             if answer != self.chain_id:
                 raise AnvilError(f"port {self.port} answers with chain id {answer}, not our anvil")
+            if self.process.poll() is not None:
+                raise AnvilError(f"port {self.port} answers, but our anvil exited (another process holds the port)")
             return
         raise AnvilError(f"anvil on port {self.port} did not answer within {timeout:.0f}s")
 

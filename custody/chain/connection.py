@@ -32,7 +32,7 @@ class Chain:
     client: str
     poll_latency: float = 0.1
     receipt_timeout: float = 120.0
-    _snapshots: list[str] = field(default_factory=list, repr=False)
+    contract_factories: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
 
     @property
     def is_anvil(self) -> bool:
@@ -94,6 +94,10 @@ def connect(url: str, *, expected_chain_id: int | None = None, timeout: float = 
         exception_retry_configuration=None,
     )
     w3 = Web3(provider)
+    # We build, estimate and sign every transaction ourselves and never use ENS names; these
+    # middlewares would add an eth_chainId round trip to every single call.
+    for name in ("validation", "ens_name_to_address", "gas_price_strategy", "gas_estimate"):
+        w3.middleware_onion.remove(name)
     chain = Chain(w3=w3, url=url, chain_id=0, client="")
     try:
         chain.chain_id = chain.call(lambda: w3.eth.chain_id)

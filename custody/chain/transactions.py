@@ -137,7 +137,13 @@ def wait_for_receipt(chain: Chain, tx_hash: str, *, what: str, decoder: RevertDe
 
 def _replay_reason(chain: Chain, tx_hash: str, block: int, decoder: RevertDecoder) -> str:
     tx = chain.call(chain.w3.eth.get_transaction, HexBytes(tx_hash))
-    call = {"from": tx["from"], "to": tx["to"], "data": "0x" + bytes(tx["input"]).hex(), "value": hex(tx["value"]), "gas": hex(tx["gas"])}
+    call = {
+        "from": tx["from"],
+        "to": tx["to"],
+        "data": "0x" + bytes(tx["input"]).hex(),
+        "value": hex(tx["value"]),
+        "gas": hex(tx["gas"]),
+    }
     response = chain.call(chain.w3.provider.make_request, "eth_call", [call, hex(max(block - 1, 0))])
     if "error" in response:
         return decoder(_revert_data(response["error"]))

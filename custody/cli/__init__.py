@@ -17,8 +17,12 @@ from custody.cli.vault_cmd import vault
 
 @click.group(cls=CustodyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.option("--home", envvar="CUSTODY_HOME", type=click.Path(file_okay=False), help="Workspace folder [./.custody].")
-@click.option("--rpc", envvar="CUSTODY_RPC", metavar="URL", help="Attach to this RPC instead of the workspace's local Anvil.")
-@click.option("--sender", envvar="CUSTODY_SENDER", metavar="URI", help="Signer URI that pays gas [anvil:0 on local chains].")
+@click.option(
+    "--rpc", envvar="CUSTODY_RPC", metavar="URL", help="Attach to this RPC instead of the workspace's local Anvil."
+)
+@click.option(
+    "--sender", envvar="CUSTODY_SENDER", metavar="URI", help="Signer URI that pays gas [anvil:0 on local chains]."
+)
 @click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for debug).")
 @click.version_option(package_name="custody")
 @click.pass_context

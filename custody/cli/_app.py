@@ -74,7 +74,7 @@ def _json_default(value: Any) -> Any:
         return "0x" + value.hex()
     if isinstance(value, Decimal):
         return str(value)
-    if hasattr(value, "value") and isinstance(getattr(value, "value"), (str, int)):
+    if hasattr(value, "value") and isinstance(value.value, (str, int)):
         return value.value
     return str(value)
 
@@ -105,7 +105,12 @@ def json_option(fn: Callable) -> Callable:
         return value
 
     return click.option(
-        "--json", "json_output", is_flag=True, expose_value=False, callback=callback, help="Machine-readable JSON output."
+        "--json",
+        "json_output",
+        is_flag=True,
+        expose_value=False,
+        callback=callback,
+        help="Machine-readable JSON output.",
     )(fn)
 
 

@@ -23,8 +23,19 @@ def chain() -> None:
 def up(app: AppContext, port: int | None, chain_id: int) -> None:
     """Start the local chain in the background (loads its saved state)."""
     record, started = app.workspace.chain_up(port=port, chain_id=chain_id)
-    data = {"url": record.url, "pid": record.pid, "chain_id": record.chain_id, "state_file": record.state_file, "started": started}
-    app.emit(data, lambda c: c.print(f"{'started' if started else 'already running'}: {record.url} (chain id {record.chain_id}, pid {record.pid})"))
+    data = {
+        "url": record.url,
+        "pid": record.pid,
+        "chain_id": record.chain_id,
+        "state_file": record.state_file,
+        "started": started,
+    }
+    app.emit(
+        data,
+        lambda c: c.print(
+            f"{'started' if started else 'already running'}: {record.url} (chain id {record.chain_id}, pid {record.pid})"
+        ),
+    )
 
 
 @chain.command()
@@ -34,7 +45,12 @@ def down(app: AppContext) -> None:
     """Stop the local chain; its state is saved to the workspace."""
     record = app.workspace.chain_down()
     data = {"stopped": record is not None, "state_file": str(app.workspace.state_file)}
-    app.emit(data, lambda c: c.print(f"stopped; state saved to {app.workspace.state_file}" if record else "no local chain was running"))
+    app.emit(
+        data,
+        lambda c: c.print(
+            f"stopped; state saved to {app.workspace.state_file}" if record else "no local chain was running"
+        ),
+    )
 
 
 @chain.command()
@@ -44,11 +60,16 @@ def status(app: AppContext) -> None:
     """Is the local chain running, and where?"""
     record = app.workspace.chain_record()
     if record is None:
-        app.emit({"running": False, "home": str(app.workspace.home)}, lambda c: c.print(f"not running (workspace {app.workspace.home})"))
+        app.emit(
+            {"running": False, "home": str(app.workspace.home)},
+            lambda c: c.print(f"not running (workspace {app.workspace.home})"),
+        )
         raise click.exceptions.Exit(3)
     block = int(rpc_call(record.url, "eth_blockNumber"), 16)
     data = {
         "running": True, "url": record.url, "pid": record.pid, "chain_id": record.chain_id, "block": block,
         "state_file": record.state_file, "uptime_s": round(time.time() - record.started_at, 1),
     }  # fmt: skip
-    app.emit(data, lambda c: c.print(f"running: {record.url} chain id {record.chain_id}, block {block}, pid {record.pid}"))
+    app.emit(
+        data, lambda c: c.print(f"running: {record.url} chain id {record.chain_id}, block {block}, pid {record.pid}")
+    )

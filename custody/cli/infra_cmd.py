@@ -21,7 +21,13 @@ def deploy(app: AppContext) -> None:
     session = app.session()
     infra_set, results = ensure_infrastructure(session.chain, session.sender, session.store)
     rows = [
-        {"name": r.name, "address": r.address, "deployed_now": r.tx_hash is not None, "tx_hash": r.tx_hash, "gas_used": r.gas_used}
+        {
+            "name": r.name,
+            "address": r.address,
+            "deployed_now": r.tx_hash is not None,
+            "tx_hash": r.tx_hash,
+            "gas_used": r.gas_used,
+        }
         for r in results
     ]
 

@@ -13,7 +13,13 @@ import click
 
 from custody.cli._app import AppContext, json_option, pass_app, table
 from custody.exceptions import InputError, SignerError
-from custody.signers.keystore import PASSPHRASE_ENV, PASSPHRASE_FILE_ENV, create_keystore, default_passphrase_source, read_keystore
+from custody.signers.keystore import (
+    PASSPHRASE_ENV,
+    PASSPHRASE_FILE_ENV,
+    create_keystore,
+    default_passphrase_source,
+    read_keystore,
+)
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -49,13 +55,17 @@ def new(app: AppContext, name: str) -> None:
     """Generate a key into an encrypted keystore NAME (use as keystore:NAME)."""
     path = _target(app, name)
     address = create_keystore(path, secrets.token_bytes(32), _new_passphrase())
-    app.emit({"name": name, "address": address, "path": str(path), "uri": f"keystore:{path}"},
-             lambda c: c.print(f"created {path}\n  address {address}\n  signer  keystore:{path}"))
+    app.emit(
+        {"name": name, "address": address, "path": str(path), "uri": f"keystore:{path}"},
+        lambda c: c.print(f"created {path}\n  address {address}\n  signer  keystore:{path}"),
+    )
 
 
 @key.command("import")
 @click.argument("name")
-@click.option("--key-file", type=click.Path(exists=True, dir_okay=False), help="File holding the hex private key [prompt].")
+@click.option(
+    "--key-file", type=click.Path(exists=True, dir_okay=False), help="File holding the hex private key [prompt]."
+)
 @json_option
 @pass_app
 def import_cmd(app: AppContext, name: str, key_file: str | None) -> None:
@@ -76,8 +86,10 @@ def import_cmd(app: AppContext, name: str, key_file: str | None) -> None:
     if len(private_key) != 32:
         raise InputError(f"a private key is 32 bytes, got {len(private_key)}")
     address = create_keystore(path, private_key, _new_passphrase())
-    app.emit({"name": name, "address": address, "path": str(path), "uri": f"keystore:{path}"},
-             lambda c: c.print(f"imported into {path}\n  address {address}"))
+    app.emit(
+        {"name": name, "address": address, "path": str(path), "uri": f"keystore:{path}"},
+        lambda c: c.print(f"imported into {path}\n  address {address}"),
+    )
 
 
 @key.command("list")
@@ -90,7 +102,9 @@ def list_cmd(app: AppContext) -> None:
     for path in sorted(folder.glob("*.json")) if folder.exists() else []:
         try:
             data = read_keystore(path)
-            items.append({"name": path.stem, "address": "0x" + data["address"].removeprefix("0x"), "uri": f"keystore:{path}"})
+            items.append(
+                {"name": path.stem, "address": "0x" + data["address"].removeprefix("0x"), "uri": f"keystore:{path}"}
+            )
         except SignerError as exc:
             items.append({"name": path.stem, "address": None, "error": exc.message, "uri": f"keystore:{path}"})
 

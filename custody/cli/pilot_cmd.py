@@ -20,10 +20,20 @@ def pilot(app: AppContext, out: str | None) -> None:
     summary = run_pilot(home, progress=app.note)
 
     def render(c):
-        c.print(f"[bold]custody pilot[/bold] — chain {summary['chain']['chain_id']} ({summary['seconds']}s), workspace {summary['workspace']}")
+        c.print(
+            f"[bold]custody pilot[/bold] — chain {summary['chain']['chain_id']} ({summary['seconds']}s), workspace {summary['workspace']}"
+        )
         t = table("vault", "class", "safe", "timelock", "owners", "delay", "create gas")
         for v in summary["vaults"].values():
-            t.add_row(v["name"], v["risk_class"], v["safe"], v["timelock"], f"{v['threshold']}-of-{len(v['owners'])}", f"{v['timelock_delay']}s", str(v["gas_used"]))
+            t.add_row(
+                v["name"],
+                v["risk_class"],
+                v["safe"],
+                v["timelock"],
+                f"{v['threshold']}-of-{len(v['owners'])}",
+                f"{v['timelock_delay']}s",
+                str(v["gas_used"]),
+            )
         c.print(t)
         t = table("transfer", "safeTxHash (local = on-chain)", "tx", "gas")
         for x in summary["transfers"]:
@@ -33,7 +43,9 @@ def pilot(app: AppContext, out: str | None) -> None:
         for s in summary["steps"]:
             t.add_row(s["name"], f"{s['seconds']:.3f}")
         c.print(t)
-        c.print(f"chain stopped; state saved to {summary['chain']['state_file']} "
-                f"(inspect with `custody --home {summary['workspace']} chain up`)")
+        c.print(
+            f"chain stopped; state saved to {summary['chain']['state_file']} "
+            f"(inspect with `custody --home {summary['workspace']} chain up`)"
+        )
 
     app.emit(summary, render)

@@ -56,4 +56,6 @@ def explain(app: AppContext, file: str) -> None:
             t.add_row(control, ", ".join(rule_ids))
         c.print(t)
 
-    app.emit({"name": p.name, "risk_class": p.risk_class, "rules": [r.as_dict() for r in items], "controls": index}, render)
+    app.emit(
+        {"name": p.name, "risk_class": p.risk_class, "rules": [r.as_dict() for r in items], "controls": index}, render
+    )

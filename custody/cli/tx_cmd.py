@@ -28,7 +28,11 @@ def render_proposal(c, d: dict) -> None:
     c.print(f"  message hash    {d['message_hash']}")
     c.print(f"  safeTxHash      {d['safe_tx_hash']}")
     if d["hash_matches_chain"] is not None:
-        verdict = "[green]matches the Safe's getTransactionHash[/green]" if d["hash_matches_chain"] else "[bold red]DIFFERS from the Safe's getTransactionHash[/bold red]"
+        verdict = (
+            "[green]matches the Safe's getTransactionHash[/green]"
+            if d["hash_matches_chain"]
+            else "[bold red]DIFFERS from the Safe's getTransactionHash[/bold red]"
+        )
         c.print(f"                  {verdict}")
     for risk in d["decoded"]["risks"]:
         c.print(f"  [bold yellow]risk[/bold yellow]            {risk}")
@@ -50,7 +54,16 @@ def render_proposal(c, d: dict) -> None:
 @click.option("--proposer", default="", help="Who proposes (name or signer URI) for the record.")
 @json_option
 @pass_app
-def propose(app: AppContext, vault_ref: str, to: str, amount: str, token: str | None, nonce: int | None, description: str, proposer: str) -> None:
+def propose(
+    app: AppContext,
+    vault_ref: str,
+    to: str,
+    amount: str,
+    token: str | None,
+    nonce: int | None,
+    description: str,
+    proposer: str,
+) -> None:
     """Propose a transfer out of VAULT."""
     session = app.session()
     proposal = P.propose_transfer(
@@ -77,7 +90,15 @@ def list_cmd(app: AppContext, vault_ref: str | None) -> None:
     def render(c):
         t = table("id", "vault", "state", "nonce", "sigs", "description", "safeTxHash")
         for d in data:
-            t.add_row(str(d["id"]), str(d["vault_id"]), d["state"], str(d["nonce"]), str(d["signatures"]), d["description"], d["safe_tx_hash"][:18] + "…")
+            t.add_row(
+                str(d["id"]),
+                str(d["vault_id"]),
+                d["state"],
+                str(d["nonce"]),
+                str(d["signatures"]),
+                d["description"],
+                d["safe_tx_hash"][:18] + "…",
+            )
         c.print(t)
 
     app.emit(data, render)
@@ -96,24 +117,33 @@ def show(app: AppContext, ref: str) -> None:
 
 @tx.command()
 @click.argument("ref", metavar="ID")
-@click.option("--signer", "signer_uri", required=True, metavar="URI", help="keystore:PATH | pkcs11:... | ledger:... | trezor:... | anvil:N")
+@click.option(
+    "--signer",
+    "signer_uri",
+    required=True,
+    metavar="URI",
+    help="keystore:PATH | pkcs11:... | ledger:... | trezor:... | anvil:N",
+)
 @json_option
 @pass_app
 def sign(app: AppContext, ref: str, signer_uri: str) -> None:
     """Approve proposal ID as one owner (shows what is signed first)."""
     session = app.session()
     proposal = P.get_proposal(session, ref)
+    signer = session.signer(signer_uri)
     before = P.describe(session, proposal)
     if not app.json:
         render_proposal(app.err, before)
-    signer = session.signer(signer_uri)
     signature, added = P.sign(session, proposal, signer)
     after = P.describe(session, P.get_proposal(session, ref))
     data = {"proposal": after, "signer": signature.signer, "signature": signature.to_hex(), "added": added}
     valid = sum(1 for s in after["signatures"] if s["valid"])
-    app.emit(data, lambda c: c.print(
-        f"{'signed' if added else 'already signed'} by {signature.signer}: {valid} of {after['threshold']} signatures"
-    ))
+    app.emit(
+        data,
+        lambda c: c.print(
+            f"{'signed' if added else 'already signed'} by {signature.signer}: {valid} of {after['threshold']} signatures"
+        ),
+    )
 
 
 @tx.command()
@@ -127,4 +157,9 @@ def execute(app: AppContext, ref: str) -> None:
     receipt = P.execute(session, proposal)
     data = {"id": proposal.id, "tx_hash": receipt.tx_hash, "block": receipt.block_number, "gas_used": receipt.gas_used,
             "safe_tx_hash": proposal.safe_tx_hash}  # fmt: skip
-    app.emit(data, lambda c: c.print(f"executed proposal {proposal.id} in {receipt.tx_hash} (block {receipt.block_number}, gas {receipt.gas_used})"))
+    app.emit(
+        data,
+        lambda c: c.print(
+            f"executed proposal {proposal.id} in {receipt.tx_hash} (block {receipt.block_number}, gas {receipt.gas_used})"
+        ),
+    )

@@ -92,12 +92,16 @@ def show(app: AppContext, vault_ref: str) -> None:
     def render(c):
         r = state.record
         c.print(f"[bold]{r.name}[/bold] (vault {r.id}, {r.risk_class}) at block {state.block_number}")
-        c.print(f"  safe           {r.safe}  (Safe {state.version}, singleton {'canonical' if state.singleton_is_canonical else 'NOT canonical: ' + str(state.singleton)})")
+        c.print(
+            f"  safe           {r.safe}  (Safe {state.version}, singleton {'canonical' if state.singleton_is_canonical else 'NOT canonical: ' + str(state.singleton)})"
+        )
         c.print(f"  owners         {state.threshold}-of-{len(state.owners)}")
         for owner in state.owners:
             c.print(f"                 {owner}")
         c.print(f"  nonce          {state.nonce}")
-        c.print(f"  timelock       {r.timelock}  delay {state.timelock_delay}s, roles {'ok' if state.timelock_roles_ok else 'WRONG'}")
+        c.print(
+            f"  timelock       {r.timelock}  delay {state.timelock_delay}s, roles {'ok' if state.timelock_roles_ok else 'WRONG'}"
+        )
         c.print(f"  modules        {', '.join(state.modules) or '-'}")
         c.print(f"  guard          {state.guard or '-'}")
         c.print(f"  fallback       {state.fallback_handler or '-'}")

@@ -50,11 +50,12 @@ def source_units(contracts_dir: Path | None = None) -> dict[str, str]:
     """Source unit name (path relative to the repo root) → file content, sorted."""
     root = contracts_dir or _paths.CONTRACTS_DIR
     if not root.is_dir():
-        raise BuildError(
-            f"no contracts/ folder at {root}; `custody build` needs a source checkout of the project"
-        )
+        raise BuildError(f"no contracts/ folder at {root}; `custody build` needs a source checkout of the project")
     units = {}
     for path in sorted(root.rglob("*.sol")):
+        relative = path.relative_to(root)
+        if any(part.startswith(".") for part in relative.parts):
+            continue  # tool caches such as Ape's contracts/.cache
         units[path.relative_to(root.parent).as_posix()] = path.read_text(encoding="utf-8")
     if not units:
         raise BuildError(f"no .sol files under {root}")

@@ -55,9 +55,7 @@ def ensure_singleton_factory(chain: Chain, funder: TransactionSigner) -> None:
     """Make sure the Safe singleton factory exists, creating it from its presigned tx if we can."""
     if codehash(chain, SINGLETON_FACTORY):
         return
-    resource = resources.files("custody.contracts").joinpath(
-        "vendor", f"safe-singleton-factory-{chain.chain_id}.json"
-    )
+    resource = resources.files("custody.contracts").joinpath("vendor", f"safe-singleton-factory-{chain.chain_id}.json")
     if not resource.is_file():
         raise DeploymentError(
             f"the Safe singleton factory is not deployed on chain {chain.chain_id} and no presigned "
@@ -69,7 +67,11 @@ def ensure_singleton_factory(chain: Chain, funder: TransactionSigner) -> None:
     signer_balance = chain.call(chain.w3.eth.get_balance, deployment["signerAddress"])
     if signer_balance < cost:
         send_transaction(
-            chain, funder, to=deployment["signerAddress"], value=cost - signer_balance, what="funding the factory deployer"
+            chain,
+            funder,
+            to=deployment["signerAddress"],
+            value=cost - signer_balance,
+            what="funding the factory deployer",
         )
     tx_hash = send_raw(chain, bytes.fromhex(deployment["transaction"].removeprefix("0x")))
     wait_for_receipt(chain, tx_hash, what="deploying the Safe singleton factory")
@@ -115,13 +117,60 @@ def deploy_plain(
     if not receipt.contract_address:
         raise DeploymentError(f"deploying {name} returned no contract address", tx=receipt.tx_hash)
     address = Address(to_checksum_address(receipt.contract_address))
-    return Deployed(name, address, codehash(chain, address) or "", receipt.tx_hash, receipt.block_number, receipt.gas_used)
+    return Deployed(
+        name, address, codehash(chain, address) or "", receipt.tx_hash, receipt.block_number, receipt.gas_used
+    )
 
 
 def contract(chain: Chain, name: str, address: str):
-    """A web3 contract object for artifact ``name`` at ``address``."""
-    return chain.w3.eth.contract(address=to_checksum_address(address), abi=load_artifact(name).abi)
+    """A web3 contract object for artifact ``name`` at ``address`` (cached per chain connection)."""
+    key = (name, address.lower())
+    cache = chain.contract_factories
+    if key not in cache:
+        cache[key] = chain.w3.eth.contract(address=to_checksum_address(address), abi=load_artifact(name).abi)
+    return cache[key]
 
 
 def hexstr(data: bytes | HexBytes) -> str:
     return "0x" + bytes(data).hex()
+
+
+def read_many(chain: Chain, calls: list, block: int | str = "latest") -> list:
+    """Run several view calls (bound ``contract.functions.f(args)`` objects) in one JSON-RPC batch.
+
+    Returns the decoded values in order (a single output is unwrapped). Any call that reverts raises.
+    """
+    from eth_abi import decode as abi_decode
+
+    from custody.contracts.errors import decode_revert
+    from custody.exceptions import ChainError
+
+    requests = []
+    for fn in calls:
+        data = fn._encode_transaction_data()
+        requests.append(
+            ("eth_call", [{"to": fn.address, "data": data}, block if isinstance(block, str) else hex(block)])
+        )
+    responses = chain.call(chain.w3.provider.make_batch_request, requests)
+    if isinstance(responses, dict):  # the node answered the whole batch with one error
+        raise ChainError(f"batched eth_call failed: {responses.get('error')}")
+    results = []
+    for fn, response in zip(calls, sorted(responses, key=lambda r: r["id"])):
+        if "error" in response:
+            data = response["error"].get("data") if isinstance(response["error"], dict) else None
+            reason = (
+                decode_revert(bytes.fromhex(data[2:]))
+                if isinstance(data, str) and data.startswith("0x")
+                else response["error"]
+            )
+            raise ChainError(f"{fn.fn_name} on {fn.address} failed: {reason}")
+        types = [_abi_type(o) for o in fn.abi["outputs"]]
+        values = abi_decode(types, bytes.fromhex(response["result"][2:]))
+        results.append(values[0] if len(values) == 1 else values)
+    return results
+
+
+def _abi_type(item: dict) -> str:
+    if item["type"].startswith("tuple"):
+        return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + item["type"][5:]
+    return item["type"]

@@ -97,14 +97,14 @@ def decode_revert(data: bytes | None) -> str:
     if selector == ERROR_STRING:
         try:
             (message,) = decode(["string"], body)
-        except Exception:  # noqa: BLE001 - malformed payload from the chain
+        except Exception:
             return f"reverted with malformed Error(string) data 0x{data.hex()}"
         meaning = SAFE_ERROR_CODES.get(message)
         return f"{message}: {meaning}" if meaning else message
     if selector == PANIC:
         try:
             (code,) = decode(["uint256"], body)
-        except Exception:  # noqa: BLE001
+        except Exception:
             return f"panicked with malformed data 0x{data.hex()}"
         return f"panic 0x{code:02x}: {PANIC_CODES.get(code, 'unknown panic code')}"
     known = _custom_errors().get(selector)
@@ -113,7 +113,7 @@ def decode_revert(data: bytes | None) -> str:
     name, types, names = known
     try:
         values = decode(types, body)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return f"{name}(<undecodable arguments>)"
     args = ", ".join(f"{n}={_fmt(v)}" if n else _fmt(v) for n, v in zip(names, values))
     return f"{name}({args})"

@@ -60,7 +60,9 @@ def _components(chain: Chain, sender: TransactionSigner) -> list[Deployed]:
     return list(done.values())
 
 
-def ensure_infrastructure(chain: Chain, sender: TransactionSigner, store: Store) -> tuple[Infrastructure, list[Deployed]]:
+def ensure_infrastructure(
+    chain: Chain, sender: TransactionSigner, store: Store
+) -> tuple[Infrastructure, list[Deployed]]:
     """Deploy (or find) every component and record it; returns the set and what happened per item."""
     results = _components(chain, sender)
     with store.begin() as conn:

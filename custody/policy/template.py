@@ -185,7 +185,9 @@ class _PolicyReader(Reader):
         values = self.string_list(node, field)
         for i, control in enumerate(values):
             if not _CONTROL.match(control):
-                self.error(node, f"{field}[{i}]", f"control id {control!r} must be 1-64 characters of A-Z a-z 0-9 _ . : / -")
+                self.error(
+                    node, f"{field}[{i}]", f"control id {control!r} must be 1-64 characters of A-Z a-z 0-9 _ . : / -"
+                )
         return values
 
     def address(self, node, field: str, *, allow_zero: bool = False) -> Address | None:
@@ -273,7 +275,9 @@ def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
     threshold = None
     owners_controls: tuple[str, ...] = ()
     if "owners" in top:
-        o = r.mapping(top["owners"], "owners", allowed={"threshold", "signers", "controls"}, required={"threshold", "signers"})
+        o = r.mapping(
+            top["owners"], "owners", allowed={"threshold", "signers", "controls"}, required={"threshold", "signers"}
+        )
         seen: set[str] = set()
         for i, node in enumerate(r.sequence(o["signers"], "owners.signers") if "signers" in o else []):
             entry = r.labelled(node, f"owners.signers[{i}]")
@@ -289,9 +293,17 @@ def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
         if "threshold" in o:
             threshold = r.integer(o["threshold"], "owners.threshold", minimum=1)
             if threshold is not None and owners and threshold > len(owners):
-                r.error(o["threshold"], "owners.threshold", f"threshold {threshold} is greater than the {len(owners)} owner(s)")
+                r.error(
+                    o["threshold"],
+                    "owners.threshold",
+                    f"threshold {threshold} is greater than the {len(owners)} owner(s)",
+                )
             if threshold is not None and risk and threshold < RISK_FLOORS[risk].threshold:
-                r.error(o["threshold"], "owners.threshold", f"a {risk} vault needs a threshold of at least {RISK_FLOORS[risk].threshold}, got {threshold}")
+                r.error(
+                    o["threshold"],
+                    "owners.threshold",
+                    f"a {risk} vault needs a threshold of at least {RISK_FLOORS[risk].threshold}, got {threshold}",
+                )
         owners_controls = r.controls(o.get("controls"), "owners.controls")
 
     # -- timelock ----------------------------------------------------------------------------
@@ -305,15 +317,27 @@ def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
             if delay is not None and delay > MAX_TIMELOCK_DELAY:
                 r.error(t["delay"], "timelock.delay", f"delay {delay}s exceeds the 30-day maximum")
             if delay is not None and risk and delay < RISK_FLOORS[risk].timelock_delay:
-                r.error(t["delay"], "timelock.delay", f"a {risk} vault needs a timelock delay of at least {RISK_FLOORS[risk].timelock_delay}s, got {delay}s")
+                r.error(
+                    t["delay"],
+                    "timelock.delay",
+                    f"a {risk} vault needs a timelock delay of at least {RISK_FLOORS[risk].timelock_delay}s, got {delay}s",
+                )
         if "operations" in t:
             listed = r.string_list(t["operations"], "timelock.operations")
             for i, op in enumerate(listed):
                 if op not in TIMELOCK_OPERATIONS:
-                    r.error(t["operations"], f"timelock.operations[{i}]", f"unknown operation {op!r} (known: {', '.join(TIMELOCK_OPERATIONS)})")
+                    r.error(
+                        t["operations"],
+                        f"timelock.operations[{i}]",
+                        f"unknown operation {op!r} (known: {', '.join(TIMELOCK_OPERATIONS)})",
+                    )
             missing = [op for op in MANDATORY_TIMELOCK_OPERATIONS if op not in listed]
             if missing:
-                r.error(t["operations"], "timelock.operations", f"must include the configuration changes {', '.join(missing)} (they can only happen through the timelock)")
+                r.error(
+                    t["operations"],
+                    "timelock.operations",
+                    f"must include the configuration changes {', '.join(missing)} (they can only happen through the timelock)",
+                )
             operations = tuple(dict.fromkeys(listed))
         timelock_controls = r.controls(t.get("controls"), "timelock.controls")
 
@@ -384,7 +408,11 @@ def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
                 except AmountError as exc:
                     r.error(a["out_of_band_above"], f"{f}.out_of_band_above", exc.message)
         elif risk and RISK_FLOORS[risk].out_of_band_required:
-            r.error(node, f"{f}.out_of_band_above", f"a {risk} vault must require out-of-band confirmation (set out_of_band_above)")
+            r.error(
+                node,
+                f"{f}.out_of_band_above",
+                f"a {risk} vault must require out-of-band confirmation (set out_of_band_above)",
+            )
         controls = r.controls(a.get("controls"), f"{f}.controls")
         if kind in ("ETH", "erc20") and per_tx is not None and daily is not None:
             assets.append(
@@ -418,7 +446,9 @@ def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
 
     hours = None
     if "allowed_hours" in top:
-        h = r.mapping(top["allowed_hours"], "allowed_hours", allowed={"start", "end", "controls"}, required={"start", "end"})
+        h = r.mapping(
+            top["allowed_hours"], "allowed_hours", allowed={"start", "end", "controls"}, required={"start", "end"}
+        )
         start = r.clock(h["start"], "allowed_hours.start") if "start" in h else None
         end = r.clock(h["end"], "allowed_hours.end") if "end" in h else None
         if start is not None and end is not None and end <= start:
@@ -452,14 +482,20 @@ def _parse_exit(r: _PolicyReader, node, owners: list[Labelled]) -> ExitRule | No
         required={"fallback_custodians", "quorum", "escrow_delay"},
     )  # fmt: skip
     custodians: list[Labelled] = []
-    for i, c in enumerate(r.sequence(e["fallback_custodians"], "exit.fallback_custodians") if "fallback_custodians" in e else []):
+    for i, c in enumerate(
+        r.sequence(e["fallback_custodians"], "exit.fallback_custodians") if "fallback_custodians" in e else []
+    ):
         entry = r.labelled(c, f"exit.fallback_custodians[{i}]")
         if entry is not None:
             if entry.address in {x.address for x in custodians}:
                 r.error(c, f"exit.fallback_custodians[{i}]", f"custodian {entry.address} is listed twice")
             else:
                 custodians.append(entry)
-    if "fallback_custodians" in e and not custodians and not any(p.field.startswith("exit.fallback_custodians") for p in r.problems):
+    if (
+        "fallback_custodians" in e
+        and not custodians
+        and not any(p.field.startswith("exit.fallback_custodians") for p in r.problems)
+    ):
         r.error(e["fallback_custodians"], "exit.fallback_custodians", "needs at least one pre-approved custodian")
     council: list[Address] = []
     for i, c in enumerate(r.sequence(e["council"], "exit.council") if "council" in e else []):
@@ -522,7 +558,20 @@ def load_policy(path: str | Path) -> Policy:
 
 
 __all__ = [
-    "ETH", "RISK_CLASSES", "AllowedHours", "AssetRule", "ExitRule", "FreezeWindow", "Labelled", "OutOfBand",
-    "Policy", "Problem", "check_policy", "check_policy_text", "load_policy", "load_policy_text", "parse_duration",
+    "ETH",
+    "RISK_CLASSES",
     "ZERO_ADDRESS",
+    "AllowedHours",
+    "AssetRule",
+    "ExitRule",
+    "FreezeWindow",
+    "Labelled",
+    "OutOfBand",
+    "Policy",
+    "Problem",
+    "check_policy",
+    "check_policy_text",
+    "load_policy",
+    "load_policy_text",
+    "parse_duration",
 ]  # fmt: skip

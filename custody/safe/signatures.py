@@ -63,9 +63,7 @@ def verify_owner_signature(blob: bytes, safe_tx_hash: bytes) -> OwnerSignature:
         )
     else:
         raise SignatureError(f"signature v={v} is not a valid Safe ECDSA v (27, 28, 31 or 32)")
-    ecdsa = EcdsaSignature(
-        int.from_bytes(blob[:32], "big"), int.from_bytes(blob[32:64], "big"), base_v
-    ).normalized()
+    ecdsa = EcdsaSignature(int.from_bytes(blob[:32], "big"), int.from_bytes(blob[32:64], "big"), base_v).normalized()
     signer = ecdsa.recover(digest)
     packed = ecdsa.r.to_bytes(32, "big") + ecdsa.s.to_bytes(32, "big") + bytes([ecdsa.v + offset])
     return OwnerSignature(signer=signer, signature=packed)

@@ -38,7 +38,9 @@ def default_passphrase_source(prompt: str) -> str:
         try:
             return Path(file_name).read_text(encoding="utf-8").rstrip("\r\n")
         except OSError as exc:
-            raise SignerError(f"cannot read the passphrase file named by {PASSPHRASE_FILE_ENV}: {exc.strerror}") from exc
+            raise SignerError(
+                f"cannot read the passphrase file named by {PASSPHRASE_FILE_ENV}: {exc.strerror}"
+            ) from exc
     if sys.stdin is not None and sys.stdin.isatty():
         return getpass.getpass(prompt)
     raise SignerLocked(

@@ -1,10 +1,10 @@
 """Signer URIs → backends.
 
-    keystore:PATH                    v3 keystore file (or a name inside the workspace keystore folder)
-    pkcs11:token=LABEL;object=KEY    PKCS#11 token (RFC 7512 style)
-    ledger:44'/60'/0'/0/0            Ledger Ethereum app
-    trezor:m/44'/60'/0'/0/0          Trezor
-    anvil:N                          Anvil dev account N (local chains only)
+keystore:PATH                    v3 keystore file (or a name inside the workspace keystore folder)
+pkcs11:token=LABEL;object=KEY    PKCS#11 token (RFC 7512 style)
+ledger:44'/60'/0'/0/0            Ledger Ethereum app
+trezor:m/44'/60'/0'/0/0          Trezor
+anvil:N                          Anvil dev account N (local chains only)
 """
 
 from __future__ import annotations
@@ -74,9 +74,7 @@ def _load_optional_backends() -> None:
 def open_signer(uri: str, ctx: SignerContext | None = None) -> Signer:
     """Resolve a signer URI; raises :class:`SignerUriError` for unknown schemes or bad syntax."""
     if not isinstance(uri, str) or ":" not in uri:
-        raise SignerUriError(
-            f"signer {uri!r} is not a signer URI (expected scheme:..., one of {', '.join(schemes())})"
-        )
+        raise SignerUriError(f"signer {uri!r} is not a signer URI (expected scheme:..., one of {', '.join(schemes())})")
     scheme, rest = uri.split(":", 1)
     if scheme not in _BACKENDS:
         _load_optional_backends()

@@ -13,8 +13,16 @@ from custody.contracts.deploy import contract
 from custody.types import Operation, format_amount
 
 ERC20_CALLS = {
-    function_signature_to_4byte_selector("transfer(address,uint256)"): ("transfer", ["address", "uint256"], ["to", "amount"]),
-    function_signature_to_4byte_selector("approve(address,uint256)"): ("approve", ["address", "uint256"], ["spender", "amount"]),
+    function_signature_to_4byte_selector("transfer(address,uint256)"): (
+        "transfer",
+        ["address", "uint256"],
+        ["to", "amount"],
+    ),
+    function_signature_to_4byte_selector("approve(address,uint256)"): (
+        "approve",
+        ["address", "uint256"],
+        ["spender", "amount"],
+    ),
     function_signature_to_4byte_selector("transferFrom(address,address,uint256)"): (
         "transferFrom",
         ["address", "address", "uint256"],
@@ -84,7 +92,7 @@ def decode_safe_call(chain: Chain, to: str, value: int, data: bytes, operation: 
         name, types, names = ERC20_CALLS[selector]
         try:
             values = decode(types, data[4:])
-        except Exception:  # noqa: BLE001 - malformed calldata is reported, not raised
+        except Exception:
             values = None
         info = token_info(chain, to)
         if values is not None and info is not None:
@@ -99,7 +107,9 @@ def decode_safe_call(chain: Chain, to: str, value: int, data: bytes, operation: 
                 recipient = to_checksum_address(args["spender"])
                 risks.append("token approval: the spender can move the approved amount later, without signatures")
             else:
-                summary = f"transferFrom {to_checksum_address(args['from'])} to {to_checksum_address(args['to'])}: {human}"
+                summary = (
+                    f"transferFrom {to_checksum_address(args['from'])} to {to_checksum_address(args['to'])}: {human}"
+                )
                 recipient = to_checksum_address(args["to"])
             if value:
                 risks.append(f"also sends {format_amount(value, 18)} ETH with the token call")

@@ -15,9 +15,10 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 from eth_abi import encode
-from eth_utils import function_signature_to_4byte_selector
+from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
 from custody.chain.transactions import Receipt, send_raw, wait_for_receipt
+from custody.contracts.deploy import read_many
 from custody.contracts.errors import decode_revert
 from custody.exceptions import (
     AlreadyExecuted,
@@ -103,9 +104,11 @@ def get_proposal(session: Session, ref: str | int) -> Proposal:
         found = _load(session, proposals.c.id == int(text))
     elif text.lower().startswith("0x") and len(text) >= 10:
         with session.store.connect() as conn:
-            ids = conn.execute(
-                sa.select(proposals.c.id).where(proposals.c.safe_tx_hash.like(text.lower() + "%"))
-            ).scalars().all()
+            ids = (
+                conn.execute(sa.select(proposals.c.id).where(proposals.c.safe_tx_hash.like(text.lower() + "%")))
+                .scalars()
+                .all()
+            )
         if len(ids) > 1:
             raise UnknownProposal(f"safeTxHash prefix {text} matches {len(ids)} proposals; give more digits")
         found = _load(session, proposals.c.id == ids[0]) if ids else None
@@ -128,7 +131,9 @@ def list_proposals(session: Session, vault: VaultRecord | None = None) -> list[P
 def _set_state(session: Session, proposal_id: int, state: ProposalState, **values) -> None:
     with session.store.begin() as conn:
         conn.execute(
-            proposals.update().where(proposals.c.id == proposal_id).values(state=state.value, updated_at=utcnow(), **values)
+            proposals.update()
+            .where(proposals.c.id == proposal_id)
+            .values(state=state.value, updated_at=utcnow(), **values)
         )
 
 
@@ -137,21 +142,54 @@ def _safe(session: Session, address: str):
     return session.contract("SafeL2", address)
 
 
-def onchain_hash(session: Session, safe_tx: SafeTx) -> bytes:
-    safe = _safe(session, safe_tx.safe)
+def _hash_call(session: Session, safe_tx: SafeTx):
     args = safe_tx.exec_args(b"")[:9] + (safe_tx.nonce,)
-    return bytes(session.chain.call(safe.functions.getTransactionHash(*args).call))
+    return _safe(session, safe_tx.safe).functions.getTransactionHash(*args)
 
 
-def verify_hash(session: Session, safe_tx: SafeTx) -> bytes:
-    """Check the local safeTxHash against the Safe's ``getTransactionHash``; returns it."""
-    remote = onchain_hash(session, safe_tx)
+def onchain_hash(session: Session, safe_tx: SafeTx) -> bytes:
+    return bytes(session.chain.call(_hash_call(session, safe_tx).call))
+
+
+@dataclass(frozen=True)
+class SafeView:
+    """One consistent read of what every approval/execution check needs (one RPC batch)."""
+
+    nonce: int
+    owners: list[Address]
+    threshold: int
+    onchain_hash: bytes
+
+
+def safe_view(session: Session, safe_tx: SafeTx) -> SafeView:
+    safe = _safe(session, safe_tx.safe)
+    block = session.chain.call(lambda: session.chain.w3.eth.block_number)
+    nonce, owners, threshold, digest = read_many(
+        session.chain,
+        [
+            safe.functions.nonce(),
+            safe.functions.getOwners(),
+            safe.functions.getThreshold(),
+            _hash_call(session, safe_tx),
+        ],
+        block,
+    )
+    return SafeView(int(nonce), [to_checksum_address(o) for o in owners], int(threshold), bytes(digest))
+
+
+def _check_hash(safe_tx: SafeTx, remote: bytes) -> None:
     if remote != safe_tx.safe_tx_hash:
         raise HashMismatch(
             f"local safeTxHash 0x{safe_tx.safe_tx_hash.hex()} differs from the Safe's 0x{remote.hex()}; refusing to continue",
             local="0x" + safe_tx.safe_tx_hash.hex(),
             onchain="0x" + remote.hex(),
         )
+
+
+def verify_hash(session: Session, safe_tx: SafeTx) -> bytes:
+    """Check the local safeTxHash against the Safe's ``getTransactionHash``; returns it."""
+    remote = onchain_hash(session, safe_tx)
+    _check_hash(safe_tx, remote)
     return remote
 
 
@@ -210,7 +248,9 @@ def propose(
     with session.store.begin() as conn:
         clash = conn.execute(sa.select(proposals.c.id).where(proposals.c.safe_tx_hash == digest)).scalar()
         if clash is not None:
-            raise ProposalError(f"an identical proposal exists already (id {clash}, safeTxHash {digest})", proposal=clash)
+            raise ProposalError(
+                f"an identical proposal exists already (id {clash}, safeTxHash {digest})", proposal=clash
+            )
         now = utcnow()
         result = conn.execute(
             proposals.insert().values(
@@ -259,31 +299,27 @@ def propose_transfer(
 
 
 # -- sign --------------------------------------------------------------------------------------
-def _require_open(session: Session, proposal: Proposal) -> None:
+def _require_open(session: Session, proposal: Proposal, view: SafeView | None = None) -> SafeView:
+    """Refuse executed/stale proposals and hash mismatches; returns the chain view it checked."""
     if proposal.state in (ProposalState.EXECUTED, ProposalState.EXECUTING):
         raise AlreadyExecuted(
             f"proposal {proposal.id} is {proposal.state.value} (tx {proposal.exec_tx_hash})", proposal=proposal.id
         )
-    current = safe_nonce(session, proposal.safe_tx.safe)
+    view = view or safe_view(session, proposal.safe_tx)
+    current = view.nonce
     if proposal.safe_tx.nonce < current:
         raise StaleProposal(
             f"proposal {proposal.id} has nonce {proposal.safe_tx.nonce}, but the vault is at nonce {current}: "
             "another transaction used that nonce",
             proposal=proposal.id,
         )
+    _check_hash(proposal.safe_tx, view.onchain_hash)
+    return view
 
 
-def add_signature(session: Session, proposal: Proposal, blob: bytes, *, source: str) -> tuple[OwnerSignature, bool]:
-    """Verify a signature blob for the proposal and store it; returns (signature, newly_added)."""
-    _require_open(session, proposal)
-    verify_hash(session, proposal.safe_tx)
-    signature = verify_owner_signature(blob, proposal.safe_tx.safe_tx_hash)
-    owners, _threshold = owners_and_threshold(session, proposal.safe_tx.safe)
-    if signature.signer not in owners:
-        raise NotAnOwner(
-            f"the signature recovers to {signature.signer}, which is not an owner of vault {proposal.safe_tx.safe}",
-            signer=signature.signer,
-        )
+def _store_signature(
+    session: Session, proposal: Proposal, signature: OwnerSignature, source: str
+) -> tuple[OwnerSignature, bool]:
     with session.store.begin() as conn:
         existing = conn.execute(
             sa.select(signatures.c.signature).where(
@@ -301,26 +337,46 @@ def add_signature(session: Session, proposal: Proposal, blob: bytes, *, source: 
     return signature, True
 
 
+def _checked_owners(session: Session, proposal: Proposal) -> list[Address]:
+    """Open-state, nonce and hash checks shared by every signing path; returns the current owners."""
+    return _require_open(session, proposal).owners
+
+
+def add_signature(session: Session, proposal: Proposal, blob: bytes, *, source: str) -> tuple[OwnerSignature, bool]:
+    """Verify a signature blob for the proposal and store it; returns (signature, newly_added)."""
+    owners = _checked_owners(session, proposal)
+    signature = verify_owner_signature(blob, proposal.safe_tx.safe_tx_hash)
+    if signature.signer not in owners:
+        raise NotAnOwner(
+            f"the signature recovers to {signature.signer}, which is not an owner of vault {proposal.safe_tx.safe}",
+            signer=signature.signer,
+        )
+    return _store_signature(session, proposal, signature, source)
+
+
 def sign(session: Session, proposal: Proposal, signer: Signer) -> tuple[OwnerSignature, bool]:
     """Have ``signer`` approve the proposal (it must be an owner); stored once per owner."""
-    _require_open(session, proposal)
-    owners, _threshold = owners_and_threshold(session, proposal.safe_tx.safe)
+    owners = _checked_owners(session, proposal)
     if signer.address not in owners:
         raise NotAnOwner(
             f"{signer.uri} ({signer.address}) is not an owner of vault {proposal.safe_tx.safe}", signer=signer.address
         )
-    verify_hash(session, proposal.safe_tx)
     blob = signer.sign_safe_tx(proposal.safe_tx)
     signature = verify_owner_signature(blob, proposal.safe_tx.safe_tx_hash)
     if signature.signer != signer.address:
         raise SignatureError(f"{signer.uri} returned a signature from {signature.signer}, expected {signer.address}")
-    return add_signature(session, proposal, signature.signature, source=signer.uri.split(":", 1)[0])
+    return _store_signature(session, proposal, signature, signer.uri.split(":", 1)[0])
 
 
 # -- execute -----------------------------------------------------------------------------------
-def valid_signatures(session: Session, proposal: Proposal) -> tuple[list[OwnerSignature], list[Address], int]:
+def valid_signatures(
+    session: Session, proposal: Proposal, view: SafeView | None = None
+) -> tuple[list[OwnerSignature], list[Address], int]:
     """Re-verify stored signatures against the current owners; (valid, owners, threshold)."""
-    owners, threshold = owners_and_threshold(session, proposal.safe_tx.safe)
+    if view is None:
+        owners, threshold = owners_and_threshold(session, proposal.safe_tx.safe)
+    else:
+        owners, threshold = view.owners, view.threshold
     valid: dict[str, OwnerSignature] = {}
     for stored in proposal.signatures:
         checked = verify_owner_signature(stored.signature, proposal.safe_tx.safe_tx_hash)
@@ -344,16 +400,15 @@ def execute(session: Session, proposal: Proposal) -> Receipt:
         raise AlreadyExecuted(f"proposal {proposal.id} was executed in {proposal.exec_tx_hash}", proposal=proposal.id)
     if proposal.state is ProposalState.EXECUTING and proposal.exec_tx_hash:
         return _resume(session, proposal)
-    _require_open(session, proposal)
-    current = safe_nonce(session, proposal.safe_tx.safe)
+    view = _require_open(session, proposal)
+    current = view.nonce
     if proposal.safe_tx.nonce > current:
         raise ProposalError(
             f"proposal {proposal.id} has nonce {proposal.safe_tx.nonce}, but the vault is at nonce {current}: "
             f"execute the proposal(s) with nonce {current}..{proposal.safe_tx.nonce - 1} first",
             proposal=proposal.id,
         )
-    verify_hash(session, proposal.safe_tx)
-    valid, _owners, threshold = valid_signatures(session, proposal)
+    valid, _owners, threshold = valid_signatures(session, proposal, view)
     if len(valid) < threshold:
         have = ", ".join(s.signer for s in valid) or "none"
         raise NotEnoughSignatures(
@@ -423,7 +478,9 @@ def _finalize(session: Session, proposal: Proposal, receipt: Receipt) -> Receipt
         exec_gas_used=receipt.gas_used,
     )  # fmt: skip
     if state is ProposalState.FAILED:
-        raise ProposalError(f"proposal {proposal.id} was mined in {receipt.tx_hash} but the Safe reported ExecutionFailure")
+        raise ProposalError(
+            f"proposal {proposal.id} was mined in {receipt.tx_hash} but the Safe reported ExecutionFailure"
+        )
     return receipt
 
 

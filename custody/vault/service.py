@@ -158,7 +158,9 @@ def create_vault(session: Session, policy_path: str | Path, *, name: str | None 
         receipt = session.send(to=infra.vault_factory, data=bytes.fromhex(data[2:]), what=f"creating vault {name}")
         events = factory.events.VaultCreated().process_receipt(receipt.raw, errors=_discard())
         if not events or events[0]["args"]["safe"] != predicted_safe:
-            raise VaultError(f"vault creation for {name} did not emit the expected VaultCreated event", tx=receipt.tx_hash)
+            raise VaultError(
+                f"vault creation for {name} did not emit the expected VaultCreated event", tx=receipt.tx_hash
+            )
         tx_hash, block, gas = receipt.tx_hash, receipt.block_number, receipt.gas_used
     facts.update(tx_hash=tx_hash, block=block, gas_used=gas)
     with session.store.begin() as conn:
@@ -220,9 +222,9 @@ def read_state(session: Session, record: VaultRecord) -> VaultState:
     delay = chain.call(timelock.functions.getMinDelay().call, block_identifier=block)
     proposer_role = chain.call(timelock.functions.PROPOSER_ROLE().call)
     canceller_role = chain.call(timelock.functions.CANCELLER_ROLE().call)
-    roles_ok = chain.call(timelock.functions.hasRole(proposer_role, record.safe).call, block_identifier=block) and chain.call(
-        timelock.functions.hasRole(canceller_role, record.safe).call, block_identifier=block
-    )
+    roles_ok = chain.call(
+        timelock.functions.hasRole(proposer_role, record.safe).call, block_identifier=block
+    ) and chain.call(timelock.functions.hasRole(canceller_role, record.safe).call, block_identifier=block)
     infra = session.infrastructure(deploy=False)
     balances = [TokenBalance("ETH", None, 18, chain.call(w3.eth.get_balance, record.safe, block))]
     for asset in record.policy().assets:
@@ -231,7 +233,9 @@ def read_state(session: Session, record: VaultRecord) -> VaultState:
             try:
                 amount = chain.call(token.functions.balanceOf(record.safe).call, block_identifier=block)
             except (ContractLogicError, BadFunctionCallOutput) as exc:
-                raise VaultError(f"policy asset {asset.symbol} at {asset.token} is not an ERC-20 on this chain") from exc
+                raise VaultError(
+                    f"policy asset {asset.symbol} at {asset.token} is not an ERC-20 on this chain"
+                ) from exc
             balances.append(TokenBalance(asset.symbol, asset.token, asset.decimals, amount))
     return VaultState(
         record=record, block_number=block, owners=list(owners), threshold=threshold, nonce=nonce, version=version,

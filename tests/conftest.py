@@ -1,0 +1,113 @@
+"""Test harness: one real Anvil per session, infrastructure deployed once, snapshot/revert per test.
+
+Each test gets a fresh workspace folder (its own SQLite database) attached to the shared chain; the
+chain is reverted to the post-infrastructure snapshot after the test, whatever its outcome.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from custody.chain.anvil import AnvilProcess
+from custody.chain.connection import Chain, connect
+from custody.cli import cli
+from custody.contracts.infra import ensure_demo_token, ensure_infrastructure
+from custody.session import Session
+from custody.signers.local import anvil_address, anvil_signer
+from custody.workspace import Workspace
+
+REPO = Path(__file__).resolve().parent.parent
+POLICIES = REPO / "policies"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def anvil() -> Iterator[AnvilProcess]:
+    process = AnvilProcess()
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="session")
+def base_chain(anvil: AnvilProcess, tmp_path_factory: pytest.TempPathFactory) -> Chain:
+    """The session chain with Safe + custody infrastructure and the demo token deployed."""
+    chain = connect(anvil.url, expected_chain_id=anvil.chain_id)
+    workspace = Workspace(tmp_path_factory.mktemp("infra-ws"))
+    ensure_infrastructure(chain, anvil_signer(0), workspace.store)
+    ensure_demo_token(chain, anvil_signer(0))
+    workspace.close()
+    return chain
+
+
+@pytest.fixture
+def chain(base_chain: Chain) -> Iterator[Chain]:
+    """The session chain, reverted to its pre-test state afterwards."""
+    snapshot = base_chain.snapshot()
+    try:
+        yield base_chain
+    finally:
+        base_chain.revert(snapshot)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Iterator[Workspace]:
+    ws = Workspace(tmp_path / "ws").ensure()
+    try:
+        yield ws
+    finally:
+        ws.close()
+
+
+@pytest.fixture
+def session(chain: Chain, workspace: Workspace) -> Session:
+    s = Session(workspace=workspace, chain=chain)
+    s.infrastructure()  # records the (already deployed) infrastructure in this workspace
+    return s
+
+
+@pytest.fixture
+def demo_token(session: Session) -> str:
+    return ensure_demo_token(session.chain, session.sender).address
+
+
+@pytest.fixture
+def cli_env(anvil: AnvilProcess, chain: Chain, workspace: Workspace) -> dict[str, str]:
+    return {"CUSTODY_HOME": str(workspace.home), "CUSTODY_RPC": anvil.url}
+
+
+@pytest.fixture
+def run_cli(cli_env: dict[str, str]):
+    """Invoke the real click entry point; returns the result (exit code, stdout, stderr)."""
+
+    def invoke(*args: str, input: str | None = None, env: dict[str, str] | None = None):
+        try:
+            runner = CliRunner(mix_stderr=False)  # click < 8.2 (pinned by eth-ape)
+        except TypeError:
+            runner = CliRunner()
+        merged = {**cli_env, **(env or {})}
+        return runner.invoke(cli, list(args), input=input, env=merged, catch_exceptions=False)
+
+    return invoke
+
+
+def owner(i: int) -> str:
+    return anvil_address(i)
+
+
+def fund(session: Session, address: str, wei: int) -> None:
+    session.send(to=address, value=wei, what="test funding")
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_custody_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("CUSTODY_"):
+            monkeypatch.delenv(name, raising=False)

@@ -1,0 +1,49 @@
+"""`custody pilot` through the installed console script: summary, hashes, and no process left behind."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from custody.chain.anvil import pid_is_anvil
+
+CUSTODY = Path(sys.executable).parent / "custody"
+
+
+def _anvils() -> set[int]:
+    return {int(p) for p in os.listdir("/proc") if p.isdigit() and pid_is_anvil(int(p))}
+
+
+def test_pilot_json_summary_and_cleanup(tmp_path):
+    before = _anvils()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
+    env["CUSTODY_HOME"] = str(tmp_path / "home")
+    result = subprocess.run([str(CUSTODY), "pilot", "--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert _anvils() == before, "the pilot left an anvil running"
+
+    vaults = summary["vaults"]
+    assert (vaults["hot"]["threshold"], len(vaults["hot"]["owners"])) == (1, 2)
+    assert (vaults["cold"]["threshold"], len(vaults["cold"]["owners"])) == (2, 3)
+    assert vaults["cold"]["timelock_delay"] == 86400
+    cold_transfer = summary["transfers"][0]
+    assert len(cold_transfer["signers"]) == 2
+    for transfer in summary["transfers"]:
+        assert transfer["safe_tx_hash"] == transfer["onchain_safe_tx_hash"]
+        assert transfer["gas_used"] > 21000 and transfer["tx_hash"].startswith("0x")
+    assert summary["balances"]["cold"]["ETH"] == str(90 * 10**18)
+    assert summary["balances"]["hot"]["dUSD"] == str(97_500 * 10**6)
+    assert summary["chain"]["stopped"] is True
+    assert Path(summary["chain"]["state_file"]).exists()
+
+
+def test_pilot_human_summary(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
+    result = subprocess.run(
+        [str(CUSTODY), "--home", str(tmp_path), "pilot"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert "cold-reserve" in result.stdout and "2-of-3" in result.stdout
+    assert "chain stopped; state saved to" in result.stdout
