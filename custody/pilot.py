@@ -17,7 +17,7 @@ from eth_utils import function_signature_to_4byte_selector
 from custody import _paths
 from custody.chain.anvil import AnvilProcess
 from custody.chain.connection import connect
-from custody.contracts.infra import ensure_demo_token, ensure_infrastructure
+from custody.contracts.infra import ensure_infrastructure
 from custody.exceptions import ChainError
 from custody.session import Session
 from custody.signers.local import anvil_signer
@@ -108,8 +108,8 @@ def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
         session._infra = infra
         return {r.name: {"address": r.address, "gas_used": r.gas_used} for r in results}
 
-    infra = run.step("deploy Safe v1.4.1 + custody infrastructure", infrastructure)
-    token = run.step("deploy demo stablecoin dUSD", lambda: vars(ensure_demo_token(session.chain, session.sender)))
+    infra = run.step("deploy Safe v1.4.1, custody infrastructure and the demo stablecoin dUSD", infrastructure)
+    token = infra["DemoUSD"]
 
     vaults: dict[str, dict] = {}
     for label, file in (("hot", "hot.yaml"), ("cold", "cold.yaml")):
@@ -159,7 +159,8 @@ def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
             )
     balances = {
         label: {
-            b.symbol: str(b.balance) for b in service.read_state(session, service.get_vault(session, v["id"])).balances
+            b.symbol: None if b.balance is None else str(b.balance)
+            for b in service.read_state(session, service.get_vault(session, v["id"])).balances
         }
         for label, v in vaults.items()
     }

@@ -41,8 +41,7 @@ def base_chain(anvil: AnvilProcess, tmp_path_factory: pytest.TempPathFactory) ->
     """The session chain with Safe + custody infrastructure and the demo token deployed."""
     chain = connect(anvil.url, expected_chain_id=anvil.chain_id)
     workspace = Workspace(tmp_path_factory.mktemp("infra-ws"))
-    ensure_infrastructure(chain, anvil_signer(0), workspace.store)
-    ensure_demo_token(chain, anvil_signer(0))
+    ensure_infrastructure(chain, anvil_signer(0), workspace.store)  # includes the demo token on Anvil
     workspace.close()
     return chain
 

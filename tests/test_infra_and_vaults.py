@@ -34,7 +34,8 @@ def test_second_deploy_reuses_everything_without_transactions(session):
     assert all(r.tx_hash is None for r in results)
     assert session.chain.w3.eth.get_transaction_count(sender.address) == nonce_before
     with session.store.connect() as conn:
-        assert conn.execute(sa.select(sa.func.count()).select_from(deployments)).scalar() == 6
+        names = set(conn.execute(sa.select(deployments.c.name)).scalars())
+    assert names == {*CANONICAL_SAFE_141, "VaultSetup", "MicroVaultFactory", "DemoUSD"}
 
 
 def test_registry_that_disagrees_with_the_chain_is_refused(session):
@@ -75,6 +76,18 @@ def test_timelock_roles_belong_to_the_safe_only(session):
     for role in roles.values():
         assert not lock.functions.hasRole(role, infra.vault_factory).call()
         assert not lock.functions.hasRole(role, anvil_signer(0).address).call()
+
+
+def test_policy_token_without_contract_is_reported_not_fatal(session, tmp_path):
+    template = tmp_path / "hot.yaml"
+    template.write_text(
+        (POLICIES / "hot.yaml")
+        .read_text()
+        .replace("0xd5A074fde2f1B723823B609D6B16a4DD655CD49D", "0x000000000000000000000000000000000000dEaD")
+    )
+    record, _ = service.create_vault(session, template)
+    (eth, token) = service.read_state(session, record).balances
+    assert eth.balance == 0 and token.balance is None and token.problem == "no ERC-20 contract at this address"
 
 
 def test_vault_state_is_read_from_chain_not_cache(session):

@@ -46,8 +46,9 @@ def _state_dict(state: service.VaultState) -> dict:
         "modules": state.modules, "guard": state.guard, "fallback_handler": state.fallback_handler,
         "timelock_delay": state.timelock_delay, "timelock_roles_ok": state.timelock_roles_ok,
         "balances": [
-            {"symbol": b.symbol, "token": b.token, "decimals": b.decimals, "balance": str(b.balance),
-             "display": format_amount(b.balance, b.decimals)}
+            {"symbol": b.symbol, "token": b.token, "decimals": b.decimals,
+             "balance": None if b.balance is None else str(b.balance),
+             "display": b.problem if b.balance is None else format_amount(b.balance, b.decimals)}
             for b in state.balances
         ],
         "policy_path": r.policy_path, "policy_hash": r.policy_hash, "created_tx": r.created_tx,
@@ -106,7 +107,8 @@ def show(app: AppContext, vault_ref: str) -> None:
         c.print(f"  guard          {state.guard or '-'}")
         c.print(f"  fallback       {state.fallback_handler or '-'}")
         for b in state.balances:
-            c.print(f"  balance        {format_amount(b.balance, b.decimals)} {b.symbol}")
+            shown = f"[yellow]{b.problem}[/yellow]" if b.balance is None else format_amount(b.balance, b.decimals)
+            c.print(f"  balance        {shown} {b.symbol}")
         c.print(f"  policy         {r.policy_path} ({r.policy_hash[:18]}…)")
 
     app.emit(data, render)

@@ -63,8 +63,13 @@ def _components(chain: Chain, sender: TransactionSigner) -> list[Deployed]:
 def ensure_infrastructure(
     chain: Chain, sender: TransactionSigner, store: Store
 ) -> tuple[Infrastructure, list[Deployed]]:
-    """Deploy (or find) every component and record it; returns the set and what happened per item."""
+    """Deploy (or find) every component and record it; returns the set and what happened per item.
+
+    On a local Anvil the demo stablecoin that the example templates name is deployed too.
+    """
     results = _components(chain, sender)
+    if chain.is_anvil:
+        results.append(ensure_demo_token(chain, sender))
     with store.begin() as conn:
         for item in results:
             row = {
@@ -126,4 +131,7 @@ def ensure_demo_token(chain: Chain, sender: TransactionSigner) -> Deployed:
     if not chain.is_anvil:
         raise DeploymentError("the demo token (open mint) is only deployed on local Anvil chains")
     name, types, args = DEMO_TOKEN
-    return deploy_deterministic(chain, sender, name, constructor_types=types, constructor_args=args)
+    deployed = deploy_deterministic(chain, sender, name, constructor_types=types, constructor_args=args)
+    return Deployed(
+        "DemoUSD", deployed.address, deployed.codehash, deployed.tx_hash, deployed.block_number, deployed.gas_used
+    )

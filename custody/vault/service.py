@@ -53,7 +53,8 @@ class TokenBalance:
     symbol: str
     token: Address | None
     decimals: int
-    balance: int
+    balance: int | None  # None when the policy's token has no ERC-20 contract on this chain
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -232,10 +233,11 @@ def read_state(session: Session, record: VaultRecord) -> VaultState:
             token = session.contract("TestERC20", asset.token)
             try:
                 amount = chain.call(token.functions.balanceOf(record.safe).call, block_identifier=block)
-            except (ContractLogicError, BadFunctionCallOutput) as exc:
-                raise VaultError(
-                    f"policy asset {asset.symbol} at {asset.token} is not an ERC-20 on this chain"
-                ) from exc
+            except (ContractLogicError, BadFunctionCallOutput):
+                balances.append(
+                    TokenBalance(asset.symbol, asset.token, asset.decimals, None, "no ERC-20 contract at this address")
+                )
+                continue
             balances.append(TokenBalance(asset.symbol, asset.token, asset.decimals, amount))
     return VaultState(
         record=record, block_number=block, owners=list(owners), threshold=threshold, nonce=nonce, version=version,

@@ -1,0 +1,44 @@
+"""`custody chain up|status|down` through the installed console script; vaults survive a restart."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from custody.chain.anvil import pid_is_anvil
+
+CUSTODY = Path(sys.executable).parent / "custody"
+POLICIES = Path(__file__).resolve().parent.parent / "policies"
+
+
+def run(home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
+    env["CUSTODY_HOME"] = str(home)
+    return subprocess.run([str(CUSTODY), *args], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_consecutive_calls_share_the_workspace_chain_across_restarts(tmp_path):
+    home = tmp_path / "ws"
+    assert run(home, "chain", "status").returncode == 3
+    up = json.loads(run(home, "chain", "up", "--json").stdout)
+    try:
+        assert up["started"] and pid_is_anvil(up["pid"])
+        assert json.loads(run(home, "chain", "up", "--json").stdout)["started"] is False
+        created = run(home, "vault", "create", str(POLICIES / "hot.yaml"), "--json")
+        assert created.returncode == 0, created.stderr
+        safe = json.loads(created.stdout)["safe"]
+        status = json.loads(run(home, "chain", "status", "--json").stdout)
+        assert status["running"] and status["block"] > 0
+    finally:
+        down = json.loads(run(home, "chain", "down", "--json").stdout)
+    assert down["stopped"] and not pid_is_anvil(up["pid"])
+    # the next command auto-starts the chain from the saved state and sees the same vault
+    shown = run(home, "vault", "show", "hot-ops", "--json")
+    try:
+        assert shown.returncode == 0, shown.stderr
+        assert json.loads(shown.stdout)["safe"] == safe
+        assert "started local chain" in shown.stderr
+    finally:
+        run(home, "chain", "down")
+    assert run(home, "chain", "status").returncode == 3
