@@ -21,12 +21,24 @@ contract MicroVaultFactory is IMicroVaultFactory {
     address public immutable FALLBACK_HANDLER;
     /// @notice Delegate-called setup helper.
     address public immutable VAULT_SETUP;
+    /// @notice The only DELEGATECALL target a vault's guard allows (Safe MultiSendCallOnly).
+    address public immutable MULTISEND;
 
-    constructor(address safeProxyFactory, address safeSingleton, address fallbackHandler, address vaultSetup) {
+    /// @dev Safe v1.4.1 GuardManager storage slot: keccak256("guard_manager.guard.address").
+    uint256 private constant GUARD_SLOT = 0x4a204f620c8c5ccdca3fd54d003badd85ba500436a431f0cbda4f558c93c34c8;
+
+    constructor(
+        address safeProxyFactory,
+        address safeSingleton,
+        address fallbackHandler,
+        address vaultSetup,
+        address multiSend
+    ) {
         SAFE_PROXY_FACTORY = ISafeProxyFactory(safeProxyFactory);
         SAFE_SINGLETON = safeSingleton;
         FALLBACK_HANDLER = fallbackHandler;
         VAULT_SETUP = vaultSetup;
+        MULTISEND = multiSend;
     }
 
     /// @inheritdoc IMicroVaultFactory
@@ -50,7 +62,8 @@ contract MicroVaultFactory is IMicroVaultFactory {
         // Invariant: the factory keeps no power over the vault once it exists.
         lock.renounceRole(lock.DEFAULT_ADMIN_ROLE(), address(this));
 
-        emit VaultCreated(safe, timelock, msg.sender, params.policyHash, params.salt);
+        address guard = address(uint160(uint256(bytes32(ISafe(safe).getStorageAt(GUARD_SLOT, 1)))));
+        emit VaultCreated(safe, timelock, msg.sender, guard, params.policyHash, params.salt);
     }
 
     /// @inheritdoc IMicroVaultFactory
@@ -91,7 +104,7 @@ contract MicroVaultFactory is IMicroVaultFactory {
                 params.owners,
                 params.threshold,
                 VAULT_SETUP,
-                abi.encodeCall(VaultSetup.configure, (modules, address(0))),
+                abi.encodeCall(VaultSetup.configure, (modules, params.withGuard, MULTISEND, params.guard)),
                 FALLBACK_HANDLER,
                 address(0),
                 0,

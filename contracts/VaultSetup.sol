@@ -1,14 +1,18 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+import {CustodyGuard} from "./CustodyGuard.sol";
+import {ICustodyGuard} from "./interfaces/ICustodyGuard.sol";
 import {ISafe} from "./interfaces/ISafe.sol";
 
 /// @title VaultSetup
 /// @notice Delegate-called by a Safe from `setup()` to wire its custody components in the same
-///         transaction that creates it: enables the vault's modules (its timelock, later its exit
-///         module) and installs its transaction guard.
-/// @dev Runs in the Safe's storage context. It calls the Safe's own `authorized` functions on
-///      `address(this)`, so the Safe's invariants (module list, guard ERC-165 check) still apply.
+///         transaction that creates it: enables the vault's modules (its timelock first) and deploys
+///         and installs its CustodyGuard.
+/// @dev Runs in the Safe's storage context, so `address(this)` is the new Safe: the guard is
+///      deployed by the Safe itself (CREATE2, salt 0) with the Safe's address baked into an
+///      immutable. Every change goes through the Safe's own `authorized` functions, so the Safe's
+///      invariants (module list, guard ERC-165 check) still apply.
 contract VaultSetup {
     /// @notice Semantic version of this contract.
     string public constant VERSION = "1.0.0";
@@ -23,16 +27,23 @@ contract VaultSetup {
         SELF = address(this);
     }
 
-    /// @notice Enables `modules` on the calling Safe and installs `guard` (if non-zero).
-    /// @dev Requirements: must be reached via DELEGATECALL from `Safe.setup`.
-    function configure(address[] calldata modules, address guard) external {
+    /// @notice Enables `modules` on the calling Safe and, if `withGuard`, deploys and installs a
+    ///         CustodyGuard for `policy` bound to this Safe and to `modules[0]` (the timelock).
+    /// @dev Requirements: must be reached via DELEGATECALL from `Safe.setup`; `modules` non-empty.
+    function configure(
+        address[] calldata modules,
+        bool withGuard,
+        address multiSend,
+        ICustodyGuard.Config calldata policy
+    ) external {
         // Invariant: this code only ever mutates the storage of the Safe that delegate-calls it.
         if (address(this) == SELF) revert VaultSetupOnlyDelegateCall();
         for (uint256 i = 0; i < modules.length; i++) {
             ISafe(address(this)).enableModule(modules[i]);
         }
-        if (guard != address(0)) {
-            ISafe(address(this)).setGuard(guard);
+        if (withGuard) {
+            CustodyGuard guard = new CustodyGuard{salt: bytes32(0)}(address(this), modules[0], multiSend, address(0), policy);
+            ISafe(address(this)).setGuard(address(guard));
         }
     }
 }

@@ -29,7 +29,9 @@ input, ``LookupError`` for unknown names, ``TimeoutError`` for waits).
     │   ├── HashMismatch                       local hash != Safe.getTransactionHash
     │   ├── StaleProposal                      the Safe nonce moved past the proposal
     │   ├── NotEnoughSignatures
-    │   └── AlreadyExecuted
+    │   ├── AlreadyExecuted
+    │   ├── PolicyViolation                    the vault's guard would reject it (verdict attached)
+    │   └── TimelockNotReady                   a scheduled change is still in its delay
     └── SignerError
         ├── SignerUriError(ValueError)         unknown scheme / malformed URI
         ├── DeviceNotFound                     token / device / keystore file not found
@@ -178,6 +180,14 @@ class NotEnoughSignatures(ProposalError):
 
 class AlreadyExecuted(ProposalError):
     """The proposal was executed already."""
+
+
+class PolicyViolation(ProposalError):
+    """The vault's on-chain policy (its CustodyGuard) would reject the transaction."""
+
+
+class TimelockNotReady(ProposalError):
+    """A timelocked operation cannot run yet (still in its delay), or no longer (done / cancelled)."""
 
 
 # -- signers -----------------------------------------------------------------------------------

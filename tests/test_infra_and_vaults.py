@@ -83,7 +83,7 @@ def test_policy_token_without_contract_is_reported_not_fatal(session, tmp_path):
     template.write_text(
         (POLICIES / "hot.yaml")
         .read_text()
-        .replace("0xd5A074fde2f1B723823B609D6B16a4DD655CD49D", "0x000000000000000000000000000000000000dEaD")
+        .replace("0x6416d50c3136F549278cd5Dbb34b728069975495", "0x000000000000000000000000000000000000dEaD")
     )
     record, _ = service.create_vault(session, template)
     (eth, token) = service.read_state(session, record).balances

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+import {ICustodyGuard} from "./ICustodyGuard.sol";
+
 /// @title IMicroVaultFactory
 /// @notice Creates a complete micro-vault atomically: a Safe proxy and its VaultTimelock (enabled
 ///         as a Safe module), wired in one transaction so that no half-configured vault can exist.
@@ -11,17 +13,26 @@ interface IMicroVaultFactory {
     /// @param timelockDelay Minimum delay, in seconds, of the vault's configuration timelock.
     /// @param policyHash Hash of the policy template the vault was created from (for auditors).
     /// @param salt Caller-chosen salt; together with the caller it fixes every address.
+    /// @param withGuard Install a CustodyGuard enforcing `guard` (false only for comparisons/tests).
+    /// @param guard The compiled on-chain policy.
     struct VaultParams {
         address[] owners;
         uint256 threshold;
         uint256 timelockDelay;
         bytes32 policyHash;
         bytes32 salt;
+        bool withGuard;
+        ICustodyGuard.Config guard;
     }
 
     /// @notice Emitted once per vault, right after all of its components are wired.
     event VaultCreated(
-        address indexed safe, address indexed timelock, address indexed creator, bytes32 policyHash, bytes32 salt
+        address indexed safe,
+        address indexed timelock,
+        address indexed creator,
+        address guard,
+        bytes32 policyHash,
+        bytes32 salt
     );
 
     /// @notice The owner list is empty or the threshold is outside 1..owners.

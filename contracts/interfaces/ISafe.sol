@@ -35,6 +35,8 @@ interface ISafe {
     function getThreshold() external view returns (uint256);
 
     function isModuleEnabled(address module) external view returns (bool);
+
+    function getStorageAt(uint256 offset, uint256 length) external view returns (bytes memory);
 }
 
 /// @title ISafeProxyFactory

@@ -10,6 +10,7 @@ Only this module needs Node (and only for ``custody build``); the runtime reads 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -21,7 +22,8 @@ from custody.exceptions import ArtifactMismatch, BuildError
 SOLC_VERSION = "0.8.28"
 SETTINGS: dict = {
     "evmVersion": "cancun",
-    "optimizer": {"enabled": True, "runs": 1000},
+    "viaIR": True,
+    "optimizer": {"enabled": True, "runs": 100000},
     "metadata": {"bytecodeHash": "ipfs", "appendCBOR": True},
     "outputSelection": {
         "*": {
@@ -70,7 +72,18 @@ def standard_json_input(units: dict[str, str]) -> dict:
     }
 
 
+_compiled: dict[str, dict] = {}
+
+
 def _run_solc(input_json: dict) -> dict:
+    """Compile a Standard-JSON input (memoised in-process: solc is deterministic for equal input)."""
+    key = hashlib.sha256(json.dumps(input_json, sort_keys=True).encode()).hexdigest()
+    if key not in _compiled:
+        _compiled[key] = _invoke_solc(input_json)
+    return _compiled[key]
+
+
+def _invoke_solc(input_json: dict) -> dict:
     if shutil.which("node") is None:
         raise BuildError("node is not installed; `custody build` runs the solc-js compiler under Node")
     if not (_paths.NODE_MODULES / "solc").is_dir():

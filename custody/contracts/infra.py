@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import rlp
 import sqlalchemy as sa
+from eth_account import Account
+from eth_utils import keccak, to_checksum_address
 
 from custody.chain.connection import Chain
-from custody.chain.transactions import TransactionSigner
-from custody.contracts.deploy import Deployed, codehash, deploy_deterministic
+from custody.chain.transactions import TransactionSigner, send_transaction
+from custody.contracts.deploy import Deployed, codehash, deploy_deterministic, deploy_plain
 from custody.exceptions import DeploymentError
 from custody.store import Store, deployments, utcnow
 from custody.types import Address
@@ -49,12 +52,13 @@ def _components(chain: Chain, sender: TransactionSigner) -> list[Deployed]:
         chain,
         sender,
         "MicroVaultFactory",
-        constructor_types=["address", "address", "address", "address"],
+        constructor_types=["address", "address", "address", "address", "address"],
         constructor_args=[
             done["SafeProxyFactory"].address,
             done["SafeL2"].address,
             done["CompatibilityFallbackHandler"].address,
             done["VaultSetup"].address,
+            done["MultiSendCallOnly"].address,
         ],
     )
     return list(done.values())
@@ -122,16 +126,31 @@ def _from_names(chain_id: int, names: dict[str, str]) -> Infrastructure:
     )
 
 
-# A demo stablecoin for local chains (open mint). CREATE2-deployed, so its address is the same on
-# every fresh local chain and example templates can name it.
+# A demo stablecoin for local chains (open mint). It is created by a dedicated deployer key at
+# nonce 0, so its address depends on nothing but that key: it stays the same across recompiles and
+# on every fresh local chain, and the example templates can name it.
 DEMO_TOKEN = ("TestERC20", ["string", "string", "uint8"], ["Demo USD", "dUSD", 6])
+DEMO_TOKEN_DEPLOYER_KEY = keccak(text="custody: demo token deployer (local chains only)")
+_DEPLOYER = bytes.fromhex(Account.from_key(DEMO_TOKEN_DEPLOYER_KEY).address[2:])
+DEMO_TOKEN_ADDRESS = Address(to_checksum_address(keccak(rlp.encode([_DEPLOYER, 0]))[-20:]))
 
 
 def ensure_demo_token(chain: Chain, sender: TransactionSigner) -> Deployed:
     if not chain.is_anvil:
         raise DeploymentError("the demo token (open mint) is only deployed on local Anvil chains")
+    existing = codehash(chain, DEMO_TOKEN_ADDRESS)
+    if existing:
+        return Deployed("DemoUSD", DEMO_TOKEN_ADDRESS, existing, None, None, 0)
+    from custody.signers.local import LocalKeySigner
+
+    deployer = LocalKeySigner(DEMO_TOKEN_DEPLOYER_KEY, uri="demo-token-deployer")
+    if chain.call(chain.w3.eth.get_transaction_count, deployer.address) != 0:
+        raise DeploymentError("the demo token deployer key was used for something else on this chain")
+    send_transaction(chain, sender, to=deployer.address, value=10**17, what="funding the demo token deployer")
     name, types, args = DEMO_TOKEN
-    deployed = deploy_deterministic(chain, sender, name, constructor_types=types, constructor_args=args)
+    deployed = deploy_plain(chain, deployer, name, constructor_types=types, constructor_args=args)
+    if deployed.address != DEMO_TOKEN_ADDRESS:
+        raise DeploymentError(f"demo token landed at {deployed.address}, expected {DEMO_TOKEN_ADDRESS}")
     return Deployed(
         "DemoUSD", deployed.address, deployed.codehash, deployed.tx_hash, deployed.block_number, deployed.gas_used
     )

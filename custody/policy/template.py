@@ -45,6 +45,11 @@ RISK_FLOORS = {
 }
 
 MAX_TIMELOCK_DELAY = 30 * 86400
+# What the on-chain CustodyGuard can hold (its policy lives in fixed immutable tables).
+MAX_ASSETS = 8
+MAX_DESTINATIONS = 16
+MAX_WINDOWS = 8
+MAX_LIMIT = 2**96 - 1
 _DURATION = re.compile(r"^(\d+)\s*(s|m|h|d|w)?$")
 _UNITS = {None: 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _CLOCK = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
@@ -384,8 +389,8 @@ def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
         daily = r.amount(a["daily_limit"], f"{f}.daily_limit", decimals, symbol) if "daily_limit" in a else None
         if per_tx is not None and daily is not None and per_tx > daily:
             r.error(a["per_tx_limit"], f"{f}.per_tx_limit", "per-transaction limit is greater than the daily limit")
-        if daily is not None and daily >= 2**128:
-            r.error(a["daily_limit"], f"{f}.daily_limit", "daily limit does not fit in 128 bits")
+        if daily is not None and daily > MAX_LIMIT:
+            r.error(a["daily_limit"], f"{f}.daily_limit", "daily limit does not fit the guard's 96-bit amounts")
         allow: list[Labelled] = []
         allow_seen: set[str] = set()
         for j, entry_node in enumerate(r.sequence(a["allowlist"], f"{f}.allowlist") if "allowlist" in a else []):
@@ -422,6 +427,15 @@ def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
                 )
             )  # fmt: skip
 
+    if len(asset_nodes) > MAX_ASSETS:
+        r.error(top["assets"], "assets", f"{len(asset_nodes)} assets; the on-chain guard enforces at most {MAX_ASSETS}")
+    destinations = {e.address for a in assets for e in a.allowlist}
+    if len(destinations) > MAX_DESTINATIONS:
+        r.error(
+            top["assets"], "assets",
+            f"{len(destinations)} distinct allowlisted destinations; the on-chain guard holds at most {MAX_DESTINATIONS}",
+        )  # fmt: skip
+
     # -- time rules --------------------------------------------------------------------------
     windows: list[tuple[int, FreezeWindow]] = []
     window_nodes = r.sequence(top["freeze_windows"], "freeze_windows") if "freeze_windows" in top else []
@@ -443,6 +457,13 @@ def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
                 if window.week_start < other.week_end and other.week_start < window.week_end:
                     r.error(node, f, f"overlaps freeze_windows[{other_index}]")
             windows.append((i, window))
+
+    if len(window_nodes) > MAX_WINDOWS:
+        r.error(
+            top["freeze_windows"],
+            "freeze_windows",
+            f"{len(window_nodes)} windows; the on-chain guard holds at most {MAX_WINDOWS}",
+        )
 
     hours = None
     if "allowed_hours" in top:

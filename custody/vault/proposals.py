@@ -26,6 +26,7 @@ from custody.exceptions import (
     InputError,
     NotAnOwner,
     NotEnoughSignatures,
+    PolicyViolation,
     ProposalError,
     SignatureError,
     StaleProposal,
@@ -49,6 +50,7 @@ class ProposalState(str, enum.Enum):
     EXECUTING = "executing"  # execTransaction signed and handed to the node; receipt pending
     EXECUTED = "executed"
     FAILED = "failed"
+    DISCARDED = "discarded"  # withdrawn before execution; its nonce is free again
 
 
 @dataclass(frozen=True)
@@ -229,8 +231,13 @@ def propose(
     nonce: int | None = None,
     description: str = "",
     proposer: str = "",
+    force: bool = False,
 ) -> Proposal:
-    """Record a Safe transaction for the vault; returns the stored proposal."""
+    """Record a Safe transaction for the vault; returns the stored proposal.
+
+    The transaction is first evaluated against the vault's on-chain policy; what the guard would
+    reject is refused (:class:`PolicyViolation`) unless ``force`` (drills, demonstrations).
+    """
     vault = get_vault(session, vault_ref)
     onchain_nonce = safe_nonce(session, vault.safe)
     if nonce is None:
@@ -244,13 +251,29 @@ def propose(
         operation=Operation(operation), nonce=nonce,
     )  # fmt: skip
     verify_hash(session, safe_tx)
+    if not force:
+        require_policy(session, safe_tx, what="proposal")
     digest = "0x" + safe_tx.safe_tx_hash.hex()
     with session.store.begin() as conn:
-        clash = conn.execute(sa.select(proposals.c.id).where(proposals.c.safe_tx_hash == digest)).scalar()
+        clash = conn.execute(
+            sa.select(proposals.c.id, proposals.c.state).where(proposals.c.safe_tx_hash == digest)
+        ).first()
+        if clash is not None and clash.state == ProposalState.DISCARDED.value:
+            conn.execute(
+                proposals.update()
+                .where(proposals.c.id == clash.id)
+                .values(state=ProposalState.PROPOSED.value, description=description, updated_at=utcnow())
+            )
+            clash = None
+            revived = True
+        else:
+            revived = False
         if clash is not None:
             raise ProposalError(
-                f"an identical proposal exists already (id {clash}, safeTxHash {digest})", proposal=clash
+                f"an identical proposal exists already (id {clash.id}, safeTxHash {digest})", proposal=clash.id
             )
+        if revived:
+            return _load(session, proposals.c.safe_tx_hash == digest)
         now = utcnow()
         result = conn.execute(
             proposals.insert().values(
@@ -290,12 +313,40 @@ def propose_transfer(
     nonce: int | None = None,
     description: str = "",
     proposer: str = "",
+    force: bool = False,
 ) -> Proposal:
     target, value, data, decoded = build_transfer(session, to=to, amount=amount, token=token)
     return propose(
         session, vault_ref, to=target, value=value, data=data, nonce=nonce,
-        description=description or decoded.summary, proposer=proposer,
+        description=description or decoded.summary, proposer=proposer, force=force,
     )  # fmt: skip
+
+
+def require_policy(session: Session, safe_tx: SafeTx, *, what: str) -> None:
+    """Raise :class:`PolicyViolation` when the vault's guard would reject ``safe_tx`` now.
+
+    ``what`` is "proposal" (nothing gets recorded) or "execution" (nothing gets sent).
+    """
+    from custody.policy.onchain import preflight
+
+    verdict = preflight(
+        session, safe_tx.safe, to=safe_tx.to, value=safe_tx.value, data=safe_tx.data, operation=safe_tx.operation
+    )
+    if not verdict.allowed:
+        raise PolicyViolation(
+            f"the vault's policy rejects this {what}: {verdict.message} (rule {verdict.rule}, {verdict.error}); "
+            + ("nothing was recorded" if what == "proposal" else "nothing was sent"),
+            hint="use --force to record it anyway (drills); the chain will still reject it",
+            verdict=verdict.as_dict(),
+        )
+
+
+def discard(session: Session, proposal: Proposal) -> Proposal:
+    """Withdraw a proposal that was never executed; its nonce becomes free again."""
+    if proposal.state is not ProposalState.PROPOSED:
+        raise ProposalError(f"proposal {proposal.id} is {proposal.state.value}; only open proposals can be discarded")
+    _set_state(session, proposal.id, ProposalState.DISCARDED)
+    return get_proposal(session, proposal.id)
 
 
 # -- sign --------------------------------------------------------------------------------------
@@ -305,6 +356,8 @@ def _require_open(session: Session, proposal: Proposal, view: SafeView | None = 
         raise AlreadyExecuted(
             f"proposal {proposal.id} is {proposal.state.value} (tx {proposal.exec_tx_hash})", proposal=proposal.id
         )
+    if proposal.state is ProposalState.DISCARDED:
+        raise ProposalError(f"proposal {proposal.id} was discarded", proposal=proposal.id)
     view = view or safe_view(session, proposal.safe_tx)
     current = view.nonce
     if proposal.safe_tx.nonce < current:
@@ -390,7 +443,7 @@ def exec_calldata(session: Session, safe_tx: SafeTx, packed: bytes) -> bytes:
     return bytes.fromhex(safe.encode_abi("execTransaction", list(safe_tx.exec_args(packed)))[2:])
 
 
-def execute(session: Session, proposal: Proposal) -> Receipt:
+def execute(session: Session, proposal: Proposal, *, force: bool = False) -> Receipt:
     """Execute with the collected signatures; refuses before sending anything if they do not suffice.
 
     Journaled: the signed ``execTransaction`` bytes are recorded before broadcast, so an interrupted
@@ -418,6 +471,8 @@ def execute(session: Session, proposal: Proposal) -> Receipt:
             have=len(valid),
             need=threshold,
         )
+    if not force:
+        require_policy(session, proposal.safe_tx, what="execution")
     chosen = sorted(valid, key=lambda s: int(s.signer, 16))[:threshold]
     data = exec_calldata(session, proposal.safe_tx, pack_signatures(chosen))
 

@@ -12,6 +12,8 @@ from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 
 from custody.contracts.deploy import codehash
 from custody.exceptions import UnknownVault, VaultError
+from custody.policy.compiled import compile_policy
+from custody.policy.onchain import GuardInfo, installed_guard, read_guard
 from custody.policy.template import Policy, load_policy
 from custody.session import Session
 from custody.store import utcnow, vaults
@@ -21,7 +23,7 @@ from custody.types import Address
 GUARD_SLOT = int.from_bytes(keccak(text="guard_manager.guard.address"), "big")
 FALLBACK_HANDLER_SLOT = int.from_bytes(keccak(text="fallback_manager.handler.address"), "big")
 SENTINEL = "0x0000000000000000000000000000000000000001"
-VAULT_CREATED_TOPIC = "0x" + keccak(text="VaultCreated(address,address,address,bytes32,bytes32)").hex()
+VAULT_CREATED_TOPIC = "0x" + keccak(text="VaultCreated(address,address,address,address,bytes32,bytes32)").hex()
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,9 @@ class VaultState:
     timelock_delay: int
     timelock_roles_ok: bool
     balances: list[TokenBalance] = field(default_factory=list)
+    guard_info: GuardInfo | None = None
+    recorded_policy_matches: bool | None = None  # on-chain POLICY_HASH == compiled recorded template
+    template_file_status: str = "unknown"  # "matches" | "differs" | "missing" | "invalid"
 
 
 def _row_to_record(row) -> VaultRecord:
@@ -125,14 +130,25 @@ def vault_salt(name: str) -> bytes:
     return keccak(text=f"custody.vault:{name}")
 
 
-def _vault_params(policy: Policy, name: str) -> tuple:
-    return (policy.owner_addresses, policy.threshold, policy.timelock_delay, policy.template_hash, vault_salt(name))
+def _vault_params(policy: Policy, name: str, *, with_guard: bool = True) -> tuple:
+    return (
+        policy.owner_addresses,
+        policy.threshold,
+        policy.timelock_delay,
+        policy.template_hash,
+        vault_salt(name),
+        with_guard,
+        compile_policy(policy).as_tuple(),
+    )
 
 
-def create_vault(session: Session, policy_path: str | Path, *, name: str | None = None) -> tuple[VaultRecord, dict]:
-    """Deploy a micro-vault from a template (Safe + timelock in one transaction) and record it.
+def create_vault(
+    session: Session, policy_path: str | Path, *, name: str | None = None, with_guard: bool = True
+) -> tuple[VaultRecord, dict]:
+    """Deploy a micro-vault from a template (Safe + timelock + CustodyGuard in one transaction) and record it.
 
     Returns the record and facts about the deployment (gas, tx hash, whether it was resumed).
+    ``with_guard=False`` leaves the Safe unguarded: only for measuring the guard's overhead.
     """
     policy = load_policy(policy_path)
     name = name or policy.name
@@ -145,7 +161,7 @@ def create_vault(session: Session, policy_path: str | Path, *, name: str | None 
 
     infra = session.infrastructure()
     factory = session.contract("MicroVaultFactory", infra.vault_factory)
-    params = _vault_params(policy, name)
+    params = _vault_params(policy, name, with_guard=with_guard)
     predicted_safe, predicted_timelock = session.chain.call(
         factory.functions.predictVault(params, session.sender.address).call
     )
@@ -163,12 +179,13 @@ def create_vault(session: Session, policy_path: str | Path, *, name: str | None 
                 f"vault creation for {name} did not emit the expected VaultCreated event", tx=receipt.tx_hash
             )
         tx_hash, block, gas = receipt.tx_hash, receipt.block_number, receipt.gas_used
-    facts.update(tx_hash=tx_hash, block=block, gas_used=gas)
+    guard = installed_guard(session, predicted_safe)
+    facts.update(tx_hash=tx_hash, block=block, gas_used=gas, guard=guard)
     with session.store.begin() as conn:
         result = conn.execute(
             vaults.insert().values(
                 chain_id=session.chain_id, name=name, risk_class=policy.risk_class, safe=predicted_safe,
-                timelock=predicted_timelock, guard=None, exit_module=None, policy_path=str(policy_path),
+                timelock=predicted_timelock, guard=guard, exit_module=None, policy_path=str(policy_path),
                 policy_hash="0x" + policy.template_hash.hex(), policy_source=policy.source_text,
                 created_tx=tx_hash, created_block=block, created_at=utcnow(),
             )
@@ -239,8 +256,30 @@ def read_state(session: Session, record: VaultRecord) -> VaultState:
                 )
                 continue
             balances.append(TokenBalance(asset.symbol, asset.token, asset.decimals, amount))
+    guard_info = read_guard(session, guard) if guard is not None else None
+    recorded_matches = None
+    file_status = "no guard"
+    if guard_info is not None:
+        recorded_matches = compile_policy(record.policy()).policy_hash == guard_info.policy_hash
+        file_status = _template_file_status(record.policy_path, guard_info.policy_hash)
     return VaultState(
+        guard_info=guard_info,
+        recorded_policy_matches=recorded_matches,
+        template_file_status=file_status,
         record=record, block_number=block, owners=list(owners), threshold=threshold, nonce=nonce, version=version,
         singleton=singleton, singleton_is_canonical=singleton == infra.safe_singleton, modules=list(modules),
         guard=guard, fallback_handler=handler, timelock_delay=delay, timelock_roles_ok=bool(roles_ok), balances=balances,
     )  # fmt: skip
+
+
+def _template_file_status(path: str, onchain_hash: bytes) -> str:
+    """Does the template file at ``path`` (as it is now) compile to the enforced policy?"""
+    from custody.exceptions import TemplateError
+
+    if not Path(path).is_file():
+        return "missing"
+    try:
+        compiled = compile_policy(load_policy(path))
+    except TemplateError:
+        return "invalid"
+    return "matches" if compiled.policy_hash == onchain_hash else "differs"

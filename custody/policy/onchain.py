@@ -1,0 +1,153 @@
+"""Read a vault's enforced policy back from its CustodyGuard, and evaluate transactions against it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eth_utils import keccak, to_checksum_address
+from web3.exceptions import BadFunctionCallOutput, ContractLogicError
+
+from custody.contracts.deploy import codehash, read_many
+from custody.policy.compiled import GuardConfig
+from custody.policy.preflight import GuardModel, SpendState, Verdict
+from custody.session import Session
+from custody.types import ZERO_ADDRESS, Address, Operation
+from custody.vault.decode import token_info
+
+GUARD_SLOT = int.from_bytes(keccak(text="guard_manager.guard.address"), "big")
+
+
+def installed_guard(session: Session, safe: str) -> Address | None:
+    raw = session.chain.call(session.chain.w3.eth.get_storage_at, safe, GUARD_SLOT)
+    value = int.from_bytes(raw, "big")
+    return None if value == 0 else Address(to_checksum_address(value.to_bytes(20, "big")))
+
+
+@dataclass(frozen=True)
+class GuardInfo:
+    address: Address
+    config: GuardConfig
+    policy_hash: bytes
+    template_hash: bytes
+    safe: Address
+    timelock: Address
+    multisend: Address
+    previous_guard: Address
+    version: str
+
+
+def _states(session: Session, guard: str, count: int) -> list[SpendState]:
+    if count == 0:
+        return []
+    contract = session.contract("CustodyGuard", guard)
+    raw = read_many(session.chain, [contract.functions.spendState(i) for i in range(count)])
+    return [
+        SpendState(int(t), int(c), int(h), bool(s), tuple((int(a), int(b)) for a, b in buckets))
+        for t, c, h, s, buckets in raw
+    ]
+
+
+def read_guard(session: Session, guard: str) -> GuardInfo:
+    contract = session.contract("CustodyGuard", guard)
+    f = contract.functions
+    cfg, policy_hash, template_hash, safe, timelock, multisend, previous, version = read_many(
+        session.chain,
+        [
+            f.config(),
+            f.POLICY_HASH(),
+            f.TEMPLATE_HASH(),
+            f.SAFE(),
+            f.TIMELOCK(),
+            f.MULTISEND(),
+            f.PREVIOUS_GUARD(),
+            f.VERSION(),
+        ],
+    )
+    return GuardInfo(
+        address=Address(to_checksum_address(guard)),
+        config=GuardConfig.from_chain(cfg),
+        policy_hash=bytes(policy_hash),
+        template_hash=bytes(template_hash),
+        safe=Address(to_checksum_address(safe)),
+        timelock=Address(to_checksum_address(timelock)),
+        multisend=Address(to_checksum_address(multisend)),
+        previous_guard=Address(to_checksum_address(previous)),
+        version=version,
+    )
+
+
+def _previous_window_totals(
+    session: Session, info: GuardInfo, tokens: list[str], now_hour: int
+) -> dict[str, int | None]:
+    """What the predecessor guard's ``windowTotal`` would answer at ``now_hour`` (None: it would revert)."""
+    if info.previous_guard == ZERO_ADDRESS or not tokens:
+        return {}
+    if codehash(session.chain, info.previous_guard) is None:
+        return dict.fromkeys(tokens)
+    try:
+        previous = read_guard(session, info.previous_guard)
+        states = _states(session, info.previous_guard, len(previous.config.assets))
+    except Exception:
+        return dict.fromkeys(tokens)
+    totals: dict[str, int | None] = {}
+    for token in tokens:
+        index = previous.config.asset_index(token)
+        totals[token] = 0 if index is None else states[index].window_total(now_hour)
+    return totals
+
+
+def guard_model(session: Session, safe: str, *, timestamp: int) -> GuardModel | None:
+    """A :class:`GuardModel` of the guard installed on ``safe`` (None when the vault has none)."""
+    guard = installed_guard(session, safe)
+    if guard is None:
+        return None
+    info = read_guard(session, guard)
+    states = _states(session, guard, len(info.config.assets))
+    unseeded = [a.token for a, s in zip(info.config.assets, states) if not s.seeded]
+    symbols: dict[str, tuple[str, int]] = {}
+    for asset in info.config.assets:
+        if asset.token != ZERO_ADDRESS:
+            try:
+                token = token_info(session.chain, asset.token)
+            except (ContractLogicError, BadFunctionCallOutput):
+                token = None
+            if token is not None:
+                symbols[asset.token] = (token.symbol, token.decimals)
+    return GuardModel(
+        safe=info.safe,
+        timelock=info.timelock,
+        multisend=info.multisend,
+        guard=info.address,
+        previous_guard=info.previous_guard,
+        config=info.config,
+        states=states,
+        previous_totals=_previous_window_totals(session, info, unseeded, timestamp // 3600),
+        symbols=symbols,
+    )
+
+
+def next_block_timestamp(session: Session) -> int:
+    """Best prediction of the timestamp the next block will carry."""
+    import time
+
+    latest = session.chain.latest_timestamp()
+    return max(latest + 1, int(time.time()))
+
+
+def preflight(
+    session: Session,
+    safe: str,
+    *,
+    to: str,
+    value: int,
+    data: bytes,
+    operation: Operation,
+    timestamp: int | None = None,
+) -> Verdict:
+    """The guard's verdict on a Safe transaction (allowed when the vault has no guard)."""
+    when = timestamp if timestamp is not None else next_block_timestamp(session)
+    model = guard_model(session, safe, timestamp=when)
+    if model is None:
+        return Verdict(True, message="the vault has no guard")
+    verdict, _states_after = model.check(to=to, value=value, data=data, operation=operation, timestamp=when)
+    return verdict
