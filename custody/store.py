@@ -100,6 +100,31 @@ signatures = sa.Table(
 )
 
 
+timelock_ops = sa.Table(
+    "timelock_ops",
+    metadata,
+    sa.Column("op_id", sa.String(66), primary_key=True),
+    sa.Column("chain_id", sa.BigInteger, nullable=False),
+    sa.Column("vault_id", sa.Integer, sa.ForeignKey("vaults.id"), nullable=False),
+    sa.Column("proposal_id", sa.Integer, sa.ForeignKey("proposals.id"), nullable=False),
+    sa.Column("cancel_proposal_id", sa.Integer, sa.ForeignKey("proposals.id")),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("calls", sa.Text, nullable=False),  # JSON: [{"target", "value", "payload", "description"}]
+    sa.Column("predecessor", sa.String(66), nullable=False),
+    sa.Column("salt", sa.String(66), nullable=False),
+    sa.Column("delay", sa.BigInteger, nullable=False),
+    sa.Column("new_guard", sa.String(42)),
+    sa.Column("policy_path", sa.Text),
+    sa.Column("policy_source", sa.Text),
+    sa.Column("state", sa.String(16), nullable=False),  # proposed | scheduled | executed | cancelled
+    sa.Column("ready_at", sa.BigInteger),
+    sa.Column("executed_tx", sa.String(66)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")

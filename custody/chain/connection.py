@@ -32,6 +32,7 @@ class Chain:
     client: str
     poll_latency: float = 0.1
     receipt_timeout: float = 120.0
+    # per-connection cache of contract objects and of immutable on-chain facts (e.g. guard configs)
     contract_factories: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -63,6 +64,8 @@ class Chain:
     def revert(self, snapshot_id: str) -> None:
         if not self.rpc("evm_revert", [snapshot_id]):
             raise ChainError(f"evm_revert to snapshot {snapshot_id} failed")
+        # cached on-chain facts may describe contracts that no longer exist after the revert
+        self.contract_factories.clear()
 
     def set_next_timestamp(self, timestamp: int) -> None:
         self.rpc("anvil_setNextBlockTimestamp", [timestamp])

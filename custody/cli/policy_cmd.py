@@ -59,3 +59,104 @@ def explain(app: AppContext, file: str) -> None:
     app.emit(
         {"name": p.name, "risk_class": p.risk_class, "rules": [r.as_dict() for r in items], "controls": index}, render
     )
+
+
+def _render_plan(c, plan: dict) -> None:
+    c.print(f"[bold]{plan['vault']}[/bold] ← {plan['template']}")
+    if not plan["changes"]:
+        c.print("  no changes")
+    for change in plan["changes"]:
+        c.print(f"  [yellow]~[/yellow] {change['area']}: {change['description']}")
+    if plan["needs_new_guard"]:
+        c.print(f"  a new CustodyGuard will be deployed (policy hash {plan['new_policy_hash']})")
+    for call in plan["calls"]:
+        c.print(f"  timelock call → {call['target']}: {call['description']}")
+
+
+@policy.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--vault", "vault_ref", required=True, metavar="VAULT")
+@json_option
+@pass_app
+def diff(app: AppContext, file: str, vault_ref: str) -> None:
+    """What applying FILE to VAULT would change on-chain."""
+    from custody.policy.change import plan_change
+
+    plan = plan_change(app.session(), vault_ref, file).as_dict()
+    app.emit(plan, lambda c: _render_plan(c, plan))
+
+
+@policy.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--vault", "vault_ref", required=True, metavar="VAULT")
+@click.option("--proposer", default="", help="Who proposes, for the record.")
+@json_option
+@pass_app
+def apply(app: AppContext, file: str, vault_ref: str, proposer: str) -> None:
+    """Schedule FILE on VAULT's timelock: deploys the new guard and proposes the schedule."""
+    from custody.policy.change import apply_change, plan_change
+
+    session = app.session()
+    plan = plan_change(session, vault_ref, file).as_dict()
+    proposal, op = apply_change(session, vault_ref, file, proposer=proposer)
+    data = {"plan": plan, "proposal": proposal.id, "safe_tx_hash": proposal.safe_tx_hash, "operation": op.as_dict()}
+
+    def render(c):
+        _render_plan(c, plan)
+        c.print(f"proposal {proposal.id} schedules timelock operation {op.op_id} ({op.delay}s delay)")
+        c.print(
+            f"next: `custody tx sign {proposal.id} --signer …` by the owners, `custody tx execute {proposal.id}`, "
+            f"then after the delay `custody tx execute {proposal.id}` again"
+        )
+
+    app.emit(data, render)
+
+
+@policy.command()
+@click.option("--vault", "vault_ref", metavar="VAULT", help="Only this vault's operations.")
+@json_option
+@pass_app
+def ops(app: AppContext, vault_ref: str | None) -> None:
+    """Timelocked operations (policy changes) and their state."""
+    from custody.vault.service import get_vault
+    from custody.vault.timelock_ops import list_ops
+
+    session = app.session()
+    vault_id = get_vault(session, vault_ref).id if vault_ref else None
+    items = [o.as_dict() for o in list_ops(session, vault_id)]
+
+    def render(c):
+        t = table("operation", "vault", "state", "ready at (UTC)", "proposal", "description")
+        for o in items:
+            t.add_row(
+                o["op_id"][:18] + "…",
+                str(o["vault_id"]),
+                o["state"],
+                o["ready_at_utc"] or "-",
+                str(o["proposal_id"]),
+                o["description"],
+            )
+        c.print(t)
+
+    app.emit(items, render)
+
+
+@policy.command()
+@click.argument("op_id", metavar="OPERATION")
+@click.option("--vault", "vault_ref", required=True, metavar="VAULT")
+@click.option("--proposer", default="")
+@json_option
+@pass_app
+def cancel(app: AppContext, op_id: str, vault_ref: str, proposer: str) -> None:
+    """Propose the Safe's cancellation of a scheduled policy change (or discard an unscheduled one)."""
+    from custody.policy.change import cancel_change
+
+    proposal = cancel_change(app.session(), vault_ref, op_id, proposer=proposer)
+    app.emit(
+        {"proposal": proposal.id, "state": proposal.state.value},
+        lambda c: c.print(
+            f"proposal {proposal.id} discarded; the change is withdrawn"
+            if proposal.state.value == "discarded"
+            else f"proposal {proposal.id} cancels the operation once the owners sign and execute it"
+        ),
+    )

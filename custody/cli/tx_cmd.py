@@ -52,24 +52,21 @@ def render_proposal(c, d: dict) -> None:
 @click.option("--nonce", type=int, help="Safe nonce [next free one].")
 @click.option("--description", default="", help="Free text shown to signers.")
 @click.option("--proposer", default="", help="Who proposes (name or signer URI) for the record.")
+@click.option("--force", is_flag=True, help="Record it even if the vault's policy would reject it (drills).")
 @json_option
 @pass_app
 def propose(
-    app: AppContext,
-    vault_ref: str,
-    to: str,
-    amount: str,
-    token: str | None,
-    nonce: int | None,
-    description: str,
-    proposer: str,
-) -> None:
-    """Propose a transfer out of VAULT."""
+    app: AppContext, vault_ref: str, to: str, amount: str, token: str | None, nonce: int | None, description: str,
+    proposer: str, force: bool,
+) -> None:  # fmt: skip
+    """Propose a transfer out of VAULT (refused if the vault's on-chain policy would reject it)."""
     session = app.session()
     proposal = P.propose_transfer(
-        session, vault_ref, to=to, amount=amount, token=token, nonce=nonce, description=description, proposer=proposer
-    )
-    app.emit(P.describe(session, proposal), lambda c: render_proposal(c, P.describe(session, proposal)))
+        session, vault_ref, to=to, amount=amount, token=token, nonce=nonce, description=description,
+        proposer=proposer, force=force,
+    )  # fmt: skip
+    described = P.describe(session, proposal)
+    app.emit(described, lambda c: render_proposal(c, described))
 
 
 @tx.command("list")
@@ -148,18 +145,36 @@ def sign(app: AppContext, ref: str, signer_uri: str) -> None:
 
 @tx.command()
 @click.argument("ref", metavar="ID")
+@click.option("--force", is_flag=True, help="Skip the policy pre-flight (the chain still enforces it).")
 @json_option
 @pass_app
-def execute(app: AppContext, ref: str) -> None:
-    """Execute proposal ID once enough owners have signed."""
+def execute(app: AppContext, ref: str, force: bool) -> None:
+    """Execute proposal ID once enough owners have signed; for a proposal that scheduled a
+    timelock operation, complete that operation once its delay has passed."""
+    from custody.policy.change import execute as execute_any
+
     session = app.session()
     proposal = P.get_proposal(session, ref)
-    receipt = P.execute(session, proposal)
-    data = {"id": proposal.id, "tx_hash": receipt.tx_hash, "block": receipt.block_number, "gas_used": receipt.gas_used,
-            "safe_tx_hash": proposal.safe_tx_hash}  # fmt: skip
+    what, receipt = execute_any(session, ref, force=force)
+    data = {
+        "id": proposal.id, "executed": what, "tx_hash": receipt.tx_hash, "block": receipt.block_number,
+        "gas_used": receipt.gas_used, "safe_tx_hash": proposal.safe_tx_hash,
+    }  # fmt: skip
+    noun = "the timelock operation scheduled by proposal" if what == "timelock_operation" else "proposal"
     app.emit(
         data,
         lambda c: c.print(
-            f"executed proposal {proposal.id} in {receipt.tx_hash} (block {receipt.block_number}, gas {receipt.gas_used})"
+            f"executed {noun} {proposal.id} in {receipt.tx_hash} (block {receipt.block_number}, gas {receipt.gas_used})"
         ),
     )
+
+
+@tx.command()
+@click.argument("ref", metavar="ID")
+@json_option
+@pass_app
+def discard(app: AppContext, ref: str) -> None:
+    """Withdraw proposal ID (never executed); its nonce becomes free again."""
+    session = app.session()
+    proposal = P.discard(session, P.get_proposal(session, ref))
+    app.emit({"id": proposal.id, "state": proposal.state.value}, lambda c: c.print(f"proposal {proposal.id} discarded"))

@@ -52,7 +52,40 @@ def _state_dict(state: service.VaultState) -> dict:
             for b in state.balances
         ],
         "policy_path": r.policy_path, "policy_hash": r.policy_hash, "created_tx": r.created_tx,
+        "policy": None if state.guard_info is None else {
+            "guard": state.guard_info.address,
+            "guard_version": state.guard_info.version,
+            "policy_hash": "0x" + state.guard_info.policy_hash.hex(),
+            "template_hash": "0x" + state.guard_info.template_hash.hex(),
+            "previous_guard": state.guard_info.previous_guard,
+            "matches_recorded_template": state.recorded_policy_matches,
+            "template_file": state.template_file_status,
+            "rules": _onchain_rules(state),
+        },
     }  # fmt: skip
+
+
+def _onchain_rules(state: service.VaultState) -> list[str]:
+    from custody.policy.preflight import DAYS
+
+    cfg = state.guard_info.config
+    symbols = {b.token: (b.symbol, b.decimals) for b in state.balances if b.token}
+    out = []
+    for i, a in enumerate(cfg.assets):
+        symbol, decimals = ("ETH", 18) if a.token == "0x" + "00" * 20 else symbols.get(a.token, (a.token, 0))
+        dests = [d.account for d in cfg.destinations if d.asset_mask >> i & 1]
+        where = "any destination" if cfg.unrestricted_mask >> i & 1 else (", ".join(dests) or "nowhere")
+        out.append(
+            f"{symbol}: ≤ {format_amount(a.per_tx_limit, decimals)} per tx, ≤ {format_amount(a.daily_limit, decimals)} per rolling 24 h, to {where}"
+        )
+    for start, end in cfg.freeze_windows:
+        day, s = divmod(start, 86400)
+        out.append(f"frozen {DAYS[day]} {s // 3600:02d}:{s % 3600 // 60:02d} UTC for {(end - start) // 60} min")
+    if cfg.allowed_end:
+        out.append(
+            f"transfers only {cfg.allowed_start // 3600:02d}:{cfg.allowed_start % 3600 // 60:02d}-{cfg.allowed_end // 3600:02d}:{cfg.allowed_end % 3600 // 60:02d} UTC"
+        )
+    return out
 
 
 @vault.command("list")
@@ -104,7 +137,15 @@ def show(app: AppContext, vault_ref: str) -> None:
             f"  timelock       {r.timelock}  delay {state.timelock_delay}s, roles {'ok' if state.timelock_roles_ok else 'WRONG'}"
         )
         c.print(f"  modules        {', '.join(state.modules) or '-'}")
-        c.print(f"  guard          {state.guard or '-'}")
+        c.print(f"  guard          {state.guard or '[red]none[/red]'}")
+        if state.guard_info is not None:
+            g = state.guard_info
+            match = "[green]matches[/green]" if state.recorded_policy_matches else "[bold red]DIFFERS from[/bold red]"
+            c.print(
+                f"  policy hash    0x{g.policy_hash.hex()} ({match} the recorded template; template file: {state.template_file_status})"
+            )
+            for rule in _onchain_rules(state):
+                c.print(f"                 {rule}")
         c.print(f"  fallback       {state.fallback_handler or '-'}")
         for b in state.balances:
             shown = f"[yellow]{b.problem}[/yellow]" if b.balance is None else format_amount(b.balance, b.decimals)

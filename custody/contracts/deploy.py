@@ -165,9 +165,18 @@ def read_many(chain: Chain, calls: list, block: int | str = "latest") -> list:
             )
             raise ChainError(f"{fn.fn_name} on {fn.address} failed: {reason}")
         types = [_abi_type(o) for o in fn.abi["outputs"]]
-        values = abi_decode(types, bytes.fromhex(response["result"][2:]))
+        values = tuple(_checksum(t, v) for t, v in zip(types, abi_decode(types, bytes.fromhex(response["result"][2:]))))
         results.append(values[0] if len(values) == 1 else values)
     return results
+
+
+def _checksum(abi_type: str, value):
+    """eth-abi decodes addresses in lower case; return them EIP-55 checksummed like web3 does."""
+    if abi_type == "address":
+        return to_checksum_address(value)
+    if abi_type == "address[]":
+        return [to_checksum_address(v) for v in value]
+    return value
 
 
 def _abi_type(item: dict) -> str:

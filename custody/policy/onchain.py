@@ -48,6 +48,15 @@ def _states(session: Session, guard: str, count: int) -> list[SpendState]:
 
 
 def read_guard(session: Session, guard: str) -> GuardInfo:
+    """The guard's configuration (immutable for a given deployed guard: cached per connection)."""
+    cache = session.chain.contract_factories
+    key = ("guard-info", guard.lower())
+    if key not in cache:
+        cache[key] = _read_guard(session, guard)
+    return cache[key]
+
+
+def _read_guard(session: Session, guard: str) -> GuardInfo:
     contract = session.contract("CustodyGuard", guard)
     f = contract.functions
     cfg, policy_hash, template_hash, safe, timelock, multisend, previous, version = read_many(
@@ -104,15 +113,7 @@ def guard_model(session: Session, safe: str, *, timestamp: int) -> GuardModel | 
     info = read_guard(session, guard)
     states = _states(session, guard, len(info.config.assets))
     unseeded = [a.token for a, s in zip(info.config.assets, states) if not s.seeded]
-    symbols: dict[str, tuple[str, int]] = {}
-    for asset in info.config.assets:
-        if asset.token != ZERO_ADDRESS:
-            try:
-                token = token_info(session.chain, asset.token)
-            except (ContractLogicError, BadFunctionCallOutput):
-                token = None
-            if token is not None:
-                symbols[asset.token] = (token.symbol, token.decimals)
+    symbols = _symbols(session, info)
     return GuardModel(
         safe=info.safe,
         timelock=info.timelock,
@@ -124,6 +125,23 @@ def guard_model(session: Session, safe: str, *, timestamp: int) -> GuardModel | 
         previous_totals=_previous_window_totals(session, info, unseeded, timestamp // 3600),
         symbols=symbols,
     )
+
+
+def _symbols(session: Session, info: GuardInfo) -> dict[str, tuple[str, int]]:
+    cache = session.chain.contract_factories
+    key = ("guard-symbols", info.address.lower())
+    if key not in cache:
+        symbols: dict[str, tuple[str, int]] = {}
+        for asset in info.config.assets:
+            if asset.token != ZERO_ADDRESS:
+                try:
+                    token = token_info(session.chain, asset.token)
+                except (ContractLogicError, BadFunctionCallOutput):
+                    token = None
+                if token is not None:
+                    symbols[asset.token] = (token.symbol, token.decimals)
+        cache[key] = symbols
+    return cache[key]
 
 
 def next_block_timestamp(session: Session) -> int:

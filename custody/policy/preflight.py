@@ -369,8 +369,8 @@ class GuardModel:
             self._reject(
                 "CustodyGuardDailyLimitExceeded", (token, amount, total, asset.daily_limit), f"asset.{symbol}.daily_limit",
                 f"{format_amount(amount, decimals)} {symbol} would exceed the rolling 24 h limit of "
-                f"{format_amount(asset.daily_limit, decimals)} {symbol} ({format_amount(total, decimals)} already sent, "
-                f"{format_amount(max(remaining, 0), decimals)} remaining)",
+                f"{format_amount(asset.daily_limit, decimals)} {symbol} ({format_amount(total, decimals)} {symbol} already "
+                f"sent, {format_amount(max(remaining, 0), decimals)} {symbol} remaining)",
             )  # fmt: skip
         states[index] = replace(
             state, total=total + amount, current=current + amount, hour=now_hour, seeded=True, buckets=tuple(buckets)

@@ -536,6 +536,9 @@ def _finalize(session: Session, proposal: Proposal, receipt: Receipt) -> Receipt
         raise ProposalError(
             f"proposal {proposal.id} was mined in {receipt.tx_hash} but the Safe reported ExecutionFailure"
         )
+    from custody.vault.timelock_ops import after_proposal_executed
+
+    after_proposal_executed(session, proposal.id)
     return receipt
 
 
