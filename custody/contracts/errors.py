@@ -117,3 +117,17 @@ def decode_revert(data: bytes | None) -> str:
         return f"{name}(<undecodable arguments>)"
     args = ", ".join(f"{n}={_fmt(v)}" if n else _fmt(v) for n, v in zip(names, values))
     return f"{name}({args})"
+
+
+def decode_custom_error(data: bytes | None) -> tuple[str, tuple] | None:
+    """(error name, decoded arguments) for custom-error revert data from our ABIs, else None."""
+    if not data or len(data) < 4:
+        return None
+    known = _custom_errors().get(data[:4])
+    if known is None:
+        return None
+    name, types, _names = known
+    try:
+        return name, tuple(decode(types, data[4:]))
+    except Exception:
+        return None
