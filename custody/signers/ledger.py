@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -56,9 +57,7 @@ def parse_path(text: str) -> bytes:
     if not _PATH.match(text):
         raise SignerUriError(f"ledger signer URI needs a BIP-32 path like ledger:44'/60'/0'/0/0, got ledger:{text}")
     parts = text.removeprefix("m/").split("/")
-    encoded = b"".join(
-        ((int(p[:-1]) | 0x80000000) if p.endswith("'") else int(p)).to_bytes(4, "big") for p in parts
-    )
+    encoded = b"".join(((int(p[:-1]) | 0x80000000) if p.endswith("'") else int(p)).to_bytes(4, "big") for p in parts)
     return bytes([len(parts)]) + encoded
 
 
@@ -108,7 +107,11 @@ def default_transport() -> _Device:
             from ledgerblue.commTCP import getDongle as tcp_dongle
 
             where = f"tcp:{host}:{port}"
-            return _Device(tcp_dongle(server=host, port=int(port)), where)
+            dongle = tcp_dongle(server=host, port=int(port))
+            # ledgerblue writes the length and the APDU in two sends: without TCP_NODELAY each APDU
+            # waits for a delayed ACK (~40 ms), and an EIP-712 message is dozens of APDUs.
+            dongle.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return _Device(dongle, where)
         from ledgerblue.comm import getDongle as hid_dongle
 
         return _Device(hid_dongle(), "usb")

@@ -73,19 +73,25 @@ class Pkcs11Uri:
             if not sep:
                 raise SignerUriError(f"pkcs11 URI attribute {name!r} has no value (expected name=value)")
             if name == "pin-value":
-                raise SignerUriError("a PIN in the pkcs11 URI is refused; use pin-source=file:PATH or $CUSTODY_PKCS11_PIN_FILE")
+                raise SignerUriError(
+                    "a PIN in the pkcs11 URI is refused; use pin-source=file:PATH or $CUSTODY_PKCS11_PIN_FILE"
+                )
             if name not in _PATH_ATTRS:
                 raise SignerUriError(f"unknown pkcs11 URI attribute {name!r} (known: token, object, id)")
             attrs[name] = unquote(value)
         for part in [p for p in query.split("&") if p]:
             name, sep, value = part.partition("=")
             if name == "pin-value":
-                raise SignerUriError("a PIN in the pkcs11 URI is refused; use pin-source=file:PATH or $CUSTODY_PKCS11_PIN_FILE")
+                raise SignerUriError(
+                    "a PIN in the pkcs11 URI is refused; use pin-source=file:PATH or $CUSTODY_PKCS11_PIN_FILE"
+                )
             if not sep or name not in _QUERY_ATTRS:
                 raise SignerUriError(f"unknown pkcs11 URI query attribute {name!r} (known: pin-source, module-path)")
             attrs[name] = unquote(value)
         if not attrs.get("token") or not attrs.get("object"):
-            raise SignerUriError("pkcs11 signer URI needs token=LABEL and object=KEY, e.g. pkcs11:token=ops;object=officer-1")
+            raise SignerUriError(
+                "pkcs11 signer URI needs token=LABEL and object=KEY, e.g. pkcs11:token=ops;object=officer-1"
+            )
         return cls(attrs["token"], attrs["object"], attrs.get("pin-source"), attrs.get("module-path"))
 
     def __str__(self) -> str:

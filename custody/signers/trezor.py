@@ -51,7 +51,9 @@ def parse_path(text: str) -> list[int]:
     try:
         indices = trezor_parse_path(text if text.startswith("m/") else "m/" + text)
     except ValueError as exc:
-        raise SignerUriError(f"trezor signer URI needs a BIP-32 path like trezor:m/44'/60'/0'/0/0, got trezor:{text}") from exc
+        raise SignerUriError(
+            f"trezor signer URI needs a BIP-32 path like trezor:m/44'/60'/0'/0/0, got trezor:{text}"
+        ) from exc
     if not 2 <= len(indices) <= 10:
         raise SignerUriError(f"trezor signer URI needs a BIP-32 path like trezor:m/44'/60'/0'/0/0, got trezor:{text}")
     return indices

@@ -61,7 +61,8 @@ def encode_value(type_name: str, value, types: dict) -> bytes:
 
 def hash_struct(name: str, value: dict, types: dict) -> bytes:
     return keccak(
-        keccak(text=encode_type(name, types)) + b"".join(encode_value(f["type"], value[f["name"]], types) for f in types[name])
+        keccak(text=encode_type(name, types))
+        + b"".join(encode_value(f["type"], value[f["name"]], types) for f in types[name])
     )
 
 

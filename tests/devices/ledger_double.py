@@ -265,7 +265,13 @@ class LedgerDouble:
             types, primary, domain, message, shown = self._rebuild(st)
             domain_hash, message_hash, digest = eip712.digest(types, primary, domain, message)
             self.screens.append(
-                {"mode": "full", "primary": primary, "fields": shown, "domain_hash": domain_hash, "message_hash": message_hash}
+                {
+                    "mode": "full",
+                    "primary": primary,
+                    "fields": shown,
+                    "domain_hash": domain_hash,
+                    "message_hash": message_hash,
+                }
             )
             st.structs.clear()
             st.impl.clear()

@@ -180,7 +180,9 @@ class TrezorDouble:
         path = keys.path_text(list(msg.address_n))
         pub = keys.public_key(path)
         compressed = bytes([2 + (pub[64] & 1)]) + pub[1:33]
-        node = m.HDNodeType(depth=len(msg.address_n), fingerprint=0x1234ABCD, child_num=0, chain_code=bytes(32), public_key=compressed)
+        node = m.HDNodeType(
+            depth=len(msg.address_n), fingerprint=0x1234ABCD, child_num=0, chain_code=bytes(32), public_key=compressed
+        )
         return m.PublicKey(node=node, xpub="xpub-double")
 
     def _unlock(self) -> Flow:
@@ -281,7 +283,13 @@ class TrezorDouble:
         message = yield from value(msg.primary_type, [1], msg.primary_type)
         domain_hash, message_hash, digest = eip712.digest(types, msg.primary_type, domain, message)
         yield from self._confirm(
-            {"mode": "full", "primary": msg.primary_type, "fields": shown, "domain_hash": domain_hash, "message_hash": message_hash}
+            {
+                "mode": "full",
+                "primary": msg.primary_type,
+                "fields": shown,
+                "domain_hash": domain_hash,
+                "message_hash": message_hash,
+            }
         )
         return m.EthereumTypedDataSignature(signature=self._signature(path, digest), address=keys.address(path))
 
@@ -305,4 +313,6 @@ class TrezorDouble:
         )
         digest = keccak(b"\x02" + rlp.encode(fields))
         parity, r, s = keys.sign(path, digest, high_s=self.high_s)
-        return m.EthereumTxRequest(signature_v=parity, signature_r=r.to_bytes(32, "big"), signature_s=s.to_bytes(32, "big"))
+        return m.EthereumTxRequest(
+            signature_v=parity, signature_r=r.to_bytes(32, "big"), signature_s=s.to_bytes(32, "big")
+        )
