@@ -334,6 +334,6 @@ def _recv(sock: socket.socket, size: int) -> bytes | None:
     while len(out) < size:
         chunk = sock.recv(size - len(out))
         if not chunk:
-            return None if not out else out
+            return out or None
         out += chunk
     return out
