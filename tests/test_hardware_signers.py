@@ -68,7 +68,7 @@ def test_rejected_on_device_is_user_rejected(device, request):
     double = request.getfixturevalue(device)
     uri = "ledger:44'/60'/0'/0/0" if device == "ledger" else f"trezor:{PATH}"
     signer = open_signer(uri)
-    signer.address
+    _ = signer.address
     double.mode = "reject"
     with pytest.raises(UserRejected, match=f"rejected on the {device.capitalize()}"):
         signer.sign_safe_tx(TX)
@@ -79,10 +79,10 @@ def test_rejected_on_device_is_user_rejected(device, request):
 def test_ledger_locked_app_closed_absent_and_old_app(ledger, monkeypatch):
     ledger.mode = "locked"
     with pytest.raises(SignerLocked, match="is locked; unlock it with its PIN"):
-        open_signer("ledger:44'/60'/0'/0/0").address
+        _ = open_signer("ledger:44'/60'/0'/0/0").address
     ledger.mode = "app_closed"
     with pytest.raises(DeviceNotFound, match="the Ethereum app is not open on the Ledger"):
-        open_signer("ledger:44'/60'/0'/0/0").address
+        _ = open_signer("ledger:44'/60'/0'/0/0").address
     ledger.mode = "normal"
     old = LedgerDouble(version=(1, 9, 0)).start()
     try:
@@ -94,7 +94,7 @@ def test_ledger_locked_app_closed_absent_and_old_app(ledger, monkeypatch):
         old.stop()
     monkeypatch.setenv("LEDGER_PROXY_PORT", "1")
     with pytest.raises(DeviceNotFound, match="no Ledger found"):
-        open_signer("ledger:44'/60'/0'/0/0").address
+        _ = open_signer("ledger:44'/60'/0'/0/0").address
 
 
 def test_ledger_uri_paths_select_accounts(ledger):
@@ -108,13 +108,13 @@ def test_trezor_pin_wrong_then_right_and_absent(trezor, monkeypatch):
     trezor.pin = "2468"
     monkeypatch.setenv("CUSTODY_TREZOR_PIN", "1357")
     with pytest.raises(SignerLocked, match="wrong PIN for the Trezor") as info:
-        open_signer(f"trezor:{PATH}").address
+        _ = open_signer(f"trezor:{PATH}").address
     assert "1357" not in str(info.value) and "2468" not in str(info.value)
     monkeypatch.setenv("CUSTODY_TREZOR_PIN", "2468")
     assert open_signer(f"trezor:{PATH}").address == keys.address(PATH)
     monkeypatch.setenv("TREZOR_PATH", "udp:127.0.0.1:9")
     with pytest.raises(DeviceNotFound, match="no Trezor found at udp:127.0.0.1:9"):
-        open_signer(f"trezor:{PATH}").address
+        _ = open_signer(f"trezor:{PATH}").address
 
 
 @pytest.mark.parametrize("device", ["ledger", "trezor"])

@@ -63,7 +63,7 @@ def test_wrong_pin_is_locked_and_never_echoed(softhsm):
         f"pkcs11:token={softhsm.pin_label};object={HSM_KEY}", SignerContext(pin_source=lambda _p: "000999")
     )
     with pytest.raises(SignerLocked, match=f"wrong PIN for PKCS#11 token '{softhsm.pin_label}'") as info:
-        signer.address
+        _ = signer.address
     assert "000999" not in str(info.value) and "000999" not in repr(info.value)
 
 
@@ -83,7 +83,7 @@ def test_missing_token_key_and_module_are_distinguished(hsm, monkeypatch):
     ):
         open_signer("pkcs11:token=absent;object=x")
     with pytest.raises(KeyNotFound, match="no secp256k1 key pair labelled 'nope' on PKCS#11 token 'custody-test'"):
-        open_signer(f"pkcs11:token={hsm.label};object=nope").address
+        _ = open_signer(f"pkcs11:token={hsm.label};object=nope").address
     monkeypatch.setenv("CUSTODY_PKCS11_MODULE", "/nonexistent/libhsm.so")
     with pytest.raises(DeviceNotFound, match="PKCS#11 module /nonexistent/libhsm.so does not exist"):
         open_signer(f"pkcs11:token={hsm.label};object={HSM_KEY}")
