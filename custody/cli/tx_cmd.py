@@ -44,6 +44,11 @@ def render_proposal(c, d: dict) -> None:
         c.print(
             f"  [bold yellow]to sign[/bold yellow]         --i-understand {' --i-understand '.join(d['risk_kinds'])}"
         )
+    oob = d.get("out_of_band") or {}
+    if oob.get("required"):
+        done = ", ".join(f"{c['confirmer']} ({c['method']}, {c['confirmed_at']})" for c in oob["confirmations"])
+        c.print(f"  [bold yellow]out-of-band[/bold yellow]     required: {'; '.join(oob['reasons'])}")
+        c.print(f"                  confirmed by: {done or '[red]nobody yet[/red]'}")
     signed = [s for s in d["signatures"] if s["valid"]]
     c.print(f"  signatures      {len(signed)} of {d['threshold']} required")
     for s in d["signatures"]:

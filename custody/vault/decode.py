@@ -128,7 +128,7 @@ def _text(value) -> str:
     return str(value)
 
 
-def token_info(chain: Chain, address: str) -> TokenInfo | None:
+def token_info(chain: Chain | None, address: str) -> TokenInfo | None:
     """ERC-20 symbol and decimals, or None when ``address`` is not an ERC-20."""
     if not len(chain.call(chain.w3.eth.get_code, address)):
         return None
@@ -152,9 +152,19 @@ def _finish(call: DecodedCall, extra_kinds: list[str], extra_risks: list[str]) -
 
 
 def decode_safe_call(
-    chain: Chain, to: str, value: int, data: bytes, operation: Operation, *, safe: str | None = None, depth: int = 0
+    chain: Chain | None,
+    to: str,
+    value: int,
+    data: bytes,
+    operation: Operation,
+    *,
+    safe: str | None = None,
+    depth: int = 0,
 ) -> DecodedCall:
-    """Decode one call made by the vault (``safe``: the vault itself, to recognise self-calls)."""
+    """Decode one call made by the vault (``safe``: the vault itself, to recognise self-calls).
+
+    ``chain`` may be None (air-gapped signing): token symbols are then not looked up.
+    """
     to = to_checksum_address(to)
     kinds: list[str] = []
     risks: list[str] = []
@@ -203,10 +213,18 @@ def _decode(chain: Chain, to: str, value: int, data: bytes, operation: Operation
 
 
 def _erc20(chain: Chain, to: str, value: int, name: str, args: dict, kinds: tuple[str, ...]) -> DecodedCall | None:
-    info = token_info(chain, to)
-    if info is None:
-        return None
+    info = token_info(chain, to) if chain is not None else None
     amount = int(args["amount"])
+    if info is None:
+        if not kinds:
+            return None
+        # An approval stays flagged even when the token cannot be read (offline, or not an ERC-20).
+        spender = to_checksum_address(args["spender"])
+        return DecodedCall(
+            kind="erc20", summary=f"{name} {spender} for {amount} base units of token {to} (token not verified)",
+            function=name, args=args, amount=amount, recipient=spender,
+            risks=tuple(RISK_KINDS[k] for k in kinds), risk_kinds=kinds,
+        )  # fmt: skip
     human = f"{format_amount(amount, info.decimals)} {info.symbol}"
     risks = [RISK_KINDS[k] for k in kinds]
     if name == "transfer":
