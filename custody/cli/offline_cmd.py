@@ -115,7 +115,7 @@ def import_signature(app: AppContext, file: str) -> None:
             "added": added,
             "valid_signatures": valid,
             "threshold": after["threshold"],
-        },  # fmt: skip
+        },
         lambda c: c.print(
             f"{'imported' if added else 'already had'} signature of {signature.signer} for proposal {proposal.id}: "
             f"{valid} of {after['threshold']} signatures"

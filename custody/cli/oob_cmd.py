@@ -65,7 +65,7 @@ def challenge(app: AppContext, ref: str, confirmer: str, issued_by: str) -> None
             "confirmer": confirmer,
             "code": code,
             "expires_at": expires.isoformat(),
-        },  # fmt: skip
+        },
         lambda c: c.print(
             f"code for {confirmer}: [bold]{code}[/bold] (proposal {proposal.id}, safeTxHash {proposal.safe_tx_hash}; "
             f"valid until {expires:%H:%M} UTC, single use)\nread it to {confirmer} by phone together with the "
@@ -101,7 +101,7 @@ def confirm(app: AppContext, ref: str, confirmer: str, totp: str | None, code: s
             "safe_tx_hash": done.safe_tx_hash,
             "confirmed_at": done.confirmed_at.isoformat(),
             "reason": done.reason,
-        },  # fmt: skip
+        },
         lambda c: c.print(
             f"confirmed proposal {proposal.id} ({done.safe_tx_hash}) out of band: {done.confirmer} via {done.method}"
         ),
