@@ -105,6 +105,12 @@ def import_signature(app: AppContext, file: str) -> None:
         raise SignatureError(
             f"the signature in {file} recovers to {checked.signer}, but the file names sender {sender}; nothing stored"
         )
+    stored = {s.signer: s.signature for s in proposal.signatures}
+    if stored.get(checked.signer) == checked.signature and bytes(blob) != checked.signature:
+        raise SignatureError(
+            f"the signature in {file} is a high-s re-encoding of {checked.signer}'s stored signature; "
+            "an approval counts once"
+        )
     signature, added = P.add_signature(session, proposal, blob, source="offline")
     after = P.describe(session, P.get_proposal(session, proposal.id))
     valid = sum(1 for s in after["signatures"] if s["valid"])
