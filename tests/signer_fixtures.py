@@ -23,6 +23,8 @@ HSM_SO_PIN = "77318245"
 HSM_TOKEN = "custody-test"
 HSM_PIN_TOKEN = "custody-pin"  # never kept logged in: for wrong-PIN tests
 HSM_KEY = "conformance"
+HSM_CANARY_TOKEN = "custody-canary"  # its PIN is the canary of tests/test_secret_canary.py
+CANARY_PIN = "7305918264"
 REPO = Path(__file__).resolve().parent.parent
 HOT = REPO / "policies" / "hot.yaml"
 
@@ -49,6 +51,9 @@ def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Hsm:
     pin_file.chmod(0o600)
     token = init_token(folder, HSM_TOKEN, pin_file=pin_file, so_pin_file=so_pin_file)
     init_token(folder, HSM_PIN_TOKEN, pin_file=pin_file, so_pin_file=so_pin_file)
+    canary_pin_file = folder / "canary.pin"
+    canary_pin_file.write_text(CANARY_PIN + "\n")
+    init_token(folder, HSM_CANARY_TOKEN, pin_file=canary_pin_file, so_pin_file=so_pin_file)
     token.activate()
     from custody.signers.pkcs11 import generate_key
 

@@ -79,7 +79,8 @@ def test_pin_from_a_file_named_in_the_uri(softhsm):
 
 def test_missing_token_key_and_module_are_distinguished(hsm, monkeypatch):
     with pytest.raises(
-        DeviceNotFound, match=r"no PKCS#11 token labelled 'absent' \(tokens present: custody-pin, custody-test\)"
+        DeviceNotFound,
+        match=r"no PKCS#11 token labelled 'absent' \(tokens present: custody-canary, custody-pin, custody-test\)",
     ):
         open_signer("pkcs11:token=absent;object=x")
     with pytest.raises(KeyNotFound, match="no secp256k1 key pair labelled 'nope' on PKCS#11 token 'custody-test'"):
