@@ -207,7 +207,7 @@ class Pkcs11Signer(DigestSigner):
         self._session = None
         self._private = None
         self._public_key: bytes | None = None
-        self._pubkey_obj: coincurve.PublicKey | None = None
+        self._compressed: bytes | None = None
         self._address: Address | None = None
 
     def _open(self) -> None:
@@ -231,7 +231,7 @@ class Pkcs11Signer(DigestSigner):
         except BaseException:
             session.close()
             raise
-        self._pubkey_obj = coincurve.PublicKey(self._public_key)
+        self._compressed = coincurve.PublicKey(self._public_key).format(compressed=True)
         self._address = address_from_public_key(self._public_key)
         self._session, self._private = session, private
         log.debug("opened PKCS#11 key %s on token %s (%s)", self.location.object, self.location.token, self._address)
@@ -274,7 +274,7 @@ class Pkcs11Signer(DigestSigner):
                 recovered = coincurve.PublicKey.from_signature_and_message(rs + bytes([parity]), digest, hasher=None)
             except Exception:
                 continue
-            if recovered == self._pubkey_obj:
+            if recovered.format(compressed=True) == self._compressed:
                 return EcdsaSignature(r, s, 27 + parity)
         raise SignerError(f"PKCS#11 token {self.location.token!r} returned a signature that does not verify")
 
