@@ -320,3 +320,21 @@ def require_confirmation(session: Session, proposal: Proposal) -> None:
             proposal=proposal.id,
             reasons=list(needed.reasons),
         )
+
+
+def oob_view(session: Session, proposal: Proposal) -> dict:
+    """The out-of-band part of ``tx show``: whether policy requires it, why, and who confirmed when."""
+    needed = requirement(session, proposal)
+    return {
+        "required": needed.required,
+        "reasons": list(needed.reasons),
+        "confirmations": [
+            {
+                "confirmer": c.confirmer,
+                "method": c.method,
+                "safe_tx_hash": c.safe_tx_hash,
+                "confirmed_at": c.confirmed_at.isoformat(),
+            }
+            for c in confirmations(session, proposal)
+        ],
+    }

@@ -40,7 +40,7 @@ from custody.store import proposals, signatures, utcnow
 from custody.types import ZERO_ADDRESS, Address, Operation, parse_address, parse_amount
 from custody.vault.clear import gas_refund_risk, risk_kinds
 from custody.vault.decode import DecodedCall, decode_safe_call, token_info
-from custody.vault.oob import require_confirmation
+from custody.vault.oob import oob_view, require_confirmation
 from custody.vault.service import VaultRecord, get_vault
 
 TRANSFER_SELECTOR = function_signature_to_4byte_selector("transfer(address,uint256)")
@@ -532,24 +532,5 @@ def describe(session: Session, proposal: Proposal) -> dict:
         "exec_block": proposal.exec_block,
         "exec_gas_used": proposal.exec_gas_used,
         "proposer": proposal.proposer,
-        "out_of_band": out_of_band_view(session, proposal),
-    }
-
-
-def out_of_band_view(session: Session, proposal: Proposal) -> dict:
-    from custody.vault import oob
-
-    needed = oob.requirement(session, proposal)
-    return {
-        "required": needed.required,
-        "reasons": list(needed.reasons),
-        "confirmations": [
-            {
-                "confirmer": c.confirmer,
-                "method": c.method,
-                "safe_tx_hash": c.safe_tx_hash,
-                "confirmed_at": c.confirmed_at.isoformat(),
-            }
-            for c in oob.confirmations(session, proposal)
-        ],
+        "out_of_band": oob_view(session, proposal),
     }
