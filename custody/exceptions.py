@@ -8,6 +8,7 @@ input, ``LookupError`` for unknown names, ``TimeoutError`` for waits).
 
     CustodyError
     ├── InputError(ValueError)                 bad user input
+    │   ├── ExchangeFileError                  offline-signing file malformed or inconsistent
     │   ├── AddressError                       malformed / bad-checksum address
     │   ├── AmountError                        unparsable, negative, too many decimals
     │   └── TemplateError                      policy template unreadable or invalid
@@ -31,7 +32,10 @@ input, ``LookupError`` for unknown names, ``TimeoutError`` for waits).
     │   ├── NotEnoughSignatures
     │   ├── AlreadyExecuted
     │   ├── PolicyViolation                    the vault's guard would reject it (verdict attached)
-    │   └── TimelockNotReady                   a scheduled change is still in its delay
+    │   ├── TimelockNotReady                   a scheduled change is still in its delay
+    │   ├── RiskNotAcknowledged                risky payload signed without --i-understand KIND
+    │   ├── ConfirmationRequired               out-of-band confirmation missing where policy asks
+    │   └── ConfirmationError                  wrong / expired code, confirmer is the proposer, …
     └── SignerError
         ├── SignerUriError(ValueError)         unknown scheme / malformed URI
         ├── DeviceNotFound                     token / device / keystore file not found
@@ -89,6 +93,10 @@ def _jsonable(value: Any) -> Any:
 # -- input -------------------------------------------------------------------------------------
 class InputError(CustodyError, ValueError):
     """The user gave us something we cannot use."""
+
+
+class ExchangeFileError(InputError):
+    """An offline-signing exchange file is malformed, or its hashes do not match its contents."""
 
 
 class AddressError(InputError):
@@ -188,6 +196,18 @@ class PolicyViolation(ProposalError):
 
 class TimelockNotReady(ProposalError):
     """A timelocked operation cannot run yet (still in its delay), or no longer (done / cancelled)."""
+
+
+class RiskNotAcknowledged(ProposalError):
+    """A risky payload (delegatecall, owner/threshold/module/guard changes, …) was not acknowledged."""
+
+
+class ConfirmationRequired(ProposalError):
+    """The vault's policy requires an out-of-band confirmation that has not been recorded."""
+
+
+class ConfirmationError(ProposalError):
+    """An out-of-band confirmation was refused (wrong code, proposer confirming, unknown confirmer)."""
 
 
 # -- signers -----------------------------------------------------------------------------------

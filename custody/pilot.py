@@ -4,6 +4,8 @@ the same service layer the CLI uses, timed and summarised.
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 import time
 from collections.abc import Callable
@@ -18,16 +20,23 @@ from custody import _paths
 from custody.chain.anvil import AnvilProcess
 from custody.chain.connection import connect
 from custody.contracts.infra import ensure_infrastructure
-from custody.exceptions import ChainError
+from custody.exceptions import ChainError, ConfirmationRequired
 from custody.session import Session
 from custody.signers.local import anvil_signer
+from custody.signers.pkcs11 import Pkcs11Signer, Pkcs11Uri, generate_key
+from custody.signers.softhsm import init_token
+from custody.vault import oob, service
 from custody.vault import proposals as P
-from custody.vault import service
 from custody.workspace import Workspace
 
 Progress = Callable[[str], None]
 
 PRIME_BROKER = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"  # allowlisted in policies/cold.yaml and hot.yaml
+COLD_OFFICER_1 = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"  # anvil:1, replaced by the HSM key in the pilot
+HSM_TOKEN = "pilot-hsm"
+HSM_KEY = "cold-officer-hsm"
+PILOT_PROPOSER = "pilot-operator"
+PILOT_CONFIRMER = "risk-officer"
 
 
 @dataclass
@@ -51,22 +60,63 @@ class PilotRun:
         return detail
 
 
-def _transfer(session: Session, vault_ref: str, *, to: str, amount: str, token: str | None, signers: list[int]) -> dict:
-    proposal = P.propose_transfer(session, vault_ref, to=to, amount=amount, token=token, proposer="pilot")
+def _transfer(
+    session: Session,
+    vault_ref: str,
+    *,
+    to: str,
+    amount: str,
+    token: str | None,
+    signers: list,
+    proposer: str = "pilot",
+    confirm: Callable[[P.Proposal], dict] | None = None,
+) -> dict:
+    proposal = P.propose_transfer(session, vault_ref, to=to, amount=amount, token=token, proposer=proposer)
     shown = P.describe(session, proposal)
-    for index in signers:
-        P.sign(session, P.get_proposal(session, proposal.id), anvil_signer(index))
+    for signer in signers:
+        P.sign(session, P.get_proposal(session, proposal.id), signer)
+    extra: dict[str, Any] = {}
+    if confirm is not None:
+        extra["out_of_band"] = confirm(P.get_proposal(session, proposal.id))
     receipt = P.execute(session, P.get_proposal(session, proposal.id))
     return {
         "proposal": proposal.id,
         "action": shown["decoded"]["summary"],
         "safe_tx_hash": proposal.safe_tx_hash,
         "onchain_safe_tx_hash": shown["onchain_safe_tx_hash"],
-        "signers": [anvil_signer(i).address for i in signers],
+        "signers": [signer.address for signer in signers],
+        "signer_uris": [signer.uri for signer in signers],
         "tx_hash": receipt.tx_hash,
         "block": receipt.block_number,
         "gas_used": receipt.gas_used,
+        **extra,
     }
+
+
+def _hsm_owner(run: PilotRun) -> dict[str, Any]:
+    """A SoftHSM2 token in the pilot workspace with one secp256k1 key (the cold vault's HSM owner)."""
+    folder = run.home / "hsm"
+    folder.mkdir(mode=0o700)
+    pin_file, so_pin_file = folder / "user.pin", folder / "so.pin"
+    for path in (pin_file, so_pin_file):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(str(secrets.randbelow(10**8)).zfill(8) + "\n")
+    token = init_token(folder, HSM_TOKEN, pin_file=pin_file, so_pin_file=so_pin_file)
+    token.activate()
+    pin_source = lambda _prompt: pin_file.read_text().strip()  # noqa: E731
+    address, uri = generate_key(HSM_TOKEN, HSM_KEY, pin_source=pin_source)
+    signer = Pkcs11Signer(Pkcs11Uri(HSM_TOKEN, HSM_KEY), pin_source=pin_source)
+    return {"token": HSM_TOKEN, "key": HSM_KEY, "address": address, "uri": uri, "softhsm2_conf": str(token.conf),
+            "pin_file": str(pin_file), "signer": signer, "replaces": COLD_OFFICER_1}  # fmt: skip
+
+
+def _derived_cold_policy(source: Path, target: Path, hsm_address: str) -> None:
+    """cold.yaml with the HSM key in place of custody-officer-1 (everything else unchanged)."""
+    text = source.read_text()
+    if COLD_OFFICER_1 not in text:
+        raise ChainError(f"pilot: {source} no longer names {COLD_OFFICER_1} as an owner to replace with the HSM key")
+    target.write_text(text.replace(COLD_OFFICER_1, hsm_address))
 
 
 def run_pilot(home: Path, *, progress: Progress = lambda _m: None, policies_dir: Path | None = None) -> dict[str, Any]:
@@ -102,6 +152,9 @@ def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
     copied.mkdir()
     for name in ("hot.yaml", "cold.yaml"):
         shutil.copy(policies / name, copied / name)
+    hsm = run.step("create a SoftHSM2 token and a secp256k1 key on it (cold-vault owner)", lambda: _hsm_owner(run))
+    _derived_cold_policy(policies / "cold.yaml", copied / "cold.yaml", hsm["address"])
+    hsm_signer = hsm.pop("signer")
 
     def infrastructure() -> dict:
         infra, results = ensure_infrastructure(session.chain, session.sender, session.store)
@@ -127,7 +180,7 @@ def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
 
     def fund() -> dict:
         txs = []
-        for label, amount in (("cold", 100 * 10**18), ("hot", 10 * 10**18)):
+        for label, amount in (("cold", 160 * 10**18), ("hot", 10 * 10**18)):
             r = session.send(to=vaults[label]["safe"], value=amount, what=f"funding the {label} vault")
             txs.append({"vault": label, "asset": "ETH", "amount": str(amount), "tx_hash": r.tx_hash})
         mint = function_signature_to_4byte_selector("mint(address,uint256)") + encode(
@@ -138,20 +191,61 @@ def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
         return {"deposits": txs}
 
     run.step("fund the vaults", fund)
+
+    def confirm_out_of_band(proposal: P.Proposal) -> dict:
+        try:
+            P.execute(session, proposal)
+        except ConfirmationRequired as refused:
+            refusal = refused.message
+        else:
+            raise ChainError("pilot: the large cold transfer executed without an out-of-band confirmation")
+        oob.enroll(session.workspace, PILOT_CONFIRMER)
+        code, _expires = oob.issue_challenge(session, proposal, PILOT_CONFIRMER, issued_by=PILOT_PROPOSER)
+        done = oob.confirm_with_code(session, proposal, PILOT_CONFIRMER, code)
+        return {
+            "required": True, "refused_without_it": refusal, "proposer": PILOT_PROPOSER, "confirmer": done.confirmer,
+            "method": done.method, "safe_tx_hash": done.safe_tx_hash, "confirmed_at": done.confirmed_at.isoformat(),
+            "reason": done.reason,
+        }  # fmt: skip
+
     transfers = [
         run.step(
-            "cold vault: 2-of-3 transfer of 10 ETH to the prime broker",
+            "cold vault: 2-of-3 transfer of 10 ETH to the prime broker (HSM owner + officer 2)",
             lambda: _transfer(
-                session, vaults["cold"]["name"], to=PRIME_BROKER, amount="10", token=None, signers=[1, 2]
+                session,
+                vaults["cold"]["name"],
+                to=PRIME_BROKER,
+                amount="10",
+                token=None,
+                signers=[hsm_signer, anvil_signer(2)],
             ),
         ),
         run.step(
             "hot vault: 1-of-2 transfer of 2,500 dUSD to exchange settlement",
             lambda: _transfer(
-                session, vaults["hot"]["name"], to=PRIME_BROKER, amount="2500", token=token["address"], signers=[2]
+                session,
+                vaults["hot"]["name"],
+                to=PRIME_BROKER,
+                amount="2500",
+                token=token["address"],
+                signers=[anvil_signer(2)],
+            ),
+        ),
+        run.step(
+            "cold vault: large transfer of 60 ETH (HSM + officer 3) with an out-of-band confirmation",
+            lambda: _transfer(
+                session,
+                vaults["cold"]["name"],
+                to=PRIME_BROKER,
+                amount="60",
+                token=None,
+                signers=[hsm_signer, anvil_signer(3)],
+                proposer=PILOT_PROPOSER,
+                confirm=confirm_out_of_band,
             ),
         ),
     ]
+    hsm_signer.close()
     for t in transfers:
         if t["safe_tx_hash"] != t["onchain_safe_tx_hash"]:
             raise ChainError(
@@ -170,4 +264,6 @@ def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
         "vaults": vaults,
         "transfers": transfers,
         "balances": balances,
+        "hsm": {k: v for k, v in hsm.items() if k != "pin_file"},
+        "out_of_band": transfers[2]["out_of_band"],
     }

@@ -28,6 +28,7 @@ class Session:
     signer_context: SignerContext | None = None
     _sender: Signer | None = field(default=None, repr=False)
     _infra: Infrastructure | None = field(default=None, repr=False)
+    _opened: list = field(default_factory=list, repr=False)  # signers to close (HSM sessions, device links)
 
     @classmethod
     def open(
@@ -56,7 +57,9 @@ class Session:
         return self.signer_context
 
     def signer(self, uri: str) -> Signer:
-        return open_signer(uri, self.signers())
+        signer = open_signer(uri, self.signers())
+        self._opened.append(signer)
+        return signer
 
     @property
     def sender(self) -> Signer:
@@ -95,4 +98,9 @@ class Session:
         )
 
     def close(self) -> None:
+        for signer in self._opened:
+            close = getattr(signer, "close", None)
+            if close is not None:
+                close()
+        self._opened.clear()
         self.workspace.close()

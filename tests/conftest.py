@@ -110,3 +110,13 @@ def _no_ambient_custody_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("CUSTODY_"):
             monkeypatch.delenv(name, raising=False)
+
+
+from tests.signer_fixtures import (  # noqa: E402,F401  (fixtures for the signer backends)
+    hsm,
+    ledger,
+    ledger_device,
+    softhsm,
+    trezor,
+    trezor_device,
+)

@@ -195,6 +195,26 @@ def test_differential_python_preflight_equals_chain(session, rules_vault):
         if outcome.error:
             seen["errors"].add(outcome.error)
 
+    # explicit examples first, so every rule is exercised whatever the random draws do
+    t0 = clock["t"]
+    for offset, tx in enumerate(
+        [
+            (BROKER, 5 * ETH, b"", Operation.CALL, 0),
+            (MAKER, 5 * ETH, b"", Operation.CALL, 0),
+            (BROKER, 5 * ETH, b"", Operation.CALL, 0),  # daily limit
+            (BROKER, 6 * ETH, b"", Operation.CALL, 0),  # per-tx limit
+            (STRANGER, 1, b"", Operation.CALL, 0),  # allowlist
+            (DEMO_TOKEN_ADDRESS, 0, erc20("transferFrom", rules_vault.safe, BROKER, 1), Operation.CALL, 0),
+            (STRANGER, 0, b"\x12\x34\x56\x78", Operation.CALL, 0),
+            (rules_vault.safe, 0, sel("changeThreshold(uint256)") + encode(["uint256"], [2]), Operation.CALL, 0),
+            (STRANGER, 0, b"", Operation.DELEGATECALL, 0),
+            (rules_vault.timelock, 0, schedule(STRANGER, 0, b"", 3600), Operation.CALL, 0),
+            (BROKER, 1, b"", Operation.CALL, 1),
+        ]
+    ):
+        outcome = _agree(session, rules_vault, t0 + offset + 1, *tx)
+        seen["errors"].add(outcome.error)
+    clock["t"] = t0 + 60
     run()
     assert seen["examples"] >= DIFFERENTIAL_EXAMPLES
     # the generator really exercised both sides and (nearly) every rule

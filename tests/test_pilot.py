@@ -35,6 +35,17 @@ def test_pilot_json_summary_and_cleanup(tmp_path):
         assert transfer["gas_used"] > 21000 and transfer["tx_hash"].startswith("0x")
     assert summary["balances"]["cold"]["ETH"] == str(90 * 10**18)
     assert summary["balances"]["hot"]["dUSD"] == str(97_500 * 10**6)
+    # signers (issue 4): one cold owner is an HSM key; the large cold transfer needed an out-of-band confirmation
+    hsm = summary["hsm"]
+    assert hsm["uri"] == "pkcs11:token=pilot-hsm;object=cold-officer-hsm"
+    assert hsm["address"] in vaults["cold"]["owners"] and hsm["replaces"] not in vaults["cold"]["owners"]
+    assert cold_transfer["signers"][0] == hsm["address"]
+    large = summary["transfers"][2]
+    assert large["action"].startswith("send 60 ETH") and large["signers"][0] == hsm["address"]
+    confirmation = summary["out_of_band"]
+    assert confirmation["required"] and confirmation["confirmer"] != confirmation["proposer"]
+    assert confirmation["safe_tx_hash"] == large["safe_tx_hash"]
+    assert "needs an out-of-band confirmation" in confirmation["refused_without_it"]
     assert summary["chain"]["stopped"] is True
     assert Path(summary["chain"]["state_file"]).exists()
 
@@ -47,3 +58,4 @@ def test_pilot_human_summary(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "cold-reserve" in result.stdout and "2-of-3" in result.stdout
     assert "chain stopped; state saved to" in result.stdout
+    assert "HSM owner of the cold vault" in result.stdout and "out-of-band confirmation: risk-officer" in result.stdout

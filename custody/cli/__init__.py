@@ -9,6 +9,8 @@ from custody.cli.build_cmd import build_cmd
 from custody.cli.chain_cmd import chain
 from custody.cli.infra_cmd import infra
 from custody.cli.key_cmd import key
+from custody.cli.offline_cmd import export_cmd as _tx_offline  # noqa: F401  (adds tx export/sign-offline/import-signature)
+from custody.cli.oob_cmd import oob_group
 from custody.cli.pilot_cmd import pilot
 from custody.cli.policy_cmd import policy
 from custody.cli.tx_cmd import tx
@@ -33,7 +35,7 @@ def cli(ctx: click.Context, home: str | None, rpc: str | None, sender: str | Non
     app.home, app.rpc, app.sender = home, rpc, sender
 
 
-for command in (chain, build_cmd, infra, vault, policy, tx, key, pilot):
+for command in (chain, build_cmd, infra, vault, policy, tx, key, pilot, oob_group):
     cli.add_command(command)
 
 

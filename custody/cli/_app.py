@@ -65,6 +65,8 @@ class AppContext:
             render(self.out)
 
     def close(self) -> None:
+        if self._session is not None:
+            self._session.close()  # also closes signers it opened (HSM sessions, device links)
         if self._workspace is not None:
             self._workspace.close()
 

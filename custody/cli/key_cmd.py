@@ -1,4 +1,4 @@
-"""custody key new|import|list — encrypted keystores in the workspace (HSM keys: see --hsm in later versions)."""
+"""custody key new|import|list — encrypted keystores in the workspace, or keys generated on a PKCS#11 token (--hsm)."""
 
 from __future__ import annotations
 
@@ -47,12 +47,31 @@ def _target(app: AppContext, name: str) -> Path:
     return app.workspace.keystore_dir / f"{name}.json"
 
 
+def _hsm_new(app: AppContext, token: str, name: str) -> None:
+    from custody.signers.pkcs11 import generate_key
+
+    if not _NAME.match(name):
+        raise InputError(f"key name {name!r} must be 1-64 characters of letters, digits, '_', '.', '-'")
+    address, uri = generate_key(token, name)
+    app.emit(
+        {"name": name, "address": address, "token": token, "uri": uri},
+        lambda c: c.print(f"generated on token {token} (non-extractable)\n  address {address}\n  signer  {uri}"),
+    )
+
+
 @key.command()
 @click.argument("name")
+@click.option("--hsm", is_flag=True, help="Generate the key on a PKCS#11 token instead of a keystore file.")
+@click.option("--token", metavar="LABEL", help="Token label for --hsm (PIN from $CUSTODY_PKCS11_PIN_FILE or prompt).")
 @json_option
 @pass_app
-def new(app: AppContext, name: str) -> None:
-    """Generate a key into an encrypted keystore NAME (use as keystore:NAME)."""
+def new(app: AppContext, name: str, hsm: bool, token: str | None) -> None:
+    """Generate a key: keystore NAME (keystore:NAME), or with --hsm a secp256k1 key on a token (pkcs11:…)."""
+    if hsm or token:
+        if not (hsm and token):
+            raise InputError("--hsm needs --token LABEL (and --token needs --hsm)")
+        _hsm_new(app, token, name)
+        return
     path = _target(app, name)
     address = create_keystore(path, secrets.token_bytes(32), _new_passphrase())
     app.emit(
@@ -93,10 +112,24 @@ def import_cmd(app: AppContext, name: str, key_file: str | None) -> None:
 
 
 @key.command("list")
+@click.option("--token", metavar="LABEL", help="List the secp256k1 keys on this PKCS#11 token instead.")
 @json_option
 @pass_app
-def list_cmd(app: AppContext) -> None:
-    """Keystores in the workspace."""
+def list_cmd(app: AppContext, token: str | None) -> None:
+    """Keystores in the workspace (or keys on a PKCS#11 token with --token)."""
+    if token:
+        from custody.signers.pkcs11 import list_keys
+
+        keys = list_keys(token)
+
+        def render_keys(c):
+            t = table("name", "address", "signer URI")
+            for i in keys:
+                t.add_row(i["name"], i["address"], i["uri"])
+            c.print(t)
+
+        app.emit(keys, render_keys)
+        return
     folder = app.workspace.keystore_dir
     items = []
     for path in sorted(folder.glob("*.json")) if folder.exists() else []:

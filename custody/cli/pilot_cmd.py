@@ -39,6 +39,14 @@ def pilot(app: AppContext, out: str | None) -> None:
         for x in summary["transfers"]:
             t.add_row(x["action"], x["safe_tx_hash"], x["tx_hash"], str(x["gas_used"]))
         c.print(t)
+        hsm, confirmation = summary.get("hsm"), summary.get("out_of_band")
+        if hsm:
+            c.print(f"HSM owner of the cold vault: {hsm['address']} ({hsm['uri']}, SoftHSM2, non-extractable key)")
+        if confirmation:
+            c.print(
+                f"out-of-band confirmation: {confirmation['confirmer']} confirmed {confirmation['safe_tx_hash']} "
+                f"by {confirmation['method']} at {confirmation['confirmed_at']} ({confirmation['reason']})"
+            )
         t = table("step", "seconds")
         for s in summary["steps"]:
             t.add_row(s["name"], f"{s['seconds']:.3f}")

@@ -6,6 +6,8 @@ import click
 
 from custody.cli._app import AppContext, json_option, pass_app, table
 from custody.vault import proposals as P
+from custody.vault.clear import require_acknowledged
+from custody.vault.decode import RISK_KINDS
 from custody.vault.service import get_vault
 
 
@@ -34,14 +36,34 @@ def render_proposal(c, d: dict) -> None:
             else "[bold red]DIFFERS from the Safe's getTransactionHash[/bold red]"
         )
         c.print(f"                  {verdict}")
-    for risk in d["decoded"]["risks"]:
+    for i, inner in enumerate(d["decoded"].get("calls", []), 1):
+        render_inner(c, inner, f"{i}")
+    for risk in d.get("risks", d["decoded"]["risks"]):
         c.print(f"  [bold yellow]risk[/bold yellow]            {risk}")
+    if d.get("risk_kinds"):
+        c.print(
+            f"  [bold yellow]to sign[/bold yellow]         --i-understand {' --i-understand '.join(d['risk_kinds'])}"
+        )
+    oob = d.get("out_of_band") or {}
+    if oob.get("required"):
+        done = ", ".join(f"{c['confirmer']} ({c['method']}, {c['confirmed_at']})" for c in oob["confirmations"])
+        c.print(f"  [bold yellow]out-of-band[/bold yellow]     required: {'; '.join(oob['reasons'])}")
+        c.print(f"                  confirmed by: {done or '[red]nobody yet[/red]'}")
     signed = [s for s in d["signatures"] if s["valid"]]
     c.print(f"  signatures      {len(signed)} of {d['threshold']} required")
     for s in d["signatures"]:
         c.print(f"                  {s['signer']} ({s['kind']}{'' if s['valid'] else ', NOT VALID'})")
     if d["exec_tx_hash"]:
         c.print(f"  executed in     {d['exec_tx_hash']} (block {d['exec_block']}, gas {d['exec_gas_used']})")
+
+
+def render_inner(c, call: dict, label: str) -> None:
+    """One call inside a MultiSend batch or a timelock operation (recursively)."""
+    op = call.get("operation", "CALL")
+    flag = " [bold red]DELEGATECALL[/bold red]" if op == "DELEGATECALL" else ""
+    c.print(f"  call {label:<10} {call['summary']}{flag}")
+    for i, inner in enumerate(call.get("calls", []), 1):
+        render_inner(c, inner, f"{label}.{i}")
 
 
 @tx.command()
@@ -112,25 +134,49 @@ def show(app: AppContext, ref: str) -> None:
     app.emit(d, lambda c: render_proposal(c, d))
 
 
+SIGNER_HELP = "keystore:PATH | pkcs11:token=…;object=… | ledger:44'/60'/0'/0/0 | trezor:m/44'/60'/0'/0/0 | anvil:N"
+
+
+def acknowledge_option(fn):
+    return click.option(
+        "--i-understand",
+        "acknowledged",
+        multiple=True,
+        metavar="RISK",
+        help=f"Sign a risky payload anyway; name each risk kind ({', '.join(sorted(RISK_KINDS))}).",
+    )(fn)
+
+
+def blind_option(fn):
+    return click.option(
+        "--blind",
+        is_flag=True,
+        help="Hardware wallets: sign the domain/message hashes only (the device cannot show the fields).",
+    )(fn)
+
+
 @tx.command()
 @click.argument("ref", metavar="ID")
-@click.option(
-    "--signer",
-    "signer_uri",
-    required=True,
-    metavar="URI",
-    help="keystore:PATH | pkcs11:... | ledger:... | trezor:... | anvil:N",
-)
+@click.option("--signer", "signer_uri", required=True, metavar="URI", help=SIGNER_HELP)
+@acknowledge_option
+@blind_option
 @json_option
 @pass_app
-def sign(app: AppContext, ref: str, signer_uri: str) -> None:
-    """Approve proposal ID as one owner (shows what is signed first)."""
+def sign(app: AppContext, ref: str, signer_uri: str, acknowledged: tuple[str, ...], blind: bool) -> None:
+    """Approve proposal ID as one owner (shows what is signed first; risky payloads need --i-understand)."""
     session = app.session()
     proposal = P.get_proposal(session, ref)
+    session.signers().blind = blind
     signer = session.signer(signer_uri)
     before = P.describe(session, proposal)
     if not app.json:
         render_proposal(app.err, before)
+    require_acknowledged(before["risk_kinds"], acknowledged, what=f"proposal {proposal.id}")
+    if blind:
+        app.err.print(
+            "[bold red]BLIND signing[/bold red]: a hardware wallet will show only hashes — check that it shows "
+            f"domain hash {before['domain_hash']} and message hash {before['message_hash']}"
+        )
     signature, added = P.sign(session, proposal, signer)
     after = P.describe(session, P.get_proposal(session, ref))
     data = {"proposal": after, "signer": signature.signer, "signature": signature.to_hex(), "added": added}

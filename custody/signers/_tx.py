@@ -28,3 +28,16 @@ def unsigned(tx: dict[str, Any], *, chain_id: int):
 
 def encode(unsigned_tx, signature: EcdsaSignature) -> bytes:
     return encode_transaction(unsigned_tx, vrs=(signature.v - 27, signature.r, signature.s))
+
+
+def unsigned_bytes(unsigned_tx) -> bytes:
+    """``0x02 ‖ rlp([chainId, nonce, …, accessList])`` — exactly what is hashed and what a device parses."""
+    import rlp
+    from eth_account._utils.transaction_utils import transaction_rpc_to_rlp_structure
+
+    inner = unsigned_tx.transaction
+    fields = {k: v for k, v in inner.dictionary.items() if k not in ("v", "r", "s")}
+    serializer = type(inner)._unsigned_transaction_serializer
+    return bytes([unsigned_tx.transaction_type]) + rlp.encode(
+        serializer.from_dict(transaction_rpc_to_rlp_structure(fields))
+    )

@@ -21,10 +21,13 @@ Factory = Callable[[str, "SignerContext"], Signer]
 class SignerContext:
     """What backends may need besides the URI: where keystores live, how to get passphrases/PINs."""
 
-    def __init__(self, *, keystore_dir: Path | None = None, passphrase_source=None, pin_source=None) -> None:
+    def __init__(
+        self, *, keystore_dir: Path | None = None, passphrase_source=None, pin_source=None, blind: bool = False
+    ) -> None:
         self.keystore_dir = keystore_dir
         self.passphrase_source = passphrase_source
         self.pin_source = pin_source
+        self.blind = blind  # hardware wallets: sign hashes only (no on-device field display); opt-in
 
 
 def _anvil(rest: str, _ctx: SignerContext) -> Signer:

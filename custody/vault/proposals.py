@@ -39,7 +39,9 @@ from custody.session import Session
 from custody.signers.base import Signer
 from custody.store import proposals, signatures, utcnow
 from custody.types import ZERO_ADDRESS, Address, Operation, parse_address, parse_amount
+from custody.vault.clear import gas_refund_risk, risk_kinds
 from custody.vault.decode import DecodedCall, decode_safe_call, token_info
+from custody.vault.oob import oob_view, require_confirmation
 from custody.vault.service import VaultRecord, get_vault
 
 TRANSFER_SELECTOR = function_signature_to_4byte_selector("transfer(address,uint256)")
@@ -454,6 +456,7 @@ def execute(session: Session, proposal: Proposal, *, force: bool = False) -> Rec
     if proposal.state is ProposalState.EXECUTING and proposal.exec_tx_hash:
         return _resume(session, proposal)
     view = _require_open(session, proposal)
+    require_confirmation(session, proposal)  # out-of-band confirmation, where the vault's policy asks
     current = view.nonce
     if proposal.safe_tx.nonce > current:
         raise ProposalError(
@@ -546,7 +549,9 @@ def _finalize(session: Session, proposal: Proposal, receipt: Receipt) -> Receipt
 def describe(session: Session, proposal: Proposal) -> dict:
     """Everything a signer must see, with hashes recomputed locally and checked against the chain."""
     safe_tx = proposal.safe_tx
-    decoded = decode_safe_call(session.chain, safe_tx.to, safe_tx.value, safe_tx.data, safe_tx.operation)
+    decoded = decode_safe_call(
+        session.chain, safe_tx.to, safe_tx.value, safe_tx.data, safe_tx.operation, safe=safe_tx.safe
+    )
     remote = onchain_hash(session, safe_tx) if proposal.state is not ProposalState.EXECUTED else None
     valid, owners, threshold = valid_signatures(session, proposal)
     valid_signers = {s.signer for s in valid}
@@ -568,6 +573,8 @@ def describe(session: Session, proposal: Proposal) -> dict:
         "gas_token": safe_tx.gas_token,
         "refund_receiver": safe_tx.refund_receiver,
         "decoded": decoded.as_dict(),
+        "risk_kinds": risk_kinds(safe_tx, decoded),
+        "risks": [*decoded.risks, *filter(None, [gas_refund_risk(safe_tx)])],
         "domain_hash": "0x" + safe_tx.domain_separator.hex(),
         "message_hash": "0x" + safe_tx.message_hash.hex(),
         "safe_tx_hash": proposal.safe_tx_hash,
@@ -582,4 +589,6 @@ def describe(session: Session, proposal: Proposal) -> dict:
         "exec_tx_hash": proposal.exec_tx_hash,
         "exec_block": proposal.exec_block,
         "exec_gas_used": proposal.exec_gas_used,
+        "proposer": proposal.proposer,
+        "out_of_band": oob_view(session, proposal),
     }
