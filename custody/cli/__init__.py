@@ -11,6 +11,7 @@ from custody.cli.infra_cmd import infra
 from custody.cli.key_cmd import key
 from custody.cli.pilot_cmd import pilot
 from custody.cli.policy_cmd import policy
+from custody.cli.reconcile_cmd import reconcile_cmd
 from custody.cli.tx_cmd import tx
 from custody.cli.vault_cmd import vault
 
@@ -33,7 +34,7 @@ def cli(ctx: click.Context, home: str | None, rpc: str | None, sender: str | Non
     app.home, app.rpc, app.sender = home, rpc, sender
 
 
-for command in (chain, build_cmd, infra, vault, policy, tx, key, pilot):
+for command in (chain, build_cmd, infra, vault, policy, tx, key, pilot, reconcile_cmd):
     cli.add_command(command)
 
 
