@@ -196,13 +196,18 @@ def reconcile(
     # -- the live allocation set against the list (hash joins on bar ids) -------------------------
     listed_index = bars.index()
     missing = active.keys() - listed_index.keys()
+    earlier = previous.index() if previous is not None else {}
     for bid in sorted(missing, key=active.__getitem__):
         i = active[bid]
+        known = earlier.get(bid)  # a bar dropped from the list can be named from the previous list
+        old = previous.bar(known).as_dict() if previous is not None and known is not None else None
+        name = f"{old['refiner']} {old['serial']} (row {old['row']} of the previous list)" if old else f"0x{bid.hex()}"
         findings.append(
             _finding(
                 FindingKind.ALLOCATED_NOT_IN_LIST,
-                f"bar 0x{bid.hex()} ({format_units(weights[i])} oz) is allocated on-chain but not on the bar list",
+                f"bar {name} ({format_units(weights[i])} oz) is allocated on-chain but not on the bar list",
                 bar_id="0x" + bid.hex(),
+                bar=old,
                 events=(_bar_ref(record, i),),
                 amounts={"fine_weight": str(weights[i])},
             )

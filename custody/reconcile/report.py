@@ -89,11 +89,18 @@ def charts(bars: BarList, record: OnchainRecord, result: Reconciliation) -> dict
     import matplotlib.pyplot as plt
 
     out = {}
+    from matplotlib.ticker import MaxNLocator
+
     fig, ax = plt.subplots(figsize=(8, 3.6))
-    for (name, (blocks, values)), style in zip(history(bars, record).items(), ("-", "--", ":")):
-        if blocks:
-            end = max(blocks[-1], result.at_block)
-            ax.step([*blocks, end], [v / _OZ for v in [*values, values[-1]]], style, where="post", label=name)
+    series = history(bars, record)
+    firsts = [blocks[0] for blocks, _ in series.values() if blocks]
+    start = min(firsts) - 1 if firsts else result.at_block
+    for (name, (blocks, values)), style in zip(series.items(), ("-", "--", ":")):
+        xs = [start, *blocks, max(result.at_block, blocks[-1] if blocks else start)]
+        ys = [0, *values, values[-1] if values else 0]
+        ax.step(xs, [v / _OZ for v in ys], style, where="post", label=name)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(bottom=0)
     ax.set_xlabel("block")
     ax.set_ylabel("fine troy oz")
     ax.set_title("Supply vs backing over time")
@@ -112,6 +119,7 @@ def charts(bars: BarList, record: OnchainRecord, result: Reconciliation) -> dict
     else:
         ax.text(0.5, 0.5, "no findings", ha="center", va="center", transform=ax.transAxes)
         ax.set_yticks([])
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("findings")
     ax.set_title("Findings by kind (red: critical, orange: warning)")
     out["findings_by_kind"] = _png(fig)
