@@ -40,7 +40,7 @@ class Totals:
     """The headline numbers, base units."""
 
     supply: int
-    onchain_allocated: int  # sum of live allocation records (a duplicated bar counts each time)
+    onchain_allocated: int  # allocation records minus release records (= allocatedFineWeight(); duplicates count twice)
     verified_backing: int  # listed bars that are allocated, once each, min(list, chain) weight
     listed: int  # fine weight of every bar on the list
     bars_listed: int
@@ -190,7 +190,13 @@ def reconcile(
                 amounts={"fine_weight": str(weights[first]), "overcounted": str(sum(weights[i] for i in later))},
             )
         )
-    onchain_allocated = sum(weights[i] for i in active.values()) + sum(weights[i] for v in extra.values() for i in v)
+    # what the contract's allocatedFineWeight() holds: every allocation record minus every release record
+    # (a release of an unallocated bar still lowers it; that is reported above)
+    kinds = record.bars.kinds
+    if _DEALLOC in kinds:
+        onchain_allocated = sum(w if k == _ALLOC else -w for k, w in zip(kinds, weights))
+    else:
+        onchain_allocated = sum(weights)
     _check_batches(record, onchain_allocated)
 
     # -- the live allocation set against the list (hash joins on bar ids) -------------------------

@@ -197,8 +197,8 @@ def _csv_records(text: str, errors: _Errors) -> tuple[list[int], dict[str, list[
                 records.append(record)
                 numbers.append(start)
                 start = reader.line_num + 1
-        except csv.Error as exc:
-            errors.add(reader.line_num, None, f"malformed CSV: {exc}")
+        except csv.Error as exc:  # reported on the row where the broken record starts
+            errors.add(start, None, f"malformed CSV: {exc}")
             return [], {}
     else:
         if "\r" in text:
@@ -265,7 +265,9 @@ def _json_records(text: str, errors: _Errors) -> tuple[list[int], dict[str, list
 def _json_kind(value: object) -> str:
     if value is None:
         return "null"
-    return {bool: "a boolean", list: "an array", dict: "an object"}.get(type(value), type(value).__name__)
+    # numbers arrive as their literal text (parse_int/parse_float), so they cannot be told from strings here
+    kinds = {bool: "a boolean", list: "an array", dict: "an object", str: "a string or number"}
+    return kinds.get(type(value), type(value).__name__)
 
 
 # -- validation, column by column ------------------------------------------------------------------
