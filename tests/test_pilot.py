@@ -35,6 +35,11 @@ def test_pilot_json_summary_and_cleanup(tmp_path):
         assert transfer["gas_used"] > 21000 and transfer["tx_hash"].startswith("0x")
     assert summary["balances"]["cold"]["ETH"] == str(90 * 10**18)
     assert summary["balances"]["hot"]["dUSD"] == str(97_500 * 10**6)
+    collateral = summary["collateral"]
+    assert collateral["clean"]["findings"] == 0 and collateral["clean_with_previous"]["findings"] == 0
+    assert collateral["seeded"]["finding_counts"] == collateral["seeded_expected"]
+    assert collateral["seeded_as_expected"] is True and collateral["seeded"]["exit_code"] == 2
+    assert Path(collateral["seeded"]["html"]).exists()
     assert summary["chain"]["stopped"] is True
     assert Path(summary["chain"]["state_file"]).exists()
 
@@ -47,3 +52,4 @@ def test_pilot_human_summary(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "cold-reserve" in result.stdout and "2-of-3" in result.stdout
     assert "chain stopped; state saved to" in result.stdout
+    assert "cGOLD" in result.stdout and "seeded" in result.stdout
