@@ -242,3 +242,28 @@ def test_every_error_in_a_list_is_reported_in_row_order_and_nothing_is_dropped()
         str(err)
         == "bar list q.csv is invalid: 3 error(s); first: row 2, column year: year '19' is not a four-digit year"
     )
+
+
+def test_large_lists_checked_in_two_processes_give_the_same_result_and_row_numbers(monkeypatch):
+    from custody.reconcile import ingest
+    from custody.reconcile import scenario as S
+
+    rows = S.generate_rows(400, seed=4)
+    text = "\n".join([HEADER] + [",".join(r[c] for c in HEADER.split(",")) for r in rows]) + "\n"
+    serial = parse_bar_list(text.encode())
+    monkeypatch.setattr(ingest, "PARALLEL_MIN_ROWS", 50)
+    assert ingest._splittable(text)
+    forked = parse_bar_list(text.encode())
+    assert (forked.rows, forked.bar_ids, forked.fine_milli, forked.custodians) == (
+        serial.rows, serial.bar_ids, serial.fine_milli, serial.custodians,
+    )  # fmt: skip
+    # errors from both halves, with their own row numbers, and a duplicate across the halves
+    lines = text.splitlines()
+    lines[3] = lines[3].replace(rows[2]["fineness"], "990.0")
+    lines[390] = (
+        lines[390].replace(rows[389]["serial"], rows[5]["serial"]).replace(rows[389]["refiner"], rows[5]["refiner"])
+    )
+    lines[391] = lines[391].replace(rows[390]["year"], "19")
+    assert [(e["row"], e["column"]) for e in errors_of("\n".join(lines) + "\n")] == [
+        (4, "fineness"), (391, "serial"), (392, "year"),
+    ]  # fmt: skip

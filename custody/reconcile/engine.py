@@ -25,8 +25,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from custody.exceptions import ReconcileError
-from custody.reconcile.barlist import MILLI_OZ_UNITS, BarList, format_units
+from custody.reconcile.barlist import MILLI_OZ_UNITS, BarList, format_units, gc_paused
 from custody.reconcile.findings import SEVERITY, EventRef, Finding, FindingKind, Severity
 from custody.reconcile.index import ZERO, EventKind, OnchainRecord
 
@@ -171,6 +173,13 @@ def reconcile(
     bars: BarList, record: OnchainRecord, *, previous: BarList | None = None, since_block: int | None = None
 ) -> Reconciliation:
     """Reconcile ``bars`` against ``record`` (everything up to ``record.at_block``)."""
+    with gc_paused():
+        return _reconcile(bars, record, previous, since_block)
+
+
+def _reconcile(
+    bars: BarList, record: OnchainRecord, previous: BarList | None, since_block: int | None
+) -> Reconciliation:
     findings: list[Finding] = []
     weights = record.bars.amounts
     active, extra, replay_findings = replay_allocations(record)
@@ -199,58 +208,64 @@ def reconcile(
         onchain_allocated = sum(weights)
     _check_batches(record, onchain_allocated)
 
-    # -- the live allocation set against the list (hash joins on bar ids) -------------------------
+    # -- the live allocation set against the list: one dict lookup per listed bar, in C ----------------
     listed_index = bars.index()
-    missing = active.keys() - listed_index.keys()
-    earlier = previous.index() if previous is not None else {}
-    for bid in sorted(missing, key=active.__getitem__):
-        i = active[bid]
-        known = earlier.get(bid)  # a bar dropped from the list can be named from the previous list
-        old = previous.bar(known).as_dict() if previous is not None and known is not None else None
-        name = f"{old['refiner']} {old['serial']} (row {old['row']} of the previous list)" if old else f"0x{bid.hex()}"
-        findings.append(
-            _finding(
-                FindingKind.ALLOCATED_NOT_IN_LIST,
-                f"bar {name} ({format_units(weights[i])} oz) is allocated on-chain but not on the bar list",
-                bar_id="0x" + bid.hex(),
-                bar=old,
-                events=(_bar_ref(record, i),),
-                amounts={"fine_weight": str(weights[i])},
+    live_weight = dict(zip(active.keys(), map(weights.__getitem__, active.values())))
+    on_chain = list(map(live_weight.get, bars.bar_ids))  # per listed bar: its live on-chain weight, or None
+    listed_units = [m * MILLI_OZ_UNITS for m in bars.fine_milli]
+    if on_chain == listed_units:  # the common case: every listed bar allocated with the listed weight
+        verified, matched = sum(listed_units), len(listed_units)
+    else:
+        verified, matched = 0, 0
+        for j, (chain_w, list_w) in enumerate(zip(on_chain, listed_units)):
+            if chain_w == list_w:
+                verified += chain_w
+                matched += 1
+            elif chain_w is None:
+                bar = bars.bar(j)
+                findings.append(
+                    _finding(
+                        FindingKind.LISTED_NOT_ALLOCATED,
+                        f"bar {bar.refiner} {bar.serial} (row {bar.row}) is on the bar list but not allocated on-chain",
+                        bar_id="0x" + bar.bar_id.hex(),
+                        bar=bar.as_dict(),
+                        amounts={"fine_weight": str(list_w)},
+                    )
+                )
+            else:
+                verified += min(chain_w, list_w)
+                matched += 1
+                bar = bars.bar(j)
+                findings.append(
+                    _finding(
+                        FindingKind.WEIGHT_MISMATCH,
+                        f"bar {bar.refiner} {bar.serial} is allocated with {format_units(chain_w)} oz on-chain but "
+                        f"listed with {format_units(list_w)} oz (row {bar.row})",
+                        bar_id="0x" + bar.bar_id.hex(),
+                        bar=bar.as_dict(),
+                        events=(_bar_ref(record, active[bar.bar_id]),),
+                        amounts={"onchain_fine_weight": str(chain_w), "listed_fine_weight": str(list_w)},
+                    )
+                )
+    if matched < len(active):  # some live allocations name bars that are not on the list
+        earlier = previous.index() if previous is not None else {}
+        for bid in sorted(active.keys() - listed_index.keys(), key=active.__getitem__):
+            i = active[bid]
+            known = earlier.get(bid)  # a bar dropped from the list can be named from the previous list
+            old = previous.bar(known).as_dict() if previous is not None and known is not None else None
+            name = (
+                f"{old['refiner']} {old['serial']} (row {old['row']} of the previous list)" if old else f"0x{bid.hex()}"
             )
-        )
-    unallocated = listed_index.keys() - active.keys()
-    for j in sorted(listed_index[bid] for bid in unallocated):
-        bar = bars.bar(j)
-        findings.append(
-            _finding(
-                FindingKind.LISTED_NOT_ALLOCATED,
-                f"bar {bar.refiner} {bar.serial} (row {bar.row}) is on the bar list but not allocated on-chain",
-                bar_id="0x" + bar.bar_id.hex(),
-                bar=bar.as_dict(),
-                amounts={"fine_weight": str(bar.fine_units)},
+            findings.append(
+                _finding(
+                    FindingKind.ALLOCATED_NOT_IN_LIST,
+                    f"bar {name} ({format_units(weights[i])} oz) is allocated on-chain but not on the bar list",
+                    bar_id="0x" + bid.hex(),
+                    bar=old,
+                    events=(_bar_ref(record, i),),
+                    amounts={"fine_weight": str(weights[i])},
+                )
             )
-        )
-    fine_milli = bars.fine_milli
-    matched = [(bid, active[bid], listed_index[bid]) for bid in active.keys() & listed_index.keys()]
-    verified = 0
-    for bid, i, j in matched:
-        chain_w, list_w = weights[i], fine_milli[j] * MILLI_OZ_UNITS
-        if chain_w == list_w:
-            verified += chain_w
-            continue
-        verified += min(chain_w, list_w)
-        bar = bars.bar(j)
-        findings.append(
-            _finding(
-                FindingKind.WEIGHT_MISMATCH,
-                f"bar {bar.refiner} {bar.serial} is allocated with {format_units(chain_w)} oz on-chain but listed "
-                f"with {format_units(list_w)} oz (row {bar.row})",
-                bar_id="0x" + bid.hex(),
-                bar=bar.as_dict(),
-                events=(_bar_ref(record, i),),
-                amounts={"onchain_fine_weight": str(chain_w), "listed_fine_weight": str(list_w)},
-            )
-        )
 
     # -- supply against backing ---------------------------------------------------------------------
     t = record.transfers
@@ -259,7 +274,7 @@ def reconcile(
     )
     totals = Totals(
         supply=supply, onchain_allocated=onchain_allocated, verified_backing=verified,
-        listed=bars.total_fine_units(), bars_listed=len(bars), bars_allocated=len(active), bars_verified=len(matched),
+        listed=bars.total_fine_units(), bars_listed=len(bars), bars_allocated=len(active), bars_verified=matched,
     )  # fmt: skip
     if supply > onchain_allocated:
         findings.append(
@@ -292,7 +307,7 @@ def reconcile(
         findings += diff_findings
     return Reconciliation(
         at_block=record.at_block, totals=totals, findings=tuple(findings),
-        custodians=_custodian_totals(bars, active), diff=diff, allocated=active,
+        custodians=_custodian_totals(bars, on_chain), diff=diff, allocated=active,
     )  # fmt: skip
 
 
@@ -416,19 +431,32 @@ def _list_changes(
     return diff, findings
 
 
-def _custodian_totals(bars: BarList, active: dict[bytes, int]) -> tuple[dict, ...]:
-    listed: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    for key, w, bid in zip(zip(bars.custodians, bars.vault_locations), bars.fine_milli, bars.bar_ids):
-        entry = listed[key]
-        entry[0] += 1
-        entry[1] += w
-        if bid in active:
-            entry[2] += 1
-            entry[3] += w
+def _custodian_totals(bars: BarList, on_chain: list[int | None]) -> tuple[dict, ...]:
+    """Bars and fine weight per (custodian, vault location): listed, and of those allocated on-chain."""
+    custodians, locations = sorted(set(bars.custodians)), sorted(set(bars.vault_locations))
+    c_code = {c: n for n, c in enumerate(custodians)}
+    l_code = {v: n for n, v in enumerate(locations)}
+    size = len(bars)
+    codes = np.fromiter(map(c_code.__getitem__, bars.custodians), dtype=np.int64, count=size) * len(locations)
+    codes += np.fromiter(map(l_code.__getitem__, bars.vault_locations), dtype=np.int64, count=size)
+    fine = np.fromiter(bars.fine_milli, dtype=np.int64, count=size)  # milli-oz: sums stay far below 2**63
+    allocated = np.fromiter(map(_is_not_none, on_chain), dtype=bool, count=size)
+    n = len(custodians) * len(locations)
+    counts, counts_allocated = np.bincount(codes, minlength=n), np.bincount(codes[allocated], minlength=n)
+    weight, weight_allocated = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    np.add.at(weight, codes, fine)
+    np.add.at(weight_allocated, codes[allocated], fine[allocated])
     return tuple(
         {
-            "custodian": custodian, "vault_location": location, "bars": n, "fine": str(w * MILLI_OZ_UNITS),
-            "fine_oz": format_units(w * MILLI_OZ_UNITS), "bars_allocated": na, "allocated_fine": str(wa * MILLI_OZ_UNITS),
+            "custodian": custodians[g // len(locations)], "vault_location": locations[g % len(locations)],
+            "bars": int(counts[g]), "fine": str(int(weight[g]) * MILLI_OZ_UNITS),
+            "fine_oz": format_units(int(weight[g]) * MILLI_OZ_UNITS), "bars_allocated": int(counts_allocated[g]),
+            "allocated_fine": str(int(weight_allocated[g]) * MILLI_OZ_UNITS),
         }
-        for (custodian, location), (n, w, na, wa) in sorted(listed.items())
+        for g in range(n)
+        if counts[g]
     )  # fmt: skip
+
+
+def _is_not_none(value: object) -> bool:
+    return value is not None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -21,6 +22,7 @@ from custody.chain.logs import DecodedLog, LogIndexer, SyncResult, layouts_from_
 from custody.contracts import load_artifact
 from custody.contracts.deploy import codehash
 from custody.exceptions import ReconcileError
+from custody.reconcile.barlist import gc_paused
 from custody.session import Session
 from custody.store import Store, deployments
 
@@ -46,16 +48,17 @@ collateral_events = sa.Table(
     metadata,
     sa.Column("chain_id", sa.BigInteger, primary_key=True),
     sa.Column("token", sa.String(42), primary_key=True),  # lowercase
+    sa.Column("kind", sa.SmallInteger, primary_key=True),  # in the key: each kind is one contiguous range
     sa.Column("block_number", sa.BigInteger, primary_key=True),
     sa.Column("log_index", sa.Integer, primary_key=True),
     sa.Column("tx_hash", sa.String(66), nullable=False),
-    sa.Column("kind", sa.SmallInteger, nullable=False),
     sa.Column("bar_id", sa.LargeBinary(32)),  # bar events
     sa.Column("batch", sa.LargeBinary(32)),  # bar/batch events: the batch; mint/burn: the provenance cited
     sa.Column("account", sa.String(42)),  # mint: to; burn: from; transfer: from
     sa.Column("counterparty", sa.String(42)),  # transfer: to
     sa.Column("amount", sa.String(78), nullable=False),  # decimal: fine weight, batch total, token amount
     sa.Column("bar_count", sa.Integer),  # batch events
+    sqlite_with_rowid=False,  # clustered by the key: loading a kind in chain order is one sequential scan
 )
 
 EVENTS = ("BarAllocated", "BarDeallocated", "BatchAllocated", "BatchDeallocated", "Minted", "Burned", "Transfer")
@@ -159,19 +162,19 @@ def sync(session: Session, token: str, *, to_block: int | None = None, chunk_blo
 # -- loading for reconciliation ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class EventColumns:
-    """One group of events, column by column, in chain order (block, log index)."""
+    """One group of events, column by column, in chain order (block, log index). Columns a group does
+    not use are empty lists."""
 
     kinds: list[int]
     blocks: list[int]
     log_indexes: list[int]
-    keys: list[bytes | None]  # bar id (bar events) or batch (batch events) or provenance (mint/burn)
-    batches: list[bytes | None]  # batch of a bar event
-    accounts: list[str | None]
-    counterparties: list[str | None]
+    keys: list[bytes]  # bar id (bar events), batch (batch events), provenance cited (mint/burn)
+    accounts: list[str]  # mint: to; burn: from; transfer: from
+    counterparties: list[str]  # transfer: to
     amounts: list[int]
 
     def __len__(self) -> int:
-        return len(self.kinds)
+        return len(self.amounts)
 
 
 @dataclass(frozen=True)
@@ -189,37 +192,60 @@ class OnchainRecord:
 
     def tx_hashes(self, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], str]:
         """(block, log index) → tx hash, for the few events a report cites."""
-        wanted = sorted(set(keys))
+        wanted = set(keys)
         if not wanted or self._store is None:
             return {}
         found: dict[tuple[int, int], str] = {}
         c = collateral_events.c
+        blocks = sorted({b for b, _ in wanted})
         with self._store.connect() as conn:
-            for start in range(0, len(wanted), 400):
-                part = wanted[start : start + 400]
-                blocks = sorted({b for b, _ in part})
+            for start in range(0, len(blocks), 500):
                 rows = conn.execute(
                     sa.select(c.block_number, c.log_index, c.tx_hash).where(
-                        c.chain_id == self.chain_id, c.token == self.token, c.block_number.in_(blocks)
+                        c.chain_id == self.chain_id,
+                        c.token == self.token,
+                        c.block_number.in_(blocks[start : start + 500]),
                     )
                 )
-                found.update({(int(b), int(i)): h for b, i, h in rows if (int(b), int(i)) in set(part)})
+                found.update({(int(b), int(i)): h for b, i, h in rows if (int(b), int(i)) in wanted})
         return found
 
 
+# group → (kinds, the columns it needs: key column, with accounts, with counterparties)
 _GROUPS = {
-    "bars": (EventKind.ALLOCATED, EventKind.DEALLOCATED),
-    "batches": (EventKind.BATCH_ALLOCATED, EventKind.BATCH_DEALLOCATED),
-    "supply": (EventKind.MINTED, EventKind.BURNED),
-    "transfers": (EventKind.TRANSFER,),
+    "bars": ((EventKind.ALLOCATED, EventKind.DEALLOCATED), "bar_id", False, False),
+    "batches": ((EventKind.BATCH_ALLOCATED, EventKind.BATCH_DEALLOCATED), "batch", False, False),
+    "supply": ((EventKind.MINTED, EventKind.BURNED), "batch", True, False),
+    "transfers": ((EventKind.TRANSFER,), None, True, True),
 }
-_KEY_COLUMN = {"bars": "bar_id", "batches": "batch", "supply": "batch", "transfers": "bar_id"}
 
 
-def _blobs(values: tuple | list) -> list[bytes | None]:
-    if not values or all(isinstance(v, bytes) for v in values[:1]):
+def _blobs(values: tuple | list) -> list[bytes]:
+    if not values or isinstance(values[0], bytes):
         return list(values)  # SQLite hands BLOBs back as bytes already
-    return [bytes(v) if v is not None else None for v in values]  # e.g. memoryview from PostgreSQL
+    return [bytes(v) for v in values]  # e.g. memoryview from some PostgreSQL drivers
+
+
+def _placeholders(style: str, names: list[str]) -> dict[str, str]:
+    if style == "qmark":
+        return dict.fromkeys(names, "?")
+    if style in ("pyformat", "format"):
+        return {n: f"%({n})s" if style == "pyformat" else "%s" for n in names}
+    return {n: f":{n}" for n in names}
+
+
+def _fetch(store: Store, conn, sql: str, params: dict) -> list[tuple]:
+    """Plain DBAPI fetch (SQLAlchemy's Row objects cost more than the query for a million rows)."""
+    style = store.engine.dialect.paramstyle
+    marks = _placeholders(style, list(params))
+    text = sql.format(**marks)
+    args: tuple | dict = tuple(params.values()) if style in ("qmark", "format") else params
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(text, args)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
 
 
 def load_record(
@@ -227,34 +253,31 @@ def load_record(
 ) -> OnchainRecord:
     """Load the indexed events of ``token`` up to ``at_block`` (inclusive), grouped, in chain order."""
     ensure_tables(store)
-    token_key = token.lower()
     wanted = set(groups)
     loaded = {}
-    with store.connect() as conn:
-        for group, kinds in _GROUPS.items():
+    with gc_paused(), store.connect() as conn:
+        for group, (kinds, key, with_account, with_counterparty) in _GROUPS.items():
             if group not in wanted:
-                loaded[group] = EventColumns([], [], [], [], [], [], [], [])
+                loaded[group] = EventColumns([], [], [], [], [], [], [])
                 continue
-            key_column = _KEY_COLUMN[group]
-            second = "batch" if group == "bars" else "NULL"
+            columns = ["kind", "block_number", "log_index", key or "NULL", "account" if with_account else "NULL",
+                       "counterparty" if with_counterparty else "NULL", "amount"]  # fmt: skip
             sql = (
-                f"SELECT kind, block_number, log_index, {key_column}, {second}, account, counterparty, amount "
-                "FROM collateral_events WHERE chain_id = :chain AND token = :token AND block_number <= :block "
-                f"AND kind IN ({', '.join(str(int(k)) for k in kinds)}) ORDER BY block_number, log_index"
+                f"SELECT {', '.join(columns)} FROM collateral_events WHERE chain_id = {{chain}} AND token = {{token}} "
+                f"AND kind IN ({', '.join(str(int(k)) for k in kinds)}) AND block_number <= {{block}} "
+                "ORDER BY kind, block_number, log_index"
             )
-            rows = conn.execute(sa.text(sql), {"chain": chain_id, "token": token_key, "block": at_block}).all()
-            columns = list(zip(*rows)) if rows else [[] for _ in range(8)]
+            rows = _fetch(store, conn, sql, {"chain": chain_id, "token": token.lower(), "block": at_block})
+            if rows and rows[0][0] != rows[-1][0]:
+                # two kinds, each already in chain order: timsort merges the two runs in linear time
+                rows.sort(key=itemgetter(1, 2))
+            cols = list(zip(*rows)) if rows else [()] * 7
             loaded[group] = EventColumns(
-                kinds=list(columns[0]),
-                blocks=list(columns[1]),
-                log_indexes=list(columns[2]),
-                keys=_blobs(columns[3]),
-                batches=_blobs(columns[4]),
-                accounts=list(columns[5]),
-                counterparties=list(columns[6]),
-                amounts=list(map(int, columns[7])),
-            )
-    return OnchainRecord(chain_id=chain_id, token=token_key, at_block=at_block, _store=store, **loaded)
+                kinds=list(cols[0]), blocks=list(cols[1]), log_indexes=list(cols[2]),
+                keys=_blobs(cols[3]) if key else [], accounts=list(cols[4]) if with_account else [],
+                counterparties=list(cols[5]) if with_counterparty else [], amounts=list(map(int, cols[6])),
+            )  # fmt: skip
+    return OnchainRecord(chain_id=chain_id, token=token.lower(), at_block=at_block, _store=store, **loaded)
 
 
 def supply_at(store: Store, chain_id: int, token: str, block: int) -> int:

@@ -23,12 +23,13 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import difflib
-import gc
 import io
 import json
+import multiprocessing
+import os
+import pickle
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -40,6 +41,7 @@ from custody.reconcile.barlist import (
     COLUMNS,
     BarList,
     format_milli,
+    gc_paused,
     keccak256,
     refiners,
     sha256_file,
@@ -109,17 +111,6 @@ def _column_order(column: str | None) -> int:
     return COLUMNS.index(column) if column in COLUMNS else -1
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 # -- entry points ---------------------------------------------------------------------------------
 def load_bar_list(path: str | Path, *, format: str | None = None) -> BarList:
     """Read and validate the bar list at ``path``; raises :class:`BarListError` listing every problem."""
@@ -136,13 +127,74 @@ def parse_bar_list(data: bytes, *, source: str = "<bytes>", format: str = "csv")
         raise BarListError(f"unknown bar list format {format!r} (expected csv or json)", source=source)
     errors = _Errors()
     text, bad_encoding = _decode(data, errors)
-    with _gc_paused():
-        rows, cells = (_csv_records if format == "csv" else _json_records)(text, errors)
-        errors.raise_if_any(source)  # structural problems (header, JSON shape) first
-        if not rows:
-            errors.add(1 if format == "csv" else 0, None, "the bar list contains no bars")
-            errors.raise_if_any(source)
-        return _validate(rows, cells, errors, source=source, sha256=sha256_file(data), fmt=format, bad=bad_encoding)
+    sha256 = sha256_file(data)
+    with gc_paused():
+        if format == "csv" and "\r" in text:
+            text = text.replace("\r\n", "\n")  # CRLF line ends; a stray CR stays and is reported
+        if format == "csv" and _splittable(text):
+            parts = _parse_halves(text, errors, bad_encoding)
+        else:
+            rows, cells = (_csv_records if format == "csv" else _json_records)(text, errors)
+            errors.raise_if_any(source)  # structural problems (header, JSON shape) first
+            if not rows:
+                errors.add(1 if format == "csv" else 0, None, "the bar list contains no bars")
+                errors.raise_if_any(source)
+            parts = [_check(rows, cells, errors, bad_encoding)]
+        return _assemble(parts, errors, source=source, sha256=sha256, fmt=format)
+
+
+# Lists this long are checked in two processes (fork): the parent takes the first half of the lines,
+# a child the second, and sends its columns back pickled. Quoted CSV (rare) and JSON stay serial.
+PARALLEL_MIN_ROWS = 200_000
+
+
+def _splittable(text: str) -> bool:
+    return (
+        len(text) > PARALLEL_MIN_ROWS * 40
+        and '"' not in text
+        and (os.cpu_count() or 1) > 1
+        and "fork" in multiprocessing.get_all_start_methods()
+        and text.count("\n") > PARALLEL_MIN_ROWS
+    )
+
+
+def _parse_halves(text: str, errors: _Errors, bad: bool) -> list[_Part]:
+    header_end = text.index("\n") + 1
+    middle = text.index("\n", max(header_end, len(text) // 2)) + 1
+    offset = text.count("\n", 0, middle) - 1  # data lines in the first half
+    first, second = text[:middle], text[:header_end] + text[middle:]
+    reader, writer = multiprocessing.get_context("fork").Pipe(duplex=False)
+    child = multiprocessing.get_context("fork").Process(target=_child, args=(second, offset, bad, writer), daemon=True)
+    child.start()
+    writer.close()
+    try:
+        rows, cells = _csv_records(first, errors)
+        part = _check(rows, cells, errors, bad) if rows else None
+        payload = pickle.loads(reader.recv_bytes())
+    finally:
+        reader.close()
+        child.join()
+    if isinstance(payload, BaseException):
+        raise payload
+    other, items, count = payload
+    errors.items += items
+    errors.count += count
+    return [p for p in (part, other) if p is not None]
+
+
+def _child(text: str, offset: int, bad: bool, writer) -> None:  # pragma: no cover - runs in the forked child
+    try:
+        errors = _Errors()
+        rows, cells = _csv_records(text, errors)
+        rows = [n + offset for n in rows]
+        errors.items = [RowError(e.row + offset if e.row > 1 else e.row, e.column, e.message) for e in errors.items]
+        part = _check(rows, cells, errors, bad) if rows else None
+        writer.send_bytes(pickle.dumps((part, errors.items, errors.count), protocol=pickle.HIGHEST_PROTOCOL))
+    except BaseException as exc:
+        writer.send_bytes(pickle.dumps(exc))
+    finally:
+        writer.close()
+        os._exit(0)
 
 
 def _guess_format(path: Path, data: bytes) -> str:
@@ -201,8 +253,6 @@ def _csv_records(text: str, errors: _Errors) -> tuple[list[int], dict[str, list[
             errors.add(start, None, f"malformed CSV: {exc}")
             return [], {}
     else:
-        if "\r" in text:
-            text = text.replace("\r\n", "\n")  # CRLF line ends; a stray CR stays and is reported
         lines = text.split("\n")
         if lines and lines[-1] == "":
             lines.pop()
@@ -404,9 +454,24 @@ _FINE = _decimal(
 )  # fmt: skip
 
 
-def _validate(
-    rows: list[int], cells: dict[str, list[str]], errors: _Errors, *, source: str, sha256: str, fmt: str, bad: bool
-) -> BarList:
+@dataclass(frozen=True)
+class _Part:
+    """Checked columns of some rows (a whole list, or one half of it). Repeated values (refiner codes,
+    years, weights, locations, custodians) share one object each, which keeps memory and pickling small."""
+
+    rows: list[int]
+    serials: list[str]
+    codes: list
+    years: list
+    gross: list
+    fineness: list
+    fine: list
+    locations: list
+    custodians: list
+    ids: list[bytes]
+
+
+def _check(rows: list[int], cells: dict[str, list[str]], errors: _Errors, bad: bool) -> _Part:
     if bad:
         _undecodable(cells, rows, errors)
     serial_ok = _serials(cells["serial"], rows, errors)
@@ -415,10 +480,24 @@ def _validate(
     gross = _column("gross_weight_oz", cells["gross_weight_oz"], rows, _GROSS, errors)
     fineness = _column("fineness", cells["fineness"], rows, _FINENESS, errors)
     fine = _column("fine_weight_oz", cells["fine_weight_oz"], rows, _FINE, errors)
-    _column("vault_location", cells["vault_location"], rows, _text("vault_location"), errors)
-    _column("custodian", cells["custodian"], rows, _text("custodian"), errors)
+    locations = _column("vault_location", cells["vault_location"], rows, _text("vault_location"), errors)
+    custodians = _column("custodian", cells["custodian"], rows, _text("custodian"), errors)
     _check_fine_weights(rows, cells, gross, fineness, fine, errors)
     ids = _bar_ids(codes, cells["serial"], serial_ok)
+    return _Part(rows, cells["serial"], codes, years, gross, fineness, fine, locations, custodians, ids)
+
+
+def _assemble(parts: list[_Part], errors: _Errors, *, source: str, sha256: str, fmt: str) -> BarList:
+    if len(parts) == 1:
+        p = parts[0]
+    else:
+        joined: dict[str, list] = {}
+        for name in _Part.__dataclass_fields__:
+            joined[name] = column = []
+            for part in parts:
+                column += getattr(part, name)
+        p = _Part(**joined)
+    ids, rows, serials = p.ids, p.rows, p.serials
     index = dict(zip(ids, range(len(ids))))
     if len(index) != len(ids):
         first: dict[bytes, int] = {}
@@ -427,14 +506,13 @@ def _validate(
                 j = first.setdefault(bid, i)
                 if j != i:
                     errors.add(
-                        rows[i], "serial",
-                        f"bar {codes[i]} {cells['serial'][i]} is listed twice (first on row {rows[j]})",
-                    )  # fmt: skip
+                        rows[i], "serial", f"bar {p.codes[i]} {serials[i]} is listed twice (first on row {rows[j]})"
+                    )
     errors.raise_if_any(source)
     return BarList(
-        source=source, sha256=sha256, format=fmt, rows=rows, serials=cells["serial"], refiners=codes,
-        years=years, gross_milli=gross, fineness_tenths=fineness, fine_milli=fine,
-        vault_locations=cells["vault_location"], custodians=cells["custodian"], bar_ids=ids, _index=index,
+        source=source, sha256=sha256, format=fmt, rows=rows, serials=serials, refiners=p.codes, years=p.years,
+        gross_milli=p.gross, fineness_tenths=p.fineness, fine_milli=p.fine, vault_locations=p.locations,
+        custodians=p.custodians, bar_ids=ids, _index=index,
     )  # fmt: skip
 
 
