@@ -76,25 +76,43 @@ def stream_name(chain_id: int, token: str) -> str:
     return f"collateral:{chain_id}:{token.lower()}"
 
 
-def _row(chain_id: int, log: DecodedLog) -> dict:
+ROW_COLUMNS = ("chain_id", "token", "kind", "block_number", "log_index", "tx_hash", "bar_id", "batch", "account",
+               "counterparty", "amount", "bar_count")  # fmt: skip
+_KIND = {
+    "BarAllocated": EventKind.ALLOCATED, "BarDeallocated": EventKind.DEALLOCATED,
+    "BatchAllocated": EventKind.BATCH_ALLOCATED, "BatchDeallocated": EventKind.BATCH_DEALLOCATED,
+    "Minted": EventKind.MINTED, "Burned": EventKind.BURNED, "Transfer": EventKind.TRANSFER,
+}  # fmt: skip
+
+
+def _row(chain_id: int, log: DecodedLog) -> tuple:
+    """A decoded log as a ``collateral_events`` row, in :data:`ROW_COLUMNS` order."""
     v = log.values
-    row = {
-        "chain_id": chain_id, "token": log.address, "block_number": log.block_number, "log_index": log.log_index,
-        "tx_hash": log.tx_hash, "bar_id": None, "batch": None, "account": None, "counterparty": None, "bar_count": None,
-    }  # fmt: skip
-    name = log.event
-    if name in ("BarAllocated", "BarDeallocated"):
-        kind = EventKind.ALLOCATED if name == "BarAllocated" else EventKind.DEALLOCATED
-        row.update(kind=kind, bar_id=v[0], batch=v[1], amount=str(v[2]))
-    elif name in ("BatchAllocated", "BatchDeallocated"):
-        kind = EventKind.BATCH_ALLOCATED if name == "BatchAllocated" else EventKind.BATCH_DEALLOCATED
-        row.update(kind=kind, batch=v[0], bar_count=v[1], amount=str(v[2]))
-    elif name in ("Minted", "Burned"):
-        row.update(kind=EventKind.MINTED if name == "Minted" else EventKind.BURNED, account=v[0], batch=v[1])
-        row["amount"] = str(v[2])
-    else:  # Transfer
-        row.update(kind=EventKind.TRANSFER, account=v[0], counterparty=v[1], amount=str(v[2]))
-    return row
+    kind = _KIND[log.event]
+    head = (chain_id, log.address, int(kind), log.block_number, log.log_index, log.tx_hash)
+    if kind <= EventKind.DEALLOCATED:  # bar id, batch, weight
+        return (*head, v[0], v[1], None, None, str(v[2]), None)
+    if kind <= EventKind.BATCH_DEALLOCATED:  # batch, count, total
+        return (*head, None, v[0], None, None, str(v[2]), v[1])
+    if kind <= EventKind.BURNED:  # account, provenance, amount
+        return (*head, None, v[1], v[0], None, str(v[2]), None)
+    return (*head, None, None, v[0], v[1], str(v[2]), None)  # Transfer(from, to, value)
+
+
+def insert_rows(store: Store, conn: Connection, rows: list[tuple]) -> None:
+    """Plain DBAPI executemany (several times faster than Core's for tens of thousands of rows)."""
+    style = store.engine.dialect.paramstyle
+    mark = "?" if style == "qmark" else ":{}" if style == "named" else "%s"
+    marks = ", ".join(mark.format(n) if style == "named" else mark for n in range(len(ROW_COLUMNS)))
+    sql = f"INSERT INTO collateral_events ({', '.join(ROW_COLUMNS)}) VALUES ({marks})"
+    cursor = conn.connection.cursor()
+    try:
+        if style == "named":
+            cursor.executemany(sql, [{str(n): value for n, value in enumerate(row)} for row in rows])
+        else:
+            cursor.executemany(sql, rows)
+    finally:
+        cursor.close()
 
 
 def indexer(session: Session, token: str, *, chunk_blocks: int = 2_000) -> LogIndexer:
@@ -145,7 +163,7 @@ def sync(session: Session, token: str, *, to_block: int | None = None, chunk_blo
 
     def sink(conn: Connection, logs: list[DecodedLog]) -> None:
         if logs:
-            conn.execute(collateral_events.insert(), [_row(chain_id, log) for log in logs])
+            insert_rows(session.store, conn, [_row(chain_id, log) for log in logs])
 
     def rollback(conn: Connection, first_invalid: int) -> None:
         conn.execute(
