@@ -176,6 +176,6 @@ def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
 
 def _collateral(run: PilotRun, session: Session, issuer_template: Path) -> dict[str, Any]:
     """Tokenized collateral: an issuer vault mints against generated bars; a clean and a seeded reconciliation."""
-    from custody.pilot_collateral import collateral_section
+    from custody.reconcile.pilot import collateral_section
 
     return collateral_section(run.step, session, issuer_template, run.home / "collateral")

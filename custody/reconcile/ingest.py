@@ -21,15 +21,12 @@ lists are built.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import difflib
 import io
 import json
 import multiprocessing
 import os
 import pickle
-import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -37,29 +34,17 @@ from pathlib import Path
 import numpy as np
 
 from custody.exceptions import BarListError
+from custody.reconcile import rules as R
 from custody.reconcile.barlist import (
     COLUMNS,
     BarList,
     format_milli,
     gc_paused,
     keccak256,
-    refiners,
     sha256_file,
 )
 
 MAX_ERRORS = 1000
-MIN_YEAR = 1900
-MIN_FINENESS_TENTHS = 9950  # 995.0 parts per thousand (Good Delivery minimum)
-MAX_FINENESS_TENTHS = 9999  # 999.9
-MIN_FINE_MILLI = 350_000  # 350 fine oz (Good Delivery range)
-MAX_FINE_MILLI = 430_000  # 430 fine oz
-FINE_TOLERANCE_MILLI = 1  # stated fine weight may differ from gross × fineness by at most 0.001 oz
-WEIGHT_PLACES = 3
-FINENESS_PLACES = 1
-_SERIAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9./-]{0,31}")
-_SERIAL_BLOCK = re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9./-]{0,31}\n)*")
-_DIGITS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() would accept '²' and other scripts' digits
-_SERIAL_CHARS = re.compile(r"[^A-Za-z0-9./-]")
 
 
 @dataclass(frozen=True, order=True)
@@ -324,10 +309,9 @@ def _json_kind(value: object) -> str:
 # Most columns have few distinct values (refiners, years, fineness, locations, custodians; even
 # weights repeat at 0.001 oz resolution), so each distinct value is checked once and the result is
 # mapped back onto the column. A check returns (parsed value, None) or (None, problem sentence).
-Check = Callable[[str], tuple[object, str | None]]
 
 
-def _column(name: str, values: list[str], rows: list[int], check: Check, errors: _Errors) -> list:
+def _column(name: str, values: list[str], rows: list[int], check: R.Check, errors: _Errors) -> list:
     verdicts = {value: check(value) for value in set(values)}
     bad = {value: problem for value, (_parsed, problem) in verdicts.items() if problem is not None}
     if bad:
@@ -338,97 +322,15 @@ def _column(name: str, values: list[str], rows: list[int], check: Check, errors:
     return list(map(parsed.__getitem__, values))
 
 
-def _decimal(name: str, places: int, low: int, high: int, limits: tuple[str, str]) -> Check:
-    """Non-negative decimal text with at most ``places`` places, as an int in 10**-places units."""
-    scale = 10**places
-
-    def check(s: str) -> tuple[int | None, str | None]:
-        whole, dot, frac = s.partition(".")
-        value = None
-        if _DIGITS.fullmatch(whole):
-            if not dot:
-                value = int(whole) * scale
-            elif _DIGITS.fullmatch(frac) and len(frac) <= places:
-                value = int(whole) * scale + int(frac.ljust(places, "0"))
-        if value is None:
-            return None, _decimal_problem(name, s, places)
-        if value < low:
-            return None, f"{name} {s} {limits[0]}"
-        if value > high:
-            return None, f"{name} {s} {limits[1]}"
-        return value, None
-
-    return check
-
-
-def _decimal_problem(name: str, s: str, places: int) -> str:
-    if s == "":
-        return f"{name} is empty"
-    if s != s.strip():
-        return f"{name} {s!r} has leading or trailing whitespace"
-    whole, dot, frac = s.lstrip("-").partition(".")
-    numeric = bool(_DIGITS.fullmatch(whole)) and (not dot or bool(_DIGITS.fullmatch(frac)))
-    if s.startswith("-") and numeric:
-        return f"{name} {s} is negative"
-    if numeric and len(frac) > places:
-        return f"{name} {s} has {len(frac)} decimal places; at most {places} are allowed"
-    return f"{name} {s!r} is not a decimal number (expected digits with an optional '.')"
-
-
-def _text(name: str) -> Check:
-    def check(s: str) -> tuple[str | None, str | None]:
-        if not s:
-            return None, f"{name} is empty"
-        if s != s.strip():
-            return None, f"{name} {s!r} has leading or trailing whitespace"
-        if not s.isprintable():
-            return None, f"{name} {s!r} contains a control character"
-        return s, None
-
-    return check
-
-
-def _year(s: str) -> tuple[int | None, str | None]:
-    this_year = dt.datetime.now(dt.UTC).year
-    if len(s) == 4 and _DIGITS.fullmatch(s):
-        year = int(s)
-        if MIN_YEAR <= year <= this_year:
-            return year, None
-        return None, f"year {year} is outside {MIN_YEAR}–{this_year}"
-    return None, f"year {s!r} is not a four-digit year"
-
-
-def _refiner(s: str) -> tuple[str | None, str | None]:
-    table = refiners()
-    refiner = table.get(s)
-    if refiner is not None:
-        return refiner.code, None
-    close = difflib.get_close_matches(s, list(table), n=1) if len(s) < 80 else []
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return None, f"refiner {s!r} is not on the Good Delivery refiner list{hint}"
-
-
-def _serial_problem(s: str) -> str:
-    if s == "":
-        return "serial is empty"
-    if s != s.strip():
-        return f"serial {s!r} has leading or trailing whitespace"
-    if len(s) > 32:
-        return f"serial {s[:40]!r} is {len(s)} characters long; at most 32 are allowed"
-    bad = _SERIAL_CHARS.search(s[1:]) if s[0].isascii() and s[0].isalnum() else None
-    char = bad.group() if bad else s[0]
-    return f"serial {s!r} contains {char!r}; allowed are letters, digits and . / - (not first)"
-
-
 def _serials(values: list[str], rows: list[int], errors: _Errors) -> list[bool]:
     # one regex pass over the whole column; per-value only when something is wrong
-    if "\n" not in "".join(values[:1]) and _SERIAL_BLOCK.fullmatch("\n".join(values) + "\n"):
+    if "\n" not in "".join(values[:1]) and R.SERIAL_BLOCK.fullmatch("\n".join(values) + "\n"):
         return [True] * len(values)
-    match = _SERIAL.fullmatch
+    match = R.SERIAL.fullmatch
     ok = [match(s) is not None for s in values]
     for i, good in enumerate(ok):
         if not good:
-            errors.add(rows[i], "serial", _serial_problem(values[i]))
+            errors.add(rows[i], "serial", R.serial_problem(values[i]))
     return ok
 
 
@@ -441,17 +343,6 @@ def _undecodable(columns: dict[str, list[str]], rows: list[int], errors: _Errors
                 byte = ord(s[exc.start]) - 0xDC00
                 errors.add(rows[i], name, f"{name} contains byte 0x{byte:02x}, which is not valid UTF-8")
                 errors.settled.add((rows[i], name))  # its content is not judged a second time
-
-
-_GROSS = _decimal("gross_weight_oz", WEIGHT_PLACES, 1, 10**12, ("must be greater than zero", "is not a bar weight"))
-_FINENESS = _decimal(
-    "fineness", FINENESS_PLACES, MIN_FINENESS_TENTHS, MAX_FINENESS_TENTHS,
-    ("is below the Good Delivery minimum of 995.0", "is above 999.9"),
-)  # fmt: skip
-_FINE = _decimal(
-    "fine_weight_oz", WEIGHT_PLACES, MIN_FINE_MILLI, MAX_FINE_MILLI,
-    ("is below the Good Delivery minimum of 350 fine oz", "is above the Good Delivery maximum of 430 fine oz"),
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -475,13 +366,13 @@ def _check(rows: list[int], cells: dict[str, list[str]], errors: _Errors, bad: b
     if bad:
         _undecodable(cells, rows, errors)
     serial_ok = _serials(cells["serial"], rows, errors)
-    codes = _column("refiner", cells["refiner"], rows, _refiner, errors)
-    years = _column("year", cells["year"], rows, _year, errors)
-    gross = _column("gross_weight_oz", cells["gross_weight_oz"], rows, _GROSS, errors)
-    fineness = _column("fineness", cells["fineness"], rows, _FINENESS, errors)
-    fine = _column("fine_weight_oz", cells["fine_weight_oz"], rows, _FINE, errors)
-    locations = _column("vault_location", cells["vault_location"], rows, _text("vault_location"), errors)
-    custodians = _column("custodian", cells["custodian"], rows, _text("custodian"), errors)
+    codes = _column("refiner", cells["refiner"], rows, R.refiner_check, errors)
+    years = _column("year", cells["year"], rows, R.year_check, errors)
+    gross = _column("gross_weight_oz", cells["gross_weight_oz"], rows, R.GROSS, errors)
+    fineness = _column("fineness", cells["fineness"], rows, R.FINENESS, errors)
+    fine = _column("fine_weight_oz", cells["fine_weight_oz"], rows, R.FINE, errors)
+    locations = _column("vault_location", cells["vault_location"], rows, R.text_check("vault_location"), errors)
+    custodians = _column("custodian", cells["custodian"], rows, R.text_check("custodian"), errors)
     _check_fine_weights(rows, cells, gross, fineness, fine, errors)
     ids = _bar_ids(codes, cells["serial"], serial_ok)
     return _Part(rows, cells["serial"], codes, years, gross, fineness, fine, locations, custodians, ids)
@@ -535,7 +426,7 @@ def _check_fine_weights(rows, cells, gross: list, fineness: list, fine: list, er
         candidates = None
         g, f, w = (np.array(c, dtype=np.int64) for c in (gross, fineness, fine))
     # |values| < 1e10: no int64 overflow
-    off = np.nonzero(np.abs(w * 10_000 - g * f) > FINE_TOLERANCE_MILLI * 10_000)[0]
+    off = np.nonzero(np.abs(w * 10_000 - g * f) > R.FINE_TOLERANCE_MILLI * 10_000)[0]
     for k in off.tolist():
         i = candidates[k] if candidates is not None else k
         expected = Decimal(gross[i] * fineness[i]) / Decimal(10**7)
@@ -543,5 +434,5 @@ def _check_fine_weights(rows, cells, gross: list, fineness: list, fine: list, er
             rows[i], "fine_weight_oz",
             f"fine_weight_oz {cells['fine_weight_oz'][i]} differs from gross_weight_oz × fineness = "
             f"{cells['gross_weight_oz'][i]} × {cells['fineness'][i]}/1000 = {expected.normalize():f} "
-            f"by more than {format_milli(FINE_TOLERANCE_MILLI)} oz",
+            f"by more than {format_milli(R.FINE_TOLERANCE_MILLI)} oz",
         )  # fmt: skip

@@ -1,4 +1,4 @@
-"""The pilot's tokenized-collateral section (kept apart from custody/pilot.py to ease merging).
+"""The pilot's tokenized-collateral section (custody/pilot.py calls it; kept here to ease merging).
 
 An issuer micro-vault (from the hot template: the issuer's calls go through the vault's Safe like any
 other proposal, so the vault's policy will govern them once the on-chain guard lands) deploys
