@@ -110,6 +110,10 @@ MALFORMED = {
         (3, "custodian", "custodian contains byte 0xe9, which is not valid UTF-8"),
     ),
     "empty serial": (with_row3(serial=""), (3, "serial", "serial is empty")),
+    "serial with a newline": (
+        with_row3(serial='"PX\nQ7"'),
+        (3, "serial", "serial 'PX\\nQ7' contains '\\n'; allowed are letters, digits and . / - (not first)"),
+    ),
     "serial with whitespace": (
         with_row3(serial=" PX-77/2"),
         (3, "serial", "serial ' PX-77/2' has leading or trailing whitespace"),

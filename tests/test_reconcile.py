@@ -49,6 +49,17 @@ def test_clean_scenario_has_zero_findings_across_mint_transfer_burn(session, tmp
     t = third.reconciliation.totals
     assert t.supply == t.verified_backing == t.onchain_allocated == t.listed == units(A[:2] + A[4:10])
     assert (third.reconciliation.diff.removed, third.reconciliation.diff.burned) == (2, units(A[2:4]))
+    # custodian/location totals: every listed bar counted once, in its own vault, exactly
+    expected: dict = {}
+    for r in moved:
+        key = (r["custodian"], r["vault_location"])
+        n, w = expected.get(key, (0, 0))
+        expected[key] = (n + 1, w + S.row_units(r))
+    got = {(c["custodian"], c["vault_location"]): (c["bars"], int(c["fine"])) for c in third.reconciliation.custodians}
+    assert got == expected
+    assert all(
+        c["bars_allocated"] == c["bars"] and c["allocated_fine"] == c["fine"] for c in third.reconciliation.custodians
+    )
     assert third.reconciliation.diff.moved == 1  # a bar moving vaults is reported, not a discrepancy
     assert [r["run_id"] for r in recorded_runs(session, issuer.token)] == [third.run_id, second.run_id, first.run_id]
 

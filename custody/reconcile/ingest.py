@@ -324,7 +324,8 @@ def _column(name: str, values: list[str], rows: list[int], check: R.Check, error
 
 def _serials(values: list[str], rows: list[int], errors: _Errors) -> list[bool]:
     # one regex pass over the whole column; per-value only when something is wrong
-    if "\n" not in "".join(values[:1]) and R.SERIAL_BLOCK.fullmatch("\n".join(values) + "\n"):
+    joined = "\n".join(values) + "\n"
+    if joined.count("\n") == len(values) and R.SERIAL_BLOCK.fullmatch(joined):  # no cell hides a newline
         return [True] * len(values)
     match = R.SERIAL.fullmatch
     ok = [match(s) is not None for s in values]
