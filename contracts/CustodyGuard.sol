@@ -44,6 +44,7 @@ contract CustodyGuard is ICustodyGuard, ISafeGuard {
     uint256 internal constant MAX_ASSETS = 8;
     uint256 internal constant MAX_DESTINATIONS = 16;
     uint256 internal constant MAX_WINDOWS = 8;
+    uint256 internal constant MAX_CALLS = 8;
     uint256 internal constant BUCKETS = 25;
 
     bytes4 private constant TRANSFER = 0xa9059cbb; // transfer(address,uint256)
@@ -118,6 +119,15 @@ contract CustodyGuard is ICustodyGuard, ISafeGuard {
     uint256 private immutable D15;
     uint256 private immutable W0; // four windows per word: (start 32 | end 32) per 64 bits
     uint256 private immutable W1;
+    uint256 private immutable CALL_COUNT;
+    uint256 private immutable C0; // call words: target (160) | selector (32) << 160
+    uint256 private immutable C1;
+    uint256 private immutable C2;
+    uint256 private immutable C3;
+    uint256 private immutable C4;
+    uint256 private immutable C5;
+    uint256 private immutable C6;
+    uint256 private immutable C7;
 
     /// @dev Per asset: total (96) | current hour amount (96) << 96 | current hour (32) << 192 | seeded | marker.
     uint256[MAX_ASSETS] private _state;
@@ -129,6 +139,17 @@ contract CustodyGuard is ICustodyGuard, ISafeGuard {
         if (cfg.assets.length > MAX_ASSETS) revert CustodyGuardInvalidConfig("more than 8 assets");
         if (cfg.destinations.length > MAX_DESTINATIONS) revert CustodyGuardInvalidConfig("more than 16 destinations");
         if (cfg.freezeWindows.length > MAX_WINDOWS) revert CustodyGuardInvalidConfig("more than 8 freeze windows");
+        if (cfg.calls.length > MAX_CALLS) revert CustodyGuardInvalidConfig("more than 8 contract calls");
+        for (uint256 i = 0; i < cfg.calls.length; i++) {
+            address target = cfg.calls[i].target;
+            // Invariant: an allowlisted call can never be a limit-free path to the vault's own assets or config.
+            if (target == safe || target == timelock || target == address(0)) {
+                revert CustodyGuardInvalidConfig("contract call to the vault, its timelock or zero");
+            }
+            for (uint256 a = 0; a < cfg.assets.length; a++) {
+                if (cfg.assets[a].token == target) revert CustodyGuardInvalidConfig("contract call to a policy asset");
+            }
+        }
         if (cfg.allowedEnd > 86400 || (cfg.allowedEnd != 0 && cfg.allowedStart >= cfg.allowedEnd)) {
             revert CustodyGuardInvalidConfig("bad allowed hours");
         }
@@ -193,6 +214,15 @@ contract CustodyGuard is ICustodyGuard, ISafeGuard {
         D15 = _destWord(cfg, 15);
         W0 = _windowWord(cfg, 0);
         W1 = _windowWord(cfg, 4);
+        CALL_COUNT = cfg.calls.length;
+        C0 = _callWord(cfg, 0);
+        C1 = _callWord(cfg, 1);
+        C2 = _callWord(cfg, 2);
+        C3 = _callWord(cfg, 3);
+        C4 = _callWord(cfg, 4);
+        C5 = _callWord(cfg, 5);
+        C6 = _callWord(cfg, 6);
+        C7 = _callWord(cfg, 7);
         emit CustodyGuardConfigured(safe, POLICY_HASH, cfg.templateHash, previousGuard);
     }
 
@@ -258,6 +288,11 @@ contract CustodyGuard is ICustodyGuard, ISafeGuard {
         cfg.allowedEnd = uint32(ALLOWED_END);
         cfg.timelockKinds = uint16(TIMELOCK_KINDS);
         cfg.templateHash = TEMPLATE_HASH;
+        cfg.calls = new Call[](CALL_COUNT);
+        for (uint256 c = 0; c < CALL_COUNT; c++) {
+            uint256 word = _call(c);
+            cfg.calls[c] = Call(address(uint160(word)), bytes4(uint32(word >> 160)));
+        }
     }
 
     /// @inheritdoc ICustodyGuard
@@ -312,9 +347,13 @@ contract CustodyGuard is ICustodyGuard, ISafeGuard {
             _spend(i, address(0), value);
             return;
         }
-        (bool listed, uint256 index) = _findAsset(to);
         bytes4 selector = _selector(data);
-        // Invariant: the vault only ever calls policy tokens (and its timelock); nothing else.
+        if (CALL_COUNT != 0 && value == 0 && data.length >= 4 && _callAllowed(to, selector)) {
+            _checkTime();
+            return;
+        }
+        (bool listed, uint256 index) = _findAsset(to);
+        // Invariant: the vault only calls policy tokens, allowlisted functions and its timelock.
         if (!listed || to == address(0) || value != 0) revert CustodyGuardCallForbidden(to, selector, value);
         if (data.length != 68 || (selector != TRANSFER && selector != APPROVE)) {
             revert CustodyGuardTokenCallForbidden(to, selector);
@@ -406,6 +445,7 @@ contract CustodyGuard is ICustodyGuard, ISafeGuard {
     function _isListedTransfer(address to, uint256 value, bytes memory data) private view returns (bool) {
         address token;
         address destination;
+        if (value == 0 && data.length >= 4 && _callAllowed(to, _memSelector(data))) return true;
         if (data.length == 0) {
             destination = to;
         } else {
@@ -578,6 +618,27 @@ contract CustodyGuard is ICustodyGuard, ISafeGuard {
         }
         if (j < 12) return j == 8 ? D8 : j == 9 ? D9 : j == 10 ? D10 : D11;
         return j == 12 ? D12 : j == 13 ? D13 : j == 14 ? D14 : D15;
+    }
+
+    function _callAllowed(address target, bytes4 selector) private view returns (bool) {
+        uint256 key = uint256(uint160(target)) | (uint256(uint32(selector)) << 160);
+        uint256 n = CALL_COUNT;
+        unchecked {
+            for (uint256 c = 0; c < n; c++) {
+                if (_call(c) == key) return true;
+            }
+        }
+        return false;
+    }
+
+    function _call(uint256 c) private view returns (uint256) {
+        if (c < 4) return c == 0 ? C0 : c == 1 ? C1 : c == 2 ? C2 : C3;
+        return c == 4 ? C4 : c == 5 ? C5 : c == 6 ? C6 : C7;
+    }
+
+    function _callWord(Config memory cfg, uint256 c) private pure returns (uint256) {
+        if (c >= cfg.calls.length) return 0;
+        return uint256(uint160(cfg.calls[c].target)) | (uint256(uint32(cfg.calls[c].selector)) << 160);
     }
 
     function _window(uint256 k) private view returns (uint256 start, uint256 end) {

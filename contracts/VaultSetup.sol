@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {CustodyGuard} from "./CustodyGuard.sol";
+import {GuardDeployer} from "./GuardDeployer.sol";
 import {ICustodyGuard} from "./interfaces/ICustodyGuard.sol";
 import {ISafe} from "./interfaces/ISafe.sol";
 
@@ -10,21 +10,24 @@ import {ISafe} from "./interfaces/ISafe.sol";
 ///         transaction that creates it: enables the vault's modules (its timelock first) and deploys
 ///         and installs its CustodyGuard.
 /// @dev Runs in the Safe's storage context, so `address(this)` is the new Safe: the guard is
-///      deployed by the Safe itself (CREATE2, salt 0) with the Safe's address baked into an
-///      immutable. Every change goes through the Safe's own `authorized` functions, so the Safe's
-///      invariants (module list, guard ERC-165 check) still apply.
+///      deployed through the GuardDeployer with the Safe as caller (so the Safe's address is baked
+///      into the guard's immutables). Every change goes through the Safe's own `authorized`
+///      functions, so the Safe's invariants (module list, guard ERC-165 check) still apply.
 contract VaultSetup {
     /// @notice Semantic version of this contract.
     string public constant VERSION = "1.0.0";
 
     /// @dev The deployed VaultSetup itself; used to detect direct (non-delegate) calls.
     address private immutable SELF;
+    /// @notice Deploys each vault's first guard.
+    GuardDeployer public immutable GUARD_DEPLOYER;
 
     /// @notice Raised when `configure` is called directly instead of through a delegatecall.
     error VaultSetupOnlyDelegateCall();
 
-    constructor() {
+    constructor(GuardDeployer guardDeployer) {
         SELF = address(this);
+        GUARD_DEPLOYER = guardDeployer;
     }
 
     /// @notice Enables `modules` on the calling Safe and, if `withGuard`, deploys and installs a
@@ -42,8 +45,7 @@ contract VaultSetup {
             ISafe(address(this)).enableModule(modules[i]);
         }
         if (withGuard) {
-            CustodyGuard guard = new CustodyGuard{salt: bytes32(0)}(address(this), modules[0], multiSend, address(0), policy);
-            ISafe(address(this)).setGuard(address(guard));
+            ISafe(address(this)).setGuard(GUARD_DEPLOYER.deploy(modules[0], multiSend, policy));
         }
     }
 }

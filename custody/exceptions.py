@@ -11,7 +11,8 @@ input, ``LookupError`` for unknown names, ``TimeoutError`` for waits).
     │   ├── ExchangeFileError                  offline-signing file malformed or inconsistent
     │   ├── AddressError                       malformed / bad-checksum address
     │   ├── AmountError                        unparsable, negative, too many decimals
-    │   └── TemplateError                      policy template unreadable or invalid
+    │   ├── TemplateError                      policy template unreadable or invalid
+    │   └── BarListError                       bar list unreadable or with invalid rows (exit code 3)
     ├── WorkspaceError                         workspace folder / database problems
     ├── BuildError                             compile pipeline
     │   └── ArtifactMismatch                   committed artifact differs from a rebuild
@@ -23,6 +24,7 @@ input, ``LookupError`` for unknown names, ``TimeoutError`` for waits).
     │   ├── TransactionFailed                  reverted on chain or in estimation (decoded reason)
     │   └── ReceiptTimeout(TimeoutError)
     ├── DeploymentError                        infrastructure / registry inconsistencies
+    ├── ReconcileError                         collateral reconciliation cannot run (token, index, block)
     ├── VaultError
     │   └── UnknownVault(LookupError)
     ├── ProposalError
@@ -58,6 +60,8 @@ class CustodyError(Exception):
     ``details`` carries machine-readable data (which rule, which limit, which address) for
     ``--json`` output; ``hint`` is an optional next step shown to people.
     """
+
+    exit_code: int = 1  # what the CLI exits with; a few input errors have their own code
 
     def __init__(self, message: str, *, hint: str | None = None, **details: Any) -> None:
         super().__init__(message)
@@ -111,6 +115,12 @@ class TemplateError(InputError):
     """A policy template that cannot be read or does not validate."""
 
 
+class BarListError(InputError):
+    """A bar list that cannot be read or has invalid rows; ``details['errors']`` lists every row error."""
+
+    exit_code = 3
+
+
 # -- local state -------------------------------------------------------------------------------
 class WorkspaceError(CustodyError):
     """The workspace folder or its database cannot be used."""
@@ -155,6 +165,10 @@ class ReceiptTimeout(ChainError, TimeoutError):
 
 class DeploymentError(CustodyError):
     """Infrastructure is missing, or the registry disagrees with the chain."""
+
+
+class ReconcileError(CustodyError):
+    """A collateral reconciliation cannot run: no such token, inconsistent index, block out of range."""
 
 
 # -- vaults and proposals ----------------------------------------------------------------------

@@ -18,7 +18,7 @@ from eth_utils import function_signature_to_4byte_selector
 
 from custody import _paths
 from custody.chain.anvil import AnvilProcess
-from custody.chain.connection import connect
+from custody.chain.connection import connect, next_utc_slot
 from custody.contracts.infra import ensure_infrastructure
 from custody.exceptions import ChainError, ConfirmationRequired
 from custody.session import Session
@@ -130,6 +130,10 @@ def run_pilot(home: Path, *, progress: Progress = lambda _m: None, policies_dir:
     anvil = AnvilProcess(state_file=workspace.state_file, log_file=workspace.log_file)
     with anvil:
         chain = connect(anvil.url, expected_chain_id=anvil.chain_id)
+        # The pilot's chain clock starts on a Tuesday at 10:00 UTC: the templates freeze transfers at
+        # weekends and outside business hours, and the demonstration must not depend on the day it runs.
+        chain.set_next_timestamp(next_utc_slot(chain.latest_timestamp(), weekday=1, hour=10, min_ahead=0))
+        chain.mine()
         session = Session(workspace=workspace, chain=chain)
         try:
             summary = _steps(run, session, policies)
@@ -266,4 +270,12 @@ def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
         "balances": balances,
         "hsm": {k: v for k, v in hsm.items() if k != "pin_file"},
         "out_of_band": transfers[2]["out_of_band"],
+        "collateral": _collateral(run, session, copied / "hot.yaml"),
     }
+
+
+def _collateral(run: PilotRun, session: Session, issuer_template: Path) -> dict[str, Any]:
+    """Tokenized collateral: an issuer vault mints against generated bars; a clean and a seeded reconciliation."""
+    from custody.reconcile.pilot import collateral_section
+
+    return collateral_section(run.step, session, issuer_template, run.home / "collateral")

@@ -1,7 +1,7 @@
 """The workspace database: one schema, SQLAlchemy Core, SQLite by default or PostgreSQL by URL.
 
-Holds the deployment registry, vault records, proposals and their signatures (and, as later layers
-arrive, the audit ledger). The chain stays the source of truth for vault state; these tables record
+Holds the deployment registry, vault records, proposals and their signatures, log-indexing cursors
+(and, as later layers arrive, the audit ledger). The chain stays the source of truth for vault state; these tables record
 what we deployed and what is in flight.
 
 SQLite runs in WAL mode with ``synchronous=FULL`` and a busy timeout so that two CLI processes can
@@ -157,6 +157,25 @@ timelock_ops = sa.Table(
     sa.Column("executed_tx", sa.String(66)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Generic log indexing (custody/chain/logs.py): one cursor per stream (an indexer's name for what it
+# follows), and the hash of every indexed block that had a log or ended a chunk, for reorg detection.
+log_cursors = sa.Table(
+    "log_cursors",
+    metadata,
+    sa.Column("stream", sa.String(200), primary_key=True),
+    sa.Column("chain_id", sa.BigInteger, nullable=False),
+    sa.Column("next_block", sa.BigInteger, nullable=False),  # first block not indexed yet
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+log_blocks = sa.Table(
+    "log_blocks",
+    metadata,
+    sa.Column("stream", sa.String(200), primary_key=True),
+    sa.Column("block_number", sa.BigInteger, primary_key=True),
+    sa.Column("block_hash", sa.String(66), nullable=False),
 )
 
 

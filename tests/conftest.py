@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from custody.chain.anvil import AnvilProcess
-from custody.chain.connection import Chain, connect
+from custody.chain.connection import Chain, connect, next_utc_slot
 from custody.cli import cli
 from custody.contracts.infra import ensure_demo_token, ensure_infrastructure
 from custody.session import Session
@@ -42,6 +42,10 @@ def base_chain(anvil: AnvilProcess, tmp_path_factory: pytest.TempPathFactory) ->
     chain = connect(anvil.url, expected_chain_id=anvil.chain_id)
     workspace = Workspace(tmp_path_factory.mktemp("infra-ws"))
     ensure_infrastructure(chain, anvil_signer(0), workspace.store)  # includes the demo token on Anvil
+    # Tests start on a Tuesday at 10:00 UTC whatever the wall clock says: the shipped templates freeze
+    # transfers at weekends and at night, and a test must not depend on the day it runs on.
+    chain.set_next_timestamp(next_utc_slot(chain.latest_timestamp(), weekday=1, hour=10))
+    chain.mine()
     workspace.close()
     return chain
 
@@ -70,6 +74,27 @@ def session(chain: Chain, workspace: Workspace) -> Session:
     s = Session(workspace=workspace, chain=chain)
     s.infrastructure()  # records the (already deployed) infrastructure in this workspace
     return s
+
+
+@pytest.fixture
+def fresh_session(tmp_path: Path) -> Iterator[Session]:
+    """A session on its own brand-new Anvil, for reorg tests.
+
+    ``anvil_reorg`` rebuilds the fork from Anvil's per-block-number state cache, which ``evm_revert``
+    does not invalidate: on the shared, snapshot-reverted chain a reorg can resume from a state that
+    belongs to a reverted history (contracts vanish). A chain without revert history is exact.
+    """
+    anvil = AnvilProcess()
+    anvil.start()
+    ws = Workspace(tmp_path / "fresh-ws").ensure()
+    try:
+        chain = connect(anvil.url, expected_chain_id=anvil.chain_id)
+        session = Session(workspace=ws, chain=chain)
+        session.infrastructure()
+        yield session
+    finally:
+        ws.close()
+        anvil.stop()
 
 
 @pytest.fixture

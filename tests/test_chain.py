@@ -86,9 +86,12 @@ def test_workspace_chain_up_down_keeps_state(tmp_path):
         again, started_again = ws.chain_up()
         assert again == record and not started_again
         chain, _ = ws.connect(autostart=False)
-        chain.w3.eth.send_transaction(
+        sent = chain.w3.eth.send_transaction(
             {"from": chain.w3.eth.accounts[0], "to": "0x000000000000000000000000000000000000dEaD", "value": 1234}
         )
+        # Anvil's automine answers eth_sendTransaction before the block exists; on a busy machine a read
+        # can overtake it, so wait for the receipt.
+        chain.w3.eth.wait_for_transaction_receipt(sent, timeout=10, poll_latency=0.005)
         assert chain.w3.eth.get_balance("0x000000000000000000000000000000000000dEaD") == 1234
     finally:
         stopped = ws.chain_down()

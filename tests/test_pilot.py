@@ -46,6 +46,11 @@ def test_pilot_json_summary_and_cleanup(tmp_path):
     assert confirmation["required"] and confirmation["confirmer"] != confirmation["proposer"]
     assert confirmation["safe_tx_hash"] == large["safe_tx_hash"]
     assert "needs an out-of-band confirmation" in confirmation["refused_without_it"]
+    collateral = summary["collateral"]
+    assert collateral["clean"]["findings"] == 0 and collateral["clean_with_previous"]["findings"] == 0
+    assert collateral["seeded"]["finding_counts"] == collateral["seeded_expected"]
+    assert collateral["seeded_as_expected"] is True and collateral["seeded"]["exit_code"] == 2
+    assert Path(collateral["seeded"]["html"]).exists()
     assert summary["chain"]["stopped"] is True
     assert Path(summary["chain"]["state_file"]).exists()
 
@@ -59,3 +64,4 @@ def test_pilot_human_summary(tmp_path):
     assert "cold-reserve" in result.stdout and "2-of-3" in result.stdout
     assert "chain stopped; state saved to" in result.stdout
     assert "HSM owner of the cold vault" in result.stdout and "out-of-band confirmation: risk-officer" in result.stdout
+    assert "cGOLD" in result.stdout and "seeded" in result.stdout

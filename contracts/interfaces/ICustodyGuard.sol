@@ -27,6 +27,12 @@ interface ICustodyGuard {
         uint8 assetMask;
     }
 
+    /// @notice One allowlisted contract function the vault may call (value 0, no limits apply).
+    struct Call {
+        address target;
+        bytes4 selector;
+    }
+
     /// @notice A weekly freeze window in seconds since Monday 00:00 UTC, `[start, end)`.
     struct Window {
         uint32 start;
@@ -42,6 +48,7 @@ interface ICustodyGuard {
     /// @param allowedEnd End (exclusive) of the daily allowed hours; 0 = no restriction.
     /// @param timelockKinds Operation kinds (see `KIND_*`) that may be scheduled on the timelock.
     /// @param templateHash keccak256 of the policy template file (provenance for auditors).
+    /// @param calls Up to 8 allowlisted contract functions (e.g. an issuer's mint/allocate).
     struct Config {
         Asset[] assets;
         Destination[] destinations;
@@ -51,6 +58,7 @@ interface ICustodyGuard {
         uint32 allowedEnd;
         uint16 timelockKinds;
         bytes32 templateHash;
+        Call[] calls;
     }
 
     /// @notice Emitted once, at deployment, with the hash of the enforced configuration.
@@ -69,7 +77,8 @@ interface ICustodyGuard {
     error CustodyGuardSelfCallForbidden(bytes4 selector);
     /// @notice Gas refunds pay out of the vault and would bypass every limit.
     error CustodyGuardRefundForbidden(uint256 gasPrice, address gasToken, address refundReceiver);
-    /// @notice A call that is neither a transfer of a policy asset nor a timelock operation.
+    /// @notice A call that is neither a transfer of a policy asset, an allowlisted contract call, nor a
+    ///         timelock operation.
     error CustodyGuardCallForbidden(address target, bytes4 selector, uint256 value);
     /// @notice A function of a policy token other than `transfer`/`approve`, or malformed calldata.
     error CustodyGuardTokenCallForbidden(address token, bytes4 selector);

@@ -77,6 +77,15 @@ class Chain:
         return int(self.call(self.w3.eth.get_block, "latest")["timestamp"])
 
 
+def next_utc_slot(now: int, *, weekday: int, hour: int, min_ahead: int = 86400) -> int:
+    """Unix time of the next ``weekday`` (0 = Monday) at ``hour``:00 UTC at least ``min_ahead`` s after ``now``."""
+    monday = now - (now + 259200) % 604800  # Monday 00:00 UTC of the current week
+    slot = monday + weekday * 86400 + hour * 3600
+    while slot < now + min_ahead:
+        slot += 604800
+    return slot
+
+
 def _short(exc: BaseException) -> str:
     text = str(exc)
     if "Connection refused" in text or "NewConnectionError" in text:

@@ -13,6 +13,7 @@ from custody.cli.offline_cmd import export_cmd as _tx_offline  # noqa: F401  (ad
 from custody.cli.oob_cmd import oob_group
 from custody.cli.pilot_cmd import pilot
 from custody.cli.policy_cmd import policy
+from custody.cli.reconcile_cmd import reconcile_cmd
 from custody.cli.tx_cmd import tx
 from custody.cli.vault_cmd import vault
 
@@ -35,7 +36,7 @@ def cli(ctx: click.Context, home: str | None, rpc: str | None, sender: str | Non
     app.home, app.rpc, app.sender = home, rpc, sender
 
 
-for command in (chain, build_cmd, infra, vault, policy, tx, key, pilot, oob_group):
+for command in (chain, build_cmd, infra, vault, policy, tx, key, pilot, oob_group, reconcile_cmd):
     cli.add_command(command)
 
 

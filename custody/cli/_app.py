@@ -117,7 +117,8 @@ def json_option(fn: Callable) -> Callable:
 
 
 class CustodyGroup(click.Group):
-    """Turns :class:`CustodyError` into one sentence on stderr (or a JSON error) and exit code 1."""
+    """Turns :class:`CustodyError` into one sentence on stderr (or a JSON error) and its exit code (1 unless
+    the error class says otherwise)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -132,7 +133,7 @@ class CustodyGroup(click.Group):
                 if exc.hint:
                     err.print(f"[yellow]hint:[/yellow] {_escape(exc.hint)}")
             log.debug("command failed", exc_info=True)
-            ctx.exit(1)
+            ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             Console(stderr=True).print("[red]interrupted[/red]")
             ctx.exit(130)

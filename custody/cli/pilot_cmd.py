@@ -47,6 +47,15 @@ def pilot(app: AppContext, out: str | None) -> None:
                 f"out-of-band confirmation: {confirmation['confirmer']} confirmed {confirmation['safe_tx_hash']} "
                 f"by {confirmation['method']} at {confirmation['confirmed_at']} ({confirmation['reason']})"
             )
+        if "collateral" in summary:
+            col = summary["collateral"]
+            c.print(f"collateral token cGOLD {col['token']}, issuer vault {col['issuer_vault']} ({col['safe']})")
+            t = table("reconciliation", "bars", "block", "findings", "exit", "HTML report")
+            for label in ("clean", "clean_with_previous", "seeded"):
+                r = col[label]
+                kinds = ", ".join(f"{k} ×{n}" for k, n in r["finding_counts"].items()) or "none"
+                t.add_row(label, str(r["bars"]), str(r["at_block"]), kinds, str(r["exit_code"]), r["html"])
+            c.print(t)
         t = table("step", "seconds")
         for s in summary["steps"]:
             t.add_row(s["name"], f"{s['seconds']:.3f}")

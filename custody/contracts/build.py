@@ -23,7 +23,7 @@ SOLC_VERSION = "0.8.28"
 SETTINGS: dict = {
     "evmVersion": "cancun",
     "viaIR": True,
-    "optimizer": {"enabled": True, "runs": 100000},
+    "optimizer": {"enabled": True, "runs": 10000},
     "metadata": {"bytecodeHash": "ipfs", "appendCBOR": True},
     "outputSelection": {
         "*": {

@@ -46,8 +46,12 @@ class Infrastructure:
 
 def _components(chain: Chain, sender: TransactionSigner) -> list[Deployed]:
     done: dict[str, Deployed] = {}
-    for name in (*SAFE_COMPONENTS, "VaultSetup"):
+    for name in SAFE_COMPONENTS:
         done[name] = deploy_deterministic(chain, sender, name)
+    done["GuardDeployer"] = deploy_deterministic(chain, sender, "GuardDeployer")
+    done["VaultSetup"] = deploy_deterministic(
+        chain, sender, "VaultSetup", constructor_types=["address"], constructor_args=[done["GuardDeployer"].address]
+    )
     done["MicroVaultFactory"] = deploy_deterministic(
         chain,
         sender,
@@ -98,7 +102,9 @@ def load_infrastructure(chain: Chain, store: Store) -> Infrastructure:
     with store.connect() as conn:
         rows = conn.execute(sa.select(deployments).where(deployments.c.chain_id == chain.chain_id)).mappings().all()
     recorded = {row["name"]: row for row in rows}
-    missing = [name for name in (*SAFE_COMPONENTS, "VaultSetup", "MicroVaultFactory") if name not in recorded]
+    missing = [
+        name for name in (*SAFE_COMPONENTS, "GuardDeployer", "VaultSetup", "MicroVaultFactory") if name not in recorded
+    ]
     if missing:
         raise DeploymentError(
             f"no custody infrastructure recorded for chain {chain.chain_id} (missing {', '.join(missing)})",

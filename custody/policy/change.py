@@ -184,6 +184,10 @@ def _config_changes(old: GuardConfig, new: GuardConfig, symbols: dict[str, tuple
         if bool(old.timelock_kinds & bit) != bool(new.timelock_kinds & bit):
             verb = "allow" if new.timelock_kinds & bit else "stop allowing"
             changes.append(Change("timelock.operations", f"{verb} scheduling '{name}' through the timelock"))
+    for target, selector in sorted(set(new.calls) - set(old.calls)):
+        changes.append(Change("contract_calls", f"allow calling 0x{selector.hex()} on {target}"))
+    for target, selector in sorted(set(old.calls) - set(new.calls)):
+        changes.append(Change("contract_calls", f"stop allowing 0x{selector.hex()} on {target}"))
     if old.template_hash != new.template_hash:
         changes.append(
             Change("template", f"template hash 0x{old.template_hash.hex()[:16]}… -> 0x{new.template_hash.hex()[:16]}…")

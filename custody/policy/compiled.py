@@ -28,7 +28,7 @@ KIND_BITS = {
 }
 KIND_NAMES = {bit: name for name, bit in KIND_BITS.items()}
 
-CONFIG_ABI = "((address,uint96,uint96)[],(address,uint8)[],uint8,(uint32,uint32)[],uint32,uint32,uint16,bytes32)"
+CONFIG_ABI = "((address,uint96,uint96)[],(address,uint8)[],uint8,(uint32,uint32)[],uint32,uint32,uint16,bytes32,(address,bytes4)[])"
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,7 @@ class GuardConfig:
     allowed_end: int  # 0 = unrestricted
     timelock_kinds: int
     template_hash: bytes
+    calls: tuple[tuple[Address, bytes], ...] = ()  # (target, 4-byte selector)
 
     def as_tuple(self) -> tuple:
         """The struct as web3/eth-abi expect it."""
@@ -66,6 +67,7 @@ class GuardConfig:
             self.allowed_end,
             self.timelock_kinds,
             self.template_hash,
+            [(t, sel) for t, sel in self.calls],
         )
 
     @property
@@ -81,7 +83,7 @@ class GuardConfig:
     @classmethod
     def from_chain(cls, raw: tuple) -> GuardConfig:
         """Rebuild from ``CustodyGuard.config()`` output."""
-        assets, destinations, unrestricted, windows, start, end, kinds, template_hash = raw
+        assets, destinations, unrestricted, windows, start, end, kinds, template_hash, calls = raw
         return cls(
             assets=tuple(GuardAsset(to_checksum_address(t), int(p), int(d)) for t, p, d in assets),
             destinations=tuple(GuardDestination(to_checksum_address(a), int(m)) for a, m in destinations),
@@ -91,6 +93,7 @@ class GuardConfig:
             allowed_end=int(end),
             timelock_kinds=int(kinds),
             template_hash=bytes(template_hash),
+            calls=tuple((to_checksum_address(t), bytes(sel)) for t, sel in calls),
         )
 
 
@@ -119,4 +122,5 @@ def compile_policy(policy: Policy) -> GuardConfig:
         allowed_end=hours.end_minute * 60 if hours else 0,
         timelock_kinds=kinds,
         template_hash=policy.template_hash,
+        calls=tuple((c.target, c.selector) for c in policy.contract_calls),
     )

@@ -86,6 +86,11 @@ def rules(policy: Policy) -> list[Rule]:
             "risky operations (delegatecall, configuration changes) need an out-of-band confirmation",
             policy.out_of_band.controls, "custody tx execute",
         ))  # fmt: skip
+    for call in policy.contract_calls:
+        out.append(Rule(
+            f"contract_calls.{call.label or call.target}.{call.signature.split('(')[0]}", "contract_call",
+            f"may call {call.signature} on {call.label or call.target} ({call.target})", call.controls, "CustodyGuard",
+        ))  # fmt: skip
     if policy.exit:
         e = policy.exit
         initiators = f"{e.quorum} of the council" if e.council else f"{e.quorum} owners"

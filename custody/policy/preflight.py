@@ -185,6 +185,9 @@ class GuardModel:
             self._destination(index, ZERO_ADDRESS, to)
             self._spend(index, ZERO_ADDRESS, value, timestamp, states)
             return
+        if self.config.calls and value == 0 and len(data) >= 4 and (to, selector) in self.config.calls:
+            self._time(timestamp)
+            return
         index = self._asset(to)
         if index is None or to == ZERO_ADDRESS or value != 0:
             self._reject(
@@ -297,6 +300,8 @@ class GuardModel:
         return 0
 
     def _listed_transfer(self, to: str, value: int, data: bytes) -> bool:
+        if value == 0 and len(data) >= 4 and (to, data[:4]) in self.config.calls:
+            return True
         if not data:
             token, destination = ZERO_ADDRESS, to
         else:

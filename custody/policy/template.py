@@ -49,7 +49,9 @@ MAX_TIMELOCK_DELAY = 30 * 86400
 MAX_ASSETS = 8
 MAX_DESTINATIONS = 16
 MAX_WINDOWS = 8
+MAX_CALLS = 8
 MAX_LIMIT = 2**96 - 1
+_SIGNATURE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\((?:[a-z0-9\[\]()]+(?:,[a-z0-9\[\]()]+)*)?\)$")
 _DURATION = re.compile(r"^(\d+)\s*(s|m|h|d|w)?$")
 _UNITS = {None: 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _CLOCK = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
@@ -134,6 +136,17 @@ class ExitRule:
 
 
 @dataclass(frozen=True)
+class ContractCall:
+    """A contract function the vault may call directly (no limits apply; time rules do)."""
+
+    target: Address
+    signature: str
+    selector: bytes
+    label: str
+    controls: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Policy:
     name: str
     risk_class: str
@@ -149,6 +162,7 @@ class Policy:
     allowed_hours: AllowedHours | None
     out_of_band: OutOfBand | None
     exit: ExitRule | None
+    contract_calls: tuple[ContractCall, ...] = ()
     source_path: str = ""
     source_text: str = field(default="", repr=False)
 
@@ -250,7 +264,7 @@ class _PolicyReader(Reader):
 
 TOP_KEYS = {
     "version", "name", "risk_class", "description", "owners", "timelock", "assets",
-    "freeze_windows", "allowed_hours", "out_of_band", "exit",
+    "freeze_windows", "allowed_hours", "out_of_band", "exit", "contract_calls",
 }  # fmt: skip
 
 
@@ -484,6 +498,7 @@ def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
         oob_rule = OutOfBand(bool(risky), r.controls(ob.get("controls"), "out_of_band.controls"))
 
     exit_rule = _parse_exit(r, top.get("exit"), owners) if "exit" in top else None
+    calls = _parse_calls(r, top["contract_calls"], assets) if "contract_calls" in top else []
 
     if r.problems or name is None or risk is None or threshold is None or delay is None:
         return None, r.problems
@@ -491,9 +506,56 @@ def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
         name=name, risk_class=risk, description=description, owners=tuple(owners), threshold=threshold,
         owners_controls=owners_controls, timelock_delay=delay, timelock_operations=operations,
         timelock_controls=timelock_controls, assets=tuple(assets), freeze_windows=tuple(w for _, w in windows),
-        allowed_hours=hours, out_of_band=oob_rule, exit=exit_rule, source_path=file, source_text=text,
+        allowed_hours=hours, out_of_band=oob_rule, exit=exit_rule, contract_calls=tuple(calls),
+        source_path=file, source_text=text,
     )  # fmt: skip
     return policy, []
+
+
+def _parse_calls(r: _PolicyReader, node, assets: list[AssetRule]) -> list[ContractCall]:
+    from eth_utils import function_signature_to_4byte_selector
+
+    calls: list[ContractCall] = []
+    tokens = {a.token for a in assets if a.token}
+    for i, entry in enumerate(r.sequence(node, "contract_calls")):
+        f = f"contract_calls[{i}]"
+        c = r.mapping(
+            entry, f, allowed={"address", "functions", "label", "controls"}, required={"address", "functions"}
+        )
+        target = r.address(c["address"], f"{f}.address") if "address" in c else None
+        if target is not None and target in tokens:
+            r.error(
+                c["address"],
+                f"{f}.address",
+                f"{target} is a policy asset; its transfers are governed by the asset rules",
+            )
+            target = None
+        label = (r.text(c["label"], f"{f}.label") or "") if "label" in c else ""
+        controls = r.controls(c.get("controls"), f"{f}.controls")
+        for j, sig_node in enumerate(r.sequence(c["functions"], f"{f}.functions") if "functions" in c else []):
+            signature = r.text(sig_node, f"{f}.functions[{j}]")
+            if signature is None:
+                continue
+            signature = signature.replace(" ", "")
+            if not _SIGNATURE.match(signature):
+                r.error(
+                    sig_node,
+                    f"{f}.functions[{j}]",
+                    f"{signature!r} is not a function signature like mint(address,uint256)",
+                )
+                continue
+            if target is None:
+                continue
+            selector = function_signature_to_4byte_selector(signature)
+            if any(x.target == target and x.selector == selector for x in calls):
+                r.error(sig_node, f"{f}.functions[{j}]", f"{signature} on {target} is listed twice")
+                continue
+            calls.append(ContractCall(target, signature, selector, label, controls))
+    if len(calls) > MAX_CALLS:
+        r.error(
+            node, "contract_calls", f"{len(calls)} contract functions; the on-chain guard holds at most {MAX_CALLS}"
+        )
+    return calls
 
 
 def _parse_exit(r: _PolicyReader, node, owners: list[Labelled]) -> ExitRule | None:

@@ -1,0 +1,462 @@
+"""The reconciliation: a bar list (and optionally the previous one) against the token's on-chain record.
+
+All arithmetic is exact integers in token base units (1 fine oz = 10**18). Built for a million bars
+against a million events in a few seconds: the bar list and the events stay in columns; the joins are
+dict/set operations on 32-byte bar ids (hash joins in C); per-bar Python work happens only for bars
+that actually disagree.
+
+What is checked (one finding per discrepancy, see :mod:`custody.reconcile.findings`):
+
+1. the allocation record replayed in chain order: bars allocated while already allocated
+   (duplicate), bars released that were not allocated;
+2. the live allocation set against the bar list: allocated but not listed, listed but not allocated,
+   fine weights that differ;
+3. supply (from ERC-20 Transfer events) against the on-chain allocated weight and against the
+   *verified* backing — listed bars that are allocated, each counted once at the smaller of the two
+   weights;
+4. provenance: each mint must cite an allocation batch recorded by that block, and the mints citing a
+   batch may not exceed its fine weight (a batch covers minting once; burns do not refill it);
+5. with a previous list: bars whose assay data changed, and the list's fine-weight change against the
+   net mint/burn in the period (previous list's block, this block].
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from custody.exceptions import ReconcileError
+from custody.reconcile.barlist import MILLI_OZ_UNITS, BarList, format_units, gc_paused
+from custody.reconcile.findings import SEVERITY, EventRef, Finding, FindingKind, Severity
+from custody.reconcile.index import ZERO, EventKind, OnchainRecord
+
+_ALLOC, _DEALLOC = int(EventKind.ALLOCATED), int(EventKind.DEALLOCATED)
+_BATCH_ALLOC = int(EventKind.BATCH_ALLOCATED)
+_MINT = int(EventKind.MINTED)
+
+
+@dataclass(frozen=True)
+class Totals:
+    """The headline numbers, base units."""
+
+    supply: int
+    onchain_allocated: int  # allocation records minus release records (= allocatedFineWeight(); duplicates count twice)
+    verified_backing: int  # listed bars that are allocated, once each, min(list, chain) weight
+    listed: int  # fine weight of every bar on the list
+    bars_listed: int
+    bars_allocated: int  # distinct bars with a live allocation
+    bars_verified: int
+
+    @property
+    def shortfall(self) -> int:
+        return max(0, self.supply - self.verified_backing)
+
+    def as_dict(self) -> dict:
+        return {
+            "supply": str(self.supply),
+            "onchain_allocated": str(self.onchain_allocated),
+            "verified_backing": str(self.verified_backing),
+            "listed": str(self.listed),
+            "shortfall": str(self.shortfall),
+            "bars_listed": self.bars_listed,
+            "bars_allocated": self.bars_allocated,
+            "bars_verified": self.bars_verified,
+            "supply_oz": format_units(self.supply),
+            "verified_backing_oz": format_units(self.verified_backing),
+        }
+
+
+@dataclass(frozen=True)
+class ListDiff:
+    """Changes between the previous and the current bar list, against the period's mints and burns."""
+
+    since_block: int
+    added: int
+    removed: int
+    altered: int
+    moved: int  # same bar, different vault location or custodian (not a discrepancy)
+    added_fine: int  # base units
+    removed_fine: int
+    list_change: int  # current listed fine weight - previous
+    minted: int  # in (since_block, at_block]
+    burned: int
+
+    def as_dict(self) -> dict:
+        return {k: (str(v) if k in ("added_fine", "removed_fine", "list_change", "minted", "burned") else v)
+                for k, v in self.__dict__.items()}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    at_block: int
+    totals: Totals
+    findings: tuple[Finding, ...]
+    custodians: tuple[dict, ...]  # per (custodian, vault location): bars, listed, verified
+    diff: ListDiff | None
+    allocated: dict = field(repr=False, compare=False, default_factory=dict)  # bar id → bar event index
+
+    @property
+    def backing_short(self) -> bool:
+        return any(
+            f.kind in (FindingKind.BACKING_SHORTFALL, FindingKind.SUPPLY_EXCEEDS_ALLOCATION) for f in self.findings
+        )
+
+    @property
+    def critical(self) -> int:
+        return sum(1 for f in self.findings if f.severity is Severity.CRITICAL)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = defaultdict(int)
+        for f in self.findings:
+            out[f.kind.value] += 1
+        return dict(sorted(out.items()))
+
+
+def _finding(kind: FindingKind, message: str, *, severity: Severity | None = None, **kw) -> Finding:
+    return Finding(kind=kind, severity=severity or SEVERITY[kind], message=message, **kw)
+
+
+def _bar_ref(record: OnchainRecord, i: int) -> EventRef:
+    bars = record.bars
+    name = "BarAllocated" if bars.kinds[i] == _ALLOC else "BarDeallocated"
+    return EventRef(name, bars.blocks[i], bars.log_indexes[i])
+
+
+def _supply_ref(record: OnchainRecord, i: int) -> EventRef:
+    s = record.supply
+    return EventRef("Minted" if s.kinds[i] == _MINT else "Burned", s.blocks[i], s.log_indexes[i])
+
+
+def replay_allocations(record: OnchainRecord) -> tuple[dict[bytes, int], dict[bytes, list[int]], list[Finding]]:
+    """Live allocations after replaying the record: (first live event per bar, further live events, findings)."""
+    bars = record.bars
+    ids, kinds = bars.keys, bars.kinds
+    findings: list[Finding] = []
+    if _DEALLOC not in kinds:
+        # fast path: no releases — the first allocation of each bar is live, any later one is a duplicate
+        active = dict(zip(reversed(ids), range(len(ids) - 1, -1, -1)))
+        extra: dict[bytes, list[int]] = {}
+        if len(active) != len(ids):
+            for i, bid in enumerate(ids):
+                if active[bid] != i:
+                    extra.setdefault(bid, []).append(i)
+        return active, extra, findings
+    active, extra = {}, {}
+    for i, (kind, bid) in enumerate(zip(kinds, ids)):
+        if kind == _ALLOC:
+            if bid in active:
+                extra.setdefault(bid, []).append(i)
+            else:
+                active[bid] = i
+        elif bid in extra:
+            extra[bid].pop()
+            if not extra[bid]:
+                del extra[bid]
+        elif bid in active:
+            del active[bid]
+        else:
+            findings.append(
+                _finding(
+                    FindingKind.DEALLOCATED_NOT_ALLOCATED,
+                    f"bar 0x{bid.hex()} was released by BarDeallocated in block {bars.blocks[i]} but was not allocated",
+                    bar_id="0x" + bid.hex(),
+                    events=(_bar_ref(record, i),),
+                    amounts={"fine_weight": str(bars.amounts[i])},
+                )
+            )
+    return active, extra, findings
+
+
+def reconcile(
+    bars: BarList, record: OnchainRecord, *, previous: BarList | None = None, since_block: int | None = None
+) -> Reconciliation:
+    """Reconcile ``bars`` against ``record`` (everything up to ``record.at_block``)."""
+    with gc_paused():
+        return _reconcile(bars, record, previous, since_block)
+
+
+def _reconcile(
+    bars: BarList, record: OnchainRecord, previous: BarList | None, since_block: int | None
+) -> Reconciliation:
+    findings: list[Finding] = []
+    weights = record.bars.amounts
+    active, extra, replay_findings = replay_allocations(record)
+    findings += replay_findings
+    for bid, later in extra.items():
+        first = active[bid]
+        refs = (_bar_ref(record, first), *(_bar_ref(record, i) for i in later))
+        listed = bars.index().get(bid)
+        findings.append(
+            _finding(
+                FindingKind.DUPLICATE_ALLOCATION,
+                f"bar 0x{bid.hex()} is allocated {1 + len(later)} times (first in block {refs[0].block}, again in "
+                f"block {refs[1].block}); the on-chain allocation counts its metal more than once",
+                bar_id="0x" + bid.hex(),
+                bar=None if listed is None else bars.bar(listed).as_dict(),
+                events=refs,
+                amounts={"fine_weight": str(weights[first]), "overcounted": str(sum(weights[i] for i in later))},
+            )
+        )
+    # what the contract's allocatedFineWeight() holds: every allocation record minus every release record
+    # (a release of an unallocated bar still lowers it; that is reported above)
+    kinds = record.bars.kinds
+    if _DEALLOC in kinds:
+        onchain_allocated = sum(w if k == _ALLOC else -w for k, w in zip(kinds, weights))
+    else:
+        onchain_allocated = sum(weights)
+    _check_batches(record, onchain_allocated)
+
+    # -- the live allocation set against the list: one dict lookup per listed bar, in C ----------------
+    listed_index = bars.index()
+    live_weight = dict(zip(active.keys(), map(weights.__getitem__, active.values())))
+    on_chain = list(map(live_weight.get, bars.bar_ids))  # per listed bar: its live on-chain weight, or None
+    listed_units = [m * MILLI_OZ_UNITS for m in bars.fine_milli]
+    if on_chain == listed_units:  # the common case: every listed bar allocated with the listed weight
+        verified, matched = sum(listed_units), len(listed_units)
+    else:
+        verified, matched = 0, 0
+        for j, (chain_w, list_w) in enumerate(zip(on_chain, listed_units)):
+            if chain_w == list_w:
+                verified += chain_w
+                matched += 1
+            elif chain_w is None:
+                bar = bars.bar(j)
+                findings.append(
+                    _finding(
+                        FindingKind.LISTED_NOT_ALLOCATED,
+                        f"bar {bar.refiner} {bar.serial} (row {bar.row}) is on the bar list but not allocated on-chain",
+                        bar_id="0x" + bar.bar_id.hex(),
+                        bar=bar.as_dict(),
+                        amounts={"fine_weight": str(list_w)},
+                    )
+                )
+            else:
+                verified += min(chain_w, list_w)
+                matched += 1
+                bar = bars.bar(j)
+                findings.append(
+                    _finding(
+                        FindingKind.WEIGHT_MISMATCH,
+                        f"bar {bar.refiner} {bar.serial} is allocated with {format_units(chain_w)} oz on-chain but "
+                        f"listed with {format_units(list_w)} oz (row {bar.row})",
+                        bar_id="0x" + bar.bar_id.hex(),
+                        bar=bar.as_dict(),
+                        events=(_bar_ref(record, active[bar.bar_id]),),
+                        amounts={"onchain_fine_weight": str(chain_w), "listed_fine_weight": str(list_w)},
+                    )
+                )
+    if matched < len(active):  # some live allocations name bars that are not on the list
+        earlier = previous.index() if previous is not None else {}
+        for bid in sorted(active.keys() - listed_index.keys(), key=active.__getitem__):
+            i = active[bid]
+            known = earlier.get(bid)  # a bar dropped from the list can be named from the previous list
+            old = previous.bar(known).as_dict() if previous is not None and known is not None else None
+            name = (
+                f"{old['refiner']} {old['serial']} (row {old['row']} of the previous list)" if old else f"0x{bid.hex()}"
+            )
+            findings.append(
+                _finding(
+                    FindingKind.ALLOCATED_NOT_IN_LIST,
+                    f"bar {name} ({format_units(weights[i])} oz) is allocated on-chain but not on the bar list",
+                    bar_id="0x" + bid.hex(),
+                    bar=old,
+                    events=(_bar_ref(record, i),),
+                    amounts={"fine_weight": str(weights[i])},
+                )
+            )
+
+    # -- supply against backing ---------------------------------------------------------------------
+    t = record.transfers
+    supply = sum(a for a, f in zip(t.amounts, t.accounts) if f == ZERO) - sum(
+        a for a, to in zip(t.amounts, t.counterparties) if to == ZERO
+    )
+    totals = Totals(
+        supply=supply, onchain_allocated=onchain_allocated, verified_backing=verified,
+        listed=bars.total_fine_units(), bars_listed=len(bars), bars_allocated=len(active), bars_verified=matched,
+    )  # fmt: skip
+    if supply > onchain_allocated:
+        findings.append(
+            _finding(
+                FindingKind.SUPPLY_EXCEEDS_ALLOCATION,
+                f"supply {format_units(supply)} oz exceeds the fine weight allocated on-chain, "
+                f"{format_units(onchain_allocated)} oz, by {format_units(supply - onchain_allocated)} oz",
+                amounts={
+                    "supply": str(supply),
+                    "onchain_allocated": str(onchain_allocated),
+                    "excess": str(supply - onchain_allocated),
+                },
+            )
+        )
+    if supply > verified:
+        findings.append(
+            _finding(
+                FindingKind.BACKING_SHORTFALL,
+                f"supply {format_units(supply)} oz is backed by only {format_units(verified)} oz of listed, allocated "
+                f"bars: short by {format_units(supply - verified)} oz",
+                amounts={"supply": str(supply), "verified_backing": str(verified), "shortfall": str(supply - verified)},
+            )
+        )
+    findings += _provenance(record)
+    diff = None
+    if previous is not None:
+        if since_block is None:
+            raise ReconcileError("comparing with a previous bar list needs the block that list was valid at")
+        diff, diff_findings = _list_changes(bars, previous, record, since_block)
+        findings += diff_findings
+    return Reconciliation(
+        at_block=record.at_block, totals=totals, findings=tuple(findings),
+        custodians=_custodian_totals(bars, on_chain), diff=diff, allocated=active,
+    )  # fmt: skip
+
+
+def _check_batches(record: OnchainRecord, onchain_allocated: int) -> None:
+    """The per-bar events must add up to the per-batch events: otherwise the index is incomplete."""
+    b = record.batches
+    by_batches = sum(a if k == _BATCH_ALLOC else -a for k, a in zip(b.kinds, b.amounts))
+    if by_batches != onchain_allocated:
+        raise ReconcileError(
+            f"the indexed bar events add up to {onchain_allocated} but the batch events to {by_batches} "
+            f"(token {record.token}, block {record.at_block}); the index is incomplete — re-index the token",
+            hint="delete the workspace's collateral index for this token (or use a fresh workspace) and run again",
+        )
+
+
+def _provenance(record: OnchainRecord) -> list[Finding]:
+    b, s = record.batches, record.supply
+    batch_total: dict[bytes, int] = {}
+    batch_block: dict[bytes, int] = {}
+    for kind, key, amount, block in zip(b.kinds, b.keys, b.amounts, b.blocks):
+        if kind == _BATCH_ALLOC and key not in batch_total:
+            batch_total[key], batch_block[key] = amount, block
+        elif kind == _BATCH_ALLOC:
+            batch_total[key] += amount  # the same batch content allocated again (its bars are duplicates too)
+    findings: list[Finding] = []
+    cited: dict[bytes, list[int]] = defaultdict(list)
+    for i, (kind, key) in enumerate(zip(s.kinds, s.keys)):
+        if kind != _MINT:
+            continue
+        if key in batch_total:
+            cited[key].append(i)
+            continue
+        findings.append(
+            _finding(
+                FindingKind.MINT_WITHOUT_PROVENANCE,
+                f"mint of {format_units(s.amounts[i])} oz to {s.accounts[i]} in block {s.blocks[i]} cites 0x{key.hex()}, "
+                f"which is not an allocation batch recorded by block {record.at_block}",
+                events=(_supply_ref(record, i),),
+                amounts={"amount": str(s.amounts[i]), "provenance": "0x" + key.hex()},
+            )
+        )
+    for key, mints in cited.items():
+        minted = sum(s.amounts[i] for i in mints)
+        if minted > batch_total[key]:
+            findings.append(
+                _finding(
+                    FindingKind.MINT_EXCEEDS_PROVENANCE,
+                    f"mints citing batch 0x{key.hex()} total {format_units(minted)} oz but the batch allocated only "
+                    f"{format_units(batch_total[key])} oz",
+                    events=tuple(_supply_ref(record, i) for i in mints),
+                    amounts={
+                        "minted": str(minted),
+                        "batch_fine_weight": str(batch_total[key]),
+                        "excess": str(minted - batch_total[key]),
+                        "batch": "0x" + key.hex(),
+                    },
+                )
+            )
+    return findings
+
+
+_ASSAY = (("year", "years"), ("gross_weight_oz", "gross_milli"), ("fineness", "fineness_tenths"),
+          ("fine_weight_oz", "fine_milli"))  # fmt: skip
+
+
+def _list_changes(
+    bars: BarList, previous: BarList, record: OnchainRecord, since_block: int
+) -> tuple[ListDiff, list[Finding]]:
+    if since_block > record.at_block:
+        raise ReconcileError(
+            f"the previous list's block {since_block} is after the reconciliation block {record.at_block}"
+        )
+    now, before = bars.index(), previous.index()
+    added = now.keys() - before.keys()
+    removed = before.keys() - now.keys()
+    findings: list[Finding] = []
+    moved = 0
+    common = now.keys() & before.keys()
+    for bid in sorted(common, key=now.__getitem__):
+        j, k = now[bid], before[bid]
+        changed = [name for name, attr in _ASSAY if getattr(bars, attr)[j] != getattr(previous, attr)[k]]
+        if changed:
+            old, new = previous.bar(k).as_dict(), bars.bar(j).as_dict()
+            what = ", ".join(f"{name} {old[name]} → {new[name]}" for name in changed)
+            findings.append(
+                _finding(
+                    FindingKind.BAR_ALTERED,
+                    f"bar {new['refiner']} {new['serial']} changed between the lists: {what} (row {new['row']})",
+                    bar_id="0x" + bid.hex(),
+                    bar=new,
+                    amounts={},
+                )
+            )
+        elif (bars.vault_locations[j], bars.custodians[j]) != (previous.vault_locations[k], previous.custodians[k]):
+            moved += 1
+    s = record.supply
+    in_period = [i for i, block in enumerate(s.blocks) if since_block < block]
+    minted = sum(s.amounts[i] for i in in_period if s.kinds[i] == _MINT)
+    burned = sum(s.amounts[i] for i in in_period if s.kinds[i] != _MINT)
+    change = bars.total_fine_units() - previous.total_fine_units()
+    diff = ListDiff(
+        since_block=since_block, added=len(added), removed=len(removed),
+        altered=sum(1 for f in findings if f.kind is FindingKind.BAR_ALTERED), moved=moved,
+        added_fine=sum(bars.fine_milli[now[b]] for b in added) * MILLI_OZ_UNITS,
+        removed_fine=sum(previous.fine_milli[before[b]] for b in removed) * MILLI_OZ_UNITS,
+        list_change=change, minted=minted, burned=burned,
+    )  # fmt: skip
+    net = minted - burned
+    if net != change:
+        severity = Severity.CRITICAL if net > change else Severity.WARNING
+        findings.append(
+            _finding(
+                FindingKind.LIST_CHANGE_UNMATCHED,
+                f"between block {since_block} and {record.at_block} the bar list changed by {format_units(change)} oz "
+                f"({len(added)} added, {len(removed)} removed) but net minting was {format_units(net)} oz",
+                severity=severity,
+                events=tuple(_supply_ref(record, i) for i in in_period[:50]),
+                amounts={"list_change": str(change), "net_minted": str(net), "difference": str(net - change)},
+            )
+        )
+    return diff, findings
+
+
+def _custodian_totals(bars: BarList, on_chain: list[int | None]) -> tuple[dict, ...]:
+    """Bars and fine weight per (custodian, vault location): listed, and of those allocated on-chain."""
+    custodians, locations = sorted(set(bars.custodians)), sorted(set(bars.vault_locations))
+    c_code = {c: n for n, c in enumerate(custodians)}
+    l_code = {v: n for n, v in enumerate(locations)}
+    size = len(bars)
+    codes = np.fromiter(map(c_code.__getitem__, bars.custodians), dtype=np.int64, count=size) * len(locations)
+    codes += np.fromiter(map(l_code.__getitem__, bars.vault_locations), dtype=np.int64, count=size)
+    fine = np.fromiter(bars.fine_milli, dtype=np.int64, count=size)  # milli-oz: sums stay far below 2**63
+    allocated = np.fromiter(map(_is_not_none, on_chain), dtype=bool, count=size)
+    n = len(custodians) * len(locations)
+    counts, counts_allocated = np.bincount(codes, minlength=n), np.bincount(codes[allocated], minlength=n)
+    weight, weight_allocated = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    np.add.at(weight, codes, fine)
+    np.add.at(weight_allocated, codes[allocated], fine[allocated])
+    return tuple(
+        {
+            "custodian": custodians[g // len(locations)], "vault_location": locations[g % len(locations)],
+            "bars": int(counts[g]), "fine": str(int(weight[g]) * MILLI_OZ_UNITS),
+            "fine_oz": format_units(int(weight[g]) * MILLI_OZ_UNITS), "bars_allocated": int(counts_allocated[g]),
+            "allocated_fine": str(int(weight_allocated[g]) * MILLI_OZ_UNITS),
+        }
+        for g in range(n)
+        if counts[g]
+    )  # fmt: skip
+
+
+def _is_not_none(value: object) -> bool:
+    return value is not None
