@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.scenarios import PRIME_BROKER, foundation_gas, transfer_2of3  # noqa: E402
 from custody.chain.anvil import AnvilProcess  # noqa: E402
-from custody.chain.connection import connect  # noqa: E402
+from custody.chain.connection import connect, next_utc_slot  # noqa: E402
 from custody.session import Session  # noqa: E402
 from custody.signers.local import anvil_private_key  # noqa: E402
 from custody.vault import service  # noqa: E402
@@ -67,6 +67,9 @@ def main() -> None:
         chain = connect(anvil.url)
         session = Session(workspace=Workspace(Path(tmp) / "ws"), chain=chain)
         session.infrastructure()
+        # business hours on a Tuesday, whatever the wall clock: the templates freeze weekends/nights
+        session.chain.set_next_timestamp(next_utc_slot(session.chain.latest_timestamp(), weekday=1, hour=10))
+        session.chain.mine()
         gas = foundation_gas(session, ROOT / "policies" / "cold.yaml")
         bench, _ = service.create_vault(session, ROOT / "policies" / "cold.yaml", name="bench")
         session.send(to=bench.safe, value=100 * 10**18, what="fund")

@@ -443,7 +443,7 @@ contract CustodyGuard is ICustodyGuard, ISafeGuard {
     }
 
     function _isListedTransfer(address to, uint256 value, bytes memory data) private view returns (bool) {
-        address token;
+        address token = address(0); // native ETH unless the call is a token transfer/approve
         address destination;
         if (value == 0 && data.length >= 4 && _callAllowed(to, _memSelector(data))) return true;
         if (data.length == 0) {
@@ -552,7 +552,7 @@ contract CustodyGuard is ICustodyGuard, ISafeGuard {
     ///      answer counts as a fully used limit.
     function _seed(address token, uint256 daily) private returns (uint256 total, uint256 current) {
         if (PREVIOUS_GUARD == address(0)) return (0, 0);
-        bool answered;
+        bool answered = false;
         try ICustodyGuard(PREVIOUS_GUARD).windowTotal(token) returns (uint256 carried) {
             total = carried > daily ? daily : carried;
             answered = true;

@@ -176,7 +176,7 @@ def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
             state = service.read_state(session, record)
             return {
                 "id": record.id, "name": record.name, "risk_class": record.risk_class, "safe": record.safe,
-                "timelock": record.timelock, "owners": state.owners, "threshold": state.threshold,
+                "timelock": record.timelock, "guard": record.guard, "owners": state.owners, "threshold": state.threshold,
                 "timelock_delay": state.timelock_delay, "tx_hash": facts["tx_hash"], "gas_used": facts["gas_used"],
             }  # fmt: skip
 
@@ -270,8 +270,16 @@ def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
         "balances": balances,
         "hsm": {k: v for k, v in hsm.items() if k != "pin_file"},
         "out_of_band": transfers[2]["out_of_band"],
+        "policy": _policy(run, session, vaults["hot"]["name"], copied / "hot.yaml"),
         "collateral": _collateral(run, session, copied / "hot.yaml"),
     }
+
+
+def _policy(run: PilotRun, session: Session, hot_vault: str, template: Path) -> dict[str, Any]:
+    """The guard at work: refusals off- and on-chain, and a timelocked policy change."""
+    from custody.policy.pilot import policy_section
+
+    return policy_section(run.step, session, hot_vault, template, anvil_signer(2))
 
 
 def _collateral(run: PilotRun, session: Session, issuer_template: Path) -> dict[str, Any]:

@@ -25,7 +25,7 @@ def test_ape_compile_offline_matches_custody_build(tmp_path):
     (project / "node_modules").symlink_to(REPO / "node_modules")
     env = {
         **os.environ,
-        "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
+        "PATH": f"{VENV_BIN.parent / 'solc-bin'}:{VENV_BIN}:{os.environ['PATH']}",
         "APE_DATA_FOLDER": str(tmp_path / "ape-data"),
         "SOLCX_BINARY_PATH": str(tmp_path / "solcx"),
     }

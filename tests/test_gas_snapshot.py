@@ -20,3 +20,18 @@ def test_foundation_gas_matches_committed_snapshot(session):
         assert gas == pytest.approx(committed[name], abs=TOLERANCE), (
             f"{name}: measured {gas}, snapshot {committed[name]}"
         )
+
+
+def test_guard_overhead_matches_committed_snapshot_and_targets(session):
+    from benchmarks.scenarios import guard_overhead_gas
+
+    committed = json.loads((REPO / "benchmarks" / "snapshots" / "guard.json").read_text())["gas"]
+    measured = guard_overhead_gas(session, POLICIES / "hot.yaml")
+    assert set(measured) == set(committed)
+    for name, gas in measured.items():
+        assert gas == pytest.approx(committed[name], abs=TOLERANCE), (
+            f"{name}: measured {gas}, snapshot {committed[name]}"
+        )
+    # issue 3 targets: steady state ≤ 12,000, first spend of a day ≤ 25,000
+    assert measured["overhead_eth_steady"] <= 12_000 and measured["overhead_erc20_steady"] <= 12_000
+    assert measured["overhead_eth_first_of_day"] <= 25_000 and measured["overhead_erc20_first_of_day"] <= 25_000

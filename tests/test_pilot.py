@@ -51,6 +51,20 @@ def test_pilot_json_summary_and_cleanup(tmp_path):
     assert collateral["seeded"]["finding_counts"] == collateral["seeded_expected"]
     assert collateral["seeded_as_expected"] is True and collateral["seeded"]["exit_code"] == 2
     assert Path(collateral["seeded"]["html"]).exists()
+    # policy (issue 3): refused off-chain and on-chain, and a timelocked change
+    policy = summary["policy"]
+    assert (
+        policy["over_limit"]["error"] == "CustodyGuardPerTxLimitExceeded"
+        and "CustodyGuardPerTxLimitExceeded" in policy["over_limit"]["onchain"]
+    )
+    assert (
+        policy["not_allowlisted"]["rule"] == "asset.ETH.allowlist"
+        and "CustodyGuardDestinationNotAllowed" in policy["not_allowlisted"]["onchain"]
+    )
+    change = policy["change"]
+    assert "ETH per-tx limit 5 -> 3" in change["changes"] and "becomes executable at" in change["refused_early"]
+    assert change["guard"] == change["new_guard"] and change["previous_guard"] == vaults["hot"]["guard"]
+    assert "exceeds the per-transaction limit of 3 ETH" in change["four_eth_now"]
     assert summary["chain"]["stopped"] is True
     assert Path(summary["chain"]["state_file"]).exists()
 

@@ -47,6 +47,17 @@ def pilot(app: AppContext, out: str | None) -> None:
                 f"out-of-band confirmation: {confirmation['confirmer']} confirmed {confirmation['safe_tx_hash']} "
                 f"by {confirmation['method']} at {confirmation['confirmed_at']} ({confirmation['reason']})"
             )
+        if "policy" in summary:
+            pol = summary["policy"]
+            c.print(
+                f"policy refusals: {pol['over_limit']['rule']} → {pol['over_limit']['error']}; "
+                f"{pol['not_allowlisted']['rule']} → {pol['not_allowlisted']['error']} (also refused on chain)"
+            )
+            ch = pol["change"]
+            c.print(
+                f"timelocked policy change {ch['operation'][:18]}…: refused early ({ch['delay_s']} s delay), then "
+                f"completed in {ch['tx_hash'][:18]}…; new guard {ch['guard']} (policy {ch['policy_hash'][:18]}…)"
+            )
         if "collateral" in summary:
             col = summary["collateral"]
             c.print(f"collateral token cGOLD {col['token']}, issuer vault {col['issuer_vault']} ({col['safe']})")

@@ -8,6 +8,7 @@ from eth_utils import keccak, to_checksum_address
 from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 
 from custody.contracts.deploy import codehash, read_many
+from custody.exceptions import ChainError
 from custody.policy.compiled import GuardConfig
 from custody.policy.preflight import GuardModel, SpendState, Verdict
 from custody.session import Session
@@ -164,7 +165,16 @@ def preflight(
 ) -> Verdict:
     """The guard's verdict on a Safe transaction (allowed when the vault has no guard)."""
     when = timestamp if timestamp is not None else next_block_timestamp(session)
-    model = guard_model(session, safe, timestamp=when)
+    guard = installed_guard(session, safe)
+    if guard is None:
+        return Verdict(True, message="the vault has no guard")
+    try:
+        model = guard_model(session, safe, timestamp=when)
+    except ChainError:
+        return Verdict(
+            True, known=False,
+            message=f"the installed guard {guard} is not a CustodyGuard; its verdict can only be seen on chain",
+        )  # fmt: skip
     if model is None:
         return Verdict(True, message="the vault has no guard")
     verdict, _states_after = model.check(to=to, value=value, data=data, operation=operation, timestamp=when)

@@ -80,9 +80,11 @@ class Verdict:
     args: tuple = ()
     rule: str | None = None
     message: str = "allowed by the vault's policy"
+    known: bool = True  # False: the installed guard is not a CustodyGuard; only the chain can tell
 
     def as_dict(self) -> dict:
         return {
+            "known": self.known,
             "allowed": self.allowed,
             "error": self.error,
             "args": [a if isinstance(a, (int, str, bool)) or a is None else "0x" + bytes(a).hex() for a in self.args],

@@ -1,0 +1,107 @@
+"""The pilot's policy section (custody/pilot.py calls it): what the on-chain guard refuses, and a
+policy change that only takes effect through the timelock.
+
+* an over-limit transfer from the hot vault is refused before anyone signs, and — signed and sent
+  anyway with the pre-flight bypassed — the chain refuses it too (nothing moves);
+* a transfer to a destination outside the allowlist is refused the same way;
+* a tightened template (per-transaction limit 5 → 3 ETH) is scheduled on the hot vault's timelock,
+  refused while the delay runs, completed after it, and the new limit is then in force.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from custody.exceptions import PolicyViolation, TimelockNotReady, TransactionFailed
+from custody.policy import change as C
+from custody.policy.onchain import installed_guard, read_guard
+from custody.session import Session
+from custody.signers.base import Signer
+from custody.vault import proposals as P
+from custody.vault.service import get_vault
+
+Step = Callable[[str, Callable[[], dict]], dict]
+OUTSIDER = "0x000000000000000000000000000000000000bEEF"  # on no allowlist
+BROKER = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"
+
+
+def _refused(session: Session, vault: str, *, to: str, amount: str, signer: Signer) -> dict[str, Any]:
+    """Propose (refused by the pre-flight), then force it through signing and sending: the chain refuses."""
+    result: dict[str, Any] = {"to": to, "amount_eth": amount}
+    try:
+        P.propose_transfer(session, vault, to=to, amount=amount, proposer="pilot")
+        raise AssertionError("the pre-flight accepted a transaction the policy forbids")
+    except PolicyViolation as exc:
+        result["preflight"] = exc.message
+        result["rule"] = exc.details["verdict"]["rule"]
+        result["error"] = exc.details["verdict"]["error"]
+    forced = P.propose_transfer(session, vault, to=to, amount=amount, proposer="pilot", force=True)
+    P.sign(session, forced, signer)
+    try:
+        P.execute(session, P.get_proposal(session, forced.id), force=True)
+        raise AssertionError("the chain executed a transaction the policy forbids")
+    except TransactionFailed as exc:
+        result["onchain"] = exc.message
+    P.discard(session, P.get_proposal(session, forced.id))
+    return result
+
+
+def policy_section(step: Step, session: Session, vault: str, template: Path, signer: Signer) -> dict[str, Any]:
+    over = step(
+        "policy: 6 ETH from the hot vault (per-transaction limit 5 ETH) is refused off-chain and on-chain",
+        lambda: _refused(session, vault, to=BROKER, amount="6", signer=signer),
+    )
+    outside = step(
+        "policy: 1 ETH to a destination outside the allowlist is refused off-chain and on-chain",
+        lambda: _refused(session, vault, to=OUTSIDER, amount="1", signer=signer),
+    )
+    tightened = template.with_name("hot-v2.yaml")
+    tightened.write_text(
+        template.read_text(encoding="utf-8").replace('per_tx_limit: "5"', 'per_tx_limit: "3"'), encoding="utf-8"
+    )
+    change: dict[str, Any] = {}
+
+    def schedule() -> dict:
+        plan = C.plan_change(session, vault, tightened)
+        proposal, op = C.apply_change(session, vault, tightened, proposer="pilot")
+        P.sign(session, proposal, signer)
+        C.execute(session, proposal.id)
+        change.update(proposal=proposal.id, op=op.op_id)
+        try:
+            C.execute(session, proposal.id)
+            raise AssertionError("the timelock executed a change before its delay")
+        except TimelockNotReady as exc:
+            early = exc.message
+        return {
+            "changes": [c.description for c in plan.changes],
+            "operation": op.op_id,
+            "delay_s": op.delay,
+            "new_guard": op.new_guard,
+            "refused_early": early,
+        }
+
+    scheduled = step("policy: schedule a tighter template on the hot vault's timelock (5 → 3 ETH per tx)", schedule)
+
+    def complete() -> dict:
+        session.chain.rpc("evm_increaseTime", [scheduled["delay_s"] + 1])
+        session.chain.mine()
+        _what, receipt = C.execute(session, change["proposal"])
+        guard = installed_guard(session, get_vault(session, vault).safe)
+        info = read_guard(session, guard)
+        try:
+            P.propose_transfer(session, vault, to=BROKER, amount="4", proposer="pilot")
+            raise AssertionError("the new limit is not in force")
+        except PolicyViolation as exc:
+            now_refused = exc.message
+        return {
+            "tx_hash": receipt.tx_hash,
+            "guard": guard,
+            "policy_hash": "0x" + info.policy_hash.hex(),
+            "previous_guard": info.previous_guard,
+            "four_eth_now": now_refused,
+        }
+
+    completed = step("policy: after the delay the change completes and 4 ETH is now refused", complete)
+    return {"over_limit": over, "not_allowlisted": outside, "change": {**scheduled, **completed}}
