@@ -27,8 +27,8 @@ interface ISafeGuard is IERC165 {
 /// @title CustodyGuard
 /// @notice Enforces one micro-vault's compiled policy on every Safe transaction. See {ICustodyGuard}.
 contract CustodyGuard is ICustodyGuard, ISafeGuard {
-    /// @notice Semantic version of this contract.
-    string public constant VERSION = "1.0.0";
+    /// @dev Semantic version of this contract (reported by `info()`).
+    string private constant VERSION = "1.0.0";
 
     // Operation kinds that may be scheduled on the vault's timelock (bit flags).
     uint256 internal constant KIND_OWNERS = 1 << 0;
@@ -56,26 +56,25 @@ contract CustodyGuard is ICustodyGuard, ISafeGuard {
     bytes4 private constant EXECUTE = 0x134008d3; // execute(address,uint256,bytes,bytes32,bytes32)
     bytes4 private constant EXECUTE_BATCH = 0xe38335e5; // executeBatch(address[],uint256[],bytes[],bytes32,bytes32)
     bytes4 private constant EXEC_FROM_MODULE = 0x468721a7; // execTransactionFromModule(address,uint256,bytes,uint8)
+    bytes4 private constant PAUSE = 0x16c38b3c; // setPaused(bool)
+    bytes4 private constant EXIT_CANCEL = 0xea8a1af0; // cancel()
 
     uint256 private constant MASK96 = (1 << 96) - 1;
     uint256 private constant MASK32 = (1 << 32) - 1;
     uint256 private constant MASK160 = (1 << 160) - 1;
     uint256 private constant SEEDED = 1 << 224;
+    uint256 private constant PAUSED = 1 << 225;
     uint256 private constant MARKER = 1 << 255; // keeps an unused spend slot non-zero (cheaper first write)
     uint256 private constant MONDAY_OFFSET = 259200; // (unix time + offset) % 1 week = seconds since Monday 00:00 UTC
 
-    /// @inheritdoc ICustodyGuard
-    address public immutable SAFE;
-    /// @inheritdoc ICustodyGuard
-    address public immutable TIMELOCK;
-    /// @inheritdoc ICustodyGuard
-    address public immutable MULTISEND;
-    /// @inheritdoc ICustodyGuard
-    address public immutable PREVIOUS_GUARD;
-    /// @inheritdoc ICustodyGuard
-    bytes32 public immutable POLICY_HASH;
-    /// @notice keccak256 of the template file the policy was compiled from.
-    bytes32 public immutable TEMPLATE_HASH;
+    // What the guard is bound to (read them all with `info()`).
+    address private immutable SAFE;
+    address private immutable TIMELOCK;
+    address private immutable MULTISEND;
+    address private immutable EXIT_MODULE;
+    address private immutable PREVIOUS_GUARD;
+    bytes32 private immutable POLICY_HASH;
+    bytes32 private immutable TEMPLATE_HASH;
 
     // The policy, packed into immutables so that checking it costs no storage reads.
     uint256 private immutable ASSET_COUNT;
@@ -133,8 +132,17 @@ contract CustodyGuard is ICustodyGuard, ISafeGuard {
     uint256[MAX_ASSETS] private _state;
     /// @dev Per asset: 25 hourly buckets, two per slot, each (amount 96 | hour 32 << 96).
     uint256[13][MAX_ASSETS] private _ring;
+    /// @dev Pause flag for the contract-call path (transfers read the PAUSED bit of their spend slot).
+    bool private _paused;
 
-    constructor(address safe, address timelock, address multiSend, address previousGuard, Config memory cfg) {
+    constructor(
+        address safe,
+        address timelock,
+        address multiSend,
+        address exitModule,
+        address previousGuard,
+        Config memory cfg
+    ) {
         // Invariant: the policy fits the enforcement tables exactly; nothing is silently dropped.
         if (cfg.assets.length > MAX_ASSETS) revert CustodyGuardInvalidConfig("more than 8 assets");
         if (cfg.destinations.length > MAX_DESTINATIONS) revert CustodyGuardInvalidConfig("more than 16 destinations");
@@ -170,6 +178,7 @@ contract CustodyGuard is ICustodyGuard, ISafeGuard {
         SAFE = safe;
         TIMELOCK = timelock;
         MULTISEND = multiSend;
+        EXIT_MODULE = exitModule;
         PREVIOUS_GUARD = previousGuard;
         TEMPLATE_HASH = cfg.templateHash;
         POLICY_HASH = keccak256(abi.encode(cfg));
@@ -255,6 +264,18 @@ contract CustodyGuard is ICustodyGuard, ISafeGuard {
         }
     }
 
+    /// @inheritdoc ICustodyGuard
+    function setPaused(bool on) external {
+        // Invariant: only the vault's own owners (a Safe transaction) can freeze it, and a freeze is
+        // only lifted after the timelock's public delay.
+        if (msg.sender != (on ? SAFE : TIMELOCK)) revert CustodyGuardUnauthorized(msg.sender);
+        _paused = on;
+        for (uint256 i = 0; i < ASSET_COUNT; i++) {
+            _state[i] = on ? _state[i] | PAUSED : _state[i] & ~PAUSED;
+        }
+        emit CustodyGuardPauseChanged(on, msg.sender);
+    }
+
     /// @notice Nothing to check after execution: every decision is taken before it.
     function checkAfterExecution(bytes32, bool) external pure override {}
 
@@ -266,7 +287,13 @@ contract CustodyGuard is ICustodyGuard, ISafeGuard {
     // -- views ----------------------------------------------------------------------------------
 
     /// @inheritdoc ICustodyGuard
-    function config() external view returns (Config memory cfg) {
+    function info() external view returns (GuardInfo memory) {
+        return GuardInfo(
+            VERSION, SAFE, TIMELOCK, MULTISEND, EXIT_MODULE, PREVIOUS_GUARD, POLICY_HASH, TEMPLATE_HASH, _paused, _config()
+        );
+    }
+
+    function _config() private view returns (Config memory cfg) {
         cfg.assets = new Asset[](ASSET_COUNT);
         for (uint256 i = 0; i < ASSET_COUNT; i++) {
             uint256 limits = _limit(i);
@@ -347,28 +374,46 @@ contract CustodyGuard is ICustodyGuard, ISafeGuard {
             _spend(i, address(0), value);
             return;
         }
+        // Hot path: transfer/approve of a policy token, with nothing else to decide.
+        (bool listed, uint256 index) = _findAsset(to);
+        if (listed && to != address(0) && value == 0 && data.length == 68) {
+            bytes4 selector;
+            uint256 rawDestination;
+            uint256 amount;
+            assembly ("memory-safe") {
+                selector := and(calldataload(data.offset), shl(224, 0xffffffff))
+                rawDestination := calldataload(add(data.offset, 4))
+                amount := calldataload(add(data.offset, 36))
+            }
+            if ((selector == TRANSFER || selector == APPROVE) && rawDestination >> 160 == 0) {
+                _checkTime();
+                _checkDestination(index, to, address(uint160(rawDestination)));
+                _spend(index, to, amount);
+                return;
+            }
+        }
+        _checkOtherCall(to, value, data, listed);
+    }
+
+    /// @dev Everything but plain transfers: the owners' pause and exit cancellation, allowlisted
+    ///      contract functions, and the precise reason for refusing anything else.
+    function _checkOtherCall(address to, uint256 value, bytes calldata data, bool listed) private {
         bytes4 selector = _selector(data);
+        // the owners may always freeze the vault (setPaused(true)) and stop an emergency exit (cancel())
+        if (to == address(this) && value == 0 && data.length == 36 && selector == PAUSE) {
+            if (uint256(bytes32(data[4:36])) == 1) return;
+        }
+        if (to == EXIT_MODULE && to != address(0) && value == 0 && data.length == 4 && selector == EXIT_CANCEL) {
+            return;
+        }
         if (CALL_COUNT != 0 && value == 0 && data.length >= 4 && _callAllowed(to, selector)) {
+            if (_paused) revert CustodyGuardPaused();
             _checkTime();
             return;
         }
-        (bool listed, uint256 index) = _findAsset(to);
         // Invariant: the vault only calls policy tokens, allowlisted functions and its timelock.
         if (!listed || to == address(0) || value != 0) revert CustodyGuardCallForbidden(to, selector, value);
-        if (data.length != 68 || (selector != TRANSFER && selector != APPROVE)) {
-            revert CustodyGuardTokenCallForbidden(to, selector);
-        }
-        uint256 rawDestination;
-        uint256 amount;
-        assembly ("memory-safe") {
-            // data.length == 68 was checked above
-            rawDestination := calldataload(add(data.offset, 4))
-            amount := calldataload(add(data.offset, 36))
-        }
-        if (rawDestination >> 160 != 0) revert CustodyGuardTokenCallForbidden(to, selector);
-        _checkTime();
-        _checkDestination(index, to, address(uint160(rawDestination)));
-        _spend(index, to, amount);
+        revert CustodyGuardTokenCallForbidden(to, selector);
     }
 
     function _checkMultiSend(bytes calldata data) private {
@@ -429,7 +474,9 @@ contract CustodyGuard is ICustodyGuard, ISafeGuard {
             if (operation != 0) return KIND_DELEGATECALL;
             return _isListedTransfer(to, innerValue, inner) ? KIND_OVER_LIMIT_TRANSFER : KIND_UNLISTED_TRANSFER;
         }
-        if (value == 0 && (target == address(this) || target == TIMELOCK)) return KIND_POLICY;
+        if (value == 0 && (target == address(this) || target == TIMELOCK || (target == EXIT_MODULE && target != address(0)))) {
+            return KIND_POLICY;
+        }
         return 0;
     }
 
@@ -494,12 +541,20 @@ contract CustodyGuard is ICustodyGuard, ISafeGuard {
         uint256 n = DEST_COUNT;
         uint256 word;
         unchecked {
-            for (uint256 j = 0; j < n; j++) {
-                word = _dest(j);
-                if (word & MASK160 == key) return (word >> (160 + index)) & 1 == 1;
+            if (n == 0) return false;
+            if (D0 & MASK160 == key) word = D0;
+            else if (n > 1 && D1 & MASK160 == key) word = D1;
+            else if (n > 2 && D2 & MASK160 == key) word = D2;
+            else if (n > 3 && D3 & MASK160 == key) word = D3;
+            else {
+                for (uint256 j = 4; j < n; j++) {
+                    uint256 w = _dest(j);
+                    if (w & MASK160 == key) return (w >> (160 + index)) & 1 == 1;
+                }
+                return false;
             }
+            return (word >> (160 + index)) & 1 == 1;
         }
-        return false;
     }
 
     // -- rolling 24 h limit ---------------------------------------------------------------------
@@ -508,9 +563,11 @@ contract CustodyGuard is ICustodyGuard, ISafeGuard {
         uint256 limits = _limit(i);
         uint256 perTx = limits & MASK96;
         uint256 daily = (limits >> 96) & MASK96;
+        uint256 word = _state[i];
+        // Invariant: a paused vault moves nothing on its owners' signatures alone.
+        if (word & PAUSED != 0) revert CustodyGuardPaused();
         // Invariant: no single transfer exceeds the per-transaction limit.
         if (amount > perTx) revert CustodyGuardPerTxLimitExceeded(token, amount, perTx);
-        uint256 word = _state[i];
         uint256 nowHour = block.timestamp / 3600;
         uint256 total;
         uint256 current;

@@ -104,7 +104,10 @@ contract MicroVaultFactory is IMicroVaultFactory {
                 params.owners,
                 params.threshold,
                 VAULT_SETUP,
-                abi.encodeCall(VaultSetup.configure, (modules, params.withGuard, MULTISEND, params.guard)),
+                abi.encodeCall(
+                    VaultSetup.configure,
+                    (modules, params.withGuard, MULTISEND, params.guard, params.withExit, params.exit)
+                ),
                 FALLBACK_HANDLER,
                 address(0),
                 0,

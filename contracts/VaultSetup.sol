@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+import {ExitModuleDeployer} from "./ExitModuleDeployer.sol";
 import {GuardDeployer} from "./GuardDeployer.sol";
 import {ICustodyGuard} from "./interfaces/ICustodyGuard.sol";
+import {IExitModule} from "./interfaces/IExitModule.sol";
 import {ISafe} from "./interfaces/ISafe.sol";
 
 /// @title VaultSetup
@@ -21,31 +23,42 @@ contract VaultSetup {
     address private immutable SELF;
     /// @notice Deploys each vault's first guard.
     GuardDeployer public immutable GUARD_DEPLOYER;
+    /// @notice Deploys each vault's exit module.
+    ExitModuleDeployer public immutable EXIT_DEPLOYER;
 
     /// @notice Raised when `configure` is called directly instead of through a delegatecall.
     error VaultSetupOnlyDelegateCall();
 
-    constructor(GuardDeployer guardDeployer) {
+    constructor(GuardDeployer guardDeployer, ExitModuleDeployer exitDeployer) {
         SELF = address(this);
         GUARD_DEPLOYER = guardDeployer;
+        EXIT_DEPLOYER = exitDeployer;
     }
 
-    /// @notice Enables `modules` on the calling Safe and, if `withGuard`, deploys and installs a
-    ///         CustodyGuard for `policy` bound to this Safe and to `modules[0]` (the timelock).
+    /// @notice Enables `modules` on the calling Safe; if `withExit`, deploys and enables its
+    ///         ExitModule; if `withGuard`, deploys and installs a CustodyGuard for `policy` bound to
+    ///         this Safe, to `modules[0]` (the timelock) and to the exit module.
     /// @dev Requirements: must be reached via DELEGATECALL from `Safe.setup`; `modules` non-empty.
     function configure(
         address[] calldata modules,
         bool withGuard,
         address multiSend,
-        ICustodyGuard.Config calldata policy
+        ICustodyGuard.Config calldata policy,
+        bool withExit,
+        IExitModule.ExitConfig calldata exitConfig
     ) external {
         // Invariant: this code only ever mutates the storage of the Safe that delegate-calls it.
         if (address(this) == SELF) revert VaultSetupOnlyDelegateCall();
         for (uint256 i = 0; i < modules.length; i++) {
             ISafe(address(this)).enableModule(modules[i]);
         }
+        address exitModule = address(0);
+        if (withExit) {
+            exitModule = EXIT_DEPLOYER.deploy(modules[0], exitConfig);
+            ISafe(address(this)).enableModule(exitModule);
+        }
         if (withGuard) {
-            ISafe(address(this)).setGuard(GUARD_DEPLOYER.deploy(modules[0], multiSend, policy));
+            ISafe(address(this)).setGuard(GUARD_DEPLOYER.deploy(modules[0], multiSend, exitModule, policy));
         }
     }
 }

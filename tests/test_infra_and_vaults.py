@@ -5,7 +5,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from custody.contracts.infra import ensure_infrastructure, load_infrastructure
+from custody.contracts.infra import CUSTODY_COMPONENTS, ensure_infrastructure, load_infrastructure
 from custody.exceptions import DeploymentError, TemplateError, UnknownVault, VaultError
 from custody.policy.template import load_policy
 from custody.signers.local import anvil_signer
@@ -35,7 +35,7 @@ def test_second_deploy_reuses_everything_without_transactions(session):
     assert session.chain.w3.eth.get_transaction_count(sender.address) == nonce_before
     with session.store.connect() as conn:
         names = set(conn.execute(sa.select(deployments.c.name)).scalars())
-    assert names == {*CANONICAL_SAFE_141, "GuardDeployer", "VaultSetup", "MicroVaultFactory", "DemoUSD"}
+    assert names == {*CANONICAL_SAFE_141, *CUSTODY_COMPONENTS, "DemoUSD"}
 
 
 def test_registry_that_disagrees_with_the_chain_is_refused(session):
@@ -54,7 +54,9 @@ def test_create_vault_from_each_template_reads_back_from_chain(session, template
     assert state.threshold == policy.threshold
     assert state.nonce == 0
     assert state.timelock_delay == policy.timelock_delay
-    assert state.modules == [record.timelock]
+    # the timelock, plus the exit module when the template has an `exit:` section
+    assert sorted(state.modules) == sorted([record.timelock] + ([record.exit_module] if policy.exit else []))
+    assert (record.exit_module is not None) == (policy.exit is not None)
     assert state.timelock_roles_ok
     assert state.singleton_is_canonical and state.version == "1.4.1"
     assert state.fallback_handler == CANONICAL_SAFE_141["CompatibilityFallbackHandler"]

@@ -66,6 +66,9 @@ interface ICustodyGuard {
         address indexed safe, bytes32 indexed policyHash, bytes32 templateHash, address previousGuard
     );
 
+    /// @notice Emitted when the vault's owners freeze all outgoing transfers and calls.
+    event CustodyGuardPauseChanged(bool paused, address by);
+
     /// @notice Emitted when an asset's rolling window is seeded from the previous guard.
     event CustodyGuardSpendImported(address indexed token, uint256 amount, bool previousGuardAnswered);
 
@@ -94,26 +97,47 @@ interface ICustodyGuard {
     error CustodyGuardOutsideAllowedHours(uint256 daySecond, uint256 start, uint256 end);
     /// @notice The policy does not allow scheduling this kind of operation on the timelock.
     error CustodyGuardTimelockKindForbidden(uint256 kind, address target, bytes4 selector);
+    /// @notice The vault is paused: no owner-signed transfer or call until the timelock unpauses it.
+    error CustodyGuardPaused();
+    /// @notice `pause` by someone other than the Safe, or `unpause` by someone other than the timelock.
+    error CustodyGuardUnauthorized(address caller);
     /// @notice A configuration that cannot be enforced (too many entries, bad window, ...).
     error CustodyGuardInvalidConfig(string reason);
 
-    /// @notice The Safe this guard protects.
-    function SAFE() external view returns (address);
+    /// @notice What this guard is bound to, and its provenance.
+    /// @param version Semantic version of the guard contract.
+    /// @param safe The Safe this guard protects.
+    /// @param timelock The vault's timelock (the only path for configuration changes).
+    /// @param multiSend The only DELEGATECALL target allowed (Safe MultiSendCallOnly).
+    /// @param exitModule The vault's ExitModule (the Safe may always call its `cancel`), or zero.
+    /// @param previousGuard The guard this one replaces (its rolling windows are carried over), or zero.
+    /// @param policyHash keccak256(abi.encode(config)) of the enforced configuration.
+    /// @param templateHash keccak256 of the policy template file the configuration was compiled from.
+    /// @param paused Whether owner-signed transfers and calls are frozen.
+    /// @param config The enforced configuration, as given at deployment.
+    struct GuardInfo {
+        string version;
+        address safe;
+        address timelock;
+        address multiSend;
+        address exitModule;
+        address previousGuard;
+        bytes32 policyHash;
+        bytes32 templateHash;
+        bool paused;
+        Config config;
+    }
 
-    /// @notice The vault's timelock (the only path for configuration changes).
-    function TIMELOCK() external view returns (address);
+    /// @notice Everything about this guard in one call: bindings, provenance, pause state and the
+    ///         enforced configuration. (Few external functions keep the Safe's calls into the guard
+    ///         cheap: the selector dispatch is on every transaction's path.)
+    function info() external view returns (GuardInfo memory);
 
-    /// @notice The only DELEGATECALL target allowed (Safe MultiSendCallOnly).
-    function MULTISEND() external view returns (address);
-
-    /// @notice The guard this one replaces (its rolling windows are carried over), or zero.
-    function PREVIOUS_GUARD() external view returns (address);
-
-    /// @notice keccak256(abi.encode(config)) of the enforced configuration.
-    function POLICY_HASH() external view returns (bytes32);
-
-    /// @notice The enforced configuration, as given at deployment.
-    function config() external view returns (Config memory);
+    /// @notice `setPaused(true)` freezes every owner-signed transfer and contract call; only the
+    ///         Safe itself (so a threshold of owners) may, without delay. `setPaused(false)` lifts the
+    ///         freeze; only the vault's timelock may (after its public delay).
+    /// @dev Emits {CustodyGuardPauseChanged}.
+    function setPaused(bool on) external;
 
     /// @notice Rolling-window state of asset `index`: running total, the current hour's amount,
     ///         the current hour (unix time / 3600), whether it was seeded, and the 25 hourly

@@ -2,6 +2,7 @@
 pragma solidity 0.8.28;
 
 import {ICustodyGuard} from "./ICustodyGuard.sol";
+import {IExitModule} from "./IExitModule.sol";
 
 /// @title IMicroVaultFactory
 /// @notice Creates a complete micro-vault atomically: a Safe proxy and its VaultTimelock (enabled
@@ -15,6 +16,8 @@ interface IMicroVaultFactory {
     /// @param salt Caller-chosen salt; together with the caller it fixes every address.
     /// @param withGuard Install a CustodyGuard enforcing `guard` (false only for comparisons/tests).
     /// @param guard The compiled on-chain policy.
+    /// @param withExit Deploy and enable an ExitModule configured with `exit`.
+    /// @param exit Pre-approved fallback custodians, quorum, escrow delay (the template's `exit:`).
     struct VaultParams {
         address[] owners;
         uint256 threshold;
@@ -23,6 +26,8 @@ interface IMicroVaultFactory {
         bytes32 salt;
         bool withGuard;
         ICustodyGuard.Config guard;
+        bool withExit;
+        IExitModule.ExitConfig exit;
     }
 
     /// @notice Emitted once per vault, right after all of its components are wired.

@@ -28,6 +28,10 @@ interface ISafe {
         external
         returns (bool success);
 
+    function execTransactionFromModuleReturnData(address to, uint256 value, bytes memory data, Operation operation)
+        external
+        returns (bool success, bytes memory returnData);
+
     function isOwner(address owner) external view returns (bool);
 
     function getOwners() external view returns (address[] memory);

@@ -23,7 +23,7 @@ SOLC_VERSION = "0.8.28"
 SETTINGS: dict = {
     "evmVersion": "cancun",
     "viaIR": True,
-    "optimizer": {"enabled": True, "runs": 10000},
+    "optimizer": {"enabled": True, "runs": 30000},
     "metadata": {"bytecodeHash": "ipfs", "appendCBOR": True},
     "outputSelection": {
         "*": {

@@ -107,6 +107,31 @@ def deploy_deterministic(
     return Deployed(name, address, deployed, receipt.tx_hash, receipt.block_number, receipt.gas_used)
 
 
+def code_store_init_code(data: bytes) -> bytes:
+    """Init code of a contract whose runtime code is ``0x00 ‖ data`` (a STOP byte, then the data)."""
+    runtime = b"\x00" + data
+    if len(runtime) > 24576:
+        raise DeploymentError(f"{len(runtime)} bytes do not fit a contract's code (EIP-170: 24,576)")
+    return bytes.fromhex("61") + len(runtime).to_bytes(2, "big") + bytes.fromhex("80600c6000396000f3") + runtime
+
+
+def deploy_code_store(chain: Chain, sender: TransactionSigner, name: str, data: bytes) -> Deployed:
+    """CREATE2-deploy (or find) a code store holding ``data``; idempotent like deploy_deterministic."""
+    init_code = code_store_init_code(data)
+    address = create2_address(SINGLETON_FACTORY, ZERO_SALT, init_code)
+    existing = codehash(chain, address)
+    if existing:
+        return Deployed(name, address, existing, None, None, 0)
+    ensure_singleton_factory(chain, sender)
+    receipt = send_transaction(
+        chain, sender, to=SINGLETON_FACTORY, data=ZERO_SALT + init_code, what=f"deploying {name}"
+    )
+    stored = codehash(chain, address)
+    if not stored:
+        raise DeploymentError(f"deploying {name} succeeded but no code is at {address}", tx=receipt.tx_hash)
+    return Deployed(name, address, stored, receipt.tx_hash, receipt.block_number, receipt.gas_used)
+
+
 def deploy_plain(
     chain: Chain, sender: TransactionSigner, name: str, *, constructor_types: list[str], constructor_args: list
 ) -> Deployed:

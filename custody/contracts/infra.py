@@ -15,12 +15,14 @@ from eth_utils import keccak, to_checksum_address
 
 from custody.chain.connection import Chain
 from custody.chain.transactions import TransactionSigner, send_transaction
-from custody.contracts.deploy import Deployed, codehash, deploy_deterministic, deploy_plain
+from custody.contracts import load_artifact
+from custody.contracts.deploy import Deployed, codehash, deploy_code_store, deploy_deterministic, deploy_plain
 from custody.exceptions import DeploymentError
 from custody.store import Store, deployments, utcnow
 from custody.types import Address
 
 SAFE_COMPONENTS = ("SafeL2", "SafeProxyFactory", "CompatibilityFallbackHandler", "MultiSendCallOnly")
+CUSTODY_COMPONENTS = ("CustodyGuardCode", "GuardDeployer", "ExitModuleDeployer", "VaultSetup", "MicroVaultFactory")
 
 
 @dataclass(frozen=True)
@@ -48,10 +50,21 @@ def _components(chain: Chain, sender: TransactionSigner) -> list[Deployed]:
     done: dict[str, Deployed] = {}
     for name in SAFE_COMPONENTS:
         done[name] = deploy_deterministic(chain, sender, name)
-    done["GuardDeployer"] = deploy_deterministic(chain, sender, "GuardDeployer")
-    done["VaultSetup"] = deploy_deterministic(
-        chain, sender, "VaultSetup", constructor_types=["address"], constructor_args=[done["GuardDeployer"].address]
+    done["CustodyGuardCode"] = deploy_code_store(
+        chain, sender, "CustodyGuardCode", load_artifact("CustodyGuard").bytecode
     )
+    done["GuardDeployer"] = deploy_deterministic(
+        chain,
+        sender,
+        "GuardDeployer",
+        constructor_types=["address"],
+        constructor_args=[done["CustodyGuardCode"].address],
+    )
+    done["ExitModuleDeployer"] = deploy_deterministic(chain, sender, "ExitModuleDeployer")
+    done["VaultSetup"] = deploy_deterministic(
+        chain, sender, "VaultSetup", constructor_types=["address", "address"],
+        constructor_args=[done["GuardDeployer"].address, done["ExitModuleDeployer"].address],
+    )  # fmt: skip
     done["MicroVaultFactory"] = deploy_deterministic(
         chain,
         sender,
@@ -102,9 +115,7 @@ def load_infrastructure(chain: Chain, store: Store) -> Infrastructure:
     with store.connect() as conn:
         rows = conn.execute(sa.select(deployments).where(deployments.c.chain_id == chain.chain_id)).mappings().all()
     recorded = {row["name"]: row for row in rows}
-    missing = [
-        name for name in (*SAFE_COMPONENTS, "GuardDeployer", "VaultSetup", "MicroVaultFactory") if name not in recorded
-    ]
+    missing = [name for name in (*SAFE_COMPONENTS, *CUSTODY_COMPONENTS) if name not in recorded]
     if missing:
         raise DeploymentError(
             f"no custody infrastructure recorded for chain {chain.chain_id} (missing {', '.join(missing)})",

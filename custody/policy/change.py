@@ -254,8 +254,11 @@ def apply_change(
         infra = session.infrastructure()
         deployed = deploy_plain(
             session.chain, session.sender, "CustodyGuard",
-            constructor_types=["address", "address", "address", "address", CONFIG_ABI],
-            constructor_args=[vault.safe, vault.timelock, infra.multisend_call_only, plan.current_guard or ZERO_ADDRESS, plan.config.as_tuple()],
+            constructor_types=["address", "address", "address", "address", "address", CONFIG_ABI],
+            constructor_args=[
+                vault.safe, vault.timelock, infra.multisend_call_only, vault.exit_module or ZERO_ADDRESS,
+                plan.current_guard or ZERO_ADDRESS, plan.config.as_tuple(),
+            ],
         )  # fmt: skip
         new_guard = deployed.address
         inner = selector_of("setGuard(address)") + encode(["address"], [new_guard])

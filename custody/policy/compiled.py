@@ -124,3 +124,23 @@ def compile_policy(policy: Policy) -> GuardConfig:
         template_hash=policy.template_hash,
         calls=tuple((c.target, c.selector) for c in policy.contract_calls),
     )
+
+
+EXIT_CONFIG_ABI = "(address[],address[],uint256,uint256,bool,address[])"
+NO_EXIT = ([], [], 0, 0, False, [])
+
+
+def compile_exit(policy: Policy) -> tuple | None:
+    """The ExitModule configuration (IExitModule.ExitConfig) for ``policy``, or None without ``exit:``."""
+    if policy.exit is None:
+        return None
+    e = policy.exit
+    tokens = [a.token for a in policy.assets if a.token is not None]
+    return (
+        [c.address for c in e.custodians],
+        list(e.council),
+        e.quorum,
+        e.escrow_delay,
+        e.owners_can_cancel,
+        tokens,
+    )

@@ -35,6 +35,7 @@ class GuardInfo:
     multisend: Address
     previous_guard: Address
     version: str
+    exit_module: Address
 
 
 def _states(session: Session, guard: str, count: int) -> list[SpendState]:
@@ -60,19 +61,8 @@ def read_guard(session: Session, guard: str) -> GuardInfo:
 def _read_guard(session: Session, guard: str) -> GuardInfo:
     contract = session.contract("CustodyGuard", guard)
     f = contract.functions
-    cfg, policy_hash, template_hash, safe, timelock, multisend, previous, version = read_many(
-        session.chain,
-        [
-            f.config(),
-            f.POLICY_HASH(),
-            f.TEMPLATE_HASH(),
-            f.SAFE(),
-            f.TIMELOCK(),
-            f.MULTISEND(),
-            f.PREVIOUS_GUARD(),
-            f.VERSION(),
-        ],
-    )
+    (info,) = read_many(session.chain, [f.info()])
+    version, safe, timelock, multisend, exit_module, previous, policy_hash, template_hash, _paused, cfg = info
     return GuardInfo(
         address=Address(to_checksum_address(guard)),
         config=GuardConfig.from_chain(cfg),
@@ -83,6 +73,7 @@ def _read_guard(session: Session, guard: str) -> GuardInfo:
         multisend=Address(to_checksum_address(multisend)),
         previous_guard=Address(to_checksum_address(previous)),
         version=version,
+        exit_module=Address(to_checksum_address(exit_module)),
     )
 
 
@@ -113,6 +104,7 @@ def guard_model(session: Session, safe: str, *, timestamp: int) -> GuardModel | 
         return None
     info = read_guard(session, guard)
     states = _states(session, guard, len(info.config.assets))
+    paused = bool(session.chain.call(session.contract("CustodyGuard", guard).functions.info().call)[8])
     unseeded = [a.token for a, s in zip(info.config.assets, states) if not s.seeded]
     symbols = _symbols(session, info)
     return GuardModel(
@@ -125,6 +117,8 @@ def guard_model(session: Session, safe: str, *, timestamp: int) -> GuardModel | 
         states=states,
         previous_totals=_previous_window_totals(session, info, unseeded, timestamp // 3600),
         symbols=symbols,
+        exit_module=info.exit_module,
+        paused=paused,
     )
 
 

@@ -29,6 +29,8 @@ CANCEL = selector_of("cancel(bytes32)")
 EXECUTE = selector_of("execute(address,uint256,bytes,bytes32,bytes32)")
 EXECUTE_BATCH = selector_of("executeBatch(address[],uint256[],bytes[],bytes32,bytes32)")
 EXEC_FROM_MODULE = selector_of("execTransactionFromModule(address,uint256,bytes,uint8)")
+PAUSE = selector_of("setPaused(bool)")
+EXIT_CANCEL = selector_of("cancel()")
 
 CONFIG_SELECTORS = {
     selector_of("addOwnerWithThreshold(address,uint256)"): KIND_BITS["owners"],
@@ -112,6 +114,8 @@ class GuardModel:
     states: list[SpendState]
     previous_totals: dict[str, int | None] = field(default_factory=dict)  # token -> windowTotal (None: reverts)
     symbols: dict[str, tuple[str, int]] = field(default_factory=dict)  # token -> (symbol, decimals)
+    exit_module: str = ZERO_ADDRESS
+    paused: bool = False
 
     # -- entry point ----------------------------------------------------------------------------
     def check(
@@ -174,6 +178,10 @@ class GuardModel:
         if to == self.timelock:
             self._timelock_call(value, data)
             return
+        if to == self.guard and value == 0 and data == PAUSE + (1).to_bytes(32, "big"):
+            return
+        if to == self.exit_module != ZERO_ADDRESS and value == 0 and data == EXIT_CANCEL:
+            return
         if not data:
             index = self._asset(ZERO_ADDRESS)
             if index is None:
@@ -188,6 +196,8 @@ class GuardModel:
             self._spend(index, ZERO_ADDRESS, value, timestamp, states)
             return
         if self.config.calls and value == 0 and len(data) >= 4 and (to, selector) in self.config.calls:
+            if self.paused:
+                self._paused()
             self._time(timestamp)
             return
         index = self._asset(to)
@@ -297,7 +307,7 @@ class GuardModel:
                 if self._listed_transfer(to, inner_value, inner)
                 else KIND_BITS["unlisted_transfer"]
             )
-        if value == 0 and target in (self.guard, self.timelock):
+        if value == 0 and (target in (self.guard, self.timelock) or (target == self.exit_module != ZERO_ADDRESS)):
             return KIND_BITS["policy"]
         return 0
 
@@ -355,6 +365,8 @@ class GuardModel:
     def _spend(self, index: int, token: str, amount: int, timestamp: int, states: list[SpendState]) -> None:
         asset = self.config.assets[index]
         symbol, decimals = self._label(token)
+        if self.paused:
+            self._paused()
         if amount > asset.per_tx_limit:
             self._reject(
                 "CustodyGuardPerTxLimitExceeded", (token, amount, asset.per_tx_limit), f"asset.{symbol}.per_tx_limit",
@@ -382,6 +394,12 @@ class GuardModel:
         states[index] = replace(
             state, total=total + amount, current=current + amount, hour=now_hour, seeded=True, buckets=tuple(buckets)
         )
+
+    def _paused(self) -> None:
+        self._reject(
+            "CustodyGuardPaused", (), "pause",
+            "the vault is paused: no owner-signed transfer or call until its timelock unpauses it",
+        )  # fmt: skip
 
     def _roll(self, state: SpendState, buckets: list[tuple[int, int]], now_hour: int) -> int:
         if now_hour - state.hour >= BUCKETS:

@@ -12,7 +12,7 @@ from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 
 from custody.contracts.deploy import codehash
 from custody.exceptions import UnknownVault, VaultError
-from custody.policy.compiled import compile_policy
+from custody.policy.compiled import NO_EXIT, compile_exit, compile_policy
 from custody.policy.onchain import GuardInfo, installed_guard, read_guard
 from custody.policy.template import Policy, load_policy
 from custody.session import Session
@@ -131,6 +131,7 @@ def vault_salt(name: str) -> bytes:
 
 
 def _vault_params(policy: Policy, name: str, *, with_guard: bool = True) -> tuple:
+    exit_config = compile_exit(policy)
     return (
         policy.owner_addresses,
         policy.threshold,
@@ -139,7 +140,17 @@ def _vault_params(policy: Policy, name: str, *, with_guard: bool = True) -> tupl
         vault_salt(name),
         with_guard,
         compile_policy(policy).as_tuple(),
+        exit_config is not None,
+        exit_config or NO_EXIT,
     )
+
+
+def exit_module_of(session: Session, safe: str, timelock: str) -> Address | None:
+    """The vault's ExitModule: the enabled module that is not its timelock (None without one)."""
+    contract = session.contract("SafeL2", safe)
+    modules, _next = session.chain.call(contract.functions.getModulesPaginated(SENTINEL, 10).call)
+    others = [m for m in modules if m.lower() != timelock.lower()]
+    return Address(to_checksum_address(others[0])) if others else None
 
 
 def create_vault(
@@ -180,12 +191,13 @@ def create_vault(
             )
         tx_hash, block, gas = receipt.tx_hash, receipt.block_number, receipt.gas_used
     guard = installed_guard(session, predicted_safe)
-    facts.update(tx_hash=tx_hash, block=block, gas_used=gas, guard=guard)
+    exit_module = exit_module_of(session, predicted_safe, predicted_timelock)
+    facts.update(tx_hash=tx_hash, block=block, gas_used=gas, guard=guard, exit_module=exit_module)
     with session.store.begin() as conn:
         result = conn.execute(
             vaults.insert().values(
                 chain_id=session.chain_id, name=name, risk_class=policy.risk_class, safe=predicted_safe,
-                timelock=predicted_timelock, guard=guard, exit_module=None, policy_path=str(policy_path),
+                timelock=predicted_timelock, guard=guard, exit_module=exit_module, policy_path=str(policy_path),
                 policy_hash="0x" + policy.template_hash.hex(), policy_source=policy.source_text,
                 created_tx=tx_hash, created_block=block, created_at=utcnow(),
             )

@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IExitModule} from "./interfaces/IExitModule.sol";
+import {ISafe} from "./interfaces/ISafe.sol";
+
+/// @title ExitModule
+/// @notice Emergency exit of one micro-vault to a pre-approved fallback custodian. See {IExitModule}.
+contract ExitModule is IExitModule {
+    /// @notice Semantic version of this contract.
+    string public constant VERSION = "1.0.0";
+
+    bytes32 private constant DOMAIN_TYPEHASH =
+        keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
+    bytes32 private constant REQUEST_TYPEHASH =
+        keccak256("ExitRequest(address vault,address custodian,uint256 nonce,uint256 deadline)");
+    uint256 private constant HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
+    bytes32 private constant LOCK_SLOT = keccak256("custody.exit-module.lock");
+
+    /// @inheritdoc IExitModule
+    address public immutable SAFE;
+    /// @inheritdoc IExitModule
+    address public immutable TIMELOCK;
+
+    ExitConfig private _config;
+    mapping(address => bool) private _custodian;
+    mapping(address => bool) private _initiator;
+
+    /// @notice Number of exits initiated so far; the next request must sign this value.
+    uint256 public nonce;
+    /// @notice State of the current exit.
+    ExitState public state;
+    /// @notice Custodian of the pending exit.
+    address public pendingCustodian;
+    /// @notice Earliest finalization time of the pending exit.
+    uint256 public readyAt;
+
+    constructor(address safe, address timelock, ExitConfig memory cfg) {
+        SAFE = safe;
+        TIMELOCK = timelock;
+        _apply(cfg);
+    }
+
+    modifier nonReentrant() {
+        bytes32 slot = LOCK_SLOT;
+        uint256 locked;
+        assembly ("memory-safe") {
+            locked := tload(slot)
+        }
+        // Invariant: a custodian receiving funds cannot re-enter and move them twice.
+        if (locked != 0) revert ExitModuleReentrancy();
+        assembly ("memory-safe") {
+            tstore(slot, 1)
+        }
+        _;
+        assembly ("memory-safe") {
+            tstore(slot, 0)
+        }
+    }
+
+    // -- exit lifecycle -------------------------------------------------------------------------
+
+    /// @inheritdoc IExitModule
+    function initiate(address custodian, uint256 deadline, bytes calldata signatures) external nonReentrant {
+        // Invariant: one exit at a time; a pending exit cannot be redirected.
+        if (state == ExitState.Pending) revert ExitModuleExitPending(pendingCustodian, readyAt);
+        // Invariant: funds only ever leave to a pre-approved custodian.
+        if (!_custodian[custodian]) revert ExitModuleCustodianNotApproved(custodian);
+        if (block.timestamp > deadline) revert ExitModuleRequestExpired(deadline, block.timestamp);
+        address[] memory signers = _recover(requestDigest(custodian, deadline), signatures);
+        // Invariant: an exit needs the configured quorum of distinct initiators.
+        if (signers.length < _config.quorum) revert ExitModuleQuorumNotMet(signers.length, _config.quorum);
+        uint256 ready = block.timestamp + _config.escrowDelay;
+        state = ExitState.Pending;
+        pendingCustodian = custodian;
+        readyAt = ready;
+        emit ExitInitiated(nonce, custodian, signers, ready);
+        nonce += 1;
+    }
+
+    /// @inheritdoc IExitModule
+    function cancel() external nonReentrant {
+        if (state != ExitState.Pending) revert ExitModuleNoPendingExit();
+        // Invariant: only the vault itself, its timelock or (if allowed) an owner can stop an exit.
+        bool allowed = msg.sender == SAFE || msg.sender == TIMELOCK
+            || (_config.ownersCanCancel && ISafe(SAFE).isOwner(msg.sender));
+        if (!allowed) revert ExitModuleNotAuthorized(msg.sender);
+        state = ExitState.None;
+        pendingCustodian = address(0);
+        readyAt = 0;
+        emit ExitCancelled(nonce - 1, msg.sender);
+    }
+
+    /// @inheritdoc IExitModule
+    function finalize() external nonReentrant {
+        if (state != ExitState.Pending) revert ExitModuleNoPendingExit();
+        // Invariant: nothing moves before the escrow delay has passed.
+        if (block.timestamp < readyAt) revert ExitModuleTooEarly(block.timestamp, readyAt);
+        address custodian = pendingCustodian;
+        uint256 exitNonce = nonce - 1;
+        state = ExitState.None;
+        pendingCustodian = address(0);
+        readyAt = 0;
+        uint256 balance = SAFE.balance;
+        if (balance != 0) {
+            bool ok = ISafe(SAFE).execTransactionFromModule(custodian, balance, "", ISafe.Operation.Call);
+            emit ExitAssetMoved(exitNonce, address(0), custodian, balance, ok);
+        }
+        address[] memory tokens = _config.tokens;
+        for (uint256 i = 0; i < tokens.length; i++) {
+            _sweep(exitNonce, tokens[i], custodian);
+        }
+        emit ExitFinalized(exitNonce, custodian, msg.sender);
+    }
+
+    /// @dev One token: a failing token is reported and skipped, so it cannot block the others.
+    function _sweep(uint256 exitNonce, address token, address custodian) private {
+        (bool read, bytes memory raw) = token.staticcall(abi.encodeCall(IERC20.balanceOf, (SAFE)));
+        if (!read || raw.length < 32) {
+            emit ExitAssetMoved(exitNonce, token, custodian, 0, false);
+            return;
+        }
+        uint256 amount = abi.decode(raw, (uint256));
+        if (amount == 0) return;
+        (bool ok, bytes memory ret) = ISafe(SAFE).execTransactionFromModuleReturnData(
+            token, 0, abi.encodeCall(IERC20.transfer, (custodian, amount)), ISafe.Operation.Call
+        );
+        ok = ok && (ret.length == 0 || (ret.length >= 32 && abi.decode(ret, (bool))));
+        emit ExitAssetMoved(exitNonce, token, custodian, amount, ok);
+    }
+
+    // -- configuration (timelock only) ----------------------------------------------------------
+
+    /// @notice Replaces the configuration. Only through the vault's timelock.
+    /// @dev Emits {ExitConfigChanged}. Requirements: caller is the timelock; no exit pending.
+    function configure(ExitConfig calldata cfg) external {
+        // Invariant: custodians, quorum and delay change only through the vault's timelock.
+        if (msg.sender != TIMELOCK) revert ExitModuleNotAuthorized(msg.sender);
+        if (state == ExitState.Pending) revert ExitModuleExitPending(pendingCustodian, readyAt);
+        for (uint256 i = 0; i < _config.custodians.length; i++) {
+            _custodian[_config.custodians[i]] = false;
+        }
+        for (uint256 i = 0; i < _config.initiators.length; i++) {
+            _initiator[_config.initiators[i]] = false;
+        }
+        _apply(cfg);
+    }
+
+    function _apply(ExitConfig memory cfg) private {
+        if (cfg.custodians.length == 0) revert ExitModuleInvalidConfig("no custodian");
+        if (cfg.quorum == 0) revert ExitModuleInvalidConfig("quorum is zero");
+        if (cfg.initiators.length != 0 && cfg.quorum > cfg.initiators.length) {
+            revert ExitModuleInvalidConfig("quorum above the council size");
+        }
+        for (uint256 i = 0; i < cfg.custodians.length; i++) {
+            if (cfg.custodians[i] == address(0) || cfg.custodians[i] == SAFE) {
+                revert ExitModuleInvalidConfig("bad custodian");
+            }
+            _custodian[cfg.custodians[i]] = true;
+        }
+        for (uint256 i = 0; i < cfg.initiators.length; i++) {
+            _initiator[cfg.initiators[i]] = true;
+        }
+        _config = cfg;
+        emit ExitConfigChanged(keccak256(abi.encode(cfg)));
+    }
+
+    // -- views ----------------------------------------------------------------------------------
+
+    /// @notice The current configuration.
+    function config() external view returns (ExitConfig memory) {
+        return _config;
+    }
+
+    /// @notice Whether `account` may sign exit requests now.
+    function isInitiator(address account) public view returns (bool) {
+        return _config.initiators.length == 0 ? ISafe(SAFE).isOwner(account) : _initiator[account];
+    }
+
+    /// @inheritdoc IExitModule
+    function requestDigest(address custodian, uint256 deadline) public view returns (bytes32) {
+        bytes32 domain = keccak256(
+            abi.encode(DOMAIN_TYPEHASH, keccak256("CustodyExitModule"), keccak256("1"), block.chainid, address(this))
+        );
+        bytes32 request = keccak256(abi.encode(REQUEST_TYPEHASH, SAFE, custodian, nonce, deadline));
+        return keccak256(abi.encodePacked("\x19\x01", domain, request));
+    }
+
+    function _recover(bytes32 digest, bytes calldata signatures) private view returns (address[] memory signers) {
+        if (signatures.length % 65 != 0) revert ExitModuleMalformedSignature(signatures.length / 65);
+        uint256 count = signatures.length / 65;
+        signers = new address[](count);
+        address last = address(0);
+        for (uint256 i = 0; i < count; i++) {
+            bytes32 r = bytes32(signatures[i * 65:i * 65 + 32]);
+            bytes32 s = bytes32(signatures[i * 65 + 32:i * 65 + 64]);
+            uint8 v = uint8(signatures[i * 65 + 64]);
+            // Invariant: one signature per initiator (no malleated twin, no duplicate).
+            if ((v != 27 && v != 28) || uint256(s) > HALF_N) revert ExitModuleMalformedSignature(i);
+            address signer = ecrecover(digest, v, r, s);
+            if (signer == address(0)) revert ExitModuleMalformedSignature(i);
+            if (signer <= last || !isInitiator(signer)) revert ExitModuleInvalidSigner(signer);
+            signers[i] = signer;
+            last = signer;
+        }
+    }
+}
