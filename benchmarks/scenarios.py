@@ -123,3 +123,59 @@ def guard_overhead_gas(session: Session, policy_path) -> dict[str, int]:
     result |= {f"noop_overhead_{k}": gas["noop"][k] - gas["plain"][k] for k in ("eth_steady", "erc20_steady")}
     result |= {f"guarded_{k}": v for k, v in gas["guarded"].items()}
     return result
+
+
+def exit_gas(session: Session, template_text: str, workdir) -> dict[str, int]:
+    """Gas of ExitModule initiate (2-of-3 council), cancel (by an owner) and finalize moving ETH + 3
+    ERC-20s, from real receipts."""
+    from pathlib import Path
+
+    from custody.contracts.deploy import deploy_plain
+    from custody.contracts.infra import DEMO_TOKEN_ADDRESS
+    from custody.vault import exit as X
+
+    tokens = [DEMO_TOKEN_ADDRESS]
+    for symbol in ("tEUR", "tGBP"):
+        tokens.append(
+            deploy_plain(
+                session.chain,
+                session.sender,
+                "TestERC20",
+                constructor_types=["string", "string", "uint8"],
+                constructor_args=[symbol, symbol, 6],
+            ).address
+        )
+    extra = "".join(
+        f'  - asset: erc20\n    address: {t}\n    symbol: t{i}\n    decimals: 6\n    per_tx_limit: "1000"\n'
+        f'    daily_limit: "5000"\n    allowlist: [0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f]\n    controls: [BENCH]\n'
+        for i, t in enumerate(tokens[1:])
+    )
+    marker = "exit:\n"
+    head, tail = template_text.split(marker, 1)
+    text = head.rstrip("\n") + "\n" + extra + "\n" + marker + tail
+    path = Path(workdir) / "exit-bench.yaml"
+    path.write_text(text)
+    record, _ = service.create_vault(session, path, name="exit-bench")
+    session.send(to=record.safe, value=10 * 10**18, what="fund")
+    for token in tokens:
+        _mint(session, token, record.safe, 10**12)
+        _mint(session, token, "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc", 1)  # custodian slots already non-zero
+
+    def request():
+        r = X.open_request(session, record.id, "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc")
+        for index in (4, 7):
+            r, _ = X.sign(session, r, anvil_signer(index))
+        return r
+
+    first = X.initiate(session, request()).gas_used
+    cancel = X.cancel_as_owner(session, record.id, anvil_signer(1)).gas_used
+    again = X.initiate(session, request()).gas_used
+    session.chain.rpc("evm_increaseTime", [2 * 3600 + 1])
+    session.chain.mine()
+    final = X.finalize(session, record.id).gas_used
+    return {
+        "initiate_2_of_3": first,
+        "cancel_by_owner": cancel,
+        "initiate_again": again,
+        "finalize_eth_and_3_erc20": final,
+    }

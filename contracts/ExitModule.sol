@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+import {Clones} from "@openzeppelin/contracts/proxy/Clones.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IExitModule} from "./interfaces/IExitModule.sol";
 import {ISafe} from "./interfaces/ISafe.sol";
 
 /// @title ExitModule
 /// @notice Emergency exit of one micro-vault to a pre-approved fallback custodian. See {IExitModule}.
+/// @dev Deployed once as an implementation; each vault gets an EIP-1167 clone whose immutable
+///      arguments are (safe, timelock), initialised in the same transaction by ExitModuleDeployer.
 contract ExitModule is IExitModule {
     /// @notice Semantic version of this contract.
     string public constant VERSION = "1.0.0";
@@ -18,12 +21,11 @@ contract ExitModule is IExitModule {
     uint256 private constant HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
     bytes32 private constant LOCK_SLOT = keccak256("custody.exit-module.lock");
 
-    /// @inheritdoc IExitModule
-    address public immutable SAFE;
-    /// @inheritdoc IExitModule
-    address public immutable TIMELOCK;
+    /// @dev The implementation itself (never usable as a module).
+    address private immutable IMPLEMENTATION;
 
     ExitConfig private _config;
+    bool private _initialized;
     mapping(address => bool) private _custodian;
     mapping(address => bool) private _initiator;
 
@@ -36,10 +38,30 @@ contract ExitModule is IExitModule {
     /// @notice Earliest finalization time of the pending exit.
     uint256 public readyAt;
 
-    constructor(address safe, address timelock, ExitConfig memory cfg) {
-        SAFE = safe;
-        TIMELOCK = timelock;
+    constructor() {
+        IMPLEMENTATION = address(this);
+    }
+
+    /// @notice Sets the clone's configuration, once (ExitModuleDeployer calls it right after cloning).
+    function initialize(ExitConfig calldata cfg) external {
+        // Invariant: the shared implementation is inert and each clone is configured exactly once.
+        if (address(this) == IMPLEMENTATION || _initialized) revert ExitModuleNotAuthorized(msg.sender);
+        _initialized = true;
         _apply(cfg);
+    }
+
+    /// @inheritdoc IExitModule
+    function SAFE() public view returns (address safe) {
+        (safe,) = _bindings();
+    }
+
+    /// @inheritdoc IExitModule
+    function TIMELOCK() public view returns (address timelock) {
+        (, timelock) = _bindings();
+    }
+
+    function _bindings() private view returns (address safe, address timelock) {
+        return abi.decode(Clones.fetchCloneArgs(address(this)), (address, address));
     }
 
     modifier nonReentrant() {
@@ -82,9 +104,10 @@ contract ExitModule is IExitModule {
     /// @inheritdoc IExitModule
     function cancel() external nonReentrant {
         if (state != ExitState.Pending) revert ExitModuleNoPendingExit();
+        (address safe, address timelock) = _bindings();
         // Invariant: only the vault itself, its timelock or (if allowed) an owner can stop an exit.
-        bool allowed = msg.sender == SAFE || msg.sender == TIMELOCK
-            || (_config.ownersCanCancel && ISafe(SAFE).isOwner(msg.sender));
+        bool allowed = msg.sender == safe || msg.sender == timelock
+            || (_config.ownersCanCancel && ISafe(safe).isOwner(msg.sender));
         if (!allowed) revert ExitModuleNotAuthorized(msg.sender);
         state = ExitState.None;
         pendingCustodian = address(0);
@@ -102,28 +125,29 @@ contract ExitModule is IExitModule {
         state = ExitState.None;
         pendingCustodian = address(0);
         readyAt = 0;
-        uint256 balance = SAFE.balance;
+        address safe = SAFE();
+        uint256 balance = safe.balance;
         if (balance != 0) {
-            bool ok = ISafe(SAFE).execTransactionFromModule(custodian, balance, "", ISafe.Operation.Call);
+            bool ok = ISafe(safe).execTransactionFromModule(custodian, balance, "", ISafe.Operation.Call);
             emit ExitAssetMoved(exitNonce, address(0), custodian, balance, ok);
         }
         address[] memory tokens = _config.tokens;
         for (uint256 i = 0; i < tokens.length; i++) {
-            _sweep(exitNonce, tokens[i], custodian);
+            _sweep(safe, exitNonce, tokens[i], custodian);
         }
         emit ExitFinalized(exitNonce, custodian, msg.sender);
     }
 
     /// @dev One token: a failing token is reported and skipped, so it cannot block the others.
-    function _sweep(uint256 exitNonce, address token, address custodian) private {
-        (bool read, bytes memory raw) = token.staticcall(abi.encodeCall(IERC20.balanceOf, (SAFE)));
+    function _sweep(address safe, uint256 exitNonce, address token, address custodian) private {
+        (bool read, bytes memory raw) = token.staticcall(abi.encodeCall(IERC20.balanceOf, (safe)));
         if (!read || raw.length < 32) {
             emit ExitAssetMoved(exitNonce, token, custodian, 0, false);
             return;
         }
         uint256 amount = abi.decode(raw, (uint256));
         if (amount == 0) return;
-        (bool ok, bytes memory ret) = ISafe(SAFE).execTransactionFromModuleReturnData(
+        (bool ok, bytes memory ret) = ISafe(safe).execTransactionFromModuleReturnData(
             token, 0, abi.encodeCall(IERC20.transfer, (custodian, amount)), ISafe.Operation.Call
         );
         ok = ok && (ret.length == 0 || (ret.length >= 32 && abi.decode(ret, (bool))));
@@ -136,7 +160,7 @@ contract ExitModule is IExitModule {
     /// @dev Emits {ExitConfigChanged}. Requirements: caller is the timelock; no exit pending.
     function configure(ExitConfig calldata cfg) external {
         // Invariant: custodians, quorum and delay change only through the vault's timelock.
-        if (msg.sender != TIMELOCK) revert ExitModuleNotAuthorized(msg.sender);
+        if (msg.sender != TIMELOCK()) revert ExitModuleNotAuthorized(msg.sender);
         if (state == ExitState.Pending) revert ExitModuleExitPending(pendingCustodian, readyAt);
         for (uint256 i = 0; i < _config.custodians.length; i++) {
             _custodian[_config.custodians[i]] = false;
@@ -147,14 +171,14 @@ contract ExitModule is IExitModule {
         _apply(cfg);
     }
 
-    function _apply(ExitConfig memory cfg) private {
+    function _apply(ExitConfig calldata cfg) private {
         if (cfg.custodians.length == 0) revert ExitModuleInvalidConfig("no custodian");
         if (cfg.quorum == 0) revert ExitModuleInvalidConfig("quorum is zero");
         if (cfg.initiators.length != 0 && cfg.quorum > cfg.initiators.length) {
             revert ExitModuleInvalidConfig("quorum above the council size");
         }
         for (uint256 i = 0; i < cfg.custodians.length; i++) {
-            if (cfg.custodians[i] == address(0) || cfg.custodians[i] == SAFE) {
+            if (cfg.custodians[i] == address(0) || cfg.custodians[i] == SAFE()) {
                 revert ExitModuleInvalidConfig("bad custodian");
             }
             _custodian[cfg.custodians[i]] = true;
@@ -175,7 +199,7 @@ contract ExitModule is IExitModule {
 
     /// @notice Whether `account` may sign exit requests now.
     function isInitiator(address account) public view returns (bool) {
-        return _config.initiators.length == 0 ? ISafe(SAFE).isOwner(account) : _initiator[account];
+        return _config.initiators.length == 0 ? ISafe(SAFE()).isOwner(account) : _initiator[account];
     }
 
     /// @inheritdoc IExitModule
@@ -183,7 +207,7 @@ contract ExitModule is IExitModule {
         bytes32 domain = keccak256(
             abi.encode(DOMAIN_TYPEHASH, keccak256("CustodyExitModule"), keccak256("1"), block.chainid, address(this))
         );
-        bytes32 request = keccak256(abi.encode(REQUEST_TYPEHASH, SAFE, custodian, nonce, deadline));
+        bytes32 request = keccak256(abi.encode(REQUEST_TYPEHASH, SAFE(), custodian, nonce, deadline));
         return keccak256(abi.encodePacked("\x19\x01", domain, request));
     }
 

@@ -179,6 +179,34 @@ log_blocks = sa.Table(
 )
 
 
+# -- emergency exit requests (ExitModule), signatures collected across calls ----------------------
+exit_requests = sa.Table(
+    "exit_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("chain_id", sa.BigInteger, nullable=False),
+    sa.Column("vault_id", sa.Integer, sa.ForeignKey("vaults.id"), nullable=False),
+    sa.Column("module", sa.String(42), nullable=False),
+    sa.Column("nonce", sa.BigInteger, nullable=False),
+    sa.Column("custodian", sa.String(42), nullable=False),
+    sa.Column("deadline", sa.BigInteger, nullable=False),
+    sa.Column("digest", sa.String(66), nullable=False, unique=True),
+    sa.Column("state", sa.String(16), nullable=False),  # collecting | initiated | cancelled | finalized
+    sa.Column("initiate_tx", sa.String(66)),
+    sa.Column("finalize_tx", sa.String(66)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+exit_signatures = sa.Table(
+    "exit_signatures",
+    metadata,
+    sa.Column("request_id", sa.Integer, sa.ForeignKey("exit_requests.id"), primary_key=True),
+    sa.Column("signer", sa.String(42), primary_key=True),
+    sa.Column("signature", sa.String(132), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")

@@ -35,3 +35,15 @@ def test_guard_overhead_matches_committed_snapshot_and_targets(session):
     # issue 3 targets: steady state ≤ 12,000, first spend of a day ≤ 25,000
     assert measured["overhead_eth_steady"] <= 12_000 and measured["overhead_erc20_steady"] <= 12_000
     assert measured["overhead_eth_first_of_day"] <= 25_000 and measured["overhead_erc20_first_of_day"] <= 25_000
+
+
+def test_exit_module_gas_matches_committed_snapshot(session, tmp_path):
+    from benchmarks.scenarios import exit_gas
+
+    committed = json.loads((REPO / "benchmarks" / "snapshots" / "exit.json").read_text())["gas"]
+    measured = exit_gas(session, (REPO / "tests" / "fixtures" / "policies" / "resilient.yaml").read_text(), tmp_path)
+    assert set(measured) == set(committed)
+    for name, gas in measured.items():
+        assert gas == pytest.approx(committed[name], abs=TOLERANCE), (
+            f"{name}: measured {gas}, snapshot {committed[name]}"
+        )

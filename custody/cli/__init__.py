@@ -7,6 +7,7 @@ import click
 from custody.cli._app import AppContext, CustodyGroup, configure_logging
 from custody.cli.build_cmd import build_cmd
 from custody.cli.chain_cmd import chain
+from custody.cli.exit_cmd import exit_group
 from custody.cli.infra_cmd import infra
 from custody.cli.key_cmd import key
 from custody.cli.offline_cmd import export_cmd as _tx_offline  # noqa: F401  (adds tx export/sign-offline/import-signature)
@@ -36,7 +37,7 @@ def cli(ctx: click.Context, home: str | None, rpc: str | None, sender: str | Non
     app.home, app.rpc, app.sender = home, rpc, sender
 
 
-for command in (chain, build_cmd, infra, vault, policy, tx, key, pilot, oob_group, reconcile_cmd):
+for command in (chain, build_cmd, infra, vault, policy, tx, key, pilot, oob_group, reconcile_cmd, exit_group):
     cli.add_command(command)
 
 

@@ -153,3 +153,66 @@ def show(app: AppContext, vault_ref: str) -> None:
         c.print(f"  policy         {r.policy_path} ({r.policy_hash[:18]}…)")
 
     app.emit(data, render)
+
+
+def _emit_op(app: AppContext, proposal, op) -> None:
+    app.emit(
+        {"proposal": proposal.id, "operation": op.as_dict()},
+        lambda c: c.print(
+            f"proposal {proposal.id} schedules {op.kind.replace('_', ' ')} on the timelock ({op.delay} s delay); "
+            f"sign and execute it, then `custody tx execute {proposal.id}` after the delay"
+        ),
+    )
+
+
+@vault.command()
+@click.argument("vault_ref", metavar="VAULT")
+@json_option
+@pass_app
+def pause(app: AppContext, vault_ref: str) -> None:
+    """Propose freezing VAULT now (no delay): no owner-signed transfer or call until unpaused."""
+    from custody.vault.resilience import pause as do_pause
+
+    proposal = do_pause(app.session(), vault_ref)
+    app.emit(
+        {"proposal": proposal.id, "safe_tx_hash": proposal.safe_tx_hash},
+        lambda c: c.print(f"proposal {proposal.id} pauses the vault once the owners sign and execute it"),
+    )
+
+
+@vault.command()
+@click.argument("vault_ref", metavar="VAULT")
+@json_option
+@pass_app
+def unpause(app: AppContext, vault_ref: str) -> None:
+    """Schedule lifting the freeze (through the timelock: effective after its delay)."""
+    from custody.vault.resilience import unpause as do_unpause
+
+    _emit_op(app, *do_unpause(app.session(), vault_ref))
+
+
+@vault.command("rotate-owner")
+@click.argument("vault_ref", metavar="VAULT")
+@click.option("--old", required=True, metavar="ADDRESS")
+@click.option("--new", required=True, metavar="ADDRESS")
+@json_option
+@pass_app
+def rotate_owner(app: AppContext, vault_ref: str, old: str, new: str) -> None:
+    """Swap owner OLD for NEW through the timelock."""
+    from custody.vault.resilience import rotate_owner as rotate
+
+    session = app.session()
+    _emit_op(app, *rotate(session, vault_ref, old, new, session.workspace.home / "templates"))
+
+
+@vault.command("set-threshold")
+@click.argument("vault_ref", metavar="VAULT")
+@click.argument("threshold", type=int)
+@json_option
+@pass_app
+def set_threshold(app: AppContext, vault_ref: str, threshold: int) -> None:
+    """Lower or raise the signature threshold through the timelock."""
+    from custody.vault.resilience import change_threshold
+
+    session = app.session()
+    _emit_op(app, *change_threshold(session, vault_ref, threshold, session.workspace.home / "templates"))

@@ -22,7 +22,9 @@ from custody.store import Store, deployments, utcnow
 from custody.types import Address
 
 SAFE_COMPONENTS = ("SafeL2", "SafeProxyFactory", "CompatibilityFallbackHandler", "MultiSendCallOnly")
-CUSTODY_COMPONENTS = ("CustodyGuardCode", "GuardDeployer", "ExitModuleDeployer", "VaultSetup", "MicroVaultFactory")
+CUSTODY_COMPONENTS = (
+    "CustodyGuardCode", "GuardDeployer", "ExitModule", "ExitModuleDeployer", "VaultSetup", "MicroVaultFactory",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,14 @@ def _components(chain: Chain, sender: TransactionSigner) -> list[Deployed]:
         constructor_types=["address"],
         constructor_args=[done["CustodyGuardCode"].address],
     )
-    done["ExitModuleDeployer"] = deploy_deterministic(chain, sender, "ExitModuleDeployer")
+    done["ExitModule"] = deploy_deterministic(chain, sender, "ExitModule")
+    done["ExitModuleDeployer"] = deploy_deterministic(
+        chain,
+        sender,
+        "ExitModuleDeployer",
+        constructor_types=["address"],
+        constructor_args=[done["ExitModule"].address],
+    )
     done["VaultSetup"] = deploy_deterministic(
         chain, sender, "VaultSetup", constructor_types=["address", "address"],
         constructor_args=[done["GuardDeployer"].address, done["ExitModuleDeployer"].address],

@@ -195,6 +195,37 @@ def _config_changes(old: GuardConfig, new: GuardConfig, symbols: dict[str, tuple
     return changes
 
 
+def _exit_calls(session: Session, vault: VaultRecord, policy: Policy, changes: list[Change]) -> list[T.ScheduledCall]:
+    """Timelock calls that bring the vault's ExitModule in line with the template's ``exit:``."""
+    from custody.policy.compiled import compile_exit
+
+    wanted = compile_exit(policy)
+    if vault.exit_module is None:
+        if wanted is not None:
+            changes.append(
+                Change("exit", "the template adds an exit module; create a new vault for it (not supported in place)")
+            )
+        return []
+    module = session.contract("ExitModule", vault.exit_module)
+    current = session.chain.call(module.functions.config().call)
+    if wanted is None:
+        changes.append(Change("exit", "the template drops `exit:`; the existing exit module stays configured as it is"))
+        return []
+    normalise = lambda cfg: (  # noqa: E731
+        sorted(a.lower() for a in cfg[0]), sorted(a.lower() for a in cfg[1]), int(cfg[2]), int(cfg[3]), bool(cfg[4]),
+        sorted(a.lower() for a in cfg[5]),
+    )  # fmt: skip
+    if normalise(current) == normalise(wanted):
+        return []
+    old, new = normalise(current), normalise(wanted)
+    labels = ("custodians", "initiators", "quorum", "escrow delay", "owners can cancel", "swept tokens")
+    for label, a, b in zip(labels, old, new):
+        if a != b:
+            changes.append(Change("exit", f"exit {label}: {a} -> {b}"))
+    payload = bytes.fromhex(module.encode_abi("configure", [wanted])[2:])
+    return [T.ScheduledCall(vault.exit_module, 0, payload, "reconfigure the exit module")]
+
+
 def plan_change(session: Session, vault_ref: str | int, template: str | Path) -> ChangePlan:
     vault = get_vault(session, vault_ref)
     policy = load_policy(template)
@@ -226,6 +257,7 @@ def plan_change(session: Session, vault_ref: str | int, template: str | Path) ->
             changes += _config_changes(info.config, config, _symbols(session, info))
     else:
         changes.append(Change("guard", "install a CustodyGuard (the vault has none)"))
+    calls += _exit_calls(session, vault, policy, changes)
     if int(delay) != policy.timelock_delay:
         payload = selector_of("updateDelay(uint256)") + encode(["uint256"], [policy.timelock_delay])
         calls.append(
@@ -268,24 +300,11 @@ def apply_change(
                 vault.safe, inner, f"install guard {new_guard} (policy 0x{plan.config.policy_hash.hex()[:16]}…)"
             ),
         )
-    lock = session.contract("VaultTimelock", vault.timelock)
-    delay = int(session.chain.call(lock.functions.getMinDelay().call))
-    nonce = P.safe_nonce(session, vault.safe)
-    salt = T.salt_for(plan.policy.template_hash, nonce.to_bytes(32, "big"), bytes.fromhex(vault.safe[2:]))
-    args = T.batch_args(calls, salt)
-    op_id = "0x" + bytes(session.chain.call(lock.functions.hashOperationBatch(*args).call)).hex()
-    data = bytes.fromhex(lock.encode_abi("scheduleBatch", [*args, delay])[2:])
     summary = "; ".join(c.description for c in plan.changes) or "re-apply template"
-    proposal = P.propose(
-        session, vault.id, to=vault.timelock, data=data,
-        description=f"schedule policy change ({len(calls)} call(s), {delay}s delay): {summary}"[:500], proposer=proposer,
+    return T.schedule(
+        session, vault, calls, kind="policy_change", description=summary, salt_seed=plan.policy.template_hash,
+        proposer=proposer, new_guard=new_guard, policy_path=str(template), policy_source=plan.policy.source_text,
     )  # fmt: skip
-    op = T.record(
-        session, op_id=op_id, vault_id=vault.id, proposal_id=proposal.id, kind="policy_change", description=summary,
-        calls=calls, salt=salt, delay=delay, new_guard=new_guard, policy_path=str(template),
-        policy_source=plan.policy.source_text,
-    )  # fmt: skip
-    return proposal, op
 
 
 def cancel_change(session: Session, vault_ref: str | int, op_id: str, *, proposer: str = "") -> P.Proposal:

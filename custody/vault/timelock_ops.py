@@ -238,6 +238,46 @@ def complete(session: Session, op: TimelockOp, *, on_done=None):
     return receipt
 
 
+def schedule(
+    session: Session,
+    vault,
+    calls: list[ScheduledCall],
+    *,
+    kind: str,
+    description: str,
+    salt_seed: bytes,
+    proposer: str = "",
+    new_guard: str | None = None,
+    policy_path: str | None = None,
+    policy_source: str | None = None,
+):
+    """Propose the Safe transaction that schedules ``calls`` as one batch on the vault's timelock.
+
+    Returns (proposal, operation). The owners sign and execute the proposal; after the delay
+    ``custody tx execute`` on the same proposal completes the operation.
+    """
+    from custody.vault import proposals as P
+
+    require_no_pending(session, vault.id)
+    lock = session.contract("VaultTimelock", vault.timelock)
+    delay = int(session.chain.call(lock.functions.getMinDelay().call))
+    nonce = P.safe_nonce(session, vault.safe)
+    salt = salt_for(salt_seed, nonce.to_bytes(32, "big"), bytes.fromhex(vault.safe[2:]))
+    args = batch_args(calls, salt)
+    op_id = "0x" + bytes(session.chain.call(lock.functions.hashOperationBatch(*args).call)).hex()
+    data = bytes.fromhex(lock.encode_abi("scheduleBatch", [*args, delay])[2:])
+    proposal = P.propose(
+        session, vault.id, to=vault.timelock, data=data,
+        description=f"schedule {kind.replace('_', ' ')} ({len(calls)} call(s), {delay}s delay): {description}"[:500],
+        proposer=proposer,
+    )  # fmt: skip
+    op = record(
+        session, op_id=op_id, vault_id=vault.id, proposal_id=proposal.id, kind=kind, description=description,
+        calls=calls, salt=salt, delay=delay, new_guard=new_guard, policy_path=policy_path, policy_source=policy_source,
+    )  # fmt: skip
+    return proposal, op
+
+
 def require_no_pending(session: Session, vault_id: int) -> None:
     pending = [o for o in list_ops(session, vault_id) if o.state in (OpState.PROPOSED, OpState.SCHEDULED)]
     if pending:

@@ -1,0 +1,79 @@
+"""Shared helpers for the resilience tests (exit module, pause, isolation, rotation)."""
+
+from __future__ import annotations
+
+from eth_abi import encode
+from eth_utils import function_signature_to_4byte_selector as sel
+
+from benchmarks.scenarios import _mint
+from custody.contracts.deploy import deploy_plain
+from custody.contracts.infra import DEMO_TOKEN_ADDRESS
+from custody.policy import change as C
+from custody.signers.local import anvil_address, anvil_signer
+from custody.vault import exit as X
+from custody.vault import proposals as P
+from custody.vault import service
+from custody.vault import timelock_ops as T
+from tests.conftest import FIXTURES
+
+RESILIENT = FIXTURES / "policies" / "resilient.yaml"
+CUSTODIAN = anvil_address(5)
+SECOND_CUSTODIAN = anvil_address(6)
+COUNCIL = (4, 7, 9)
+OWNERS = (1, 2, 3)
+BROKER = anvil_address(8)
+ETH = 10**18
+USD = 10**6
+
+
+def resilient_vault(session, name: str = "resilient", eth: int = 40 * ETH, usd: int = 50_000 * USD):
+    record, _ = service.create_vault(session, RESILIENT, name=name)
+    session.send(to=record.safe, value=eth, what="fund")
+    _mint(session, DEMO_TOKEN_ADDRESS, record.safe, usd)
+    return record
+
+
+def sign_exit(session, vault, custodian: str, signers=COUNCIL[:2]):
+    request = X.open_request(session, vault.id, custodian)
+    for index in signers:
+        request, _ = X.sign(session, request, anvil_signer(index))
+    return request
+
+
+def advance(session, seconds: int) -> None:
+    session.chain.rpc("evm_increaseTime", [seconds])
+    session.chain.mine()
+
+
+def execute_with(session, proposal, signers=OWNERS[:2]):
+    for index in signers:
+        P.sign(session, P.get_proposal(session, proposal.id), anvil_signer(index))
+    return C.execute(session, proposal.id)
+
+
+def through_timelock(session, vault, calls, *, description: str, signers=OWNERS[:2]):
+    """Schedule ``calls`` on the vault's timelock, wait out the delay, complete them."""
+    proposal, op = T.schedule(
+        session, vault, calls, kind="test", description=description, salt_seed=description.encode()
+    )
+    execute_with(session, proposal, signers)
+    advance(session, op.delay + 1)
+    C.execute(session, proposal.id)
+    return op
+
+
+def module_call(safe: str, inner: bytes, description: str) -> T.ScheduledCall:
+    payload = sel("execTransactionFromModule(address,uint256,bytes,uint8)") + encode(
+        ["address", "uint256", "bytes", "uint8"], [safe, 0, inner, 0]
+    )
+    return T.ScheduledCall(safe, 0, payload, description)
+
+
+def install_reverting_guard(session, vault) -> str:
+    """Owners install (through the timelock) a guard that refuses everything: a broken vault."""
+    bad = deploy_plain(
+        session.chain, session.sender, "RevertingGuard", constructor_types=[], constructor_args=[]
+    ).address
+    inner = sel("setGuard(address)") + encode(["address"], [bad])
+    through_timelock(session, vault, [module_call(vault.safe, inner, "install a broken guard")], description="break")
+    return bad
