@@ -179,3 +179,72 @@ def exit_gas(session: Session, template_text: str, workdir) -> dict[str, int]:
         "initiate_again": again,
         "finalize_eth_and_3_erc20": final,
     }
+
+
+def attest_gas(session: Session, template_path, *, batch_sizes=(1, 100, 1000)) -> dict[str, int]:
+    """Gas of custody badges from real receipts: on-chain badges (delegated EAS attestations) for a
+    2-of-3 transfer, and the single anchoring transaction of off-chain batches of ``batch_sizes``; the
+    same-run baseline is EAS ``multiTimestamp`` of the 100-batch's UIDs (one timestamp per item)."""
+    from custody.attest import badges as B
+    from custody.attest import batch as BT
+    from custody.attest import steps as S
+
+    record, _ = service.create_vault(session, template_path, name="attest-bench")
+    session.send(to=record.safe, value=10 * 10**18, what="fund")
+    session.attester_uri = "anvil:7"
+    receipt = session.chain.w3.eth.get_transaction_receipt
+
+    def gas(badge) -> int:
+        return int(receipt(badge.tx_hash)["gasUsed"])
+
+    kyc = S.kyc_badge(session, vault=record.safe, subject=anvil_signer(1).address, jurisdiction="CH",
+                      evidence=b"bench", attester=session.signer("anvil:9"))  # fmt: skip
+    p = P.propose_transfer(session, record.name, to=PRIME_BROKER, amount="1")
+    P.sign(session, p, anvil_signer(1))
+    P.sign(session, P.get_proposal(session, p.id), anvil_signer(2))
+    P.execute(session, P.get_proposal(session, p.id))
+    approval, _second, execution = (B.read(session, r["uid"]) for r in B.stored(session, vault=record.safe)[1:4])
+    out = {"onchain_kyc": gas(kyc), "onchain_approval": gas(approval), "onchain_execution": gas(execution)}
+    attester = session.signer("anvil:7")
+    uids_100: list[bytes] = []
+    for size in batch_sizes:
+        items = [
+            BT.BatchItem(
+                recipient=record.safe,
+                fields={
+                    "vault": record.safe,
+                    "playbook": f"bench-{size}-{i}",
+                    "reportHash": bytes(32),
+                    "passed": True,
+                    "ledgerEntry": bytes(32),
+                },
+            )
+            for i in range(size)
+        ]
+        result = BT.issue_batch(session, "drill", attester=attester, items=items)
+        out[f"batch_{size}_anchor"] = result.anchor_gas
+        if size == 100:
+            uids_100 = [bytes.fromhex(d["sig"]["uid"][2:]) for d in result.documents]
+    if uids_100:
+        ctx = B.context(session)
+        data = bytes.fromhex(ctx.contract.encode_abi("multiTimestamp", [uids_100])[2:])
+        out["baseline_multitimestamp_100"] = session.send(to=ctx.address, data=data, what="baseline").gas_used
+    return out
+
+
+def attest_summary(gas: dict[str, int]) -> dict[str, float]:
+    """Per-step figures derived from :func:`attest_gas` (amortized batch gas, ratios to the baselines)."""
+    out: dict[str, float] = {}
+    for key, value in gas.items():
+        if key.startswith("batch_") and key.endswith("_anchor"):
+            size = int(key.split("_")[1])
+            out[f"batch_{size}_per_step"] = round(value / size, 1)
+    if "baseline_multitimestamp_100" in gas:
+        out["multitimestamp_per_step"] = round(gas["baseline_multitimestamp_100"] / 100, 1)
+        if "batch_1000_per_step" in out:
+            out["ratio_batch1000_vs_multitimestamp"] = round(
+                out["batch_1000_per_step"] / out["multitimestamp_per_step"], 5
+            )
+    if "batch_1000_per_step" in out:
+        out["ratio_batch1000_vs_onchain_approval"] = round(out["batch_1000_per_step"] / gas["onchain_approval"], 6)
+    return out

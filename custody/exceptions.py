@@ -261,4 +261,13 @@ class SignatureError(SignerError, ValueError):
     """A signature blob is malformed or does not recover to the claimed signer."""
 
 
+# -- attestations --------------------------------------------------------------------------------
+class AttestationError(CustodyError):
+    """An attestation could not be issued, revoked, read or verified."""
+
+
+class UnknownAttestation(AttestationError, LookupError):
+    """No attestation with that UID (on chain, in the workspace or in the given file)."""
+
+
 __all__ = [name for name, obj in list(globals().items()) if isinstance(obj, type) and issubclass(obj, Exception)]

@@ -195,6 +195,7 @@ def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
         return {"deposits": txs}
 
     run.step("fund the vaults", fund)
+    kyc = _kyc(run, session, vaults)  # KYC badges first: approval badges link to them
 
     def confirm_out_of_band(proposal: P.Proposal) -> dict:
         try:
@@ -271,7 +272,8 @@ def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
         "hsm": {k: v for k, v in hsm.items() if k != "pin_file"},
         "out_of_band": transfers[2]["out_of_band"],
         "policy": _policy(run, session, vaults["hot"]["name"], copied / "hot.yaml"),
-        "collateral": _collateral(run, session, copied / "hot.yaml"),
+        "collateral": (collateral := _collateral(run, session, copied / "hot.yaml")),
+        "attestations": {"kyc": kyc, **_attestations(run, session, vaults, collateral, copied)},
     }
 
 
@@ -287,3 +289,19 @@ def _collateral(run: PilotRun, session: Session, issuer_template: Path) -> dict[
     from custody.reconcile.pilot import collateral_section
 
     return collateral_section(run.step, session, issuer_template, run.home / "collateral")
+
+
+def _kyc(run: PilotRun, session: Session, vaults: dict[str, dict]) -> dict[str, Any]:
+    from custody.attest.pilot import kyc_section
+
+    return kyc_section(run.step, session, vaults)
+
+
+def _attestations(
+    run: PilotRun, session: Session, vaults: dict[str, dict], collateral: dict[str, Any], copied: Path
+) -> dict[str, Any]:
+    """Inventory tags (batch), a reconciliation sign-off, and verification of every badge."""
+    from custody.attest.pilot import attest_section
+
+    templates = sorted(copied.glob("*.yaml")) + [Path(collateral["template"])]
+    return attest_section(run.step, session, vaults, collateral, templates, run.home / "attestations")

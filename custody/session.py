@@ -18,6 +18,7 @@ from custody.store import Store
 from custody.workspace import Workspace
 
 SENDER_ENV = "CUSTODY_SENDER"
+ATTESTER_ENV = "CUSTODY_ATTESTER"
 
 
 @dataclass
@@ -26,9 +27,12 @@ class Session:
     chain: Chain
     sender_uri: str | None = None
     signer_context: SignerContext | None = None
+    attester_uri: str | None = None
     _sender: Signer | None = field(default=None, repr=False)
     _infra: Infrastructure | None = field(default=None, repr=False)
     _opened: list = field(default_factory=list, repr=False)  # signers to close (HSM sessions, device links)
+    _attester: Signer | None = field(default=None, repr=False)
+    _eas: Any = field(default=None, repr=False)  # custody.attest.badges.EasContext, once per session
 
     @classmethod
     def open(
@@ -75,6 +79,15 @@ class Session:
                 uri = "anvil:0"
             self._sender = self.signer(uri)
         return self._sender
+
+    def attester(self) -> Signer | None:
+        """The operator's attester key for automatic badges: --attester / $CUSTODY_ATTESTER, else none."""
+        if self._attester is None:
+            uri = self.attester_uri or os.environ.get(ATTESTER_ENV)
+            if not uri:
+                return None
+            self._attester = self.signer(uri)
+        return self._attester
 
     def infrastructure(self, *, deploy: bool | None = None) -> Infrastructure:
         """The chain's custody infrastructure; deployed automatically on a local Anvil."""

@@ -47,3 +47,20 @@ def test_exit_module_gas_matches_committed_snapshot(session, tmp_path):
         assert gas == pytest.approx(committed[name], abs=TOLERANCE), (
             f"{name}: measured {gas}, snapshot {committed[name]}"
         )
+
+
+def test_attestation_gas_matches_committed_snapshot_and_target(session):
+    from benchmarks.scenarios import attest_gas, attest_summary
+
+    committed = json.loads((REPO / "benchmarks" / "snapshots" / "attest.json").read_text())["gas"]
+    measured = attest_gas(session, REPO / "tests" / "fixtures" / "policies" / "attested.yaml")
+    assert set(measured) == set(committed)
+    for name, gas in measured.items():
+        tolerance = TOLERANCE if name != "baseline_multitimestamp_100" else 100 * 30  # 100 signatures' zero bytes
+        assert gas == pytest.approx(committed[name], abs=tolerance), (
+            f"{name}: measured {gas}, snapshot {committed[name]}"
+        )
+    summary = attest_summary(measured)
+    # issue 6 target: batch mode at most 5,000 gas per step at 1,000 steps, and far below EAS's per-item timestamp
+    assert summary["batch_1000_per_step"] <= 5_000
+    assert summary["batch_1000_per_step"] < summary["multitimestamp_per_step"] / 100

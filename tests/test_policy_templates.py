@@ -38,6 +38,8 @@ EXPECTED = {
     "16_bad_control_id.yaml": (20, "timelock.controls[0]", "control id 'SOC2 CC8.1' must be"),
     "17_exit_quorum_too_high.yaml": (56, "exit.quorum", "quorum 5 is greater than the 3 owners"),
     "19_not_utf8.yaml": (6, "<document>", "not valid UTF-8"),
+    "20_attester_unknown_step.yaml": (42, "attestations.attesters[1].steps[1]", "unknown step 'audit'"),
+    "21_emit_without_attester.yaml": (43, "attestations.emit[1]", "no attester is authorised for 'oob_confirmation'"),
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from custody.cli._app import AppContext, CustodyGroup, configure_logging
+from custody.cli.attest_cmd import attest
 from custody.cli.build_cmd import build_cmd
 from custody.cli.chain_cmd import chain
 from custody.cli.exit_cmd import exit_group
@@ -27,17 +28,25 @@ from custody.cli.vault_cmd import vault
 @click.option(
     "--sender", envvar="CUSTODY_SENDER", metavar="URI", help="Signer URI that pays gas [anvil:0 on local chains]."
 )
+@click.option(
+    "--attester",
+    envvar="CUSTODY_ATTESTER",
+    metavar="URI",
+    help="Signer URI of the attester key for automatic badges (see `custody attest`).",
+)
 @click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for debug).")
 @click.version_option(package_name="custody")
 @click.pass_context
-def cli(ctx: click.Context, home: str | None, rpc: str | None, sender: str | None, verbose: int) -> None:
+def cli(
+    ctx: click.Context, home: str | None, rpc: str | None, sender: str | None, attester: str | None, verbose: int
+) -> None:
     """Micro-vault custody toolkit: Safe multisigs bounded by on-chain policy."""
     configure_logging(verbose)
     app = ctx.ensure_object(AppContext)
-    app.home, app.rpc, app.sender = home, rpc, sender
+    app.home, app.rpc, app.sender, app.attester = home, rpc, sender, attester
 
 
-for command in (chain, build_cmd, infra, vault, policy, tx, key, pilot, oob_group, reconcile_cmd, exit_group):
+for command in (chain, build_cmd, infra, vault, policy, tx, key, pilot, oob_group, reconcile_cmd, exit_group, attest):
     cli.add_command(command)
 
 

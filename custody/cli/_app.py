@@ -26,6 +26,7 @@ class AppContext:
     home: str | None = None
     rpc: str | None = None
     sender: str | None = None
+    attester: str | None = None
     json: bool = False
     _session: Session | None = field(default=None, repr=False)
     _workspace: Workspace | None = field(default=None, repr=False)
@@ -50,7 +51,9 @@ class AppContext:
             chain, started = self.workspace.connect(self.rpc)
             if started:
                 self.note(f"started local chain at {chain.url} (stop it with `custody chain down`)")
-            self._session = Session(workspace=self.workspace, chain=chain, sender_uri=self.sender)
+            self._session = Session(
+                workspace=self.workspace, chain=chain, sender_uri=self.sender, attester_uri=self.attester
+            )
         return self._session
 
     def note(self, message: str) -> None:

@@ -67,6 +67,21 @@ def pilot(app: AppContext, out: str | None) -> None:
                 kinds = ", ".join(f"{k} ×{n}" for k, n in r["finding_counts"].items()) or "none"
                 t.add_row(label, str(r["bars"]), str(r["at_block"]), kinds, str(r["exit_code"]), r["html"])
             c.print(t)
+        if "attestations" in summary:
+            att = summary["attestations"]
+            v = att["verified"]
+            counts = ", ".join(f"{k} ×{n}" for k, n in v["by_step"].items())
+            tags = att["inventory_tags"]
+            c.print(f"attestation badges (EAS): {counts}")
+            c.print(
+                f"inventory tags: {tags['size']} off-chain attestations anchored in {tags['anchor_tx'][:18]}… "
+                f"({tags['anchor_gas']:,} gas, {tags['gas_per_attestation']:,.0f} per tag); documents {tags['documents']}"
+            )
+            c.print(
+                "badges verified: "
+                + ", ".join(f"{k} {r['valid']}/{r['badges']}" for k, r in v.items() if k != "by_step")
+                + " (auditor_issuer_vault: chain + templates + exported documents only)"
+            )
         t = table("step", "seconds")
         for s in summary["steps"]:
             t.add_row(s["name"], f"{s['seconds']:.3f}")

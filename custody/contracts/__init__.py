@@ -33,10 +33,20 @@ SAFE_ARTIFACTS = {
 }
 
 
+# Vendored third-party artifacts (ABI + bytecode exactly as published on npm).
+VENDORED_ARTIFACTS = {
+    "EAS": "eas/EAS.json",
+    "SchemaRegistry": "eas/SchemaRegistry.json",
+}
+
+
 @functools.cache
 def load_artifact(name: str) -> Artifact:
-    """Load a contract artifact by name: ours first, then the bundled Safe v1.4.1 contracts."""
-    if name in SAFE_ARTIFACTS:
+    """Load a contract artifact by name: ours, the bundled Safe v1.4.1 contracts, or vendored ones."""
+    if name in VENDORED_ARTIFACTS:
+        data = json.loads(resources.files("custody.contracts").joinpath("vendor", VENDORED_ARTIFACTS[name]).read_text())
+        source = "vendored"
+    elif name in SAFE_ARTIFACTS:
         resource = resources.files("safe_eth.eth.contracts.abis").joinpath(f"{SAFE_ARTIFACTS[name]}.json")
         data = json.loads(resource.read_text())
         source = "safe-eth-py"
@@ -57,4 +67,4 @@ def load_artifact(name: str) -> Artifact:
 
 def all_artifact_names() -> list[str]:
     ours = sorted(p.stem for p in _paths.ARTIFACTS_DIR.glob("*.json"))
-    return ours + sorted(SAFE_ARTIFACTS)
+    return ours + sorted(SAFE_ARTIFACTS) + sorted(VENDORED_ARTIFACTS)

@@ -22,7 +22,7 @@ from custody.policy.compiled import CONFIG_ABI, KIND_NAMES, GuardConfig, compile
 from custody.policy.onchain import installed_guard, read_guard
 from custody.policy.template import DAYS, Policy, load_policy
 from custody.session import Session
-from custody.store import vaults
+from custody.store import remember_template, vaults
 from custody.types import ZERO_ADDRESS, Address, format_amount
 from custody.vault import proposals as P
 from custody.vault import timelock_ops as T
@@ -350,6 +350,7 @@ def record_applied(session: Session, op: T.TimelockOp) -> None:
     if op.new_guard:
         values["guard"] = op.new_guard
     with session.store.begin() as conn:
+        remember_template(conn, values["policy_hash"], op.policy_source, op.policy_path or "<template>")
         conn.execute(vaults.update().where(vaults.c.id == op.vault_id).values(**values))
 
 

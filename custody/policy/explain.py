@@ -100,6 +100,14 @@ def rules(policy: Policy) -> list[Rule]:
             + ", ".join(c.label or c.address for c in e.custodians),
             e.controls, "ExitModule",
         ))  # fmt: skip
+    if policy.attestations:
+        a = policy.attestations
+        who = "; ".join(f"{x.label or x.address}: {', '.join(x.steps)}" for x in a.attesters)
+        emitted = f"; badges emitted automatically for {', '.join(a.emit)}" if a.emit else ""
+        out.append(Rule(
+            "attestations", "attestation",
+            f"custody steps attested (EAS) only by: {who}{emitted}", a.controls, "custody attest verify",
+        ))  # fmt: skip
     return out
 
 

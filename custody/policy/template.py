@@ -135,6 +135,29 @@ class ExitRule:
     controls: tuple[str, ...]
 
 
+ATTESTATION_STEPS = ("kyc", "approval", "oob_confirmation", "execution", "inventory_tag", "reconciliation", "drill")
+AUTO_BADGE_STEPS = ("approval", "oob_confirmation", "execution")
+
+
+@dataclass(frozen=True)
+class Attester:
+    address: Address
+    label: str
+    steps: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AttestationRule:
+    """Who may attest which custody step for this vault, and which steps emit badges automatically."""
+
+    attesters: tuple[Attester, ...]
+    emit: tuple[str, ...]
+    controls: tuple[str, ...]
+
+    def authorised(self, address: str, step: str) -> bool:
+        return any(a.address == address and step in a.steps for a in self.attesters)
+
+
 @dataclass(frozen=True)
 class ContractCall:
     """A contract function the vault may call directly (no limits apply; time rules do)."""
@@ -163,6 +186,7 @@ class Policy:
     out_of_band: OutOfBand | None
     exit: ExitRule | None
     contract_calls: tuple[ContractCall, ...] = ()
+    attestations: AttestationRule | None = None
     source_path: str = ""
     source_text: str = field(default="", repr=False)
 
@@ -264,7 +288,7 @@ class _PolicyReader(Reader):
 
 TOP_KEYS = {
     "version", "name", "risk_class", "description", "owners", "timelock", "assets",
-    "freeze_windows", "allowed_hours", "out_of_band", "exit", "contract_calls",
+    "freeze_windows", "allowed_hours", "out_of_band", "exit", "contract_calls", "attestations",
 }  # fmt: skip
 
 
@@ -499,6 +523,7 @@ def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
 
     exit_rule = _parse_exit(r, top.get("exit"), owners) if "exit" in top else None
     calls = _parse_calls(r, top["contract_calls"], assets) if "contract_calls" in top else []
+    attest_rule = _parse_attestations(r, top["attestations"]) if "attestations" in top else None
 
     if r.problems or name is None or risk is None or threshold is None or delay is None:
         return None, r.problems
@@ -507,9 +532,40 @@ def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
         owners_controls=owners_controls, timelock_delay=delay, timelock_operations=operations,
         timelock_controls=timelock_controls, assets=tuple(assets), freeze_windows=tuple(w for _, w in windows),
         allowed_hours=hours, out_of_band=oob_rule, exit=exit_rule, contract_calls=tuple(calls),
-        source_path=file, source_text=text,
+        attestations=attest_rule, source_path=file, source_text=text,
     )  # fmt: skip
     return policy, []
+
+
+def _parse_attestations(r: _PolicyReader, node) -> AttestationRule | None:
+    a = r.mapping(node, "attestations", allowed={"attesters", "emit", "controls"}, required={"attesters"})
+    attesters: list[Attester] = []
+    for i, entry in enumerate(r.sequence(a["attesters"], "attestations.attesters") if "attesters" in a else []):
+        f = f"attestations.attesters[{i}]"
+        e = r.mapping(entry, f, allowed={"address", "label", "steps"}, required={"address", "steps"})
+        address = r.address(e["address"], f"{f}.address") if "address" in e else None
+        label = (r.text(e["label"], f"{f}.label") or "") if "label" in e else ""
+        steps = r.string_list(e["steps"], f"{f}.steps") if "steps" in e else ()
+        for j, name in enumerate(steps):
+            if name not in ATTESTATION_STEPS:
+                r.error(e["steps"], f"{f}.steps[{j}]", f"unknown step {name!r} (known: {', '.join(ATTESTATION_STEPS)})")
+        if address is not None:
+            if address in {x.address for x in attesters}:
+                r.error(entry, f, f"attester {address} is listed twice")
+            else:
+                attesters.append(Attester(address, label, tuple(steps)))
+    emit = r.string_list(a["emit"], "attestations.emit") if "emit" in a else ()
+    for j, name in enumerate(emit):
+        if name not in AUTO_BADGE_STEPS:
+            r.error(
+                a["emit"],
+                f"attestations.emit[{j}]",
+                f"only {', '.join(AUTO_BADGE_STEPS)} are emitted automatically, not {name!r}",
+            )
+        elif not any(name in x.steps for x in attesters):
+            r.error(a["emit"], f"attestations.emit[{j}]", f"no attester is authorised for {name!r}")
+    controls = r.controls(a.get("controls"), "attestations.controls")
+    return AttestationRule(tuple(attesters), tuple(emit), controls)
 
 
 def _parse_calls(r: _PolicyReader, node, assets: list[AssetRule]) -> list[ContractCall]:

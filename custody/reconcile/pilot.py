@@ -64,7 +64,8 @@ def collateral_section(step: Step, session: Session, issuer_template: Path, fold
         facts = {"tx_hash": record.created_tx}
         issuer.update(vault=record.name, safe=record.safe, token=deployed.address)
         return {"issuer_vault": record.name, "safe": record.safe, "timelock": record.timelock,
-                "vault_tx": facts["tx_hash"], "token": deployed.address, "token_tx": deployed.tx_hash}  # fmt: skip
+                "vault_tx": facts["tx_hash"], "token": deployed.address, "token_tx": deployed.tx_hash,
+                "template": record.policy_path}  # fmt: skip
 
     info = step("collateral: issuer vault + CollateralToken (cGOLD)", setup)
     first_rows, second_rows = S.generate_rows(16, seed=1), S.generate_rows(8, seed=2, start=16)
@@ -100,4 +101,5 @@ def collateral_section(step: Step, session: Session, issuer_template: Path, fold
     return {
         **info, "holder": HOLDER, "batches": [first, second], "clean": clean1, "clean_with_previous": clean2,
         "seeded": seeded, "seeded_expected": SEEDED_KINDS, "seeded_as_expected": seeded["finding_counts"] == SEEDED_KINDS,
+        "bar_lists": [str(list1), str(list2)],
     }  # fmt: skip

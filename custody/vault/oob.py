@@ -186,6 +186,10 @@ def _record(session: Session, proposal: Proposal, confirmer: str, method: str) -
                     reason=reason, confirmed_at=row.confirmed_at,
                 )
             )  # fmt: skip
+    if done is None:
+        from custody.attest.auto import after_confirmation
+
+        after_confirmation(session, proposal.safe_tx.safe, proposal.safe_tx_hash, confirmer, method)
     return row
 
 

@@ -389,6 +389,9 @@ def _store_signature(
                 source=source[:32], created_at=utcnow(),
             )
         )  # fmt: skip
+    from custody.attest.auto import after_approval
+
+    after_approval(session, proposal.safe_tx.safe, proposal.safe_tx_hash, signature.signer)
     return signature, True
 
 
@@ -542,6 +545,9 @@ def _finalize(session: Session, proposal: Proposal, receipt: Receipt) -> Receipt
     from custody.vault.timelock_ops import after_proposal_executed
 
     after_proposal_executed(session, proposal.id)
+    from custody.attest.auto import after_execution
+
+    after_execution(session, proposal.id)
     return receipt
 
 

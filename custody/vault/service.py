@@ -16,7 +16,7 @@ from custody.policy.compiled import NO_EXIT, compile_exit, compile_policy
 from custody.policy.onchain import GuardInfo, installed_guard, read_guard
 from custody.policy.template import Policy, load_policy
 from custody.session import Session
-from custody.store import utcnow, vaults
+from custody.store import remember_template, utcnow, vaults
 from custody.types import Address
 
 # Safe v1.4.1 storage slots (see GuardManager / FallbackManager).
@@ -203,6 +203,7 @@ def create_vault(
             )
         )  # fmt: skip
         vault_id = result.inserted_primary_key[0]
+        remember_template(conn, "0x" + policy.template_hash.hex(), policy.source_text, str(policy_path))
     return get_vault(session, vault_id), facts
 
 

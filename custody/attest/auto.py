@@ -1,0 +1,187 @@
+"""Badges the custody flows emit by themselves, when the vault's template asks for them.
+
+A template's ``attestations.emit`` lists which of ``approval``, ``oob_confirmation`` and ``execution``
+get a badge the moment the step happens, attested by the operator's attester key (``--attester`` /
+``$CUSTODY_ATTESTER``). The custody step never waits on its badge: if no attester is configured, the
+attester is not authorised, or the attestation fails, the step stands, a warning says why, and
+``custody attest backfill VAULT`` issues what is missing later (``custody attest verify`` lists gaps).
+
+Links: an approval badge refers (``refUID``) to the approving signer's KYC badge when the workspace
+holds one; an execution badge refers to the transaction's last approval/confirmation badge and lists
+all of them in its ``approvals`` field.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+
+from custody.attest import badges as B
+from custody.exceptions import CustodyError
+from custody.session import Session
+from custody.store import oob_confirmations, proposals, signatures
+from custody.types import ZERO_ADDRESS
+
+log = logging.getLogger(__name__)
+
+
+def _rule(session: Session, safe: str, step_name: str):
+    """(vault record, attester signer) when the vault's template emits ``step_name`` and an attester is set."""
+    from custody.vault.service import get_vault
+
+    vault = get_vault(session, safe)
+    rule = vault.policy().attestations
+    if rule is None or step_name not in rule.emit:
+        return None
+    attester = session.attester()
+    if attester is None:
+        log.warning(
+            "vault %s's template asks for %s badges but no attester key is configured (--attester / "
+            "$CUSTODY_ATTESTER); `custody attest backfill %s` issues missing badges later",
+            vault.name, step_name, vault.name,
+        )  # fmt: skip
+        return None
+    if not rule.authorised(attester.address, step_name):
+        log.warning(
+            "attester %s is not authorised for %s badges by vault %s's template; no badge issued",
+            attester.address, step_name, vault.name,
+        )  # fmt: skip
+        return None
+    return vault, attester
+
+
+def _existing(
+    session: Session, step_name: str, safe_tx_hash: str, signer: str | None = None, confirmer: str | None = None
+):
+    for row in B.stored(session, step_name=step_name, reference=safe_tx_hash):
+        if row["revoked_tx"]:
+            continue
+        if signer is not None and row["signer"] != signer:
+            continue
+        if confirmer is not None and B.read(session, row["uid"]).fields.get("confirmer") != confirmer:
+            continue
+        return row
+    return None
+
+
+def _best_effort(what: str, fn, *args):
+    try:
+        return fn(*args)
+    except CustodyError as exc:
+        log.warning("%s badge not issued: %s (`custody attest backfill` retries)", what, exc.message)
+        return None
+
+
+# -- approval ------------------------------------------------------------------------------------------
+def after_approval(session: Session, safe: str, safe_tx_hash: str, signer: str):
+    return _best_effort("approval", _approval, session, safe, safe_tx_hash, signer)
+
+
+def _approval(session: Session, safe: str, safe_tx_hash: str, signer: str):
+    found = _rule(session, safe, "approval")
+    if found is None or _existing(session, "approval", safe_tx_hash, signer=signer):
+        return None
+    vault, attester = found
+    fields = {"vault": vault.safe, "safeTxHash": bytes.fromhex(safe_tx_hash[2:]), "signer": signer,
+              "ledgerEntry": B.ZERO32}  # fmt: skip
+    return B.issue(
+        session, "approval", attester=attester, recipient=signer, fields=fields,
+        ref_uid=B.latest_kyc(session, signer), reference=safe_tx_hash, signer=signer,
+    )  # fmt: skip
+
+
+# -- out-of-band confirmation ----------------------------------------------------------------------------
+def after_confirmation(session: Session, safe: str, safe_tx_hash: str, confirmer: str, method: str):
+    return _best_effort("out-of-band confirmation", _confirmation, session, safe, safe_tx_hash, confirmer, method)
+
+
+def _confirmation(session: Session, safe: str, safe_tx_hash: str, confirmer: str, method: str):
+    found = _rule(session, safe, "oob_confirmation")
+    if found is None or _existing(session, "oob_confirmation", safe_tx_hash, confirmer=confirmer):
+        return None
+    vault, attester = found
+    fields = {"vault": vault.safe, "safeTxHash": bytes.fromhex(safe_tx_hash[2:]), "confirmer": confirmer,
+              "method": method, "ledgerEntry": B.ZERO32}  # fmt: skip
+    return B.issue(
+        session, "oob_confirmation", attester=attester, recipient=vault.safe, fields=fields, reference=safe_tx_hash
+    )
+
+
+# -- execution -------------------------------------------------------------------------------------------
+def after_execution(session: Session, proposal_id: int):
+    return _best_effort("execution", _execution, session, proposal_id)
+
+
+def _movement(session: Session, proposal) -> tuple[str, str, int]:
+    """(asset, to, amount) the execution moved: token transfers decoded, anything else as the raw call."""
+    from custody.vault.decode import decode_safe_call
+
+    safe_tx = proposal.safe_tx
+    call = decode_safe_call(
+        session.chain, safe_tx.to, safe_tx.value, safe_tx.data, safe_tx.operation, safe=safe_tx.safe
+    )
+    if call.kind == "erc20" and call.token is not None and call.recipient and call.amount is not None:
+        return call.token.address, call.recipient, call.amount
+    return ZERO_ADDRESS, safe_tx.to, safe_tx.value
+
+
+def _execution(session: Session, proposal_id: int):
+    from custody.vault.proposals import get_proposal
+
+    proposal = get_proposal(session, proposal_id)
+    found = _rule(session, proposal.safe_tx.safe, "execution")
+    if found is None or not proposal.exec_tx_hash or _existing(session, "execution", proposal.safe_tx_hash):
+        return None
+    vault, attester = found
+    linked = [
+        r for s in ("approval", "oob_confirmation")
+        for r in B.stored(session, step_name=s, reference=proposal.safe_tx_hash) if not r["revoked_tx"]
+    ]  # fmt: skip
+    linked.sort(key=lambda r: r["id"])
+    approvals = [bytes.fromhex(r["uid"][2:]) for r in linked]
+    asset, to, amount = _movement(session, proposal)
+    fields = {
+        "vault": vault.safe, "safeTxHash": bytes.fromhex(proposal.safe_tx_hash[2:]),
+        "txHash": bytes.fromhex(proposal.exec_tx_hash[2:]), "asset": asset, "to": to, "amount": amount,
+        "approvals": approvals, "ledgerEntry": B.ZERO32,
+    }  # fmt: skip
+    return B.issue(
+        session, "execution", attester=attester, recipient=vault.safe, fields=fields,
+        ref_uid=approvals[-1] if approvals else B.ZERO32, reference=proposal.safe_tx_hash,
+    )  # fmt: skip
+
+
+# -- catching up ------------------------------------------------------------------------------------------
+def backfill(session: Session, vault_ref: str) -> list[B.Badge]:
+    """Issue every badge the vault's template asks for that the workspace's records lack."""
+    from custody.vault.service import get_vault
+
+    vault = get_vault(session, vault_ref)
+    issued: list[B.Badge] = []
+    with session.store.connect() as conn:
+        props = conn.execute(
+            sa.select(proposals.c.id, proposals.c.safe_tx_hash, proposals.c.state)
+            .where(proposals.c.vault_id == vault.id)
+            .order_by(proposals.c.id)
+        ).all()
+        sigs = conn.execute(
+            sa.select(signatures.c.proposal_id, signatures.c.signer).order_by(signatures.c.created_at)
+        ).all()
+        oobs = conn.execute(
+            sa.select(oob_confirmations.c.proposal_id, oob_confirmations.c.confirmer, oob_confirmations.c.method)
+        ).all()
+    by_id = {p.id: p for p in props}
+    for s in sigs:
+        if s.proposal_id in by_id:
+            badge = _approval(session, vault.safe, by_id[s.proposal_id].safe_tx_hash, s.signer)
+            issued += [badge] if badge else []
+    for o in oobs:
+        if o.proposal_id in by_id:
+            badge = _confirmation(session, vault.safe, by_id[o.proposal_id].safe_tx_hash, o.confirmer, o.method)
+            issued += [badge] if badge else []
+    for p in props:
+        if p.state == "executed":
+            badge = _execution(session, p.id)
+            issued += [badge] if badge else []
+    return issued

@@ -1,0 +1,100 @@
+"""The pilot's attestation steps: KYC badges for the signers (before they approve anything), the
+automatic approval / confirmation / execution badges of its transfers, a batch of inventory tags for
+the collateral bars, a reconciliation sign-off, and a verification of all of it — once with the
+workspace, once as an outside auditor with chain data, the templates and the exported documents only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from custody.attest import badges as B
+from custody.attest import batch as BT
+from custody.attest import steps as S
+from custody.attest.verify import Verifier
+from custody.exceptions import AttestationError
+from custody.session import Session
+
+Step = Callable[[str, Callable[[], dict]], dict]
+OPERATIONS_ATTESTER = "anvil:7"  # custody-operations in the shipped templates
+COMPLIANCE_ATTESTER = "anvil:9"  # compliance: KYC only
+
+
+def kyc_section(step: Step, session: Session, vaults: dict[str, dict]) -> dict[str, Any]:
+    """KYC badges for every owner of the pilot's vaults, and the operations attester switched on."""
+
+    def kyc() -> dict:
+        compliance = session.signer(COMPLIANCE_ATTESTER)
+        out = {}
+        for label, v in vaults.items():
+            for owner in v["owners"]:
+                badge = S.kyc_badge(
+                    session, vault=v["safe"], subject=owner, jurisdiction="CH",
+                    evidence=f"pilot identity file of {owner}".encode(), attester=compliance,
+                    expiration=session.chain.latest_timestamp() + 365 * 86400,
+                )  # fmt: skip
+                out[f"{label}:{owner}"] = badge.uid
+        return {"attester": compliance.address, "badges": out}
+
+    result = step("attest: KYC badges for every vault signer (compliance attester)", kyc)
+    session.attester_uri = OPERATIONS_ATTESTER  # from here on the flows emit their badges
+    result["operations_attester"] = session.attester().address
+    return result
+
+
+def attest_section(
+    step: Step,
+    session: Session,
+    vaults: dict[str, dict],
+    collateral: dict[str, Any],
+    templates: list[Path],
+    folder: Path,
+) -> dict[str, Any]:
+    folder.mkdir(parents=True, exist_ok=True)
+    operations = session.attester()
+    assert operations is not None
+    issuer_vault = collateral["safe"]
+    documents_file = folder / "inventory-tags.json"
+
+    def tags() -> dict:
+        bars = Path(collateral["bar_lists"][-1])
+        result = S.tag_bars(session, bars, token=collateral["token"], vault=issuer_vault, attester=operations)
+        BT.write_documents(result.documents, documents_file)
+        return {**{k: v for k, v in result.summary().items() if k != "uids"}, "documents": str(documents_file),
+                "bar_list": str(bars)}  # fmt: skip
+
+    batch = step("attest: inventory tags for every collateral bar (one batch, one anchoring tx)", tags)
+
+    def sign_off() -> dict:
+        badge = S.sign_off_reconciliation(
+            session, collateral["clean_with_previous"]["run_id"], vault=issuer_vault, attester=operations
+        )
+        return {"uid": badge.uid, "tx_hash": badge.tx_hash, "backed": badge.fields["backed"]}
+
+    reconciliation = step("attest: sign off the clean reconciliation on chain", sign_off)
+
+    def verify() -> dict:
+        verifier = Verifier(session)
+        reports = {label: verifier.verify_vault(v["safe"]) for label, v in vaults.items()}
+        reports["issuer"] = verifier.verify_vault(issuer_vault)
+        auditor = Verifier(
+            session, use_workspace=False, templates=templates, documents=BT.read_documents(documents_file)
+        ).verify_vault(issuer_vault)
+        out = {label: r.as_dict()["summary"] for label, r in reports.items()}
+        out["auditor_issuer_vault"] = auditor.as_dict()["summary"]
+        failures = [f for r in [*reports.values(), auditor] for f in r.failures()]
+        if failures:
+            raise AttestationError("pilot: badges failed verification: " + "; ".join(failures[:5]))
+        out["by_step"] = _by_step(session)
+        return out
+
+    verified = step("attest: verify every badge (workspace) and the issuer vault's as an outside auditor", verify)
+    return {"inventory_tags": batch, "reconciliation": reconciliation, "verified": verified}
+
+
+def _by_step(session: Session) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in B.stored(session):
+        counts[row["step"]] = counts.get(row["step"], 0) + 1
+    return counts

@@ -1,0 +1,707 @@
+"""Verifying badges the way an auditor must: from chain data, the vault's templates and attestation files.
+
+For a vault, :func:`verify_vault`
+
+1. rebuilds which template was in force when: the Safe's ``ChangedGuard`` events, each guard's
+   ``TEMPLATE_HASH`` (an immutable), matched to template texts by keccak256 (the workspace's history,
+   or files the auditor passes) — so "who may attest" is read from the template the chain anchors;
+2. finds every custody badge about the vault: EAS ``Attested`` events for the custody schemas (read
+   back with ``getAttestation``) and off-chain attestation documents (workspace or files);
+3. checks each badge: custody schema, attester authorised for that step by the template in force at
+   the badge's time, not revoked, not expired, every ``refUID`` / ``approvals`` link resolving to a
+   valid badge of the same vault, and what it refers to matching the chain — an execution badge's tx
+   must carry the Safe's ``ExecutionSuccess`` for that safeTxHash; an approval's signer must appear
+   among the executed transaction's signatures (or, before execution, in a stored valid signature);
+   off-chain documents must carry a valid EIP-712 signature by their claimed attester, the EAS UID,
+   and a Merkle proof to a root EAS timestamped no earlier than the attestation's time;
+4. lists custody steps that lack a valid badge although the template in force asked for one:
+   executions and their signers (from the Safe's events) and recorded out-of-band confirmations.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+from eth_utils import keccak, to_checksum_address
+
+from custody.attest import merkle
+from custody.attest.badges import (
+    ZERO32,
+    Badge,
+    EasContext,
+    _badge_from_tuple,
+    context,
+    hex32,
+    parse_uid,
+)
+from custody.attest.batch import stored_documents
+from custody.attest.schemas import STEP_BY_UID, STEPS
+from custody.attest.typed import OFFCHAIN_ATTEST_FIELDS, OFFCHAIN_DOMAIN_NAME, OffchainMessage
+from custody.chain.logs import decode_logs, layouts_from_abi, rpc_batch
+from custody.contracts import load_artifact
+from custody.contracts.deploy import codehash, read_many
+from custody.exceptions import AttestationError, InputError, SignatureError, TemplateError, UnknownAttestation
+from custody.policy.template import Policy, load_policy_text
+from custody.safe.signatures import verify_owner_signature
+from custody.session import Session
+from custody.signers.base import typed_data_digest
+from custody.signers.ecdsa import EcdsaSignature
+from custody.store import oob_confirmations, proposals, signatures, templates, timelock_ops, vaults
+from custody.types import ZERO_ADDRESS, Address, parse_address
+
+LOG_CHUNK = 10_000
+
+
+# -- report ------------------------------------------------------------------------------------------
+@dataclass
+class BadgeCheck:
+    uid: str
+    step: str | None
+    mode: str
+    attester: str | None
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    badge: Badge | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict:
+        return {
+            "uid": self.uid, "step": self.step, "mode": self.mode, "attester": self.attester, "ok": self.ok,
+            "problems": self.problems, "notes": self.notes,
+            "badge": None if self.badge is None else self.badge.as_dict(),
+        }  # fmt: skip
+
+
+@dataclass
+class Report:
+    vault: str | None
+    checks: list[BadgeCheck] = field(default_factory=list)
+    missing: list[dict] = field(default_factory=list)  # custody steps without a valid badge
+    templates: list[dict] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # about the inputs (templates not available, …)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and not self.missing and all(c.ok for c in self.checks)
+
+    def failures(self) -> list[str]:
+        out = list(self.problems)
+        for c in self.checks:
+            out += [f"badge {c.uid} ({c.step or '?'}): {p}" for p in c.problems]
+        out += [m["message"] for m in self.missing]
+        return out
+
+    def as_dict(self) -> dict:
+        return {
+            "vault": self.vault, "ok": self.ok, "badges": [c.as_dict() for c in self.checks],
+            "missing": self.missing, "templates": self.templates, "problems": self.problems,
+            "summary": {
+                "badges": len(self.checks), "valid": sum(c.ok for c in self.checks),
+                "invalid": sum(not c.ok for c in self.checks), "missing": len(self.missing),
+            },
+        }  # fmt: skip
+
+
+# -- chain reading helpers --------------------------------------------------------------------------------
+def _get_logs(session: Session, address: str, layouts: dict, from_block: int, topics_extra: list | None = None):
+    latest = session.chain.call(lambda: session.chain.w3.eth.block_number)
+    out = []
+    start = from_block
+    while start <= latest:
+        end = min(start + LOG_CHUNK - 1, latest)
+        params = {
+            "address": to_checksum_address(address), "fromBlock": hex(start), "toBlock": hex(end),
+            "topics": [list(layouts)] + (topics_extra or []),
+        }  # fmt: skip
+        out += decode_logs(rpc_batch(session.chain, [("eth_getLogs", [params])])[0], layouts)
+        start = end + 1
+    return out
+
+
+def _block_times(session: Session, numbers: Iterable[int]) -> dict[int, int]:
+    wanted = sorted(set(numbers))
+    blocks = rpc_batch(session.chain, [("eth_getBlockByNumber", [hex(n), False]) for n in wanted])
+    return {n: int(b["timestamp"], 16) for n, b in zip(wanted, blocks)}
+
+
+# -- who may attest: templates in force over time ------------------------------------------------------
+@dataclass
+class Authority:
+    """The vault's template timeline, as anchored on chain by its guards' TEMPLATE_HASH."""
+
+    vault: Address
+    times: list[int]
+    entries: list[tuple[str | None, Policy | None, str]]  # (template hash, template, guard)
+    problems: list[str]
+
+    def at(self, when: int) -> tuple[str | None, Policy | None, str | None]:
+        i = bisect.bisect_right(self.times, when) - 1
+        if i < 0:
+            return None, None, None
+        return self.entries[i]
+
+    def describe(self) -> list[dict]:
+        return [
+            {"from_time": t, "guard": g, "template_hash": h, "template": p.name if p else None}
+            for t, (h, p, g) in zip(self.times, self.entries)
+        ]
+
+
+def known_templates(session: Session | None, vault: str, files: Iterable[str | Path] = ()) -> dict[str, Policy]:
+    """keccak256(template) → template, from the workspace's history of the vault and from files."""
+    texts: list[tuple[str, str]] = []
+    if session is not None:
+        with session.store.connect() as conn:
+            texts += [(src, path) for src, path in conn.execute(sa.select(templates.c.source, templates.c.path))]
+            row = conn.execute(
+                sa.select(vaults.c.id, vaults.c.policy_source, vaults.c.policy_path).where(
+                    vaults.c.chain_id == session.chain_id, sa.func.lower(vaults.c.safe) == vault.lower()
+                )
+            ).first()
+            if row is not None:
+                texts.append((row.policy_source, row.policy_path))
+                for src, path in conn.execute(
+                    sa.select(timelock_ops.c.policy_source, timelock_ops.c.policy_path).where(
+                        timelock_ops.c.vault_id == row.id, timelock_ops.c.policy_source.is_not(None)
+                    )
+                ):
+                    texts.append((src, path or "<template>"))
+    for f in files:
+        p = Path(f)
+        try:
+            texts.append((p.read_text(encoding="utf-8"), str(p)))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"template {p} cannot be read: {exc}") from None
+    out: dict[str, Policy] = {}
+    for text, path in texts:
+        h = "0x" + keccak(text.encode("utf-8")).hex()
+        if h in out:
+            continue
+        try:
+            out[h] = load_policy_text(text, path)
+        except TemplateError as exc:
+            raise InputError(f"template {path} is not a valid template: {exc.message}") from None
+    return out
+
+
+def authority(session: Session, vault: str, templates: dict[str, Policy], from_block: int = 0) -> Authority:
+    safe_abi = load_artifact("SafeL2").abi
+    layouts = layouts_from_abi(safe_abi, ["ChangedGuard"])
+    changes = _get_logs(session, vault, layouts, from_block)
+    times = _block_times(session, [log.block_number for log in changes])
+    out = Authority(Address(to_checksum_address(vault)), [], [], [])
+    for log in changes:
+        guard = to_checksum_address(log.values[0])
+        if guard == ZERO_ADDRESS:
+            entry: tuple = (None, None, guard)
+        else:
+            try:
+                (info,) = read_many(session.chain, [session.contract("CustodyGuard", guard).functions.info()])
+            except Exception:
+                out.problems.append(f"guard {guard} installed in block {log.block_number} is not a CustodyGuard")
+                entry = (None, None, guard)
+            else:
+                h = "0x" + bytes(info[7]).hex()
+                policy = templates.get(h)
+                if policy is None:
+                    out.problems.append(
+                        f"the template with hash {h} (guard {guard}, from block {log.block_number}) is not available: "
+                        "pass it with --template FILE"
+                    )
+                entry = (h, policy, guard)
+        out.times.append(times[log.block_number])
+        out.entries.append(entry)
+    if not changes:
+        out.problems.append(f"{vault} never installed a guard: no template is anchored on chain")
+    return out
+
+
+# -- executions and their signers, from the Safe's own events ------------------------------------------------
+@dataclass(frozen=True)
+class Execution:
+    safe_tx_hash: str
+    tx_hash: str
+    block: int
+    time: int
+    signers: tuple[str, ...]
+
+
+def executions(session: Session, vault: str, from_block: int = 0) -> list[Execution]:
+    layouts = layouts_from_abi(load_artifact("SafeL2").abi, ["ExecutionSuccess", "SafeMultiSigTransaction"])
+    logs = _get_logs(session, vault, layouts, from_block)
+    by_tx: dict[str, dict] = {}
+    for log in logs:
+        item = by_tx.setdefault(log.tx_hash, {"block": log.block_number, "success": [], "multisig": []})
+        (item["success"] if log.event == "ExecutionSuccess" else item["multisig"]).append(log)
+    times = _block_times(session, [v["block"] for v in by_tx.values()])
+    out = []
+    for tx_hash, item in by_tx.items():
+        for success, multisig in zip(item["success"], item["multisig"]):
+            safe_tx_hash = (
+                bytes(success.values[0])
+                if isinstance(success.values[0], bytes)
+                else bytes.fromhex(success.values[0][2:])
+            )
+            sig_blob = bytes(multisig.values[multisig_field(layouts, "signatures")])
+            out.append(
+                Execution(
+                    hex32(safe_tx_hash), tx_hash, item["block"], times[item["block"]], _signers(sig_blob, safe_tx_hash)
+                )
+            )
+    return sorted(out, key=lambda e: (e.block, e.tx_hash))
+
+
+def multisig_field(layouts: dict, name: str) -> int:
+    layout = next(lay for lay in layouts.values() if lay.name == "SafeMultiSigTransaction")
+    return layout.field_names.index(name)
+
+
+def _signers(blob: bytes, safe_tx_hash: bytes) -> tuple[str, ...]:
+    out = []
+    for i in range(0, len(blob) - len(blob) % 65, 65):
+        chunk = blob[i : i + 65]
+        v = chunk[64]
+        if v in (0, 1):  # contract signature / approved hash: the owner is r
+            out.append(to_checksum_address(chunk[12:32]))
+            continue
+        try:
+            out.append(verify_owner_signature(chunk, safe_tx_hash).signer)
+        except SignatureError:
+            continue
+    return tuple(out)
+
+
+# -- reading badges ---------------------------------------------------------------------------------------
+def onchain_badges(session: Session, ctx: EasContext, vault: str, from_block: int = 0) -> list[Badge]:
+    layouts = layouts_from_abi(ctx.contract.abi, ["Attested"])
+    schema_topics = ["0x" + uid.hex() for uid in STEP_BY_UID]
+    logs = _get_logs(session, ctx.address, layouts, from_block, [None, None, schema_topics])
+    uids = [log.values[2] if isinstance(log.values[2], bytes) else bytes.fromhex(log.values[2][2:]) for log in logs]
+    tx_of = {hex32(u): log.tx_hash for u, log in zip(uids, logs)}
+    raws = read_many(session.chain, [ctx.contract.functions.getAttestation(u) for u in uids]) if uids else []
+    out = []
+    for raw in raws:
+        try:
+            badge = _badge_from_tuple(raw, tx_hash=tx_of.get(hex32(bytes(raw[0]))))
+        except AttestationError:
+            continue  # custody schema but undecodable data: cannot be about this vault
+        if badge.vault == to_checksum_address(vault):
+            out.append(badge)
+    return out
+
+
+def offchain_badge(doc: dict) -> tuple[Badge | None, list[str]]:
+    """Decode an EAS off-chain attestation document (no chain access); problems if malformed."""
+    try:
+        sig, message = doc["sig"], doc["sig"]["message"]
+        uid = parse_uid(sig["uid"], "document uid")
+        schema = parse_uid(message["schema"], "schema")
+        st = STEP_BY_UID.get(schema)
+        if st is None:
+            return None, [f"schema {hex32(schema)} is not a custody step"]
+        msg = _message(message)
+        fields = st.decode(msg.data)
+        signer = parse_address(doc["signer"], what="document signer")
+    except (KeyError, TypeError, ValueError, InputError) as exc:
+        text = exc.message if isinstance(exc, InputError) else f"missing or malformed field {exc}"
+        return None, [f"not an EAS off-chain attestation document: {text}"]
+    batch = (doc.get("custody") or {}).get("batch") or {}
+    badge = Badge(
+        uid=hex32(uid), step=st.name, mode="offchain", attester=signer, recipient=Address(to_checksum_address(msg.recipient)),
+        ref_uid=hex32(msg.ref_uid), time=msg.time, expiration=msg.expiration, revocation_time=0,
+        revocable=msg.revocable, fields=fields, batch_root=batch.get("root"),
+    )  # fmt: skip
+    return badge, []
+
+
+def _message(m: dict) -> OffchainMessage:
+    def b32(key):
+        return parse_uid(m[key], key)
+
+    data = m["data"]
+    if not isinstance(data, str) or not data.startswith("0x"):
+        raise ValueError("data must be 0x-hex")
+    return OffchainMessage(
+        schema=b32("schema"), recipient=parse_address(m["recipient"], what="recipient", allow_zero=True),
+        time=int(m["time"]), expiration=int(m["expirationTime"]), revocable=bool(m["revocable"]),
+        ref_uid=b32("refUID"), data=bytes.fromhex(data[2:]), salt=b32("salt"), version=int(m["version"]),
+    )  # fmt: skip
+
+
+# -- the verifier ------------------------------------------------------------------------------------------
+class Verifier:
+    def __init__(
+        self, session: Session, *, templates: Iterable[str | Path] = (), documents: Iterable[dict] = (),
+        from_block: int | None = None, use_workspace: bool = True,
+    ) -> None:  # fmt: skip
+        self.session = session
+        self.ctx = context(session)
+        self.template_files = list(templates)
+        self.use_workspace = use_workspace
+        self.documents = list(documents) + (stored_documents(session) if use_workspace else [])
+        self.from_block = from_block
+        self.now = session.chain.latest_timestamp()
+        self._authorities: dict[str, Authority] = {}
+        self._executions: dict[str, list[Execution]] = {}
+        self._offchain: dict[str, tuple[Badge | None, dict]] = {}
+        for doc in self.documents:
+            badge, _ = offchain_badge(doc)
+            uid = badge.uid if badge else str((doc.get("sig") or {}).get("uid"))
+            self._offchain.setdefault(uid, (badge, doc))
+        self._onchain_cache: dict[str, Badge | None] = {}
+
+    # -- lookups --
+    def _start(self, vault: str) -> int:
+        if self.from_block is not None:
+            return self.from_block
+        with self.session.store.connect() as conn:
+            block = conn.execute(
+                sa.select(vaults.c.created_block).where(
+                    vaults.c.chain_id == self.session.chain_id, sa.func.lower(vaults.c.safe) == vault.lower()
+                )
+            ).scalar()
+        return int(block) if block is not None and self.use_workspace else 0
+
+    def authority(self, vault: str) -> Authority:
+        key = vault.lower()
+        if key not in self._authorities:
+            templates = known_templates(self.session if self.use_workspace else None, vault, self.template_files)
+            self._authorities[key] = authority(self.session, vault, templates, self._start(vault))
+        return self._authorities[key]
+
+    def executions(self, vault: str) -> list[Execution]:
+        key = vault.lower()
+        if key not in self._executions:
+            self._executions[key] = executions(self.session, vault, self._start(vault))
+        return self._executions[key]
+
+    def onchain(self, uid: str) -> Badge | None:
+        if uid not in self._onchain_cache:
+            raw = self.session.chain.call(self.ctx.contract.functions.getAttestation(bytes.fromhex(uid[2:])).call)
+            if bytes(raw[0]) == ZERO32:
+                self._onchain_cache[uid] = None
+            else:
+                try:
+                    self._onchain_cache[uid] = _badge_from_tuple(raw)
+                except AttestationError:
+                    self._onchain_cache[uid] = None
+        return self._onchain_cache[uid]
+
+    def linked(self, uid: str) -> tuple[Badge | None, str | None]:
+        """A referenced badge (on chain first, then the known off-chain documents) and why it is unusable."""
+        badge = self.onchain(uid)
+        if badge is not None:
+            if badge.revocation_time:
+                return badge, f"was revoked at {badge.revocation_time}"
+            if badge.expiration and badge.expiration <= self.now:
+                return badge, f"expired at {badge.expiration}"
+            return badge, None
+        found = self._offchain.get(uid)
+        if found is not None and found[0] is not None:
+            check = self.check_offchain(found[1])
+            return found[0], None if check.ok else "is not valid: " + "; ".join(check.problems)
+        return None, "is not a known attestation (not on chain, not among the given documents)"
+
+    # -- checks --
+    def _common(self, check: BadgeCheck, badge: Badge) -> None:
+        if badge.expiration and badge.expiration <= self.now:
+            check.problems.append(f"expired at {badge.expiration} (chain time {self.now})")
+        vault = badge.vault
+        if vault is None:
+            check.problems.append(f"names no vault, so no vault template authorises attester {badge.attester}")
+            return
+        auth = self.authority(vault)
+        template_hash, policy, guard = auth.at(badge.time)
+        if guard is None:
+            check.problems.append(f"was made at {badge.time}, before vault {vault} had a guard-anchored template")
+        elif policy is None:
+            check.problems.append(
+                f"vault {vault}'s template in force at {badge.time} ({template_hash or 'none: guard ' + guard}) is not "
+                "available, so the attester's authorisation cannot be checked"
+            )
+        elif policy.attestations is None or not policy.attestations.authorised(badge.attester, badge.step):
+            check.problems.append(
+                f"attester {badge.attester} is not authorised for {badge.step} badges by vault {vault}'s template "
+                f"{policy.name} ({template_hash}) in force at that time"
+            )
+        if badge.ref_uid != hex32(ZERO32):
+            ref, why = self.linked(badge.ref_uid)
+            if why:
+                check.problems.append(f"its refUID {badge.ref_uid} {why}")
+            elif ref is not None and ref.vault not in (None, vault):
+                check.problems.append(f"its refUID {badge.ref_uid} is a badge of another vault ({ref.vault})")
+        self._references(check, badge)
+
+    def _references(self, check: BadgeCheck, badge: Badge) -> None:
+        f = badge.fields
+        if badge.step == "kyc":
+            if to_checksum_address(f["subject"]) != badge.recipient:
+                check.problems.append(f"KYC subject {f['subject']} is not the badge's recipient {badge.recipient}")
+        elif badge.step == "approval":
+            self._check_approval(check, badge)
+        elif badge.step == "oob_confirmation":
+            self._check_confirmation(check, badge)
+        elif badge.step == "execution":
+            self._check_execution(check, badge)
+        elif badge.step in ("inventory_tag", "reconciliation") and codehash(self.session.chain, f["token"]) is None:
+            check.problems.append(f"token {f['token']} has no code on chain {self.session.chain_id}")
+
+    def _check_approval(self, check: BadgeCheck, badge: Badge) -> None:
+        f = badge.fields
+        safe_tx_hash, signer = hex32(f["safeTxHash"]), to_checksum_address(f["signer"])
+        if signer != badge.recipient:
+            check.problems.append(f"approval signer {signer} is not the badge's recipient {badge.recipient}")
+        executed = [e for e in self.executions(badge.vault) if e.safe_tx_hash == safe_tx_hash]
+        if executed and signer in executed[0].signers:
+            check.notes.append(f"signer's signature is in execution {executed[0].tx_hash}")
+            return
+        if self.use_workspace and self._stored_signature(safe_tx_hash, signer):
+            check.notes.append(
+                "signer's valid signature is held by the workspace (not among the execution's signatures)"
+            )
+            return
+        where = f"execution {executed[0].tx_hash}" if executed else "any execution of the vault"
+        check.problems.append(f"no evidence that {signer} signed {safe_tx_hash}: not among the signatures of {where}")
+
+    def _stored_signature(self, safe_tx_hash: str, signer: str) -> bool:
+        with self.session.store.connect() as conn:
+            blob = conn.execute(
+                sa.select(signatures.c.signature)
+                .join(proposals, proposals.c.id == signatures.c.proposal_id)
+                .where(proposals.c.safe_tx_hash == safe_tx_hash, signatures.c.signer == signer)
+            ).scalar()
+        if blob is None:
+            return False
+        try:
+            return verify_owner_signature(bytes.fromhex(blob[2:]), bytes.fromhex(safe_tx_hash[2:])).signer == signer
+        except SignatureError:
+            return False
+
+    def _check_confirmation(self, check: BadgeCheck, badge: Badge) -> None:
+        f = badge.fields
+        if not self.use_workspace:
+            check.notes.append("out-of-band confirmations are off-chain facts: checked against the workspace only")
+            return
+        with self.session.store.connect() as conn:
+            row = conn.execute(
+                sa.select(oob_confirmations.c.method).where(
+                    oob_confirmations.c.safe_tx_hash == hex32(f["safeTxHash"]),
+                    oob_confirmations.c.confirmer == f["confirmer"],
+                )
+            ).first()
+        if row is None:
+            check.problems.append(
+                f"the workspace holds no out-of-band confirmation by {f['confirmer']!r} for {hex32(f['safeTxHash'])}"
+            )
+        elif row.method != f["method"]:
+            check.problems.append(f"the confirmation was given by {row.method}, the badge says {f['method']}")
+
+    def _check_execution(self, check: BadgeCheck, badge: Badge) -> None:
+        f = badge.fields
+        safe_tx_hash, tx_hash = hex32(f["safeTxHash"]), hex32(f["txHash"])
+        match = [e for e in self.executions(badge.vault) if e.safe_tx_hash == safe_tx_hash]
+        if not match:
+            check.problems.append(f"vault {badge.vault} never executed {safe_tx_hash} (no ExecutionSuccess)")
+        elif match[0].tx_hash != tx_hash:
+            check.problems.append(f"{safe_tx_hash} was executed in {match[0].tx_hash}, not in {tx_hash}")
+        approvals = [hex32(u) for u in f["approvals"]]
+        if badge.ref_uid != hex32(ZERO32) and badge.ref_uid not in approvals:
+            check.problems.append(f"its refUID {badge.ref_uid} is not among its listed approvals")
+        for uid in approvals:
+            if uid == badge.ref_uid:
+                continue  # already checked as the refUID
+            ref, why = self.linked(uid)
+            if why:
+                check.problems.append(f"listed approval {uid} {why}")
+        for uid in approvals:
+            ref, _ = self.linked(uid)
+            if ref is None:
+                continue
+            if ref.step not in ("approval", "oob_confirmation"):
+                check.problems.append(f"listed approval {uid} is a {ref.step} badge")
+            elif hex32(ref.fields["safeTxHash"]) != safe_tx_hash:
+                check.problems.append(
+                    f"listed approval {uid} is about {hex32(ref.fields['safeTxHash'])}, not {safe_tx_hash}"
+                )
+
+    def check_onchain(self, badge: Badge) -> BadgeCheck:
+        check = BadgeCheck(badge.uid, badge.step, "onchain", badge.attester, badge=badge)
+        if badge.revocation_time:
+            check.problems.append(f"was revoked at {badge.revocation_time} by its attester {badge.attester}")
+        self._common(check, badge)
+        return check
+
+    def check_offchain(self, doc: dict) -> BadgeCheck:
+        badge, problems = offchain_badge(doc)
+        uid = badge.uid if badge else str((doc.get("sig") or {}).get("uid", "?"))
+        check = BadgeCheck(uid, badge.step if badge else None, "offchain", badge.attester if badge else None,
+                           problems=list(problems), badge=badge)  # fmt: skip
+        if badge is None:
+            return check
+        sig = doc["sig"]
+        msg = _message(sig["message"])
+        domain = sig.get("domain") or {}
+        expected = {"name": OFFCHAIN_DOMAIN_NAME, "version": self.ctx.deployment.version,
+                    "chainId": self.session.chain_id, "verifyingContract": self.ctx.address}  # fmt: skip
+        for key, want in expected.items():
+            got = domain.get(key)
+            if (str(got).lower() if key == "verifyingContract" else got) != (
+                want.lower() if key == "verifyingContract" else want
+            ):
+                check.problems.append(f"EIP-712 domain {key} is {got!r}, expected {want!r}")
+        if (sig.get("types") or {}).get("Attest") != OFFCHAIN_ATTEST_FIELDS:
+            check.problems.append("EIP-712 types are not EAS's off-chain Attest (version 2)")
+        if msg.version != 2:
+            check.problems.append(f"off-chain attestation version {msg.version} is not supported (expected 2)")
+        if hex32(msg.uid) != badge.uid:
+            check.problems.append(f"its UID does not match its contents (recomputed {hex32(msg.uid)})")
+        try:
+            s = sig["signature"]
+            ecdsa = EcdsaSignature(int(s["r"], 16), int(s["s"], 16), int(s["v"]))
+            payload = msg.typed_data(
+                eas=self.ctx.address, eas_version=self.ctx.deployment.version, chain_id=self.session.chain_id
+            )
+            recovered = ecdsa.recover(typed_data_digest(payload))
+        except (KeyError, TypeError, ValueError) as exc:
+            check.problems.append(f"signature is malformed: {exc}")
+        else:
+            if not ecdsa.is_low_s:
+                check.problems.append("signature is not low-s (malleable)")
+            if recovered != badge.attester:
+                check.problems.append(
+                    f"signature recovers to {recovered}, not to the claimed attester {badge.attester} "
+                    "(forged, or a field was altered after signing)"
+                )
+        self._batch(check, badge, doc, msg)
+        revoked = self.session.chain.call(
+            self.ctx.contract.functions.getRevokeOffchain(badge.attester, bytes.fromhex(badge.uid[2:])).call
+        )
+        if revoked:
+            check.problems.append(f"was revoked off chain at {revoked} by its attester {badge.attester}")
+        self._common(check, badge)
+        return check
+
+    def _batch(self, check: BadgeCheck, badge: Badge, doc: dict, msg: OffchainMessage) -> None:
+        batch = (doc.get("custody") or {}).get("batch")
+        if not batch:
+            stamped = self.session.chain.call(
+                self.ctx.contract.functions.getTimestamp(bytes.fromhex(badge.uid[2:])).call
+            )
+            if not stamped:
+                check.problems.append("is neither in an anchored batch nor timestamped on EAS")
+            elif stamped < msg.time:
+                check.problems.append(f"claims time {msg.time}, after its EAS timestamp {stamped}")
+            return
+        try:
+            root = parse_uid(batch["root"], "batch root")
+            proof = [parse_uid(p, "proof element") for p in batch["proof"]]
+        except (KeyError, TypeError, InputError) as exc:
+            check.problems.append(f"batch proof is malformed: {getattr(exc, 'message', exc)}")
+            return
+        if not merkle.verify(bytes.fromhex(badge.uid[2:]), proof, root):
+            check.problems.append(f"its Merkle proof does not lead to batch root {hex32(root)}")
+            return
+        stamped = self.session.chain.call(self.ctx.contract.functions.getTimestamp(root).call)
+        if not stamped:
+            check.problems.append(f"batch root {hex32(root)} was never timestamped on EAS {self.ctx.address}")
+        elif stamped < msg.time:
+            check.problems.append(f"claims time {msg.time}, after its batch was anchored ({stamped})")
+        else:
+            check.notes.append(f"in batch {hex32(root)} anchored at {stamped}")
+
+    # -- missing badges --
+    def missing(self, vault: str, checks: list[BadgeCheck]) -> list[dict]:
+        valid = [c.badge for c in checks if c.ok and c.badge is not None]
+        out: list[dict] = []
+        auth = self.authority(vault)
+        for ex in self.executions(vault):
+            _h, policy, _g = auth.at(ex.time)
+            emit = policy.attestations.emit if policy is not None and policy.attestations else ()
+            if "execution" in emit and not any(
+                b.step == "execution" and hex32(b.fields["safeTxHash"]) == ex.safe_tx_hash for b in valid
+            ):
+                out.append({"step": "execution", "safe_tx_hash": ex.safe_tx_hash, "tx_hash": ex.tx_hash,
+                            "message": f"execution {ex.tx_hash} ({ex.safe_tx_hash}) lacks a valid execution badge"})  # fmt: skip
+            if "approval" in emit:
+                for signer in ex.signers:
+                    if not any(
+                        b.step == "approval" and hex32(b.fields["safeTxHash"]) == ex.safe_tx_hash
+                        and to_checksum_address(b.fields["signer"]) == signer for b in valid
+                    ):  # fmt: skip
+                        out.append({"step": "approval", "safe_tx_hash": ex.safe_tx_hash, "signer": signer,
+                                    "message": f"approval of {ex.safe_tx_hash} by {signer} lacks a valid approval badge"})  # fmt: skip
+        if self.use_workspace:
+            out += self._missing_confirmations(vault, auth, valid)
+        return out
+
+    def _missing_confirmations(self, vault: str, auth: Authority, valid: list[Badge]) -> list[dict]:
+        with self.session.store.connect() as conn:
+            rows = conn.execute(
+                sa.select(oob_confirmations.c.safe_tx_hash, oob_confirmations.c.confirmer)
+                .join(proposals, proposals.c.id == oob_confirmations.c.proposal_id)
+                .where(sa.func.lower(proposals.c.safe) == vault.lower())
+            ).all()
+        executed_at = {e.safe_tx_hash: e.time for e in self.executions(vault)}
+        out = []
+        for row in rows:
+            _h, policy, _g = auth.at(executed_at.get(row.safe_tx_hash, self.now))
+            if policy is None or policy.attestations is None or "oob_confirmation" not in policy.attestations.emit:
+                continue
+            if not any(
+                b.step == "oob_confirmation" and hex32(b.fields["safeTxHash"]) == row.safe_tx_hash
+                and b.fields["confirmer"] == row.confirmer for b in valid
+            ):  # fmt: skip
+                out.append({"step": "oob_confirmation", "safe_tx_hash": row.safe_tx_hash, "confirmer": row.confirmer,
+                            "message": f"out-of-band confirmation of {row.safe_tx_hash} by {row.confirmer} lacks a valid badge"})  # fmt: skip
+        return out
+
+    # -- entry points --
+    def verify_vault(self, vault: str) -> Report:
+        vault = to_checksum_address(vault)
+        report = Report(vault)
+        auth = self.authority(vault)
+        report.problems += auth.problems
+        report.templates = auth.describe()
+        for badge in onchain_badges(self.session, self.ctx, vault, self._start(vault)):
+            report.checks.append(self.check_onchain(badge))
+        for _uid, (badge, doc) in self._offchain.items():
+            if badge is not None and badge.vault == vault:
+                report.checks.append(self.check_offchain(doc))
+        report.missing = self.missing(vault, report.checks)
+        return report
+
+    def verify_uid(self, uid: str) -> Report:
+        uid = hex32(parse_uid(uid))
+        badge = self.onchain(uid)
+        if badge is not None:
+            check = self.check_onchain(badge)
+        elif uid in self._offchain:
+            check = self.check_offchain(self._offchain[uid][1])
+        else:
+            raise UnknownAttestation(
+                f"{uid} is neither an attestation on EAS {self.ctx.address} nor in the given documents"
+            )
+        report = Report(check.badge.vault if check.badge else None, [check])
+        if check.badge is not None and check.badge.vault:
+            report.problems += self.authority(check.badge.vault).problems
+        return report
+
+    def verify_documents(self, documents: list[dict]) -> Report:
+        report = Report(None)
+        for doc in documents:
+            report.checks.append(self.check_offchain(doc))
+        vaults_seen = {c.badge.vault for c in report.checks if c.badge is not None and c.badge.vault}
+        for vault in sorted(vaults_seen):
+            report.problems += self.authority(vault).problems
+        return report
+
+
+def known_steps() -> list[str]:
+    return list(STEPS)
