@@ -208,6 +208,19 @@ class TestSignerConformance:
         typed = backend.signer.sign_typed_data(MAIL)
         assert typed.is_low_s and typed.recover(typed_data_digest(MAIL)) == backend.signer.address
 
+    def test_attests_on_eas_by_delegation(self, backend, session):
+        """Any backend can be the attester key: EAS accepts its delegated Attest signature and records it."""
+        from custody.attest import badges as B
+
+        badge = B.issue(
+            session, "drill", attester=backend.signer, recipient=PRIME_BROKER,
+            fields={"vault": PRIME_BROKER, "playbook": f"conformance-{backend.name}", "reportHash": b"\x01" * 32,
+                    "passed": True, "ledgerEntry": B.ZERO32},
+        )  # fmt: skip
+        onchain = B.read(session, badge.uid)
+        assert onchain.attester == backend.signer.address != session.sender.address
+        assert onchain.fields["playbook"] == f"conformance-{backend.name}"
+
 
 def _fields(tx: SafeTx) -> dict:
     return {k: v for k, v in tx.__dict__.items() if k != "_hash_cache"}

@@ -60,6 +60,11 @@ OFFCHAIN_ATTEST_FIELDS = [
 ]
 
 
+def _hex(value: bytes) -> str:
+    """Byte values as 0x-hex strings: what eth_signTypedData_v4 payloads carry (and hardware wallets parse)."""
+    return "0x" + bytes(value).hex()
+
+
 def _domain(name: str, version: str, chain_id: int, eas: str) -> dict:
     return {"name": name, "version": version, "chainId": chain_id, "verifyingContract": to_checksum_address(eas)}
 
@@ -73,9 +78,9 @@ def delegated_attest(
         "primaryType": "Attest",
         "domain": _domain("EAS", version, chain_id, eas),
         "message": {
-            "attester": to_checksum_address(attester), "schema": schema, "recipient": to_checksum_address(recipient),
-            "expirationTime": expiration, "revocable": revocable, "refUID": ref_uid, "data": data, "value": value,
-            "nonce": nonce, "deadline": deadline,
+            "attester": to_checksum_address(attester), "schema": _hex(schema), "recipient": to_checksum_address(recipient),
+            "expirationTime": expiration, "revocable": revocable, "refUID": _hex(ref_uid), "data": _hex(data),
+            "value": value, "nonce": nonce, "deadline": deadline,
         },
     }  # fmt: skip
 
@@ -88,8 +93,8 @@ def delegated_revoke(
         "primaryType": "Revoke",
         "domain": _domain("EAS", version, chain_id, eas),
         "message": {
-            "revoker": to_checksum_address(revoker), "schema": schema, "uid": uid, "value": 0, "nonce": nonce,
-            "deadline": deadline,
+            "revoker": to_checksum_address(revoker), "schema": _hex(schema), "uid": _hex(uid), "value": 0,
+            "nonce": nonce, "deadline": deadline,
         },
     }  # fmt: skip
 
@@ -114,9 +119,9 @@ class OffchainMessage:
             "primaryType": "Attest",
             "domain": _domain(OFFCHAIN_DOMAIN_NAME, eas_version, chain_id, eas),
             "message": {
-                "version": self.version, "schema": self.schema, "recipient": to_checksum_address(self.recipient),
+                "version": self.version, "schema": _hex(self.schema), "recipient": to_checksum_address(self.recipient),
                 "time": self.time, "expirationTime": self.expiration, "revocable": self.revocable,
-                "refUID": self.ref_uid, "data": self.data, "salt": self.salt,
+                "refUID": _hex(self.ref_uid), "data": _hex(self.data), "salt": _hex(self.salt),
             },
         }  # fmt: skip
 
