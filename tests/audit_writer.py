@@ -29,6 +29,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=0)
     args = parser.parse_args()
     ledger = Ledger(Store(args.url), lock_timeout=30)
+    ledger.state()  # creates the tables and the state row on first use
     key = Ed25519LedgerKey.load_or_create(Path(args.key_dir)) if args.key_dir else None
     written = 0
     print("ready", flush=True)

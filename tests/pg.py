@@ -15,6 +15,19 @@ import tempfile
 import uuid
 from pathlib import Path
 
+_WATCHDOG = """
+import json, os, shutil, subprocess, sys, time
+parent, command, data, root = int(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
+while True:
+    try:
+        os.kill(parent, 0)
+    except ProcessLookupError:
+        break
+    time.sleep(0.5)
+subprocess.run([*command, "-D", data, "-m", "immediate", "stop"], capture_output=True)
+shutil.rmtree(root, ignore_errors=True)
+"""
+
 
 def _bindir() -> Path:
     found = shutil.which("pg_ctl")
@@ -73,6 +86,11 @@ class ThrowawayPostgres:
         return self
 
     def stop(self) -> None:
+        watchdog = getattr(self, "_watchdog", None)
+        if watchdog is not None:
+            watchdog.terminate()
+            watchdog.wait(timeout=10)
+            self._watchdog = None
         if self.started:
             self.started = False
             try:

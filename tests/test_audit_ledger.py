@@ -88,7 +88,7 @@ def _writer(url: str, *args: str) -> subprocess.Popen:
 
 
 def test_two_processes_appending_at_once_cannot_fork_the_log(ledger_store: Store):
-    Ledger(ledger_store)  # initialise the state row once
+    Ledger(ledger_store).state()  # initialise the state row once
     writers = [_writer(ledger_store.url, "0", "--count", "120", "--tag", tag) for tag in ("writer-a", "writer-b")]
     acks = {}
     for proc, tag in zip(writers, ("writer-a", "writer-b")):
@@ -104,7 +104,7 @@ def test_two_processes_appending_at_once_cannot_fork_the_log(ledger_store: Store
 
 
 def test_sigkill_during_1000_appends_loses_no_acknowledged_entry(ledger_store: Store, tmp_path: Path):
-    Ledger(ledger_store)
+    Ledger(ledger_store).state()
     rng = random.Random(1000)
     acknowledged: set[int] = set()
     kills = 0

@@ -35,7 +35,7 @@ def test_second_deploy_reuses_everything_without_transactions(session):
     assert session.chain.w3.eth.get_transaction_count(sender.address) == nonce_before
     with session.store.connect() as conn:
         names = set(conn.execute(sa.select(deployments.c.name)).scalars())
-    assert names == {*CANONICAL_SAFE_141, "GuardDeployer", "VaultSetup", "MicroVaultFactory", "DemoUSD"}
+    assert names == {*CANONICAL_SAFE_141, "GuardDeployer", "VaultSetup", "MicroVaultFactory", "DemoUSD", "LedgerAnchor"}
 
 
 def test_registry_that_disagrees_with_the_chain_is_refused(session):

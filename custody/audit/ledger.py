@@ -53,15 +53,29 @@ class Ledger:
     def __init__(self, store: Store, *, lock_timeout: float = 10.0) -> None:
         self.store = store
         self.lock_timeout = lock_timeout
-        ensure_tables(store)
-        self._ensure_state()
 
-    def _ensure_state(self) -> None:
-        with self.store.connect() as conn:
+    def _ready(self, conn: Connection | None = None) -> None:
+        """Create the tables and the state row on first use — inside ``conn``'s transaction if given, so a
+        service's first append does not need a second connection while it holds the write lock."""
+        if getattr(self.store, "_audit_ready", False):
+            return
+        if conn is None:
+            with self.store.begin() as own:
+                self._create(own)
+        elif not self._create(conn):
+            return  # created inside a transaction that may still roll back: check again next time
+        self.store._audit_ready = True  # type: ignore[attr-defined]
+
+    @staticmethod
+    def _create(conn: Connection) -> bool:
+        """Make sure tables and state exist; True if they existed already (committed earlier)."""
+        if sa.inspect(conn).has_table("audit_state"):
             if conn.execute(sa.select(audit_state.c.id).where(audit_state.c.id == 1)).first() is not None:
-                return
+                return True
+        else:
+            ensure_tables(conn)
         try:
-            with self.store.begin() as conn:
+            with conn.begin_nested():
                 conn.execute(
                     audit_state.insert().values(
                         id=1, log_id=secrets.token_hex(16), size=0, last_leaf=ZERO_LEAF, frontier=b"", writer=""
@@ -69,6 +83,7 @@ class Ledger:
                 )
         except IntegrityError:
             pass  # another process initialised it first
+        return False
 
     # -- writing -------------------------------------------------------------------------------------
     @contextmanager
@@ -84,6 +99,7 @@ class Ledger:
                 conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{millis}ms'")
             elif conn.dialect.name == "sqlite":
                 conn.exec_driver_sql(f"PRAGMA busy_timeout = {millis}")
+            self._ready(conn)
             # This UPDATE is the writer lock: nothing below runs until every other writer has committed.
             conn.execute(
                 audit_state.update()
@@ -172,6 +188,7 @@ class Ledger:
 
     # -- reading -------------------------------------------------------------------------------------
     def state(self) -> LedgerState:
+        self._ready()
         with self.store.connect() as conn:
             return self._read_state(conn)
 
@@ -183,6 +200,7 @@ class Ledger:
         self, start: int = 0, end: int | None = None, *, batch: int = 50_000
     ) -> Iterator[tuple[int, bytes, bytes]]:
         """(seq, stored leaf, entry bytes) in sequence order, fetched in batches through the DBAPI."""
+        self._ready()
         with self.store.connect() as conn:
             raw = conn.connection.dbapi_connection
             cursor = raw.cursor()
@@ -201,6 +219,7 @@ class Ledger:
             cursor.close()
 
     def entry(self, seq: int) -> Entry:
+        self._ready()
         with self.store.connect() as conn:
             blob = conn.execute(sa.select(audit_entries.c.entry).where(audit_entries.c.seq == seq)).scalar()
         if blob is None:
@@ -234,6 +253,7 @@ class Ledger:
 
     def add_heads(self, heads: Iterable[SignedHead]) -> None:
         """Store already-signed heads (bulk; used by imports and generated test ledgers)."""
+        self._ready()
         rows = [{"log_id": h.log_id, "size": h.size, "root": h.root, "time": h.time, "key_id": h.key_id,
                  "signature": h.signature} for h in heads]  # fmt: skip
         if rows:
@@ -241,11 +261,13 @@ class Ledger:
                 conn.execute(audit_heads.insert(), rows)
 
     def heads(self) -> list[SignedHead]:
+        self._ready()
         with self.store.connect() as conn:
             rows = conn.execute(sa.select(audit_heads).order_by(audit_heads.c.size, audit_heads.c.id)).mappings()
             return [_head(r) for r in rows]
 
     def latest_head(self) -> SignedHead | None:
+        self._ready()
         with self.store.connect() as conn:
             row = (
                 conn.execute(sa.select(audit_heads).order_by(audit_heads.c.size.desc(), audit_heads.c.id.desc()))
@@ -255,6 +277,7 @@ class Ledger:
         return None if row is None else _head(row)
 
     def head_at(self, size: int) -> SignedHead:
+        self._ready()
         with self.store.connect() as conn:
             row = (
                 conn.execute(sa.select(audit_heads).where(audit_heads.c.size == size).order_by(audit_heads.c.id.desc()))

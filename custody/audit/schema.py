@@ -13,8 +13,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-
-from custody.store import Store
+from sqlalchemy.engine import Connection
 
 metadata = sa.MetaData()
 _SEQ = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite: the rowid itself (clustered)
@@ -82,9 +81,6 @@ audit_anchors = sa.Table(
 )
 
 
-def ensure_tables(store: Store) -> None:
-    """Create the audit tables once per store handle (idempotent)."""
-    if getattr(store, "_audit_tables", False):
-        return
-    metadata.create_all(store.engine, checkfirst=True)
-    store._audit_tables = True  # type: ignore[attr-defined]
+def ensure_tables(conn: Connection) -> None:
+    """Create the audit tables if missing (inside the caller's transaction)."""
+    metadata.create_all(conn, checkfirst=True)

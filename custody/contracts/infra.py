@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
+from custody.audit import record as audit
 from custody.chain.connection import Chain
 from custody.chain.transactions import TransactionSigner, send_transaction
 from custody.contracts.deploy import Deployed, codehash, deploy_deterministic, deploy_plain
@@ -52,6 +53,7 @@ def _components(chain: Chain, sender: TransactionSigner) -> list[Deployed]:
     done["VaultSetup"] = deploy_deterministic(
         chain, sender, "VaultSetup", constructor_types=["address"], constructor_args=[done["GuardDeployer"].address]
     )
+    done["LedgerAnchor"] = deploy_deterministic(chain, sender, "LedgerAnchor")  # audit-ledger tree heads
     done["MicroVaultFactory"] = deploy_deterministic(
         chain,
         sender,
@@ -94,6 +96,7 @@ def ensure_infrastructure(
             ).rowcount
             if not updated:
                 conn.execute(deployments.insert().values(chain_id=chain.chain_id, name=item.name, **row))
+        audit.infrastructure_deployed(conn, store, chain.chain_id, results, actor=sender.address)
     return _from_names(chain.chain_id, {d.name: d.address for d in results}), results
 
 
