@@ -38,12 +38,29 @@ INTEREST = frozenset({"vault_created", "execution", "execution_observed", "corre
 
 @dataclass(frozen=True)
 class Problem:
-    sequence: int | None  # the first bad sequence number this problem implies
+    """One finding. ``sequence`` is the first bad sequence number it implies; for a head that does not
+    verify it is a lower bound and ``until`` the head's size: the divergence lies in ``[sequence, until)``."""
+
+    sequence: int | None
     code: str
     message: str
+    until: int | None = None
 
     def as_dict(self) -> dict:
         return {"sequence": self.sequence, "code": self.code, "message": self.message}
+
+
+def first_bad_sequence(problems: Iterable[Problem]) -> int | None:
+    """The first bad sequence number: the smallest precise finding, where a bad head's range
+    ``[bound, size)`` is narrowed to the first precise finding inside it (else its bound)."""
+    problems = list(problems)
+    precise = [p.sequence for p in problems if p.sequence is not None and p.until is None]
+    candidates = list(precise)
+    for p in problems:
+        if p.until is not None and p.sequence is not None:
+            inside = [q for q in precise if p.sequence <= q < p.until]
+            candidates.append(min(inside) if inside else p.sequence)
+    return min(candidates) if candidates else None
 
 
 @dataclass
@@ -64,8 +81,7 @@ class IntegrityResult:
 
     @property
     def first_bad_sequence(self) -> int | None:
-        found = [p.sequence for p in self.problems if p.sequence is not None]
-        return min(found) if found else None
+        return first_bad_sequence(self.problems)
 
     @property
     def keys(self) -> list[str]:
@@ -92,7 +108,7 @@ def check_rows(
 ) -> IntegrityResult:
     """Recompute everything from ``rows`` and check the heads (see the module docstring)."""
     problems: list[Problem] = []
-    breaks: list[tuple[int, int]] = []  # (culprit if the breaking entry is intact, breaking entry)
+    breaks: list[int] = []  # entries whose prev does not match the recomputed hash of the entry before
     interesting: list[dict] = []
     leaves: list[bytes] = []
     add_leaf, add_problem, keep = leaves.append, problems.append, interesting.append
@@ -125,7 +141,7 @@ def check_rows(
                     Problem(seq, "sequence_mismatch", f"row {seq} holds entry {data['seq']!r} (moved or swapped)")
                 )
             if data["prev"] != prev_hex:
-                breaks.append((seq - 1 if stored is not None and intact and seq > 0 else seq, seq))
+                breaks.append(seq)
             if data["kind"] not in KINDS:
                 add_problem(Problem(seq, "unknown_kind", f"entry {seq} has an unknown kind {data['kind']!r}"))
             elif data["kind"] in interest:
@@ -141,7 +157,11 @@ def check_rows(
     tree = MerkleTree(leaves)
     result = IntegrityResult(size=len(leaves), tree=tree, heads=list(heads), problems=problems, interesting=interesting)
     proven = _check_heads(result, roots, log_id, None if trusted_keys is None else set(trusted_keys))
-    for culprit, at in breaks:
+    # A changed entry j-1 breaks only the link from j; a changed link in entry j breaks the links at j and j+1
+    # (j+1 still names j's original hash). The last entry has no successor to tell: blame the link itself.
+    broken, last = set(breaks), expected - 1
+    for at in breaks:
+        culprit = at if (at + 1 in broken or at == last or at == 0) else at - 1
         where = culprit if culprit >= proven else at
         problems.append(
             Problem(where, "chain_break", f"entry {at} does not link to the recomputed hash of entry {at - 1}")
@@ -184,10 +204,10 @@ def _check_heads(result: IntegrityResult, roots: dict[int, bytes], log_id: str |
     good.sort()
     for head, code, message in bad:
         below = [s for s in good if s < head.size]
-        result.problems.append(Problem(below[-1] if below else 0, code, message))
+        result.problems.append(Problem(below[-1] if below else 0, code, message, until=head.size))
     _check_consistency(result, good, roots)
     # the longest prefix vouched for without contradiction: verified heads below the first bad one
-    first_bad = min((p.sequence for p in result.problems if p.code.startswith("head")), default=None)
+    first_bad = min((p.sequence for p in result.problems if p.until is not None), default=None)
     proven = [s for s in good if first_bad is None or s <= first_bad]
     return proven[-1] if proven else 0
 
@@ -199,5 +219,6 @@ def _check_consistency(result: IntegrityResult, sizes: list[int], roots: dict[in
         proof = result.tree.consistency_path(first, second)
         if not verify_consistency(first, second, roots[first], roots[second], proof):
             result.problems.append(
-                Problem(first, "heads_inconsistent", f"heads of size {first} and {second} are not consistent")
-            )
+                Problem(first, "heads_inconsistent", f"heads of size {first} and {second} are not consistent",
+                        until=second)
+            )  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from custody.cli._app import AppContext, CustodyGroup, configure_logging
+from custody.cli.audit_cmd import audit
 from custody.cli.build_cmd import build_cmd
 from custody.cli.chain_cmd import chain
 from custody.cli.infra_cmd import infra
@@ -36,7 +37,7 @@ def cli(ctx: click.Context, home: str | None, rpc: str | None, sender: str | Non
     app.home, app.rpc, app.sender = home, rpc, sender
 
 
-for command in (chain, build_cmd, infra, vault, policy, tx, key, pilot, oob_group, reconcile_cmd):
+for command in (chain, build_cmd, infra, vault, policy, tx, key, pilot, oob_group, reconcile_cmd, audit):
     cli.add_command(command)
 
 
