@@ -104,7 +104,7 @@ def test_verify_against_the_chain_finds_missing_and_mismatched_executions(sessio
     transfer(session, hot)
     report = A.verify(store=session.store, chain=session.chain)
     assert report.exit_code == 0 and report.chain.executions_checked == 1 and report.chain.onchain_executions == 1
-    safe_tx, receipt = raw_execute(session, hot, 10**17)  # outside custody: not in the ledger
+    _safe_tx, receipt = raw_execute(session, hot, 10**17)  # outside custody: not in the ledger
     report = A.verify(store=session.store, chain=session.chain)
     assert report.exit_code == 3 and report.verdict == "chain_mismatch"
     (missing,) = report.chain.problems
