@@ -232,3 +232,29 @@ def test_cli_head_proofs_anchor_verify_and_exports(session, hot, run_cli, tmp_pa
     assert pinned.exit_code == 2 and json.loads(pinned.stdout)["first_bad_sequence"] == 0
     log = json.loads(run_cli("audit", "log", "--last", "3", "--json").stdout)
     assert [e["seq"] for e in log["entries"]] == [4, 5, 6]
+
+
+def test_a_workspace_on_postgresql_records_indexes_and_verifies(chain, postgres, tmp_path, run_cli):
+    from custody.session import Session
+    from custody.workspace import Workspace
+
+    url = postgres.fresh_schema_url()
+    workspace = Workspace(tmp_path / "pg-ws", db_url=url).ensure()
+    try:
+        session = Session(workspace=workspace, chain=chain)
+        session.infrastructure()
+        assert session.store.dialect == "postgresql"
+        vault, _ = service.create_vault(session, POLICIES / "hot.yaml")
+        session.send(to=vault.safe, value=10**19, what="fund")
+        proposal, receipt = transfer(session, vault)
+        index_vaults(session)
+        assert kinds(session)[:4] == ["vault_created", "proposal_created", "approval_signed", "execution"]
+        assert "execution_observed" in kinds(session) and "deposit_observed" in kinds(session)
+        env = {"CUSTODY_HOME": str(workspace.home), "CUSTODY_DB": url}
+        result = run_cli("audit", "verify", "--json", env=env)
+        assert result.exit_code == 0, result.stdout
+        data = json.loads(result.stdout)
+        assert data["chain"]["executions_checked"] == 1 and data["size"] == ledger_for(session.store).size
+        assert not (workspace.home / "custody.db").exists()  # everything went to PostgreSQL
+    finally:
+        workspace.close()

@@ -31,7 +31,8 @@ CSV_COLUMNS = (
 )  # fmt: skip
 
 
-def _text(value: str) -> str:
+def scrub_text(value: str) -> str:
+    """Free text without e-mail addresses and international phone numbers (personal data)."""
     return PHONE.sub(REDACTED, EMAIL.sub(REDACTED, value))
 
 
@@ -44,7 +45,7 @@ def redact(value: Any, key: str = "") -> Any:
     if isinstance(value, list):
         return [redact(v) for v in value]
     if isinstance(value, str) and not value.startswith("0x"):
-        return _text(value)
+        return scrub_text(value)
     return value
 
 

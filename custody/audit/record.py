@@ -5,7 +5,8 @@ records (the entry and the change commit together, or neither does). Chain actio
 after their receipt, with the tx hash and block. Payloads are built from allow-listed facts only —
 addresses, hashes, amounts as integer strings, names people chose for roles — never secrets: signer
 URIs are reduced to their backend scheme (no paths, no PIN sources), out-of-band confirmations name the
-method, never the code.
+method, never the code. Free text (descriptions, reasons) is stored with e-mail addresses and phone
+numbers removed: the ledger is meant to be handed to outsiders and cannot be edited later.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from custody.audit.entries import Entry, EntryKind
+from custody.audit.export import scrub_text
 from custody.audit.ledger import Ledger
 from custody.store import Store, vaults
 
@@ -99,7 +101,7 @@ def proposal_created(
     return append(
         conn, session, EntryKind.PROPOSAL_CREATED, actor=proposer or _operator(session),
         vault=_vault_name(conn, vault_id), refs={"safe_tx_hash": "0x" + safe_tx.safe_tx_hash.hex()},
-        payload={**_tx_facts(safe_tx), "proposal": proposal_id, "description": description, "revived": revived},
+        payload={**_tx_facts(safe_tx), "proposal": proposal_id, "description": scrub_text(description), "revived": revived},
     )  # fmt: skip
 
 
@@ -127,7 +129,7 @@ def out_of_band_confirmed(
         conn, session, EntryKind.OUT_OF_BAND_CONFIRMATION, actor=confirmer, vault=_vault_name(conn, proposal.vault_id),
         refs={"safe_tx_hash": proposal.safe_tx_hash},
         payload={"proposal": proposal.id, "safe": proposal.safe_tx.safe, "confirmer": confirmer, "method": method,
-                 "reason": reason, "proposer": proposal.proposer},
+                 "reason": scrub_text(reason), "proposer": proposal.proposer},
     )  # fmt: skip
 
 
@@ -163,7 +165,7 @@ def timelock_op(
         conn, session, _OP_KINDS[state], actor=_operator(session), vault=_vault_name(conn, op.vault_id),
         refs={"op_id": op.op_id, "tx_hash": tx_hash, "block": block},
         payload={"operation": op.kind, "proposal": op.proposal_id, "cancel_proposal": op.cancel_proposal_id,
-                 "description": op.description, "delay": op.delay, "ready_at": ready_at, "new_guard": op.new_guard,
+                 "description": scrub_text(op.description), "delay": op.delay, "ready_at": ready_at, "new_guard": op.new_guard,
                  "template_hash": policy_hash, "calls": [c.as_dict() for c in op.calls]},
     )  # fmt: skip
 
