@@ -246,7 +246,7 @@ def test_a_workspace_on_postgresql_records_indexes_and_verifies(chain, postgres,
         assert session.store.dialect == "postgresql"
         vault, _ = service.create_vault(session, POLICIES / "hot.yaml")
         session.send(to=vault.safe, value=10**19, what="fund")
-        proposal, receipt = transfer(session, vault)
+        transfer(session, vault)
         index_vaults(session)
         assert kinds(session)[:4] == ["vault_created", "proposal_created", "approval_signed", "execution"]
         assert "execution_observed" in kinds(session) and "deposit_observed" in kinds(session)
