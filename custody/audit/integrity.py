@@ -21,8 +21,10 @@ orjson, no per-entry objects besides the digest and the parsed dict.
 
 from __future__ import annotations
 
+import gc
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from hashlib import sha256
 
@@ -30,10 +32,24 @@ import orjson
 
 from custody.audit.entries import GENESIS_PREV, KINDS, TOP_LEVEL_KEYS
 from custody.audit.keys import SignedHead
-from custody.audit.merkle import Frontier, MerkleTree, verify_consistency
+from custody.audit.merkle import MerkleTree, verify_consistency
 
 _TOP = frozenset(TOP_LEVEL_KEYS)
-INTEREST = frozenset({"vault_created", "execution", "execution_observed", "correction", "deposit_observed"})
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC while a million parsed entries are built (they hold no cycles)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+INTEREST = frozenset({"vault_created", "execution", "execution_observed", "correction"})
 
 
 @dataclass(frozen=True)
@@ -108,24 +124,38 @@ def check_rows(
 ) -> IntegrityResult:
     """Recompute everything from ``rows`` and check the heads (see the module docstring)."""
     problems: list[Problem] = []
-    breaks: list[int] = []  # entries whose prev does not match the recomputed hash of the entry before
     interesting: list[dict] = []
     leaves: list[bytes] = []
+    with gc_paused():  # a million parsed dicts would otherwise trigger the cyclic GC over and over
+        expected, breaks = _scan(rows, problems, interesting, leaves, interest)
+    tree = MerkleTree(leaves)
+    roots = {h.size: tree.root(h.size) for h in heads if 0 < h.size <= len(leaves)}
+    result = IntegrityResult(size=len(leaves), tree=tree, heads=list(heads), problems=problems, interesting=interesting)
+    proven = _check_heads(result, roots, log_id, None if trusted_keys is None else set(trusted_keys))
+    # A changed entry j-1 breaks only the link from j; a changed link in entry j breaks the links at j and j+1
+    # (j+1 still names j's original hash). The last entry has no successor to tell: blame the link itself.
+    broken, last = set(breaks), expected - 1
+    for at in breaks:
+        culprit = at if (at + 1 in broken or at == last or at == 0) else at - 1
+        where = culprit if culprit >= proven else at
+        problems.append(
+            Problem(where, "chain_break", f"entry {at} does not link to the recomputed hash of entry {at - 1}")
+        )
+    return result
+
+
+def _scan(rows, problems, interesting, leaves, interest) -> tuple[int, list[int]]:
+    """The per-entry loop (kept free of attribute lookups and per-entry objects)."""
+    breaks: list[int] = []
     add_leaf, add_problem, keep = leaves.append, problems.append, interesting.append
     loads, dumps, opt = orjson.loads, orjson.dumps, orjson.OPT_SORT_KEYS
     expected, prev_hex = 0, GENESIS_PREV
-    wanted = {h.size for h in heads}
-    frontier, roots = Frontier(), {}
-    push = frontier.push
     for seq, stored, blob in rows:
         if seq != expected:
             add_problem(Problem(expected, "missing_entries", f"entries {expected}..{seq - 1} are missing (deleted)"))
             expected = seq
         leaf = sha256(b"\x00" + blob).digest()
         add_leaf(leaf)
-        push(leaf)
-        if frontier.size in wanted:
-            roots[frontier.size] = frontier.root()
         intact = stored is None or stored == leaf
         if not intact:
             add_problem(Problem(seq, "leaf_mismatch", f"entry {seq} does not hash to its recorded leaf hash (altered)"))
@@ -154,19 +184,7 @@ def check_rows(
                 add_problem(Problem(seq, "not_canonical", f"entry {seq} is not in canonical form"))
         prev_hex = leaf.hex()
         expected = seq + 1
-    tree = MerkleTree(leaves)
-    result = IntegrityResult(size=len(leaves), tree=tree, heads=list(heads), problems=problems, interesting=interesting)
-    proven = _check_heads(result, roots, log_id, None if trusted_keys is None else set(trusted_keys))
-    # A changed entry j-1 breaks only the link from j; a changed link in entry j breaks the links at j and j+1
-    # (j+1 still names j's original hash). The last entry has no successor to tell: blame the link itself.
-    broken, last = set(breaks), expected - 1
-    for at in breaks:
-        culprit = at if (at + 1 in broken or at == last or at == 0) else at - 1
-        where = culprit if culprit >= proven else at
-        problems.append(
-            Problem(where, "chain_break", f"entry {at} does not link to the recomputed hash of entry {at - 1}")
-        )
-    return result
+    return expected, breaks
 
 
 def _check_heads(result: IntegrityResult, roots: dict[int, bytes], log_id: str | None, trusted: set[str] | None) -> int:
