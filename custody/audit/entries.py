@@ -60,23 +60,35 @@ KINDS = frozenset(k.value for k in EntryKind)
 
 
 def _check(value: Any, where: str) -> None:
-    if isinstance(value, bool) or value is None or isinstance(value, str):
+    """Refuse what canonical JSON does not allow (floats, integers beyond 64 bits, non-string keys, other
+    types). Type dispatch by identity, strings first: entries are mostly strings."""
+    t = type(value)
+    if t is str or t is bool or value is None:
         return
-    if isinstance(value, int):
+    if t is int:
         if not _INT_MIN <= value <= _INT_MAX:
             raise AuditError(f"{where}: integer {value} does not fit 64 bits; write it as a decimal string")
         return
-    if isinstance(value, float):
-        raise AuditError(f"{where}: floats are not allowed in ledger entries; use integer strings")
-    if isinstance(value, Mapping):
+    if t is dict or isinstance(value, Mapping):
         for k, v in value.items():
-            if not isinstance(k, str):
+            if type(k) is not str:
                 raise AuditError(f"{where}: object keys must be strings, got {type(k).__name__}")
+            tv = type(v)
+            if tv is str or v is None or tv is bool or (tv is int and _INT_MIN <= v <= _INT_MAX):
+                continue
             _check(v, f"{where}.{k}")
         return
-    if isinstance(value, (list, tuple)):
+    if t is list or t is tuple:
         for i, v in enumerate(value):
-            _check(v, f"{where}[{i}]")
+            if type(v) is not str:
+                _check(v, f"{where}[{i}]")
+        return
+    if isinstance(value, float):
+        raise AuditError(f"{where}: floats are not allowed in ledger entries; use integer strings")
+    if isinstance(value, str):
+        return
+    if isinstance(value, int) and not isinstance(value, bool):
+        _check(int(value), where)
         return
     raise AuditError(f"{where}: {type(value).__name__} is not canonical JSON")
 

@@ -27,6 +27,7 @@ from hexbytes import HexBytes
 from sqlalchemy.engine import Connection
 
 from custody.audit.entries import EntryKind
+from custody.audit.integrity import gc_paused
 from custody.audit.record import ledger_for
 from custody.audit.schema import audit_refs
 from custody.chain.logs import DecodedLog, LogIndexer, SyncResult, layouts_from_abi, rpc_batch
@@ -43,6 +44,7 @@ _GUARD_EVENTS = ("CustodyGuardConfigured", "CustodyGuardSpendImported")
 ACTOR = "indexer"
 
 
+@functools.cache
 def layouts() -> dict:
     merged = {}
     merged.update(layouts_from_abi(load_artifact("SafeL2").abi, _SAFE_EVENTS))
@@ -106,58 +108,55 @@ class VaultIndexer:
     # -- decoded logs → entries -----------------------------------------------------------------------
     def _items(self, logs: list[DecodedLog]) -> list[dict]:
         items, pending = [], {}
+        safe, tokens, vault, chain_id = self.safe, self.tokens, self.vault, self.session.chain_id
+        deposit, observed, event = EntryKind.DEPOSIT_OBSERVED, EntryKind.EXECUTION_OBSERVED, EntryKind.CHAIN_EVENT
         for log in logs:
+            name, values = log.event, log.values
             refs = {"tx_hash": log.tx_hash, "block": log.block_number, "log_index": log.log_index}
-            base = {"actor": ACTOR, "vault": self.vault.name, "chain_id": self.session.chain_id}
-            if log.event == "SafeMultiSigTransaction":
-                to, value, data, operation = log.values[:4]
-                nonce = _nonce(log.values[10])
+            if name == "Transfer":
+                if log.address in tokens and values[1] == safe:
+                    items.append({"kind": deposit, "actor": ACTOR, "vault": vault.name, "chain_id": chain_id, "refs": refs,
+                                  "payload": {"safe": vault.safe, "asset": log.address, "from": values[0],
+                                              "amount": str(values[2])}})  # fmt: skip
+            elif name == "SafeMultiSigTransaction":
+                to, value, data, operation = values[:4]
                 pending[log.tx_hash] = {"to": to, "value": str(value), "data": "0x" + bytes(data).hex(),
-                                        "operation": int(operation), "nonce": nonce}  # fmt: skip
-                continue
-            if log.event in ("ExecutionSuccess", "ExecutionFailure") and log.address == self.safe:
-                safe_tx_hash = "0x" + bytes(log.values[0]).hex()
-                payload = {"safe": self.vault.safe, "success": log.event == "ExecutionSuccess",
-                           "payment": str(log.values[1]), **pending.pop(log.tx_hash, {})}  # fmt: skip
-                items.append({**base, "kind": EntryKind.EXECUTION_OBSERVED, "refs": {**refs, "safe_tx_hash": safe_tx_hash},
-                              "payload": payload})  # fmt: skip
-            elif log.event == "SafeReceived" and log.address == self.safe:
-                items.append({**base, "kind": EntryKind.DEPOSIT_OBSERVED, "refs": refs,
-                              "payload": {"safe": self.vault.safe, "asset": "ETH", "from": log.values[0],
-                                          "amount": str(log.values[1])}})  # fmt: skip
-            elif log.event == "Transfer":
-                if log.address in self.tokens and log.values[1] == self.safe:
-                    items.append({**base, "kind": EntryKind.DEPOSIT_OBSERVED, "refs": refs,
-                                  "payload": {"safe": self.vault.safe, "asset": log.address, "from": log.values[0],
-                                              "amount": str(log.values[2])}})  # fmt: skip
+                                        "operation": int(operation), "nonce": _nonce(values[10])}  # fmt: skip
+            elif name in ("ExecutionSuccess", "ExecutionFailure") and log.address == safe:
+                payload = {"safe": vault.safe, "success": name == "ExecutionSuccess", "payment": str(values[1]),
+                           **pending.pop(log.tx_hash, {})}  # fmt: skip
+                items.append({"kind": observed, "actor": ACTOR, "vault": vault.name, "chain_id": chain_id,
+                              "refs": {**refs, "safe_tx_hash": "0x" + bytes(values[0]).hex()}, "payload": payload})  # fmt: skip
+            elif name == "SafeReceived" and log.address == safe:
+                items.append({"kind": deposit, "actor": ACTOR, "vault": vault.name, "chain_id": chain_id, "refs": refs,
+                              "payload": {"safe": vault.safe, "asset": "ETH", "from": values[0], "amount": str(values[1])}})  # fmt: skip
             else:
-                names = _names(log)
-                items.append({**base, "kind": EntryKind.CHAIN_EVENT, "refs": refs,
-                              "payload": {"safe": self.vault.safe, "event": log.event, "contract": log.address,
-                                          "fields": {n: _json(v) for n, v in zip(names, log.values)}}})  # fmt: skip
+                fields = {n: _json(v) for n, v in zip(_names(log), values)}
+                items.append({"kind": event, "actor": ACTOR, "vault": vault.name, "chain_id": chain_id, "refs": refs,
+                              "payload": {"safe": vault.safe, "event": name, "contract": log.address, "fields": fields}})  # fmt: skip
         return items
 
     def _sink(self, conn: Connection, logs: list[DecodedLog]) -> None:
-        items = self._items(logs)
+        with gc_paused():
+            items = self._items(logs)
         if not items:
             return
-        seen = self._already_indexed(conn, {i["refs"]["tx_hash"] for i in items})
+        seen = self._already_indexed(conn, logs[0].block_number, logs[-1].block_number)
         fresh = [i for i in items if (i["refs"]["tx_hash"], i["refs"]["log_index"]) not in seen]
-        self.ledger.append_many(conn, fresh)
+        self.ledger.append_many(conn, fresh, entries=False)
         self.appended += len(fresh)
 
-    def _already_indexed(self, conn: Connection, tx_hashes: set[str]) -> set[tuple[str, int]]:
-        found: set[tuple[str, int]] = set()
-        hashes = sorted(tx_hashes)
-        for i in range(0, len(hashes), 500):
-            rows = conn.execute(
-                sa.select(audit_refs.c.tx_hash, audit_refs.c.log_index).where(
-                    audit_refs.c.chain_id == self.session.chain_id, audit_refs.c.tx_hash.in_(hashes[i : i + 500]),
-                    audit_refs.c.kind.in_(INDEXED_KINDS), audit_refs.c.superseded_by.is_(None),
-                )
-            )  # fmt: skip
-            found.update((r.tx_hash, r.log_index) for r in rows)
-        return found
+    def _already_indexed(self, conn: Connection, first: int, last: int) -> set[tuple[str, int]]:
+        """(tx hash, log index) of live indexed entries in these blocks: a re-delivered log (after a cursor
+        reset) is never appended twice."""
+        rows = conn.execute(
+            sa.select(audit_refs.c.tx_hash, audit_refs.c.log_index).where(
+                audit_refs.c.chain_id == self.session.chain_id, audit_refs.c.safe == self.safe,
+                audit_refs.c.block_number.between(first, last), audit_refs.c.kind.in_(INDEXED_KINDS),
+                audit_refs.c.superseded_by.is_(None),
+            )
+        )  # fmt: skip
+        return {(r.tx_hash, r.log_index) for r in rows}
 
     # -- reorgs ------------------------------------------------------------------------------------------
     def _rollback(self, conn: Connection, first_invalid: int) -> None:

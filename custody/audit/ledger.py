@@ -24,7 +24,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from custody.audit.entries import Entry, EntryKind, utc_time
+from custody.audit.entries import FORMAT_VERSION, Entry, EntryKind, canonical_json, utc_time
+from custody.audit.integrity import gc_paused
 from custody.audit.keys import LedgerKey, SignedHead, head_message
 from custody.audit.merkle import ConsistencyProof, Frontier, InclusionProof, MerkleTree, leaf_hash, leaf_hashes
 from custody.audit.schema import audit_entries, audit_heads, audit_refs, audit_state, ensure_tables
@@ -32,7 +33,6 @@ from custody.exceptions import AuditError, LedgerLocked
 from custody.store import Store
 
 ZERO_LEAF = bytes(32)
-_REF_KEYS = ("tx_hash", "block", "safe_tx_hash")
 
 
 @dataclass(frozen=True)
@@ -140,38 +140,43 @@ class Ledger:
                 "time": time}  # fmt: skip
         return self.append_many(conn, [item])[0]
 
-    def append_many(self, conn: Connection, items: Iterable[Mapping[str, Any]]) -> list[Entry]:
-        """Append several entries under one lock, in order (bulk loads, indexer chunks)."""
+    def append_many(self, conn: Connection, items: Iterable[Mapping[str, Any]], *, entries: bool = True) -> list[Entry]:
+        """Append several entries under one lock, in order (bulk loads, indexer chunks).
+
+        Returns the entries (``entries=False``: an empty list, for bulk callers that do not need them)."""
         state = self._lock(conn)
         frontier, prev = state.frontier, state.last_leaf
-        rows: list[dict] = []
-        refs_rows: list[dict] = []
+        rows: list[tuple] = []
+        refs_rows: list[tuple] = []
         superseded: list[tuple[int, int]] = []
         out: list[Entry] = []
         now = utc_time()
-        for item in items:
-            kind = _kind(item["kind"])
-            refs = {k: v for k, v in dict(item.get("refs") or {}).items() if v is not None}
-            entry = Entry(
-                seq=frontier.size, time=item.get("time") or now, kind=kind, actor=str(item.get("actor") or ""),
-                vault=item.get("vault"), chain_id=item.get("chain_id"), refs=refs,
-                payload=dict(item.get("payload") or {}), prev=prev.hex(),
-            )  # fmt: skip
-            blob = entry.canonical()
-            leaf = leaf_hash(blob)
-            frontier.push(leaf)
-            prev = leaf
-            rows.append({"seq": entry.seq, "leaf": leaf, "entry": blob})
-            if any(k in refs for k in _REF_KEYS):
-                refs_rows.append(_ref_row(entry))
-            if kind == EntryKind.CORRECTION.value and "supersedes" in refs:
-                superseded.append((int(refs["supersedes"]), entry.seq))
-            out.append(entry)
-        if not rows:
-            return out
-        conn.execute(audit_entries.insert(), rows)
-        if refs_rows:
-            conn.execute(audit_refs.insert(), refs_rows)
+        with gc_paused():
+            for item in items:
+                kind = _kind(item["kind"])
+                refs = {k: v for k, v in (item.get("refs") or {}).items() if v is not None}
+                doc = {
+                    "actor": str(item.get("actor") or ""), "chain_id": item.get("chain_id"), "kind": kind,
+                    "payload": dict(item.get("payload") or {}), "prev": prev.hex(), "refs": refs,
+                    "seq": frontier.size, "time": item.get("time") or now, "v": FORMAT_VERSION, "vault": item.get("vault"),
+                }  # fmt: skip
+                blob = canonical_json(doc)
+                leaf = leaf_hash(blob)
+                frontier.push(leaf)
+                prev = leaf
+                seq = doc["seq"]
+                rows.append((seq, leaf, blob))
+                if "tx_hash" in refs or "block" in refs or "safe_tx_hash" in refs:
+                    refs_rows.append(_ref_row(doc))
+                if kind == "correction" and "supersedes" in refs:
+                    superseded.append((int(refs["supersedes"]), seq))
+                if entries:
+                    out.append(Entry.from_dict(doc))
+            if not rows:
+                return out
+            _insert(conn, "audit_entries", ("seq", "leaf", "entry"), rows)
+            if refs_rows:
+                _insert(conn, "audit_refs", _REF_COLUMNS, refs_rows)
         for old, new in superseded:
             conn.execute(audit_refs.update().where(audit_refs.c.seq == old).values(superseded_by=new))
         conn.execute(
@@ -305,6 +310,30 @@ class Ledger:
         return ConsistencyProof(first, second, tuple(tree.consistency_path(first, second)))
 
 
+_REF_COLUMNS = (
+    "seq",
+    "kind",
+    "chain_id",
+    "safe",
+    "tx_hash",
+    "block_number",
+    "log_index",
+    "safe_tx_hash",
+    "superseded_by",
+)
+
+
+def _insert(conn: Connection, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Bulk insert through the DBAPI cursor of ``conn`` (same transaction; no per-row SQLAlchemy processing)."""
+    marker = "?" if conn.dialect.name == "sqlite" else "%s"
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        cursor.executemany(sql, rows)
+    finally:
+        cursor.close()
+
+
 def _kind(value: EntryKind | str) -> str:
     try:
         return EntryKind(value).value
@@ -319,12 +348,11 @@ def _head(row: Mapping[str, Any]) -> SignedHead:
     )  # fmt: skip
 
 
-def _ref_row(entry: Entry) -> dict:
-    refs, payload = entry.refs, entry.payload
+def _ref_row(doc: dict) -> tuple:
+    """A row of ``audit_refs`` (from an entry's dict) in :data:`_REF_COLUMNS` order."""
+    refs, payload = doc["refs"], doc["payload"]
     safe = payload.get("safe") or refs.get("safe")
-    return {
-        "seq": entry.seq, "kind": entry.kind, "chain_id": entry.chain_id,
-        "safe": safe.lower() if isinstance(safe, str) else None, "tx_hash": refs.get("tx_hash"),
-        "block_number": refs.get("block"), "log_index": refs.get("log_index"), "safe_tx_hash": refs.get("safe_tx_hash"),
-        "superseded_by": None,
-    }  # fmt: skip
+    return (
+        doc["seq"], doc["kind"], doc["chain_id"], safe.lower() if isinstance(safe, str) else None, refs.get("tx_hash"),
+        refs.get("block"), refs.get("log_index"), refs.get("safe_tx_hash"), None,
+    )  # fmt: skip

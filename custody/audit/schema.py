@@ -49,7 +49,6 @@ audit_refs = sa.Table(
     sa.Column("log_index", sa.Integer),
     sa.Column("safe_tx_hash", sa.String(66)),
     sa.Column("superseded_by", sa.BigInteger),
-    sa.Index("ix_audit_refs_tx", "chain_id", "tx_hash"),
     sa.Index("ix_audit_refs_block", "chain_id", "safe", "block_number"),
 )
 
