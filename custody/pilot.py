@@ -271,7 +271,15 @@ def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
         "hsm": {k: v for k, v in hsm.items() if k != "pin_file"},
         "out_of_band": transfers[2]["out_of_band"],
         "collateral": _collateral(run, session, copied / "hot.yaml"),
+        "audit": _audit(run, session),
     }
+
+
+def _audit(run: PilotRun, session: Session) -> dict[str, Any]:
+    """Index, verify and anchor the pilot's own ledger; HTML report and bundle in <pilot>/audit/."""
+    from custody.audit.pilot import audit_section
+
+    return audit_section(run.step, session, run.home / "audit")
 
 
 def _collateral(run: PilotRun, session: Session, issuer_template: Path) -> dict[str, Any]:

@@ -56,6 +56,14 @@ def pilot(app: AppContext, out: str | None) -> None:
                 kinds = ", ".join(f"{k} ×{n}" for k, n in r["finding_counts"].items()) or "none"
                 t.add_row(label, str(r["bars"]), str(r["at_block"]), kinds, str(r["exit_code"]), r["html"])
             c.print(t)
+        if "audit" in summary:
+            au = summary["audit"]
+            c.print(
+                f"audit ledger: {au['entries']} entries, verdict [bold]{au['verdict']}[/bold] "
+                f"({au['executions_checked']} executions checked against the chain); head {au['head']['size']} "
+                f"anchored in {au['anchor']['tx_hash']}; bundle {au['bundle']} verifies offline: {au['bundle_offline']}; "
+                f"report {au['html']}"
+            )
         t = table("step", "seconds")
         for s in summary["steps"]:
             t.add_row(s["name"], f"{s['seconds']:.3f}")
