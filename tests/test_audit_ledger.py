@@ -259,3 +259,25 @@ def test_tampering_with_10000_entries_is_always_detected_at_the_first_bad_sequen
     assert len(outcomes) == 18 + 4 + 4 + 3 + 1 + 3
     with ledger_store.connect() as conn:
         assert conn.execute(sa.select(audit_state.c.size)).scalar() == n
+
+
+def test_heads_signed_by_a_secp256k1_signer_uri_verify_and_forgeries_do_not(tmp_path: Path):
+    from custody.audit.keys import SignerLedgerKey
+    from custody.signers.local import anvil_signer
+    from custody.signers.registry import open_signer
+
+    ledger = Ledger(Store(f"sqlite:///{tmp_path / 'k.db'}"))
+    for n in range(5):
+        ledger.record(EntryKind.DRILL, actor="ops", payload={"n": n})
+    key = SignerLedgerKey(open_signer("anvil:4"))
+    head = ledger.sign_head(key)
+    assert head.key_id == "secp256k1:" + anvil_signer(4).address and len(head.signature) == 65
+    assert head.signature_valid() and verify(ledger).ok
+    forged = SignedHead(**{**head.__dict__, "size": 4})
+    assert not forged.signature_valid()
+    other = SignedHead(**{**head.__dict__, "key_id": "secp256k1:" + anvil_signer(5).address})
+    assert not other.signature_valid()
+    report = check_rows(ledger.rows(), [*ledger.heads(), other], log_id=ledger.state().log_id)
+    assert [p.code for p in report.problems] == ["head_signature"]
+    pinned = check_rows(ledger.rows(), ledger.heads(), trusted_keys=["ed25519:" + "11" * 32])
+    assert [p.code for p in pinned.problems] == ["untrusted_key"] and pinned.first_bad_sequence == 0
