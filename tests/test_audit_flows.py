@@ -111,6 +111,18 @@ def test_verify_against_the_chain_finds_missing_and_mismatched_executions(sessio
     assert missing.code == "execution_missing" and receipt.tx_hash in missing.message
     index_vaults(session)  # the indexer brings it in: the ledger is complete again
     assert A.verify(store=session.store, chain=session.chain).exit_code == 0
+    # an execution entry that misstates the amount (validly appended, so not tampering): chain mismatch
+    ledger = ledger_for(session.store)
+    (real,) = [e for e in ledger.entries() if e.kind == "execution"]
+    wrong = ledger.record("execution", actor=real.actor, vault=real.vault, chain_id=real.chain_id, refs=real.refs,
+                          payload={**real.payload, "value": str(2 * 10**18)})  # fmt: skip
+    report = A.verify(store=session.store, chain=session.chain)
+    assert report.exit_code == 3 and report.first_bad_sequence == wrong.seq
+    (mismatch,) = report.chain.problems
+    assert (
+        mismatch.code == "calldata_mismatch"
+        and "amount '2000000000000000000' vs chain '1000000000000000000'" in mismatch.message
+    )
 
 
 def test_bundle_verifies_offline_and_against_the_chain_and_catches_tampering(session, hot, tmp_path):

@@ -161,10 +161,11 @@ def timelock_op(
         from custody.policy.template import load_policy_text
 
         policy_hash = "0x" + load_policy_text(op.policy_source, op.policy_path or "<template>").template_hash.hex()
+    vault = conn.execute(sa.select(vaults.c.name, vaults.c.safe).where(vaults.c.id == op.vault_id)).first()
     return append(
-        conn, session, _OP_KINDS[state], actor=_operator(session), vault=_vault_name(conn, op.vault_id),
+        conn, session, _OP_KINDS[state], actor=_operator(session), vault=None if vault is None else vault.name,
         refs={"op_id": op.op_id, "tx_hash": tx_hash, "block": block},
-        payload={"operation": op.kind, "proposal": op.proposal_id, "cancel_proposal": op.cancel_proposal_id,
+        payload={"safe": None if vault is None else vault.safe, "operation": op.kind, "proposal": op.proposal_id, "cancel_proposal": op.cancel_proposal_id,
                  "description": scrub_text(op.description), "delay": op.delay, "ready_at": ready_at, "new_guard": op.new_guard,
                  "template_hash": policy_hash, "calls": [c.as_dict() for c in op.calls]},
     )  # fmt: skip
