@@ -244,6 +244,12 @@ def test_cli_head_proofs_anchor_verify_and_exports(session, hot, run_cli, tmp_pa
     assert pinned.exit_code == 2 and json.loads(pinned.stdout)["first_bad_sequence"] == 0
     log = json.loads(run_cli("audit", "log", "--last", "3", "--json").stdout)
     assert [e["seq"] for e in log["entries"]] == [4, 5, 6]
+    key = json.loads(run_cli("audit", "key", "--json").stdout)
+    assert key["key_id"] == first["key_id"] and "BEGIN PUBLIC KEY" in key["public_key_pem"]
+    indexed = json.loads(run_cli("audit", "index", "--json").stdout)
+    (vault,) = indexed["vaults"]
+    assert vault["vault"] == "hot-ops" and vault["entries"] >= 4 and indexed["ledger_size"] == 7 + vault["entries"]
+    assert json.loads(run_cli("audit", "index", "--json").stdout)["vaults"][0]["entries"] == 0
 
 
 def test_a_workspace_on_postgresql_records_indexes_and_verifies(chain, postgres, tmp_path, run_cli):

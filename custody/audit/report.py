@@ -40,10 +40,14 @@ def _charts(entries: list[dict], flows: dict) -> list[tuple[str, str]]:
     charts.append(("Entries by kind", _png(fig)))
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(8, 3))
-    ax.plot(range(len(entries)), [e["refs"].get("block", None) or 0 for e in entries], ".", markersize=3)
+    for kind in sorted({e["kind"] for e in entries}):
+        points = [(e["seq"], e["refs"]["block"]) for e in entries if e["kind"] == kind and "block" in e["refs"]]
+        if points:
+            ax.plot([p[0] for p in points], [p[1] for p in points], ".", markersize=5, label=kind)
     ax.set_xlabel("sequence number")
     ax.set_ylabel("block referenced")
     ax.set_title("Timeline: entries and the blocks they reference")
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     charts.append(("Timeline", _png(fig)))
     plt.close(fig)
     if flows:
@@ -54,7 +58,7 @@ def _charts(entries: list[dict], flows: dict) -> list[tuple[str, str]]:
         ax.barh(labels, ins, color="#5a9e6f", label="deposits observed")
         ax.barh(labels, [-o for o in outs], color="#c0504d", label="executions (outgoing)")
         ax.axvline(0, color="black", linewidth=0.6)
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         ax.set_title("Per-vault flows (count of movements)")
         charts.append(("Per-vault flows", _png(fig)))
         plt.close(fig)
@@ -80,6 +84,8 @@ def flows_by_vault(entries: list[dict]) -> dict[tuple[str, str], dict]:
             asset, amount = "ETH", int(p.get("value", "0"))
             if data.startswith("0xa9059cbb") and len(data) >= 138:  # ERC-20 transfer(address,uint256)
                 asset, amount = p.get("to", "?").lower(), int(data[74:138], 16)
+            if amount == 0:
+                continue  # a contract call that moves nothing (configuration, issuer calls)
             f = flows[(e.get("vault") or "?", asset)]
             f["out_count"] += 1
             f["out_total"] += amount
