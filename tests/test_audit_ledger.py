@@ -55,6 +55,8 @@ def test_append_heads_and_proofs(ledger_store: Store, tmp_path: Path):
     assert not verify_consistency(2, 13, head13.root, head2.root, consistency.path)
     report = verify(ledger)
     assert report.ok and report.size == 13 and report.root == head13.root
+    reference = ledger.reference(7)
+    assert reference == {"log_id": ledger.state().log_id, "seq": 7, "leaf_hash": "0x" + proof.leaf.hex()}
     with pytest.raises(AuditError):
         ledger.inclusion_proof(13, 13)
     with pytest.raises(AuditError):

@@ -208,7 +208,8 @@ class Ledger:
         self._ready()
         with self.store.connect() as conn:
             raw = conn.connection.dbapi_connection
-            cursor = raw.cursor()
+            # PostgreSQL: a server-side cursor, so a million entries stream instead of landing in memory at once
+            cursor = raw.cursor(name="audit_rows") if conn.dialect.name == "postgresql" else raw.cursor()
             sql = "SELECT seq, leaf, entry FROM audit_entries WHERE seq >= {p}" + (
                 " AND seq < {p}" if end is not None else ""
             )
@@ -234,6 +235,15 @@ class Ledger:
     def entries(self, start: int = 0, end: int | None = None) -> Iterator[Entry]:
         for _seq, _leaf, blob in self.rows(start, end):
             yield Entry.parse(blob)
+
+    def reference(self, seq: int) -> dict[str, Any]:
+        """How other records (attestations, reports) cite an entry: log id, sequence number, leaf hash."""
+        self._ready()
+        with self.store.connect() as conn:
+            blob = conn.execute(sa.select(audit_entries.c.entry).where(audit_entries.c.seq == seq)).scalar()
+        if blob is None:
+            raise AuditError(f"the ledger has no entry {seq} (size {self.size})")
+        return {"log_id": self.state().log_id, "seq": seq, "leaf_hash": "0x" + leaf_hash(bytes(blob)).hex()}
 
     def tree(self, size: int | None = None) -> MerkleTree:
         """The Merkle tree recomputed from the stored entry bytes (not from stored leaf hashes)."""
