@@ -276,10 +276,10 @@ def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
 
 
 def _audit(run: PilotRun, session: Session) -> dict[str, Any]:
-    """Index, verify and anchor the pilot's own ledger; HTML report and bundle in <pilot>/audit/."""
+    """Index, verify and anchor the pilot's own ledger; HTML report and bundle in <pilot>/audit-report/."""
     from custody.audit.pilot import audit_section
 
-    return audit_section(run.step, session, run.home / "audit")
+    return audit_section(run.step, session, run.home / "audit-report")
 
 
 def _collateral(run: PilotRun, session: Session, issuer_template: Path) -> dict[str, Any]:

@@ -4,7 +4,7 @@ Every step of the pilot already wrote its ledger entries as it happened (infrast
 creation, proposals, approvals, the out-of-band confirmation, executions, the collateral issuer's
 proposals and the reconciliation runs). This section then indexes every vault's on-chain history,
 verifies the ledger against the chain, signs a tree head with the workspace's Ed25519 ledger key and
-anchors it on chain (LedgerAnchor), writes the HTML report and the bundle to ``<pilot>/audit/``, and
+anchors it on chain (LedgerAnchor), writes the HTML report and the bundle to ``<pilot>/audit-report/`` (the ledger key stays apart, in ``<pilot>/audit/``), and
 verifies the bundle offline (and against the chain).
 """
 
@@ -57,7 +57,8 @@ def audit_section(step: Step, session: Session, folder: Path) -> dict[str, Any]:
     anchored = step("audit: sign a tree head and anchor it on chain", anchor)
 
     def export() -> dict:
-        html = A.export(session.store, "html", folder / "audit-report.html")
+        verdict = A.verify(store=session.store, chain=session.chain).as_dict()  # with the chain checks
+        html = A.export(session.store, "html", folder / "audit-report.html", verdict=verdict)
         bundle = A.export(session.store, "bundle", folder / "audit-bundle.tar.gz")
         offline = A.verify(bundle=bundle["path"])
         online = A.verify(bundle=bundle["path"], chain=session.chain)
