@@ -25,6 +25,12 @@ input, ``LookupError`` for unknown names, ``TimeoutError`` for waits).
     │   └── ReceiptTimeout(TimeoutError)
     ├── DeploymentError                        infrastructure / registry inconsistencies
     ├── ReconcileError                         collateral reconciliation cannot run (token, index, block)
+    ├── AuditError                             audit ledger: malformed entry, unusable key, bad request
+    │   ├── LedgerTampered                     recomputation disagrees with the stored log/heads (exit 2)
+    │   ├── LedgerChainMismatch                entries disagree with the chain or miss executions (exit 3)
+    │   ├── LedgerLocked                       another process holds the ledger's writer lock
+    │   ├── LedgerKeyError                     ledger signing key missing, unreadable or wrong kind
+    │   └── BundleError                        an exported bundle cannot be read
     ├── VaultError
     │   └── UnknownVault(LookupError)
     ├── ProposalError
@@ -169,6 +175,39 @@ class DeploymentError(CustodyError):
 
 class ReconcileError(CustodyError):
     """A collateral reconciliation cannot run: no such token, inconsistent index, block out of range."""
+
+
+# -- audit ledger ------------------------------------------------------------------------------
+class AuditError(CustodyError):
+    """The audit ledger cannot do what was asked (malformed entry, unknown head or entry, ...)."""
+
+
+class LedgerTampered(AuditError):
+    """The ledger does not verify; ``details['first_bad_sequence']`` names the first bad entry."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, first_bad_sequence: int | None = None, **details: Any) -> None:
+        super().__init__(message, first_bad_sequence=first_bad_sequence, **details)
+        self.first_bad_sequence = first_bad_sequence
+
+
+class LedgerChainMismatch(AuditError):
+    """Ledger entries disagree with the chain, or on-chain executions have no ledger entry."""
+
+    exit_code = 3
+
+
+class LedgerLocked(AuditError):
+    """Another process holds the ledger's writer lock (appends are serialised, never forked)."""
+
+
+class LedgerKeyError(AuditError):
+    """The ledger signing key is missing, unreadable, or not a supported kind."""
+
+
+class BundleError(AuditError):
+    """An audit bundle cannot be read or is missing a required part."""
 
 
 # -- vaults and proposals ----------------------------------------------------------------------

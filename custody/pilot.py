@@ -274,6 +274,7 @@ def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
         "policy": _policy(run, session, vaults["hot"]["name"], copied / "hot.yaml"),
         "collateral": (collateral := _collateral(run, session, copied / "hot.yaml")),
         "attestations": {"kyc": kyc, **_attestations(run, session, vaults, collateral, copied)},
+        "audit": _audit(run, session),
     }
 
 
@@ -282,6 +283,13 @@ def _policy(run: PilotRun, session: Session, hot_vault: str, template: Path) -> 
     from custody.policy.pilot import policy_section
 
     return policy_section(run.step, session, hot_vault, template, anvil_signer(2))
+
+
+def _audit(run: PilotRun, session: Session) -> dict[str, Any]:
+    """Index, verify and anchor the pilot's own ledger; HTML report and bundle in <pilot>/audit-report/."""
+    from custody.audit.pilot import audit_section
+
+    return audit_section(run.step, session, run.home / "audit-report")
 
 
 def _collateral(run: PilotRun, session: Session, issuer_template: Path) -> dict[str, Any]:

@@ -8,6 +8,7 @@ Layout::
       anvil-state.json    Anvil's state, dumped on `custody chain down` and loaded on `chain up`
       anvil.log           Anvil's output
       keystores/          v3 keystores created by `custody key new|import`
+      audit/              the audit ledger's Ed25519 key (ledger-ed25519.pem, 0600; entries live in the database)
 """
 
 from __future__ import annotations

@@ -145,3 +145,31 @@ from tests.signer_fixtures import (  # noqa: E402,F401  (fixtures for the signer
     trezor,
     trezor_device,
 )
+
+
+# -- audit ledger: a throwaway PostgreSQL for the session, and the ledger suite's backend matrix --------
+@pytest.fixture(scope="session")
+def postgres():
+    from tests.pg import ThrowawayPostgres
+
+    server = ThrowawayPostgres().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger_store(request: pytest.FixtureRequest, tmp_path: Path):
+    """A fresh, empty workspace database on each backend (SQLite file / new PostgreSQL schema)."""
+    from custody.store import Store
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    else:
+        url = request.getfixturevalue("postgres").fresh_schema_url()
+    store = Store(url)
+    try:
+        yield store
+    finally:
+        store.close()

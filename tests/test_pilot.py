@@ -88,6 +88,17 @@ def test_pilot_json_summary_and_cleanup(tmp_path):
         assert verified[label]["invalid"] == 0 and verified[label]["missing"] == 0 and verified[label]["valid"] > 0
     assert att["inventory_tags"]["gas_per_attestation"] < 5_000
     assert Path(att["inventory_tags"]["documents"]).exists()
+    # audit ledger (issue 5): every step recorded; indexed, verified against the chain, anchored, exported
+    audit = summary["audit"]
+    assert audit["verdict"] == "ok" and audit["exit_code"] == 0 and audit["head"]["size"] == audit["entries"]
+    assert audit["executions_checked"] >= 3 and audit["onchain_executions"] >= audit["executions_checked"]
+    for kind in ("infrastructure_deployed", "vault_created", "proposal_created", "approval_signed",
+                 "out_of_band_confirmation", "execution", "execution_observed", "deposit_observed",
+                 "reconciliation_run"):  # fmt: skip
+        assert audit["kinds"].get(kind, 0) >= 1, kind
+    assert audit["kinds"]["reconciliation_run"] == 3 and audit["kinds"]["out_of_band_confirmation"] == 1
+    assert audit["bundle_offline"] == audit["bundle_online"] == "ok" and audit["anchors_checked"] == 1
+    assert Path(audit["bundle"]).exists() and "data:image/png;base64," in Path(audit["html"]).read_text()
     assert summary["chain"]["stopped"] is True
     assert Path(summary["chain"]["state_file"]).exists()
 
@@ -103,3 +114,4 @@ def test_pilot_human_summary(tmp_path):
     assert "HSM owner of the cold vault" in result.stdout and "out-of-band confirmation: risk-officer" in result.stdout
     assert "cGOLD" in result.stdout and "seeded" in result.stdout
     assert "attestation badges (EAS)" in result.stdout and "inventory tags: 24 off-chain attestations" in result.stdout
+    assert "audit ledger:" in result.stdout and "verdict ok" in result.stdout

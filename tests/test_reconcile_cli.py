@@ -30,7 +30,12 @@ def test_clean_run_exits_0_with_json_summary(session, run_cli, tmp_path):
     assert data["findings"] == [] and data["backing_short"] is False and data["exit_code"] == 0
     assert data["totals"]["supply"] == data["totals"]["verified_backing"] == str(units(BARS))
     assert data["bars"]["sha256"] == __import__("hashlib").sha256(listed.read_bytes()).hexdigest()
-    assert data["run_id"] == 1 and data["ledger_entry"] is None  # the audit ledger (issue 5) is not there yet
+    assert data["run_id"] == 1 and isinstance(data["ledger_entry"], int)  # recorded in the audit ledger
+    from custody.audit.record import ledger_for
+
+    entry = ledger_for(session.store).entry(data["ledger_entry"])
+    assert entry.kind == "reconciliation_run" and entry.refs["bars_sha256"] == data["bars"]["sha256"]
+    assert entry.payload["run_id"] == 1 and entry.payload["totals"] == data["totals"]
     human = run_cli("reconcile", "--token", issuer.token, "--bars", str(listed))
     assert human.exit_code == 0 and "reconciled" in human.stdout and "verified backing" in human.stdout
 

@@ -6,6 +6,7 @@ import click
 
 from custody.cli._app import AppContext, CustodyGroup, configure_logging
 from custody.cli.attest_cmd import attest
+from custody.cli.audit_cmd import audit
 from custody.cli.build_cmd import build_cmd
 from custody.cli.chain_cmd import chain
 from custody.cli.exit_cmd import exit_group
@@ -46,7 +47,7 @@ def cli(
     app.home, app.rpc, app.sender, app.attester = home, rpc, sender, attester
 
 
-for command in (chain, build_cmd, infra, vault, policy, tx, key, pilot, oob_group, reconcile_cmd, exit_group, attest):
+for command in (chain, build_cmd, infra, vault, policy, tx, key, pilot, oob_group, reconcile_cmd, exit_group, attest, audit):
     cli.add_command(command)
 
 

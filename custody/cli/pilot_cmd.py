@@ -82,6 +82,14 @@ def pilot(app: AppContext, out: str | None) -> None:
                 + ", ".join(f"{k} {r['valid']}/{r['badges']}" for k, r in v.items() if k != "by_step")
                 + " (auditor_issuer_vault: chain + templates + exported documents only)"
             )
+        if "audit" in summary:
+            au = summary["audit"]
+            c.print(
+                f"audit ledger: {au['entries']} entries, verdict [bold]{au['verdict']}[/bold] "
+                f"({au['executions_checked']} executions checked against the chain); head {au['head']['size']} "
+                f"anchored in {au['anchor']['tx_hash']}; bundle {au['bundle']} verifies offline: {au['bundle_offline']}; "
+                f"report {au['html']}"
+            )
         t = table("step", "seconds")
         for s in summary["steps"]:
             t.add_row(s["name"], f"{s['seconds']:.3f}")

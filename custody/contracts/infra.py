@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
+from custody.audit import record as audit
 from custody.chain.connection import Chain
 from custody.chain.transactions import TransactionSigner, send_transaction
 from custody.contracts import load_artifact
@@ -23,7 +24,7 @@ from custody.types import Address
 
 SAFE_COMPONENTS = ("SafeL2", "SafeProxyFactory", "CompatibilityFallbackHandler", "MultiSendCallOnly")
 CUSTODY_COMPONENTS = (
-    "CustodyGuardCode", "GuardDeployer", "ExitModule", "ExitModuleDeployer", "VaultSetup", "MicroVaultFactory",
+    "CustodyGuardCode", "GuardDeployer", "ExitModule", "ExitModuleDeployer", "VaultSetup", "MicroVaultFactory", "LedgerAnchor",
 )  # fmt: skip
 
 
@@ -74,6 +75,7 @@ def _components(chain: Chain, sender: TransactionSigner) -> list[Deployed]:
         chain, sender, "VaultSetup", constructor_types=["address", "address"],
         constructor_args=[done["GuardDeployer"].address, done["ExitModuleDeployer"].address],
     )  # fmt: skip
+    done["LedgerAnchor"] = deploy_deterministic(chain, sender, "LedgerAnchor")  # audit-ledger tree heads
     done["MicroVaultFactory"] = deploy_deterministic(
         chain,
         sender,
@@ -116,6 +118,7 @@ def ensure_infrastructure(
             ).rowcount
             if not updated:
                 conn.execute(deployments.insert().values(chain_id=chain.chain_id, name=item.name, **row))
+        audit.infrastructure_deployed(conn, store, chain.chain_id, results, actor=sender.address)
     return _from_names(chain.chain_id, {d.name: d.address for d in results}), results
 
 

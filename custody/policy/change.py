@@ -318,7 +318,7 @@ def cancel_change(session: Session, vault_ref: str | int, op_id: str, *, propose
     if op.state is T.OpState.PROPOSED:
         proposal = P.get_proposal(session, op.proposal_id)
         P.discard(session, proposal)
-        T._update(session, op.op_id, state=T.OpState.CANCELLED.value)
+        T._update(session, op.op_id, state=T.OpState.CANCELLED.value, audit_state={"state": "cancelled"})
         return P.get_proposal(session, op.proposal_id)
     lock = session.contract("VaultTimelock", vault.timelock)
     data = bytes.fromhex(lock.encode_abi("cancel", [bytes.fromhex(op.op_id[2:])])[2:])

@@ -1,12 +1,9 @@
 """Hook into the audit ledger (issue 5) for reconciliation runs.
 
-The tamper-evident ledger does not exist yet. Reconciliation calls :func:`record_event` with an
-entry kind and a canonical payload (sorted keys, no floats, amounts as integer strings) — the
-shape the ledger's "reconciliation run" entries will take. Until the ledger lands this is a no-op
-that returns ``None``; runs are still recorded in the workspace's ``reconcile_runs`` table.
-
-TODO(issue 5, lead): replace the body with the ledger's append (same transaction as the run row if
-the ledger shares the workspace database) and return the entry's sequence number.
+Reconciliation calls :func:`record_event` with the run's canonical payload (sorted keys, no floats,
+amounts as integer strings) inside the transaction that stores the run in ``reconcile_runs``; the
+entry (kind ``reconciliation_run``, refs carrying the bar list's SHA-256 and the block) commits with
+the run or not at all.
 """
 
 from __future__ import annotations
@@ -40,7 +37,15 @@ def _walk(value: Any):
         yield value
 
 
-def record_event(session: Any, kind: str, payload: dict[str, Any]) -> int | None:
-    """Append an entry to the audit ledger when present; returns its sequence number, or None (no ledger yet)."""
-    canonical_json(payload)  # validate the payload now, so the ledger will accept what we pass today
-    return None
+def record_event(session: Any, kind: str, payload: dict[str, Any], *, conn: Any = None) -> int | None:
+    """Append a ``reconciliation_run`` entry to the audit ledger (inside ``conn``'s transaction — the one
+    that records the run — when given); returns its sequence number."""
+    from custody.audit import record as audit
+
+    if kind != RECONCILIATION_RUN:
+        raise ValueError(f"unknown reconciliation ledger event {kind!r}")
+    canonical_json(payload)
+    if conn is None:
+        with audit.ledger_for(session.store).writing() as own:
+            return audit.reconciliation_run(own, session, payload).seq
+    return audit.reconciliation_run(conn, session, payload).seq

@@ -194,7 +194,7 @@ def _record(session: Session, run: RunResult) -> RunResult:
                 summary=canonical_json(summary), created_at=utcnow(),
             )
         ).inserted_primary_key[0]  # fmt: skip
-    entry = record_event(session, RECONCILIATION_RUN, {**summary, "run_id": run_id})
+        entry = record_event(session, RECONCILIATION_RUN, {**summary, "run_id": run_id}, conn=conn)
     return RunResult(**{**run.__dict__, "run_id": run_id, "ledger_entry": entry})
 
 

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 import pyotp
 import sqlalchemy as sa
 
+from custody.audit import record as audit
 from custody.exceptions import ConfirmationError, ConfirmationRequired, InputError
 from custody.session import Session
 from custody.store import oob_challenges, oob_confirmations, oob_confirmers, utcnow
@@ -186,6 +187,7 @@ def _record(session: Session, proposal: Proposal, confirmer: str, method: str) -
                     reason=reason, confirmed_at=row.confirmed_at,
                 )
             )  # fmt: skip
+            audit.out_of_band_confirmed(conn, session, proposal, confirmer, method, reason)
     if done is None:
         from custody.attest.auto import after_confirmation
 

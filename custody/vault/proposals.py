@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
+from custody.audit import record as audit
 from custody.chain.transactions import Receipt, send_raw, wait_for_receipt
 from custody.contracts.deploy import read_many
 from custody.contracts.errors import decode_revert
@@ -132,13 +133,16 @@ def list_proposals(session: Session, vault: VaultRecord | None = None) -> list[P
     return [_load(session, proposals.c.id == i) for i in ids]
 
 
-def _set_state(session: Session, proposal_id: int, state: ProposalState, **values) -> None:
+def _set_state(session: Session, proposal_id: int, state: ProposalState, *, record=None, **values) -> None:
+    """Move a proposal to ``state``; ``record(conn)`` writes its audit entry in the same transaction."""
     with session.store.begin() as conn:
         conn.execute(
             proposals.update()
             .where(proposals.c.id == proposal_id)
             .values(state=state.value, updated_at=utcnow(), **values)
         )
+        if record is not None:
+            record(conn)
 
 
 # -- chain reads -------------------------------------------------------------------------------
@@ -266,6 +270,8 @@ def propose(
                 .where(proposals.c.id == clash.id)
                 .values(state=ProposalState.PROPOSED.value, description=description, updated_at=utcnow())
             )
+            audit.proposal_created(conn, session, vault.id, safe_tx, proposal_id=clash.id, description=description,
+                                   proposer=proposer, revived=True)  # fmt: skip
             clash = None
             revived = True
         else:
@@ -287,6 +293,8 @@ def propose(
             )
         )  # fmt: skip
         proposal_id = result.inserted_primary_key[0]
+        audit.proposal_created(conn, session, vault.id, safe_tx, proposal_id=proposal_id, description=description,
+                               proposer=proposer)  # fmt: skip
     return get_proposal(session, proposal_id)
 
 
@@ -347,7 +355,8 @@ def discard(session: Session, proposal: Proposal) -> Proposal:
     """Withdraw a proposal that was never executed; its nonce becomes free again."""
     if proposal.state is not ProposalState.PROPOSED:
         raise ProposalError(f"proposal {proposal.id} is {proposal.state.value}; only open proposals can be discarded")
-    _set_state(session, proposal.id, ProposalState.DISCARDED)
+    _set_state(session, proposal.id, ProposalState.DISCARDED,
+               record=lambda conn: audit.proposal_discarded(conn, session, proposal))  # fmt: skip
     return get_proposal(session, proposal.id)
 
 
@@ -389,6 +398,7 @@ def _store_signature(
                 source=source[:32], created_at=utcnow(),
             )
         )  # fmt: skip
+        audit.approval_signed(conn, session, proposal, signature.signer, source, signature.kind)
     from custody.attest.auto import after_approval
 
     after_approval(session, proposal.safe_tx.safe, proposal.safe_tx_hash, signature.signer)
@@ -537,6 +547,7 @@ def _finalize(session: Session, proposal: Proposal, receipt: Receipt) -> Receipt
     _set_state(
         session, proposal.id, state, exec_tx_hash=receipt.tx_hash, exec_block=receipt.block_number,
         exec_gas_used=receipt.gas_used,
+        record=lambda conn: audit.executed(conn, session, proposal, receipt, success=bool(success)),
     )  # fmt: skip
     if state is ProposalState.FAILED:
         raise ProposalError(
@@ -544,7 +555,7 @@ def _finalize(session: Session, proposal: Proposal, receipt: Receipt) -> Receipt
         )
     from custody.vault.timelock_ops import after_proposal_executed
 
-    after_proposal_executed(session, proposal.id)
+    after_proposal_executed(session, proposal.id, receipt=receipt)
     from custody.attest.auto import after_execution
 
     after_execution(session, proposal.id)

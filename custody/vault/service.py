@@ -10,6 +10,7 @@ from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 
+from custody.audit import record as audit
 from custody.contracts.deploy import codehash
 from custody.exceptions import UnknownVault, VaultError
 from custody.policy.compiled import NO_EXIT, compile_exit, compile_policy
@@ -193,17 +194,16 @@ def create_vault(
     guard = installed_guard(session, predicted_safe)
     exit_module = exit_module_of(session, predicted_safe, predicted_timelock)
     facts.update(tx_hash=tx_hash, block=block, gas_used=gas, guard=guard, exit_module=exit_module)
+    values = dict(
+        chain_id=session.chain_id, name=name, risk_class=policy.risk_class, safe=predicted_safe,
+        timelock=predicted_timelock, guard=guard, exit_module=exit_module, policy_path=str(policy_path),
+        policy_hash="0x" + policy.template_hash.hex(), policy_source=policy.source_text,
+        created_tx=tx_hash, created_block=block, created_at=utcnow(),
+    )  # fmt: skip
     with session.store.begin() as conn:
-        result = conn.execute(
-            vaults.insert().values(
-                chain_id=session.chain_id, name=name, risk_class=policy.risk_class, safe=predicted_safe,
-                timelock=predicted_timelock, guard=guard, exit_module=exit_module, policy_path=str(policy_path),
-                policy_hash="0x" + policy.template_hash.hex(), policy_source=policy.source_text,
-                created_tx=tx_hash, created_block=block, created_at=utcnow(),
-            )
-        )  # fmt: skip
-        vault_id = result.inserted_primary_key[0]
+        vault_id = conn.execute(vaults.insert().values(**values)).inserted_primary_key[0]
         remember_template(conn, "0x" + policy.template_hash.hex(), policy.source_text, str(policy_path))
+        audit.vault_created(conn, session, values, facts)
     return get_vault(session, vault_id), facts
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from eth_utils import keccak
 
+from custody.audit import record as audit
 from custody.exceptions import ProposalError, TimelockNotReady, UnknownProposal
 from custody.session import Session
 from custody.store import timelock_ops, utcnow, vaults
@@ -130,6 +131,7 @@ def record(
                 state=OpState.PROPOSED.value, created_at=now, updated_at=now,
             )
         )  # fmt: skip
+        audit.timelock_op(conn, session, _op_in(conn, op_id), "proposed")
     return get_op(session, op_id)
 
 
@@ -178,9 +180,16 @@ def op_for_proposal(session: Session, proposal_id: int) -> TimelockOp | None:
     return None if row is None else _row(row)
 
 
-def _update(session: Session, op_id: str, **values) -> None:
+def _op_in(conn, op_id: str) -> TimelockOp:
+    return _row(conn.execute(sa.select(timelock_ops).where(timelock_ops.c.op_id == op_id)).mappings().one())
+
+
+def _update(session: Session, op_id: str, *, audit_state: dict | None = None, **values) -> None:
+    """Update an operation; ``audit_state`` (state, tx hash, …) records the move in the same transaction."""
     with session.store.begin() as conn:
         conn.execute(timelock_ops.update().where(timelock_ops.c.op_id == op_id).values(updated_at=utcnow(), **values))
+        if audit_state is not None:
+            audit.timelock_op(conn, session, _op_in(conn, op_id), **audit_state)
 
 
 def _timelock(session: Session, vault_id: int):
@@ -189,18 +198,20 @@ def _timelock(session: Session, vault_id: int):
     return session.contract("VaultTimelock", address)
 
 
-def after_proposal_executed(session: Session, proposal_id: int) -> None:
+def after_proposal_executed(session: Session, proposal_id: int, *, receipt=None) -> None:
     """Bring the operation a just-executed proposal scheduled (or cancelled) up to date."""
     op = op_for_proposal(session, proposal_id)
     if op is None:
         return
     lock = _timelock(session, op.vault_id)
     op_bytes = bytes.fromhex(op.op_id[2:])
+    tx = {} if receipt is None else {"tx_hash": receipt.tx_hash, "block": receipt.block_number}
     if op.cancel_proposal_id == proposal_id:
-        _update(session, op.op_id, state=OpState.CANCELLED.value)
+        _update(session, op.op_id, state=OpState.CANCELLED.value, audit_state={"state": "cancelled", **tx})
     elif op.proposal_id == proposal_id:
         ready_at = int(session.chain.call(lock.functions.getTimestamp(op_bytes).call))
-        _update(session, op.op_id, state=OpState.SCHEDULED.value, ready_at=ready_at)
+        _update(session, op.op_id, state=OpState.SCHEDULED.value, ready_at=ready_at,
+                audit_state={"state": "scheduled", "ready_at": ready_at, **tx})  # fmt: skip
 
 
 def complete(session: Session, op: TimelockOp, *, on_done=None):
@@ -213,11 +224,11 @@ def complete(session: Session, op: TimelockOp, *, on_done=None):
         raise TimelockNotReady(f"timelock operation {op.op_id[:18]}… was cancelled")
     f = lock.functions
     if session.chain.call(f.isOperationDone(op_bytes).call):
-        _update(session, op.op_id, state=OpState.EXECUTED.value)
+        _update(session, op.op_id, state=OpState.EXECUTED.value, audit_state={"state": "executed"})
         raise TimelockNotReady(f"timelock operation {op.op_id[:18]}… was executed already (by someone else)")
     if not session.chain.call(f.isOperationPending(op_bytes).call):
         if op.state is OpState.SCHEDULED:
-            _update(session, op.op_id, state=OpState.CANCELLED.value)
+            _update(session, op.op_id, state=OpState.CANCELLED.value, audit_state={"state": "cancelled"})
             raise TimelockNotReady(f"timelock operation {op.op_id[:18]}… is no longer pending (cancelled)")
         raise TimelockNotReady(
             f"timelock operation {op.op_id[:18]}… is not scheduled yet: sign and execute proposal {op.proposal_id} first"
@@ -232,7 +243,8 @@ def complete(session: Session, op: TimelockOp, *, on_done=None):
         )
     data = bytes.fromhex(lock.encode_abi("executeBatch", list(batch_args(op.calls, op.salt)))[2:])
     receipt = session.send(to=lock.address, data=data, what=f"executing timelock operation {op.op_id[:18]}…")
-    _update(session, op.op_id, state=OpState.EXECUTED.value, executed_tx=receipt.tx_hash)
+    _update(session, op.op_id, state=OpState.EXECUTED.value, executed_tx=receipt.tx_hash,
+            audit_state={"state": "executed", "tx_hash": receipt.tx_hash, "block": receipt.block_number})  # fmt: skip
     if on_done is not None:
         on_done(op)
     return receipt

@@ -1,0 +1,242 @@
+"""Recompute a ledger from its entries and check it against itself and its signed heads.
+
+Works on any source of ``(seq, stored_leaf_or_None, entry_bytes)`` rows in sequence order plus the
+signed heads — the workspace database or an exported bundle — and finds, for every kind of damage,
+the **first bad sequence number**:
+
+* a missing sequence number (deleted rows) → the first missing one;
+* an entry that does not hash to its stored leaf hash, is not canonical JSON, names another ``seq``
+  (swapped rows) → that entry;
+* a broken hash chain (``prev`` ≠ the previous entry's recomputed leaf hash) → the entry before the
+  break when the breaking entry is itself intact, else the breaking entry;
+* a head whose signature fails, whose root differs from the recomputed root at its size (a forked or
+  rewritten log) → the size of the largest *verified* head below it: entries before it are proven by
+  that head, the divergence lies at or after it (exact when heads are signed per append);
+* a head larger than the log (truncation) → the log's size (the first missing entry).
+
+Consecutive heads are also checked with RFC 9162 consistency proofs built from the recomputed tree.
+The per-entry loop is written for speed (a million entries in a few seconds): C-level SHA-256 and
+orjson, no per-entry objects besides the digest and the parsed dict.
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from hashlib import sha256
+
+import orjson
+
+from custody.audit.entries import GENESIS_PREV, KINDS, TOP_LEVEL_KEYS
+from custody.audit.keys import SignedHead
+from custody.audit.merkle import MerkleTree, verify_consistency
+
+_TOP = frozenset(TOP_LEVEL_KEYS)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC while a million parsed entries are built (they hold no cycles)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+INTEREST = frozenset({"vault_created", "execution", "execution_observed", "correction"})
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding. ``sequence`` is the first bad sequence number it implies; for a head that does not
+    verify it is a lower bound and ``until`` the head's size: the divergence lies in ``[sequence, until)``."""
+
+    sequence: int | None
+    code: str
+    message: str
+    until: int | None = None
+
+    def as_dict(self) -> dict:
+        return {"sequence": self.sequence, "code": self.code, "message": self.message}
+
+
+def first_bad_sequence(problems: Iterable[Problem]) -> int | None:
+    """The first bad sequence number: the smallest precise finding, where a bad head's range
+    ``[bound, size)`` is narrowed to the first precise finding inside it (else its bound)."""
+    problems = list(problems)
+    precise = [p.sequence for p in problems if p.sequence is not None and p.until is None]
+    candidates = list(precise)
+    for p in problems:
+        if p.until is not None and p.sequence is not None:
+            inside = [q for q in precise if p.sequence <= q < p.until]
+            candidates.append(min(inside) if inside else p.sequence)
+    return min(candidates) if candidates else None
+
+
+@dataclass
+class IntegrityResult:
+    size: int
+    tree: MerkleTree
+    heads: list[SignedHead]
+    problems: list[Problem] = field(default_factory=list)
+    interesting: list[dict] = field(default_factory=list)  # parsed entries chain checks need
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def root(self) -> bytes:
+        return self.tree.root()
+
+    @property
+    def first_bad_sequence(self) -> int | None:
+        return first_bad_sequence(self.problems)
+
+    @property
+    def keys(self) -> list[str]:
+        return sorted({h.key_id for h in self.heads})
+
+    def as_dict(self, limit: int = 50) -> dict:
+        latest = self.heads[-1] if self.heads else None
+        ordered = sorted(self.problems, key=lambda p: (p.sequence is None, p.sequence or 0))
+        return {
+            "ok": self.ok, "size": self.size, "root": self.root.hex(), "heads": len(self.heads),
+            "latest_head": None if latest is None else latest.as_dict(), "keys": self.keys,
+            "first_bad_sequence": self.first_bad_sequence, "problem_count": len(self.problems),
+            "problems": [p.as_dict() for p in ordered[:limit]],
+        }  # fmt: skip
+
+
+def check_rows(
+    rows: Iterable[tuple[int, bytes | None, bytes]],
+    heads: Sequence[SignedHead],
+    *,
+    log_id: str | None = None,
+    trusted_keys: Iterable[str] | None = None,
+    interest: frozenset[str] = INTEREST,
+) -> IntegrityResult:
+    """Recompute everything from ``rows`` and check the heads (see the module docstring)."""
+    problems: list[Problem] = []
+    interesting: list[dict] = []
+    leaves: list[bytes] = []
+    with gc_paused():  # a million parsed dicts would otherwise trigger the cyclic GC over and over
+        expected, breaks = _scan(rows, problems, interesting, leaves, interest)
+    tree = MerkleTree(leaves)
+    roots = {h.size: tree.root(h.size) for h in heads if 0 < h.size <= len(leaves)}
+    result = IntegrityResult(size=len(leaves), tree=tree, heads=list(heads), problems=problems, interesting=interesting)
+    proven = _check_heads(result, roots, log_id, None if trusted_keys is None else set(trusted_keys))
+    # A changed entry j-1 breaks only the link from j; a changed link in entry j breaks the links at j and j+1
+    # (j+1 still names j's original hash). The last entry has no successor to tell: blame the link itself.
+    broken, last = set(breaks), expected - 1
+    for at in breaks:
+        culprit = at if (at + 1 in broken or at == last or at == 0) else at - 1
+        where = culprit if culprit >= proven else at
+        problems.append(
+            Problem(where, "chain_break", f"entry {at} does not link to the recomputed hash of entry {at - 1}")
+        )
+    return result
+
+
+def _scan(rows, problems, interesting, leaves, interest) -> tuple[int, list[int]]:
+    """The per-entry loop (kept free of attribute lookups and per-entry objects)."""
+    breaks: list[int] = []
+    add_leaf, add_problem, keep = leaves.append, problems.append, interesting.append
+    loads, dumps, opt = orjson.loads, orjson.dumps, orjson.OPT_SORT_KEYS
+    expected, prev_hex = 0, GENESIS_PREV
+    for seq, stored, blob in rows:
+        if seq != expected:
+            add_problem(Problem(expected, "missing_entries", f"entries {expected}..{seq - 1} are missing (deleted)"))
+            expected = seq
+        leaf = sha256(b"\x00" + blob).digest()
+        add_leaf(leaf)
+        intact = stored is None or stored == leaf
+        if not intact:
+            add_problem(Problem(seq, "leaf_mismatch", f"entry {seq} does not hash to its recorded leaf hash (altered)"))
+        try:
+            data = loads(blob)
+        except orjson.JSONDecodeError:
+            data = None
+        if type(data) is not dict or data.keys() != _TOP:
+            add_problem(Problem(seq, "malformed", f"entry {seq} is not a well-formed ledger entry"))
+        else:
+            if data["seq"] != seq:
+                add_problem(
+                    Problem(seq, "sequence_mismatch", f"row {seq} holds entry {data['seq']!r} (moved or swapped)")
+                )
+            if data["prev"] != prev_hex:
+                breaks.append(seq)
+            if data["kind"] not in KINDS:
+                add_problem(Problem(seq, "unknown_kind", f"entry {seq} has an unknown kind {data['kind']!r}"))
+            elif data["kind"] in interest:
+                keep(data)
+            try:
+                canonical = dumps(data, option=opt) == blob
+            except (TypeError, orjson.JSONEncodeError):
+                canonical = False
+            if not canonical:
+                add_problem(Problem(seq, "not_canonical", f"entry {seq} is not in canonical form"))
+        prev_hex = leaf.hex()
+        expected = seq + 1
+    return expected, breaks
+
+
+def _check_heads(result: IntegrityResult, roots: dict[int, bytes], log_id: str | None, trusted: set[str] | None) -> int:
+    """Check every head; returns the largest size proven by a verified head (0 if none).
+
+    ``roots`` holds the recomputed root at every head size (taken from the frontier while streaming)."""
+    n = result.size
+    good: list[int] = []
+    bad: list[tuple[SignedHead, str, str]] = []
+    for head in sorted(result.heads, key=lambda h: (h.size, h.id or 0)):
+        if log_id is not None and head.log_id != log_id:
+            bad.append(
+                (head, "foreign_head", f"head {head.id} (size {head.size}) belongs to another log {head.log_id}")
+            )
+        elif trusted is not None and head.key_id not in trusted:
+            bad.append(
+                (head, "untrusted_key", f"head {head.id} (size {head.size}) is signed by untrusted {head.key_id}")
+            )
+        elif not head.signature_valid():
+            bad.append((head, "head_signature", f"head {head.id} (size {head.size}) has an invalid signature"))
+        elif head.size > n:
+            result.problems.append(
+                Problem(n, "head_beyond_log", f"head {head.id} covers {head.size} entries but the log has {n}: "
+                        f"entries {n}..{head.size - 1} are missing (truncated)")
+            )  # fmt: skip
+        elif head.size < 1:
+            bad.append((head, "head_empty", f"head {head.id} has size {head.size}"))
+        else:
+            root = roots[head.size]
+            if root != head.root:
+                bad.append((head, "head_root_mismatch", f"head {head.id} (size {head.size}) signs root "
+                            f"{head.root.hex()[:16]}…, but the entries recompute to {root.hex()[:16]}… (forked or rewritten)"))  # fmt: skip
+            else:
+                good.append(head.size)
+    good.sort()
+    for head, code, message in bad:
+        below = [s for s in good if s < head.size]
+        result.problems.append(Problem(below[-1] if below else 0, code, message, until=head.size))
+    _check_consistency(result, good, roots)
+    # the longest prefix vouched for without contradiction: verified heads below the first bad one
+    first_bad = min((p.sequence for p in result.problems if p.until is not None), default=None)
+    proven = [s for s in good if first_bad is None or s <= first_bad]
+    return proven[-1] if proven else 0
+
+
+def _check_consistency(result: IntegrityResult, sizes: list[int], roots: dict[int, bytes]) -> None:
+    """RFC 9162 consistency proofs between consecutive verified heads (built from the recomputed tree)."""
+    distinct = sorted(set(sizes))
+    for first, second in itertools.pairwise(distinct):
+        proof = result.tree.consistency_path(first, second)
+        if not verify_consistency(first, second, roots[first], roots[second], proof):
+            result.problems.append(
+                Problem(first, "heads_inconsistent", f"heads of size {first} and {second} are not consistent",
+                        until=second)
+            )  # fmt: skip

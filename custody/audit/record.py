@@ -1,0 +1,191 @@
+"""Recording points: one small, explicit call per custody operation, inside the operation's own step.
+
+Each function appends one entry through the open database transaction ``conn`` of the state change it
+records (the entry and the change commit together, or neither does). Chain actions are recorded right
+after their receipt, with the tx hash and block. Payloads are built from allow-listed facts only —
+addresses, hashes, amounts as integer strings, names people chose for roles — never secrets: signer
+URIs are reduced to their backend scheme (no paths, no PIN sources), out-of-band confirmations name the
+method, never the code. Free text (descriptions, reasons) is stored with e-mail addresses and phone
+numbers removed: the ledger is meant to be handed to outsiders and cannot be edited later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from custody.audit.entries import Entry, EntryKind
+from custody.audit.export import scrub_text
+from custody.audit.ledger import Ledger
+from custody.store import Store, vaults
+
+if TYPE_CHECKING:
+    from custody.chain.transactions import Receipt
+    from custody.safe.safe_tx import SafeTx
+    from custody.session import Session
+
+ZERO_HASH = "0x" + "00" * 32
+
+
+def ledger_for(store: Store) -> Ledger:
+    """The ledger of a workspace database (one handle per store)."""
+    ledger = getattr(store, "_audit_ledger", None)
+    if ledger is None:
+        ledger = store._audit_ledger = Ledger(store)  # type: ignore[attr-defined]
+    return ledger
+
+
+def append(
+    conn: Connection, session: Session, kind: EntryKind, *, actor: str, vault: str | None = None, **fields: Any
+) -> Entry:
+    return ledger_for(session.store).append(conn, kind, actor=actor, vault=vault, chain_id=session.chain_id, **fields)
+
+
+def _operator(session: Session) -> str:
+    """The account acting for the operator (the gas payer), or "operator" when none is configured."""
+    from custody.exceptions import SignerError
+
+    try:
+        return session.sender.address
+    except SignerError:
+        return "operator"
+
+
+def _vault_name(conn: Connection, vault_id: int) -> str | None:
+    return conn.execute(sa.select(vaults.c.name).where(vaults.c.id == vault_id)).scalar()
+
+
+def _tx_facts(safe_tx: SafeTx) -> dict[str, Any]:
+    return {
+        "safe": safe_tx.safe, "to": safe_tx.to, "value": str(safe_tx.value), "data": "0x" + safe_tx.data.hex(),
+        "operation": int(safe_tx.operation), "nonce": safe_tx.nonce,
+    }  # fmt: skip
+
+
+def _scheme(source: str) -> str:
+    """A signer's backend scheme only (``pkcs11``, ``keystore``, …): URIs can hold paths and PIN sources."""
+    return source.split(":", 1)[0][:32]
+
+
+# -- infrastructure and vaults --------------------------------------------------------------------------
+def infrastructure_deployed(conn: Connection, store: Store, chain_id: int, deployed: Iterable, actor: str) -> None:
+    """Contracts deployed now (``Deployed`` items that carry a tx hash)."""
+    for item in deployed:
+        if item.tx_hash is not None:
+            ledger_for(store).append(
+                conn, EntryKind.INFRASTRUCTURE_DEPLOYED, actor=actor, chain_id=chain_id,
+                refs={"tx_hash": item.tx_hash, "block": item.block_number},
+                payload={"contract": item.name, "address": item.address, "codehash": item.codehash,
+                         "gas_used": item.gas_used},
+            )  # fmt: skip
+
+
+def vault_created(conn: Connection, session: Session, values: dict, facts: dict) -> Entry:
+    return append(
+        conn, session, EntryKind.VAULT_CREATED, actor=_operator(session), vault=values["name"],
+        refs={"tx_hash": values["created_tx"], "block": values["created_block"]},
+        payload={"safe": values["safe"], "timelock": values["timelock"], "guard": values["guard"],
+                 "risk_class": values["risk_class"], "policy_hash": values["policy_hash"],
+                 "gas_used": facts.get("gas_used"), "resumed": bool(facts.get("resumed"))},
+    )  # fmt: skip
+
+
+# -- proposals, approvals, confirmations, executions --------------------------------------------------------
+def proposal_created(
+    conn: Connection, session: Session, vault_id: int, safe_tx: SafeTx, *, proposal_id: int, description: str,
+    proposer: str, revived: bool = False,
+) -> Entry:  # fmt: skip
+    return append(
+        conn, session, EntryKind.PROPOSAL_CREATED, actor=proposer or _operator(session),
+        vault=_vault_name(conn, vault_id), refs={"safe_tx_hash": "0x" + safe_tx.safe_tx_hash.hex()},
+        payload={**_tx_facts(safe_tx), "proposal": proposal_id, "description": scrub_text(description), "revived": revived},
+    )  # fmt: skip
+
+
+def proposal_discarded(conn: Connection, session: Session, proposal) -> Entry:
+    return append(
+        conn, session, EntryKind.PROPOSAL_DISCARDED, actor=proposal.proposer or _operator(session),
+        vault=_vault_name(conn, proposal.vault_id), refs={"safe_tx_hash": proposal.safe_tx_hash},
+        payload={"proposal": proposal.id, "safe": proposal.safe_tx.safe, "nonce": proposal.safe_tx.nonce},
+    )  # fmt: skip
+
+
+def approval_signed(conn: Connection, session: Session, proposal, signer: str, source: str, kind: str) -> Entry:
+    return append(
+        conn, session, EntryKind.APPROVAL_SIGNED, actor=signer, vault=_vault_name(conn, proposal.vault_id),
+        refs={"safe_tx_hash": proposal.safe_tx_hash},
+        payload={"proposal": proposal.id, "safe": proposal.safe_tx.safe, "signer": signer, "via": _scheme(source),
+                 "signature_kind": kind, "nonce": proposal.safe_tx.nonce},
+    )  # fmt: skip
+
+
+def out_of_band_confirmed(
+    conn: Connection, session: Session, proposal, confirmer: str, method: str, reason: str
+) -> Entry:
+    return append(
+        conn, session, EntryKind.OUT_OF_BAND_CONFIRMATION, actor=confirmer, vault=_vault_name(conn, proposal.vault_id),
+        refs={"safe_tx_hash": proposal.safe_tx_hash},
+        payload={"proposal": proposal.id, "safe": proposal.safe_tx.safe, "confirmer": confirmer, "method": method,
+                 "reason": scrub_text(reason), "proposer": proposal.proposer},
+    )  # fmt: skip
+
+
+def executed(conn: Connection, session: Session, proposal, receipt: Receipt, *, success: bool) -> Entry:
+    return append(
+        conn, session, EntryKind.EXECUTION, actor=_operator(session), vault=_vault_name(conn, proposal.vault_id),
+        refs={"safe_tx_hash": proposal.safe_tx_hash, "tx_hash": receipt.tx_hash, "block": receipt.block_number},
+        payload={**_tx_facts(proposal.safe_tx), "proposal": proposal.id, "success": success,
+                 "gas_used": receipt.gas_used, "signers": sorted(s.signer for s in proposal.signatures)},
+    )  # fmt: skip
+
+
+# -- timelocked policy changes -----------------------------------------------------------------------------
+_OP_KINDS = {
+    "proposed": EntryKind.POLICY_CHANGE_PROPOSED,
+    "scheduled": EntryKind.POLICY_CHANGE_SCHEDULED,
+    "executed": EntryKind.POLICY_CHANGE_APPLIED,
+    "cancelled": EntryKind.POLICY_CHANGE_CANCELLED,
+}
+
+
+def timelock_op(
+    conn: Connection, session: Session, op, state: str, *, tx_hash: str | None = None, block: int | None = None,
+    ready_at: int | None = None,
+) -> Entry:  # fmt: skip
+    """A timelock operation (policy change) moved to ``state`` (proposed/scheduled/executed/cancelled)."""
+    policy_hash = None
+    if op.policy_source is not None:
+        from custody.policy.template import load_policy_text
+
+        policy_hash = "0x" + load_policy_text(op.policy_source, op.policy_path or "<template>").template_hash.hex()
+    vault = conn.execute(sa.select(vaults.c.name, vaults.c.safe).where(vaults.c.id == op.vault_id)).first()
+    return append(
+        conn, session, _OP_KINDS[state], actor=_operator(session), vault=None if vault is None else vault.name,
+        refs={"op_id": op.op_id, "tx_hash": tx_hash, "block": block},
+        payload={"safe": None if vault is None else vault.safe, "operation": op.kind, "proposal": op.proposal_id, "cancel_proposal": op.cancel_proposal_id,
+                 "description": scrub_text(op.description), "delay": op.delay, "ready_at": ready_at, "new_guard": op.new_guard,
+                 "template_hash": policy_hash, "calls": [c.as_dict() for c in op.calls]},
+    )  # fmt: skip
+
+
+# -- reconciliation and drills -----------------------------------------------------------------------------
+def reconciliation_run(conn: Connection, session: Session, payload: dict) -> Entry:
+    bars = payload.get("bars") or {}
+    previous = payload.get("previous") or {}
+    return append(
+        conn, session, EntryKind.RECONCILIATION_RUN, actor=_operator(session),
+        refs={"bars_sha256": bars.get("sha256"), "previous_sha256": previous.get("sha256"), "block": payload.get("at_block")},
+        payload=payload,
+    )  # fmt: skip
+
+
+def drill(
+    session: Session, name: str, *, actor: str, outcome: str, details: dict | None = None, vault: str | None = None
+) -> Entry:
+    """Record a drill (e.g. an emergency-exit or key-recovery exercise) in a transaction of its own."""
+    with ledger_for(session.store).writing() as conn:
+        return append(conn, session, EntryKind.DRILL, actor=actor, vault=vault,
+                      payload={"name": name, "outcome": outcome, **(details or {})})  # fmt: skip

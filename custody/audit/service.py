@@ -1,0 +1,102 @@
+"""The audit service layer the CLI and the pilot call: keys, heads, proofs, verify, export, index, anchor."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from custody.audit.anchor import Anchor, anchor_head, anchors
+from custody.audit.bundle import export_bundle
+from custody.audit.keys import Ed25519LedgerKey, LedgerKey, SignedHead, SignerLedgerKey
+from custody.audit.ledger import Ledger
+from custody.audit.record import ledger_for
+from custody.audit.verify import VerifyReport, verify_bundle, verify_ledger
+from custody.exceptions import AuditError
+from custody.session import Session
+from custody.store import Store
+from custody.workspace import Workspace
+
+SIGNER_ENV = "CUSTODY_LEDGER_SIGNER"
+FORMATS = ("jsonl", "csv", "html", "bundle")
+
+
+def audit_dir(workspace: Workspace) -> Path:
+    return workspace.home / "audit"
+
+
+def ledger_key(workspace: Workspace, signer_uri: str | None = None, session: Session | None = None) -> LedgerKey:
+    """``--signer URI`` / ``$CUSTODY_LEDGER_SIGNER`` (secp256k1 via the signer registry), else the
+    workspace's Ed25519 key (created on first use, 0600)."""
+    uri = signer_uri or os.environ.get(SIGNER_ENV)
+    if uri:
+        if session is not None:
+            return SignerLedgerKey(session.signer(uri))
+        from custody.signers.registry import SignerContext, open_signer
+
+        return SignerLedgerKey(open_signer(uri, SignerContext(keystore_dir=workspace.keystore_dir)))
+    return Ed25519LedgerKey.load_or_create(audit_dir(workspace))
+
+
+def head(store: Store, key_source, *, sign: bool = True) -> SignedHead | None:
+    """The latest signed head; with ``sign``, a new one first when the ledger grew since (``key_source()``
+    gives the key, so it is only opened when a signature is needed)."""
+    ledger = ledger_for(store)
+    latest = ledger.latest_head()
+    if sign and ledger.size > 0 and (latest is None or latest.size < ledger.size):
+        latest = ledger.sign_head(key_source())
+    return latest
+
+
+def verify(
+    *, store: Store | None = None, session: Session | None = None, bundle: str | Path | None = None,
+    chain=None, keys: list[str] | None = None,
+) -> VerifyReport:  # fmt: skip
+    """Verify the workspace ledger (``store``; chain checks on ``chain`` if given) or a ``bundle``."""
+    trusted = keys or None
+    if bundle is not None:
+        return verify_bundle(bundle, chain=chain, trusted_keys=trusted)
+    store = store if store is not None else session.store  # type: ignore[union-attr]
+    return verify_ledger(ledger_for(store), chain=chain, anchors=anchors(store), trusted_keys=trusted)
+
+
+def entries(ledger: Ledger) -> list[dict]:
+    import orjson
+
+    return [orjson.loads(blob) for _s, _l, blob in ledger.rows()]
+
+
+def export(store: Store, fmt: str, out: str | Path | None, *, verdict: dict | None = None) -> dict:
+    """Write ``fmt`` to ``out`` (or return the text for jsonl/csv when ``out`` is None)."""
+    from custody.audit import export as X
+
+    if fmt not in FORMATS:
+        raise AuditError(f"unknown export format {fmt!r} (one of {', '.join(FORMATS)})")
+    ledger = ledger_for(store)
+    if fmt == "bundle":
+        if out is None:
+            raise AuditError("a bundle is a tar.gz file: pass --out PATH")
+        manifest = export_bundle(ledger, out)
+        return {"format": fmt, "path": str(out), "size": manifest["size"], "root": manifest["root"],
+                "files": len(manifest["files"]) + 1}  # fmt: skip
+    rows = entries(ledger)
+    if fmt == "html":
+        from custody.audit.report import write_html
+
+        if out is None:
+            raise AuditError("an HTML report is a file: pass --out PATH")
+        verdict = verdict or verify(store=store).as_dict()
+        return {"format": fmt, "path": str(write_html(out, rows, verdict)), "entries": len(rows)}
+    text = "".join(X.jsonl(rows)) if fmt == "jsonl" else X.to_csv(rows)
+    if out is None:
+        return {"format": fmt, "text": text, "entries": len(rows)}
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(text, encoding="utf-8")
+    return {"format": fmt, "path": str(out), "entries": len(rows)}
+
+
+def anchor(session: Session, key: LedgerKey | None = None, *, method: str = "ledger_anchor") -> Anchor:
+    """Sign a head for the current ledger if needed and publish it on chain."""
+    latest = head(session.store, lambda: key or ledger_key(session.workspace, session=session))
+    if latest is None:
+        raise AuditError("the audit ledger is empty; nothing to anchor")
+    return anchor_head(session, latest, method=method)

@@ -1,0 +1,116 @@
+"""``custody audit verify``: the whole verdict, for the workspace ledger or an exported bundle.
+
+Verdicts and exit codes: **0** ``ok`` · **2** ``tampered`` (recomputation disagrees with the stored
+log, a head, a shipped proof or the bundle manifest; the report names the first bad sequence number)
+· **3** ``chain_mismatch`` (an entry disagrees with the chain, an on-chain vault execution has no
+entry, an anchor is not on chain as recorded) · **1** any other error (exceptions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from custody.audit.chaincheck import ChainReport, check_chain
+from custody.audit.integrity import IntegrityResult, Problem, check_rows, first_bad_sequence
+from custody.audit.merkle import ConsistencyProof, InclusionProof
+from custody.chain.connection import Chain
+
+EXIT_OK, EXIT_TAMPERED, EXIT_CHAIN = 0, 2, 3
+
+
+@dataclass
+class VerifyReport:
+    source: str
+    integrity: IntegrityResult
+    extra: list[Problem]  # bundle-level problems (manifest, shipped proofs) — tampering too
+    chain: ChainReport | None
+
+    @property
+    def tampered(self) -> bool:
+        return not self.integrity.ok or bool(self.extra)
+
+    @property
+    def exit_code(self) -> int:
+        if self.tampered:
+            return EXIT_TAMPERED
+        if self.chain is not None and self.chain.problems:
+            return EXIT_CHAIN
+        return EXIT_OK
+
+    @property
+    def verdict(self) -> str:
+        return {EXIT_OK: "ok", EXIT_TAMPERED: "tampered", EXIT_CHAIN: "chain_mismatch"}[self.exit_code]
+
+    @property
+    def first_bad_sequence(self) -> int | None:
+        found = first_bad_sequence([*self.integrity.problems, *self.extra])
+        if found is None and self.chain is not None:
+            found = first_bad_sequence(self.chain.problems)
+        return found
+
+    def as_dict(self) -> dict:
+        integrity = self.integrity.as_dict()
+        integrity["problems"] = [*integrity["problems"], *[p.as_dict() for p in self.extra]]
+        integrity["problem_count"] += len(self.extra)
+        return {
+            "source": self.source, "verdict": self.verdict, "exit_code": self.exit_code,
+            "first_bad_sequence": self.first_bad_sequence, "size": self.integrity.size,
+            "root": self.integrity.root.hex(), "integrity": integrity,
+            "chain": None if self.chain is None else self.chain.as_dict(),
+        }  # fmt: skip
+
+
+def verify_ledger(ledger, *, chain: Chain | None, anchors: Iterable[dict] = (), trusted_keys=None) -> VerifyReport:
+    """Verify the workspace ledger (and, with a chain, its entries and anchors against that chain)."""
+    state = ledger.state()
+    integrity = check_rows(ledger.rows(), ledger.heads(), log_id=state.log_id, trusted_keys=trusted_keys)
+    extra = []
+    if state.size != integrity.size and integrity.ok:
+        extra.append(Problem(min(state.size, integrity.size), "state_mismatch",
+                             f"the ledger state says {state.size} entries, the log holds {integrity.size}"))  # fmt: skip
+    report = None if chain is None else check_chain(chain, integrity.interesting, anchors)
+    return VerifyReport("workspace", integrity, extra, report)
+
+
+def verify_bundle(path: str | Path, *, chain: Chain | None = None, trusted_keys=None) -> VerifyReport:
+    """Verify an exported bundle offline (and against ``chain`` when given)."""
+    from custody.audit.bundle import read_bundle
+
+    bundle = read_bundle(path)
+    keys = set(bundle.keys) if trusted_keys is None else set(trusted_keys)
+    integrity = check_rows(
+        ((i, None, blob) for i, blob in enumerate(bundle.entries)), bundle.heads, log_id=bundle.log_id,
+        trusted_keys=keys,
+    )  # fmt: skip
+    extra = list(bundle.problems)
+    if len(bundle.entries) != bundle.size:
+        extra.append(Problem(min(len(bundle.entries), bundle.size), "manifest_size",
+                             f"the manifest says {bundle.size} entries, the bundle holds {len(bundle.entries)}"))  # fmt: skip
+    extra += _shipped_proofs(bundle, integrity)
+    report = None if chain is None else check_chain(chain, integrity.interesting, bundle.anchors)
+    return VerifyReport(str(path), integrity, extra, report)
+
+
+def _shipped_proofs(bundle, integrity: IntegrityResult) -> list[Problem]:
+    """The bundle's own consistency and inclusion proofs must verify against its (signed) heads."""
+    problems: list[Problem] = []
+    heads = {h.size: h for h in bundle.heads}
+    for data in bundle.consistency:
+        proof = ConsistencyProof.from_dict(data)
+        first, second = heads.get(proof.first), heads.get(proof.second)
+        if first is None or second is None or not proof.verify(first.root, second.root):
+            problems.append(Problem(proof.first, "consistency_proof",
+                                    f"the shipped consistency proof {proof.first} → {proof.second} does not verify",
+                                    until=proof.second))  # fmt: skip
+    latest = bundle.heads[-1] if bundle.heads else None
+    leaves = integrity.tree.levels[0]
+    for data in bundle.inclusion:
+        proof = InclusionProof.from_dict(data)
+        ok = (latest is not None and proof.size == latest.size and proof.index < len(leaves)
+              and proof.leaf == leaves[proof.index] and proof.verify(latest.root))  # fmt: skip
+        if not ok:
+            problems.append(Problem(proof.index, "inclusion_proof",
+                                    f"the shipped inclusion proof of entry {proof.index} does not verify"))  # fmt: skip
+    return problems
