@@ -7,6 +7,7 @@ import click
 from custody.cli._app import AppContext, CustodyGroup, configure_logging
 from custody.cli.build_cmd import build_cmd
 from custody.cli.chain_cmd import chain
+from custody.cli.drill_cmd import drill_group
 from custody.cli.exit_cmd import exit_group
 from custody.cli.infra_cmd import infra
 from custody.cli.key_cmd import key
@@ -37,7 +38,20 @@ def cli(ctx: click.Context, home: str | None, rpc: str | None, sender: str | Non
     app.home, app.rpc, app.sender = home, rpc, sender
 
 
-for command in (chain, build_cmd, infra, vault, policy, tx, key, pilot, oob_group, reconcile_cmd, exit_group):
+for command in (
+    chain,
+    build_cmd,
+    infra,
+    vault,
+    policy,
+    tx,
+    key,
+    pilot,
+    oob_group,
+    reconcile_cmd,
+    exit_group,
+    drill_group,
+):
     cli.add_command(command)
 
 

@@ -231,6 +231,8 @@ def initiate(session: Session, request: ExitRequest) -> Receipt:
     request re-sends the same signed transaction (or adopts its receipt) instead of signing another.
     """
     vault = get_vault(session, request.vault_id)
+    if request.state is not ExitState.COLLECTING:
+        raise VaultError(f"exit request {request.id} is {request.state.value} already (tx {request.initiate_tx})")
     what = f"initiating the exit of vault {vault.name}"
     receipt = J.resume_intent(session, _initiate_intent(request), what=what)
     if receipt is None:
@@ -290,7 +292,14 @@ def finalize(session: Session, vault_ref: str | int) -> Receipt:
     current = status(session, vault.id)
     intent = f"exit-finalize:{vault.exit_module}:{current.nonce - 1}"
     what = f"finalizing the exit of vault {vault.name}"
-    receipt = J.resume_intent(session, intent, what=what)
+    with session.store.connect() as conn:
+        unrecorded = conn.execute(
+            sa.select(exit_requests.c.id).where(
+                exit_requests.c.vault_id == vault.id, exit_requests.c.nonce == current.nonce - 1,
+                exit_requests.c.state == ExitState.INITIATED.value,
+            )
+        ).first() is not None  # fmt: skip
+    receipt = J.resume_intent(session, intent, what=what, adopt_mined=unrecorded)
     if receipt is None:
         if not current.pending:
             raise VaultError(f"vault {vault.name} has no pending exit")

@@ -97,11 +97,18 @@ def _settle(session: Session, entry: JournalEntry, what: str) -> Receipt:
     return receipt
 
 
-def resume_intent(session: Session, intent: str, *, what: str) -> Receipt | None:
+def resume_intent(session: Session, intent: str, *, what: str, adopt_mined: bool = True) -> Receipt | None:
     """Finish what a previous run left for ``intent``: the receipt of its journaled transaction, or
-    None when there is nothing to finish (no entry, it reverted, or it can never be mined)."""
+    None when there is nothing to finish (no entry, it reverted, or it can never be mined).
+
+    An entry still ``signed`` is always finished. A ``mined`` one is returned only with
+    ``adopt_mined`` — when the caller's own record of the outcome is not written yet (the process
+    died between the receipt and the record); otherwise it is history, not something to resume.
+    """
     entry = latest(session, intent)
     if entry is None or entry.state in (JournalState.REVERTED, JournalState.DROPPED):
+        return None
+    if entry.state is JournalState.MINED and not adopt_mined:
         return None
     if entry.state is JournalState.SIGNED and get_receipt(session.chain, entry.tx_hash) is None:
         try:
@@ -135,13 +142,3 @@ def send_once(session: Session, intent: str, *, to: str, data: bytes = b"", valu
         raise
     _mark(session, receipt.tx_hash, JournalState.MINED, receipt.block_number)
     return receipt
-
-
-def send_or_resume(
-    session: Session, intent: str, *, to: str, data: bytes = b"", value: int = 0, what: str
-) -> tuple[Receipt, bool]:
-    """:func:`resume_intent`, else :func:`send_once`; returns (receipt, resumed)."""
-    receipt = resume_intent(session, intent, what=what)
-    if receipt is not None:
-        return receipt, True
-    return send_once(session, intent, to=to, data=data, value=value, what=what), False

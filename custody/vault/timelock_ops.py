@@ -215,7 +215,7 @@ def complete(session: Session, op: TimelockOp, *, on_done=None):
     op_bytes = bytes.fromhex(op.op_id[2:])
     intent, what = f"timelock-execute:{op.op_id}", f"executing timelock operation {op.op_id[:18]}…"
     if op.state is not OpState.EXECUTED:
-        resumed = J.resume_intent(session, intent, what=what)
+        resumed = J.resume_intent(session, intent, what=what, adopt_mined=True)
         if resumed is not None:
             _update(session, op.op_id, state=OpState.EXECUTED.value, executed_tx=resumed.tx_hash)
             if on_done is not None:
