@@ -106,6 +106,7 @@ class FaultProxy:
         self._stopping = threading.Event()
         self._local = threading.local()
         self.calls: Counter[str] = Counter()
+        self.history: list[tuple[str, ...]] = []  # the methods of every request, in arrival order
         self.broadcasts: list[Broadcast] = []
         self.injected: list[dict[str, Any]] = []
         self._server: ThreadingHTTPServer | None = None
@@ -191,6 +192,7 @@ class FaultProxy:
         methods = [str(i.get("method")) for i in items if isinstance(i, dict)]
         with self._lock:
             self.calls.update(methods)
+            self.history.append(tuple(methods))
         return methods
 
     def _record_broadcasts(self, payload: Any) -> None:
