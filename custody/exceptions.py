@@ -17,11 +17,12 @@ input, ``LookupError`` for unknown names, ``TimeoutError`` for waits).
     ├── BuildError                             compile pipeline
     │   └── ArtifactMismatch                   committed artifact differs from a rebuild
     ├── ChainError                             talking to a chain
-    │   ├── RpcUnreachable(ConnectionError)
+    │   ├── RpcUnreachable(ConnectionError)    refused / timed out / transient errors, after the retries
     │   ├── ChainIdMismatch
     │   ├── ChainNotRunning
     │   ├── AnvilError                         the local Anvil process
     │   ├── TransactionFailed                  reverted on chain or in estimation (decoded reason)
+    │   ├── NonceConsumed                      a signed tx can never be mined: another tx used its nonce
     │   └── ReceiptTimeout(TimeoutError)
     ├── DeploymentError                        infrastructure / registry inconsistencies
     ├── ReconcileError                         collateral reconciliation cannot run (token, index, block)
@@ -44,6 +45,9 @@ input, ``LookupError`` for unknown names, ``TimeoutError`` for waits).
     │   ├── RiskNotAcknowledged                risky payload signed without --i-understand KIND
     │   ├── ConfirmationRequired               out-of-band confirmation missing where policy asks
     │   └── ConfirmationError                  wrong / expired code, confirmer is the proposer, …
+    ├── DrillError                             a drill cannot run (chain mode, setup, unknown vault alias)
+    │   ├── PlaybookError(ValueError)          playbook unreadable or invalid (file:line:field problems)
+    │   └── DrillFailed                        a drill ran and an expectation failed (exit code 2)
     └── SignerError
         ├── SignerUriError(ValueError)         unknown scheme / malformed URI
         ├── DeviceNotFound                     token / device / keystore file not found
@@ -146,7 +150,7 @@ class ChainError(CustodyError):
 
 
 class RpcUnreachable(ChainError, ConnectionError):
-    """The RPC endpoint does not answer."""
+    """The RPC endpoint does not answer usefully: refused, timed out, or transient errors after the retries."""
 
 
 class ChainIdMismatch(ChainError):
@@ -163,6 +167,10 @@ class AnvilError(ChainError):
 
 class TransactionFailed(ChainError):
     """A transaction reverted (on chain or during gas estimation); carries the decoded reason."""
+
+
+class NonceConsumed(ChainError):
+    """A signed transaction can never be mined: its sender's nonce was used by a different transaction."""
 
 
 class ReceiptTimeout(ChainError, TimeoutError):
@@ -261,6 +269,21 @@ class ConfirmationRequired(ProposalError):
 
 class ConfirmationError(ProposalError):
     """An out-of-band confirmation was refused (wrong code, proposer confirming, unknown confirmer)."""
+
+
+# -- drills ------------------------------------------------------------------------------------
+class DrillError(CustodyError):
+    """A drill cannot run: no local chain to snapshot, an unknown vault alias, a failed setup."""
+
+
+class PlaybookError(DrillError, ValueError):
+    """A drill playbook that cannot be read or does not validate; ``details['problems']`` lists them."""
+
+
+class DrillFailed(DrillError):
+    """A drill ran and at least one expectation failed; ``details`` names the report and the failing steps."""
+
+    exit_code = 2
 
 
 # -- signers -----------------------------------------------------------------------------------

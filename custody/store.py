@@ -268,6 +268,26 @@ attest_batches = sa.Table(
 )
 
 
+# -- transactions in flight: the signed bytes are journaled before broadcast, so an interrupted send
+# resumes by re-sending exactly those bytes (exit initiate/finalize, timelock completion; proposals
+# journal theirs in ``proposals.exec_raw_tx``) -------------------------------------------------------
+tx_journal = sa.Table(
+    "tx_journal",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("chain_id", sa.BigInteger, nullable=False),
+    sa.Column("intent", sa.String(200), nullable=False),  # what it is for, e.g. exit-initiate:<digest>
+    sa.Column("sender", sa.String(42), nullable=False),
+    sa.Column("nonce", sa.BigInteger, nullable=False),
+    sa.Column("tx_hash", sa.String(66), nullable=False, unique=True),
+    sa.Column("raw_tx", sa.Text, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # signed | mined | reverted | dropped
+    sa.Column("block_number", sa.BigInteger),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")

@@ -1,16 +1,18 @@
-"""Connections to a chain: web3 with bounded waits, no silent retries, errors translated once."""
+"""Connections to a chain: web3 with bounded waits, retries only where idempotent, errors translated once
+(the policy itself is :class:`custody.chain.rpc.RpcPolicy`)."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import requests
 from web3 import Web3
 from web3.exceptions import Web3Exception
 
+from custody.chain.rpc import PolicyHTTPProvider, RpcPolicy, describe_failure
 from custody.exceptions import ChainError, ChainIdMismatch, RpcUnreachable
 
 T = TypeVar("T")
@@ -19,7 +21,11 @@ DEFAULT_TIMEOUT = 10.0
 
 
 def _network_error(exc: BaseException) -> bool:
-    return isinstance(exc, (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError))
+    if isinstance(exc, RpcUnreachable):
+        return False  # translated already (by the provider)
+    return isinstance(
+        exc, (requests.ConnectionError, requests.Timeout, requests.HTTPError, ConnectionError, TimeoutError)
+    )
 
 
 @dataclass
@@ -32,6 +38,7 @@ class Chain:
     client: str
     poll_latency: float = 0.1
     receipt_timeout: float = 120.0
+    policy: RpcPolicy = field(default_factory=RpcPolicy)
     # per-connection cache of contract objects and of immutable on-chain facts (e.g. guard configs)
     contract_factories: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
 
@@ -87,30 +94,37 @@ def next_utc_slot(now: int, *, weekday: int, hour: int, min_ahead: int = 86400) 
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc)
-    if "Connection refused" in text or "NewConnectionError" in text:
-        return "connection refused"
-    if isinstance(exc, (requests.Timeout, TimeoutError)) or "timed out" in text.lower():
-        return "timed out"
-    return text.splitlines()[0][:200] if text else type(exc).__name__
+    return describe_failure(exc)
 
 
-def connect(url: str, *, expected_chain_id: int | None = None, timeout: float = DEFAULT_TIMEOUT) -> Chain:
-    """Connect to ``url`` and check it answers (and serves ``expected_chain_id`` if given)."""
+def connect(
+    url: str,
+    *,
+    expected_chain_id: int | None = None,
+    timeout: float | None = None,
+    policy: RpcPolicy | None = None,
+) -> Chain:
+    """Connect to ``url`` and check it answers (and serves ``expected_chain_id`` if given).
+
+    ``policy`` (default: :meth:`RpcPolicy.from_env`) sets timeouts and retries; ``timeout`` overrides
+    its per-request timeout. On a local Anvil receipts are polled every 5 ms.
+    """
     if not url.startswith(("http://", "https://")):
         raise RpcUnreachable(f"RPC URL {url!r} must start with http:// or https://", url=url)
-    provider = Web3.HTTPProvider(
-        url,
-        request_kwargs={"timeout": timeout},
-        # web3 retries silently by default (a 1 s timeout surfaced after ~7 s); we want bounded waits.
-        exception_retry_configuration=None,
-    )
-    w3 = Web3(provider)
+    policy = policy or RpcPolicy.from_env()
+    if timeout is not None:
+        policy = replace(policy, timeout=timeout)
+    # web3 retries silently by default (a 1 s timeout surfaced after ~7 s, and evm_* calls were
+    # repeated); our provider retries only idempotent methods, a bounded number of times.
+    w3 = Web3(PolicyHTTPProvider(url, policy))
     # We build, estimate and sign every transaction ourselves and never use ENS names; these
     # middlewares would add an eth_chainId round trip to every single call.
     for name in ("validation", "ens_name_to_address", "gas_price_strategy", "gas_estimate"):
         w3.middleware_onion.remove(name)
-    chain = Chain(w3=w3, url=url, chain_id=0, client="")
+    chain = Chain(
+        w3=w3, url=url, chain_id=0, client="", poll_latency=policy.poll_latency,
+        receipt_timeout=policy.receipt_timeout, policy=policy,
+    )  # fmt: skip
     try:
         chain.chain_id = chain.call(lambda: w3.eth.chain_id)
         chain.client = chain.call(lambda: w3.client_version)
@@ -126,8 +140,8 @@ def connect(url: str, *, expected_chain_id: int | None = None, timeout: float = 
             actual=chain.chain_id,
         )
     if chain.is_anvil:
-        chain.poll_latency = 0.005
-        chain.receipt_timeout = 30.0
+        local = policy.for_local_chain()
+        chain.poll_latency, chain.receipt_timeout = local.poll_latency, local.receipt_timeout
     return chain
 
 

@@ -1,21 +1,23 @@
 """Sending transactions: estimate (decoding reverts), sign through any signer, broadcast once, wait.
 
-Nothing is broadcast when estimation reverts. A receipt with ``status == 0`` raises. The signed raw
-bytes are returned alongside the receipt so that a retry can re-send exactly the same transaction.
+Nothing is broadcast when estimation reverts. A receipt with ``status == 0`` raises. ``on_signed``
+lets callers journal the signed raw bytes before broadcast, so that a retry — or a later run after a
+crash — re-sends exactly the same transaction (never a second one with the same nonce).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
-from web3.exceptions import TimeExhausted
+from web3.exceptions import TransactionNotFound
 
 from custody.chain.connection import Chain
-from custody.exceptions import ChainError, ReceiptTimeout, TransactionFailed
+from custody.exceptions import ChainError, NonceConsumed, ReceiptTimeout, RpcUnreachable, TransactionFailed
 
 RevertDecoder = Callable[[bytes | None], str]
 
@@ -100,31 +102,79 @@ def build_transaction(
     return tx
 
 
+def raw_sender_nonce(raw: bytes) -> tuple[str, int]:
+    """(sender, nonce) of a signed raw transaction, recovered locally."""
+    from eth_account import Account
+    from eth_account.typed_transactions import TypedTransaction
+
+    sender = Account.recover_transaction(raw)
+    if raw and raw[0] < 0x7F:
+        nonce = int(TypedTransaction.from_bytes(HexBytes(raw)).as_dict()["nonce"])
+    else:  # legacy RLP list: [nonce, gasPrice, gas, to, value, data, v, r, s]
+        import rlp
+
+        nonce = int.from_bytes(rlp.decode(raw)[0], "big")
+    return to_checksum_address(sender), nonce
+
+
+def _known(chain: Chain, tx_hash: str) -> bool:
+    try:
+        return chain.call(chain.w3.eth.get_transaction, HexBytes(tx_hash)) is not None
+    except TransactionNotFound:
+        return False
+
+
 def send_raw(chain: Chain, raw: bytes) -> str:
-    """Broadcast signed bytes; an 'already known' answer counts as sent (idempotent re-send)."""
+    """Broadcast signed bytes; idempotent. Re-sending the same bytes is how every retry works:
+    'already known' means the node has them, 'nonce too low' with our hash known means they were mined.
+    'nonce too low' for a hash the node does not know raises :class:`NonceConsumed`."""
     tx_hash = "0x" + keccak(raw).hex()
     response = chain.call(chain.w3.provider.make_request, "eth_sendRawTransaction", ["0x" + raw.hex()])
     if "error" in response:
         message = str(response["error"].get("message", response["error"]))
-        if "already known" in message.lower() or "already imported" in message.lower():
+        lowered = message.lower()
+        if "already known" in lowered or "already imported" in lowered:
             return tx_hash
+        if "nonce too low" in lowered:
+            if _known(chain, tx_hash):
+                return tx_hash
+            sender, nonce = raw_sender_nonce(raw)
+            raise NonceConsumed(
+                f"transaction {tx_hash} can never be mined: nonce {nonce} of {sender} was used by another transaction",
+                tx_hash=tx_hash, sender=sender, nonce=nonce,
+            )  # fmt: skip
         raise ChainError(f"the node refused the transaction {tx_hash}: {message}", tx_hash=tx_hash)
     return tx_hash
 
 
-def wait_for_receipt(chain: Chain, tx_hash: str, *, what: str, decoder: RevertDecoder | None = None) -> Receipt:
+def get_receipt(chain: Chain, tx_hash: str) -> Receipt | None:
+    """The receipt of ``tx_hash`` if it is mined, else None (one bounded call)."""
     try:
-        receipt = chain.call(
-            chain.w3.eth.wait_for_transaction_receipt,
-            HexBytes(tx_hash),
-            timeout=chain.receipt_timeout,
-            poll_latency=chain.poll_latency,
-        )
-    except TimeExhausted as exc:
-        raise ReceiptTimeout(
-            f"{what} ({tx_hash}) was not mined within {chain.receipt_timeout:.0f}s", tx_hash=tx_hash
-        ) from exc
-    result = Receipt.from_web3(receipt)
+        receipt = chain.call(chain.w3.eth.get_transaction_receipt, HexBytes(tx_hash))
+    except TransactionNotFound:
+        return None
+    return None if receipt is None else Receipt.from_web3(receipt)
+
+
+def wait_for_receipt(chain: Chain, tx_hash: str, *, what: str, decoder: RevertDecoder | None = None) -> Receipt:
+    """Poll for the receipt until ``chain.receipt_timeout``; an RPC outage while polling is waited out
+    (each poll is bounded by the RPC policy). Raises ReceiptTimeout at the deadline."""
+    deadline = time.monotonic() + chain.receipt_timeout
+    outage: RpcUnreachable | None = None
+    while True:
+        try:
+            result = get_receipt(chain, tx_hash)
+            outage = None
+        except RpcUnreachable as exc:
+            result, outage = None, exc
+        if result is not None:
+            break
+        if time.monotonic() >= deadline:
+            why = f"; the RPC did not answer: {outage.message}" if outage is not None else ""
+            raise ReceiptTimeout(
+                f"{what} ({tx_hash}) was not mined within {chain.receipt_timeout:.0f}s{why}", tx_hash=tx_hash
+            ) from outage
+        time.sleep(chain.poll_latency)
     if result.status != 1:
         reason = _replay_reason(chain, tx_hash, result.block_number, decoder or _default_decoder)
         raise TransactionFailed(

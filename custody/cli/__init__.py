@@ -9,6 +9,7 @@ from custody.cli.attest_cmd import attest
 from custody.cli.audit_cmd import audit
 from custody.cli.build_cmd import build_cmd
 from custody.cli.chain_cmd import chain
+from custody.cli.drill_cmd import drill_group
 from custody.cli.exit_cmd import exit_group
 from custody.cli.infra_cmd import infra
 from custody.cli.key_cmd import key
@@ -47,7 +48,10 @@ def cli(
     app.home, app.rpc, app.sender, app.attester = home, rpc, sender, attester
 
 
-for command in (chain, build_cmd, infra, vault, policy, tx, key, pilot, oob_group, reconcile_cmd, exit_group, attest, audit):
+for command in (
+    chain, build_cmd, infra, vault, policy, tx, key, pilot, oob_group, reconcile_cmd, exit_group, attest, audit,
+    drill_group,
+):  # fmt: skip
     cli.add_command(command)
 
 

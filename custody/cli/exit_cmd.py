@@ -67,8 +67,7 @@ def sign(app: AppContext, vault_ref: str, custodian: str, signer_uri: str) -> No
 def initiate(app: AppContext, vault_ref: str, custodian: str) -> None:
     """Submit the collected signatures: the escrow delay starts."""
     session = app.session()
-    request = X.open_request(session, vault_ref, custodian)
-    receipt = X.initiate(session, request)
+    request, receipt = X.initiate_for(session, vault_ref, custodian)
     st = X.status(session, vault_ref)
     app.emit(
         {"request": request.id, "tx_hash": receipt.tx_hash, "ready_at": st.ready_at, "custodian": st.pending_custodian},

@@ -22,6 +22,7 @@ from custody.signers.base import Signer, typed_data_digest
 from custody.signers.ecdsa import EcdsaSignature
 from custody.store import exit_requests, exit_signatures, utcnow
 from custody.types import Address, parse_address
+from custody.vault import journal as J
 from custody.vault.service import VaultRecord, get_vault
 
 EIP712_TYPES = {
@@ -219,9 +220,28 @@ def _set(session: Session, request_id: int, **values) -> None:
         conn.execute(exit_requests.update().where(exit_requests.c.id == request_id).values(**values))
 
 
+def _initiate_intent(request: ExitRequest) -> str:
+    return f"exit-initiate:{request.digest}"
+
+
 def initiate(session: Session, request: ExitRequest) -> Receipt:
-    """Submit the collected signatures (the sender pays gas); refuses below quorum before sending."""
+    """Submit the collected signatures (the sender pays gas); refuses below quorum before sending.
+
+    Journaled (:mod:`custody.vault.journal`): after an interruption, calling it again for the same
+    request re-sends the same signed transaction (or adopts its receipt) instead of signing another.
+    """
     vault = get_vault(session, request.vault_id)
+    if request.state is not ExitState.COLLECTING:
+        raise VaultError(f"exit request {request.id} is {request.state.value} already (tx {request.initiate_tx})")
+    what = f"initiating the exit of vault {vault.name}"
+    receipt = J.resume_intent(session, _initiate_intent(request), what=what)
+    if receipt is None:
+        receipt = _initiate(session, vault, request, what)
+    _set(session, request.id, state=ExitState.INITIATED.value, initiate_tx=receipt.tx_hash)
+    return receipt
+
+
+def _initiate(session: Session, vault: VaultRecord, request: ExitRequest, what: str) -> Receipt:
     module = _module(session, vault)
     current = status(session, vault.id)
     if current.nonce != request.nonce:
@@ -241,26 +261,56 @@ def initiate(session: Session, request: ExitRequest) -> Receipt:
         )
     packed = b"".join(blob for _k, blob in sorted(valid))
     data = bytes.fromhex(module.encode_abi("initiate", [request.custodian, request.deadline, packed])[2:])
-    receipt = session.send(to=module.address, data=data, what=f"initiating the exit of vault {vault.name}")
-    _set(session, request.id, state=ExitState.INITIATED.value, initiate_tx=receipt.tx_hash)
-    return receipt
+    return J.send_once(session, _initiate_intent(request), to=module.address, data=data, what=what)
+
+
+def initiate_for(session: Session, vault_ref: str | int, custodian: str) -> tuple[ExitRequest, Receipt]:
+    """``custody exit initiate``: finish an interrupted initiation of this vault, or initiate the open request."""
+    vault = get_vault(session, vault_ref)
+    custodian = parse_address(custodian, what="custodian")
+    with session.store.connect() as conn:
+        rows = conn.execute(
+            sa.select(exit_requests).where(
+                exit_requests.c.vault_id == vault.id, exit_requests.c.custodian == custodian,
+                exit_requests.c.state == ExitState.COLLECTING.value,
+            ).order_by(exit_requests.c.id.desc())
+        ).mappings().all()  # fmt: skip
+    for row in rows:
+        request = _row(session, row)
+        entry = J.latest(session, _initiate_intent(request))
+        if entry is not None and entry.state in (J.JournalState.SIGNED, J.JournalState.MINED):
+            return request, initiate(session, request)
+    request = open_request(session, vault.id, custodian)
+    return request, initiate(session, request)
 
 
 def finalize(session: Session, vault_ref: str | int) -> Receipt:
-    """Complete the pending exit once the escrow delay has passed (anyone may)."""
+    """Complete the pending exit once the escrow delay has passed (anyone may). Journaled like
+    :func:`initiate`: calling it again after an interruption finishes the same transaction."""
     vault = get_vault(session, vault_ref)
     module = _module(session, vault)
     current = status(session, vault.id)
-    if not current.pending:
-        raise VaultError(f"vault {vault.name} has no pending exit")
-    now = session.chain.latest_timestamp()
-    if current.ready_at and now < current.ready_at:
-        raise VaultError(
-            f"the exit of vault {vault.name} becomes final at {current.ready_at} (in {current.ready_at - now} s); "
-            "the owners can still cancel it"
-        )
-    data = bytes.fromhex(module.encode_abi("finalize", [])[2:])
-    receipt = session.send(to=module.address, data=data, what=f"finalizing the exit of vault {vault.name}")
+    intent = f"exit-finalize:{vault.exit_module}:{current.nonce - 1}"
+    what = f"finalizing the exit of vault {vault.name}"
+    with session.store.connect() as conn:
+        unrecorded = conn.execute(
+            sa.select(exit_requests.c.id).where(
+                exit_requests.c.vault_id == vault.id, exit_requests.c.nonce == current.nonce - 1,
+                exit_requests.c.state == ExitState.INITIATED.value,
+            )
+        ).first() is not None  # fmt: skip
+    receipt = J.resume_intent(session, intent, what=what, adopt_mined=unrecorded)
+    if receipt is None:
+        if not current.pending:
+            raise VaultError(f"vault {vault.name} has no pending exit")
+        now = session.chain.latest_timestamp()
+        if current.ready_at and now < current.ready_at:
+            raise VaultError(
+                f"the exit of vault {vault.name} becomes final at {current.ready_at} (in {current.ready_at - now} s); "
+                "the owners can still cancel it"
+            )
+        data = bytes.fromhex(module.encode_abi("finalize", [])[2:])
+        receipt = J.send_once(session, intent, to=module.address, data=data, what=what)
     _mark(session, vault, current.nonce - 1, state=ExitState.FINALIZED.value, finalize_tx=receipt.tx_hash)
     return receipt
 

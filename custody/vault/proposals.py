@@ -25,6 +25,7 @@ from custody.exceptions import (
     AlreadyExecuted,
     HashMismatch,
     InputError,
+    NonceConsumed,
     NotAnOwner,
     NotEnoughSignatures,
     PolicyViolation,
@@ -467,7 +468,7 @@ def execute(session: Session, proposal: Proposal, *, force: bool = False) -> Rec
     if proposal.state is ProposalState.EXECUTED:
         raise AlreadyExecuted(f"proposal {proposal.id} was executed in {proposal.exec_tx_hash}", proposal=proposal.id)
     if proposal.state is ProposalState.EXECUTING and proposal.exec_tx_hash:
-        return _resume(session, proposal)
+        return _resume(session, proposal, force=force)
     view = _require_open(session, proposal)
     require_confirmation(session, proposal)  # out-of-band confirmation, where the vault's policy asks
     current = view.nonce
@@ -506,8 +507,12 @@ def execute(session: Session, proposal: Proposal, *, force: bool = False) -> Rec
     return _finalize(session, proposal, receipt)
 
 
-def _resume(session: Session, proposal: Proposal) -> Receipt:
-    """Finish an execution whose signed bytes were journaled: re-send them and wait."""
+def _resume(session: Session, proposal: Proposal, *, force: bool = False) -> Receipt:
+    """Finish an execution whose signed bytes were journaled: re-send them and wait.
+
+    Only if those bytes can provably never be mined (their sender nonce went to another transaction)
+    is the proposal reopened and executed with a freshly signed transaction.
+    """
     with session.store.connect() as conn:
         raw_hex = conn.execute(sa.select(proposals.c.exec_raw_tx).where(proposals.c.id == proposal.id)).scalar()
     assert proposal.exec_tx_hash is not None
@@ -519,7 +524,11 @@ def _resume(session: Session, proposal: Proposal) -> Receipt:
                 "vault's nonce has moved on: another transaction used the nonce",
                 proposal=proposal.id,
             )
-        send_raw(session.chain, bytes.fromhex(raw_hex[2:]))
+        try:
+            send_raw(session.chain, bytes.fromhex(raw_hex[2:]))
+        except NonceConsumed:
+            _set_state(session, proposal.id, ProposalState.PROPOSED, exec_tx_hash=None, exec_raw_tx=None)
+            return execute(session, get_proposal(session, proposal.id), force=force)
     try:
         receipt = wait_for_receipt(session.chain, proposal.exec_tx_hash, what=what, decoder=decode_revert)
     except TransactionFailed:

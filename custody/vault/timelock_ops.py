@@ -215,9 +215,24 @@ def after_proposal_executed(session: Session, proposal_id: int, *, receipt=None)
 
 
 def complete(session: Session, op: TimelockOp, *, on_done=None):
-    """Execute a scheduled operation once its delay has passed (anyone may; the sender pays gas)."""
+    """Execute a scheduled operation once its delay has passed (anyone may; the sender pays gas).
+
+    Journaled (:mod:`custody.vault.journal`): after an interruption, calling it again re-sends the same
+    signed ``executeBatch`` (or adopts its receipt) and then records the operation as executed.
+    """
+    from custody.vault import journal as J
+
     lock = _timelock(session, op.vault_id)
     op_bytes = bytes.fromhex(op.op_id[2:])
+    intent, what = f"timelock-execute:{op.op_id}", f"executing timelock operation {op.op_id[:18]}…"
+    if op.state is not OpState.EXECUTED:
+        resumed = J.resume_intent(session, intent, what=what, adopt_mined=True)
+        if resumed is not None:
+            _update(session, op.op_id, state=OpState.EXECUTED.value, executed_tx=resumed.tx_hash,
+                    audit_state={"state": "executed", "tx_hash": resumed.tx_hash, "block": resumed.block_number})  # fmt: skip
+            if on_done is not None:
+                on_done(op)
+            return resumed
     if op.state is OpState.EXECUTED:
         raise TimelockNotReady(f"timelock operation {op.op_id[:18]}… was executed already in {op.executed_tx}")
     if op.state is OpState.CANCELLED:
@@ -242,7 +257,7 @@ def complete(session: Session, op: TimelockOp, *, on_done=None):
             ready_at=ready_at,
         )
     data = bytes.fromhex(lock.encode_abi("executeBatch", list(batch_args(op.calls, op.salt)))[2:])
-    receipt = session.send(to=lock.address, data=data, what=f"executing timelock operation {op.op_id[:18]}…")
+    receipt = J.send_once(session, intent, to=lock.address, data=data, what=what)
     _update(session, op.op_id, state=OpState.EXECUTED.value, executed_tx=receipt.tx_hash,
             audit_state={"state": "executed", "tx_hash": receipt.tx_hash, "block": receipt.block_number})  # fmt: skip
     if on_done is not None:
