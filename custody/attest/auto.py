@@ -6,6 +6,9 @@ get a badge the moment the step happens, attested by the operator's attester key
 attester is not authorised, or the attestation fails, the step stands, a warning says why, and
 ``custody attest backfill VAULT`` issues what is missing later (``custody attest verify`` lists gaps).
 
+Each badge's ``ledgerEntry`` is the leaf hash of the audit-ledger entry that recorded the same step
+(:mod:`custody.attest.ledger_link`).
+
 Links: an approval badge refers (``refUID``) to the approving signer's KYC badge when the workspace
 holds one; an execution badge refers to the transaction's last approval/confirmation badge and lists
 all of them in its ``approvals`` field.
@@ -18,6 +21,7 @@ import logging
 import sqlalchemy as sa
 
 from custody.attest import badges as B
+from custody.attest.ledger_link import entry_hash
 from custody.exceptions import CustodyError
 from custody.session import Session
 from custody.store import oob_confirmations, proposals, signatures
@@ -83,8 +87,9 @@ def _approval(session: Session, safe: str, safe_tx_hash: str, signer: str):
     if found is None or _existing(session, "approval", safe_tx_hash, signer=signer):
         return None
     vault, attester = found
+    entry = entry_hash(session, "approval", safe_tx_hash=safe_tx_hash, actor=signer)
     fields = {"vault": vault.safe, "safeTxHash": bytes.fromhex(safe_tx_hash[2:]), "signer": signer,
-              "ledgerEntry": B.ZERO32}  # fmt: skip
+              "ledgerEntry": entry}  # fmt: skip
     return B.issue(
         session, "approval", attester=attester, recipient=signer, fields=fields,
         ref_uid=B.latest_kyc(session, signer), reference=safe_tx_hash, signer=signer,
@@ -101,8 +106,9 @@ def _confirmation(session: Session, safe: str, safe_tx_hash: str, confirmer: str
     if found is None or _existing(session, "oob_confirmation", safe_tx_hash, confirmer=confirmer):
         return None
     vault, attester = found
+    entry = entry_hash(session, "oob_confirmation", safe_tx_hash=safe_tx_hash, actor=confirmer)
     fields = {"vault": vault.safe, "safeTxHash": bytes.fromhex(safe_tx_hash[2:]), "confirmer": confirmer,
-              "method": method, "ledgerEntry": B.ZERO32}  # fmt: skip
+              "method": method, "ledgerEntry": entry}  # fmt: skip
     return B.issue(
         session, "oob_confirmation", attester=attester, recipient=vault.safe, fields=fields, reference=safe_tx_hash
     )
@@ -144,7 +150,8 @@ def _execution(session: Session, proposal_id: int):
     fields = {
         "vault": vault.safe, "safeTxHash": bytes.fromhex(proposal.safe_tx_hash[2:]),
         "txHash": bytes.fromhex(proposal.exec_tx_hash[2:]), "asset": asset, "to": to, "amount": amount,
-        "approvals": approvals, "ledgerEntry": B.ZERO32,
+        "approvals": approvals,
+        "ledgerEntry": entry_hash(session, "execution", safe_tx_hash=proposal.safe_tx_hash),
     }  # fmt: skip
     return B.issue(
         session, "execution", attester=attester, recipient=vault.safe, fields=fields,

@@ -11,6 +11,7 @@ from eth_utils import keccak
 
 from custody.attest import badges as B
 from custody.attest.batch import BatchItem, BatchResult, issue_batch
+from custody.attest.ledger_link import entry_hash
 from custody.exceptions import InputError
 from custody.session import Session
 from custody.signers.base import Signer
@@ -65,7 +66,8 @@ def sign_off_reconciliation(session: Session, run_id: int, *, vault: str, attest
     fields = {
         "vault": parse_address(vault, what="vault"), "token": run["token"], "barListHash": bytes.fromhex(run["bars_sha256"]),
         "reportHash": keccak(run["summary"].encode("utf-8")), "supply": int(run["supply"]),
-        "backing": int(run["verified_backing"]), "backed": not run["backing_short"], "ledgerEntry": B.ZERO32,
+        "backing": int(run["verified_backing"]), "backed": not run["backing_short"],
+        "ledgerEntry": entry_hash(session, "reconciliation", payload={"run_id": run_id}),
     }  # fmt: skip
     return B.issue(
         session, "reconciliation", attester=attester, recipient=fields["token"], fields=fields,
@@ -74,17 +76,17 @@ def sign_off_reconciliation(session: Session, run_id: int, *, vault: str, attest
 
 
 def drill_badge(
-    session: Session, *, vault: str, playbook: str, report: bytes, passed: bool, attester: Signer
+    session: Session, *, vault: str, playbook: str, report_hash: bytes, passed: bool, attester: Signer
 ) -> B.Badge:
-    """An on-chain badge that a drill was run: the playbook, whether it passed, the report's hash."""
+    """An on-chain badge that a drill was run: the playbook, whether it passed, the report's keccak256
+    (:func:`custody.drills.hooks.report_hash`), linked to the drill's audit-ledger entry."""
     vault = parse_address(vault, what="vault")
-    report_hash = keccak(report)
     fields = {
         "vault": vault,
         "playbook": playbook,
         "reportHash": report_hash,
         "passed": passed,
-        "ledgerEntry": B.ZERO32,
+        "ledgerEntry": entry_hash(session, "drill", payload={"report_keccak": "0x" + report_hash.hex()}),
     }
     return B.issue(
         session, "drill", attester=attester, recipient=vault, fields=fields, reference="0x" + report_hash.hex()

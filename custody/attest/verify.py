@@ -39,6 +39,7 @@ from custody.attest.badges import (
     parse_uid,
 )
 from custody.attest.batch import stored_documents
+from custody.attest.ledger_link import LINKED_STEPS, STEP_KINDS, LedgerView, mismatch
 from custody.attest.schemas import STEP_BY_UID, STEPS
 from custody.attest.typed import OFFCHAIN_ATTEST_FIELDS, OFFCHAIN_DOMAIN_NAME, OffchainMessage
 from custody.chain.logs import decode_logs, layouts_from_abi, rpc_batch
@@ -339,9 +340,12 @@ def _message(m: dict) -> OffchainMessage:
 class Verifier:
     def __init__(
         self, session: Session, *, templates: Iterable[str | Path] = (), documents: Iterable[dict] = (),
-        from_block: int | None = None, use_workspace: bool = True,
+        from_block: int | None = None, use_workspace: bool = True, ledger: LedgerView | None = None,
     ) -> None:  # fmt: skip
+        """``ledger``: the audit ledger to check ``ledgerEntry`` links against and to find unbadged steps
+        in (an exported bundle for auditors); by default the workspace's own ledger when ``use_workspace``."""
         self.session = session
+        self.ledger = ledger if ledger is not None else (LedgerView.from_workspace(session) if use_workspace else None)
         self.ctx = context(session)
         self.template_files = list(templates)
         self.use_workspace = use_workspace
@@ -438,6 +442,29 @@ class Verifier:
             elif ref is not None and ref.vault not in (None, vault):
                 check.problems.append(f"its refUID {badge.ref_uid} is a badge of another vault ({ref.vault})")
         self._references(check, badge)
+        self._ledger_link(check, badge)
+
+    def _ledger_link(self, check: BadgeCheck, badge: Badge) -> None:
+        if badge.step not in STEP_KINDS or "ledgerEntry" not in badge.fields:
+            return
+        leaf = bytes(badge.fields["ledgerEntry"])
+        if leaf == ZERO32:
+            check.notes.append("cites no audit-ledger entry (ledgerEntry is zero)")
+            return
+        if self.ledger is None:
+            check.notes.append(f"ledger entry {hex32(leaf)} not checked: no ledger given (--ledger BUNDLE)")
+            return
+        entry = self.ledger.by_leaf.get(leaf)
+        if entry is None:
+            check.problems.append(f"its ledgerEntry {hex32(leaf)} is not an entry of the {self.ledger.source}")
+            return
+        why = mismatch(badge.step, badge.fields, entry)
+        if why:
+            check.problems.append(f"its ledger entry #{entry.get('seq')} {why}")
+        elif entry.get("seq") in self.ledger.superseded:
+            check.problems.append(f"its ledger entry #{entry.get('seq')} was superseded by a correction (reorg)")
+        else:
+            check.notes.append(f"recorded in the {self.ledger.source} as entry #{entry.get('seq')}")
 
     def _references(self, check: BadgeCheck, badge: Badge) -> None:
         f = badge.fields
@@ -639,6 +666,39 @@ class Verifier:
                                     "message": f"approval of {ex.safe_tx_hash} by {signer} lacks a valid approval badge"})  # fmt: skip
         if self.use_workspace:
             out += self._missing_confirmations(vault, auth, valid)
+        if self.ledger is not None:
+            out += self._missing_in_ledger(vault, auth, valid, out)
+        return out
+
+    def _missing_in_ledger(self, vault: str, auth: Authority, valid: list[Badge], known: list[dict]) -> list[dict]:
+        """Ledger entries of steps the template in force asked a badge for, with no valid badge citing them
+        (or, for badges issued without a link, attesting the same step)."""
+        cited = {bytes(b.fields.get("ledgerEntry", ZERO32)) for b in valid}
+        seen = {
+            (m["step"], m.get("safe_tx_hash"), str(m.get("signer") or m.get("confirmer") or "").lower()) for m in known
+        }
+        executed_at = {e.safe_tx_hash: e.time for e in self.executions(vault)}
+        out = []
+        for leaf, entry in sorted(self.ledger.live(vault), key=lambda item: item[1].get("seq", 0)):
+            step = LINKED_STEPS[entry["kind"]]
+            if step == "execution" and not (entry.get("payload") or {}).get("success", True):
+                continue  # a failed execution moved nothing and gets no badge
+            # the template in force when the transaction executed (chain time), else now
+            _h, policy, _g = auth.at(executed_at.get((entry.get("refs") or {}).get("safe_tx_hash"), self.now))
+            if policy is None or policy.attestations is None or step not in policy.attestations.emit:
+                continue
+            if leaf in cited or any(mismatch(step, b.fields, entry) is None for b in valid if b.step == step):
+                continue
+            safe_tx_hash = (entry.get("refs") or {}).get("safe_tx_hash")
+            actor = str(entry.get("actor") or "")
+            if (step, safe_tx_hash, "" if step == "execution" else actor.lower()) in seen:
+                continue
+            out.append({
+                "step": step, "safe_tx_hash": safe_tx_hash, "ledger_seq": entry.get("seq"), "ledger_entry": hex32(leaf),
+                "actor": actor,
+                "message": f"{self.ledger.source} entry #{entry.get('seq')} ({entry['kind']} of {safe_tx_hash} by {actor}) "
+                f"lacks a valid {step} badge",
+            })  # fmt: skip
         return out
 
     def _missing_confirmations(self, vault: str, auth: Authority, valid: list[Badge]) -> list[dict]:

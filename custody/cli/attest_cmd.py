@@ -11,6 +11,7 @@ from custody.attest import auto as A
 from custody.attest import badges as B
 from custody.attest import batch as BT
 from custody.attest import steps as S
+from custody.attest.ledger_link import LedgerView
 from custody.attest.schemas import STEPS, step
 from custody.attest.verify import Report, Verifier
 from custody.cli._app import AppContext, json_option, pass_app, table
@@ -314,18 +315,23 @@ def list_cmd(app: AppContext, vault_ref: str | None, step_name: str | None) -> N
 @click.option("--template", "templates", multiple=True, type=click.Path(dir_okay=False),
               help="A template the vault used (auditors without this workspace).")  # fmt: skip
 @click.option("--from-block", type=int, help="Scan chain events from this block [vault creation, else 0].")
+@click.option("--ledger", "ledger_bundle", type=click.Path(dir_okay=False, exists=True),
+              help="An audit bundle (`custody audit export --format bundle`): check ledgerEntry links and unbadged "
+              "steps against it [the workspace's ledger].")  # fmt: skip
 @click.option("--no-workspace", is_flag=True, help="Use chain data and the given files only, as an outside auditor.")
 @json_option
 @pass_app
 @click.pass_context
 def verify(ctx: click.Context, app: AppContext, vault_ref: str | None, uids: tuple[str, ...], files: tuple[str, ...],
-           templates: tuple[str, ...], from_block: int | None, no_workspace: bool) -> None:  # fmt: skip
+           templates: tuple[str, ...], from_block: int | None, ledger_bundle: str | None,
+           no_workspace: bool) -> None:  # fmt: skip
     """Check badges against the chain and the vault's template; exit code 0 all valid, 2 problems found."""
     if not (vault_ref or uids or files):
         raise InputError("name what to verify: --vault VAULT, --uid UID or --file FILE")
     documents = [d for f in files for d in BT.read_documents(f)]
+    ledger = LedgerView.from_bundle(ledger_bundle) if ledger_bundle else None
     verifier = Verifier(app.session(), templates=templates, documents=documents, from_block=from_block,
-                        use_workspace=not no_workspace)  # fmt: skip
+                        use_workspace=not no_workspace, ledger=ledger)  # fmt: skip
     reports: list[Report] = []
     if vault_ref:
         reports.append(verifier.verify_vault(_vault_address(app, vault_ref)))

@@ -45,7 +45,7 @@ def run(
     book = load_playbook(playbook)
     options = DrillOptions(
         vault=vault_ref, live=live, fork_url=fork_url, fork_block=fork_block, params=_params(params),
-        out=Path(out) if out else None, sender=app.sender,
+        out=Path(out) if out else None, sender=app.sender, attester=app.attester,
     )  # fmt: skip
     chain = None if fork_url else app.session().chain
     report = run_drill(app.workspace, book, options, chain=chain, progress=app.note)

@@ -136,7 +136,17 @@ def render_html(data: dict[str, Any]) -> str:
 Client policy: {rpc["policy"]["timeout_s"]} s per request, {rpc["policy"]["retries"]} retries for idempotent calls,
 {rpc["policy"]["receipt_timeout_s"]} s for a receipt.</p>
 <h2>Records</h2>
-<p>Audit ledger entry: {_e(records.get("ledger") or "not recorded (the audit ledger is not available in this build)")}<br>
-Attestation: {_e(records.get("attestation") or "not issued (attestations are not available in this build)")}</p>
+<p>Report hash (keccak256 of the canonical report without records/files): <code>{_e(records.get("report_keccak") or "-")}</code><br>
+Audit ledger entry: {_ledger_line(records)}<br>
+Attestation badge: {_e(records.get("attestation") or "not issued: " + str(records.get("attestation_skipped") or "unknown"))}</p>
 </body></html>
 """
+
+
+def _ledger_line(records: dict[str, Any]) -> str:
+    ledger = records.get("ledger")
+    if not ledger:
+        return _e("not recorded: " + str(records.get("ledger_error") or "unknown"))
+    return (
+        f"#{ledger['seq']} of log <code>{_e(ledger['log_id'])}</code>, leaf hash <code>{_e(ledger['leaf_hash'])}</code>"
+    )

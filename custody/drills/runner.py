@@ -53,6 +53,7 @@ class DrillOptions:
     params: Mapping[str, str] = field(default_factory=dict)
     out: Path | None = None
     sender: str | None = None
+    attester: str | None = None  # attester key for the drill badge (the operator's --attester)
     signers: Mapping[str, Signer] = field(default_factory=dict)  # URI -> an already opened signer (pilot HSM)
 
     @property
@@ -148,8 +149,10 @@ def run_drill(
     )
     record_session = None
     if options.mode != "fork" and chain is not None:
-        record_session = Session(workspace=workspace, chain=chain, sender_uri=options.sender)
-    data["records"] = hooks.record_drill(record_session, data)
+        record_session = Session(
+            workspace=workspace, chain=chain, sender_uri=options.sender, attester_uri=options.attester
+        )
+    data["records"] = hooks.record_drill(workspace, record_session, data)
     json_path, html_path = write_report(data, out)
     return DrillReport(data, json_path, html_path)
 
