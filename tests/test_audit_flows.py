@@ -17,6 +17,7 @@ from custody.audit.bundle import read_bundle
 from custody.audit.indexer import index_vaults
 from custody.audit.record import ledger_for
 from custody.contracts.infra import DEMO_TOKEN_ADDRESS
+from custody.exceptions import AuditError
 from custody.policy import change as C
 from custody.safe.safe_tx import SafeTx
 from custody.safe.signatures import pack_signatures, verify_owner_signature
@@ -276,3 +277,31 @@ def test_a_workspace_on_postgresql_records_indexes_and_verifies(chain, postgres,
         assert not (workspace.home / "custody.db").exists()  # everything went to PostgreSQL
     finally:
         workspace.close()
+
+
+def test_heads_can_be_anchored_as_eas_timestamps(session, hot, tmp_path):
+    from custody.attest.badges import context
+    from custody.audit.anchor import eas_reference
+
+    transfer(session, hot)
+    key = A.ledger_key(session.workspace)
+    head = A.head(session.store, lambda: key)
+    done = A.anchor(session, key, method="eas_timestamp")
+    eas = context(session)
+    assert done.contract == eas.address and done.reference == "0x" + eas_reference(head).hex()
+    stamped = session.chain.call(eas.contract.functions.getTimestamp(eas_reference(head)).call)
+    assert stamped == session.chain.w3.eth.get_block(done.block_number)["timestamp"]
+    with pytest.raises(AuditError, match="timestamped on EAS .* already"):
+        A.anchor(session, key, method="eas_timestamp")
+
+    bundle = tmp_path / "audit.tar.gz"
+    A.export(session.store, "bundle", bundle)
+    online = A.verify(bundle=bundle, chain=session.chain)
+    assert online.exit_code == 0 and online.chain.anchors_checked == 1
+    # an anchor record claiming a different head is caught
+    anchors = json.loads(read_bundle(bundle).files["anchors.json"])
+    anchors[0]["head"]["size"] += 1
+    forged = tmp_path / "forged.tar.gz"
+    _rewrite(bundle, forged, {"anchors.json": json.dumps(anchors).encode()})
+    problems = A.verify(bundle=forged, chain=session.chain).chain.problems
+    assert [p.code for p in problems] == ["anchor_mismatch"] and "EAS timestamp of head size" in problems[0].message

@@ -3,9 +3,11 @@
 A method turns a :class:`SignedHead` into an on-chain record and says where it is. ``ledger_anchor``
 (the default) calls ``LedgerAnchor.anchor(size, root, time, signature)`` on the chain's shared
 ``LedgerAnchor`` (deployed deterministically with the custody infrastructure); the contract emits
-``LedgerAnchored(operator, size, root, time, signature)``. Other methods (an EAS ``timestamp`` of the
-head's hash, with issue 6) register in :data:`METHODS` and store their rows the same way
-(``audit_anchors``: method, contract, tx, block, method-specific reference).
+``LedgerAnchored(operator, size, root, time, signature)``. ``eas_timestamp`` calls the chain's EAS
+``timestamp(keccak256(head message ‖ signature))`` (the EAS the attestation badges use); EAS emits
+``Timestamped(data, time)`` and answers ``getTimestamp(data)`` forever, so third-party EAS tooling can
+date the head. Every method stores its row the same way (``audit_anchors``: method, contract, tx,
+block, method-specific reference — for ``eas_timestamp`` the timestamped hash).
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from eth_utils import keccak
 
-from custody.audit.keys import SignedHead
+from custody.audit.keys import SignedHead, head_message
 from custody.audit.record import ledger_for
 from custody.audit.schema import audit_anchors, audit_heads
 from custody.contracts.deploy import codehash, deploy_deterministic
@@ -82,7 +85,28 @@ def _ledger_anchor(session: Session, head: SignedHead) -> Anchor:
                   receipt.block_number)  # fmt: skip
 
 
-METHODS: dict[str, Callable[[Session, SignedHead], Anchor]] = {"ledger_anchor": _ledger_anchor}
+def eas_reference(head: SignedHead) -> bytes:
+    """What ``eas_timestamp`` timestamps: keccak256 of the signed head message followed by its signature."""
+    return keccak(head_message(head.log_id, head.size, head.root, head.time) + head.signature)
+
+
+def _eas_timestamp(session: Session, head: SignedHead) -> Anchor:
+    from custody.attest.badges import context
+
+    ctx = context(session)
+    reference = eas_reference(head)
+    if int(session.chain.call(ctx.contract.functions.getTimestamp(reference).call)):
+        raise AuditError(f"head of size {head.size} is timestamped on EAS {ctx.address} already")
+    data = ctx.contract.encode_abi("timestamp", [reference])
+    receipt = session.send(to=ctx.address, data=bytes.fromhex(data[2:]), what=f"timestamping ledger head {head.size}")
+    return Anchor(head, "eas_timestamp", session.chain_id, ctx.address, session.sender.address, receipt.tx_hash,
+                  receipt.block_number, "0x" + reference.hex())  # fmt: skip
+
+
+METHODS: dict[str, Callable[[Session, SignedHead], Anchor]] = {
+    "ledger_anchor": _ledger_anchor,
+    "eas_timestamp": _eas_timestamp,
+}
 
 
 def anchor_head(session: Session, head: SignedHead, *, method: str = "ledger_anchor") -> Anchor:

@@ -166,6 +166,14 @@ def _check_anchors(chain: Chain, anchors: list[dict], report: ChainReport) -> No
     for anchor, receipt in zip(mine, receipts):
         report.anchors_checked += 1
         head = anchor["head"]
+        if anchor.get("method") == "eas_timestamp":
+            found = receipt is not None and _eas_timestamped(anchor, head, receipt)
+            if not found:
+                report.problems.append(
+                    Problem(None, "anchor_mismatch", f"EAS timestamp of head size {head['size']} in {anchor['tx_hash']} "
+                            "is not on chain as recorded (or does not match the head)")
+                )  # fmt: skip
+            continue
         size_topic = "0x" + int(head["size"]).to_bytes(32, "big").hex()
         found = receipt is not None and any(
             log["address"].lower() == anchor["contract"].lower() and log["topics"][:1] == [ANCHORED]
@@ -178,3 +186,18 @@ def _check_anchors(chain: Chain, anchors: list[dict], report: ChainReport) -> No
                 Problem(None, "anchor_mismatch", f"anchor of head size {head['size']} in {anchor['tx_hash']} "
                         "is not on chain as recorded")
             )  # fmt: skip
+
+
+TIMESTAMPED = "0x" + keccak(b"Timestamped(bytes32,uint64)").hex()
+
+
+def _eas_timestamped(anchor: dict, head: dict, receipt: dict) -> bool:
+    """The receipt carries EAS's Timestamped event for the hash of exactly this signed head."""
+    from custody.audit.anchor import eas_reference
+    from custody.audit.keys import SignedHead
+
+    want = "0x" + eas_reference(SignedHead.from_dict(head)).hex()
+    return str(anchor.get("reference") or "").lower() == want and any(
+        log["address"].lower() == anchor["contract"].lower() and log["topics"][:2] == [TIMESTAMPED, want]
+        for log in receipt["logs"]
+    )

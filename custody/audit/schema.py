@@ -70,7 +70,7 @@ audit_anchors = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("head_id", sa.Integer, sa.ForeignKey("audit_heads.id"), nullable=False),
-    sa.Column("method", sa.String(32), nullable=False),  # ledger_anchor | (issue 6) eas_timestamp
+    sa.Column("method", sa.String(32), nullable=False),  # ledger_anchor | eas_timestamp
     sa.Column("chain_id", sa.BigInteger, nullable=False),
     sa.Column("contract", sa.String(42), nullable=False),
     sa.Column("operator", sa.String(42), nullable=False),

@@ -120,12 +120,14 @@ def index_cmd(app: AppContext, vaults: tuple[str, ...]) -> None:
 
 @audit.command("anchor")
 @signer_option
+@click.option("--method", type=click.Choice(["ledger_anchor", "eas_timestamp"]), default="ledger_anchor",
+              show_default=True, help="LedgerAnchor.anchor (head + signature in an event) or EAS.timestamp of its hash.")  # fmt: skip
 @json_option
 @pass_app
-def anchor_cmd(app: AppContext, signer: str | None) -> None:
-    """Publish the current signed tree head on chain (LedgerAnchor.anchor)."""
+def anchor_cmd(app: AppContext, signer: str | None, method: str) -> None:
+    """Publish the current signed tree head on chain (LedgerAnchor.anchor or an EAS timestamp)."""
     session = app.session()
-    done = A.anchor(session, A.ledger_key(session.workspace, signer, session))
+    done = A.anchor(session, A.ledger_key(session.workspace, signer, session), method=method)
     data = done.as_dict()
     app.emit(data, lambda c: c.print(f"anchored head of size {done.head.size} (root {done.head.root.hex()}) in "
                                      f"{done.tx_hash}, block {done.block_number}, contract {done.contract}"))  # fmt: skip

@@ -10,6 +10,6 @@ on-chain record (allocations, mints, burns, transfers).
     service.py   one reconciliation run: index, load, reconcile, record
     scenario.py  generated bar lists and issuer flows (pilot, tests, benchmark)
     pilot.py     the pilot's collateral section
-    ledger.py    the audit-ledger hook (no-op until issue 5 lands)
+    ledger.py    the audit-ledger hook (reconciliation_run entries)
     findings.py  finding kinds, severities, evidence
 """

@@ -1,4 +1,4 @@
-"""Hook into the audit ledger (issue 5) for reconciliation runs.
+"""Hook into the audit ledger for reconciliation runs.
 
 Reconciliation calls :func:`record_event` with the run's canonical payload (sorted keys, no floats,
 amounts as integer strings) inside the transaction that stores the run in ``reconcile_runs``; the
