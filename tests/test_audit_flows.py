@@ -305,3 +305,27 @@ def test_heads_can_be_anchored_as_eas_timestamps(session, hot, tmp_path):
     _rewrite(bundle, forged, {"anchors.json": json.dumps(anchors).encode()})
     problems = A.verify(bundle=forged, chain=session.chain).chain.problems
     assert [p.code for p in problems] == ["anchor_mismatch"] and "EAS timestamp of head size" in problems[0].message
+
+
+def test_emergency_exit_steps_are_recorded_with_their_transactions(session):
+    from custody.vault import exit as X
+    from tests.resilience_helpers import COUNCIL, CUSTODIAN, OWNERS, advance, resilient_vault, sign_exit
+
+    vault = resilient_vault(session)
+    first = X.initiate(session, sign_exit(session, vault, CUSTODIAN))
+    cancelled = X.cancel_as_owner(session, vault.id, anvil_signer(OWNERS[0]))
+    X.initiate(session, sign_exit(session, vault, CUSTODIAN))
+    advance(session, 2 * 3600)
+    final = X.finalize(session, vault.id)
+    exits = [e for e in ledger_for(session.store).entries() if e.kind.startswith("exit_")]
+    assert [e.kind for e in exits] == ["exit_signed", "exit_signed", "exit_initiated", "exit_cancelled",
+                                       "exit_signed", "exit_signed", "exit_initiated", "exit_finalized"]  # fmt: skip
+    signed = [e for e in exits if e.kind == "exit_signed"]
+    assert [e.actor for e in signed[:2]] == [anvil_signer(i).address for i in COUNCIL[:2]]
+    initiated = exits[2]
+    assert initiated.refs["tx_hash"] == first.tx_hash and initiated.payload["custodian"] == CUSTODIAN
+    assert sorted(initiated.payload["signers"]) == sorted(anvil_signer(i).address for i in COUNCIL[:2])
+    assert exits[3].refs["tx_hash"] == cancelled.tx_hash and exits[3].actor == anvil_signer(OWNERS[0]).address
+    assert exits[-1].refs["tx_hash"] == final.tx_hash and exits[-1].payload["nonce"] == 1
+    assert all(e.payload["safe"] == vault.safe and e.payload["exit_module"] == vault.exit_module for e in exits)
+    assert A.verify(store=session.store, chain=session.chain).exit_code == 0

@@ -52,6 +52,10 @@ class EntryKind(str, enum.Enum):
     POLICY_CHANGE_APPLIED = "policy_change_applied"
     POLICY_CHANGE_CANCELLED = "policy_change_cancelled"
     RECONCILIATION_RUN = "reconciliation_run"
+    EXIT_SIGNED = "exit_signed"
+    EXIT_INITIATED = "exit_initiated"
+    EXIT_CANCELLED = "exit_cancelled"
+    EXIT_FINALIZED = "exit_finalized"
     DRILL = "drill"
     CORRECTION = "correction"
 

@@ -142,6 +142,32 @@ def executed(conn: Connection, session: Session, proposal, receipt: Receipt, *, 
     )  # fmt: skip
 
 
+# -- emergency exits -------------------------------------------------------------------------------------------
+_EXIT_KINDS = {
+    "signed": EntryKind.EXIT_SIGNED,
+    "initiated": EntryKind.EXIT_INITIATED,
+    "cancelled": EntryKind.EXIT_CANCELLED,
+    "finalized": EntryKind.EXIT_FINALIZED,
+}
+
+
+def exit_step(
+    conn: Connection, session: Session, vault, step: str, *, nonce: int, custodian: str | None = None,
+    actor: str | None = None, receipt: Receipt | None = None, request_id: int | None = None,
+    signers: Iterable[str] = (),
+) -> Entry:  # fmt: skip
+    """An emergency-exit step (signed / initiated / cancelled / finalized) of ``vault``'s ExitModule."""
+    refs: dict[str, Any] = {"exit_module": vault.exit_module}
+    if receipt is not None:
+        refs.update(tx_hash=receipt.tx_hash, block=receipt.block_number)
+    return append(
+        conn, session, _EXIT_KINDS[step], actor=actor or _operator(session), vault=vault.name, refs=refs,
+        payload={"safe": vault.safe, "exit_module": vault.exit_module, "nonce": nonce, "custodian": custodian,
+                 "request": request_id, "signers": sorted(signers),
+                 "gas_used": None if receipt is None else receipt.gas_used},
+    )  # fmt: skip
+
+
 # -- timelocked policy changes -----------------------------------------------------------------------------
 _OP_KINDS = {
     "proposed": EntryKind.POLICY_CHANGE_PROPOSED,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from eth_utils import to_checksum_address
 
+from custody.audit import record as audit
 from custody.chain.transactions import Receipt
 from custody.exceptions import SignatureError, SignerError, VaultError
 from custody.session import Session
@@ -212,12 +213,16 @@ def sign(session: Session, request: ExitRequest, signer: Signer) -> tuple[ExitRe
                 request_id=request.id, signer=signer.address, signature=signature.to_hex(), created_at=utcnow()
             )
         )
+        audit.exit_step(conn, session, vault, "signed", nonce=request.nonce, custodian=request.custodian,
+                        actor=signer.address, request_id=request.id, signers=[signer.address])  # fmt: skip
     return get_request(session, request.id), True
 
 
-def _set(session: Session, request_id: int, **values) -> None:
+def _set(session: Session, request_id: int, *, record=None, **values) -> None:
     with session.store.begin() as conn:
         conn.execute(exit_requests.update().where(exit_requests.c.id == request_id).values(**values))
+        if record is not None:
+            record(conn)
 
 
 def _initiate_intent(request: ExitRequest) -> str:
@@ -237,7 +242,13 @@ def initiate(session: Session, request: ExitRequest) -> Receipt:
     receipt = J.resume_intent(session, _initiate_intent(request), what=what)
     if receipt is None:
         receipt = _initiate(session, vault, request, what)
-    _set(session, request.id, state=ExitState.INITIATED.value, initiate_tx=receipt.tx_hash)
+    _set(
+        session, request.id, state=ExitState.INITIATED.value, initiate_tx=receipt.tx_hash,
+        record=lambda conn: audit.exit_step(
+            conn, session, vault, "initiated", nonce=request.nonce, custodian=request.custodian, receipt=receipt,
+            request_id=request.id, signers=[s for s, _b in request.signatures],
+        ),
+    )  # fmt: skip
     return receipt
 
 
@@ -311,7 +322,11 @@ def finalize(session: Session, vault_ref: str | int) -> Receipt:
             )
         data = bytes.fromhex(module.encode_abi("finalize", [])[2:])
         receipt = J.send_once(session, intent, to=module.address, data=data, what=what)
-    _mark(session, vault, current.nonce - 1, state=ExitState.FINALIZED.value, finalize_tx=receipt.tx_hash)
+    _mark(
+        session, vault, current.nonce - 1, state=ExitState.FINALIZED.value, finalize_tx=receipt.tx_hash,
+        record=lambda conn: audit.exit_step(conn, session, vault, "finalized", nonce=current.nonce - 1,
+                                            custodian=current.pending_custodian, receipt=receipt),
+    )  # fmt: skip
     return receipt
 
 
@@ -333,7 +348,11 @@ def cancel_as_owner(session: Session, vault_ref: str | int, owner: Signer) -> Re
     receipt = send_transaction(
         session.chain, owner, to=module.address, data=data, what="cancelling the exit", decoder=decode_revert
     )
-    _mark(session, vault, current.nonce - 1, state=ExitState.CANCELLED.value)
+    _mark(
+        session, vault, current.nonce - 1, state=ExitState.CANCELLED.value,
+        record=lambda conn: audit.exit_step(conn, session, vault, "cancelled", nonce=current.nonce - 1,
+                                            custodian=current.pending_custodian, actor=owner.address, receipt=receipt),
+    )  # fmt: skip
     return receipt
 
 
@@ -344,7 +363,7 @@ def cancel_proposal_data(session: Session, vault_ref: str | int) -> tuple[str, b
     return vault.exit_module, bytes.fromhex(module.encode_abi("cancel", [])[2:])
 
 
-def _mark(session: Session, vault: VaultRecord, nonce: int, **values) -> None:
+def _mark(session: Session, vault: VaultRecord, nonce: int, *, record=None, **values) -> None:
     with session.store.begin() as conn:
         conn.execute(
             exit_requests.update()
@@ -352,3 +371,5 @@ def _mark(session: Session, vault: VaultRecord, nonce: int, **values) -> None:
             .where(exit_requests.c.state == ExitState.INITIATED.value)
             .values(**values)
         )
+        if record is not None:
+            record(conn)
