@@ -104,12 +104,18 @@ class LedgerView:
 
     @classmethod
     def from_workspace(cls, session: Session) -> LedgerView | None:
+        """The workspace ledger's entries a badge can cite (and the corrections that supersede them)."""
         if not _ledger_ready(session):
             return None
+        kinds = [*STEP_KINDS.values(), "correction"]
+        query = (
+            sa.select(audit_entries.c.entry)
+            .join(audit_refs, audit_refs.c.seq == audit_entries.c.seq)
+            .where(audit_refs.c.kind.in_(kinds))
+            .order_by(audit_entries.c.seq)
+        )
         with session.store.connect() as conn:
-            blobs = [
-                bytes(b) for b in conn.execute(sa.select(audit_entries.c.entry).order_by(audit_entries.c.seq)).scalars()
-            ]
+            blobs = [bytes(b) for b in conn.execute(query).scalars()]
         return cls.from_blobs("workspace ledger", blobs)
 
     @classmethod
