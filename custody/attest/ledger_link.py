@@ -89,6 +89,15 @@ class LedgerView:
     source: str
     by_leaf: dict[bytes, dict] = field(default_factory=dict)
     superseded: set[int] = field(default_factory=set)
+    store: object | None = None  # the workspace store: any other entry is looked up by leaf hash on demand
+
+    def get(self, leaf: bytes) -> dict | None:
+        """The entry with this leaf hash (of any kind)."""
+        if leaf in self.by_leaf or self.store is None:
+            return self.by_leaf.get(leaf)
+        with self.store.connect() as conn:  # type: ignore[attr-defined]
+            blob = conn.execute(sa.select(audit_entries.c.entry).where(audit_entries.c.leaf == leaf)).scalar()
+        return None if blob is None else orjson.loads(bytes(blob))
 
     @classmethod
     def from_blobs(cls, source: str, blobs: Iterable[bytes]) -> LedgerView:
@@ -116,7 +125,9 @@ class LedgerView:
         )
         with session.store.connect() as conn:
             blobs = [bytes(b) for b in conn.execute(query).scalars()]
-        return cls.from_blobs("workspace ledger", blobs)
+        view = cls.from_blobs("workspace ledger", blobs)
+        view.store = session.store
+        return view
 
     @classmethod
     def from_bundle(cls, path: str | Path) -> LedgerView:

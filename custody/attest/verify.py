@@ -454,7 +454,7 @@ class Verifier:
         if self.ledger is None:
             check.notes.append(f"ledger entry {hex32(leaf)} not checked: no ledger given (--ledger BUNDLE)")
             return
-        entry = self.ledger.by_leaf.get(leaf)
+        entry = self.ledger.get(leaf)
         if entry is None:
             check.problems.append(f"its ledgerEntry {hex32(leaf)} is not an entry of the {self.ledger.source}")
             return
