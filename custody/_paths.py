@@ -11,6 +11,7 @@ NODE_MODULES = REPO_ROOT / "node_modules"
 ARTIFACTS_DIR = PACKAGE_DIR / "contracts" / "artifacts"
 SOLC_WRAPPER = REPO_ROOT / "scripts" / "solc"
 POLICIES_DIR = REPO_ROOT / "policies"
+PLAYBOOKS_DIR = REPO_ROOT / "playbooks"
 
 
 def foundry_binary(name: str) -> Path:

@@ -274,6 +274,7 @@ def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
         "policy": _policy(run, session, vaults["hot"]["name"], copied / "hot.yaml"),
         "collateral": (collateral := _collateral(run, session, copied / "hot.yaml")),
         "attestations": {"kyc": kyc, **_attestations(run, session, vaults, collateral, copied)},
+        "drill": _drill(run, session, vaults["cold"]["name"]),  # before the audit: its record is verified too
         "audit": _audit(run, session),
     }
 
@@ -283,6 +284,13 @@ def _policy(run: PilotRun, session: Session, hot_vault: str, template: Path) -> 
     from custody.policy.pilot import policy_section
 
     return policy_section(run.step, session, hot_vault, template, anvil_signer(2))
+
+
+def _drill(run: PilotRun, session: Session, cold_vault: str) -> dict[str, Any]:
+    """The cold vault's emergency exit rehearsed on a snapshot (reverted); report in <pilot>/drill-report/."""
+    from custody.drills.pilot import drill_section
+
+    return drill_section(run.step, session, cold_vault, ("anvil:2", "anvil:3"), run.home / "drill-report")
 
 
 def _audit(run: PilotRun, session: Session) -> dict[str, Any]:

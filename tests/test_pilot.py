@@ -1,5 +1,6 @@
 """`custody pilot` through the installed console script: summary, hashes, and no process left behind."""
 
+import html
 import json
 import os
 import subprocess
@@ -88,6 +89,26 @@ def test_pilot_json_summary_and_cleanup(tmp_path):
         assert verified[label]["invalid"] == 0 and verified[label]["missing"] == 0 and verified[label]["valid"] > 0
     assert att["inventory_tags"]["gas_per_attestation"] < 5_000
     assert Path(att["inventory_tags"]["documents"]).exists()
+    # drill (issue 8): the cold vault's emergency exit rehearsed on a snapshot, before the audit section
+    drill = summary["drill"]
+    order = [s["name"].split(":")[0] for s in summary["steps"]]
+    assert order.index("drill") == order.index("audit") - 1  # run just before the audit section
+    assert (drill["vault"], drill["mode"], drill["verdict"]) == ("cold-reserve", "snapshot", "passed")
+    assert drill["custodian"] == "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc"  # cold.yaml's fallback custodian
+    assert drill["steps"] == drill["passed"] == 13 and drill["failed"] == drill["skipped"] == 0
+    assert drill["would_sweep"] == {"ETH": "90"} and drill["duplicate_nonce_broadcasts"] == 0
+    report = json.loads(Path(drill["json"]).read_text())
+    assert report["verdict"] == "passed" and report["run"]["subject_vault"] == "cold-reserve"
+    assert len(report["steps"]) == 13 and report["files"] == {"json": drill["json"], "html": drill["html"]}
+    for step in report["steps"]:
+        assert step["expected"] is not None and step["observed"] is not None and step["verdict"] == "passed"
+        assert isinstance(step["observed"]["ok"], bool) and step["seconds"] is not None and step["actor"]
+    page = Path(drill["html"]).read_text()
+    assert all(html.escape(step["name"]) in page for step in report["steps"])
+    # restored: the rehearsal swept the vault on the snapshot only; after it the cold vault still holds 90 ETH
+    assert report["run"]["chain"]["restored"] is True and drill["chain_restored"] is True
+    assert report["run"]["chain"]["block_start"] == drill["block"] < report["run"]["chain"]["block_end"]
+    assert drill["vault_balance_wei"] == str(90 * 10**18)
     # audit ledger (issue 5): every step recorded; indexed, verified against the chain, anchored, exported
     audit = summary["audit"]
     assert audit["verdict"] == "ok" and audit["exit_code"] == 0 and audit["head"]["size"] == audit["entries"]
@@ -115,3 +136,7 @@ def test_pilot_human_summary(tmp_path):
     assert "cGOLD" in result.stdout and "seeded" in result.stdout
     assert "attestation badges (EAS)" in result.stdout and "inventory tags: 24 off-chain attestations" in result.stdout
     assert "audit ledger:" in result.stdout and "verdict ok" in result.stdout
+    out = " ".join(result.stdout.split())  # rich wraps long lines
+    assert "emergency-exit drill on cold-reserve (snapshot): PASSED, 13/13 steps as expected" in out
+    assert "would sweep 90 ETH to 0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc" in out and "chain restored: yes" in out
+    assert str(tmp_path / "pilot" / "drill-report" / "report.html") in out.replace(" ", "")

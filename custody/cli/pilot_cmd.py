@@ -82,6 +82,15 @@ def pilot(app: AppContext, out: str | None) -> None:
                 + ", ".join(f"{k} {r['valid']}/{r['badges']}" for k, r in v.items() if k != "by_step")
                 + " (auditor_issuer_vault: chain + templates + exported documents only)"
             )
+        if "drill" in summary:
+            dr = summary["drill"]
+            swept = ", ".join(f"{amount} {symbol}" for symbol, amount in dr["would_sweep"].items()) or "nothing"
+            c.print(
+                f"emergency-exit drill on {dr['vault']} ({dr['mode']}): [bold]{dr['verdict'].upper()}[/bold], "
+                f"{dr['passed']}/{dr['steps']} steps as expected; would sweep {swept} to {dr['custodian']}; "
+                f"chain restored: {'yes' if dr['chain_restored'] else 'NO'} (block {dr['block']}); "
+                f"report {dr['html']} ({dr['json']})"
+            )
         if "audit" in summary:
             au = summary["audit"]
             c.print(

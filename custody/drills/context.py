@@ -68,8 +68,12 @@ class DrillContext:
 
     def signer_address(self, uri: str) -> Address:
         """The address of ``uri`` even when its key is declared lost (who it was, for the record)."""
-        if uri.startswith("key:") or uri in self.overrides:
-            return self.keys[uri[4:]].address if uri.startswith("key:") else self.overrides[uri].address
+        if uri.startswith("key:"):
+            if uri[4:] not in self.keys:
+                raise DrillError(f"no key {uri[4:]!r} was generated in this drill")
+            return self.keys[uri[4:]].address
+        if uri in self.overrides:
+            return self.overrides[uri].address
         signer = self._opened.get(uri) or self.session.signer(uri)
         self._opened[uri] = signer
         return signer.address

@@ -235,6 +235,7 @@ class StepResult:
     observed: Observed | None
     diffs: tuple[Diff, ...]
     rpc: Mapping[str, int]
+    expected: Mapping[str, Any]  # the step's expectation with the playbook's parameters filled in
 
     @property
     def verdict(self) -> str:
@@ -246,7 +247,7 @@ class StepResult:
             "index": s.index + 1, "name": s.name, "action": s.action, "line": s.line, "note": s.note,
             "actor": list(self.actors), "args": {k: list(v) if isinstance(v, tuple) else v for k, v in self.args.items()},
             "started_at": self.started_at, "seconds": None if self.observed is None else round(self.observed.seconds, 3),
-            "expected": s.expect.as_dict(), "observed": None if self.observed is None else self.observed.as_dict(),
+            "expected": dict(self.expected), "observed": None if self.observed is None else self.observed.as_dict(),
             "verdict": self.verdict, "diff": [d.as_dict() for d in self.diffs], "rpc": dict(self.rpc),
         }  # fmt: skip
 
@@ -266,13 +267,28 @@ def _actors(ctx: DrillContext, step: Step, params: Mapping[str, Any]) -> tuple[t
     return uris, tuple(records)
 
 
+def resolve_params(value: Any, params: Mapping[str, Any]) -> Any:
+    """``value`` (the JSON form of an expectation) with every ``{param}`` replaced by its value."""
+    if isinstance(value, str):
+        found = substitute(value, params)
+        return list(found) if isinstance(found, tuple) else found
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(substitute(tuple(value), params))
+    if isinstance(value, list):
+        return [resolve_params(v, params) for v in value]
+    if isinstance(value, dict):
+        return {k: resolve_params(v, params) for k, v in value.items()}
+    return value
+
+
 def _steps(ctx: DrillContext, playbook: Playbook, progress: Progress) -> list[StepResult]:
     actions = registry()
     results: list[StepResult] = []
     failed = False
     for step in playbook.steps:
+        expected = resolve_params(step.expect.as_dict(), playbook.params)
         if failed and not playbook.continue_on_failure:
-            results.append(StepResult(step, (), {}, None, None, (), {}))
+            results.append(StepResult(step, (), {}, None, None, (), {}, expected))
             continue
         progress(f"step {step.index + 1}/{len(playbook.steps)}: {step.name}")
         started = _now()
@@ -288,7 +304,7 @@ def _steps(ctx: DrillContext, playbook: Playbook, progress: Progress) -> list[St
             t0 = time.perf_counter()
             data = actions[step.action].run(ctx, args, uris)
             observed = Observed(ok=True, seconds=time.perf_counter() - t0, data=data)
-        except CustodyError as exc:
+        except Exception as exc:  # an action that crashes is a failed step, kept in the report (not a lost drill)
             observed = Observed.failure(exc, time.perf_counter() - t0)
         after_rpc = ctx.proxy.counters() if ctx.proxy else {}
         try:
@@ -296,7 +312,7 @@ def _steps(ctx: DrillContext, playbook: Playbook, progress: Progress) -> list[St
         except CustodyError as exc:
             diffs = [Diff("expectation", "checkable", f"could not be checked: {exc.message}")]
         rpc = {k: after_rpc[k] - before_rpc.get(k, 0) for k in after_rpc}
-        result = StepResult(step, actors, args, started, observed, tuple(diffs), rpc)
+        result = StepResult(step, actors, args, started, observed, tuple(diffs), rpc, expected)
         results.append(result)
         progress(f"  {'✓' if not diffs else '✗'} {observed.summary()}" + "".join(f"\n    {d}" for d in diffs))
         failed = failed or bool(diffs)
