@@ -275,7 +275,8 @@ def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
         "collateral": (collateral := _collateral(run, session, copied / "hot.yaml")),
         "attestations": {"kyc": kyc, **_attestations(run, session, vaults, collateral, copied)},
         "drill": _drill(run, session, vaults["cold"]["name"]),  # before the audit: its record is verified too
-        "audit": _audit(run, session),
+        "audit": (audit := _audit(run, session)),
+        "auditor_badges": _auditor(run, session, vaults, collateral, copied, Path(audit["bundle"])),
     }
 
 
@@ -291,6 +292,18 @@ def _drill(run: PilotRun, session: Session, cold_vault: str) -> dict[str, Any]:
     from custody.drills.pilot import drill_section
 
     return drill_section(run.step, session, cold_vault, ("anvil:2", "anvil:3"), run.home / "drill-report")
+
+
+def _auditor(
+    run: PilotRun, session: Session, vaults: dict[str, dict], collateral: dict[str, Any], copied: Path, bundle: Path
+) -> dict[str, Any]:
+    """The badges of every vault (incl. the cold vault's drill badge, the issuer's reconciliation sign-off)
+    checked as an outside auditor would: chain data, the templates and the exported audit bundle only."""
+    from custody.attest.pilot import auditor_section
+
+    templates = sorted(copied.glob("*.yaml")) + [Path(collateral["template"])]
+    safes = {**{k: v["safe"] for k, v in vaults.items()}, "issuer": collateral["safe"]}
+    return auditor_section(run.step, session, safes, templates, bundle)
 
 
 def _audit(run: PilotRun, session: Session) -> dict[str, Any]:

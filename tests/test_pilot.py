@@ -109,6 +109,10 @@ def test_pilot_json_summary_and_cleanup(tmp_path):
     assert report["run"]["chain"]["restored"] is True and drill["chain_restored"] is True
     assert report["run"]["chain"]["block_start"] == drill["block"] < report["run"]["chain"]["block_end"]
     assert drill["vault_balance_wei"] == str(90 * 10**18)
+    # ... and left its marks: a ledger entry in the pilot's ledger and a drill badge linked to it
+    records = report["records"]
+    assert drill["records"] == records and isinstance(records["ledger"]["seq"], int)
+    assert records["attestation"] and records["attestation"] in page
     # audit ledger (issue 5): every step recorded; indexed, verified against the chain, anchored, exported
     audit = summary["audit"]
     assert audit["verdict"] == "ok" and audit["exit_code"] == 0 and audit["head"]["size"] == audit["entries"]
@@ -120,6 +124,17 @@ def test_pilot_json_summary_and_cleanup(tmp_path):
     assert audit["kinds"]["reconciliation_run"] == 3 and audit["kinds"]["out_of_band_confirmation"] == 1
     assert audit["bundle_offline"] == audit["bundle_online"] == "ok" and audit["anchors_checked"] == 1
     assert Path(audit["bundle"]).exists() and "data:image/png;base64," in Path(audit["html"]).read_text()
+    assert audit["kinds"]["drill"] == 1
+    # the auditor's view (issue 6 + 5): badges vs chain, templates and the exported bundle only
+    auditor = summary["auditor_badges"]
+    assert auditor["bundle"] == audit["bundle"] and "drill" in auditor["steps"]
+    for label, r in auditor["by_vault"].items():
+        assert r["invalid"] == 0 and r["missing"] == 0 and r["valid"] > 0, label
+    # every approval, confirmation, execution, the reconciliation sign-off and the drill badge cite their entry
+    linked = (
+        verified["by_step"]["approval"] + verified["by_step"]["oob_confirmation"] + verified["by_step"]["execution"]
+    )
+    assert auditor["ledger_entries_linked"] == linked + verified["by_step"]["reconciliation"] + 1
     assert summary["chain"]["stopped"] is True
     assert Path(summary["chain"]["state_file"]).exists()
 
@@ -138,5 +153,6 @@ def test_pilot_human_summary(tmp_path):
     assert "audit ledger:" in result.stdout and "verdict ok" in result.stdout
     out = " ".join(result.stdout.split())  # rich wraps long lines
     assert "emergency-exit drill on cold-reserve (snapshot): PASSED, 13/13 steps as expected" in out
+    assert "drill recorded: audit-ledger entry #" in out and "auditor (chain + templates + audit bundle only)" in out
     assert "would sweep 90 ETH to 0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc" in out and "chain restored: yes" in out
     assert str(tmp_path / "pilot" / "drill-report" / "report.html") in out.replace(" ", "")

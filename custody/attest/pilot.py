@@ -98,3 +98,32 @@ def _by_step(session: Session) -> dict[str, int]:
     for row in B.stored(session):
         counts[row["step"]] = counts.get(row["step"], 0) + 1
     return counts
+
+
+def auditor_section(
+    step: Step, session: Session, vaults: dict[str, str], templates: list[Path], bundle: Path
+) -> dict[str, Any]:
+    """An outside auditor's check of every badge of ``vaults`` (label -> Safe) from chain data, the
+    templates and the exported audit bundle only: ledger links resolve, no ledger step lacks its badge."""
+    from custody.attest.ledger_link import LedgerView
+
+    def verify() -> dict:
+        ledger = LedgerView.from_bundle(bundle)
+        verifier = Verifier(session, use_workspace=False, templates=templates, ledger=ledger)
+        reports = {label: verifier.verify_vault(safe) for label, safe in vaults.items()}
+        failures = [f for r in reports.values() for f in r.failures()]
+        if failures:
+            raise AttestationError("pilot: the auditor's badge verification failed: " + "; ".join(failures[:5]))
+        linked = sum(
+            1
+            for r in reports.values()
+            for c in r.checks
+            if any(n.startswith("recorded in the audit bundle") for n in c.notes)
+        )
+        return {
+            "bundle": str(bundle), "ledger_entries_linked": linked,
+            "by_vault": {label: r.as_dict()["summary"] for label, r in reports.items()},
+            "steps": sorted({c.step for r in reports.values() for c in r.checks if c.step}),
+        }  # fmt: skip
+
+    return step("auditor: every badge vs chain, templates and the audit bundle (ledger links, unbadged steps)", verify)

@@ -91,6 +91,12 @@ def pilot(app: AppContext, out: str | None) -> None:
                 f"chain restored: {'yes' if dr['chain_restored'] else 'NO'} (block {dr['block']}); "
                 f"report {dr['html']} ({dr['json']})"
             )
+            rec = dr.get("records") or {}
+            if rec.get("ledger"):
+                c.print(
+                    f"drill recorded: audit-ledger entry #{rec['ledger']['seq']}; badge "
+                    f"{rec.get('attestation') or 'not issued (' + str(rec.get('attestation_skipped')) + ')'}"
+                )
         if "audit" in summary:
             au = summary["audit"]
             c.print(
@@ -98,6 +104,15 @@ def pilot(app: AppContext, out: str | None) -> None:
                 f"({au['executions_checked']} executions checked against the chain); head {au['head']['size']} "
                 f"anchored in {au['anchor']['tx_hash']}; bundle {au['bundle']} verifies offline: {au['bundle_offline']}; "
                 f"report {au['html']}"
+            )
+        if "auditor_badges" in summary:
+            ab = summary["auditor_badges"]
+            c.print(
+                "auditor (chain + templates + audit bundle only): "
+                + ", ".join(
+                    f"{k} {r['valid']}/{r['badges']} valid, {r['missing']} missing" for k, r in ab["by_vault"].items()
+                )
+                + f"; {ab['ledger_entries_linked']} badges matched to their ledger entries"
             )
         t = table("step", "seconds")
         for s in summary["steps"]:
