@@ -7,6 +7,7 @@ control ids it serves. :func:`load_policy` returns a frozen :class:`Policy` or r
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -675,7 +676,10 @@ def check_policy(path: str | Path) -> list[Problem]:
     return check_policy_text(text, file)
 
 
+@functools.lru_cache(maxsize=128)
 def load_policy_text(text: str, file: str = "<template>") -> Policy:
+    """Parse and validate a template text (cached: a :class:`Policy` is immutable, and vault records,
+    badge checks and pre-flight all re-read the same few texts)."""
     policy, problems = _parse(file, text)
     if problems or policy is None:
         raise TemplateError(
