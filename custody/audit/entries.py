@@ -44,6 +44,7 @@ class EntryKind(str, enum.Enum):
     PROPOSAL_DISCARDED = "proposal_discarded"
     APPROVAL_SIGNED = "approval_signed"
     OUT_OF_BAND_CONFIRMATION = "out_of_band_confirmation"
+    CONFIRMER_ENROLLED = "confirmer_enrolled"
     EXECUTION = "execution"
     EXECUTION_OBSERVED = "execution_observed"
     CHAIN_EVENT = "chain_event"

@@ -133,6 +133,14 @@ def out_of_band_confirmed(
     )  # fmt: skip
 
 
+def confirmer_enrolled(conn: Connection, store: Store, name: str) -> Entry:
+    """An out-of-band confirmer was enrolled (its name and method; the TOTP secret never)."""
+    return ledger_for(store).append(
+        conn, EntryKind.CONFIRMER_ENROLLED, actor="operator", vault=None, chain_id=None,
+        payload={"confirmer": name, "method": "totp"},
+    )  # fmt: skip
+
+
 def executed(conn: Connection, session: Session, proposal, receipt: Receipt, *, success: bool) -> Entry:
     return append(
         conn, session, EntryKind.EXECUTION, actor=_operator(session), vault=_vault_name(conn, proposal.vault_id),

@@ -136,6 +136,7 @@ def enroll(workspace: Workspace, name: str) -> str:
         secret = pyotp.random_base32()
         _write_secret(path, secret.encode())
         conn.execute(oob_confirmers.insert().values(name=name, totp_last_step=None, enrolled_at=utcnow()))
+        audit.confirmer_enrolled(conn, workspace.store, name)
     return pyotp.TOTP(secret).provisioning_uri(name=name, issuer_name="custody")
 
 
