@@ -328,4 +328,12 @@ def test_emergency_exit_steps_are_recorded_with_their_transactions(session):
     assert exits[3].refs["tx_hash"] == cancelled.tx_hash and exits[3].actor == anvil_signer(OWNERS[0]).address
     assert exits[-1].refs["tx_hash"] == final.tx_hash and exits[-1].payload["nonce"] == 1
     assert all(e.payload["safe"] == vault.safe and e.payload["exit_module"] == vault.exit_module for e in exits)
+    # the indexer sees the exit on chain too: the module path's events, each asset moved to the custodian
+    index_vaults(session)
+    events = [(e.payload["event"], e.payload["fields"]) for e in ledger_for(session.store).entries()
+              if e.kind == "chain_event" and e.refs.get("tx_hash") == final.tx_hash]  # fmt: skip
+    names = [n for n, _f in events]
+    assert {"ExitFinalized", "ExecutionFromModuleSuccess", "SafeModuleTransaction"} <= set(names)
+    moved = [f for n, f in events if n == "ExitAssetMoved"]
+    assert len(moved) == 2 and all(CUSTODIAN.lower() in json.dumps(f).lower() for f in moved)
     assert A.verify(store=session.store, chain=session.chain).exit_code == 0

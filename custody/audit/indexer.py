@@ -38,9 +38,12 @@ from custody.vault.service import VaultRecord, list_vaults
 INDEXED_KINDS = (EntryKind.EXECUTION_OBSERVED.value, EntryKind.DEPOSIT_OBSERVED.value, EntryKind.CHAIN_EVENT.value)
 _SAFE_EVENTS = ("ExecutionSuccess", "ExecutionFailure", "SafeMultiSigTransaction", "SafeReceived", "AddedOwner",
                 "RemovedOwner", "ChangedThreshold", "EnabledModule", "DisabledModule", "ChangedGuard",
-                "ChangedFallbackHandler", "SafeSetup")  # fmt: skip
+                "ChangedFallbackHandler", "SafeSetup", "ExecutionFromModuleSuccess", "ExecutionFromModuleFailure",
+                "SafeModuleTransaction")  # fmt: skip
 _TIMELOCK_EVENTS = ("CallScheduled", "CallExecuted", "Cancelled", "MinDelayChange")
 _GUARD_EVENTS = ("CustodyGuardConfigured", "CustodyGuardSpendImported")
+# an emergency exit moves funds through the module path, not execTransaction: its events are the record
+_EXIT_EVENTS = ("ExitInitiated", "ExitCancelled", "ExitFinalized", "ExitAssetMoved", "ExitConfigChanged")
 ACTOR = "indexer"
 
 
@@ -50,6 +53,7 @@ def layouts() -> dict:
     merged.update(layouts_from_abi(load_artifact("SafeL2").abi, _SAFE_EVENTS))
     merged.update(layouts_from_abi(load_artifact("VaultTimelock").abi, _TIMELOCK_EVENTS))
     merged.update(layouts_from_abi(load_artifact("CustodyGuard").abi, _GUARD_EVENTS))
+    merged.update(layouts_from_abi(load_artifact("ExitModule").abi, _EXIT_EVENTS))
     merged.update(layouts_from_abi(load_artifact("TestERC20").abi, ["Transfer"]))
     return merged
 
@@ -91,7 +95,8 @@ class VaultIndexer:
         self.vault = vault
         self.safe = vault.safe.lower()
         self.tokens = {a.token.lower() for a in vault.policy().assets if a.token is not None}
-        addresses = [vault.safe, vault.timelock, *([vault.guard] if vault.guard else []), *sorted(self.tokens)]
+        addresses = [vault.safe, vault.timelock, *([vault.guard] if vault.guard else []),
+                     *([vault.exit_module] if vault.exit_module else []), *sorted(self.tokens)]  # fmt: skip
         self.indexer = LogIndexer(
             session.chain, session.store, f"audit:{session.chain_id}:{self.safe}", addresses, layouts(),
             start_block=vault.created_block, chunk_blocks=chunk_blocks,
