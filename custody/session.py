@@ -33,6 +33,7 @@ class Session:
     _opened: list = field(default_factory=list, repr=False)  # signers to close (HSM sessions, device links)
     _attester: Signer | None = field(default=None, repr=False)
     _eas: Any = field(default=None, repr=False)  # custody.attest.badges.EasContext, once per session
+    _attest_warned: set = field(default_factory=set, repr=False)  # (vault, step) told "no attester" already
 
     @classmethod
     def open(

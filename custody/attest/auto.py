@@ -40,10 +40,9 @@ def _rule(session: Session, safe: str, step_name: str):
         return None
     attester = session.attester()
     if attester is None:
-        warned = session.__dict__.setdefault("_attest_warned", set())  # said once per session and vault/step
-        if (vault.safe, step_name) in warned:
+        if (vault.safe, step_name) in session._attest_warned:  # said once per session, vault and step
             return None
-        warned.add((vault.safe, step_name))
+        session._attest_warned.add((vault.safe, step_name))
         log.warning(
             "vault %s's template asks for %s badges but no attester key is configured (--attester / "
             "$CUSTODY_ATTESTER); `custody attest backfill %s` issues missing badges later",
