@@ -135,15 +135,20 @@ def test_one_fault_at_any_call_of_a_transfer_is_absorbed_exactly_once(faulty, mo
     positions = range(0, per_flow, 4 if mode == "timeout" else 1)
     start_nonce = P.safe_nonce(direct, vault.safe)
     start_balance = direct.chain.w3.eth.get_balance(BROKER)
+    fired = 0
     for i, k in enumerate(positions):
         fault = proxy.inject(mode, skip=k, hang=HANG)
-        started = time.monotonic()
+        started, before = time.monotonic(), len(proxy.history)
         _proposal, receipt = _transfer(faulty.session, vault)
-        assert fault.injected == 1, f"call {k}: the fault never fired"
+        made = len(proxy.history) - before
+        # the receipt wait may poll once more or less from run to run: a flow can end before request k
+        assert fault.injected == 1 or made <= k, f"call {k}: the fault never fired in a flow of {made} requests"
+        fired += fault.injected
         assert time.monotonic() - started <= POLICY.worst_case + SLACK, f"call {k}: unbounded"
         assert receipt.status == 1 and P.safe_nonce(direct, vault.safe) == start_nonce + i + 1, f"call {k}"
         assert direct.chain.w3.eth.get_balance(BROKER) - start_balance == (i + 1) * ETH // 100, f"call {k}"
         proxy.clear()
+    assert fired >= len(positions) - 2  # only the last positions can fall after a shorter flow's end
     assert proxy.duplicate_nonces() == []
     executed = [p for p in P.list_proposals(direct, vault) if p.state is P.ProposalState.EXECUTED]
     assert len(executed) == len(positions) + 2  # and the two clean runs
