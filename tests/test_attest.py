@@ -18,6 +18,7 @@ from custody.attest import merkle
 from custody.attest import steps as S
 from custody.attest.schemas import STEPS
 from custody.attest.verify import Verifier
+from custody.audit.record import ledger_for
 from custody.exceptions import AttestationError, InputError, UnknownAttestation
 from custody.signers.local import anvil_address, anvil_signer
 from custody.vault import oob, service
@@ -205,6 +206,10 @@ def test_inventory_tags_are_eas_offchain_attestations_anchored_by_one_timestamp(
         session.chain.call(ctx.contract.functions.getTimestamp(bytes.fromhex(result.root[2:])).call)
         == result.anchor_time
     )
+    # the audit ledger records the batch once (root, size, anchor tx), not one entry per tag
+    (anchored,) = [e for e in ledger_for(session.store).entries() if e.kind == "attestation_batch_anchored"]
+    assert anchored.refs["root"] == result.root and anchored.refs["tx_hash"] == result.anchor_tx
+    assert anchored.payload["size"] == 12 and anchored.payload["step"] == "inventory_tag"
     doc = result.documents[5]
     assert doc["sig"]["domain"]["name"] == "EAS Attestation" and doc["sig"]["message"]["version"] == 2
     fields = STEPS["inventory_tag"].decode(bytes.fromhex(doc["sig"]["message"]["data"][2:]))

@@ -154,3 +154,22 @@ def test_a_damaged_bundle_is_refused(session, vault, tmp_path):
     damaged.write_bytes(bundle.read_bytes()[:-40])
     with pytest.raises(BundleError, match="is not a readable audit bundle"):
         LedgerView.from_bundle(damaged)
+
+
+def test_the_ledger_lists_the_badges_issued_and_revoked(session, vault):
+    session.attester_uri = OPS
+    proposal = _transfer(session, vault)
+    P.execute(session, proposal)
+    uids = {row["uid"]: row for row in B.stored(session, vault=vault.safe)}
+    assert len(uids) == 3  # two approvals, one execution
+    entries = [orjson.loads(blob) for _s, _l, blob in ledger_for(session.store).rows()]
+    issued = {e["refs"]["uid"]: e for e in entries if e["kind"] == "attestation_issued"}
+    assert set(issued) == set(uids)
+    for uid, entry in issued.items():
+        assert entry["refs"]["tx_hash"] == uids[uid]["tx_hash"] and entry["actor"] == anvil_address(7)
+        assert entry["payload"]["step"] == uids[uid]["step"] and entry["vault"] == "attested"
+    execution = next(u for u, r in uids.items() if r["step"] == "execution")
+    _badge, tx = B.revoke(session, execution, attester=session.signer(OPS))
+    (revoked,) = [orjson.loads(b) for _s, _l, b in ledger_for(session.store).rows() if b"attestation_revoked" in b]
+    assert revoked["refs"] == {"tx_hash": tx, "block": revoked["refs"]["block"], "uid": execution}
+    assert revoked["payload"]["mode"] == "onchain" and revoked["payload"]["step"] == "execution"

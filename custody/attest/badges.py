@@ -21,6 +21,7 @@ from web3.logs import DISCARD
 from custody.attest import typed
 from custody.attest.eas import Eas, ensure_eas
 from custody.attest.schemas import STEP_BY_UID, Step, register_schemas, step
+from custody.audit import record as audit
 from custody.exceptions import AttestationError, InputError, UnknownAttestation
 from custody.session import Session
 from custody.signers.base import Signer
@@ -218,6 +219,7 @@ def issue(
                 signer=signer, tx_hash=receipt.tx_hash, created_at=utcnow(),
             )
         )  # fmt: skip
+        audit.attestation_issued(conn, session, badge, receipt, reference=reference)
     log.info("badge %s (%s) issued in %s", badge.uid, st.name, receipt.tx_hash)
     return badge
 
@@ -253,6 +255,8 @@ def revoke(session: Session, uid: str, *, attester: Signer) -> tuple[Badge, str 
     receipt = session.send(to=ctx.address, data=bytes.fromhex(calldata[2:]), what=f"revoking badge {badge.uid}")
     with session.store.begin() as conn:
         conn.execute(badges.update().where(badges.c.uid == badge.uid).values(revoked_tx=receipt.tx_hash))
+        audit.attestation_revoked(conn, session, uid=badge.uid, step=badge.step, attester=badge.attester,
+                                  safe=badge.vault, mode="onchain", receipt=receipt)  # fmt: skip
     return read(session, uid_bytes), receipt.tx_hash
 
 

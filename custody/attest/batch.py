@@ -31,6 +31,7 @@ from custody.attest import merkle
 from custody.attest.badges import ZERO32, context, hex32
 from custody.attest.schemas import step
 from custody.attest.typed import OffchainMessage
+from custody.audit import record as audit
 from custody.chain.transactions import send_transaction
 from custody.contracts.errors import decode_revert
 from custody.exceptions import AttestationError, InputError
@@ -166,6 +167,8 @@ def issue_batch(
                 "revoked_tx": None, "created_at": now,
             })  # fmt: skip
         conn.execute(badges.insert(), rows)
+        audit.attestation_batch_anchored(conn, session, step=step_name, root=hex32(root), size=len(items),
+                                         attester=attester.address, receipt=receipt)  # fmt: skip
     return BatchResult(
         step=step_name, root=hex32(root), size=len(items), anchor_tx=receipt.tx_hash,
         anchor_block=receipt.block_number, anchor_time=int(anchor_time), anchor_gas=receipt.gas_used,
@@ -243,5 +246,9 @@ def revoke_offchain(session: Session, uid: str, *, attester: Signer) -> str | No
         decoder=decode_revert,
     )  # fmt: skip
     with session.store.begin() as conn:
+        row = conn.execute(sa.select(badges.c.step, badges.c.vault).where(badges.c.uid == hex32(uid_bytes))).first()
         conn.execute(badges.update().where(badges.c.uid == hex32(uid_bytes)).values(revoked_tx=receipt.tx_hash))
+        audit.attestation_revoked(conn, session, uid=hex32(uid_bytes), step=row.step if row else None,
+                                  attester=attester.address, safe=row.vault if row else None, mode="offchain",
+                                  receipt=receipt)  # fmt: skip
     return receipt.tx_hash

@@ -58,6 +58,9 @@ class EntryKind(str, enum.Enum):
     EXIT_CANCELLED = "exit_cancelled"
     EXIT_FINALIZED = "exit_finalized"
     DRILL = "drill"
+    ATTESTATION_ISSUED = "attestation_issued"
+    ATTESTATION_BATCH_ANCHORED = "attestation_batch_anchored"
+    ATTESTATION_REVOKED = "attestation_revoked"
     CORRECTION = "correction"
 
 

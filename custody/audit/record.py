@@ -150,6 +150,45 @@ def executed(conn: Connection, session: Session, proposal, receipt: Receipt, *, 
     )  # fmt: skip
 
 
+# -- attestation badges (EAS) ------------------------------------------------------------------------------
+def _vault_by_safe(conn: Connection, safe: str | None) -> str | None:
+    if not safe:
+        return None
+    return conn.execute(sa.select(vaults.c.name).where(sa.func.lower(vaults.c.safe) == safe.lower())).scalar()
+
+
+def attestation_issued(conn: Connection, session: Session, badge, receipt: Receipt, *, reference: str | None) -> Entry:
+    """An on-chain badge was issued (the badge cites the step's entry in ``ledgerEntry``; this cites the badge)."""
+    return append(
+        conn, session, EntryKind.ATTESTATION_ISSUED, actor=badge.attester, vault=_vault_by_safe(conn, badge.vault),
+        refs={"tx_hash": receipt.tx_hash, "block": receipt.block_number, "uid": badge.uid},
+        payload={"uid": badge.uid, "step": badge.step, "attester": badge.attester, "recipient": badge.recipient,
+                 "ref_uid": badge.ref_uid, "reference": reference, "safe": badge.vault, "gas_used": receipt.gas_used},
+    )  # fmt: skip
+
+
+def attestation_batch_anchored(
+    conn: Connection, session: Session, *, step: str, root: str, size: int, attester: str, receipt: Receipt
+) -> Entry:  # fmt: skip
+    """A batch of off-chain attestations was anchored by one EAS timestamp of its Merkle root."""
+    return append(
+        conn, session, EntryKind.ATTESTATION_BATCH_ANCHORED, actor=attester,
+        refs={"tx_hash": receipt.tx_hash, "block": receipt.block_number, "root": root},
+        payload={"step": step, "root": root, "size": size, "attester": attester, "gas_used": receipt.gas_used},
+    )  # fmt: skip
+
+
+def attestation_revoked(
+    conn: Connection, session: Session, *, uid: str, step: str | None, attester: str, safe: str | None,
+    mode: str, receipt: Receipt,
+) -> Entry:  # fmt: skip
+    return append(
+        conn, session, EntryKind.ATTESTATION_REVOKED, actor=attester, vault=_vault_by_safe(conn, safe),
+        refs={"tx_hash": receipt.tx_hash, "block": receipt.block_number, "uid": uid},
+        payload={"uid": uid, "step": step, "attester": attester, "mode": mode, "safe": safe},
+    )  # fmt: skip
+
+
 # -- emergency exits -------------------------------------------------------------------------------------------
 _EXIT_KINDS = {
     "signed": EntryKind.EXIT_SIGNED,
