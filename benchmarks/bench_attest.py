@@ -11,18 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.scenarios import attest_gas, attest_summary  # noqa: E402
-from custody.chain.anvil import AnvilProcess  # noqa: E402
-from custody.chain.connection import connect, next_utc_slot  # noqa: E402
-from custody.session import Session  # noqa: E402
-from custody.workspace import Workspace  # noqa: E402
+from benchmarks.scenarios import attest_gas, attest_summary, bench_session  # noqa: E402
 
 SNAPSHOT = ROOT / "benchmarks" / "snapshots" / "attest.json"
 TEMPLATE = ROOT / "tests" / "fixtures" / "policies" / "attested.yaml"
@@ -32,15 +27,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true")
     args = parser.parse_args()
-    with AnvilProcess() as anvil, tempfile.TemporaryDirectory() as tmp:
-        session = Session(workspace=Workspace(Path(tmp) / "ws"), chain=connect(anvil.url))
-        session.infrastructure()
-        session.chain.set_next_timestamp(next_utc_slot(session.chain.latest_timestamp(), weekday=1, hour=10))
-        session.chain.mine()
+    with bench_session() as (session, _anvil, _tmp):
         started = time.perf_counter()
         gas = attest_gas(session, TEMPLATE)
         seconds = round(time.perf_counter() - started, 1)
-        session.close()
     summary = attest_summary(gas)
     result = {"gas": gas, "template": "tests/fixtures/policies/attested.yaml"}
     print(json.dumps({**result, "derived": summary, "seconds": seconds}, indent=2))

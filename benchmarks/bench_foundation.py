@@ -10,22 +10,17 @@ same work, both measured in this run on one fresh Anvil.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.scenarios import PRIME_BROKER, foundation_gas, transfer_2of3  # noqa: E402
-from custody.chain.anvil import AnvilProcess  # noqa: E402
-from custody.chain.connection import connect, next_utc_slot  # noqa: E402
+from benchmarks.scenarios import PRIME_BROKER, bench_session, foundation_gas, transfer_2of3, write_snapshot  # noqa: E402
 from custody.session import Session  # noqa: E402
 from custody.signers.local import anvil_private_key  # noqa: E402
 from custody.vault import service  # noqa: E402
-from custody.workspace import Workspace  # noqa: E402
 
 SNAPSHOT = ROOT / "benchmarks" / "snapshots" / "foundation.json"
 
@@ -63,13 +58,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--write", action="store_true", help="update the committed snapshot")
     args = parser.parse_args()
-    with AnvilProcess() as anvil, tempfile.TemporaryDirectory() as tmp:
-        chain = connect(anvil.url)
-        session = Session(workspace=Workspace(Path(tmp) / "ws"), chain=chain)
-        session.infrastructure()
-        # business hours on a Tuesday, whatever the wall clock: the templates freeze weekends/nights
-        session.chain.set_next_timestamp(next_utc_slot(session.chain.latest_timestamp(), weekday=1, hour=10))
-        session.chain.mine()
+    with bench_session() as (session, anvil, _tmp):
         gas = foundation_gas(session, ROOT / "policies" / "cold.yaml")
         bench, _ = service.create_vault(session, ROOT / "policies" / "cold.yaml", name="bench")
         session.send(to=bench.safe, value=100 * 10**18, what="fund")
@@ -78,7 +67,6 @@ def main() -> None:
         raw_loop(anvil.url, bench.safe, 2)
         custody_rate = custody_loop(session, bench.name, args.rounds)
         raw_rate = raw_loop(anvil.url, bench.safe, args.rounds)
-        session.close()
     result = {
         "gas": gas,
         "rates_per_second": {
@@ -89,10 +77,7 @@ def main() -> None:
         "rounds": args.rounds,
         "note": "rates are indicative (2-core machine); gas comes from receipts and is compared by tests",
     }
-    print(json.dumps(result, indent=2))
-    if args.write:
-        SNAPSHOT.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
-        print(f"wrote {SNAPSHOT}")
+    write_snapshot(SNAPSHOT, result, write=args.write)
 
 
 if __name__ == "__main__":

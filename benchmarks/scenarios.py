@@ -2,12 +2,45 @@
 
 from __future__ import annotations
 
+import json
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from custody.chain.anvil import AnvilProcess
+from custody.chain.connection import connect, next_utc_slot
 from custody.session import Session
 from custody.signers.local import anvil_signer
 from custody.vault import proposals as P
 from custody.vault import service
 
 PRIME_BROKER = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"
+
+
+@contextmanager
+def bench_session() -> Iterator[tuple[Session, AnvilProcess, str]]:
+    """A fresh Anvil with the custody infrastructure and a scratch workspace, its clock at business hours
+    on a Tuesday whatever the wall clock (the templates freeze weekends and nights); closed afterwards."""
+    from custody.workspace import Workspace
+
+    with AnvilProcess() as anvil, tempfile.TemporaryDirectory() as tmp:
+        session = Session(workspace=Workspace(Path(tmp) / "ws"), chain=connect(anvil.url))
+        try:
+            session.infrastructure()
+            session.chain.set_next_timestamp(next_utc_slot(session.chain.latest_timestamp(), weekday=1, hour=10))
+            session.chain.mine()
+            yield session, anvil, tmp
+        finally:
+            session.close()
+
+
+def write_snapshot(path: Path, result: dict, *, write: bool) -> None:
+    """Print ``result``; with ``write`` also store it (sorted keys) as the committed snapshot."""
+    print(json.dumps(result, indent=2))
+    if write:
+        path.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+        print(f"wrote {path}")
 
 
 def transfer_2of3(session: Session, vault: str, amount: str = "1") -> int:

@@ -101,6 +101,24 @@ def table(*columns: str, title: str | None = None) -> Table:
 pass_app = click.make_pass_decorator(AppContext)
 
 
+def emit_file_problems(app: AppContext, files: tuple[str, ...], check: Callable[[str], list]) -> None:
+    """``policy check`` / ``drill check``: every problem of every file (file:line: field: message);
+    exit code 1 when any file has one."""
+    report = {f: [p.as_dict() for p in check(f)] for f in files}
+    bad = sum(1 for problems in report.values() if problems)
+
+    def render(c):
+        for f, problems in report.items():
+            if not problems:
+                c.print(f"[green]ok[/green]   {f}")
+            for p in problems:
+                c.print(f"[red]error[/red] {p['file']}:{p['line']}: {p['field']}: {p['message']}")
+
+    app.emit({"ok": bad == 0, "files": report}, render)
+    if bad:
+        raise click.exceptions.Exit(1)
+
+
 def json_option(fn: Callable) -> Callable:
     """``--json`` on every command (also accepted before the command name)."""
 

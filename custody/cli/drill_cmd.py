@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from custody.cli._app import AppContext, json_option, pass_app, table
+from custody.cli._app import AppContext, emit_file_problems, json_option, pass_app, table
 from custody.exceptions import DrillFailed, InputError
 
 
@@ -95,19 +95,7 @@ def check(app: AppContext, files: tuple[str, ...]) -> None:
     """Validate playbooks; reports every problem with file, line and field."""
     from custody.drills import check_playbook
 
-    report = {f: [p.as_dict() for p in check_playbook(f)] for f in files}
-    bad = sum(1 for problems in report.values() if problems)
-
-    def render(c):
-        for f, problems in report.items():
-            if not problems:
-                c.print(f"[green]ok[/green]   {f}")
-            for p in problems:
-                c.print(f"[red]error[/red] {p['file']}:{p['line']}: {p['field']}: {p['message']}")
-
-    app.emit({"ok": bad == 0, "files": report}, render)
-    if bad:
-        raise click.exceptions.Exit(1)
+    emit_file_problems(app, files, check_playbook)
 
 
 @drill_group.command("actions")

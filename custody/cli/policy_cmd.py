@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from custody.cli._app import AppContext, json_option, pass_app, table
+from custody.cli._app import AppContext, emit_file_problems, json_option, pass_app, table
 from custody.policy.explain import controls_index, rules
 from custody.policy.template import check_policy, load_policy
 
@@ -20,19 +20,7 @@ def policy() -> None:
 @pass_app
 def check(app: AppContext, files: tuple[str, ...]) -> None:
     """Validate templates; reports every problem with file, line and field."""
-    report = {f: [p.as_dict() for p in check_policy(f)] for f in files}
-    bad = sum(1 for problems in report.values() if problems)
-
-    def render(c):
-        for f, problems in report.items():
-            if not problems:
-                c.print(f"[green]ok[/green]   {f}")
-            for p in problems:
-                c.print(f"[red]error[/red] {p['file']}:{p['line']}: {p['field']}: {p['message']}")
-
-    app.emit({"ok": bad == 0, "files": report}, render)
-    if bad:
-        raise click.exceptions.Exit(1)
+    emit_file_problems(app, files, check_policy)
 
 
 @policy.command()
