@@ -39,6 +39,20 @@ deployments = sa.Table(
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+
+def record_deployment(
+    conn: Connection, chain_id: int, name: str, *, address: str, codehash: str, tx_hash: str | None = None,
+    block_number: int | None = None,
+) -> None:  # fmt: skip
+    """Insert or refresh one row of the deployment registry (the creating tx is kept when not given)."""
+    row = {"address": address, "codehash": codehash, "recorded_at": utcnow()}
+    if tx_hash is not None:
+        row.update(tx_hash=tx_hash, block_number=block_number)
+    where = (deployments.c.chain_id == chain_id) & (deployments.c.name == name)
+    if not conn.execute(deployments.update().where(where).values(**row)).rowcount:
+        conn.execute(deployments.insert().values(chain_id=chain_id, name=name, **row))
+
+
 vaults = sa.Table(
     "vaults",
     metadata,

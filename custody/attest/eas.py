@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from custody.contracts.deploy import codehash, deploy_deterministic
 from custody.exceptions import DeploymentError
 from custody.session import Session
-from custody.store import deployments, utcnow
+from custody.store import deployments, record_deployment
 from custody.types import Address, parse_address
 
 EAS_ENV = "CUSTODY_EAS"  # "EAS_ADDRESS,SCHEMA_REGISTRY_ADDRESS" to attach on other chains
@@ -28,17 +28,9 @@ class Eas:
 
 
 def _record(session: Session, name: str, address: str, tx_hash: str | None, block: int | None) -> None:
-    row = {"address": address, "codehash": codehash(session.chain, address) or "", "recorded_at": utcnow()}
-    if tx_hash:
-        row.update(tx_hash=tx_hash, block_number=block)
     with session.store.begin() as conn:
-        updated = conn.execute(
-            deployments.update()
-            .where(deployments.c.chain_id == session.chain_id, deployments.c.name == name)
-            .values(**row)
-        ).rowcount
-        if not updated:
-            conn.execute(deployments.insert().values(chain_id=session.chain_id, name=name, **row))
+        record_deployment(conn, session.chain_id, name, address=address,
+                          codehash=codehash(session.chain, address) or "", tx_hash=tx_hash, block_number=block)  # fmt: skip
 
 
 def _recorded(session: Session) -> dict[str, str]:

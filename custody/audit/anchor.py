@@ -24,7 +24,7 @@ from custody.audit.schema import audit_anchors, audit_heads
 from custody.contracts.deploy import codehash, deploy_deterministic
 from custody.exceptions import AuditError
 from custody.session import Session
-from custody.store import deployments, utcnow
+from custody.store import deployments, record_deployment
 
 
 @dataclass(frozen=True)
@@ -58,15 +58,8 @@ def ledger_anchor_address(session: Session) -> str:
         return address
     deployed = deploy_deterministic(session.chain, session.sender, "LedgerAnchor")
     with session.store.begin() as conn:
-        conn.execute(
-            deployments.delete().where(deployments.c.chain_id == session.chain_id, deployments.c.name == "LedgerAnchor")
-        )
-        conn.execute(
-            deployments.insert().values(
-                chain_id=session.chain_id, name="LedgerAnchor", address=deployed.address, codehash=deployed.codehash,
-                tx_hash=deployed.tx_hash, block_number=deployed.block_number, recorded_at=utcnow(),
-            )
-        )  # fmt: skip
+        record_deployment(conn, session.chain_id, "LedgerAnchor", address=deployed.address,
+                          codehash=deployed.codehash, tx_hash=deployed.tx_hash, block_number=deployed.block_number)  # fmt: skip
     return deployed.address
 
 

@@ -26,8 +26,8 @@ import sqlalchemy as sa
 from hexbytes import HexBytes
 from sqlalchemy.engine import Connection
 
+from custody._perf import gc_paused
 from custody.audit.entries import EntryKind
-from custody.audit.integrity import gc_paused
 from custody.audit.record import ledger_for
 from custody.audit.schema import audit_refs
 from custody.chain.logs import DecodedLog, LogIndexer, SyncResult, layouts_from_abi, rpc_batch

@@ -21,32 +21,19 @@ orjson, no per-entry objects besides the digest and the parsed dict.
 
 from __future__ import annotations
 
-import gc
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from hashlib import sha256
 
 import orjson
 
+from custody._perf import gc_paused
 from custody.audit.entries import GENESIS_PREV, KINDS, TOP_LEVEL_KEYS
 from custody.audit.keys import SignedHead
 from custody.audit.merkle import MerkleTree, verify_consistency
 
 _TOP = frozenset(TOP_LEVEL_KEYS)
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC while a million parsed entries are built (they hold no cycles)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 INTEREST = frozenset({"vault_created", "execution", "execution_observed", "correction"})

@@ -24,8 +24,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from custody._perf import gc_paused
 from custody.audit.entries import FORMAT_VERSION, Entry, EntryKind, canonical_json, utc_time
-from custody.audit.integrity import gc_paused
 from custody.audit.keys import LedgerKey, SignedHead, head_message
 from custody.audit.merkle import ConsistencyProof, Frontier, InclusionProof, MerkleTree, leaf_hash, leaf_hashes
 from custody.audit.schema import audit_entries, audit_heads, audit_refs, audit_state, ensure_tables

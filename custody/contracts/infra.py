@@ -19,7 +19,7 @@ from custody.chain.transactions import TransactionSigner, send_transaction
 from custody.contracts import load_artifact
 from custody.contracts.deploy import Deployed, codehash, deploy_code_store, deploy_deterministic, deploy_plain
 from custody.exceptions import DeploymentError
-from custody.store import Store, deployments, utcnow
+from custody.store import Store, deployments, record_deployment
 from custody.types import Address
 
 SAFE_COMPONENTS = ("SafeL2", "SafeProxyFactory", "CompatibilityFallbackHandler", "MultiSendCallOnly")
@@ -104,20 +104,8 @@ def ensure_infrastructure(
         results.append(ensure_demo_token(chain, sender))
     with store.begin() as conn:
         for item in results:
-            row = {
-                "address": item.address,
-                "codehash": item.codehash,
-                "recorded_at": utcnow(),
-            }
-            if item.tx_hash is not None:
-                row.update(tx_hash=item.tx_hash, block_number=item.block_number)
-            updated = conn.execute(
-                deployments.update()
-                .where(deployments.c.chain_id == chain.chain_id, deployments.c.name == item.name)
-                .values(**row)
-            ).rowcount
-            if not updated:
-                conn.execute(deployments.insert().values(chain_id=chain.chain_id, name=item.name, **row))
+            record_deployment(conn, chain.chain_id, item.name, address=item.address, codehash=item.codehash,
+                              tx_hash=item.tx_hash, block_number=item.block_number)  # fmt: skip
         audit.infrastructure_deployed(conn, store, chain.chain_id, results, actor=sender.address)
     return _from_names(chain.chain_id, {d.name: d.address for d in results}), results
 

@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import csv
 import functools
-import gc
 import hashlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -46,23 +43,6 @@ COLUMNS = (
     "vault_location",
     "custodian",
 )
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while millions of small objects are built.
-
-    Bar lists and event columns hold no reference cycles; with the collector running, every few
-    thousand allocations it re-walks all live containers, which makes building a million-row column
-    several times slower. Reference counting still frees everything as usual.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from custody._perf import gc_paused
 from custody.exceptions import ReconcileError
-from custody.reconcile.barlist import MILLI_OZ_UNITS, BarList, format_units, gc_paused
+from custody.reconcile.barlist import MILLI_OZ_UNITS, BarList, format_units
 from custody.reconcile.findings import SEVERITY, EventRef, Finding, FindingKind, Severity
 from custody.reconcile.index import ZERO, EventKind, OnchainRecord
 

@@ -18,11 +18,11 @@ from operator import itemgetter
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from custody._perf import gc_paused
 from custody.chain.logs import DecodedLog, LogIndexer, SyncResult, layouts_from_abi
 from custody.contracts import load_artifact
 from custody.contracts.deploy import codehash
 from custody.exceptions import ReconcileError
-from custody.reconcile.barlist import gc_paused
 from custody.session import Session
 from custody.store import Store, deployments
 

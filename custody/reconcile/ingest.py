@@ -33,13 +33,13 @@ from pathlib import Path
 
 import numpy as np
 
+from custody._perf import gc_paused
 from custody.exceptions import BarListError
 from custody.reconcile import rules as R
 from custody.reconcile.barlist import (
     COLUMNS,
     BarList,
     format_milli,
-    gc_paused,
     keccak256,
     sha256_file,
 )

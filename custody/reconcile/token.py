@@ -22,7 +22,7 @@ from custody.contracts.errors import decode_revert
 from custody.exceptions import InputError, TransactionFailed
 from custody.session import Session
 from custody.signers.base import Signer
-from custody.store import deployments, utcnow
+from custody.store import record_deployment
 from custody.types import parse_address
 from custody.vault import proposals as P
 
@@ -98,17 +98,9 @@ def deploy_token(session: Session, spec: TokenSpec) -> Deployed:
 
 def _record(session: Session, name: str, deployed: Deployed) -> None:
     name = name[:64]
-    row = {"address": deployed.address, "codehash": deployed.codehash, "recorded_at": utcnow()}
-    if deployed.tx_hash is not None:
-        row.update(tx_hash=deployed.tx_hash, block_number=deployed.block_number)
     with session.store.begin() as conn:
-        updated = conn.execute(
-            deployments.update()
-            .where(deployments.c.chain_id == session.chain_id, deployments.c.name == name)
-            .values(**row)
-        ).rowcount
-        if not updated:
-            conn.execute(deployments.insert().values(chain_id=session.chain_id, name=name, **row))
+        record_deployment(conn, session.chain_id, name, address=deployed.address, codehash=deployed.codehash,
+                          tx_hash=deployed.tx_hash, block_number=deployed.block_number)  # fmt: skip
 
 
 def preflight(session: Session, safe: str, token: str, data: bytes, *, what: str) -> None:
