@@ -23,29 +23,12 @@ from custody.exceptions import AttestationError, InputError, UnknownAttestation
 from custody.signers.local import anvil_address, anvil_signer
 from custody.vault import oob, service
 from custody.vault import proposals as P
+from tests import attest_helpers
 from tests import collateral_helpers as C
-from tests.conftest import FIXTURES
+from tests.attest_helpers import ATTESTED, BROKER, COMPLIANCE, ETH, OPS, transfer
 from tests.signer_fixtures import HSM_KEY
 
-ATTESTED = FIXTURES / "policies" / "attested.yaml"
-BROKER = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"
-OPS = "anvil:7"  # custody-operations attester in attested.yaml
-COMPLIANCE = "anvil:9"  # KYC only
-ETH = 10**18
-
-
-@pytest.fixture
-def vault(session):
-    record, _ = service.create_vault(session, ATTESTED, name="attested")
-    session.send(to=record.safe, value=150 * ETH, what="fund")
-    return record
-
-
-def _transfer(session, vault, amount="5", signers=(1, 2)):
-    proposal = P.propose_transfer(session, vault.id, to=BROKER, amount=amount, proposer="alice")
-    for i in signers:
-        P.sign(session, P.get_proposal(session, proposal.id), anvil_signer(i))
-    return P.get_proposal(session, proposal.id)
+vault = attest_helpers.vault  # the attested-template vault fixture
 
 
 def _kyc(session, vault, owner_index):
@@ -58,7 +41,7 @@ def _kyc(session, vault, owner_index):
 def test_a_transfer_yields_linked_badges_that_verify_and_a_revocation_is_named(session, vault, run_cli):
     session.attester_uri = OPS
     kyc = {i: _kyc(session, vault, i) for i in (1, 2)}
-    proposal = _transfer(session, vault)
+    proposal = transfer(session, vault)
     approvals = B.stored(session, step_name="approval", reference=proposal.safe_tx_hash)
     assert [r["signer"] for r in approvals] == [anvil_address(1), anvil_address(2)]
     for row, i in zip(approvals, (1, 2)):
@@ -100,7 +83,7 @@ def test_a_transfer_yields_linked_badges_that_verify_and_a_revocation_is_named(s
 def test_out_of_band_confirmation_badge_is_linked_from_the_execution(session, vault, workspace):
     session.attester_uri = OPS
     oob.enroll(workspace, "bob")
-    proposal = _transfer(session, vault, amount="55")  # above out_of_band_above: 50
+    proposal = transfer(session, vault, amount="55")  # above out_of_band_above: 50
     challenge = oob.issue_challenge(session, proposal, "bob", issued_by="alice")[0]
     oob.confirm_with_code(session, proposal, "bob", challenge)
     (confirmation,) = B.stored(session, step_name="oob_confirmation", reference=proposal.safe_tx_hash)
@@ -116,7 +99,7 @@ def test_out_of_band_confirmation_badge_is_linked_from_the_execution(session, va
 
 def test_badge_by_an_attester_the_template_does_not_authorise_fails(session, vault):
     session.attester_uri = OPS
-    proposal = _transfer(session, vault)
+    proposal = transfer(session, vault)
     P.execute(session, proposal)
     # compliance may attest KYC only; anvil:5 is not in the template at all
     for uri in (COMPLIANCE, "anvil:5"):
@@ -136,7 +119,7 @@ def test_badge_by_an_attester_the_template_does_not_authorise_fails(session, vau
 
 def test_missing_badges_are_listed_and_backfill_issues_them(session, vault, caplog, run_cli):
     with caplog.at_level(logging.WARNING, logger="custody.attest.auto"):
-        proposal = _transfer(session, vault)  # no attester configured
+        proposal = transfer(session, vault)  # no attester configured
     assert "no attester key is configured" in caplog.text
     P.execute(session, proposal)
     report = Verifier(session).verify_vault(vault.safe)
@@ -153,9 +136,9 @@ def test_missing_badges_are_listed_and_backfill_issues_them(session, vault, capl
 
 def test_an_execution_badge_must_match_the_chain(session, vault):
     session.attester_uri = OPS
-    proposal = _transfer(session, vault)
+    proposal = transfer(session, vault)
     P.execute(session, proposal)
-    other = _transfer(session, vault, amount="1")  # never executed
+    other = transfer(session, vault, amount="1")  # never executed
     fake = B.issue(
         session, "execution", attester=session.signer(OPS), recipient=vault.safe,
         fields={"vault": vault.safe, "safeTxHash": bytes.fromhex(other.safe_tx_hash[2:]),
@@ -173,7 +156,7 @@ def test_hsm_attester_issues_badges_by_delegation(session, hsm, tmp_path):
     record, _ = service.create_vault(session, template, name="hsm-attested")
     session.send(to=record.safe, value=10 * ETH, what="fund")
     session.attester_uri = hsm.uri
-    proposal = _transfer(session, record)
+    proposal = transfer(session, record)
     P.execute(session, proposal)
     rows = B.stored(session, vault=record.safe)
     assert sorted(r["step"] for r in rows) == ["approval", "approval", "execution"]

@@ -18,29 +18,13 @@ from custody.audit.merkle import leaf_hash
 from custody.audit.record import ledger_for
 from custody.exceptions import BundleError
 from custody.session import Session
-from custody.signers.local import anvil_address, anvil_signer
-from custody.vault import oob, service
+from custody.signers.local import anvil_address
+from custody.vault import oob
 from custody.vault import proposals as P
-from tests.conftest import FIXTURES
+from tests import attest_helpers
+from tests.attest_helpers import ATTESTED, OPS, transfer
 
-ATTESTED = FIXTURES / "policies" / "attested.yaml"
-BROKER = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"
-OPS = "anvil:7"
-ETH = 10**18
-
-
-@pytest.fixture
-def vault(session):
-    record, _ = service.create_vault(session, ATTESTED, name="attested")
-    session.send(to=record.safe, value=150 * ETH, what="fund")
-    return record
-
-
-def _transfer(session, vault, amount="5"):
-    proposal = P.propose_transfer(session, vault.id, to=BROKER, amount=amount, proposer="alice")
-    for i in (1, 2):
-        P.sign(session, P.get_proposal(session, proposal.id), anvil_signer(i))
-    return P.get_proposal(session, proposal.id)
+vault = attest_helpers.vault  # the attested-template vault fixture
 
 
 def _entries(session) -> dict[tuple, tuple[int, bytes]]:
@@ -54,7 +38,7 @@ def _entries(session) -> dict[tuple, tuple[int, bytes]]:
 
 def _confirmed_transfer(session, vault, workspace):
     oob.enroll(workspace, "bob")
-    proposal = _transfer(session, vault, amount="55")  # above out_of_band_above: 50
+    proposal = transfer(session, vault, amount="55")  # above out_of_band_above: 50
     code = oob.issue_challenge(session, proposal, "bob", issued_by="alice")[0]
     oob.confirm_with_code(session, proposal, "bob", code)
     P.execute(session, P.get_proposal(session, proposal.id))
@@ -85,7 +69,7 @@ def test_badges_cite_the_ledger_entries_of_their_steps(session, vault, workspace
 
 def test_a_wrong_or_unknown_ledger_link_fails_verification(session, vault):
     session.attester_uri = OPS
-    proposal = _transfer(session, vault)
+    proposal = transfer(session, vault)
     P.execute(session, proposal)
     entries = _entries(session)
     created_seq, created_leaf = entries[("proposal_created", proposal.safe_tx_hash, "alice")]
@@ -113,7 +97,7 @@ def test_auditor_flags_ledger_steps_without_badges_from_a_bundle(session, vault,
     # ledger knows of the confirmation when the auditor has no workspace
     session.attester_uri = OPS
     oob.enroll(workspace, "bob")
-    proposal = _transfer(session, vault, amount="55")
+    proposal = transfer(session, vault, amount="55")
     plain = Session(workspace=workspace, chain=session.chain)  # another operator's process, without --attester
     code = oob.issue_challenge(plain, proposal, "bob", issued_by="alice")[0]
     oob.confirm_with_code(plain, proposal, "bob", code)
@@ -158,7 +142,7 @@ def test_a_damaged_bundle_is_refused(session, vault, tmp_path):
 
 def test_the_ledger_lists_the_badges_issued_and_revoked(session, vault):
     session.attester_uri = OPS
-    proposal = _transfer(session, vault)
+    proposal = transfer(session, vault)
     P.execute(session, proposal)
     uids = {row["uid"]: row for row in B.stored(session, vault=vault.safe)}
     assert len(uids) == 3  # two approvals, one execution
