@@ -210,9 +210,9 @@ def test_inventory_tags_are_eas_offchain_attestations_anchored_by_one_timestamp(
 
 def _resign(session, doc, signer):
     """Re-sign a document's (possibly altered) message with ``signer``, keeping every other field."""
-    from custody.attest.verify import _message
+    from custody.attest.evidence import offchain_message
 
-    msg = _message(doc["sig"]["message"])
+    msg = offchain_message(doc["sig"]["message"])
     ctx = B.context(session)
     sig = signer.sign_typed_data(
         msg.typed_data(eas=ctx.address, eas_version=ctx.deployment.version, chain_id=session.chain_id)

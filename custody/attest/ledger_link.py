@@ -22,6 +22,7 @@ import orjson
 import sqlalchemy as sa
 
 from custody.audit.merkle import leaf_hash
+from custody.audit.record import ledger_for
 from custody.audit.schema import audit_entries, audit_refs
 from custody.session import Session
 
@@ -37,10 +38,6 @@ STEP_KINDS = {
 }
 #: ledger kinds whose entries must carry a badge when the template's ``attestations.emit`` names the step
 LINKED_STEPS = {"approval_signed": "approval", "out_of_band_confirmation": "oob_confirmation", "execution": "execution"}
-
-
-def _ledger_ready(session: Session) -> bool:
-    return sa.inspect(session.store.engine).has_table(audit_entries.name)
 
 
 def _candidates(session: Session, kind: str, safe_tx_hash: str | None) -> Iterator[tuple[bytes, dict]]:
@@ -68,8 +65,9 @@ def entry_hash(
     by payload fields (``{"run_id": 7}`` for a reconciliation run, ``{"report_sha256": …}`` for a drill).
     """
     kind = STEP_KINDS.get(step)
-    if kind is None or not _ledger_ready(session):
+    if kind is None:
         return ZERO32
+    ledger_for(session.store).ready()
     for leaf, entry in _candidates(session, kind, safe_tx_hash):
         if entry.get("chain_id") not in (None, session.chain_id):
             continue
@@ -112,10 +110,9 @@ class LedgerView:
         return view
 
     @classmethod
-    def from_workspace(cls, session: Session) -> LedgerView | None:
+    def from_workspace(cls, session: Session) -> LedgerView:
         """The workspace ledger's entries a badge can cite (and the corrections that supersede them)."""
-        if not _ledger_ready(session):
-            return None
+        ledger_for(session.store).ready()
         kinds = [*STEP_KINDS.values(), "correction"]
         query = (
             sa.select(audit_entries.c.entry)

@@ -66,6 +66,11 @@ class Ledger:
             return  # created inside a transaction that may still roll back: check again next time
         self.store._audit_ready = True  # type: ignore[attr-defined]
 
+    def ready(self) -> Ledger:
+        """Make sure the ledger's tables exist (once per store); readers that query them directly call it."""
+        self._ready()
+        return self
+
     @staticmethod
     def _create(conn: Connection) -> bool:
         """Make sure tables and state exist; True if they existed already (committed earlier)."""
