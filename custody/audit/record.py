@@ -256,9 +256,12 @@ def reconciliation_run(conn: Connection, session: Session, payload: dict) -> Ent
 
 
 def drill(
-    session: Session, name: str, *, actor: str, outcome: str, details: dict | None = None, vault: str | None = None
-) -> Entry:
-    """Record a drill (e.g. an emergency-exit or key-recovery exercise) in a transaction of its own."""
-    with ledger_for(session.store).writing() as conn:
-        return append(conn, session, EntryKind.DRILL, actor=actor, vault=vault,
-                      payload={"name": name, "outcome": outcome, **(details or {})})  # fmt: skip
+    store: Store, *, chain_id: int | None, name: str, actor: str, outcome: str, vault: str | None = None,
+    refs: dict | None = None, details: dict | None = None,
+) -> Entry:  # fmt: skip
+    """Record a drill (e.g. an emergency-exit or key-recovery exercise) in a transaction of its own; the
+    store is the operator's workspace (a drill on a fork has no session left to record through)."""
+    return ledger_for(store).record(
+        EntryKind.DRILL, actor=actor, vault=vault, chain_id=chain_id, refs=refs or {},
+        payload={"name": name, "outcome": outcome, **(details or {})},
+    )  # fmt: skip

@@ -23,8 +23,8 @@ from typing import Any
 
 from eth_utils import keccak
 
-from custody.audit.entries import EntryKind, canonical_json
-from custody.audit.record import ledger_for
+from custody.audit import record as audit
+from custody.audit.entries import canonical_json
 from custody.exceptions import CustodyError
 from custody.session import Session
 from custody.workspace import Workspace
@@ -65,19 +65,19 @@ def record_drill(workspace: Workspace, session: Session | None, report: dict[str
     chain = run["chain"]
     subject = _subject(report)
     try:
-        entry = ledger_for(workspace.store).record(
-            EntryKind.DRILL, actor=run.get("operator") or "operator", vault=subject["name"] if subject else None,
-            chain_id=chain.get("chain_id"), refs={"block": chain.get("block_start")},
-            payload={
-                "name": drill["name"], "outcome": report["verdict"], "playbook_sha256": drill["playbook_sha256"],
-                "controls": list(drill.get("controls") or []), "mode": run["mode"], "run_id": run["id"],
-                "block_start": chain.get("block_start"), "block_end": chain.get("block_end"),
-                "restored": bool(chain.get("restored")), "report_keccak": digest,
+        entry = audit.drill(
+            workspace.store, chain_id=chain.get("chain_id"), name=drill["name"], outcome=report["verdict"],
+            actor=run.get("operator") or "operator", vault=subject["name"] if subject else None,
+            refs={"block": chain.get("block_start")},
+            details={
+                "playbook_sha256": drill["playbook_sha256"], "controls": list(drill.get("controls") or []),
+                "mode": run["mode"], "run_id": run["id"], "block_start": chain.get("block_start"),
+                "block_end": chain.get("block_end"), "restored": bool(chain.get("restored")), "report_keccak": digest,
                 "safe": subject["safe"] if subject else None,
                 "steps": [{"index": s["index"], "name": s["name"], "verdict": s["verdict"]} for s in report["steps"]],
             },
         )  # fmt: skip
-        out["ledger"] = {"seq": entry.seq, **ledger_for(workspace.store).reference(entry.seq)}
+        out["ledger"] = audit.ledger_for(workspace.store).reference(entry.seq)
     except CustodyError as exc:
         log.warning("drill %s not recorded in the audit ledger: %s", drill["name"], exc.message)
         out["ledger_error"] = exc.message
