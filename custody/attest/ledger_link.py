@@ -21,6 +21,7 @@ from pathlib import Path
 import orjson
 import sqlalchemy as sa
 
+from custody.attest.badges import hex32
 from custody.audit.merkle import leaf_hash
 from custody.audit.record import ledger_for
 from custody.audit.schema import audit_entries, audit_refs
@@ -62,7 +63,7 @@ def entry_hash(
     """The leaf hash of the ledger entry recording ``step`` (32 zero bytes when the ledger has none).
 
     ``safe_tx_hash`` and ``actor`` select approvals / confirmations / executions; ``payload`` selects
-    by payload fields (``{"run_id": 7}`` for a reconciliation run, ``{"report_sha256": …}`` for a drill).
+    by payload fields (``{"run_id": 7}`` for a reconciliation run, ``{"report_keccak": …}`` for a drill).
     """
     kind = STEP_KINDS.get(step)
     if kind is None:
@@ -154,24 +155,19 @@ def mismatch(step: str, fields: dict, entry: dict) -> str | None:
         return f"is a {entry.get('kind')} entry, not {kind}"
     refs, payload = entry.get("refs") or {}, entry.get("payload") or {}
     if "safeTxHash" in fields:
-        want = (
-            "0x" + bytes(fields["safeTxHash"]).hex()
-            if isinstance(fields["safeTxHash"], bytes)
-            else fields["safeTxHash"]
-        )
-        if str(refs.get("safe_tx_hash", "")).lower() != str(want).lower():
+        want = hex32(fields["safeTxHash"])
+        if str(refs.get("safe_tx_hash", "")).lower() != want:
             return f"records {refs.get('safe_tx_hash')}, not {want}"
     if step == "approval" and str(entry.get("actor", "")).lower() != str(fields["signer"]).lower():
         return f"records an approval by {entry.get('actor')}, not by {fields['signer']}"
     if step == "oob_confirmation" and entry.get("actor") != fields["confirmer"]:
         return f"records a confirmation by {entry.get('actor')!r}, not by {fields['confirmer']!r}"
     if step == "execution":
-        tx = "0x" + bytes(fields["txHash"]).hex() if isinstance(fields["txHash"], bytes) else fields["txHash"]
-        if str(refs.get("tx_hash", "")).lower() != str(tx).lower():
+        tx = hex32(fields["txHash"])
+        if str(refs.get("tx_hash", "")).lower() != tx:
             return f"records execution in {refs.get('tx_hash')}, not in {tx}"
     if step == "drill":
-        rh = fields["reportHash"]
-        want = "0x" + bytes(rh).hex() if isinstance(rh, bytes) else str(rh)
-        if str(payload.get("report_keccak", "")).lower() != want.lower():
+        want = hex32(fields["reportHash"])
+        if str(payload.get("report_keccak", "")).lower() != want:
             return f"records a drill report {payload.get('report_keccak')}, not {want}"
     return None
