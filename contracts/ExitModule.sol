@@ -3,6 +3,7 @@ pragma solidity 0.8.28;
 
 import {Clones} from "@openzeppelin/contracts/proxy/Clones.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {MAX_ESCROW_DELAY, MIN_ESCROW_DELAY} from "./CustodyLimits.sol";
 import {IExitModule} from "./interfaces/IExitModule.sol";
 import {ISafe} from "./interfaces/ISafe.sol";
 
@@ -12,7 +13,7 @@ import {ISafe} from "./interfaces/ISafe.sol";
 ///      arguments are (safe, timelock), initialised in the same transaction by ExitModuleDeployer.
 contract ExitModule is IExitModule {
     /// @notice Semantic version of this contract.
-    string public constant VERSION = "1.0.0";
+    string public constant VERSION = "2.0.0";
 
     bytes32 private constant DOMAIN_TYPEHASH =
         keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
@@ -20,6 +21,8 @@ contract ExitModule is IExitModule {
         keccak256("ExitRequest(address vault,address custodian,uint256 nonce,uint256 deadline)");
     uint256 private constant HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
     bytes32 private constant LOCK_SLOT = keccak256("custody.exit-module.lock");
+    /// @dev Safe v1.4.1 GuardManager storage slot: keccak256("guard_manager.guard.address").
+    uint256 private constant GUARD_SLOT = 0x4a204f620c8c5ccdca3fd54d003badd85ba500436a431f0cbda4f558c93c34c8;
 
     /// @dev The implementation itself (never usable as a module).
     address private immutable IMPLEMENTATION;
@@ -156,8 +159,7 @@ contract ExitModule is IExitModule {
 
     // -- configuration (timelock only) ----------------------------------------------------------
 
-    /// @notice Replaces the configuration. Only through the vault's timelock.
-    /// @dev Emits {ExitConfigChanged}. Requirements: caller is the timelock; no exit pending.
+    /// @inheritdoc IExitModule
     function configure(ExitConfig calldata cfg) external {
         // Invariant: custodians, quorum and delay change only through the vault's timelock.
         if (msg.sender != TIMELOCK()) revert ExitModuleNotAuthorized(msg.sender);
@@ -177,17 +179,33 @@ contract ExitModule is IExitModule {
         if (cfg.initiators.length != 0 && cfg.quorum > cfg.initiators.length) {
             revert ExitModuleInvalidConfig("quorum above the council size");
         }
+        // Invariant: an exit always waits in public long enough to be cancelled, and never forever.
+        if (cfg.escrowDelay < MIN_ESCROW_DELAY || cfg.escrowDelay > MAX_ESCROW_DELAY) {
+            revert ExitModuleInvalidConfig("escrow delay out of range");
+        }
+        (address safe, address timelock) = _bindings();
+        address guard = _installedGuard(safe);
         for (uint256 i = 0; i < cfg.custodians.length; i++) {
-            if (cfg.custodians[i] == address(0) || cfg.custodians[i] == SAFE()) {
+            address custodian = cfg.custodians[i];
+            // Invariant: an exit moves funds out of the vault, never back into one of its own parts
+            // (where they would be stuck or re-enter the vault's control).
+            if (
+                custodian == address(0) || custodian == safe || custodian == timelock || custodian == address(this)
+                    || custodian == guard || ISafe(safe).isModuleEnabled(custodian)
+            ) {
                 revert ExitModuleInvalidConfig("bad custodian");
             }
-            _custodian[cfg.custodians[i]] = true;
+            _custodian[custodian] = true;
         }
         for (uint256 i = 0; i < cfg.initiators.length; i++) {
             _initiator[cfg.initiators[i]] = true;
         }
         _config = cfg;
         emit ExitConfigChanged(keccak256(abi.encode(cfg)));
+    }
+
+    function _installedGuard(address safe) private view returns (address) {
+        return address(uint160(uint256(bytes32(ISafe(safe).getStorageAt(GUARD_SLOT, 1)))));
     }
 
     // -- views ----------------------------------------------------------------------------------

@@ -4,20 +4,20 @@ pragma solidity 0.8.28;
 import {Create2} from "@openzeppelin/contracts/utils/Create2.sol";
 import {ISafe, ISafeProxyFactory} from "./interfaces/ISafe.sol";
 import {IMicroVaultFactory} from "./interfaces/IMicroVaultFactory.sol";
-import {VaultSetup} from "./VaultSetup.sol";
+import {IVaultCreation, VaultSetup} from "./VaultSetup.sol";
 import {VaultTimelock} from "./VaultTimelock.sol";
 
 /// @title MicroVaultFactory
 /// @notice Deploys micro-vaults: Safe proxy + VaultTimelock, wired atomically.
-contract MicroVaultFactory is IMicroVaultFactory {
+contract MicroVaultFactory is IMicroVaultFactory, IVaultCreation {
     /// @notice Semantic version of this contract.
-    string public constant VERSION = "1.0.0";
+    string public constant VERSION = "2.0.0";
 
     /// @notice Safe v1.4.1 proxy factory used for every vault.
     ISafeProxyFactory public immutable SAFE_PROXY_FACTORY;
     /// @notice Safe v1.4.1 singleton (mastercopy) behind every vault proxy.
     address public immutable SAFE_SINGLETON;
-    /// @notice Fallback handler installed on every vault.
+    /// @notice Fallback handler installed on every vault (CustodyFallbackHandler).
     address public immutable FALLBACK_HANDLER;
     /// @notice Delegate-called setup helper.
     address public immutable VAULT_SETUP;
@@ -26,6 +26,8 @@ contract MicroVaultFactory is IMicroVaultFactory {
 
     /// @dev Safe v1.4.1 GuardManager storage slot: keccak256("guard_manager.guard.address").
     uint256 private constant GUARD_SLOT = 0x4a204f620c8c5ccdca3fd54d003badd85ba500436a431f0cbda4f558c93c34c8;
+    /// @dev Transient slot: the timelock of the vault being created (VaultSetup checks it).
+    bytes32 private constant CREATING_SLOT = keccak256("custody.factory.timelock-in-creation");
 
     constructor(
         address safeProxyFactory,
@@ -48,22 +50,34 @@ contract MicroVaultFactory is IMicroVaultFactory {
             revert FactoryInvalidThreshold(params.threshold, params.owners.length);
         }
         bytes32 salt = _salt(params, msg.sender);
-        VaultTimelock lock = new VaultTimelock{salt: salt}(
-            params.timelockDelay, new address[](0), new address[](0), address(this)
-        );
+        // VaultTimelock's constructor enforces the delay floor and ceiling.
+        VaultTimelock lock = new VaultTimelock{salt: salt}(params.timelockDelay);
         timelock = address(lock);
+        _setTimelockInCreation(timelock);
         safe = SAFE_PROXY_FACTORY.createProxyWithNonce(SAFE_SINGLETON, _initializer(params, timelock), uint256(salt));
+        _setTimelockInCreation(address(0));
 
-        // Invariant: only the vault's Safe may schedule or cancel configuration changes.
-        lock.grantRole(lock.PROPOSER_ROLE(), safe);
-        lock.grantRole(lock.CANCELLER_ROLE(), safe);
-        // A ready operation was already approved by the Safe's owners when it was scheduled.
-        lock.grantRole(lock.EXECUTOR_ROLE(), address(0));
-        // Invariant: the factory keeps no power over the vault once it exists.
-        lock.renounceRole(lock.DEFAULT_ADMIN_ROLE(), address(this));
+        // Invariant: only the vault's Safe may schedule or cancel; roles are fixed from here on, and
+        // the factory keeps no power over the vault once it exists.
+        lock.bind(safe);
 
         address guard = address(uint160(uint256(bytes32(ISafe(safe).getStorageAt(GUARD_SLOT, 1)))));
         emit VaultCreated(safe, timelock, msg.sender, guard, params.policyHash, params.salt);
+    }
+
+    /// @inheritdoc IVaultCreation
+    function timelockInCreation() external view returns (address timelock) {
+        bytes32 slot = CREATING_SLOT;
+        assembly ("memory-safe") {
+            timelock := tload(slot)
+        }
+    }
+
+    function _setTimelockInCreation(address timelock) private {
+        bytes32 slot = CREATING_SLOT;
+        assembly ("memory-safe") {
+            tstore(slot, timelock)
+        }
     }
 
     /// @inheritdoc IMicroVaultFactory
@@ -78,7 +92,7 @@ contract MicroVaultFactory is IMicroVaultFactory {
             keccak256(
                 abi.encodePacked(
                     type(VaultTimelock).creationCode,
-                    abi.encode(params.timelockDelay, new address[](0), new address[](0), address(this))
+                    abi.encode(params.timelockDelay)
                 )
             )
         );
@@ -106,7 +120,16 @@ contract MicroVaultFactory is IMicroVaultFactory {
                 VAULT_SETUP,
                 abi.encodeCall(
                     VaultSetup.configure,
-                    (modules, params.withGuard, MULTISEND, params.guard, params.withExit, params.exit)
+                    (
+                        address(this),
+                        modules,
+                        params.withGuard,
+                        MULTISEND,
+                        FALLBACK_HANDLER,
+                        params.guard,
+                        params.withExit,
+                        params.exit
+                    )
                 ),
                 FALLBACK_HANDLER,
                 address(0),

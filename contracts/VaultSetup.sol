@@ -7,6 +7,12 @@ import {ICustodyGuard} from "./interfaces/ICustodyGuard.sol";
 import {IExitModule} from "./interfaces/IExitModule.sol";
 import {ISafe} from "./interfaces/ISafe.sol";
 
+/// @notice What VaultSetup asks the factory named in a vault's initializer.
+interface IVaultCreation {
+    /// @notice The timelock of the vault the factory is creating right now (zero otherwise).
+    function timelockInCreation() external view returns (address);
+}
+
 /// @title VaultSetup
 /// @notice Delegate-called by a Safe from `setup()` to wire its custody components in the same
 ///         transaction that creates it: enables the vault's modules (its timelock first) and deploys
@@ -17,7 +23,7 @@ import {ISafe} from "./interfaces/ISafe.sol";
 ///      functions, so the Safe's invariants (module list, guard ERC-165 check) still apply.
 contract VaultSetup {
     /// @notice Semantic version of this contract.
-    string public constant VERSION = "1.0.0";
+    string public constant VERSION = "2.0.0";
 
     /// @dev The deployed VaultSetup itself; used to detect direct (non-delegate) calls.
     address private immutable SELF;
@@ -28,6 +34,10 @@ contract VaultSetup {
 
     /// @notice Raised when `configure` is called directly instead of through a delegatecall.
     error VaultSetupOnlyDelegateCall();
+    /// @notice Raised when a Safe is set up with a vault initializer outside the factory's
+    ///         `createVault` (someone replaying the initializer on the proxy factory to take the
+    ///         vault's address first).
+    error VaultSetupNotByFactory(address factory, address timelock);
 
     constructor(GuardDeployer guardDeployer, ExitModuleDeployer exitDeployer) {
         SELF = address(this);
@@ -37,18 +47,26 @@ contract VaultSetup {
 
     /// @notice Enables `modules` on the calling Safe; if `withExit`, deploys and enables its
     ///         ExitModule; if `withGuard`, deploys and installs a CustodyGuard for `policy` bound to
-    ///         this Safe, to `modules[0]` (the timelock) and to the exit module.
-    /// @dev Requirements: must be reached via DELEGATECALL from `Safe.setup`; `modules` non-empty.
+    ///         this Safe, to `modules[0]` (the timelock), to the exit module and to `fallbackHandler`.
+    /// @dev Requirements: reached via DELEGATECALL from `Safe.setup`, while `factory` is creating the
+    ///      vault whose timelock is `modules[0]` (so the Safe's address cannot be taken by replaying
+    ///      its initializer on the proxy factory); `modules` non-empty.
     function configure(
+        address factory,
         address[] calldata modules,
         bool withGuard,
         address multiSend,
+        address fallbackHandler,
         ICustodyGuard.Config calldata policy,
         bool withExit,
         IExitModule.ExitConfig calldata exitConfig
     ) external {
         // Invariant: this code only ever mutates the storage of the Safe that delegate-calls it.
         if (address(this) == SELF) revert VaultSetupOnlyDelegateCall();
+        // Invariant: a vault's address can only ever hold the vault its factory creates.
+        if (modules.length == 0 || IVaultCreation(factory).timelockInCreation() != modules[0]) {
+            revert VaultSetupNotByFactory(factory, modules.length == 0 ? address(0) : modules[0]);
+        }
         for (uint256 i = 0; i < modules.length; i++) {
             ISafe(address(this)).enableModule(modules[i]);
         }
@@ -58,7 +76,8 @@ contract VaultSetup {
             ISafe(address(this)).enableModule(exitModule);
         }
         if (withGuard) {
-            ISafe(address(this)).setGuard(GUARD_DEPLOYER.deploy(modules[0], multiSend, exitModule, policy));
+            address guard = GUARD_DEPLOYER.deploy(modules[0], multiSend, exitModule, fallbackHandler, policy);
+            ISafe(address(this)).setGuard(guard);
         }
     }
 }

@@ -70,10 +70,18 @@ def module_call(safe: str, inner: bytes, description: str) -> T.ScheduledCall:
 
 
 def install_reverting_guard(session, vault) -> str:
-    """Owners install (through the timelock) a guard that refuses everything: a broken vault."""
+    """Force a guard that refuses everything into the vault's guard slot: a guard gone bad.
+
+    No owner action can do this any more (the guard in office refuses a replacement that is not a
+    CustodyGuard bound to the vault: tests/test_attacks.py), so the state is written straight into the
+    Safe's storage with ``anvil_setStorageAt``. It stands for a fault in the guard's own code, and shows
+    that what must keep working without the guard (the exit, the other vaults) does."""
+    from custody.policy.onchain import GUARD_SLOT
+
     bad = deploy_plain(
         session.chain, session.sender, "RevertingGuard", constructor_types=[], constructor_args=[]
     ).address
-    inner = sel("setGuard(address)") + encode(["address"], [bad])
-    through_timelock(session, vault, [module_call(vault.safe, inner, "install a broken guard")], description="break")
+    session.chain.rpc(
+        "anvil_setStorageAt", [vault.safe, hex(GUARD_SLOT), "0x" + bytes.fromhex(bad[2:]).rjust(32, b"\0").hex()]
+    )
     return bad

@@ -309,8 +309,13 @@ def test_timelock_scheduling_is_limited_to_the_policy_kinds(session, vault, mond
         data=schedule(vault.safe, 0, unlisted, 3600),
     )
     assert v.args[0] == 1 << 6
-    set_guard = module_call(vault.safe, vault.safe, 0, SELF_CALLS["setGuard"])
-    check(session, vault, t + 2, "ok", to=lock, data=schedule(vault.safe, 0, set_guard, 3600, salt=b"\x02" * 32))
+    set_guard = module_call(vault.safe, vault.safe, 0, SELF_CALLS["setGuard"])  # setGuard(0): remove the policy
+    v = check(
+        session, vault, t + 2, "CustodyGuardZeroGuardDelay", to=lock,
+        data=schedule(vault.safe, 0, set_guard, 2 * 3600 - 1, salt=b"\x02" * 32),
+    )  # fmt: skip
+    assert v.args == (2 * 3600 - 1, 2 * 3600)  # twice the timelock's delay, to the second
+    check(session, vault, t + 2, "ok", to=lock, data=schedule(vault.safe, 0, set_guard, 2 * 3600, salt=b"\x02" * 32))
     check(session, vault, t + 3, "CustodyGuardTimelockKindForbidden", to=lock, data=schedule(STRANGER, 0, b"", 3600))
     delegate = module_call(vault.safe, STRANGER, 0, b"", operation=1)
     check(
@@ -323,6 +328,21 @@ def test_timelock_scheduling_is_limited_to_the_policy_kinds(session, vault, mond
     )
     update_delay = sel("updateDelay(uint256)") + encode(["uint256"], [0])
     check(session, vault, t + 5, "CustodyGuardCallForbidden", to=lock, data=update_delay)
+    # the delay itself changes only through the timelock, and only within [1 h, 30 d]
+    for delay, expect in (
+        (3599, "CustodyGuardDelayOutOfRange"),
+        (3600, "ok"),
+        (30 * 86400 + 1, "CustodyGuardDelayOutOfRange"),
+    ):
+        payload = sel("updateDelay(uint256)") + encode(["uint256"], [delay])
+        check(
+            session,
+            vault,
+            t + 6,
+            expect,
+            to=lock,
+            data=schedule(lock, 0, payload, 3600, salt=delay.to_bytes(32, "big")),
+        )
 
 
 def test_guard_only_answers_its_own_safe(session, vault):

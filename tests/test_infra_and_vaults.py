@@ -59,7 +59,13 @@ def test_create_vault_from_each_template_reads_back_from_chain(session, template
     assert (record.exit_module is not None) == (policy.exit is not None)
     assert state.timelock_roles_ok
     assert state.singleton_is_canonical and state.version == "1.4.1"
-    assert state.fallback_handler == CANONICAL_SAFE_141["CompatibilityFallbackHandler"]
+    # never Safe's CompatibilityFallbackHandler: it answers ERC-1271 for owner signatures alone
+    assert (
+        state.fallback_handler
+        == session.infrastructure().fallback_handler
+        != CANONICAL_SAFE_141["CompatibilityFallbackHandler"]
+    )
+    assert state.fallback_handler_is_custody
     assert facts["gas_used"] > 1_000_000 and not facts["resumed"]
 
 
@@ -74,7 +80,9 @@ def test_timelock_roles_belong_to_the_safe_only(session):
     assert lock.functions.hasRole(roles["PROPOSER_ROLE"], record.safe).call()
     assert lock.functions.hasRole(roles["CANCELLER_ROLE"], record.safe).call()
     assert lock.functions.hasRole(roles["EXECUTOR_ROLE"], "0x" + "00" * 20).call()
-    assert lock.functions.hasRole(roles["DEFAULT_ADMIN_ROLE"], record.timelock).call()
+    # nobody administers roles, not even the timelock itself: they are fixed for the vault's life
+    assert not lock.functions.hasRole(roles["DEFAULT_ADMIN_ROLE"], record.timelock).call()
+    assert lock.functions.vault().call() == record.safe
     for role in roles.values():
         assert not lock.functions.hasRole(role, infra.vault_factory).call()
         assert not lock.functions.hasRole(role, anvil_signer(0).address).call()

@@ -3,16 +3,23 @@ pragma solidity 0.8.28;
 
 /// @title ICustodyGuard
 /// @notice A Safe v1.4.1 transaction guard that enforces one micro-vault's compiled policy on every
-///         `execTransaction`, whoever built the transaction: per-asset destination allowlists,
-///         per-transaction and rolling-24 h limits, weekly UTC freeze windows and allowed hours,
-///         CALL-only execution (DELEGATECALL only into MultiSendCallOnly, inner calls checked one
-///         by one), no gas refunds, and no configuration self-call: configuration changes reach the
-///         Safe only through the vault's timelock (a Safe module, so this guard never sees them —
-///         which is also why a broken guard can always be replaced through the timelock).
-/// @dev The policy lives in immutables (it changes by deploying a new guard and installing it
-///      through the timelock); the only storage is one packed spend slot per asset plus 25
-///      hourly buckets. Rolling limit: a spend counts against the daily limit for at least 24 h
-///      and at most 25 h after it happened, so no 24 h window can ever exceed the daily limit.
+///         way funds or authority can leave the vault:
+///         - every owner-signed `execTransaction`, whoever built it: per-asset destination
+///           allowlists, per-transaction and rolling-24 h limits, weekly UTC freeze windows and
+///           allowed hours, CALL-only execution (DELEGATECALL only into MultiSendCallOnly, inner
+///           calls checked one by one), no gas refunds, no configuration self-call;
+///         - every operation scheduled on the vault's timelock (classified by target and selector;
+///           only the kinds the policy lists, a replacement guard only if it is a CustodyGuard bound
+///           to the same vault, modules and fallback handler only the vault's own);
+///         - every operation the timelock executes (VaultTimelock asks the installed guard first:
+///           the current policy's kinds, pause, freeze windows and the rolling window apply);
+///         - every message the vault signs (ERC-1271 through CustodyFallbackHandler answers only for
+///           digests approved by a guarded Safe transaction, for EIP-712 domains the policy lists).
+/// @dev The policy lives in immutables (it changes by deploying a successor guard through the
+///      GuardDeployer and installing it through the timelock); the storage is one packed spend slot
+///      per asset, 25 hourly buckets per asset, the pause flag and the approved message digests.
+///      Rolling limit: a spend counts against the daily limit for at least 24 h and at most 25 h
+///      after it happened, so no 24 h window can ever exceed the daily limit.
 interface ICustodyGuard {
     /// @notice One asset's limits. `token == address(0)` is native ETH.
     struct Asset {
@@ -39,6 +46,15 @@ interface ICustodyGuard {
         uint32 end;
     }
 
+    /// @notice An EIP-712 domain the vault may sign messages for. The separator is computed on
+    ///         chain with `block.chainid`: `EIP712Domain(string name,string version,uint256 chainId,
+    ///         address verifyingContract)`, or without `version` when `versionHash` is zero.
+    struct MessageDomain {
+        address verifyingContract;
+        bytes32 nameHash;
+        bytes32 versionHash;
+    }
+
     /// @notice The compiled policy.
     /// @param assets Up to 8 assets; any other token or contract call is rejected.
     /// @param destinations Up to 16 allowlisted destinations.
@@ -46,9 +62,13 @@ interface ICustodyGuard {
     /// @param freezeWindows Up to 8 weekly windows without transfers.
     /// @param allowedStart Start of the daily allowed hours, seconds after 00:00 UTC.
     /// @param allowedEnd End (exclusive) of the daily allowed hours; 0 = no restriction.
-    /// @param timelockKinds Operation kinds (see `KIND_*`) that may be scheduled on the timelock.
+    /// @param timelockKinds Operation kinds (see `KIND_*`) that may be scheduled on the timelock;
+    ///        every configuration kind (owners, threshold, modules, guard, fallback handler, policy)
+    ///        is required, so a vault can always be reconfigured.
     /// @param templateHash keccak256 of the policy template file (provenance for auditors).
     /// @param calls Up to 8 allowlisted contract functions (e.g. an issuer's mint/allocate).
+    /// @param messageDomains Up to 4 EIP-712 domains the vault may sign for (none of them a policy
+    ///        asset, the vault or one of its components).
     struct Config {
         Asset[] assets;
         Destination[] destinations;
@@ -59,6 +79,28 @@ interface ICustodyGuard {
         uint16 timelockKinds;
         bytes32 templateHash;
         Call[] calls;
+        MessageDomain[] messageDomains;
+    }
+
+    /// @notice What a guard is bound to. A successor must carry the same bindings (and name this
+    ///         guard as its previous guard) to be installed.
+    /// @param safe The Safe this guard protects.
+    /// @param timelock The vault's timelock (the only path for configuration changes).
+    /// @param multiSend The only DELEGATECALL target allowed (Safe MultiSendCallOnly).
+    /// @param exitModule The vault's ExitModule, or zero.
+    /// @param fallbackHandler The only fallback handler the vault may install (CustodyFallbackHandler).
+    /// @param previousGuard The guard this one replaces (its rolling windows are carried over), or zero.
+    /// @param deployer The GuardDeployer that deployed this guard (its registry vouches for successors).
+    /// @param timelockKinds The operation kinds this guard lets the owners schedule.
+    struct Bindings {
+        address safe;
+        address timelock;
+        address multiSend;
+        address exitModule;
+        address fallbackHandler;
+        address previousGuard;
+        address deployer;
+        uint16 timelockKinds;
     }
 
     /// @notice Emitted once, at deployment, with the hash of the enforced configuration.
@@ -71,6 +113,15 @@ interface ICustodyGuard {
 
     /// @notice Emitted when an asset's rolling window is seeded from the previous guard.
     event CustodyGuardSpendImported(address indexed token, uint256 amount, bool previousGuardAnswered);
+
+    /// @notice Emitted when the vault approves an EIP-712 message (ERC-1271 answers for `digest`).
+    event CustodyGuardMessageApproved(bytes32 indexed digest, bytes32 indexed domainSeparator, bytes32 structHash);
+
+    /// @notice Emitted when the vault withdraws a message approval.
+    event CustodyGuardMessageRevoked(bytes32 indexed digest);
+
+    /// @notice Emitted when a ready timelock operation moves value out of the vault.
+    event CustodyGuardScheduledSpend(address indexed token, uint256 amount, uint256 counted);
 
     /// @notice `checkTransaction` was called by someone other than the guarded Safe.
     error CustodyGuardNotSafe(address caller);
@@ -95,49 +146,98 @@ interface ICustodyGuard {
     error CustodyGuardFrozen(uint256 index, uint256 weekSecond);
     /// @notice Transfers are only allowed between `start` and `end` seconds after 00:00 UTC.
     error CustodyGuardOutsideAllowedHours(uint256 daySecond, uint256 start, uint256 end);
-    /// @notice The policy does not allow scheduling this kind of operation on the timelock.
+    /// @notice The policy does not allow scheduling (or executing) this kind of operation on the
+    ///         timelock; kind 0 is an operation no policy can allow.
     error CustodyGuardTimelockKindForbidden(uint256 kind, address target, bytes4 selector);
-    /// @notice The vault is paused: no owner-signed transfer or call until the timelock unpauses it.
+    /// @notice The vault is paused: no owner-signed or timelocked transfer, call or message until
+    ///         the timelock unpauses it.
     error CustodyGuardPaused();
-    /// @notice `pause` by someone other than the Safe, or `unpause` by someone other than the timelock.
+    /// @notice A guard-only entry point called by someone else (`setPaused`, `approveMessage`,
+    ///         `checkTimelockCall`).
     error CustodyGuardUnauthorized(address caller);
     /// @notice A configuration that cannot be enforced (too many entries, bad window, ...).
     error CustodyGuardInvalidConfig(string reason);
+    /// @notice A replacement guard that this vault's GuardDeployer did not deploy for this Safe
+    ///         (`registeredSafe` is the Safe it was deployed for, zero if none).
+    error CustodyGuardSuccessorNotRegistered(address guard, address registeredSafe);
+    /// @notice What a replacement guard can differ in (see {Bindings}).
+    enum Binding {
+        Safe,
+        Timelock,
+        MultiSend,
+        ExitModule,
+        FallbackHandler,
+        Deployer,
+        PreviousGuard,
+        TimelockKinds
+    }
 
-    /// @notice What this guard is bound to, and its provenance.
+    /// @notice A replacement guard whose binding `binding` differs from what this guard requires.
+    error CustodyGuardSuccessorMismatch(address guard, Binding binding);
+    /// @notice Removing the guard must be scheduled with a delay of at least `required`.
+    error CustodyGuardZeroGuardDelay(uint256 delay, uint256 required);
+    /// @notice Only the vault's own CustodyFallbackHandler (or none) may be installed.
+    error CustodyGuardFallbackHandlerForbidden(address handler);
+    /// @notice Modules: only the vault's own exit module may be (re-)enabled; the timelock may never
+    ///         be disabled (it is the vault's only configuration path).
+    error CustodyGuardModuleForbidden(address module);
+    /// @notice A timelock delay outside the bounds every vault keeps.
+    error CustodyGuardDelayOutOfRange(uint256 delay, uint256 min, uint256 max);
+    /// @notice The vault may not sign messages for this EIP-712 domain.
+    error CustodyGuardMessageDomainForbidden(bytes32 domainSeparator);
+
+    /// @notice Everything about a guard in one call.
     /// @param version Semantic version of the guard contract.
-    /// @param safe The Safe this guard protects.
-    /// @param timelock The vault's timelock (the only path for configuration changes).
-    /// @param multiSend The only DELEGATECALL target allowed (Safe MultiSendCallOnly).
-    /// @param exitModule The vault's ExitModule (the Safe may always call its `cancel`), or zero.
-    /// @param previousGuard The guard this one replaces (its rolling windows are carried over), or zero.
+    /// @param bindings What the guard is bound to.
     /// @param policyHash keccak256(abi.encode(config)) of the enforced configuration.
     /// @param templateHash keccak256 of the policy template file the configuration was compiled from.
-    /// @param paused Whether owner-signed transfers and calls are frozen.
+    /// @param paused Whether owner-signed transfers, calls and messages are frozen.
+    /// @param messageDomainSeparators The EIP-712 domain separators the vault may sign for.
     /// @param config The enforced configuration, as given at deployment.
     struct GuardInfo {
         string version;
-        address safe;
-        address timelock;
-        address multiSend;
-        address exitModule;
-        address previousGuard;
+        Bindings bindings;
         bytes32 policyHash;
         bytes32 templateHash;
         bool paused;
+        bytes32[] messageDomainSeparators;
         Config config;
     }
 
     /// @notice Everything about this guard in one call: bindings, provenance, pause state and the
-    ///         enforced configuration. (Few external functions keep the Safe's calls into the guard
-    ///         cheap: the selector dispatch is on every transaction's path.)
+    ///         enforced configuration.
     function info() external view returns (GuardInfo memory);
 
-    /// @notice `setPaused(true)` freezes every owner-signed transfer and contract call; only the
-    ///         Safe itself (so a threshold of owners) may, without delay. `setPaused(false)` lifts the
-    ///         freeze; only the vault's timelock may (after its public delay).
+    /// @notice What this guard is bound to (cheap; a predecessor checks its successor with it).
+    function bindings() external view returns (Bindings memory);
+
+    /// @notice `setPaused(true)` freezes every owner-signed transfer, contract call and message
+    ///         approval, and every timelocked transfer; only the Safe itself (so a threshold of owners)
+    ///         may, without delay. `setPaused(false)` lifts the freeze; only the vault's timelock may
+    ///         (after its public delay).
     /// @dev Emits {CustodyGuardPauseChanged}.
     function setPaused(bool on) external;
+
+    /// @notice Approves the EIP-712 message `keccak256("\x19\x01" ‖ domainSeparator ‖ structHash)`
+    ///         for ERC-1271. Only the Safe (an owner-signed transaction this guard checked).
+    /// @dev Emits {CustodyGuardMessageApproved}. Requirements: `domainSeparator` is one of the
+    ///      policy's message domains; the vault is not paused; outside freeze windows and inside
+    ///      allowed hours.
+    function approveMessage(bytes32 domainSeparator, bytes32 structHash) external returns (bytes32 digest);
+
+    /// @notice Withdraws the approval of `digest`. Only the Safe.
+    /// @dev Emits {CustodyGuardMessageRevoked}.
+    function revokeMessage(bytes32 digest) external;
+
+    /// @notice Whether the vault approved `digest` (what CustodyFallbackHandler answers ERC-1271 with).
+    function isMessageApproved(bytes32 digest) external view returns (bool);
+
+    /// @notice Called by the vault's timelock before it executes each call of a ready operation:
+    ///         the current policy must allow the operation's kind (and a replacement guard must
+    ///         still fit), and a transfer or contract call out of the vault obeys the pause, the
+    ///         freeze windows and the allowed hours, and uses up the rolling window.
+    /// @dev Reverts to refuse. Only the vault's timelock.
+    function checkTimelockCall(address target, uint256 value, bytes calldata data) external;
 
     /// @notice Rolling-window state of asset `index`: running total, the current hour's amount,
     ///         the current hour (unix time / 3600), whether it was seeded, and the 25 hourly

@@ -91,6 +91,13 @@ interface IExitModule {
     /// @dev Emits {ExitAssetMoved} per asset and {ExitFinalized}.
     function finalize() external;
 
+    /// @notice Replaces the configuration. Only through the vault's timelock.
+    /// @dev Emits {ExitConfigChanged}. Requirements: caller is the timelock; no exit pending; at least
+    ///      one custodian, none of them zero, the vault, its timelock, this module, another enabled
+    ///      module or the vault's guard; 1 <= quorum (<= council size when there is a council);
+    ///      MIN_ESCROW_DELAY <= escrowDelay <= MAX_ESCROW_DELAY.
+    function configure(ExitConfig calldata cfg) external;
+
     /// @notice The EIP-712 digest initiators sign for an exit to `custodian`.
     function requestDigest(address custodian, uint256 deadline) external view returns (bytes32);
 }

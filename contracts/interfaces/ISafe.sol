@@ -22,7 +22,19 @@ interface ISafe {
 
     function enableModule(address module) external;
 
+    function disableModule(address prevModule, address module) external;
+
     function setGuard(address guard) external;
+
+    function setFallbackHandler(address handler) external;
+
+    function addOwnerWithThreshold(address owner, uint256 threshold) external;
+
+    function removeOwner(address prevOwner, address owner, uint256 threshold) external;
+
+    function swapOwner(address prevOwner, address oldOwner, address newOwner) external;
+
+    function changeThreshold(uint256 threshold) external;
 
     function execTransactionFromModule(address to, uint256 value, bytes memory data, Operation operation)
         external

@@ -139,7 +139,7 @@ def authority(session: Session, vault: str, templates: dict[str, Policy], from_b
                 out.problems.append(f"guard {guard} installed in block {log.block_number} is not a CustodyGuard")
                 entry = (None, None, guard)
             else:
-                h = "0x" + bytes(info[7]).hex()
+                h = "0x" + bytes(info[3]).hex()  # GuardInfo.templateHash
                 policy = templates.get(h)
                 if policy is None:
                     out.problems.append(

@@ -160,6 +160,7 @@ class AnvilProcess:
             self.pid = self.process.pid
             try:
                 self._wait_ready(timeout)
+                self._restore_clock()
                 return self
             except AnvilError as exc:
                 last_error = str(exc)
@@ -189,6 +190,16 @@ class AnvilProcess:
                 raise AnvilError(f"port {self.port} answers, but our anvil exited (another process holds the port)")
             return
         raise AnvilError(f"anvil on port {self.port} did not answer within {timeout:.0f}s")
+
+    def _restore_clock(self) -> None:
+        """Anvil loads a saved state but restarts its clock from the wall clock: when the saved chain had
+        moved ahead of it (tests and drills fast-forward), new blocks would be older than the last one.
+        Set the clock to just after the latest block, so time on a restored chain only moves forward."""
+        if self.state_file is None or self.fork_url:
+            return
+        latest = int(rpc_call(self.url, "eth_getBlockByNumber", ["latest", False], timeout=2.0)["timestamp"], 16)
+        if latest >= int(time.time()):
+            rpc_call(self.url, "evm_setTime", [latest + 1], timeout=2.0)
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM (Anvil dumps its state), then SIGKILL if it does not exit in time."""

@@ -13,6 +13,7 @@ from custody.cli.drill_cmd import drill_group
 from custody.cli.exit_cmd import exit_group
 from custody.cli.infra_cmd import infra
 from custody.cli.key_cmd import key
+from custody.cli.msg_cmd import msg_group
 from custody.cli.offline_cmd import export_cmd as _tx_offline  # noqa: F401  (adds tx export/sign-offline/import-signature)
 from custody.cli.oob_cmd import oob_group
 from custody.cli.pilot_cmd import pilot
@@ -49,8 +50,8 @@ def cli(
 
 
 for command in (
-    chain, build_cmd, infra, vault, policy, tx, key, pilot, oob_group, reconcile_cmd, exit_group, attest, audit,
-    drill_group,
+    chain, build_cmd, infra, vault, policy, tx, msg_group, key, pilot, oob_group, reconcile_cmd, exit_group, attest,
+    audit, drill_group,
 ):  # fmt: skip
     cli.add_command(command)
 

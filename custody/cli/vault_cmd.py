@@ -44,6 +44,7 @@ def _state_dict(state: service.VaultState) -> dict:
         "block": state.block_number, "owners": state.owners, "threshold": state.threshold, "nonce": state.nonce,
         "safe_version": state.version, "singleton": state.singleton, "singleton_is_canonical": state.singleton_is_canonical,
         "modules": state.modules, "guard": state.guard, "fallback_handler": state.fallback_handler,
+        "fallback_handler_is_custody": state.fallback_handler_is_custody,
         "timelock_delay": state.timelock_delay, "timelock_roles_ok": state.timelock_roles_ok,
         "balances": [
             {"symbol": b.symbol, "token": b.token, "decimals": b.decimals,
@@ -58,6 +59,7 @@ def _state_dict(state: service.VaultState) -> dict:
             "policy_hash": "0x" + state.guard_info.policy_hash.hex(),
             "template_hash": "0x" + state.guard_info.template_hash.hex(),
             "previous_guard": state.guard_info.previous_guard,
+            "message_domains": ["0x" + x.hex() for x in state.guard_info.message_domain_separators],
             "matches_recorded_template": state.recorded_policy_matches,
             "template_file": state.template_file_status,
             "rules": _onchain_rules(state),
@@ -85,6 +87,10 @@ def _onchain_rules(state: service.VaultState) -> list[str]:
         out.append(
             f"transfers only {cfg.allowed_start // 3600:02d}:{cfg.allowed_start % 3600 // 60:02d}-{cfg.allowed_end // 3600:02d}:{cfg.allowed_end % 3600 // 60:02d} UTC"
         )
+    for domain, separator in zip(cfg.message_domains, state.guard_info.message_domain_separators):
+        out.append(f"may sign EIP-712 messages for {domain.verifying_contract} (domain separator 0x{separator.hex()})")
+    if not cfg.message_domains:
+        out.append("signs no messages (ERC-1271 answers for nothing)")
     return out
 
 
@@ -146,7 +152,15 @@ def show(app: AppContext, vault_ref: str) -> None:
             )
             for rule in _onchain_rules(state):
                 c.print(f"                 {rule}")
-        c.print(f"  fallback       {state.fallback_handler or '-'}")
+        handler_note = (
+            "CustodyFallbackHandler"
+            if state.fallback_handler_is_custody
+            else "[bold red]NOT the custody handler[/bold red]"
+        )
+        c.print(
+            f"  fallback       {state.fallback_handler or '-'}"
+            + (f" ({handler_note})" if state.fallback_handler else "")
+        )
         for b in state.balances:
             shown = f"[yellow]{b.problem}[/yellow]" if b.balance is None else format_amount(b.balance, b.decimals)
             c.print(f"  balance        {shown} {b.symbol}")

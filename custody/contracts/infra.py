@@ -24,7 +24,8 @@ from custody.types import Address
 
 SAFE_COMPONENTS = ("SafeL2", "SafeProxyFactory", "CompatibilityFallbackHandler", "MultiSendCallOnly")
 CUSTODY_COMPONENTS = (
-    "CustodyGuardCode", "GuardDeployer", "ExitModule", "ExitModuleDeployer", "VaultSetup", "MicroVaultFactory", "LedgerAnchor",
+    "CustodyGuardCode", "CustodyGuardCodeTail", "GuardDeployer", "ExitModule", "ExitModuleDeployer", "CustodyFallbackHandler", "VaultSetup",
+    "MicroVaultFactory", "LedgerAnchor",
 )  # fmt: skip
 
 
@@ -33,19 +34,23 @@ class Infrastructure:
     chain_id: int
     safe_singleton: Address
     proxy_factory: Address
-    fallback_handler: Address
+    safe_fallback_handler: Address  # Safe's CompatibilityFallbackHandler (plain Safes only, never a vault)
     multisend_call_only: Address
     vault_setup: Address
     vault_factory: Address
+    fallback_handler: Address  # CustodyFallbackHandler: every vault's
+    guard_deployer: Address
 
     def as_dict(self) -> dict[str, str]:
         return {
             "SafeL2": self.safe_singleton,
             "SafeProxyFactory": self.proxy_factory,
-            "CompatibilityFallbackHandler": self.fallback_handler,
+            "CompatibilityFallbackHandler": self.safe_fallback_handler,
             "MultiSendCallOnly": self.multisend_call_only,
             "VaultSetup": self.vault_setup,
             "MicroVaultFactory": self.vault_factory,
+            "CustodyFallbackHandler": self.fallback_handler,
+            "GuardDeployer": self.guard_deployer,
         }
 
 
@@ -53,15 +58,17 @@ def _components(chain: Chain, sender: TransactionSigner) -> list[Deployed]:
     done: dict[str, Deployed] = {}
     for name in SAFE_COMPONENTS:
         done[name] = deploy_deterministic(chain, sender, name)
-    done["CustodyGuardCode"] = deploy_code_store(
-        chain, sender, "CustodyGuardCode", load_artifact("CustodyGuard").bytecode
-    )
+    # CustodyGuard's creation code is larger than one contract may be: it is stored in two halves.
+    creation = load_artifact("CustodyGuard").bytecode
+    half = len(creation) // 2
+    done["CustodyGuardCode"] = deploy_code_store(chain, sender, "CustodyGuardCode", creation[:half])
+    done["CustodyGuardCodeTail"] = deploy_code_store(chain, sender, "CustodyGuardCodeTail", creation[half:])
     done["GuardDeployer"] = deploy_deterministic(
         chain,
         sender,
         "GuardDeployer",
-        constructor_types=["address"],
-        constructor_args=[done["CustodyGuardCode"].address],
+        constructor_types=["address", "address"],
+        constructor_args=[done["CustodyGuardCode"].address, done["CustodyGuardCodeTail"].address],
     )
     done["ExitModule"] = deploy_deterministic(chain, sender, "ExitModule")
     done["ExitModuleDeployer"] = deploy_deterministic(
@@ -71,6 +78,7 @@ def _components(chain: Chain, sender: TransactionSigner) -> list[Deployed]:
         constructor_types=["address"],
         constructor_args=[done["ExitModule"].address],
     )
+    done["CustodyFallbackHandler"] = deploy_deterministic(chain, sender, "CustodyFallbackHandler")
     done["VaultSetup"] = deploy_deterministic(
         chain, sender, "VaultSetup", constructor_types=["address", "address"],
         constructor_args=[done["GuardDeployer"].address, done["ExitModuleDeployer"].address],
@@ -84,7 +92,7 @@ def _components(chain: Chain, sender: TransactionSigner) -> list[Deployed]:
         constructor_args=[
             done["SafeProxyFactory"].address,
             done["SafeL2"].address,
-            done["CompatibilityFallbackHandler"].address,
+            done["CustodyFallbackHandler"].address,
             done["VaultSetup"].address,
             done["MultiSendCallOnly"].address,
         ],
@@ -136,10 +144,12 @@ def _from_names(chain_id: int, names: dict[str, str]) -> Infrastructure:
         chain_id=chain_id,
         safe_singleton=Address(names["SafeL2"]),
         proxy_factory=Address(names["SafeProxyFactory"]),
-        fallback_handler=Address(names["CompatibilityFallbackHandler"]),
+        safe_fallback_handler=Address(names["CompatibilityFallbackHandler"]),
         multisend_call_only=Address(names["MultiSendCallOnly"]),
         vault_setup=Address(names["VaultSetup"]),
         vault_factory=Address(names["MicroVaultFactory"]),
+        fallback_handler=Address(names["CustodyFallbackHandler"]),
+        guard_deployer=Address(names["GuardDeployer"]),
     )
 
 

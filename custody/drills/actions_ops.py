@@ -13,7 +13,7 @@ from custody.drills.context import DrillContext
 from custody.drills.model import BalanceCheck, StateCheck
 from custody.drills.spec import Param, action
 from custody.exceptions import DrillError
-from custody.policy.onchain import installed_guard
+from custody.policy.onchain import guard_paused, installed_guard
 from custody.policy.template import parse_duration
 from custody.signers.local import LocalKeySigner
 from custody.types import format_amount
@@ -125,7 +125,7 @@ def vault_state(ctx: DrillContext, alias: str) -> dict:
     paused = None
     if guard is not None:
         try:
-            paused = bool(session.chain.call(session.contract("CustodyGuard", guard).functions.info().call)[8])
+            paused = guard_paused(session, guard)
         except (ContractLogicError, BadFunctionCallOutput):  # a foreign guard (a broken one) has no info()
             paused = None
     pending = X.status(session, vault.id).pending if vault.exit_module else None

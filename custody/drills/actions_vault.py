@@ -147,8 +147,10 @@ def pause(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) -
     return sign_and_execute(ctx, R.pause(ctx.session, vault.id, proposer="drill"), actors)
 
 
-def _scheduled(ctx: DrillContext, proposal: P.Proposal, op: T.TimelockOp, actors: tuple[str, ...]) -> dict:
-    data = sign_and_execute(ctx, proposal, actors)
+def _scheduled(
+    ctx: DrillContext, proposal: P.Proposal, op: T.TimelockOp, actors: tuple[str, ...], *, force: bool = False
+) -> dict:
+    data = sign_and_execute(ctx, proposal, actors, force=force)
     done = T.get_op(ctx.session, op.op_id)
     return {**data, "operation": op.op_id, "kind": op.kind, "delay_s": op.delay, "ready_at": done.ready_at,
             "calls": [c.description for c in op.calls]}  # fmt: skip
@@ -192,9 +194,13 @@ def complete_timelock(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple
     return {"operation": op.op_id, "kind": op.kind, "tx_hash": receipt.tx_hash, "gas_used": receipt.gas_used}
 
 
-@action("install_broken_guard", "the owners install a guard that refuses everything (through the timelock)",
-        VAULT, actor="signers")  # fmt: skip
+@action("install_broken_guard", "the owners try to install a guard that refuses everything (through the timelock)",
+        VAULT, Param("force", "bool", help="skip the policy pre-flight: let the chain judge"),
+        actor="signers")  # fmt: skip
 def install_broken_guard(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) -> dict:
+    """All owners agree to replace the guard by one that refuses everything. The guard in office refuses to
+    schedule it (a replacement must be a CustodyGuard bound to the same vault): the vault can never be
+    bricked this way. The step's outcome is that refusal (expect: {error: CustodyGuardSuccessorNotRegistered})."""
     session = ctx.session
     vault = ctx.vault(args["vault"])
     bad = deploy_plain(session.chain, session.sender, "RevertingGuard", constructor_types=[], constructor_args=[])
@@ -202,14 +208,10 @@ def install_broken_guard(ctx: DrillContext, args: Mapping[str, Any], actors: tup
     call = C._module_call(vault.safe, inner, "install a guard that refuses everything (drill)")
     proposal, op = T.schedule(
         session, vault, [call], kind="guard", description="install a broken guard (drill)",
-        salt_seed=b"drill-broken-guard", proposer="drill",
+        salt_seed=b"drill-broken-guard", proposer="drill", force=ctx.flag(args, "force"),
     )  # fmt: skip
-    scheduled = _scheduled(ctx, proposal, op, actors)
-    ready_at = T.get_op(session, op.op_id).ready_at or 0
-    session.chain.set_next_timestamp(max(ready_at, session.chain.latest_timestamp() + 1))
-    session.chain.mine()
-    _what, receipt = C.execute(session, proposal.id)
-    return {**scheduled, "guard": bad.address, "completed_tx": receipt.tx_hash}
+    scheduled = _scheduled(ctx, proposal, op, actors, force=ctx.flag(args, "force"))
+    return {**scheduled, "guard": bad.address}
 
 
 def describe_balance(ctx: DrillContext, who: str, asset_text: str) -> str:

@@ -16,9 +16,9 @@ from pathlib import Path
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector as selector_of
 
-from custody.contracts.deploy import deploy_plain, read_many
+from custody.contracts.deploy import codehash, read_many
 from custody.exceptions import ProposalError, TemplateError
-from custody.policy.compiled import CONFIG_ABI, KIND_NAMES, GuardConfig, compile_policy
+from custody.policy.compiled import KIND_NAMES, GuardConfig, compile_policy
 from custody.policy.onchain import installed_guard, read_guard
 from custody.policy.template import DAYS, Policy, load_policy
 from custody.session import Session
@@ -283,16 +283,7 @@ def apply_change(
     calls = list(plan.calls)
     new_guard = None
     if plan.needs_guard:
-        infra = session.infrastructure()
-        deployed = deploy_plain(
-            session.chain, session.sender, "CustodyGuard",
-            constructor_types=["address", "address", "address", "address", "address", CONFIG_ABI],
-            constructor_args=[
-                vault.safe, vault.timelock, infra.multisend_call_only, vault.exit_module or ZERO_ADDRESS,
-                plan.current_guard or ZERO_ADDRESS, plan.config.as_tuple(),
-            ],
-        )  # fmt: skip
-        new_guard = deployed.address
+        new_guard = _deploy_guard(session, vault, plan)
         inner = selector_of("setGuard(address)") + encode(["address"], [new_guard])
         calls.insert(
             len([c for c in calls if c.target == vault.safe]),
@@ -305,6 +296,27 @@ def apply_change(
         session, vault, calls, kind="policy_change", description=summary, salt_seed=plan.policy.template_hash,
         proposer=proposer, new_guard=new_guard, policy_path=str(template), policy_source=plan.policy.source_text,
     )  # fmt: skip
+
+
+def _deploy_guard(session: Session, vault: VaultRecord, plan: ChangePlan) -> Address:
+    """The guard that will enforce ``plan``, deployed through the GuardDeployer: a successor of the installed
+    guard (the only kind the installed guard accepts), or — on a vault without a guard — a first one."""
+    infra = session.infrastructure()
+    deployer = session.contract("GuardDeployer", infra.guard_deployer)
+    if plan.current_guard is None:
+        function, args = "deployFor", [
+            vault.safe, vault.timelock, infra.multisend_call_only, vault.exit_module or ZERO_ADDRESS,
+            infra.fallback_handler, plan.config.as_tuple(),
+        ]  # fmt: skip
+    else:
+        function, args = "deploySuccessor", [plan.current_guard, plan.config.as_tuple()]
+    predicted = Address(session.chain.call(deployer.functions[function](*args).call))
+    if codehash(session.chain, predicted) is None:
+        data = deployer.encode_abi(function, args)
+        session.send(
+            to=infra.guard_deployer, data=bytes.fromhex(data[2:]), what=f"deploying the new guard of {vault.name}"
+        )
+    return predicted
 
 
 def cancel_change(session: Session, vault_ref: str | int, op_id: str, *, proposer: str = "") -> P.Proposal:

@@ -24,11 +24,16 @@ KIND_BITS = {
     "policy": 1 << 5,
     "unlisted_transfer": 1 << 6,
     "over_limit_transfer": 1 << 7,
-    "delegatecall": 1 << 8,
 }
 KIND_NAMES = {bit: name for name, bit in KIND_BITS.items()}
 
-CONFIG_ABI = "((address,uint96,uint96)[],(address,uint8)[],uint8,(uint32,uint32)[],uint32,uint32,uint16,bytes32,(address,bytes4)[])"
+CONFIG_ABI = (
+    "((address,uint96,uint96)[],(address,uint8)[],uint8,(uint32,uint32)[],uint32,uint32,uint16,bytes32,"
+    "(address,bytes4)[],(address,bytes32,bytes32)[])"
+)
+DOMAIN_TYPEHASH = keccak(text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
+DOMAIN_TYPEHASH_NO_VERSION = keccak(text="EIP712Domain(string name,uint256 chainId,address verifyingContract)")
+ZERO32 = b"\x00" * 32
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,31 @@ class GuardDestination:
 
 
 @dataclass(frozen=True)
+class GuardMessageDomain:
+    """An EIP-712 domain the guard lets the vault sign for; ``version_hash`` zero = no version field."""
+
+    verifying_contract: Address
+    name_hash: bytes
+    version_hash: bytes
+
+    def separator(self, chain_id: int) -> bytes:
+        """The domain separator the guard computes on chain ``chain_id`` (EIP-712 ``hashStruct``)."""
+        if self.version_hash == ZERO32:
+            return keccak(
+                encode(
+                    ["bytes32", "bytes32", "uint256", "address"],
+                    [DOMAIN_TYPEHASH_NO_VERSION, self.name_hash, chain_id, self.verifying_contract],
+                )
+            )
+        return keccak(
+            encode(
+                ["bytes32", "bytes32", "bytes32", "uint256", "address"],
+                [DOMAIN_TYPEHASH, self.name_hash, self.version_hash, chain_id, self.verifying_contract],
+            )
+        )
+
+
+@dataclass(frozen=True)
 class GuardConfig:
     assets: tuple[GuardAsset, ...]
     destinations: tuple[GuardDestination, ...]
@@ -55,6 +85,7 @@ class GuardConfig:
     timelock_kinds: int
     template_hash: bytes
     calls: tuple[tuple[Address, bytes], ...] = ()  # (target, 4-byte selector)
+    message_domains: tuple[GuardMessageDomain, ...] = ()
 
     def as_tuple(self) -> tuple:
         """The struct as web3/eth-abi expect it."""
@@ -68,6 +99,7 @@ class GuardConfig:
             self.timelock_kinds,
             self.template_hash,
             [(t, sel) for t, sel in self.calls],
+            [(d.verifying_contract, d.name_hash, d.version_hash) for d in self.message_domains],
         )
 
     @property
@@ -83,7 +115,7 @@ class GuardConfig:
     @classmethod
     def from_chain(cls, raw: tuple) -> GuardConfig:
         """Rebuild from ``CustodyGuard.config()`` output."""
-        assets, destinations, unrestricted, windows, start, end, kinds, template_hash, calls = raw
+        assets, destinations, unrestricted, windows, start, end, kinds, template_hash, calls, domains = raw
         return cls(
             assets=tuple(GuardAsset(to_checksum_address(t), int(p), int(d)) for t, p, d in assets),
             destinations=tuple(GuardDestination(to_checksum_address(a), int(m)) for a, m in destinations),
@@ -94,6 +126,9 @@ class GuardConfig:
             timelock_kinds=int(kinds),
             template_hash=bytes(template_hash),
             calls=tuple((to_checksum_address(t), bytes(sel)) for t, sel in calls),
+            message_domains=tuple(
+                GuardMessageDomain(Address(to_checksum_address(v)), bytes(n), bytes(h)) for v, n, h in domains
+            ),
         )
 
 
@@ -123,6 +158,9 @@ def compile_policy(policy: Policy) -> GuardConfig:
         timelock_kinds=kinds,
         template_hash=policy.template_hash,
         calls=tuple((c.target, c.selector) for c in policy.contract_calls),
+        message_domains=tuple(
+            GuardMessageDomain(d.verifying_contract, d.name_hash, d.version_hash) for d in policy.message_domains
+        ),
     )
 
 

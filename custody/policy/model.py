@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from eth_utils import keccak
 
+from custody.policy.limits import MIN_TIMELOCK_DELAY
 from custody.types import Address
 
 RISK_CLASSES = ("hot", "warm", "cold", "deep-cold")
@@ -15,7 +16,9 @@ DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sun
 
 # Configuration changes that must always go through the vault's timelock.
 MANDATORY_TIMELOCK_OPERATIONS = ("owners", "threshold", "modules", "guard", "fallback_handler", "policy")
-OPTIONAL_TIMELOCK_OPERATIONS = ("unlisted_transfer", "over_limit_transfer", "delegatecall")
+# Value moves the policy allows only after the timelock's public delay. (There is no DELEGATECALL kind:
+# code run in the vault's context through the timelock could rewrite its guard, modules or owners.)
+OPTIONAL_TIMELOCK_OPERATIONS = ("unlisted_transfer", "over_limit_transfer")
 TIMELOCK_OPERATIONS = MANDATORY_TIMELOCK_OPERATIONS + OPTIONAL_TIMELOCK_OPERATIONS
 
 
@@ -30,8 +33,12 @@ class RiskFloor:
 
 
 RISK_FLOORS = {
-    "hot": RiskFloor(threshold=1, timelock_delay=0, allowlist_required=False, out_of_band_required=False),
-    "warm": RiskFloor(threshold=2, timelock_delay=3600, allowlist_required=False, out_of_band_required=False),
+    "hot": RiskFloor(
+        threshold=1, timelock_delay=MIN_TIMELOCK_DELAY, allowlist_required=False, out_of_band_required=False
+    ),
+    "warm": RiskFloor(
+        threshold=2, timelock_delay=MIN_TIMELOCK_DELAY, allowlist_required=False, out_of_band_required=False
+    ),
     "cold": RiskFloor(threshold=2, timelock_delay=86400, allowlist_required=True, out_of_band_required=False),
     "deep-cold": RiskFloor(threshold=3, timelock_delay=3 * 86400, allowlist_required=True, out_of_band_required=True),
 }
@@ -150,6 +157,27 @@ class ContractCall:
 
 
 @dataclass(frozen=True)
+class MessageDomain:
+    """An EIP-712 domain the vault may sign messages for (ERC-1271), on the vault's own chain.
+
+    ``version`` is None for domains without a version field (e.g. Permit2)."""
+
+    name: str
+    version: str | None
+    verifying_contract: Address
+    label: str
+    controls: tuple[str, ...]
+
+    @property
+    def name_hash(self) -> bytes:
+        return keccak(text=self.name)
+
+    @property
+    def version_hash(self) -> bytes:
+        return b"\x00" * 32 if self.version is None else keccak(text=self.version)
+
+
+@dataclass(frozen=True)
 class Policy:
     name: str
     risk_class: str
@@ -167,6 +195,7 @@ class Policy:
     exit: ExitRule | None
     contract_calls: tuple[ContractCall, ...] = ()
     attestations: AttestationRule | None = None
+    message_domains: tuple[MessageDomain, ...] = ()
     source_path: str = ""
     source_text: str = field(default="", repr=False)
 

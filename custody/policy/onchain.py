@@ -10,7 +10,7 @@ from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 from custody.contracts.deploy import codehash, read_many
 from custody.exceptions import ChainError
 from custody.policy.compiled import GuardConfig
-from custody.policy.preflight import GuardModel, SpendState, Verdict
+from custody.policy.preflight import GuardBindings, GuardModel, SpendState, Verdict
 from custody.session import Session
 from custody.types import ZERO_ADDRESS, Address, Operation
 from custody.vault.decode import token_info
@@ -36,6 +36,9 @@ class GuardInfo:
     previous_guard: Address
     version: str
     exit_module: Address
+    fallback_handler: Address
+    deployer: Address
+    message_domain_separators: tuple[bytes, ...]
 
 
 def _states(session: Session, guard: str, count: int) -> list[SpendState]:
@@ -60,9 +63,9 @@ def read_guard(session: Session, guard: str) -> GuardInfo:
 
 def _read_guard(session: Session, guard: str) -> GuardInfo:
     contract = session.contract("CustodyGuard", guard)
-    f = contract.functions
-    (info,) = read_many(session.chain, [f.info()])
-    version, safe, timelock, multisend, exit_module, previous, policy_hash, template_hash, _paused, cfg = info
+    (info,) = read_many(session.chain, [contract.functions.info()])
+    version, bindings, policy_hash, template_hash, _paused, separators, cfg = info
+    safe, timelock, multisend, exit_module, handler, previous, deployer, _kinds = bindings
     return GuardInfo(
         address=Address(to_checksum_address(guard)),
         config=GuardConfig.from_chain(cfg),
@@ -74,7 +77,16 @@ def _read_guard(session: Session, guard: str) -> GuardInfo:
         previous_guard=Address(to_checksum_address(previous)),
         version=version,
         exit_module=Address(to_checksum_address(exit_module)),
+        fallback_handler=Address(to_checksum_address(handler)),
+        deployer=Address(to_checksum_address(deployer)),
+        message_domain_separators=tuple(bytes(x) for x in separators),
     )
+
+
+def guard_paused(session: Session, guard: str) -> bool:
+    """Whether the guard has frozen the vault (read live: it changes, unlike the rest of ``info()``)."""
+    info = session.chain.call(session.contract("CustodyGuard", guard).functions.info().call)
+    return bool(info[4])
 
 
 def _previous_window_totals(
@@ -104,9 +116,10 @@ def guard_model(session: Session, safe: str, *, timestamp: int) -> GuardModel | 
         return None
     info = read_guard(session, guard)
     states = _states(session, guard, len(info.config.assets))
-    paused = bool(session.chain.call(session.contract("CustodyGuard", guard).functions.info().call)[8])
+    paused = guard_paused(session, guard)
     unseeded = [a.token for a, s in zip(info.config.assets, states) if not s.seeded]
     symbols = _symbols(session, info)
+    min_delay = session.chain.call(session.contract("VaultTimelock", info.timelock).functions.getMinDelay().call)
     return GuardModel(
         safe=info.safe,
         timelock=info.timelock,
@@ -119,7 +132,31 @@ def guard_model(session: Session, safe: str, *, timestamp: int) -> GuardModel | 
         symbols=symbols,
         exit_module=info.exit_module,
         paused=paused,
+        fallback_handler=info.fallback_handler,
+        deployer=info.deployer,
+        message_domain_separators=info.message_domain_separators,
+        timelock_min_delay=int(min_delay),
+        successor=lambda candidate: successor_bindings(session, info.deployer, candidate),
     )
+
+
+def successor_bindings(session: Session, deployer: str, guard: str) -> GuardBindings | None:
+    """What the GuardDeployer registry and the candidate guard itself say about ``guard`` (None: not a guard)."""
+    if codehash(session.chain, guard) is None or codehash(session.chain, deployer) is None:
+        return None
+    try:
+        registered = session.chain.call(session.contract("GuardDeployer", deployer).functions.safeOf(guard).call)
+        raw = session.chain.call(session.contract("CustodyGuard", guard).functions.bindings().call)
+    except (ContractLogicError, BadFunctionCallOutput, ChainError):
+        return None
+    safe, timelock, multisend, exit_module, handler, previous, guard_deployer, kinds = raw
+    return GuardBindings(
+        registered_safe=to_checksum_address(registered), safe=to_checksum_address(safe),
+        timelock=to_checksum_address(timelock), multisend=to_checksum_address(multisend),
+        exit_module=to_checksum_address(exit_module), fallback_handler=to_checksum_address(handler),
+        previous_guard=to_checksum_address(previous), deployer=to_checksum_address(guard_deployer),
+        timelock_kinds=int(kinds),
+    )  # fmt: skip
 
 
 def _symbols(session: Session, info: GuardInfo) -> dict[str, tuple[str, int]]:

@@ -7,18 +7,27 @@ would. A hypothesis differential test holds the two together on random transacti
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from eth_abi import decode
 from eth_utils import function_signature_to_4byte_selector as selector_of
 from eth_utils import to_checksum_address
 
+from custody.policy import limits
 from custody.policy.compiled import KIND_BITS, KIND_NAMES, GuardConfig
 from custody.types import ZERO_ADDRESS, Operation, format_amount
 
-BUCKETS = 25
+BUCKETS = limits.BUCKETS
 HOUR = 3600
 MONDAY_OFFSET = 259200
+REQUIRED_KINDS = sum(KIND_BITS[k] for k in ("owners", "threshold", "modules", "guard", "fallback_handler", "policy"))
+TRANSFER_KINDS = KIND_BITS["unlisted_transfer"] | KIND_BITS["over_limit_transfer"]
+AT_EXECUTION = 2**256 - 1  # the scheduling delay passed when an operation is checked at execution
+# ICustodyGuard.Binding, in declaration order (CustodyGuardSuccessorMismatch's second argument)
+SUCCESSOR_BINDINGS = (
+    "safe", "timelock", "multiSend", "exitModule", "fallbackHandler", "deployer", "previousGuard", "timelockKinds",
+)  # fmt: skip
 
 TRANSFER = selector_of("transfer(address,uint256)")
 APPROVE = selector_of("approve(address,uint256)")
@@ -31,6 +40,18 @@ EXECUTE_BATCH = selector_of("executeBatch(address[],uint256[],bytes[],bytes32,by
 EXEC_FROM_MODULE = selector_of("execTransactionFromModule(address,uint256,bytes,uint8)")
 PAUSE = selector_of("setPaused(bool)")
 EXIT_CANCEL = selector_of("cancel()")
+EXIT_CONFIGURE = selector_of("configure((address[],address[],uint256,uint256,bool,address[]))")
+UPDATE_DELAY = selector_of("updateDelay(uint256)")
+APPROVE_MESSAGE = selector_of("approveMessage(bytes32,bytes32)")
+REVOKE_MESSAGE = selector_of("revokeMessage(bytes32)")
+ADD_OWNER = selector_of("addOwnerWithThreshold(address,uint256)")
+REMOVE_OWNER = selector_of("removeOwner(address,address,uint256)")
+SWAP_OWNER = selector_of("swapOwner(address,address,address)")
+CHANGE_THRESHOLD = selector_of("changeThreshold(uint256)")
+ENABLE_MODULE = selector_of("enableModule(address)")
+DISABLE_MODULE = selector_of("disableModule(address,address)")
+SET_GUARD = selector_of("setGuard(address)")
+SET_FALLBACK_HANDLER = selector_of("setFallbackHandler(address)")
 
 CONFIG_SELECTORS = {
     selector_of("addOwnerWithThreshold(address,uint256)"): KIND_BITS["owners"],
@@ -59,18 +80,35 @@ class SpendState:
         """``windowTotal`` of the guard: what still counts at ``now_hour``."""
         if not self.seeded:
             return 0
+        now_hour = max(now_hour, self.hour)
         if now_hour == self.hour:
             return self.total
         if now_hour - self.hour >= BUCKETS:
             return 0
         total = self.total
-        h = self.hour - 24
+        h = max(self.hour - 24, 0)
         while h + BUCKETS <= now_hour:
             amount, tag = self.buckets[h % BUCKETS]
             if tag == h:
                 total -= amount
             h += 1
         return total
+
+
+@dataclass(frozen=True)
+class GuardBindings:
+    """What a (candidate successor) guard is bound to, as ``bindings()`` reports it, and the Safe the
+    GuardDeployer registry records for it (zero when the deployer did not deploy it)."""
+
+    registered_safe: str
+    safe: str
+    timelock: str
+    multisend: str
+    exit_module: str
+    fallback_handler: str
+    previous_guard: str
+    deployer: str
+    timelock_kinds: int
 
 
 @dataclass(frozen=True)
@@ -116,6 +154,12 @@ class GuardModel:
     symbols: dict[str, tuple[str, int]] = field(default_factory=dict)  # token -> (symbol, decimals)
     exit_module: str = ZERO_ADDRESS
     paused: bool = False
+    fallback_handler: str = ZERO_ADDRESS
+    deployer: str = ZERO_ADDRESS
+    message_domain_separators: tuple[bytes, ...] = ()
+    timelock_min_delay: int = 0
+    # a candidate successor guard's bindings (None: no code / not a guard); read from the chain
+    successor: Callable[[str], GuardBindings | None] = field(default=lambda _address: None, repr=False)
 
     # -- entry point ----------------------------------------------------------------------------
     def check(
@@ -178,8 +222,14 @@ class GuardModel:
         if to == self.timelock:
             self._timelock_call(value, data)
             return
-        if to == self.guard and value == 0 and data == PAUSE + (1).to_bytes(32, "big"):
-            return
+        if to == self.guard and value == 0:
+            if data == PAUSE + (1).to_bytes(32, "big"):
+                return
+            if selector == REVOKE_MESSAGE and len(data) == 36:
+                return
+            if selector == APPROVE_MESSAGE and len(data) == 68:
+                self._message(data[4:36], timestamp)
+                return
         if to == self.exit_module != ZERO_ADDRESS and value == 0 and data == EXIT_CANCEL:
             return
         if not data:
@@ -250,6 +300,16 @@ class GuardModel:
             self._call(target, value, txs[pos + 85 : pos + 85 + size], timestamp, states)
             pos += 85 + size
 
+    def _message(self, domain_separator: bytes, timestamp: int) -> None:
+        if domain_separator not in self.message_domain_separators:
+            self._reject(
+                "CustodyGuardMessageDomainForbidden", (domain_separator,), "messages.domains",
+                f"the policy does not let the vault sign messages for EIP-712 domain 0x{domain_separator.hex()}",
+            )  # fmt: skip
+        if self.paused:
+            self._paused()
+        self._time(timestamp)
+
     def _timelock_call(self, value: int, data: bytes) -> None:
         selector = data[:4] if len(data) >= 4 else b"\x00" * 4
         if value != 0:
@@ -262,54 +322,184 @@ class GuardModel:
         if selector in (CANCEL, EXECUTE, EXECUTE_BATCH):
             return
         if selector == SCHEDULE:
-            target, val, payload, _p, _s, _d = decode(
+            target, val, payload, _p, _s, delay = decode(
                 ["address", "uint256", "bytes", "bytes32", "bytes32", "uint256"], data[4:]
             )
-            self._scheduled(to_checksum_address(target), val, payload)
+            target = to_checksum_address(target)
+            self.require_kind(self.classify(target, val, payload, delay), target, payload)
             return
         if selector == SCHEDULE_BATCH:
-            targets, values, payloads, _p, _s, _d = decode(
+            targets, values, payloads, _p, _s, delay = decode(
                 ["address[]", "uint256[]", "bytes[]", "bytes32", "bytes32", "uint256"], data[4:]
             )
+            if not len(targets) == len(values) == len(payloads):
+                self._reject(
+                    "CustodyGuardCallForbidden", (self.timelock, selector, value), "timelock",
+                    "a scheduleBatch whose targets, values and payloads differ in length",
+                )  # fmt: skip
             for target, val, payload in zip(targets, values, payloads):
-                self._scheduled(to_checksum_address(target), val, payload)
+                target = to_checksum_address(target)
+                self.require_kind(self.classify(target, val, payload, delay), target, payload)
             return
         self._reject(
             "CustodyGuardCallForbidden",
             (self.timelock, selector, value),
             "timelock",
-            f"timelock function 0x{selector.hex()} is not allowed",
+            f"timelock function 0x{selector.hex()} is not allowed (roles and delay change only through scheduled operations)",
         )
 
-    def _scheduled(self, target: str, value: int, payload: bytes) -> None:
-        kind = self.classify(target, value, payload)
+    def require_kind(self, kind: int, target: str, payload: bytes) -> None:
+        """Reject unless the policy lists ``kind`` among the timelock operations."""
         if kind & self.config.timelock_kinds == 0:
-            name = KIND_NAMES.get(kind, "unknown operation")
+            name = KIND_NAMES.get(kind, "an operation no policy can allow")
             self._reject(
                 "CustodyGuardTimelockKindForbidden", (kind, target, payload[:4].ljust(4, b"\x00")), "timelock.operations",
-                f"the policy does not allow scheduling '{name}' on the timelock",
+                f"the policy does not allow '{name}' through the timelock",
             )  # fmt: skip
 
-    def classify(self, target: str, value: int, payload: bytes) -> int:
-        """Kind bit of a scheduled timelock operation (0 = unknown, never allowed)."""
+    def check_timelock_call(self, target: str, value: int, payload: bytes, timestamp: int) -> Verdict:
+        """The guard's ``checkTimelockCall``: may the timelock execute this call of a ready operation now?"""
+        try:
+            kind = self.classify(target, value, payload, AT_EXECUTION)
+            self.require_kind(kind, target, payload)
+            if kind & TRANSFER_KINDS:
+                if self.paused:
+                    self._paused()
+                self._time(timestamp)
+        except _Reject as rejected:
+            return rejected.verdict
+        return Verdict(True)
+
+    def classify(self, target: str, value: int, payload: bytes, delay: int = AT_EXECUTION) -> int:
+        """Kind bit of one timelock call (0 = unknown, never allowed); rejects with the precise reason when a
+        configuration change has the right kind but an unacceptable argument (as the guard reverts)."""
         selector = payload[:4] if len(payload) >= 4 else b"\x00" * 4
         if target == self.safe:
-            if selector != EXEC_FROM_MODULE or value != 0:
+            if selector != EXEC_FROM_MODULE or value != 0 or len(payload) < 4 + 128:
                 return 0
             to, inner_value, inner, operation = decode(["address", "uint256", "bytes", "uint8"], payload[4:])
             to = to_checksum_address(to)
-            if to == self.safe:
-                return CONFIG_SELECTORS.get(inner[:4], 0) if len(inner) >= 4 else 0
             if operation != 0:
-                return KIND_BITS["delegatecall"]
-            return (
-                KIND_BITS["over_limit_transfer"]
-                if self._listed_transfer(to, inner_value, inner)
-                else KIND_BITS["unlisted_transfer"]
-            )
-        if value == 0 and (target in (self.guard, self.timelock) or (target == self.exit_module != ZERO_ADDRESS)):
+                return 0
+            if to == self.safe:
+                return self._config_kind(inner, delay)
+            if to in (self.timelock, self.guard, self.exit_module, self.fallback_handler):
+                return 0
+            if self._listed_transfer(to, inner_value, inner):
+                return KIND_BITS["over_limit_transfer"]
+            return KIND_BITS["unlisted_transfer"] if _is_transfer(inner_value, inner) else 0
+        if value != 0:
+            return 0
+        if target == self.guard:
+            return KIND_BITS["policy"] if selector == PAUSE and len(payload) == 36 else 0
+        if target == self.timelock:
+            if selector != UPDATE_DELAY or len(payload) != 36:
+                return 0
+            new_delay = int.from_bytes(payload[4:36], "big")
+            if not limits.MIN_TIMELOCK_DELAY <= new_delay <= limits.MAX_TIMELOCK_DELAY:
+                self._reject(
+                    "CustodyGuardDelayOutOfRange", (new_delay, limits.MIN_TIMELOCK_DELAY, limits.MAX_TIMELOCK_DELAY),
+                    "timelock.delay",
+                    f"a timelock delay of {new_delay}s is outside {limits.MIN_TIMELOCK_DELAY}s-{limits.MAX_TIMELOCK_DELAY}s",
+                )  # fmt: skip
+            return KIND_BITS["policy"]
+        if target == self.exit_module != ZERO_ADDRESS and selector in (EXIT_CONFIGURE, EXIT_CANCEL):
             return KIND_BITS["policy"]
         return 0
+
+    def _config_kind(self, inner: bytes, delay: int) -> int:
+        selector = inner[:4] if len(inner) >= 4 else b"\x00" * 4
+        length = len(inner)
+        if selector in (ENABLE_MODULE, DISABLE_MODULE, SET_GUARD, SET_FALLBACK_HANDLER):
+            count = 2 if selector == DISABLE_MODULE else 1
+            if length < 4 + 32 * count or any(
+                int.from_bytes(inner[4 + 32 * k : 36 + 32 * k], "big") >> 160 for k in range(count)
+            ):
+                return 0
+        if selector == ADD_OWNER:
+            return KIND_BITS["owners"] if length == 68 else 0
+        if selector in (REMOVE_OWNER, SWAP_OWNER):
+            return KIND_BITS["owners"] if length == 100 else 0
+        if selector == CHANGE_THRESHOLD:
+            return KIND_BITS["threshold"] if length == 36 else 0
+        if selector == ENABLE_MODULE:
+            if length != 36:
+                return 0
+            module = _word_address(inner, 0)
+            if module != self.exit_module or module == ZERO_ADDRESS:
+                self._reject(
+                    "CustodyGuardModuleForbidden", (module,), "timelock.operations.modules",
+                    f"{module} is not this vault's exit module: a foreign module would move funds without the guard",
+                )  # fmt: skip
+            return KIND_BITS["modules"]
+        if selector == DISABLE_MODULE:
+            if length != 68:
+                return 0
+            module = _word_address(inner, 1)
+            if module == self.timelock:
+                self._reject(
+                    "CustodyGuardModuleForbidden", (module,), "timelock.operations.modules",
+                    "the timelock is the vault's only configuration path and can never be disabled",
+                )  # fmt: skip
+            return KIND_BITS["modules"]
+        if selector == SET_GUARD:
+            if length != 36:
+                return 0
+            self._successor(_word_address(inner, 0), delay)
+            return KIND_BITS["guard"]
+        if selector == SET_FALLBACK_HANDLER:
+            if length != 36:
+                return 0
+            handler = _word_address(inner, 0)
+            if handler not in (self.fallback_handler, ZERO_ADDRESS):
+                self._reject(
+                    "CustodyGuardFallbackHandlerForbidden", (handler,), "timelock.operations.fallback_handler",
+                    f"only the vault's CustodyFallbackHandler {self.fallback_handler} (or none) may answer for it, "
+                    f"not {handler}",
+                )  # fmt: skip
+            return KIND_BITS["fallback_handler"]
+        return 0
+
+    def _successor(self, guard: str, delay: int) -> None:
+        if guard == ZERO_ADDRESS:
+            required = limits.ZERO_GUARD_DELAY_FACTOR * self.timelock_min_delay
+            if delay != AT_EXECUTION and delay < required:
+                self._reject(
+                    "CustodyGuardZeroGuardDelay", (delay, required), "timelock.operations.guard",
+                    f"removing the guard needs a delay of at least {required}s ({limits.ZERO_GUARD_DELAY_FACTOR}x the "
+                    f"timelock's), not {delay}s",
+                )  # fmt: skip
+            return
+        facts = self.successor(guard)
+        registered = facts.registered_safe if facts is not None else ZERO_ADDRESS
+        if facts is None or registered != self.safe:
+            self._reject(
+                "CustodyGuardSuccessorNotRegistered", (guard, registered), "timelock.operations.guard",
+                f"{guard} was not deployed by this vault's GuardDeployer for this vault"
+                + (f" (it was for {registered})" if registered != ZERO_ADDRESS else ""),
+            )  # fmt: skip
+        assert facts is not None
+        expected = (
+            ("safe", facts.safe, self.safe),
+            ("timelock", facts.timelock, self.timelock),
+            ("multiSend", facts.multisend, self.multisend),
+            ("exitModule", facts.exit_module, self.exit_module),
+            ("fallbackHandler", facts.fallback_handler, self.fallback_handler),
+            ("deployer", facts.deployer, self.deployer),
+            ("previousGuard", facts.previous_guard, self.guard),
+        )
+        for binding, theirs, ours in expected:
+            if theirs != ours:
+                self._reject(
+                    "CustodyGuardSuccessorMismatch", (guard, SUCCESSOR_BINDINGS.index(binding)), "timelock.operations.guard",
+                    f"replacement guard {guard} has {binding} {theirs}, this vault needs {ours}",
+                )  # fmt: skip
+        if facts.timelock_kinds & REQUIRED_KINDS != REQUIRED_KINDS:
+            self._reject(
+                "CustodyGuardSuccessorMismatch", (guard, SUCCESSOR_BINDINGS.index("timelockKinds")),
+                "timelock.operations.guard",
+                f"replacement guard {guard} would not let the owners schedule every configuration change",
+            )  # fmt: skip
 
     def _listed_transfer(self, to: str, value: int, data: bytes) -> bool:
         if value == 0 and len(data) >= 4 and (to, data[:4]) in self.config.calls:
@@ -319,7 +509,10 @@ class GuardModel:
         else:
             if value != 0 or len(data) != 68 or data[:4] not in (TRANSFER, APPROVE) or to == ZERO_ADDRESS:
                 return False
-            token, destination = to, to_checksum_address(decode(["address"], data[4:36])[0])
+            raw = int.from_bytes(data[4:36], "big")
+            if raw >> 160:
+                return False
+            token, destination = to, _word_address(data, 0)
         index = self._asset(token)
         return index is not None and (
             self.config.unrestricted_mask >> index & 1 == 1 or self._allows(destination, index)
@@ -374,7 +567,8 @@ class GuardModel:
                 f"{format_amount(asset.per_tx_limit, decimals)} {symbol}",
             )  # fmt: skip
         state = states[index]
-        now_hour = timestamp // HOUR
+        # the guard never lets its clock run backwards: an earlier block time counts in the latest hour seen
+        now_hour = max(timestamp // HOUR, state.hour) if state.seeded else timestamp // HOUR
         buckets = list(state.buckets)
         if not state.seeded:
             total = current = self._seed(token, asset.daily_limit)
@@ -407,7 +601,7 @@ class GuardModel:
         if state.current:
             buckets[state.hour % BUCKETS] = (state.current, state.hour)
         total = state.total
-        h = state.hour - 24
+        h = max(state.hour - 24, 0)
         while h + BUCKETS <= now_hour:
             amount, tag = buckets[h % BUCKETS]
             if tag == h:
@@ -424,3 +618,20 @@ class GuardModel:
 
 def _hm(seconds: int) -> str:
     return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
+
+
+def _word_address(data: bytes, index: int) -> str:
+    """The ``index``-th argument word after the selector, as an address (its upper bits checked by the caller)."""
+    return to_checksum_address(data[16 + 32 * index : 36 + 32 * index])
+
+
+def _is_transfer(value: int, data: bytes) -> bool:
+    """A plain value transfer: ETH without calldata, or exactly transfer/approve(address,uint256) of a token."""
+    if not data:
+        return True
+    return (
+        value == 0
+        and len(data) == 68
+        and data[:4] in (TRANSFER, APPROVE)
+        and int.from_bytes(data[4:36], "big") >> 160 == 0
+    )

@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from custody.exceptions import AddressError, AmountError, TemplateError
+from custody.policy import limits
 from custody.policy._yaml import Problem, Reader
 from custody.policy.model import (
     ATTESTATION_STEPS,
@@ -34,17 +35,19 @@ from custody.policy.model import (
     ExitRule,
     FreezeWindow,
     Labelled,
+    MessageDomain,
     OutOfBand,
     Policy,
 )
 from custody.types import ZERO_ADDRESS, Address, parse_address, parse_amount
 
-MAX_TIMELOCK_DELAY = 30 * 86400
+MAX_TIMELOCK_DELAY = limits.MAX_TIMELOCK_DELAY
 # What the on-chain CustodyGuard can hold (its policy lives in fixed immutable tables).
-MAX_ASSETS = 8
-MAX_DESTINATIONS = 16
-MAX_WINDOWS = 8
-MAX_CALLS = 8
+MAX_ASSETS = limits.MAX_ASSETS
+MAX_DESTINATIONS = limits.MAX_DESTINATIONS
+MAX_WINDOWS = limits.MAX_WINDOWS
+MAX_CALLS = limits.MAX_CALLS
+MAX_MESSAGE_DOMAINS = limits.MAX_MESSAGE_DOMAINS
 MAX_LIMIT = 2**96 - 1
 _SIGNATURE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\((?:[a-z0-9\[\]()]+(?:,[a-z0-9\[\]()]+)*)?\)$")
 _DURATION = re.compile(r"^(\d+)\s*(s|m|h|d|w)?$")
@@ -137,7 +140,7 @@ class _PolicyReader(Reader):
 
 TOP_KEYS = {
     "version", "name", "risk_class", "description", "owners", "timelock", "assets",
-    "freeze_windows", "allowed_hours", "out_of_band", "exit", "contract_calls", "attestations",
+    "freeze_windows", "allowed_hours", "out_of_band", "exit", "contract_calls", "attestations", "messages",
 }  # fmt: skip
 
 
@@ -217,7 +220,14 @@ def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
         if "operations" in t:
             listed = r.string_list(t["operations"], "timelock.operations")
             for i, op in enumerate(listed):
-                if op not in TIMELOCK_OPERATIONS:
+                if op == "delegatecall":
+                    r.error(
+                        t["operations"],
+                        f"timelock.operations[{i}]",
+                        "'delegatecall' is not an operation kind: code run in the vault's context through the "
+                        "timelock could rewrite its guard, modules or owners, so the guard never lets it pass",
+                    )
+                elif op not in TIMELOCK_OPERATIONS:
                     r.error(
                         t["operations"],
                         f"timelock.operations[{i}]",
@@ -372,6 +382,7 @@ def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
 
     exit_rule = _parse_exit(r, top.get("exit"), owners) if "exit" in top else None
     calls = _parse_calls(r, top["contract_calls"], assets) if "contract_calls" in top else []
+    domains = _parse_messages(r, top["messages"], assets) if "messages" in top else []
     attest_rule = _parse_attestations(r, top["attestations"]) if "attestations" in top else None
 
     if r.problems or name is None or risk is None or threshold is None or delay is None:
@@ -381,7 +392,7 @@ def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
         owners_controls=owners_controls, timelock_delay=delay, timelock_operations=operations,
         timelock_controls=timelock_controls, assets=tuple(assets), freeze_windows=tuple(w for _, w in windows),
         allowed_hours=hours, out_of_band=oob_rule, exit=exit_rule, contract_calls=tuple(calls),
-        attestations=attest_rule, source_path=file, source_text=text,
+        attestations=attest_rule, message_domains=tuple(domains), source_path=file, source_text=text,
     )  # fmt: skip
     return policy, []
 
@@ -463,6 +474,46 @@ def _parse_calls(r: _PolicyReader, node, assets: list[AssetRule]) -> list[Contra
     return calls
 
 
+def _parse_messages(r: _PolicyReader, node, assets: list[AssetRule]) -> list[MessageDomain]:
+    """``messages.domains``: the EIP-712 domains the vault may sign for (ERC-1271)."""
+    m = r.mapping(node, "messages", allowed={"domains", "controls"}, required={"domains"})
+    controls = r.controls(m.get("controls"), "messages.controls")
+    tokens = {a.token for a in assets if a.token}
+    domains: list[MessageDomain] = []
+    entries = r.sequence(m["domains"], "messages.domains") if "domains" in m else []
+    for i, entry in enumerate(entries):
+        f = f"messages.domains[{i}]"
+        d = r.mapping(
+            entry, f, allowed={"name", "version", "verifying_contract", "label", "controls"},
+            required={"name", "verifying_contract"},
+        )  # fmt: skip
+        name = r.text(d["name"], f"{f}.name") if "name" in d else None
+        version = r.text(d["version"], f"{f}.version") if "version" in d else None
+        verifier = r.address(d["verifying_contract"], f"{f}.verifying_contract") if "verifying_contract" in d else None
+        if verifier is not None and verifier in tokens:
+            r.error(
+                d["verifying_contract"], f"{f}.verifying_contract",
+                f"{verifier} is a policy asset: a signed permit or transfer authorization would move it past "
+                "the limits, so the guard refuses its domain",
+            )  # fmt: skip
+            verifier = None
+        label = (r.text(d["label"], f"{f}.label") or "") if "label" in d else ""
+        entry_controls = r.controls(d.get("controls"), f"{f}.controls")
+        if name is None or verifier is None:
+            continue
+        domain = MessageDomain(name, version, verifier, label, entry_controls or controls)
+        if any(x.verifying_contract == verifier and x.name == name and x.version == version for x in domains):
+            r.error(entry, f, f"domain {name!r} of {verifier} is listed twice")
+            continue
+        domains.append(domain)
+    if len(entries) > MAX_MESSAGE_DOMAINS:
+        r.error(
+            m["domains"], "messages.domains",
+            f"{len(entries)} message domains; the on-chain guard holds at most {MAX_MESSAGE_DOMAINS}",
+        )  # fmt: skip
+    return domains
+
+
 def _parse_exit(r: _PolicyReader, node, owners: list[Labelled]) -> ExitRule | None:
     e = r.mapping(
         node, "exit",
@@ -496,8 +547,10 @@ def _parse_exit(r: _PolicyReader, node, owners: list[Labelled]) -> ExitRule | No
         who = "council members" if council else "owners"
         r.error(e["quorum"], "exit.quorum", f"quorum {quorum} is greater than the {initiators} {who}")
     delay = r.duration(e["escrow_delay"], "exit.escrow_delay") if "escrow_delay" in e else None
-    if delay is not None and delay < 3600:
+    if delay is not None and delay < limits.MIN_ESCROW_DELAY:
         r.error(e["escrow_delay"], "exit.escrow_delay", "escrow delay must be at least 1h so an exit can be cancelled")
+    if delay is not None and delay > limits.MAX_ESCROW_DELAY:
+        r.error(e["escrow_delay"], "exit.escrow_delay", f"escrow delay {delay}s exceeds the 365-day maximum")
     cancel = r.boolean(e["owners_can_cancel"], "exit.owners_can_cancel") if "owners_can_cancel" in e else True
     controls = r.controls(e.get("controls"), "exit.controls")
     if quorum is None or delay is None or not custodians:
@@ -557,6 +610,7 @@ __all__ = [
     "ExitRule",
     "FreezeWindow",
     "Labelled",
+    "MessageDomain",
     "OutOfBand",
     "Policy",
     "Problem",

@@ -29,6 +29,7 @@ RISK_KINDS = {
     "timelock": "changes the timelock that delays configuration changes",
     "approval": "token approval: the spender can move the approved amount later, without signatures",
     "gas_refund": "pays a gas refund out of the vault (non-zero gasPrice) to a refund receiver",
+    "message": "signs an EIP-712 message for the vault (ERC-1271): whoever holds it can present it as the vault's signature",
 }
 """Risk kinds that ``tx sign`` refuses unless acknowledged with ``--i-understand KIND``."""
 
@@ -69,6 +70,11 @@ KNOWN_CALLS: dict[bytes, tuple[str, list[str], list[str], tuple[str, ...]]] = {
     _sel("setFallbackHandler(address)"): ("setFallbackHandler", ["address"], ["handler"], ("fallback_handler",)),
     _sel("updateDelay(uint256)"): ("updateDelay", ["uint256"], ["newDelay"], ("timelock",)),
     _sel("cancel(bytes32)"): ("cancel", ["bytes32"], ["id"], ()),
+    _sel("approveMessage(bytes32,bytes32)"): (
+        "approveMessage", ["bytes32", "bytes32"], ["domainSeparator", "structHash"], ("message",),
+    ),
+    _sel("revokeMessage(bytes32)"): ("revokeMessage", ["bytes32"], ["digest"], ()),
+    _sel("setPaused(bool)"): ("setPaused", ["bool"], ["paused"], ()),
 }  # fmt: skip
 ERC20_FUNCTIONS = {"transfer", "approve", "increaseAllowance", "transferFrom"}
 

@@ -75,6 +75,7 @@ class VaultState:
     modules: list[Address]
     guard: Address | None
     fallback_handler: Address | None
+    fallback_handler_is_custody: bool
     timelock_delay: int
     timelock_roles_ok: bool
     balances: list[TokenBalance] = field(default_factory=list)
@@ -253,9 +254,14 @@ def read_state(session: Session, record: VaultRecord) -> VaultState:
     delay = chain.call(timelock.functions.getMinDelay().call, block_identifier=block)
     proposer_role = chain.call(timelock.functions.PROPOSER_ROLE().call)
     canceller_role = chain.call(timelock.functions.CANCELLER_ROLE().call)
-    roles_ok = chain.call(
-        timelock.functions.hasRole(proposer_role, record.safe).call, block_identifier=block
-    ) and chain.call(timelock.functions.hasRole(canceller_role, record.safe).call, block_identifier=block)
+    admin_role = chain.call(timelock.functions.DEFAULT_ADMIN_ROLE().call)
+    bound = chain.call(timelock.functions.vault().call, block_identifier=block)
+    roles_ok = (
+        bound == record.safe
+        and chain.call(timelock.functions.hasRole(proposer_role, record.safe).call, block_identifier=block)
+        and chain.call(timelock.functions.hasRole(canceller_role, record.safe).call, block_identifier=block)
+        and not chain.call(timelock.functions.hasRole(admin_role, record.timelock).call, block_identifier=block)
+    )
     infra = session.infrastructure(deploy=False)
     balances = [TokenBalance("ETH", None, 18, chain.call(w3.eth.get_balance, record.safe, block))]
     for asset in record.policy().assets:
@@ -281,7 +287,8 @@ def read_state(session: Session, record: VaultRecord) -> VaultState:
         template_file_status=file_status,
         record=record, block_number=block, owners=list(owners), threshold=threshold, nonce=nonce, version=version,
         singleton=singleton, singleton_is_canonical=singleton == infra.safe_singleton, modules=list(modules),
-        guard=guard, fallback_handler=handler, timelock_delay=delay, timelock_roles_ok=bool(roles_ok), balances=balances,
+        guard=guard, fallback_handler=handler, fallback_handler_is_custody=handler == infra.fallback_handler,
+        timelock_delay=delay, timelock_roles_ok=bool(roles_ok), balances=balances,
     )  # fmt: skip
 
 

@@ -277,11 +277,13 @@ def schedule(
     new_guard: str | None = None,
     policy_path: str | None = None,
     policy_source: str | None = None,
+    force: bool = False,
 ):
     """Propose the Safe transaction that schedules ``calls`` as one batch on the vault's timelock.
 
     Returns (proposal, operation). The owners sign and execute the proposal; after the delay
-    ``custody tx execute`` on the same proposal completes the operation.
+    ``custody tx execute`` on the same proposal completes the operation. ``force`` records it even when
+    the vault's guard would refuse it (drills: let the chain judge).
     """
     from custody.vault import proposals as P
 
@@ -296,7 +298,7 @@ def schedule(
     proposal = P.propose(
         session, vault.id, to=vault.timelock, data=data,
         description=f"schedule {kind.replace('_', ' ')} ({len(calls)} call(s), {delay}s delay): {description}"[:500],
-        proposer=proposer,
+        proposer=proposer, force=force,
     )  # fmt: skip
     op = record(
         session, op_id=op_id, vault_id=vault.id, proposal_id=proposal.id, kind=kind, description=description,

@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {BUCKETS, MAX_ASSETS} from "../CustodyLimits.sol";
+import {ICustodyGuard} from "../interfaces/ICustodyGuard.sol";
+import {GuardPolicy} from "./GuardPolicy.sol";
+
+/// @title GuardSpendWindow
+/// @notice The rolling 24 h limit: per asset, one packed slot (running total, current hour and its
+///         amount) and 25 hourly buckets. A spend counts against the daily limit for at least 24 h
+///         and at most 25 h, so no 24 h window can ever see more than the limit leave the vault.
+///         Also holds the pause flag, which every outgoing path reads.
+abstract contract GuardSpendWindow is GuardPolicy {
+    uint256 private constant SEEDED = 1 << 224;
+    uint256 internal constant PAUSED = 1 << 225;
+    uint256 private constant MARKER = 1 << 255; // keeps an unused spend slot non-zero (cheaper first write)
+
+    /// @dev Per asset: total (96) | current hour amount (96) << 96 | current hour (32) << 192 | seeded | paused | marker.
+    uint256[MAX_ASSETS] internal _state;
+    /// @dev Per asset: 25 hourly buckets, two per slot, each (amount 96 | hour 32 << 96).
+    uint256[13][MAX_ASSETS] private _ring;
+    /// @dev Pause flag for the paths that are not a policy-asset transfer (those read the PAUSED bit).
+    bool internal _paused;
+
+    constructor(uint256 assetCount) {
+        for (uint256 i = 0; i < assetCount; i++) {
+            _state[i] = MARKER;
+        }
+    }
+
+    /// @inheritdoc ICustodyGuard
+    function spendState(uint256 index)
+        external
+        view
+        returns (uint256 total, uint256 currentAmount, uint256 currentHour, bool seeded, uint256[2][25] memory buckets)
+    {
+        uint256 word = _state[index];
+        total = word & MASK96;
+        currentAmount = (word >> 96) & MASK96;
+        currentHour = (word >> 192) & MASK32;
+        seeded = word & SEEDED != 0;
+        for (uint256 b = 0; b < BUCKETS; b++) {
+            (buckets[b][0], buckets[b][1]) = _bucket(index, b);
+        }
+    }
+
+    /// @inheritdoc ICustodyGuard
+    function windowTotal(address token) external view returns (uint256) {
+        (bool found, uint256 i) = _findAsset(token);
+        if (!found) return 0;
+        uint256 word = _state[i];
+        if (word & SEEDED == 0) return 0;
+        uint256 hour = (word >> 192) & MASK32;
+        uint256 nowHour = _nowHour(hour);
+        uint256 total = word & MASK96;
+        if (nowHour == hour) return total;
+        if (nowHour - hour >= BUCKETS) return 0;
+        // the current hour's amount stays in the window; only ring buckets can have expired
+        return total - _expired(i, hour, nowHour);
+    }
+
+    function _setPaused(bool on) internal {
+        _paused = on;
+        for (uint256 i = 0; i < ASSET_COUNT; i++) {
+            _state[i] = on ? _state[i] | PAUSED : _state[i] & ~PAUSED;
+        }
+    }
+
+    /// @dev An owner-signed spend of `amount` of asset `i`: within the per-transaction limit and the
+    ///      rolling window, or revert.
+    function _spend(uint256 i, address token, uint256 amount) internal {
+        uint256 limits = _limit(i);
+        uint256 perTx = limits & MASK96;
+        uint256 daily = (limits >> 96) & MASK96;
+        uint256 word = _state[i];
+        // Invariant: a paused vault moves nothing on its owners' signatures alone.
+        if (word & PAUSED != 0) revert CustodyGuardPaused();
+        // Invariant: no single transfer exceeds the per-transaction limit.
+        if (amount > perTx) revert CustodyGuardPerTxLimitExceeded(token, amount, perTx);
+        (uint256 total, uint256 current, uint256 nowHour) = _load(i, token, daily, word);
+        unchecked {
+            // total, current <= daily < 2^96 and amount <= perTx < 2^96: no overflow below.
+            // Invariant: no 24 h window ever sees more than the daily limit leave the vault.
+            if (total + amount > daily) revert CustodyGuardDailyLimitExceeded(token, amount, total, daily);
+            _state[i] = MARKER | SEEDED | (nowHour << 192) | ((current + amount) << 96) | (total + amount);
+        }
+    }
+
+    /// @dev A spend the timelock executes after its public delay: exempt from the limits (that is the
+    ///      point of scheduling it), but it uses up what is left of the rolling window, so ordinary
+    ///      transfers after it still respect the daily limit. Returns the amount counted.
+    function _spendScheduled(uint256 i, address token, uint256 amount) internal returns (uint256 counted) {
+        uint256 daily = (_limit(i) >> 96) & MASK96;
+        (uint256 total, uint256 current, uint256 nowHour) = _load(i, token, daily, _state[i]);
+        unchecked {
+            // total <= daily, so the room below cannot underflow and the sums stay below 2^96.
+            uint256 room = daily - total;
+            counted = amount < room ? amount : room;
+            _state[i] = MARKER | SEEDED | (nowHour << 192) | ((current + counted) << 96) | (total + counted);
+        }
+    }
+
+    /// @dev The asset's window at the current hour: (total still counting, current hour's amount, hour).
+    function _load(uint256 i, address token, uint256 daily, uint256 word)
+        private
+        returns (uint256 total, uint256 current, uint256 nowHour)
+    {
+        if (word & SEEDED == 0) {
+            nowHour = block.timestamp / 3600;
+            (total, current) = _seed(token, daily);
+            return (total, current, nowHour);
+        }
+        total = word & MASK96;
+        current = (word >> 96) & MASK96;
+        uint256 hour = (word >> 192) & MASK32;
+        nowHour = _nowHour(hour);
+        if (hour != nowHour) {
+            total = _roll(i, total, current, hour, nowHour);
+            current = 0;
+        }
+    }
+
+    /// @dev The current hour, never earlier than the last hour recorded: if the chain's clock went
+    ///      back (a restored node, a reorg to an earlier timestamp), spends keep counting in the latest
+    ///      hour seen, which only makes them expire later (conservative) and never underflows.
+    function _nowHour(uint256 lastHour) private view returns (uint256) {
+        uint256 nowHour = block.timestamp / 3600;
+        return nowHour < lastHour ? lastHour : nowHour;
+    }
+
+    /// @dev Move the finished hour into the ring and drop the buckets that left the window.
+    function _roll(uint256 i, uint256 total, uint256 current, uint256 hour, uint256 nowHour)
+        private
+        returns (uint256)
+    {
+        if (nowHour - hour >= BUCKETS) return 0;
+        if (current != 0) _writeBucket(i, hour, current);
+        return total - _expired(i, hour, nowHour);
+    }
+
+    /// @dev Sum of the ring buckets that were in the window at `hour` and have left it at `nowHour`.
+    function _expired(uint256 i, uint256 hour, uint256 nowHour) private view returns (uint256 amount) {
+        uint256 first = hour >= 24 ? hour - 24 : 0;
+        for (uint256 h = first; h + BUCKETS <= nowHour; h++) {
+            (uint256 bucketAmount, uint256 tag) = _bucket(i, h % BUCKETS);
+            if (tag == h) amount += bucketAmount;
+        }
+    }
+
+    /// @dev First spend of an asset under this guard: carry over the predecessor's window
+    ///      (conservatively, as if all of it had left this hour). A predecessor that does not
+    ///      answer counts as a fully used limit.
+    function _seed(address token, uint256 daily) private returns (uint256 total, uint256 current) {
+        if (PREVIOUS_GUARD == address(0)) return (0, 0);
+        bool answered = false;
+        try ICustodyGuard(PREVIOUS_GUARD).windowTotal(token) returns (uint256 carried) {
+            total = carried > daily ? daily : carried;
+            answered = true;
+        } catch {
+            total = daily;
+        }
+        emit CustodyGuardSpendImported(token, total, answered);
+        return (total, total);
+    }
+
+    function _bucket(uint256 i, uint256 b) private view returns (uint256 amount, uint256 hour) {
+        uint256 half = (_ring[i][b / 2] >> ((b % 2) * 128)) & ((1 << 128) - 1);
+        return (half & MASK96, half >> 96);
+    }
+
+    function _writeBucket(uint256 i, uint256 hour, uint256 amount) private {
+        uint256 b = hour % BUCKETS;
+        uint256 shift = (b % 2) * 128;
+        uint256 slot = _ring[i][b / 2];
+        slot = (slot & ~(((1 << 128) - 1) << shift)) | ((amount | (hour << 96)) << shift);
+        _ring[i][b / 2] = slot;
+    }
+}
