@@ -270,6 +270,31 @@ def test_no_bad_guard_can_be_installed_and_a_good_successor_can(session, vault):
     assert owners_schedule(session, vault, new_guard, pause, salt=b"\x09" * 32).allowed
 
 
+@pytest.mark.parametrize("binding", range(6))
+def test_each_successor_binding_is_checked_even_if_the_registry_vouched(session, binding):
+    """Defence in depth behind the registry: a guard the registry (forced here with anvil_setStorageAt) says
+    belongs to the vault, that names the guard in office as its predecessor, but differs in one binding."""
+    vault = make_vault(session, "cold.yaml")
+    infra = session.infrastructure()
+    bindings = [vault.safe, vault.timelock, infra.multisend_call_only, vault.exit_module, infra.fallback_handler]
+    if binding < 5:
+        bindings[binding] = STRANGER
+    lookalike = deploy(
+        session, "CustodyGuard", ["address"] * 6 + [CONFIG_ABI],
+        [*bindings, vault.guard, compile_policy(vault.policy).as_tuple()],
+    )  # fmt: skip
+    # the deployer of this lookalike is an EOA (binding 5), unless we check an earlier binding
+    slot = keccak(encode(["address", "uint256"], [lookalike, 0]))  # GuardDeployer.safeOf is its first mapping
+    session.chain.rpc(
+        "anvil_setStorageAt",
+        [infra.guard_deployer, "0x" + slot.hex(), "0x" + bytes.fromhex(vault.safe[2:]).rjust(32, b"\0").hex()],
+    )
+    assert session.contract("GuardDeployer", infra.guard_deployer).functions.safeOf(lookalike).call() == vault.safe
+    install = config_call(vault.safe, "setGuard(address)", ["address"], [lookalike])
+    outcome = owners_schedule(session, vault, vault.safe, install)
+    assert (outcome.error, outcome.args) == ("CustodyGuardSuccessorMismatch", (lookalike, binding))
+
+
 def test_concurrent_guard_swaps_cannot_reset_the_rolling_window(session):
     """Two successors of the same guard, both ready: the second would seed its window from a guard that
     is no longer in office. The timelock asks the guard in office at execution, which refuses it."""
@@ -391,6 +416,10 @@ HIDDEN_ROUTES = {
     "a message approved through the timelock": (
         lambda v, s: (v.guard, sel("approveMessage(bytes32,bytes32)") + b"\x01" * 64),
         "CustodyGuardTimelockKindForbidden", lambda v, p: (0, v.guard, p[:4]),
+    ),
+    "value sent into the vault's own timelock": (
+        lambda v, s: (v.safe, module_call(v.safe, v.timelock, ETH, b"")),
+        "CustodyGuardTimelockKindForbidden", lambda v, p: (0, v.safe, p[:4]),
     ),
     "removing the guard on the normal delay": (
         lambda v, s: (v.safe, config_call(v.safe, "setGuard(address)", ["address"], [ZERO_ADDRESS])),

@@ -42,3 +42,28 @@ def test_consecutive_calls_share_the_workspace_chain_across_restarts(tmp_path):
     finally:
         run(home, "chain", "down")
     assert run(home, "chain", "status").returncode == 3
+
+
+def test_chain_up_restores_the_clock(tmp_path):
+    """A saved chain that ran ahead of the wall clock (tests and drills fast-forward) comes back with its
+    clock: new blocks are never older than the last saved one (the guard's rolling window relies on it)."""
+    from custody.chain.anvil import rpc_call
+
+    home = tmp_path / "ws"
+    up = json.loads(run(home, "chain", "up", "--json").stdout)
+    url = up["url"]
+    try:
+        latest = int(rpc_call(url, "eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+        rpc_call(url, "evm_setNextBlockTimestamp", [latest + 30 * 86400])
+        rpc_call(url, "evm_mine", [])
+        ahead = int(rpc_call(url, "eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+    finally:
+        run(home, "chain", "down")
+    up = json.loads(run(home, "chain", "up", "--json").stdout)
+    url = up["url"]
+    try:
+        assert int(rpc_call(url, "eth_getBlockByNumber", ["latest", False])["timestamp"], 16) == ahead
+        rpc_call(url, "evm_mine", [])
+        assert int(rpc_call(url, "eth_getBlockByNumber", ["latest", False])["timestamp"], 16) > ahead
+    finally:
+        run(home, "chain", "down")

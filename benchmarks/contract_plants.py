@@ -1,0 +1,139 @@
+"""Plant each bug a contract guarantee prevents, one at a time, and show that the suite catches it.
+
+    .venv/bin/python benchmarks/contract_plants.py [--only N ...] [--write]
+
+Each plant is a small, realistic change to one check in `contracts/` (a removed check, an off-by-one at
+a boundary). The contracts are copied to a temporary folder, the plant applied there, compiled into a
+temporary artifacts folder, and the attack tests run against those artifacts ($CUSTODY_ARTIFACTS_DIR);
+nothing in the checkout changes. A plant the tests do not catch is a survivor: the guarantee it stands
+for is not proven. `--write` records the outcome in benchmarks/snapshots/contract-plants.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from custody.contracts import build  # noqa: E402
+
+SNAPSHOT = ROOT / "benchmarks" / "snapshots" / "contract-plants.json"
+TESTS = [
+    "tests/test_attacks.py", "tests/test_messages.py", "tests/test_guard_rules.py", "tests/test_policy_state_machine.py",
+    "tests/test_exit_module.py",
+]  # fmt: skip
+
+# (file under contracts/, text to replace, replacement, the guarantee it breaks)
+PLANTS: list[tuple[str, str, str, str]] = [
+    ("CustodyFallbackHandler.sol", "return abi.decode(answer, (uint256)) == 1 ? ERC1271_MAGIC : ERC1271_INVALID;",
+     "return ERC1271_MAGIC;", "ERC-1271 answers only for guard-approved digests"),
+    ("guard/GuardTimelockRules.sol", "if (registered != SAFE || guard.code.length == 0) revert", "if (false) revert",
+     "a replacement guard comes from the registry"),
+    ("guard/GuardTimelockRules.sol", "if (next.previousGuard != address(this)) revert", "if (false) revert",
+     "a replacement guard carries the rolling window over"),
+    ("guard/GuardTimelockRules.sol", "if (next.timelock != TIMELOCK) revert", "if (false) revert",
+     "a replacement guard is bound to the same timelock"),
+    ("guard/GuardTimelockRules.sol", "if (next.fallbackHandler != FALLBACK_HANDLER) revert", "if (false) revert",
+     "a replacement guard is bound to the same fallback handler"),
+    ("guard/GuardTimelockRules.sol",
+     "if (to == TIMELOCK || to == address(this) || to == EXIT_MODULE || to == FALLBACK_HANDLER) return 0;", "",
+     "the vault's components are never reached through the Safe by the timelock"),
+    ("guard/GuardTimelockRules.sol", "return _isTransfer(innerValue, inner) ? KIND_UNLISTED_TRANSFER : 0;",
+     "return KIND_UNLISTED_TRANSFER;", "no arbitrary call in the vault's name through the timelock"),
+    ("guard/GuardTimelockRules.sol", "if (operation != 0) return 0;", "if (operation != 0) return KIND_UNLISTED_TRANSFER;",
+     "no DELEGATECALL through the timelock"),
+    ("guard/GuardTimelockRules.sol",
+     "if (module != EXIT_MODULE || module == address(0)) revert CustodyGuardModuleForbidden(module);", "",
+     "no foreign module"),
+    ("guard/GuardTimelockRules.sol", "if (module == TIMELOCK) revert CustodyGuardModuleForbidden(module);", "",
+     "the timelock is never disabled"),
+    ("guard/GuardTimelockRules.sol", "if (handler != FALLBACK_HANDLER && handler != address(0)) revert", "if (false) revert",
+     "only the custody fallback handler"),
+    ("guard/GuardTimelockRules.sol", "if (!_cleanAddresses(inner)) return 0;", "", "dirty address bits refused"),
+    ("guard/GuardTimelockRules.sol", "if (delay < required) revert CustodyGuardZeroGuardDelay(delay, required);",
+     "if (delay + 1 < required) revert CustodyGuardZeroGuardDelay(delay, required);", "removing the guard needs 2x the delay (boundary)"),
+    ("guard/GuardTimelockRules.sol", "if (newDelay < MIN_TIMELOCK_DELAY || newDelay > MAX_TIMELOCK_DELAY) {",
+     "if (newDelay + 1 < MIN_TIMELOCK_DELAY || newDelay > MAX_TIMELOCK_DELAY) {", "timelock delay floor (guard, boundary)"),
+    ("guard/GuardTimelockRules.sol", "if (_paused) revert CustodyGuardPaused();\n        _checkTime();\n        (address to",
+     "_checkTime();\n        (address to", "timelocked transfers wait while paused"),
+    ("guard/GuardTimelockRules.sol", "if (_paused) revert CustodyGuardPaused();\n        _checkTime();\n        (address to",
+     "if (_paused) revert CustodyGuardPaused();\n        (address to", "timelocked transfers wait for freeze windows to end"),
+    ("guard/GuardTimelockRules.sol", "emit CustodyGuardScheduledSpend(token, amount, _spendScheduled(i, token, amount));",
+     "emit CustodyGuardScheduledSpend(token, amount, 0);", "timelocked transfers use up the rolling window"),
+    ("CustodyGuard.sol", "if (kind & TRANSFER_KINDS != 0) _checkScheduledTransfer(data);", "",
+     "execution-time checks of timelocked transfers"),
+    ("CustodyGuard.sol", "        _checkMessage(domainSeparator);\n        digest", "        digest",
+     "message approvals are checked where they are recorded"),
+    ("guard/GuardCallRules.sol", "                _checkMessage(bytes32(data[4:36]));\n", "",
+     "owner-signed message approvals only for listed domains"),
+    ("VaultTimelock.sol", "if (guard != address(0)) ICustodyGuard(guard).checkTimelockCall(target, value, data);", "",
+     "the timelock asks the guard before each call it executes"),
+    ("VaultTimelock.sol", "    function grantRole(bytes32, address) public pure override {\n        revert VaultTimelockRolesFixed();\n    }\n",
+     "", "timelock roles are fixed"),
+    ("VaultTimelock.sol", "if (delay < MIN_TIMELOCK_DELAY || delay > MAX_TIMELOCK_DELAY) {",
+     "if (delay + 1 < MIN_TIMELOCK_DELAY || delay > MAX_TIMELOCK_DELAY) {", "timelock delay floor (timelock, boundary)"),
+    ("VaultSetup.sol", "if (modules.length == 0 || IVaultCreation(factory).timelockInCreation() != modules[0]) {",
+     "if (modules.length == 0) {", "vault creation cannot be front-run"),
+    ("ExitModule.sol", "if (cfg.escrowDelay < MIN_ESCROW_DELAY || cfg.escrowDelay > MAX_ESCROW_DELAY) {",
+     "if (cfg.escrowDelay > MAX_ESCROW_DELAY) {", "exit escrow floor"),
+    ("ExitModule.sol", "|| custodian == guard || ISafe(safe).isModuleEnabled(custodian)", "",
+     "a custodian is never the guard or a module"),
+    ("guard/GuardSpendWindow.sol", "return nowHour < lastHour ? lastHour : nowHour;", "return nowHour;",
+     "a backwards clock neither panics nor forgets a spend"),
+    ("guard/GuardPolicy.sol",
+     'if (_isPolicyAsset(cfg, verifier)) revert CustodyGuardInvalidConfig("message domain of a policy asset");', "",
+     "a policy asset is never a message domain"),
+    ("guard/GuardPolicy.sol", "if (cfg.timelockKinds & REQUIRED_KINDS != REQUIRED_KINDS) {", "if (false) {",
+     "every guard lets the owners schedule every configuration change"),
+]  # fmt: skip
+
+
+def run_plant(index: int) -> dict:
+    file, old, new, guarantee = PLANTS[index]
+    with tempfile.TemporaryDirectory(prefix="plant-") as tmp:
+        contracts = Path(tmp) / "contracts"
+        shutil.copytree(ROOT / "contracts", contracts)
+        path = contracts / file
+        text = path.read_text()
+        if text.count(old) != 1:
+            return {"plant": index, "guarantee": guarantee, "outcome": "stale plant (text not found once)"}
+        path.write_text(text.replace(old, new))
+        artifacts = Path(tmp) / "artifacts"
+        build.write(build.compile_all(contracts), artifacts)
+        env = {**os.environ, "CUSTODY_ARTIFACTS_DIR": str(artifacts)}
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:randomly", *TESTS],
+            cwd=ROOT, env=env, capture_output=True, text=True,
+        )  # fmt: skip
+    failed = next((line[7:].split(" - ")[0] for line in done.stdout.splitlines() if line.startswith("FAILED ")), None)
+    outcome = "caught" if done.returncode != 0 else "survived"
+    return {"plant": index, "file": file, "guarantee": guarantee, "outcome": outcome, "caught_by": failed}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", type=int, nargs="*", help="plant indexes to run [all]")
+    parser.add_argument("--write", action="store_true", help="write benchmarks/snapshots/contract-plants.json")
+    args = parser.parse_args()
+    results = []
+    for index in args.only if args.only else range(len(PLANTS)):
+        results.append(run_plant(index))
+        print(json.dumps(results[-1]), flush=True)
+    caught = sum(r["outcome"] == "caught" for r in results)
+    summary = {"plants": len(results), "caught": caught, "survived": len(results) - caught, "results": results}
+    if args.write:
+        SNAPSHOT.write_text(json.dumps(summary, indent=2) + "\n")
+        print(f"wrote {SNAPSHOT}")
+    print(f"{caught} of {len(results)} plants caught")
+
+
+if __name__ == "__main__":
+    main()
