@@ -2,10 +2,11 @@
 measured in the same run on the same SoftHSM2 token and key.
 
 * raw      — ``private_key.sign(digest, mechanism=CKM_ECDSA)``: what the token can do, nothing else;
-* protocol — ``Pkcs11Signer.sign_safe_tx(tx)``: the token's signature plus low-s normalisation, v by
-  recovery against the token's public key (coincurve) and the 65-byte Safe encoding. Each round signs
-  distinct SafeTxs whose hashes were computed beforehand (hashing is not the signer's work; the
-  ``protocol_with_hashing`` figure includes it).
+* protocol — ``Pkcs11Signer.sign_safe_tx(tx)`` on fresh SafeTxs: computing the safeTxHash (EIP-712),
+  the token's signature, low-s normalisation, v by recovery against the token's public key
+  (coincurve) and the 65-byte Safe encoding: everything a signer does for a real transaction. ``ratio_protocol_with_hashing_over_raw`` compares this with the raw loop, which signs precomputed
+  digests and so does strictly less work. ``ratio_signing_only_over_raw`` leaves the hashing out
+  (the SafeTxs' hashes computed beforehand); the 0.8 target applies to it.
 
 Each round sandwiches a protocol batch between two raw batches over the same digests; the ratio is the
 median of the per-round ratios (robust on a shared, noisy machine), rates are medians, ``best_*`` maxima.
@@ -67,7 +68,7 @@ def run(rounds: int, per_round: int) -> dict:
                 private.sign(digest, mechanism=Mechanism.ECDSA)
             return len(digests) / (time.perf_counter() - started)
 
-        raw_rates, protocol_rates, hashing_rates, ratios = [], [], [], []
+        raw_rates, protocol_rates, hashing_rates, ratios, hashing_ratios = [], [], [], [], []
         nonce = 0
         for _ in range(rounds):
             txs = _txs(per_round, nonce)
@@ -86,7 +87,11 @@ def run(rounds: int, per_round: int) -> dict:
             started = time.perf_counter()
             for tx in fresh:
                 signer.sign_safe_tx(tx)
-            hashing_rates.append(per_round / (time.perf_counter() - started))
+            hashing = per_round / (time.perf_counter() - started)
+            last = raw_batch(digests)
+            raw_rates.append(last)
+            hashing_rates.append(hashing)
+            hashing_ratios.append(hashing / ((after + last) / 2))
             nonce += per_round
             # every protocol signature is a valid low-s Safe owner signature of the token's key
             for tx, blob in zip(txs[:5], blobs[:5]):
@@ -99,7 +104,8 @@ def run(rounds: int, per_round: int) -> dict:
             "raw_pkcs11_sign": round(raw, 1),
             "signer_protocol_sign_safe_tx": round(protocol, 1),
             "signer_protocol_with_hashing": round(hashing, 1),
-            "ratio_protocol_over_raw": round(statistics.median(ratios), 3),
+            "ratio_protocol_with_hashing_over_raw": round(statistics.median(hashing_ratios), 3),
+            "ratio_signing_only_over_raw": round(statistics.median(ratios), 3),
             "best_raw_pkcs11_sign": round(max(raw_rates), 1),
             "best_signer_protocol_sign_safe_tx": round(max(protocol_rates), 1),
         },

@@ -45,6 +45,43 @@ def test_hash_matches_safe_eth_py(tx):
     assert bytes(reference.safe_tx_hash) == tx.safe_tx_hash
 
 
+SAFE = "0x29fcB43b46531BcA003ddC8FCB67FFE91900C762"
+TO = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("value", -1, "-1 is not a uint256"),
+        ("value", 2**256, "is not a uint256"),
+        ("nonce", True, "True is not a uint256"),
+        ("operation", 256, "256 is not a uint8"),
+        ("to", TO[:-1], "is not a 0x-prefixed 20-byte hex address"),
+        ("to", "0x" + "g" * 40, "non-hexadecimal"),
+        ("gas_token", TO[:-1] + "F", "not a valid EIP-55 checksum"),
+    ],
+)
+def test_fields_that_do_not_fit_their_abi_type_are_refused_not_wrapped(field, value, message):
+    fields = {
+        "safe": SAFE,
+        "chain_id": 31337,
+        "to": TO,
+        "value": 1,
+        "data": b"",
+        "operation": Operation.CALL,
+        "nonce": 0,
+    }
+    with pytest.raises(ValueError, match=message):
+        SafeTx(**{**fields, field: value}).safe_tx_hash  # noqa: B018
+
+
+def test_one_letter_case_addresses_hash_like_their_checksummed_form():
+    tx = SafeTx(safe=SAFE, chain_id=31337, to=TO, value=1, data=b"", operation=Operation.CALL, nonce=0)
+    lower = SafeTx(safe=SAFE.lower(), chain_id=31337, to=TO.upper().replace("0X", "0x"), value=1, data=b"",
+                   operation=Operation.CALL, nonce=0)  # fmt: skip
+    assert lower.safe_tx_hash == tx.safe_tx_hash
+
+
 @pytest.fixture
 def vault(session):
     record, _ = create_vault(session, POLICIES / "cold.yaml")

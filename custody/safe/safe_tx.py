@@ -6,21 +6,40 @@ typed-data payload is what a hardware wallet displays field by field when it sig
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from eth_abi import encode
-from eth_utils import keccak
+from eth_utils import is_checksum_address
 
+from custody._keccak import keccak256 as keccak
 from custody.types import ZERO_ADDRESS, Address, Operation
 
-DOMAIN_TYPEHASH = keccak(text="EIP712Domain(uint256 chainId,address verifyingContract)")
+DOMAIN_TYPEHASH = keccak(b"EIP712Domain(uint256 chainId,address verifyingContract)")
 SAFE_TX_TYPEHASH = keccak(
-    text=(
-        "SafeTx(address to,uint256 value,bytes data,uint8 operation,uint256 safeTxGas,uint256 baseGas,"
-        "uint256 gasPrice,address gasToken,address refundReceiver,uint256 nonce)"
-    )
+    b"SafeTx(address to,uint256 value,bytes data,uint8 operation,uint256 safeTxGas,uint256 baseGas,"
+    b"uint256 gasPrice,address gasToken,address refundReceiver,uint256 nonce)"
 )
+
+
+def _uint_word(value: int, bits: int = 256) -> bytes:
+    """ABI word of an unsigned integer; out-of-range values are refused, never wrapped."""
+    if type(value) is not int or not 0 <= value < 1 << bits:
+        raise ValueError(f"{value!r} is not a uint{bits}")
+    return value.to_bytes(32, "big")
+
+
+@functools.lru_cache(maxsize=4096)  # a vault's transactions name the same few addresses again and again
+def _address_word(address: str) -> bytes:
+    """ABI word of a 0x-prefixed 20-byte hex address: all one letter case, or a valid EIP-55 checksum."""
+    if not isinstance(address, str) or len(address) != 42 or not address.startswith("0x"):
+        raise ValueError(f"{address!r} is not a 0x-prefixed 20-byte hex address")
+    digits = address[2:]
+    raw = bytes.fromhex(digits)  # ValueError on a non-hex character
+    if digits != digits.lower() and digits != digits.upper() and not is_checksum_address(address):
+        raise ValueError(f"{address} has mixed letter case but not a valid EIP-55 checksum")
+    return bytes(12) + raw
+
 
 EIP712_TYPES = {
     "EIP712Domain": [
@@ -63,28 +82,27 @@ class SafeTx:
     @property
     def domain_separator(self) -> bytes:
         if "domain" not in self._hash_cache:
-            self._hash_cache["domain"] = keccak(
-                encode(["bytes32", "uint256", "address"], [DOMAIN_TYPEHASH, self.chain_id, self.safe])
-            )
+            self._hash_cache["domain"] = keccak(DOMAIN_TYPEHASH + _uint_word(self.chain_id) + _address_word(self.safe))
         return self._hash_cache["domain"]
 
     @property
     def message_hash(self) -> bytes:
         """``hashStruct(SafeTx)``: the EIP-712 message hash a hardware wallet shows."""
         if "message" not in self._hash_cache:
+            # abi.encode of the SafeTx struct: eleven 32-byte words, ``data`` by its hash
             self._hash_cache["message"] = keccak(
-                encode(
-                    [
-                        "bytes32", "address", "uint256", "bytes32", "uint8", "uint256",
-                        "uint256", "uint256", "address", "address", "uint256",
-                    ],
-                    [
-                        SAFE_TX_TYPEHASH, self.to, self.value, keccak(self.data), int(self.operation),
-                        self.safe_tx_gas, self.base_gas, self.gas_price, self.gas_token,
-                        self.refund_receiver, self.nonce,
-                    ],
-                )
-            )  # fmt: skip
+                SAFE_TX_TYPEHASH
+                + _address_word(self.to)
+                + _uint_word(self.value)
+                + keccak(bytes(self.data))
+                + _uint_word(int(self.operation), 8)
+                + _uint_word(self.safe_tx_gas)
+                + _uint_word(self.base_gas)
+                + _uint_word(self.gas_price)
+                + _address_word(self.gas_token)
+                + _address_word(self.refund_receiver)
+                + _uint_word(self.nonce)
+            )
         return self._hash_cache["message"]
 
     @property
