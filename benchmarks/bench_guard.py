@@ -3,8 +3,11 @@ guard as reference, all measured in one run from real receipts.
 
     .venv/bin/python benchmarks/bench_guard.py [--write]
 
-Targets (issue 3): ≤ 12,000 gas steady state, ≤ 25,000 on the first spend of a day. Reference points
-measured elsewhere: no-op guard ~6,100; Zodiac Roles ~18,200 (allow-all target) / ~54,600 (scoped).
+Targets (issue 3): ≤ 12,000 gas steady state, ≤ 25,000 on the first spend of a day, measured the
+honest way: the next day's first spend 24 h after a day with a spend every hour (a full ring to
+expire). Also reported: a new hour (ring slot written for the first time / warm), a 12 h gap (the
+most buckets to read), and a spend after 27 idle hours. Reference points measured elsewhere: no-op
+guard ~6,100; Zodiac Roles ~18,200 (allow-all target) / ~54,600 (scoped).
 --write updates benchmarks/snapshots/guard.json (tests compare against it).
 """
 

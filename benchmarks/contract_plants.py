@@ -93,6 +93,12 @@ PLANTS: list[tuple[str, str, str, str]] = [
      "a policy asset is never a message domain"),
     ("guard/GuardPolicy.sol", "if (cfg.timelockKinds & REQUIRED_KINDS != REQUIRED_KINDS) {", "if (false) {",
      "every guard lets the owners schedule every configuration change"),
+    ("guard/GuardSpendWindow.sol", "return current + _sumBuckets(i, oldest, hour);", "return _sumBuckets(i, oldest, hour);",
+     "after a long gap the window still counts the last hour's spends"),
+    ("guard/GuardSpendWindow.sol", "return current + _sumBuckets(i, oldest, hour);",
+     "return current + _sumBuckets(i, oldest + 1, hour);", "after a long gap the window keeps its oldest hour (boundary)"),
+    ("guard/GuardSpendWindow.sol", "hour >= BUCKETS - 1 ? hour - (BUCKETS - 1) : 0, oldest);",
+     "hour >= BUCKETS - 1 ? hour - (BUCKETS - 1) : 0, oldest + 1);", "a new hour expires exactly the hours that left the window (boundary)"),
 ]  # fmt: skip
 
 
@@ -127,6 +133,10 @@ def main() -> None:
     for index in args.only if args.only else range(len(PLANTS)):
         results.append(run_plant(index))
         print(json.dumps(results[-1]), flush=True)
+    if args.only and SNAPSHOT.exists():  # a partial run updates its plants in the last full record
+        rerun = {r["plant"] for r in results}
+        previous = [r for r in json.loads(SNAPSHOT.read_text())["results"] if r["plant"] not in rerun]
+        results = sorted(previous + results, key=lambda r: r["plant"])
     caught = sum(r["outcome"] == "caught" for r in results)
     summary = {"plants": len(results), "caught": caught, "survived": len(results) - caught, "results": results}
     if args.write:

@@ -142,9 +142,14 @@ def guard_overhead_gas(session: Session, policy_path) -> dict[str, int]:
             ],
         ),
         (3 * hour, [("eth_new_hour", None)]),
-        (30 * hour, [("eth_first_of_day", None), ("erc20_first_of_day", DEMO_TOKEN_ADDRESS)]),
+        # 27 h without a spend: every bucket has expired, the window starts afresh
+        (30 * hour, [("eth_after_idle_day", None), ("erc20_after_idle_day", DEMO_TOKEN_ADDRESS)]),
         # one spend per hour for 26 hours warms every ring slot; the last is a "new hour" on a warm ring
         *[(31 * hour + h * hour, [("eth_new_hour_warm", None)]) for h in range(26)],
+        # the next day's first spend, 24 h after the last one: a day's worth of buckets expires at once
+        (56 * hour + 24 * hour, [("eth_first_of_day", None)]),
+        # 12 h later (the costliest gap: the most ring buckets to read on either side)
+        (56 * hour + 36 * hour, [("eth_after_12h_gap", None)]),
     ]
     gas: dict[str, dict[str, int]] = {label: {} for label in labels}
     for offset, steps in phases:

@@ -107,6 +107,29 @@ def test_rolling_window_expires_hour_by_hour(session, vault, monday):
     check(session, vault, t + 26 * 3600, "ok", to=BROKER, value=5 * ETH)  # hour h+1 expired
 
 
+def test_the_window_is_the_same_whichever_side_of_the_ring_the_guard_reads(session, vault, monday):
+    """After a gap of up to 12 h the guard subtracts the hours that left the window; after a longer one
+    it adds up the hours still in it. Either way the oldest hour of the window (nowHour - 24) counts."""
+    # short gap (expired side read): 5 ETH at 06:xx, 7 ETH at 19:xx and 20:xx, then 10 h later
+    a = monday + 6 * 3600 + 60
+    check(session, vault, a, "ok", to=BROKER, value=5 * ETH)
+    check(session, vault, a + 13 * 3600, "ok", to=BROKER, value=5 * ETH)
+    check(session, vault, a + 14 * 3600, "ok", to=BROKER, value=2 * ETH)  # window full
+    v = check(session, vault, a + 24 * 3600, "CustodyGuardDailyLimitExceeded", to=BROKER, value=1)
+    assert v.args == (ZERO_ADDRESS, 1, 12 * ETH, 12 * ETH)  # hour a is still in the window
+    check(session, vault, a + 25 * 3600, "ok", to=BROKER, value=5 * ETH)  # hour a left: exactly its 5 ETH free
+    check(session, vault, a + 25 * 3600 + 1, "CustodyGuardDailyLimitExceeded", to=BROKER, value=1)
+    # long gap (live side read): 12 ETH over 06:xx-08:xx on Thursday, then 22 h later
+    b = monday + 3 * 86400 + 6 * 3600 + 60
+    check(session, vault, b, "ok", to=BROKER, value=5 * ETH)
+    check(session, vault, b + 3600, "ok", to=BROKER, value=5 * ETH)
+    check(session, vault, b + 2 * 3600, "ok", to=BROKER, value=2 * ETH)
+    v = check(session, vault, b + 24 * 3600, "CustodyGuardDailyLimitExceeded", to=BROKER, value=1)
+    assert v.args == (ZERO_ADDRESS, 1, 12 * ETH, 12 * ETH)  # hour b is still in the window
+    check(session, vault, b + 25 * 3600, "ok", to=BROKER, value=5 * ETH)
+    check(session, vault, b + 25 * 3600 + 1, "CustodyGuardDailyLimitExceeded", to=BROKER, value=1)
+
+
 def test_allowlist_per_asset(session, vault, monday):
     t = monday + 9 * 3600
     v = check(session, vault, t, "CustodyGuardDestinationNotAllowed", to=STRANGER, value=1)

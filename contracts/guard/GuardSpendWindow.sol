@@ -54,9 +54,7 @@ abstract contract GuardSpendWindow is GuardPolicy {
         uint256 nowHour = _nowHour(hour);
         uint256 total = word & MASK96;
         if (nowHour == hour) return total;
-        if (nowHour - hour >= BUCKETS) return 0;
-        // the current hour's amount stays in the window; only ring buckets can have expired
-        return total - _expired(i, hour, nowHour);
+        return _windowAt(i, total, (word >> 96) & MASK96, hour, nowHour);
     }
 
     function _setPaused(bool on) internal {
@@ -135,13 +133,30 @@ abstract contract GuardSpendWindow is GuardPolicy {
     {
         if (nowHour - hour >= BUCKETS) return 0;
         if (current != 0) _writeBucket(i, hour, current);
-        return total - _expired(i, hour, nowHour);
+        return _windowAt(i, total, current, hour, nowHour);
     }
 
-    /// @dev Sum of the ring buckets that were in the window at `hour` and have left it at `nowHour`.
-    function _expired(uint256 i, uint256 hour, uint256 nowHour) private view returns (uint256 amount) {
-        uint256 first = hour >= 24 ? hour - 24 : 0;
-        for (uint256 h = first; h + BUCKETS <= nowHour; h++) {
+    /// @dev What is still in the window at `nowHour` (> `hour`, the last hour recorded with `total`
+    ///      and its own amount `current`). `total` is always `current` plus the ring buckets of the 24
+    ///      hours before `hour`, so either side can be summed: the buckets that left the window
+    ///      (subtracted) or those still in it (added to `current`); the shorter side is read. A new
+    ///      hour reads one bucket, the next day's first spend none.
+    function _windowAt(uint256 i, uint256 total, uint256 current, uint256 hour, uint256 nowHour)
+        private
+        view
+        returns (uint256)
+    {
+        uint256 gap = nowHour - hour;
+        if (gap >= BUCKETS) return 0;
+        // Invariant: a spend counts while its hour h satisfies h + 25 > nowHour (at least 24 h, at most 25 h).
+        uint256 oldest = nowHour >= BUCKETS - 1 ? nowHour - (BUCKETS - 1) : 0; // first hour still in the window
+        if (2 * gap <= BUCKETS) return total - _sumBuckets(i, hour >= BUCKETS - 1 ? hour - (BUCKETS - 1) : 0, oldest);
+        return current + _sumBuckets(i, oldest, hour);
+    }
+
+    /// @dev Sum of the ring buckets recorded for the hours in [from, to).
+    function _sumBuckets(uint256 i, uint256 from, uint256 to) private view returns (uint256 amount) {
+        for (uint256 h = from; h < to; h++) {
             (uint256 bucketAmount, uint256 tag) = _bucket(i, h % BUCKETS);
             if (tag == h) amount += bucketAmount;
         }
