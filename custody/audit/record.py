@@ -270,13 +270,14 @@ def drill(
 # -- pre-sign risk engine -------------------------------------------------------------------------------------
 def risk_decision(
     conn: Connection, session: Session, *, vault: str | None, safe: str, proposal_id: int | None, decision,
-    actor: str,
+    actor: str, backend: str | None = None,
 ) -> Entry:  # fmt: skip
-    """One engine decision (any stage), linked to its proposal by safeTxHash and id."""
+    """One engine decision (any stage), linked to its proposal by safeTxHash and id; ``backend`` is the
+    signer's scheme (keystore / pkcs11 / ledger / trezor / offline / anvil) at the sign stage."""
     return append(
         conn, session, EntryKind.RISK_DECISION, actor=_scheme(actor) if ":" in actor else actor or _operator(session),
         vault=vault, refs={"safe_tx_hash": decision.safe_tx_hash},
-        payload={"safe": safe, "proposal": proposal_id, **decision.as_dict()},
+        payload={"safe": safe, "proposal": proposal_id, "backend": backend, **decision.as_dict()},
     )  # fmt: skip
 
 

@@ -168,8 +168,9 @@ def prepare(
         if settings.oracle else frozenset(),
     )  # fmt: skip
     model = anomaly.load(models_dir(session), vault.name)
-    if model is None:
-        model = anomaly.train(vault.name, inputs.history)
+    if model is None:  # untrained vault: a baseline of all but the last 24 h, so a burst cannot mask itself
+        settled = [m for m in inputs.history if (inputs.now - m.time).total_seconds() > 86400]
+        model = anomaly.train(vault.name, settled, now=inputs.now)
     return Prepared(inputs, sanctions.active(session.workspace.home), model)
 
 
@@ -181,10 +182,10 @@ def assess(session: Session, vault: VaultRecord, safe_tx: SafeTx, *, stage: str,
 
 
 def record(conn, session: Session, vault: VaultRecord, decision: Decision, *, proposal_id: int | None,
-           actor: str) -> None:  # fmt: skip
+           actor: str, backend: str | None = None) -> None:  # fmt: skip
     """The decision's ledger entry, and a case file per sanctions hit, in the caller's transaction."""
     audit.risk_decision(conn, session, vault=vault.name, safe=vault.safe, proposal_id=proposal_id,
-                        decision=decision, actor=actor)  # fmt: skip
+                        decision=decision, actor=actor, backend=backend)  # fmt: skip
     for reason in decision.reasons:
         if reason.layer == "sanctions":
             case = cases.open_case(risk_home(session), vault=vault.name, proposal_id=proposal_id, decision=decision,

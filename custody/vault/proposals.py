@@ -362,7 +362,8 @@ def _gate(
     decision = _risk(session, vault, proposal.safe_tx, stage=stage, proposal=proposal, signer=signer,
                      backend=backend, view=view)  # fmt: skip
     with session.store.begin() as conn:
-        risk_gate.record(conn, session, vault, decision, proposal_id=proposal.id, actor=signer or proposal.proposer)
+        risk_gate.record(conn, session, vault, decision, proposal_id=proposal.id, actor=signer or proposal.proposer,
+                         backend=backend)  # fmt: skip
     if on_decision is not None:
         on_decision(decision)
     risk_gate.refuse_deny(decision, what=f"proposal {proposal.id}", proposal_id=proposal.id)
