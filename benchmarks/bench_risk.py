@@ -37,7 +37,11 @@ def live_latency(decisions: int = 50) -> dict:
         proposal = P.propose_transfer(session, vault.id, to=PRIME_BROKER, amount="1", proposer="bench")
         latencies = [P.score_risk(session, proposal).latency_us / 1000 for _ in range(decisions)]
     array = np.asarray(latencies)
-    return {"n": decisions, "p50": round(float(np.percentile(array, 50)), 3), "p95": round(float(np.percentile(array, 95)), 3)}
+    return {
+        "n": decisions,
+        "p50": round(float(np.percentile(array, 50)), 3),
+        "p95": round(float(np.percentile(array, 95)), 3),
+    }
 
 
 def main() -> None:
@@ -55,7 +59,8 @@ def main() -> None:
         "offline": {**report, "detectors": detectors, "latency_ms": latency},
         "live_gate_latency_ms": live_latency(),
         "targets": {
-            "lookalike_recall_4_4": report["red_team"]["lookalike_4_4"]["caught"] == report["red_team"]["lookalike_4_4"]["cases"],
+            "lookalike_recall_4_4": report["red_team"]["lookalike_4_4"]["caught"]
+            == report["red_team"]["lookalike_4_4"]["cases"],
             "lookalike_fpr_below_1pct": report["detectors"]["lookalike"]["fpr"] < 0.01,
             "anomaly_benign_flagged_at_most_0_5pct": report["benign_flagged"]["anomaly"] <= 0.005 * report["benign"],
             "anomaly_recall_at_least_80pct": report["detectors"]["anomaly"]["recall"] >= 0.8,

@@ -150,7 +150,9 @@ def test_tx_sign_refuses_risky_payloads_until_each_kind_is_acknowledged(session,
         "tx", "sign", str(proposal.id), "--signer", "anvil:1", "--i-understand", "owners", "--i-understand", "threshold"
     )
     assert acknowledged.exit_code == 1
-    assert "risk verdict    DENY" in acknowledged.stderr and "config_change: addOwnerWithThreshold" in acknowledged.stderr
+    assert (
+        "risk verdict    DENY" in acknowledged.stderr and "config_change: addOwnerWithThreshold" in acknowledged.stderr
+    )
     assert "error: the risk engine denies this proposal 1 (sign)" in acknowledged.stderr
     assert P.get_proposal(session, proposal.id).signatures == ()
 

@@ -37,7 +37,9 @@ def _entries(session, kind: str) -> list:
 
 
 def _vault(session, tmp_path, owner: str, *, risk: str = "", name: str = "risky"):
-    path = policy_with_owners(tmp_path, [owner, anvil_signer(2).address, anvil_signer(3).address], threshold=1, name=name)
+    path = policy_with_owners(
+        tmp_path, [owner, anvil_signer(2).address, anvil_signer(3).address], threshold=1, name=name
+    )
     if risk:
         path.write_text(path.read_text() + risk)
     vault, _ = service.create_vault(session, path)
@@ -97,7 +99,9 @@ def test_a_deny_refuses_an_imported_offline_signature(session, tmp_path):
 def test_a_deny_blocks_message_signing_at_propose_and_sign(session, tmp_path):
     template = (FIXTURES / "policies" / "messages.yaml").read_text()
     strict = tmp_path / "strict-messages.yaml"
-    strict.write_text(template.replace("name: signing-vault", "name: strict-signing") + "  rules:\n    message_signing: deny\n")
+    strict.write_text(
+        template.replace("name: signing-vault", "name: strict-signing") + "  rules:\n    message_signing: deny\n"
+    )
     vault, _ = service.create_vault(session, strict)
     order = M.load_typed_data(FIXTURES / "order.json")
     with pytest.raises(RiskDenied, match="message_signing: asks the vault to sign an EIP-712 message"):
@@ -161,10 +165,13 @@ def test_an_engine_timeout_denies(session, anvil, tmp_path):
 def test_warn_needs_out_of_band_confirmation_and_one_more_signer(session, tmp_path):
     vault = _vault(session, tmp_path, anvil_signer(1).address)
     stranger = to_checksum_address("0x" + "5a" * 20)  # no history, not a known counterparty: first_time_destination
-    proposal = P.propose(session, vault.id, to=stranger, value=10**15, proposer="alice",
-                         force=True)  # the guard would refuse an unlisted destination; the engine is what is tested
+    proposal = P.propose(
+        session, vault.id, to=stranger, value=10**15, proposer="alice", force=True
+    )  # the guard would refuse an unlisted destination; the engine is what is tested
     P.sign(session, P.get_proposal(session, proposal.id), anvil_signer(1))
-    with pytest.raises(RiskRequirementMissing, match="first_time_destination.*out-of-band confirmation.*2 owner signatures"):
+    with pytest.raises(
+        RiskRequirementMissing, match="first_time_destination.*out-of-band confirmation.*2 owner signatures"
+    ):
         P.execute(session, P.get_proposal(session, proposal.id), force=True)
     confirm_out_of_band(session, proposal)
     with pytest.raises(RiskRequirementMissing, match="2 owner signatures \\(threshold 1 \\+ 1\\), have 1"):
@@ -197,7 +204,9 @@ def test_a_sanctions_hit_opens_a_case_file_and_tx_show_prints_the_verdict(sessio
     with pytest.raises(RiskDenied, match="the proposal was not opened") as denied:
         P.propose_transfer(session, vault.id, to=PRIME, amount="0.25", proposer="alice")
     (case,) = R.list_cases(session)
-    assert case["address"] == PRIME and case["decision"] == "deny" and case["proposal"] == denied.value.details["proposal"]
+    assert (
+        case["address"] == PRIME and case["decision"] == "deny" and case["proposal"] == denied.value.details["proposal"]
+    )
     assert set(case["report_by"]) == {"US", "EU"} and case["list_version"].startswith("2026-11-28:")
     (opened,) = _entries(session, "risk_case_opened")
     assert opened.payload == case

@@ -112,7 +112,11 @@ def import_signature(app: AppContext, file: str) -> None:
             "an approval counts once"
         )
     signature, added = P.add_signature(
-        session, proposal, blob, source="offline", on_decision=None if app.json else lambda d: render_verdict(app.err, d)
+        session,
+        proposal,
+        blob,
+        source="offline",
+        on_decision=None if app.json else lambda d: render_verdict(app.err, d),
     )
     after = P.describe(session, P.get_proposal(session, proposal.id))
     valid = sum(1 for s in after["signatures"] if s["valid"])

@@ -18,7 +18,9 @@ def render_decision(c, d: dict) -> None:
     c.print(f"  [{colour}]{d['verdict'].upper()}[/{colour}] at {d['stage']} ({d['latency_us'] / 1000:.1f} ms)")
     for r in d["reasons"]:
         facts = ", ".join(f"{k}={v}" for k, v in r["facts"].items())
-        c.print(f"    {r['severity']:<5} {r['layer']:<9} {r['code']}: {r['message']}" + (f" [{facts}]" if facts else ""))
+        c.print(
+            f"    {r['severity']:<5} {r['layer']:<9} {r['code']}: {r['message']}" + (f" [{facts}]" if facts else "")
+        )
     scores = ", ".join(f"{k} {v}" for k, v in d["scores"].items())
     c.print(f"    scores: {scores}")
     if d["features"]:
@@ -83,7 +85,9 @@ def eval_cmd(app: AppContext, seed: int, out: str | None) -> None:
             c.print(f"  {name:<12} precision {m['precision']:.3f} recall {m['recall']:.3f} fpr {m['fpr']:.4f}")
         for name, caught in report["red_team"].items():
             c.print(f"  red team {name:<28} caught {caught['caught']}/{caught['cases']}")
-        c.print(f"  p95 decision latency {report['latency_ms']['p95']:.2f} ms over {report['latency_ms']['n']} decisions")
+        c.print(
+            f"  p95 decision latency {report['latency_ms']['p95']:.2f} ms over {report['latency_ms']['n']} decisions"
+        )
 
     app.emit(report, render)
 
@@ -99,7 +103,12 @@ def lists_group() -> None:
 def lists_show(app: AppContext) -> None:
     """The active list: source, date, SHA-256, size."""
     data = R.show_list(app.session())
-    app.emit(data, lambda c: c.print(f"{data['count']} addresses, date {data['date']}, sha256 {data['sha256']}\n  {data['source']}"))
+    app.emit(
+        data,
+        lambda c: c.print(
+            f"{data['count']} addresses, date {data['date']}, sha256 {data['sha256']}\n  {data['source']}"
+        ),
+    )
 
 
 @lists_group.command("import")
@@ -110,8 +119,12 @@ def lists_show(app: AppContext) -> None:
 def lists_import(app: AppContext, file: str, date: str | None) -> None:
     """Load an OFAC SDN XML/CSV offline; the additions and delistings go to the ledger."""
     data = R.import_list(app.session(), file, date=date)
-    app.emit(data, lambda c: c.print(
-        f"imported {data['count']} addresses ({data['date']}): +{len(data['additions'])} -{len(data['delistings'])}"))
+    app.emit(
+        data,
+        lambda c: c.print(
+            f"imported {data['count']} addresses ({data['date']}): +{len(data['additions'])} -{len(data['delistings'])}"
+        ),
+    )
 
 
 @risk_group.group("cases")
@@ -127,7 +140,9 @@ def cases_list(app: AppContext) -> None:
 
     def render(c):
         for case in data:
-            c.print(f"{case['case']} {case['opened_at']} {case['decision']} {case['address']} proposal {case['proposal']}")
+            c.print(
+                f"{case['case']} {case['opened_at']} {case['decision']} {case['address']} proposal {case['proposal']}"
+            )
 
     app.emit(data, render)
 

@@ -67,7 +67,9 @@ def render_proposal(c, d: dict) -> None:
 def render_verdict(c, decision) -> None:
     """The risk engine's verdict, printed before any signer is asked."""
     colour = {"accept": "green", "warn": "yellow", "deny": "bold red"}[decision.verdict.value]
-    c.print(f"  risk verdict    [{colour}]{decision.verdict.value.upper()}[/{colour}] ({decision.latency_us / 1000:.1f} ms)")
+    c.print(
+        f"  risk verdict    [{colour}]{decision.verdict.value.upper()}[/{colour}] ({decision.latency_us / 1000:.1f} ms)"
+    )
     for reason in decision.reasons:
         if reason.severity.value != "info":
             c.print(f"                  {reason.severity.value} {reason.code}: {reason.message}")

@@ -188,7 +188,9 @@ def score(inputs: RiskInputs, model: BaselineModel) -> tuple[list[Reason], dict,
         reasons.append(Reason("off_hours", LAYER, Severity.WARN,
                               f"no transfer of this vault ever happened around {now:%A %H}:00 UTC",
                               {"hour_of_week": features["hour_of_week"]}))  # fmt: skip
-    if moves and (velocity_1h > max(int(1.5 * model.max_1h) + 1, 4) or velocity_24h > max(int(1.5 * model.max_24h) + 1, 8)):
+    if moves and (
+        velocity_1h > max(int(1.5 * model.max_1h) + 1, 4) or velocity_24h > max(int(1.5 * model.max_24h) + 1, 8)
+    ):
         top = max(top, 1.0)
         reasons.append(Reason("burst", LAYER, Severity.WARN,
                               f"{velocity_1h} transfers in 1 h / {velocity_24h} in 24 h (usual peak {model.max_1h} / "

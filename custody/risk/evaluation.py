@@ -109,7 +109,9 @@ def history_of(world: VaultWorld, rng: random.Random, count: int) -> list[Moveme
 
 def _inputs(world: VaultWorld, history: list[Movement], *, to: str, value: int, data: bytes = b"",
             operation: Operation = Operation.CALL, now: dt.datetime, signer: str) -> RiskInputs:  # fmt: skip
-    safe_tx = SafeTx(safe=world.safe, chain_id=31337, to=to, value=value, data=data, operation=operation, nonce=len(history))
+    safe_tx = SafeTx(
+        safe=world.safe, chain_id=31337, to=to, value=value, data=data, operation=operation, nonce=len(history)
+    )
     decoded = decode_safe_call(None, to, value, data, operation, safe=world.safe)
     return RiskInputs(
         stage="sign", safe_tx=safe_tx, decoded=decoded, now=now, settings=world.policy.risk, owners=world.owners,
@@ -140,7 +142,9 @@ def _red_team(kind: str, world: VaultWorld, history: list[Movement], rng: random
         return _inputs(world, [*history, *extra], to=normal.destination, value=normal.amount,
                        now=burst_start + dt.timedelta(minutes=30), signer=signer)  # fmt: skip
     if kind == "off_hours_drain":
-        night = (last.time + dt.timedelta(days=(5 - last.time.weekday()) % 7 or 7)).replace(hour=3, minute=rng.randrange(60))
+        night = (last.time + dt.timedelta(days=(5 - last.time.weekday()) % 7 or 7)).replace(
+            hour=3, minute=rng.randrange(60)
+        )
         return _inputs(world, history, to=normal.destination, value=int(world.balance * rng.uniform(0.6, 0.95)),
                        now=night, signer=signer)  # fmt: skip
     if kind == "new_destination_drain":

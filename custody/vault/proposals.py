@@ -370,7 +370,6 @@ def _gate(
     return decision
 
 
-
 def build_transfer(session: Session, *, to: str, amount: str, token: str | None) -> tuple[str, int, bytes, DecodedCall]:
     """(target, value, data, decoded) for an ETH or ERC-20 transfer of a human ``amount``."""
     recipient = parse_address(to, what="destination")
