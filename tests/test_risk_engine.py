@@ -35,7 +35,9 @@ hex40 = st.text(alphabet="0123456789abcdef", min_size=40, max_size=40)
 
 
 def _inputs(to=PRIME, value=10**18, data=b"", operation=Operation.CALL, *, known=None, history=(), **changes):
-    tx_changes = {"nonce": 0} | {k: changes.pop(k) for k in ("gas_price", "gas_token", "refund_receiver", "nonce") if k in changes}
+    tx_changes = {"nonce": 0} | {
+        k: changes.pop(k) for k in ("gas_price", "gas_token", "refund_receiver", "nonce") if k in changes
+    }
     safe_tx = SafeTx(safe=SAFE, chain_id=31337, to=to, value=value, data=data, operation=operation, **tx_changes)
     decoded = decode_safe_call(None, to, value, data, operation, safe=SAFE)
     base = RiskInputs(
