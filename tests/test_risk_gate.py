@@ -23,6 +23,7 @@ from custody.signers.registry import SignerContext, open_signer
 from custody.vault import messages as M
 from custody.vault import proposals as P
 from custody.vault import service
+from tests.attack_helpers import deploy
 from tests.conftest import FIXTURES
 from tests.risk_helpers import confirm_out_of_band
 from tests.signer_fixtures import policy_with_owners
@@ -215,3 +216,22 @@ def test_a_sanctions_hit_opens_a_case_file_and_tx_show_prints_the_verdict(sessio
     explained = json.loads(run_cli("risk", "explain", str(case["proposal"]), "--json").stdout)
     (decision,) = explained["decisions"]
     assert decision["versions"]["sanctions_list"] == case["list_version"] and decision["scores"]["sanctions"] == 1000
+
+
+def test_an_on_chain_sanctions_oracle_is_consulted(session, tmp_path):
+    oracle = deploy(session, "TestSanctionsOracle")
+    contract = session.contract("TestSanctionsOracle", oracle)
+    listing = bytes.fromhex(contract.encode_abi("setSanctioned", [PRIME, True])[2:])
+    session.send(to=oracle, data=listing, what="listing the prime broker on the test oracle")
+    vault = _vault(session, tmp_path, anvil_signer(1).address, risk=f"risk:\n  sanctions:\n    oracle: {oracle}\n")
+    with pytest.raises(RiskDenied, match=f"sanctioned_counterparty: {PRIME} is sanctioned \\(on-chain oracle\\)"):
+        P.propose_transfer(session, vault.id, to=PRIME, amount="0.25", proposer="alice")
+    delisting = bytes.fromhex(contract.encode_abi("setSanctioned", [PRIME, False])[2:])
+    session.send(to=oracle, data=delisting, what="delisting")
+    accepted = P.propose_transfer(session, vault.id, to=PRIME, amount="0.25", proposer="alice")
+    assert _entries(session, "risk_decision")[-1].payload["verdict"] == "accept" and accepted.state.value == "proposed"
+    # an oracle address without the contract gives no answer: an engine error, so a Deny
+    silent = _vault(session, tmp_path, anvil_signer(1).address, name="silent",
+                    risk="risk:\n  sanctions:\n    oracle: 0x000000000000000000000000000000000000dEaD\n")  # fmt: skip
+    with pytest.raises(RiskDenied, match="engine_error: sanctions oracle 0x000000000000000000000000000000000000dEaD"):
+        P.propose_transfer(session, silent.id, to=PRIME, amount="0.25", proposer="alice")

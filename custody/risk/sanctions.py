@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from custody.exceptions import InputError
+from custody.exceptions import InputError, RiskError
 from custody.risk.calls import transfers
 from custody.risk.inputs import RiskInputs
 from custody.risk.verdict import Reason, Severity
@@ -222,5 +222,5 @@ def check(inputs: RiskInputs, listed: SanctionsList) -> list[Reason]:
     return found
 
 
-class OracleError(Exception):
+class OracleError(RiskError):
     """The configured on-chain oracle gave no usable answer (the decision then fails closed)."""
