@@ -292,7 +292,7 @@ def _policy(run: PilotRun, session: Session, hot_vault: str, template: Path) -> 
     """The guard at work: refusals off- and on-chain, and a timelocked policy change."""
     from custody.policy.pilot import policy_section
 
-    return policy_section(run.step, session, hot_vault, template, anvil_signer(2))
+    return policy_section(run.step, session, hot_vault, template, anvil_signer(2), cosigner=anvil_signer(1))
 
 
 def _drill(run: PilotRun, session: Session, cold_vault: str) -> dict[str, Any]:
