@@ -44,6 +44,22 @@ def live_latency(decisions: int = 50) -> dict:
     }
 
 
+def _forest_run() -> dict:
+    """The same evaluation with the optional IsolationForest in the anomaly layer (custody[risk-ml])."""
+    from custody.risk import forest
+
+    if not forest.available():
+        return {"available": False}
+    report = run_evaluation(use_forest=True)
+    return {
+        "available": True, "benign_flagged": report["benign_flagged"],
+        "anomaly": {k: round(v, 5) if isinstance(v, float) else v for k, v in report["detectors"]["anomaly"].items()},
+        "isolation_forest": {k: round(v, 5) if isinstance(v, float) else v
+                             for k, v in report["detectors"]["isolation_forest"].items()},
+        "latency_ms": {k: round(v, 3) if isinstance(v, float) else v for k, v in report["latency_ms"].items()},
+    }  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true")
@@ -58,6 +74,7 @@ def main() -> None:
     result = {
         "offline": {**report, "detectors": detectors, "latency_ms": latency},
         "live_gate_latency_ms": live_latency(),
+        "with_isolation_forest": _forest_run(),
         "targets": {
             "lookalike_recall_4_4": report["red_team"]["lookalike_4_4"]["caught"]
             == report["red_team"]["lookalike_4_4"]["cases"],

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from custody.policy.risk_section import DEFAULT_SETTINGS, RiskSettings
-from custody.policy.template import check_policy_text, load_policy_text
+from custody.policy.template import check_policy_text, load_policy, load_policy_text
 from custody.risk import anomaly, firewall, poisoning, sanctions
 from custody.risk.engine import Prepared, decide
 from custody.risk.evaluation import lookalike_of, run_evaluation
@@ -276,3 +276,30 @@ def test_evaluation_meets_the_detection_targets_on_generated_histories():
     assert report["benign_flagged"]["anomaly"] <= 0.005 * report["benign"]
     assert report["detectors"]["anomaly"]["recall"] >= 0.8
     assert all(v["caught"] == v["cases"] for k, v in report["red_team"].items() if k != "unusual_signer")
+
+
+# -- optional IsolationForest (custody[risk-ml], installed by scripts/bootstrap) ---------------------------------
+def test_isolation_forest_flags_an_isolated_transfer_and_its_file_is_hash_checked(tmp_path):
+    from custody.risk import forest
+    from custody.risk.evaluation import _world, history_of
+    from custody.risk.forest import vector
+
+    world = _world(load_policy(POLICIES / "hot.yaml"), random.Random(2))
+    moves = history_of(world, random.Random(2), 340)
+    trees = forest.train(moves[:240])
+    assert trees is not None and trees.rows == 230 and forest.train(moves[:20]) is None
+    held_out = [trees.flags(vector(m.asset, m.amount, m.destination, m.time, moves[:240 + i]))[0]
+                for i, m in enumerate(moves[240:])]  # fmt: skip
+    assert sum(held_out) <= 2  # ordinary transfers of the same vault are (almost) never isolated
+    last = moves[239]
+    night = (last.time + dt.timedelta(days=(5 - last.time.weekday()) % 7 or 7)).replace(hour=2)
+    drain = vector("ETH", 300 * 10**18, last.destination, night, moves[:240])
+    assert trees.flags(drain)[0]
+    model = anomaly.train(world.name, moves[:240])
+    odd = _inputs(to=last.destination, value=300 * 10**18, history=moves[:240], now=night)
+    assert "isolation_outlier" in [r.code for r in anomaly.score(odd, model, trees)[0]]
+    sha = forest.dump(trees, tmp_path / "ops.forest.joblib")
+    assert forest.load(tmp_path / "ops.forest.joblib", sha).threshold == trees.threshold
+    (tmp_path / "ops.forest.joblib").write_bytes((tmp_path / "ops.forest.joblib").read_bytes() + b"\x00")
+    with pytest.raises(Exception, match="does not match its recorded sha256"):
+        forest.load(tmp_path / "ops.forest.joblib", sha)

@@ -59,24 +59,26 @@ def score(app: AppContext, ref: str) -> None:
 
 @risk_group.command()
 @click.argument("vault_ref", metavar="VAULT")
+@click.option("--forest", is_flag=True, help="Also fit an IsolationForest (needs the custody[risk-ml] extra).")
 @json_option
 @pass_app
-def train(app: AppContext, vault_ref: str) -> None:
+def train(app: AppContext, vault_ref: str, forest: bool) -> None:
     """Train VAULT's anomaly baseline from its own executed history (model SHA-256 ledgered)."""
-    data = R.train(app.session(), vault_ref)
+    data = R.train(app.session(), vault_ref, with_forest=forest)
     app.emit(data, lambda c: c.print(f"trained {data['model']} for {data['vault']} on {data['events']} transfers"))
 
 
 @risk_group.command("eval")
 @click.option("--seed", default=14, show_default=True, help="Random seed of the generated histories.")
 @click.option("--out", type=click.Path(dir_okay=False), help="Also write the report (JSON) here.")
+@click.option("--forest", is_flag=True, help="Add the IsolationForest (custody[risk-ml]) to the anomaly layer.")
 @json_option
 @pass_app
-def eval_cmd(app: AppContext, seed: int, out: str | None) -> None:
+def eval_cmd(app: AppContext, seed: int, out: str | None, forest: bool) -> None:
     """Generated benign histories per template + injected red-team cases: precision, recall, FPR, p95 latency."""
     from custody.risk.evaluation import run_evaluation, write_report
 
-    report = run_evaluation(seed=seed)
+    report = run_evaluation(seed=seed, use_forest=forest)
     if out:
         write_report(report, out)
 

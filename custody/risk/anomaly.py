@@ -68,13 +68,16 @@ class BaselineModel:
     max_24h: int
     median_gap_s: int
     signers: list[str] = field(default_factory=list)
+    forest_file: str | None = None  # the optional IsolationForest (custody.risk.forest) beside this model
+    forest_sha256: str | None = None
 
     def body(self) -> dict:
         return {
             "kind": MODEL_KIND, "vault": self.vault, "version": self.version, "trained_at": self.trained_at,
             "events": self.events, "assets": self.assets, "pairs": self.pairs, "hour_of_day": self.hour_of_day,
             "day_of_week": self.day_of_week, "max_1h": self.max_1h, "max_24h": self.max_24h,
-            "median_gap_s": self.median_gap_s, "signers": self.signers,
+            "median_gap_s": self.median_gap_s, "signers": self.signers, "forest_file": self.forest_file,
+            "forest_sha256": self.forest_sha256,
         }  # fmt: skip
 
     @property
@@ -146,8 +149,9 @@ def _around(counts: list[int], index: int) -> int:
     return counts[(index - 1) % size] + counts[index] + counts[(index + 1) % size]
 
 
-def score(inputs: RiskInputs, model: BaselineModel) -> tuple[list[Reason], dict, int]:
-    """(reasons, features, score 0..1000) for the transaction in ``inputs`` against ``model``."""
+def score(inputs: RiskInputs, model: BaselineModel, forest=None) -> tuple[list[Reason], dict, int]:
+    """(reasons, features, score 0..1000) for the transaction in ``inputs`` against ``model`` (and the
+    optional IsolationForest ``forest``, a :class:`custody.risk.forest.ForestModel`)."""
     now = inputs.now
     moves = transfers(inputs.decoded)
     recent = [m.time for m in inputs.history]
@@ -195,6 +199,18 @@ def score(inputs: RiskInputs, model: BaselineModel) -> tuple[list[Reason], dict,
         reasons.append(Reason("burst", LAYER, Severity.WARN,
                               f"{velocity_1h} transfers in 1 h / {velocity_24h} in 24 h (usual peak {model.max_1h} / "
                               f"{model.max_24h})", {"velocity_1h": velocity_1h, "velocity_24h": velocity_24h}))  # fmt: skip
+    if forest is not None:
+        from custody.risk.forest import vector
+
+        for move in moves:
+            flagged, value = forest.flags(vector(move.asset, move.amount, move.destination, now, inputs.history))
+            features["forest_score_milli"] = int(value * 1000)
+            if flagged:
+                top = max(top, 1.0)
+                reasons.append(Reason("isolation_outlier", LAYER, Severity.WARN,
+                                      "the vault's IsolationForest isolates this transfer from its history",
+                                      {"score_milli": int(value * 1000),
+                                       "threshold_milli": int(forest.threshold * 1000)}))  # fmt: skip
     if inputs.signer is not None:
         known = inputs.signer.lower() in model.signers
         features["signer_known"] = known

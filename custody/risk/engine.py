@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from custody.policy.risk_section import DEFAULT_SETTINGS, RiskSettings
 from custody.risk import anomaly, firewall, poisoning, sanctions
@@ -26,6 +27,7 @@ class Prepared:
     inputs: RiskInputs
     listed: sanctions.SanctionsList
     model: anomaly.BaselineModel
+    forest: Any = None  # custody.risk.forest.ForestModel when the vault trained one (optional extra)
 
 
 def _override(reasons: list[Reason], settings: RiskSettings) -> list[Reason]:
@@ -44,7 +46,7 @@ def score(prepared: Prepared) -> tuple[list[Reason], dict[str, int], dict]:
         "poisoning": poisoning.check(inputs),
         "sanctions": sanctions.check(inputs, prepared.listed),
     }
-    found, features, anomaly_score = anomaly.score(inputs, prepared.model)
+    found, features, anomaly_score = anomaly.score(inputs, prepared.model, prepared.forest)
     layers["anomaly"] = found
     reasons = _override([r for rs in layers.values() for r in rs], inputs.settings)
     weight = {Severity.INFO: 100, Severity.WARN: 500, Severity.DENY: 1000}
@@ -59,6 +61,7 @@ def versions(prepared: Prepared | None) -> dict:
         found.update(
             sanctions_list=prepared.listed.version, sanctions_sha256=prepared.listed.sha256,
             model=prepared.model.label, model_sha256=prepared.model.sha256,
+            forest_sha256=prepared.model.forest_sha256 if prepared.forest is not None else None,
         )  # fmt: skip
     return found
 

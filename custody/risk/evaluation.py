@@ -23,7 +23,7 @@ from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_
 
 from custody._paths import POLICIES_DIR
 from custody.policy.template import load_policy
-from custody.risk import anomaly, sanctions
+from custody.risk import anomaly, forest, sanctions
 from custody.risk.engine import Prepared, decide
 from custody.risk.inputs import Movement, RiskInputs
 from custody.risk.verdict import Decision, Verdict
@@ -121,9 +121,9 @@ def _inputs(world: VaultWorld, history: list[Movement], *, to: str, value: int, 
     )  # fmt: skip
 
 
-def _decide(inputs: RiskInputs, listed, model) -> Decision:
-    return decide(inputs.stage, "0x" + inputs.safe_tx.safe_tx_hash.hex(), lambda: Prepared(inputs, listed, model),
-                  settings=inputs.settings)  # fmt: skip
+def _decide(inputs: RiskInputs, listed, model, trees=None) -> Decision:
+    return decide(inputs.stage, "0x" + inputs.safe_tx.safe_tx_hash.hex(),
+                  lambda: Prepared(inputs, listed, model, trees), settings=inputs.settings)  # fmt: skip
 
 
 def _red_team(kind: str, world: VaultWorld, history: list[Movement], rng: random.Random, listed) -> RiskInputs:
@@ -177,21 +177,23 @@ def _rates(flags: list[bool], truth: list[bool]) -> dict:
 
 
 def run_evaluation(*, seed: int = 14, history_size: int = 240, benign_cases: int = 200, cases_per_kind: int = 25,
-                   templates: list[Path] | None = None) -> dict:  # fmt: skip
+                   templates: list[Path] | None = None, use_forest: bool = False) -> dict:  # fmt: skip
     rng = random.Random(seed)
     listed = sanctions.packaged()
     rows: list[dict] = []
     latencies: list[int] = []
+    use_forest = bool(use_forest)
     for path in templates or sorted(POLICIES_DIR.glob("*.yaml")):
         world = _world(load_policy(path), rng)
         history = history_of(world, rng, history_size + benign_cases)
+        trees = forest.train(history[:history_size], seed=seed) if use_forest else None
         for i in range(benign_cases):
             past = history[: history_size + i]
             current = history[history_size + i]
             model = anomaly.train(world.name, past)
             inputs = _inputs(world, past, to=current.destination, value=current.amount, now=current.time,
                              signer=current.signers[0])  # fmt: skip
-            decision = _decide(inputs, listed, model)
+            decision = _decide(inputs, listed, model, trees)
             latencies.append(decision.latency_us)
             rows.append({"template": world.name, "case": "benign", "decision": decision})
         past = history[:history_size]
@@ -199,10 +201,10 @@ def run_evaluation(*, seed: int = 14, history_size: int = 240, benign_cases: int
         for kind in RED_TEAM:
             for _ in range(cases_per_kind):
                 inputs = _red_team(kind, world, past, rng, listed)
-                decision = _decide(inputs, listed, model)
+                decision = _decide(inputs, listed, model, trees)
                 latencies.append(decision.latency_us)
                 rows.append({"template": world.name, "case": kind, "decision": decision})
-    return _report(rows, latencies, seed=seed)
+    return {**_report(rows, latencies, seed=seed), "isolation_forest": bool(use_forest)}
 
 
 def _report(rows: list[dict], latencies: list[int], *, seed: int) -> dict:
@@ -218,6 +220,8 @@ def _report(rows: list[dict], latencies: list[int], *, seed: int) -> dict:
     detectors = {
         "lookalike": _rates([has(r["decision"], "lookalike_destination") for r in rows], lookalike_truth),
         "anomaly": _rates([anomalous(r["decision"]) for r in anomaly_rows], [r["case"] != "benign" for r in anomaly_rows]),
+        "isolation_forest": _rates([has(r["decision"], "isolation_outlier") for r in anomaly_rows],
+                                   [r["case"] != "benign" for r in anomaly_rows]),
         "sanctions": _rates([has(r["decision"], "sanctioned_counterparty") for r in rows],
                             [r["case"] == "sanctioned_counterparty" for r in rows]),
         "engine": _rates([r["decision"].verdict is not Verdict.ACCEPT for r in rows], [r["case"] != "benign" for r in rows]),

@@ -19,7 +19,7 @@ from custody.audit.entries import EntryKind
 from custody.audit.lookup import find
 from custody.exceptions import RiskDenied, RiskRequirementMissing
 from custody.policy.risk_section import DEFAULT_SETTINGS, RiskSettings
-from custody.risk import anomaly, cases, sanctions
+from custody.risk import anomaly, cases, forest, sanctions
 from custody.risk.calls import ETH, transfers, walk
 from custody.risk.engine import Prepared, decide
 from custody.risk.inputs import Inbound, Movement, RiskInputs
@@ -171,7 +171,10 @@ def prepare(
     if model is None:  # untrained vault: a baseline of all but the last 24 h, so a burst cannot mask itself
         settled = [m for m in inputs.history if (inputs.now - m.time).total_seconds() > 86400]
         model = anomaly.train(vault.name, settled, now=inputs.now)
-    return Prepared(inputs, sanctions.active(session.workspace.home), model)
+    trees = None
+    if model.forest_file and model.forest_sha256:
+        trees = forest.load(models_dir(session) / model.forest_file, model.forest_sha256)
+    return Prepared(inputs, sanctions.active(session.workspace.home), model, trees)
 
 
 def assess(session: Session, vault: VaultRecord, safe_tx: SafeTx, *, stage: str, **context) -> Decision:

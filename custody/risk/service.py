@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 from custody.audit import record as audit
 from custody.exceptions import RiskError
-from custody.risk import anomaly, cases, sanctions
+from custody.risk import anomaly, cases, forest, sanctions
 from custody.risk.gate import decisions, history, models_dir, risk_home
 from custody.session import Session
 from custody.vault import proposals as P
@@ -25,15 +26,21 @@ def score(session: Session, ref: str) -> dict:
     return P.score_risk(session, P.get_proposal(session, ref)).as_dict()
 
 
-def train(session: Session, vault_ref: str) -> dict:
+def train(session: Session, vault_ref: str, *, with_forest: bool = False) -> dict:
     """Train the vault's baseline from its executed history; the model file's SHA-256 goes to the ledger."""
     vault = get_vault(session, vault_ref)
     folder = models_dir(session)
     previous = anomaly.load(folder, vault.name)
-    model = anomaly.train(vault.name, history(session, vault.safe), version=(previous.version + 1) if previous else 1)
+    moves = history(session, vault.safe)
+    model = anomaly.train(vault.name, moves, version=(previous.version + 1) if previous else 1)
+    trees = forest.train(moves) if with_forest else None
+    if trees is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"{vault.name}.v{model.version}.forest.joblib"
+        model = dataclasses.replace(model, forest_file=name, forest_sha256=forest.dump(trees, folder / name))
     path = anomaly.save(model, folder)
     facts = {"model": model.label, "version": model.version, "sha256": model.sha256, "events": model.events,
-             "file": path.name}  # fmt: skip
+             "file": path.name, "forest_sha256": model.forest_sha256}  # fmt: skip
     with session.store.begin() as conn:
         audit.risk_model_trained(conn, session, vault=vault.name, safe=vault.safe, payload=facts)
     return {"vault": vault.name, **facts}
