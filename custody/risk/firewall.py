@@ -128,7 +128,7 @@ def _proposer(inputs: RiskInputs) -> list[Reason]:
             return [_reason("proposer_not_owner", f"proposer {candidate} is neither an owner nor a delegate",
                             proposer=candidate)]  # fmt: skip
         return []
-    return [_reason("proposer_unverified", "the proposer is not identified by an address", proposer=text[:64])]
+    return [_reason("proposer_unverified", "the proposer is not identified by an address", named=bool(text))]
 
 
 def _destinations(inputs: RiskInputs) -> list[Reason]:

@@ -50,13 +50,14 @@ def settings_of(vault: VaultRecord) -> RiskSettings:
 
 
 # -- history from the ledger ------------------------------------------------------------------------------------
-_block_times: dict[tuple[int, int], dt.datetime] = {}
+# (chain id, block, tx hash) -> block time: the tx hash keeps a reverted and re-mined block from being reused
+_block_times: dict[tuple[int, int, str | None], dt.datetime] = {}
 
 
-def _block_time(session: Session, block: int | None) -> dt.datetime | None:
+def _block_time(session: Session, block: int | None, tx_hash: str | None = None) -> dt.datetime | None:
     if block is None:
         return None
-    key = (session.chain_id, int(block))
+    key = (session.chain_id, int(block), tx_hash)
     if key not in _block_times:
         found = session.chain.call(session.chain.w3.eth.get_block, int(block))
         _block_times[key] = dt.datetime.fromtimestamp(int(found["timestamp"]), dt.UTC)
@@ -80,7 +81,7 @@ def history(session: Session, safe: str) -> list[Movement]:
         if not payload.get("success"):
             continue
         moved = _movement(payload["to"], int(payload["value"]), bytes.fromhex(payload["data"][2:]))
-        when = _block_time(session, entry.refs.get("block"))
+        when = _block_time(session, entry.refs.get("block"), entry.refs.get("tx_hash"))
         if moved is None or when is None:
             continue
         asset, amount, destination = moved
@@ -92,7 +93,7 @@ def inbound(session: Session, safe: str) -> list[Inbound]:
     found = []
     for entry in find(session.store, EntryKind.DEPOSIT_OBSERVED, chain_id=session.chain_id, safe=safe):
         payload = entry.payload
-        when = _block_time(session, entry.refs.get("block")) or dt.datetime.now(dt.UTC)
+        when = _block_time(session, entry.refs.get("block"), entry.refs.get("tx_hash")) or dt.datetime.now(dt.UTC)
         found.append(Inbound(when, str(payload.get("from")), str(payload.get("asset")), int(payload.get("amount", 0))))
     return found
 
