@@ -296,5 +296,5 @@ def risk_model_trained(conn: Connection, session: Session, *, vault: str, safe: 
 def risk_case_opened(conn: Connection, session: Session, *, vault: str | None, case: dict) -> Entry:
     return append(
         conn, session, EntryKind.RISK_CASE_OPENED, actor=_operator(session), vault=vault,
-        refs={"safe_tx_hash": case["safe_tx_hash"]}, payload=case,
+        refs={"safe_tx_hash": case["safe_tx_hash"]} if case.get("safe_tx_hash") else {}, payload=case,
     )  # fmt: skip

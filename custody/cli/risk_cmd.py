@@ -129,6 +129,24 @@ def lists_import(app: AppContext, file: str, date: str | None) -> None:
     )
 
 
+@risk_group.command("screen-deposits")
+@click.argument("vault_ref", metavar="VAULT")
+@json_option
+@pass_app
+def screen_deposits(app: AppContext, vault_ref: str) -> None:
+    """Screen the senders of VAULT's indexed deposits (`custody audit index`) against the active list."""
+    data = R.screen_deposits(app.session(), vault_ref)
+
+    def render(c):
+        for hit in data["hits"]:
+            c.print(f"[bold red]sanctioned[/bold red] sender {hit['sender']}: {hit['amount']} {hit['asset']} "
+                    f"({hit['entry']}){' — opened ' + hit['case'] if 'case' in hit else ''}")  # fmt: skip
+        if not data["hits"]:
+            c.print(f"no deposit of {data['vault']} comes from a listed address ({data['list_version']})")
+
+    app.emit(data, render)
+
+
 @risk_group.group("cases")
 def cases_group() -> None:
     """Case files opened by sanctions hits."""

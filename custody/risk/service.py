@@ -76,3 +76,28 @@ def export_cases(session: Session, out: str) -> dict:
     found = list_cases(session)
     Path(out).write_text(json.dumps({"format": "custody.risk-cases/1", "cases": found}, indent=1), encoding="utf-8")
     return {"file": out, "cases": len(found)}
+
+
+def screen_deposits(session: Session, vault_ref: str) -> dict:
+    """Screen every indexed deposit's sender against the active list; a case file per new hit."""
+    from custody.risk.gate import inbound
+
+    vault = get_vault(session, vault_ref)
+    listed = sanctions.active(session.workspace.home)
+    opened = {(c["address"].lower(), c.get("safe_tx_hash")) for c in list_cases(session)}
+    hits = []
+    for deposit in inbound(session, vault.safe):
+        entry = listed.hit(deposit.sender)
+        if entry is None:
+            continue
+        key = (deposit.sender.lower(), None)
+        hit = {"sender": deposit.sender, "asset": deposit.asset, "amount": str(deposit.amount), "entry": entry}
+        if key not in opened:
+            case = cases.open_deposit_case(risk_home(session), vault=vault.name, deposit=hit, list_version=listed.version,
+                                           windows=vault.policy().risk.reporting_windows)  # fmt: skip
+            with session.store.begin() as conn:
+                audit.risk_case_opened(conn, session, vault=vault.name, case=case)
+            opened.add(key)
+            hit["case"] = case["case"]
+        hits.append(hit)
+    return {"vault": vault.name, "list_version": listed.version, "hits": hits}
