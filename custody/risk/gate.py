@@ -7,6 +7,7 @@ before any signer is asked to sign, before an imported signature is stored, and 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -18,7 +19,9 @@ from custody.audit import record as audit
 from custody.audit.entries import EntryKind
 from custody.audit.lookup import find
 from custody.exceptions import RiskDenied, RiskRequirementMissing
+from custody.policy.model import Policy
 from custody.policy.risk_section import DEFAULT_SETTINGS, RiskSettings
+from custody.policy.template import load_policy_text
 from custody.risk import anomaly, cases, forest, sanctions
 from custody.risk.calls import ETH, transfers, walk
 from custody.risk.engine import Prepared, decide
@@ -42,9 +45,19 @@ def models_dir(session: Session) -> Path:
     return risk_home(session) / "models"
 
 
+@functools.lru_cache(maxsize=64)
+def _parsed(source: str, path: str) -> Policy:
+    """A vault's template, parsed once per text (templates are immutable per vault; parsing YAML is slow)."""
+    return load_policy_text(source, path)
+
+
+def policy_of(vault: VaultRecord) -> Policy:
+    return _parsed(vault.policy_source, vault.policy_path)
+
+
 def settings_of(vault: VaultRecord) -> RiskSettings:
     try:
-        return vault.policy().risk
+        return policy_of(vault).risk
     except Exception:  # an unreadable template: the strictest settings (the decision will fail closed too)
         return DEFAULT_SETTINGS
 
@@ -133,7 +146,7 @@ def oracle_hits(session: Session, oracle: str, addresses: Iterable[str]) -> froz
 
 
 def _known(vault: VaultRecord, settings: RiskSettings) -> dict[str, str]:
-    policy = vault.policy()
+    policy = policy_of(vault)
     known: dict[str, str] = {}
     for asset in policy.assets:
         for item in asset.allowlist:
@@ -150,7 +163,7 @@ def prepare(
     queued_nonces: Iterable[int], proposer: str = "", signer: str | None = None, backend: str | None = None,
     supplied_hash: bytes | None = None, onchain_hash: bytes | None = None,
 ) -> Prepared:  # fmt: skip
-    settings = vault.policy().risk
+    settings = policy_of(vault).risk
     decoded = decode_safe_call(session.chain, safe_tx.to, safe_tx.value, safe_tx.data, safe_tx.operation,
                                safe=safe_tx.safe)  # fmt: skip
     targets = [str(item.call.to) for item in walk(decoded) if item.call.to and not item.in_timelock]

@@ -9,7 +9,7 @@ from pathlib import Path
 from custody.audit import record as audit
 from custody.exceptions import RiskError
 from custody.risk import anomaly, cases, forest, sanctions
-from custody.risk.gate import decisions, history, models_dir, risk_home
+from custody.risk.gate import decisions, history, models_dir, risk_home, settings_of
 from custody.session import Session
 from custody.vault import proposals as P
 from custody.vault.service import get_vault
@@ -94,7 +94,7 @@ def screen_deposits(session: Session, vault_ref: str) -> dict:
         hit = {"sender": deposit.sender, "asset": deposit.asset, "amount": str(deposit.amount), "entry": entry}
         if key not in opened:
             case = cases.open_deposit_case(risk_home(session), vault=vault.name, deposit=hit, list_version=listed.version,
-                                           windows=vault.policy().risk.reporting_windows)  # fmt: skip
+                                           windows=settings_of(vault).reporting_windows)  # fmt: skip
             with session.store.begin() as conn:
                 audit.risk_case_opened(conn, session, vault=vault.name, case=case)
             opened.add(key)

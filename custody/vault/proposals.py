@@ -569,7 +569,7 @@ def execute(session: Session, proposal: Proposal, *, force: bool = False) -> Rec
     decision = _gate(session, proposal, stage="execute", view=view)
     proposer = (proposal.proposer or "").strip().lower()
     risk_gate.require_warn_satisfied(
-        decision, get_vault(session, proposal.vault_id).policy().risk, signatures=len(valid), threshold=threshold,
+        decision, risk_gate.settings_of(get_vault(session, proposal.vault_id)), signatures=len(valid), threshold=threshold,
         confirmed=any(c.safe_tx_hash == proposal.safe_tx_hash and c.confirmer.lower() != proposer
                       for c in confirmations(session, proposal)),
         proposal_id=proposal.id,
