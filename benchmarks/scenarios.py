@@ -93,18 +93,25 @@ def _transfer(session: Session, vault: str, *, amount: str, token: str | None = 
 
 
 def _install_noop_guard(session: Session, vault: str) -> None:
-    """Owners install the benchmark-only NoopGuard on an unguarded vault (a plain self-call)."""
+    """Owners install the benchmark-only NoopGuard on an unguarded vault (a plain self-call), signed and sent
+    directly: a direct guard change is exactly what custody's risk engine denies, and this is measurement
+    set-up, not a custody flow."""
     from eth_abi import encode
     from eth_utils import function_signature_to_4byte_selector
 
     from custody.contracts.deploy import deploy_plain
+    from custody.safe.safe_tx import SafeTx
+    from custody.safe.signatures import pack_signatures, verify_owner_signature
+    from custody.types import Operation
 
     record = service.get_vault(session, vault)
     noop = deploy_plain(session.chain, session.sender, "NoopGuard", constructor_types=[], constructor_args=[])
     data = function_signature_to_4byte_selector("setGuard(address)") + encode(["address"], [noop.address])
-    p = P.propose(session, vault, to=record.safe, data=data, description="install NoopGuard (benchmark)")
-    P.sign(session, p, anvil_signer(1))
-    P.execute(session, P.get_proposal(session, p.id))
+    safe_tx = SafeTx(safe=record.safe, chain_id=session.chain_id, to=record.safe, value=0, data=data,
+                     operation=Operation.CALL, nonce=P.safe_nonce(session, record.safe))  # fmt: skip
+    signature = verify_owner_signature(anvil_signer(1).sign_safe_tx(safe_tx), safe_tx.safe_tx_hash)
+    calldata = P.exec_calldata(session, safe_tx, pack_signatures([signature]))
+    session.send(to=record.safe, data=calldata, what="installing NoopGuard (benchmark set-up)")
 
 
 def guard_overhead_gas(session: Session, policy_path) -> dict[str, int]:

@@ -44,7 +44,10 @@ input, ``LookupError`` for unknown names, ``TimeoutError`` for waits).
     │   ├── TimelockNotReady                   a scheduled change is still in its delay
     │   ├── RiskNotAcknowledged                risky payload signed without --i-understand KIND
     │   ├── ConfirmationRequired               out-of-band confirmation missing where policy asks
-    │   └── ConfirmationError                  wrong / expired code, confirmer is the proposer, …
+    │   ├── ConfirmationError                  wrong / expired code, confirmer is the proposer, …
+    │   ├── RiskDenied                         the pre-sign risk engine denied (decision attached)
+    │   └── RiskRequirementMissing             a Warn verdict's requirements (confirmation, signers) unmet
+    ├── RiskError                              risk engine data: damaged model file, unreadable list
     ├── DrillError                             a drill cannot run (chain mode, setup, unknown vault alias)
     │   ├── PlaybookError(ValueError)          playbook unreadable or invalid (file:line:field problems)
     │   └── DrillFailed                        a drill ran and an expectation failed (exit code 2)
@@ -269,6 +272,18 @@ class ConfirmationRequired(ProposalError):
 
 class ConfirmationError(ProposalError):
     """An out-of-band confirmation was refused (wrong code, proposer confirming, unknown confirmer)."""
+
+
+class RiskDenied(ProposalError):
+    """The pre-sign risk engine's verdict is Deny: nothing was signed, stored or sent."""
+
+
+class RiskRequirementMissing(ProposalError):
+    """The verdict is Warn and what the template requires for Warn (confirmation, extra signers) is missing."""
+
+
+class RiskError(CustodyError):
+    """Risk engine data problems: a damaged model file, an unreadable sanctions list."""
 
 
 # -- drills ------------------------------------------------------------------------------------

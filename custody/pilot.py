@@ -277,14 +277,22 @@ def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
         "drill": _drill(run, session, vaults["cold"]["name"]),  # before the audit: its record is verified too
         "audit": (audit := _audit(run, session)),
         "auditor_badges": _auditor(run, session, vaults, collateral, copied, Path(audit["bundle"])),
+        "risk": _risk(run, session),  # last: it moves the chain clock to a Saturday night
     }
+
+
+def _risk(run: PilotRun, session: Session) -> dict[str, Any]:
+    """The pre-sign risk engine: a lookalike and a sanctioned destination denied, an off-hours transfer warned."""
+    from custody.risk.pilot import risk_section
+
+    return risk_section(run.step, session, run.home / "risk")
 
 
 def _policy(run: PilotRun, session: Session, hot_vault: str, template: Path) -> dict[str, Any]:
     """The guard at work: refusals off- and on-chain, and a timelocked policy change."""
     from custody.policy.pilot import policy_section
 
-    return policy_section(run.step, session, hot_vault, template, anvil_signer(2))
+    return policy_section(run.step, session, hot_vault, template, anvil_signer(2), cosigner=anvil_signer(1))
 
 
 def _drill(run: PilotRun, session: Session, cold_vault: str) -> dict[str, Any]:

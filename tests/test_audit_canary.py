@@ -44,8 +44,8 @@ def test_secrets_and_personal_data_never_reach_the_ledger_or_exports(run_cli, se
     oob.confirm_with_code(session, proposal, "risk-officer", code)
     P.execute(session, P.get_proposal(session, proposal.id))
     kinds = [e.kind for e in ledger_for(session.store).entries()]
-    assert kinds == ["vault_created", "proposal_created", "approval_signed", "confirmer_enrolled",
-                     "out_of_band_confirmation", "execution"]  # fmt: skip
+    assert kinds == ["vault_created", "proposal_created", "risk_decision", "risk_decision", "approval_signed",
+                     "confirmer_enrolled", "out_of_band_confirmation", "risk_decision", "execution"]  # fmt: skip
     out = tmp_path / "exports"
     for fmt, name in (("jsonl", "l.jsonl"), ("csv", "l.csv"), ("html", "r.html"), ("bundle", "b.tar.gz")):
         result = run_cli("audit", "export", "--format", fmt, "--out", str(out / name))

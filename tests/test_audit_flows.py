@@ -64,10 +64,16 @@ def test_each_custody_step_writes_its_entry_with_the_state_change(session, hot):
     proposal, receipt = transfer(session, hot)
     spare = P.propose_transfer(session, hot.id, to=PRIME, amount="2", proposer="bob")
     P.discard(session, spare)
-    assert kinds(session) == ["vault_created", "proposal_created", "approval_signed", "execution", "proposal_created",
+    assert kinds(session) == ["vault_created", "proposal_created", "risk_decision", "risk_decision", "approval_signed",
+                              "risk_decision", "execution", "proposal_created", "risk_decision",
                               "proposal_discarded"]  # fmt: skip
     entries = list(ledger_for(session.store).entries())
-    created, _, approval, execution, _, discarded = entries
+    created, _, at_propose, at_sign, approval, at_execute, execution, _, _, discarded = entries
+    # every decision is linked to its proposal (safeTxHash + id) and names its stage and verdict
+    for decision, stage in ((at_propose, "propose"), (at_sign, "sign"), (at_execute, "execute")):
+        assert decision.refs == {"safe_tx_hash": proposal.safe_tx_hash}
+        assert decision.payload["proposal"] == proposal.id and decision.payload["stage"] == stage
+        assert decision.payload["verdict"] == "accept" and decision.payload["versions"]["engine"]
     assert (
         created.vault == "hot-ops" and created.payload["safe"] == hot.safe and created.refs["tx_hash"] == hot.created_tx
     )
@@ -145,7 +151,7 @@ def test_bundle_verifies_offline_and_against_the_chain_and_catches_tampering(ses
             "contracts/LedgerAnchor.json", f"policies/{session.chain_id}-hot-ops.yaml"} <= set(contents.files)  # fmt: skip
     assert any(name.startswith("keys/ed25519-") for name in contents.files)
     # alter one entry in the bundle (and even fix the manifest hash): tampered, first bad entry named
-    target = 3
+    target = next(i for i, line in enumerate(contents.entries) if b'"value":"1000000000000000000"' in line)
     lines = contents.entries[:]
     lines[target] = lines[target].replace(b'"value":"1000000000000000000"', b'"value":"9000000000000000000"')
     assert lines[target] != contents.entries[target]
@@ -199,27 +205,27 @@ def test_policy_change_lifecycle_is_recorded(session, hot, tmp_path):
 
 
 def test_cli_head_proofs_anchor_verify_and_exports(session, hot, run_cli, tmp_path):
-    transfer(session, hot)
+    transfer(session, hot)  # 7 entries: vault, proposal, risk decisions at propose/sign/execute, approval, execution
     head = run_cli("audit", "head", "--json")
     assert head.exit_code == 0, head.stderr
     first = json.loads(head.stdout)
-    assert first["size"] == first["ledger_size"] == 4 and first["key_id"].startswith("ed25519:")
+    assert first["size"] == first["ledger_size"] == 7 and first["key_id"].startswith("ed25519:")
     transfer(session, hot, amount="2")
     second = json.loads(run_cli("audit", "head", "--json").stdout)
-    assert second["size"] == 7 and second["current"]
-    proof = json.loads(run_cli("audit", "proof", "--entry", "2", "--head", "4", "--json").stdout)
+    assert second["size"] == 13 and second["current"]
+    proof = json.loads(run_cli("audit", "proof", "--entry", "4", "--head", "7", "--json").stdout)
     assert proof["verified"] and proof["entry"]["kind"] == "approval_signed"
-    consistency = json.loads(run_cli("audit", "consistency", "--from", "4", "--to", "7", "--json").stdout)
+    consistency = json.loads(run_cli("audit", "consistency", "--from", "7", "--to", "13", "--json").stdout)
     assert consistency["verified"] and consistency["first_root"] == first["root"]
-    missing = run_cli("audit", "consistency", "--from", "3", "--to", "7", "--json")
+    missing = run_cli("audit", "consistency", "--from", "3", "--to", "13", "--json")
     assert missing.exit_code == 1 and json.loads(missing.stdout)["error"] == "AuditError"
     anchored = json.loads(run_cli("audit", "anchor", "--json").stdout)
     receipt = session.chain.w3.eth.get_transaction_receipt(anchored["tx_hash"])
     contract = session.contract("LedgerAnchor", anchored["contract"])
     (event,) = contract.events.LedgerAnchored().process_receipt(receipt)
-    assert event["args"]["size"] == 7 and event["args"]["root"].hex() == second["root"]
+    assert event["args"]["size"] == 13 and event["args"]["root"].hex() == second["root"]
     again = run_cli("audit", "anchor")
-    assert again.exit_code == 1 and "already anchored a head of size 7" in again.stderr
+    assert again.exit_code == 1 and "already anchored a head of size 13" in again.stderr
     verified = run_cli("audit", "verify", "--json")
     assert verified.exit_code == 0, verified.stdout
     data = json.loads(verified.stdout)
@@ -228,10 +234,10 @@ def test_cli_head_proofs_anchor_verify_and_exports(session, hot, run_cli, tmp_pa
     assert human.exit_code == 0 and "ok" in human.stdout
     text = run_cli("audit", "export", "--format", "csv").stdout
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert len(rows) == 7 and list(rows[0]) == list(__import__("custody.audit.export", fromlist=["x"]).CSV_COLUMNS)
-    assert rows[3]["kind"] == "execution" and rows[3]["amount"] == str(10**18) and rows[3]["success"] == "true"
+    assert len(rows) == 13 and list(rows[0]) == list(__import__("custody.audit.export", fromlist=["x"]).CSV_COLUMNS)
+    assert rows[6]["kind"] == "execution" and rows[6]["amount"] == str(10**18) and rows[6]["success"] == "true"
     lines = run_cli("audit", "export", "--format", "jsonl").stdout.splitlines()
-    assert [json.loads(line)["seq"] for line in lines] == list(range(7))
+    assert [json.loads(line)["seq"] for line in lines] == list(range(13))
     html = tmp_path / "report.html"
     assert run_cli("audit", "export", "--format", "html", "--out", str(html)).exit_code == 0
     page = html.read_text()
@@ -244,12 +250,12 @@ def test_cli_head_proofs_anchor_verify_and_exports(session, hot, run_cli, tmp_pa
     pinned = run_cli("audit", "verify", "--bundle", str(bundle), "--key", "ed25519:" + "00" * 32, "--json")
     assert pinned.exit_code == 2 and json.loads(pinned.stdout)["first_bad_sequence"] == 0
     log = json.loads(run_cli("audit", "log", "--last", "3", "--json").stdout)
-    assert [e["seq"] for e in log["entries"]] == [4, 5, 6]
+    assert [e["seq"] for e in log["entries"]] == [10, 11, 12]
     key = json.loads(run_cli("audit", "key", "--json").stdout)
     assert key["key_id"] == first["key_id"] and "BEGIN PUBLIC KEY" in key["public_key_pem"]
     indexed = json.loads(run_cli("audit", "index", "--json").stdout)
     (vault,) = indexed["vaults"]
-    assert vault["vault"] == "hot-ops" and vault["entries"] >= 4 and indexed["ledger_size"] == 7 + vault["entries"]
+    assert vault["vault"] == "hot-ops" and vault["entries"] >= 4 and indexed["ledger_size"] == 13 + vault["entries"]
     assert json.loads(run_cli("audit", "index", "--json").stdout)["vaults"][0]["entries"] == 0
 
 
@@ -267,7 +273,8 @@ def test_a_workspace_on_postgresql_records_indexes_and_verifies(chain, postgres,
         session.send(to=vault.safe, value=10**19, what="fund")
         transfer(session, vault)
         index_vaults(session)
-        assert kinds(session)[:4] == ["vault_created", "proposal_created", "approval_signed", "execution"]
+        assert kinds(session)[:7] == ["vault_created", "proposal_created", "risk_decision", "risk_decision",
+                                      "approval_signed", "risk_decision", "execution"]  # fmt: skip
         assert "execution_observed" in kinds(session) and "deposit_observed" in kinds(session)
         env = {"CUSTODY_HOME": str(workspace.home), "CUSTODY_DB": url}
         result = run_cli("audit", "verify", "--json", env=env)

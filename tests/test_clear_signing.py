@@ -11,7 +11,6 @@ from eth_utils import function_signature_to_4byte_selector as sel
 from eth_utils import to_checksum_address
 
 from custody.safe.safe_tx import SafeTx
-from custody.signers.local import anvil_signer
 from custody.types import Operation
 from custody.vault import proposals as P
 from custody.vault import service
@@ -145,11 +144,17 @@ def test_tx_sign_refuses_risky_payloads_until_each_kind_is_acknowledged(session,
     unknown = run_cli("tx", "sign", str(proposal.id), "--signer", "anvil:1", "--i-understand", "everything")
     assert "--i-understand everything is not a risk kind" in unknown.stderr
     assert P.get_proposal(session, proposal.id).signatures == ()
-    ok = run_cli(
+    # acknowledged, it reaches the risk engine: a direct owner change (not via the timelock) is a DENY,
+    # printed before the signer is asked, and nothing is signed
+    acknowledged = run_cli(
         "tx", "sign", str(proposal.id), "--signer", "anvil:1", "--i-understand", "owners", "--i-understand", "threshold"
     )
-    assert ok.exit_code == 0, ok.stderr
-    assert [s.signer for s in P.get_proposal(session, proposal.id).signatures] == [anvil_signer(1).address]
+    assert acknowledged.exit_code == 1
+    assert (
+        "risk verdict    DENY" in acknowledged.stderr and "config_change: addOwnerWithThreshold" in acknowledged.stderr
+    )
+    assert "error: the risk engine denies this proposal 1 (sign)" in acknowledged.stderr
+    assert P.get_proposal(session, proposal.id).signatures == ()
 
 
 def test_delegatecall_is_loud_in_tx_show(session, cold, run_cli):

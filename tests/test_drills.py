@@ -153,9 +153,11 @@ def check_facts(name: str, data: dict) -> None:
         assert rotated["new"] == key and rotated["old"] == anvil_address(3) and rotated["delay_s"] == 3600
     elif name == "vault-compromise-isolation":
         assert steps["the vaults share no contract (Safe, timelock, guard, exit module)"]["data"]["components"] == 12
-        assert steps["forced past the pre-flight, the chain refuses it too"]["onchain_error"] == (
-            "CustodyGuardDestinationNotAllowed"
-        )
+        held = steps[
+            "forced past the pre-flight, the risk engine holds it (a first-time destination is a WARN that needs "
+            "an out-of-band confirmation and a third signer)"
+        ]
+        assert held["error"] == "RiskRequirementMissing" and "first_time_destination" in held["message"]
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -33,7 +33,9 @@ def vault(session):
 
 
 def _approve(session, proposal):
+    # both owners: a message-signing request is a WARN and this template asks one signer beyond the threshold
     P.sign(session, proposal, anvil_signer(1))
+    P.sign(session, P.get_proposal(session, proposal.id), anvil_signer(2))
     return P.execute(session, P.get_proposal(session, proposal.id))
 
 
@@ -151,6 +153,9 @@ def test_message_signing_through_the_cli(run_cli, session, vault):
     pid = str(json.loads(proposed.stdout)["id"])
     assert run_cli("tx", "sign", pid, "--signer", "anvil:1").exit_code != 0  # the 'message' risk needs acknowledging
     assert run_cli("tx", "sign", pid, "--signer", "anvil:1", "--i-understand", "message").exit_code == 0
+    short = run_cli("tx", "execute", pid, "--json")  # WARN (message_signing): one owner beyond the threshold
+    assert short.exit_code != 0 and json.loads(short.stdout)["error"] == "RiskRequirementMissing"
+    assert run_cli("tx", "sign", pid, "--signer", "anvil:2", "--i-understand", "message").exit_code == 0
     assert run_cli("tx", "execute", pid).exit_code == 0
     status = json.loads(run_cli("msg", "status", vault.name, shown["digest"], "--json").stdout)
     assert status["erc1271_valid"] and status["approved_by_guard"]

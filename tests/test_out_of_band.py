@@ -11,14 +11,18 @@ from urllib.parse import parse_qs, urlparse
 import pyotp
 import pytest
 import sqlalchemy as sa
+from eth_abi import encode
+from eth_utils import function_signature_to_4byte_selector
 
-from custody.exceptions import ConfirmationError, ConfirmationRequired
+from custody.exceptions import ConfirmationError, ConfirmationRequired, RiskDenied
 from custody.signers.local import anvil_signer
 from custody.store import oob_challenges
 from custody.types import Operation
 from custody.vault import oob, service
 from custody.vault import proposals as P
 from tests.conftest import POLICIES
+
+APPROVE = function_signature_to_4byte_selector("approve(address,uint256)")
 
 PRIME_BROKER = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"
 
@@ -130,7 +134,7 @@ def test_challenges_expire_and_burn_after_five_attempts(session, cold, workspace
         oob.confirm_with_code(session, proposal, "bob", code)
 
 
-def test_below_threshold_needs_nothing_and_risky_operations_do(session, cold, workspace):
+def test_below_threshold_needs_nothing_and_risky_operations_do(session, cold, workspace, demo_token):
     small = _signed(session, P.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="49.99", proposer="alice"))
     assert not oob.requirement(session, small).required
     P.execute(session, small)
@@ -144,8 +148,18 @@ def test_below_threshold_needs_nothing_and_risky_operations_do(session, cold, wo
         force=True,
     )
     assert oob.requirement(session, risky).reasons == ("it is a risky operation (delegatecall)",)
+    # a DELEGATECALL to an account without code never gets signatures: the risk engine denies it first
+    with pytest.raises(RiskDenied, match="delegatecall: DELEGATECALL to") as denied:
+        _signed(session, risky)
+    assert {"delegatecall", "calldata_to_eoa"} <= set(denied.value.details["reasons"])
+    # a risky operation the engine only warns about (an approval) reaches execution: confirmation required
+    approval = P.propose(
+        session, cold.id, to=demo_token, data=APPROVE + encode(["address", "uint256"], [PRIME_BROKER, 10**6]),
+        proposer="alice", force=True,
+    )  # fmt: skip
+    assert oob.requirement(session, approval).reasons == ("it is a risky operation (approval)",)
     with pytest.raises(ConfirmationRequired, match="because it is a risky operation"):
-        P.execute(session, _signed(session, risky))
+        P.execute(session, _signed(session, approval))
     anonymous = P.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="51")
     oob.enroll(workspace, "bob")
     with pytest.raises(ConfirmationError, match="has no recorded proposer"):

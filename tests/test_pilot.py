@@ -121,7 +121,10 @@ def test_pilot_json_summary_and_cleanup(tmp_path):
                  "out_of_band_confirmation", "execution", "execution_observed", "deposit_observed",
                  "reconciliation_run"):  # fmt: skip
         assert audit["kinds"].get(kind, 0) >= 1, kind
-    assert audit["kinds"]["reconciliation_run"] == 3 and audit["kinds"]["out_of_band_confirmation"] == 1
+    # two confirmations: the large cold transfer, and the forced not-allowlisted transfer the risk engine warned
+    # about (its WARN requirements met, so that the chain is the one to refuse it)
+    assert audit["kinds"]["reconciliation_run"] == 3 and audit["kinds"]["out_of_band_confirmation"] == 2
+    assert "first_time_destination" in summary["policy"]["not_allowlisted"]["risk"]
     assert audit["bundle_offline"] == audit["bundle_online"] == "ok" and audit["anchors_checked"] == 1
     assert Path(audit["bundle"]).exists() and "data:image/png;base64," in Path(audit["html"]).read_text()
     assert audit["kinds"]["drill"] == 1
@@ -135,6 +138,17 @@ def test_pilot_json_summary_and_cleanup(tmp_path):
         verified["by_step"]["approval"] + verified["by_step"]["oob_confirmation"] + verified["by_step"]["execution"]
     )
     assert auditor["ledger_entries_linked"] == linked + verified["by_step"]["reconciliation"] + 1
+    # the pre-sign risk engine (issue 14): three cases, every decision in the ledger, which verifies
+    risk = summary["risk"]
+    assert risk["lookalike"]["verdict"] == "deny" and risk["lookalike"]["reasons"] == ["lookalike_destination"]
+    assert risk["sanctioned"]["verdict"] == "deny" and risk["sanctioned"]["reasons"] == ["sanctioned_counterparty"]
+    case = risk["sanctioned"]["case"]
+    assert case["address"] == risk["sanctioned"]["to"] and case["proposal"] == risk["sanctioned"]["proposal"]
+    assert json.loads(Path(risk["sanctioned"]["cases_file"]).read_text())["cases"][0]["case"] == case["case"]
+    warned = risk["off_hours"]
+    assert "off_hours" in warned["reasons"] and warned["verdicts"][-1] == "execute:warn" and warned["tx_hash"]
+    assert "WARN verdict (off_hours)" in warned["refused_without_requirements"]
+    assert risk["ledger_verified"] == "ok"
     assert summary["chain"]["stopped"] is True
     assert Path(summary["chain"]["state_file"]).exists()
 
@@ -156,3 +170,4 @@ def test_pilot_human_summary(tmp_path):
     assert "drill recorded: audit-ledger entry #" in out and "auditor (chain + templates + audit bundle only)" in out
     assert "would sweep 90 ETH to 0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc" in out and "chain restored: yes" in out
     assert str(tmp_path / "pilot" / "drill-report" / "report.html") in out.replace(" ", "")
+    assert "risk engine: lookalike" in out and "with case file case-00001" in out and "off-hours transfer WARN" in out

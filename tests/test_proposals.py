@@ -23,6 +23,7 @@ from custody.signers.local import anvil_signer
 from custody.vault import proposals as P
 from custody.vault import service
 from tests.conftest import POLICIES
+from tests.risk_helpers import confirm_out_of_band
 
 PRIME_BROKER = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"
 WARM_REFILL = "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65"
@@ -137,9 +138,12 @@ def test_nonces_are_allocated_in_order_and_enforced(session, cold):
 
 def test_replaced_nonce_makes_the_other_proposal_stale(session, cold):
     p1 = P.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="1")
-    replacement = P.propose_transfer(session, cold.id, to=WARM_REFILL, amount="1", nonce=0)
-    for i in (1, 2):
+    replacement = P.propose_transfer(session, cold.id, to=WARM_REFILL, amount="1", nonce=0, proposer="alice")
+    # A competing proposal for a queued nonce is a WARN (nonce_duplicate): the template's defaults ask for an
+    # out-of-band confirmation and one signer beyond the threshold before it executes.
+    for i in (1, 2, 3):
         P.sign(session, P.get_proposal(session, replacement.id), anvil_signer(i))
+    confirm_out_of_band(session, replacement)
     P.execute(session, P.get_proposal(session, replacement.id))
     with pytest.raises(StaleProposal, match="another transaction used that nonce"):
         P.sign(session, P.get_proposal(session, p1.id), anvil_signer(1))

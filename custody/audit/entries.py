@@ -62,6 +62,10 @@ class EntryKind(str, enum.Enum):
     ATTESTATION_BATCH_ANCHORED = "attestation_batch_anchored"
     ATTESTATION_REVOKED = "attestation_revoked"
     CORRECTION = "correction"
+    RISK_DECISION = "risk_decision"
+    RISK_LIST_CHANGED = "risk_list_changed"
+    RISK_MODEL_TRAINED = "risk_model_trained"
+    RISK_CASE_OPENED = "risk_case_opened"
 
 
 KINDS = frozenset(k.value for k in EntryKind)

@@ -265,3 +265,36 @@ def drill(
         EntryKind.DRILL, actor=actor, vault=vault, chain_id=chain_id, refs=refs or {},
         payload={"name": name, "outcome": outcome, **(details or {})},
     )  # fmt: skip
+
+
+# -- pre-sign risk engine -------------------------------------------------------------------------------------
+def risk_decision(
+    conn: Connection, session: Session, *, vault: str | None, safe: str, proposal_id: int | None, decision,
+    actor: str, backend: str | None = None,
+) -> Entry:  # fmt: skip
+    """One engine decision (any stage), linked to its proposal by safeTxHash and id; ``backend`` is the
+    signer's scheme (keystore / pkcs11 / ledger / trezor / offline / anvil) at the sign stage."""
+    return append(
+        conn, session, EntryKind.RISK_DECISION, actor=_scheme(actor) if ":" in actor else actor or _operator(session),
+        vault=vault, refs={"safe_tx_hash": decision.safe_tx_hash},
+        payload={"safe": safe, "proposal": proposal_id, "backend": backend, **decision.as_dict()},
+    )  # fmt: skip
+
+
+def risk_list_changed(conn: Connection, session: Session, *, payload: dict) -> Entry:
+    """A sanctions list replaced the previous one (source, date, sha256, additions, delistings)."""
+    return append(conn, session, EntryKind.RISK_LIST_CHANGED, actor=_operator(session), payload=payload)
+
+
+def risk_model_trained(conn: Connection, session: Session, *, vault: str, safe: str, payload: dict) -> Entry:
+    return append(
+        conn, session, EntryKind.RISK_MODEL_TRAINED, actor=_operator(session), vault=vault,
+        payload={"safe": safe, **payload},
+    )  # fmt: skip
+
+
+def risk_case_opened(conn: Connection, session: Session, *, vault: str | None, case: dict) -> Entry:
+    return append(
+        conn, session, EntryKind.RISK_CASE_OPENED, actor=_operator(session), vault=vault,
+        refs={"safe_tx_hash": case["safe_tx_hash"]} if case.get("safe_tx_hash") else {}, payload=case,
+    )  # fmt: skip

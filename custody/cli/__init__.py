@@ -19,6 +19,7 @@ from custody.cli.oob_cmd import oob_group
 from custody.cli.pilot_cmd import pilot
 from custody.cli.policy_cmd import policy
 from custody.cli.reconcile_cmd import reconcile_cmd
+from custody.cli.risk_cmd import risk_group
 from custody.cli.tx_cmd import tx
 from custody.cli.vault_cmd import vault
 
@@ -51,7 +52,7 @@ def cli(
 
 for command in (
     chain, build_cmd, infra, vault, policy, tx, msg_group, key, pilot, oob_group, reconcile_cmd, exit_group, attest,
-    audit, drill_group,
+    audit, drill_group, risk_group,
 ):  # fmt: skip
     cli.add_command(command)
 

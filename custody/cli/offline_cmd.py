@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from custody.cli._app import AppContext, json_option, pass_app
-from custody.cli.tx_cmd import SIGNER_HELP, acknowledge_option, blind_option, render_inner, tx
+from custody.cli.tx_cmd import SIGNER_HELP, acknowledge_option, blind_option, render_inner, render_verdict, tx
 from custody.exceptions import NotAnOwner, SignatureError
 from custody.safe.signatures import verify_owner_signature
 from custody.signers.registry import SignerContext, open_signer
@@ -111,7 +111,13 @@ def import_signature(app: AppContext, file: str) -> None:
             f"the signature in {file} is a high-s re-encoding of {checked.signer}'s stored signature; "
             "an approval counts once"
         )
-    signature, added = P.add_signature(session, proposal, blob, source="offline")
+    signature, added = P.add_signature(
+        session,
+        proposal,
+        blob,
+        source="offline",
+        on_decision=None if app.json else lambda d: render_verdict(app.err, d),
+    )
     after = P.describe(session, P.get_proposal(session, proposal.id))
     valid = sum(1 for s in after["signatures"] if s["valid"])
     app.emit(

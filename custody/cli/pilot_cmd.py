@@ -114,6 +114,15 @@ def pilot(app: AppContext, out: str | None) -> None:
                 )
                 + f"; {ab['ledger_entries_linked']} badges matched to their ledger entries"
             )
+        if "risk" in summary:
+            rk = summary["risk"]
+            c.print(
+                f"risk engine: lookalike {rk['lookalike']['to']} [bold red]DENY[/bold red] "
+                f"({', '.join(rk['lookalike']['reasons'])}); sanctioned {rk['sanctioned']['to']} [bold red]DENY[/bold red] "
+                f"with case file {rk['sanctioned']['case']['case']}; off-hours transfer [yellow]WARN[/yellow] "
+                f"({', '.join(rk['off_hours']['reasons'])}) executed after out-of-band confirmation by "
+                f"{rk['off_hours']['confirmer']} and a second signer; ledger {rk['ledger_verified']}"
+            )
         t = table("step", "seconds")
         for s in summary["steps"]:
             t.add_row(s["name"], f"{s['seconds']:.3f}")

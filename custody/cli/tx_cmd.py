@@ -49,12 +49,30 @@ def render_proposal(c, d: dict) -> None:
         done = ", ".join(f"{c['confirmer']} ({c['method']}, {c['confirmed_at']})" for c in oob["confirmations"])
         c.print(f"  [bold yellow]out-of-band[/bold yellow]     required: {'; '.join(oob['reasons'])}")
         c.print(f"                  confirmed by: {done or '[red]nobody yet[/red]'}")
+    risk = d.get("risk")
+    if risk is not None:
+        colour = {"accept": "green", "warn": "yellow", "deny": "bold red"}[risk["verdict"]]
+        c.print(f"  risk            [{colour}]{risk['verdict'].upper()}[/{colour}] (at {risk['stage']}, ledger entry "
+                f"{risk['seq']}; `custody risk explain {d['id']}`)")  # fmt: skip
+        for reason in risk["reasons"]:
+            c.print(f"                  {reason['severity']} {reason['code']}: {reason['message']}")
     signed = [s for s in d["signatures"] if s["valid"]]
     c.print(f"  signatures      {len(signed)} of {d['threshold']} required")
     for s in d["signatures"]:
         c.print(f"                  {s['signer']} ({s['kind']}{'' if s['valid'] else ', NOT VALID'})")
     if d["exec_tx_hash"]:
         c.print(f"  executed in     {d['exec_tx_hash']} (block {d['exec_block']}, gas {d['exec_gas_used']})")
+
+
+def render_verdict(c, decision) -> None:
+    """The risk engine's verdict, printed before any signer is asked."""
+    colour = {"accept": "green", "warn": "yellow", "deny": "bold red"}[decision.verdict.value]
+    c.print(
+        f"  risk verdict    [{colour}]{decision.verdict.value.upper()}[/{colour}] ({decision.latency_us / 1000:.1f} ms)"
+    )
+    for reason in decision.reasons:
+        if reason.severity.value != "info":
+            c.print(f"                  {reason.severity.value} {reason.code}: {reason.message}")
 
 
 def render_inner(c, call: dict, label: str) -> None:
@@ -177,7 +195,9 @@ def sign(app: AppContext, ref: str, signer_uri: str, acknowledged: tuple[str, ..
             "[bold red]BLIND signing[/bold red]: a hardware wallet will show only hashes — check that it shows "
             f"domain hash {before['domain_hash']} and message hash {before['message_hash']}"
         )
-    signature, added = P.sign(session, proposal, signer)
+    signature, added = P.sign(
+        session, proposal, signer, on_decision=None if app.json else lambda decision: render_verdict(app.err, decision)
+    )
     after = P.describe(session, P.get_proposal(session, ref))
     data = {"proposal": after, "signer": signature.signer, "signature": signature.to_hex(), "added": added}
     valid = sum(1 for s in after["signatures"] if s["valid"])

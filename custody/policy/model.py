@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from eth_utils import keccak
 
 from custody.policy.limits import MIN_TIMELOCK_DELAY
+from custody.policy.risk_section import DEFAULT_SETTINGS, RiskSettings
 from custody.types import Address
 
 RISK_CLASSES = ("hot", "warm", "cold", "deep-cold")
@@ -196,6 +197,7 @@ class Policy:
     contract_calls: tuple[ContractCall, ...] = ()
     attestations: AttestationRule | None = None
     message_domains: tuple[MessageDomain, ...] = ()
+    risk: RiskSettings = DEFAULT_SETTINGS  # the ``risk:`` section (custody.policy.risk_section)
     source_path: str = ""
     source_text: str = field(default="", repr=False)
 

@@ -14,20 +14,34 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from custody.exceptions import PolicyViolation, TimelockNotReady, TransactionFailed
+from custody.exceptions import PolicyViolation, RiskRequirementMissing, TimelockNotReady, TransactionFailed
 from custody.policy import change as C
 from custody.policy.onchain import installed_guard, read_guard
 from custody.session import Session
 from custody.signers.base import Signer
+from custody.vault import oob
 from custody.vault import proposals as P
 from custody.vault.service import get_vault
 
 Step = Callable[[str, Callable[[], dict]], dict]
 OUTSIDER = "0x000000000000000000000000000000000000bEEF"  # on no allowlist
 BROKER = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"
+CONFIRMER = "policy-officer"
 
 
-def _refused(session: Session, vault: str, *, to: str, amount: str, signer: Signer) -> dict[str, Any]:
+def _satisfy_warn(session: Session, proposal: P.Proposal, cosigner: Signer | None) -> None:
+    """An out-of-band confirmation by someone other than the proposer, and one more owner signature."""
+    if CONFIRMER not in oob.list_confirmers(session.workspace):
+        oob.enroll(session.workspace, CONFIRMER)
+    code, _expires = oob.issue_challenge(session, proposal, CONFIRMER, issued_by="pilot")
+    oob.confirm_with_code(session, proposal, CONFIRMER, code)
+    if cosigner is not None:
+        P.sign(session, P.get_proposal(session, proposal.id), cosigner)
+
+
+def _refused(
+    session: Session, vault: str, *, to: str, amount: str, signer: Signer, cosigner: Signer | None = None
+) -> dict[str, Any]:
     """Propose (refused by the pre-flight), then force it through signing and sending: the chain refuses."""
     result: dict[str, Any] = {"to": to, "amount_eth": amount}
     try:
@@ -42,20 +56,32 @@ def _refused(session: Session, vault: str, *, to: str, amount: str, signer: Sign
     try:
         P.execute(session, P.get_proposal(session, forced.id), force=True)
         raise AssertionError("the chain executed a transaction the policy forbids")
+    except RiskRequirementMissing as held:
+        # the risk engine warns (a first-time destination): give it what its WARN requires, so the chain judges
+        result["risk"] = held.message
+        _satisfy_warn(session, P.get_proposal(session, forced.id), cosigner)
     except TransactionFailed as exc:
         result["onchain"] = exc.message
+    if "onchain" not in result:
+        try:
+            P.execute(session, P.get_proposal(session, forced.id), force=True)
+            raise AssertionError("the chain executed a transaction the policy forbids")
+        except TransactionFailed as exc:
+            result["onchain"] = exc.message
     P.discard(session, P.get_proposal(session, forced.id))
     return result
 
 
-def policy_section(step: Step, session: Session, vault: str, template: Path, signer: Signer) -> dict[str, Any]:
+def policy_section(
+    step: Step, session: Session, vault: str, template: Path, signer: Signer, cosigner: Signer | None = None
+) -> dict[str, Any]:
     over = step(
         "policy: 6 ETH from the hot vault (per-transaction limit 5 ETH) is refused off-chain and on-chain",
         lambda: _refused(session, vault, to=BROKER, amount="6", signer=signer),
     )
     outside = step(
         "policy: 1 ETH to a destination outside the allowlist is refused off-chain and on-chain",
-        lambda: _refused(session, vault, to=OUTSIDER, amount="1", signer=signer),
+        lambda: _refused(session, vault, to=OUTSIDER, amount="1", signer=signer, cosigner=cosigner),
     )
     tightened = template.with_name("hot-v2.yaml")
     tightened.write_text(

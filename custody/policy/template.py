@@ -39,6 +39,7 @@ from custody.policy.model import (
     OutOfBand,
     Policy,
 )
+from custody.policy.risk_section import DEFAULT_SETTINGS, parse_risk_section
 from custody.types import ZERO_ADDRESS, Address, parse_address, parse_amount
 
 MAX_TIMELOCK_DELAY = limits.MAX_TIMELOCK_DELAY
@@ -140,7 +141,7 @@ class _PolicyReader(Reader):
 
 TOP_KEYS = {
     "version", "name", "risk_class", "description", "owners", "timelock", "assets",
-    "freeze_windows", "allowed_hours", "out_of_band", "exit", "contract_calls", "attestations", "messages",
+    "freeze_windows", "allowed_hours", "out_of_band", "exit", "contract_calls", "attestations", "messages", "risk",
 }  # fmt: skip
 
 
@@ -384,6 +385,7 @@ def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
     calls = _parse_calls(r, top["contract_calls"], assets) if "contract_calls" in top else []
     domains = _parse_messages(r, top["messages"], assets) if "messages" in top else []
     attest_rule = _parse_attestations(r, top["attestations"]) if "attestations" in top else None
+    risk_settings = parse_risk_section(r, top["risk"], duration=r.duration) if "risk" in top else DEFAULT_SETTINGS
 
     if r.problems or name is None or risk is None or threshold is None or delay is None:
         return None, r.problems
@@ -393,6 +395,7 @@ def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
         timelock_controls=timelock_controls, assets=tuple(assets), freeze_windows=tuple(w for _, w in windows),
         allowed_hours=hours, out_of_band=oob_rule, exit=exit_rule, contract_calls=tuple(calls),
         attestations=attest_rule, message_domains=tuple(domains), source_path=file, source_text=text,
+        risk=risk_settings or DEFAULT_SETTINGS,
     )  # fmt: skip
     return policy, []
 

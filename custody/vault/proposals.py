@@ -35,6 +35,8 @@ from custody.exceptions import (
     TransactionFailed,
     UnknownProposal,
 )
+from custody.risk import gate as risk_gate
+from custody.risk.verdict import Decision, Verdict
 from custody.safe.safe_tx import SafeTx
 from custody.safe.signatures import OwnerSignature, pack_signatures, verify_owner_signature
 from custody.session import Session
@@ -43,7 +45,7 @@ from custody.store import proposals, signatures, utcnow
 from custody.types import ZERO_ADDRESS, Address, Operation, parse_address, parse_amount
 from custody.vault.clear import gas_refund_risk, risk_kinds
 from custody.vault.decode import DecodedCall, decode_safe_call, token_info
-from custody.vault.oob import oob_view, require_confirmation
+from custody.vault.oob import confirmations, oob_view, require_confirmation
 from custody.vault.service import VaultRecord, get_vault
 
 TRANSFER_SELECTOR = function_signature_to_4byte_selector("transfer(address,uint256)")
@@ -243,7 +245,9 @@ def propose(
     """Record a Safe transaction for the vault; returns the stored proposal.
 
     The transaction is first evaluated against the vault's on-chain policy; what the guard would
-    reject is refused (:class:`PolicyViolation`) unless ``force`` (drills, demonstrations).
+    reject is refused (:class:`PolicyViolation`) unless ``force`` (drills, demonstrations). Then the
+    risk engine decides (recorded); a Deny is stored withdrawn and refused (:class:`RiskDenied`) unless
+    ``force`` records it anyway — its signatures are still refused at the sign stage.
     """
     vault = get_vault(session, vault_ref)
     onchain_nonce = safe_nonce(session, vault.safe)
@@ -257,15 +261,21 @@ def propose(
         safe=vault.safe, chain_id=session.chain_id, to=parse_address(to, what="target"), value=value, data=data,
         operation=Operation(operation), nonce=nonce,
     )  # fmt: skip
-    verify_hash(session, safe_tx)
+    remote = verify_hash(session, safe_tx)
     if not force:
         require_policy(session, safe_tx, what="proposal")
+    decision = _risk(session, vault, safe_tx, stage="propose", proposer=proposer, onchain_nonce=onchain_nonce,
+                     onchain=remote)  # fmt: skip
     digest = "0x" + safe_tx.safe_tx_hash.hex()
     with session.store.begin() as conn:
         clash = conn.execute(
             sa.select(proposals.c.id, proposals.c.state).where(proposals.c.safe_tx_hash == digest)
         ).first()
-        if clash is not None and clash.state == ProposalState.DISCARDED.value:
+        refused = decision.verdict is Verdict.DENY and not force
+        if clash is not None and clash.state == ProposalState.DISCARDED.value and refused:
+            risk_gate.record(conn, session, vault, decision, proposal_id=clash.id, actor=proposer)
+            denied_id = clash.id
+        elif clash is not None and clash.state == ProposalState.DISCARDED.value:
             conn.execute(
                 proposals.update()
                 .where(proposals.c.id == clash.id)
@@ -273,30 +283,91 @@ def propose(
             )
             audit.proposal_created(conn, session, vault.id, safe_tx, proposal_id=clash.id, description=description,
                                    proposer=proposer, revived=True)  # fmt: skip
+            risk_gate.record(conn, session, vault, decision, proposal_id=clash.id, actor=proposer)
             clash = None
             revived = True
         else:
             revived = False
-        if clash is not None:
-            raise ProposalError(
-                f"an identical proposal exists already (id {clash.id}, safeTxHash {digest})", proposal=clash.id
-            )
-        if revived:
-            return _load(session, proposals.c.safe_tx_hash == digest)
+    if clash is not None and clash.state == ProposalState.DISCARDED.value:
+        risk_gate.refuse_deny(decision, what="proposal", proposal_id=denied_id)
+    if clash is not None:
+        raise ProposalError(
+            f"an identical proposal exists already (id {clash.id}, safeTxHash {digest})", proposal=clash.id
+        )
+    if revived:
+        return _load(session, proposals.c.safe_tx_hash == digest)
+    denied = decision.verdict is Verdict.DENY and not force
+    with session.store.begin() as conn:
         now = utcnow()
         result = conn.execute(
             proposals.insert().values(
                 vault_id=vault.id, chain_id=session.chain_id, safe=vault.safe, safe_tx_hash=digest,
                 to=safe_tx.to, value=Decimal(safe_tx.value), data="0x" + data.hex(), operation=int(safe_tx.operation),
                 safe_tx_gas=0, base_gas=0, gas_price=0, gas_token=ZERO_ADDRESS, refund_receiver=ZERO_ADDRESS,
-                nonce=nonce, description=description, proposer=proposer, state=ProposalState.PROPOSED.value,
+                nonce=nonce, description=description, proposer=proposer,
+                state=(ProposalState.DISCARDED if denied else ProposalState.PROPOSED).value,
                 created_at=now, updated_at=now,
             )
         )  # fmt: skip
         proposal_id = result.inserted_primary_key[0]
         audit.proposal_created(conn, session, vault.id, safe_tx, proposal_id=proposal_id, description=description,
                                proposer=proposer)  # fmt: skip
+        risk_gate.record(conn, session, vault, decision, proposal_id=proposal_id, actor=proposer)
+        if denied:
+            withdrawn = Proposal(proposal_id, vault.id, safe_tx, description, proposer, ProposalState.DISCARDED, (),
+                                 None, None, None)  # fmt: skip
+            audit.proposal_discarded(conn, session, withdrawn)
+    if denied:
+        risk_gate.refuse_deny(decision, what="proposal", proposal_id=proposal_id)
     return get_proposal(session, proposal_id)
+
+
+def _open_nonces(session: Session, vault_id: int, *, exclude: int | None) -> list[int]:
+    """Nonces of the vault's other open proposals (the firewall's nonce gap / duplicate rules)."""
+    query = sa.select(proposals.c.nonce).where(
+        proposals.c.vault_id == vault_id,
+        proposals.c.state.in_([ProposalState.PROPOSED.value, ProposalState.EXECUTING.value]),
+    )
+    if exclude is not None:
+        query = query.where(proposals.c.id != exclude)
+    with session.store.connect() as conn:
+        return list(conn.execute(query).scalars())
+
+
+def _risk(
+    session: Session, vault: VaultRecord, safe_tx: SafeTx, *, stage: str, proposal: Proposal | None = None,
+    proposer: str = "", signer: str | None = None, backend: str | None = None, view: SafeView | None = None,
+    onchain_nonce: int | None = None, onchain: bytes | None = None,
+) -> Decision:  # fmt: skip
+    """The risk engine's decision for ``safe_tx`` at ``stage`` (not yet recorded)."""
+    if view is not None:
+        owners, onchain_nonce, onchain = view.owners, view.nonce, view.onchain_hash
+    else:
+        owners = owners_and_threshold(session, safe_tx.safe)[0]
+        onchain_nonce = safe_nonce(session, safe_tx.safe) if onchain_nonce is None else onchain_nonce
+    return risk_gate.assess(
+        session, vault, safe_tx, stage=stage, owners=owners, onchain_nonce=onchain_nonce,
+        queued_nonces=_open_nonces(session, vault.id, exclude=None if proposal is None else proposal.id),
+        proposer=proposal.proposer if proposal is not None else proposer, signer=signer, backend=backend,
+        supplied_hash=None if proposal is None else bytes.fromhex(proposal.safe_tx_hash[2:]), onchain_hash=onchain,
+    )  # fmt: skip
+
+
+def _gate(
+    session: Session, proposal: Proposal, *, stage: str, view: SafeView, signer: str | None = None,
+    backend: str | None = None, on_decision=None,
+) -> Decision:  # fmt: skip
+    """Decide, record (own transaction), show (``on_decision``) and refuse a Deny — before anything is released."""
+    vault = get_vault(session, proposal.vault_id)
+    decision = _risk(session, vault, proposal.safe_tx, stage=stage, proposal=proposal, signer=signer,
+                     backend=backend, view=view)  # fmt: skip
+    with session.store.begin() as conn:
+        risk_gate.record(conn, session, vault, decision, proposal_id=proposal.id, actor=signer or proposal.proposer,
+                         backend=backend)  # fmt: skip
+    if on_decision is not None:
+        on_decision(decision)
+    risk_gate.refuse_deny(decision, what=f"proposal {proposal.id}", proposal_id=proposal.id)
+    return decision
 
 
 def build_transfer(session: Session, *, to: str, amount: str, token: str | None) -> tuple[str, int, bytes, DecodedCall]:
@@ -406,30 +477,35 @@ def _store_signature(
     return signature, True
 
 
-def _checked_owners(session: Session, proposal: Proposal) -> list[Address]:
-    """Open-state, nonce and hash checks shared by every signing path; returns the current owners."""
-    return _require_open(session, proposal).owners
+def add_signature(
+    session: Session, proposal: Proposal, blob: bytes, *, source: str, on_decision=None
+) -> tuple[OwnerSignature, bool]:
+    """Verify a signature blob for the proposal and store it; returns (signature, newly_added).
 
-
-def add_signature(session: Session, proposal: Proposal, blob: bytes, *, source: str) -> tuple[OwnerSignature, bool]:
-    """Verify a signature blob for the proposal and store it; returns (signature, newly_added)."""
-    owners = _checked_owners(session, proposal)
+    The risk engine decides first (stage ``sign``, backend ``offline``); a Deny stores nothing."""
+    view = _require_open(session, proposal)
     signature = verify_owner_signature(blob, proposal.safe_tx.safe_tx_hash)
-    if signature.signer not in owners:
+    if signature.signer not in view.owners:
         raise NotAnOwner(
             f"the signature recovers to {signature.signer}, which is not an owner of vault {proposal.safe_tx.safe}",
             signer=signature.signer,
         )
+    _gate(session, proposal, stage="sign", view=view, signer=signature.signer, backend="offline",
+          on_decision=on_decision)  # fmt: skip
     return _store_signature(session, proposal, signature, source)
 
 
-def sign(session: Session, proposal: Proposal, signer: Signer) -> tuple[OwnerSignature, bool]:
-    """Have ``signer`` approve the proposal (it must be an owner); stored once per owner."""
-    owners = _checked_owners(session, proposal)
-    if signer.address not in owners:
+def sign(session: Session, proposal: Proposal, signer: Signer, *, on_decision=None) -> tuple[OwnerSignature, bool]:
+    """Have ``signer`` approve the proposal (it must be an owner); stored once per owner.
+
+    The risk engine decides before the signer is asked: on a Deny no backend ever sees the transaction."""
+    view = _require_open(session, proposal)
+    if signer.address not in view.owners:
         raise NotAnOwner(
             f"{signer.uri} ({signer.address}) is not an owner of vault {proposal.safe_tx.safe}", signer=signer.address
         )
+    _gate(session, proposal, stage="sign", view=view, signer=signer.address, backend=signer.uri.split(":", 1)[0],
+          on_decision=on_decision)  # fmt: skip
     blob = signer.sign_safe_tx(proposal.safe_tx)
     signature = verify_owner_signature(blob, proposal.safe_tx.safe_tx_hash)
     if signature.signer != signer.address:
@@ -490,6 +566,14 @@ def execute(session: Session, proposal: Proposal, *, force: bool = False) -> Rec
         )
     if not force:
         require_policy(session, proposal.safe_tx, what="execution")
+    decision = _gate(session, proposal, stage="execute", view=view)
+    proposer = (proposal.proposer or "").strip().lower()
+    risk_gate.require_warn_satisfied(
+        decision, risk_gate.settings_of(get_vault(session, proposal.vault_id)), signatures=len(valid), threshold=threshold,
+        confirmed=any(c.safe_tx_hash == proposal.safe_tx_hash and c.confirmer.lower() != proposer
+                      for c in confirmations(session, proposal)),
+        proposal_id=proposal.id,
+    )  # fmt: skip
     chosen = sorted(valid, key=lambda s: int(s.signer, 16))[:threshold]
     data = exec_calldata(session, proposal.safe_tx, pack_signatures(chosen))
 
@@ -617,4 +701,25 @@ def describe(session: Session, proposal: Proposal) -> dict:
         "exec_gas_used": proposal.exec_gas_used,
         "proposer": proposal.proposer,
         "out_of_band": oob_view(session, proposal),
+        "risk": risk_view(session, proposal),
     }
+
+
+def score_risk(session: Session, proposal: Proposal) -> Decision:
+    """A fresh, recorded risk decision (stage ``score``) for an open proposal; refuses nothing."""
+    view = _require_open(session, proposal)
+    vault = get_vault(session, proposal.vault_id)
+    decision = _risk(session, vault, proposal.safe_tx, stage="score", proposal=proposal, view=view)
+    with session.store.begin() as conn:
+        risk_gate.record(conn, session, vault, decision, proposal_id=proposal.id, actor=proposal.proposer)
+    return decision
+
+
+def risk_view(session: Session, proposal: Proposal) -> dict | None:
+    """The latest recorded risk decision about the proposal (``tx show``; ``risk explain`` has them all)."""
+    recorded = risk_gate.decisions(session, proposal.safe_tx_hash)
+    if not recorded:
+        return None
+    latest = recorded[-1]
+    return {"verdict": latest["verdict"], "stage": latest["stage"], "seq": latest["seq"],
+            "reasons": [r for r in latest["reasons"] if r["severity"] != "info"], "decisions": len(recorded)}  # fmt: skip
