@@ -121,6 +121,15 @@ def guard_overhead_gas(session: Session, policy_path) -> dict[str, int]:
     from custody.contracts.infra import DEMO_TOKEN_ADDRESS
 
     labels = ("plain", "noop", "guarded")
+    # The measurement spends every hour for a day and then on a new weekday: the risk engine would rightly
+    # warn (off-hours, burst) and ask for an out-of-band confirmation. Those warnings are for people, not
+    # for gas; the benchmark's copy of the template reports them without requiring anything.
+    relaxed = session.workspace.home / f"guard-bench-{Path(policy_path).name}"
+    relaxed.write_text(
+        Path(policy_path).read_text()
+        + "\nrisk:\n  rules: {off_hours: info, burst: info, amount_outlier: info, balance_drain: info}\n"
+    )
+    policy_path = relaxed
     vaults = {}
     for label in labels:
         record, _facts = service.create_vault(session, policy_path, name=f"gas-{label}", with_guard=label == "guarded")
