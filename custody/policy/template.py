@@ -129,7 +129,7 @@ class _PolicyReader(Reader):
 
     def amount(self, node, field: str, decimals: int, symbol: str) -> int | None:
         raw = self.text(node, field)
-        if raw is None:
+        if raw is None or not self.exact_scalar(node, field, raw):
             return None
         try:
             return parse_amount(raw, decimals, symbol=symbol)
@@ -304,7 +304,7 @@ def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
         oob = None
         if "out_of_band_above" in a:
             raw = r.text(a["out_of_band_above"], f"{f}.out_of_band_above")
-            if raw is not None:
+            if raw is not None and r.exact_scalar(a["out_of_band_above"], f"{f}.out_of_band_above", raw):
                 try:
                     oob = parse_amount(raw, decimals, symbol=symbol, allow_zero=True)
                 except AmountError as exc:
