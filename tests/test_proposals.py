@@ -163,7 +163,7 @@ def test_identical_proposal_is_refused(session, cold):
             AmountError,
             "19 decimal places; ETH allows at most 18",
         ),
-        ({"to": PRIME_BROKER, "amount": "-1"}, AmountError, "negative"),
+        ({"to": PRIME_BROKER, "amount": "-1"}, AmountError, "signs are not allowed"),
         (
             {"to": PRIME_BROKER, "amount": "1", "token": "0x000000000000000000000000000000000000dEaD"},
             InputError,
