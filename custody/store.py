@@ -122,6 +122,15 @@ oob_confirmers = sa.Table(
     sa.Column("enrolled_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# the signing keys a confirmer holds (``oob enroll NAME --key ADDRESS``): a key that proposed a transfer
+# disqualifies its holder from confirming it
+oob_confirmer_keys = sa.Table(
+    "oob_confirmer_keys",
+    metadata,
+    sa.Column("name", sa.String(64), sa.ForeignKey("oob_confirmers.name"), primary_key=True),
+    sa.Column("address", sa.String(42), primary_key=True),
+)
+
 oob_challenges = sa.Table(
     "oob_challenges",
     metadata,

@@ -376,9 +376,10 @@ def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
 
     oob_rule = None
     if "out_of_band" in top:
-        ob = r.mapping(top["out_of_band"], "out_of_band", allowed={"risky_operations", "controls"})
+        ob = r.mapping(top["out_of_band"], "out_of_band", allowed={"risky_operations", "controls", "exclude"})
         risky = r.boolean(ob["risky_operations"], "out_of_band.risky_operations") if "risky_operations" in ob else False
-        oob_rule = OutOfBand(bool(risky), r.controls(ob.get("controls"), "out_of_band.controls"))
+        excluded = r.string_list(ob["exclude"], "out_of_band.exclude") if "exclude" in ob else ()
+        oob_rule = OutOfBand(bool(risky), r.controls(ob.get("controls"), "out_of_band.controls"), excluded)
 
     exit_rule = _parse_exit(r, top.get("exit"), owners) if "exit" in top else None
     calls = _parse_calls(r, top["contract_calls"], assets) if "contract_calls" in top else []
