@@ -9,8 +9,10 @@ from custody.cli.attest_cmd import attest
 from custody.cli.audit_cmd import audit
 from custody.cli.build_cmd import build_cmd
 from custody.cli.chain_cmd import chain
+from custody.cli.collateral_cmd import collateral_group
 from custody.cli.drill_cmd import drill_group
 from custody.cli.exit_cmd import exit_group
+from custody.cli.fund_cmd import fund_cmd as _vault_fund  # noqa: F401  (adds vault fund)
 from custody.cli.infra_cmd import infra
 from custody.cli.key_cmd import key
 from custody.cli.msg_cmd import msg_group
@@ -51,7 +53,7 @@ def cli(
 
 for command in (
     chain, build_cmd, infra, vault, policy, tx, msg_group, key, pilot, oob_group, reconcile_cmd, exit_group, attest,
-    audit, drill_group,
+    audit, drill_group, collateral_group,
 ):  # fmt: skip
     cli.add_command(command)
 

@@ -17,6 +17,7 @@ from custody.contracts.deploy import read_many
 from custody.exceptions import ReconcileError
 from custody.reconcile import index
 from custody.reconcile.barlist import BarList
+from custody.reconcile.collateral import require_collateral_token
 from custody.reconcile.engine import Reconciliation, reconcile
 from custody.reconcile.ingest import load_bar_list
 from custody.reconcile.ledger import RECONCILIATION_RUN, canonical_json, record_event
@@ -146,6 +147,7 @@ def run_reconcile(
         clock = now
 
     address = parse_address(token, what="token")
+    require_collateral_token(session, address)  # before reading a large file: is it a CollateralToken at all?
     bars = load_bar_list(bars_path)
     previous = load_bar_list(previous_path) if previous_path is not None else None
     lap("read_bar_lists")
