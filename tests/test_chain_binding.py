@@ -145,3 +145,49 @@ def test_look_alike_and_reset_chains_are_refused_and_nothing_is_written(
     listed = _cli(home, own_chain.url, "vault", "list", "--json")
     assert [v["name"] for v in json.loads(listed.stdout)] == ["hot-ops"]
     assert owner(1) in json.loads(listed.stdout)[0]["owners"]
+
+
+def test_status_repair_and_forget_are_explicit_and_recorded(
+    tmp_path: Path, own_chain: AnvilProcess, reset_chain: AnvilProcess
+) -> None:
+    from custody.audit.record import ledger_for
+    from custody.workspace import Workspace
+
+    home = tmp_path / "ws"
+    assert _cli(home, own_chain.url, "vault", "create", str(POLICIES / "hot.yaml")).exit_code == 0
+    ok = _cli(home, own_chain.url, "workspace", "status", "--json")
+    assert ok.exit_code == 0, ok.stderr
+    report = json.loads(ok.stdout)
+    assert report["current"]["matches"] is True
+    assert [v["name"] for v in report["chains"][0]["vaults"]] == ["hot-ops"]
+    bad = _cli(home, reset_chain.url, "workspace", "status", "--json")
+    assert bad.exit_code == 4
+    assert json.loads(bad.stdout)["current"]["problem"].startswith(
+        f"{reset_chain.url} has the genesis of chain 31337 but block "
+    )
+
+    # a deliberate reset: repair binds the chain id anew and forgets what the chain no longer holds, in the ledger
+    repaired = _cli(home, reset_chain.url, "workspace", "repair", "--reason", "chain reset on purpose", "--json")
+    assert repaired.exit_code == 0, repaired.stderr
+    done = json.loads(repaired.stdout)
+    assert [v["vault"] for v in done["vaults_forgotten"]] == ["hot-ops"] and done["deployments_forgotten"]
+    listed = _cli(home, reset_chain.url, "vault", "list", "--json")
+    assert listed.exit_code == 0 and json.loads(listed.stdout) == []
+
+    # forget needs a reason and a known vault, and works without any chain
+    assert _cli(home, reset_chain.url, "vault", "create", str(POLICIES / "hot.yaml")).exit_code == 0
+    # once records of the re-bound chain exist, the old chain (same genesis, other blocks) is the stranger
+    assert _cli(home, own_chain.url, "vault", "list").exit_code == 4
+    assert _cli(home, "http://127.0.0.1:9", "vault", "forget", "hot-ops").exit_code == 2  # --reason missing
+    unknown = _cli(home, "http://127.0.0.1:9", "vault", "forget", "nope", "--reason", "typo")
+    assert unknown.exit_code == 1 and "error: no vault 'nope' in this workspace (known: hot-ops)" in unknown.stderr
+    forgot = _cli(home, "http://127.0.0.1:9", "vault", "forget", "hot-ops", "--reason", "test vault", "--json")
+    assert forgot.exit_code == 0, forgot.stderr
+    assert _cli(home, reset_chain.url, "vault", "list", "--json").stdout.strip() == "[]"
+    workspace = Workspace(home)
+    try:
+        kinds = [e.kind for e in ledger_for(workspace.store).entries()]
+    finally:
+        workspace.close()
+    assert kinds.count("vault_forgotten") == 2 and kinds.count("workspace_repaired") == 1
+    assert kinds[-1] == "vault_forgotten"

@@ -62,6 +62,8 @@ class EntryKind(str, enum.Enum):
     ATTESTATION_BATCH_ANCHORED = "attestation_batch_anchored"
     ATTESTATION_REVOKED = "attestation_revoked"
     CORRECTION = "correction"
+    VAULT_FORGOTTEN = "vault_forgotten"  # `custody vault forget`: the record is gone, this entry says why
+    WORKSPACE_REPAIRED = "workspace_repaired"  # `custody workspace repair`: re-bound to a chain, records dropped
 
 
 KINDS = frozenset(k.value for k in EntryKind)

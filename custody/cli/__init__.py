@@ -27,6 +27,7 @@ try:  # Ctrl-C while the CLI loads (web3 and friends take a moment) is a sentenc
     from custody.cli.reconcile_cmd import reconcile_cmd
     from custody.cli.tx_cmd import tx
     from custody.cli.vault_cmd import vault
+    from custody.cli.workspace_cmd import workspace_group
 
 except KeyboardInterrupt:
     sys.stderr.write("error: interrupted while starting; nothing was done\n")
@@ -61,7 +62,7 @@ def cli(
 
 for command in (
     chain, build_cmd, infra, vault, policy, tx, msg_group, key, pilot, oob_group, reconcile_cmd, exit_group, attest,
-    audit, drill_group, collateral_group,
+    audit, drill_group, collateral_group, workspace_group,
 ):  # fmt: skip
     cli.add_command(command)
 
