@@ -118,6 +118,8 @@ def get_proposal(session: Session, ref: str | int) -> Proposal:
         if len(ids) > 1:
             raise UnknownProposal(f"safeTxHash prefix {text} matches {len(ids)} proposals; give more digits")
         found = _load(session, proposals.c.id == ids[0]) if ids else None
+    elif text.lower().startswith("0x") and all(c in "0123456789abcdef" for c in text[2:].lower()):
+        raise UnknownProposal(f"safeTxHash prefix {text} is too short: give at least 8 hex digits after 0x")
     else:
         raise UnknownProposal(f"{text!r} is neither a proposal id nor a safeTxHash")
     if found is None or found.safe_tx.chain_id != session.chain_id:
