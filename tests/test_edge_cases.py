@@ -43,3 +43,23 @@ def test_offline_commands_take_json(session, run_cli, tmp_path):
     )  # fmt: skip
     assert signed.exit_code == 0, signed.stderr
     assert json.loads(signed.stdout)["safe_tx_hash"] == proposal.safe_tx_hash
+
+
+def test_the_loser_of_an_execute_race_is_told_its_own_proposal_won(session):
+    from custody.exceptions import AlreadyExecuted
+    from custody.signers.local import anvil_signer
+
+    proposal = _proposal(session)
+    P.sign(session, proposal, anvil_signer(1))
+    seen_by_loser = P.get_proposal(session, proposal.id)  # read before the winner executes
+    P.execute(session, P.get_proposal(session, proposal.id))
+    try:
+        P.execute(session, seen_by_loser)
+    except AlreadyExecuted as exc:
+        executed = P.get_proposal(session, proposal.id)
+        assert exc.message == (
+            f"proposal {proposal.id} was executed meanwhile by another process (tx {executed.exec_tx_hash}); "
+            "nothing was sent"
+        )
+    else:
+        raise AssertionError("the second execute did not refuse")

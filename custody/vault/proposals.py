@@ -375,6 +375,13 @@ def _require_open(session: Session, proposal: Proposal, view: SafeView | None = 
     view = view or safe_view(session, proposal.safe_tx)
     current = view.nonce
     if proposal.safe_tx.nonce < current:
+        latest = get_proposal(session, proposal.id)  # another process may have executed this very proposal
+        if latest.state in (ProposalState.EXECUTED, ProposalState.EXECUTING):
+            raise AlreadyExecuted(
+                f"proposal {proposal.id} was executed meanwhile by another process (tx {latest.exec_tx_hash}); "
+                "nothing was sent",
+                proposal=proposal.id,
+            )
         raise StaleProposal(
             f"proposal {proposal.id} has nonce {proposal.safe_tx.nonce}, but the vault is at nonce {current}: "
             "another transaction used that nonce",
