@@ -14,6 +14,7 @@ Layout::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -28,6 +29,7 @@ from custody.store import Store
 HOME_ENV = "CUSTODY_HOME"
 DB_ENV = "CUSTODY_DB"
 RPC_ENV = "CUSTODY_RPC"
+STABLE_PORTS = range(20_000, 32_000)  # below the ephemeral range, above the well-known services
 
 
 @dataclass(frozen=True)
@@ -62,13 +64,20 @@ class Workspace:
         return self.home / "chain-port"
 
     def stable_port(self) -> int:
-        """The port this workspace's chain always uses (chosen free at the first `chain up`)."""
+        """The port this workspace's chain always uses, chosen at the first `chain up`: derived from the
+        workspace path, below Linux's ephemeral range (32768+), where outgoing connections would take it."""
         try:
             return int(self.port_file.read_text().strip())
         except FileNotFoundError:
-            return free_port()
+            pass
         except ValueError as exc:
             raise WorkspaceError(f"{self.port_file} is corrupt; delete it and run `custody chain up`") from exc
+        start = STABLE_PORTS.start + int(hashlib.sha256(str(self.home).encode()).hexdigest(), 16) % len(STABLE_PORTS)
+        for offset in range(64):
+            candidate = STABLE_PORTS.start + (start - STABLE_PORTS.start + offset) % len(STABLE_PORTS)
+            if port_is_free(candidate):
+                return candidate
+        return free_port()
 
     @property
     def state_file(self) -> Path:
