@@ -119,14 +119,14 @@ def test_look_alike_and_reset_chains_are_refused_and_nothing_is_written(
     ]:
         for command in COMMANDS:
             result = _cli(home, url, *command)
-            assert result.exit_code == 4, (command, result.stdout, result.stderr)
+            assert result.exit_code == 5, (command, result.stdout, result.stderr)
             first_line, *rest = result.stderr.strip().splitlines()
             assert first_line.startswith(expected), (command, result.stderr)
             assert first_line.endswith("so nothing was written"), (command, result.stderr)
             assert [line.split(":")[0] for line in rest] == ["hint"], (command, result.stderr)
             assert result.stdout == ""
             as_json = _cli(home, url, *command, "--json")
-            assert as_json.exit_code == 4
+            assert as_json.exit_code == 5
             error = json.loads(as_json.stdout)
             assert error["error"] == "ForeignChain" and error["message"] == first_line.removeprefix("error: ")
             assert _workspace_contents(home) == before, command
@@ -161,7 +161,7 @@ def test_status_repair_and_forget_are_explicit_and_recorded(
     assert report["current"]["matches"] is True
     assert [v["name"] for v in report["chains"][0]["vaults"]] == ["hot-ops"]
     bad = _cli(home, reset_chain.url, "workspace", "status", "--json")
-    assert bad.exit_code == 4
+    assert bad.exit_code == 5
     assert json.loads(bad.stdout)["current"]["problem"].startswith(
         f"{reset_chain.url} has the genesis of chain 31337 but block "
     )
@@ -177,7 +177,7 @@ def test_status_repair_and_forget_are_explicit_and_recorded(
     # forget needs a reason and a known vault, and works without any chain
     assert _cli(home, reset_chain.url, "vault", "create", str(POLICIES / "hot.yaml")).exit_code == 0
     # once records of the re-bound chain exist, the old chain (same genesis, other blocks) is the stranger
-    assert _cli(home, own_chain.url, "vault", "list").exit_code == 4
+    assert _cli(home, own_chain.url, "vault", "list").exit_code == 5
     assert _cli(home, "http://127.0.0.1:9", "vault", "forget", "hot-ops").exit_code == 2  # --reason missing
     unknown = _cli(home, "http://127.0.0.1:9", "vault", "forget", "nope", "--reason", "typo")
     assert unknown.exit_code == 1 and "error: no vault 'nope' in this workspace (known: hot-ops)" in unknown.stderr

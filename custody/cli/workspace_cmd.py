@@ -6,7 +6,7 @@ import click
 
 from custody.cli._app import AppContext, json_option, pass_app, table
 from custody.cli.vault_cmd import vault
-from custody.exceptions import ChainError
+from custody.exceptions import ChainError, ForeignChain
 from custody.workspace_repair import forget_vault, repair, status
 
 
@@ -42,7 +42,7 @@ def status_cmd(app: AppContext) -> None:
 
     app.emit(data, render)
     if data["current"] is not None and not data["current"]["matches"]:
-        raise click.exceptions.Exit(4)
+        raise click.exceptions.Exit(ForeignChain.exit_code)
 
 
 @workspace_group.command("repair")
