@@ -19,6 +19,7 @@ input, ``LookupError`` for unknown names, ``TimeoutError`` for waits).
     ├── ChainError                             talking to a chain
     │   ├── RpcUnreachable(ConnectionError)    refused / timed out / transient errors, after the retries
     │   ├── ChainIdMismatch
+    │   ├── ForeignChain                       same chain id, but not the chain this workspace recorded (exit 5)
     │   ├── ChainNotRunning
     │   ├── AnvilError                         the local Anvil process
     │   ├── TransactionFailed                  reverted on chain or in estimation (decoded reason)
@@ -158,6 +159,13 @@ class RpcUnreachable(ChainError, ConnectionError):
 
 class ChainIdMismatch(ChainError):
     """The endpoint serves a different chain than expected."""
+
+
+class ForeignChain(ChainError):
+    """The endpoint serves this chain id, but its genesis or a recorded block differs from what the workspace
+    recorded at first contact: a look-alike or reset chain. Nothing was written."""
+
+    exit_code = 5  # 4 is taken by reconcile (backed, but critical findings)
 
 
 class ChainNotRunning(ChainError):

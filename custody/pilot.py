@@ -27,6 +27,7 @@ from custody.signers.pkcs11 import Pkcs11Signer, Pkcs11Uri, generate_key
 from custody.signers.softhsm import init_token
 from custody.vault import oob, service
 from custody.vault import proposals as P
+from custody.vault.sealed import PASSPHRASE_ENV
 from custody.workspace import Workspace
 
 Progress = Callable[[str], None]
@@ -204,9 +205,14 @@ def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
             refusal = refused.message
         else:
             raise ChainError("pilot: the large cold transfer executed without an out-of-band confirmation")
-        oob.enroll(session.workspace, PILOT_CONFIRMER)
-        code, _expires = oob.issue_challenge(session, proposal, PILOT_CONFIRMER, issued_by=PILOT_PROPOSER)
-        done = oob.confirm_with_code(session, proposal, PILOT_CONFIRMER, code)
+        # the pilot's own passphrase for its sealed confirmer secrets (a demo workspace: never reused)
+        sealing = os.environ.get(PASSPHRASE_ENV) or secrets.token_urlsafe(16)
+        oob.enroll(session.workspace, PILOT_PROPOSER, passphrase=sealing)  # the proposer is a known person
+        oob.enroll(session.workspace, PILOT_CONFIRMER, passphrase=sealing)
+        code, _expires = oob.issue_challenge(
+            session, proposal, PILOT_CONFIRMER, issued_by=PILOT_PROPOSER, passphrase=sealing
+        )
+        done = oob.confirm_with_code(session, proposal, PILOT_CONFIRMER, code, passphrase=sealing)
         return {
             "required": True, "refused_without_it": refusal, "proposer": PILOT_PROPOSER, "confirmer": done.confirmer,
             "method": done.method, "safe_tx_hash": done.safe_tx_hash, "confirmed_at": done.confirmed_at.isoformat(),

@@ -122,6 +122,15 @@ oob_confirmers = sa.Table(
     sa.Column("enrolled_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# the signing keys a confirmer holds (``oob enroll NAME --key ADDRESS``): a key that proposed a transfer
+# disqualifies its holder from confirming it
+oob_confirmer_keys = sa.Table(
+    "oob_confirmer_keys",
+    metadata,
+    sa.Column("name", sa.String(64), sa.ForeignKey("oob_confirmers.name"), primary_key=True),
+    sa.Column("address", sa.String(42), primary_key=True),
+)
+
 oob_challenges = sa.Table(
     "oob_challenges",
     metadata,
@@ -299,6 +308,25 @@ tx_journal = sa.Table(
     sa.Column("block_number", sa.BigInteger),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+# -- the chain each chain id of this workspace means: its genesis hash and the hashes of blocks holding
+# recorded deployments/vaults (custody/binding.py); checked before any command writes -----------------
+chain_bindings = sa.Table(
+    "chain_bindings",
+    metadata,
+    sa.Column("chain_id", sa.BigInteger, primary_key=True),
+    sa.Column("genesis_hash", sa.String(66), nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+chain_anchors = sa.Table(
+    "chain_anchors",
+    metadata,
+    sa.Column("chain_id", sa.BigInteger, primary_key=True),
+    sa.Column("block_number", sa.BigInteger, primary_key=True),
+    sa.Column("block_hash", sa.String(66), nullable=False),
 )
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import enum
 import re
-from decimal import Decimal, InvalidOperation, localcontext
+from decimal import Decimal, localcontext
 from typing import NewType
 
 from eth_utils import is_checksum_address, keccak, to_checksum_address
 
+from custody.amounts import AMOUNT_GRAMMAR, is_amount_text, why_not_amount
 from custody.exceptions import AddressError, AmountError, InputError
 
 Address = NewType("Address", str)
@@ -52,20 +53,24 @@ def parse_address(value: str, *, what: str = "address", allow_zero: bool = False
 def parse_amount(value: str | int | Decimal, decimals: int, *, symbol: str = "", allow_zero: bool = False) -> int:
     """Parse a human amount (``"1.5"``) into integer base units with ``decimals`` places.
 
-    Exact: never rounds. Rejects floats' binary fractions by only accepting str/int/Decimal.
+    Exact: never rounds. Text must follow the amount grammar of :mod:`custody.amounts` (ASCII digits, one
+    optional dot; no exponent, separators, signs or non-ASCII digits); floats are refused.
     """
     unit = f" {symbol}" if symbol else ""
     if isinstance(value, (bool, float)):
         raise AmountError(f"amount must be given as text or integer, not {type(value).__name__}")
-    text = str(value).strip().replace("_", "")
-    try:
-        amount = Decimal(text)
-    except InvalidOperation as exc:
-        raise AmountError(f"amount {value!r} is not a number", value=str(value)) from exc
-    if not amount.is_finite():
-        raise AmountError(f"amount {value!r} is not a finite number", value=str(value))
-    if amount < 0:
-        raise AmountError(f"amount {text}{unit} is negative", value=text)
+    if isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, Decimal):
+        text = format(value, "f") if value.is_finite() else str(value)
+    else:
+        text = value
+    if not is_amount_text(text):
+        raise AmountError(
+            f"amount {text!r} is not a plain decimal: {why_not_amount(text)} (write {AMOUNT_GRAMMAR})",
+            value=text,
+        )
+    amount = Decimal(text)
     if amount == 0 and not allow_zero:
         raise AmountError(f"amount must be greater than zero (got {text}{unit})", value=text)
     # Trailing zeros ("1.50") are harmless: count only significant decimal places.

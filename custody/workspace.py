@@ -5,6 +5,7 @@ Layout::
     .custody/
       custody.db          deployment registry, vaults, proposals, signatures (SQLite; or $CUSTODY_DB)
       chain.json          the local Anvil this workspace runs: pid, port, chain id, state file
+      chain-port          the port `chain up` uses for this workspace, chosen once, so a saved --rpc stays valid
       anvil-state.json    Anvil's state, dumped on `custody chain down` and loaded on `chain up`
       anvil.log           Anvil's output
       keystores/          v3 keystores created by `custody key new|import`
@@ -13,20 +14,22 @@ Layout::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from custody.chain.anvil import AnvilProcess, pid_is_anvil, rpc_call, stop_pid
+from custody.chain.anvil import AnvilProcess, free_port, pid_is_anvil, port_is_free, rpc_call, stop_pid
 from custody.chain.connection import Chain, connect
-from custody.exceptions import ChainNotRunning, WorkspaceError
+from custody.exceptions import AnvilError, ChainNotRunning, WorkspaceError
 from custody.store import Store
 
 HOME_ENV = "CUSTODY_HOME"
 DB_ENV = "CUSTODY_DB"
 RPC_ENV = "CUSTODY_RPC"
+STABLE_PORTS = range(20_000, 32_000)  # below the ephemeral range, above the well-known services
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,26 @@ class Workspace:
     @property
     def chain_file(self) -> Path:
         return self.home / "chain.json"
+
+    @property
+    def port_file(self) -> Path:
+        return self.home / "chain-port"
+
+    def stable_port(self) -> int:
+        """The port this workspace's chain always uses, chosen at the first `chain up`: derived from the
+        workspace path, below Linux's ephemeral range (32768+), where outgoing connections would take it."""
+        try:
+            return int(self.port_file.read_text().strip())
+        except FileNotFoundError:
+            pass
+        except ValueError as exc:
+            raise WorkspaceError(f"{self.port_file} is corrupt; delete it and run `custody chain up`") from exc
+        start = STABLE_PORTS.start + int(hashlib.sha256(str(self.home).encode()).hexdigest(), 16) % len(STABLE_PORTS)
+        for offset in range(64):
+            candidate = STABLE_PORTS.start + (start - STABLE_PORTS.start + offset) % len(STABLE_PORTS)
+            if port_is_free(candidate):
+                return candidate
+        return free_port()
 
     @property
     def state_file(self) -> Path:
@@ -115,8 +138,15 @@ class Workspace:
         if existing is not None:
             return existing, False
         self.ensure()
+        port = port or self.stable_port()
+        if not port_is_free(port):
+            raise AnvilError(
+                f"port {port}, which workspace {self.home} keeps for its chain, is in use by another program",
+                hint="stop that program, or choose another port once with `custody chain up --port N`",
+            )
         process = AnvilProcess(port=port, chain_id=chain_id, state_file=self.state_file, log_file=self.log_file)
         process.start(detach=True)
+        self.port_file.write_text(f"{process.port}\n")
         assert process.pid is not None and process.port is not None
         record = ChainRecord(
             pid=process.pid,

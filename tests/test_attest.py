@@ -80,9 +80,10 @@ def test_a_transfer_yields_linked_badges_that_verify_and_a_revocation_is_named(s
     assert B.revoke(session, revoked_uid, attester=session.signer(OPS))[1] is None  # idempotent
 
 
-def test_out_of_band_confirmation_badge_is_linked_from_the_execution(session, vault, workspace):
+def test_out_of_band_confirmation_badge_is_linked_from_the_execution(session, vault, workspace, monkeypatch):
+    monkeypatch.setenv("CUSTODY_OOB_PASSPHRASE", "attest test passphrase")
     session.attester_uri = OPS
-    oob.enroll(workspace, "bob")
+    oob.enroll(workspace, "alice"), oob.enroll(workspace, "bob")  # alice proposes (a known person), bob confirms
     proposal = transfer(session, vault, amount="55")  # above out_of_band_above: 50
     challenge = oob.issue_challenge(session, proposal, "bob", issued_by="alice")[0]
     oob.confirm_with_code(session, proposal, "bob", challenge)

@@ -27,6 +27,11 @@ from tests.attest_helpers import ATTESTED, OPS, transfer
 vault = attest_helpers.vault  # the attested-template vault fixture
 
 
+@pytest.fixture(autouse=True)
+def _oob_passphrase(monkeypatch):
+    monkeypatch.setenv("CUSTODY_OOB_PASSPHRASE", "attest ledger test passphrase")
+
+
 def _entries(session) -> dict[tuple, tuple[int, bytes]]:
     """(kind, safe_tx_hash, actor) -> (seq, leaf hash) of the workspace ledger."""
     out = {}
@@ -37,7 +42,7 @@ def _entries(session) -> dict[tuple, tuple[int, bytes]]:
 
 
 def _confirmed_transfer(session, vault, workspace):
-    oob.enroll(workspace, "bob")
+    oob.enroll(workspace, "alice"), oob.enroll(workspace, "bob")  # alice proposes, bob confirms
     proposal = transfer(session, vault, amount="55")  # above out_of_band_above: 50
     code = oob.issue_challenge(session, proposal, "bob", issued_by="alice")[0]
     oob.confirm_with_code(session, proposal, "bob", code)
@@ -96,7 +101,7 @@ def test_auditor_flags_ledger_steps_without_badges_from_a_bundle(session, vault,
     # badges for approvals and the execution exist, the out-of-band confirmation's badge does not: only the
     # ledger knows of the confirmation when the auditor has no workspace
     session.attester_uri = OPS
-    oob.enroll(workspace, "bob")
+    oob.enroll(workspace, "alice"), oob.enroll(workspace, "bob")  # alice proposes, bob confirms
     proposal = transfer(session, vault, amount="55")
     plain = Session(workspace=workspace, chain=session.chain)  # another operator's process, without --attester
     code = oob.issue_challenge(plain, proposal, "bob", issued_by="alice")[0]

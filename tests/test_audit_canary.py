@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import tarfile
+from urllib.parse import parse_qs, urlparse
 
 from custody.audit import service as A
 from custody.audit.record import ledger_for
@@ -37,15 +38,18 @@ def test_secrets_and_personal_data_never_reach_the_ledger_or_exports(run_cli, se
                                   description=f"settlement, questions to {CANARY_EMAIL} or {CANARY_PHONE}")  # fmt: skip
     signed = run_cli("tx", "sign", str(proposal.id), "--signer", "keystore:canary", env=env)
     assert signed.exit_code == 0, signed.stderr
-    uri = oob.enroll(workspace, "risk-officer")
-    secret = (workspace.home / "oob" / "risk-officer.totp").read_text().strip()
-    assert secret in uri
-    code, _ = oob.issue_challenge(session, proposal, "risk-officer", issued_by="ops")
-    oob.confirm_with_code(session, proposal, "risk-officer", code)
+    passphrase = "canary oob passphrase"
+    oob.enroll(workspace, "ops", passphrase=passphrase)  # the proposer, a known person
+    uri = oob.enroll(workspace, "risk-officer", passphrase=passphrase)
+    secret = parse_qs(urlparse(uri).query)["secret"][0]
+    assert secret.encode() not in (workspace.home / "oob" / "risk-officer.totp.sealed").read_bytes()
+    code, _ = oob.issue_challenge(session, proposal, "risk-officer", issued_by="ops", passphrase=passphrase)
+    oob.confirm_with_code(session, proposal, "risk-officer", code, passphrase=passphrase)
     P.execute(session, P.get_proposal(session, proposal.id))
     kinds = [e.kind for e in ledger_for(session.store).entries()]
     assert kinds == ["vault_created", "proposal_created", "risk_decision", "risk_decision", "approval_signed",
-                     "confirmer_enrolled", "out_of_band_confirmation", "risk_decision", "execution"]  # fmt: skip
+                     "confirmer_enrolled", "confirmer_enrolled", "out_of_band_confirmation", "risk_decision",
+                     "execution"]  # fmt: skip
     out = tmp_path / "exports"
     for fmt, name in (("jsonl", "l.jsonl"), ("csv", "l.csv"), ("html", "r.html"), ("bundle", "b.tar.gz")):
         result = run_cli("audit", "export", "--format", fmt, "--out", str(out / name))
@@ -58,7 +62,7 @@ def test_secrets_and_personal_data_never_reach_the_ledger_or_exports(run_cli, se
             blobs[f"bundle:{member.name}"] = tar.extractfile(member).read()
     needles = {
         "private key": CANARY_KEY.hex().encode(), "private key (upper)": CANARY_KEY.hex().upper().encode(),
-        "passphrase": CANARY_PASS.encode(), "TOTP secret": secret.encode(), "challenge code": code.encode(),
+        "passphrase": CANARY_PASS.encode(), "oob passphrase": passphrase.encode(), "TOTP secret": secret.encode(), "challenge code": code.encode(),
         "e-mail": CANARY_EMAIL.encode(), "phone": CANARY_PHONE.encode(),
     }  # fmt: skip
     for where, blob in blobs.items():

@@ -67,3 +67,21 @@ def test_chain_up_restores_the_clock(tmp_path):
         assert int(rpc_call(url, "eth_getBlockByNumber", ["latest", False])["timestamp"], 16) > ahead
     finally:
         run(home, "chain", "down")
+
+
+def test_chain_up_keeps_one_port_per_workspace(tmp_path):
+    """A saved --rpc stays valid: the port is chosen once and kept in the workspace."""
+    home = tmp_path / "ws"
+    first = json.loads(run(home, "chain", "up", "--json").stdout)
+    try:
+        assert (home / "chain-port").read_text().strip() == str(first["url"].rsplit(":", 1)[1])
+    finally:
+        run(home, "chain", "down")
+    second = json.loads(run(home, "chain", "up", "--json").stdout)
+    try:
+        assert second["started"] and second["url"] == first["url"]
+        listed = subprocess.run([str(CUSTODY), "--home", str(home), "--rpc", first["url"], "vault", "list", "--json"],
+                                capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert listed.returncode == 0, listed.stderr
+    finally:
+        run(home, "chain", "down")

@@ -27,6 +27,11 @@ APPROVE = function_signature_to_4byte_selector("approve(address,uint256)")
 PRIME_BROKER = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"
 
 
+@pytest.fixture(autouse=True)
+def _oob_passphrase(monkeypatch):
+    monkeypatch.setenv("CUSTODY_OOB_PASSPHRASE", "correct horse battery staple")
+
+
 @pytest.fixture
 def cold(session):
     record, _ = service.create_vault(session, POLICIES / "cold.yaml")
@@ -60,8 +65,9 @@ def test_large_transfer_needs_a_totp_confirmation_by_someone_else(run_cli, sessi
     assert "out-of-band     required: it moves 60 ETH" in shown.stdout and "nobody yet" in shown.stdout
 
     alice, bob = _enroll(run_cli, "alice"), _enroll(run_cli, "bob")
-    secret_file = workspace.home / "oob" / "bob.totp"
+    secret_file = workspace.home / "oob" / "bob.totp.sealed"
     assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600
+    assert bob.secret.encode() not in secret_file.read_bytes()  # sealed, not plaintext
     assert "already" in run_cli("oob", "enroll", "bob").stderr
     own = run_cli("tx", "confirm", "1", "--totp", alice.now(), "--confirmer", "alice")
     assert own.exit_code == 1 and "alice proposed proposal 1 and cannot also confirm it out of band" in own.stderr
@@ -84,6 +90,7 @@ def test_large_transfer_needs_a_totp_confirmation_by_someone_else(run_cli, sessi
 
 def test_a_totp_code_confirms_once(session, cold, workspace):
     totp = pyotp.TOTP(pyotp.TOTP(parse_qs(urlparse(oob.enroll(workspace, "carol")).query)["secret"][0]).secret)
+    oob.enroll(workspace, "dave")
     first = P.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="55", proposer="dave")
     second = P.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="56", proposer="dave")
     now = time.time()
@@ -95,7 +102,7 @@ def test_a_totp_code_confirms_once(session, cold, workspace):
 
 def test_printed_challenge_code_bound_to_the_safe_tx_hash(run_cli, session, cold, workspace):
     proposal = _signed(session, P.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="75", proposer="alice"))
-    _enroll(run_cli, "bob")
+    _enroll(run_cli, "alice"), _enroll(run_cli, "bob")
     issued = run_cli("tx", "challenge", "1", "--confirmer", "bob", "--issued-by", "alice", "--json")
     assert issued.exit_code == 0, issued.stderr
     code = json.loads(issued.stdout)["code"]
@@ -119,7 +126,7 @@ def test_printed_challenge_code_bound_to_the_safe_tx_hash(run_cli, session, cold
 
 
 def test_challenges_expire_and_burn_after_five_attempts(session, cold, workspace):
-    oob.enroll(workspace, "bob")
+    oob.enroll(workspace, "alice"), oob.enroll(workspace, "bob")
     proposal = P.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="80", proposer="alice")
     code, _ = oob.issue_challenge(session, proposal, "bob", issued_by="alice")
     with session.store.begin() as conn:

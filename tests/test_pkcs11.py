@@ -33,7 +33,9 @@ def test_hsm_owner_signs_a_2_of_3_transfer_that_executes(run_cli, session, hsm, 
     assert run_cli("vault", "create", str(policy)).exit_code == 0
     vault_safe = json.loads(run_cli("vault", "show", "hsm-vault", "--json").stdout)["safe"]
     session.send(to=vault_safe, value=10**18, what="fund")
-    proposed = run_cli("tx", "propose", "hsm-vault", "--to", PRIME_BROKER, "--amount", "0.5", "--json")
+    proposed = run_cli(
+        "tx", "propose", "hsm-vault", "--to", PRIME_BROKER, "--amount", "0.5", "--proposer", "anvil:5", "--json"
+    )
     assert proposed.exit_code == 0, proposed.stderr
 
     signed = run_cli("tx", "sign", "1", "--signer", key["uri"], "--json")

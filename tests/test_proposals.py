@@ -167,7 +167,7 @@ def test_identical_proposal_is_refused(session, cold):
             AmountError,
             "19 decimal places; ETH allows at most 18",
         ),
-        ({"to": PRIME_BROKER, "amount": "-1"}, AmountError, "negative"),
+        ({"to": PRIME_BROKER, "amount": "-1"}, AmountError, "signs are not allowed"),
         (
             {"to": PRIME_BROKER, "amount": "1", "token": "0x000000000000000000000000000000000000dEaD"},
             InputError,
@@ -193,7 +193,9 @@ def test_tampered_workspace_proposal_is_detected(session, cold):
 
 
 def test_cli_two_of_three_flow_matches_onchain_hash(run_cli, session, cold):
-    proposed = run_cli("tx", "propose", cold.name, "--to", PRIME_BROKER, "--amount", "2.5", "--json")
+    proposed = run_cli(
+        "tx", "propose", cold.name, "--to", PRIME_BROKER, "--amount", "2.5", "--proposer", "anvil:5", "--json"
+    )
     assert proposed.exit_code == 0, proposed.output
     d = json.loads(proposed.stdout)
     assert d["hash_matches_chain"] is True and d["safe_tx_hash"] == d["onchain_safe_tx_hash"]
@@ -227,18 +229,31 @@ def test_cli_two_of_three_flow_matches_onchain_hash(run_cli, session, cold):
         (["tx", "sign", "1", "--signer", "bogus:1"], "error: unknown signer scheme 'bogus'"),
         (["tx", "sign", "1", "--signer", "anvil:x"], "error: anvil signer URI must be anvil:N"),
         (
-            ["tx", "propose", "cold-reserve", "--to", "0xabc", "--amount", "1"],
+            ["tx", "propose", "cold-reserve", "--to", "0xabc", "--amount", "1", "--proposer", "anvil:5"],
             "error: destination '0xabc' is not an address",
         ),
         (
-            ["tx", "propose", "cold-reserve", "--to", PRIME_BROKER, "--amount", "1.0000000000000000001"],
+            [
+                "tx",
+                "propose",
+                "cold-reserve",
+                "--to",
+                PRIME_BROKER,
+                "--amount",
+                "1.0000000000000000001",
+                "--proposer",
+                "anvil:5",
+            ],
             "error: amount 1.0000000000000000001 ETH has 19 decimal places",
         ),
-        (["tx", "propose", "nope", "--to", PRIME_BROKER, "--amount", "1"], "error: no vault 'nope'"),
+        (
+            ["tx", "propose", "nope", "--to", PRIME_BROKER, "--amount", "1", "--proposer", "anvil:5"],
+            "error: no vault 'nope'",
+        ),
     ],
 )
 def test_cli_errors_are_one_sentence(run_cli, cold, args, message):
-    run_cli("tx", "propose", cold.name, "--to", PRIME_BROKER, "--amount", "1")
+    run_cli("tx", "propose", cold.name, "--to", PRIME_BROKER, "--amount", "1", "--proposer", "anvil:5")
     result = run_cli(*args)
     assert result.exit_code == 1
     assert result.stderr.startswith(message), result.stderr

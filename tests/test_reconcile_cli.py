@@ -104,5 +104,17 @@ def test_unknown_token_is_one_sentence(session, run_cli, tmp_path):
     listed = write(tmp_path, "b.csv", BARS)
     result = run_cli("reconcile", "--token", "0x" + "12" * 20, "--bars", str(listed))
     assert result.exit_code == 1
-    assert "no contract at 0x1212121212121212121212121212121212121212" in result.stderr
+    assert "0x1212121212121212121212121212121212121212 has no code on chain 31337: it is not a CollateralToken" in (
+        result.stderr
+    )
     assert "Traceback" not in result.output
+
+
+def test_a_plain_erc20_is_refused_before_the_bar_list_is_read(session, run_cli, tmp_path, demo_token):
+    """The token type is checked first: an ERC-20 that is not a CollateralToken is named at once, even before an
+    invalid (here: unreadable) bar list would be reported."""
+    result = run_cli("reconcile", "--token", demo_token, "--bars", str(tmp_path / "missing.csv"))
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(
+        f"error: {demo_token} is not a CollateralToken: it does not answer barId/allocatedFineWeight/VERSION"
+    ), result.stderr

@@ -84,7 +84,7 @@ def test_canaries_never_leak(run_cli, session, softhsm, trezor, workspace, tmp_p
     )
     vault, _ = service.create_vault(session, policy)
     session.send(to=vault.safe, value=10**18, what="fund")
-    cli("tx", "propose", "canary", "--to", PRIME_BROKER, "--amount", "0.1", "--proposer", "ops")
+    cli("tx", "propose", "canary", "--to", PRIME_BROKER, "--amount", "0.1", "--proposer", "anvil:5")
     cli("tx", "sign", "1", "--signer", "keystore:canary", env=good)
     cli("tx", "sign", "1", "--signer", hsm["uri"], env=good)
     cli("tx", "execute", "1")

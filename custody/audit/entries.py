@@ -66,6 +66,8 @@ class EntryKind(str, enum.Enum):
     RISK_LIST_CHANGED = "risk_list_changed"
     RISK_MODEL_TRAINED = "risk_model_trained"
     RISK_CASE_OPENED = "risk_case_opened"
+    VAULT_FORGOTTEN = "vault_forgotten"  # `custody vault forget`: the record is gone, this entry says why
+    WORKSPACE_REPAIRED = "workspace_repaired"  # `custody workspace repair`: re-bound to a chain, records dropped
 
 
 KINDS = frozenset(k.value for k in EntryKind)

@@ -1,27 +1,33 @@
 """Exports for people and spreadsheets: JSONL and CSV (stable columns), both redacted.
 
 Entries are built without secrets (see :mod:`custody.audit.record`); as defence in depth every
-export for people goes through :func:`redact`, which masks values under secret-like keys
-(passphrase, PIN, private key, TOTP/OTP secret or code, mnemonic, …) and e-mail addresses and
-phone-number-like strings in free text (personal data). The bundle is the exception: it ships the
+export for people goes through :func:`redact`, which masks the fields of an explicit list of secret names
+(:data:`SECRET_FIELDS`: passphrase, PIN, private key, TOTP/OTP secret, challenge code, mnemonic, …) and e-mail
+addresses and phone-number-like strings in free text (personal data). JSONL lines carry each entry's ledger hash
+and the hashes of the values they mask, so every exported entry stays checkable against the signed heads. The bundle is the exception: it ships the
 entries verbatim, because their bytes are what the signed heads commit to.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
 from collections.abc import Iterable
 from typing import Any
 
+import orjson
+
 REDACTED = "[redacted]"
-SECRET_KEYS = re.compile(
-    r"(pass(word|phrase)?|pin|secret|private[_-]?key|priv[_-]?key|mnemonic|seed|totp|otp|challenge[_-]?code|"
-    r"code|api[_-]?key|token[_-]?pin|credential)$",
-    re.IGNORECASE,
-)
+# Secret fields, by exact name (case-insensitive; "-" and "_" alike). An explicit list: a pattern such as
+# "…code$" also masked every reconciliation's exit_code, hiding which run found problems.
+SECRET_FIELDS = frozenset({
+    "password", "passphrase", "pass", "pin", "secret", "private_key", "privkey", "priv_key", "mnemonic", "seed",
+    "totp", "totp_secret", "otp", "otp_secret", "challenge_code", "code", "api_key", "token_pin", "credential",
+    "credentials",
+})  # fmt: skip
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 PHONE = re.compile(r"(?<![0-9A-Za-z])\+[0-9][0-9 ()-]{7,}[0-9](?![0-9A-Za-z])")  # international format
 
@@ -36,22 +42,47 @@ def scrub_text(value: str) -> str:
     return PHONE.sub(REDACTED, EMAIL.sub(REDACTED, value))
 
 
-def redact(value: Any, key: str = "") -> Any:
-    """A copy of ``value`` with secret-like keys masked and personal data patterns removed from text."""
-    if key and SECRET_KEYS.search(key):
-        return REDACTED
+def is_secret_field(key: str) -> bool:
+    return key.lower().replace("-", "_") in SECRET_FIELDS
+
+
+def redact(value: Any, key: str = "", *, path: str = "", hashes: dict[str, str] | None = None) -> Any:
+    """A copy of ``value`` with secret fields masked and personal data patterns removed from text. Each changed
+    value's hash is put in ``hashes`` under its path (``payload.description``), if given."""
+    if key and is_secret_field(key):
+        return _masked(value, REDACTED, path, hashes)
     if isinstance(value, dict):
-        return {k: redact(v, k) for k, v in value.items()}
+        return {k: redact(v, k, path=f"{path}.{k}" if path else k, hashes=hashes) for k, v in value.items()}
     if isinstance(value, list):
-        return [redact(v) for v in value]
+        return [redact(v, path=f"{path}[{i}]", hashes=hashes) for i, v in enumerate(value)]
     if isinstance(value, str) and not value.startswith("0x"):
-        return scrub_text(value)
+        scrubbed = scrub_text(value)
+        return value if scrubbed == value else _masked(value, scrubbed, path, hashes)
     return value
 
 
+def _masked(original: Any, shown: Any, path: str, hashes: dict[str, str] | None) -> Any:
+    if hashes is not None:
+        hashes[path] = "sha256:" + hashlib.sha256(orjson.dumps(original, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return shown
+
+
+def entry_hash(entry: dict) -> str:
+    """The entry's ledger leaf hash (what the signed heads and Merkle proofs commit to)."""
+    return "0x" + hashlib.sha256(b"\x00" + orjson.dumps(entry, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
 def jsonl(entries: Iterable[dict]) -> Iterable[str]:
+    """One line per entry: the entry (redacted), ``entry_hash`` (its ledger leaf hash) and, when something was
+    masked, ``redacted_hashes`` (path → sha256 of the original value's canonical JSON). Without the two added keys
+    an unredacted line hashes to ``entry_hash``; a redacted one does once its originals are put back."""
     for entry in entries:
-        yield json.dumps(redact(entry), sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
+        hashes: dict[str, str] = {}
+        line = redact(entry, hashes=hashes)
+        line["entry_hash"] = entry_hash(entry)
+        if hashes:
+            line["redacted_hashes"] = hashes
+        yield json.dumps(line, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
 
 
 def csv_row(entry: dict) -> dict[str, Any]:

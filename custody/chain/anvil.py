@@ -58,7 +58,10 @@ def free_port() -> int:
 
 
 def port_is_free(port: int) -> bool:
+    """Can a server listen on ``port``? (SO_REUSEADDR, as Anvil binds: connections of a just-stopped chain
+    lingering in TIME_WAIT do not make the port busy, another program listening there does.)"""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:

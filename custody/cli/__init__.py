@@ -2,26 +2,37 @@
 
 from __future__ import annotations
 
-import click
+import sys
 
-from custody.cli._app import AppContext, CustodyGroup, configure_logging
-from custody.cli.attest_cmd import attest
-from custody.cli.audit_cmd import audit
-from custody.cli.build_cmd import build_cmd
-from custody.cli.chain_cmd import chain
-from custody.cli.drill_cmd import drill_group
-from custody.cli.exit_cmd import exit_group
-from custody.cli.infra_cmd import infra
-from custody.cli.key_cmd import key
-from custody.cli.msg_cmd import msg_group
-from custody.cli.offline_cmd import export_cmd as _tx_offline  # noqa: F401  (adds tx export/sign-offline/import-signature)
-from custody.cli.oob_cmd import oob_group
-from custody.cli.pilot_cmd import pilot
-from custody.cli.policy_cmd import policy
-from custody.cli.reconcile_cmd import reconcile_cmd
-from custody.cli.risk_cmd import risk_group
-from custody.cli.tx_cmd import tx
-from custody.cli.vault_cmd import vault
+try:  # Ctrl-C while the CLI loads (web3 and friends take a moment) is a sentence, not a traceback
+    import click
+
+    from custody.cli._app import AppContext, CustodyGroup, configure_logging
+    from custody.cli._entry import run
+    from custody.cli.attest_cmd import attest
+    from custody.cli.audit_cmd import audit
+    from custody.cli.build_cmd import build_cmd
+    from custody.cli.chain_cmd import chain
+    from custody.cli.collateral_cmd import collateral_group
+    from custody.cli.drill_cmd import drill_group
+    from custody.cli.exit_cmd import exit_group
+    from custody.cli.fund_cmd import fund_cmd as _vault_fund  # noqa: F401  (adds vault fund)
+    from custody.cli.infra_cmd import infra
+    from custody.cli.key_cmd import key
+    from custody.cli.msg_cmd import msg_group
+    from custody.cli.offline_cmd import export_cmd as _tx_offline  # noqa: F401  (adds tx export/sign-offline/import-signature)
+    from custody.cli.oob_cmd import oob_group
+    from custody.cli.pilot_cmd import pilot
+    from custody.cli.policy_cmd import policy
+    from custody.cli.reconcile_cmd import reconcile_cmd
+    from custody.cli.risk_cmd import risk_group
+    from custody.cli.tx_cmd import tx
+    from custody.cli.vault_cmd import vault
+    from custody.cli.workspace_cmd import workspace_group
+
+except KeyboardInterrupt:
+    sys.stderr.write("error: interrupted while starting; nothing was done\n")
+    raise SystemExit(130) from None
 
 
 @click.group(cls=CustodyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -52,13 +63,13 @@ def cli(
 
 for command in (
     chain, build_cmd, infra, vault, policy, tx, msg_group, key, pilot, oob_group, reconcile_cmd, exit_group, attest,
-    audit, drill_group, risk_group,
+    audit, drill_group, risk_group, collateral_group, workspace_group,
 ):  # fmt: skip
     cli.add_command(command)
 
 
 def main() -> None:
-    cli(prog_name="custody")
+    run(cli)
 
 
 __all__ = ["cli", "main"]

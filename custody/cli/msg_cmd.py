@@ -9,6 +9,7 @@ from custody.cli.tx_cmd import render_proposal
 from custody.exceptions import InputError
 from custody.vault import messages as M
 from custody.vault import proposals as P
+from custody.vault.identities import PROPOSER_HELP, resolve_proposer
 
 
 @click.group("msg")
@@ -46,14 +47,14 @@ def show(app: AppContext, typed_data: str) -> None:
 @msg_group.command()
 @click.argument("vault_ref", metavar="VAULT")
 @click.argument("typed_data", metavar="FILE", type=click.Path(dir_okay=False))
-@click.option("--proposer", default="", help="Who proposes (name or signer URI) for the record.")
+@click.option("--proposer", default="", metavar="URI|NAME", help=PROPOSER_HELP)
 @json_option
 @pass_app
 def sign(app: AppContext, vault_ref: str, typed_data: str, proposer: str) -> None:
     """Propose that VAULT sign the EIP-712 message in FILE (then `tx sign` and `tx execute` it)."""
     session = app.session()
     typed = M.load_typed_data(typed_data)
-    proposal = M.propose_message(session, vault_ref, typed, proposer=proposer)
+    proposal = M.propose_message(session, vault_ref, typed, proposer=resolve_proposer(session, proposer, optional=True))
     described = {**P.describe(session, proposal), "message": typed.as_dict()}
 
     def render(c):
@@ -87,12 +88,14 @@ def status(app: AppContext, vault_ref: str, digest: str) -> None:
 @msg_group.command()
 @click.argument("vault_ref", metavar="VAULT")
 @click.argument("digest", metavar="DIGEST")
-@click.option("--proposer", default="", help="Who proposes (name or signer URI) for the record.")
+@click.option("--proposer", default="", metavar="URI|NAME", help=PROPOSER_HELP)
 @json_option
 @pass_app
 def revoke(app: AppContext, vault_ref: str, digest: str, proposer: str) -> None:
     """Propose that VAULT withdraw its signature of DIGEST."""
     session = app.session()
-    proposal = M.propose_revocation(session, vault_ref, _digest(digest), proposer=proposer)
+    proposal = M.propose_revocation(
+        session, vault_ref, _digest(digest), proposer=resolve_proposer(session, proposer, optional=True)
+    )
     described = P.describe(session, proposal)
     app.emit(described, lambda c: render_proposal(c, described))

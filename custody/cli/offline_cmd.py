@@ -22,14 +22,18 @@ def _write(app: AppContext, doc: dict, out: str | None) -> None:
     text = json.dumps(doc, indent=2, sort_keys=False) + "\n"
     if out:
         Path(out).write_text(text, encoding="utf-8")
-        app.note(f"wrote {out}")
-    else:
+        if app.json:
+            app.emit({"path": out, "safe_tx_hash": doc.get("contractTransactionHash")})
+        else:
+            app.note(f"wrote {out}")
+    else:  # the document itself is the JSON output
         click.echo(text, nl=False)
 
 
 @tx.command("export")
 @click.argument("ref", metavar="ID")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the file here instead of stdout.")
+@json_option
 @pass_app
 def export_cmd(app: AppContext, ref: str, out: str | None) -> None:
     """Write proposal ID as a Safe-Transaction-Service-style JSON file for an air-gapped signer."""
@@ -45,6 +49,7 @@ def export_cmd(app: AppContext, ref: str, out: str | None) -> None:
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the signature file here instead of stdout.")
 @acknowledge_option
 @blind_option
+@json_option
 @pass_app
 def sign_offline(
     app: AppContext, file: str, signer_uri: str, out: str | None, acknowledged: tuple[str, ...], blind: bool

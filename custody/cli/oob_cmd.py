@@ -7,6 +7,7 @@ import click
 from custody.cli._app import AppContext, json_option, pass_app, table
 from custody.cli.tx_cmd import render_proposal, tx
 from custody.exceptions import InputError
+from custody.signers.registry import SignerContext, open_signer
 from custody.vault import oob
 from custody.vault import proposals as P
 
@@ -18,13 +19,21 @@ def oob_group() -> None:
 
 @oob_group.command()
 @click.argument("name")
+@click.option(
+    "--key", "keys", multiple=True, metavar="ADDRESS|URI",
+    help="A signing key NAME holds (repeatable): NAME may never confirm what that key proposed.",
+)  # fmt: skip
 @json_option
 @pass_app
-def enroll(app: AppContext, name: str) -> None:
-    """Enroll confirmer NAME with a TOTP secret (shown once, as an otpauth:// URI for an authenticator app)."""
-    uri = oob.enroll(app.workspace.ensure(), name)
+def enroll(app: AppContext, name: str, keys: tuple[str, ...]) -> None:
+    """Enroll confirmer NAME with a TOTP secret (shown once, as an otpauth:// URI for an authenticator app; kept
+    sealed under the out-of-band passphrase, $CUSTODY_OOB_PASSPHRASE or a prompt)."""
+    workspace = app.workspace.ensure()
+    context = SignerContext(keystore_dir=workspace.keystore_dir)
+    addresses = tuple(k if k.startswith("0x") else open_signer(k, context).address for k in keys)
+    uri = oob.enroll(workspace, name, keys=addresses)
     app.emit(
-        {"name": name, "otpauth_uri": uri},
+        {"name": name, "otpauth_uri": uri, "keys": list(addresses)},
         lambda c: c.print(
             f"enrolled {name}; add this to {name}'s authenticator app now — it is not shown again:\n  {uri}"
         ),

@@ -7,6 +7,7 @@ import click
 from custody.cli._app import AppContext, emit_file_problems, json_option, pass_app, table
 from custody.policy.explain import controls_index, rules
 from custody.policy.template import check_policy, load_policy
+from custody.vault.identities import PROPOSER_HELP, resolve_proposer
 
 
 @click.group()
@@ -77,7 +78,7 @@ def diff(app: AppContext, file: str, vault_ref: str) -> None:
 @policy.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--vault", "vault_ref", required=True, metavar="VAULT")
-@click.option("--proposer", default="", help="Who proposes, for the record.")
+@click.option("--proposer", default="", metavar="URI|NAME", help=PROPOSER_HELP)
 @json_option
 @pass_app
 def apply(app: AppContext, file: str, vault_ref: str, proposer: str) -> None:
@@ -86,7 +87,7 @@ def apply(app: AppContext, file: str, vault_ref: str, proposer: str) -> None:
 
     session = app.session()
     plan = plan_change(session, vault_ref, file).as_dict()
-    proposal, op = apply_change(session, vault_ref, file, proposer=proposer)
+    proposal, op = apply_change(session, vault_ref, file, proposer=resolve_proposer(session, proposer, optional=True))
     data = {"plan": plan, "proposal": proposal.id, "safe_tx_hash": proposal.safe_tx_hash, "operation": op.as_dict()}
 
     def render(c):
@@ -139,7 +140,8 @@ def cancel(app: AppContext, op_id: str, vault_ref: str, proposer: str) -> None:
     """Propose the Safe's cancellation of a scheduled policy change (or discard an unscheduled one)."""
     from custody.policy.change import cancel_change
 
-    proposal = cancel_change(app.session(), vault_ref, op_id, proposer=proposer)
+    session = app.session()
+    proposal = cancel_change(session, vault_ref, op_id, proposer=resolve_proposer(session, proposer, optional=True))
     app.emit(
         {"proposal": proposal.id, "state": proposal.state.value},
         lambda c: c.print(

@@ -7,15 +7,19 @@ import json
 import click
 
 from custody.cli._app import AppContext, console, json_option, pass_app, table
+from custody.cli._progress import byte_progress
 from custody.exceptions import BarListError
 from custody.reconcile.barlist import format_units
+from custody.reconcile.collateral import resolve_token
 from custody.reconcile.service import run_reconcile
 
 SHOWN = 25
 
 
 @click.command("reconcile")
-@click.option("--token", required=True, metavar="ADDR", help="CollateralToken address.")
+@click.option(
+    "--token", required=True, metavar="ADDR|SYMBOL", help="CollateralToken address, or the symbol of one recorded here."
+)
 @click.option("--bars", "bars_path", required=True, type=click.Path(dir_okay=False), help="Bar list (CSV or JSON).")
 @click.option("--previous", "previous_path", type=click.Path(dir_okay=False), help="The previous bar list.")
 @click.option(
@@ -44,8 +48,8 @@ def reconcile_cmd(
     session = app.session()
     try:
         run = run_reconcile(
-            session, token, bars_path, previous_path=previous_path, since_block=since_block, at_block=at_block,
-            html_path=html_path,
+            session, resolve_token(session, token), bars_path, previous_path=previous_path, since_block=since_block, at_block=at_block,
+            html_path=html_path, progress=byte_progress,
         )  # fmt: skip
     except BarListError as exc:
         _bar_list_errors(app, exc)

@@ -8,6 +8,7 @@ from custody.cli._app import AppContext, json_option, pass_app, table
 from custody.vault import proposals as P
 from custody.vault.clear import require_acknowledged
 from custody.vault.decode import RISK_KINDS
+from custody.vault.identities import PROPOSER_HELP, resolve_proposer
 from custody.vault.service import get_vault
 
 
@@ -91,7 +92,7 @@ def render_inner(c, call: dict, label: str) -> None:
 @click.option("--token", metavar="ADDRESS", help="ERC-20 token address [native ETH].")
 @click.option("--nonce", type=int, help="Safe nonce [next free one].")
 @click.option("--description", default="", help="Free text shown to signers.")
-@click.option("--proposer", default="", help="Who proposes (name or signer URI) for the record.")
+@click.option("--proposer", required=True, metavar="URI|NAME", help=PROPOSER_HELP)
 @click.option("--force", is_flag=True, help="Record it even if the vault's policy would reject it (drills).")
 @json_option
 @pass_app
@@ -103,7 +104,7 @@ def propose(
     session = app.session()
     proposal = P.propose_transfer(
         session, vault_ref, to=to, amount=amount, token=token, nonce=nonce, description=description,
-        proposer=proposer, force=force,
+        proposer=resolve_proposer(session, proposer), force=force,
     )  # fmt: skip
     described = P.describe(session, proposal)
     app.emit(described, lambda c: render_proposal(c, described))

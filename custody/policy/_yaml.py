@@ -88,6 +88,14 @@ class Reader:
             return None
         return str(node.value).strip()
 
+    def exact_scalar(self, node: yaml.Node | None, field: str, raw: str) -> bool:
+        """Amounts must not be bare YAML floats: a YAML reader turns ``0.30000000000000004`` into a binary
+        fraction. Quote them (``"0.3"``) so that every tool reads the same exact decimal."""
+        if isinstance(node, yaml.ScalarNode) and node.style is None and node.tag == "tag:yaml.org,2002:float":
+            self.error(node, field, f'{raw} is a bare YAML float; write the amount as a quoted decimal string, "{raw}"')
+            return False
+        return True
+
     def integer(self, node: yaml.Node | None, field: str, *, minimum: int | None = None) -> int | None:
         raw = self.text(node, field)
         if raw is None:

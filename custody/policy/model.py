@@ -109,6 +109,7 @@ class AllowedHours:
 class OutOfBand:
     risky_operations: bool
     controls: tuple[str, ...]
+    exclude: tuple[str, ...] = ()  # signer addresses / confirmer names that may never confirm out of band
 
 
 @dataclass(frozen=True)

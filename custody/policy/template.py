@@ -130,7 +130,7 @@ class _PolicyReader(Reader):
 
     def amount(self, node, field: str, decimals: int, symbol: str) -> int | None:
         raw = self.text(node, field)
-        if raw is None:
+        if raw is None or not self.exact_scalar(node, field, raw):
             return None
         try:
             return parse_amount(raw, decimals, symbol=symbol)
@@ -305,7 +305,7 @@ def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
         oob = None
         if "out_of_band_above" in a:
             raw = r.text(a["out_of_band_above"], f"{f}.out_of_band_above")
-            if raw is not None:
+            if raw is not None and r.exact_scalar(a["out_of_band_above"], f"{f}.out_of_band_above", raw):
                 try:
                     oob = parse_amount(raw, decimals, symbol=symbol, allow_zero=True)
                 except AmountError as exc:
@@ -377,9 +377,10 @@ def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
 
     oob_rule = None
     if "out_of_band" in top:
-        ob = r.mapping(top["out_of_band"], "out_of_band", allowed={"risky_operations", "controls"})
+        ob = r.mapping(top["out_of_band"], "out_of_band", allowed={"risky_operations", "controls", "exclude"})
         risky = r.boolean(ob["risky_operations"], "out_of_band.risky_operations") if "risky_operations" in ob else False
-        oob_rule = OutOfBand(bool(risky), r.controls(ob.get("controls"), "out_of_band.controls"))
+        excluded = r.string_list(ob["exclude"], "out_of_band.exclude") if "exclude" in ob else ()
+        oob_rule = OutOfBand(bool(risky), r.controls(ob.get("controls"), "out_of_band.controls"), excluded)
 
     exit_rule = _parse_exit(r, top.get("exit"), owners) if "exit" in top else None
     calls = _parse_calls(r, top["contract_calls"], assets) if "contract_calls" in top else []

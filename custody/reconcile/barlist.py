@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import functools
 import hashlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -122,6 +123,42 @@ class Bar:
         }
 
 
+class PackedIds(Sequence[bytes]):
+    """Bar ids packed in one buffer, 32 bytes each (a streamed list of a million bars keeps 32 MB of ids
+    instead of a million bytes objects); items are ``bytes`` made on access."""
+
+    __slots__ = ("_buffer",)
+
+    def __init__(self, buffer: bytes | bytearray) -> None:
+        if len(buffer) % 32:
+            raise ValueError("packed bar ids must be 32 bytes each")
+        self._buffer = memoryview(buffer)
+
+    def __len__(self) -> int:
+        return len(self._buffer) // 32
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        n = len(self)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("bar id index out of range")
+        return self._buffer[32 * i : 32 * i + 32].tobytes()
+
+    def __iter__(self) -> Iterator[bytes]:
+        buffer = self._buffer
+        return (buffer[k : k + 32].tobytes() for k in range(0, len(buffer), 32))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or len(other) != len(self):
+            return False
+        return all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 @dataclass(frozen=True)
 class BarList:
     """A validated bar list, column by column (position i of every list is bar i)."""
@@ -138,7 +175,7 @@ class BarList:
     fine_milli: list[int]
     vault_locations: list[str]
     custodians: list[str]
-    bar_ids: list[bytes]
+    bar_ids: Sequence[bytes]  # a list, or PackedIds for streamed lists
     _index: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:

@@ -27,6 +27,7 @@ import json
 import multiprocessing
 import os
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -97,14 +98,34 @@ def _column_order(column: str | None) -> int:
 
 
 # -- entry points ---------------------------------------------------------------------------------
-def load_bar_list(path: str | Path, *, format: str | None = None) -> BarList:
-    """Read and validate the bar list at ``path``; raises :class:`BarListError` listing every problem."""
+Progress = Callable[[int, int], None]
+"""``progress(bytes_read, total_bytes)``: called as a bar list file is read."""
+
+
+def load_bar_list(path: str | Path, *, format: str | None = None, progress: Progress | None = None) -> BarList:
+    """Read and validate the bar list at ``path``; raises :class:`BarListError` listing every problem.
+
+    CSV files are streamed (:mod:`custody.reconcile.stream`): memory holds the validated columns and one chunk
+    of text, never the whole file. JSON documents, and CSV files with quoted fields, are read whole."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            head = handle.read(4096)
+            fmt = format or _guess_format(path, head)
+            if fmt == "csv":
+                from custody.reconcile.stream import stream_csv
+
+                handle.seek(0)
+                streamed = stream_csv(handle, source=str(path), total=path.stat().st_size, progress=progress)
+                if streamed is not None:
+                    return streamed
+            handle.seek(0)
+            data = handle.read()
     except OSError as exc:
         raise BarListError(f"cannot read bar list {path}: {exc.strerror or exc}", source=str(path)) from exc
-    return parse_bar_list(data, source=str(path), format=format or _guess_format(path, data))
+    if progress is not None:
+        progress(len(data), len(data))
+    return parse_bar_list(data, source=str(path), format=fmt)
 
 
 def parse_bar_list(data: bytes, *, source: str = "<bytes>", format: str = "csv") -> BarList:
@@ -390,8 +411,7 @@ def _assemble(parts: list[_Part], errors: _Errors, *, source: str, sha256: str, 
                 column += getattr(part, name)
         p = _Part(**joined)
     ids, rows, serials = p.ids, p.rows, p.serials
-    index = dict(zip(ids, range(len(ids))))
-    if len(index) != len(ids):
+    if _has_duplicates(ids):
         first: dict[bytes, int] = {}
         for i, bid in enumerate(ids):
             if bid:
@@ -404,8 +424,18 @@ def _assemble(parts: list[_Part], errors: _Errors, *, source: str, sha256: str, 
     return BarList(
         source=source, sha256=sha256, format=fmt, rows=rows, serials=serials, refiners=p.codes, years=p.years,
         gross_milli=p.gross, fineness_tenths=p.fineness, fine_milli=p.fine, vault_locations=p.locations,
-        custodians=p.custodians, bar_ids=ids, _index=index,
+        custodians=p.custodians, bar_ids=ids,
     )  # fmt: skip
+
+
+def _has_duplicates(ids: list[bytes]) -> bool:
+    """Might a bar id be listed twice? The first 8 bytes of every id, sorted (8 bytes per bar, no million-entry
+    dict just to ask); a shared prefix (a duplicate, or a 2**-64 coincidence) sends the caller to the exact check."""
+    if len(ids) < 2:
+        return False
+    prefixes = np.fromiter((int.from_bytes(i[:8], "little") for i in ids), dtype=np.uint64, count=len(ids))
+    prefixes.sort()
+    return bool((prefixes[1:] == prefixes[:-1]).any())
 
 
 def _bar_ids(codes: list[str | None], serials: list[str], ok: list[bool]) -> list[bytes]:

@@ -11,6 +11,7 @@ import difflib
 import re
 from collections.abc import Callable
 
+from custody.amounts import is_amount_text
 from custody.reconcile.barlist import refiners
 
 Check = Callable[[str], tuple[object, str | None]]
@@ -34,12 +35,12 @@ def decimal_check(name: str, places: int, low: int, high: int, limits: tuple[str
     scale = 10**places
 
     def check(s: str) -> tuple[int | None, str | None]:
-        whole, dot, frac = s.partition(".")
         value = None
-        if DIGITS.fullmatch(whole):
+        if is_amount_text(s):  # the one amount grammar (custody/amounts.py)
+            whole, dot, frac = s.partition(".")
             if not dot:
                 value = int(whole) * scale
-            elif DIGITS.fullmatch(frac) and len(frac) <= places:
+            elif len(frac) <= places:
                 value = int(whole) * scale + int(frac.ljust(places, "0"))
         if value is None:
             return None, decimal_problem(name, s, places)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +19,9 @@ from custody.contracts.deploy import read_many
 from custody.exceptions import ReconcileError
 from custody.reconcile import index
 from custody.reconcile.barlist import BarList
+from custody.reconcile.collateral import require_collateral_token
 from custody.reconcile.engine import Reconciliation, reconcile
-from custody.reconcile.ingest import load_bar_list
+from custody.reconcile.ingest import Progress, load_bar_list
 from custody.reconcile.ledger import RECONCILIATION_RUN, canonical_json, record_event
 from custody.session import Session
 from custody.store import utcnow
@@ -126,6 +129,13 @@ def previous_block(session: Session, token: str, previous: BarList) -> int:
     return int(block)
 
 
+def _load(path: str | Path, progress, description: str) -> BarList:
+    if progress is None:
+        return load_bar_list(path)
+    with progress(description) as update:
+        return load_bar_list(path, progress=update)
+
+
 def run_reconcile(
     session: Session,
     token: str,
@@ -135,7 +145,10 @@ def run_reconcile(
     since_block: int | None = None,
     at_block: int | None = None,
     html_path: str | Path | None = None,
+    progress: Callable[[str], AbstractContextManager[Progress]] | None = None,
 ) -> RunResult:
+    """Reconcile ``token`` against the bar list at ``bars_path``. ``progress(description)`` (optional) gives a
+    context manager yielding a ``(done_bytes, total_bytes)`` callback, used while bar lists are read."""
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -146,8 +159,9 @@ def run_reconcile(
         clock = now
 
     address = parse_address(token, what="token")
-    bars = load_bar_list(bars_path)
-    previous = load_bar_list(previous_path) if previous_path is not None else None
+    require_collateral_token(session, address)  # before reading a large file: is it a CollateralToken at all?
+    bars = _load(bars_path, progress, "reading the bar list")
+    previous = _load(previous_path, progress, "reading the previous bar list") if previous_path is not None else None
     lap("read_bar_lists")
     head = int(session.chain.rpc("eth_blockNumber"), 16)
     block = head if at_block is None else at_block

@@ -6,11 +6,16 @@ Where a vault's policy asks — an asset's ``out_of_band_above`` (the amount mov
 
 * **TOTP** (``tx confirm ID --totp CODE --confirmer NAME``): each confirmer enrolls once
   (``oob enroll NAME``) and gets a TOTP secret, shown once as an ``otpauth://`` URI for an
-  authenticator app and kept in ``<workspace>/oob/NAME.totp`` (mode 0600). A code is accepted once.
+  authenticator app and kept sealed in ``<workspace>/oob/NAME.totp.sealed`` (scrypt + AES-GCM under the
+  out-of-band passphrase, :mod:`custody.vault.sealed`; never in plaintext). A code is accepted once.
 * **Printed code** (``tx challenge ID --confirmer NAME`` then ``tx confirm ID --code CODE --confirmer
   NAME``): an 8-digit HMAC-SHA256 code bound to the chain id, the safeTxHash, the confirmer and a
-  fresh salt, keyed by a workspace secret (``<workspace>/oob/challenge.key``, 0600). Read out over a
-  phone call; valid for 15 minutes and 5 attempts, single use.
+  fresh salt, keyed by a workspace secret (``<workspace>/oob/challenge.key.sealed``, sealed the same way).
+  Read out over a phone call; valid for 15 minutes and 5 attempts, single use.
+
+Dual control: the proposer is a known identity (a signer URI, recorded with its address, or an enrolled
+confirmer). A confirmer may not be the proposer, hold the key that proposed (``oob enroll NAME --key ADDRESS``),
+or be excluded by the vault's template (``out_of_band.exclude``: addresses or confirmer names).
 
 Every confirmation is recorded (who, how, when, which safeTxHash, why it was needed).
 """
@@ -20,7 +25,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import os
 import re
 import secrets
 import time
@@ -34,10 +38,11 @@ import sqlalchemy as sa
 from custody.audit import record as audit
 from custody.exceptions import ConfirmationError, ConfirmationRequired, InputError
 from custody.session import Session
-from custody.store import oob_challenges, oob_confirmations, oob_confirmers, utcnow
-from custody.types import format_amount
+from custody.store import oob_challenges, oob_confirmations, oob_confirmer_keys, oob_confirmers, utcnow
+from custody.types import format_amount, parse_address
 from custody.vault.clear import risk_kinds
 from custody.vault.decode import DecodedCall, decode_safe_call
+from custody.vault.sealed import oob_passphrase, unseal, write_sealed
 from custody.vault.service import get_vault
 from custody.workspace import Workspace
 
@@ -119,25 +124,34 @@ def _check_name(name: str) -> str:
     return name
 
 
-def _write_secret(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-
-
-def enroll(workspace: Workspace, name: str) -> str:
-    """Register confirmer ``name`` with a new TOTP secret; returns the otpauth URI (show it once)."""
+def enroll(workspace: Workspace, name: str, *, keys: tuple[str, ...] = (), passphrase: str | None = None) -> str:
+    """Register confirmer ``name`` (holding signing ``keys``) with a new TOTP secret, sealed at rest; returns the
+    otpauth URI (show it once)."""
     _check_name(name)
-    path = _oob_dir(workspace) / f"{name}.totp"
+    addresses = sorted({parse_address(k, what="confirmer key") for k in keys})
+    path = _oob_dir(workspace) / f"{name}.totp.sealed"
     with workspace.store.begin() as conn:
         exists = conn.execute(sa.select(oob_confirmers.c.name).where(oob_confirmers.c.name == name)).first()
         if exists is not None or path.exists():
             raise ConfirmationError(f"confirmer {name} is enrolled already; each secret is shown only once")
         secret = pyotp.random_base32()
-        _write_secret(path, secret.encode())
+        write_sealed(path, secret.encode(), passphrase or oob_passphrase(), f"custody-oob-totp|{name}")
         conn.execute(oob_confirmers.insert().values(name=name, totp_last_step=None, enrolled_at=utcnow()))
+        for address in addresses:
+            conn.execute(oob_confirmer_keys.insert().values(name=name, address=address))
         audit.confirmer_enrolled(conn, workspace.store, name)
     return pyotp.TOTP(secret).provisioning_uri(name=name, issuer_name="custody")
+
+
+def confirmer_keys(workspace: Workspace, name: str) -> set[str]:
+    with workspace.store.connect() as conn:
+        rows = conn.execute(sa.select(oob_confirmer_keys.c.address).where(oob_confirmer_keys.c.name == name))
+        return set(rows.scalars())
+
+
+def is_enrolled(workspace: Workspace, name: str) -> bool:
+    with workspace.store.connect() as conn:
+        return conn.execute(sa.select(oob_confirmers.c.name).where(oob_confirmers.c.name == name)).first() is not None
 
 
 def _confirmer(session: Session, name: str) -> None:
@@ -147,12 +161,14 @@ def _confirmer(session: Session, name: str) -> None:
         raise ConfirmationError(f"{name} is not an enrolled confirmer; enroll with `custody oob enroll {name}`")
 
 
-def _totp(session: Session, name: str) -> pyotp.TOTP:
-    path = _oob_dir(session.workspace) / f"{name}.totp"
+def _totp(session: Session, name: str, passphrase: str | None) -> pyotp.TOTP:
+    path = _oob_dir(session.workspace) / f"{name}.totp.sealed"
     try:
-        return pyotp.TOTP(path.read_text().strip())
+        sealed = path.read_bytes()
     except OSError as exc:
-        raise ConfirmationError(f"the TOTP secret of confirmer {name} is missing from {path.parent}") from exc
+        raise ConfirmationError(f"the sealed TOTP secret of confirmer {name} is missing from {path.parent}") from exc
+    secret = unseal(sealed, passphrase or oob_passphrase(), f"custody-oob-totp|{name}", what=f"{name}'s TOTP secret")
+    return pyotp.TOTP(secret.decode())
 
 
 def list_confirmers(workspace: Workspace) -> list[str]:
@@ -161,7 +177,17 @@ def list_confirmers(workspace: Workspace) -> list[str]:
 
 
 # -- confirming --------------------------------------------------------------------------------
-def _check_people(proposal: Proposal, confirmer: str) -> None:
+_ADDRESS_IN_TEXT = re.compile(r"0x[0-9a-fA-F]{40}")
+
+
+def proposer_address(proposal: Proposal) -> str | None:
+    """The key that proposed (signer-URI proposers are recorded as ``URI (ADDRESS)``), if any."""
+    found = _ADDRESS_IN_TEXT.search(proposal.proposer or "")
+    return None if found is None else parse_address(found.group(0))
+
+
+def _check_people(session: Session, proposal: Proposal, confirmer: str) -> None:
+    """Dual control: ``confirmer`` is neither the proposer, nor holds the proposing key, nor is excluded."""
     proposer = (proposal.proposer or "").strip()
     if not proposer:
         raise ConfirmationError(
@@ -170,6 +196,33 @@ def _check_people(proposal: Proposal, confirmer: str) -> None:
         )
     if proposer.lower() == confirmer.lower():
         raise ConfirmationError(f"{confirmer} proposed proposal {proposal.id} and cannot also confirm it out of band")
+    key = proposer_address(proposal)
+    if key is None and not is_enrolled(session.workspace, proposer):
+        raise ConfirmationError(
+            f"proposal {proposal.id} was proposed by {proposer!r}, which is neither a signer nor an enrolled person, "
+            "so a different person cannot be verified; re-propose it with --proposer URI|NAME"
+        )
+    keys = confirmer_keys(session.workspace, confirmer)
+    if key is not None and key in keys:
+        raise ConfirmationError(
+            f"{confirmer} holds key {key}, which proposed proposal {proposal.id}, and cannot also confirm it out of band"
+        )
+    policy = get_vault(session, proposal.vault_id).policy()
+    excluded = policy.out_of_band.exclude if policy.out_of_band is not None else ()
+    for entry in excluded:
+        if entry.lower() == confirmer.lower() or entry.lower() in {k.lower() for k in keys}:
+            raise ConfirmationError(
+                f"{confirmer} may not confirm transfers of vault {proposal.vault_id} out of band: its template "
+                f"excludes {entry} (out_of_band.exclude)"
+            )
+
+
+def _allowed(session: Session, proposal: Proposal, confirmer: str) -> bool:
+    try:
+        _check_people(session, proposal, confirmer)
+    except ConfirmationError:
+        return False
+    return True
 
 
 def _record(session: Session, proposal: Proposal, confirmer: str, method: str) -> Confirmation:
@@ -196,23 +249,27 @@ def _record(session: Session, proposal: Proposal, confirmer: str, method: str) -
     return row
 
 
-def _code(session: Session, proposal: Proposal, confirmer: str, salt: str) -> str:
-    key_file = _oob_dir(session.workspace) / "challenge.key"
+def _code(session: Session, proposal: Proposal, confirmer: str, salt: str, passphrase: str | None) -> str:
+    key_file = _oob_dir(session.workspace) / "challenge.key.sealed"
+    passphrase = passphrase or oob_passphrase()
     if not key_file.exists():
         try:
-            _write_secret(key_file, secrets.token_bytes(32))
+            write_sealed(key_file, secrets.token_bytes(32), passphrase, "custody-oob-challenge-key")
         except FileExistsError:
             pass
+    key = unseal(key_file.read_bytes(), passphrase, "custody-oob-challenge-key", what="the challenge key")
     message = f"custody-oob-v1|{proposal.safe_tx.chain_id}|{proposal.safe_tx_hash}|{confirmer}|{salt}".encode()
-    digest = hmac.new(key_file.read_bytes(), message, hashlib.sha256).digest()
+    digest = hmac.new(key, message, hashlib.sha256).digest()
     return str(int.from_bytes(digest[:8], "big") % 10**CODE_DIGITS).zfill(CODE_DIGITS)
 
 
-def issue_challenge(session: Session, proposal: Proposal, confirmer: str, *, issued_by: str) -> tuple[str, dt.datetime]:
+def issue_challenge(
+    session: Session, proposal: Proposal, confirmer: str, *, issued_by: str, passphrase: str | None = None
+) -> tuple[str, dt.datetime]:
     """A fresh single-use code for ``confirmer``, bound to the proposal's safeTxHash; returns (code, expiry)."""
     _check_name(confirmer)
     _confirmer(session, confirmer)
-    _check_people(proposal, confirmer)
+    _check_people(session, proposal, confirmer)
     salt = "0x" + secrets.token_hex(16)
     now = utcnow()
     with session.store.begin() as conn:
@@ -228,17 +285,19 @@ def issue_challenge(session: Session, proposal: Proposal, confirmer: str, *, iss
                 issued_by=issued_by[:128], issued_at=now, expires_at=now + CHALLENGE_TTL, attempts=0, state="open",
             )
         )  # fmt: skip
-    return _code(session, proposal, confirmer, salt), now + CHALLENGE_TTL
+    return _code(session, proposal, confirmer, salt, passphrase), now + CHALLENGE_TTL
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
-def confirm_with_code(session: Session, proposal: Proposal, confirmer: str, code: str) -> Confirmation:
+def confirm_with_code(
+    session: Session, proposal: Proposal, confirmer: str, code: str, *, passphrase: str | None = None
+) -> Confirmation:
     _check_name(confirmer)
     _confirmer(session, confirmer)
-    _check_people(proposal, confirmer)
+    _check_people(session, proposal, confirmer)
     with session.store.connect() as conn:
         row = conn.execute(
             sa.select(oob_challenges).where(
@@ -256,7 +315,7 @@ def confirm_with_code(session: Session, proposal: Proposal, confirmer: str, code
     if _aware(row["expires_at"]) < utcnow():
         _set_challenge(session, row["id"], state="burnt")
         raise ConfirmationError(f"the challenge for {confirmer} on proposal {proposal.id} expired; issue a new one")
-    expected = _code(session, proposal, confirmer, row["salt"])
+    expected = _code(session, proposal, confirmer, row["salt"], passphrase)
     if not hmac.compare_digest(expected, code.strip()):
         attempts = row["attempts"] + 1
         burnt = attempts >= MAX_ATTEMPTS
@@ -273,12 +332,18 @@ def _set_challenge(session: Session, challenge_id: int, **values) -> None:
 
 
 def confirm_with_totp(
-    session: Session, proposal: Proposal, confirmer: str, code: str, *, now: float | None = None
+    session: Session,
+    proposal: Proposal,
+    confirmer: str,
+    code: str,
+    *,
+    now: float | None = None,
+    passphrase: str | None = None,
 ) -> Confirmation:
     _check_name(confirmer)
     _confirmer(session, confirmer)
-    _check_people(proposal, confirmer)
-    totp = _totp(session, confirmer)
+    _check_people(session, proposal, confirmer)
+    totp = _totp(session, confirmer, passphrase)
     at = time.time() if now is None else now
     step = int(at // totp.interval)
     matched = next(
@@ -313,10 +378,9 @@ def require_confirmation(session: Session, proposal: Proposal) -> None:
     needed = requirement(session, proposal)
     if not needed.required:
         return
-    proposer = (proposal.proposer or "").strip().lower()
     valid = [
         c for c in confirmations(session, proposal)
-        if c.safe_tx_hash == proposal.safe_tx_hash and c.confirmer.lower() != proposer
+        if c.safe_tx_hash == proposal.safe_tx_hash and _allowed(session, proposal, c.confirmer)
     ]  # fmt: skip
     if not valid:
         raise ConfirmationRequired(

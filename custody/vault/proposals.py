@@ -120,6 +120,8 @@ def get_proposal(session: Session, ref: str | int) -> Proposal:
         if len(ids) > 1:
             raise UnknownProposal(f"safeTxHash prefix {text} matches {len(ids)} proposals; give more digits")
         found = _load(session, proposals.c.id == ids[0]) if ids else None
+    elif text.lower().startswith("0x") and all(c in "0123456789abcdef" for c in text[2:].lower()):
+        raise UnknownProposal(f"safeTxHash prefix {text} is too short: give at least 8 hex digits after 0x")
     else:
         raise UnknownProposal(f"{text!r} is neither a proposal id nor a safeTxHash")
     if found is None or found.safe_tx.chain_id != session.chain_id:
@@ -444,6 +446,13 @@ def _require_open(session: Session, proposal: Proposal, view: SafeView | None = 
     view = view or safe_view(session, proposal.safe_tx)
     current = view.nonce
     if proposal.safe_tx.nonce < current:
+        latest = get_proposal(session, proposal.id)  # another process may have executed this very proposal
+        if latest.state in (ProposalState.EXECUTED, ProposalState.EXECUTING):
+            raise AlreadyExecuted(
+                f"proposal {proposal.id} was executed meanwhile by another process (tx {latest.exec_tx_hash}); "
+                "nothing was sent",
+                proposal=proposal.id,
+            )
         raise StaleProposal(
             f"proposal {proposal.id} has nonce {proposal.safe_tx.nonce}, but the vault is at nonce {current}: "
             "another transaction used that nonce",
