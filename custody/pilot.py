@@ -52,6 +52,8 @@ class PilotRun:
     home: Path
     progress: Progress
     steps: list[Step] = field(default_factory=list)
+    # one passphrase seals every out-of-band secret of the pilot's workspace (a demo workspace: never reused)
+    oob_passphrase: str = field(default_factory=lambda: os.environ.get(PASSPHRASE_ENV) or secrets.token_urlsafe(16))
 
     def step(self, name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         self.progress(f"▶ {name}")
@@ -205,8 +207,7 @@ def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
             refusal = refused.message
         else:
             raise ChainError("pilot: the large cold transfer executed without an out-of-band confirmation")
-        # the pilot's own passphrase for its sealed confirmer secrets (a demo workspace: never reused)
-        sealing = os.environ.get(PASSPHRASE_ENV) or secrets.token_urlsafe(16)
+        sealing = run.oob_passphrase
         oob.enroll(session.workspace, PILOT_PROPOSER, passphrase=sealing)  # the proposer is a known person
         oob.enroll(session.workspace, PILOT_CONFIRMER, passphrase=sealing)
         code, _expires = oob.issue_challenge(
@@ -291,14 +292,22 @@ def _risk(run: PilotRun, session: Session) -> dict[str, Any]:
     """The pre-sign risk engine: a lookalike and a sanctioned destination denied, an off-hours transfer warned."""
     from custody.risk.pilot import risk_section
 
-    return risk_section(run.step, session, run.home / "risk")
+    return risk_section(run.step, session, run.home / "risk", oob_passphrase=run.oob_passphrase)
 
 
 def _policy(run: PilotRun, session: Session, hot_vault: str, template: Path) -> dict[str, Any]:
     """The guard at work: refusals off- and on-chain, and a timelocked policy change."""
     from custody.policy.pilot import policy_section
 
-    return policy_section(run.step, session, hot_vault, template, anvil_signer(2), cosigner=anvil_signer(1))
+    return policy_section(
+        run.step,
+        session,
+        hot_vault,
+        template,
+        anvil_signer(2),
+        cosigner=anvil_signer(1),
+        oob_passphrase=run.oob_passphrase,
+    )
 
 
 def _drill(run: PilotRun, session: Session, cold_vault: str) -> dict[str, Any]:

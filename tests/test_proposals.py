@@ -22,6 +22,7 @@ from custody.signers.ecdsa import SECP256K1_N
 from custody.signers.local import anvil_signer
 from custody.vault import proposals as P
 from custody.vault import service
+from custody.vault.identities import resolve_proposer
 from tests.conftest import POLICIES
 from tests.risk_helpers import confirm_out_of_band
 
@@ -138,7 +139,9 @@ def test_nonces_are_allocated_in_order_and_enforced(session, cold):
 
 def test_replaced_nonce_makes_the_other_proposal_stale(session, cold):
     p1 = P.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="1")
-    replacement = P.propose_transfer(session, cold.id, to=WARM_REFILL, amount="1", nonce=0, proposer="alice")
+    replacement = P.propose_transfer(
+        session, cold.id, to=WARM_REFILL, amount="1", nonce=0, proposer=resolve_proposer(session, "anvil:1")
+    )
     # A competing proposal for a queued nonce is a WARN (nonce_duplicate): the template's defaults ask for an
     # out-of-band confirmation and one signer beyond the threshold before it executes.
     for i in (1, 2, 3):

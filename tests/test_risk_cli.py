@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from custody.audit.record import ledger_for
-from custody.signers.local import anvil_signer
 from custody.vault import service
 from tests.conftest import POLICIES
 
@@ -15,9 +14,7 @@ PRIME = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"
 def test_risk_commands_and_the_verdict_before_signing(session, run_cli, tmp_path):
     vault, _ = service.create_vault(session, POLICIES / "hot.yaml")
     session.send(to=vault.safe, value=10**19, what="fund")
-    proposed = run_cli(
-        "tx", "propose", vault.name, "--to", PRIME, "--amount", "1", "--proposer", anvil_signer(1).address
-    )
+    proposed = run_cli("tx", "propose", vault.name, "--to", PRIME, "--amount", "1", "--proposer", "anvil:1")
     assert proposed.exit_code == 0, proposed.stderr
     assert "risk            ACCEPT (at propose" in proposed.stdout
     signed = run_cli("tx", "sign", "1", "--signer", "anvil:1")

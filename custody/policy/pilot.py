@@ -27,31 +27,41 @@ Step = Callable[[str, Callable[[], dict]], dict]
 OUTSIDER = "0x000000000000000000000000000000000000bEEF"  # on no allowlist
 BROKER = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"
 CONFIRMER = "policy-officer"
+PROPOSER = "pilot"  # an enrolled person, so that dual control can tell the confirmer apart
 
 
-def _satisfy_warn(session: Session, proposal: P.Proposal, cosigner: Signer | None) -> None:
+def _satisfy_warn(session: Session, proposal: P.Proposal, cosigner: Signer | None, passphrase: str) -> None:
     """An out-of-band confirmation by someone other than the proposer, and one more owner signature."""
-    if CONFIRMER not in oob.list_confirmers(session.workspace):
-        oob.enroll(session.workspace, CONFIRMER)
-    code, _expires = oob.issue_challenge(session, proposal, CONFIRMER, issued_by="pilot")
-    oob.confirm_with_code(session, proposal, CONFIRMER, code)
+    enrolled = oob.list_confirmers(session.workspace)
+    for person in (PROPOSER, CONFIRMER):
+        if person not in enrolled:
+            oob.enroll(session.workspace, person, passphrase=passphrase)
+    code, _expires = oob.issue_challenge(session, proposal, CONFIRMER, issued_by=PROPOSER, passphrase=passphrase)
+    oob.confirm_with_code(session, proposal, CONFIRMER, code, passphrase=passphrase)
     if cosigner is not None:
         P.sign(session, P.get_proposal(session, proposal.id), cosigner)
 
 
 def _refused(
-    session: Session, vault: str, *, to: str, amount: str, signer: Signer, cosigner: Signer | None = None
+    session: Session,
+    vault: str,
+    *,
+    to: str,
+    amount: str,
+    signer: Signer,
+    passphrase: str,
+    cosigner: Signer | None = None,
 ) -> dict[str, Any]:
     """Propose (refused by the pre-flight), then force it through signing and sending: the chain refuses."""
     result: dict[str, Any] = {"to": to, "amount_eth": amount}
     try:
-        P.propose_transfer(session, vault, to=to, amount=amount, proposer="pilot")
+        P.propose_transfer(session, vault, to=to, amount=amount, proposer=PROPOSER)
         raise AssertionError("the pre-flight accepted a transaction the policy forbids")
     except PolicyViolation as exc:
         result["preflight"] = exc.message
         result["rule"] = exc.details["verdict"]["rule"]
         result["error"] = exc.details["verdict"]["error"]
-    forced = P.propose_transfer(session, vault, to=to, amount=amount, proposer="pilot", force=True)
+    forced = P.propose_transfer(session, vault, to=to, amount=amount, proposer=PROPOSER, force=True)
     P.sign(session, forced, signer)
     try:
         P.execute(session, P.get_proposal(session, forced.id), force=True)
@@ -59,7 +69,7 @@ def _refused(
     except RiskRequirementMissing as held:
         # the risk engine warns (a first-time destination): give it what its WARN requires, so the chain judges
         result["risk"] = held.message
-        _satisfy_warn(session, P.get_proposal(session, forced.id), cosigner)
+        _satisfy_warn(session, P.get_proposal(session, forced.id), cosigner, passphrase)
     except TransactionFailed as exc:
         result["onchain"] = exc.message
     if "onchain" not in result:
@@ -73,15 +83,24 @@ def _refused(
 
 
 def policy_section(
-    step: Step, session: Session, vault: str, template: Path, signer: Signer, cosigner: Signer | None = None
+    step: Step,
+    session: Session,
+    vault: str,
+    template: Path,
+    signer: Signer,
+    cosigner: Signer | None = None,
+    *,
+    oob_passphrase: str,
 ) -> dict[str, Any]:
     over = step(
         "policy: 6 ETH from the hot vault (per-transaction limit 5 ETH) is refused off-chain and on-chain",
-        lambda: _refused(session, vault, to=BROKER, amount="6", signer=signer),
+        lambda: _refused(session, vault, to=BROKER, amount="6", signer=signer, passphrase=oob_passphrase),
     )
     outside = step(
         "policy: 1 ETH to a destination outside the allowlist is refused off-chain and on-chain",
-        lambda: _refused(session, vault, to=OUTSIDER, amount="1", signer=signer, cosigner=cosigner),
+        lambda: _refused(
+            session, vault, to=OUTSIDER, amount="1", signer=signer, passphrase=oob_passphrase, cosigner=cosigner
+        ),
     )
     tightened = template.with_name("hot-v2.yaml")
     tightened.write_text(
@@ -91,7 +110,7 @@ def policy_section(
 
     def schedule() -> dict:
         plan = C.plan_change(session, vault, tightened)
-        proposal, op = C.apply_change(session, vault, tightened, proposer="pilot")
+        proposal, op = C.apply_change(session, vault, tightened, proposer=PROPOSER)
         P.sign(session, proposal, signer)
         C.execute(session, proposal.id)
         change.update(proposal=proposal.id, op=op.op_id)
@@ -117,7 +136,7 @@ def policy_section(
         guard = installed_guard(session, get_vault(session, vault).safe)
         info = read_guard(session, guard)
         try:
-            P.propose_transfer(session, vault, to=BROKER, amount="4", proposer="pilot")
+            P.propose_transfer(session, vault, to=BROKER, amount="4", proposer=PROPOSER)
             raise AssertionError("the new limit is not in force")
         except PolicyViolation as exc:
             now_refused = exc.message

@@ -82,7 +82,7 @@ def _denied(session: Session, vault: str, to: str) -> dict[str, Any]:
     raise ChainError(f"pilot: the transfer to {to} was not denied by the risk engine")
 
 
-def risk_section(step, session: Session, folder: Path) -> dict[str, Any]:
+def risk_section(step, session: Session, folder: Path, *, oob_passphrase: str) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     template = folder / "risk-desk.yaml"
     template.write_text(TEMPLATE)
@@ -124,9 +124,13 @@ def risk_section(step, session: Session, folder: Path) -> dict[str, Any]:
             refusal = refused.message
         else:
             raise ChainError("pilot: the off-hours transfer executed without what its WARN requires")
-        oob.enroll(session.workspace, CONFIRMER)
-        code, _expires = oob.issue_challenge(session, proposal, CONFIRMER, issued_by=anvil_signer(1).address)
-        confirmed = oob.confirm_with_code(session, P.get_proposal(session, proposal.id), CONFIRMER, code)
+        oob.enroll(session.workspace, CONFIRMER, passphrase=oob_passphrase)
+        code, _expires = oob.issue_challenge(
+            session, proposal, CONFIRMER, issued_by=anvil_signer(1).address, passphrase=oob_passphrase
+        )
+        confirmed = oob.confirm_with_code(
+            session, P.get_proposal(session, proposal.id), CONFIRMER, code, passphrase=oob_passphrase
+        )
         P.sign(session, P.get_proposal(session, proposal.id), anvil_signer(2))
         receipt = P.execute(session, P.get_proposal(session, proposal.id))
         decisions = risk_service.explain(session, str(proposal.id))["decisions"]
