@@ -416,10 +416,9 @@ def add_signature(session: Session, proposal: Proposal, blob: bytes, *, source: 
     owners = _checked_owners(session, proposal)
     signature = verify_owner_signature(blob, proposal.safe_tx.safe_tx_hash)
     if signature.signer not in owners:
-        raise NotAnOwner(
-            f"the signature recovers to {signature.signer}, which is not an owner of vault {proposal.safe_tx.safe}",
-            signer=signature.signer,
-        )
+        from custody.safe.mismatch import explain_mismatch
+
+        raise NotAnOwner(explain_mismatch(blob, proposal.safe_tx, owners, signature.signer), signer=signature.signer)
     return _store_signature(session, proposal, signature, source)
 
 
