@@ -173,3 +173,17 @@ def ledger_store(request: pytest.FixtureRequest, tmp_path: Path):
         yield store
     finally:
         store.close()
+
+
+# -- tiers: tests that need infrastructure are marked `infra`; `scripts/test --fast` runs the rest ----------
+INFRA_FIXTURES = frozenset({"anvil", "base_chain", "chain", "session", "fresh_session", "cli_env", "run_cli",
+                            "postgres", "softhsm", "hsm", "demo_token"})  # fmt: skip
+INFRA_FILES = frozenset({"test_slither.py", "test_build.py", "test_ape.py", "test_gas_snapshot.py"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if names & INFRA_FIXTURES or params.get("ledger_store") == "postgres" or item.path.name in INFRA_FILES:
+            item.add_marker(pytest.mark.infra)

@@ -19,16 +19,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from custody.exceptions import VaultError
-from custody.types import ZERO_ADDRESS
+from custody.types import ZERO_ADDRESS, Operation
 from custody.vault import exit as X
 from custody.vault import service
 from tests.conftest import FIXTURES
-from tests.guard_harness import monday_of_next_week, predict, send_at, submit
+from tests.guard_harness import monday_of_next_week, multisend, predict, send_at, submit
 from tests.resilience_helpers import CUSTODIAN, resilient_vault, sign_exit
 
 ETH = 10**18
 PER_TX, DAILY = 5 * ETH, 12 * ETH  # tests/fixtures/policies/rules.yaml, ETH
 BROKER = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"
+MULTISEND_CALL_ONLY = "0x9641d764fc13c8B624c04430C7356C1C7C8102e2"
 HOUR, DAY = 3600, 86400
 WINDOW_EXAMPLES = 150
 
@@ -171,3 +172,21 @@ def test_exit_module_exposes_no_finalize_before_ready_for_any_signer(session):
     ready = int(session.contract("ExitModule", vault.exit_module).functions.readyAt().call())
     early = _finalize_at(session, vault.exit_module, ready - 1, sender_index=7)
     assert (early.error, early.args) == ("ExitModuleTooEarly", (ready - 1, ready))
+
+
+def test_after_an_idle_gap_of_25_hours_the_whole_limit_is_free_again(session, window_vault):
+    """Nothing of a window idle for ≥ 25 h still counts: the daily limit can be spent in full, to the wei,
+    and the pre-flight agrees with the chain on every step (a stale remainder would refuse the last one)."""
+    t = monday_of_next_week(session) + 8 * HOUR + 600
+    for offset, amount in enumerate((PER_TX, PER_TX, 2 * ETH)):
+        assert submit(session, window_vault, to=BROKER, value=amount, timestamp=t + offset).allowed
+    later = (t // HOUR + 26) * HOUR + 5  # 26 hours on: every bucket of the old window has left it
+    # the whole limit in one batch (so a single pre-flight call sees the window after the gap), then 1 wei
+    batch = multisend(*[(0, BROKER, amount, b"") for amount in (PER_TX, PER_TX, 2 * ETH)])
+    for offset, (to, value, data, operation) in enumerate(
+        [(MULTISEND_CALL_ONLY, 0, batch, Operation.DELEGATECALL), (BROKER, 1, b"", Operation.CALL)]
+    ):
+        tx = {"to": to, "value": value, "data": data, "operation": operation, "timestamp": later + offset}
+        verdict, outcome = predict(session, window_vault, **tx), submit(session, window_vault, **tx)
+        assert (verdict.allowed, verdict.error, tuple(verdict.args)) == (outcome.allowed, outcome.error, outcome.args)
+        assert outcome.allowed == (offset == 0) and not outcome.inner_failed, (offset, outcome)
