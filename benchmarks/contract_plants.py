@@ -136,6 +136,10 @@ def main() -> None:
     for index in args.only if args.only else range(len(PLANTS)):
         results.append(run_plant(index, args.tests))
         print(json.dumps(results[-1]), flush=True)
+    if args.only and SNAPSHOT.exists():  # a partial run updates its plants in the committed snapshot
+        merged = {r["plant"]: r for r in json.loads(SNAPSHOT.read_text())["results"]}
+        merged.update({r["plant"]: r for r in results})
+        results = [merged[k] for k in sorted(merged)]
     caught = sum(r["outcome"] == "caught" for r in results)
     summary = {"plants": len(results), "caught": caught, "survived": len(results) - caught, "results": results}
     if args.write:

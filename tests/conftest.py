@@ -178,7 +178,9 @@ def ledger_store(request: pytest.FixtureRequest, tmp_path: Path):
 # -- tiers: tests that need infrastructure are marked `infra`; `scripts/test --fast` runs the rest ----------
 INFRA_FIXTURES = frozenset({"anvil", "base_chain", "chain", "session", "fresh_session", "cli_env", "run_cli",
                             "postgres", "softhsm", "hsm", "demo_token"})  # fmt: skip
-INFRA_FILES = frozenset({"test_slither.py", "test_build.py", "test_ape.py", "test_gas_snapshot.py"})
+INFRA_FILES = frozenset(
+    {"test_slither.py", "test_build.py", "test_ape.py", "test_gas_snapshot.py", "test_mutation_sample.py"}
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

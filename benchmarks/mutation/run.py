@@ -85,6 +85,16 @@ def run_tests(target: Target, mutant: str | None) -> tuple[str, str | None]:
     return "killed", failed or f"pytest exit {done.returncode}"
 
 
+def find_site(module: str, code: str, description: str) -> int:
+    """The index of the mutation site on the line containing ``code`` with ``description`` (exactly one)."""
+    source = module_file(module).read_text()
+    lines = source.splitlines()
+    found = [s.index for s in sites(source) if s.description == description and code in lines[s.line - 1]]
+    if len(found) != 1:
+        raise LookupError(f"{len(found)} sites in {module} match {code!r} / {description!r}")
+    return found[0]
+
+
 def triaged() -> dict[tuple[str, str, str], str]:
     """(module, source line, description) -> why the mutant is equivalent."""
     if not TRIAGE.exists():
