@@ -44,7 +44,8 @@ TARGETS = (
     Target("policy pre-flight", "custody.policy.preflight", (
         "tests/test_guard_rules.py", "tests/test_boundary_properties.py::test_window_edge_one_hour_short_would_be_a_breach",
         "tests/test_boundary_properties.py::test_after_an_idle_gap_of_25_hours_the_whole_limit_is_free_again")),
-    Target("guard compiler", "custody.policy.compiled", ("tests/test_policy_templates.py", "tests/test_guard_rules.py")),
+    Target("guard compiler", "custody.policy.compiled", ("tests/test_guard_compiler.py", "tests/test_policy_templates.py",
+                                                        "tests/test_guard_rules.py")),
     Target("audit integrity", "custody.audit.integrity", ("tests/test_ledger_tamper_model.py",
                                                           "tests/test_audit_merkle.py")),
     Target("audit merkle", "custody.audit.merkle", ("tests/test_audit_merkle.py",)),
