@@ -40,21 +40,21 @@ class Target:
     tests: tuple[str, ...]  # the module's targeted tests (pytest arguments)
 
 
-TARGETS = (
-    Target("policy pre-flight", "custody.policy.preflight", (
-        "tests/test_guard_rules.py", "tests/test_boundary_properties.py::test_window_edge_one_hour_short_would_be_a_breach",
-        "tests/test_boundary_properties.py::test_after_an_idle_gap_of_25_hours_the_whole_limit_is_free_again")),
+TARGETS = (  # cheapest first
     Target("guard compiler", "custody.policy.compiled", ("tests/test_guard_compiler.py", "tests/test_policy_templates.py",
                                                         "tests/test_guard_rules.py")),
-    Target("audit integrity", "custody.audit.integrity", ("tests/test_ledger_tamper_model.py",
-                                                          "tests/test_audit_merkle.py")),
-    Target("audit merkle", "custody.audit.merkle", ("tests/test_audit_merkle.py",)),
-    Target("reconciliation engine", "custody.reconcile.engine", ("tests/test_reconcile_boundaries.py",
-                                                                 "tests/test_reconcile.py")),
-    Target("exit operations", "custody.vault.exit", ("tests/test_boundary_properties.py", "tests/test_exit_module.py")),
     Target("SafeTx hashing", "custody.safe.safe_tx", ("tests/test_safe_tx.py",)),
     Target("signature handling", "custody.safe.signatures", ("tests/test_malformed_signatures.py",
                                                              "tests/test_safe_tx.py")),
+    Target("reconciliation engine", "custody.reconcile.engine", ("tests/test_reconcile_boundaries.py",
+                                                                 "tests/test_reconcile.py")),
+    Target("audit merkle", "custody.audit.merkle", ("tests/test_audit_merkle.py",)),
+    Target("exit operations", "custody.vault.exit", ("tests/test_boundary_properties.py", "tests/test_exit_module.py")),
+    Target("audit integrity", "custody.audit.integrity", ("tests/test_ledger_tamper_model.py",
+                                                          "tests/test_audit_merkle.py")),
+    Target("policy pre-flight", "custody.policy.preflight", (
+        "tests/test_guard_rules.py", "tests/test_boundary_properties.py::test_window_edge_one_hour_short_would_be_a_breach",
+        "tests/test_boundary_properties.py::test_after_an_idle_gap_of_25_hours_the_whole_limit_is_free_again")),
 )  # fmt: skip
 
 
@@ -141,6 +141,19 @@ def contracts_summary() -> dict:
     }  # fmt: skip
 
 
+def _snapshot(modules: dict, sample: int | None, *, write: bool) -> dict:
+    snapshot = {
+        "tool": "benchmarks/mutation (AST mutator; operators in benchmarks/mutation/operators.py)",
+        "sample_per_module": sample, "modules": modules, "contracts": contracts_summary(),
+    }  # fmt: skip
+    if write:
+        previous = json.loads(SNAPSHOT.read_text()) if SNAPSHOT.exists() else {}
+        if previous.get("sample_per_module") == sample:  # a partial run updates its modules only
+            snapshot["modules"] = {**previous.get("modules", {}), **modules}
+        SNAPSHOT.write_text(json.dumps(snapshot, indent=1) + "\n")
+    return snapshot
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--module", nargs="*", help="target names or module names [all]")
@@ -151,21 +164,13 @@ def main(argv: list[str] | None = None) -> dict:
     if not chosen:
         raise SystemExit(f"no such module; one of: {', '.join(t.module for t in TARGETS)}")
     modules = {}
+    snapshot: dict = {}
     for target in chosen:
         modules[target.name] = mutate_target(target, args.sample)
         m = modules[target.name]
         print(f"{target.name}: {m['killed']} killed, {m['survived']} survived, {m['equivalent']} equivalent "
               f"of {m['run']} (of {m['sites']} sites)", flush=True)  # fmt: skip
-    snapshot = {
-        "tool": "benchmarks/mutation (AST mutator; operators in benchmarks/mutation/operators.py)",
-        "sample_per_module": args.sample, "modules": modules, "contracts": contracts_summary(),
-    }  # fmt: skip
-    if args.write:
-        previous = json.loads(SNAPSHOT.read_text()) if SNAPSHOT.exists() else {}
-        if previous.get("sample_per_module") == args.sample:  # a partial run updates its modules only
-            snapshot["modules"] = {**previous.get("modules", {}), **modules}
-        SNAPSHOT.write_text(json.dumps(snapshot, indent=1) + "\n")
-        print(f"wrote {SNAPSHOT.relative_to(ROOT)}")
+        snapshot = _snapshot(modules, args.sample, write=args.write)  # written after each module
     return snapshot
 
 
