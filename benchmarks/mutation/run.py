@@ -50,7 +50,8 @@ TARGETS = (  # cheapest first
                                                                  "tests/test_reconcile.py")),
     Target("audit merkle", "custody.audit.merkle", ("tests/test_audit_merkle.py",)),
     Target("exit operations", "custody.vault.exit", ("tests/test_boundary_properties.py", "tests/test_exit_module.py")),
-    Target("audit integrity", "custody.audit.integrity", ("tests/test_ledger_tamper_model.py",
+    Target("audit integrity", "custody.audit.integrity", ("tests/test_integrity_attribution.py",
+                                                          "tests/test_ledger_tamper_model.py",
                                                           "tests/test_audit_merkle.py")),
     Target("policy pre-flight", "custody.policy.preflight", (
         "tests/test_guard_rules.py", "tests/test_boundary_properties.py::test_window_edge_one_hour_short_would_be_a_breach",
