@@ -47,9 +47,10 @@ def test_one_base_unit_of_supply_over_the_backing_is_a_shortfall(session, tmp_pa
     issuer.mint(units(BARS), batch, to=HOLDER)
     exact = run_reconcile(session, issuer.token, write(tmp_path, "bars.csv", BARS))
     assert not exact.reconciliation.findings and exact.exit_code == EXIT_OK
+    assert exact.reconciliation.totals.shortfall == 0
     issuer.mint(1, batch, to=HOLDER)  # one base unit more than the bars back
     over = run_reconcile(session, issuer.token, write(tmp_path, "bars2.csv", BARS))
     kinds = {f.kind: f for f in over.reconciliation.findings}
     assert set(kinds) == {K.SUPPLY_EXCEEDS_ALLOCATION, K.BACKING_SHORTFALL, K.MINT_EXCEEDS_PROVENANCE}
-    assert kinds[K.BACKING_SHORTFALL].amounts["shortfall"] == "1"
+    assert kinds[K.BACKING_SHORTFALL].amounts["shortfall"] == "1" and over.reconciliation.totals.shortfall == 1
     assert kinds[K.SUPPLY_EXCEEDS_ALLOCATION].amounts["excess"] == "1"
