@@ -190,3 +190,12 @@ def test_after_an_idle_gap_of_25_hours_the_whole_limit_is_free_again(session, wi
         verdict, outcome = predict(session, window_vault, **tx), submit(session, window_vault, **tx)
         assert (verdict.allowed, verdict.error, tuple(verdict.args)) == (outcome.allowed, outcome.error, outcome.args)
         assert outcome.allowed == (offset == 0) and not outcome.inner_failed, (offset, outcome)
+
+
+def test_exit_operations_on_a_vault_without_an_exit_module_name_the_cause(session, window_vault):
+    """rules.yaml has no `exit:` section: every exit operation says so instead of calling address zero."""
+    for operation in (X.status, X.finalize):
+        with pytest.raises(
+            VaultError, match="vault window has no exit module \\(its template has no `exit:` section\\)"
+        ):
+            operation(session, window_vault.id)
