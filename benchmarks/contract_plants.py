@@ -28,7 +28,7 @@ from custody.contracts import build  # noqa: E402
 SNAPSHOT = ROOT / "benchmarks" / "snapshots" / "contract-plants.json"
 TESTS = [
     "tests/test_attacks.py", "tests/test_messages.py", "tests/test_guard_rules.py", "tests/test_policy_state_machine.py",
-    "tests/test_exit_module.py",
+    "tests/test_exit_module.py", "tests/test_boundary_properties.py",
 ]  # fmt: skip
 
 # (file under contracts/, text to replace, replacement, the guarantee it breaks)
@@ -93,6 +93,14 @@ PLANTS: list[tuple[str, str, str, str]] = [
      "a policy asset is never a message domain"),
     ("guard/GuardPolicy.sol", "if (cfg.timelockKinds & REQUIRED_KINDS != REQUIRED_KINDS) {", "if (false) {",
      "every guard lets the owners schedule every configuration change"),
+    # issue 16: the plants that once went unnoticed (the window one hour short, on both read paths)
+    ("guard/GuardSpendWindow.sol", "uint256 oldest = nowHour >= BUCKETS - 1 ? nowHour - (BUCKETS - 1) : 0;",
+     "uint256 oldest = nowHour >= BUCKETS - 2 ? nowHour - (BUCKETS - 2) : 0;", "a spend counts for 25 hour buckets (not 24)"),
+    ("guard/GuardSpendWindow.sol", "if (nowHour - hour >= BUCKETS) return 0;\n        if (current",
+     "if (nowHour - hour >= BUCKETS - 1) return 0;\n        if (current",
+     "after a 24 h idle gap the last hour still counts"),
+    ("ExitModule.sol", "if (block.timestamp < readyAt) revert", "if (block.timestamp + 60 < readyAt) revert",
+     "an exit is final only once the escrow delay has passed"),
     ("guard/GuardSpendWindow.sol", "return current + _sumBuckets(i, oldest, hour);", "return _sumBuckets(i, oldest, hour);",
      "after a long gap the window still counts the last hour's spends"),
     ("guard/GuardSpendWindow.sol", "return current + _sumBuckets(i, oldest, hour);",
@@ -102,7 +110,7 @@ PLANTS: list[tuple[str, str, str, str]] = [
 ]  # fmt: skip
 
 
-def run_plant(index: int) -> dict:
+def run_plant(index: int, tests: list[str] | None = None) -> dict:
     file, old, new, guarantee = PLANTS[index]
     with tempfile.TemporaryDirectory(prefix="plant-") as tmp:
         contracts = Path(tmp) / "contracts"
@@ -116,7 +124,7 @@ def run_plant(index: int) -> dict:
         build.write(build.compile_all(contracts), artifacts)
         env = {**os.environ, "CUSTODY_ARTIFACTS_DIR": str(artifacts)}
         done = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:randomly", *TESTS],
+            [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:randomly", *(tests or TESTS)],
             cwd=ROOT, env=env, capture_output=True, text=True,
         )  # fmt: skip
     failed = next((line[7:].split(" - ")[0] for line in done.stdout.splitlines() if line.startswith("FAILED ")), None)
@@ -127,16 +135,17 @@ def run_plant(index: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", type=int, nargs="*", help="plant indexes to run [all]")
+    parser.add_argument("--tests", nargs="*", help="test files to run [the attack, rule and boundary tests]")
     parser.add_argument("--write", action="store_true", help="write benchmarks/snapshots/contract-plants.json")
     args = parser.parse_args()
     results = []
     for index in args.only if args.only else range(len(PLANTS)):
-        results.append(run_plant(index))
+        results.append(run_plant(index, args.tests))
         print(json.dumps(results[-1]), flush=True)
-    if args.only and SNAPSHOT.exists():  # a partial run updates its plants in the last full record
-        rerun = {r["plant"] for r in results}
-        previous = [r for r in json.loads(SNAPSHOT.read_text())["results"] if r["plant"] not in rerun]
-        results = sorted(previous + results, key=lambda r: r["plant"])
+    if args.only and SNAPSHOT.exists():  # a partial run updates its plants in the committed snapshot
+        merged = {r["plant"]: r for r in json.loads(SNAPSHOT.read_text())["results"]}
+        merged.update({r["plant"]: r for r in results})
+        results = [merged[k] for k in sorted(merged)]
     caught = sum(r["outcome"] == "caught" for r in results)
     summary = {"plants": len(results), "caught": caught, "survived": len(results) - caught, "results": results}
     if args.write:

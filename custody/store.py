@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from custody.durability import require_durable
 from custody.exceptions import WorkspaceError
 
 metadata = sa.MetaData()
@@ -351,6 +352,8 @@ class Store:
             else:
                 self.engine = sa.create_engine(url, future=True, pool_pre_ping=True)
             metadata.create_all(self.engine)
+            with self.engine.connect() as conn:
+                self.durability = require_durable(conn, redact_url(url))  # WAL + synchronous=FULL / fsync
         except (OperationalError, SQLAlchemyError) as exc:
             raise WorkspaceError(
                 f"cannot open the workspace database {redact_url(url)}: {exc.orig if hasattr(exc, 'orig') else exc}"

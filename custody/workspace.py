@@ -107,6 +107,7 @@ class Workspace:
         if self._store is None:
             self.ensure()
             self._store = Store(self.db_url)
+            self._store.ledger_key_dir = self.home / "audit"  # type: ignore[attr-defined]  (CT-style heads)
         return self._store
 
     def close(self) -> None:

@@ -173,3 +173,27 @@ def ledger_store(request: pytest.FixtureRequest, tmp_path: Path):
         yield store
     finally:
         store.close()
+
+
+# -- tiers: tests that need infrastructure are marked `infra`; `scripts/test --fast` runs the rest ----------
+INFRA_FIXTURES = frozenset({"anvil", "base_chain", "chain", "session", "fresh_session", "cli_env", "run_cli",
+                            "postgres", "softhsm", "hsm", "demo_token"})  # fmt: skip
+INFRA_FILES = frozenset({"test_slither.py", "test_build.py", "test_ape.py", "test_gas_snapshot.py",
+                         "test_mutation_sample.py", "test_chain.py", "test_cli_chain.py", "test_pilot.py"})  # fmt: skip
+# chain-free but spawning processes or appending thousands of entries: not the seconds-long fast tier
+HEAVY_TESTS = frozenset({
+    "test_tampering_with_10000_entries_is_always_detected_at_the_first_bad_sequence",
+    "test_sigkill_during_1000_appends_loses_no_acknowledged_entry",
+    "test_two_processes_appending_at_once_cannot_fork_the_log",
+    "test_power_loss_keeps_every_acknowledged_ledger_entry",
+    "test_control_synchronous_off_loses_acknowledged_rows_under_the_same_cut",
+})  # fmt: skip
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        heavy = getattr(item, "originalname", item.name) in HEAVY_TESTS
+        if names & INFRA_FIXTURES or params.get("ledger_store") == "postgres" or item.path.name in INFRA_FILES or heavy:
+            item.add_marker(pytest.mark.infra)

@@ -63,6 +63,12 @@ def submit(
     )  # fmt: skip
     sigs = [verify_owner_signature(anvil_signer(i).sign_safe_tx(safe_tx), safe_tx.safe_tx_hash) for i in signers]
     calldata = exec_calldata(session, safe_tx, pack_signatures(sigs))
+    return send_at(session, vault.safe, calldata, timestamp, sender_index=sender_index)
+
+
+def send_at(session, to: str, data: bytes, timestamp: int | None, *, sender_index: int = 0) -> Outcome:
+    """Send ``data`` to ``to`` from an anvil account, mined at ``timestamp`` (next block), with a fixed
+    gas limit: a revert is mined and decoded from the call trace (custom error name and arguments)."""
     if timestamp is not None:
         session.chain.set_next_timestamp(timestamp)
     sender = anvil_signer(sender_index)
@@ -72,9 +78,9 @@ def submit(
         "gas": 1_500_000,
         "maxFeePerGas": 100 * 10**9,
         "maxPriorityFeePerGas": 10**9,
-        "to": vault.safe,
+        "to": to,
         "value": 0,
-        "data": calldata,
+        "data": data,
     }
     raw = sender.sign_transaction(tx, chain_id=session.chain_id)
     tx_hash = send_raw(session.chain, raw)

@@ -139,7 +139,8 @@ def test_sigkill_during_1000_appends_loses_no_acknowledged_entry(ledger_store: S
         ledger.store.close()
         if finished or size >= 1000:
             break
-    assert kills >= 3 and size == 1000 and len(acknowledged) >= 990
+    # a kill can land between a commit and its "ack" line: at most one unacknowledged entry per kill
+    assert kills >= 3 and size == 1000 and len(acknowledged) >= 1000 - kills
     ledger = Ledger(ledger_store)
     assert all(e.payload["n"] == e.seq for e in ledger.entries())
     assert len(ledger.heads()) >= 100

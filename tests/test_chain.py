@@ -135,13 +135,25 @@ def test_sigint_to_pilot_leaves_no_anvil(tmp_path):
     deadline = time.monotonic() + 30
     new = set()
     while not new and time.monotonic() < deadline:
-        new = _anvil_pids() - before
+        new = {pid for pid in _anvil_pids() - before if _descends_from(pid, proc.pid)}  # not other sessions' anvils
         time.sleep(0.02)
     assert new, "pilot never started anvil"
     proc.send_signal(signal.SIGINT)
     proc.wait(30)
     for pid in new:
         assert _wait_gone(pid), f"anvil {pid} left running after Ctrl-C"
+
+
+def _descends_from(pid: int, ancestor: int) -> bool:
+    while pid > 1:
+        if pid == ancestor:
+            return True
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                pid = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            return False
+    return False
 
 
 def _anvil_pids() -> set[int]:

@@ -50,15 +50,15 @@ CASES = {
     "v29": (lambda b, t: _with(b, v=29), "signature v=29 is not a valid Safe ECDSA v (27, 28, 31 or 32)", True),
     "v33": (lambda b, t: _with(b, v=33), "signature v=33 is not a valid Safe ECDSA v (27, 28, 31 or 32)", True),
     "v255": (lambda b, t: _with(b, v=255), "signature v=255 is not a valid Safe ECDSA v (27, 28, 31 or 32)", True),
-    "r_zero": (lambda b, t: _with(b, r=0), "signature r is out of range (must be 1..n-1)", True),
-    "s_zero": (lambda b, t: _with(b, s=0), "signature s is out of range (must be 1..n-1)", True),
-    "r_equals_curve_order": (lambda b, t: _with(b, r=SECP256K1_N), "signature r is out of range (must be 1..n-1)", True),
-    "s_equals_curve_order": (lambda b, t: _with(b, s=SECP256K1_N), "signature s is out of range (must be 1..n-1)", True),
-    "r_all_ones": (lambda b, t: _with(b, r=2**256 - 1), "signature r is out of range (must be 1..n-1)", True),
-    "wrong_signer_not_an_owner": (lambda b, t: anvil_signer(7).sign_safe_tx(t), "which is not an owner of vault", False),
-    "signed_for_another_nonce": (lambda b, t: anvil_signer(1).sign_safe_tx(_other(t, nonce=t.nonce + 1)), "which is not an owner of vault", False),
-    "signed_for_another_chain_id": (lambda b, t: anvil_signer(1).sign_safe_tx(_other(t, chain_id=1)), "which is not an owner of vault", False),
-    "eip712_signature_marked_eth_sign": (lambda b, t: _with(b, v=b[64] + 4), "which is not an owner of vault", False),
+    "r_zero": (lambda b, t: _with(b, r=0), "signature r=0 is out of range (must be 1..n-1)", True),
+    "s_zero": (lambda b, t: _with(b, s=0), "signature s=0 is out of range (must be 1..n-1)", True),
+    "r_equals_curve_order": (lambda b, t: _with(b, r=SECP256K1_N), "signature r=n is out of range (must be 1..n-1)", True),
+    "s_equals_curve_order": (lambda b, t: _with(b, s=SECP256K1_N), "signature s=n is out of range (must be 1..n-1)", True),
+    "r_all_ones": (lambda b, t: _with(b, r=2**256 - 1), f"signature r={2**256 - 1:#x} is out of range (must be 1..n-1)", True),
+    "wrong_signer_not_an_owner": (lambda b, t: anvil_signer(7).sign_safe_tx(t), f"the signature recovers to {anvil_signer(7).address}, which is not an owner of vault", False),
+    "signed_for_another_nonce": (lambda b, t: anvil_signer(1).sign_safe_tx(_other(t, nonce=t.nonce + 1)), f"is owner {anvil_signer(1).address}'s signature of this transaction with nonce 1, but this transaction has nonce 0", False),
+    "signed_for_another_chain_id": (lambda b, t: anvil_signer(1).sign_safe_tx(_other(t, chain_id=1)), f"is owner {anvil_signer(1).address}'s signature of this transaction for chain id 1, but vault", False),
+    "eip712_signature_marked_eth_sign": (lambda b, t: _with(b, v=b[64] + 4), "is marked eth_sign (v=3", False),
     "high_s_duplicate_of_stored": (lambda b, t: _twin(b), "is a high-s re-encoding of", False),
 }  # fmt: skip
 
@@ -82,6 +82,8 @@ def test_import_signature_rejects_every_case(run_cli, session, tmp_path):
     proposal = P.propose_transfer(session, vault.id, to=PRIME_BROKER, amount="1")
     good = anvil_signer(1).sign_safe_tx(proposal.safe_tx)
     P.add_signature(session, proposal, good, source="test")  # stored, so its high-s twin is a duplicate
+    assert proposal.safe_tx.nonce == 0
+    messages: dict[str, str] = {}
     for name, (make, message, _) in CASES.items():
         doc = offline.signature_document(proposal.safe_tx, anvil_signer(1).address, b"")
         del doc["sender"]
@@ -92,5 +94,8 @@ def test_import_signature_rejects_every_case(run_cli, session, tmp_path):
         assert result.exit_code == 1, name
         assert message in result.stderr, (name, result.stderr)
         assert "Traceback" not in result.stderr
+        messages[name] = result.stderr.strip()
+    # every case says why in its own words (20 distinct messages)
+    assert len(set(messages.values())) == len(CASES) == 20, messages
     stored = P.get_proposal(session, proposal.id).signatures
     assert [(s.signer, s.signature) for s in stored] == [(anvil_signer(1).address, good)]

@@ -153,10 +153,10 @@ def _with(blob, *, v=None, r=None, s=None):
         (lambda b: _with(b, v=1), "contract or approved-hash signature"),
         (lambda b: _with(b, v=29), "not a valid Safe ECDSA v"),
         (lambda b: _with(b, v=255), "not a valid Safe ECDSA v"),
-        (lambda b: _with(b, r=0), "r is out of range"),
-        (lambda b: _with(b, s=0), "s is out of range"),
-        (lambda b: _with(b, r=SECP256K1_N), "r is out of range"),
-        (lambda b: _with(b, s=SECP256K1_N), "s is out of range"),
+        (lambda b: _with(b, r=0), "r=0 is out of range"),
+        (lambda b: _with(b, s=0), "s=0 is out of range"),
+        (lambda b: _with(b, r=SECP256K1_N), "r=n is out of range"),
+        (lambda b: _with(b, s=SECP256K1_N), "s=n is out of range"),
     ],
 )
 def test_malformed_blobs_are_rejected_specifically(mutate, message):

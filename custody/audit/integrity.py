@@ -14,7 +14,14 @@ the **first bad sequence number**:
   that head, the divergence lies at or after it (exact when heads are signed per append);
 * a head larger than the log (truncation) → the log's size (the first missing entry).
 
-Consecutive heads are also checked with RFC 9162 consistency proofs built from the recomputed tree.
+* with ``require_signed`` (the workspace ledger, whose heads are signed in every append transaction):
+  entries beyond the largest verified head → ``unsigned_entries`` at that head's size (heads deleted,
+  or entries appended outside the product).
+
+Consecutive correctly signed heads are also checked against each other with RFC 9162 consistency proofs
+built from the recomputed tree, using the roots *the heads sign* (not the recomputed ones): two heads that
+no single append-only log can explain (a fork, a rewrite between them, two roots for one size) give
+``heads_inconsistent``.
 The per-entry loop is written for speed (a million entries in a few seconds): C-level SHA-256 and
 orjson, no per-entry objects besides the digest and the parsed dict.
 """
@@ -73,6 +80,7 @@ class IntegrityResult:
     heads: list[SignedHead]
     problems: list[Problem] = field(default_factory=list)
     interesting: list[dict] = field(default_factory=list)  # parsed entries chain checks need
+    verified_sizes: list[int] = field(default_factory=list)  # sizes of heads that verified (key, log, root)
 
     @property
     def ok(self) -> bool:
@@ -108,6 +116,7 @@ def check_rows(
     log_id: str | None = None,
     trusted_keys: Iterable[str] | None = None,
     interest: frozenset[str] = INTEREST,
+    require_signed: bool = False,
 ) -> IntegrityResult:
     """Recompute everything from ``rows`` and check the heads (see the module docstring)."""
     problems: list[Problem] = []
@@ -119,6 +128,8 @@ def check_rows(
     roots = {h.size: tree.root(h.size) for h in heads if 0 < h.size <= len(leaves)}
     result = IntegrityResult(size=len(leaves), tree=tree, heads=list(heads), problems=problems, interesting=interesting)
     proven = _check_heads(result, roots, log_id, None if trusted_keys is None else set(trusted_keys))
+    if require_signed:
+        _check_signed_tail(result)
     # A changed entry j-1 breaks only the link from j; a changed link in entry j breaks the links at j and j+1
     # (j+1 still names j's original hash). The last entry has no successor to tell: blame the link itself.
     broken, last = set(breaks), expected - 1
@@ -180,6 +191,7 @@ def _check_heads(result: IntegrityResult, roots: dict[int, bytes], log_id: str |
     ``roots`` holds the recomputed root at every head size (taken from the frontier while streaming)."""
     n = result.size
     good: list[int] = []
+    signed: list[SignedHead] = []  # correctly signed by an acceptable key, of this log, within it
     bad: list[tuple[SignedHead, str, str]] = []
     for head in sorted(result.heads, key=lambda h: (h.size, h.id or 0)):
         if log_id is not None and head.log_id != log_id:
@@ -200,6 +212,7 @@ def _check_heads(result: IntegrityResult, roots: dict[int, bytes], log_id: str |
         elif head.size < 1:
             bad.append((head, "head_empty", f"head {head.id} has size {head.size}"))
         else:
+            signed.append(head)
             root = roots[head.size]
             if root != head.root:
                 bad.append((head, "head_root_mismatch", f"head {head.id} (size {head.size}) signs root "
@@ -207,23 +220,40 @@ def _check_heads(result: IntegrityResult, roots: dict[int, bytes], log_id: str |
             else:
                 good.append(head.size)
     good.sort()
+    result.verified_sizes = good
     for head, code, message in bad:
         below = [s for s in good if s < head.size]
         result.problems.append(Problem(below[-1] if below else 0, code, message, until=head.size))
-    _check_consistency(result, good, roots)
+    _check_consistency(result, signed)
     # the longest prefix vouched for without contradiction: verified heads below the first bad one
     first_bad = min((p.sequence for p in result.problems if p.until is not None), default=None)
     proven = [s for s in good if first_bad is None or s <= first_bad]
     return proven[-1] if proven else 0
 
 
-def _check_consistency(result: IntegrityResult, sizes: list[int], roots: dict[int, bytes]) -> None:
-    """RFC 9162 consistency proofs between consecutive verified heads (built from the recomputed tree)."""
-    distinct = sorted(set(sizes))
-    for first, second in itertools.pairwise(distinct):
-        proof = result.tree.consistency_path(first, second)
-        if not verify_consistency(first, second, roots[first], roots[second], proof):
+def _check_consistency(result: IntegrityResult, heads: list[SignedHead]) -> None:
+    """RFC 9162 consistency between consecutive signed heads: the proof comes from the recomputed tree,
+    the roots from the heads' signatures, so a later head that does not extend an earlier one fails."""
+    ordered = sorted(heads, key=lambda h: (h.size, h.id or 0))
+    for first, second in itertools.pairwise(ordered):
+        if first.size == second.size:
+            ok = first.root == second.root
+        else:
+            proof = result.tree.consistency_path(first.size, second.size)
+            ok = verify_consistency(first.size, second.size, first.root, second.root, proof)
+        if not ok:
             result.problems.append(
-                Problem(first, "heads_inconsistent", f"heads of size {first} and {second} are not consistent",
-                        until=second)
+                Problem(first.size, "heads_inconsistent", f"signed heads of size {first.size} (root "
+                        f"{first.root.hex()[:16]}…) and {second.size} (root {second.root.hex()[:16]}…) are not "
+                        "consistent: no append-only log explains both", until=second.size)
             )  # fmt: skip
+
+
+def _check_signed_tail(result: IntegrityResult) -> None:
+    """Every entry lies under a verified head (heads are signed in each append transaction)."""
+    covered = max(result.verified_sizes, default=0)
+    if covered < result.size:
+        result.problems.append(
+            Problem(covered, "unsigned_entries", f"entries {covered}..{result.size - 1} are under no signed head; "
+                    "every append signs one, so heads were deleted or entries added outside custody")
+        )  # fmt: skip

@@ -7,6 +7,11 @@ change and the entry recording it atomically): :meth:`Ledger.append` first updat
 last leaf hash and the Merkle frontier, inserts the entries and moves the state on. A second writer
 therefore always sees the first one's committed entries; it can never reuse a sequence number or
 link to a stale head. If the lock cannot be had in time, :class:`LedgerLocked` is raised.
+
+Heads are signed CT-style when the ledger has a ``key_source`` (every workspace ledger: its Ed25519 key):
+each append transaction also inserts a signed head of the new size, so entries and the head covering
+them commit together — no committed entry is ever outside a signed head, and verification treats an
+unsigned tail as tampering (``unsigned_entries``). See docs/ledger-tamper-model.md.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import os
 import secrets
 import socket
 import time as _time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -50,9 +55,22 @@ class LedgerState:
 class Ledger:
     """The workspace's audit ledger (any :class:`Store`: SQLite or PostgreSQL, same code)."""
 
-    def __init__(self, store: Store, *, lock_timeout: float = 10.0) -> None:
+    def __init__(
+        self, store: Store, *, lock_timeout: float = 10.0, key_source: Callable[[], LedgerKey] | None = None
+    ) -> None:
         self.store = store
         self.lock_timeout = lock_timeout
+        self.key_source = key_source  # set: a signed head in every append transaction (CT-style)
+        self._key: LedgerKey | None = None
+
+    @property
+    def signs_every_append(self) -> bool:
+        return self.key_source is not None
+
+    def _head_key(self) -> LedgerKey:
+        if self._key is None:
+            self._key = self.key_source()  # type: ignore[misc]
+        return self._key
 
     def _ready(self, conn: Connection | None = None) -> None:
         """Create the tables and the state row on first use — inside ``conn``'s transaction if given, so a
@@ -189,6 +207,14 @@ class Ledger:
             .where(audit_state.c.id == 1)
             .values(size=frontier.size, last_leaf=prev, frontier=frontier.to_bytes())
         )
+        if self.key_source is not None:  # the head covering these entries commits with them
+            key, when, root = self._head_key(), int(_time.time()), frontier.root()
+            conn.execute(
+                audit_heads.insert().values(
+                    log_id=state.log_id, size=frontier.size, root=root, time=when, key_id=key.key_id,
+                    signature=key.sign(head_message(state.log_id, frontier.size, root, when)),
+                )
+            )  # fmt: skip
         return out
 
     def record(self, kind: EntryKind | str, **fields: Any) -> Entry:

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 from custody.audit.entries import Entry, EntryKind
 from custody.audit.export import scrub_text
+from custody.audit.keys import Ed25519LedgerKey
 from custody.audit.ledger import Ledger
 from custody.store import Store, vaults
 
@@ -31,10 +32,13 @@ ZERO_HASH = "0x" + "00" * 32
 
 
 def ledger_for(store: Store) -> Ledger:
-    """The ledger of a workspace database (one handle per store)."""
+    """The ledger of a workspace database (one handle per store). A workspace's store knows its key folder:
+    its ledger signs a head in every append transaction with the workspace's Ed25519 ledger key."""
     ledger = getattr(store, "_audit_ledger", None)
     if ledger is None:
-        ledger = store._audit_ledger = Ledger(store)  # type: ignore[attr-defined]
+        key_dir = getattr(store, "ledger_key_dir", None)
+        source = None if key_dir is None else (lambda: Ed25519LedgerKey.load_or_create(key_dir))
+        ledger = store._audit_ledger = Ledger(store, key_source=source)  # type: ignore[attr-defined]
     return ledger
 
 

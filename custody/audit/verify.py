@@ -63,14 +63,28 @@ class VerifyReport:
 
 
 def verify_ledger(ledger, *, chain: Chain | None, anchors: Iterable[dict] = (), trusted_keys=None) -> VerifyReport:
-    """Verify the workspace ledger (and, with a chain, its entries and anchors against that chain)."""
+    """Verify the workspace ledger (and, with a chain, its entries and anchors against that chain).
+
+    A ledger that signs a head in every append transaction must have every entry under a verified head.
+    With a chain, every anchor of this log *on the chain* is compared with the log as well (the outside
+    witness that detects a rollback of the whole database; see custody.audit.witness)."""
+    from custody.audit.witness import check_anchored
+
     state = ledger.state()
-    integrity = check_rows(ledger.rows(), ledger.heads(), log_id=state.log_id, trusted_keys=trusted_keys)
+    heads = ledger.heads()
+    integrity = check_rows(
+        ledger.rows(), heads, log_id=state.log_id, trusted_keys=trusted_keys,
+        require_signed=getattr(ledger, "signs_every_append", False),
+    )  # fmt: skip
     extra = []
     if state.size != integrity.size and integrity.ok:
         extra.append(Problem(min(state.size, integrity.size), "state_mismatch",
                              f"the ledger state says {state.size} entries, the log holds {integrity.size}"))  # fmt: skip
-    report = None if chain is None else check_chain(chain, integrity.interesting, anchors)
+    report = None
+    if chain is not None:
+        report = check_chain(chain, integrity.interesting, anchors)
+        keys = set(trusted_keys) if trusted_keys is not None else {h.key_id for h in heads}
+        extra += check_anchored(chain, state.log_id, keys, integrity)
     return VerifyReport("workspace", integrity, extra, report)
 
 

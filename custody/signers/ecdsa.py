@@ -33,9 +33,9 @@ class EcdsaSignature:
 
     def __post_init__(self) -> None:
         if not 0 < self.r < SECP256K1_N:
-            raise SignatureError("signature r is out of range (must be 1..n-1)")
+            raise SignatureError(f"signature r={_scalar(self.r)} is out of range (must be 1..n-1)")
         if not 0 < self.s < SECP256K1_N:
-            raise SignatureError("signature s is out of range (must be 1..n-1)")
+            raise SignatureError(f"signature s={_scalar(self.s)} is out of range (must be 1..n-1)")
         if self.v not in (27, 28):
             raise SignatureError(f"signature v must be 27 or 28, got {self.v}")
 
@@ -95,3 +95,12 @@ def sign_digest_with_key(private_key: bytes, digest: bytes) -> EcdsaSignature:
     return EcdsaSignature(
         int.from_bytes(compact[:32], "big"), int.from_bytes(compact[32:64], "big"), compact[64] + 27
     ).normalized()
+
+
+def _scalar(value: int) -> str:
+    """A signature scalar for an error message: 0, n (the curve order), n+k, or its hex."""
+    if value == 0:
+        return "0"
+    if value >= SECP256K1_N and value - SECP256K1_N < 2**16:
+        return "n" if value == SECP256K1_N else f"n+{value - SECP256K1_N}"
+    return f"{value:#x}"

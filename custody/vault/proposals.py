@@ -37,6 +37,7 @@ from custody.exceptions import (
 )
 from custody.risk import gate as risk_gate
 from custody.risk.verdict import Decision, Verdict
+from custody.safe.mismatch import explain_mismatch
 from custody.safe.safe_tx import SafeTx
 from custody.safe.signatures import OwnerSignature, pack_signatures, verify_owner_signature
 from custody.session import Session
@@ -496,8 +497,7 @@ def add_signature(
     signature = verify_owner_signature(blob, proposal.safe_tx.safe_tx_hash)
     if signature.signer not in view.owners:
         raise NotAnOwner(
-            f"the signature recovers to {signature.signer}, which is not an owner of vault {proposal.safe_tx.safe}",
-            signer=signature.signer,
+            explain_mismatch(blob, proposal.safe_tx, view.owners, signature.signer), signer=signature.signer
         )
     _gate(session, proposal, stage="sign", view=view, signer=signature.signer, backend="offline",
           on_decision=on_decision)  # fmt: skip

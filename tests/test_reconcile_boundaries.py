@@ -1,0 +1,56 @@
+"""Reconciliation at its smallest units: one base unit (10⁻¹⁸ oz) of weight or supply is a finding.
+
+The seeded scenario's discrepancies are all ≥ 1 oz; a tolerance (say, ignoring differences up to
+0.001 oz) would pass it. These tests put the difference at exactly one base unit, both ways.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from custody.reconcile import scenario as S
+from custody.reconcile import token as T
+from custody.reconcile.findings import FindingKind as K
+from custody.reconcile.service import EXIT_OK, run_reconcile
+from tests.collateral_helpers import HOLDER, deploy, units, write
+
+BARS = S.generate_rows(3, seed=23, prefix="UNIT")
+
+
+def hexid(row) -> str:
+    return "0x" + S.row_bar_id(row).hex()
+
+
+@pytest.mark.parametrize("delta", [1, -1], ids=["one unit heavier on chain", "one unit lighter on chain"])
+def test_one_base_unit_of_weight_difference_is_a_weight_mismatch(session, tmp_path, delta):
+    issuer = deploy(session)
+    ids = [S.row_bar_id(r) for r in BARS]
+    weights = [S.row_units(r) for r in BARS]
+    weights[1] += delta  # bar 1 allocated with one base unit more / less than the list says
+    issuer.call(T.allocate_data(ids, weights), "allocate")
+    batch = T.batch_hash(ids, weights)
+    issuer.mint(min(sum(weights), units(BARS)), batch, to=HOLDER)
+    run = run_reconcile(session, issuer.token, write(tmp_path, "bars.csv", BARS))
+    mismatches = [f for f in run.reconciliation.findings if f.kind is K.WEIGHT_MISMATCH]
+    assert [f.bar_id for f in mismatches] == [hexid(BARS[1])]
+    assert mismatches[0].amounts == {
+        "onchain_fine_weight": str(weights[1]), "listed_fine_weight": str(S.row_units(BARS[1])),
+    }  # fmt: skip
+    assert run.exit_code != EXIT_OK
+    # verified backing counts the smaller of the two weights
+    assert run.reconciliation.totals.verified_backing == units(BARS) + min(delta, 0)
+
+
+def test_one_base_unit_of_supply_over_the_backing_is_a_shortfall(session, tmp_path):
+    issuer = deploy(session)
+    batch, _ = issuer.allocate(BARS)
+    issuer.mint(units(BARS), batch, to=HOLDER)
+    exact = run_reconcile(session, issuer.token, write(tmp_path, "bars.csv", BARS))
+    assert not exact.reconciliation.findings and exact.exit_code == EXIT_OK
+    assert exact.reconciliation.totals.shortfall == 0
+    issuer.mint(1, batch, to=HOLDER)  # one base unit more than the bars back
+    over = run_reconcile(session, issuer.token, write(tmp_path, "bars2.csv", BARS))
+    kinds = {f.kind: f for f in over.reconciliation.findings}
+    assert set(kinds) == {K.SUPPLY_EXCEEDS_ALLOCATION, K.BACKING_SHORTFALL, K.MINT_EXCEEDS_PROVENANCE}
+    assert kinds[K.BACKING_SHORTFALL].amounts["shortfall"] == "1" and over.reconciliation.totals.shortfall == 1
+    assert kinds[K.SUPPLY_EXCEEDS_ALLOCATION].amounts["excess"] == "1"
