@@ -23,6 +23,7 @@ from custody.signers.registry import SignerContext, open_signer
 from custody.vault import messages as M
 from custody.vault import proposals as P
 from custody.vault import service
+from custody.vault.identities import resolve_proposer
 from tests.attack_helpers import deploy
 from tests.conftest import FIXTURES
 from tests.risk_helpers import confirm_out_of_band
@@ -167,7 +168,7 @@ def test_warn_needs_out_of_band_confirmation_and_one_more_signer(session, tmp_pa
     vault = _vault(session, tmp_path, anvil_signer(1).address)
     stranger = to_checksum_address("0x" + "5a" * 20)  # no history, not a known counterparty: first_time_destination
     proposal = P.propose(
-        session, vault.id, to=stranger, value=10**15, proposer="alice", force=True
+        session, vault.id, to=stranger, value=10**15, proposer=resolve_proposer(session, "anvil:1"), force=True
     )  # the guard would refuse an unlisted destination; the engine is what is tested
     P.sign(session, P.get_proposal(session, proposal.id), anvil_signer(1))
     with pytest.raises(

@@ -161,10 +161,19 @@ class TestSignerConformance:
         other_chain = SafeTx(**{**_fields(target), "chain_id": target.chain_id + 1})
         other_nonce = SafeTx(**{**_fields(target), "nonce": target.nonce + 1})
         safe = session.contract("SafeL2", vault.safe)
-        for replayed in (other_chain, other_nonce):
+        for replayed, cause in (
+            (
+                other_chain,
+                f"for chain id {target.chain_id + 1}, but vault {target.safe} is on chain id {target.chain_id}",
+            ),
+            (other_nonce, f"with nonce {target.nonce + 1}, but this transaction has nonce {target.nonce}"),
+        ):
             blob = backend.signer.sign_safe_tx(replayed)
             assert verify_owner_signature(blob, target.safe_tx_hash).signer != backend.signer.address
-            with pytest.raises(NotAnOwner, match="not an owner"):
+            # refused, and the refusal names what the signature was really made for
+            with pytest.raises(
+                NotAnOwner, match=f"owner {backend.signer.address}'s signature of this transaction {cause}"
+            ):
                 P.add_signature(session, proposal, blob, source="replay")
             good = anvil_signer(2).sign_safe_tx(target)
             packed = b"".join(

@@ -20,11 +20,13 @@ verbatim because their bytes are what the heads sign.
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import hashlib
 import io
 import itertools
 import json
 import tarfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -135,9 +137,12 @@ class Bundle:
 def read_bundle(path: str | Path) -> Bundle:
     """Read a bundle; file hashes are checked against the manifest (mismatches become problems)."""
     try:
-        with tarfile.open(path, "r:gz") as tar:
+        # the whole gzip stream is decompressed first: its end-of-stream CRC and length catch a truncated or
+        # damaged file even when the tar members happen to be readable before the damage
+        archive = gzip.decompress(Path(path).read_bytes())
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:") as tar:
             files = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}  # type: ignore[union-attr]
-    except (OSError, tarfile.TarError, EOFError) as exc:
+    except (OSError, tarfile.TarError, EOFError, zlib.error) as exc:
         raise BundleError(f"{path} is not a readable audit bundle (tar.gz): {exc}") from exc
     if "manifest.json" not in files or "entries.jsonl" not in files:
         raise BundleError(f"{path} has no manifest.json or entries.jsonl; it is not an audit bundle")

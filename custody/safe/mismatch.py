@@ -62,7 +62,9 @@ def explain_mismatch(blob: bytes, safe_tx: SafeTx, owners: Iterable[str], recove
             if signer is not None:
                 return (f"the signature is owner {signer}'s signature of this transaction with nonce {nonce}, "
                         f"but this transaction has nonce {safe_tx.nonce}")  # fmt: skip
-    for chain_id in CHAIN_IDS:
+    # well-known chains, then the ids next to this one (a second local node or fork is usually id + 1)
+    neighbours = [safe_tx.chain_id + d for d in (1, -1, 2, -2) if safe_tx.chain_id + d > 0]
+    for chain_id in dict.fromkeys([*CHAIN_IDS, *neighbours]):
         if chain_id == safe_tx.chain_id:
             continue
         other = SafeTx(**{**{k: v for k, v in safe_tx.__dict__.items() if k != "_hash_cache"}, "chain_id": chain_id})
