@@ -7,16 +7,15 @@ only inside the signer object and only after the first signature is requested.
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from eth_account import Account
 from eth_utils import to_checksum_address
 
+from custody._passphrase import resolve_passphrase
 from custody.exceptions import DeviceNotFound, KeyNotFound, SignerError, SignerLocked
 from custody.signers.base import DigestSigner
 from custody.signers.ecdsa import EcdsaSignature, sign_digest_with_key
@@ -31,22 +30,16 @@ PassphraseSource = Callable[[str], str]
 
 def default_passphrase_source(prompt: str) -> str:
     """Environment variable, then passphrase file, then a no-echo prompt on a terminal."""
-    if PASSPHRASE_ENV in os.environ:
-        return os.environ[PASSPHRASE_ENV]
-    file_name = os.environ.get(PASSPHRASE_FILE_ENV)
-    if file_name:
-        try:
-            return Path(file_name).read_text(encoding="utf-8").rstrip("\r\n")
-        except OSError as exc:
-            raise SignerError(
-                f"cannot read the passphrase file named by {PASSPHRASE_FILE_ENV}: {exc.strerror}"
-            ) from exc
-    if sys.stdin is not None and sys.stdin.isatty():
-        return getpass.getpass(prompt)
-    raise SignerLocked(
-        f"no passphrase available for the keystore: set {PASSPHRASE_FILE_ENV} (a file holding it) or "
-        f"{PASSPHRASE_ENV}, or run on a terminal to be prompted"
-    )
+    try:
+        passphrase = resolve_passphrase(PASSPHRASE_ENV, PASSPHRASE_FILE_ENV, prompt)
+    except OSError as exc:
+        raise SignerError(f"cannot read the passphrase file named by {PASSPHRASE_FILE_ENV}: {exc.strerror}") from exc
+    if passphrase is None:
+        raise SignerLocked(
+            f"no passphrase available for the keystore: set {PASSPHRASE_FILE_ENV} (a file holding it) or "
+            f"{PASSPHRASE_ENV}, or run on a terminal to be prompted"
+        )
+    return passphrase
 
 
 def read_keystore(path: Path) -> dict:

@@ -9,17 +9,16 @@ no-echo prompt on a terminal; it is never stored in the workspace. Sealed files 
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 import secrets
-import sys
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from custody._passphrase import resolve_passphrase
 from custody.exceptions import ConfirmationError
 
 PASSPHRASE_ENV = "CUSTODY_OOB_PASSPHRASE"
@@ -29,22 +28,18 @@ SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
 
 def oob_passphrase() -> str:
     """The out-of-band passphrase: environment, passphrase file, or a no-echo prompt on a terminal."""
-    if os.environ.get(PASSPHRASE_ENV):
-        return os.environ[PASSPHRASE_ENV]
-    file_name = os.environ.get(PASSPHRASE_FILE_ENV)
-    if file_name:
-        try:
-            return Path(file_name).read_text(encoding="utf-8").rstrip("\r\n")
-        except OSError as exc:
-            raise ConfirmationError(
-                f"cannot read the passphrase file named by {PASSPHRASE_FILE_ENV}: {exc.strerror}"
-            ) from exc
-    if sys.stdin is not None and sys.stdin.isatty():
-        return getpass.getpass("out-of-band secrets passphrase: ")
-    raise ConfirmationError(
-        "no passphrase for the sealed out-of-band secrets: set "
-        f"{PASSPHRASE_FILE_ENV} (a file holding it) or {PASSPHRASE_ENV}, or run on a terminal to be prompted"
-    )
+    try:
+        passphrase = resolve_passphrase(PASSPHRASE_ENV, PASSPHRASE_FILE_ENV, "out-of-band secrets passphrase: ")
+    except OSError as exc:
+        raise ConfirmationError(
+            f"cannot read the passphrase file named by {PASSPHRASE_FILE_ENV}: {exc.strerror}"
+        ) from exc
+    if not passphrase:
+        raise ConfirmationError(
+            "no passphrase for the sealed out-of-band secrets: set "
+            f"{PASSPHRASE_FILE_ENV} (a file holding it) or {PASSPHRASE_ENV}, or run on a terminal to be prompted"
+        )
+    return passphrase
 
 
 def _key(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:
