@@ -20,16 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 
-from eth_utils import keccak
-
-try:  # safe-pysha3: a C keccak, ~6x faster than pycryptodome's for a million short inputs
-    from sha3 import keccak_256 as _keccak_256
-
-    def keccak256(data: bytes) -> bytes:
-        return _keccak_256(data).digest()
-
-except ImportError:  # pragma: no cover - the dependency is pinned; eth-utils is the fallback
-    keccak256 = keccak
+from custody._keccak import keccak256
 
 MILLI_OZ_UNITS = 10**15  # token base units per 0.001 fine oz (1 fine oz = 10**18)
 TOKEN_DECIMALS = 18
