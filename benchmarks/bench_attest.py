@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.scenarios import attest_gas, attest_summary, bench_session  # noqa: E402
+from benchmarks.scenarios import attest_gas, attest_summary, bench_session, eas_floor_gas  # noqa: E402
 
 SNAPSHOT = ROOT / "benchmarks" / "snapshots" / "attest.json"
 TEMPLATE = ROOT / "tests" / "fixtures" / "policies" / "attested.yaml"
@@ -30,11 +30,25 @@ def main() -> None:
     with bench_session() as (session, _anvil, _tmp):
         started = time.perf_counter()
         gas = attest_gas(session, TEMPLATE)
+        floors = eas_floor_gas(session)
         seconds = round(time.perf_counter() - started, 1)
     summary = attest_summary(gas)
-    result = {"gas": gas, "template": "tests/fixtures/policies/attested.yaml"}
+    result = {
+        "gas": gas,
+        "floors": {
+            **floors,
+            "note": "the least EAS charges for one on-chain attestation on this chain (direct attest)",
+        },
+        "template": "tests/fixtures/policies/attested.yaml",
+    }
     print(json.dumps({**result, "derived": summary, "seconds": seconds}, indent=2))
     target = summary["batch_1000_per_step"] <= 5_000
+    onchain_target = 150_000
+    print(
+        f"on-chain badge: approval {gas['onchain_approval']:,}, execution {gas['onchain_execution']:,} gas; "
+        f"EAS floor (one bytes32, no recipient/refUID) {floors['eas_minimal_bytes32']:,}, with recipient and refUID "
+        f"{floors['eas_bytes32_with_recipient_and_ref']:,} (target <= {onchain_target:,})"
+    )
     print(
         f"batch mode at 1,000: {summary['batch_1000_per_step']} gas per step (target <= 5,000: {'met' if target else 'MISSED'})"
     )

@@ -286,6 +286,49 @@ def attest_gas(session: Session, template_path, *, batch_sizes=(1, 100, 1000)) -
     return out
 
 
+def eas_floor_gas(session: Session) -> dict[str, int]:
+    """The least an on-chain EAS attestation costs on this chain (same EAS as the badges), from receipts:
+    a direct ``attest`` of one ``bytes32`` field with no recipient, no refUID and no expiry; the same with a
+    recipient and a refUID (what a linked badge needs at least); and one approval badge's fields attested
+    directly (no delegation). These bound what any on-chain badge design can reach: EAS itself writes the
+    attestation record, whatever the schema."""
+    from eth_abi import encode
+
+    from custody.attest import badges as B
+    from custody.attest.schemas import STEPS, Step
+    from custody.types import ZERO_ADDRESS as NO_RESOLVER
+
+    ctx = B.context(session)
+    registry = session.contract("SchemaRegistry", ctx.deployment.registry)
+    floor_schema = "bytes32 digest"
+    register = registry.encode_abi("register", [floor_schema, NO_RESOLVER, True])
+    session.send(to=ctx.deployment.registry, data=bytes.fromhex(register[2:]), what="registering the floor schema")
+    schema_uid = Step("floor", floor_schema, True, "the cheapest schema EAS can hold").uid
+
+    def attest(schema: bytes, recipient: str, ref_uid: bytes, data: bytes) -> tuple[int, bytes]:
+        request = (recipient, 0, True, ref_uid, data, 0)
+        calldata = ctx.contract.encode_abi("attest", [(schema, request)])
+        receipt = session.send(to=ctx.address, data=bytes.fromhex(calldata[2:]), what="floor attestation")
+        return receipt.gas_used, B._uid_from_receipt(ctx, receipt)
+
+    digest = encode(["bytes32"], [b"\x11" * 32])
+    minimal, first_uid = attest(schema_uid, NO_RESOLVER, bytes(32), digest)
+    minimal_again, _ = attest(schema_uid, NO_RESOLVER, bytes(32), encode(["bytes32"], [b"\x22" * 32]))
+    linked, _ = attest(schema_uid, session.sender.address, first_uid, encode(["bytes32"], [b"\x33" * 32]))
+    approval = STEPS["approval"]
+    approval_data = approval.encode(
+        {"vault": session.sender.address, "safeTxHash": b"\x44" * 32, "signer": session.sender.address,
+         "ledgerEntry": b"\x55" * 32}
+    )  # fmt: skip
+    approval_direct, _ = attest(approval.uid, session.sender.address, bytes(32), approval_data)
+    return {
+        "eas_minimal_bytes32": minimal_again,
+        "eas_minimal_bytes32_first": minimal,
+        "eas_bytes32_with_recipient_and_ref": linked,
+        "eas_approval_fields_direct": approval_direct,
+    }
+
+
 def attest_summary(gas: dict[str, int]) -> dict[str, float]:
     """Per-step figures derived from :func:`attest_gas` (amortized batch gas, ratios to the baselines)."""
     out: dict[str, float] = {}
