@@ -15,7 +15,12 @@ from click.testing import CliRunner
 from custody.chain.anvil import AnvilProcess, rpc_call
 from custody.chain.connection import connect, next_utc_slot
 from custody.cli import cli
+from custody.exceptions import ForeignChain
+from custody.session import Session
+from custody.vault.service import list_vaults
 from tests.conftest import POLICIES, owner
+
+PLAYBOOKS = Path(__file__).resolve().parents[1] / "playbooks"
 
 GENESIS_TIME = 1_767_000_000  # any fixed past instant: two Anvils started with it share a genesis block
 SETTLEMENT = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"  # on hot-ops' ETH allowlist
@@ -117,7 +122,10 @@ def test_look_alike_and_reset_chains_are_refused_and_nothing_is_written(
         (foreign_chain.url, f"error: {foreign_chain.url} serves chain id 31337 but genesis block "),
         (reset_chain.url, f"error: {reset_chain.url} has the genesis of chain 31337 but block "),
     ]:
-        for command in COMMANDS:
+        # commands that take their own endpoint are checked on it too
+        own_endpoint = [("audit", "verify", "--rpc", url), ("drill", "run", str(PLAYBOOKS / "key-loss.yaml"),
+                                                            "--fork-url", url)]  # fmt: skip
+        for command in [*COMMANDS, *own_endpoint]:
             result = _cli(home, url, *command)
             assert result.exit_code == 5, (command, result.stdout, result.stderr)
             first_line, *rest = result.stderr.strip().splitlines()
@@ -130,10 +138,20 @@ def test_look_alike_and_reset_chains_are_refused_and_nothing_is_written(
             error = json.loads(as_json.stdout)
             assert error["error"] == "ForeignChain" and error["message"] == first_line.removeprefix("error: ")
             assert _workspace_contents(home) == before, command
+        # the library's entry point refuses the same way, before anything is written
+        with pytest.raises(ForeignChain) as refused:
+            Session.open(home, rpc=url, autostart=False)
+        assert refused.value.message.startswith(expected.removeprefix("error: "))
+        assert _workspace_contents(home) == before
     # nothing was sent to the other chains either (no infrastructure re-deployed, no vault created there)
     assert (_block_number(foreign_chain), _block_number(reset_chain)) == (foreign_start, reset_start)
 
     # the workspace still works against its own chain
+    session = Session.open(home, rpc=own_chain.url, autostart=False)
+    try:
+        assert [v.name for v in list_vaults(session)] == ["hot-ops"]
+    finally:
+        session.close()
     shown = _cli(home, own_chain.url, "vault", "show", "hot-ops", "--json")
     assert shown.exit_code == 0, shown.stderr
     assert json.loads(shown.stdout)["safe"] == safe

@@ -152,9 +152,12 @@ def verify_cmd(ctx: click.Context, app: AppContext, bundle: str | None, rpc: str
     """
     chain = None
     if rpc is not None:
+        from custody.binding import check_binding
         from custody.chain.connection import connect
 
         chain = connect(rpc)
+        if bundle is None:  # the workspace's ledger: only against the chain it was written on
+            check_binding(chain, app.workspace.store, where=str(app.workspace.home))
     elif bundle is None and not no_chain:
         chain = app.session().chain
     report = A.verify(store=None if bundle else app.workspace.store, bundle=bundle, chain=chain, keys=list(keys))
