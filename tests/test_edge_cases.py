@@ -5,6 +5,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from custody.exceptions import AlreadyExecuted
+from custody.safe.signatures import pack_signatures
+from custody.session import Session
+from custody.signers.local import anvil_signer
 from custody.vault import proposals as P
 from custody.vault import service
 from tests.conftest import POLICIES
@@ -46,20 +52,91 @@ def test_offline_commands_take_json(session, run_cli, tmp_path):
 
 
 def test_the_loser_of_an_execute_race_is_told_its_own_proposal_won(session):
-    from custody.exceptions import AlreadyExecuted
-    from custody.signers.local import anvil_signer
-
     proposal = _proposal(session)
     P.sign(session, proposal, anvil_signer(1))
     seen_by_loser = P.get_proposal(session, proposal.id)  # read before the winner executes
     P.execute(session, P.get_proposal(session, proposal.id))
-    try:
+    executed = P.get_proposal(session, proposal.id)
+    with pytest.raises(AlreadyExecuted) as lost:
         P.execute(session, seen_by_loser)
-    except AlreadyExecuted as exc:
-        executed = P.get_proposal(session, proposal.id)
-        assert exc.message == (
-            f"proposal {proposal.id} was executed meanwhile by another process (tx {executed.exec_tx_hash}); "
-            "nothing was sent"
-        )
-    else:
-        raise AssertionError("the second execute did not refuse")
+    assert lost.value.message == (
+        f"proposal {proposal.id} was executed meanwhile by another process in {executed.exec_tx_hash} "
+        f"(block {executed.exec_block}); nothing was sent"
+    )
+
+
+class _SignsAfter:
+    """The loser's gas payer: before it signs, the winner runs a whole execution (the loser has passed every
+    check by then, and its gas estimate succeeded)."""
+
+    def __init__(self, inner, before):
+        self.inner, self.before, self.uri, self.address = inner, before, inner.uri, inner.address
+
+    def sign_transaction(self, tx, *, chain_id):
+        self.before()
+        return self.inner.sign_transaction(tx, chain_id=chain_id)
+
+
+def test_a_race_lost_after_every_check_sends_nothing_and_names_the_winner(session):
+    proposal = _proposal(session)
+    P.sign(session, proposal, anvil_signer(1))
+    winner = Session(workspace=session.workspace, chain=session.chain, sender_uri="anvil:5")
+    loser = Session(workspace=session.workspace, chain=session.chain)
+    loser._sender = _SignsAfter(anvil_signer(0), lambda: P.execute(winner, P.get_proposal(winner, proposal.id)))
+    loser_nonce = session.chain.w3.eth.get_transaction_count(anvil_signer(0).address)
+    with pytest.raises(AlreadyExecuted) as lost:
+        P.execute(loser, P.get_proposal(loser, proposal.id))
+    won = P.get_proposal(session, proposal.id)
+    assert won.state is P.ProposalState.EXECUTED  # the winner's record is intact
+    assert lost.value.message == (
+        f"proposal {proposal.id} was executed meanwhile by another process in {won.exec_tx_hash} "
+        f"(block {won.exec_block}); nothing was sent"
+    )
+    assert session.chain.w3.eth.get_transaction_count(anvil_signer(0).address) == loser_nonce  # nothing was sent
+
+
+def test_a_proposal_executed_outside_the_workspace_is_named_not_blamed_on_another_transaction(session):
+    proposal = _proposal(session)
+    P.sign(session, proposal, anvil_signer(1))
+    signed = P.get_proposal(session, proposal.id)
+    data = P.exec_calldata(session, signed.safe_tx, pack_signatures(list(signed.signatures)))
+    elsewhere = session.send(to=signed.safe_tx.safe, data=data, what="another tool executing the proposal")
+    with pytest.raises(AlreadyExecuted) as refused:
+        P.execute(session, signed)
+    assert refused.value.message == (
+        f"proposal {proposal.id} was executed outside this workspace in {elsewhere.tx_hash} "
+        f"(block {elsewhere.block_number}); nothing was sent"
+    )
+    assert refused.value.details["state"] == "executed_elsewhere"
+
+
+def test_repeating_sign_or_execute_is_safe_and_exits_0(session, run_cli):
+    proposal = _proposal(session)
+    for expected in ("signed by", "already signed by"):
+        signed = run_cli("tx", "sign", str(proposal.id), "--signer", "anvil:1")
+        assert signed.exit_code == 0, signed.stderr
+        assert signed.stdout.startswith(expected), signed.stdout
+    again = json.loads(run_cli("tx", "sign", str(proposal.id), "--signer", "anvil:1", "--json").stdout)
+    assert (again["added"], again["already_signed"]) == (False, True)
+
+    first = run_cli("tx", "execute", str(proposal.id), "--json")
+    assert first.exit_code == 0, first.stderr
+    done = json.loads(first.stdout)
+    assert (done["sent"], done["already_executed"]) == (True, False)
+    payer_nonce = session.chain.w3.eth.get_transaction_count(anvil_signer(0).address)
+    repeat = run_cli("tx", "execute", str(proposal.id))
+    assert repeat.exit_code == 0, repeat.stderr
+    assert repeat.stdout.strip() == (
+        f"proposal {proposal.id} was executed already in {done['tx_hash']} (block {done['block']}); nothing was sent"
+    )
+    repeat_json = json.loads(run_cli("tx", "execute", str(proposal.id), "--json").stdout)
+    assert (repeat_json["sent"], repeat_json["already_executed"], repeat_json["tx_hash"]) == (
+        False, True, done["tx_hash"]
+    )  # fmt: skip
+    assert session.chain.w3.eth.get_transaction_count(anvil_signer(0).address) == payer_nonce
+
+    # signing an executed proposal is no repeat of anything: refused
+    late = run_cli("tx", "sign", str(proposal.id), "--signer", "anvil:2", "--json")
+    assert late.exit_code == 1
+    error = json.loads(late.stdout)
+    assert error["error"] == "AlreadyExecuted" and error["message"].endswith("; nothing was signed")

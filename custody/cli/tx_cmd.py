@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from custody.cli._app import AppContext, json_option, pass_app, table
+from custody.exceptions import AlreadyExecuted
 from custody.vault import proposals as P
 from custody.vault.clear import require_acknowledged
 from custody.vault.decode import RISK_KINDS
@@ -200,7 +201,8 @@ def sign(app: AppContext, ref: str, signer_uri: str, acknowledged: tuple[str, ..
         session, proposal, signer, on_decision=None if app.json else lambda decision: render_verdict(app.err, decision)
     )
     after = P.describe(session, P.get_proposal(session, ref))
-    data = {"proposal": after, "signer": signature.signer, "signature": signature.to_hex(), "added": added}
+    data = {"proposal": after, "signer": signature.signer, "signature": signature.to_hex(), "added": added,
+            "already_signed": not added}  # fmt: skip
     valid = sum(1 for s in after["signatures"] if s["valid"])
     app.emit(
         data,
@@ -217,15 +219,30 @@ def sign(app: AppContext, ref: str, signer_uri: str, acknowledged: tuple[str, ..
 @pass_app
 def execute(app: AppContext, ref: str, force: bool) -> None:
     """Execute proposal ID once enough owners have signed; for a proposal that scheduled a
-    timelock operation, complete that operation once its delay has passed."""
+    timelock operation, complete that operation once its delay has passed.
+
+    Repeating it is safe: a proposal (or operation) this workspace recorded as executed is reported with its
+    transaction, nothing is sent, and the exit code is 0 (docs/error-codes.md)."""
     from custody.policy.change import execute as execute_any
 
     session = app.session()
     proposal = P.get_proposal(session, ref)
-    what, receipt = execute_any(session, ref, force=force)
+    try:
+        what, receipt = execute_any(session, ref, force=force)
+    except AlreadyExecuted as exc:
+        if exc.details.get("state") != "executed":
+            raise  # in flight elsewhere, or executed outside this workspace: not a plain repeat
+        message = exc.message
+        data = {
+            "id": proposal.id, "executed": exc.details.get("what", "proposal"), "already_executed": True,
+            "sent": False, "tx_hash": exc.details.get("tx_hash"), "block": exc.details.get("block"),
+            "safe_tx_hash": proposal.safe_tx_hash, "message": message,
+        }  # fmt: skip
+        app.emit(data, lambda c: c.print(message))
+        return
     data = {
-        "id": proposal.id, "executed": what, "tx_hash": receipt.tx_hash, "block": receipt.block_number,
-        "gas_used": receipt.gas_used, "safe_tx_hash": proposal.safe_tx_hash,
+        "id": proposal.id, "executed": what, "already_executed": False, "sent": True, "tx_hash": receipt.tx_hash,
+        "block": receipt.block_number, "gas_used": receipt.gas_used, "safe_tx_hash": proposal.safe_tx_hash,
     }  # fmt: skip
     noun = "the timelock operation scheduled by proposal" if what == "timelock_operation" else "proposal"
     app.emit(
