@@ -140,3 +140,39 @@ def test_repeating_sign_or_execute_is_safe_and_exits_0(session, run_cli):
     assert late.exit_code == 1
     error = json.loads(late.stdout)
     assert error["error"] == "AlreadyExecuted" and error["message"].endswith("; nothing was signed")
+
+
+def test_after_a_discard_every_hint_names_what_exists(session, run_cli):
+    first = _proposal(session)
+    second = P.propose_transfer(session, first.vault_id, to=SETTLEMENT, amount="2", proposer="anvil:3")
+    assert (first.safe_tx.nonce, second.safe_tx.nonce) == (0, 1)
+    discarded = run_cli("tx", "discard", str(first.id))
+    assert discarded.exit_code == 0, discarded.stderr
+    assert discarded.stdout.splitlines() == [
+        f"proposal {first.id} discarded; nonce 0 is free again",
+        f"proposal {second.id} (nonce 1) now waits for a transaction with nonce 0: propose one with --nonce 0, or "
+        "discard and propose them again",
+    ]
+    assert run_cli("tx", "sign", str(second.id), "--signer", "anvil:1").exit_code == 0
+    blocked = run_cli("tx", "execute", str(second.id))
+    assert blocked.exit_code == 1
+    assert blocked.stderr.splitlines() == [
+        f"error: proposal {second.id} has nonce 1, but the vault is at nonce 0: propose a transaction for nonce 0 "
+        f"(discarded: proposal {first.id}), e.g. `custody tx propose … --nonce 0` first; nothing was sent",
+        f"hint: or discard proposal {second.id} and propose it again: it then gets the next free nonce",
+    ]
+    late = run_cli("tx", "sign", str(first.id), "--signer", "anvil:1", "--json")
+    assert late.exit_code == 1
+    assert json.loads(late.stdout) == {
+        "error": "ProposalError", "message": f"proposal {first.id} was discarded; nothing was signed",
+        "hint": "proposing the same transaction again with --nonce 0 reopens it", "details": {"proposal": first.id},
+    }  # fmt: skip
+    # the hints hold: the same transaction proposed again with --nonce 0 is proposal 1 again, and both execute
+    reopened = run_cli("tx", "propose", "hot-ops", "--to", SETTLEMENT, "--amount", "1", "--nonce", "0",
+                       "--proposer", "anvil:3", "--json")  # fmt: skip
+    assert reopened.exit_code == 0, reopened.stderr
+    assert json.loads(reopened.stdout)["id"] == first.id
+    for proposal in (first, second):
+        assert run_cli("tx", "sign", str(proposal.id), "--signer", "anvil:1").exit_code == 0
+        executed = run_cli("tx", "execute", str(proposal.id))
+        assert executed.exit_code == 0, executed.stderr

@@ -261,4 +261,16 @@ def discard(app: AppContext, ref: str) -> None:
     """Withdraw proposal ID (never executed); its nonce becomes free again."""
     session = app.session()
     proposal = P.discard(session, P.get_proposal(session, ref))
-    app.emit({"id": proposal.id, "state": proposal.state.value}, lambda c: c.print(f"proposal {proposal.id} discarded"))
+    nonce = proposal.safe_tx.nonce
+    waiting = [] if nonce < P.safe_nonce(session, proposal.safe_tx.safe) else P.waiting_behind(session, proposal)
+    data = {"id": proposal.id, "state": proposal.state.value, "freed_nonce": nonce,
+            "waiting": [{"id": w.id, "nonce": w.safe_tx.nonce} for w in waiting]}  # fmt: skip
+
+    def render(c):
+        c.print(f"proposal {proposal.id} discarded; nonce {nonce} is free again")
+        if waiting:
+            held = ", ".join(f"{w.id} (nonce {w.safe_tx.nonce})" for w in waiting)
+            c.print(f"proposal {held} now wait{'s' if len(waiting) == 1 else ''} for a transaction with nonce "
+                    f"{nonce}: propose one with --nonce {nonce}, or discard and propose them again")  # fmt: skip
+
+    app.emit(data, render)

@@ -426,6 +426,57 @@ def require_policy(session: Session, safe_tx: SafeTx, *, what: str) -> None:
         )
 
 
+def _nonces(session: Session, vault_id: int, nonces: range) -> dict[str, dict[int, list[int]]]:
+    """Proposal ids by state and nonce, for the vault's proposals with a nonce in ``nonces``."""
+    with session.store.connect() as conn:
+        rows = conn.execute(
+            sa.select(proposals.c.id, proposals.c.nonce, proposals.c.state)
+            .where(proposals.c.vault_id == vault_id, proposals.c.nonce >= nonces.start, proposals.c.nonce < nonces.stop)
+            .order_by(proposals.c.id)
+        ).all()
+    found: dict[str, dict[int, list[int]]] = {}
+    for row in rows:
+        found.setdefault(row.state, {}).setdefault(int(row.nonce), []).append(int(row.id))
+    return found
+
+
+def _nonce_gap(session: Session, proposal: Proposal, current: int) -> ProposalError:
+    """Why a proposal cannot execute yet: the open proposals that must go first, and the nonces no open proposal
+    holds (say, after a discard) — never a proposal that does not exist."""
+    gap = range(current, proposal.safe_tx.nonce)
+    found = _nonces(session, proposal.vault_id, gap)
+    open_ = {n: ids for state in (ProposalState.PROPOSED.value, ProposalState.EXECUTING.value)
+             for n, ids in found.get(state, {}).items()}  # fmt: skip
+    steps = []
+    if open_:
+        steps.append("execute " + ", ".join(f"proposal {i} (nonce {n})" for n in sorted(open_) for i in open_[n]))
+    missing = [n for n in gap if n not in open_]
+    if missing:
+        discarded = [i for n in missing for i in found.get(ProposalState.DISCARDED.value, {}).get(n, [])]
+        why = f" (discarded: proposal {', '.join(map(str, discarded))})" if discarded else ""
+        steps.append(f"propose a transaction for nonce {', '.join(map(str, missing))}{why}, e.g. "
+                     f"`custody tx propose … --nonce {missing[0]}`")  # fmt: skip
+    return ProposalError(
+        f"proposal {proposal.id} has nonce {proposal.safe_tx.nonce}, but the vault is at nonce {current}: "
+        f"{' and '.join(steps)} first; nothing was sent",
+        hint=f"or discard proposal {proposal.id} and propose it again: it then gets the next free nonce"
+        if missing else None,
+        proposal=proposal.id, waiting_for=sorted(i for ids in open_.values() for i in ids), missing_nonces=missing,
+    )  # fmt: skip
+
+
+def waiting_behind(session: Session, proposal: Proposal) -> list[Proposal]:
+    """The vault's open proposals with a higher nonce than ``proposal`` (after a discard, they wait for its nonce)."""
+    with session.store.connect() as conn:
+        ids = conn.execute(
+            sa.select(proposals.c.id)
+            .where(proposals.c.vault_id == proposal.vault_id, proposals.c.nonce > proposal.safe_tx.nonce,
+                   proposals.c.state.in_([ProposalState.PROPOSED.value, ProposalState.EXECUTING.value]))
+            .order_by(proposals.c.nonce, proposals.c.id)
+        ).scalars().all()  # fmt: skip
+    return [_load(session, proposals.c.id == i) for i in ids]
+
+
 def discard(session: Session, proposal: Proposal) -> Proposal:
     """Withdraw a proposal that was never executed; its nonce becomes free again."""
     if proposal.state is not ProposalState.PROPOSED:
@@ -443,7 +494,11 @@ def _require_open(
     if proposal.state in (ProposalState.EXECUTED, ProposalState.EXECUTING):
         raise _already_executed(proposal, outcome=outcome)
     if proposal.state is ProposalState.DISCARDED:
-        raise ProposalError(f"proposal {proposal.id} was discarded", proposal=proposal.id)
+        raise ProposalError(
+            f"proposal {proposal.id} was discarded; {outcome}",
+            hint=f"proposing the same transaction again with --nonce {proposal.safe_tx.nonce} reopens it",
+            proposal=proposal.id,
+        )
     view = view or safe_view(session, proposal.safe_tx)
     current = view.nonce
     if proposal.safe_tx.nonce < current:
@@ -593,11 +648,7 @@ def execute(session: Session, proposal: Proposal, *, force: bool = False) -> Rec
     require_confirmation(session, proposal)  # out-of-band confirmation, where the vault's policy asks
     current = view.nonce
     if proposal.safe_tx.nonce > current:
-        raise ProposalError(
-            f"proposal {proposal.id} has nonce {proposal.safe_tx.nonce}, but the vault is at nonce {current}: "
-            f"execute the proposal(s) with nonce {current}..{proposal.safe_tx.nonce - 1} first",
-            proposal=proposal.id,
-        )
+        raise _nonce_gap(session, proposal, current)
     valid, _owners, threshold = valid_signatures(session, proposal, view)
     if len(valid) < threshold:
         have = ", ".join(s.signer for s in valid) or "none"
