@@ -36,6 +36,13 @@ def test_short_safe_tx_hash_prefix_is_named(session, run_cli):
     )
     assert run_cli("tx", "show", proposal.safe_tx_hash[:10]).exit_code == 0
     assert "is neither a proposal id nor a safeTxHash" in run_cli("tx", "show", "0xzz").stderr
+    bare = run_cli("tx", "show", proposal.safe_tx_hash[2:12])
+    assert bare.exit_code == 1
+    assert bare.stderr.splitlines() == [
+        f"error: '{proposal.safe_tx_hash[2:12]}' is not a proposal id (those are decimal) and a safeTxHash prefix "
+        f"starts with 0x: write {proposal.safe_tx_hash[:12]}"
+    ]
+    assert run_cli("tx", "show", "0x").stderr.startswith("error: safeTxHash prefix 0x is too short")
 
 
 def test_offline_commands_take_json(session, run_cli, tmp_path):

@@ -123,6 +123,11 @@ def get_proposal(session: Session, ref: str | int) -> Proposal:
         found = _load(session, proposals.c.id == ids[0]) if ids else None
     elif text.lower().startswith("0x") and all(c in "0123456789abcdef" for c in text[2:].lower()):
         raise UnknownProposal(f"safeTxHash prefix {text} is too short: give at least 8 hex digits after 0x")
+    elif text and all(c in "0123456789abcdef" for c in text.lower()):
+        raise UnknownProposal(
+            f"{text!r} is not a proposal id (those are decimal) and a safeTxHash prefix starts with 0x: "
+            f"write 0x{text}" + ("" if len(text) >= 8 else " with at least 8 hex digits")
+        )
     else:
         raise UnknownProposal(f"{text!r} is neither a proposal id nor a safeTxHash")
     if found is None or found.safe_tx.chain_id != session.chain_id:
