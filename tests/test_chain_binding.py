@@ -209,3 +209,35 @@ def test_status_repair_and_forget_are_explicit_and_recorded(
         workspace.close()
     assert kinds.count("vault_forgotten") == 2 and kinds.count("workspace_repaired") == 1
     assert kinds[-1] == "vault_forgotten"
+
+
+def test_chain_status_names_a_local_chain_restarted_without_its_state(tmp_path: Path) -> None:
+    home = tmp_path / "ws"
+
+    def run(*args: str):
+        try:
+            runner = CliRunner(mix_stderr=False)  # click < 8.2 (pinned by eth-ape)
+        except TypeError:
+            runner = CliRunner()
+        return runner.invoke(cli, ["--home", str(home), *args], catch_exceptions=False)
+
+    try:
+        assert run("vault", "create", str(POLICIES / "hot.yaml")).exit_code == 0  # auto-starts the local chain
+        ok = run("chain", "status", "--json")
+        assert ok.exit_code == 0, ok.stderr
+        assert json.loads(ok.stdout)["binding"] == {"matches": True, "problem": None}
+        stopped = json.loads(run("chain", "down", "--json").stdout)
+        Path(stopped["state_file"]).unlink()  # the saved state is lost: the next chain is a reset one
+        url = json.loads(run("chain", "up", "--json").stdout)["url"]
+        status = run("chain", "status", "--json")
+        assert status.exit_code == 5
+        binding = json.loads(status.stdout)["binding"]
+        assert binding["matches"] is False
+        assert binding["problem"].startswith(f"{url} serves chain id 31337 but ") or binding["problem"].startswith(
+            f"{url} has the genesis of chain 31337 but block "
+        )
+        human = run("chain", "status")
+        assert human.exit_code == 5 and human.stdout.splitlines()[1] == binding["problem"]
+        assert run("vault", "list").exit_code == 5
+    finally:
+        run("chain", "down")
