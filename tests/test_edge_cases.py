@@ -183,3 +183,19 @@ def test_after_a_discard_every_hint_names_what_exists(session, run_cli):
         assert run_cli("tx", "sign", str(proposal.id), "--signer", "anvil:1").exit_code == 0
         executed = run_cli("tx", "execute", str(proposal.id))
         assert executed.exit_code == 0, executed.stderr
+
+
+def test_an_execution_is_recorded_once_when_two_runs_wait_for_the_same_transaction(session):
+    from custody.audit.record import ledger_for
+
+    proposal = _proposal(session)
+    P.sign(session, proposal, anvil_signer(1))
+    receipt = P.execute(session, P.get_proposal(session, proposal.id))  # one run resumed and recorded it …
+    kinds = [e.kind for e in ledger_for(session.store).entries()]
+    with pytest.raises(AlreadyExecuted) as late:  # … the run that sent it records its receipt afterwards
+        P._finalize(session, proposal, receipt)
+    assert late.value.message == (
+        f"proposal {proposal.id} was executed meanwhile by another process in {receipt.tx_hash} "
+        f"(block {receipt.block_number}); nothing was sent"
+    )
+    assert [e.kind for e in ledger_for(session.store).entries()] == kinds  # no second execution entry

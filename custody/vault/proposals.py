@@ -789,11 +789,18 @@ def _finalize(session: Session, proposal: Proposal, receipt: Receipt) -> Receipt
     safe = _safe(session, proposal.safe_tx.safe)
     success = safe.events.ExecutionSuccess().process_receipt(receipt.raw, errors=DISCARD)
     state = ProposalState.EXECUTED if success else ProposalState.FAILED
-    _set_state(
-        session, proposal.id, state, exec_tx_hash=receipt.tx_hash, exec_block=receipt.block_number,
-        exec_gas_used=receipt.gas_used,
-        record=lambda conn: audit.executed(conn, session, proposal, receipt, success=bool(success)),
-    )  # fmt: skip
+    with session.store.begin() as conn:  # once: a second run that waited for the same transaction records nothing
+        recorded = conn.execute(
+            proposals.update()
+            .where(proposals.c.id == proposal.id, proposals.c.state.in_(
+                [ProposalState.PROPOSED.value, ProposalState.EXECUTING.value]))
+            .values(state=state.value, exec_tx_hash=receipt.tx_hash, exec_block=receipt.block_number,
+                    exec_gas_used=receipt.gas_used, updated_at=utcnow())
+        ).rowcount  # fmt: skip
+        if recorded:
+            audit.executed(conn, session, proposal, receipt, success=bool(success))
+    if not recorded:
+        raise _lost_race(session, proposal)
     if state is ProposalState.FAILED:
         raise ProposalError(
             f"proposal {proposal.id} was mined in {receipt.tx_hash} but the Safe reported ExecutionFailure"
