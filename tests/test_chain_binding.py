@@ -1,6 +1,8 @@
 """A workspace is bound to its chain: a look-alike Anvil (same chain id, other genesis) and a reset chain (same
-genesis, the recorded blocks gone) are refused by every command with one sentence, nothing is written, and the
-workspace keeps working against its own chain afterwards."""
+genesis, the recorded blocks gone) are refused by every command with one sentence — also the commands that take
+their own endpoint (`audit verify --rpc`, `drill run --fork-url`) and the library's `Session.open` — nothing is
+written, and the workspace keeps working against its own chain afterwards. `chain status` names a local chain
+restarted without its saved state."""
 
 from __future__ import annotations
 

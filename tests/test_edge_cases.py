@@ -1,5 +1,7 @@
-"""Edges an operator meets: a short safeTxHash prefix is named as such, and the offline-signing commands take
---json like every other command."""
+"""Edges an operator meets (issue 17): a short or 0x-less safeTxHash prefix is named as such; the offline-signing
+commands take --json; of two racing executions exactly one sends and the other is told the proposal was executed
+(by which transaction), as is a run that finds it executed outside the workspace; repeating sign or execute exits 0
+and sends nothing; after a discard no message points at a proposal that does not exist."""
 
 from __future__ import annotations
 
