@@ -63,6 +63,32 @@ def foundation_gas(session: Session, policy_path, name: str = "gas-probe") -> di
     }
 
 
+def creation_breakdown(session: Session, policy_path, name: str | None = None) -> dict:
+    """Creation gas of one vault from ``policy_path``: the receipt's total and, from the transaction's call
+    trace, what each contract's deployment (constructor plus code deposit) cost; ``wiring`` is the rest
+    (intrinsic cost, the factory, the Safe's setup storage, binding the timelock)."""
+    record, facts = service.create_vault(session, policy_path, name=name or f"cost-{Path(policy_path).stem}")
+    trace = session.chain.rpc("debug_traceTransaction", [facts["tx_hash"], {"tracer": "callTracer"}])
+    labels = {record.safe.lower(): "safe_proxy", record.timelock.lower(): "timelock"}
+    if record.guard:
+        labels[record.guard.lower()] = "guard"
+    if record.exit_module:
+        labels[record.exit_module.lower()] = "exit_module"
+    parts: dict[str, int] = {}
+
+    def walk(frame: dict) -> None:
+        if frame.get("type") in ("CREATE", "CREATE2"):
+            label = labels.get(str(frame.get("to", "")).lower(), "other_contract")
+            parts[label] = parts.get(label, 0) + int(frame["gasUsed"], 16)
+            return
+        for child in frame.get("calls", []):
+            walk(child)
+
+    walk(trace)
+    total = int(facts["gas_used"])
+    return {"total": total, **dict(sorted(parts.items())), "wiring": total - sum(parts.values())}
+
+
 def _mint(session: Session, token: str, to: str, amount: int) -> None:
     from eth_abi import encode
     from eth_utils import function_signature_to_4byte_selector
