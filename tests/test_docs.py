@@ -280,6 +280,12 @@ REPO_PATH = re.compile(
 TEST_NAME = re.compile(r"\b(test_\w+?)(…|\.py\b|\b)")
 
 
+def anchors(markdown: str) -> set[str]:
+    """The GitHub anchors of a page's headings (lower case, punctuation dropped, spaces as hyphens)."""
+    headings = re.findall(r"^#+ (.*)$", FENCE.sub("", markdown), re.M)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
 def _test_functions() -> set[str]:
     names = set()
     for path in (REPO / "tests").rglob("*.py"):
@@ -294,9 +300,13 @@ def test_every_relative_link_and_repository_path_resolves():
         for target in LINK.findall(text):
             if re.match(r"\w+:", target) or target.startswith("#"):
                 continue
-            file = (path.parent / target.split("#", 1)[0]).resolve()
-            if not file.exists() and _relative(file) not in PENDING_PAGES:
-                problems.append(f"{_relative(path)}: link to {target} does not resolve")
+            page, _, anchor = target.partition("#")
+            file = (path.parent / page).resolve()
+            if not file.exists():
+                if _relative(file) not in PENDING_PAGES:
+                    problems.append(f"{_relative(path)}: link to {target} does not resolve")
+            elif anchor and file.suffix == ".md" and anchor not in anchors(file.read_text(encoding="utf-8")):
+                problems.append(f"{_relative(path)}: link to {target}: {page} has no heading #{anchor}")
         for span in INLINE.findall(text) + [m.group(2) for m in FENCE.finditer(text)]:
             for candidate in REPO_PATH.findall(span):
                 if any(ch in candidate for ch in "*<>…") or candidate.endswith("/"):
@@ -331,8 +341,4 @@ def test_the_readme_trust_model_quotes_the_security_model():
     assert "\n".join(quote) in security, "the README's promise differs from docs/security.md's"
     assert "docs/security.md" in trust
     for heading in re.findall(r"docs/security\.md#([\w-]+)", trust):
-        anchors = {
-            re.sub(r"[^\w -]", "", h).strip().lower().replace(" ", "-")
-            for h in re.findall(r"^#+ (.*)$", security, re.M)
-        }
-        assert heading in anchors, f"docs/security.md has no section #{heading}"
+        assert heading in anchors(security), f"docs/security.md has no section #{heading}"
