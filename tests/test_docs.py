@@ -234,6 +234,56 @@ def test_code_blocks_are_valid_shell():
                     pytest.fail(f"{_relative(path)}:{line}: not valid shell ({exc})")
 
 
+# --- benchmark and script invocations ---------------------------------------------------------------
+
+SCRIPT_CALL = re.compile(
+    r"(?:(?<=\s)|^)(?:\./)?(scripts/[\w-]+|benchmarks/[\w/]+\.py|-m benchmarks\.[\w.]+)((?:\s+[^\s`|#]+)*)"
+)
+
+
+def _script_sources(target: str) -> list[Path] | None:
+    """The source files whose text must name a documented option, or None when options go to pytest."""
+    if target.startswith("-m "):
+        module = target[3:].replace(".", "/")
+        return [p for p in (REPO / f"{module}.py", REPO / module / "__main__.py") if p.is_file()]
+    path = REPO / target
+    if target == "scripts/test":
+        return None  # extra arguments go to pytest; --fast is the script's own
+    sources = [path]
+    called = re.search(r"exec \.venv/bin/python -m ([\w.]+)", path.read_text(encoding="utf-8"))
+    if called:
+        sources += _script_sources(f"-m {called.group(1)}") or []
+    return sources
+
+
+def test_every_documented_script_option_exists():
+    problems = []
+    for path in _documents():
+        text = path.read_text(encoding="utf-8")
+        snippets = INLINE.findall(text) + [line for m in FENCE.finditer(text) for line in m.group(2).splitlines()]
+        for snippet in snippets:
+            for target, rest in SCRIPT_CALL.findall(snippet):
+                if not target.startswith("-m ") and not (REPO / target).is_file():
+                    continue  # reported by the path check
+                options = [w.split("=")[0] for w in _synopsis_words(rest) if w.startswith("--")]
+                if target == "scripts/pilot":
+                    problems += [f"{_relative(path)}: {p}" for p in check_command(["custody", "pilot", *options])]
+                    continue
+                sources = _script_sources(target)
+                if sources is None:
+                    continue
+                if not sources:
+                    problems.append(f"{_relative(path)}: {target} names no module")
+                    continue
+                source = "\n".join(s.read_text(encoding="utf-8") for s in sources)
+                problems += [
+                    f"{_relative(path)}: {target} has no option {o}"
+                    for o in options
+                    if not re.search(rf"{re.escape(o)}(?![\w-])", source)
+                ]
+    assert not problems, "\n".join(problems)
+
+
 # --- the README's commands ------------------------------------------------------------------------
 
 
