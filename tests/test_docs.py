@@ -4,6 +4,7 @@
   and options that exist in the click tree of ``custody.cli``, and code blocks are valid shell;
 * the README's tour is a subsequence of docs/quickstart.md's shell blocks, which tests/test_quickstart.py runs
   literally; the README's test command is what ``.ci/run`` runs;
+* the options shown for ``benchmarks/*.py``, ``python -m benchmarks.…`` and ``scripts/*`` exist there;
 * every relative link and repository path resolves, and every test a document names exists;
 * the README's trust model quotes docs/security.md's promise verbatim.
 """
