@@ -208,7 +208,7 @@ def bar_chart(title: str, rows: list[tuple[str, list[int]]], series: list[tuple[
     axis = ticks(max((c for _, counts in rows for c in counts), default=0))
     height = top + row_height * max(1, len(rows)) + 28
     scale = plot / axis[-1]
-    out = [f"<svg class='chart' role='img' viewBox='0 0 {width} {height}' xmlns='http://www.w3.org/2000/svg'>",
+    out = [f"<svg class='chart' role='img' viewBox='0 0 {width} {height}'>",
            f"<title>{esc(title)}</title>",
            f"<text x='{width / 2}' y='16' text-anchor='middle' font-weight='600'>{esc(title)}</text>"]  # fmt: skip
     if len(series) > 1:
@@ -257,6 +257,10 @@ def activity(entries: list[dict]) -> list[tuple[str, list[int]]]:
 
 # -- the page ----------------------------------------------------------------------------------------------
 def _fact(key: str, value: object) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if key in TIME_KEYS and isinstance(value, int) and not isinstance(value, bool):
         return iso_time(value)
     if isinstance(value, (dict, list)):
