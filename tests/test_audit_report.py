@@ -180,6 +180,8 @@ def test_amounts_symbols_escaping_and_redaction():
         ),
         entry(4, "execution", {"to": "0x" + "77" * 20, "value": "0", "data": transfer_data(PRIME, 5), "success": True}),
         entry(5, "policy_change_scheduled", {"ready_at": 1_796_316_416, "description": "mail ops@example.org"}),
+        entry(6, "exit_signed", {"custodian": None, "signers": [], "gas_used": None}),
+        entry(7, "correction", {"reason": "reorg: the block that held this log was replaced"}, refs={"supersedes": 1}),
     ]
     verdict = {"verdict": "ok", "exit_code": 0, "first_bad_sequence": None, "root": "ab" * 32,
                "integrity": {"heads": 1, "latest_head": None, "problems": []}, "chain": None}  # fmt: skip
@@ -195,12 +197,17 @@ def test_amounts_symbols_escaping_and_redaction():
     assert "0.000000000000000001 ETH" in text  # 1 wei
     assert f"5 base units of unknown token 0x{'77' * 20}" in text  # no label: said so, not guessed
     assert "ready_at=2026-12-03T16:46:56Z" in text  # a Unix time in a payload, as ISO 8601
+    assert "custodian=—" in text and not re.search(r"\bNone\b", text)  # nothing Python-shaped for people
+    assert (
+        "supersedes entry 1: reorg: the block that held this log was replaced" in text and "Corrections" in dom.headings
+    )
     assert "script" not in dom.tags and "img" not in dom.tags and "<script" not in page  # escaped, not markup
     assert "hunter2-canary" not in page and "ops@example.org" not in page and "[redacted]" in text
     flows_chart = page.split("Movements per vault and asset", 1)[1].split("</svg>", 1)[0]
     assert "hot-ops / ETH" in flows_chart and "unknown token" in flows_chart
     assert all(t.isdigit() for t in parse("<svg>" + flows_chart).ticks)
     assert all(w >= 0 for w in dom.widths) and all(c.isdigit() for c in dom.counts)
+    assert len(dom.headings) == len(set(dom.headings)) and "Per-vault flows" in dom.headings, dom.headings
     activity = page.split("Entries per period (UTC)", 1)[1].split("</svg>", 1)[0]
     # hour buckets from 10:00 to 15:00, the empty hours between kept as 0
     assert all(f"2026-12-01T{h}:00Z" in activity for h in range(10, 16)) and ">0</text>" in activity
@@ -273,26 +280,28 @@ def test_the_report_renders_for_people_in_a_real_browser(session, run_cli, tmp_p
     assert json.loads(done.stdout)["verdict"] == "ok"
     head_time = json.loads(run_cli("audit", "verify", "--json").stdout)["integrity"]["latest_head"]["time"]
     page = report.read_text()
+    # offline, the symbols and decimals come from the vault's policy template (the workspace's known tokens)
+    offline = tmp_path / "offline.html"
+    assert run_cli("audit", "export", "--format", "html", "--out", str(offline), "--no-chain").exit_code == 0
+    offline_text = offline.read_text()
+    assert "62.5 dUSD" in offline_text and "offline (not checked against a chain)" in offline_text
 
-    shot, profile = tmp_path / "report.png", tmp_path / "profile"
-    run_chromium(profile, f"--screenshot={shot}", "--window-size=1280,2000", report.as_uri())
-    with Image.open(shot) as image:
-        assert image.format == "PNG" and image.size == (1280, 2000)
-        rgb = image.convert("RGB")
-        colours = rgb.getcolors(maxcolors=1 << 20)
-        assert colours is not None and len(colours) >= 16, "the screenshot is (nearly) blank"
-        white = max(colours)[0]
-        assert white < 0.97 * 1280 * 2000, "the screenshot is (nearly) all one colour"
-        present = {c for _n, c in colours}
-        assert (0x4A, 0x7A, 0xB5) in present and (0x5A, 0x9E, 0x6F) in present  # the charts' bars were drawn
-
-    measured = tmp_path / "measured.html"
+    # one browser run per width: the screenshot and the DOM of the report with the measuring probe
+    shot, profile, measured = tmp_path / "report.png", tmp_path / "profile", tmp_path / "measured.html"
     measured.write_text(probed(page), encoding="utf-8")
-    for width in (1280, 500):  # 500 px: the narrowest window headless chromium opens
-        dom = run_chromium(profile, "--dump-dom", f"--window-size={width},2000", measured.as_uri()).stdout
+    for width in (500, 1280):  # 500 px: the narrowest window headless chromium opens
+        dom = run_chromium(profile, "--dump-dom", *([f"--screenshot={shot}"] if width == 1280 else []),
+                           f"--window-size={width},2000", measured.as_uri()).stdout  # fmt: skip
         fit = measure(dom)
         assert fit["innerWidth"] == width and fit["scrollWidth"] <= width, fit
         assert fit["overflowing"] == [], fit["overflowing"][:5]
+    with Image.open(shot) as image:
+        assert image.format == "PNG" and image.size == (1280, 2000)
+        colours = image.convert("RGB").getcolors(maxcolors=1 << 22)
+        assert colours is not None and len(colours) >= 16, "the screenshot is (nearly) blank"
+        assert max(colours)[0] < 0.97 * 1280 * 2000, "the screenshot is (nearly) all one colour"
+        present = {c for _n, c in colours}
+        assert (0x4A, 0x7A, 0xB5) in present and (0x5A, 0x9E, 0x6F) in present  # the charts' bars were drawn
     text = re.sub(r"<[^>]+>", " ", dom.split('<pre id="probe">')[0])
     assert "All " in text and "entries verified" in text and "against chain 31337" in text
     for human in ("62.5 ETH", "1.25 ETH", "62.5 dUSD", "5000 dUSD", "send 1.25 ETH to " + PRIME):
