@@ -5,15 +5,20 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from eth_utils import to_checksum_address
+
 from custody.audit.anchor import Anchor, anchor_head, anchors
 from custody.audit.bundle import export_bundle
 from custody.audit.keys import Ed25519LedgerKey, LedgerKey, SignedHead, SignerLedgerKey
 from custody.audit.ledger import Ledger
 from custody.audit.record import ledger_for
+from custody.audit.report import AssetLabel, token_addresses, write_html
 from custody.audit.verify import VerifyReport, verify_bundle, verify_ledger
 from custody.exceptions import AuditError
 from custody.session import Session
 from custody.store import Store
+from custody.vault.decode import token_info
+from custody.vault.service import known_tokens
 from custody.workspace import Workspace
 
 SIGNER_ENV = "CUSTODY_LEDGER_SIGNER"
@@ -65,8 +70,24 @@ def entries(ledger: Ledger) -> list[dict]:
     return [orjson.loads(blob) for _s, _l, blob in ledger.rows()]
 
 
-def export(store: Store, fmt: str, out: str | Path | None, *, verdict: dict | None = None) -> dict:
-    """Write ``fmt`` to ``out`` (or return the text for jsonl/csv when ``out`` is None)."""
+def report_tokens(store: Store, rows: list[dict], chain=None) -> dict[str, AssetLabel]:
+    """Symbol and decimals of every token the report names: read from the token on ``chain`` when given (what
+    the contract says), else as the workspace's vault policies declare it; a token found in neither is left
+    out (the report then names it as an unknown token, in base units)."""
+    known = known_tokens(store)
+    labels: dict[str, AssetLabel] = {}
+    for address in sorted(token_addresses(rows)):
+        info = token_info(chain, to_checksum_address(address)) if chain is not None else None
+        if info is not None:
+            labels[address] = AssetLabel(info.symbol, info.decimals)
+        elif address in known:
+            labels[address] = AssetLabel(*known[address])
+    return labels
+
+
+def export(store: Store, fmt: str, out: str | Path | None, *, verdict: dict | None = None, chain=None) -> dict:
+    """Write ``fmt`` to ``out`` (or return the text for jsonl/csv when ``out`` is None). The HTML report's
+    verdict includes the checks against ``chain`` when given, and its token symbols are read from it."""
     from custody.audit import export as X
 
     if fmt not in FORMATS:
@@ -80,12 +101,11 @@ def export(store: Store, fmt: str, out: str | Path | None, *, verdict: dict | No
                 "files": len(manifest["files"]) + 1}  # fmt: skip
     rows = entries(ledger)
     if fmt == "html":
-        from custody.audit.report import write_html
-
         if out is None:
             raise AuditError("an HTML report is a file: pass --out PATH")
-        verdict = verdict or verify(store=store).as_dict()
-        return {"format": fmt, "path": str(write_html(out, rows, verdict)), "entries": len(rows)}
+        verdict = verdict or verify(store=store, chain=chain).as_dict()
+        path = write_html(out, rows, verdict, tokens=report_tokens(store, rows, chain))
+        return {"format": fmt, "path": str(path), "entries": len(rows), "verdict": verdict["verdict"]}
     text = "".join(X.jsonl(rows)) if fmt == "jsonl" else X.to_csv(rows)
     if out is None:
         return {"format": fmt, "text": text, "entries": len(rows)}

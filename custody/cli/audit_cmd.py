@@ -181,11 +181,22 @@ def verify_cmd(ctx: click.Context, app: AppContext, bundle: str | None, rpc: str
 @audit.command("export")
 @click.option("--format", "fmt", type=click.Choice(A.FORMATS), required=True)
 @click.option("--out", type=click.Path(dir_okay=False), help="Output file [stdout for jsonl/csv].")
+@click.option("--rpc", "rpc", metavar="URL", help="HTML: check entries and read token symbols on this chain.")
+@click.option("--no-chain", is_flag=True, help="HTML: no chain (offline verdict; symbols from vault policies).")
 @json_option
 @pass_app
-def export_cmd(app: AppContext, fmt: str, out: str | None) -> None:
-    """Export the ledger: JSONL / CSV (redacted), an HTML report, or a verifiable bundle (tar.gz)."""
-    result = A.export(app.workspace.store, fmt, out)
+def export_cmd(app: AppContext, fmt: str, out: str | None, rpc: str | None, no_chain: bool) -> None:
+    """Export the ledger: JSONL / CSV (redacted), an HTML report (docs/audit-report.md), or a verifiable
+    bundle (tar.gz). The HTML report checks the entries against the workspace chain (or --rpc) and reads token
+    symbols and decimals from it, unless --no-chain."""
+    chain = None
+    if fmt == "html" and rpc is not None:
+        from custody.chain.connection import connect
+
+        chain = connect(rpc)
+    elif fmt == "html" and not no_chain:
+        chain = app.session().chain
+    result = A.export(app.workspace.store, fmt, out, chain=chain)
     if out is None and "text" in result and not app.json:
         click.echo(result["text"], nl=False)
         return
