@@ -125,6 +125,11 @@ class PackedIds(Sequence[bytes]):
             raise ValueError("packed bar ids must be 32 bytes each")
         self._buffer = memoryview(buffer)
 
+    @property
+    def buffer(self) -> memoryview:
+        """The packed ids, 32 bytes each (for numpy: ``np.frombuffer(ids.buffer, dtype="V32")``)."""
+        return self._buffer
+
     def __len__(self) -> int:
         return len(self._buffer) // 32
 
