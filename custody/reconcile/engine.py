@@ -31,7 +31,7 @@ import numpy as np
 
 from custody._perf import gc_paused
 from custody.exceptions import ReconcileError
-from custody.reconcile.barlist import MILLI_OZ_UNITS, BarList, PackedIds, format_units
+from custody.reconcile.barlist import MILLI_OZ_UNITS, BarList, Coded, PackedIds, format_units
 from custody.reconcile.findings import SEVERITY, EventRef, Finding, FindingKind, Severity
 from custody.reconcile.index import ZERO, EventKind, OnchainRecord
 
@@ -153,37 +153,46 @@ def _id_words(ids: Sequence[bytes], what: str) -> np.ndarray:
 
 
 def _join_keys(listed: np.ndarray, events: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One integer per bar id, equal exactly when the ids are equal, for the list and the events; and the events'
-    stable sort order by key (chain order within a bar).
+    """One integer per bar id, equal exactly when the ids are equal: (the list's keys, the events' keys sorted,
+    the events' stable sort order — chain order within a bar).
 
     The key is the id's first 8 bytes whenever those tell every distinct id apart — keccak outputs, so all but
     certainly; checked, not assumed — else (a 64-bit prefix collision, which someone could craft) the id's rank
     among all ids: exact either way."""
-    list_keys, event_keys = listed[:, 0].copy(), events[:, 0].copy()
-    order = np.argsort(event_keys, kind="stable")
-    if not _prefixes_collide(listed, events, list_keys, event_keys, order):
-        return list_keys, event_keys, order
+    list_keys = listed[:, 0].copy()
+    order = np.argsort(events[:, 0], kind="stable")
+    sorted_keys = events[order, 0]
+    if not _prefixes_collide(listed, events, list_keys, sorted_keys, order):
+        return list_keys, sorted_keys, order
+    del list_keys, sorted_keys, order
     both = np.concatenate([listed.view("S32").ravel(), events.view("S32").ravel()])  # 32-byte strings, exact
-    _unique, ranks = np.unique(both, return_inverse=True)
-    ranks = ranks.astype(np.uint64).ravel()
-    list_keys, event_keys = ranks[: len(listed)], ranks[len(listed) :]
-    return list_keys, event_keys, np.argsort(event_keys, kind="stable")
+    ranks = np.unique(both, return_inverse=True)[1].astype(np.uint64).ravel()
+    del both
+    order = np.argsort(ranks[len(listed) :], kind="stable")
+    return ranks[: len(listed)], ranks[len(listed) :][order], order
 
 
-def _prefixes_collide(listed, events, list_keys, event_keys, order) -> bool:
+_CHECK_CHUNK = 131_072  # ids compared per step (bounds the temporary arrays)
+
+
+def _prefixes_collide(listed, events, list_keys, sorted_keys, order) -> bool:
     """Do two different ids share their first 8 bytes (within the list, within the events, or across)?"""
     ordered = np.sort(list_keys)
     if (ordered[1:] == ordered[:-1]).any():  # list ids are distinct: a shared prefix is a collision
         return True
-    sorted_events = event_keys[order]
-    same = np.flatnonzero(sorted_events[1:] == sorted_events[:-1])  # the same bar again, or a collision
+    del ordered
+    same = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1])  # the same bar again, or a collision
     if len(same) and (events[order[same]] != events[order[same + 1]]).any():
         return True
     if not len(events):
         return False
-    at = np.minimum(np.searchsorted(sorted_events, list_keys), len(events) - 1)
-    hit = np.flatnonzero(sorted_events[at] == list_keys)
-    return bool((listed[hit, 1:] != events[order[at[hit]], 1:]).any())
+    for start in range(0, len(list_keys), _CHECK_CHUNK):
+        keys = list_keys[start : start + _CHECK_CHUNK]
+        at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+        hit = np.flatnonzero(sorted_keys[at] == keys)
+        if (listed[start + hit, 1:] != events[order[at[hit]], 1:]).any():
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -197,26 +206,28 @@ class _Replay:
     findings: list[Finding]
 
 
-def _replay(record: OnchainRecord, event_keys: np.ndarray, order: np.ndarray) -> _Replay:
+def _replay(record: OnchainRecord, sorted_keys: np.ndarray, order: np.ndarray) -> _Replay:
     """Replay the allocation record in chain order, bar by bar (a bar's state depends on its own events only).
     Bars with one event (nearly all) are settled in numpy; only bars with several go through the loop."""
     bars = record.bars
-    n = len(event_keys)
+    n = len(sorted_keys)
     kinds = np.asarray(bars.kinds, dtype=np.int8)
     if not n:
         empty = np.zeros(0, dtype=np.int64)
         return _Replay(empty.astype(np.uint64), empty, [], [])
-    sorted_keys = event_keys[order]
-    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
-    sizes = np.diff(np.r_[starts, n])
-    first = order[starts]
-    live = np.where(kinds[first] == _ALLOC, first, -1)
-    released: list[int] = np.sort(first[(sizes == 1) & (kinds[first] != _ALLOC)]).tolist()
-    extra: list[tuple[int, int, list[int]]] = []  # (since, first live, later live)
-    for g in np.flatnonzero(sizes > 1).tolist():
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])  # each bar's first sorted position
+    several = np.flatnonzero(np.diff(starts, append=n) > 1).tolist()  # bars with more than one event
+    live = order[starts]  # each bar's first event; below: its first live allocation, or -1
+    unallocated = np.flatnonzero(kinds[live] != _ALLOC)
+    released: list[int] = live[np.setdiff1d(unallocated, several, assume_unique=True)].tolist()
+    live[unallocated] = -1
+    extra: list[tuple[int, int, list[int], int]] = []  # (since, first live, later live, bar)
+    for g in several:
         active, later, since = -1, [], -1
-        for i in order[starts[g] : starts[g] + sizes[g]].tolist():
-            if kinds[i] == _ALLOC:
+        end = int(starts[g + 1]) if g + 1 < len(starts) else n
+        events = order[starts[g] : end].tolist()
+        for i, kind in zip(events, kinds[events].tolist()):
+            if kind == _ALLOC:
                 if active < 0:
                     active = i
                 else:
@@ -241,10 +252,12 @@ def _replay(record: OnchainRecord, event_keys: np.ndarray, order: np.ndarray) ->
         )
         for i in sorted(released)
     ]
-    alive = live >= 0
-    rank = np.cumsum(alive) - 1  # group → position among the live bars
-    duplicated = [(a, later, int(rank[g])) for _since, a, later, g in sorted(extra)]
-    return _Replay(sorted_keys[starts][alive], live[alive], duplicated, findings)
+    dead = np.flatnonzero(live < 0)  # bars with no live allocation (few)
+    # a bar's position among the live bars: its position less the dead bars before it
+    duplicated = [(a, later, g - int(np.searchsorted(dead, g))) for _since, a, later, g in sorted(extra)]
+    if len(dead):
+        starts, live = np.delete(starts, dead), np.delete(live, dead)
+    return _Replay(sorted_keys[starts], live, duplicated, findings)
 
 
 class LiveAllocations(Mapping[bytes, int]):
@@ -278,7 +291,7 @@ def _match_list(bars: BarList, record: OnchainRecord, list_keys: np.ndarray, rep
     size, count = len(list_keys), len(live_keys)
     at = np.searchsorted(live_keys, list_keys) if count else np.zeros(size, dtype=np.int64)
     found = live_keys[np.minimum(at, count - 1)] == list_keys if count else np.zeros(size, dtype=bool)
-    listed_milli = np.fromiter(bars.fine_milli, dtype=np.int64, count=size)
+    listed_milli = _int_column(bars.fine_milli)
     amounts = np.array(weights, dtype=object) if count else np.zeros(0, dtype=object)
     positions = np.flatnonzero(found)
     verified, mismatched = 0, []
@@ -302,14 +315,15 @@ def _reconcile(
 ) -> Reconciliation:
     findings: list[Finding] = []
     weights = record.bars.amounts
-    list_keys, event_keys, order = _join_keys(_id_words(bars.bar_ids, "the bar list"),
-                                              _id_words(record.bars.keys, "the bar events"))  # fmt: skip
-    replay = _replay(record, event_keys, order)
-    del event_keys, order
+    list_keys, sorted_keys, order = _join_keys(_id_words(bars.bar_ids, "the bar list"),
+                                               _id_words(record.bars.keys, "the bar events"))  # fmt: skip
+    replay = _replay(record, sorted_keys, order)
+    del sorted_keys, order
     findings += replay.findings
     found, at, mismatched, verified = _match_list(bars, record, list_keys, replay)
     listed_of_live = np.full(len(replay.live_keys), -1, dtype=np.int64)
     listed_of_live[at[found]] = np.flatnonzero(found)
+    del list_keys
     for first, later, live_at in replay.extra:
         bid = record.bars.keys[first]
         refs = (_bar_ref(record, first), *(_bar_ref(record, i) for i in later))
@@ -555,10 +569,9 @@ def _custodian_totals(bars: BarList, allocated: np.ndarray) -> tuple[dict, ...]:
     custodians, locations = sorted(set(bars.custodians)), sorted(set(bars.vault_locations))
     c_code = {c: n for n, c in enumerate(custodians)}
     l_code = {v: n for n, v in enumerate(locations)}
-    size = len(bars)
-    codes = np.fromiter(map(c_code.__getitem__, bars.custodians), dtype=np.int64, count=size) * len(locations)
-    codes += np.fromiter(map(l_code.__getitem__, bars.vault_locations), dtype=np.int64, count=size)
-    fine = np.fromiter(bars.fine_milli, dtype=np.int64, count=size)  # milli-oz: sums stay far below 2**63
+    codes = _int_column(bars.custodians, c_code.__getitem__) * len(locations)
+    codes += _int_column(bars.vault_locations, l_code.__getitem__)
+    fine = _int_column(bars.fine_milli)  # milli-oz: sums stay far below 2**63
     n = len(custodians) * len(locations)
     counts, counts_allocated = np.bincount(codes, minlength=n), np.bincount(codes[allocated], minlength=n)
     weight, weight_allocated = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
@@ -574,3 +587,12 @@ def _custodian_totals(bars: BarList, allocated: np.ndarray) -> tuple[dict, ...]:
         for g in range(n)
         if counts[g]
     )  # fmt: skip
+
+
+def _int_column(column: Sequence, convert=None) -> np.ndarray:
+    """A bar list column as int64 (through ``convert``), from a :class:`Coded` column's codes when it is one."""
+    if isinstance(column, Coded):
+        values = column.values if convert is None else list(map(convert, column.values))
+        return np.asarray(values, dtype=np.int64)[np.frombuffer(column.codes, dtype=column.codes.typecode)]
+    items = column if convert is None else map(convert, column)
+    return np.fromiter(items, dtype=np.int64, count=len(column))

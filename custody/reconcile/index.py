@@ -263,7 +263,7 @@ def _cursor(store: Store, conn, sql: str, params: dict):
     return cursor
 
 
-FETCH_ROWS = 20_000  # rows held as tuples at a time while a group is loaded into its columns
+FETCH_ROWS = 5_000  # rows held as tuples at a time while a group is loaded into its columns
 _SHARED_AMOUNTS = 1 << 16  # distinct amounts kept as one int object each (fine weights repeat; transfers not)
 
 
