@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from custody._progress import Progress, counted
 from custody.audit.anchor import Anchor, anchor_head, anchors
 from custody.audit.bundle import export_bundle
 from custody.audit.keys import Ed25519LedgerKey, LedgerKey, SignedHead, SignerLedgerKey
@@ -49,14 +50,16 @@ def head(store: Store, key_source, *, sign: bool = True) -> SignedHead | None:
 
 def verify(
     *, store: Store | None = None, session: Session | None = None, bundle: str | Path | None = None,
-    chain=None, keys: list[str] | None = None,
+    chain=None, keys: list[str] | None = None, progress: Progress | None = None,
 ) -> VerifyReport:  # fmt: skip
-    """Verify the workspace ledger (``store``; chain checks on ``chain`` if given) or a ``bundle``."""
+    """Verify the workspace ledger (``store``; chain checks on ``chain`` if given) or a ``bundle``.
+    ``progress(entries checked, entries)`` is called as the entries are recomputed."""
     trusted = keys or None
     if bundle is not None:
-        return verify_bundle(bundle, chain=chain, trusted_keys=trusted)
+        return verify_bundle(bundle, chain=chain, trusted_keys=trusted, progress=progress)
     store = store if store is not None else session.store  # type: ignore[union-attr]
-    return verify_ledger(ledger_for(store), chain=chain, anchors=anchors(store), trusted_keys=trusted)
+    return verify_ledger(ledger_for(store), chain=chain, anchors=anchors(store), trusted_keys=trusted,
+                         progress=progress)  # fmt: skip
 
 
 def entries(ledger: Ledger) -> list[dict]:
@@ -65,8 +68,11 @@ def entries(ledger: Ledger) -> list[dict]:
     return [orjson.loads(blob) for _s, _l, blob in ledger.rows()]
 
 
-def export(store: Store, fmt: str, out: str | Path | None, *, verdict: dict | None = None) -> dict:
-    """Write ``fmt`` to ``out`` (or return the text for jsonl/csv when ``out`` is None)."""
+def export(
+    store: Store, fmt: str, out: str | Path | None, *, verdict: dict | None = None, progress: Progress | None = None
+) -> dict:
+    """Write ``fmt`` to ``out`` (or return the text for jsonl/csv when ``out`` is None). ``progress(entries
+    written, entries)`` is called as entries go into the output."""
     from custody.audit import export as X
 
     if fmt not in FORMATS:
@@ -75,7 +81,7 @@ def export(store: Store, fmt: str, out: str | Path | None, *, verdict: dict | No
     if fmt == "bundle":
         if out is None:
             raise AuditError("a bundle is a tar.gz file: pass --out PATH")
-        manifest = export_bundle(ledger, out)
+        manifest = export_bundle(ledger, out, progress=progress)
         return {"format": fmt, "path": str(out), "size": manifest["size"], "root": manifest["root"],
                 "files": len(manifest["files"]) + 1}  # fmt: skip
     rows = entries(ledger)
@@ -85,8 +91,10 @@ def export(store: Store, fmt: str, out: str | Path | None, *, verdict: dict | No
         if out is None:
             raise AuditError("an HTML report is a file: pass --out PATH")
         verdict = verdict or verify(store=store).as_dict()
-        return {"format": fmt, "path": str(write_html(out, rows, verdict)), "entries": len(rows)}
-    text = "".join(X.jsonl(rows)) if fmt == "jsonl" else X.to_csv(rows)
+        written = write_html(out, list(counted(rows, len(rows), progress)), verdict)
+        return {"format": fmt, "path": str(written), "entries": len(rows)}
+    written_rows = counted(rows, len(rows), progress)
+    text = "".join(X.jsonl(written_rows)) if fmt == "jsonl" else X.to_csv(written_rows)
     if out is None:
         return {"format": fmt, "text": text, "entries": len(rows)}
     Path(out).parent.mkdir(parents=True, exist_ok=True)
