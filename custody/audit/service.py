@@ -7,6 +7,7 @@ from pathlib import Path
 
 from eth_utils import to_checksum_address
 
+from custody._progress import Progress, counted
 from custody.audit.anchor import Anchor, anchor_head, anchors
 from custody.audit.bundle import export_bundle
 from custody.audit.keys import Ed25519LedgerKey, LedgerKey, SignedHead, SignerLedgerKey
@@ -54,14 +55,16 @@ def head(store: Store, key_source, *, sign: bool = True) -> SignedHead | None:
 
 def verify(
     *, store: Store | None = None, session: Session | None = None, bundle: str | Path | None = None,
-    chain=None, keys: list[str] | None = None,
+    chain=None, keys: list[str] | None = None, progress: Progress | None = None,
 ) -> VerifyReport:  # fmt: skip
-    """Verify the workspace ledger (``store``; chain checks on ``chain`` if given) or a ``bundle``."""
+    """Verify the workspace ledger (``store``; chain checks on ``chain`` if given) or a ``bundle``.
+    ``progress(entries checked, entries)`` is called as the entries are recomputed."""
     trusted = keys or None
     if bundle is not None:
-        return verify_bundle(bundle, chain=chain, trusted_keys=trusted)
+        return verify_bundle(bundle, chain=chain, trusted_keys=trusted, progress=progress)
     store = store if store is not None else session.store  # type: ignore[union-attr]
-    return verify_ledger(ledger_for(store), chain=chain, anchors=anchors(store), trusted_keys=trusted)
+    return verify_ledger(ledger_for(store), chain=chain, anchors=anchors(store), trusted_keys=trusted,
+                         progress=progress)  # fmt: skip
 
 
 def entries(ledger: Ledger) -> list[dict]:
@@ -85,9 +88,18 @@ def report_tokens(store: Store, rows: list[dict], chain=None) -> dict[str, Asset
     return labels
 
 
-def export(store: Store, fmt: str, out: str | Path | None, *, verdict: dict | None = None, chain=None) -> dict:
+def export(
+    store: Store,
+    fmt: str,
+    out: str | Path | None,
+    *,
+    verdict: dict | None = None,
+    chain=None,
+    progress: Progress | None = None,
+) -> dict:
     """Write ``fmt`` to ``out`` (or return the text for jsonl/csv when ``out`` is None). The HTML report's
-    verdict includes the checks against ``chain`` when given, and its token symbols are read from it."""
+    verdict includes the checks against ``chain`` when given, and its token symbols are read from it.
+    ``progress(entries written, entries)`` is called as entries go into the output."""
     from custody.audit import export as X
 
     if fmt not in FORMATS:
@@ -96,7 +108,7 @@ def export(store: Store, fmt: str, out: str | Path | None, *, verdict: dict | No
     if fmt == "bundle":
         if out is None:
             raise AuditError("a bundle is a tar.gz file: pass --out PATH")
-        manifest = export_bundle(ledger, out)
+        manifest = export_bundle(ledger, out, progress=progress)
         return {"format": fmt, "path": str(out), "size": manifest["size"], "root": manifest["root"],
                 "files": len(manifest["files"]) + 1}  # fmt: skip
     rows = entries(ledger)
@@ -104,9 +116,12 @@ def export(store: Store, fmt: str, out: str | Path | None, *, verdict: dict | No
         if out is None:
             raise AuditError("an HTML report is a file: pass --out PATH")
         verdict = verdict or verify(store=store, chain=chain).as_dict()
-        path = write_html(out, rows, verdict, tokens=report_tokens(store, rows, chain))
-        return {"format": fmt, "path": str(path), "entries": len(rows), "verdict": verdict["verdict"]}
-    text = "".join(X.jsonl(rows)) if fmt == "jsonl" else X.to_csv(rows)
+        written = write_html(
+            out, list(counted(rows, len(rows), progress)), verdict, tokens=report_tokens(store, rows, chain)
+        )
+        return {"format": fmt, "path": str(written), "entries": len(rows), "verdict": verdict["verdict"]}
+    written_rows = counted(rows, len(rows), progress)
+    text = "".join(X.jsonl(written_rows)) if fmt == "jsonl" else X.to_csv(written_rows)
     if out is None:
         return {"format": fmt, "text": text, "entries": len(rows)}
     Path(out).parent.mkdir(parents=True, exist_ok=True)

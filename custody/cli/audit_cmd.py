@@ -8,6 +8,7 @@ from custody.audit import service as A
 from custody.audit.keys import public_key_pem
 from custody.audit.record import ledger_for
 from custody.cli._app import AppContext, json_option, pass_app, table
+from custody.cli._progress import progress_for
 from custody.exceptions import AuditError
 
 signer_option = click.option(
@@ -106,7 +107,9 @@ def index_cmd(app: AppContext, vaults: tuple[str, ...]) -> None:
     """Index the vaults' on-chain history (executions, deposits, guard/timelock events) into the ledger."""
     from custody.audit.indexer import index_vaults
 
-    results = [r.as_dict() for r in index_vaults(app.session(), list(vaults) or None)]
+    session = app.session()
+    with progress_for(app, "indexing blocks") as progress:
+        results = [r.as_dict() for r in index_vaults(session, list(vaults) or None, progress=progress)]
 
     def render(c):
         t = table("vault", "blocks", "logs", "entries", "corrections", "reorg")
@@ -157,7 +160,9 @@ def verify_cmd(ctx: click.Context, app: AppContext, bundle: str | None, rpc: str
         chain = connect(rpc)
     elif bundle is None and not no_chain:
         chain = app.session().chain
-    report = A.verify(store=None if bundle else app.workspace.store, bundle=bundle, chain=chain, keys=list(keys))
+    with progress_for(app, "checking entries") as progress:
+        report = A.verify(store=None if bundle else app.workspace.store, bundle=bundle, chain=chain, keys=list(keys),
+                          progress=progress)  # fmt: skip
     data = report.as_dict()
 
     def render(c):
@@ -196,7 +201,8 @@ def export_cmd(app: AppContext, fmt: str, out: str | None, rpc: str | None, no_c
         chain = connect(rpc)
     elif fmt == "html" and not no_chain:
         chain = app.session().chain
-    result = A.export(app.workspace.store, fmt, out, chain=chain)
+    with progress_for(app, "writing entries") as progress:
+        result = A.export(app.workspace.store, fmt, out, chain=chain, progress=progress)
     if out is None and "text" in result and not app.json:
         click.echo(result["text"], nl=False)
         return
