@@ -1,8 +1,8 @@
 """A workspace is bound to its chain: a look-alike Anvil (same chain id, other genesis) and a reset chain (same
 genesis, the recorded blocks gone) are refused by every command with one sentence — also the commands that take
-their own endpoint (`audit verify --rpc`, `drill run --fork-url`) and the library's `Session.open` — nothing is
-written, and the workspace keeps working against its own chain afterwards. `chain status` names a local chain
-restarted without its saved state."""
+their own endpoint (`audit verify --rpc`, `audit export --format html --rpc`, `drill run --fork-url`) and the
+library's `Session.open` — nothing is written, and the workspace keeps working against its own chain afterwards.
+`chain status` names a local chain restarted without its saved state."""
 
 from __future__ import annotations
 
@@ -125,8 +125,11 @@ def test_look_alike_and_reset_chains_are_refused_and_nothing_is_written(
         (reset_chain.url, f"error: {reset_chain.url} has the genesis of chain 31337 but block "),
     ]:
         # commands that take their own endpoint are checked on it too
-        own_endpoint = [("audit", "verify", "--rpc", url), ("drill", "run", str(PLAYBOOKS / "key-loss.yaml"),
-                                                            "--fork-url", url)]  # fmt: skip
+        own_endpoint = [
+            ("audit", "verify", "--rpc", url),
+            ("audit", "export", "--format", "html", "--out", str(home / "report.html"), "--rpc", url),
+            ("drill", "run", str(PLAYBOOKS / "key-loss.yaml"), "--fork-url", url),
+        ]
         for command in [*COMMANDS, *own_endpoint]:
             result = _cli(home, url, *command)
             assert result.exit_code == 5, (command, result.stdout, result.stderr)

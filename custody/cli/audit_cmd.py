@@ -22,6 +22,22 @@ def audit() -> None:
     """Tamper-evident audit ledger: signed heads, proofs, indexing, anchoring, verification, exports."""
 
 
+def _connect(rpc: str):
+    from custody.chain.connection import connect
+
+    return connect(rpc)
+
+
+def _workspace_chain(app: AppContext, rpc: str):
+    """The endpoint ``--rpc`` of a command on the workspace's ledger: refused (:class:`ForeignChain`, exit 5)
+    unless it is the chain the workspace recorded for its chain id."""
+    from custody.binding import check_binding
+
+    chain = _connect(rpc)
+    check_binding(chain, app.workspace.store, where=str(app.workspace.home))
+    return chain
+
+
 def _key(app: AppContext, signer: str | None):
     return lambda: A.ledger_key(app.workspace, signer, app.session() if signer else None)
 
@@ -155,12 +171,8 @@ def verify_cmd(ctx: click.Context, app: AppContext, bundle: str | None, rpc: str
     """
     chain = None
     if rpc is not None:
-        from custody.binding import check_binding
-        from custody.chain.connection import connect
-
-        chain = connect(rpc)
-        if bundle is None:  # the workspace's ledger: only against the chain it was written on
-            check_binding(chain, app.workspace.store, where=str(app.workspace.home))
+        # the workspace's ledger only against the chain it was written on; a bundle belongs to no workspace
+        chain = _workspace_chain(app, rpc) if bundle is None else _connect(rpc)
     elif bundle is None and not no_chain:
         chain = app.session().chain
     with progress_for(app, "checking entries") as progress:
@@ -199,9 +211,7 @@ def export_cmd(app: AppContext, fmt: str, out: str | None, rpc: str | None, no_c
     symbols and decimals from it, unless --no-chain."""
     chain = None
     if fmt == "html" and rpc is not None:
-        from custody.chain.connection import connect
-
-        chain = connect(rpc)
+        chain = _workspace_chain(app, rpc)
     elif fmt == "html" and not no_chain:
         chain = app.session().chain
     with progress_for(app, "writing entries") as progress:
