@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "AlreadyExecuted",
+    "AmountError",
     "Attestations",
     "Audit",
     "ChainError",
@@ -43,7 +44,9 @@ __all__ = [
     "VaultError",
     "Workspace",
     "__version__",
+    "format_amount",
     "open",
+    "parse_amount",
 ]
 
 _EXCEPTIONS = "custody.exceptions"
@@ -56,9 +59,11 @@ _LAZY: dict[str, str] = {
     "MicroVault": "custody._api.vault",
     "Proposal": "custody._api.proposal",
     "ProposalState": "custody._api.proposal",
+    "format_amount": "custody.types",
+    "parse_amount": "custody.types",
     **{
         name: _EXCEPTIONS
-        for name in ("AlreadyExecuted", "ChainError", "CustodyError", "DrillFailed", "InputError", "NotAnOwner",
+        for name in ("AlreadyExecuted", "AmountError", "ChainError", "CustodyError", "DrillFailed", "InputError", "NotAnOwner",
                      "NotEnoughSignatures", "PolicyViolation", "ProposalError", "SignerError", "TransactionFailed",
                      "UnknownProposal", "UnknownVault", "VaultError")
     },
@@ -88,6 +93,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names above loa
     from custody._api.workspace import Attestations, Audit, Workspace, open
     from custody.exceptions import (
         AlreadyExecuted,
+        AmountError,
         ChainError,
         CustodyError,
         DrillFailed,
@@ -102,5 +108,6 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names above loa
         UnknownVault,
         VaultError,
     )
+    from custody.types import format_amount, parse_amount
 
     __version__: str
