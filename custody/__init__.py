@@ -18,8 +18,9 @@ Names are loaded on first use (module ``__getattr__``): ``import custody`` itsel
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+import importlib as _importlib
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
 
 __all__ = [
     "AlreadyExecuted",
@@ -70,13 +71,13 @@ _LAZY: dict[str, str] = {
 }  # fmt: skip
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     if name == "__version__":
         from importlib.metadata import version
 
-        value: Any = version("custody")
+        value: _Any = version("custody")
     elif name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
+        value = getattr(_importlib.import_module(_LAZY[name]), name)
     else:
         raise AttributeError(f"module 'custody' has no attribute {name!r}")
     globals()[name] = value  # later lookups skip __getattr__
@@ -87,7 +88,7 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
-if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names above load lazily
+if _TYPE_CHECKING:  # for type checkers and IDEs; at run time the names above load lazily
     from custody._api.proposal import Proposal, ProposalState
     from custody._api.vault import MicroVault
     from custody._api.workspace import Attestations, Audit, Workspace, open
