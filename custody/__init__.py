@@ -19,8 +19,8 @@ Names are loaded on first use (module ``__getattr__``): ``import custody`` itsel
 from __future__ import annotations
 
 import importlib as _importlib
-from typing import TYPE_CHECKING as _TYPE_CHECKING
-from typing import Any as _Any
+
+TYPE_CHECKING = False  # not `from typing import …`: importing typing alone costs more than the rest of this file
 
 __all__ = [
     "AlreadyExecuted",
@@ -71,11 +71,11 @@ _LAZY: dict[str, str] = {
 }  # fmt: skip
 
 
-def __getattr__(name: str) -> _Any:
+def __getattr__(name: str) -> object:
     if name == "__version__":
         from importlib.metadata import version
 
-        value: _Any = version("custody")
+        value: object = version("custody")
     elif name in _LAZY:
         value = getattr(_importlib.import_module(_LAZY[name]), name)
     else:
@@ -88,7 +88,7 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
-if _TYPE_CHECKING:  # for type checkers and IDEs; at run time the names above load lazily
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names above load lazily
     from custody._api.proposal import Proposal, ProposalState
     from custody._api.vault import MicroVault
     from custody._api.workspace import Attestations, Audit, Workspace, open
@@ -112,3 +112,5 @@ if _TYPE_CHECKING:  # for type checkers and IDEs; at run time the names above lo
     from custody.types import format_amount, parse_amount
 
     __version__: str
+
+del TYPE_CHECKING
