@@ -12,6 +12,7 @@ import pytest
 import custody
 from custody.signers.keystore import PASSPHRASE_ENV, create_keystore
 from custody.signers.local import anvil_address, anvil_private_key
+from custody.types import Operation
 from tests.conftest import POLICIES, REPO
 
 API_DOC = REPO / "docs" / "api.md"
@@ -103,3 +104,8 @@ def test_refusals_are_the_existing_exception_types(anvil, chain, api_home):
         with pytest.raises(custody.ProposalError):
             p.execute()
         assert issubclass(custody.PolicyViolation, custody.CustodyError)
+        # a risky payload (DELEGATECALL) is only signed when its risk kind is acknowledged, as `--i-understand`
+        risky = vault.propose(anvil_address(9), operation=Operation.DELEGATECALL, force=True)
+        with pytest.raises(custody.ProposalError, match="delegatecall") as refused:
+            risky.sign("keystore:officer-1")
+        assert type(refused.value).__name__ == "RiskNotAcknowledged" and risky.refresh().signatures == ()
