@@ -5,6 +5,7 @@ every name in ``__all__`` exists and is documented, nothing public is exported b
 from __future__ import annotations
 
 import inspect
+import json
 import subprocess
 import sys
 from types import ModuleType
@@ -130,3 +131,15 @@ def test_import_custody_loads_no_web3_and_names_load_on_first_use() -> None:
     done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(REPO / "custody" / "__init__.py")  # a regular package, from this tree
+
+
+def test_startup_snapshot_records_both_trees_and_the_floors() -> None:
+    """benchmarks/snapshots/startup.json (benchmarks/bench_startup.py --before REV --write) agrees with what
+    the probe above checks live: the package imports no web3; the CLI (custody.cli) still does."""
+    snapshot = json.loads((REPO / "benchmarks" / "snapshots" / "startup.json").read_text(encoding="utf-8"))
+    assert set(snapshot["floors_wall_seconds"]) == {"python_pass", "import_web3"} and snapshot["before_rev"]
+    for tree in ("before", "after"):
+        assert set(snapshot[tree]) == {"import_custody", "custody_help"}
+        assert all(v["wall_seconds"] > 0 for v in snapshot[tree].values())
+    assert snapshot["after"]["import_custody"]["imports_web3"] is False
+    assert snapshot["after"]["custody_help"]["imports_web3"] is True  # issue 13 part 6 (lazy CLI) is not done
