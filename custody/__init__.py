@@ -59,7 +59,7 @@ _LAZY: dict[str, str] = {
     "Attestations": "custody._api.workspace",
     "MicroVault": "custody._api.vault",
     "Proposal": "custody._api.proposal",
-    "ProposalState": "custody._api.proposal",
+    "ProposalState": "custody.vault.proposals",
     "format_amount": "custody.types",
     "parse_amount": "custody.types",
     **{
@@ -89,7 +89,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names above load lazily
-    from custody._api.proposal import Proposal, ProposalState
+    from custody._api.proposal import Proposal
     from custody._api.vault import MicroVault
     from custody._api.workspace import Attestations, Audit, Workspace, open
     from custody.exceptions import (
@@ -110,6 +110,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names above loa
         VaultError,
     )
     from custody.types import format_amount, parse_amount
+    from custody.vault.proposals import ProposalState
 
     __version__: str
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import builtins
 import logging
-import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -42,7 +41,7 @@ log = logging.getLogger("custody")
 
 
 def open(
-    home: str | os.PathLike[str] | None = None,
+    home: str | Path | None = None,
     rpc: str | None = None,
     *,
     sender: str | None = None,
@@ -161,7 +160,7 @@ class Workspace:
         return self._session.signer(uri)
 
     # -- vaults ------------------------------------------------------------------------------------
-    def create_vault(self, template: str | os.PathLike[str], *, name: str | None = None) -> MicroVault:
+    def create_vault(self, template: str | Path, *, name: str | None = None) -> MicroVault:
         """Deploy a micro-vault from a policy template (``custody vault create``).
 
         Safe, VaultTimelock, CustodyGuard (and ExitModule when the template has an ``exit`` section) are
@@ -237,12 +236,12 @@ class Workspace:
     def reconcile(
         self,
         token: str,
-        bars: str | os.PathLike[str],
+        bars: str | Path,
         *,
-        previous: str | os.PathLike[str] | None = None,
+        previous: str | Path | None = None,
         since_block: int | None = None,
         at_block: int | None = None,
-        html: str | os.PathLike[str] | None = None,
+        html: str | Path | None = None,
     ) -> RunResult:
         """Reconcile a CollateralToken against a bar list (``custody reconcile``); the run is recorded.
 
@@ -269,14 +268,14 @@ class Workspace:
 
     def drill(
         self,
-        playbook: str | os.PathLike[str],
+        playbook: str | Path,
         *,
         vault: str | None = None,
         live: bool = False,
         fork_url: str | None = None,
         fork_block: int | None = None,
         params: Mapping[str, str] | None = None,
-        out: str | os.PathLike[str] | None = None,
+        out: str | Path | None = None,
     ) -> DrillReport:
         """Rehearse an incident from a YAML playbook (``custody drill run``).
 
@@ -314,7 +313,7 @@ class Audit:
         self._workspace = workspace
 
     def verify(
-        self, *, bundle: str | os.PathLike[str] | None = None, rpc: str | None = None, chain: bool = True,
+        self, *, bundle: str | Path | None = None, rpc: str | None = None, chain: bool = True,
         keys: Iterable[str] = (),
     ) -> VerifyReport:  # fmt: skip
         """Recompute the ledger's tree, check every signed head and their consistency, and the entries
@@ -340,7 +339,7 @@ class Audit:
             store=None if bundle else session.store, bundle=bundle, chain=checked, keys=list(keys)
         )
 
-    def export(self, fmt: str, out: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    def export(self, fmt: str, out: str | Path | None = None) -> dict[str, Any]:
         """Export the ledger (``custody audit export``).
 
         Args:
@@ -458,7 +457,7 @@ class Attestations:
         return attest_auto.backfill(self._workspace.session, str(vault))
 
     def verify_vault(
-        self, vault: str | int, *, templates: Iterable[str | os.PathLike[str]] = (), from_block: int | None = None
+        self, vault: str | int, *, templates: Iterable[str | Path] = (), from_block: int | None = None
     ) -> AttestReport:
         """Check every badge about a vault against the chain and its template, and list its unbadged steps.
 
