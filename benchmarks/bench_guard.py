@@ -1,5 +1,5 @@
 """CustodyGuard gas: overhead per transfer against the same vault without a guard, with a no-op
-guard as reference, all measured in one run from real receipts.
+guard and a counting guard (the floor for any guard that keeps spend state) as references, all measured in one run from real receipts.
 
     .venv/bin/python benchmarks/bench_guard.py [--write]
 
@@ -24,6 +24,8 @@ from benchmarks.scenarios import bench_session, guard_overhead_gas, write_snapsh
 
 SNAPSHOT = ROOT / "benchmarks" / "snapshots" / "guard.json"
 TARGETS = {"steady": 12_000, "first_of_day": 25_000}
+# issue 15 (cheaper vaults): steady state, and the first spend in a new hour or a new day
+LEAN_TARGETS = {"steady": 10_000, "first_of_day": 20_000, "new_hour": 20_000}
 
 
 def main() -> None:
@@ -32,14 +34,24 @@ def main() -> None:
     args = parser.parse_args()
     with bench_session() as (session, _anvil, _tmp):
         gas = guard_overhead_gas(session, ROOT / "policies" / "hot.yaml")
-    verdicts = {
-        name: {"overhead": value, "target": TARGETS[kind], "met": value <= TARGETS[kind]}
+    result = {
+        "gas": gas,
+        "targets": _verdicts(gas, TARGETS),
+        "lean_targets": _verdicts(gas, LEAN_TARGETS),
+        "floor_note": "counting_overhead_*: a guard that only adds each value to one storage word (one read and "
+        "one write per transaction), the least any guard that remembers spends pays",
+        "template": "policies/hot.yaml (1-of-2, ETH + dUSD, 1 freeze window)",
+    }
+    write_snapshot(SNAPSHOT, result, write=args.write)
+
+
+def _verdicts(gas: dict[str, int], targets: dict[str, int]) -> dict[str, dict]:
+    return {
+        name: {"overhead": value, "target": targets[kind], "met": value <= targets[kind]}
         for name, value in gas.items()
-        for kind in TARGETS
+        for kind in targets
         if name.startswith("overhead_") and name.endswith(kind)
     }
-    result = {"gas": gas, "targets": verdicts, "template": "policies/hot.yaml (1-of-2, ETH + dUSD, 1 freeze window)"}
-    write_snapshot(SNAPSHOT, result, write=args.write)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,14 @@
-"""README figures generated from the committed snapshots (never typed by hand).
+"""Documentation figures generated from the committed snapshots (never typed by hand).
 
-    python -m benchmarks.figures            # show which README blocks differ from the snapshots
+    python -m benchmarks.figures            # show which figure blocks differ from the snapshots
     python -m benchmarks.figures --write    # rewrite them
 
-A block sits between ``<!-- figures:NAME -->`` and ``<!-- /figures:NAME -->`` in README.md; its text is
-exactly what :data:`BLOCKS` renders from ``benchmarks/snapshots/``. tests/test_readme_figures.py fails
-when a block and its snapshot disagree, so a benchmark re-run with ``--write`` and no README update (or
-a figure edited by hand) cannot go unnoticed.
+A block sits between ``<!-- figures:NAME -->`` and ``<!-- /figures:NAME -->`` in the document
+:data:`DOCUMENTS` names for it (README.md or a page under docs/); its text is exactly what :data:`BLOCKS`
+renders from ``benchmarks/snapshots/``. tests/test_readme_figures.py fails when a block and its snapshot
+disagree, when a block is missing or appears twice, or when a block sits in another document than its
+own, so a benchmark re-run with ``--write`` and no docs update (or a figure edited by hand) cannot go
+unnoticed.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
 SNAPSHOTS = ROOT / "benchmarks" / "snapshots"
 
 
@@ -48,6 +49,7 @@ def guard_overhead() -> str:
         ("ETH, after 27 idle hours (the whole window expired)", "overhead_eth_after_idle_day"),
         ("ERC-20, after 27 idle hours", "overhead_erc20_after_idle_day"),
         ("reference: no-op guard (same run)", "noop_overhead_eth_steady"),
+        ("reference: a guard that only adds each value to one storage word (same run)", "counting_overhead_eth_steady"),
     ]
     lines = ["| transfer | guard overhead (gas) | target |", "|---|---|---|"]
     lines += [f"| {label} | {_n(gas[key])} | {target(key)} |" for label, key in rows]
@@ -123,8 +125,38 @@ def audit() -> str:
     )
 
 
-BLOCKS: dict[str, Callable[[], str]] = {"guard-overhead": guard_overhead, "exit-gas": exit_gas,
-                                        "foundation": foundation, "reconcile": reconcile, "audit": audit}  # fmt: skip
+def barlist_memory() -> str:
+    data = _snapshot("barlist-memory")
+    met = "within" if data["within_budget"] else "**over**"
+    return (
+        f"A {data['bar_list_bytes'] / 1e6:.1f} MB bar list ({_n(data['bars'])} bars) reconciled against "
+        f"{_n(data['events'])} indexed on-chain events peaked at **{data['full_reconcile_peak_rss_mb']} MB** resident "
+        f"in the committed run ({met} the {data['budget_mb']} MB budget), the interpreter and its imports included; "
+        f"{data['read_validate_peak_rss_mb']} MB once the list was read, validated and hashed."
+    )
+
+
+BLOCKS: dict[str, Callable[[], str]] = {
+    "guard-overhead": guard_overhead,
+    "exit-gas": exit_gas,
+    "foundation": foundation,
+    "reconcile": reconcile,
+    "audit": audit,
+    "barlist-memory": barlist_memory,
+}
+
+#: where each block lives, relative to the repository root
+DOCUMENTS: dict[str, str] = {
+    "guard-overhead": "docs/guard.md",
+    "exit-gas": "docs/resilience.md",
+    "foundation": "docs/benchmarks.md",
+    "reconcile": "docs/reconciliation.md",
+    "audit": "docs/audit-ledger.md",
+    "barlist-memory": "docs/reconciliation.md",
+}
+
+#: every document searched for stray blocks (a block copied into another page is an error)
+SEARCHED = ("README.md", "docs/*.md")
 
 
 def _pattern(name: str) -> re.Pattern[str]:
@@ -141,28 +173,73 @@ def blocks(text: str) -> dict[str, str]:
     return found
 
 
-def render(text: str) -> str:
-    for name, make in BLOCKS.items():
-        text, count = _pattern(name).subn(lambda m, body=make(): m.group(1) + body + m.group(3), text)
+def documents(root: Path | None = None) -> list[Path]:
+    """Every document that may hold figure blocks, under ``root`` (default: the repository)."""
+    root = ROOT if root is None else root
+    return sorted({path for pattern in SEARCHED for path in root.glob(pattern)})
+
+
+def misplaced(root: Path | None = None) -> list[str]:
+    """Blocks found in a document other than their own, or more than once in their own (as sentences)."""
+    root = ROOT if root is None else root
+    problems = []
+    for path in documents(root):
+        relative = path.relative_to(root).as_posix()
+        text = path.read_text(encoding="utf-8")
+        for name in BLOCKS:
+            count = len(_pattern(name).findall(text))
+            if count and relative != DOCUMENTS[name]:
+                problems.append(f"{relative} holds figure block {name!r}, which belongs in {DOCUMENTS[name]}")
+            elif relative == DOCUMENTS[name] and count != 1:
+                problems.append(f"{relative} has {count} blocks named {name!r} (expected exactly one)")
+    for name, relative in DOCUMENTS.items():
+        if not (root / relative).is_file():
+            problems.append(f"{relative} (home of figure block {name!r}) does not exist")
+    return problems
+
+
+def render(text: str, names: list[str] | None = None) -> str:
+    """``text`` with the named blocks (default: all) rendered from the snapshots; each must occur once."""
+    for name in BLOCKS if names is None else names:
+        body = BLOCKS[name]()
+        text, count = _pattern(name).subn(lambda m, body=body: m.group(1) + body + m.group(3), text)
         if count != 1:
-            raise SystemExit(f"README.md has {count} blocks named {name!r} (expected exactly one)")
+            raise SystemExit(f"{DOCUMENTS[name]} has {count} blocks named {name!r} (expected exactly one)")
     return text
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help="rewrite the README blocks from the snapshots")
+def stale(root: Path | None = None) -> dict[str, list[str]]:
+    """Per document, the blocks whose text differs from what the snapshots render."""
+    root = ROOT if root is None else root
+    found: dict[str, list[str]] = {}
+    for relative in sorted(set(DOCUMENTS.values())):
+        names = [name for name, home in DOCUMENTS.items() if home == relative]
+        text = (root / relative).read_text(encoding="utf-8")
+        current = blocks(text)
+        differing = [name for name in names if current.get(name) != BLOCKS[name]()]
+        if differing:
+            found[relative] = differing
+    return found
+
+
+def main(argv: list[str] | None = None, root: Path | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="rewrite the figure blocks from the snapshots")
     args = parser.parse_args(argv)
-    text = README.read_text(encoding="utf-8")
-    new = render(text)
-    stale = [name for name in BLOCKS if blocks(text).get(name) != blocks(new).get(name)]
-    if args.write and stale:
-        README.write_text(new, encoding="utf-8")
-        print(f"rewrote {', '.join(stale)}")
-    elif stale:
-        print(f"stale README figures: {', '.join(stale)} (run python -m benchmarks.figures --write)")
+    root = ROOT if root is None else root
+    problems = misplaced(root)
+    if problems:
+        print("\n".join(problems))
         return 1
-    return 0
+    differing = stale(root)
+    for relative, names in differing.items():
+        if args.write:
+            path = root / relative
+            path.write_text(render(path.read_text(encoding="utf-8"), names), encoding="utf-8")
+            print(f"rewrote {', '.join(names)} in {relative}")
+        else:
+            print(f"stale figures in {relative}: {', '.join(names)} (run python -m benchmarks.figures --write)")
+    return 1 if differing and not args.write else 0
 
 
 if __name__ == "__main__":

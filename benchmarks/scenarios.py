@@ -63,6 +63,32 @@ def foundation_gas(session: Session, policy_path, name: str = "gas-probe") -> di
     }
 
 
+def creation_breakdown(session: Session, policy_path, name: str | None = None) -> dict:
+    """Creation gas of one vault from ``policy_path``: the receipt's total and, from the transaction's call
+    trace, what each contract's deployment (constructor plus code deposit) cost; ``wiring`` is the rest
+    (intrinsic cost, the factory, the Safe's setup storage, binding the timelock)."""
+    record, facts = service.create_vault(session, policy_path, name=name or f"cost-{Path(policy_path).stem}")
+    trace = session.chain.rpc("debug_traceTransaction", [facts["tx_hash"], {"tracer": "callTracer"}])
+    labels = {record.safe.lower(): "safe_proxy", record.timelock.lower(): "timelock"}
+    if record.guard:
+        labels[record.guard.lower()] = "guard"
+    if record.exit_module:
+        labels[record.exit_module.lower()] = "exit_module"
+    parts: dict[str, int] = {}
+
+    def walk(frame: dict) -> None:
+        if frame.get("type") in ("CREATE", "CREATE2"):
+            label = labels.get(str(frame.get("to", "")).lower(), "other_contract")
+            parts[label] = parts.get(label, 0) + int(frame["gasUsed"], 16)
+            return
+        for child in frame.get("calls", []):
+            walk(child)
+
+    walk(trace)
+    total = int(facts["gas_used"])
+    return {"total": total, **dict(sorted(parts.items())), "wiring": total - sum(parts.values())}
+
+
 def _mint(session: Session, token: str, to: str, amount: int) -> None:
     from eth_abi import encode
     from eth_utils import function_signature_to_4byte_selector
@@ -92,8 +118,9 @@ def _transfer(session: Session, vault: str, *, amount: str, token: str | None = 
     return receipt.gas_used - calldata_gas(bytes(tx["input"]))
 
 
-def _install_noop_guard(session: Session, vault: str) -> None:
-    """Owners install the benchmark-only NoopGuard on an unguarded vault (a plain self-call), signed and sent
+def _install_reference_guard(session: Session, vault: str, contract: str) -> None:
+    """Owners install a benchmark-only reference guard (NoopGuard, CountingGuard) on an unguarded vault (a
+    plain self-call), signed and sent
     directly: a direct guard change is exactly what custody's risk engine denies, and this is measurement
     set-up, not a custody flow."""
     from eth_abi import encode
@@ -105,22 +132,24 @@ def _install_noop_guard(session: Session, vault: str) -> None:
     from custody.types import Operation
 
     record = service.get_vault(session, vault)
-    noop = deploy_plain(session.chain, session.sender, "NoopGuard", constructor_types=[], constructor_args=[])
-    data = function_signature_to_4byte_selector("setGuard(address)") + encode(["address"], [noop.address])
+    guard = deploy_plain(session.chain, session.sender, contract, constructor_types=[], constructor_args=[])
+    data = function_signature_to_4byte_selector("setGuard(address)") + encode(["address"], [guard.address])
     safe_tx = SafeTx(safe=record.safe, chain_id=session.chain_id, to=record.safe, value=0, data=data,
                      operation=Operation.CALL, nonce=P.safe_nonce(session, record.safe))  # fmt: skip
     signature = verify_owner_signature(anvil_signer(1).sign_safe_tx(safe_tx), safe_tx.safe_tx_hash)
     calldata = P.exec_calldata(session, safe_tx, pack_signatures([signature]))
-    session.send(to=record.safe, data=calldata, what="installing NoopGuard (benchmark set-up)")
+    session.send(to=record.safe, data=calldata, what=f"installing {contract} (benchmark set-up)")
 
 
 def guard_overhead_gas(session: Session, policy_path) -> dict[str, int]:
     """Guard overhead from real receipts: the same transfers from an unguarded vault, a vault with a
-    no-op guard (reference) and a CustodyGuard vault, all created from one 1-of-2 template, at the same
-    clock positions (each vault 60 s after the previous one)."""
+    no-op guard (what having any guard costs), a vault with a counting guard (steady state only: the least a
+    guard that remembers spends pays, one storage read and write per transaction) and a CustodyGuard vault,
+    all created from one 1-of-2 template, at the same clock positions (each vault 60 s after the previous one)."""
     from custody.contracts.infra import DEMO_TOKEN_ADDRESS
 
-    labels = ("plain", "noop", "guarded")
+    labels = ("plain", "noop", "counting", "guarded")
+    reference_guards = {"noop": "NoopGuard", "counting": "CountingGuard"}
     # The measurement spends every hour for a day and then on a new weekday: the risk engine would rightly
     # warn (off-hours, burst) and ask for an out-of-band confirmation. Those warnings are for people, not
     # for gas; the benchmark's copy of the template reports them without requiring anything.
@@ -135,8 +164,8 @@ def guard_overhead_gas(session: Session, policy_path) -> dict[str, int]:
         record, _facts = service.create_vault(session, policy_path, name=f"gas-{label}", with_guard=label == "guarded")
         session.send(to=record.safe, value=20 * 10**18, what="fund")
         _mint(session, DEMO_TOKEN_ADDRESS, record.safe, 10**12)
-        if label == "noop":
-            _install_noop_guard(session, record.name)
+        if label in reference_guards:
+            _install_reference_guard(session, record.name, reference_guards[label])
         vaults[label] = record.name
     _mint(session, DEMO_TOKEN_ADDRESS, PRIME_BROKER, 1)  # recipient balance slot already non-zero for all
     hour = 3600
@@ -170,11 +199,16 @@ def guard_overhead_gas(session: Session, policy_path) -> dict[str, int]:
     gas: dict[str, dict[str, int]] = {label: {} for label in labels}
     for offset, steps in phases:
         for i, (label, vault) in enumerate(vaults.items()):
+            if label == "counting" and offset:
+                continue  # a floor for the steady state only
             session.chain.set_next_timestamp(base + offset + 60 * i)
             for name, token in steps:
                 gas[label][name] = _transfer(session, vault, amount="10" if token else "0.1", token=token)
     result = {f"overhead_{k}": gas["guarded"][k] - gas["plain"][k] for k in gas["guarded"]}
-    result |= {f"noop_overhead_{k}": gas["noop"][k] - gas["plain"][k] for k in ("eth_steady", "erc20_steady")}
+    for reference in reference_guards:
+        result |= {
+            f"{reference}_overhead_{k}": gas[reference][k] - gas["plain"][k] for k in ("eth_steady", "erc20_steady")
+        }
     result |= {f"guarded_{k}": v for k, v in gas["guarded"].items()}
     return result
 

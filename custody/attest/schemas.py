@@ -1,8 +1,8 @@
-"""One EAS schema per custody step. Field layouts are part of the public format (README).
+"""One EAS schema per custody step. Field layouts are part of the public format (docs/attestations.md).
 
 Schema UIDs are deterministic — keccak256(abi.encodePacked(schema, resolver, revocable)) — so they
 are the same on every chain and across runs. No resolver: who may attest which step is decided by
-the vault's template and checked when verifying (see README: "Who may attest").
+the vault's template and checked when verifying (see docs/attestations.md: "Who may attest").
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from custody import _paths
+from custody._progress import Progress, counted
 from custody.audit.anchor import anchors as recorded_anchors
 from custody.audit.integrity import Problem
 from custody.audit.keys import SignedHead, public_key_pem
@@ -62,9 +63,12 @@ def _key_file(key_id: str) -> tuple[str, bytes]:
     return f"keys/{scheme}-{ident.lower()}.txt", (key_id + "\n").encode()
 
 
-def export_bundle(ledger: Ledger, path: str | Path, *, store: Store | None = None) -> dict:
-    """Write the bundle of ``ledger`` to ``path`` (tar.gz); returns the manifest."""
-    rows = list(ledger.rows())
+def export_bundle(
+    ledger: Ledger, path: str | Path, *, store: Store | None = None, progress: Progress | None = None
+) -> dict:
+    """Write the bundle of ``ledger`` to ``path`` (tar.gz); returns the manifest. ``progress(entries, size)`` as
+    the entries are read into it."""
+    rows = list(counted(ledger.rows(), ledger.size, progress))
     entries = [blob for _s, _l, blob in rows]
     heads = ledger.heads()
     tree = MerkleTree(leaf_hashes(entries))

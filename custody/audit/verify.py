@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from custody._progress import Progress, counted
 from custody.audit.chaincheck import ChainReport, check_chain
 from custody.audit.integrity import IntegrityResult, Problem, check_rows, first_bad_sequence
 from custody.audit.merkle import ConsistencyProof, InclusionProof
@@ -62,7 +63,9 @@ class VerifyReport:
         }  # fmt: skip
 
 
-def verify_ledger(ledger, *, chain: Chain | None, anchors: Iterable[dict] = (), trusted_keys=None) -> VerifyReport:
+def verify_ledger(
+    ledger, *, chain: Chain | None, anchors: Iterable[dict] = (), trusted_keys=None, progress: Progress | None = None
+) -> VerifyReport:
     """Verify the workspace ledger (and, with a chain, its entries and anchors against that chain).
 
     A ledger that signs a head in every append transaction must have every entry under a verified head.
@@ -73,7 +76,7 @@ def verify_ledger(ledger, *, chain: Chain | None, anchors: Iterable[dict] = (), 
     state = ledger.state()
     heads = ledger.heads()
     integrity = check_rows(
-        ledger.rows(), heads, log_id=state.log_id, trusted_keys=trusted_keys,
+        counted(ledger.rows(), state.size, progress), heads, log_id=state.log_id, trusted_keys=trusted_keys,
         require_signed=getattr(ledger, "signs_every_append", False),
     )  # fmt: skip
     extra = []
@@ -88,14 +91,17 @@ def verify_ledger(ledger, *, chain: Chain | None, anchors: Iterable[dict] = (), 
     return VerifyReport("workspace", integrity, extra, report)
 
 
-def verify_bundle(path: str | Path, *, chain: Chain | None = None, trusted_keys=None) -> VerifyReport:
+def verify_bundle(
+    path: str | Path, *, chain: Chain | None = None, trusted_keys=None, progress: Progress | None = None
+) -> VerifyReport:
     """Verify an exported bundle offline (and against ``chain`` when given)."""
     from custody.audit.bundle import read_bundle
 
     bundle = read_bundle(path)
     keys = set(bundle.keys) if trusted_keys is None else set(trusted_keys)
     integrity = check_rows(
-        ((i, None, blob) for i, blob in enumerate(bundle.entries)), bundle.heads, log_id=bundle.log_id,
+        counted(((i, None, blob) for i, blob in enumerate(bundle.entries)), len(bundle.entries), progress),
+        bundle.heads, log_id=bundle.log_id,
         trusted_keys=keys,
     )  # fmt: skip
     extra = list(bundle.problems)

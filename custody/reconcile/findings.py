@@ -12,7 +12,7 @@ class Severity(str, enum.Enum):
 
 
 class FindingKind(str, enum.Enum):
-    """Every kind of discrepancy the reconciler reports (README: "Finding kinds")."""
+    """Every kind of discrepancy the reconciler reports (docs/reconciliation.md: "Finding kinds and exit codes")."""
 
     BACKING_SHORTFALL = "backing_shortfall"  # supply > fine weight of listed bars allocated on-chain
     SUPPLY_EXCEEDS_ALLOCATION = "supply_exceeds_allocation"  # supply > on-chain allocated fine weight

@@ -17,7 +17,7 @@ from custody.policy.compiled import NO_EXIT, compile_exit, compile_policy
 from custody.policy.onchain import GuardInfo, installed_guard, read_guard
 from custody.policy.template import Policy, load_policy
 from custody.session import Session
-from custody.store import remember_template, utcnow, vaults
+from custody.store import Store, remember_template, utcnow, vaults
 from custody.types import Address, format_amount
 
 # Safe v1.4.1 storage slots (see GuardManager / FallbackManager).
@@ -104,6 +104,19 @@ def list_vaults(session: Session) -> list[VaultRecord]:
             sa.select(vaults).where(vaults.c.chain_id == session.chain_id).order_by(vaults.c.id)
         ).mappings()
         return [_row_to_record(r) for r in rows]
+
+
+def known_tokens(store: Store) -> dict[str, tuple[str, int]]:
+    """The ERC-20 tokens the workspace's vault policies name (any chain): address in lower case → (symbol,
+    decimals) as the templates declare them. For people-facing output when the chain is not at hand."""
+    with store.connect() as conn:
+        rows = conn.execute(sa.select(vaults).order_by(vaults.c.id)).mappings().all()
+    tokens: dict[str, tuple[str, int]] = {}
+    for row in rows:
+        for asset in _row_to_record(row).policy().assets:
+            if asset.token is not None:
+                tokens.setdefault(asset.token.lower(), (asset.symbol, asset.decimals))
+    return tokens
 
 
 def get_vault(session: Session, ref: str | int) -> VaultRecord:
