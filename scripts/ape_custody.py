@@ -13,6 +13,7 @@ funds the vault with an ordinary Ape transfer. Everything else is the public API
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -20,6 +21,8 @@ import yaml
 from ape import accounts, networks
 from ape.cli import ConnectedProviderCommand
 from hexbytes import HexBytes
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's custody, whatever the install says
 
 import custody
 from custody.signers.base import DigestSigner

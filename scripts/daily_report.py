@@ -13,6 +13,9 @@ import argparse
 import datetime as dt
 import json
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's custody, whatever the install says
 
 import custody
 
