@@ -55,6 +55,19 @@ def parse_amount(value: str | int | Decimal, decimals: int, *, symbol: str = "",
 
     Exact: never rounds. Text must follow the amount grammar of :mod:`custody.amounts` (ASCII digits, one
     optional dot; no exponent, separators, signs or non-ASCII digits); floats are refused.
+
+    Args:
+        value: the amount as text (``"2.5"``), an integer, or a finite :class:`~decimal.Decimal`.
+        decimals: the asset's decimal places (18 for ETH).
+        symbol: the asset's symbol, for messages.
+        allow_zero: accept ``0``.
+
+    Returns:
+        The amount in base units (``2500000000000000000`` for ``"2.5"`` with 18 decimals).
+
+    Raises:
+        AmountError: not a plain decimal, zero (unless allowed), more decimal places than ``decimals``, a
+            float, or too large for uint256.
     """
     unit = f" {symbol}" if symbol else ""
     if isinstance(value, (bool, float)):
@@ -91,7 +104,19 @@ def parse_amount(value: str | int | Decimal, decimals: int, *, symbol: str = "",
 
 
 def format_amount(base_units: int, decimals: int) -> str:
-    """Render integer base units as an exact decimal string without trailing zeros."""
+    """Render integer base units as an exact decimal string without trailing zeros.
+
+    Args:
+        base_units: the amount in base units (may be negative).
+        decimals: the asset's decimal places.
+
+    Returns:
+        The exact decimal string (``"2.5"``; ``"10"`` without a dot for whole amounts), which
+        :func:`parse_amount` reads back to ``base_units``.
+
+    Raises:
+        Nothing: every integer has an exact rendering.
+    """
     sign = "-" if base_units < 0 else ""
     whole, frac = divmod(abs(base_units), 10**decimals) if decimals else (abs(base_units), 0)
     if not decimals or frac == 0:

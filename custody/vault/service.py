@@ -18,7 +18,7 @@ from custody.policy.onchain import GuardInfo, installed_guard, read_guard
 from custody.policy.template import Policy, load_policy
 from custody.session import Session
 from custody.store import Store, remember_template, utcnow, vaults
-from custody.types import Address
+from custody.types import Address, format_amount
 
 # Safe v1.4.1 storage slots (see GuardManager / FallbackManager).
 GUARD_SLOT = int.from_bytes(keccak(text="guard_manager.guard.address"), "big")
@@ -58,6 +58,11 @@ class TokenBalance:
     decimals: int
     balance: int | None  # None when the policy's token has no ERC-20 contract on this chain
     problem: str | None = None
+
+    @property
+    def amount(self) -> str | None:
+        """The balance as an exact decimal string in the asset's units (``"2.5"``), ``None`` when unknown."""
+        return None if self.balance is None else format_amount(self.balance, self.decimals)
 
 
 @dataclass(frozen=True)
