@@ -15,7 +15,7 @@ SAMPLE = [
     # (module, line fragment, mutation, targeted test)
     ("custody.audit.integrity", 'if data["seq"] != seq:', "NotEq -> Eq",
      "tests/test_ledger_tamper_model.py::test_swapped_rows_are_named_at_both_rows"),
-    ("custody.reconcile.engine", "if chain_w == list_w:", "Eq -> NotEq",
+    ("custody.reconcile.engine", "equal = chain_milli == listed_milli[js]", "Eq -> NotEq",
      "tests/test_reconcile_boundaries.py::test_one_base_unit_of_weight_difference_is_a_weight_mismatch"),
 ]  # fmt: skip
 
