@@ -140,7 +140,7 @@ class Workspace:
             return existing, False
         self.ensure()
         port = port or self.stable_port()
-        if not port_is_free(port):
+        if not _port_frees_up(port):
             raise AnvilError(
                 f"port {port}, which workspace {self.home} keeps for its chain, is in use by another program",
                 hint="stop that program, or choose another port once with `custody chain up --port N`",
@@ -189,3 +189,17 @@ class Workspace:
                 )
             record, started = self.chain_up()
         return connect(record.url, expected_chain_id=record.chain_id), started
+
+
+#: how long `chain up` waits for its port: the connections of a chain stopped a moment ago (a client's
+#: pooled keep-alive socket leaves the server side in FIN-WAIT-2) keep the port busy briefly
+PORT_RELEASE_SECONDS = 5.0
+
+
+def _port_frees_up(port: int) -> bool:
+    deadline = time.monotonic() + PORT_RELEASE_SECONDS
+    while not port_is_free(port):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+    return True

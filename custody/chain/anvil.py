@@ -252,7 +252,9 @@ def stop_pid(pid: int, timeout: float = 10.0) -> bool:
         return False
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not pid_is_anvil(pid) or _is_zombie(pid):
+        # An exiting process stops looking like anvil (its command line empties) before it closes its sockets:
+        # wait until it is gone or a zombie, so that its port is free when this returns.
+        if not Path(f"/proc/{pid}").exists() or _is_zombie(pid):
             _reap(pid)
             return True
         time.sleep(0.05)
