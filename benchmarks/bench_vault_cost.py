@@ -23,6 +23,7 @@ from benchmarks.scenarios import (  # noqa: E402
     PRIME_BROKER,
     bench_session,
     creation_breakdown,
+    drill_batch_items,
     transfer_2of3,
     write_snapshot,
 )
@@ -53,19 +54,7 @@ def per_transfer_layers(session) -> dict[str, int]:
     badges = B.stored(session, vault=guarded.safe)[before:]
     receipt = session.chain.w3.eth.get_transaction_receipt
     badge_gas = sum(int(receipt(B.read(session, row["uid"]).tx_hash)["gasUsed"]) for row in badges)
-    items = [
-        BT.BatchItem(
-            recipient=guarded.safe,
-            fields={
-                "vault": guarded.safe,
-                "playbook": f"cost-{i}",
-                "reportHash": bytes(32),
-                "passed": True,
-                "ledgerEntry": bytes(32),
-            },
-        )
-        for i in range(100)
-    ]
+    items = drill_batch_items(guarded.safe, 100, "cost")
     batch = BT.issue_batch(session, "drill", attester=session.signer("anvil:7"), items=items)
     anchor = A.anchor(session)
     anchor_gas = int(receipt(anchor.tx_hash)["gasUsed"])

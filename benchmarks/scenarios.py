@@ -269,6 +269,17 @@ def exit_gas(session: Session, template_text: str, workdir) -> dict[str, int]:
     }
 
 
+def drill_batch_items(vault: str, count: int, prefix: str) -> list:
+    """``count`` drill badges for ``vault`` (playbooks ``{prefix}-0``, ``{prefix}-1``, ...) to issue as one batch."""
+    from custody.attest import batch as BT
+
+    fields = {"reportHash": bytes(32), "passed": True, "ledgerEntry": bytes(32)}
+    return [
+        BT.BatchItem(recipient=vault, fields={"vault": vault, "playbook": f"{prefix}-{i}", **fields})
+        for i in range(count)
+    ]
+
+
 def attest_gas(session: Session, template_path, *, batch_sizes=(1, 100, 1000)) -> dict[str, int]:
     """Gas of custody badges from real receipts: on-chain badges (delegated EAS attestations) for a
     2-of-3 transfer, and the single anchoring transaction of off-chain batches of ``batch_sizes``; the
@@ -296,20 +307,9 @@ def attest_gas(session: Session, template_path, *, batch_sizes=(1, 100, 1000)) -
     attester = session.signer("anvil:7")
     uids_100: list[bytes] = []
     for size in batch_sizes:
-        items = [
-            BT.BatchItem(
-                recipient=record.safe,
-                fields={
-                    "vault": record.safe,
-                    "playbook": f"bench-{size}-{i}",
-                    "reportHash": bytes(32),
-                    "passed": True,
-                    "ledgerEntry": bytes(32),
-                },
-            )
-            for i in range(size)
-        ]
-        result = BT.issue_batch(session, "drill", attester=attester, items=items)
+        result = BT.issue_batch(
+            session, "drill", attester=attester, items=drill_batch_items(record.safe, size, f"bench-{size}")
+        )
         out[f"batch_{size}_anchor"] = result.anchor_gas
         if size == 100:
             uids_100 = [bytes.fromhex(d["sig"]["uid"][2:]) for d in result.documents]
