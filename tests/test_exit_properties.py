@@ -1,8 +1,10 @@
 """ExitModule state machine (hypothesis RuleBasedStateMachine, >= 1,000 steps against the deployed module,
 driven directly — the service layer is exercised in test_exit_module.py).
 
-Invariants: funds only ever leave to a pre-approved custodian; never before the escrow delay; a
-cancelled exit cannot be finalized; the configuration only changes through the timelock.
+Invariants: funds only ever leave to a pre-approved custodian; never before the escrow delay, and
+always from exactly ``readyAt`` on (a rule aims ``finalize`` at ``readyAt − 61 … readyAt + 1``, where an
+off-by-one or a grace period would show); a cancelled exit cannot be finalized; the configuration only
+changes through the timelock.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ import os
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from custody.signers.ecdsa import sign_digest_with_key
 from custody.signers.local import anvil_address, anvil_private_key
 from tests.resilience_helpers import COUNCIL, CUSTODIAN, ETH, OWNERS, SECOND_CUSTODIAN, resilient_vault
 
 RUNS, STEPS = 16, 80
+ESCROW = 2 * 3600  # tests/fixtures/policies/resilient.yaml: exit.escrow_delay
 PEOPLE = sorted(set(COUNCIL) | set(OWNERS) | {8})  # council, owners, a stranger
 APPROVED = {CUSTODIAN, SECOND_CUSTODIAN}
 
@@ -81,7 +84,7 @@ class ExitMachine(RuleBasedStateMachine):
         ok = self._tx(0, data)
         assert ok == expected, (custodian, signers, shuffle, self.pending)
         if ok:
-            self.pending = (custodian, self.t + 2 * 3600)
+            self.pending = (custodian, self.t + ESCROW)
 
     @rule(who=st.sampled_from(PEOPLE))
     def cancel(self, who):
@@ -93,6 +96,16 @@ class ExitMachine(RuleBasedStateMachine):
 
     @rule(who=st.sampled_from(PEOPLE))
     def finalize(self, who):
+        self._finalize(who)
+
+    @precondition(lambda self: getattr(self, "pending", None) is not None)
+    @rule(who=st.sampled_from(PEOPLE), offset=st.sampled_from([-61, -60, -59, -2, -1, 0, 1]))
+    def finalize_at_the_escrow_edge(self, who, offset):
+        """``finalize`` in a block mined at exactly ``readyAt + offset`` (when that is still ahead)."""
+        self.t = max(self.t, self.pending[1] + offset - 1)  # _tx mines at self.t + 1
+        self._finalize(who)
+
+    def _finalize(self, who):
         before = type(self).session.chain.w3.eth.get_balance(self.vault.safe)
         ok = self._tx(who, bytes.fromhex(self.module.encode_abi("finalize", [])[2:]))
         # Invariant: nothing moves before the delay; a cancelled (or never initiated) exit cannot finalize.
