@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from typing import ClassVar
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -22,6 +23,7 @@ from tests.resilience_helpers import COUNCIL, CUSTODIAN, ETH, OWNERS, SECOND_CUS
 
 RUNS, STEPS = 16, 80
 ESCROW = 2 * 3600  # tests/fixtures/policies/resilient.yaml: exit.escrow_delay
+EDGE_OFFSETS = (-61, -60, -59, -2, -1, 0, 1)  # finalize at readyAt + offset
 PEOPLE = sorted(set(COUNCIL) | set(OWNERS) | {8})  # council, owners, a stranger
 APPROVED = {CUSTODIAN, SECOND_CUSTODIAN}
 
@@ -31,6 +33,7 @@ class ExitMachine(RuleBasedStateMachine):
     runs = 0
     steps = 0
     last_time = 0
+    edges_hit: ClassVar[set[int]] = set()  # the offsets at which finalize was mined at exactly readyAt + offset
 
     @initialize()
     def setup(self):
@@ -86,6 +89,11 @@ class ExitMachine(RuleBasedStateMachine):
         if ok:
             self.pending = (custodian, self.t + ESCROW)
 
+    @rule(custodian=st.sampled_from(sorted(APPROVED)))
+    def initiate_with_quorum(self, custodian):
+        """A well-formed initiation (two council members, in address order): pending exits happen often."""
+        self.initiate(custodian, list(COUNCIL[:2]), False)
+
     @rule(who=st.sampled_from(PEOPLE))
     def cancel(self, who):
         ok = self._tx(who, bytes.fromhex(self.module.encode_abi("cancel", [])[2:]))
@@ -99,10 +107,13 @@ class ExitMachine(RuleBasedStateMachine):
         self._finalize(who)
 
     @precondition(lambda self: getattr(self, "pending", None) is not None)
-    @rule(who=st.sampled_from(PEOPLE), offset=st.sampled_from([-61, -60, -59, -2, -1, 0, 1]))
+    @rule(who=st.sampled_from(PEOPLE), offset=st.sampled_from(EDGE_OFFSETS))
     def finalize_at_the_escrow_edge(self, who, offset):
         """``finalize`` in a block mined at exactly ``readyAt + offset`` (when that is still ahead)."""
-        self.t = max(self.t, self.pending[1] + offset - 1)  # _tx mines at self.t + 1
+        target = self.pending[1] + offset
+        self.t = max(self.t, target - 1)  # _tx mines at self.t + 1
+        if self.t + 1 == target:
+            type(self).edges_hit.add(offset)
         self._finalize(who)
 
     def _finalize(self, who):
@@ -151,3 +162,4 @@ def test_exit_module_state_machine(session):
     )  # fmt: skip
     runner().runTest()
     assert ExitMachine.steps - ExitMachine.runs >= 1000
+    assert any(offset < 0 for offset in ExitMachine.edges_hit), "finalize never landed just before readyAt"

@@ -65,7 +65,7 @@ def pilot(tmp_path_factory: pytest.TempPathFactory) -> PilotRun:
         [str(CUSTODY), "--home", str(root / "home"), "pilot", "--json"],
         env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0, result.stderr + result.stdout  # with --json the error is printed on stdout
     return PilotRun(json.loads(result.stdout), before, _anvils(root))
 
 

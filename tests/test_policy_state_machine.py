@@ -22,6 +22,7 @@ delay) and of a pending exit (the initiation's time + the escrow delay, also ``r
 from __future__ import annotations
 
 import os
+from typing import ClassVar
 
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector as sel
@@ -73,6 +74,7 @@ class OwnersEverywhere(RuleBasedStateMachine):
     session = None
     runs = 0
     steps = 0
+    edges_hit: ClassVar[set[tuple[str, int]]] = set()  # ("timelock" | "exit", offset) landed on exactly
 
     @initialize()
     def setup(self):
@@ -225,6 +227,7 @@ class OwnersEverywhere(RuleBasedStateMachine):
         """Execute a scheduled operation in a block mined at exactly its ``readyAt + offset``."""
         salt = data.draw(st.sampled_from(sorted(self.scheduled)))
         if self._land_next_block_at(self.scheduled[salt][3] + offset):
+            type(self).edges_hit.add(("timelock", offset))
             self._execute_scheduled(salt)
 
     def _execute_scheduled(self, salt):
@@ -285,6 +288,7 @@ class OwnersEverywhere(RuleBasedStateMachine):
     def finalize_at_the_exit_edge(self, offset):
         """Finalize the pending exit in a block mined at exactly its ``readyAt + offset``."""
         if self._land_next_block_at(self.exit_ready + offset):
+            type(self).edges_hit.add(("exit", offset))
             self._settle_exit("finalize")
 
     def _settle_exit(self, action):
@@ -351,3 +355,5 @@ def test_owners_acting_everywhere_never_get_funds_past_the_policy(session):
     )  # fmt: skip
     runner().runTest()
     assert OwnersEverywhere.steps - OwnersEverywhere.runs >= RUNS * STEPS // 2
+    landed = {("timelock", -1), ("timelock", 0), ("exit", -60), ("exit", 0)}
+    assert landed <= OwnersEverywhere.edges_hit, f"never landed on {landed - OwnersEverywhere.edges_hit}"
