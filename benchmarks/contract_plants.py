@@ -31,6 +31,18 @@ TESTS = [
     "tests/test_exit_module.py", "tests/test_boundary_properties.py",
 ]  # fmt: skip
 
+_TIMELOCK_STATE_ANCHOR = "    /// @inheritdoc TimelockController\n    function getMinDelay()"
+
+
+def _timelock_state_plant(expression: str) -> str:
+    return (
+        "    function getOperationState(bytes32 id) public view override returns (OperationState) {\n"
+        "        OperationState state = super.getOperationState(id);\n"
+        f"        return {expression};\n"
+        "    }\n\n" + _TIMELOCK_STATE_ANCHOR
+    )
+
+
 # (file under contracts/, text to replace, replacement, the guarantee it breaks)
 PLANTS: list[tuple[str, str, str, str]] = [
     ("CustodyFallbackHandler.sol", "return abi.decode(answer, (uint256)) == 1 ? ERC1271_MAGIC : ERC1271_INVALID;",
@@ -107,6 +119,14 @@ PLANTS: list[tuple[str, str, str, str]] = [
      "return current + _sumBuckets(i, oldest + 1, hour);", "after a long gap the window keeps its oldest hour (boundary)"),
     ("guard/GuardSpendWindow.sol", "hour >= BUCKETS - 1 ? hour - (BUCKETS - 1) : 0, oldest);",
      "hour >= BUCKETS - 1 ? hour - (BUCKETS - 1) : 0, oldest + 1);", "a new hour expires exactly the hours that left the window (boundary)"),
+    # issue 16: a timelock operation is ready at exactly readyAt (OpenZeppelin's `timestamp <= block.timestamp`),
+    # planted as an override of the state the timelock checks before every call: one second late, one second early
+    ("VaultTimelock.sol", _TIMELOCK_STATE_ANCHOR, _timelock_state_plant(
+        "state == OperationState.Ready && getTimestamp(id) == block.timestamp ? OperationState.Waiting : state"),
+     "a timelock operation is executable from exactly readyAt (not one second later)"),
+    ("VaultTimelock.sol", _TIMELOCK_STATE_ANCHOR, _timelock_state_plant(
+        "state == OperationState.Waiting && getTimestamp(id) == block.timestamp + 1 ? OperationState.Ready : state"),
+     "a timelock operation is not executable before readyAt (not one second earlier)"),
 ]  # fmt: skip
 
 

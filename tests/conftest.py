@@ -52,12 +52,23 @@ def base_chain(anvil: AnvilProcess, tmp_path_factory: pytest.TempPathFactory) ->
 
 @pytest.fixture
 def chain(base_chain: Chain) -> Iterator[Chain]:
-    """The session chain, reverted to its pre-test state afterwards."""
+    """The session chain, reverted to its pre-test state afterwards.
+
+    What ``evm_revert`` leaves of a test is undone too, so that no test sees another's traces: the fee
+    market (``Chain.revert``), transactions still in the mempool, and automine switched off."""
     snapshot = base_chain.snapshot()
     try:
         yield base_chain
     finally:
-        base_chain.revert(snapshot)
+        revert_test_chain(base_chain, snapshot)
+
+
+def revert_test_chain(chain: Chain, snapshot: str) -> None:
+    """The chain back at ``snapshot`` with nothing of the test left in the node: state, clock and fee
+    market (``Chain.revert``), no transaction pending in the mempool, automine on."""
+    chain.revert(snapshot)
+    chain.rpc("anvil_dropAllTransactions")
+    chain.rpc("evm_setAutomine", [True])
 
 
 @pytest.fixture

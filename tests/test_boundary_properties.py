@@ -6,7 +6,10 @@
   (a spend made in hour H counts until hour H + 25 starts) and the Python pre-flight must both agree
   with the chain every time;
 * the emergency exit: ``finalize`` at ``readyAt − 1`` reverts with ``ExitModuleTooEarly(readyAt − 1,
-  readyAt)`` and succeeds at exactly ``readyAt``; the CLI-level pre-check refuses at ``readyAt − 1`` too.
+  readyAt)`` and succeeds at exactly ``readyAt``; the CLI-level pre-check refuses at ``readyAt − 1`` too;
+* the timelock: a scheduled configuration change executed at ``readyAt − 1`` (``readyAt`` = the
+  scheduling block's time + the delay) reverts with ``TimelockUnexpectedOperationState(id, Ready)`` and
+  executes at exactly ``readyAt``; the service's pre-check refuses before ``readyAt`` too.
 
 Each example runs inside an EVM snapshot that is reverted afterwards, so examples never share state.
 """
@@ -18,13 +21,16 @@ from eth_utils import function_signature_to_4byte_selector as sel
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from custody.exceptions import VaultError
+from custody.exceptions import TimelockNotReady, VaultError
+from custody.policy import change as C
 from custody.types import ZERO_ADDRESS, Operation
 from custody.vault import exit as X
+from custody.vault import resilience as R
 from custody.vault import service
+from custody.vault import timelock_ops as T
 from tests.conftest import FIXTURES
 from tests.guard_harness import monday_of_next_week, multisend, predict, send_at, submit
-from tests.resilience_helpers import CUSTODIAN, resilient_vault, sign_exit
+from tests.resilience_helpers import CUSTODIAN, execute_with, resilient_vault, sign_exit
 
 ETH = 10**18
 PER_TX, DAILY = 5 * ETH, 12 * ETH  # tests/fixtures/policies/rules.yaml, ETH
@@ -172,6 +178,35 @@ def test_exit_module_exposes_no_finalize_before_ready_for_any_signer(session):
     ready = int(session.contract("ExitModule", vault.exit_module).functions.readyAt().call())
     early = _finalize_at(session, vault.exit_module, ready - 1, sender_index=7)
     assert (early.error, early.args) == ("ExitModuleTooEarly", (ready - 1, ready))
+
+
+READY_STATE_BITMAP = (1 << 2).to_bytes(32, "big")  # OpenZeppelin OperationState.Ready, as a state bitmap
+
+
+def test_timelock_executes_at_ready_at_and_not_one_second_earlier(session, tmp_path):
+    vault = resilient_vault(session, name="resilient-timelock")
+    proposal, op = R.change_threshold(session, vault.id, 3, tmp_path)
+    _what, scheduled = execute_with(session, proposal)
+    op = T.get_op(session, op.op_id)
+    # readyAt from the model (the scheduling block's time + the delay), then as the chain and the service see it
+    ready = session.chain.w3.eth.get_block(scheduled.block_number)["timestamp"] + op.delay
+    op_id = bytes.fromhex(op.op_id[2:])
+    lock = session.contract("VaultTimelock", vault.timelock)
+    assert int(lock.functions.getTimestamp(op_id).call()) == ready == op.ready_at
+    # the service's pre-check refuses while the latest block is readyAt − 2 (its next block: readyAt − 1)
+    session.chain.set_next_timestamp(ready - 2)
+    session.chain.mine()
+    with pytest.raises(TimelockNotReady, match="\\(in 2 s\\)"):
+        C.execute(session, proposal.id)
+    execute = bytes.fromhex(lock.encode_abi("executeBatch", list(T.batch_args(op.calls, op.salt)))[2:])
+    early = send_at(session, vault.timelock, execute, ready - 1, sender_index=7)  # anyone may execute
+    assert (early.allowed, early.error) == (False, "TimelockUnexpectedOperationState")
+    assert early.args == (op_id, READY_STATE_BITMAP)
+    assert service.read_state(session, service.get_vault(session, vault.id)).threshold == 2
+    final = send_at(session, vault.timelock, execute, ready, sender_index=7)
+    assert final.allowed and final.timestamp == ready
+    assert service.read_state(session, service.get_vault(session, vault.id)).threshold == 3
+    assert lock.functions.isOperationDone(op_id).call()
 
 
 def test_after_an_idle_gap_of_25_hours_the_whole_limit_is_free_again(session, window_vault):

@@ -10,9 +10,10 @@ import time
 import pytest
 
 from custody.chain.anvil import AnvilProcess, pid_is_anvil, rpc_call
-from custody.chain.connection import connect
+from custody.chain.connection import connect, next_base_fee
 from custody.exceptions import AnvilError, ChainIdMismatch, ChainNotRunning, RpcUnreachable
 from custody.workspace import Workspace
+from tests.conftest import revert_test_chain
 
 
 def _wait_gone(pid: int, timeout: float = 10.0) -> bool:
@@ -76,6 +77,23 @@ def test_connect_rejects_non_http_url():
 def test_chain_id_mismatch(anvil):
     with pytest.raises(ChainIdMismatch, match="serves chain id 31337, expected 1"):
         connect(anvil.url, expected_chain_id=1)
+
+
+def test_a_reverted_test_leaves_no_trace_in_the_node(chain):
+    """After a test's revert the next block is priced from the restored head, as on a chain that never saw
+    the reverted blocks (Anvil's evm_revert alone keeps the base fee of the reverted history), nothing the
+    test sent is still pending, and automine is on again."""
+    head = chain.w3.eth.get_block("latest")
+    expected = next_base_fee(head["baseFeePerGas"], head["gasUsed"], head["gasLimit"])
+    snapshot = chain.snapshot()
+    chain.mine(40)  # empty blocks: the base fee falls by 1/8 each
+    assert chain.w3.eth.get_block("latest")["baseFeePerGas"] < expected // 100
+    chain.rpc("evm_setAutomine", [False])
+    chain.w3.eth.send_transaction({"from": chain.w3.eth.accounts[0], "to": chain.w3.eth.accounts[1], "value": 1})
+    revert_test_chain(chain, snapshot)
+    assert chain.rpc("anvil_getAutomine") is True and chain.rpc("txpool_content")["pending"] == {}
+    chain.mine()
+    assert chain.w3.eth.get_block("latest")["baseFeePerGas"] == expected
 
 
 def test_workspace_chain_up_down_keeps_state(tmp_path):

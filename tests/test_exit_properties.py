@@ -1,24 +1,29 @@
 """ExitModule state machine (hypothesis RuleBasedStateMachine, >= 1,000 steps against the deployed module,
 driven directly — the service layer is exercised in test_exit_module.py).
 
-Invariants: funds only ever leave to a pre-approved custodian; never before the escrow delay; a
-cancelled exit cannot be finalized; the configuration only changes through the timelock.
+Invariants: funds only ever leave to a pre-approved custodian; never before the escrow delay, and
+always from exactly ``readyAt`` on (a rule aims ``finalize`` at ``readyAt − 61 … readyAt + 1``, where an
+off-by-one or a grace period would show); a cancelled exit cannot be finalized; the configuration only
+changes through the timelock.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+from typing import ClassVar
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from custody.signers.ecdsa import sign_digest_with_key
 from custody.signers.local import anvil_address, anvil_private_key
 from tests.resilience_helpers import COUNCIL, CUSTODIAN, ETH, OWNERS, SECOND_CUSTODIAN, resilient_vault
 
 RUNS, STEPS = 16, 80
+ESCROW = 2 * 3600  # tests/fixtures/policies/resilient.yaml: exit.escrow_delay
+EDGE_OFFSETS = (-61, -60, -59, -2, -1, 0, 1)  # finalize at readyAt + offset
 PEOPLE = sorted(set(COUNCIL) | set(OWNERS) | {8})  # council, owners, a stranger
 APPROVED = {CUSTODIAN, SECOND_CUSTODIAN}
 
@@ -28,6 +33,7 @@ class ExitMachine(RuleBasedStateMachine):
     runs = 0
     steps = 0
     last_time = 0
+    edges_hit: ClassVar[set[int]] = set()  # the offsets at which finalize was mined at exactly readyAt + offset
 
     @initialize()
     def setup(self):
@@ -81,7 +87,12 @@ class ExitMachine(RuleBasedStateMachine):
         ok = self._tx(0, data)
         assert ok == expected, (custodian, signers, shuffle, self.pending)
         if ok:
-            self.pending = (custodian, self.t + 2 * 3600)
+            self.pending = (custodian, self.t + ESCROW)
+
+    @rule(custodian=st.sampled_from(sorted(APPROVED)))
+    def initiate_with_quorum(self, custodian):
+        """A well-formed initiation (two council members, in address order): pending exits happen often."""
+        self.initiate(custodian, list(COUNCIL[:2]), False)
 
     @rule(who=st.sampled_from(PEOPLE))
     def cancel(self, who):
@@ -93,6 +104,19 @@ class ExitMachine(RuleBasedStateMachine):
 
     @rule(who=st.sampled_from(PEOPLE))
     def finalize(self, who):
+        self._finalize(who)
+
+    @precondition(lambda self: getattr(self, "pending", None) is not None)
+    @rule(who=st.sampled_from(PEOPLE), offset=st.sampled_from(EDGE_OFFSETS))
+    def finalize_at_the_escrow_edge(self, who, offset):
+        """``finalize`` in a block mined at exactly ``readyAt + offset`` (when that is still ahead)."""
+        target = self.pending[1] + offset
+        self.t = max(self.t, target - 1)  # _tx mines at self.t + 1
+        if self.t + 1 == target:
+            type(self).edges_hit.add(offset)
+        self._finalize(who)
+
+    def _finalize(self, who):
         before = type(self).session.chain.w3.eth.get_balance(self.vault.safe)
         ok = self._tx(who, bytes.fromhex(self.module.encode_abi("finalize", [])[2:]))
         # Invariant: nothing moves before the delay; a cancelled (or never initiated) exit cannot finalize.
@@ -138,3 +162,4 @@ def test_exit_module_state_machine(session):
     )  # fmt: skip
     runner().runTest()
     assert ExitMachine.steps - ExitMachine.runs >= 1000
+    assert any(offset < 0 for offset in ExitMachine.edges_hit), "finalize never landed just before readyAt"

@@ -5,8 +5,12 @@ loopback fault proxy. The proxy stalls the flow at a well-defined moment — the
 workspace and the chain are exactly at that point — and the process is killed with SIGKILL. The flow
 is then resumed with the real CLI (``tx list`` / ``tx sign`` / ``tx execute``). After every run: the
 intent was executed exactly once (Safe nonce +1, the recipient got exactly the amount: 0 double
-executions), every intent is recorded as executed (0 lost intents), and no nonce of the operator
-account ever carried two different transactions (0 duplicate-nonce broadcasts at the proxy).
+executions), every intent is recorded as executed (0 lost intents), no nonce of the operator
+account ever carried two different transactions (0 duplicate-nonce broadcasts at the proxy), and once
+the signed execution was journaled, the transaction mined is exactly the journaled one. A transaction
+signed again comes out byte-identical when the base fee has not moved, so between the kill and the
+resume one block is mined at another base fee: a resume that re-signs instead of re-sending the
+journaled bytes is caught at every point after the journal, whatever the fee history of the chain.
 
 The five points:
   proposal_recorded    the proposal row exists, nobody has signed (stalled in the first signer's chain read)
@@ -123,6 +127,14 @@ def _check_kill_point(point: str, session, proposal_id: int) -> None:
         assert receipt is not None and int(receipt["status"], 16) == 1
 
 
+def _the_base_fee_moves(chain) -> None:
+    """While the flow is down the network moves on: the next block has another base fee (+50 %), so that
+    a transaction signed again differs from the journaled one whatever the fee history (at the EIP-1559
+    floor, or with no block in between, it would come out byte-identical)."""
+    base = int(chain.w3.eth.get_block("latest")["baseFeePerGas"])
+    chain.rpc("anvil_setNextBlockBaseFeePerGas", [hex(base + base // 2 + 1)])
+
+
 def _resume_with_cli(run_cli, env: dict) -> None:
     """What an operator does after a crash: finish every open proposal with the CLI."""
     listing = run_cli("tx", "list", "--json", env=env)
@@ -154,19 +166,24 @@ def test_sigkill_then_resume_executes_every_intent_exactly_once(point, session, 
                                  amount=str(amount), signers=list(OWNERS[:2]))  # fmt: skip
                 assert fault.wait_held(20), f"run {run}: the flow never reached {point}: {driver.log_path.read_text()}"
                 _check_kill_point(point, session, run + 1)
+                journaled = _row(session, run + 1)["exec_tx_hash"]  # None before the execution is signed
                 os.kill(pid, signal.SIGKILL)
                 assert driver.wait(pid) == {"signal": signal.SIGKILL, "code": None}
                 fault.release(forward=False)
                 proxy.clear()
+                _the_base_fee_moves(chain)
                 if point == "broadcast_not_mined":
                     if run % 2 == 0:  # the node loses the pending transaction: the resume must re-send it
                         chain.rpc("anvil_dropTransaction", [_row(session, run + 1)["exec_tx_hash"]])
                     chain.rpc("evm_setAutomine", [True])
-                    chain.mine()
+                chain.mine()
                 _resume_with_cli(run_cli, env)
                 expected += int(amount * 10**18)
                 assert P.safe_nonce(session, vault.safe) == start_nonce + run + 1, f"run {run}: not exactly once"
                 assert chain.w3.eth.get_balance(BROKER) - start_balance == expected, f"run {run}: paid wrongly"
+                if journaled is not None:
+                    mined = P.get_proposal(session, run + 1).exec_tx_hash
+                    assert mined == journaled, f"run {run}: resumed with {mined}, not the journaled {journaled}"
             assert proxy.duplicate_nonces() == []
             assert proxy.calls["eth_sendRawTransaction"] >= RUNS
     finally:

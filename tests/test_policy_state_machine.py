@@ -3,7 +3,13 @@
 A cold vault; the owners (at threshold) mix transfers, ERC-1271 signatures and approved hashes handed to
 a USDC v2.2-style token, message approvals, timelock role grants, guard swaps (foreign, broken, a real
 successor), timelocked transfers, pause, unpause, the emergency exit and the passage of time, with
-waits that land on delay - 1, the delay itself and rolling-window edges. After every step:
+waits that land on delay - 1, the delay itself and rolling-window edges, and executions aimed at exactly
+``readyAt - 1`` and ``readyAt`` of a scheduled operation (``readyAt`` = the scheduling block's time + the
+delay) and of a pending exit (the initiation's time + the escrow delay, also ``readyAt - 60``). After every step:
+
+- an operation executes only once it is ready and is never refused as not ready once it is: before
+  ``readyAt`` the timelock answers ``TimelockUnexpectedOperationState`` and the exit ``ExitModuleTooEarly``,
+  from ``readyAt`` on neither does (the model's own clock, not the contracts', decides which);
 
 - funds left only within policy: owner-signed ETH reached allowlisted destinations only, and no 24 h
   window saw more than the daily limit; anything else left through an executed timelock operation the
@@ -16,6 +22,7 @@ waits that land on delay - 1, the delay itself and rolling-window edges. After e
 from __future__ import annotations
 
 import os
+from typing import ClassVar
 
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector as sel
@@ -67,6 +74,7 @@ class OwnersEverywhere(RuleBasedStateMachine):
     session = None
     runs = 0
     steps = 0
+    edges_hit: ClassVar[set[tuple[str, int]]] = set()  # ("timelock" | "exit", offset) landed on exactly
 
     @initialize()
     def setup(self):
@@ -81,9 +89,10 @@ class OwnersEverywhere(RuleBasedStateMachine):
         self.token = deploy(s, "AuthorizationToken")
         send_as(s, 0, self.token, sel("mint(address,uint256)") + encode(["address", "uint256"], [record.safe, 10**12]))
         self.owner_outflows: list[tuple[int, int]] = []  # (time, wei) of owner-signed ETH transfers
-        self.scheduled: dict[bytes, tuple[str, bytes, str]] = {}  # salt -> (target, payload, what)
+        self.scheduled: dict[bytes, tuple[str, bytes, str, int]] = {}  # salt -> (target, payload, what, readyAt)
         self.timelocked_out = 0  # ETH moved by executed timelock transfers (the policy lists unlisted_transfer)
         self.exit_pending = False
+        self.exit_ready = 0  # readyAt of the pending exit: its initiation's block time + the escrow delay
         self.exit_out = 0
         self.salt = 0
         self.start = {a: s.chain.w3.eth.get_balance(a) for a in (*ALLOWED, STRANGER, CUSTODIAN)}
@@ -99,6 +108,17 @@ class OwnersEverywhere(RuleBasedStateMachine):
     def _now(self) -> int:
         return self.s.chain.latest_timestamp()
 
+    def _mined_at(self, tx_hash: str) -> int:
+        w3 = self.s.chain.w3
+        return int(w3.eth.get_block(w3.eth.get_transaction_receipt(tx_hash)["blockNumber"])["timestamp"])
+
+    def _land_next_block_at(self, timestamp: int) -> bool:
+        """The next block is mined at exactly ``timestamp``, if that is still ahead of the chain's clock."""
+        if timestamp <= self._now():
+            return False
+        self.s.chain.set_next_timestamp(timestamp)
+        return True
+
     def _exec(self, to, value=0, data=b""):
         return submit(self.s, self.vault, to=to, value=value, data=data, signers=SIGNERS)
 
@@ -107,7 +127,7 @@ class OwnersEverywhere(RuleBasedStateMachine):
         salt = self.salt.to_bytes(32, "big")
         outcome = self._exec(self.vault.timelock, data=schedule_payload(target, payload, delay, salt))
         if outcome.allowed and not outcome.inner_failed:
-            self.scheduled[salt] = (target, payload, what)
+            self.scheduled[salt] = (target, payload, what, outcome.timestamp + delay)
         return outcome
 
     # -- owner-signed transfers ---------------------------------------------------------------------------
@@ -199,11 +219,27 @@ class OwnersEverywhere(RuleBasedStateMachine):
     @precondition(lambda self: getattr(self, "scheduled", None))
     @rule(data=st.data())
     def execute_ready(self, data):
+        self._execute_scheduled(data.draw(st.sampled_from(sorted(self.scheduled))))
+
+    @precondition(lambda self: getattr(self, "scheduled", None))
+    @rule(data=st.data(), offset=st.sampled_from([-1, 0]))
+    def execute_at_the_ready_edge(self, data, offset):
+        """Execute a scheduled operation in a block mined at exactly its ``readyAt + offset``."""
         salt = data.draw(st.sampled_from(sorted(self.scheduled)))
-        target, payload, what = self.scheduled[salt]
+        if self._land_next_block_at(self.scheduled[salt][3] + offset):
+            type(self).edges_hit.add(("timelock", offset))
+            self._execute_scheduled(salt)
+
+    def _execute_scheduled(self, salt):
+        target, payload, what, ready = self.scheduled[salt]
         before = self.s.chain.w3.eth.get_balance(self.vault.safe)
         sent = send_as(self.s, 9, self.vault.timelock, execute_payload(target, payload, salt))
         moved = before - self.s.chain.w3.eth.get_balance(self.vault.safe)
+        # Invariant: ready exactly from readyAt on, by the model's clock
+        if self._mined_at(sent.tx_hash) < ready:
+            assert sent.error == "TimelockUnexpectedOperationState", (sent, ready)
+        else:
+            assert sent.error != "TimelockUnexpectedOperationState", (sent, ready)
         if sent.ok:
             del self.scheduled[salt]
             if what == "transfer":
@@ -237,16 +273,33 @@ class OwnersEverywhere(RuleBasedStateMachine):
         )
         pairs.sort(key=lambda p: int(p[0], 16))
         call = module.encode_abi("initiate", [CUSTODIAN, deadline, b"".join(b for _a, b in pairs)])
-        assert send_as(self.s, 9, self.vault.exit_module, bytes.fromhex(call[2:])).ok
+        sent = send_as(self.s, 9, self.vault.exit_module, bytes.fromhex(call[2:]))
+        assert sent.ok
         self.exit_pending = True
+        self.exit_ready = self._mined_at(sent.tx_hash) + ESCROW
 
     @precondition(lambda self: getattr(self, "exit_pending", False))
     @rule(action=st.sampled_from(["cancel", "finalize"]))
     def settle_exit(self, action):
+        self._settle_exit(action)
+
+    @precondition(lambda self: getattr(self, "exit_pending", False))
+    @rule(offset=st.sampled_from([-60, -1, 0]))
+    def finalize_at_the_exit_edge(self, offset):
+        """Finalize the pending exit in a block mined at exactly its ``readyAt + offset``."""
+        if self._land_next_block_at(self.exit_ready + offset):
+            type(self).edges_hit.add(("exit", offset))
+            self._settle_exit("finalize")
+
+    def _settle_exit(self, action):
         module = self.s.contract("ExitModule", self.vault.exit_module)
         before = self.s.chain.w3.eth.get_balance(self.vault.safe)
         sender = OWNERS[0] if action == "cancel" else 9
         sent = send_as(self.s, sender, self.vault.exit_module, bytes.fromhex(module.encode_abi(action, [])[2:]))
+        if action == "finalize":
+            # Invariant: the exit is final exactly from readyAt on, by the model's clock
+            early = self._mined_at(sent.tx_hash) < self.exit_ready
+            assert (sent.ok, sent.error) == ((False, "ExitModuleTooEarly") if early else (True, None)), sent
         if sent.ok:
             self.exit_pending = False
             self.exit_out += before - self.s.chain.w3.eth.get_balance(self.vault.safe)
@@ -302,3 +355,5 @@ def test_owners_acting_everywhere_never_get_funds_past_the_policy(session):
     )  # fmt: skip
     runner().runTest()
     assert OwnersEverywhere.steps - OwnersEverywhere.runs >= RUNS * STEPS // 2
+    landed = {("timelock", -1), ("timelock", 0), ("exit", -60), ("exit", 0)}
+    assert landed <= OwnersEverywhere.edges_hit, f"never landed on {landed - OwnersEverywhere.edges_hit}"

@@ -69,8 +69,20 @@ class Chain:
         return str(self.rpc("evm_snapshot"))
 
     def revert(self, snapshot_id: str) -> None:
+        """Back to ``snapshot_id``, fee market included.
+
+        Anvil's ``evm_revert`` restores blocks, state and the clock but keeps the base fee it computed
+        for the next block from the *reverted* history: after many reverted blocks every later block is
+        priced as if they had happened (a chain that went through a long test suite sits at the EIP-1559
+        floor, where a transaction signed again comes out byte-identical). The next base fee is set
+        back to what the restored head implies, as on a chain that never saw the reverted blocks.
+        """
         if not self.rpc("evm_revert", [snapshot_id]):
             raise ChainError(f"evm_revert to snapshot {snapshot_id} failed")
+        head = self.call(self.w3.eth.get_block, "latest")
+        if head.get("baseFeePerGas") is not None:
+            following = next_base_fee(int(head["baseFeePerGas"]), int(head["gasUsed"]), int(head["gasLimit"]))
+            self.rpc("anvil_setNextBlockBaseFeePerGas", [hex(following)])
         # cached on-chain facts may describe contracts that no longer exist after the revert
         self.contract_factories.clear()
 
@@ -82,6 +94,17 @@ class Chain:
 
     def latest_timestamp(self) -> int:
         return int(self.call(self.w3.eth.get_block, "latest")["timestamp"])
+
+
+def next_base_fee(base_fee: int, gas_used: int, gas_limit: int) -> int:
+    """EIP-1559: the base fee of the block after one with ``base_fee``, ``gas_used`` and ``gas_limit``
+    (elasticity 2, change denominator 8)."""
+    target = gas_limit // 2
+    if target == 0 or gas_used == target:
+        return base_fee
+    if gas_used > target:
+        return base_fee + max(base_fee * (gas_used - target) // target // 8, 1)
+    return base_fee - base_fee * (target - gas_used) // target // 8
 
 
 def next_utc_slot(now: int, *, weekday: int, hour: int, min_ahead: int = 86400) -> int:
