@@ -109,6 +109,16 @@ def test_expired_request_and_second_initiation_are_rejected(session):
         _raw_initiate(session, vault, SECOND_CUSTODIAN, COUNCIL[1:])
 
 
+def test_initiating_an_initiated_request_again_names_its_state_and_transaction(session):
+    vault = resilient_vault(session)
+    request = sign_exit(session, vault, CUSTODIAN)
+    receipt = X.initiate(session, request)
+    initiated = X.get_request(session, request.id)
+    assert initiated.state is X.ExitState.INITIATED
+    with pytest.raises(VaultError, match=rf"exit request {request.id} is initiated already \(tx {receipt.tx_hash}\)"):
+        X.initiate(session, initiated)
+
+
 def test_finalize_twice_and_before_the_delay_are_rejected(session):
     vault = resilient_vault(session)
     X.initiate(session, sign_exit(session, vault, CUSTODIAN))

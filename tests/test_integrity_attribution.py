@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from custody.audit.integrity import Problem, check_rows, first_bad_sequence
+from custody.audit.keys import Ed25519LedgerKey, SignedHead, head_message
 from custody.audit.ledger import Ledger
-from custody.audit.merkle import leaf_hash
+from custody.audit.merkle import MerkleTree, leaf_hash
 from custody.audit.synthetic import fill
 from custody.store import Store
 
@@ -79,3 +81,26 @@ def test_first_bad_sequence_narrows_a_head_range_to_the_first_precise_finding_in
     other = Problem(2, "head_signature", "", until=6)
     assert first_bad_sequence([other, ranged, Problem(7, "chain_break", "")]) == 2
     assert first_bad_sequence([Problem(None, "anchor_mismatch", "")]) is None
+
+
+def _signed_heads(rows, sizes, key: Ed25519LedgerKey, log_id: str = "log") -> list[SignedHead]:
+    """Correct heads of ``rows`` at ``sizes``, signed by ``key``."""
+    tree = MerkleTree([leaf_hash(blob) for _seq, _leaf, blob in rows])
+    return [
+        SignedHead(log_id, size, tree.root(size), 1_767_693_600 + size, key.key_id,
+                   key.sign(head_message(log_id, size, tree.root(size), 1_767_693_600 + size)))
+        for size in sizes
+    ]  # fmt: skip
+
+
+def test_a_bad_head_is_blamed_from_the_largest_verified_head_below_it_or_from_entry_0(clean_rows):
+    trusted, stranger = (Ed25519LedgerKey(Ed25519PrivateKey.generate()) for _ in range(2))
+    heads = _signed_heads(clean_rows, [4], trusted) + _signed_heads(clean_rows, [2, 9], stranger)
+    result = check_rows(clean_rows, heads, trusted_keys=[trusted.key_id])
+    assert result.verified_sizes == [4]
+    # nothing verified below size 2: the damage may lie anywhere from entry 0; size 9: from the head at 4
+    assert [(p.code, p.sequence, p.until) for p in result.problems] == [
+        ("untrusted_key", 0, 2),
+        ("untrusted_key", 4, 9),
+    ]
+    assert first_bad_sequence(result.problems) == 0

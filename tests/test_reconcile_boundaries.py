@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import pytest
 
+from custody.exceptions import ReconcileError
 from custody.reconcile import scenario as S
 from custody.reconcile import token as T
+from custody.reconcile.engine import reconcile
 from custody.reconcile.findings import FindingKind as K
+from custody.reconcile.index import EventColumns, OnchainRecord
+from custody.reconcile.ingest import load_bar_list
 from custody.reconcile.service import EXIT_OK, run_reconcile
 from tests.collateral_helpers import HOLDER, deploy, units, write
 
@@ -54,3 +58,14 @@ def test_one_base_unit_of_supply_over_the_backing_is_a_shortfall(session, tmp_pa
     assert set(kinds) == {K.SUPPLY_EXCEEDS_ALLOCATION, K.BACKING_SHORTFALL, K.MINT_EXCEEDS_PROVENANCE}
     assert kinds[K.BACKING_SHORTFALL].amounts["shortfall"] == "1" and over.reconciliation.totals.shortfall == 1
     assert kinds[K.SUPPLY_EXCEEDS_ALLOCATION].amounts["excess"] == "1"
+
+
+def test_a_previous_list_without_the_block_it_was_valid_at_is_refused_before_any_work(tmp_path):
+    """The library call (the service derives the block from its recorded runs before it gets here)."""
+    bars = load_bar_list(write(tmp_path, "bars.csv", BARS))
+    empty = EventColumns([], [], [], [], [], [], [])
+    record = OnchainRecord(chain_id=31337, token=HOLDER, at_block=10, bars=empty, batches=empty, supply=empty,
+                           transfers=empty)  # fmt: skip
+    with pytest.raises(ReconcileError, match="needs the block that list was valid at"):
+        reconcile(bars, record, previous=bars)
+    assert reconcile(bars, record, previous=bars, since_block=10).diff is not None

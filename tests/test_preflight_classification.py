@@ -1,0 +1,106 @@
+"""How the pre-flight classifies listed contract calls and scheduled timelock payloads — each verdict
+predicted in Python and then executed against the deployed CustodyGuard (tests.test_guard_rules.check):
+the two must agree, and both must give the expected error with the expected arguments."""
+
+import pytest
+from eth_abi import encode
+from eth_utils import function_signature_to_4byte_selector as sel
+from eth_utils import to_checksum_address
+
+from custody.contracts.infra import DEMO_TOKEN_ADDRESS
+from custody.policy.compiled import KIND_BITS
+from custody.vault import service
+from tests.conftest import FIXTURES
+from tests.guard_harness import erc20, module_call, monday_of_next_week, schedule
+from tests.test_guard_rules import BROKER, ETH, MAKER, STRANGER, USD, check
+
+# a contract_calls target: ping(uint256) only
+LISTED = to_checksum_address("0x000000000000000000000000000000000000cafe")
+PING = sel("ping(uint256)") + encode(["uint256"], [7])
+SENTINEL = "0x0000000000000000000000000000000000000001"
+CONTRACT_CALLS = f"""contract_calls:
+  - address: "{LISTED}"
+    functions: ["ping(uint256)"]
+    controls: [TEST-7]
+"""
+
+
+def _dirty(address: str) -> bytes:
+    """An address argument word with a bit set above its 160 bits (what abi.decode would truncate)."""
+    return (1 << 160 | int(address, 16)).to_bytes(32, "big")
+
+
+def _scheduled_self_call(vault, inner: bytes, salt: int) -> bytes:
+    """A timelock schedule of the Safe calling itself (a configuration change) with ``inner``."""
+    return schedule(vault.safe, 0, module_call(vault.safe, vault.safe, 0, inner), 2 * 3600, salt=bytes([salt]) * 32)
+
+
+@pytest.fixture
+def monday(session):
+    return monday_of_next_week(session)
+
+
+@pytest.fixture
+def vault(session):
+    """A vault of rules.yaml (nothing is transferred here, so it needs no funds)."""
+    return service.create_vault(session, FIXTURES / "policies" / "rules.yaml")[0]
+
+
+@pytest.fixture
+def calls_vault(session, tmp_path):
+    policy = tmp_path / "rules-with-calls.yaml"
+    policy.write_text((FIXTURES / "policies" / "rules.yaml").read_text() + CONTRACT_CALLS)
+    record, _ = service.create_vault(session, policy, name="rules-with-calls")
+    session.send(to=record.safe, value=10 * ETH, what="fund")
+    return record
+
+
+def test_a_listed_contract_call_passes_only_without_eth_and_only_for_its_listed_function(session, calls_vault, monday):
+    t = monday + 8 * 3600
+    check(session, calls_vault, t, "ok", to=LISTED, data=PING)
+    # the same listed function with 1 wei attached is no longer a listed call: LISTED is no policy asset
+    v = check(session, calls_vault, t + 1, "CustodyGuardCallForbidden", to=LISTED, value=1, data=PING)
+    assert v.args == (LISTED, PING[:4], 1) and v.rule == "assets"
+    v = check(session, calls_vault, t + 2, "CustodyGuardCallForbidden", to=LISTED, data=sel("pong()"))
+    assert v.args == (LISTED, sel("pong()"), 0)
+    # a selector cut to 3 bytes is not the listed selector
+    v = check(session, calls_vault, t + 3, "CustodyGuardCallForbidden", to=LISTED, data=PING[:3])
+    assert v.args[0] == LISTED and v.args[2] == 0
+
+
+@pytest.mark.parametrize(
+    "inner",
+    [
+        sel("setGuard(address)") + _dirty(STRANGER),
+        sel("setFallbackHandler(address)") + b"\x00" * 31,  # the address argument cut short
+        sel("enableModule(address)") + _dirty(STRANGER),
+        sel("disableModule(address,address)") + encode(["address"], [SENTINEL]) + _dirty(STRANGER),
+    ],
+    ids=["setGuard_dirty_address", "setFallbackHandler_truncated", "enableModule_dirty_address",
+         "disableModule_dirty_second_address"],
+)  # fmt: skip
+def test_a_scheduled_configuration_change_with_a_malformed_address_is_of_no_kind(session, vault, monday, inner):
+    """Every configuration kind is allowed by rules.yaml's timelock, yet a malformed argument makes the call
+    of kind 0 (unknown, never allowed) — not a change the owners could schedule."""
+    v = check(
+        session, vault, monday + 10 * 3600, "CustodyGuardTimelockKindForbidden", to=vault.timelock,
+        data=_scheduled_self_call(vault, inner, salt=5),
+    )  # fmt: skip
+    assert v.args == (0, vault.safe, sel("execTransactionFromModule(address,uint256,bytes,uint8)"))
+
+
+def test_a_scheduled_token_transfer_over_the_limit_is_listed_only_for_a_destination_of_that_token(
+    session, vault, monday
+):
+    t = monday + 10 * 3600
+    lock = vault.timelock
+    # BROKER is allowlisted for dUSD: an over-limit dUSD transfer to it may be scheduled (over_limit_transfer)
+    listed = module_call(vault.safe, DEMO_TOKEN_ADDRESS, 0, erc20("transfer", BROKER, 5000 * USD))
+    check(session, vault, t, "ok", to=lock, data=schedule(vault.safe, 0, listed, 3600, salt=b"\x06" * 32))
+    # MAKER is allowlisted for ETH only: the same dUSD transfer to it is an unlisted transfer, not in the policy
+    unlisted = module_call(vault.safe, DEMO_TOKEN_ADDRESS, 0, erc20("transfer", MAKER, 5000 * USD))
+    v = check(
+        session, vault, t + 1, "CustodyGuardTimelockKindForbidden", to=lock,
+        data=schedule(vault.safe, 0, unlisted, 3600, salt=b"\x07" * 32),
+    )  # fmt: skip
+    assert v.args[0] == KIND_BITS["unlisted_transfer"]
