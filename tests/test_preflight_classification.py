@@ -9,6 +9,7 @@ from eth_utils import to_checksum_address
 
 from custody.contracts.infra import DEMO_TOKEN_ADDRESS
 from custody.policy.compiled import KIND_BITS
+from custody.policy.onchain import installed_guard
 from custody.vault import service
 from tests.conftest import FIXTURES
 from tests.guard_harness import erc20, module_call, monday_of_next_week, schedule
@@ -104,3 +105,12 @@ def test_a_scheduled_token_transfer_over_the_limit_is_listed_only_for_a_destinat
         data=schedule(vault.safe, 0, unlisted, 3600, salt=b"\x07" * 32),
     )  # fmt: skip
     assert v.args[0] == KIND_BITS["unlisted_transfer"]
+
+
+@pytest.mark.parametrize("extra", [b"", b"\x00"], ids=["36_bytes", "37_bytes"])
+def test_a_scheduled_unpause_is_a_policy_change_only_as_exactly_one_bool_argument(session, vault, monday, extra):
+    guard = installed_guard(session, vault.safe)
+    unpause = sel("setPaused(bool)") + encode(["bool"], [False]) + extra
+    expect = "ok" if not extra else "CustodyGuardTimelockKindForbidden"
+    v = check(session, vault, monday + 10 * 3600, expect, to=vault.timelock, data=schedule(guard, 0, unpause, 3600))
+    assert v.args == (() if not extra else (0, guard, unpause[:4]))

@@ -1,6 +1,6 @@
 """Mutation testing of the modules whose bugs lose money or evidence; writes benchmarks/snapshots/mutation.json.
 
-    scripts/mutate [--module NAME ...] [--sample N] [--site INDEX ...] [--write]
+    scripts/mutate [--module NAME ...] [--sample N] [--site INDEX ...] [--write] | [--retriage]
 
 For each module, every mutation site of benchmarks.mutation.operators (or a fixed, seeded sample of ``N``
 of them, one from each of ``N`` equal stretches of the module) becomes one pytest run of the module's
@@ -10,7 +10,8 @@ module (in this run, or recorded in the snapshot) run first, the most recent cat
 failing run kills the mutant; a passing run means it survived — unless benchmarks/mutation/triage.json
 lists it as equivalent, with the reason. ``--write`` replaces the chosen modules' entries in the snapshot
 and keeps the others, each with the sample it was measured with. ``--site`` runs named mutants only (never
-written). The contracts' figures come from the planted-bug catalogue (benchmarks/contract_plants.py,
+written). ``--retriage`` re-applies the triage list to the snapshot's survivors without running anything.
+The contracts' figures come from the planted-bug catalogue (benchmarks/contract_plants.py,
 benchmarks/snapshots/contract-plants.json): each plant is a contract mutant rebuilt and run against the
 attack, rule and boundary tests.
 """
@@ -165,14 +166,30 @@ def mutate_target(target: Target, size: int | None, only: list[int] | None = Non
                         "reason": reason if outcome == "equivalent" else None,
                         "seconds": round(time.monotonic() - started, 1)})  # fmt: skip
         print(json.dumps({"module": target.module, **results[-1]}), flush=True)
-    counts = {k: sum(r["outcome"] == k for r in results) for k in ("killed", "survived", "equivalent")}
-    scored = counts["killed"] + counts["survived"]
-    return {
+    return _count({
         "module": target.module, "tests": list(target.tests), "sites": len(found),
         "sample": "all" if size is None or size >= len(found) else f"seeded, one of each of {size} stretches",
-        "run": len(results), **counts,
-        "killed_ratio": round(counts["killed"] / scored, 3) if scored else None, "mutants": results,
-    }  # fmt: skip
+        "run": len(results), "mutants": results,
+    })  # fmt: skip
+
+
+def _count(entry: dict) -> dict:
+    counts = {k: sum(m["outcome"] == k for m in entry["mutants"]) for k in ("killed", "survived", "equivalent")}
+    scored = counts["killed"] + counts["survived"]
+    return {**entry, **counts, "killed_ratio": round(counts["killed"] / scored, 3) if scored else None}
+
+
+def retriage() -> dict:
+    """Apply benchmarks/mutation/triage.json to the snapshot's survivors (no mutant is re-run): a survivor
+    triaged since its run becomes equivalent, with the reason; an entry no longer triaged survives again."""
+    snapshot = json.loads(SNAPSHOT.read_text())
+    equivalent = triaged()
+    for entry in snapshot["modules"].values():
+        for m in entry["mutants"]:
+            if m["outcome"] in ("survived", "equivalent"):
+                reason = equivalent.get((entry["module"], m["code"], m["description"]))
+                m["outcome"], m["reason"] = ("equivalent", reason) if reason else ("survived", None)
+    return _snapshot({name: _count(entry) for name, entry in snapshot["modules"].items()}, write=True)
 
 
 def contracts_summary() -> dict:
@@ -205,7 +222,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--sample", type=int, help="mutants per module (a fixed, evenly spread sample) [all]")
     parser.add_argument("--site", type=int, nargs="+", help="run these site indexes only (one module; not written)")
     parser.add_argument("--write", action="store_true", help=f"write {SNAPSHOT.relative_to(ROOT)}")
+    parser.add_argument("--retriage", action="store_true", help="re-apply triage.json to the snapshot (runs nothing)")
     args = parser.parse_args(argv)
+    if args.retriage:
+        return retriage()
     chosen = [t for t in TARGETS if not args.module or t.name in args.module or t.module in args.module]
     if not chosen:
         raise SystemExit(f"no such module; one of: {', '.join(t.module for t in TARGETS)}")
