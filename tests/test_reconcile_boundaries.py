@@ -40,6 +40,8 @@ def test_one_base_unit_of_weight_difference_is_a_weight_mismatch(session, tmp_pa
     assert mismatches[0].amounts == {
         "onchain_fine_weight": str(weights[1]), "listed_fine_weight": str(S.row_units(BARS[1])),
     }  # fmt: skip
+    # the evidence cited is the bar's allocation event
+    assert [e.event for e in mismatches[0].events] == ["BarAllocated"]
     assert run.exit_code != EXIT_OK
     # verified backing counts the smaller of the two weights
     assert run.reconciliation.totals.verified_backing == units(BARS) + min(delta, 0)

@@ -9,8 +9,8 @@ changes). Each run stops at its first failure (``-x``), and the tests that kille
 module (in this run, or recorded in the snapshot) run first, the most recent catcher at the front. A
 failing run kills the mutant; a passing run means it survived — unless benchmarks/mutation/triage.json
 lists it as equivalent, with the reason. ``--write`` replaces the chosen modules' entries in the snapshot
-and keeps the others, each with the sample it was measured with. ``--site`` runs named mutants only (never
-written). ``--retriage`` re-applies the triage list to the snapshot's survivors without running anything.
+and keeps the others, each with the sample it was measured with. ``--site`` runs named mutants only; with
+``--write`` they replace the same mutants in the module's recorded sample (after a test was added for them). ``--retriage`` re-applies the triage list to the snapshot's survivors without running anything.
 The contracts' figures come from the planted-bug catalogue (benchmarks/contract_plants.py,
 benchmarks/snapshots/contract-plants.json): each plant is a contract mutant rebuilt and run against the
 attack, rule and boundary tests.
@@ -192,6 +192,20 @@ def retriage() -> dict:
     return _snapshot({name: _count(entry) for name, entry in snapshot["modules"].items()}, write=True)
 
 
+def remeasured(target: Target, fresh: dict) -> dict:
+    """The snapshot's entry for ``target`` with the mutants of ``fresh`` (a ``--site`` run) replaced; only
+    when the module still has the same sites, and each re-run mutant is the one the entry recorded."""
+    entry = json.loads(SNAPSHOT.read_text())["modules"].get(target.name) if SNAPSHOT.exists() else None
+    if entry is None or entry["sites"] != fresh["sites"] or entry["tests"] != fresh["tests"]:
+        raise SystemExit(f"{target.name}: the snapshot's entry was measured on other sites or tests; re-run the sample")
+    by_index = {m["index"]: m for m in fresh["mutants"]}
+    old = {m["index"]: m for m in entry["mutants"]}
+    for index, m in by_index.items():
+        if index not in old or (old[index]["code"], old[index]["description"]) != (m["code"], m["description"]):
+            raise SystemExit(f"{target.name}: mutant {index} is not one the snapshot's sample recorded")
+    return _count({**entry, "mutants": [by_index.get(m["index"], m) for m in entry["mutants"]]})
+
+
 def contracts_summary() -> dict:
     data = json.loads(CONTRACT_PLANTS.read_text())
     return {
@@ -229,12 +243,14 @@ def main(argv: list[str] | None = None) -> dict:
     chosen = [t for t in TARGETS if not args.module or t.name in args.module or t.module in args.module]
     if not chosen:
         raise SystemExit(f"no such module; one of: {', '.join(t.module for t in TARGETS)}")
-    if args.site is not None and (len(chosen) != 1 or args.write):
-        raise SystemExit("--site names mutants of one --module and is never written")
+    if args.site is not None and len(chosen) != 1:
+        raise SystemExit("--site names mutants of one --module")
     modules = {}
     snapshot: dict = {}
     for target in chosen:
         modules[target.name] = mutate_target(target, args.sample, args.site)
+        if args.site is not None and args.write:  # re-measured mutants replace theirs in the module's entry
+            modules[target.name] = remeasured(target, modules[target.name])
         m = modules[target.name]
         print(f"{target.name}: {m['killed']} killed, {m['survived']} survived, {m['equivalent']} equivalent "
               f"of {m['run']} (of {m['sites']} sites)", flush=True)  # fmt: skip
