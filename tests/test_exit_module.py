@@ -109,7 +109,7 @@ def test_expired_request_and_second_initiation_are_rejected(session):
         _raw_initiate(session, vault, SECOND_CUSTODIAN, COUNCIL[1:])
 
 
-def test_initiating_an_initiated_request_again_names_its_state_and_transaction(session):
+def test_an_initiated_request_is_not_initiated_again_and_no_new_request_opens_while_it_is_pending(session):
     vault = resilient_vault(session)
     request = sign_exit(session, vault, CUSTODIAN)
     receipt = X.initiate(session, request)
@@ -117,6 +117,8 @@ def test_initiating_an_initiated_request_again_names_its_state_and_transaction(s
     assert initiated.state is X.ExitState.INITIATED
     with pytest.raises(VaultError, match=rf"exit request {request.id} is initiated already \(tx {receipt.tx_hash}\)"):
         X.initiate(session, initiated)
+    with pytest.raises(VaultError, match=f"an exit to {CUSTODIAN} is already pending on vault {vault.name}"):
+        X.open_request(session, vault.id, SECOND_CUSTODIAN)
 
 
 def test_finalize_twice_and_before_the_delay_are_rejected(session):

@@ -118,6 +118,9 @@ def test_seeded_scenario_yields_exactly_the_seeded_findings(session, tmp_path):
     assert (mint.tx_hash, mint.block) == (unprovenanced.tx_hash, unprovenanced.block_number)
     dup = by_kind[K.DUPLICATE_ALLOCATION]
     assert len(dup.events) == 2 and all(e.tx_hash and e.tx_hash.startswith("0x") for e in dup.events)
+    assert [e.event for e in dup.events] == ["BarAllocated", "BarAllocated"]
+    first, again = (e.block for e in dup.events)
+    assert f"is allocated 2 times (first in block {first}, again in block {again})" in dup.message
     assert by_kind[K.ALLOCATED_NOT_IN_LIST].bar["serial"] == A[1]["serial"]  # named from the previous list
     assert by_kind[K.LISTED_NOT_ALLOCATED].bar["row"] == 11
     change = by_kind[K.LIST_CHANGE_UNMATCHED]
