@@ -12,6 +12,7 @@ from custody.contracts.infra import DEMO_TOKEN_ADDRESS
 from custody.exceptions import PolicyViolation, TransactionFailed, VaultError
 from custody.policy.onchain import installed_guard
 from custody.signers.local import anvil_address, anvil_signer
+from custody.store import exit_signatures
 from custody.vault import exit as X
 from custody.vault import proposals as P
 from custody.vault import service
@@ -61,6 +62,31 @@ def test_quorum_and_initiators_are_enforced(session):
 
     with pytest.raises(SignerError, match="may not initiate exits"):
         X.sign(session, one, anvil_signer(OWNERS[0]))  # with a council, owners are not initiators
+
+
+@pytest.mark.parametrize("forgery", ["another_initiators_signature", "a_non_initiators_signature"])
+def test_a_stored_signature_counts_only_if_it_recovers_to_its_initiator(session, forgery):
+    """The workspace database is not trusted: a signature row is checked against its signer and the module."""
+    vault = resilient_vault(session)
+    request = sign_exit(session, vault, CUSTODIAN)  # two council signatures: the quorum
+    (_first, first_blob), (second, _blob) = request.signatures
+    with session.store.begin() as conn:
+        if forgery == "another_initiators_signature":  # the second signer's row holds the first's signature
+            conn.execute(
+                exit_signatures.update()
+                .where(exit_signatures.c.request_id == request.id, exit_signatures.c.signer == second)
+                .values(signature="0x" + first_blob.hex())
+            )
+        else:  # an owner (no initiator when there is a council) signed correctly, stored in place of the second
+            owner = anvil_signer(OWNERS[0])
+            signature = owner.sign_typed_data(request.typed_data(session.chain_id, vault.safe))
+            conn.execute(
+                exit_signatures.update()
+                .where(exit_signatures.c.request_id == request.id, exit_signatures.c.signer == second)
+                .values(signer=owner.address, signature=signature.to_hex())
+            )
+    with pytest.raises(VaultError, match="has 1 valid initiator signature\\(s\\); the quorum is 2; nothing was sent"):
+        X.initiate(session, X.get_request(session, request.id))
 
 
 def test_only_pre_approved_custodians(session):
