@@ -100,6 +100,7 @@ def test_seeded_scenario_yields_exactly_the_seeded_findings(session, tmp_path):
     }
     assert len(run.reconciliation.findings) == len(found) == 12
     assert {f.kind for f in run.reconciliation.findings} == set(K)  # every kind demonstrated
+    assert run.reconciliation.diff.altered == 2  # A[2] (fine weight) and A[4] (year)
 
     by_kind = {f.kind: f for f in run.reconciliation.findings if f.kind is not K.BAR_ALTERED}
     supply = units(A[:10]) + 103 * 10**18
