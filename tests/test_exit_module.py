@@ -22,6 +22,7 @@ from tests.resilience_helpers import (
     CUSTODIAN,
     ETH,
     OWNERS,
+    RESILIENT,
     SECOND_CUSTODIAN,
     USD,
     advance,
@@ -145,6 +146,18 @@ def test_an_initiated_request_is_not_initiated_again_and_no_new_request_opens_wh
         X.initiate(session, initiated)
     with pytest.raises(VaultError, match=f"an exit to {CUSTODIAN} is already pending on vault {vault.name}"):
         X.open_request(session, vault.id, SECOND_CUSTODIAN)
+
+
+def test_owners_are_told_to_propose_the_cancel_where_the_policy_does_not_let_them_cancel(session, tmp_path):
+    policy = tmp_path / "no-owner-cancel.yaml"
+    text = RESILIENT.read_text()
+    assert text.count("owners_can_cancel: true") == 1
+    policy.write_text(text.replace("owners_can_cancel: true", "owners_can_cancel: false"))
+    vault, _ = service.create_vault(session, policy, name="no-owner-cancel")
+    X.initiate(session, sign_exit(session, vault, CUSTODIAN))
+    with pytest.raises(VaultError, match="policy lets only the Safe or its timelock cancel an exit: propose it"):
+        X.cancel_as_owner(session, vault.id, anvil_signer(OWNERS[0]))
+    assert X.status(session, vault.id).pending  # nothing was sent
 
 
 def test_finalize_twice_and_before_the_delay_are_rejected(session):
