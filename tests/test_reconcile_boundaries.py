@@ -13,7 +13,7 @@ from custody.reconcile import scenario as S
 from custody.reconcile import token as T
 from custody.reconcile.engine import reconcile
 from custody.reconcile.findings import FindingKind as K
-from custody.reconcile.index import EventColumns, OnchainRecord
+from custody.reconcile.index import EventColumns, EventKind, OnchainRecord
 from custody.reconcile.ingest import load_bar_list
 from custody.reconcile.service import EXIT_OK, run_reconcile
 from tests.collateral_helpers import HOLDER, deploy, units, write
@@ -71,3 +71,17 @@ def test_a_previous_list_without_the_block_it_was_valid_at_is_refused_before_any
     with pytest.raises(ReconcileError, match="needs the block that list was valid at"):
         reconcile(bars, record, previous=bars)
     assert reconcile(bars, record, previous=bars, since_block=10).diff is not None
+
+
+def test_an_unmatched_list_change_cites_the_first_50_supply_events_of_the_period(tmp_path):
+    """Chain-free: 51 one-unit mints after the previous list's block, the list unchanged."""
+    bars = load_bar_list(write(tmp_path, "bars.csv", BARS))
+    empty = EventColumns([], [], [], [], [], [], [])
+    mints = EventColumns(kinds=[int(EventKind.MINTED)] * 51, blocks=list(range(2, 53)), log_indexes=[0] * 51,
+                         keys=[b"\x00" * 32] * 51, accounts=[HOLDER] * 51, counterparties=[], amounts=[1] * 51)  # fmt: skip
+    record = OnchainRecord(chain_id=31337, token=HOLDER, at_block=60, bars=empty, batches=empty, supply=mints,
+                           transfers=empty)  # fmt: skip
+    result = reconcile(bars, record, previous=bars, since_block=1)
+    (unmatched,) = [f for f in result.findings if f.kind is K.LIST_CHANGE_UNMATCHED]
+    assert unmatched.amounts == {"list_change": "0", "net_minted": "51", "difference": "51"}
+    assert [(e.event, e.block) for e in unmatched.events] == [("Minted", block) for block in range(2, 52)]
