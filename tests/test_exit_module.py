@@ -175,7 +175,8 @@ def test_finalize_twice_and_before_the_delay_are_rejected(session):
 
 def test_cancel_by_owner_safe_or_nobody_else(session):
     vault = resilient_vault(session)
-    X.initiate(session, sign_exit(session, vault, CUSTODIAN))
+    request = sign_exit(session, vault, CUSTODIAN)
+    X.initiate(session, request)
     module = session.contract("ExitModule", vault.exit_module)
     cancel = bytes.fromhex(module.encode_abi("cancel", [])[2:])
     from custody.chain.transactions import send_transaction
@@ -190,8 +191,15 @@ def test_cancel_by_owner_safe_or_nobody_else(session):
             what="stranger cancels",
             decoder=decode_revert,
         )
-    X.cancel_as_owner(session, vault.id, anvil_signer(OWNERS[2]))
+    owner = anvil_signer(OWNERS[2])
+    balance = session.chain.w3.eth.get_balance
+    before = balance(owner.address)
+    receipt = X.cancel_as_owner(session, vault.id, owner)
     assert not X.status(session, vault.id).pending
+    assert X.get_request(session, request.id).state is X.ExitState.CANCELLED
+    # an owner holding ETH pays its own gas (only an owner without any is funded, on a local chain)
+    price = session.chain.w3.eth.get_transaction_receipt(receipt.tx_hash)["effectiveGasPrice"]
+    assert before - balance(owner.address) == receipt.gas_used * price
     advance(session, 3 * 3600)
     with pytest.raises(VaultError, match="has no pending exit"):
         X.finalize(session, vault.id)  # a cancelled exit can't be finalized
