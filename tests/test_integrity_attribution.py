@@ -104,3 +104,37 @@ def test_a_bad_head_is_blamed_from_the_largest_verified_head_below_it_or_from_en
         ("untrusted_key", 4, 9),
     ]
     assert first_bad_sequence(result.problems) == 0
+
+
+def _changed_under_its_leaf(rows, seq: int) -> list[tuple[int, bytes, bytes]]:
+    """``rows`` with entry ``seq`` changed but its stored leaf hash kept (an attacker who forgot it)."""
+    data = orjson.loads(rows[seq][2])
+    data["actor"] = "mallory"
+    out = list(rows)
+    out[seq] = (seq, rows[seq][1], orjson.dumps(data, option=orjson.OPT_SORT_KEYS))
+    return out
+
+
+def test_a_changed_entry_under_its_stored_leaf_hash_is_a_leaf_mismatch_and_rows_without_one_are_not(clean_rows):
+    assert ("leaf_mismatch", 5) in _found(_changed_under_its_leaf(clean_rows, 5))
+    unhashed = [(s, None, blob) for s, _leaf, blob in clean_rows]  # rows that record no leaf hash
+    assert check_rows(unhashed, []).ok
+
+
+def test_a_break_names_the_link_and_the_report_lists_problems_in_sequence_order(clean_rows):
+    # found while scanning: the leaf mismatch at 9; after the scan: the breaks blamed on 3 and 9
+    result = check_rows(_changed_under_its_leaf(_edit(clean_rows, 3, actor="mallory"), 9), [])
+    assert [p.sequence for p in result.problems] == [9, 3, 9]
+    assert {p.message for p in result.problems if p.code == "chain_break"} == {
+        "entry 4 does not link to the recomputed hash of entry 3",
+        "entry 10 does not link to the recomputed hash of entry 9",
+    }
+    assert [p["sequence"] for p in result.as_dict()["problems"]] == [3, 9, 9]
+
+
+def test_entries_of_the_kinds_of_interest_are_kept_and_no_others(clean_rows):
+    kinds = [orjson.loads(blob)["kind"] for _seq, _leaf, blob in clean_rows]
+    wanted = kinds[0]
+    kept = check_rows(clean_rows, [], interest=frozenset({wanted})).interesting
+    assert [e["seq"] for e in kept] == [i for i, kind in enumerate(kinds) if kind == wanted]
+    assert check_rows(clean_rows, [], interest=frozenset()).interesting == []
