@@ -138,3 +138,13 @@ def test_entries_of_the_kinds_of_interest_are_kept_and_no_others(clean_rows):
     kept = check_rows(clean_rows, [], interest=frozenset({wanted})).interesting
     assert [e["seq"] for e in kept] == [i for i, kind in enumerate(kinds) if kind == wanted]
     assert check_rows(clean_rows, [], interest=frozenset()).interesting == []
+
+
+def test_a_head_beyond_the_log_names_the_missing_tail(clean_rows):
+    key = Ed25519LedgerKey(Ed25519PrivateKey.generate())
+    result = check_rows(clean_rows[: SIZE - 2], _signed_heads(clean_rows, [SIZE], key))
+    (beyond,) = [p for p in result.problems if p.code == "head_beyond_log"]
+    assert beyond.sequence == SIZE - 2
+    assert beyond.message.endswith(
+        f"covers {SIZE} entries but the log has {SIZE - 2}: entries 10..11 are missing (truncated)"
+    )
