@@ -148,3 +148,18 @@ def test_a_head_beyond_the_log_names_the_missing_tail(clean_rows):
     assert beyond.message.endswith(
         f"covers {SIZE} entries but the log has {SIZE - 2}: entries 10..11 are missing (truncated)"
     )
+
+
+def test_a_head_over_another_root_names_both_roots_by_their_first_16_hex_digits(clean_rows):
+    key = Ed25519LedgerKey(Ed25519PrivateKey.generate())
+    forked = b"\xab" * 32
+    head = SignedHead(
+        "log", 4, forked, 1_767_693_604, key.key_id, key.sign(head_message("log", 4, forked, 1_767_693_604))
+    )
+    result = check_rows(clean_rows, [head])
+    real = MerkleTree([leaf_hash(blob) for _seq, _leaf, blob in clean_rows]).root(4)
+    (mismatch,) = [p for p in result.problems if p.code == "head_root_mismatch"]
+    assert (mismatch.sequence, mismatch.until) == (0, 4)
+    assert mismatch.message == (
+        f"head None (size 4) signs root {'ab' * 8}…, but the entries recompute to {real.hex()[:16]}… (forked or rewritten)"
+    )
