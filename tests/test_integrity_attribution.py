@@ -163,3 +163,10 @@ def test_a_head_over_another_root_names_both_roots_by_their_first_16_hex_digits(
     assert mismatch.message == (
         f"head None (size 4) signs root {'ab' * 8}…, but the entries recompute to {real.hex()[:16]}… (forked or rewritten)"
     )
+
+
+def test_entries_under_no_signed_head_are_named_from_the_largest_verified_head(clean_rows):
+    key = Ed25519LedgerKey(Ed25519PrivateKey.generate())
+    result = check_rows(clean_rows, _signed_heads(clean_rows, [3, 7], key), require_signed=True)
+    (tail,) = [p for p in result.problems if p.code == "unsigned_entries"]
+    assert tail.sequence == 7 and tail.message.startswith(f"entries 7..{SIZE - 1} are under no signed head; ")
