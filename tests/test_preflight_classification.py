@@ -9,7 +9,7 @@ from eth_utils import to_checksum_address
 
 from custody.contracts.infra import DEMO_TOKEN_ADDRESS
 from custody.policy.compiled import KIND_BITS
-from custody.policy.onchain import installed_guard
+from custody.policy.onchain import guard_model, installed_guard
 from custody.vault import service
 from tests.conftest import FIXTURES
 from tests.guard_harness import erc20, module_call, monday_of_next_week, schedule
@@ -114,3 +114,14 @@ def test_a_scheduled_unpause_is_a_policy_change_only_as_exactly_one_bool_argumen
     expect = "ok" if not extra else "CustodyGuardTimelockKindForbidden"
     v = check(session, vault, monday + 10 * 3600, expect, to=vault.timelock, data=schedule(guard, 0, unpause, 3600))
     assert v.args == (() if not extra else (0, guard, unpause[:4]))
+
+
+def test_an_asset_never_spent_has_an_empty_window_in_the_model_as_on_chain(session, vault):
+    now = session.chain.latest_timestamp()
+    model = guard_model(session, vault.safe, timestamp=now)
+    guard = session.contract("CustodyGuard", installed_guard(session, vault.safe))
+    assert len(model.states) == len(model.config.assets) == 2
+    for asset, state in zip(model.config.assets, model.states):
+        assert not state.seeded
+        for hour in (now // 3600, now // 3600 + 30):
+            assert state.window_total(hour) == guard.functions.windowTotal(asset.token).call() == 0
