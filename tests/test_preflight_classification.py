@@ -125,3 +125,12 @@ def test_an_asset_never_spent_has_an_empty_window_in_the_model_as_on_chain(sessi
         assert not state.seeded
         for hour in (now // 3600, now // 3600 + 30):
             assert state.window_total(hour) == guard.functions.windowTotal(asset.token).call() == 0
+
+
+def test_the_owners_may_pause_the_guard_directly_but_unpause_it_only_through_the_timelock(session, vault, monday):
+    guard = installed_guard(session, vault.safe)
+    t = monday + 10 * 3600
+    unpause = sel("setPaused(bool)") + encode(["bool"], [False])
+    v = check(session, vault, t, "CustodyGuardCallForbidden", to=guard, data=unpause)
+    assert v.args == (guard, unpause[:4], 0)
+    check(session, vault, t + 1, "ok", to=guard, data=sel("setPaused(bool)") + encode(["bool"], [True]))
