@@ -134,3 +134,11 @@ def test_the_owners_may_pause_the_guard_directly_but_unpause_it_only_through_the
     v = check(session, vault, t, "CustodyGuardCallForbidden", to=guard, data=unpause)
     assert v.args == (guard, unpause[:4], 0)
     check(session, vault, t + 1, "ok", to=guard, data=sel("setPaused(bool)") + encode(["bool"], [True]))
+
+
+@pytest.mark.parametrize("extra", [b"", b"\x00"], ids=["36_bytes", "37_bytes"])
+def test_revoking_a_message_approval_is_a_direct_guard_call_of_exactly_one_word(session, vault, monday, extra):
+    guard = installed_guard(session, vault.safe)
+    revoke = sel("revokeMessage(bytes32)") + b"\x42" * 32 + extra
+    expect = "ok" if not extra else "CustodyGuardCallForbidden"
+    check(session, vault, monday + 10 * 3600, expect, to=guard, data=revoke)
