@@ -10,10 +10,11 @@ from eth_utils import to_checksum_address
 from custody.contracts.infra import DEMO_TOKEN_ADDRESS
 from custody.policy.compiled import KIND_BITS
 from custody.policy.onchain import guard_model, installed_guard
+from custody.types import ZERO_ADDRESS, Operation
 from custody.vault import service
 from tests.conftest import FIXTURES
-from tests.guard_harness import erc20, module_call, monday_of_next_week, schedule
-from tests.test_guard_rules import BROKER, ETH, MAKER, STRANGER, USD, check
+from tests.guard_harness import erc20, module_call, monday_of_next_week, multisend, schedule
+from tests.test_guard_rules import BROKER, ETH, MAKER, MULTISEND_CALL_ONLY, STRANGER, USD, check
 
 # a contract_calls target: ping(uint256) only
 LISTED = to_checksum_address("0x000000000000000000000000000000000000cafe")
@@ -142,3 +143,14 @@ def test_revoking_a_message_approval_is_a_direct_guard_call_of_exactly_one_word(
     revoke = sel("revokeMessage(bytes32)") + b"\x42" * 32 + extra
     expect = "ok" if not extra else "CustodyGuardCallForbidden"
     check(session, vault, monday + 10 * 3600, expect, to=guard, data=revoke)
+
+
+def test_a_cancel_call_to_the_zero_address_is_no_exit_cancel_on_a_vault_without_an_exit_module(session, vault, monday):
+    v = check(session, vault, monday + 10 * 3600, "CustodyGuardCallForbidden", to=ZERO_ADDRESS, data=sel("cancel()"))
+    assert v.args == (ZERO_ADDRESS, sel("cancel()"), 0)
+
+
+def test_a_batch_of_allowed_transfers_is_allowed_whatever_the_padding_of_its_packed_calls(session, calls_vault, monday):
+    batch = multisend((0, BROKER, 1, b""), (0, MAKER, 2, b""), (0, LISTED, 0, PING))  # 85 + 85 + 121 bytes
+    check(session, calls_vault, monday + 8 * 3600, "ok", to=MULTISEND_CALL_ONLY, data=batch,
+          operation=Operation.DELEGATECALL)  # fmt: skip
