@@ -154,3 +154,9 @@ def test_a_batch_of_allowed_transfers_is_allowed_whatever_the_padding_of_its_pac
     batch = multisend((0, BROKER, 1, b""), (0, MAKER, 2, b""), (0, LISTED, 0, PING))  # 85 + 85 + 121 bytes
     check(session, calls_vault, monday + 8 * 3600, "ok", to=MULTISEND_CALL_ONLY, data=batch,
           operation=Operation.DELEGATECALL)  # fmt: skip
+
+
+def test_a_bare_selector_to_the_timelock_is_named_in_the_refusal(session, vault, monday):
+    bare = sel("getMinDelay()")  # exactly 4 bytes: the selector is all there is
+    v = check(session, vault, monday + 10 * 3600, "CustodyGuardCallForbidden", to=vault.timelock, data=bare)
+    assert v.args == (vault.timelock, bare, 0)

@@ -94,8 +94,11 @@ def _test_id(caught_by: str | None) -> str | None:
     return caught_by.split(" - ")[0].strip()
 
 
-def run_tests(target: Target, mutant: str | None, first: list[str] | None = None) -> tuple[str, str | None]:
-    """Run the target's tests (``first`` — pytest node ids — ahead of the rest) against ``mutant``."""
+def run_tests(
+    target: Target, mutant: str | None, first: list[str] | None = None, timeout: float = TIMEOUT
+) -> tuple[str, str | None]:
+    """Run the target's tests (``first`` — pytest node ids — ahead of the rest) against ``mutant``; a run
+    longer than ``timeout`` seconds (a mutant that loops forever) kills it."""
     env = {k: v for k, v in os.environ.items() if k not in ("CUSTODY_MUTANT", "CUSTODY_MUTANT_FIRST")}
     if mutant is not None:
         env["CUSTODY_MUTANT"] = mutant
@@ -104,7 +107,7 @@ def run_tests(target: Target, mutant: str | None, first: list[str] | None = None
     command = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:randomly", "-p", "no:cacheprovider",
                "-p", "benchmarks.mutation.plugin", *target.tests]  # fmt: skip
     try:
-        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return "killed", "timeout"
     if done.returncode == 0:
@@ -148,7 +151,9 @@ def mutate_target(target: Target, size: int | None, only: list[int] | None = Non
     source = module_file(target.module).read_text()
     lines = source.splitlines()
     found = sites(source)
+    started = time.monotonic()
     baseline, why = run_tests(target, None)
+    timeout = min(TIMEOUT, max(120.0, 4 * (time.monotonic() - started)))  # a mutant never needs 4x the baseline
     if baseline != "survived":
         raise SystemExit(f"{target.name}: the targeted tests fail without any mutant ({why}); fix them first")
     equivalent = triaged()
@@ -159,7 +164,7 @@ def mutate_target(target: Target, size: int | None, only: list[int] | None = Non
         code = lines[site.line - 1].strip() if site.line else ""
         reason = equivalent.get((target.module, code, site.description))
         started = time.monotonic()
-        outcome, caught_by = run_tests(target, f"{target.module}:{index}", catchers)
+        outcome, caught_by = run_tests(target, f"{target.module}:{index}", catchers, timeout)
         if outcome == "survived" and reason is not None:
             outcome = "equivalent"
         test_id = _test_id(caught_by)
