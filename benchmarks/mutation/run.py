@@ -265,7 +265,8 @@ def main(argv: list[str] | None = None) -> dict:
         m = modules[target.name]
         print(f"{target.name}: {m['killed']} killed, {m['survived']} survived, {m['equivalent']} equivalent "
               f"of {m['run']} (of {m['sites']} sites)", flush=True)  # fmt: skip
-        snapshot = _snapshot(modules, write=args.write)  # written after each module
+        # written after each module, that module only (a concurrent run's newer entries for others are kept)
+        snapshot = _snapshot({target.name: modules[target.name]}, write=args.write)
     return snapshot
 
 
