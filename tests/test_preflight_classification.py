@@ -160,3 +160,10 @@ def test_a_bare_selector_to_the_timelock_is_named_in_the_refusal(session, vault,
     bare = sel("getMinDelay()")  # exactly 4 bytes: the selector is all there is
     v = check(session, vault, monday + 10 * 3600, "CustodyGuardCallForbidden", to=vault.timelock, data=bare)
     assert v.args == (vault.timelock, bare, 0)
+
+
+def test_the_timelock_delay_may_be_scheduled_up_to_exactly_30_days(session, vault, monday):
+    for salt, (delay, expect) in enumerate(((30 * 86400, "ok"), (30 * 86400 + 1, "CustodyGuardDelayOutOfRange"))):
+        payload = sel("updateDelay(uint256)") + encode(["uint256"], [delay])
+        check(session, vault, monday + 10 * 3600 + salt, expect, to=vault.timelock,
+              data=schedule(vault.timelock, 0, payload, 3600, salt=bytes([salt + 9]) * 32))  # fmt: skip
