@@ -167,3 +167,16 @@ def test_the_timelock_delay_may_be_scheduled_up_to_exactly_30_days(session, vaul
         payload = sel("updateDelay(uint256)") + encode(["uint256"], [delay])
         check(session, vault, monday + 10 * 3600 + salt, expect, to=vault.timelock,
               data=schedule(vault.timelock, 0, payload, 3600, salt=bytes([salt + 9]) * 32))  # fmt: skip
+
+
+def test_a_scheduled_enable_module_of_a_foreign_module_is_refused_as_such_and_a_padded_one_is_of_no_kind(
+    session, vault, monday
+):
+    enable = sel("enableModule(address)") + encode(["address"], [STRANGER])
+    t = monday + 10 * 3600
+    v = check(session, vault, t, "CustodyGuardModuleForbidden", to=vault.timelock,
+              data=_scheduled_self_call(vault, enable, salt=11))  # fmt: skip
+    assert v.args == (STRANGER,)
+    v = check(session, vault, t + 1, "CustodyGuardTimelockKindForbidden", to=vault.timelock,
+              data=_scheduled_self_call(vault, enable + b"\x00", salt=12))  # fmt: skip
+    assert v.args[0] == 0
