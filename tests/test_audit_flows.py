@@ -336,6 +336,7 @@ def test_emergency_exit_steps_are_recorded_with_their_transactions(session):
     assert initiated.refs["tx_hash"] == first.tx_hash and initiated.payload["custodian"] == CUSTODIAN
     assert sorted(initiated.payload["signers"]) == sorted(anvil_signer(i).address for i in COUNCIL[:2])
     assert exits[3].refs["tx_hash"] == cancelled.tx_hash and exits[3].actor == anvil_signer(OWNERS[0]).address
+    assert [e.payload["nonce"] for e in exits] == [0, 0, 0, 0, 1, 1, 1, 1]  # each step names its module nonce
     assert exits[-1].refs["tx_hash"] == final.tx_hash and exits[-1].payload["nonce"] == 1
     assert all(e.payload["safe"] == vault.safe and e.payload["exit_module"] == vault.exit_module for e in exits)
     # the indexer sees the exit on chain too: the module path's events, each asset moved to the custodian

@@ -12,6 +12,7 @@ from custody.contracts.infra import DEMO_TOKEN_ADDRESS
 from custody.exceptions import PolicyViolation, TransactionFailed, VaultError
 from custody.policy.onchain import installed_guard
 from custody.signers.local import anvil_address, anvil_signer
+from custody.store import exit_signatures
 from custody.vault import exit as X
 from custody.vault import proposals as P
 from custody.vault import service
@@ -21,6 +22,7 @@ from tests.resilience_helpers import (
     CUSTODIAN,
     ETH,
     OWNERS,
+    RESILIENT,
     SECOND_CUSTODIAN,
     USD,
     advance,
@@ -61,6 +63,31 @@ def test_quorum_and_initiators_are_enforced(session):
 
     with pytest.raises(SignerError, match="may not initiate exits"):
         X.sign(session, one, anvil_signer(OWNERS[0]))  # with a council, owners are not initiators
+
+
+@pytest.mark.parametrize("forgery", ["another_initiators_signature", "a_non_initiators_signature"])
+def test_a_stored_signature_counts_only_if_it_recovers_to_its_initiator(session, forgery):
+    """The workspace database is not trusted: a signature row is checked against its signer and the module."""
+    vault = resilient_vault(session)
+    request = sign_exit(session, vault, CUSTODIAN)  # two council signatures: the quorum
+    (_first, first_blob), (second, _blob) = request.signatures
+    with session.store.begin() as conn:
+        if forgery == "another_initiators_signature":  # the second signer's row holds the first's signature
+            conn.execute(
+                exit_signatures.update()
+                .where(exit_signatures.c.request_id == request.id, exit_signatures.c.signer == second)
+                .values(signature="0x" + first_blob.hex())
+            )
+        else:  # an owner (no initiator when there is a council) signed correctly, stored in place of the second
+            owner = anvil_signer(OWNERS[0])
+            signature = owner.sign_typed_data(request.typed_data(session.chain_id, vault.safe))
+            conn.execute(
+                exit_signatures.update()
+                .where(exit_signatures.c.request_id == request.id, exit_signatures.c.signer == second)
+                .values(signer=owner.address, signature=signature.to_hex())
+            )
+    with pytest.raises(VaultError, match="has 1 valid initiator signature\\(s\\); the quorum is 2; nothing was sent"):
+        X.initiate(session, X.get_request(session, request.id))
 
 
 def test_only_pre_approved_custodians(session):
@@ -109,6 +136,30 @@ def test_expired_request_and_second_initiation_are_rejected(session):
         _raw_initiate(session, vault, SECOND_CUSTODIAN, COUNCIL[1:])
 
 
+def test_an_initiated_request_is_not_initiated_again_and_no_new_request_opens_while_it_is_pending(session):
+    vault = resilient_vault(session)
+    request = sign_exit(session, vault, CUSTODIAN)
+    receipt = X.initiate(session, request)
+    initiated = X.get_request(session, request.id)
+    assert initiated.state is X.ExitState.INITIATED
+    with pytest.raises(VaultError, match=rf"exit request {request.id} is initiated already \(tx {receipt.tx_hash}\)"):
+        X.initiate(session, initiated)
+    with pytest.raises(VaultError, match=f"an exit to {CUSTODIAN} is already pending on vault {vault.name}"):
+        X.open_request(session, vault.id, SECOND_CUSTODIAN)
+
+
+def test_owners_are_told_to_propose_the_cancel_where_the_policy_does_not_let_them_cancel(session, tmp_path):
+    policy = tmp_path / "no-owner-cancel.yaml"
+    text = RESILIENT.read_text()
+    assert text.count("owners_can_cancel: true") == 1
+    policy.write_text(text.replace("owners_can_cancel: true", "owners_can_cancel: false"))
+    vault, _ = service.create_vault(session, policy, name="no-owner-cancel")
+    X.initiate(session, sign_exit(session, vault, CUSTODIAN))
+    with pytest.raises(VaultError, match="policy lets only the Safe or its timelock cancel an exit: propose it"):
+        X.cancel_as_owner(session, vault.id, anvil_signer(OWNERS[0]))
+    assert X.status(session, vault.id).pending  # nothing was sent
+
+
 def test_finalize_twice_and_before_the_delay_are_rejected(session):
     vault = resilient_vault(session)
     X.initiate(session, sign_exit(session, vault, CUSTODIAN))
@@ -124,7 +175,8 @@ def test_finalize_twice_and_before_the_delay_are_rejected(session):
 
 def test_cancel_by_owner_safe_or_nobody_else(session):
     vault = resilient_vault(session)
-    X.initiate(session, sign_exit(session, vault, CUSTODIAN))
+    request = sign_exit(session, vault, CUSTODIAN)
+    X.initiate(session, request)
     module = session.contract("ExitModule", vault.exit_module)
     cancel = bytes.fromhex(module.encode_abi("cancel", [])[2:])
     from custody.chain.transactions import send_transaction
@@ -139,8 +191,15 @@ def test_cancel_by_owner_safe_or_nobody_else(session):
             what="stranger cancels",
             decoder=decode_revert,
         )
-    X.cancel_as_owner(session, vault.id, anvil_signer(OWNERS[2]))
+    owner = anvil_signer(OWNERS[2])
+    balance = session.chain.w3.eth.get_balance
+    before = balance(owner.address)
+    receipt = X.cancel_as_owner(session, vault.id, owner)
     assert not X.status(session, vault.id).pending
+    assert X.get_request(session, request.id).state is X.ExitState.CANCELLED
+    # an owner holding ETH pays its own gas (only an owner without any is funded, on a local chain)
+    price = session.chain.w3.eth.get_transaction_receipt(receipt.tx_hash)["effectiveGasPrice"]
+    assert before - balance(owner.address) == receipt.gas_used * price
     advance(session, 3 * 3600)
     with pytest.raises(VaultError, match="has no pending exit"):
         X.finalize(session, vault.id)  # a cancelled exit can't be finalized

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from custody.audit.integrity import Problem, check_rows, first_bad_sequence
+from custody.audit.keys import Ed25519LedgerKey, SignedHead, head_message
 from custody.audit.ledger import Ledger
-from custody.audit.merkle import leaf_hash
+from custody.audit.merkle import MerkleTree, leaf_hash
 from custody.audit.synthetic import fill
 from custody.store import Store
 
@@ -79,3 +81,92 @@ def test_first_bad_sequence_narrows_a_head_range_to_the_first_precise_finding_in
     other = Problem(2, "head_signature", "", until=6)
     assert first_bad_sequence([other, ranged, Problem(7, "chain_break", "")]) == 2
     assert first_bad_sequence([Problem(None, "anchor_mismatch", "")]) is None
+
+
+def _signed_heads(rows, sizes, key: Ed25519LedgerKey, log_id: str = "log") -> list[SignedHead]:
+    """Correct heads of ``rows`` at ``sizes``, signed by ``key``."""
+    tree = MerkleTree([leaf_hash(blob) for _seq, _leaf, blob in rows])
+    return [
+        SignedHead(log_id, size, tree.root(size), 1_767_693_600 + size, key.key_id,
+                   key.sign(head_message(log_id, size, tree.root(size), 1_767_693_600 + size)))
+        for size in sizes
+    ]  # fmt: skip
+
+
+def test_a_bad_head_is_blamed_from_the_largest_verified_head_below_it_or_from_entry_0(clean_rows):
+    trusted, stranger = (Ed25519LedgerKey(Ed25519PrivateKey.generate()) for _ in range(2))
+    heads = _signed_heads(clean_rows, [4], trusted) + _signed_heads(clean_rows, [2, 9], stranger)
+    result = check_rows(clean_rows, heads, trusted_keys=[trusted.key_id])
+    assert result.verified_sizes == [4]
+    # nothing verified below size 2: the damage may lie anywhere from entry 0; size 9: from the head at 4
+    assert [(p.code, p.sequence, p.until) for p in result.problems] == [
+        ("untrusted_key", 0, 2),
+        ("untrusted_key", 4, 9),
+    ]
+    assert first_bad_sequence(result.problems) == 0
+
+
+def _changed_under_its_leaf(rows, seq: int) -> list[tuple[int, bytes, bytes]]:
+    """``rows`` with entry ``seq`` changed but its stored leaf hash kept (an attacker who forgot it)."""
+    data = orjson.loads(rows[seq][2])
+    data["actor"] = "mallory"
+    out = list(rows)
+    out[seq] = (seq, rows[seq][1], orjson.dumps(data, option=orjson.OPT_SORT_KEYS))
+    return out
+
+
+def test_a_changed_entry_under_its_stored_leaf_hash_is_a_leaf_mismatch_and_rows_without_one_are_not(clean_rows):
+    assert ("leaf_mismatch", 5) in _found(_changed_under_its_leaf(clean_rows, 5))
+    unhashed = [(s, None, blob) for s, _leaf, blob in clean_rows]  # rows that record no leaf hash
+    assert check_rows(unhashed, []).ok
+
+
+def test_a_break_names_the_link_and_the_report_lists_problems_in_sequence_order(clean_rows):
+    # found while scanning: the leaf mismatch at 9; after the scan: the breaks blamed on 3 and 9
+    result = check_rows(_changed_under_its_leaf(_edit(clean_rows, 3, actor="mallory"), 9), [])
+    assert [p.sequence for p in result.problems] == [9, 3, 9]
+    assert {p.message for p in result.problems if p.code == "chain_break"} == {
+        "entry 4 does not link to the recomputed hash of entry 3",
+        "entry 10 does not link to the recomputed hash of entry 9",
+    }
+    assert [p["sequence"] for p in result.as_dict()["problems"]] == [3, 9, 9]
+
+
+def test_entries_of_the_kinds_of_interest_are_kept_and_no_others(clean_rows):
+    kinds = [orjson.loads(blob)["kind"] for _seq, _leaf, blob in clean_rows]
+    wanted = kinds[0]
+    kept = check_rows(clean_rows, [], interest=frozenset({wanted})).interesting
+    assert [e["seq"] for e in kept] == [i for i, kind in enumerate(kinds) if kind == wanted]
+    assert check_rows(clean_rows, [], interest=frozenset()).interesting == []
+
+
+def test_a_head_beyond_the_log_names_the_missing_tail(clean_rows):
+    key = Ed25519LedgerKey(Ed25519PrivateKey.generate())
+    result = check_rows(clean_rows[: SIZE - 2], _signed_heads(clean_rows, [SIZE], key))
+    (beyond,) = [p for p in result.problems if p.code == "head_beyond_log"]
+    assert beyond.sequence == SIZE - 2
+    assert beyond.message.endswith(
+        f"covers {SIZE} entries but the log has {SIZE - 2}: entries 10..11 are missing (truncated)"
+    )
+
+
+def test_a_head_over_another_root_names_both_roots_by_their_first_16_hex_digits(clean_rows):
+    key = Ed25519LedgerKey(Ed25519PrivateKey.generate())
+    forked = b"\xab" * 32
+    head = SignedHead(
+        "log", 4, forked, 1_767_693_604, key.key_id, key.sign(head_message("log", 4, forked, 1_767_693_604))
+    )
+    result = check_rows(clean_rows, [head])
+    real = MerkleTree([leaf_hash(blob) for _seq, _leaf, blob in clean_rows]).root(4)
+    (mismatch,) = [p for p in result.problems if p.code == "head_root_mismatch"]
+    assert (mismatch.sequence, mismatch.until) == (0, 4)
+    assert mismatch.message == (
+        f"head None (size 4) signs root {'ab' * 8}…, but the entries recompute to {real.hex()[:16]}… (forked or rewritten)"
+    )
+
+
+def test_entries_under_no_signed_head_are_named_from_the_largest_verified_head(clean_rows):
+    key = Ed25519LedgerKey(Ed25519PrivateKey.generate())
+    result = check_rows(clean_rows, _signed_heads(clean_rows, [3, 7], key), require_signed=True)
+    (tail,) = [p for p in result.problems if p.code == "unsigned_entries"]
+    assert tail.sequence == 7 and tail.message.startswith(f"entries 7..{SIZE - 1} are under no signed head; ")

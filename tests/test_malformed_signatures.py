@@ -77,6 +77,12 @@ def test_verifier_rejects_specifically(name):
     assert message in str(info.value)
 
 
+@pytest.mark.parametrize("blob", ["0x" + "11" * 65, "1" * 65, None], ids=["hex_text", "65_characters", "none"])
+def test_a_signature_that_is_not_bytes_is_named_so(blob):
+    with pytest.raises(SignatureError, match="^signature must be bytes$"):
+        verify_owner_signature(blob, b"\x00" * 32)  # type: ignore[arg-type]
+
+
 def test_import_signature_rejects_every_case(run_cli, session, tmp_path):
     vault, _ = service.create_vault(session, POLICIES / "cold.yaml")
     proposal = P.propose_transfer(session, vault.id, to=PRIME_BROKER, amount="1")

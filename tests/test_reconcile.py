@@ -100,6 +100,7 @@ def test_seeded_scenario_yields_exactly_the_seeded_findings(session, tmp_path):
     }
     assert len(run.reconciliation.findings) == len(found) == 12
     assert {f.kind for f in run.reconciliation.findings} == set(K)  # every kind demonstrated
+    assert run.reconciliation.diff.altered == 2  # A[2] (fine weight) and A[4] (year)
 
     by_kind = {f.kind: f for f in run.reconciliation.findings if f.kind is not K.BAR_ALTERED}
     supply = units(A[:10]) + 103 * 10**18
@@ -118,6 +119,9 @@ def test_seeded_scenario_yields_exactly_the_seeded_findings(session, tmp_path):
     assert (mint.tx_hash, mint.block) == (unprovenanced.tx_hash, unprovenanced.block_number)
     dup = by_kind[K.DUPLICATE_ALLOCATION]
     assert len(dup.events) == 2 and all(e.tx_hash and e.tx_hash.startswith("0x") for e in dup.events)
+    assert [e.event for e in dup.events] == ["BarAllocated", "BarAllocated"]
+    first, again = (e.block for e in dup.events)
+    assert f"is allocated 2 times (first in block {first}, again in block {again})" in dup.message
     assert by_kind[K.ALLOCATED_NOT_IN_LIST].bar["serial"] == A[1]["serial"]  # named from the previous list
     assert by_kind[K.LISTED_NOT_ALLOCATED].bar["row"] == 11
     change = by_kind[K.LIST_CHANGE_UNMATCHED]

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import pytest
 
+from custody.exceptions import ReconcileError
 from custody.reconcile import scenario as S
 from custody.reconcile import token as T
+from custody.reconcile.engine import reconcile
 from custody.reconcile.findings import FindingKind as K
+from custody.reconcile.index import EventColumns, EventKind, OnchainRecord
+from custody.reconcile.ingest import load_bar_list
 from custody.reconcile.service import EXIT_OK, run_reconcile
 from tests.collateral_helpers import HOLDER, deploy, units, write
 
@@ -36,6 +40,8 @@ def test_one_base_unit_of_weight_difference_is_a_weight_mismatch(session, tmp_pa
     assert mismatches[0].amounts == {
         "onchain_fine_weight": str(weights[1]), "listed_fine_weight": str(S.row_units(BARS[1])),
     }  # fmt: skip
+    # the evidence cited is the bar's allocation event
+    assert [e.event for e in mismatches[0].events] == ["BarAllocated"]
     assert run.exit_code != EXIT_OK
     # verified backing counts the smaller of the two weights
     assert run.reconciliation.totals.verified_backing == units(BARS) + min(delta, 0)
@@ -54,3 +60,28 @@ def test_one_base_unit_of_supply_over_the_backing_is_a_shortfall(session, tmp_pa
     assert set(kinds) == {K.SUPPLY_EXCEEDS_ALLOCATION, K.BACKING_SHORTFALL, K.MINT_EXCEEDS_PROVENANCE}
     assert kinds[K.BACKING_SHORTFALL].amounts["shortfall"] == "1" and over.reconciliation.totals.shortfall == 1
     assert kinds[K.SUPPLY_EXCEEDS_ALLOCATION].amounts["excess"] == "1"
+
+
+def test_a_previous_list_without_the_block_it_was_valid_at_is_refused_before_any_work(tmp_path):
+    """The library call (the service derives the block from its recorded runs before it gets here)."""
+    bars = load_bar_list(write(tmp_path, "bars.csv", BARS))
+    empty = EventColumns([], [], [], [], [], [], [])
+    record = OnchainRecord(chain_id=31337, token=HOLDER, at_block=10, bars=empty, batches=empty, supply=empty,
+                           transfers=empty)  # fmt: skip
+    with pytest.raises(ReconcileError, match="needs the block that list was valid at"):
+        reconcile(bars, record, previous=bars)
+    assert reconcile(bars, record, previous=bars, since_block=10).diff is not None
+
+
+def test_an_unmatched_list_change_cites_the_first_50_supply_events_of_the_period(tmp_path):
+    """Chain-free: 51 one-unit mints after the previous list's block, the list unchanged."""
+    bars = load_bar_list(write(tmp_path, "bars.csv", BARS))
+    empty = EventColumns([], [], [], [], [], [], [])
+    mints = EventColumns(kinds=[int(EventKind.MINTED)] * 51, blocks=list(range(2, 53)), log_indexes=[0] * 51,
+                         keys=[b"\x00" * 32] * 51, accounts=[HOLDER] * 51, counterparties=[], amounts=[1] * 51)  # fmt: skip
+    record = OnchainRecord(chain_id=31337, token=HOLDER, at_block=60, bars=empty, batches=empty, supply=mints,
+                           transfers=empty)  # fmt: skip
+    result = reconcile(bars, record, previous=bars, since_block=1)
+    (unmatched,) = [f for f in result.findings if f.kind is K.LIST_CHANGE_UNMATCHED]
+    assert unmatched.amounts == {"list_change": "0", "net_minted": "51", "difference": "51"}
+    assert [(e.event, e.block) for e in unmatched.events] == [("Minted", block) for block in range(2, 52)]

@@ -130,6 +130,7 @@ def test_eth_sign_signatures_are_understood():
     blob = ecdsa.r.to_bytes(32, "big") + ecdsa.s.to_bytes(32, "big") + bytes([ecdsa.v + 4])
     sig = verify_owner_signature(blob, SAMPLE.safe_tx_hash)
     assert sig.signer == anvil_signer(2).address and sig.kind == "eth_sign"
+    assert sig.signature == blob  # kept as signed (v 31/32), for the Safe to verify as eth_sign
 
 
 def _with(blob, *, v=None, r=None, s=None):

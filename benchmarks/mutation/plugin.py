@@ -63,3 +63,13 @@ def module_path(module: str) -> Path:
 
 if os.environ.get("CUSTODY_MUTANT"):
     install(os.environ["CUSTODY_MUTANT"])
+
+
+def pytest_collection_modifyitems(session, config, items) -> None:
+    """``$CUSTODY_MUTANT_FIRST`` (node ids, one a line) runs those tests first, in that order: with ``-x``,
+    a mutant killed by a test that killed an earlier one stops after that test."""
+    first = [line for line in os.environ.get("CUSTODY_MUTANT_FIRST", "").splitlines() if line]
+    if not first:
+        return
+    rank = {test_id: position for position, test_id in enumerate(first)}
+    items.sort(key=lambda item: rank.get(item.nodeid, len(rank)))  # stable: the rest keep their order

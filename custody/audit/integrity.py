@@ -193,7 +193,8 @@ def _check_heads(result: IntegrityResult, roots: dict[int, bytes], log_id: str |
     good: list[int] = []
     signed: list[SignedHead] = []  # correctly signed by an acceptable key, of this log, within it
     bad: list[tuple[SignedHead, str, str]] = []
-    for head in sorted(result.heads, key=lambda h: (h.size, h.id or 0)):
+    # stable: heads of one size keep the order they were read in (by id, from the ledger and from bundles)
+    for head in sorted(result.heads, key=lambda h: h.size):
         if log_id is not None and head.log_id != log_id:
             bad.append(
                 (head, "foreign_head", f"head {head.id} (size {head.size}) belongs to another log {head.log_id}")
@@ -233,9 +234,9 @@ def _check_heads(result: IntegrityResult, roots: dict[int, bytes], log_id: str |
 
 def _check_consistency(result: IntegrityResult, heads: list[SignedHead]) -> None:
     """RFC 9162 consistency between consecutive signed heads: the proof comes from the recomputed tree,
-    the roots from the heads' signatures, so a later head that does not extend an earlier one fails."""
-    ordered = sorted(heads, key=lambda h: (h.size, h.id or 0))
-    for first, second in itertools.pairwise(ordered):
+    the roots from the heads' signatures, so a later head that does not extend an earlier one fails.
+    ``heads`` are in size order (as :func:`_check_heads` visits them)."""
+    for first, second in itertools.pairwise(heads):
         if first.size == second.size:
             ok = first.root == second.root
         else:

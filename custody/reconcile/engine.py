@@ -135,7 +135,10 @@ def _supply_ref(record: OnchainRecord, i: int) -> EventRef:
 def reconcile(
     bars: BarList, record: OnchainRecord, *, previous: BarList | None = None, since_block: int | None = None
 ) -> Reconciliation:
-    """Reconcile ``bars`` against ``record`` (everything up to ``record.at_block``)."""
+    """Reconcile ``bars`` against ``record`` (everything up to ``record.at_block``); a ``previous`` list is
+    compared with ``bars`` over ``(since_block, record.at_block]``, so it needs the block it was valid at."""
+    if previous is not None and since_block is None:
+        raise ReconcileError("comparing with a previous bar list needs the block that list was valid at")
     with gc_paused():
         return _reconcile(bars, record, previous, since_block)
 
@@ -432,9 +435,7 @@ def _reconcile(
         )
     findings += _provenance(record)
     diff = None
-    if previous is not None:
-        if since_block is None:
-            raise ReconcileError("comparing with a previous bar list needs the block that list was valid at")
+    if previous is not None and since_block is not None:  # reconcile() refuses a previous list without one
         diff, diff_findings = _list_changes(bars, previous, record, since_block)
         findings += diff_findings
     return Reconciliation(

@@ -1,0 +1,182 @@
+"""How the pre-flight classifies listed contract calls and scheduled timelock payloads — each verdict
+predicted in Python and then executed against the deployed CustodyGuard (tests.test_guard_rules.check):
+the two must agree, and both must give the expected error with the expected arguments."""
+
+import pytest
+from eth_abi import encode
+from eth_utils import function_signature_to_4byte_selector as sel
+from eth_utils import to_checksum_address
+
+from custody.contracts.infra import DEMO_TOKEN_ADDRESS
+from custody.policy.compiled import KIND_BITS
+from custody.policy.onchain import guard_model, installed_guard
+from custody.types import ZERO_ADDRESS, Operation
+from custody.vault import service
+from tests.conftest import FIXTURES
+from tests.guard_harness import erc20, module_call, monday_of_next_week, multisend, schedule
+from tests.test_guard_rules import BROKER, ETH, MAKER, MULTISEND_CALL_ONLY, STRANGER, USD, check
+
+# a contract_calls target: ping(uint256) only
+LISTED = to_checksum_address("0x000000000000000000000000000000000000cafe")
+PING = sel("ping(uint256)") + encode(["uint256"], [7])
+SENTINEL = "0x0000000000000000000000000000000000000001"
+CONTRACT_CALLS = f"""contract_calls:
+  - address: "{LISTED}"
+    functions: ["ping(uint256)"]
+    controls: [TEST-7]
+"""
+
+
+def _dirty(address: str) -> bytes:
+    """An address argument word with a bit set above its 160 bits (what abi.decode would truncate)."""
+    return (1 << 160 | int(address, 16)).to_bytes(32, "big")
+
+
+def _scheduled_self_call(vault, inner: bytes, salt: int) -> bytes:
+    """A timelock schedule of the Safe calling itself (a configuration change) with ``inner``."""
+    return schedule(vault.safe, 0, module_call(vault.safe, vault.safe, 0, inner), 2 * 3600, salt=bytes([salt]) * 32)
+
+
+@pytest.fixture
+def monday(session):
+    return monday_of_next_week(session)
+
+
+@pytest.fixture
+def vault(session):
+    """A vault of rules.yaml (nothing is transferred here, so it needs no funds)."""
+    return service.create_vault(session, FIXTURES / "policies" / "rules.yaml")[0]
+
+
+@pytest.fixture
+def calls_vault(session, tmp_path):
+    policy = tmp_path / "rules-with-calls.yaml"
+    policy.write_text((FIXTURES / "policies" / "rules.yaml").read_text() + CONTRACT_CALLS)
+    record, _ = service.create_vault(session, policy, name="rules-with-calls")
+    session.send(to=record.safe, value=10 * ETH, what="fund")
+    return record
+
+
+def test_a_listed_contract_call_passes_only_without_eth_and_only_for_its_listed_function(session, calls_vault, monday):
+    t = monday + 8 * 3600
+    check(session, calls_vault, t, "ok", to=LISTED, data=PING)
+    # the same listed function with 1 wei attached is no longer a listed call: LISTED is no policy asset
+    v = check(session, calls_vault, t + 1, "CustodyGuardCallForbidden", to=LISTED, value=1, data=PING)
+    assert v.args == (LISTED, PING[:4], 1) and v.rule == "assets"
+    v = check(session, calls_vault, t + 2, "CustodyGuardCallForbidden", to=LISTED, data=sel("pong()"))
+    assert v.args == (LISTED, sel("pong()"), 0)
+    # a selector cut to 3 bytes is not the listed selector
+    v = check(session, calls_vault, t + 3, "CustodyGuardCallForbidden", to=LISTED, data=PING[:3])
+    assert v.args[0] == LISTED and v.args[2] == 0
+
+
+@pytest.mark.parametrize(
+    "inner",
+    [
+        sel("setGuard(address)") + _dirty(STRANGER),
+        sel("setFallbackHandler(address)") + b"\x00" * 31,  # the address argument cut short
+        sel("enableModule(address)") + _dirty(STRANGER),
+        sel("disableModule(address,address)") + encode(["address"], [SENTINEL]) + _dirty(STRANGER),
+    ],
+    ids=["setGuard_dirty_address", "setFallbackHandler_truncated", "enableModule_dirty_address",
+         "disableModule_dirty_second_address"],
+)  # fmt: skip
+def test_a_scheduled_configuration_change_with_a_malformed_address_is_of_no_kind(session, vault, monday, inner):
+    """Every configuration kind is allowed by rules.yaml's timelock, yet a malformed argument makes the call
+    of kind 0 (unknown, never allowed) — not a change the owners could schedule."""
+    v = check(
+        session, vault, monday + 10 * 3600, "CustodyGuardTimelockKindForbidden", to=vault.timelock,
+        data=_scheduled_self_call(vault, inner, salt=5),
+    )  # fmt: skip
+    assert v.args == (0, vault.safe, sel("execTransactionFromModule(address,uint256,bytes,uint8)"))
+
+
+def test_a_scheduled_token_transfer_over_the_limit_is_listed_only_for_a_destination_of_that_token(
+    session, vault, monday
+):
+    t = monday + 10 * 3600
+    lock = vault.timelock
+    # BROKER is allowlisted for dUSD: an over-limit dUSD transfer to it may be scheduled (over_limit_transfer)
+    listed = module_call(vault.safe, DEMO_TOKEN_ADDRESS, 0, erc20("transfer", BROKER, 5000 * USD))
+    check(session, vault, t, "ok", to=lock, data=schedule(vault.safe, 0, listed, 3600, salt=b"\x06" * 32))
+    # MAKER is allowlisted for ETH only: the same dUSD transfer to it is an unlisted transfer, not in the policy
+    unlisted = module_call(vault.safe, DEMO_TOKEN_ADDRESS, 0, erc20("transfer", MAKER, 5000 * USD))
+    v = check(
+        session, vault, t + 1, "CustodyGuardTimelockKindForbidden", to=lock,
+        data=schedule(vault.safe, 0, unlisted, 3600, salt=b"\x07" * 32),
+    )  # fmt: skip
+    assert v.args[0] == KIND_BITS["unlisted_transfer"]
+
+
+@pytest.mark.parametrize("extra", [b"", b"\x00"], ids=["36_bytes", "37_bytes"])
+def test_a_scheduled_unpause_is_a_policy_change_only_as_exactly_one_bool_argument(session, vault, monday, extra):
+    guard = installed_guard(session, vault.safe)
+    unpause = sel("setPaused(bool)") + encode(["bool"], [False]) + extra
+    expect = "ok" if not extra else "CustodyGuardTimelockKindForbidden"
+    v = check(session, vault, monday + 10 * 3600, expect, to=vault.timelock, data=schedule(guard, 0, unpause, 3600))
+    assert v.args == (() if not extra else (0, guard, unpause[:4]))
+
+
+def test_an_asset_never_spent_has_an_empty_window_in_the_model_as_on_chain(session, vault):
+    now = session.chain.latest_timestamp()
+    model = guard_model(session, vault.safe, timestamp=now)
+    guard = session.contract("CustodyGuard", installed_guard(session, vault.safe))
+    assert len(model.states) == len(model.config.assets) == 2
+    for asset, state in zip(model.config.assets, model.states):
+        assert not state.seeded
+        for hour in (now // 3600, now // 3600 + 30):
+            assert state.window_total(hour) == guard.functions.windowTotal(asset.token).call() == 0
+
+
+def test_the_owners_may_pause_the_guard_directly_but_unpause_it_only_through_the_timelock(session, vault, monday):
+    guard = installed_guard(session, vault.safe)
+    t = monday + 10 * 3600
+    unpause = sel("setPaused(bool)") + encode(["bool"], [False])
+    v = check(session, vault, t, "CustodyGuardCallForbidden", to=guard, data=unpause)
+    assert v.args == (guard, unpause[:4], 0)
+    check(session, vault, t + 1, "ok", to=guard, data=sel("setPaused(bool)") + encode(["bool"], [True]))
+
+
+@pytest.mark.parametrize("extra", [b"", b"\x00"], ids=["36_bytes", "37_bytes"])
+def test_revoking_a_message_approval_is_a_direct_guard_call_of_exactly_one_word(session, vault, monday, extra):
+    guard = installed_guard(session, vault.safe)
+    revoke = sel("revokeMessage(bytes32)") + b"\x42" * 32 + extra
+    expect = "ok" if not extra else "CustodyGuardCallForbidden"
+    check(session, vault, monday + 10 * 3600, expect, to=guard, data=revoke)
+
+
+def test_a_cancel_call_to_the_zero_address_is_no_exit_cancel_on_a_vault_without_an_exit_module(session, vault, monday):
+    v = check(session, vault, monday + 10 * 3600, "CustodyGuardCallForbidden", to=ZERO_ADDRESS, data=sel("cancel()"))
+    assert v.args == (ZERO_ADDRESS, sel("cancel()"), 0)
+
+
+def test_a_batch_of_allowed_transfers_is_allowed_whatever_the_padding_of_its_packed_calls(session, calls_vault, monday):
+    batch = multisend((0, BROKER, 1, b""), (0, MAKER, 2, b""), (0, LISTED, 0, PING))  # 85 + 85 + 121 bytes
+    check(session, calls_vault, monday + 8 * 3600, "ok", to=MULTISEND_CALL_ONLY, data=batch,
+          operation=Operation.DELEGATECALL)  # fmt: skip
+
+
+def test_a_bare_selector_to_the_timelock_is_named_in_the_refusal(session, vault, monday):
+    bare = sel("getMinDelay()")  # exactly 4 bytes: the selector is all there is
+    v = check(session, vault, monday + 10 * 3600, "CustodyGuardCallForbidden", to=vault.timelock, data=bare)
+    assert v.args == (vault.timelock, bare, 0)
+
+
+def test_the_timelock_delay_may_be_scheduled_up_to_exactly_30_days(session, vault, monday):
+    for salt, (delay, expect) in enumerate(((30 * 86400, "ok"), (30 * 86400 + 1, "CustodyGuardDelayOutOfRange"))):
+        payload = sel("updateDelay(uint256)") + encode(["uint256"], [delay])
+        check(session, vault, monday + 10 * 3600 + salt, expect, to=vault.timelock,
+              data=schedule(vault.timelock, 0, payload, 3600, salt=bytes([salt + 9]) * 32))  # fmt: skip
+
+
+def test_a_scheduled_enable_module_of_a_foreign_module_is_refused_as_such_and_a_padded_one_is_of_no_kind(
+    session, vault, monday
+):
+    enable = sel("enableModule(address)") + encode(["address"], [STRANGER])
+    t = monday + 10 * 3600
+    v = check(session, vault, t, "CustodyGuardModuleForbidden", to=vault.timelock,
+              data=_scheduled_self_call(vault, enable, salt=11))  # fmt: skip
+    assert v.args == (STRANGER,)
+    v = check(session, vault, t + 1, "CustodyGuardTimelockKindForbidden", to=vault.timelock,
+              data=_scheduled_self_call(vault, enable + b"\x00", salt=12))  # fmt: skip
+    assert v.args[0] == 0
