@@ -70,10 +70,10 @@ def _transfer(
     to: str,
     amount: str,
     token: str | None,
-    signers: list,
+    signers: list[Any],
     proposer: str = "pilot",
-    confirm: Callable[[P.Proposal], dict] | None = None,
-) -> dict:
+    confirm: Callable[[P.Proposal], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     proposal = P.propose_transfer(session, vault_ref, to=to, amount=amount, token=token, proposer=proposer)
     shown = P.describe(session, proposal)
     for signer in signers:
@@ -163,7 +163,7 @@ def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
     _derived_cold_policy(policies / "cold.yaml", copied / "cold.yaml", hsm["address"])
     hsm_signer = hsm.pop("signer")
 
-    def infrastructure() -> dict:
+    def infrastructure() -> dict[str, Any]:
         infra, results = ensure_infrastructure(session.chain, session.sender, session.store)
         session._infra = infra
         return {r.name: {"address": r.address, "gas_used": r.gas_used} for r in results}
@@ -171,10 +171,10 @@ def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
     infra = run.step("deploy Safe v1.4.1, custody infrastructure and the demo stablecoin dUSD", infrastructure)
     token = infra["DemoUSD"]
 
-    vaults: dict[str, dict] = {}
+    vaults: dict[str, dict[str, Any]] = {}
     for label, file in (("hot", "hot.yaml"), ("cold", "cold.yaml")):
 
-        def create(file=file) -> dict:
+        def create(file=file) -> dict[str, Any]:
             record, facts = service.create_vault(session, copied / file)
             state = service.read_state(session, record)
             return {
@@ -185,7 +185,7 @@ def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
 
         vaults[label] = run.step(f"create {label} vault from {file}", create)
 
-    def fund() -> dict:
+    def fund() -> dict[str, Any]:
         txs = []
         for label, amount in (("cold", 160 * 10**18), ("hot", 10 * 10**18)):
             r = session.send(to=vaults[label]["safe"], value=amount, what=f"funding the {label} vault")
@@ -200,7 +200,7 @@ def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
     run.step("fund the vaults", fund)
     kyc = _kyc(run, session, vaults)  # KYC badges first: approval badges link to them
 
-    def confirm_out_of_band(proposal: P.Proposal) -> dict:
+    def confirm_out_of_band(proposal: P.Proposal) -> dict[str, Any]:
         try:
             P.execute(session, proposal)
         except ConfirmationRequired as refused:
@@ -318,7 +318,12 @@ def _drill(run: PilotRun, session: Session, cold_vault: str) -> dict[str, Any]:
 
 
 def _auditor(
-    run: PilotRun, session: Session, vaults: dict[str, dict], collateral: dict[str, Any], copied: Path, bundle: Path
+    run: PilotRun,
+    session: Session,
+    vaults: dict[str, dict[str, Any]],
+    collateral: dict[str, Any],
+    copied: Path,
+    bundle: Path,
 ) -> dict[str, Any]:
     """The badges of every vault (incl. the cold vault's drill badge, the issuer's reconciliation sign-off)
     checked as an outside auditor would: chain data, the templates and the exported audit bundle only."""
@@ -343,14 +348,14 @@ def _collateral(run: PilotRun, session: Session, issuer_template: Path) -> dict[
     return collateral_section(run.step, session, issuer_template, run.home / "collateral")
 
 
-def _kyc(run: PilotRun, session: Session, vaults: dict[str, dict]) -> dict[str, Any]:
+def _kyc(run: PilotRun, session: Session, vaults: dict[str, dict[str, Any]]) -> dict[str, Any]:
     from custody.attest.pilot import kyc_section
 
     return kyc_section(run.step, session, vaults)
 
 
 def _attestations(
-    run: PilotRun, session: Session, vaults: dict[str, dict], collateral: dict[str, Any], copied: Path
+    run: PilotRun, session: Session, vaults: dict[str, dict[str, Any]], collateral: dict[str, Any], copied: Path
 ) -> dict[str, Any]:
     """Inventory tags (batch), a reconciliation sign-off, and verification of every badge."""
     from custody.attest.pilot import attest_section

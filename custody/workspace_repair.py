@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -43,12 +44,12 @@ class Forgotten:
     proposals: int
     entry_seq: int
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"vault": self.name, "chain_id": self.chain_id, "safe": self.safe, "proposals_forgotten": self.proposals,
                 "ledger_seq": self.entry_seq}  # fmt: skip
 
 
-def status(store: Store, chain: Chain | None, *, where: str) -> dict:
+def status(store: Store, chain: Chain | None, *, where: str) -> dict[str, Any]:
     with store.connect() as conn:
         rows = conn.execute(sa.select(vaults.c.chain_id, vaults.c.name, vaults.c.safe).order_by(vaults.c.id)).all()
         chain_ids = sorted({r.chain_id for r in rows} | {r[0] for r in conn.execute(sa.select(deployments.c.chain_id))})
@@ -113,7 +114,7 @@ def forget_vault(store: Store, name: str, *, chain_id: int | None, reason: str, 
     return Forgotten(row["name"], row["chain_id"], row["safe"], count, entry.seq)
 
 
-def repair(store: Store, chain: Chain, *, reason: str, actor: str = "operator") -> dict:
+def repair(store: Store, chain: Chain, *, reason: str, actor: str = "operator") -> dict[str, Any]:
     """Re-bind ``chain``'s id to this endpoint, forgetting the records of that chain id it does not hold."""
     if not reason.strip():
         raise VaultError("say why the workspace is repaired (--reason TEXT): it goes into the audit ledger")

@@ -38,7 +38,7 @@ DELEGATION_WINDOW = 3600  # seconds a delegated signature stays valid (EAS deadl
 class EasContext:
     deployment: Eas
     contract: Any
-    schemas: dict[str, dict]
+    schemas: dict[str, dict[str, Any]]
 
     @property
     def address(self) -> Address:
@@ -68,7 +68,7 @@ class Badge:
     expiration: int
     revocation_time: int
     revocable: bool
-    fields: dict = field(default_factory=dict)
+    fields: dict[str, Any] = field(default_factory=dict)
     tx_hash: str | None = None
     batch_root: str | None = None
 
@@ -77,7 +77,7 @@ class Badge:
         vault = self.fields.get("vault")
         return None if vault in (None, ZERO_ADDRESS) else to_checksum_address(vault)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "uid": self.uid, "step": self.step, "mode": self.mode, "attester": self.attester,
             "recipient": self.recipient, "ref_uid": self.ref_uid, "time": self.time, "expiration": self.expiration,
@@ -154,7 +154,7 @@ def _stored_tx(session: Session, uid: str) -> str | None:
 
 
 # -- issuing -----------------------------------------------------------------------------------------
-def _request_data(st: Step, recipient: str, expiration: int, ref_uid: bytes, data: bytes) -> tuple:
+def _request_data(st: Step, recipient: str, expiration: int, ref_uid: bytes, data: bytes) -> tuple[Any, ...]:
     return (to_checksum_address(recipient), expiration, st.revocable, ref_uid, data, 0)
 
 
@@ -171,7 +171,7 @@ def issue(
     *,
     attester: Signer,
     recipient: str,
-    fields: dict,
+    fields: dict[str, Any],
     ref_uid: bytes = ZERO32,
     expiration: int = 0,
     reference: str | None = None,
@@ -285,13 +285,13 @@ def latest_kyc(session: Session, subject: str) -> bytes:
 
 
 # -- parsing user-given field values ---------------------------------------------------------------------
-def coerce_fields(st: Step, raw: dict[str, str]) -> dict:
+def coerce_fields(st: Step, raw: dict[str, str]) -> dict[str, Any]:
     """Turn ``--field name=value`` strings into the schema's ABI types, with one clear error per field."""
     known = dict((n, t) for t, n in st.fields)
     unknown = sorted(set(raw) - set(known))
     if unknown:
         raise InputError(f"{st.name} badges have no field {', '.join(unknown)} (fields: {st.schema})")
-    out: dict = {}
+    out: dict[str, Any] = {}
     for name, value in raw.items():
         out[name] = _coerce(known[name], value, f"{st.name}.{name}")
     return out
@@ -327,5 +327,5 @@ def _coerce(abi_type: str, value: Any, where: str) -> Any:
     raise InputError(f"{where}: unsupported field type {abi_type}")
 
 
-def document(row: dict) -> dict | None:
+def document(row: dict[str, Any]) -> dict | None:
     return json.loads(row["document"]) if row.get("document") else None

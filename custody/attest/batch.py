@@ -23,6 +23,7 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from eth_utils import to_checksum_address
@@ -46,7 +47,7 @@ FORMAT = "custody-offchain-attestations/1"
 @dataclass(frozen=True)
 class BatchItem:
     recipient: str
-    fields: dict
+    fields: dict[str, Any]
     ref_uid: bytes = ZERO32
     expiration: int = 0
     reference: str | None = None
@@ -61,9 +62,9 @@ class BatchResult:
     anchor_block: int
     anchor_time: int
     anchor_gas: int
-    documents: list[dict]
+    documents: list[dict[str, Any]]
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         return {
             "step": self.step, "root": self.root, "size": self.size, "anchor_tx": self.anchor_tx,
             "anchor_block": self.anchor_block, "anchor_time": self.anchor_time, "anchor_gas": self.anchor_gas,
@@ -75,7 +76,7 @@ class BatchResult:
 def sign_offchain(
     session: Session, step_name: str, attester: Signer, items: list[BatchItem], *, time: int | None = None,
     progress: Callable[[int, int], None] | None = None,
-) -> list[tuple[OffchainMessage, dict]]:  # fmt: skip
+) -> list[tuple[OffchainMessage, dict[str, Any]]]:  # fmt: skip
     """EIP-712-sign one EAS off-chain attestation per item; returns (message, EAS-SDK ``sig`` object)."""
     st = step(step_name)
     ctx = context(session)
@@ -97,7 +98,7 @@ def sign_offchain(
     return out
 
 
-def _sig_object(message: OffchainMessage, payload: dict, sig) -> dict:
+def _sig_object(message: OffchainMessage, payload: dict[str, Any], sig) -> dict:
     return {
         "version": message.version,
         "domain": payload["domain"],
@@ -176,14 +177,14 @@ def issue_batch(
     )  # fmt: skip
 
 
-def write_documents(documents: Iterable[dict], path: str | Path) -> int:
+def write_documents(documents: Iterable[dict[str, Any]], path: str | Path) -> int:
     """One file holding a list of documents (each verifiable on its own)."""
     docs = list(documents)
     Path(path).write_text(json.dumps({"format": FORMAT, "attestations": docs}, indent=1, sort_keys=True) + "\n")
     return len(docs)
 
 
-def read_documents(path: str | Path) -> list[dict]:
+def read_documents(path: str | Path) -> list[dict[str, Any]]:
     """Documents from a batch file, a single document, or a JSON list of documents."""
     p = Path(path)
     try:
@@ -205,7 +206,7 @@ def read_documents(path: str | Path) -> list[dict]:
     return docs
 
 
-def stored_documents(session: Session, uids: Iterable[str] | None = None) -> list[dict]:
+def stored_documents(session: Session, uids: Iterable[str] | None = None) -> list[dict[str, Any]]:
     q = sa.select(badges.c.document).where(badges.c.chain_id == session.chain_id, badges.c.mode == "offchain")
     if uids is not None:
         q = q.where(badges.c.uid.in_(list(uids)))

@@ -14,6 +14,7 @@ import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from eth_utils import keccak, to_checksum_address
@@ -41,7 +42,9 @@ LOG_CHUNK = 10_000
 
 
 # -- chain reading helpers --------------------------------------------------------------------------------
-def _get_logs(session: Session, address: str, layouts: dict, from_block: int, topics_extra: list | None = None):
+def _get_logs(
+    session: Session, address: str, layouts: dict[str, Any], from_block: int, topics_extra: list[Any] | None = None
+):
     latest = session.chain.call(lambda: session.chain.w3.eth.block_number)
     out = []
     start = from_block
@@ -78,7 +81,7 @@ class Authority:
             return None, None, None
         return self.entries[i]
 
-    def describe(self) -> list[dict]:
+    def describe(self) -> list[dict[str, Any]]:
         return [
             {"from_time": t, "guard": g, "template_hash": h, "template": p.name if p else None}
             for t, (h, p, g) in zip(self.times, self.entries)
@@ -131,7 +134,7 @@ def authority(session: Session, vault: str, templates: dict[str, Policy], from_b
     for log in changes:
         guard = to_checksum_address(log.values[0])
         if guard == ZERO_ADDRESS:
-            entry: tuple = (None, None, guard)
+            entry: tuple[Any, ...] = (None, None, guard)
         else:
             try:
                 (info,) = read_many(session.chain, [session.contract("CustodyGuard", guard).functions.info()])
@@ -167,7 +170,7 @@ class Execution:
 def executions(session: Session, vault: str, from_block: int = 0) -> list[Execution]:
     layouts = layouts_from_abi(load_artifact("SafeL2").abi, ["ExecutionSuccess", "SafeMultiSigTransaction"])
     logs = _get_logs(session, vault, layouts, from_block)
-    by_tx: dict[str, dict] = {}
+    by_tx: dict[str, dict[str, Any]] = {}
     for log in logs:
         item = by_tx.setdefault(log.tx_hash, {"block": log.block_number, "success": [], "multisig": []})
         (item["success"] if log.event == "ExecutionSuccess" else item["multisig"]).append(log)
@@ -189,7 +192,7 @@ def executions(session: Session, vault: str, from_block: int = 0) -> list[Execut
     return sorted(out, key=lambda e: (e.block, e.tx_hash))
 
 
-def multisig_field(layouts: dict, name: str) -> int:
+def multisig_field(layouts: dict[str, Any], name: str) -> int:
     layout = next(lay for lay in layouts.values() if lay.name == "SafeMultiSigTransaction")
     return layout.field_names.index(name)
 
@@ -228,7 +231,7 @@ def onchain_badges(session: Session, ctx: EasContext, vault: str, from_block: in
     return out
 
 
-def offchain_badge(doc: dict) -> tuple[Badge | None, list[str]]:
+def offchain_badge(doc: dict[str, Any]) -> tuple[Badge | None, list[str]]:
     """Decode an EAS off-chain attestation document (no chain access); problems if malformed."""
     try:
         sig, message = doc["sig"], doc["sig"]["message"]
@@ -252,7 +255,7 @@ def offchain_badge(doc: dict) -> tuple[Badge | None, list[str]]:
     return badge, []
 
 
-def offchain_message(m: dict) -> OffchainMessage:
+def offchain_message(m: dict[str, Any]) -> OffchainMessage:
     def b32(key):
         return parse_uid(m[key], key)
 

@@ -8,6 +8,7 @@ the vault's template and checked when verifying (see docs/attestations.md: "Who 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from eth_abi import decode, encode
 from eth_abi.packed import encode_packed
@@ -41,7 +42,7 @@ class Step:
     def uid(self) -> bytes:
         return keccak(encode_packed(["string", "address", "bool"], [self.schema, ZERO_ADDRESS, self.revocable]))
 
-    def encode(self, values: dict) -> bytes:
+    def encode(self, values: dict[str, Any]) -> bytes:
         missing = [n for _t, n in self.fields if n not in values]
         extra = sorted(set(values) - {n for _t, n in self.fields})
         if missing or extra:
@@ -51,7 +52,7 @@ class Step:
             )
         return encode(self.types, [values[n] for _t, n in self.fields])
 
-    def decode(self, data: bytes) -> dict:
+    def decode(self, data: bytes) -> dict[str, Any]:
         values = decode(self.types, data)
         return {n: (to_checksum_address(v) if t == "address" else v) for (t, n), v in zip(self.fields, values)}
 
@@ -87,7 +88,7 @@ def step(name: str) -> Step:
     return STEPS[name]
 
 
-def register_schemas(session: Session, registry: str) -> dict[str, dict]:
+def register_schemas(session: Session, registry: str) -> dict[str, dict[str, Any]]:
     """Register every step's schema once (idempotent); returns name -> {uid, registered_now}."""
     contract = session.contract("SchemaRegistry", registry)
     out = {}

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from eth_abi.packed import encode_packed
 from eth_utils import keccak, to_checksum_address
@@ -65,14 +66,14 @@ def _hex(value: bytes) -> str:
     return "0x" + bytes(value).hex()
 
 
-def _domain(name: str, version: str, chain_id: int, eas: str) -> dict:
+def _domain(name: str, version: str, chain_id: int, eas: str) -> dict[str, Any]:
     return {"name": name, "version": version, "chainId": chain_id, "verifyingContract": to_checksum_address(eas)}
 
 
 def delegated_attest(
     *, eas: str, version: str, chain_id: int, attester: str, schema: bytes, recipient: str, expiration: int,
     revocable: bool, ref_uid: bytes, data: bytes, nonce: int, deadline: int, value: int = 0,
-) -> dict:  # fmt: skip
+) -> dict[str, Any]:  # fmt: skip
     return {
         "types": {"EIP712Domain": DOMAIN_FIELDS, "Attest": DELEGATED_ATTEST_FIELDS},
         "primaryType": "Attest",
@@ -87,7 +88,7 @@ def delegated_attest(
 
 def delegated_revoke(
     *, eas: str, version: str, chain_id: int, revoker: str, schema: bytes, uid: bytes, nonce: int, deadline: int
-) -> dict:
+) -> dict[str, Any]:
     return {
         "types": {"EIP712Domain": DOMAIN_FIELDS, "Revoke": DELEGATED_REVOKE_FIELDS},
         "primaryType": "Revoke",
@@ -113,7 +114,7 @@ class OffchainMessage:
     salt: bytes
     version: int = OFFCHAIN_VERSION
 
-    def typed_data(self, *, eas: str, eas_version: str, chain_id: int) -> dict:
+    def typed_data(self, *, eas: str, eas_version: str, chain_id: int) -> dict[str, Any]:
         return {
             "types": {"EIP712Domain": DOMAIN_FIELDS, "Attest": OFFCHAIN_ATTEST_FIELDS},
             "primaryType": "Attest",
@@ -139,7 +140,7 @@ class OffchainMessage:
             )
         )  # fmt: skip
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         """The message as the EAS SDK serialises it (hex strings, integers as decimal strings)."""
         return {
             "version": self.version, "schema": "0x" + self.schema.hex(), "recipient": to_checksum_address(self.recipient),

@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from eth_utils import to_checksum_address
@@ -77,7 +78,7 @@ class BadgeCheck:
     def ok(self) -> bool:
         return not self.problems
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "uid": self.uid, "step": self.step, "mode": self.mode, "attester": self.attester, "ok": self.ok,
             "problems": self.problems, "notes": self.notes,
@@ -89,8 +90,8 @@ class BadgeCheck:
 class Report:
     vault: str | None
     checks: list[BadgeCheck] = field(default_factory=list)
-    missing: list[dict] = field(default_factory=list)  # custody steps without a valid badge
-    templates: list[dict] = field(default_factory=list)
+    missing: list[dict[str, Any]] = field(default_factory=list)  # custody steps without a valid badge
+    templates: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # about the inputs (templates not available, …)
 
     @property
@@ -104,7 +105,7 @@ class Report:
         out += [m["message"] for m in self.missing]
         return out
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "vault": self.vault, "ok": self.ok, "badges": [c.as_dict() for c in self.checks],
             "missing": self.missing, "templates": self.templates, "problems": self.problems,
@@ -118,7 +119,7 @@ class Report:
 # -- the verifier ------------------------------------------------------------------------------------------
 class Verifier:
     def __init__(
-        self, session: Session, *, templates: Iterable[str | Path] = (), documents: Iterable[dict] = (),
+        self, session: Session, *, templates: Iterable[str | Path] = (), documents: Iterable[dict[str, Any]] = (),
         from_block: int | None = None, use_workspace: bool = True, ledger: LedgerView | None = None,
     ) -> None:  # fmt: skip
         """``ledger``: the audit ledger to check ``ledgerEntry`` links against and to find unbadged steps
@@ -133,7 +134,7 @@ class Verifier:
         self.now = session.chain.latest_timestamp()
         self._authorities: dict[str, Authority] = {}
         self._executions: dict[str, list[Execution]] = {}
-        self._offchain: dict[str, tuple[Badge | None, dict]] = {}
+        self._offchain: dict[str, tuple[Badge | None, dict[str, Any]]] = {}
         for doc in self.documents:
             badge, _ = offchain_badge(doc)
             uid = badge.uid if badge else str((doc.get("sig") or {}).get("uid"))
@@ -344,7 +345,7 @@ class Verifier:
         self._common(check, badge)
         return check
 
-    def check_offchain(self, doc: dict) -> BadgeCheck:
+    def check_offchain(self, doc: dict[str, Any]) -> BadgeCheck:
         badge, problems = offchain_badge(doc)
         uid = badge.uid if badge else str((doc.get("sig") or {}).get("uid", "?"))
         check = BadgeCheck(uid, badge.step if badge else None, "offchain", badge.attester if badge else None,
@@ -394,7 +395,7 @@ class Verifier:
         self._common(check, badge)
         return check
 
-    def _batch(self, check: BadgeCheck, badge: Badge, doc: dict, msg: OffchainMessage) -> None:
+    def _batch(self, check: BadgeCheck, badge: Badge, doc: dict[str, Any], msg: OffchainMessage) -> None:
         batch = (doc.get("custody") or {}).get("batch")
         if not batch:
             stamped = self.session.chain.call(
@@ -423,9 +424,9 @@ class Verifier:
             check.notes.append(f"in batch {hex32(root)} anchored at {stamped}")
 
     # -- missing badges --
-    def missing(self, vault: str, checks: list[BadgeCheck]) -> list[dict]:
+    def missing(self, vault: str, checks: list[BadgeCheck]) -> list[dict[str, Any]]:
         valid = [c.badge for c in checks if c.ok and c.badge is not None]
-        out: list[dict] = []
+        out: list[dict[str, Any]] = []
         auth = self.authority(vault)
         for ex in self.executions(vault):
             _h, policy, _g = auth.at(ex.time)
@@ -447,7 +448,9 @@ class Verifier:
             out += self._missing_in_ledger(vault, auth, valid, out)
         return out
 
-    def _missing_in_ledger(self, vault: str, auth: Authority, valid: list[Badge], known: list[dict]) -> list[dict]:
+    def _missing_in_ledger(
+        self, vault: str, auth: Authority, valid: list[Badge], known: list[dict[str, Any]]
+    ) -> list[dict]:
         """Ledger entries of steps the template in force asked a badge for, with no valid badge citing them
         (or, for badges issued without a link, attesting the same step)."""
         cited = {bytes(b.fields.get("ledgerEntry", ZERO32)) for b in valid}
@@ -509,7 +512,7 @@ class Verifier:
             report.problems += self.authority(check.badge.vault).problems
         return report
 
-    def verify_documents(self, documents: list[dict]) -> Report:
+    def verify_documents(self, documents: list[dict[str, Any]]) -> Report:
         report = Report(None)
         for doc in documents:
             report.checks.append(self.check_offchain(doc))

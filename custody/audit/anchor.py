@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from eth_utils import keccak
@@ -38,7 +39,7 @@ class Anchor:
     block_number: int
     reference: str | None = None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "head": self.head.as_dict(), "method": self.method, "chain_id": self.chain_id, "contract": self.contract,
             "operator": self.operator, "tx_hash": self.tx_hash, "block_number": self.block_number,
@@ -119,7 +120,7 @@ def anchor_head(session: Session, head: SignedHead, *, method: str = "ledger_anc
     return done
 
 
-def anchors(session_or_store) -> list[dict]:
+def anchors(session_or_store) -> list[dict[str, Any]]:
     """Every recorded anchor with its head (as dicts, the bundle's ``anchors.json`` form)."""
     store = getattr(session_or_store, "store", session_or_store)
     ledger_for(store).state()

@@ -29,6 +29,7 @@ import tarfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -62,7 +63,7 @@ def _key_file(key_id: str) -> tuple[str, bytes]:
     return f"keys/{scheme}-{ident.lower()}.txt", (key_id + "\n").encode()
 
 
-def export_bundle(ledger: Ledger, path: str | Path, *, store: Store | None = None) -> dict:
+def export_bundle(ledger: Ledger, path: str | Path, *, store: Store | None = None) -> dict[str, Any]:
     """Write the bundle of ``ledger`` to ``path`` (tar.gz); returns the manifest."""
     rows = list(ledger.rows())
     entries = [blob for _s, _l, blob in rows]
@@ -127,9 +128,9 @@ class Bundle:
     keys: list[str]
     entries: list[bytes]
     heads: list[SignedHead]
-    anchors: list[dict]
-    consistency: list[dict]
-    inclusion: list[dict]
+    anchors: list[dict[str, Any]]
+    consistency: list[dict[str, Any]]
+    inclusion: list[dict[str, Any]]
     files: dict[str, bytes]
     problems: list[Problem] = field(default_factory=list)
 

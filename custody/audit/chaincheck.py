@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_utils import function_signature_to_4byte_selector, keccak
@@ -39,7 +40,7 @@ class ChainReport:
     anchors_checked: int = 0
     problems: list[Problem] = field(default_factory=list)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "chain_id": self.chain_id, "executions_checked": self.executions_checked,
             "observed_checked": self.observed_checked, "onchain_executions": self.onchain_executions,
@@ -47,14 +48,14 @@ class ChainReport:
         }  # fmt: skip
 
 
-def _batched(chain: Chain, calls: list[tuple[str, list]]) -> list:
+def _batched(chain: Chain, calls: list[tuple[str, list[Any]]]) -> list:
     out = []
     for i in range(0, len(calls), BATCH):
         out += rpc_batch(chain, calls[i : i + BATCH])
     return out
 
 
-def check_chain(chain: Chain, entries: Iterable[dict], anchors: Iterable[dict] = ()) -> ChainReport:
+def check_chain(chain: Chain, entries: Iterable[dict[str, Any]], anchors: Iterable[dict] = ()) -> ChainReport:
     """Check ``entries`` (parsed, any order; only this chain's are considered) and ``anchors`` against ``chain``."""
     report = ChainReport(chain.chain_id)
     entries = [e for e in entries if e.get("chain_id") == chain.chain_id or e.get("kind") == "correction"]
@@ -67,7 +68,7 @@ def check_chain(chain: Chain, entries: Iterable[dict], anchors: Iterable[dict] =
     return report
 
 
-def _check_executions(chain: Chain, executions: list[dict], report: ChainReport) -> None:
+def _check_executions(chain: Chain, executions: list[dict[str, Any]], report: ChainReport) -> None:
     hashes = [e["refs"]["tx_hash"] for e in executions]
     txs = _batched(chain, [("eth_getTransactionByHash", [h]) for h in hashes])
     receipts = _batched(chain, [("eth_getTransactionReceipt", [h]) for h in hashes])
@@ -78,7 +79,7 @@ def _check_executions(chain: Chain, executions: list[dict], report: ChainReport)
             report.problems.append(Problem(entry["seq"], problem[0], f"entry {entry['seq']}: {problem[1]}"))
 
 
-def _execution_problem(entry: dict, tx: dict | None, receipt: dict | None) -> tuple[str, str] | None:
+def _execution_problem(entry: dict[str, Any], tx: dict | None, receipt: dict | None) -> tuple[str, str] | None:
     refs, payload = entry["refs"], entry["payload"]
     tx_hash, safe = refs["tx_hash"], payload["safe"].lower()
     if tx is None or receipt is None:
@@ -117,7 +118,7 @@ def _execution_problem(entry: dict, tx: dict | None, receipt: dict | None) -> tu
     return None
 
 
-def _check_observed(chain: Chain, observed: list[dict], report: ChainReport) -> None:
+def _check_observed(chain: Chain, observed: list[dict[str, Any]], report: ChainReport) -> None:
     hashes = [e["refs"]["tx_hash"] for e in observed]
     receipts = _batched(chain, [("eth_getTransactionReceipt", [h]) for h in hashes])
     for entry, receipt in zip(observed, receipts):
@@ -135,7 +136,7 @@ def _check_observed(chain: Chain, observed: list[dict], report: ChainReport) -> 
             )  # fmt: skip
 
 
-def _check_complete(chain: Chain, live: list[dict], report: ChainReport) -> None:
+def _check_complete(chain: Chain, live: list[dict[str, Any]], report: ChainReport) -> None:
     vaults = {}
     for e in live:
         if e["kind"] == "vault_created":
@@ -160,7 +161,7 @@ def _check_complete(chain: Chain, live: list[dict], report: ChainReport) -> None
                 )  # fmt: skip
 
 
-def _check_anchors(chain: Chain, anchors: list[dict], report: ChainReport) -> None:
+def _check_anchors(chain: Chain, anchors: list[dict[str, Any]], report: ChainReport) -> None:
     mine = [a for a in anchors if a["chain_id"] == chain.chain_id]
     receipts = _batched(chain, [("eth_getTransactionReceipt", [a["tx_hash"]]) for a in mine])
     for anchor, receipt in zip(mine, receipts):
@@ -191,7 +192,7 @@ def _check_anchors(chain: Chain, anchors: list[dict], report: ChainReport) -> No
 TIMESTAMPED = "0x" + keccak(b"Timestamped(bytes32,uint64)").hex()
 
 
-def _eas_timestamped(anchor: dict, head: dict, receipt: dict) -> bool:
+def _eas_timestamped(anchor: dict[str, Any], head: dict, receipt: dict) -> bool:
     """The receipt carries EAS's Timestamped event for the hash of exactly this signed head."""
     from custody.audit.anchor import eas_reference
     from custody.audit.keys import SignedHead

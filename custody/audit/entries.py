@@ -159,7 +159,7 @@ class Entry:
         return cls.from_dict(orjson.loads(blob))
 
 
-def entry_problem(blob: bytes, data: dict | None = None) -> str | None:
+def entry_problem(blob: bytes, data: dict[str, Any] | None = None) -> str | None:
     """Why ``blob`` is not a well-formed canonical entry, or None."""
     try:
         data = orjson.loads(blob) if data is None else data

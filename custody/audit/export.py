@@ -67,12 +67,12 @@ def _masked(original: Any, shown: Any, path: str, hashes: dict[str, str] | None)
     return shown
 
 
-def entry_hash(entry: dict) -> str:
+def entry_hash(entry: dict[str, Any]) -> str:
     """The entry's ledger leaf hash (what the signed heads and Merkle proofs commit to)."""
     return "0x" + hashlib.sha256(b"\x00" + orjson.dumps(entry, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def jsonl(entries: Iterable[dict]) -> Iterable[str]:
+def jsonl(entries: Iterable[dict[str, Any]]) -> Iterable[str]:
     """One line per entry: the entry (redacted), ``entry_hash`` (its ledger leaf hash) and, when something was
     masked, ``redacted_hashes`` (path → sha256 of the original value's canonical JSON). Without the two added keys
     an unredacted line hashes to ``entry_hash``; a redacted one does once its originals are put back."""
@@ -85,7 +85,7 @@ def jsonl(entries: Iterable[dict]) -> Iterable[str]:
         yield json.dumps(line, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
 
 
-def csv_row(entry: dict) -> dict[str, Any]:
+def csv_row(entry: dict[str, Any]) -> dict[str, Any]:
     e = redact(entry)
     refs, payload = e.get("refs", {}), e.get("payload", {})
     amount = payload.get("amount", payload.get("value"))
@@ -101,7 +101,7 @@ def csv_row(entry: dict) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def to_csv(entries: Iterable[dict]) -> str:
+def to_csv(entries: Iterable[dict[str, Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from hexbytes import HexBytes
@@ -48,7 +49,7 @@ ACTOR = "indexer"
 
 
 @functools.cache
-def layouts() -> dict:
+def layouts() -> dict[str, Any]:
     merged = {}
     merged.update(layouts_from_abi(load_artifact("SafeL2").abi, _SAFE_EVENTS))
     merged.update(layouts_from_abi(load_artifact("VaultTimelock").abi, _TIMELOCK_EVENTS))
@@ -78,7 +79,7 @@ class VaultSync:
     appended: int
     corrections: int
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         reorg = self.sync.reorg
         return {
             "vault": self.vault, "safe": self.safe, "from_block": self.sync.from_block, "to_block": self.sync.to_block,
@@ -111,7 +112,7 @@ class VaultIndexer:
         return VaultSync(self.vault.name, self.vault.safe, result, self.appended, self.corrections)
 
     # -- decoded logs → entries -----------------------------------------------------------------------
-    def _items(self, logs: list[DecodedLog]) -> list[dict]:
+    def _items(self, logs: list[DecodedLog]) -> list[dict[str, Any]]:
         items, pending = [], {}
         safe, tokens, vault, chain_id = self.safe, self.tokens, self.vault, self.session.chain_id
         deposit, observed, event = EntryKind.DEPOSIT_OBSERVED, EntryKind.EXECUTION_OBSERVED, EntryKind.CHAIN_EVENT
@@ -190,7 +191,7 @@ class VaultIndexer:
             self.ledger.append_many(conn, items)
             self.corrections += len(items)
 
-    def _correction(self, row, first_invalid: int, reason: str, receipt: dict | None) -> dict:
+    def _correction(self, row, first_invalid: int, reason: str, receipt: dict[str, Any] | None) -> dict:
         payload = {"reason": reason, "first_invalid_block": first_invalid, "superseded_kind": row["kind"],
                    "superseded_block": row["block_number"]}  # fmt: skip
         if receipt is not None:
@@ -200,7 +201,7 @@ class VaultIndexer:
             "refs": {"supersedes": row["seq"], "superseded_tx_hash": row["tx_hash"]}, "payload": payload,
         }  # fmt: skip
 
-    def _receipts(self, tx_hashes: list[str]) -> dict[str, dict | None]:
+    def _receipts(self, tx_hashes: list[str]) -> dict[str, dict[str, Any] | None]:
         if not tx_hashes:
             return {}
         results = rpc_batch(self.session.chain, [("eth_getTransactionReceipt", [h]) for h in tx_hashes])

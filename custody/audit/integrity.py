@@ -32,6 +32,7 @@ import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from hashlib import sha256
+from typing import Any
 
 import orjson
 
@@ -56,7 +57,7 @@ class Problem:
     message: str
     until: int | None = None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"sequence": self.sequence, "code": self.code, "message": self.message}
 
 
@@ -79,7 +80,7 @@ class IntegrityResult:
     tree: MerkleTree
     heads: list[SignedHead]
     problems: list[Problem] = field(default_factory=list)
-    interesting: list[dict] = field(default_factory=list)  # parsed entries chain checks need
+    interesting: list[dict[str, Any]] = field(default_factory=list)  # parsed entries chain checks need
     verified_sizes: list[int] = field(default_factory=list)  # sizes of heads that verified (key, log, root)
 
     @property
@@ -98,7 +99,7 @@ class IntegrityResult:
     def keys(self) -> list[str]:
         return sorted({h.key_id for h in self.heads})
 
-    def as_dict(self, limit: int = 50) -> dict:
+    def as_dict(self, limit: int = 50) -> dict[str, Any]:
         latest = self.heads[-1] if self.heads else None
         ordered = sorted(self.problems, key=lambda p: (p.sequence is None, p.sequence or 0))
         return {
@@ -120,7 +121,7 @@ def check_rows(
 ) -> IntegrityResult:
     """Recompute everything from ``rows`` and check the heads (see the module docstring)."""
     problems: list[Problem] = []
-    interesting: list[dict] = []
+    interesting: list[dict[str, Any]] = []
     leaves: list[bytes] = []
     with gc_paused():  # a million parsed dicts would otherwise trigger the cyclic GC over and over
         expected, breaks = _scan(rows, problems, interesting, leaves, interest)

@@ -17,7 +17,7 @@ import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -48,14 +48,14 @@ class SignedHead:
     def signature_valid(self) -> bool:
         return verify_signature(self.key_id, self.message(), self.signature)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "id": self.id, "log_id": self.log_id, "size": self.size, "root": self.root.hex(), "time": self.time,
             "key_id": self.key_id, "signature": self.signature.hex(),
         }  # fmt: skip
 
     @classmethod
-    def from_dict(cls, data: dict) -> SignedHead:
+    def from_dict(cls, data: dict[str, Any]) -> SignedHead:
         return cls(
             log_id=str(data["log_id"]), size=int(data["size"]), root=bytes.fromhex(data["root"]), time=int(data["time"]),
             key_id=str(data["key_id"]), signature=bytes.fromhex(data["signature"]), id=data.get("id"),

@@ -169,8 +169,8 @@ class Ledger:
         Returns the entries (``entries=False``: an empty list, for bulk callers that do not need them)."""
         state = self._lock(conn)
         frontier, prev = state.frontier, state.last_leaf
-        rows: list[tuple] = []
-        refs_rows: list[tuple] = []
+        rows: list[tuple[Any, ...]] = []
+        refs_rows: list[tuple[Any, ...]] = []
         superseded: list[tuple[int, int]] = []
         out: list[Entry] = []
         now = utc_time()
@@ -364,7 +364,7 @@ _REF_COLUMNS = (
 )
 
 
-def _insert(conn: Connection, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+def _insert(conn: Connection, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
     """Bulk insert through the DBAPI cursor of ``conn`` (same transaction; no per-row SQLAlchemy processing)."""
     marker = "?" if conn.dialect.name == "sqlite" else "%s"
     sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"
@@ -389,7 +389,7 @@ def _head(row: Mapping[str, Any]) -> SignedHead:
     )  # fmt: skip
 
 
-def _ref_row(doc: dict) -> tuple:
+def _ref_row(doc: dict[str, Any]) -> tuple[Any, ...]:
     """A row of ``audit_refs`` (from an entry's dict) in :data:`_REF_COLUMNS` order."""
     refs, payload = doc["refs"], doc["payload"]
     safe = payload.get("safe") or refs.get("safe")

@@ -21,7 +21,7 @@ from custody.audit.record import ledger_for
 from custody.exceptions import LedgerChainMismatch, LedgerTampered
 from custody.session import Session
 
-Step = Callable[[str, Callable[[], dict]], dict]
+Step = Callable[[str, Callable[[], dict[str, Any]]], dict]
 
 
 def audit_section(step: Step, session: Session, folder: Path) -> dict[str, Any]:
@@ -29,13 +29,13 @@ def audit_section(step: Step, session: Session, folder: Path) -> dict[str, Any]:
     ledger = ledger_for(session.store)
     key = A.ledger_key(session.workspace)
 
-    def index() -> dict:
+    def index() -> dict[str, Any]:
         results = [r.as_dict() for r in index_vaults(session)]
         return {"vaults": results, "entries": sum(r["entries"] for r in results)}
 
     indexed = step("audit: index every vault's on-chain history into the ledger", index)
 
-    def verify() -> dict:
+    def verify() -> dict[str, Any]:
         report = A.verify(store=session.store, chain=session.chain)
         data = report.as_dict()
         if report.exit_code != 0:
@@ -49,14 +49,14 @@ def audit_section(step: Step, session: Session, folder: Path) -> dict[str, Any]:
 
     verified = step("audit: verify the ledger (tree, heads, entries against the chain)", verify)
 
-    def anchor() -> dict:
+    def anchor() -> dict[str, Any]:
         done = A.anchor(session, key)
         return {"size": done.head.size, "root": done.head.root.hex(), "key_id": done.head.key_id,
                 "tx_hash": done.tx_hash, "block": done.block_number, "contract": done.contract}  # fmt: skip
 
     anchored = step("audit: sign a tree head and anchor it on chain", anchor)
 
-    def export() -> dict:
+    def export() -> dict[str, Any]:
         verdict = A.verify(store=session.store, chain=session.chain).as_dict()  # with the chain checks
         html = A.export(session.store, "html", folder / "audit-report.html", verdict=verdict)
         bundle = A.export(session.store, "bundle", folder / "audit-bundle.tar.gz")

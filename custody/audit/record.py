@@ -75,7 +75,7 @@ def _scheme(source: str) -> str:
 
 
 # -- infrastructure and vaults --------------------------------------------------------------------------
-def infrastructure_deployed(conn: Connection, store: Store, chain_id: int, deployed: Iterable, actor: str) -> None:
+def infrastructure_deployed(conn: Connection, store: Store, chain_id: int, deployed: Iterable[Any], actor: str) -> None:
     """Contracts deployed now (``Deployed`` items that carry a tx hash)."""
     for item in deployed:
         if item.tx_hash is not None:
@@ -87,7 +87,7 @@ def infrastructure_deployed(conn: Connection, store: Store, chain_id: int, deplo
             )  # fmt: skip
 
 
-def vault_created(conn: Connection, session: Session, values: dict, facts: dict) -> Entry:
+def vault_created(conn: Connection, session: Session, values: dict[str, Any], facts: dict) -> Entry:
     return append(
         conn, session, EntryKind.VAULT_CREATED, actor=_operator(session), vault=values["name"],
         refs={"tx_hash": values["created_tx"], "block": values["created_block"]},
@@ -249,7 +249,7 @@ def timelock_op(
 
 
 # -- reconciliation and drills -----------------------------------------------------------------------------
-def reconciliation_run(conn: Connection, session: Session, payload: dict) -> Entry:
+def reconciliation_run(conn: Connection, session: Session, payload: dict[str, Any]) -> Entry:
     bars = payload.get("bars") or {}
     previous = payload.get("previous") or {}
     return append(
@@ -261,7 +261,7 @@ def reconciliation_run(conn: Connection, session: Session, payload: dict) -> Ent
 
 def drill(
     store: Store, *, chain_id: int | None, name: str, actor: str, outcome: str, vault: str | None = None,
-    refs: dict | None = None, details: dict | None = None,
+    refs: dict[str, Any] | None = None, details: dict | None = None,
 ) -> Entry:  # fmt: skip
     """Record a drill (e.g. an emergency-exit or key-recovery exercise) in a transaction of its own; the
     store is the operator's workspace (a drill on a fork has no session left to record through)."""
@@ -285,19 +285,19 @@ def risk_decision(
     )  # fmt: skip
 
 
-def risk_list_changed(conn: Connection, session: Session, *, payload: dict) -> Entry:
+def risk_list_changed(conn: Connection, session: Session, *, payload: dict[str, Any]) -> Entry:
     """A sanctions list replaced the previous one (source, date, sha256, additions, delistings)."""
     return append(conn, session, EntryKind.RISK_LIST_CHANGED, actor=_operator(session), payload=payload)
 
 
-def risk_model_trained(conn: Connection, session: Session, *, vault: str, safe: str, payload: dict) -> Entry:
+def risk_model_trained(conn: Connection, session: Session, *, vault: str, safe: str, payload: dict[str, Any]) -> Entry:
     return append(
         conn, session, EntryKind.RISK_MODEL_TRAINED, actor=_operator(session), vault=vault,
         payload={"safe": safe, **payload},
     )  # fmt: skip
 
 
-def risk_case_opened(conn: Connection, session: Session, *, vault: str | None, case: dict) -> Entry:
+def risk_case_opened(conn: Connection, session: Session, *, vault: str | None, case: dict[str, Any]) -> Entry:
     return append(
         conn, session, EntryKind.RISK_CASE_OPENED, actor=_operator(session), vault=vault,
         refs={"safe_tx_hash": case["safe_tx_hash"]} if case.get("safe_tx_hash") else {}, payload=case,

@@ -12,6 +12,7 @@ import html
 import io
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
 
 from custody.audit.export import redact
 
@@ -24,7 +25,7 @@ def _png(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _charts(entries: list[dict], flows: dict) -> list[tuple[str, str]]:
+def _charts(entries: list[dict[str, Any]], flows: dict) -> list[tuple[str, str]]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -65,10 +66,10 @@ def _charts(entries: list[dict], flows: dict) -> list[tuple[str, str]]:
     return charts
 
 
-def flows_by_vault(entries: list[dict]) -> dict[tuple[str, str], dict]:
+def flows_by_vault(entries: list[dict[str, Any]]) -> dict[tuple[str, str], dict]:
     """(vault, asset) → counts and integer sums of deposits in and executed value out."""
     superseded = {e["refs"].get("supersedes") for e in entries if e["kind"] == "correction"}
-    flows: dict[tuple[str, str], dict] = defaultdict(
+    flows: dict[tuple[str, str], dict[str, Any]] = defaultdict(
         lambda: {"in_count": 0, "in_total": 0, "out_count": 0, "out_total": 0}
     )
     for e in entries:
@@ -92,11 +93,13 @@ def flows_by_vault(entries: list[dict]) -> dict[tuple[str, str], dict]:
     return dict(flows)
 
 
-def approvals_by_signer(entries: list[dict]) -> Counter:
+def approvals_by_signer(entries: list[dict[str, Any]]) -> Counter[str]:
     return Counter(e["payload"].get("signer", e["actor"]) for e in entries if e["kind"] == "approval_signed")
 
 
-def write_html(path: str | Path, entries: list[dict], verdict: dict, *, title: str = "custody audit report") -> Path:
+def write_html(
+    path: str | Path, entries: list[dict[str, Any]], verdict: dict, *, title: str = "custody audit report"
+) -> Path:
     entries = [redact(e) for e in entries]
     flows = flows_by_vault(entries)
     approvals = approvals_by_signer(entries)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from custody.audit.anchor import Anchor, anchor_head, anchors
 from custody.audit.bundle import export_bundle
@@ -59,13 +60,13 @@ def verify(
     return verify_ledger(ledger_for(store), chain=chain, anchors=anchors(store), trusted_keys=trusted)
 
 
-def entries(ledger: Ledger) -> list[dict]:
+def entries(ledger: Ledger) -> list[dict[str, Any]]:
     import orjson
 
     return [orjson.loads(blob) for _s, _l, blob in ledger.rows()]
 
 
-def export(store: Store, fmt: str, out: str | Path | None, *, verdict: dict | None = None) -> dict:
+def export(store: Store, fmt: str, out: str | Path | None, *, verdict: dict[str, Any] | None = None) -> dict:
     """Write ``fmt`` to ``out`` (or return the text for jsonl/csv when ``out`` is None)."""
     from custody.audit import export as X
 

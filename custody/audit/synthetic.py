@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from custody.audit.entries import EntryKind
 from custody.audit.keys import LedgerKey, SignedHead, head_message
@@ -21,7 +22,7 @@ _KINDS = (EntryKind.PROPOSAL_CREATED, EntryKind.APPROVAL_SIGNED, EntryKind.APPRO
           EntryKind.DEPOSIT_OBSERVED)  # fmt: skip
 
 
-def synthetic_item(n: int) -> dict:
+def synthetic_item(n: int) -> dict[str, Any]:
     """Entry fields for synthetic entry ``n`` (deterministic: a crash test can check what was acknowledged)."""
     kind = _KINDS[n % len(_KINDS)]
     return {
@@ -37,7 +38,7 @@ def synthetic_item(n: int) -> dict:
     }  # fmt: skip
 
 
-def items(start: int, count: int) -> Iterator[dict]:
+def items(start: int, count: int) -> Iterator[dict[str, Any]]:
     for n in range(start, start + count):
         yield synthetic_item(n)
 

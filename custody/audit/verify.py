@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from custody.audit.chaincheck import ChainReport, check_chain
 from custody.audit.integrity import IntegrityResult, Problem, check_rows, first_bad_sequence
@@ -50,7 +51,7 @@ class VerifyReport:
             found = first_bad_sequence(self.chain.problems)
         return found
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         integrity = self.integrity.as_dict()
         integrity["problems"] = [*integrity["problems"], *[p.as_dict() for p in self.extra]]
         integrity["problem_count"] += len(self.extra)
@@ -62,7 +63,9 @@ class VerifyReport:
         }  # fmt: skip
 
 
-def verify_ledger(ledger, *, chain: Chain | None, anchors: Iterable[dict] = (), trusted_keys=None) -> VerifyReport:
+def verify_ledger(
+    ledger, *, chain: Chain | None, anchors: Iterable[dict[str, Any]] = (), trusted_keys=None
+) -> VerifyReport:
     """Verify the workspace ledger (and, with a chain, its entries and anchors against that chain).
 
     A ledger that signs a head in every append transaction must have every entry under a verified head.

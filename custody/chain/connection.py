@@ -46,7 +46,7 @@ class Chain:
     def is_anvil(self) -> bool:
         return self.client.lower().startswith("anvil")
 
-    def rpc(self, method: str, params: list | tuple = ()) -> Any:
+    def rpc(self, method: str, params: list[Any] | tuple[Any, ...] = ()) -> Any:
         """A raw JSON-RPC call; RPC-level errors raise :class:`ChainError`."""
         response = self.call(self.w3.provider.make_request, method, list(params))
         if "error" in response:

@@ -49,7 +49,7 @@ class Fault:
     hang: float = 30.0  # timeout mode: seconds the request is held before the connection closes
     error_code: int = -32603
     error_message: str = "internal error (injected by the fault proxy)"
-    when: Callable[[dict], bool] | None = None  # hold_response: only answers this predicate accepts
+    when: Callable[[dict[str, Any]], bool] | None = None  # hold_response: only answers this predicate accepts
     matched: int = 0
     injected: int = 0
     _held: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -299,7 +299,7 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
 
-def _decoded(answer: bytes) -> dict:
+def _decoded(answer: bytes) -> dict[str, Any]:
     try:
         value = json.loads(answer)
     except ValueError:
@@ -308,7 +308,7 @@ def _decoded(answer: bytes) -> dict:
 
 
 def _errors(payload: Any, code: int, message: str) -> bytes:
-    def one(item: Any) -> dict:
+    def one(item: Any) -> dict[str, Any]:
         ident = item.get("id") if isinstance(item, dict) else None
         return {"jsonrpc": "2.0", "id": ident, "error": {"code": code, "message": message}}
 

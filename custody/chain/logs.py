@@ -49,7 +49,7 @@ class DecodedLog(NamedTuple):
     block_hash: str
     address: str  # lowercase
     event: str
-    values: tuple
+    values: tuple[Any, ...]
 
 
 def _word_converter(abi_type: str) -> Callable[[str], Any]:
@@ -90,11 +90,11 @@ class EventLayout:
     field_names: tuple[str, ...]
     field_types: tuple[str, ...]
     indexed: tuple[bool, ...]
-    _plan: tuple = field(repr=False, compare=False, default=())
+    _plan: tuple[Any, ...] = field(repr=False, compare=False, default=())
     _data_types: tuple[str, ...] | None = field(repr=False, compare=False, default=None)
 
     @classmethod
-    def from_abi(cls, item: dict) -> EventLayout:
+    def from_abi(cls, item: dict[str, Any]) -> EventLayout:
         if item.get("type") != "event" or item.get("anonymous"):
             raise InputError(f"{item.get('name', '?')} is not a non-anonymous ABI event")
         types = tuple(_canonical_type(i) for i in item["inputs"])
@@ -124,7 +124,7 @@ class EventLayout:
             _data_types=data_types,
         )
 
-    def decode(self, topics: Sequence[str], data: str) -> tuple:
+    def decode(self, topics: Sequence[str], data: str) -> tuple[Any, ...]:
         """Field values (ABI order) from a raw log's hex ``topics`` and hex ``data``."""
         if self._data_types is not None:
             decoded = iter(abi_decode(list(self._data_types), bytes.fromhex(data[2:])))
@@ -135,7 +135,7 @@ class EventLayout:
         )
 
 
-def _canonical_type(item: dict) -> str:
+def _canonical_type(item: dict[str, Any]) -> str:
     abi_type = item["type"]
     if abi_type.startswith("tuple"):
         inner = ",".join(_canonical_type(c) for c in item["components"])
@@ -143,7 +143,7 @@ def _canonical_type(item: dict) -> str:
     return abi_type
 
 
-def layouts_from_abi(abi: Iterable[dict], names: Iterable[str] | None = None) -> dict[str, EventLayout]:
+def layouts_from_abi(abi: Iterable[dict[str, Any]], names: Iterable[str] | None = None) -> dict[str, EventLayout]:
     """topic0 → layout for the ABI's events (only ``names`` if given)."""
     wanted = set(names) if names is not None else None
     layouts = {}
@@ -157,7 +157,7 @@ def layouts_from_abi(abi: Iterable[dict], names: Iterable[str] | None = None) ->
     return layouts
 
 
-def decode_logs(raw_logs: Iterable[dict], layouts: dict[str, EventLayout]) -> list[DecodedLog]:
+def decode_logs(raw_logs: Iterable[dict[str, Any]], layouts: dict[str, EventLayout]) -> list[DecodedLog]:
     """Decode raw JSON-RPC log objects; logs whose topic0 has no layout are skipped."""
     out = []
     append = out.append
@@ -184,7 +184,7 @@ def decode_logs(raw_logs: Iterable[dict], layouts: dict[str, EventLayout]) -> li
 
 
 # -- raw JSON-RPC ---------------------------------------------------------------------------------
-def rpc_batch(chain: Chain, calls: Sequence[tuple[str, list]]) -> list[Any]:
+def rpc_batch(chain: Chain, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
     """Several JSON-RPC calls in one HTTP request; results in order. Any error raises ChainError."""
     if not calls:
         return []
@@ -347,7 +347,7 @@ class LogIndexer:
                 end = min(start + self.chunk_blocks - 1, target)
                 ranges.append((start, end))
                 start = end + 1
-            calls: list[tuple[str, list]] = [
+            calls: list[tuple[str, list[Any]]] = [
                 ("eth_getLogs", [{"fromBlock": hex(a), "toBlock": hex(b), "address": addresses, "topics": topics}])
                 for a, b in ranges
             ]

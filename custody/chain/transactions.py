@@ -36,8 +36,8 @@ class Receipt:
     gas_used: int
     status: int
     contract_address: str | None
-    logs: list
-    raw: dict
+    logs: list[Any]
+    raw: dict[str, Any]
 
     @classmethod
     def from_web3(cls, receipt: Any) -> Receipt:

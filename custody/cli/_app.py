@@ -108,7 +108,7 @@ def table(*columns: str, title: str | None = None) -> Table:
 pass_app = click.make_pass_decorator(AppContext)
 
 
-def emit_file_problems(app: AppContext, files: tuple[str, ...], check: Callable[[str], list]) -> None:
+def emit_file_problems(app: AppContext, files: tuple[str, ...], check: Callable[[str], list[Any]]) -> None:
     """``policy check`` / ``drill check``: every problem of every file (file:line: field: message);
     exit code 1 when any file has one."""
     report = {f: [p.as_dict() for p in check(f)] for f in files}
@@ -126,7 +126,7 @@ def emit_file_problems(app: AppContext, files: tuple[str, ...], check: Callable[
         raise click.exceptions.Exit(1)
 
 
-def json_option(fn: Callable) -> Callable:
+def json_option(fn: Callable[..., Any]) -> Callable:
     """``--json`` on every command (also accepted before the command name)."""
 
     def callback(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:

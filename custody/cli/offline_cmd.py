@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -18,7 +19,7 @@ from custody.vault.clear import gas_refund_risk, require_acknowledged, risk_kind
 from custody.vault.decode import decode_safe_call
 
 
-def _write(app: AppContext, doc: dict, out: str | None) -> None:
+def _write(app: AppContext, doc: dict[str, Any], out: str | None) -> None:
     text = json.dumps(doc, indent=2, sort_keys=False) + "\n"
     if out:
         Path(out).write_text(text, encoding="utf-8")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from custody.cli._app import AppContext, emit_file_problems, json_option, pass_app, table
@@ -50,7 +52,7 @@ def explain(app: AppContext, file: str) -> None:
     )
 
 
-def _render_plan(c, plan: dict) -> None:
+def _render_plan(c, plan: dict[str, Any]) -> None:
     c.print(f"[bold]{plan['vault']}[/bold] ← {plan['template']}")
     if not plan["changes"]:
         c.print("  no changes")

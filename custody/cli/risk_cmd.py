@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from custody.cli._app import AppContext, json_option, pass_app
@@ -13,7 +15,7 @@ def risk_group() -> None:
     """Pre-sign risk engine: verdicts (Accept / Warn / Deny), models, sanctions lists, cases."""
 
 
-def render_decision(c, d: dict) -> None:
+def render_decision(c, d: dict[str, Any]) -> None:
     colour = {"accept": "green", "warn": "yellow", "deny": "bold red"}[d["verdict"]]
     c.print(f"  [{colour}]{d['verdict'].upper()}[/{colour}] at {d['stage']} ({d['latency_us'] / 1000:.1f} ms)")
     for r in d["reasons"]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from custody.cli._app import AppContext, json_option, pass_app, table
@@ -17,7 +19,7 @@ def tx() -> None:
     """Transfer proposals: propose, review, sign (one owner per call), execute."""
 
 
-def render_proposal(c, d: dict) -> None:
+def render_proposal(c, d: dict[str, Any]) -> None:
     c.print(f"[bold]proposal {d['id']}[/bold] ({d['state']}) on vault {d['vault_id']} — {d['description']}")
     c.print(f"  action          {d['decoded']['summary']}")
     op = d["operation"]
@@ -76,7 +78,7 @@ def render_verdict(c, decision) -> None:
             c.print(f"                  {reason.severity.value} {reason.code}: {reason.message}")
 
 
-def render_inner(c, call: dict, label: str) -> None:
+def render_inner(c, call: dict[str, Any], label: str) -> None:
     """One call inside a MultiSend batch or a timelock operation (recursively)."""
     op = call.get("operation", "CALL")
     flag = " [bold red]DELEGATECALL[/bold red]" if op == "DELEGATECALL" else ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from custody.cli._app import AppContext, json_option, pass_app, table
@@ -37,7 +39,7 @@ def create(app: AppContext, policy_file: str, name: str | None) -> None:
     app.emit(data, render)
 
 
-def _state_dict(state: service.VaultState) -> dict:
+def _state_dict(state: service.VaultState) -> dict[str, Any]:
     r = state.record
     return {
         "id": r.id, "name": r.name, "risk_class": r.risk_class, "safe": r.safe, "timelock": r.timelock,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
@@ -85,7 +86,7 @@ def deploy_deterministic(
     name: str,
     *,
     constructor_types: list[str] | None = None,
-    constructor_args: list | None = None,
+    constructor_args: list[Any] | None = None,
     salt: bytes = ZERO_SALT,
 ) -> Deployed:
     """CREATE2-deploy artifact ``name`` via the singleton factory, or reuse what is already there."""
@@ -133,7 +134,7 @@ def deploy_code_store(chain: Chain, sender: TransactionSigner, name: str, data: 
 
 
 def deploy_plain(
-    chain: Chain, sender: TransactionSigner, name: str, *, constructor_types: list[str], constructor_args: list
+    chain: Chain, sender: TransactionSigner, name: str, *, constructor_types: list[str], constructor_args: list[Any]
 ) -> Deployed:
     """Regular CREATE deployment (for per-vault or test contracts that must not be shared)."""
     artifact = load_artifact(name)
@@ -160,7 +161,7 @@ def hexstr(data: bytes | HexBytes) -> str:
     return "0x" + bytes(data).hex()
 
 
-def read_many(chain: Chain, calls: list, block: int | str = "latest") -> list:
+def read_many(chain: Chain, calls: list[Any], block: int | str = "latest") -> list:
     """Run several view calls (bound ``contract.functions.f(args)`` objects) in one JSON-RPC batch.
 
     Returns the decoded values in order (a single output is unwrapped). Any call that reverts raises.
@@ -204,7 +205,7 @@ def _checksum(abi_type: str, value):
     return value
 
 
-def _abi_type(item: dict) -> str:
+def _abi_type(item: dict[str, Any]) -> str:
     if item["type"].startswith("tuple"):
         return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + item["type"][5:]
     return item["type"]

@@ -18,7 +18,7 @@ CUSTODIAN = Param("custodian", "address", required=True, help="a pre-approved fa
 
 @action("sign_exit", "each actor (council member or owner) signs the exit request", VAULT, CUSTODIAN,
         actor="signers")  # fmt: skip
-def sign_exit(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) -> dict:
+def sign_exit(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) -> dict[str, Any]:
     session = ctx.session
     vault = ctx.vault(args["vault"])
     request = X.open_request(session, vault.id, ctx.address(args["custodian"]))
@@ -30,7 +30,7 @@ def sign_exit(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...
 
 
 @action("initiate_exit", "submit the collected exit signatures: the escrow delay starts", VAULT, CUSTODIAN)
-def initiate_exit(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict:
+def initiate_exit(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict[str, Any]:
     session = ctx.session
     vault = ctx.vault(args["vault"])
     request, receipt = X.initiate_for(session, vault.id, ctx.address(args["custodian"]))
@@ -42,7 +42,7 @@ def initiate_exit(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str
 
 @action("cancel_exit", "cancel the pending exit: an owner directly, or the owners through a Safe proposal", VAULT,
         Param("via", "text", choices=("owner", "safe"), help="owner (default) or safe"), actor="signers")  # fmt: skip
-def cancel_exit(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) -> dict:
+def cancel_exit(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) -> dict[str, Any]:
     session = ctx.session
     vault = ctx.vault(args["vault"])
     if str(args.get("via", "owner")) == "owner":
@@ -58,7 +58,7 @@ def cancel_exit(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, .
 
 
 @action("finalize_exit", "complete the exit after the escrow delay: every listed asset goes to the custodian", VAULT)
-def finalize_exit(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict:
+def finalize_exit(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict[str, Any]:
     session = ctx.session
     vault = ctx.vault(args["vault"])
     status = X.status(session, vault.id)

@@ -25,7 +25,9 @@ VAULT = Param("vault", "vault", required=True, help="vault alias")
 MINT = selector_of("mint(address,uint256)")
 
 
-def sign_and_execute(ctx: DrillContext, proposal: P.Proposal, actors: tuple[str, ...], *, force: bool = False) -> dict:
+def sign_and_execute(
+    ctx: DrillContext, proposal: P.Proposal, actors: tuple[str, ...], *, force: bool = False
+) -> dict[str, Any]:
     """Each actor signs, then execute; a proposal that sent nothing is discarded on failure (its nonce is freed)."""
     session = ctx.session
     try:
@@ -43,7 +45,7 @@ def sign_and_execute(ctx: DrillContext, proposal: P.Proposal, actors: tuple[str,
     }  # fmt: skip
 
 
-def create(ctx: DrillContext, alias: str, template: Path) -> dict:
+def create(ctx: DrillContext, alias: str, template: Path) -> dict[str, Any]:
     """Create a vault for the drill under a unique name (the drill's run tag keeps live runs apart)."""
     name = f"drill-{alias}-{ctx.run_tag}".replace("_", "-")[:64]
     record, facts = service.create_vault(ctx.session, template, name=name)
@@ -52,7 +54,7 @@ def create(ctx: DrillContext, alias: str, template: Path) -> dict:
             "exit_module": record.exit_module, "tx_hash": facts["tx_hash"], "gas_used": facts["gas_used"]}  # fmt: skip
 
 
-def fund_vault(ctx: DrillContext, alias: str, asset_text: str, amount: str) -> dict:
+def fund_vault(ctx: DrillContext, alias: str, asset_text: str, amount: str) -> dict[str, Any]:
     """Send ETH from the operator account, or mint a demo token (local test tokens only)."""
     vault = ctx.vault(alias)
     asset = ctx.asset(asset_text, vault)
@@ -68,7 +70,7 @@ def fund_vault(ctx: DrillContext, alias: str, asset_text: str, amount: str) -> d
 
 @action("create_vault", "create a vault from a template", Param("template", "text", required=True),
         Param("as", "alias", required=True, defines="vault"))  # fmt: skip
-def create_vault(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict:
+def create_vault(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict[str, Any]:
     template = Path(str(args["template"]))
     if not template.is_absolute():
         template = (ctx.playbook_dir or Path.cwd()) / template
@@ -77,7 +79,7 @@ def create_vault(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str,
 
 @action("fund", "fund a vault (ETH from the operator, demo tokens minted)", VAULT,
         Param("amount", "amount", required=True), Param("asset", "asset"))  # fmt: skip
-def fund(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict:
+def fund(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict[str, Any]:
     return fund_vault(ctx, str(args["vault"]), str(args.get("asset", "ETH")), str(args["amount"]))
 
 
@@ -104,19 +106,19 @@ TRANSFER_PARAMS = (
 
 
 @action("transfer", "propose, sign (each actor) and execute a transfer", *TRANSFER_PARAMS, actor="signers")
-def transfer(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) -> dict:
+def transfer(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) -> dict[str, Any]:
     proposal = _propose(ctx, args, ())
     return sign_and_execute(ctx, proposal, actors, force=ctx.flag(args, "force"))
 
 
 @action("propose_transfer", "propose a transfer (nothing signed yet)", *TRANSFER_PARAMS, actor="optional")
-def propose_transfer(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) -> dict:
+def propose_transfer(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) -> dict[str, Any]:
     proposal = _propose(ctx, args, actors)
     return {"proposal": proposal.id, "safe_tx_hash": proposal.safe_tx_hash, "nonce": proposal.safe_tx.nonce}
 
 
 @action("sign", "each actor signs a proposal", Param("proposal", "proposal", required=True), actor="signers")
-def sign(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) -> dict:
+def sign(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) -> dict[str, Any]:
     proposal_id = ctx.proposal_id(args["proposal"])
     added = []
     for uri in actors:
@@ -127,7 +129,7 @@ def sign(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) ->
 
 @action("execute", "execute a proposal (resumes one left executing)", Param("proposal", "proposal", required=True),
         Param("force", "bool"))  # fmt: skip
-def execute(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict:
+def execute(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict[str, Any]:
     session = ctx.session
     proposal = P.get_proposal(session, ctx.proposal_id(args["proposal"]))
     resumed = proposal.state is P.ProposalState.EXECUTING
@@ -142,14 +144,14 @@ def execute(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]
 
 
 @action("pause", "the owners freeze the vault now (no delay)", VAULT, actor="signers")
-def pause(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) -> dict:
+def pause(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) -> dict[str, Any]:
     vault = ctx.vault(args["vault"])
     return sign_and_execute(ctx, R.pause(ctx.session, vault.id, proposer="drill"), actors)
 
 
 def _scheduled(
     ctx: DrillContext, proposal: P.Proposal, op: T.TimelockOp, actors: tuple[str, ...], *, force: bool = False
-) -> dict:
+) -> dict[str, Any]:
     data = sign_and_execute(ctx, proposal, actors, force=force)
     done = T.get_op(ctx.session, op.op_id)
     return {**data, "operation": op.op_id, "kind": op.kind, "delay_s": op.delay, "ready_at": done.ready_at,
@@ -157,14 +159,14 @@ def _scheduled(
 
 
 @action("unpause", "the owners schedule lifting the freeze (timelocked)", VAULT, actor="signers")
-def unpause(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) -> dict:
+def unpause(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) -> dict[str, Any]:
     vault = ctx.vault(args["vault"])
     return _scheduled(ctx, *R.unpause(ctx.session, vault.id, proposer="drill"), actors)
 
 
 @action("rotate_owner", "the owners schedule swapping an owner (timelocked)", VAULT,
         Param("old", "address", required=True), Param("new", "address", required=True), actor="signers")  # fmt: skip
-def rotate_owner(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) -> dict:
+def rotate_owner(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) -> dict[str, Any]:
     vault = ctx.vault(args["vault"])
     old, new = ctx.address(args["old"]), ctx.address(args["new"])
     proposal, op = R.rotate_owner(ctx.session, vault.id, old, new, ctx.workdir, proposer="drill")
@@ -173,7 +175,7 @@ def rotate_owner(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, 
 
 @action("set_threshold", "the owners schedule a new signature threshold (timelocked)", VAULT,
         Param("threshold", "int", required=True), actor="signers")  # fmt: skip
-def set_threshold(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) -> dict:
+def set_threshold(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) -> dict[str, Any]:
     vault = ctx.vault(args["vault"])
     proposal, op = R.change_threshold(ctx.session, vault.id, int(args["threshold"]), ctx.workdir, proposer="drill")
     return _scheduled(ctx, proposal, op, actors)
@@ -187,7 +189,7 @@ def scheduled_op(ctx: DrillContext, vault_id: int) -> T.TimelockOp:
 
 
 @action("complete_timelock", "complete the vault's scheduled timelock operation (anyone may)", VAULT)
-def complete_timelock(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict:
+def complete_timelock(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict[str, Any]:
     vault = ctx.vault(args["vault"])
     op = scheduled_op(ctx, vault.id)
     _what, receipt = C.execute(ctx.session, op.proposal_id)
@@ -197,7 +199,7 @@ def complete_timelock(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple
 @action("install_broken_guard", "the owners try to install a guard that refuses everything (through the timelock)",
         VAULT, Param("force", "bool", help="skip the policy pre-flight: let the chain judge"),
         actor="signers")  # fmt: skip
-def install_broken_guard(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) -> dict:
+def install_broken_guard(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) -> dict[str, Any]:
     """All owners agree to replace the guard by one that refuses everything. The guard in office refuses to
     schedule it (a replacement must be a CustodyGuard bound to the same vault): the vault can never be
     bricked this way. The step's outcome is that refusal (expect: {error: CustodyGuardSuccessorNotRegistered})."""

@@ -192,7 +192,7 @@ def _target(stack: ExitStack, options: DrillOptions, chain: Chain | None) -> tup
     return chain, {"fork_url": None, "fork_block": None}
 
 
-def _setup(ctx: DrillContext, playbook: Playbook, options: DrillOptions, progress: Progress) -> list[dict]:
+def _setup(ctx: DrillContext, playbook: Playbook, options: DrillOptions, progress: Progress) -> list[dict[str, Any]]:
     from custody.drills.actions_vault import create, fund_vault
     from custody.vault.service import get_vault
 
@@ -252,7 +252,9 @@ class StepResult:
         }  # fmt: skip
 
 
-def _actors(ctx: DrillContext, step: Step, params: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[dict, ...]]:
+def _actors(
+    ctx: DrillContext, step: Step, params: Mapping[str, Any]
+) -> tuple[tuple[str, ...], tuple[dict[str, Any], ...]]:
     uris = substitute(step.actor, params) if step.actor else ()
     uris = uris if isinstance(uris, tuple) else (uris,)
     records = []
@@ -295,7 +297,7 @@ def _steps(ctx: DrillContext, playbook: Playbook, progress: Progress) -> list[St
         before_rpc = ctx.proxy.counters() if ctx.proxy else {}
         t0 = time.perf_counter()
         args: dict[str, Any] = {}
-        actors: tuple[dict, ...] = ()
+        actors: tuple[dict[str, Any], ...] = ()
         before: dict[int, int] = {}
         try:
             args = {k: substitute(v, playbook.params) for k, v in step.args.items()}
@@ -330,8 +332,8 @@ def _rpc_summary(proxy: FaultProxy, policy: RpcPolicy) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _report(playbook: Playbook, options: DrillOptions, tag: str, started: str, seconds: float, chain: dict,
-            operator: str, vault_rows: list[dict], steps: list[StepResult], rpc: dict) -> dict[str, Any]:  # fmt: skip
+def _report(playbook: Playbook, options: DrillOptions, tag: str, started: str, seconds: float, chain: dict[str, Any],
+            operator: str, vault_rows: list[dict[str, Any]], steps: list[StepResult], rpc: dict) -> dict[str, Any]:  # fmt: skip
     from importlib.metadata import PackageNotFoundError, version
 
     try:

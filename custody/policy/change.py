@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector as selector_of
@@ -36,7 +37,7 @@ class Change:
     area: str
     description: str
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"area": self.area, "description": self.description}
 
 
@@ -50,7 +51,7 @@ class ChangePlan:
     needs_guard: bool
     current_guard: Address | None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "vault": self.vault.name,
             "template": self.policy.source_path,
@@ -145,7 +146,7 @@ def _config_changes(old: GuardConfig, new: GuardConfig, symbols: dict[str, tuple
             Change("assets", f"remove asset {label(token)[0]} (no longer transferable without the timelock)")
         )
 
-    def allowed(cfg: GuardConfig, assets: dict) -> dict[str, set[str]]:
+    def allowed(cfg: GuardConfig, assets: dict[str, Any]) -> dict[str, set[str]]:
         result: dict[str, set[str]] = {}
         for token, (i, _a) in assets.items():
             if cfg.unrestricted_mask >> i & 1:

@@ -8,6 +8,7 @@ constructor and exposes as ``POLICY_HASH`` — so a template file can be checked
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
@@ -87,7 +88,7 @@ class GuardConfig:
     calls: tuple[tuple[Address, bytes], ...] = ()  # (target, 4-byte selector)
     message_domains: tuple[GuardMessageDomain, ...] = ()
 
-    def as_tuple(self) -> tuple:
+    def as_tuple(self) -> tuple[Any, ...]:
         """The struct as web3/eth-abi expect it."""
         return (
             [(a.token, a.per_tx_limit, a.daily_limit) for a in self.assets],
@@ -113,7 +114,7 @@ class GuardConfig:
         return None
 
     @classmethod
-    def from_chain(cls, raw: tuple) -> GuardConfig:
+    def from_chain(cls, raw: tuple[Any, ...]) -> GuardConfig:
         """Rebuild from ``CustodyGuard.config()`` output."""
         assets, destinations, unrestricted, windows, start, end, kinds, template_hash, calls, domains = raw
         return cls(
@@ -168,7 +169,7 @@ EXIT_CONFIG_ABI = "(address[],address[],uint256,uint256,bool,address[])"
 NO_EXIT = ([], [], 0, 0, False, [])
 
 
-def compile_exit(policy: Policy) -> tuple | None:
+def compile_exit(policy: Policy) -> tuple[Any, ...] | None:
     """The ExitModule configuration (IExitModule.ExitConfig) for ``policy``, or None without ``exit:``."""
     if policy.exit is None:
         return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from custody.policy.template import DAYS, Policy
 from custody.types import format_amount
@@ -16,7 +17,7 @@ class Rule:
     controls: tuple[str, ...]
     enforced_by: str  # where the rule is enforced
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "id": self.id, "kind": self.kind, "description": self.description,
             "controls": list(self.controls), "enforced_by": self.enforced_by,

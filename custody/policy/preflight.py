@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from eth_abi import decode
 from eth_utils import function_signature_to_4byte_selector as selector_of
@@ -117,12 +118,12 @@ class Verdict:
 
     allowed: bool
     error: str | None = None
-    args: tuple = ()
+    args: tuple[Any, ...] = ()
     rule: str | None = None
     message: str = "allowed by the vault's policy"
     known: bool = True  # False: the installed guard is not a CustodyGuard; only the chain can tell
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "known": self.known,
             "allowed": self.allowed,
@@ -201,7 +202,7 @@ class GuardModel:
         return Verdict(True), states
 
     # -- checks, in the guard's order -----------------------------------------------------------
-    def _reject(self, error: str, args: tuple, rule: str, message: str) -> None:
+    def _reject(self, error: str, args: tuple[Any, ...], rule: str, message: str) -> None:
         raise _Reject(Verdict(False, error, tuple(args), rule, message))
 
     def _asset(self, token: str) -> int | None:

@@ -25,6 +25,7 @@ Absent keys take the defaults shown (a template without the section gets all of 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 
@@ -65,7 +66,7 @@ def parse_risk_section(reader, node: yaml.Node, *, duration) -> RiskSettings | N
         allowed={"on_error", "timeout_ms", "warn", "deny", "rules", "lookalike", "address_book", "delegates",
                  "dust_wei", "anomaly", "sanctions", "reporting_windows"},
     )  # fmt: skip
-    values: dict = {}
+    values: dict[str, Any] = {}
     if "on_error" in top:
         raw = reader.text(top["on_error"], "risk.on_error")
         if raw is not None and raw not in ON_ERROR:

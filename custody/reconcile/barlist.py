@@ -19,6 +19,7 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
+from typing import Any
 
 from custody._keccak import keccak256
 
@@ -99,7 +100,7 @@ class Bar:
     def fine_units(self) -> int:
         return self.fine_milli * MILLI_OZ_UNITS
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "row": self.row,
             "serial": self.serial,
@@ -167,7 +168,7 @@ class BarList:
     vault_locations: list[str]
     custodians: list[str]
     bar_ids: Sequence[bytes]  # a list, or PackedIds for streamed lists
-    _index: dict = field(default_factory=dict, repr=False, compare=False)
+    _index: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.bar_ids)

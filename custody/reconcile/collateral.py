@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from eth_utils import keccak
@@ -39,7 +40,7 @@ class CollateralInfo:
     allocated: int
     issuer_vault: str | None  # the workspace vault whose Safe holds ISSUER_ROLE, if any
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "address": self.address, "name": self.name, "symbol": self.symbol, "version": self.version,
             "supply": format_units(self.supply), "allocated_fine_oz": format_units(self.allocated),

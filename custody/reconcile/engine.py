@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -54,7 +55,7 @@ class Totals:
     def shortfall(self) -> int:
         return max(0, self.supply - self.verified_backing)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "supply": str(self.supply),
             "onchain_allocated": str(self.onchain_allocated),
@@ -84,7 +85,7 @@ class ListDiff:
     minted: int  # in (since_block, at_block]
     burned: int
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {k: (str(v) if k in ("added_fine", "removed_fine", "list_change", "minted", "burned") else v)
                 for k, v in self.__dict__.items()}  # fmt: skip
 
@@ -94,9 +95,9 @@ class Reconciliation:
     at_block: int
     totals: Totals
     findings: tuple[Finding, ...]
-    custodians: tuple[dict, ...]  # per (custodian, vault location): bars, listed, verified
+    custodians: tuple[dict[str, Any], ...]  # per (custodian, vault location): bars, listed, verified
     diff: ListDiff | None
-    allocated: dict = field(repr=False, compare=False, default_factory=dict)  # bar id → bar event index
+    allocated: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)  # bar id → bar event index
 
     @property
     def backing_short(self) -> bool:
@@ -432,7 +433,7 @@ def _list_changes(
     return diff, findings
 
 
-def _custodian_totals(bars: BarList, on_chain: list[int | None]) -> tuple[dict, ...]:
+def _custodian_totals(bars: BarList, on_chain: list[int | None]) -> tuple[dict[str, Any], ...]:
     """Bars and fine weight per (custodian, vault location): listed, and of those allocated on-chain."""
     custodians, locations = sorted(set(bars.custodians)), sorted(set(bars.vault_locations))
     c_code = {c: n for n, c in enumerate(custodians)}

@@ -14,6 +14,7 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from operator import itemgetter
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -68,7 +69,7 @@ def ensure_tables(store: Store) -> None:
     metadata.create_all(store.engine, checkfirst=True)
 
 
-def layouts() -> dict:
+def layouts() -> dict[str, Any]:
     return layouts_from_abi(load_artifact("CollateralToken").abi, EVENTS)
 
 
@@ -85,7 +86,7 @@ _KIND = {
 }  # fmt: skip
 
 
-def _row(chain_id: int, log: DecodedLog) -> tuple:
+def _row(chain_id: int, log: DecodedLog) -> tuple[Any, ...]:
     """A decoded log as a ``collateral_events`` row, in :data:`ROW_COLUMNS` order."""
     v = log.values
     kind = _KIND[log.event]
@@ -99,7 +100,7 @@ def _row(chain_id: int, log: DecodedLog) -> tuple:
     return (*head, None, None, v[0], v[1], str(v[2]), None)  # Transfer(from, to, value)
 
 
-def insert_rows(store: Store, conn: Connection, rows: list[tuple]) -> None:
+def insert_rows(store: Store, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     """Plain DBAPI executemany (several times faster than Core's for tens of thousands of rows)."""
     style = store.engine.dialect.paramstyle
     mark = "?" if style == "qmark" else ":{}" if style == "named" else "%s"
@@ -238,7 +239,7 @@ _GROUPS = {
 }
 
 
-def _blobs(values: tuple | list) -> list[bytes]:
+def _blobs(values: tuple[Any, ...] | list[Any]) -> list[bytes]:
     if not values or isinstance(values[0], bytes):
         return list(values)  # SQLite hands BLOBs back as bytes already
     return [bytes(v) for v in values]  # e.g. memoryview from some PostgreSQL drivers
@@ -252,12 +253,12 @@ def _placeholders(style: str, names: list[str]) -> dict[str, str]:
     return {n: f":{n}" for n in names}
 
 
-def _fetch(store: Store, conn, sql: str, params: dict) -> list[tuple]:
+def _fetch(store: Store, conn, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
     """Plain DBAPI fetch (SQLAlchemy's Row objects cost more than the query for a million rows)."""
     style = store.engine.dialect.paramstyle
     marks = _placeholders(style, list(params))
     text = sql.format(**marks)
-    args: tuple | dict = tuple(params.values()) if style in ("qmark", "format") else params
+    args: tuple[Any, ...] | dict[str, Any] = tuple(params.values()) if style in ("qmark", "format") else params
     cursor = conn.connection.cursor()
     try:
         cursor.execute(text, args)

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -60,7 +61,7 @@ class RowError:
         where = f"row {self.row}" + (f", column {self.column}" if self.column else "")
         return f"{where}: {self.message}"
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"row": self.row, "column": self.column, "message": self.message}
 
 
@@ -332,7 +333,7 @@ def _json_kind(value: object) -> str:
 # mapped back onto the column. A check returns (parsed value, None) or (None, problem sentence).
 
 
-def _column(name: str, values: list[str], rows: list[int], check: R.Check, errors: _Errors) -> list:
+def _column(name: str, values: list[str], rows: list[int], check: R.Check, errors: _Errors) -> list[Any]:
     verdicts = {value: check(value) for value in set(values)}
     bad = {value: problem for value, (_parsed, problem) in verdicts.items() if problem is not None}
     if bad:
@@ -374,13 +375,13 @@ class _Part:
 
     rows: list[int]
     serials: list[str]
-    codes: list
-    years: list
-    gross: list
-    fineness: list
-    fine: list
-    locations: list
-    custodians: list
+    codes: list[Any]
+    years: list[Any]
+    gross: list[Any]
+    fineness: list[Any]
+    fine: list[Any]
+    locations: list[Any]
+    custodians: list[Any]
     ids: list[bytes]
 
 
@@ -404,7 +405,7 @@ def _assemble(parts: list[_Part], errors: _Errors, *, source: str, sha256: str, 
     if len(parts) == 1:
         p = parts[0]
     else:
-        joined: dict[str, list] = {}
+        joined: dict[str, list[Any]] = {}
         for name in _Part.__dataclass_fields__:
             joined[name] = column = []
             for part in parts:
@@ -446,7 +447,7 @@ def _bar_ids(codes: list[str | None], serials: list[str], ok: list[bool]) -> lis
     ]
 
 
-def _check_fine_weights(rows, cells, gross: list, fineness: list, fine: list, errors: _Errors) -> None:
+def _check_fine_weights(rows, cells, gross: list[Any], fineness: list, fine: list, errors: _Errors) -> None:
     """Exact: |fine - gross × fineness/1000| <= tolerance, in integers (fineness in tenths of per mille)."""
     if None in gross or None in fineness or None in fine:
         candidates = [i for i, t in enumerate(zip(gross, fineness, fine)) if None not in t]

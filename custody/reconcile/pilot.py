@@ -28,7 +28,7 @@ HOLDER = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"  # the prime broker / firs
 ISSUER_VAULT = "collateral-issuer"
 SEEDED_KINDS = {"allocated_not_in_list": 1, "listed_not_allocated": 1, "weight_mismatch": 1, "backing_shortfall": 1}
 
-Step = Callable[[str, Callable[[], dict]], dict]
+Step = Callable[[str, Callable[[], dict[str, Any]]], dict]
 
 
 def _run_summary(run) -> dict[str, Any]:
@@ -57,7 +57,7 @@ def collateral_section(step: Step, session: Session, issuer_template: Path, fold
     signers = [anvil_signer(1)]  # the hot template is 1-of-2
     issuer: dict[str, Any] = {}
 
-    def setup() -> dict:
+    def setup() -> dict[str, Any]:
         record, deployed = T.create_issuer_vault(
             session, issuer_template, folder, name=ISSUER_VAULT, token_name="Custody Gold", symbol="cGOLD"
         )
@@ -71,7 +71,7 @@ def collateral_section(step: Step, session: Session, issuer_template: Path, fold
     first_rows, second_rows = S.generate_rows(16, seed=1), S.generate_rows(8, seed=2, start=16)
     batches = []
 
-    def issue(rows: list[dict[str, str]]) -> dict:
+    def issue(rows: list[dict[str, str]]) -> dict[str, Any]:
         b = S.allocate_and_mint(session, issuer["vault"], issuer["token"], rows, to=HOLDER, signers=signers)
         batches.append(b)
         return {"batch": "0x" + b.batch.hex(), "bars": b.bars, "fine_weight": str(b.fine_weight),

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -54,7 +55,7 @@ class RunResult:
             return EXIT_BACKING_SHORT
         return EXIT_CRITICAL if self.reconciliation.critical else EXIT_OK
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         """The run without the finding list: what the ledger records."""
         r = self.reconciliation
         return {
@@ -71,7 +72,7 @@ class RunResult:
             "exit_code": self.exit_code,
         }
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         r = self.reconciliation
         return {
             **self.summary(),
@@ -91,7 +92,7 @@ class RunResult:
         }
 
 
-def _list_info(bars: BarList) -> dict:
+def _list_info(bars: BarList) -> dict[str, Any]:
     return {"source": bars.source, "sha256": bars.sha256, "format": bars.format, "bars": len(bars)}
 
 
@@ -212,7 +213,7 @@ def _record(session: Session, run: RunResult) -> RunResult:
     return RunResult(**{**run.__dict__, "run_id": run_id, "ledger_entry": entry})
 
 
-def recorded_runs(session: Session, token: str) -> list[dict]:
+def recorded_runs(session: Session, token: str) -> list[dict[str, Any]]:
     """Earlier runs for ``token`` on this chain, newest first."""
     index.ensure_tables(session.store)
     runs = index.reconcile_runs

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from custody._perf import gc_paused
 from custody.reconcile import ingest
@@ -26,7 +26,7 @@ _FIELDS = tuple(ingest._Part.__dataclass_fields__)
 def stream_csv(handle: BinaryIO, *, source: str, total: int, progress: ingest.Progress | None = None) -> BarList | None:
     digest = hashlib.sha256()
     errors = ingest._Errors()
-    columns: dict[str, list] = {name: [] for name in _FIELDS}
+    columns: dict[str, list[Any]] = {name: [] for name in _FIELDS}
     columns["_packed"] = bytearray()  # the bar ids, 32 bytes each
     header: str | None = None
     data_lines = 0  # data lines (after the header) in earlier chunks
@@ -80,7 +80,7 @@ def stream_csv(handle: BinaryIO, *, source: str, total: int, progress: ingest.Pr
     return ingest._assemble([ingest._Part(**fields)], errors, source=source, sha256=digest.hexdigest(), fmt="csv")
 
 
-def _join_rows(parts: list) -> range | list[int]:
+def _join_rows(parts: list[Any]) -> range | list[int]:
     """Row numbers: one range when every chunk's rows follow on (a valid list), else the full list."""
     if (
         parts
@@ -91,7 +91,9 @@ def _join_rows(parts: list) -> range | list[int]:
     return [n for part in parts for n in part]
 
 
-def _add_chunk(columns: dict[str, list], header: str, text: str, offset: int, bad: bool, errors: ingest._Errors) -> int:
+def _add_chunk(
+    columns: dict[str, list[Any]], header: str, text: str, offset: int, bad: bool, errors: ingest._Errors
+) -> int:
     """Validate one chunk of data lines (rows numbered after ``offset`` earlier data lines); returns its line
     count."""
     local = ingest._Errors()

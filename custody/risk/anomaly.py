@@ -15,6 +15,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +39,7 @@ def _log_amount(amount: int) -> float:
     return math.log10(amount + 1)
 
 
-def _robust(values: list[float]) -> dict:
+def _robust(values: list[float]) -> dict[str, Any]:
     array = np.asarray(values, dtype=float)
     median = float(np.median(array))
     mad = float(np.median(np.abs(array - median)))
@@ -60,8 +61,8 @@ class BaselineModel:
     version: int
     trained_at: str
     events: int
-    assets: dict[str, dict]
-    pairs: dict[str, dict]
+    assets: dict[str, dict[str, Any]]
+    pairs: dict[str, dict[str, Any]]
     hour_of_day: list[int]
     day_of_week: list[int]
     max_1h: int
@@ -71,7 +72,7 @@ class BaselineModel:
     forest_file: str | None = None  # the optional IsolationForest (custody.risk.forest) beside this model
     forest_sha256: str | None = None
 
-    def body(self) -> dict:
+    def body(self) -> dict[str, Any]:
         return {
             "kind": MODEL_KIND, "vault": self.vault, "version": self.version, "trained_at": self.trained_at,
             "events": self.events, "assets": self.assets, "pairs": self.pairs, "hour_of_day": self.hour_of_day,
@@ -137,7 +138,7 @@ def load(folder: Path, vault: str) -> BaselineModel | None:
     return model
 
 
-def _z(stats: dict | None, amount: int) -> float:
+def _z(stats: dict[str, Any] | None, amount: int) -> float:
     if stats is None:
         return 0.0
     mad = max(stats["mad"], MAD_FLOOR)
@@ -149,7 +150,7 @@ def _around(counts: list[int], index: int) -> int:
     return counts[(index - 1) % size] + counts[index] + counts[(index + 1) % size]
 
 
-def score(inputs: RiskInputs, model: BaselineModel, forest=None) -> tuple[list[Reason], dict, int]:
+def score(inputs: RiskInputs, model: BaselineModel, forest=None) -> tuple[list[Reason], dict[str, Any], int]:
     """(reasons, features, score 0..1000) for the transaction in ``inputs`` against ``model`` (and the
     optional IsolationForest ``forest``, a :class:`custody.risk.forest.ForestModel`)."""
     now = inputs.now
@@ -158,7 +159,7 @@ def score(inputs: RiskInputs, model: BaselineModel, forest=None) -> tuple[list[R
     velocity_1h = 1 + sum(1 for t in recent if 0 <= (now - t).total_seconds() <= 3600)
     velocity_24h = 1 + sum(1 for t in recent if 0 <= (now - t).total_seconds() <= 86400)
     last = max(recent, default=None)
-    features: dict = {
+    features: dict[str, Any] = {
         "history_events": model.events, "hour_of_week": now.weekday() * 24 + now.hour,
         "hour_of_day_count": _around(model.hour_of_day, now.hour), "day_of_week_count": model.day_of_week[now.weekday()],
         "velocity_1h": velocity_1h, "velocity_24h": velocity_24h,

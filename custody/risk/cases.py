@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 from custody.risk.verdict import Decision, Reason
 
@@ -20,7 +21,7 @@ def cases_dir(home: Path) -> Path:
 
 def open_case(
     home: Path, *, vault: str, proposal_id: int | None, decision: Decision, reason: Reason, windows: dict[str, int]
-) -> dict:
+) -> dict[str, Any]:
     folder = cases_dir(home)
     number = len(list(folder.glob("case-*.json"))) + 1
     opened = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -36,7 +37,9 @@ def open_case(
     return case
 
 
-def open_deposit_case(home: Path, *, vault: str, deposit: dict, list_version: str, windows: dict[str, int]) -> dict:
+def open_deposit_case(
+    home: Path, *, vault: str, deposit: dict[str, Any], list_version: str, windows: dict[str, int]
+) -> dict:
     """A case for funds received from a listed address (no transaction of ours to decide on)."""
     folder = cases_dir(home)
     number = len(list(folder.glob("case-*.json"))) + 1
@@ -53,5 +56,5 @@ def open_deposit_case(home: Path, *, vault: str, deposit: dict, list_version: st
     return case
 
 
-def list_cases(home: Path) -> list[dict]:
+def list_cases(home: Path) -> list[dict[str, Any]]:
     return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(cases_dir(home).glob("case-*.json"))]

@@ -38,7 +38,7 @@ def _override(reasons: list[Reason], settings: RiskSettings) -> list[Reason]:
     ]
 
 
-def score(prepared: Prepared) -> tuple[list[Reason], dict[str, int], dict]:
+def score(prepared: Prepared) -> tuple[list[Reason], dict[str, int], dict[str, Any]]:
     """All layers on prepared inputs (pure: no I/O). Returns (reasons, scores per layer, features)."""
     inputs = prepared.inputs
     layers = {
@@ -55,7 +55,7 @@ def score(prepared: Prepared) -> tuple[list[Reason], dict[str, int], dict]:
     return reasons, scores, features
 
 
-def versions(prepared: Prepared | None) -> dict:
+def versions(prepared: Prepared | None) -> dict[str, Any]:
     found = {"engine": ENGINE_VERSION, "rules": firewall.RULES_VERSION}
     if prepared is not None:
         found.update(
@@ -77,7 +77,7 @@ def decide(
     """Prepare and score within the deadline; any failure or a late answer is ``on_error`` (Deny by default)."""
     settings = settings or DEFAULT_SETTINGS
     start = time.perf_counter()
-    outcome: dict = {}
+    outcome: dict[str, Any] = {}
 
     def work() -> None:
         try:

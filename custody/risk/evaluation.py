@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from eth_abi import encode
@@ -167,7 +168,7 @@ def _red_team(kind: str, world: VaultWorld, history: list[Movement], rng: random
     raise ValueError(kind)
 
 
-def _rates(flags: list[bool], truth: list[bool]) -> dict:
+def _rates(flags: list[bool], truth: list[bool]) -> dict[str, Any]:
     tp = sum(f and t for f, t in zip(flags, truth))
     fp = sum(f and not t for f, t in zip(flags, truth))
     fn = sum(t and not f for f, t in zip(flags, truth))
@@ -177,10 +178,10 @@ def _rates(flags: list[bool], truth: list[bool]) -> dict:
 
 
 def run_evaluation(*, seed: int = 14, history_size: int = 240, benign_cases: int = 200, cases_per_kind: int = 25,
-                   templates: list[Path] | None = None, use_forest: bool = False) -> dict:  # fmt: skip
+                   templates: list[Path] | None = None, use_forest: bool = False) -> dict[str, Any]:  # fmt: skip
     rng = random.Random(seed)
     listed = sanctions.packaged()
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     latencies: list[int] = []
     use_forest = bool(use_forest)
     for path in templates or sorted(POLICIES_DIR.glob("*.yaml")):
@@ -207,7 +208,7 @@ def run_evaluation(*, seed: int = 14, history_size: int = 240, benign_cases: int
     return {**_report(rows, latencies, seed=seed), "isolation_forest": bool(use_forest)}
 
 
-def _report(rows: list[dict], latencies: list[int], *, seed: int) -> dict:
+def _report(rows: list[dict[str, Any]], latencies: list[int], *, seed: int) -> dict:
     def has(decision: Decision, *codes: str) -> bool:
         return any(r.code in codes and r.severity.value != "info" for r in decision.reasons)
 
@@ -245,6 +246,6 @@ def _report(rows: list[dict], latencies: list[int], *, seed: int) -> dict:
     }  # fmt: skip
 
 
-def write_report(report: dict, path: str | Path) -> None:
+def write_report(report: dict[str, Any], path: str | Path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(report, indent=1, sort_keys=True) + "\n", encoding="utf-8")

@@ -10,6 +10,7 @@ import datetime as dt
 import functools
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
@@ -247,7 +248,7 @@ def require_warn_satisfied(
         )  # fmt: skip
 
 
-def decisions(session: Session, safe_tx_hash: str) -> list[dict]:
+def decisions(session: Session, safe_tx_hash: str) -> list[dict[str, Any]]:
     """Every recorded decision about one safeTxHash, oldest first (what ``risk explain`` shows)."""
     return [
         {"seq": e.seq, "time": e.time, "actor": e.actor, **e.payload}

@@ -63,7 +63,7 @@ risk:
 """
 
 
-def _transfer(session: Session, vault: str, to: str, amount: str, signers: list) -> P.Proposal:
+def _transfer(session: Session, vault: str, to: str, amount: str, signers: list[Any]) -> P.Proposal:
     proposal = P.propose_transfer(session, vault, to=to, amount=amount, proposer=signers[0].address)
     for signer in signers:
         P.sign(session, P.get_proposal(session, proposal.id), signer)
@@ -87,7 +87,7 @@ def risk_section(step, session: Session, folder: Path, *, oob_passphrase: str) -
     template = folder / "risk-desk.yaml"
     template.write_text(TEMPLATE)
 
-    def setup() -> dict:
+    def setup() -> dict[str, Any]:
         record, _facts = service.create_vault(session, template)
         session.send(to=record.safe, value=30 * 10**18, what="funding the risk desk vault")
         for _ in range(HISTORY):
@@ -103,7 +103,7 @@ def risk_section(step, session: Session, folder: Path, *, oob_passphrase: str) -
     )
     listed = to_checksum_address(sorted(sanctions.active(session.workspace.home).addresses)[0])
 
-    def sanctioned() -> dict:
+    def sanctioned() -> dict[str, Any]:
         found = _denied(session, desk["vault"], listed)
         (case,) = [c for c in risk_service.list_cases(session) if c["proposal"] == found["proposal"]]
         exported = risk_service.export_cases(session, str(folder / "cases.json"))
@@ -111,7 +111,7 @@ def risk_section(step, session: Session, folder: Path, *, oob_passphrase: str) -
 
     sanctioned_case = step("risk engine: a sanctioned destination is denied and a case file opened", sanctioned)
 
-    def off_hours() -> dict:
+    def off_hours() -> dict[str, Any]:
         night = next_utc_slot(session.chain.latest_timestamp(), weekday=5, hour=3, min_ahead=0)
         session.chain.set_next_timestamp(night)
         session.chain.mine()

@@ -9,6 +9,7 @@ address (default 4+4; 3+3 and 6+6 are reported too), or is within a small edit d
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from custody.risk.calls import ETH, transfers
 from custody.risk.inputs import RiskInputs
@@ -67,7 +68,7 @@ class Lookalike:
     def levels(self) -> list[str]:
         return [f"{p}+{s}" for p, s in REPORTED_LEVELS if self.prefix >= p and self.suffix >= s]
 
-    def as_facts(self) -> dict:
+    def as_facts(self) -> dict[str, Any]:
         return {
             "destination": self.address, "resembles": self.resembles, "label": self.label, "prefix": self.prefix,
             "suffix": self.suffix, "levels": ",".join(self.levels()),

@@ -18,6 +18,7 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from custody.exceptions import InputError, RiskError
 from custody.risk.calls import transfers
@@ -50,14 +51,14 @@ class SanctionsList:
     def hit(self, address: str) -> str | None:
         return self.addresses.get(address.lower())
 
-    def as_document(self) -> dict:
+    def as_document(self) -> dict[str, Any]:
         return {
             "format": "custody.sanctions-list/1", "source": self.source, "date": self.date, "sha256": self.sha256,
             "count": len(self.addresses), "addresses": dict(sorted(self.addresses.items())),
         }  # fmt: skip
 
 
-def from_document(doc: dict, *, where: str) -> SanctionsList:
+def from_document(doc: dict[str, Any], *, where: str) -> SanctionsList:
     if doc.get("format") != "custody.sanctions-list/1" or not isinstance(doc.get("addresses"), dict):
         raise InputError(f"{where} is not a custody sanctions list (format custody.sanctions-list/1)")
     found = SanctionsList(str(doc.get("source", "")), str(doc.get("date", "unknown")),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 from custody.audit import record as audit
 from custody.exceptions import RiskError
@@ -15,18 +16,18 @@ from custody.vault import proposals as P
 from custody.vault.service import get_vault
 
 
-def explain(session: Session, ref: str) -> dict:
+def explain(session: Session, ref: str) -> dict[str, Any]:
     proposal = P.get_proposal(session, ref)
     recorded = decisions(session, proposal.safe_tx_hash)
     return {"proposal": proposal.id, "safe_tx_hash": proposal.safe_tx_hash, "state": proposal.state.value,
             "decisions": recorded}  # fmt: skip
 
 
-def score(session: Session, ref: str) -> dict:
+def score(session: Session, ref: str) -> dict[str, Any]:
     return P.score_risk(session, P.get_proposal(session, ref)).as_dict()
 
 
-def train(session: Session, vault_ref: str, *, with_forest: bool = False) -> dict:
+def train(session: Session, vault_ref: str, *, with_forest: bool = False) -> dict[str, Any]:
     """Train the vault's baseline from its executed history; the model file's SHA-256 goes to the ledger."""
     vault = get_vault(session, vault_ref)
     folder = models_dir(session)
@@ -46,13 +47,13 @@ def train(session: Session, vault_ref: str, *, with_forest: bool = False) -> dic
     return {"vault": vault.name, **facts}
 
 
-def show_list(session: Session) -> dict:
+def show_list(session: Session) -> dict[str, Any]:
     listed = sanctions.active(session.workspace.home)
     return {"source": listed.source, "date": listed.date, "sha256": listed.sha256, "count": len(listed.addresses),
             "version": listed.version}  # fmt: skip
 
 
-def import_list(session: Session, path: str, *, date: str | None = None) -> dict:
+def import_list(session: Session, path: str, *, date: str | None = None) -> dict[str, Any]:
     """Load a newer SDN XML/CSV (or custody JSON) offline; the diff against the previous list is ledgered."""
     new = sanctions.read_file(path, date=date)
     if not new.addresses:
@@ -68,17 +69,17 @@ def import_list(session: Session, path: str, *, date: str | None = None) -> dict
     return payload
 
 
-def list_cases(session: Session) -> list[dict]:
+def list_cases(session: Session) -> list[dict[str, Any]]:
     return cases.list_cases(risk_home(session))
 
 
-def export_cases(session: Session, out: str) -> dict:
+def export_cases(session: Session, out: str) -> dict[str, Any]:
     found = list_cases(session)
     Path(out).write_text(json.dumps({"format": "custody.risk-cases/1", "cases": found}, indent=1), encoding="utf-8")
     return {"file": out, "cases": len(found)}
 
 
-def screen_deposits(session: Session, vault_ref: str) -> dict:
+def screen_deposits(session: Session, vault_ref: str) -> dict[str, Any]:
     """Screen every indexed deposit's sender against the active list; a case file per new hit."""
     from custody.risk.gate import inbound
 

@@ -77,7 +77,7 @@ class SafeTx:
     gas_price: int = 0
     gas_token: Address = ZERO_ADDRESS
     refund_receiver: Address = ZERO_ADDRESS
-    _hash_cache: dict = field(default_factory=dict, repr=False, compare=False, hash=False)
+    _hash_cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, hash=False)
 
     @property
     def domain_separator(self) -> bytes:
@@ -131,7 +131,7 @@ class SafeTx:
             },
         }
 
-    def exec_args(self, signatures: bytes) -> tuple:
+    def exec_args(self, signatures: bytes) -> tuple[Any, ...]:
         """Arguments of ``Safe.execTransaction`` in ABI order."""
         return (
             self.to, self.value, self.data, int(self.operation), self.safe_tx_gas, self.base_gas,

@@ -11,6 +11,7 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from eth_account import Account
 from eth_utils import to_checksum_address
@@ -42,7 +43,7 @@ def default_passphrase_source(prompt: str) -> str:
     return passphrase
 
 
-def read_keystore(path: Path) -> dict:
+def read_keystore(path: Path) -> dict[str, Any]:
     if not path.exists():
         raise KeyNotFound(f"keystore file {path} does not exist")
     try:

@@ -22,6 +22,7 @@ import os
 import secrets as _random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 import coincurve
@@ -327,7 +328,9 @@ def generate_key(
     return address, f"pkcs11:token={token_label};object={name}"
 
 
-def list_keys(token_label: str, *, pin_source: SecretSource | None = None, module: str | None = None) -> list[dict]:
+def list_keys(
+    token_label: str, *, pin_source: SecretSource | None = None, module: str | None = None
+) -> list[dict[str, Any]]:
     """secp256k1 keys on the token: label, address, signer URI."""
     lib = load_library(module)
     token = find_token(lib, token_label)

@@ -10,6 +10,7 @@ scheduled call decoded. Every risky element carries a *risk kind* — the word a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from eth_abi import decode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
@@ -97,7 +98,7 @@ class DecodedCall:
     kind: str  # "eth_transfer" | "erc20" | "safe_config" | "multisend" | "timelock" | "contract_call"
     summary: str
     function: str | None = None
-    args: dict = field(default_factory=dict)
+    args: dict[str, Any] = field(default_factory=dict)
     token: TokenInfo | None = None
     amount: int | None = None  # base units moved (ETH or token)
     recipient: str | None = None
@@ -107,7 +108,7 @@ class DecodedCall:
     to: str | None = None
     operation: str = "CALL"
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "summary": self.summary,
@@ -218,7 +219,9 @@ def _decode(chain: Chain, to: str, value: int, data: bytes, operation: Operation
     )  # fmt: skip
 
 
-def _erc20(chain: Chain, to: str, value: int, name: str, args: dict, kinds: tuple[str, ...]) -> DecodedCall | None:
+def _erc20(
+    chain: Chain, to: str, value: int, name: str, args: dict[str, Any], kinds: tuple[str, ...]
+) -> DecodedCall | None:
     info = token_info(chain, to) if chain is not None else None
     amount = int(args["amount"])
     if info is None:
@@ -251,7 +254,7 @@ def _erc20(chain: Chain, to: str, value: int, name: str, args: dict, kinds: tupl
     )  # fmt: skip
 
 
-def _config(to: str, value: int, name: str, args: dict, kinds: tuple[str, ...], safe) -> DecodedCall:
+def _config(to: str, value: int, name: str, args: dict[str, Any], kinds: tuple[str, ...], safe) -> DecodedCall:
     shown = ", ".join(f"{k}={_text(v)}" for k, v in args.items())
     where = "the vault" if safe is not None and to == to_checksum_address(safe) else to
     summary = f"{name}({shown}) on {where}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from eth_utils import to_checksum_address
@@ -65,7 +66,7 @@ class ExitStatus:
     pending_custodian: Address | None
     ready_at: int | None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {k: (v if not isinstance(v, list) else list(v)) for k, v in self.__dict__.items()}
 
 
@@ -83,11 +84,11 @@ class ExitRequest:
     initiate_tx: str | None
     finalize_tx: str | None
 
-    def typed_data(self, chain_id: int, safe: str) -> dict:
+    def typed_data(self, chain_id: int, safe: str) -> dict[str, Any]:
         return typed_data(chain_id, self.module, safe, self.custodian, self.nonce, self.deadline)
 
 
-def typed_data(chain_id: int, module: str, safe: str, custodian: str, nonce: int, deadline: int) -> dict:
+def typed_data(chain_id: int, module: str, safe: str, custodian: str, nonce: int, deadline: int) -> dict[str, Any]:
     return {
         "types": EIP712_TYPES,
         "primaryType": "ExitRequest",

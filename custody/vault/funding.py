@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector
@@ -29,7 +30,7 @@ class Funding:
     funder: str
     tx_hash: str
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "vault": self.vault, "safe": self.safe, "symbol": self.symbol, "amount": format_amount(self.amount, self.decimals),
             "base_units": str(self.amount), "funder": self.funder, "tx_hash": self.tx_hash,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from eth_abi import encode
 from eth_account.messages import encode_typed_data
@@ -35,9 +36,9 @@ IS_VALID_SIGNATURE = selector_of("isValidSignature(bytes32,bytes)")
 class TypedMessage:
     """An EIP-712 message as the vault would sign it."""
 
-    domain: dict
+    domain: dict[str, Any]
     primary_type: str
-    message: dict
+    message: dict[str, Any]
     domain_separator: bytes
     struct_hash: bytes
 
@@ -46,7 +47,7 @@ class TypedMessage:
         """``keccak256("\\x19\\x01" ‖ domainSeparator ‖ hashStruct(message))``: what verifiers check."""
         return keccak(b"\x19\x01" + self.domain_separator + self.struct_hash)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "domain": {k: _text(v) for k, v in self.domain.items()},
             "primary_type": self.primary_type,
@@ -63,7 +64,7 @@ def _text(value) -> str:
     return str(value)
 
 
-def parse_typed_data(raw: str | dict, *, source: str = "typed data") -> TypedMessage:
+def parse_typed_data(raw: str | dict[str, Any], *, source: str = "typed data") -> TypedMessage:
     """An EIP-712 ``eth_signTypedData_v4`` payload (``types``, ``domain``, ``primaryType``, ``message``)."""
     try:
         payload = json.loads(raw) if isinstance(raw, str) else raw
@@ -135,7 +136,7 @@ class MessageStatus:
     approved_by_guard: bool
     erc1271_valid: bool  # what any verifier calling the vault's isValidSignature gets
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "vault": self.vault,
             "digest": "0x" + self.digest.hex(),

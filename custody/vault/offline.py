@@ -71,7 +71,7 @@ def export_document(safe_tx: SafeTx, description: dict[str, Any]) -> dict[str, A
     }
 
 
-def _int(doc: dict, key: str, what: str) -> int:
+def _int(doc: dict[str, Any], key: str, what: str) -> int:
     value = doc.get(key)
     try:
         number = int(value, 0) if isinstance(value, str) else int(value)
@@ -82,7 +82,7 @@ def _int(doc: dict, key: str, what: str) -> int:
     return number
 
 
-def _hex(doc: dict, key: str, what: str, *, length: int | None = None) -> bytes:
+def _hex(doc: dict[str, Any], key: str, what: str, *, length: int | None = None) -> bytes:
     value = doc.get(key)
     if value is None and length is None:
         return b""

@@ -30,7 +30,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyotp
 import sqlalchemy as sa
@@ -393,7 +393,7 @@ def require_confirmation(session: Session, proposal: Proposal) -> None:
         )
 
 
-def oob_view(session: Session, proposal: Proposal) -> dict:
+def oob_view(session: Session, proposal: Proposal) -> dict[str, Any]:
     """The out-of-band part of ``tx show``: whether policy requires it, why, and who confirmed when."""
     needed = requirement(session, proposal)
     return {

@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from eth_abi import encode
@@ -665,7 +666,7 @@ def _finalize(session: Session, proposal: Proposal, receipt: Receipt) -> Receipt
 
 
 # -- clear-signing view --------------------------------------------------------------------------
-def describe(session: Session, proposal: Proposal) -> dict:
+def describe(session: Session, proposal: Proposal) -> dict[str, Any]:
     """Everything a signer must see, with hashes recomputed locally and checked against the chain."""
     safe_tx = proposal.safe_tx
     decoded = decode_safe_call(
@@ -724,7 +725,7 @@ def score_risk(session: Session, proposal: Proposal) -> Decision:
     return decision
 
 
-def risk_view(session: Session, proposal: Proposal) -> dict | None:
+def risk_view(session: Session, proposal: Proposal) -> dict[str, Any] | None:
     """The latest recorded risk decision about the proposal (``tx show``; ``risk explain`` has them all)."""
     recorded = risk_gate.decisions(session, proposal.safe_tx_hash)
     if not recorded:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from eth_utils import keccak, to_checksum_address
@@ -132,7 +133,7 @@ def vault_salt(name: str) -> bytes:
     return keccak(text=f"custody.vault:{name}")
 
 
-def _vault_params(policy: Policy, name: str, *, with_guard: bool = True) -> tuple:
+def _vault_params(policy: Policy, name: str, *, with_guard: bool = True) -> tuple[Any, ...]:
     exit_config = compile_exit(policy)
     return (
         policy.owner_addresses,
@@ -157,7 +158,7 @@ def exit_module_of(session: Session, safe: str, timelock: str) -> Address | None
 
 def create_vault(
     session: Session, policy_path: str | Path, *, name: str | None = None, with_guard: bool = True
-) -> tuple[VaultRecord, dict]:
+) -> tuple[VaultRecord, dict[str, Any]]:
     """Deploy a micro-vault from a template (Safe + timelock + CustodyGuard in one transaction) and record it.
 
     Returns the record and facts about the deployment (gas, tx hash, whether it was resumed).
@@ -178,7 +179,7 @@ def create_vault(
     predicted_safe, predicted_timelock = session.chain.call(
         factory.functions.predictVault(params, session.sender.address).call
     )
-    facts: dict = {"resumed": False}
+    facts: dict[str, Any] = {"resumed": False}
     if codehash(session.chain, predicted_safe) is not None:
         # Deterministic addresses: a previous run created it but did not record it. Adopt it.
         tx_hash, block, gas = _find_creation(session, infra.vault_factory, predicted_safe)

@@ -13,6 +13,7 @@ import datetime as dt
 import enum
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from eth_utils import keccak
@@ -40,7 +41,7 @@ class ScheduledCall:
     payload: bytes
     description: str
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "target": self.target,
             "value": str(self.value),
@@ -67,7 +68,7 @@ class TimelockOp:
     policy_path: str | None
     policy_source: str | None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "op_id": self.op_id, "vault_id": self.vault_id, "proposal_id": self.proposal_id,
             "cancel_proposal_id": self.cancel_proposal_id, "kind": self.kind, "description": self.description,
@@ -92,7 +93,7 @@ def _row(row) -> TimelockOp:
     )  # fmt: skip
 
 
-def batch_args(calls: tuple[ScheduledCall, ...] | list[ScheduledCall], salt: str) -> tuple:
+def batch_args(calls: tuple[ScheduledCall, ...] | list[ScheduledCall], salt: str) -> tuple[Any, ...]:
     return (
         [c.target for c in calls],
         [c.value for c in calls],
@@ -184,7 +185,7 @@ def _op_in(conn, op_id: str) -> TimelockOp:
     return _row(conn.execute(sa.select(timelock_ops).where(timelock_ops.c.op_id == op_id)).mappings().one())
 
 
-def _update(session: Session, op_id: str, *, audit_state: dict | None = None, **values) -> None:
+def _update(session: Session, op_id: str, *, audit_state: dict[str, Any] | None = None, **values) -> None:
     """Update an operation; ``audit_state`` (state, tx hash, …) records the move in the same transaction."""
     with session.store.begin() as conn:
         conn.execute(timelock_ops.update().where(timelock_ops.c.op_id == op_id).values(updated_at=utcnow(), **values))
