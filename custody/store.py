@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -243,7 +244,7 @@ templates = sa.Table(
 )
 
 
-def remember_template(conn, template_hash: str, source: str, path: str) -> None:
+def remember_template(conn: Connection, template_hash: str, source: str, path: str) -> None:
     """Keep a template text (idempotent)."""
     exists = conn.execute(
         sa.select(templates.c.template_hash).where(templates.c.template_hash == template_hash)
@@ -331,7 +332,7 @@ chain_anchors = sa.Table(
 )
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=FULL")

@@ -17,6 +17,8 @@ all of them in its ``approvals`` field.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -72,7 +74,7 @@ def _existing(
     return None
 
 
-def _best_effort(what: str, fn, *args):
+def _best_effort(what: str, fn: Callable[..., Any], *args):
     try:
         return fn(*args)
     except CustodyError as exc:

@@ -327,5 +327,5 @@ def _coerce(abi_type: str, value: Any, where: str) -> Any:
     raise InputError(f"{where}: unsupported field type {abi_type}")
 
 
-def document(row: dict[str, Any]) -> dict | None:
+def document(row: dict[str, Any]) -> dict[str, Any] | None:
     return json.loads(row["document"]) if row.get("document") else None

@@ -98,7 +98,7 @@ def sign_offchain(
     return out
 
 
-def _sig_object(message: OffchainMessage, payload: dict[str, Any], sig) -> dict:
+def _sig_object(message: OffchainMessage, payload: dict[str, Any], sig) -> dict[str, Any]:
     return {
         "version": message.version,
         "domain": payload["domain"],

@@ -149,7 +149,7 @@ class LedgerView:
                 yield leaf, entry
 
 
-def mismatch(step: str, fields: dict[str, Any], entry: dict) -> str | None:
+def mismatch(step: str, fields: dict[str, Any], entry: dict[str, Any]) -> str | None:
     """Why ``entry`` does not record the step a badge with ``fields`` attests (None when it does)."""
     kind = STEP_KINDS.get(step)
     if entry.get("kind") != kind:

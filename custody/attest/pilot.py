@@ -16,7 +16,7 @@ from custody.attest.verify import Verifier
 from custody.exceptions import AttestationError
 from custody.session import Session
 
-Step = Callable[[str, Callable[[], dict[str, Any]]], dict]
+Step = Callable[[str, Callable[[], dict[str, Any]]], dict[str, Any]]
 OPERATIONS_ATTESTER = "anvil:7"  # custody-operations in the shipped templates
 COMPLIANCE_ATTESTER = "anvil:9"  # compliance: KYC only
 

@@ -450,7 +450,7 @@ class Verifier:
 
     def _missing_in_ledger(
         self, vault: str, auth: Authority, valid: list[Badge], known: list[dict[str, Any]]
-    ) -> list[dict]:
+    ) -> list[dict[str, Any]]:
         """Ledger entries of steps the template in force asked a badge for, with no valid badge citing them
         (or, for badges issued without a link, attesting the same step)."""
         cited = {bytes(b.fields.get("ledgerEntry", ZERO32)) for b in valid}

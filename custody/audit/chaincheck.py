@@ -48,14 +48,14 @@ class ChainReport:
         }  # fmt: skip
 
 
-def _batched(chain: Chain, calls: list[tuple[str, list[Any]]]) -> list:
+def _batched(chain: Chain, calls: list[tuple[str, list[Any]]]) -> list[Any]:
     out = []
     for i in range(0, len(calls), BATCH):
         out += rpc_batch(chain, calls[i : i + BATCH])
     return out
 
 
-def check_chain(chain: Chain, entries: Iterable[dict[str, Any]], anchors: Iterable[dict] = ()) -> ChainReport:
+def check_chain(chain: Chain, entries: Iterable[dict[str, Any]], anchors: Iterable[dict[str, Any]] = ()) -> ChainReport:
     """Check ``entries`` (parsed, any order; only this chain's are considered) and ``anchors`` against ``chain``."""
     report = ChainReport(chain.chain_id)
     entries = [e for e in entries if e.get("chain_id") == chain.chain_id or e.get("kind") == "correction"]
@@ -79,7 +79,9 @@ def _check_executions(chain: Chain, executions: list[dict[str, Any]], report: Ch
             report.problems.append(Problem(entry["seq"], problem[0], f"entry {entry['seq']}: {problem[1]}"))
 
 
-def _execution_problem(entry: dict[str, Any], tx: dict | None, receipt: dict | None) -> tuple[str, str] | None:
+def _execution_problem(
+    entry: dict[str, Any], tx: dict[str, Any] | None, receipt: dict | None
+) -> tuple[str, str] | None:
     refs, payload = entry["refs"], entry["payload"]
     tx_hash, safe = refs["tx_hash"], payload["safe"].lower()
     if tx is None or receipt is None:
@@ -192,7 +194,7 @@ def _check_anchors(chain: Chain, anchors: list[dict[str, Any]], report: ChainRep
 TIMESTAMPED = "0x" + keccak(b"Timestamped(bytes32,uint64)").hex()
 
 
-def _eas_timestamped(anchor: dict[str, Any], head: dict, receipt: dict) -> bool:
+def _eas_timestamped(anchor: dict[str, Any], head: dict[str, Any], receipt: dict) -> bool:
     """The receipt carries EAS's Timestamped event for the hash of exactly this signed head."""
     from custody.audit.anchor import eas_reference
     from custody.audit.keys import SignedHead

@@ -25,6 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from hexbytes import HexBytes
+from sqlalchemy import RowMapping
 from sqlalchemy.engine import Connection
 
 from custody._perf import gc_paused
@@ -191,7 +192,9 @@ class VaultIndexer:
             self.ledger.append_many(conn, items)
             self.corrections += len(items)
 
-    def _correction(self, row, first_invalid: int, reason: str, receipt: dict[str, Any] | None) -> dict:
+    def _correction(
+        self, row: RowMapping, first_invalid: int, reason: str, receipt: dict[str, Any] | None
+    ) -> dict[str, Any]:
         payload = {"reason": reason, "first_invalid_block": first_invalid, "superseded_kind": row["kind"],
                    "superseded_block": row["block_number"]}  # fmt: skip
         if receipt is not None:

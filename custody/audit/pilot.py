@@ -21,7 +21,7 @@ from custody.audit.record import ledger_for
 from custody.exceptions import LedgerChainMismatch, LedgerTampered
 from custody.session import Session
 
-Step = Callable[[str, Callable[[], dict[str, Any]]], dict]
+Step = Callable[[str, Callable[[], dict[str, Any]]], dict[str, Any]]
 
 
 def audit_section(step: Step, session: Session, folder: Path) -> dict[str, Any]:

@@ -87,7 +87,7 @@ def infrastructure_deployed(conn: Connection, store: Store, chain_id: int, deplo
             )  # fmt: skip
 
 
-def vault_created(conn: Connection, session: Session, values: dict[str, Any], facts: dict) -> Entry:
+def vault_created(conn: Connection, session: Session, values: dict[str, Any], facts: dict[str, Any]) -> Entry:
     return append(
         conn, session, EntryKind.VAULT_CREATED, actor=_operator(session), vault=values["name"],
         refs={"tx_hash": values["created_tx"], "block": values["created_block"]},
@@ -261,7 +261,7 @@ def reconciliation_run(conn: Connection, session: Session, payload: dict[str, An
 
 def drill(
     store: Store, *, chain_id: int | None, name: str, actor: str, outcome: str, vault: str | None = None,
-    refs: dict[str, Any] | None = None, details: dict | None = None,
+    refs: dict[str, Any] | None = None, details: dict[str, Any] | None = None,
 ) -> Entry:  # fmt: skip
     """Record a drill (e.g. an emergency-exit or key-recovery exercise) in a transaction of its own; the
     store is the operator's workspace (a drill on a fork has no session left to record through)."""

@@ -14,18 +14,20 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from matplotlib.figure import Figure
+
 from custody.audit.export import redact
 
 MAX_ROWS = 2_000
 
 
-def _png(fig) -> str:
+def _png(fig: Figure) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _charts(entries: list[dict[str, Any]], flows: dict) -> list[tuple[str, str]]:
+def _charts(entries: list[dict[str, Any]], flows: dict[str, Any]) -> list[tuple[str, str]]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -66,7 +68,7 @@ def _charts(entries: list[dict[str, Any]], flows: dict) -> list[tuple[str, str]]
     return charts
 
 
-def flows_by_vault(entries: list[dict[str, Any]]) -> dict[tuple[str, str], dict]:
+def flows_by_vault(entries: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
     """(vault, asset) → counts and integer sums of deposits in and executed value out."""
     superseded = {e["refs"].get("supersedes") for e in entries if e["kind"] == "correction"}
     flows: dict[tuple[str, str], dict[str, Any]] = defaultdict(
@@ -98,7 +100,7 @@ def approvals_by_signer(entries: list[dict[str, Any]]) -> Counter[str]:
 
 
 def write_html(
-    path: str | Path, entries: list[dict[str, Any]], verdict: dict, *, title: str = "custody audit report"
+    path: str | Path, entries: list[dict[str, Any]], verdict: dict[str, Any], *, title: str = "custody audit report"
 ) -> Path:
     entries = [redact(e) for e in entries]
     flows = flows_by_vault(entries)

@@ -66,7 +66,7 @@ def entries(ledger: Ledger) -> list[dict[str, Any]]:
     return [orjson.loads(blob) for _s, _l, blob in ledger.rows()]
 
 
-def export(store: Store, fmt: str, out: str | Path | None, *, verdict: dict[str, Any] | None = None) -> dict:
+def export(store: Store, fmt: str, out: str | Path | None, *, verdict: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write ``fmt`` to ``out`` (or return the text for jsonl/csv when ``out`` is None)."""
     from custody.audit import export as X
 

@@ -114,7 +114,7 @@ def emit_file_problems(app: AppContext, files: tuple[str, ...], check: Callable[
     report = {f: [p.as_dict() for p in check(f)] for f in files}
     bad = sum(1 for problems in report.values() if problems)
 
-    def render(c):
+    def render(c: Console) -> None:
         for f, problems in report.items():
             if not problems:
                 c.print(f"[green]ok[/green]   {f}")
@@ -126,7 +126,7 @@ def emit_file_problems(app: AppContext, files: tuple[str, ...], check: Callable[
         raise click.exceptions.Exit(1)
 
 
-def json_option(fn: Callable[..., Any]) -> Callable:
+def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``--json`` on every command (also accepted before the command name)."""
 
     def callback(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:

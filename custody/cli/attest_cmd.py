@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import click
+from rich.console import Console
 
 from custody.attest import auto as A
 from custody.attest import badges as B
@@ -75,7 +76,7 @@ def schemas(app: AppContext) -> None:
     data = {"eas": ctx.address, "schema_registry": ctx.deployment.registry, "version": ctx.deployment.version,
             "chain_id": ctx.deployment.chain_id, "schemas": ctx.schemas}  # fmt: skip
 
-    def render(c):
+    def render(c: Console) -> None:
         c.print(f"EAS {ctx.address} (v{ctx.deployment.version}), schema registry {ctx.deployment.registry}")
         t = table("step", "schema UID", "fields")
         for name, s in ctx.schemas.items():
@@ -297,7 +298,7 @@ def list_cmd(app: AppContext, vault_ref: str | None, step_name: str | None) -> N
     rows = B.stored(app.session(), vault=vault, step_name=step_name)
     data = [{k: v for k, v in r.items() if k != "document"} for r in rows]
 
-    def render(c):
+    def render(c: Console) -> None:
         t = table("step", "mode", "uid", "attester", "reference", "revoked")
         for r in rows:
             t.add_row(
@@ -342,7 +343,7 @@ def verify(ctx: click.Context, app: AppContext, vault_ref: str | None, uids: tup
     ok = all(r.ok for r in reports)
     data = {"ok": ok, "reports": [r.as_dict() for r in reports], "failures": [f for r in reports for f in r.failures()]}
 
-    def render(c):
+    def render(c: Console) -> None:
         for r in reports:
             title = f"vault {r.vault}" if r.vault else "attestations"
             t = table("step", "mode", "uid", "attester", "result", title=title)

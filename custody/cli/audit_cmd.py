@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from rich.console import Console
 
 from custody.audit import service as A
 from custody.audit.keys import public_key_pem
@@ -38,7 +39,7 @@ def head_cmd(app: AppContext, signer: str | None, no_sign: bool) -> None:
         raise AuditError("the audit ledger is empty; there is no tree head yet")
     data = {**head.as_dict(), "ledger_size": size, "current": head.size == size}
 
-    def render(c):
+    def render(c: Console) -> None:
         c.print(
             f"[bold]tree head[/bold] size {head.size} (ledger {size}{'' if head.size == size else ', newer entries unsigned'})"
         )
@@ -108,7 +109,7 @@ def index_cmd(app: AppContext, vaults: tuple[str, ...]) -> None:
 
     results = [r.as_dict() for r in index_vaults(app.session(), list(vaults) or None)]
 
-    def render(c):
+    def render(c: Console) -> None:
         t = table("vault", "blocks", "logs", "entries", "corrections", "reorg")
         for r in results:
             t.add_row(r["vault"], f"{r['from_block']}..{r['to_block']}", str(r["logs"]), str(r["entries"]),
@@ -160,7 +161,7 @@ def verify_cmd(ctx: click.Context, app: AppContext, bundle: str | None, rpc: str
     report = A.verify(store=None if bundle else app.workspace.store, bundle=bundle, chain=chain, keys=list(keys))
     data = report.as_dict()
 
-    def render(c):
+    def render(c: Console) -> None:
         style = "green" if report.exit_code == 0 else "red"
         c.print(f"[bold {style}]{report.verdict}[/bold {style}] — {report.integrity.size} entries, root {data['root']}, "
                 f"{len(report.integrity.heads)} signed head(s), keys {', '.join(report.integrity.keys) or 'none'}")  # fmt: skip
@@ -202,7 +203,7 @@ def log_cmd(app: AppContext, last: int) -> None:
     size = ledger.size
     shown = [e.as_dict() for e in ledger.entries(max(0, size - last), size)]
 
-    def render(c):
+    def render(c: Console) -> None:
         t = table("seq", "time", "kind", "actor", "vault", "refs")
         for e in shown:
             t.add_row(str(e["seq"]), e["time"], e["kind"], e["actor"], e["vault"] or "",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from rich.console import Console
 
 from custody.cli._app import AppContext, json_option, pass_app, table
 from custody.reconcile import collateral as C
@@ -13,7 +14,7 @@ def collateral_group() -> None:
     """CollateralTokens this workspace reconciles: deploy (with an issuer vault), register, list, issue bars."""
 
 
-def _render_info(c, info: C.CollateralInfo, verb: str) -> None:
+def _render_info(c: Console, info: C.CollateralInfo, verb: str) -> None:
     d = info.as_dict()
     c.print(
         f"{verb} {d['symbol']} ({d['name']}, CollateralToken {d['version']}) at {d['address']}; "
@@ -57,7 +58,7 @@ def list_cmd(app: AppContext) -> None:
     """CollateralTokens recorded in this workspace, with live supply and allocation."""
     infos = C.registered(app.session())
 
-    def render(c):
+    def render(c: Console) -> None:
         t = table("symbol", "address", "supply", "allocated (fine oz)", "issuer vault")
         for i in infos:
             d = i.as_dict()

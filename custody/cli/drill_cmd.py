@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.console import Console
 
 from custody.cli._app import AppContext, emit_file_problems, json_option, pass_app, table
 from custody.exceptions import DrillFailed, InputError
@@ -51,7 +52,7 @@ def run(
     report = run_drill(app.workspace, book, options, chain=chain, progress=app.note)
     data = report.data
 
-    def render(c):
+    def render(c: Console) -> None:
         verdict = "[green]PASSED[/green]" if report.passed else "[bold red]FAILED[/bold red]"
         run_info = data["run"]
         c.print(f"[bold]drill {data['drill']['name']}[/bold] — {data['drill']['title']}: {verdict} "
@@ -107,7 +108,7 @@ def actions(app: AppContext) -> None:
 
     specs = [spec.as_dict() for _name, spec in sorted(registry().items())]
 
-    def render(c):
+    def render(c: Console) -> None:
         t = table("action", "arguments", "actor", "what it does")
         for s in specs:
             args = ", ".join(p["name"] + ("" if p["required"] else "?") for p in s["params"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from rich.console import Console
 
 from custody.cli._app import AppContext, json_option, pass_app, table
 from custody.cli.tx_cmd import render_proposal, tx
@@ -47,7 +48,7 @@ def list_cmd(app: AppContext) -> None:
     """Enrolled confirmers."""
     names = oob.list_confirmers(app.workspace)
 
-    def render(c):
+    def render(c: Console) -> None:
         t = table("confirmer")
         for n in names:
             t.add_row(n)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.console import Console
 
 from custody.cli._app import AppContext, json_option, pass_app, table
 from custody.pilot import run_pilot
@@ -19,7 +20,7 @@ def pilot(app: AppContext, out: str | None) -> None:
     home = Path(out) if out else app.workspace.home / "pilot"
     summary = run_pilot(home, progress=app.note)
 
-    def render(c):
+    def render(c: Console) -> None:
         c.print(
             f"[bold]custody pilot[/bold] — chain {summary['chain']['chain_id']} ({summary['seconds']}s), workspace {summary['workspace']}"
         )

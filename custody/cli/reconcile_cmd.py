@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import click
+from rich.console import Console
 
 from custody.cli._app import AppContext, console, json_option, pass_app, table
 from custody.cli._progress import byte_progress
@@ -56,7 +57,7 @@ def reconcile_cmd(
         ctx.exit(exc.exit_code)
     data = run.as_dict()
 
-    def render(c):
+    def render(c: Console) -> None:
         r = run.reconciliation
         t = r.totals
         verdict = "BACKING SHORT" if r.backing_short else ("discrepancies found" if r.findings else "reconciled")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import click
+from rich.console import Console
 
 from custody.cli._app import AppContext, json_option, pass_app, table
 from custody.vault import proposals as P
@@ -19,7 +21,7 @@ def tx() -> None:
     """Transfer proposals: propose, review, sign (one owner per call), execute."""
 
 
-def render_proposal(c, d: dict[str, Any]) -> None:
+def render_proposal(c: Console, d: dict[str, Any]) -> None:
     c.print(f"[bold]proposal {d['id']}[/bold] ({d['state']}) on vault {d['vault_id']} — {d['description']}")
     c.print(f"  action          {d['decoded']['summary']}")
     op = d["operation"]
@@ -67,7 +69,7 @@ def render_proposal(c, d: dict[str, Any]) -> None:
         c.print(f"  executed in     {d['exec_tx_hash']} (block {d['exec_block']}, gas {d['exec_gas_used']})")
 
 
-def render_verdict(c, decision) -> None:
+def render_verdict(c: Console, decision) -> None:
     """The risk engine's verdict, printed before any signer is asked."""
     colour = {"accept": "green", "warn": "yellow", "deny": "bold red"}[decision.verdict.value]
     c.print(
@@ -78,7 +80,7 @@ def render_verdict(c, decision) -> None:
             c.print(f"                  {reason.severity.value} {reason.code}: {reason.message}")
 
 
-def render_inner(c, call: dict[str, Any], label: str) -> None:
+def render_inner(c: Console, call: dict[str, Any], label: str) -> None:
     """One call inside a MultiSend batch or a timelock operation (recursively)."""
     op = call.get("operation", "CALL")
     flag = " [bold red]DELEGATECALL[/bold red]" if op == "DELEGATECALL" else ""
@@ -127,7 +129,7 @@ def list_cmd(app: AppContext, vault_ref: str | None) -> None:
         for p in items
     ]  # fmt: skip
 
-    def render(c):
+    def render(c: Console) -> None:
         t = table("id", "vault", "state", "nonce", "sigs", "description", "safeTxHash")
         for d in data:
             t.add_row(
@@ -158,7 +160,7 @@ def show(app: AppContext, ref: str) -> None:
 SIGNER_HELP = "keystore:PATH | pkcs11:token=…;object=… | ledger:44'/60'/0'/0/0 | trezor:m/44'/60'/0'/0/0 | anvil:N"
 
 
-def acknowledge_option(fn):
+def acknowledge_option(fn: Callable[..., Any]):
     return click.option(
         "--i-understand",
         "acknowledged",
@@ -168,7 +170,7 @@ def acknowledge_option(fn):
     )(fn)
 
 
-def blind_option(fn):
+def blind_option(fn: Callable[..., Any]):
     return click.option(
         "--blind",
         is_flag=True,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import click
+from rich.console import Console
 
 from custody.cli._app import AppContext, json_option, pass_app, table
 from custody.types import format_amount
@@ -30,7 +31,7 @@ def create(app: AppContext, policy_file: str, name: str | None) -> None:
         "timelock": record.timelock, "policy_hash": record.policy_hash, **facts,
     }  # fmt: skip
 
-    def render(c):
+    def render(c: Console) -> None:
         verb = "found existing" if facts["resumed"] else "created"
         c.print(f"{verb} vault {record.id} [bold]{record.name}[/bold] ({record.risk_class})")
         c.print(f"  safe      {record.safe}\n  timelock  {record.timelock}")
@@ -105,7 +106,7 @@ def list_cmd(app: AppContext) -> None:
     states = [service.read_state(session, r) for r in service.list_vaults(session)]
     data = [_state_dict(s) for s in states]
 
-    def render(c):
+    def render(c: Console) -> None:
         if not states:
             c.print("no vaults yet: `custody vault create policies/hot.yaml`")
             return
@@ -131,7 +132,7 @@ def show(app: AppContext, vault_ref: str) -> None:
     state = service.read_state(session, service.get_vault(session, vault_ref))
     data = _state_dict(state)
 
-    def render(c):
+    def render(c: Console) -> None:
         r = state.record
         c.print(f"[bold]{r.name}[/bold] (vault {r.id}, {r.risk_class}) at block {state.block_number}")
         c.print(

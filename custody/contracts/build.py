@@ -76,7 +76,7 @@ def standard_json_input(units: dict[str, str]) -> dict[str, Any]:
 _compiled: dict[str, dict[str, Any]] = {}
 
 
-def _run_solc(input_json: dict[str, Any]) -> dict:
+def _run_solc(input_json: dict[str, Any]) -> dict[str, Any]:
     """Compile a Standard-JSON input (memoised in-process: solc is deterministic for equal input)."""
     key = hashlib.sha256(json.dumps(input_json, sort_keys=True).encode()).hexdigest()
     if key not in _compiled:
@@ -84,7 +84,7 @@ def _run_solc(input_json: dict[str, Any]) -> dict:
     return _compiled[key]
 
 
-def _invoke_solc(input_json: dict[str, Any]) -> dict:
+def _invoke_solc(input_json: dict[str, Any]) -> dict[str, Any]:
     if shutil.which("node") is None:
         raise BuildError("node is not installed; `custody build` runs the solc-js compiler under Node")
     if not (_paths.NODE_MODULES / "solc").is_dir():

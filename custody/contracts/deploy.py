@@ -161,7 +161,7 @@ def hexstr(data: bytes | HexBytes) -> str:
     return "0x" + bytes(data).hex()
 
 
-def read_many(chain: Chain, calls: list[Any], block: int | str = "latest") -> list:
+def read_many(chain: Chain, calls: list[Any], block: int | str = "latest") -> list[Any]:
     """Run several view calls (bound ``contract.functions.f(args)`` objects) in one JSON-RPC batch.
 
     Returns the decoded values in order (a single output is unwrapped). Any call that reverts raises.

@@ -93,7 +93,9 @@ def _subject(report: dict[str, Any]) -> dict[str, Any] | None:
     return kept[0] if kept else None
 
 
-def _badge(session: Session | None, report: dict[str, Any], subject: dict | None, digest: str) -> dict[str, Any]:
+def _badge(
+    session: Session | None, report: dict[str, Any], subject: dict[str, Any] | None, digest: str
+) -> dict[str, Any]:
     from custody.attest.steps import drill_badge
     from custody.vault.service import get_vault
 

@@ -24,7 +24,7 @@ from custody.session import Session
 from custody.vault import exit as X
 from custody.vault import service
 
-Step = Callable[[str, Callable[[], dict[str, Any]]], dict]
+Step = Callable[[str, Callable[[], dict[str, Any]]], dict[str, Any]]
 PLAYBOOK = "emergency-exit.yaml"
 
 

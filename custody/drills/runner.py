@@ -333,7 +333,7 @@ def _rpc_summary(proxy: FaultProxy, policy: RpcPolicy) -> dict[str, Any]:
 
 
 def _report(playbook: Playbook, options: DrillOptions, tag: str, started: str, seconds: float, chain: dict[str, Any],
-            operator: str, vault_rows: list[dict[str, Any]], steps: list[StepResult], rpc: dict) -> dict[str, Any]:  # fmt: skip
+            operator: str, vault_rows: list[dict[str, Any]], steps: list[StepResult], rpc: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
     from importlib.metadata import PackageNotFoundError, version
 
     try:

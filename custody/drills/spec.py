@@ -88,7 +88,7 @@ def action(
         if p.kind not in KINDS:
             raise ValueError(f"action {name}: unknown argument kind {p.kind!r}")
 
-    def register(fn):
+    def register(fn: Callable[..., Any]):
         ACTIONS[name] = ActionSpec(name, summary, tuple(params), actor, fn, implied, one_of)
         return fn
 

@@ -118,15 +118,15 @@ class GuardConfig:
         """Rebuild from ``CustodyGuard.config()`` output."""
         assets, destinations, unrestricted, windows, start, end, kinds, template_hash, calls, domains = raw
         return cls(
-            assets=tuple(GuardAsset(to_checksum_address(t), int(p), int(d)) for t, p, d in assets),
-            destinations=tuple(GuardDestination(to_checksum_address(a), int(m)) for a, m in destinations),
+            assets=tuple(GuardAsset(Address(to_checksum_address(t)), int(p), int(d)) for t, p, d in assets),
+            destinations=tuple(GuardDestination(Address(to_checksum_address(a)), int(m)) for a, m in destinations),
             unrestricted_mask=int(unrestricted),
             freeze_windows=tuple((int(s), int(e)) for s, e in windows),
             allowed_start=int(start),
             allowed_end=int(end),
             timelock_kinds=int(kinds),
             template_hash=bytes(template_hash),
-            calls=tuple((to_checksum_address(t), bytes(sel)) for t, sel in calls),
+            calls=tuple((Address(to_checksum_address(t)), bytes(sel)) for t, sel in calls),
             message_domains=tuple(
                 GuardMessageDomain(Address(to_checksum_address(v)), bytes(n), bytes(h)) for v, n, h in domains
             ),
@@ -166,7 +166,7 @@ def compile_policy(policy: Policy) -> GuardConfig:
 
 
 EXIT_CONFIG_ABI = "(address[],address[],uint256,uint256,bool,address[])"
-NO_EXIT = ([], [], 0, 0, False, [])
+NO_EXIT: tuple[list[str], list[str], int, int, bool, list[str]] = ([], [], 0, 0, False, [])
 
 
 def compile_exit(policy: Policy) -> tuple[Any, ...] | None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from custody.policy.template import DAYS, Policy
+from custody.policy.model import DAYS
+from custody.policy.template import Policy
 from custody.types import format_amount
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from eth_utils import keccak, to_checksum_address
@@ -58,7 +59,8 @@ def read_guard(session: Session, guard: str) -> GuardInfo:
     key = ("guard-info", guard.lower())
     if key not in cache:
         cache[key] = _read_guard(session, guard)
-    return cache[key]
+    info: GuardInfo = cache[key]
+    return info
 
 
 def _read_guard(session: Session, guard: str) -> GuardInfo:
@@ -90,7 +92,7 @@ def guard_paused(session: Session, guard: str) -> bool:
 
 
 def _previous_window_totals(
-    session: Session, info: GuardInfo, tokens: list[str], now_hour: int
+    session: Session, info: GuardInfo, tokens: Sequence[str], now_hour: int
 ) -> dict[str, int | None]:
     """What the predecessor guard's ``windowTotal`` would answer at ``now_hour`` (None: it would revert)."""
     if info.previous_guard == ZERO_ADDRESS or not tokens:
@@ -173,7 +175,8 @@ def _symbols(session: Session, info: GuardInfo) -> dict[str, tuple[str, int]]:
                 if token is not None:
                     symbols[asset.token] = (token.symbol, token.decimals)
         cache[key] = symbols
-    return cache[key]
+    cached: dict[str, tuple[str, int]] = cache[key]
+    return cached
 
 
 def next_block_timestamp(session: Session) -> int:

@@ -23,7 +23,7 @@ from custody.vault import oob
 from custody.vault import proposals as P
 from custody.vault.service import get_vault
 
-Step = Callable[[str, Callable[[], dict[str, Any]]], dict]
+Step = Callable[[str, Callable[[], dict[str, Any]]], dict[str, Any]]
 OUTSIDER = "0x000000000000000000000000000000000000bEEF"  # on no allowlist
 BROKER = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"
 CONFIRMER = "policy-officer"

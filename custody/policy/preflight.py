@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NoReturn
 
 from eth_abi import decode
 from eth_utils import function_signature_to_4byte_selector as selector_of
@@ -17,7 +17,7 @@ from eth_utils import to_checksum_address
 
 from custody.policy import limits
 from custody.policy.compiled import KIND_BITS, KIND_NAMES, GuardConfig
-from custody.types import ZERO_ADDRESS, Operation, format_amount
+from custody.types import ZERO_ADDRESS, Address, Operation, format_amount
 
 BUCKETS = limits.BUCKETS
 HOUR = 3600
@@ -202,7 +202,7 @@ class GuardModel:
         return Verdict(True), states
 
     # -- checks, in the guard's order -----------------------------------------------------------
-    def _reject(self, error: str, args: tuple[Any, ...], rule: str, message: str) -> None:
+    def _reject(self, error: str, args: tuple[Any, ...], rule: str, message: str) -> NoReturn:
         raise _Reject(Verdict(False, error, tuple(args), rule, message))
 
     def _asset(self, token: str) -> int | None:
@@ -505,6 +505,7 @@ class GuardModel:
     def _listed_transfer(self, to: str, value: int, data: bytes) -> bool:
         if value == 0 and len(data) >= 4 and (to, data[:4]) in self.config.calls:
             return True
+        token: str
         if not data:
             token, destination = ZERO_ADDRESS, to
         else:
@@ -621,9 +622,9 @@ def _hm(seconds: int) -> str:
     return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
 
 
-def _word_address(data: bytes, index: int) -> str:
+def _word_address(data: bytes, index: int) -> Address:
     """The ``index``-th argument word after the selector, as an address (its upper bits checked by the caller)."""
-    return to_checksum_address(data[16 + 32 * index : 36 + 32 * index])
+    return Address(to_checksum_address(data[16 + 32 * index : 36 + 32 * index]))
 
 
 def _is_transfer(value: int, data: bytes) -> bool:

@@ -75,7 +75,7 @@ def _clock(raw: str) -> int:
 
 
 class _PolicyReader(Reader):
-    def controls(self, node, field: str) -> tuple[str, ...]:
+    def controls(self, node: yaml.Node | None, field: str) -> tuple[str, ...]:
         if node is None:
             return ()
         values = self.string_list(node, field)
@@ -86,7 +86,7 @@ class _PolicyReader(Reader):
                 )
         return values
 
-    def address(self, node, field: str, *, allow_zero: bool = False) -> Address | None:
+    def address(self, node: yaml.Node | None, field: str, *, allow_zero: bool = False) -> Address | None:
         raw = self.text(node, field)
         if raw is None:
             return None
@@ -99,7 +99,7 @@ class _PolicyReader(Reader):
             self.error(node, field, exc.message)
             return None
 
-    def labelled(self, node, field: str) -> Labelled | None:
+    def labelled(self, node: yaml.Node | None, field: str) -> Labelled | None:
         if isinstance(node, yaml.ScalarNode):
             address = self.address(node, field)
             return Labelled(address, "") if address else None
@@ -108,7 +108,7 @@ class _PolicyReader(Reader):
         label = self.text(keys["label"], f"{field}.label") if "label" in keys else ""
         return Labelled(address, label or "") if address else None
 
-    def duration(self, node, field: str) -> int | None:
+    def duration(self, node: yaml.Node | None, field: str) -> int | None:
         raw = self.text(node, field)
         if raw is None:
             return None
@@ -118,7 +118,7 @@ class _PolicyReader(Reader):
             self.error(node, field, str(exc))
             return None
 
-    def clock(self, node, field: str) -> int | None:
+    def clock(self, node: yaml.Node | None, field: str) -> int | None:
         raw = self.text(node, field)
         if raw is None:
             return None
@@ -128,7 +128,7 @@ class _PolicyReader(Reader):
             self.error(node, field, str(exc))
             return None
 
-    def amount(self, node, field: str, decimals: int, symbol: str) -> int | None:
+    def amount(self, node: yaml.Node | None, field: str, decimals: int, symbol: str) -> int | None:
         raw = self.text(node, field)
         if raw is None or not self.exact_scalar(node, field, raw):
             return None
@@ -401,7 +401,7 @@ def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
     return policy, []
 
 
-def _parse_attestations(r: _PolicyReader, node) -> AttestationRule | None:
+def _parse_attestations(r: _PolicyReader, node: yaml.Node | None) -> AttestationRule | None:
     a = r.mapping(node, "attestations", allowed={"attesters", "emit", "controls"}, required={"attesters"})
     attesters: list[Attester] = []
     for i, entry in enumerate(r.sequence(a["attesters"], "attestations.attesters") if "attesters" in a else []):
@@ -432,7 +432,7 @@ def _parse_attestations(r: _PolicyReader, node) -> AttestationRule | None:
     return AttestationRule(tuple(attesters), tuple(emit), controls)
 
 
-def _parse_calls(r: _PolicyReader, node, assets: list[AssetRule]) -> list[ContractCall]:
+def _parse_calls(r: _PolicyReader, node: yaml.Node | None, assets: list[AssetRule]) -> list[ContractCall]:
     from eth_utils import function_signature_to_4byte_selector
 
     calls: list[ContractCall] = []
@@ -478,7 +478,7 @@ def _parse_calls(r: _PolicyReader, node, assets: list[AssetRule]) -> list[Contra
     return calls
 
 
-def _parse_messages(r: _PolicyReader, node, assets: list[AssetRule]) -> list[MessageDomain]:
+def _parse_messages(r: _PolicyReader, node: yaml.Node | None, assets: list[AssetRule]) -> list[MessageDomain]:
     """``messages.domains``: the EIP-712 domains the vault may sign for (ERC-1271)."""
     m = r.mapping(node, "messages", allowed={"domains", "controls"}, required={"domains"})
     controls = r.controls(m.get("controls"), "messages.controls")
@@ -518,7 +518,7 @@ def _parse_messages(r: _PolicyReader, node, assets: list[AssetRule]) -> list[Mes
     return domains
 
 
-def _parse_exit(r: _PolicyReader, node, owners: list[Labelled]) -> ExitRule | None:
+def _parse_exit(r: _PolicyReader, node: yaml.Node | None, owners: list[Labelled]) -> ExitRule | None:
     e = r.mapping(
         node, "exit",
         allowed={"fallback_custodians", "quorum", "council", "escrow_delay", "owners_can_cancel", "controls"},

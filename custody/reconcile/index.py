@@ -253,7 +253,7 @@ def _placeholders(style: str, names: list[str]) -> dict[str, str]:
     return {n: f":{n}" for n in names}
 
 
-def _fetch(store: Store, conn, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+def _fetch(store: Store, conn: Connection, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
     """Plain DBAPI fetch (SQLAlchemy's Row objects cost more than the query for a million rows)."""
     style = store.engine.dialect.paramstyle
     marks = _placeholders(style, list(params))

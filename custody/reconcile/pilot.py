@@ -28,7 +28,7 @@ HOLDER = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"  # the prime broker / firs
 ISSUER_VAULT = "collateral-issuer"
 SEEDED_KINDS = {"allocated_not_in_list": 1, "listed_not_allocated": 1, "weight_mismatch": 1, "backing_shortfall": 1}
 
-Step = Callable[[str, Callable[[], dict[str, Any]]], dict]
+Step = Callable[[str, Callable[[], dict[str, Any]]], dict[str, Any]]
 
 
 def _run_summary(run) -> dict[str, Any]:

@@ -13,6 +13,8 @@ import io
 from collections import Counter
 from pathlib import Path
 
+from matplotlib.figure import Figure
+
 from custody.reconcile.barlist import BarList, format_units
 from custody.reconcile.engine import Reconciliation
 from custody.reconcile.findings import SEVERITY, FindingKind, Severity
@@ -75,7 +77,7 @@ def _cumulative(deltas: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
     return blocks, values
 
 
-def _png(fig) -> str:
+def _png(fig: Figure) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -39,7 +39,7 @@ def open_case(
 
 def open_deposit_case(
     home: Path, *, vault: str, deposit: dict[str, Any], list_version: str, windows: dict[str, int]
-) -> dict:
+) -> dict[str, Any]:
     """A case for funds received from a listed address (no transaction of ours to decide on)."""
     folder = cases_dir(home)
     number = len(list(folder.glob("case-*.json"))) + 1

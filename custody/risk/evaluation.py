@@ -208,7 +208,7 @@ def run_evaluation(*, seed: int = 14, history_size: int = 240, benign_cases: int
     return {**_report(rows, latencies, seed=seed), "isolation_forest": bool(use_forest)}
 
 
-def _report(rows: list[dict[str, Any]], latencies: list[int], *, seed: int) -> dict:
+def _report(rows: list[dict[str, Any]], latencies: list[int], *, seed: int) -> dict[str, Any]:
     def has(decision: Decision, *codes: str) -> bool:
         return any(r.code in codes and r.severity.value != "info" for r in decision.reasons)
 

@@ -15,6 +15,7 @@ from typing import Any
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from sqlalchemy import Connection
 
 from custody.audit import record as audit
 from custody.audit.entries import EntryKind
@@ -199,7 +200,7 @@ def assess(session: Session, vault: VaultRecord, safe_tx: SafeTx, *, stage: str,
                   settings=settings_of(vault))  # fmt: skip
 
 
-def record(conn, session: Session, vault: VaultRecord, decision: Decision, *, proposal_id: int | None,
+def record(conn: Connection, session: Session, vault: VaultRecord, decision: Decision, *, proposal_id: int | None,
            actor: str, backend: str | None = None) -> None:  # fmt: skip
     """The decision's ledger entry, and a case file per sanctions hit, in the caller's transaction."""
     audit.risk_decision(conn, session, vault=vault.name, safe=vault.safe, proposal_id=proposal_id,

@@ -77,7 +77,7 @@ class SafeTx:
     gas_price: int = 0
     gas_token: Address = ZERO_ADDRESS
     refund_receiver: Address = ZERO_ADDRESS
-    _hash_cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, hash=False)
+    _hash_cache: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False, hash=False)
 
     @property
     def domain_separator(self) -> bytes:

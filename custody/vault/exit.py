@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from eth_utils import to_checksum_address
+from sqlalchemy import RowMapping
 
 from custody.audit import record as audit
 from custody.chain.transactions import Receipt
@@ -125,7 +126,7 @@ def status(session: Session, vault_ref: str | int) -> ExitStatus:
     )  # fmt: skip
 
 
-def _row(session: Session, row) -> ExitRequest:
+def _row(session: Session, row: RowMapping) -> ExitRequest:
     with session.store.connect() as conn:
         sigs = conn.execute(
             sa.select(exit_signatures)

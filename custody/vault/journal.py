@@ -18,6 +18,7 @@ import enum
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy import RowMapping
 
 from custody.chain.transactions import Receipt, get_receipt, raw_sender_nonce, send_raw, wait_for_receipt
 from custody.contracts.errors import decode_revert
@@ -45,7 +46,7 @@ class JournalEntry:
     block_number: int | None
 
 
-def _entry(row) -> JournalEntry:
+def _entry(row: RowMapping) -> JournalEntry:
     return JournalEntry(
         id=row["id"], intent=row["intent"], sender=row["sender"], nonce=row["nonce"], tx_hash=row["tx_hash"],
         raw=bytes.fromhex(row["raw_tx"][2:]), state=JournalState(row["state"]), block_number=row["block_number"],

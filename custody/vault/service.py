@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from eth_utils import keccak, to_checksum_address
+from sqlalchemy import RowMapping
 from web3 import Web3
 from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 
@@ -85,7 +86,7 @@ class VaultState:
     template_file_status: str = "unknown"  # "matches" | "differs" | "missing" | "invalid"
 
 
-def _row_to_record(row) -> VaultRecord:
+def _row_to_record(row: RowMapping) -> VaultRecord:
     return VaultRecord(
         id=row["id"], chain_id=row["chain_id"], name=row["name"], risk_class=row["risk_class"],
         safe=row["safe"], timelock=row["timelock"], guard=row["guard"], exit_module=row["exit_module"],

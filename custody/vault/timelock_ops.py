@@ -12,17 +12,24 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from eth_utils import keccak
+from sqlalchemy import Connection, RowMapping
 
 from custody.audit import record as audit
 from custody.exceptions import ProposalError, TimelockNotReady, UnknownProposal
 from custody.session import Session
 from custody.store import timelock_ops, utcnow, vaults
 from custody.types import Address
+
+if TYPE_CHECKING:  # typing only: proposals and service import this module
+    from custody.chain.transactions import Receipt
+    from custody.vault.proposals import Proposal
+    from custody.vault.service import VaultRecord
 
 ZERO32 = "0x" + "00" * 32
 
@@ -79,7 +86,7 @@ class TimelockOp:
         }  # fmt: skip
 
 
-def _row(row) -> TimelockOp:
+def _row(row: RowMapping) -> TimelockOp:
     calls = tuple(
         ScheduledCall(c["target"], int(c["value"]), bytes.fromhex(c["payload"][2:]), c["description"])
         for c in json.loads(row["calls"])
@@ -181,7 +188,7 @@ def op_for_proposal(session: Session, proposal_id: int) -> TimelockOp | None:
     return None if row is None else _row(row)
 
 
-def _op_in(conn, op_id: str) -> TimelockOp:
+def _op_in(conn: Connection, op_id: str) -> TimelockOp:
     return _row(conn.execute(sa.select(timelock_ops).where(timelock_ops.c.op_id == op_id)).mappings().one())
 
 
@@ -193,13 +200,13 @@ def _update(session: Session, op_id: str, *, audit_state: dict[str, Any] | None 
             audit.timelock_op(conn, session, _op_in(conn, op_id), **audit_state)
 
 
-def _timelock(session: Session, vault_id: int):
+def _timelock(session: Session, vault_id: int) -> Any:
     with session.store.connect() as conn:
         address = conn.execute(sa.select(vaults.c.timelock).where(vaults.c.id == vault_id)).scalar_one()
     return session.contract("VaultTimelock", address)
 
 
-def after_proposal_executed(session: Session, proposal_id: int, *, receipt=None) -> None:
+def after_proposal_executed(session: Session, proposal_id: int, *, receipt: Receipt | None = None) -> None:
     """Bring the operation a just-executed proposal scheduled (or cancelled) up to date."""
     op = op_for_proposal(session, proposal_id)
     if op is None:
@@ -215,7 +222,7 @@ def after_proposal_executed(session: Session, proposal_id: int, *, receipt=None)
                 audit_state={"state": "scheduled", "ready_at": ready_at, **tx})  # fmt: skip
 
 
-def complete(session: Session, op: TimelockOp, *, on_done=None):
+def complete(session: Session, op: TimelockOp, *, on_done: Callable[[TimelockOp], None] | None = None) -> Receipt:
     """Execute a scheduled operation once its delay has passed (anyone may; the sender pays gas).
 
     Journaled (:mod:`custody.vault.journal`): after an interruption, calling it again re-sends the same
@@ -268,7 +275,7 @@ def complete(session: Session, op: TimelockOp, *, on_done=None):
 
 def schedule(
     session: Session,
-    vault,
+    vault: VaultRecord,
     calls: list[ScheduledCall],
     *,
     kind: str,
@@ -279,7 +286,7 @@ def schedule(
     policy_path: str | None = None,
     policy_source: str | None = None,
     force: bool = False,
-):
+) -> tuple[Proposal, TimelockOp]:
     """Propose the Safe transaction that schedules ``calls`` as one batch on the vault's timelock.
 
     Returns (proposal, operation). The owners sign and execute the proposal; after the delay
