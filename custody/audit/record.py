@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 from custody.audit.entries import Entry, EntryKind
 from custody.audit.export import scrub_text
+from custody.audit.facts import BadgeFacts, DecisionFacts, ProposalFacts, TimelockOpFacts, VaultFacts
 from custody.audit.keys import Ed25519LedgerKey
 from custody.audit.ledger import Ledger
 from custody.store import Store, vaults
@@ -109,7 +110,7 @@ def proposal_created(
     )  # fmt: skip
 
 
-def proposal_discarded(conn: Connection, session: Session, proposal) -> Entry:
+def proposal_discarded(conn: Connection, session: Session, proposal: ProposalFacts) -> Entry:
     return append(
         conn, session, EntryKind.PROPOSAL_DISCARDED, actor=proposal.proposer or _operator(session),
         vault=_vault_name(conn, proposal.vault_id), refs={"safe_tx_hash": proposal.safe_tx_hash},
@@ -117,7 +118,9 @@ def proposal_discarded(conn: Connection, session: Session, proposal) -> Entry:
     )  # fmt: skip
 
 
-def approval_signed(conn: Connection, session: Session, proposal, signer: str, source: str, kind: str) -> Entry:
+def approval_signed(
+    conn: Connection, session: Session, proposal: ProposalFacts, signer: str, source: str, kind: str
+) -> Entry:
     return append(
         conn, session, EntryKind.APPROVAL_SIGNED, actor=signer, vault=_vault_name(conn, proposal.vault_id),
         refs={"safe_tx_hash": proposal.safe_tx_hash},
@@ -127,7 +130,7 @@ def approval_signed(conn: Connection, session: Session, proposal, signer: str, s
 
 
 def out_of_band_confirmed(
-    conn: Connection, session: Session, proposal, confirmer: str, method: str, reason: str
+    conn: Connection, session: Session, proposal: ProposalFacts, confirmer: str, method: str, reason: str
 ) -> Entry:
     return append(
         conn, session, EntryKind.OUT_OF_BAND_CONFIRMATION, actor=confirmer, vault=_vault_name(conn, proposal.vault_id),
@@ -145,7 +148,7 @@ def confirmer_enrolled(conn: Connection, store: Store, name: str) -> Entry:
     )  # fmt: skip
 
 
-def executed(conn: Connection, session: Session, proposal, receipt: Receipt, *, success: bool) -> Entry:
+def executed(conn: Connection, session: Session, proposal: ProposalFacts, receipt: Receipt, *, success: bool) -> Entry:
     return append(
         conn, session, EntryKind.EXECUTION, actor=_operator(session), vault=_vault_name(conn, proposal.vault_id),
         refs={"safe_tx_hash": proposal.safe_tx_hash, "tx_hash": receipt.tx_hash, "block": receipt.block_number},
@@ -161,7 +164,9 @@ def _vault_by_safe(conn: Connection, safe: str | None) -> str | None:
     return conn.execute(sa.select(vaults.c.name).where(sa.func.lower(vaults.c.safe) == safe.lower())).scalar()
 
 
-def attestation_issued(conn: Connection, session: Session, badge, receipt: Receipt, *, reference: str | None) -> Entry:
+def attestation_issued(
+    conn: Connection, session: Session, badge: BadgeFacts, receipt: Receipt, *, reference: str | None
+) -> Entry:
     """An on-chain badge was issued (the badge cites the step's entry in ``ledgerEntry``; this cites the badge)."""
     return append(
         conn, session, EntryKind.ATTESTATION_ISSUED, actor=badge.attester, vault=_vault_by_safe(conn, badge.vault),
@@ -203,7 +208,7 @@ _EXIT_KINDS = {
 
 
 def exit_step(
-    conn: Connection, session: Session, vault, step: str, *, nonce: int, custodian: str | None = None,
+    conn: Connection, session: Session, vault: VaultFacts, step: str, *, nonce: int, custodian: str | None = None,
     actor: str | None = None, receipt: Receipt | None = None, request_id: int | None = None,
     signers: Iterable[str] = (),
 ) -> Entry:  # fmt: skip
@@ -229,7 +234,7 @@ _OP_KINDS = {
 
 
 def timelock_op(
-    conn: Connection, session: Session, op, state: str, *, tx_hash: str | None = None, block: int | None = None,
+    conn: Connection, session: Session, op: TimelockOpFacts, state: str, *, tx_hash: str | None = None, block: int | None = None,
     ready_at: int | None = None,
 ) -> Entry:  # fmt: skip
     """A timelock operation (policy change) moved to ``state`` (proposed/scheduled/executed/cancelled)."""
@@ -273,7 +278,7 @@ def drill(
 
 # -- pre-sign risk engine -------------------------------------------------------------------------------------
 def risk_decision(
-    conn: Connection, session: Session, *, vault: str | None, safe: str, proposal_id: int | None, decision,
+    conn: Connection, session: Session, *, vault: str | None, safe: str, proposal_id: int | None, decision: DecisionFacts,
     actor: str, backend: str | None = None,
 ) -> Entry:  # fmt: skip
     """One engine decision (any stage), linked to its proposal by safeTxHash and id; ``backend`` is the
