@@ -25,7 +25,7 @@ from custody.audit.schema import audit_anchors, audit_heads
 from custody.contracts.deploy import codehash, deploy_deterministic
 from custody.exceptions import AuditError
 from custody.session import Session
-from custody.store import deployments, record_deployment
+from custody.store import Store, deployments, record_deployment
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def ledger_anchor_address(session: Session) -> str:
             )
         ).scalar()
     if address is not None and codehash(session.chain, address):
-        return address
+        return str(address)
     deployed = deploy_deterministic(session.chain, session.sender, "LedgerAnchor")
     with session.store.begin() as conn:
         record_deployment(conn, session.chain_id, "LedgerAnchor", address=deployed.address,
@@ -120,9 +120,9 @@ def anchor_head(session: Session, head: SignedHead, *, method: str = "ledger_anc
     return done
 
 
-def anchors(session_or_store) -> list[dict[str, Any]]:
+def anchors(session_or_store: Session | Store) -> list[dict[str, Any]]:
     """Every recorded anchor with its head (as dicts, the bundle's ``anchors.json`` form)."""
-    store = getattr(session_or_store, "store", session_or_store)
+    store = session_or_store.store if isinstance(session_or_store, Session) else session_or_store
     ledger_for(store).state()
     with store.connect() as conn:
         rows = conn.execute(

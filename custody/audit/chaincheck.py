@@ -80,7 +80,7 @@ def _check_executions(chain: Chain, executions: list[dict[str, Any]], report: Ch
 
 
 def _execution_problem(
-    entry: dict[str, Any], tx: dict[str, Any] | None, receipt: dict | None
+    entry: dict[str, Any], tx: dict[str, Any] | None, receipt: dict[str, Any] | None
 ) -> tuple[str, str] | None:
     refs, payload = entry["refs"], entry["payload"]
     tx_hash, safe = refs["tx_hash"], payload["safe"].lower()
@@ -194,7 +194,7 @@ def _check_anchors(chain: Chain, anchors: list[dict[str, Any]], report: ChainRep
 TIMESTAMPED = "0x" + keccak(b"Timestamped(bytes32,uint64)").hex()
 
 
-def _eas_timestamped(anchor: dict[str, Any], head: dict[str, Any], receipt: dict) -> bool:
+def _eas_timestamped(anchor: dict[str, Any], head: dict[str, Any], receipt: dict[str, Any]) -> bool:
     """The receipt carries EAS's Timestamped event for the hash of exactly this signed head."""
     from custody.audit.anchor import eas_reference
     from custody.audit.keys import SignedHead

@@ -60,7 +60,7 @@ def layouts() -> dict[str, Any]:
     return merged
 
 
-def _json(value):
+def _json(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray, HexBytes)):
         return "0x" + bytes(value).hex()
     if isinstance(value, bool):

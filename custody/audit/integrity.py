@@ -143,7 +143,13 @@ def check_rows(
     return result
 
 
-def _scan(rows, problems, interesting, leaves, interest) -> tuple[int, list[int]]:
+def _scan(
+    rows: Iterable[tuple[int, bytes | None, bytes]],
+    problems: list[Problem],
+    interesting: list[dict[str, Any]],
+    leaves: list[bytes],
+    interest: frozenset[str],
+) -> tuple[int, list[int]]:
     """The per-entry loop (kept free of attribute lookups and per-entry objects)."""
     breaks: list[int] = []
     add_leaf, add_problem, keep = leaves.append, problems.append, interesting.append
@@ -227,7 +233,9 @@ def _check_heads(result: IntegrityResult, roots: dict[int, bytes], log_id: str |
         result.problems.append(Problem(below[-1] if below else 0, code, message, until=head.size))
     _check_consistency(result, signed)
     # the longest prefix vouched for without contradiction: verified heads below the first bad one
-    first_bad = min((p.sequence for p in result.problems if p.until is not None), default=None)
+    first_bad = min(
+        (p.sequence for p in result.problems if p.until is not None and p.sequence is not None), default=None
+    )
     proven = [s for s in good if first_bad is None or s <= first_bad]
     return proven[-1] if proven else 0
 

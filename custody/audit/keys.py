@@ -17,7 +17,7 @@ import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -25,6 +25,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from custody.audit.entries import canonical_json
 from custody.exceptions import LedgerKeyError, SignatureError
+
+if TYPE_CHECKING:
+    from custody.signers.base import Signer
 
 HEAD_PREFIX = b"custody-ledger-head:"
 KEY_FILE = "ledger-ed25519.pem"
@@ -125,7 +128,7 @@ class Ed25519LedgerKey:
 class SignerLedgerKey:
     """A secp256k1 ledger key behind any signer URI (EIP-191 signatures over the head message)."""
 
-    def __init__(self, signer) -> None:
+    def __init__(self, signer: Signer) -> None:
         self._signer = signer
         self.key_id = "secp256k1:" + signer.address
 

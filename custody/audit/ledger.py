@@ -27,6 +27,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from custody._perf import gc_paused
@@ -178,7 +179,7 @@ class Ledger:
             for item in items:
                 kind = _kind(item["kind"])
                 refs = {k: v for k, v in (item.get("refs") or {}).items() if v is not None}
-                doc = {
+                doc: dict[str, Any] = {
                     "actor": str(item.get("actor") or ""), "chain_id": item.get("chain_id"), "kind": kind,
                     "payload": dict(item.get("payload") or {}), "prev": prev.hex(), "refs": refs,
                     "seq": frontier.size, "time": item.get("time") or now, "v": FORMAT_VERSION, "vault": item.get("vault"),
@@ -238,7 +239,7 @@ class Ledger:
         """(seq, stored leaf, entry bytes) in sequence order, fetched in batches through the DBAPI."""
         self._ready()
         with self.store.connect() as conn:
-            raw = conn.connection.dbapi_connection
+            raw = _dbapi(conn)
             # PostgreSQL: a server-side cursor, so a million entries stream instead of landing in memory at once
             cursor = raw.cursor(name="audit_rows") if conn.dialect.name == "postgresql" else raw.cursor()
             sql = "SELECT seq, leaf, entry FROM audit_entries WHERE seq >= {p}" + (
@@ -290,11 +291,14 @@ class Ledger:
         root = state.root
         signature = key.sign(head_message(state.log_id, state.size, root, when))
         with self.store.begin() as conn:
-            head_id = conn.execute(
+            inserted = conn.execute(
                 audit_heads.insert().values(
                     log_id=state.log_id, size=state.size, root=root, time=when, key_id=key.key_id, signature=signature
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key
+            if inserted is None:
+                raise AuditError("the database returned no id for the new tree head")
+            head_id = inserted[0]
         return SignedHead(state.log_id, state.size, root, when, key.key_id, signature, head_id)
 
     def add_heads(self, heads: Iterable[SignedHead]) -> None:
@@ -364,11 +368,19 @@ _REF_COLUMNS = (
 )
 
 
+def _dbapi(conn: Connection) -> DBAPIConnection:
+    """The DBAPI connection under ``conn`` (bulk paths bypass SQLAlchemy's per-row processing)."""
+    raw = conn.connection.dbapi_connection
+    if raw is None:
+        raise AuditError("the database connection is closed")
+    return raw
+
+
 def _insert(conn: Connection, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
     """Bulk insert through the DBAPI cursor of ``conn`` (same transaction; no per-row SQLAlchemy processing)."""
     marker = "?" if conn.dialect.name == "sqlite" else "%s"
     sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"
-    cursor = conn.connection.dbapi_connection.cursor()
+    cursor = _dbapi(conn).cursor()
     try:
         cursor.executemany(sql, rows)
     finally:
@@ -382,7 +394,7 @@ def _kind(value: EntryKind | str) -> str:
         raise AuditError(f"{value!r} is not a ledger entry kind") from None
 
 
-def _head(row: Mapping[str, Any]) -> SignedHead:
+def _head(row: Mapping[Any, Any]) -> SignedHead:
     return SignedHead(
         log_id=row["log_id"], size=int(row["size"]), root=bytes(row["root"]), time=int(row["time"]),
         key_id=row["key_id"], signature=bytes(row["signature"]), id=row["id"],

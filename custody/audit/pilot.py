@@ -66,7 +66,8 @@ def audit_section(step: Step, session: Session, folder: Path) -> dict[str, Any]:
             raise LedgerTampered(f"pilot: the exported bundle does not verify ({offline.verdict}/{online.verdict})",
                                  first_bad_sequence=offline.first_bad_sequence)  # fmt: skip
         return {"html": html["path"], "bundle": bundle["path"], "bundle_offline": offline.verdict,
-                "bundle_online": online.verdict, "anchors_checked": online.chain.anchors_checked}  # fmt: skip
+                "bundle_online": online.verdict,
+                "anchors_checked": None if online.chain is None else online.chain.anchors_checked}  # fmt: skip
 
     exported = step("audit: HTML report and bundle; verify the bundle offline and against the chain", export)
     kinds = Counter(e.kind for e in ledger.entries())

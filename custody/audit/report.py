@@ -27,7 +27,7 @@ def _png(fig: Figure) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _charts(entries: list[dict[str, Any]], flows: dict[str, Any]) -> list[tuple[str, str]]:
+def _charts(entries: list[dict[str, Any]], flows: dict[tuple[str, str], dict[str, Any]]) -> list[tuple[str, str]]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -36,7 +36,7 @@ def _charts(entries: list[dict[str, Any]], flows: dict[str, Any]) -> list[tuple[
     charts = []
     kinds = Counter(e["kind"] for e in entries)
     fig, ax = plt.subplots(figsize=(8, 3.2))
-    names = sorted(kinds, key=kinds.get)
+    names = sorted(kinds, key=lambda kind: kinds[kind])
     ax.barh(names, [kinds[n] for n in names], color="#4a7ab5")
     ax.set_xlabel("entries")
     ax.set_title("Ledger entries by kind")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from custody.audit.keys import Ed25519LedgerKey, LedgerKey, SignedHead, SignerLe
 from custody.audit.ledger import Ledger
 from custody.audit.record import ledger_for
 from custody.audit.verify import VerifyReport, verify_bundle, verify_ledger
+from custody.chain.connection import Chain
 from custody.exceptions import AuditError
 from custody.session import Session
 from custody.store import Store
@@ -38,7 +40,7 @@ def ledger_key(workspace: Workspace, signer_uri: str | None = None, session: Ses
     return Ed25519LedgerKey.load_or_create(audit_dir(workspace))
 
 
-def head(store: Store, key_source, *, sign: bool = True) -> SignedHead | None:
+def head(store: Store, key_source: Callable[[], LedgerKey], *, sign: bool = True) -> SignedHead | None:
     """The latest signed head; with ``sign``, a new one first when the ledger grew since (``key_source()``
     gives the key, so it is only opened when a signature is needed)."""
     ledger = ledger_for(store)
@@ -50,7 +52,7 @@ def head(store: Store, key_source, *, sign: bool = True) -> SignedHead | None:
 
 def verify(
     *, store: Store | None = None, session: Session | None = None, bundle: str | Path | None = None,
-    chain=None, keys: list[str] | None = None,
+    chain: Chain | None = None, keys: list[str] | None = None,
 ) -> VerifyReport:  # fmt: skip
     """Verify the workspace ledger (``store``; chain checks on ``chain`` if given) or a ``bundle``."""
     trusted = keys or None
