@@ -25,6 +25,14 @@ from custody.exceptions import WorkspaceError
 metadata = sa.MetaData()
 
 
+def inserted_id(result: sa.CursorResult[Any]) -> int:
+    """The primary key of the row an ``INSERT`` just wrote."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise WorkspaceError("the database returned no primary key for the inserted row")
+    return int(key[0])
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
 

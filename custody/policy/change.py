@@ -18,6 +18,7 @@ from typing import Any
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector as selector_of
 
+from custody.chain.transactions import Receipt
 from custody.contracts.deploy import codehash, read_many
 from custody.exceptions import ProposalError, TemplateError
 from custody.policy.compiled import KIND_NAMES, GuardAsset, GuardConfig, compile_policy
@@ -376,7 +377,7 @@ def record_applied(session: Session, op: T.TimelockOp) -> None:
         conn.execute(vaults.update().where(vaults.c.id == op.vault_id).values(**values))
 
 
-def execute(session: Session, ref: str | int, *, force: bool = False) -> tuple[str, object]:
+def execute(session: Session, ref: str | int, *, force: bool = False) -> tuple[str, Receipt]:
     """``custody tx execute``: execute a proposal, or — when the proposal scheduled a timelock
     operation that is now due — complete that operation. Returns (what, receipt)."""
     proposal = P.get_proposal(session, ref)

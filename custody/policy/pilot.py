@@ -134,6 +134,8 @@ def policy_section(
         session.chain.mine()
         _what, receipt = C.execute(session, change["proposal"])
         guard = installed_guard(session, get_vault(session, vault).safe)
+        if guard is None:
+            raise AssertionError("the vault lost its guard")
         info = read_guard(session, guard)
         try:
             P.propose_transfer(session, vault, to=BROKER, amount="4", proposer=PROPOSER)

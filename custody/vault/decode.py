@@ -9,6 +9,7 @@ scheduled call decoded. Every risky element carries a *risk kind* — the word a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,7 +126,7 @@ class DecodedCall:
         }
 
 
-def _text(value) -> str:
+def _text(value: Any) -> str:
     if isinstance(value, (bytes, bytearray)):
         return "0x" + bytes(value).hex()
     if isinstance(value, (list, tuple)):
@@ -135,7 +136,7 @@ def _text(value) -> str:
     return str(value)
 
 
-def token_info(chain: Chain | None, address: str) -> TokenInfo | None:
+def token_info(chain: Chain, address: str) -> TokenInfo | None:
     """ERC-20 symbol and decimals, or None when ``address`` is not an ERC-20."""
     if not len(chain.call(chain.w3.eth.get_code, address)):
         return None
@@ -148,7 +149,7 @@ def token_info(chain: Chain | None, address: str) -> TokenInfo | None:
     return TokenInfo(to_checksum_address(address), str(symbol), int(decimals))
 
 
-def _unique(items) -> tuple[str, ...]:
+def _unique(items: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
@@ -182,7 +183,9 @@ def decode_safe_call(
     return _finish(DecodedCall(**{**call.__dict__, "to": to, "operation": Operation(operation).name}), kinds, risks)
 
 
-def _decode(chain: Chain, to: str, value: int, data: bytes, operation: Operation, safe, depth: int) -> DecodedCall:
+def _decode(
+    chain: Chain | None, to: str, value: int, data: bytes, operation: Operation, safe: str | None, depth: int
+) -> DecodedCall:
     if not data:
         return DecodedCall(
             kind="eth_transfer", summary=f"send {format_amount(value, 18)} ETH to {to}", amount=value, recipient=to
@@ -220,7 +223,7 @@ def _decode(chain: Chain, to: str, value: int, data: bytes, operation: Operation
 
 
 def _erc20(
-    chain: Chain, to: str, value: int, name: str, args: dict[str, Any], kinds: tuple[str, ...]
+    chain: Chain | None, to: str, value: int, name: str, args: dict[str, Any], kinds: tuple[str, ...]
 ) -> DecodedCall | None:
     info = token_info(chain, to) if chain is not None else None
     amount = int(args["amount"])
@@ -254,7 +257,9 @@ def _erc20(
     )  # fmt: skip
 
 
-def _config(to: str, value: int, name: str, args: dict[str, Any], kinds: tuple[str, ...], safe) -> DecodedCall:
+def _config(
+    to: str, value: int, name: str, args: dict[str, Any], kinds: tuple[str, ...], safe: str | None
+) -> DecodedCall:
     shown = ", ".join(f"{k}={_text(v)}" for k, v in args.items())
     where = "the vault" if safe is not None and to == to_checksum_address(safe) else to
     summary = f"{name}({shown}) on {where}"
@@ -266,7 +271,7 @@ def _config(to: str, value: int, name: str, args: dict[str, Any], kinds: tuple[s
     )  # fmt: skip
 
 
-def _multisend(chain: Chain, data: bytes, safe, depth: int) -> DecodedCall | None:
+def _multisend(chain: Chain | None, data: bytes, safe: str | None, depth: int) -> DecodedCall | None:
     try:
         (packed,) = decode(["bytes"], data[4:])
     except Exception:
@@ -288,7 +293,7 @@ def _multisend(chain: Chain, data: bytes, safe, depth: int) -> DecodedCall | Non
     return DecodedCall(kind="multisend", summary=summary, function="multiSend", calls=tuple(calls))
 
 
-def _timelock(chain: Chain, to: str, data: bytes, safe, depth: int) -> DecodedCall | None:
+def _timelock(chain: Chain | None, to: str, data: bytes, safe: str | None, depth: int) -> DecodedCall | None:
     selector = data[:4]
     try:
         if selector in (SCHEDULE, EXECUTE):

@@ -10,12 +10,13 @@ proposal), its timelock, or — where the policy allows — any owner can cancel
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from eth_utils import to_checksum_address
-from sqlalchemy import RowMapping
+from sqlalchemy import Connection, RowMapping
 
 from custody.audit import record as audit
 from custody.chain.transactions import Receipt
@@ -23,7 +24,7 @@ from custody.exceptions import SignatureError, SignerError, VaultError
 from custody.session import Session
 from custody.signers.base import Signer, typed_data_digest
 from custody.signers.ecdsa import EcdsaSignature
-from custody.store import exit_requests, exit_signatures, utcnow
+from custody.store import exit_requests, exit_signatures, inserted_id, utcnow
 from custody.types import Address, parse_address
 from custody.vault import journal as J
 from custody.vault.service import VaultRecord, get_vault
@@ -98,10 +99,14 @@ def typed_data(chain_id: int, module: str, safe: str, custodian: str, nonce: int
     }
 
 
-def _module(session: Session, vault: VaultRecord):
+def _module_address(vault: VaultRecord) -> Address:
     if not vault.exit_module:
         raise VaultError(f"vault {vault.name} has no exit module (its template has no `exit:` section)")
-    return session.contract("ExitModule", vault.exit_module)
+    return vault.exit_module
+
+
+def _module(session: Session, vault: VaultRecord) -> Any:
+    return session.contract("ExitModule", _module_address(vault))
 
 
 def status(session: Session, vault_ref: str | int) -> ExitStatus:
@@ -118,10 +123,10 @@ def status(session: Session, vault_ref: str | int) -> ExitStatus:
     custodians, initiators, quorum, delay, owners_can_cancel, tokens = cfg
     pending = int(state) == 1
     return ExitStatus(
-        module=vault.exit_module, custodians=[to_checksum_address(c) for c in custodians],
-        initiators=[to_checksum_address(i) for i in initiators], quorum=int(quorum), escrow_delay=int(delay),
-        owners_can_cancel=bool(owners_can_cancel), tokens=[to_checksum_address(t) for t in tokens], nonce=int(nonce),
-        pending=pending, pending_custodian=to_checksum_address(custodian) if pending else None,
+        module=_module_address(vault), custodians=[Address(to_checksum_address(c)) for c in custodians],
+        initiators=[Address(to_checksum_address(i)) for i in initiators], quorum=int(quorum), escrow_delay=int(delay),
+        owners_can_cancel=bool(owners_can_cancel), tokens=[Address(to_checksum_address(t)) for t in tokens],
+        nonce=int(nonce), pending=pending, pending_custodian=Address(to_checksum_address(custodian)) if pending else None,
         ready_at=int(ready) if pending else None,
     )  # fmt: skip
 
@@ -167,7 +172,7 @@ def open_request(session: Session, vault_ref: str | int, custodian: str, *, vali
         return _row(session, row)
     deadline = session.chain.latest_timestamp() + valid_for
     digest = typed_data_digest(
-        typed_data(session.chain_id, vault.exit_module, vault.safe, custodian, current.nonce, deadline)
+        typed_data(session.chain_id, _module_address(vault), vault.safe, custodian, current.nonce, deadline)
     )
     onchain = bytes(session.chain.call(_module(session, vault).functions.requestDigest(custodian, deadline).call))
     if onchain != digest:
@@ -180,7 +185,7 @@ def open_request(session: Session, vault_ref: str | int, custodian: str, *, vali
                 created_at=utcnow(),
             )
         )  # fmt: skip
-        request_id = result.inserted_primary_key[0]
+        request_id = inserted_id(result)
     return get_request(session, request_id)
 
 
@@ -220,7 +225,9 @@ def sign(session: Session, request: ExitRequest, signer: Signer) -> tuple[ExitRe
     return get_request(session, request.id), True
 
 
-def _set(session: Session, request_id: int, *, record=None, **values) -> None:
+def _set(
+    session: Session, request_id: int, *, record: Callable[[Connection], object] | None = None, **values: Any
+) -> None:
     with session.store.begin() as conn:
         conn.execute(exit_requests.update().where(exit_requests.c.id == request_id).values(**values))
         if record is not None:
@@ -362,10 +369,17 @@ def cancel_proposal_data(session: Session, vault_ref: str | int) -> tuple[str, b
     """(target, calldata) of the Safe transaction that cancels the pending exit (a proposal)."""
     vault = get_vault(session, vault_ref)
     module = _module(session, vault)
-    return vault.exit_module, bytes.fromhex(module.encode_abi("cancel", [])[2:])
+    return _module_address(vault), bytes.fromhex(module.encode_abi("cancel", [])[2:])
 
 
-def _mark(session: Session, vault: VaultRecord, nonce: int, *, record=None, **values) -> None:
+def _mark(
+    session: Session,
+    vault: VaultRecord,
+    nonce: int,
+    *,
+    record: Callable[[Connection], object] | None = None,
+    **values: Any,
+) -> None:
     with session.store.begin() as conn:
         conn.execute(
             exit_requests.update()

@@ -46,6 +46,7 @@ def fund_vault(session: Session, vault_ref: str, amount: str, *, token: str | No
         )
     record = get_vault(session, vault_ref)
     funder = session.signer(funder_uri)
+    to: str
     if token is None:
         units = parse_amount(amount, 18, symbol="ETH")
         symbol, decimals, to, value, data = "ETH", 18, record.safe, units, b""

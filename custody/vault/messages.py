@@ -21,10 +21,10 @@ from eth_utils import keccak
 from web3.exceptions import Web3Exception
 
 from custody.exceptions import InputError, VaultError
-from custody.policy.onchain import installed_guard, read_guard
+from custody.policy.onchain import GuardInfo, installed_guard, read_guard
 from custody.session import Session
 from custody.vault import proposals
-from custody.vault.service import get_vault
+from custody.vault.service import VaultRecord, get_vault
 
 ERC1271_MAGIC = bytes.fromhex("1626ba7e")
 APPROVE_MESSAGE = selector_of("approveMessage(bytes32,bytes32)")
@@ -58,7 +58,7 @@ class TypedMessage:
         }
 
 
-def _text(value) -> str:
+def _text(value: Any) -> str:
     if isinstance(value, (bytes, bytearray)):
         return "0x" + bytes(value).hex()
     return str(value)
@@ -96,7 +96,7 @@ def load_typed_data(path: str | Path) -> TypedMessage:
     return parse_typed_data(text, source=str(path))
 
 
-def _guard(session: Session, vault_ref: str | int):
+def _guard(session: Session, vault_ref: str | int) -> tuple[VaultRecord, GuardInfo]:
     vault = get_vault(session, vault_ref)
     guard = installed_guard(session, vault.safe)
     if guard is None:

@@ -74,7 +74,7 @@ def export_document(safe_tx: SafeTx, description: dict[str, Any]) -> dict[str, A
 def _int(doc: dict[str, Any], key: str, what: str) -> int:
     value = doc.get(key)
     try:
-        number = int(value, 0) if isinstance(value, str) else int(value)
+        number = int(value, 0) if isinstance(value, str) else int(value)  # type: ignore[arg-type]  # None/objects: TypeError below
     except (TypeError, ValueError):
         raise ExchangeFileError(f"{what}: field {key!r} must be an integer, got {value!r}") from None
     if not 0 <= number < 2**256:
@@ -174,8 +174,10 @@ def read_document(path: str | Path, *, what: str) -> dict[str, Any]:
         raise ExchangeFileError(f"cannot read {what} {path}: {getattr(exc, 'strerror', None) or exc}") from exc
     try:
         doc = json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise ExchangeFileError(f"{what} {path} is not JSON ({exc.msg} at line {exc.lineno})") from exc
+    except ValueError as exc:  # e.g. an integer literal past the digit limit
+        raise ExchangeFileError(f"{what} {path} is not JSON ({exc})") from exc
     if not isinstance(doc, dict):
         raise ExchangeFileError(f"{what} {path} must hold a JSON object")
     return doc

@@ -326,7 +326,7 @@ def confirm_with_code(
     return _record(session, proposal, confirmer, "code")
 
 
-def _set_challenge(session: Session, challenge_id: int, **values) -> None:
+def _set_challenge(session: Session, challenge_id: int, **values: Any) -> None:
     with session.store.begin() as conn:
         conn.execute(oob_challenges.update().where(oob_challenges.c.id == challenge_id).values(**values))
 

@@ -10,6 +10,7 @@ exist.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -43,7 +44,7 @@ from custody.safe.safe_tx import SafeTx
 from custody.safe.signatures import OwnerSignature, pack_signatures, verify_owner_signature
 from custody.session import Session
 from custody.signers.base import Signer
-from custody.store import proposals, signatures, utcnow
+from custody.store import inserted_id, proposals, signatures, utcnow
 from custody.types import ZERO_ADDRESS, Address, Operation, parse_address, parse_amount
 from custody.vault.clear import gas_refund_risk, risk_kinds
 from custody.vault.decode import DecodedCall, decode_safe_call, token_info
@@ -80,11 +81,11 @@ class Proposal:
 
 
 # -- storage -----------------------------------------------------------------------------------
-def _load(session: Session, where) -> Proposal:
+def _load(session: Session, where: sa.ColumnElement[bool]) -> Proposal | None:
     with session.store.connect() as conn:
         row = conn.execute(sa.select(proposals).where(where)).mappings().first()
         if row is None:
-            return None  # type: ignore[return-value]
+            return None
         sigs = conn.execute(
             sa.select(signatures).where(signatures.c.proposal_id == row["id"]).order_by(signatures.c.signer)
         ).mappings()
@@ -137,10 +138,17 @@ def list_proposals(session: Session, vault: VaultRecord | None = None) -> list[P
         query = query.where(proposals.c.vault_id == vault.id)
     with session.store.connect() as conn:
         ids = conn.execute(query).scalars().all()
-    return [_load(session, proposals.c.id == i) for i in ids]
+    return [p for p in (_load(session, proposals.c.id == i) for i in ids) if p is not None]
 
 
-def _set_state(session: Session, proposal_id: int, state: ProposalState, *, record=None, **values) -> None:
+def _set_state(
+    session: Session,
+    proposal_id: int,
+    state: ProposalState,
+    *,
+    record: Callable[[sa.Connection], object] | None = None,
+    **values: Any,
+) -> None:
     """Move a proposal to ``state``; ``record(conn)`` writes its audit entry in the same transaction."""
     with session.store.begin() as conn:
         conn.execute(
@@ -153,11 +161,11 @@ def _set_state(session: Session, proposal_id: int, state: ProposalState, *, reco
 
 
 # -- chain reads -------------------------------------------------------------------------------
-def _safe(session: Session, address: str):
+def _safe(session: Session, address: str) -> Any:
     return session.contract("SafeL2", address)
 
 
-def _hash_call(session: Session, safe_tx: SafeTx):
+def _hash_call(session: Session, safe_tx: SafeTx) -> Any:
     args = safe_tx.exec_args(b"")[:9] + (safe_tx.nonce,)
     return _safe(session, safe_tx.safe).functions.getTransactionHash(*args)
 
@@ -189,7 +197,7 @@ def safe_view(session: Session, safe_tx: SafeTx) -> SafeView:
         ],
         block,
     )
-    return SafeView(int(nonce), [to_checksum_address(o) for o in owners], int(threshold), bytes(digest))
+    return SafeView(int(nonce), [Address(to_checksum_address(o)) for o in owners], int(threshold), bytes(digest))
 
 
 def _check_hash(safe_tx: SafeTx, remote: bytes) -> None:
@@ -299,7 +307,10 @@ def propose(
             f"an identical proposal exists already (id {clash.id}, safeTxHash {digest})", proposal=clash.id
         )
     if revived:
-        return _load(session, proposals.c.safe_tx_hash == digest)
+        found = _load(session, proposals.c.safe_tx_hash == digest)
+        if found is None:
+            raise UnknownProposal(f"the revived proposal {digest} is not in the workspace", proposal=digest)
+        return found
     denied = decision.verdict is Verdict.DENY and not force
     with session.store.begin() as conn:
         now = utcnow()
@@ -313,7 +324,7 @@ def propose(
                 created_at=now, updated_at=now,
             )
         )  # fmt: skip
-        proposal_id = result.inserted_primary_key[0]
+        proposal_id = inserted_id(result)
         audit.proposal_created(conn, session, vault.id, safe_tx, proposal_id=proposal_id, description=description,
                                proposer=proposer)  # fmt: skip
         risk_gate.record(conn, session, vault, decision, proposal_id=proposal_id, actor=proposer)
@@ -359,7 +370,7 @@ def _risk(
 
 def _gate(
     session: Session, proposal: Proposal, *, stage: str, view: SafeView, signer: str | None = None,
-    backend: str | None = None, on_decision=None,
+    backend: str | None = None, on_decision: Callable[[Decision], None] | None = None,
 ) -> Decision:  # fmt: skip
     """Decide, record (own transaction), show (``on_decision``) and refuse a Deny — before anything is released."""
     vault = get_vault(session, proposal.vault_id)
@@ -489,7 +500,12 @@ def _store_signature(
 
 
 def add_signature(
-    session: Session, proposal: Proposal, blob: bytes, *, source: str, on_decision=None
+    session: Session,
+    proposal: Proposal,
+    blob: bytes,
+    *,
+    source: str,
+    on_decision: Callable[[Decision], None] | None = None,
 ) -> tuple[OwnerSignature, bool]:
     """Verify a signature blob for the proposal and store it; returns (signature, newly_added).
 
@@ -505,7 +521,9 @@ def add_signature(
     return _store_signature(session, proposal, signature, source)
 
 
-def sign(session: Session, proposal: Proposal, signer: Signer, *, on_decision=None) -> tuple[OwnerSignature, bool]:
+def sign(
+    session: Session, proposal: Proposal, signer: Signer, *, on_decision: Callable[[Decision], None] | None = None
+) -> tuple[OwnerSignature, bool]:
     """Have ``signer`` approve the proposal (it must be an owner); stored once per owner.
 
     The risk engine decides before the signer is asked: on a Deny no backend ever sees the transaction."""
@@ -631,7 +649,7 @@ def _resume(session: Session, proposal: Proposal, *, force: bool = False) -> Rec
     return _finalize(session, proposal, receipt)
 
 
-def _receipt_or_none(session: Session, tx_hash: str):
+def _receipt_or_none(session: Session, tx_hash: str) -> Any:
     from hexbytes import HexBytes
     from web3.exceptions import TransactionNotFound
 

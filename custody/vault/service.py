@@ -19,7 +19,7 @@ from custody.policy.compiled import NO_EXIT, compile_exit, compile_policy
 from custody.policy.onchain import GuardInfo, installed_guard, read_guard
 from custody.policy.template import Policy, load_policy
 from custody.session import Session
-from custody.store import remember_template, utcnow, vaults
+from custody.store import inserted_id, remember_template, utcnow, vaults
 from custody.types import Address
 
 # Safe v1.4.1 storage slots (see GuardManager / FallbackManager).
@@ -72,7 +72,7 @@ class VaultState:
     threshold: int
     nonce: int
     version: str
-    singleton: Address
+    singleton: Address | None  # None: storage slot 0 is empty (not a Safe proxy)
     singleton_is_canonical: bool
     modules: list[Address]
     guard: Address | None
@@ -204,13 +204,13 @@ def create_vault(
         created_tx=tx_hash, created_block=block, created_at=utcnow(),
     )  # fmt: skip
     with session.store.begin() as conn:
-        vault_id = conn.execute(vaults.insert().values(**values)).inserted_primary_key[0]
+        vault_id = inserted_id(conn.execute(vaults.insert().values(**values)))
         remember_template(conn, "0x" + policy.template_hash.hex(), policy.source_text, str(policy_path))
         audit.vault_created(conn, session, values, facts)
     return get_vault(session, vault_id), facts
 
 
-def _discard():
+def _discard() -> Any:
     from web3.logs import DISCARD
 
     return DISCARD

@@ -192,7 +192,7 @@ def _op_in(conn: Connection, op_id: str) -> TimelockOp:
     return _row(conn.execute(sa.select(timelock_ops).where(timelock_ops.c.op_id == op_id)).mappings().one())
 
 
-def _update(session: Session, op_id: str, *, audit_state: dict[str, Any] | None = None, **values) -> None:
+def _update(session: Session, op_id: str, *, audit_state: dict[str, Any] | None = None, **values: Any) -> None:
     """Update an operation; ``audit_state`` (state, tx hash, …) records the move in the same transaction."""
     with session.store.begin() as conn:
         conn.execute(timelock_ops.update().where(timelock_ops.c.op_id == op_id).values(updated_at=utcnow(), **values))
