@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -354,6 +355,7 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.ledger_key_dir: Path | None = None  # set by the workspace: where the ledger's signing key lives
         try:
             if url.startswith("sqlite"):
                 self.engine: Engine = sa.create_engine(url, future=True)

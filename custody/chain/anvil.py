@@ -70,7 +70,7 @@ def port_is_free(port: int) -> bool:
         return True
 
 
-def rpc_call(url: str, method: str, params: Sequence[Any] = (), timeout: float = 2.0):
+def rpc_call(url: str, method: str, params: Sequence[Any] = (), timeout: float = 2.0) -> Any:
     """One raw JSON-RPC call with a hard timeout (no retries); raises OSError/ValueError."""
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).encode()
     request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
@@ -227,7 +227,7 @@ class AnvilProcess:
             self.start()
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
 

@@ -100,7 +100,7 @@ class RpcPolicy:
     @property
     def worst_case(self) -> float:
         """The longest one idempotent call can take before RpcUnreachable."""
-        return (self.retries + 1) * self.timeout + self.backoff * (2**self.retries - 1)
+        return float((self.retries + 1) * self.timeout + self.backoff * (2**self.retries - 1))
 
 
 def _transient(raw: bytes) -> str | None:

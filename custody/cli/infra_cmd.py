@@ -35,7 +35,12 @@ def deploy(app: AppContext) -> None:
     def render(c: Console) -> None:
         t = table("contract", "address", "status", "gas")
         for r in rows:
-            t.add_row(r["name"], r["address"], "deployed" if r["deployed_now"] else "reused", str(r["gas_used"] or "-"))
+            t.add_row(
+                str(r["name"]),
+                str(r["address"]),
+                "deployed" if r["deployed_now"] else "reused",
+                str(r["gas_used"] or "-"),
+            )
         c.print(t)
 
     app.emit({"chain_id": infra_set.chain_id, "contracts": rows}, render)

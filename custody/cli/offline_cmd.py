@@ -10,7 +10,7 @@ import click
 
 from custody.cli._app import AppContext, json_option, pass_app
 from custody.cli.tx_cmd import SIGNER_HELP, acknowledge_option, blind_option, render_inner, render_verdict, tx
-from custody.exceptions import NotAnOwner, SignatureError
+from custody.exceptions import ExchangeFileError, NotAnOwner, SignatureError
 from custody.safe.signatures import verify_owner_signature
 from custody.signers.registry import SignerContext, open_signer
 from custody.vault import offline
@@ -103,7 +103,7 @@ def import_signature(app: AppContext, file: str) -> None:
     safe_tx = offline.verified_safe_tx(doc, what=f"signature file {file}", chain_id=session.chain_id)
     proposal = P.get_proposal(session, "0x" + safe_tx.safe_tx_hash.hex())
     if "signature" not in doc:
-        raise offline.ExchangeFileError(f"signature file {file} has no 'signature' field")
+        raise ExchangeFileError(f"signature file {file} has no 'signature' field")
     blob = offline._hex(doc, "signature", f"signature file {file}")
     checked = verify_owner_signature(blob, safe_tx.safe_tx_hash)
     sender = doc.get("sender")

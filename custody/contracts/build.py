@@ -106,7 +106,8 @@ def _invoke_solc(input_json: dict[str, Any]) -> dict[str, Any]:
     errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
     if errors:
         raise BuildError("compilation failed:\n" + "\n".join(e["formattedMessage"] for e in errors))
-    return output
+    compiled: dict[str, Any] = output
+    return compiled
 
 
 def compiler_version() -> str:

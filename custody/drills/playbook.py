@@ -37,7 +37,8 @@ from custody.drills._steps import StepParser, decimal_text
 from custody.drills.model import Playbook, Setup, Value, VaultSetup
 from custody.exceptions import PlaybookError
 from custody.policy._yaml import Problem, Reader
-from custody.policy.template import DAYS, parse_duration
+from custody.policy.model import DAYS
+from custody.policy.template import parse_duration
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,47}$")
 ALIAS = re.compile(r"^[a-z][a-z0-9_-]{0,23}$")

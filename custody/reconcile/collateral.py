@@ -144,4 +144,4 @@ def resolve_token(session: Session, ref: str) -> str:
             f"no CollateralToken {ref!r} is recorded in this workspace (known: {', '.join(known) or 'none'})",
             hint="deploy one with `custody collateral deploy` or record it with `custody collateral register ADDRESS`",
         )
-    return address
+    return str(address)
