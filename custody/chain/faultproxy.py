@@ -147,7 +147,7 @@ class FaultProxy:
     def __enter__(self) -> FaultProxy:
         return self.start() if self._server is None else self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     # -- programming ----------------------------------------------------------------------------
@@ -256,12 +256,12 @@ class _Handler(BaseHTTPRequestHandler):
         mode = fault.mode if fault is not None else None
         if mode == "refuse":
             return self._reset()
-        if mode == "timeout":
+        if mode == "timeout" and fault is not None:
             proxy._stopping.wait(fault.hang)
             return self._reset()
-        if mode == "error":
+        if mode == "error" and fault is not None:
             return self._answer(200, _errors(payload, fault.error_code, fault.error_message))
-        if mode == "hold":
+        if mode == "hold" and fault is not None:
             fault._held.set()
             fault._release.wait()
             if not fault._forward_on_release or proxy._stopping.is_set():
@@ -273,7 +273,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._answer(502, json.dumps({"error": f"upstream unreachable: {exc}"}).encode())
         if mode == "drop":
             return self._reset()
-        if mode == "hold_response" and (fault.when is None or fault.when(_decoded(answer))):
+        if mode == "hold_response" and fault is not None and (fault.when is None or fault.when(_decoded(answer))):
             fault._held.set()
             fault._release.wait()
             if not fault._forward_on_release or proxy._stopping.is_set():

@@ -26,7 +26,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
 from eth_abi import decode as abi_decode
@@ -36,6 +36,9 @@ from sqlalchemy.engine import Connection
 from custody.chain.connection import Chain
 from custody.exceptions import ChainError, InputError
 from custody.store import Store, log_blocks, log_cursors, utcnow
+
+if TYPE_CHECKING:
+    from web3.providers import JSONBaseProvider
 
 _STATIC_DYNAMIC = ("string", "bytes")
 
@@ -101,7 +104,7 @@ class EventLayout:
         signature = f"{item['name']}({','.join(types)})"
         names = tuple(i["name"] or f"arg{n}" for n, i in enumerate(item["inputs"]))
         indexed = tuple(bool(i.get("indexed")) for i in item["inputs"])
-        plan = []  # (source: "t"|"d", position, converter)
+        plan: list[tuple[str, int, Callable[[str], Any] | None]] = []  # (source: "t"|"d", position, converter)
         topic_pos, data_pos = 1, 0
         data_static = all(_is_static_word(t) for t, ix in zip(types, indexed) if not ix)
         for abi_type, is_indexed in zip(types, indexed):
@@ -140,7 +143,7 @@ def _canonical_type(item: dict[str, Any]) -> str:
     if abi_type.startswith("tuple"):
         inner = ",".join(_canonical_type(c) for c in item["components"])
         return f"({inner}){abi_type[5:]}"
-    return abi_type
+    return str(abi_type)
 
 
 def layouts_from_abi(abi: Iterable[dict[str, Any]], names: Iterable[str] | None = None) -> dict[str, EventLayout]:
@@ -159,7 +162,7 @@ def layouts_from_abi(abi: Iterable[dict[str, Any]], names: Iterable[str] | None 
 
 def decode_logs(raw_logs: Iterable[dict[str, Any]], layouts: dict[str, EventLayout]) -> list[DecodedLog]:
     """Decode raw JSON-RPC log objects; logs whose topic0 has no layout are skipped."""
-    out = []
+    out: list[DecodedLog] = []
     append = out.append
     get = layouts.get
     for log in raw_logs:
@@ -188,7 +191,7 @@ def rpc_batch(chain: Chain, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]
     """Several JSON-RPC calls in one HTTP request; results in order. Any error raises ChainError."""
     if not calls:
         return []
-    responses = chain.call(chain.w3.provider.make_batch_request, list(calls))
+    responses = chain.call(_json_rpc(chain).make_batch_request, list(calls))
     if isinstance(responses, dict):  # the node rejected the batch as a whole
         error = responses.get("error", responses)
         raise ChainError(f"JSON-RPC batch of {len(calls)} call(s) failed: {error}", rpc_error=error)
@@ -388,3 +391,13 @@ class LogIndexer:
             conn.execute(log_blocks.delete().where(log_blocks.c.stream == self.stream))
             conn.execute(log_cursors.delete().where(log_cursors.c.stream == self.stream))
             rollback(conn, self.start_block)
+
+
+def _json_rpc(chain: Chain) -> JSONBaseProvider:
+    """The chain's provider, which must speak JSON-RPC for a batch."""
+    from web3.providers import JSONBaseProvider
+
+    provider = chain.w3.provider
+    if not isinstance(provider, JSONBaseProvider):
+        raise ChainError(f"batched calls need a JSON-RPC provider, not {type(provider).__name__}")
+    return provider

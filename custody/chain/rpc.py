@@ -149,7 +149,8 @@ class PolicyHTTPProvider(HTTPProvider):
 
         request_data = self.encode_batch_rpc_request(batch_requests)
         raw = self._post([str(m) for m, _params in batch_requests], request_data)
-        response = self.decode_rpc_response(raw)
+        # a batch decodes to a list of responses (decode_rpc_response is typed for a single one)
+        response: Any = self.decode_rpc_response(raw)
         if not isinstance(response, list):
             return response  # the node answered the whole batch with one error
         return sort_batch_response_by_response_ids(response)
@@ -159,13 +160,16 @@ class PolicyHTTPProvider(HTTPProvider):
         what = methods[0] if len(methods) == 1 else f"a batch of {len(methods)} calls"
         failure = ""
         cause: BaseException | None = None
+        endpoint = self.endpoint_uri
+        if endpoint is None:
+            raise RpcUnreachable("no RPC endpoint is configured", method=what, attempts=0)
         for attempt in range(attempts):
             if attempt:
                 time.sleep(self.policy.backoff * 2 ** (attempt - 1))
                 log.info("retrying %s (attempt %d of %d) after: %s", what, attempt + 1, attempts, failure)
             try:
                 raw = self._request_session_manager.make_post_request(
-                    self.endpoint_uri, request_data, **self.get_request_kwargs()
+                    endpoint, request_data, **self.get_request_kwargs()
                 )
             except requests.HTTPError as exc:
                 status = exc.response.status_code if exc.response is not None else 0

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
@@ -25,8 +25,11 @@ from custody.chain.connection import Chain
 from custody.chain.transactions import TransactionSigner, send_raw, send_transaction, wait_for_receipt
 from custody.contracts import load_artifact
 from custody.contracts.errors import decode_revert
-from custody.exceptions import DeploymentError
+from custody.exceptions import ChainError, DeploymentError
 from custody.types import Address
+
+if TYPE_CHECKING:
+    from web3.providers import JSONBaseProvider
 
 SINGLETON_FACTORY = Address("0x914d7Fec6aaC8cd542e72Bca78B30650d45643d7")
 ZERO_SALT = b"\x00" * 32
@@ -148,7 +151,7 @@ def deploy_plain(
     )
 
 
-def contract(chain: Chain, name: str, address: str):
+def contract(chain: Chain, name: str, address: str) -> Any:
     """A web3 contract object for artifact ``name`` at ``address`` (cached per chain connection)."""
     key = (name, address.lower())
     cache = chain.contract_factories
@@ -169,7 +172,6 @@ def read_many(chain: Chain, calls: list[Any], block: int | str = "latest") -> li
     from eth_abi import decode as abi_decode
 
     from custody.contracts.errors import decode_revert
-    from custody.exceptions import ChainError
 
     requests = []
     for fn in calls:
@@ -177,11 +179,11 @@ def read_many(chain: Chain, calls: list[Any], block: int | str = "latest") -> li
         requests.append(
             ("eth_call", [{"to": fn.address, "data": data}, block if isinstance(block, str) else hex(block)])
         )
-    responses = chain.call(chain.w3.provider.make_batch_request, requests)
+    responses = chain.call(_json_rpc(chain).make_batch_request, requests)
     if isinstance(responses, dict):  # the node answered the whole batch with one error
         raise ChainError(f"batched eth_call failed: {responses.get('error')}")
     results = []
-    for fn, response in zip(calls, sorted(responses, key=lambda r: r["id"])):
+    for fn, response in zip(calls, sorted(responses, key=lambda r: int(r["id"]))):
         if "error" in response:
             data = response["error"].get("data") if isinstance(response["error"], dict) else None
             reason = (
@@ -196,7 +198,7 @@ def read_many(chain: Chain, calls: list[Any], block: int | str = "latest") -> li
     return results
 
 
-def _checksum(abi_type: str, value):
+def _checksum(abi_type: str, value: Any) -> Any:
     """eth-abi decodes addresses in lower case; return them EIP-55 checksummed like web3 does."""
     if abi_type == "address":
         return to_checksum_address(value)
@@ -207,5 +209,15 @@ def _checksum(abi_type: str, value):
 
 def _abi_type(item: dict[str, Any]) -> str:
     if item["type"].startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + item["type"][5:]
-    return item["type"]
+        return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + str(item["type"][5:])
+    return str(item["type"])
+
+
+def _json_rpc(chain: Chain) -> JSONBaseProvider:
+    """The chain's provider, which must speak JSON-RPC for a batch."""
+    from web3.providers import JSONBaseProvider
+
+    provider = chain.w3.provider
+    if not isinstance(provider, JSONBaseProvider):
+        raise ChainError(f"batched calls need a JSON-RPC provider, not {type(provider).__name__}")
+    return provider

@@ -81,10 +81,10 @@ def _abi_type(item: dict[str, Any]) -> str:
     if item["type"].startswith("tuple"):
         inner = ",".join(_abi_type(c) for c in item["components"])
         return f"({inner}){item['type'][5:]}"
-    return item["type"]
+    return str(item["type"])
 
 
-def _fmt(value) -> str:
+def _fmt(value: Any) -> str:
     if isinstance(value, bytes):
         return "0x" + value.hex()
     return str(value)
