@@ -3,9 +3,11 @@
 The parent generates a CSV bar list of at least ``--megabytes`` MB and the matching events in the indexer's storage
 format (benchmarks/bench_reconcile.py's synthetic data: a few discrepancies of each kind seeded), then runs the
 work in a child process: read + validate the list streamed (custody/reconcile/stream.py) with the CLI's rich
-progress bar drawn on the child's stderr, load the events, reconcile. The child reads its own peak resident set
-from the kernel (``VmHWM``) once the list is read and at the end; the parent, which built the data, is never
-counted (``ru_maxrss`` would be: Linux carries it over fork + exec).
+progress bar drawn on the child's stderr, load the events, reconcile, look up the cited events' tx hashes — what
+`custody reconcile` does after indexing. The child reads its own peak resident set from the kernel (``VmHWM``) once
+the list is read and at the end; the parent, which built the data, is never counted (``ru_maxrss`` would be: Linux
+carries it over fork + exec). The budget (issue 17: ≤ 300 MB) is for the whole run, interpreter and imports
+included.
 
     .venv/bin/python benchmarks/bench_barlist_memory.py [--megabytes 50] [--write]
 
@@ -59,9 +61,10 @@ def child(folder: Path, token: str, at_block: int) -> None:
     workspace = Workspace(folder / "ws")
     record = index.load_record(workspace.store, 31337, token, at_block)
     result = reconcile(bars, record)
+    hashes = record.tx_hashes((e.block, e.log_index) for f in result.findings for e in f.events)
     workspace.close()
     print(json.dumps({
-        "bars": len(bars), "counts": result.counts(), "progress_updates": len(updates),
+        "bars": len(bars), "counts": result.counts(), "progress_updates": len(updates), "tx_hashes": len(hashes),
         "read_validate_seconds": round(read_s, 2), "peak_rss_after_read_mb": round(read_peak_mb, 1),
         "peak_rss_mb": round(_high_water_mb(), 1), "total_seconds": round(time.perf_counter() - started, 2),
     }))  # fmt: skip
@@ -121,11 +124,11 @@ def main() -> None:
         "events": data["events"],
         "read_validate_peak_rss_mb": report["peak_rss_after_read_mb"],
         "budget_mb": BUDGET_MB,
-        "within_budget": report["peak_rss_after_read_mb"] <= BUDGET_MB,
         "full_reconcile_peak_rss_mb": report["peak_rss_mb"],
-        "full_reconcile_within_budget": report["peak_rss_mb"] <= BUDGET_MB,
-        "note": "the budget is met while the list is read, validated and hashed (streamed); reconciling it against "
-                "as many indexed on-chain events still builds per-bar Python objects in the engine and exceeds it",
+        "within_budget": report["peak_rss_mb"] <= BUDGET_MB,
+        "note": "peak resident set of the whole process (interpreter and imports included) reading, validating and "
+                "hashing the list streamed, loading as many indexed on-chain events, reconciling and looking up the "
+                "cited events' tx hashes",
         "progress_updates": report["progress_updates"],
         "progress_bar_drawn": report["progress_bar_drawn"],
         "read_validate_seconds": report["read_validate_seconds"],

@@ -243,7 +243,8 @@ def test_cli_head_proofs_anchor_verify_and_exports(session, hot, run_cli, tmp_pa
     html = tmp_path / "report.html"
     assert run_cli("audit", "export", "--format", "html", "--out", str(html)).exit_code == 0
     page = html.read_text()
-    assert "data:image/png;base64," in page and "Approvals per signer" in page and "hot-ops" in page
+    assert "<svg class='chart'" in page and "Approvals per signer" in page and "hot-ops" in page
+    assert "All 13 entries verified" in page and "against chain 31337" in page and "send 1 ETH to " + PRIME in page
     assert "<script" not in page and "http://" not in page and "https://" not in page  # opens offline
     bundle = tmp_path / "b.tar.gz"
     assert run_cli("audit", "export", "--format", "bundle", "--out", str(bundle)).exit_code == 0

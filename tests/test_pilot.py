@@ -126,7 +126,8 @@ def test_pilot_json_summary_and_cleanup(tmp_path):
     assert audit["kinds"]["reconciliation_run"] == 3 and audit["kinds"]["out_of_band_confirmation"] == 2
     assert "first_time_destination" in summary["policy"]["not_allowlisted"]["risk"]
     assert audit["bundle_offline"] == audit["bundle_online"] == "ok" and audit["anchors_checked"] == 1
-    assert Path(audit["bundle"]).exists() and "data:image/png;base64," in Path(audit["html"]).read_text()
+    audit_page = Path(audit["html"]).read_text()
+    assert Path(audit["bundle"]).exists() and "<svg class='chart'" in audit_page and "entries verified" in audit_page
     assert audit["kinds"]["drill"] == 1
     # the auditor's view (issue 6 + 5): badges vs chain, templates and the exported bundle only
     auditor = summary["auditor_badges"]

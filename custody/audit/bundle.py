@@ -29,11 +29,11 @@ import tarfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 
 from custody import _paths
+from custody._progress import Progress, counted
 from custody.audit.anchor import anchors as recorded_anchors
 from custody.audit.integrity import Problem
 from custody.audit.keys import SignedHead, public_key_pem
@@ -63,9 +63,12 @@ def _key_file(key_id: str) -> tuple[str, bytes]:
     return f"keys/{scheme}-{ident.lower()}.txt", (key_id + "\n").encode()
 
 
-def export_bundle(ledger: Ledger, path: str | Path, *, store: Store | None = None) -> dict[str, Any]:
-    """Write the bundle of ``ledger`` to ``path`` (tar.gz); returns the manifest."""
-    rows = list(ledger.rows())
+def export_bundle(
+    ledger: Ledger, path: str | Path, *, store: Store | None = None, progress: Progress | None = None
+) -> dict:
+    """Write the bundle of ``ledger`` to ``path`` (tar.gz); returns the manifest. ``progress(entries, size)`` as
+    the entries are read into it."""
+    rows = list(counted(ledger.rows(), ledger.size, progress))
     entries = [blob for _s, _l, blob in rows]
     heads = ledger.heads()
     tree = MerkleTree(leaf_hashes(entries))
@@ -128,9 +131,9 @@ class Bundle:
     keys: list[str]
     entries: list[bytes]
     heads: list[SignedHead]
-    anchors: list[dict[str, Any]]
-    consistency: list[dict[str, Any]]
-    inclusion: list[dict[str, Any]]
+    anchors: list[dict]
+    consistency: list[dict]
+    inclusion: list[dict]
     files: dict[str, bytes]
     problems: list[Problem] = field(default_factory=list)
 

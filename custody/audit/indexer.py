@@ -29,6 +29,7 @@ from sqlalchemy import RowMapping
 from sqlalchemy.engine import Connection
 
 from custody._perf import gc_paused
+from custody._progress import Progress
 from custody.audit.entries import EntryKind
 from custody.audit.record import ledger_for
 from custody.audit.schema import audit_refs
@@ -107,9 +108,9 @@ class VaultIndexer:
         self.appended = 0
         self.corrections = 0
 
-    def sync(self) -> VaultSync:
+    def sync(self, progress: Progress | None = None) -> VaultSync:
         self.ledger.state()  # tables exist before the indexer's own transactions start
-        result = self.indexer.sync(self._sink, self._rollback)
+        result = self.indexer.sync(self._sink, self._rollback, progress=progress)
         return VaultSync(self.vault.name, self.vault.safe, result, self.appended, self.corrections)
 
     # -- decoded logs → entries -----------------------------------------------------------------------
@@ -226,9 +227,26 @@ def _nonce(additional_info: bytes) -> int | None:
     return int.from_bytes(raw[:32], "big") if len(raw) >= 32 else None
 
 
-def index_vaults(session: Session, vault_refs: list[str] | None = None) -> list[VaultSync]:
-    """Index every vault of this chain (or the named ones); returns what each sync did."""
+def index_vaults(
+    session: Session, vault_refs: list[str] | None = None, *, progress: Progress | None = None
+) -> list[VaultSync]:
+    """Index every vault of this chain (or the named ones); returns what each sync did. ``progress(blocks
+    scanned, blocks to scan)`` counts over all the vaults together."""
     from custody.vault.service import get_vault
 
     records = [get_vault(session, r) for r in vault_refs] if vault_refs else list_vaults(session)
-    return [VaultIndexer(session, record).sync() for record in records]
+    indexers = [VaultIndexer(session, record) for record in records]
+    if progress is None:
+        return [ix.sync() for ix in indexers]
+    planned = [ix.indexer.pending() for ix in indexers]
+    results, done = [], 0
+    for k, ix in enumerate(indexers):
+        later = sum(planned[k + 1 :])
+
+        def step(scanned: int, total: int, before: int = done, later: int = later) -> None:
+            progress(before + scanned, before + total + later)
+
+        result = ix.sync(step)
+        done += max(0, result.sync.to_block - result.sync.from_block + 1)
+        results.append(result)
+    return results

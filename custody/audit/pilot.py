@@ -58,7 +58,7 @@ def audit_section(step: Step, session: Session, folder: Path) -> dict[str, Any]:
 
     def export() -> dict[str, Any]:
         verdict = A.verify(store=session.store, chain=session.chain).as_dict()  # with the chain checks
-        html = A.export(session.store, "html", folder / "audit-report.html", verdict=verdict)
+        html = A.export(session.store, "html", folder / "audit-report.html", verdict=verdict, chain=session.chain)
         bundle = A.export(session.store, "bundle", folder / "audit-bundle.tar.gz")
         offline = A.verify(bundle=bundle["path"])
         online = A.verify(bundle=bundle["path"], chain=session.chain)

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
+from eth_utils import to_checksum_address
+
+from custody._progress import Progress, counted
 from custody.audit.anchor import Anchor, anchor_head, anchors
 from custody.audit.bundle import export_bundle
 from custody.audit.keys import Ed25519LedgerKey, LedgerKey, SignedHead, SignerLedgerKey
 from custody.audit.ledger import Ledger
 from custody.audit.record import ledger_for
+from custody.audit.report import AssetLabel, token_addresses, write_html
 from custody.audit.verify import VerifyReport, verify_bundle, verify_ledger
-from custody.chain.connection import Chain
 from custody.exceptions import AuditError
 from custody.session import Session
 from custody.store import Store
+from custody.vault.decode import token_info
+from custody.vault.service import known_tokens
 from custody.workspace import Workspace
 
 SIGNER_ENV = "CUSTODY_LEDGER_SIGNER"
@@ -40,7 +43,7 @@ def ledger_key(workspace: Workspace, signer_uri: str | None = None, session: Ses
     return Ed25519LedgerKey.load_or_create(audit_dir(workspace))
 
 
-def head(store: Store, key_source: Callable[[], LedgerKey], *, sign: bool = True) -> SignedHead | None:
+def head(store: Store, key_source, *, sign: bool = True) -> SignedHead | None:
     """The latest signed head; with ``sign``, a new one first when the ledger grew since (``key_source()``
     gives the key, so it is only opened when a signature is needed)."""
     ledger = ledger_for(store)
@@ -52,24 +55,51 @@ def head(store: Store, key_source: Callable[[], LedgerKey], *, sign: bool = True
 
 def verify(
     *, store: Store | None = None, session: Session | None = None, bundle: str | Path | None = None,
-    chain: Chain | None = None, keys: list[str] | None = None,
+    chain=None, keys: list[str] | None = None, progress: Progress | None = None,
 ) -> VerifyReport:  # fmt: skip
-    """Verify the workspace ledger (``store``; chain checks on ``chain`` if given) or a ``bundle``."""
+    """Verify the workspace ledger (``store``; chain checks on ``chain`` if given) or a ``bundle``.
+    ``progress(entries checked, entries)`` is called as the entries are recomputed."""
     trusted = keys or None
     if bundle is not None:
-        return verify_bundle(bundle, chain=chain, trusted_keys=trusted)
+        return verify_bundle(bundle, chain=chain, trusted_keys=trusted, progress=progress)
     store = store if store is not None else session.store  # type: ignore[union-attr]
-    return verify_ledger(ledger_for(store), chain=chain, anchors=anchors(store), trusted_keys=trusted)
+    return verify_ledger(ledger_for(store), chain=chain, anchors=anchors(store), trusted_keys=trusted,
+                         progress=progress)  # fmt: skip
 
 
-def entries(ledger: Ledger) -> list[dict[str, Any]]:
+def entries(ledger: Ledger) -> list[dict]:
     import orjson
 
     return [orjson.loads(blob) for _s, _l, blob in ledger.rows()]
 
 
-def export(store: Store, fmt: str, out: str | Path | None, *, verdict: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write ``fmt`` to ``out`` (or return the text for jsonl/csv when ``out`` is None)."""
+def report_tokens(store: Store, rows: list[dict], chain=None) -> dict[str, AssetLabel]:
+    """Symbol and decimals of every token the report names: read from the token on ``chain`` when given (what
+    the contract says), else as the workspace's vault policies declare it; a token found in neither is left
+    out (the report then names it as an unknown token, in base units)."""
+    known = known_tokens(store)
+    labels: dict[str, AssetLabel] = {}
+    for address in sorted(token_addresses(rows)):
+        info = token_info(chain, to_checksum_address(address)) if chain is not None else None
+        if info is not None:
+            labels[address] = AssetLabel(info.symbol, info.decimals)
+        elif address in known:
+            labels[address] = AssetLabel(*known[address])
+    return labels
+
+
+def export(
+    store: Store,
+    fmt: str,
+    out: str | Path | None,
+    *,
+    verdict: dict | None = None,
+    chain=None,
+    progress: Progress | None = None,
+) -> dict:
+    """Write ``fmt`` to ``out`` (or return the text for jsonl/csv when ``out`` is None). The HTML report's
+    verdict includes the checks against ``chain`` when given, and its token symbols are read from it.
+    ``progress(entries written, entries)`` is called as entries go into the output."""
     from custody.audit import export as X
 
     if fmt not in FORMATS:
@@ -78,18 +108,20 @@ def export(store: Store, fmt: str, out: str | Path | None, *, verdict: dict[str,
     if fmt == "bundle":
         if out is None:
             raise AuditError("a bundle is a tar.gz file: pass --out PATH")
-        manifest = export_bundle(ledger, out)
+        manifest = export_bundle(ledger, out, progress=progress)
         return {"format": fmt, "path": str(out), "size": manifest["size"], "root": manifest["root"],
                 "files": len(manifest["files"]) + 1}  # fmt: skip
     rows = entries(ledger)
     if fmt == "html":
-        from custody.audit.report import write_html
-
         if out is None:
             raise AuditError("an HTML report is a file: pass --out PATH")
-        verdict = verdict or verify(store=store).as_dict()
-        return {"format": fmt, "path": str(write_html(out, rows, verdict)), "entries": len(rows)}
-    text = "".join(X.jsonl(rows)) if fmt == "jsonl" else X.to_csv(rows)
+        verdict = verdict or verify(store=store, chain=chain).as_dict()
+        written = write_html(
+            out, list(counted(rows, len(rows), progress)), verdict, tokens=report_tokens(store, rows, chain)
+        )
+        return {"format": fmt, "path": str(written), "entries": len(rows), "verdict": verdict["verdict"]}
+    written_rows = counted(rows, len(rows), progress)
+    text = "".join(X.jsonl(written_rows)) if fmt == "jsonl" else X.to_csv(written_rows)
     if out is None:
         return {"format": fmt, "text": text, "entries": len(rows)}
     Path(out).parent.mkdir(parents=True, exist_ok=True)

@@ -11,16 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
+from custody._progress import Progress, counted
 from custody.audit.chaincheck import ChainReport, check_chain
 from custody.audit.integrity import IntegrityResult, Problem, check_rows, first_bad_sequence
 from custody.audit.merkle import ConsistencyProof, InclusionProof
 from custody.chain.connection import Chain
-
-if TYPE_CHECKING:
-    from custody.audit.bundle import Bundle
-    from custody.audit.ledger import Ledger
 
 EXIT_OK, EXIT_TAMPERED, EXIT_CHAIN = 0, 2, 3
 
@@ -55,7 +51,7 @@ class VerifyReport:
             found = first_bad_sequence(self.chain.problems)
         return found
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict:
         integrity = self.integrity.as_dict()
         integrity["problems"] = [*integrity["problems"], *[p.as_dict() for p in self.extra]]
         integrity["problem_count"] += len(self.extra)
@@ -68,11 +64,7 @@ class VerifyReport:
 
 
 def verify_ledger(
-    ledger: Ledger,
-    *,
-    chain: Chain | None,
-    anchors: Iterable[dict[str, Any]] = (),
-    trusted_keys: Iterable[str] | None = None,
+    ledger, *, chain: Chain | None, anchors: Iterable[dict] = (), trusted_keys=None, progress: Progress | None = None
 ) -> VerifyReport:
     """Verify the workspace ledger (and, with a chain, its entries and anchors against that chain).
 
@@ -84,7 +76,7 @@ def verify_ledger(
     state = ledger.state()
     heads = ledger.heads()
     integrity = check_rows(
-        ledger.rows(), heads, log_id=state.log_id, trusted_keys=trusted_keys,
+        counted(ledger.rows(), state.size, progress), heads, log_id=state.log_id, trusted_keys=trusted_keys,
         require_signed=getattr(ledger, "signs_every_append", False),
     )  # fmt: skip
     extra = []
@@ -100,7 +92,7 @@ def verify_ledger(
 
 
 def verify_bundle(
-    path: str | Path, *, chain: Chain | None = None, trusted_keys: Iterable[str] | None = None
+    path: str | Path, *, chain: Chain | None = None, trusted_keys=None, progress: Progress | None = None
 ) -> VerifyReport:
     """Verify an exported bundle offline (and against ``chain`` when given)."""
     from custody.audit.bundle import read_bundle
@@ -108,7 +100,8 @@ def verify_bundle(
     bundle = read_bundle(path)
     keys = set(bundle.keys) if trusted_keys is None else set(trusted_keys)
     integrity = check_rows(
-        ((i, None, blob) for i, blob in enumerate(bundle.entries)), bundle.heads, log_id=bundle.log_id,
+        counted(((i, None, blob) for i, blob in enumerate(bundle.entries)), len(bundle.entries), progress),
+        bundle.heads, log_id=bundle.log_id,
         trusted_keys=keys,
     )  # fmt: skip
     extra = list(bundle.problems)
@@ -120,7 +113,7 @@ def verify_bundle(
     return VerifyReport(str(path), integrity, extra, report)
 
 
-def _shipped_proofs(bundle: Bundle, integrity: IntegrityResult) -> list[Problem]:
+def _shipped_proofs(bundle, integrity: IntegrityResult) -> list[Problem]:
     """The bundle's own consistency and inclusion proofs must verify against its (signed) heads."""
     problems: list[Problem] = []
     heads = {h.size: h for h in bundle.heads}
@@ -134,10 +127,10 @@ def _shipped_proofs(bundle: Bundle, integrity: IntegrityResult) -> list[Problem]
     latest = bundle.heads[-1] if bundle.heads else None
     leaves = integrity.tree.levels[0]
     for data in bundle.inclusion:
-        inclusion = InclusionProof.from_dict(data)
-        ok = (latest is not None and inclusion.size == latest.size and inclusion.index < len(leaves)
-              and inclusion.leaf == leaves[inclusion.index] and inclusion.verify(latest.root))  # fmt: skip
+        proof = InclusionProof.from_dict(data)
+        ok = (latest is not None and proof.size == latest.size and proof.index < len(leaves)
+              and proof.leaf == leaves[proof.index] and proof.verify(latest.root))  # fmt: skip
         if not ok:
-            problems.append(Problem(inclusion.index, "inclusion_proof",
-                                    f"the shipped inclusion proof of entry {inclusion.index} does not verify"))  # fmt: skip
+            problems.append(Problem(proof.index, "inclusion_proof",
+                                    f"the shipped inclusion proof of entry {proof.index} does not verify"))  # fmt: skip
     return problems

@@ -33,6 +33,7 @@ from eth_abi import decode as abi_decode
 from eth_utils import keccak
 from sqlalchemy.engine import Connection
 
+from custody._progress import Progress
 from custody.chain.connection import Chain
 from custody.exceptions import ChainError, InputError
 from custody.store import Store, log_blocks, log_cursors, utcnow
@@ -332,14 +333,24 @@ class LogIndexer:
     def head(self) -> int:
         return int(self.chain.rpc("eth_blockNumber"), 16) - self.confirmations
 
-    def sync(self, sink: Sink, rollback: Rollback, *, to_block: int | None = None) -> SyncResult:
-        """Index everything new up to ``to_block`` (default: head − confirmations); returns what happened."""
+    def pending(self) -> int:
+        """Blocks a sync would scan now (before any reorg rollback)."""
+        return max(0, self.head() - self.cursor())
+
+    def sync(
+        self, sink: Sink, rollback: Rollback, *, to_block: int | None = None, progress: Progress | None = None
+    ) -> SyncResult:
+        """Index everything new up to ``to_block`` (default: head − confirmations); returns what happened.
+        ``progress(blocks scanned, blocks to scan)`` is called before the first batch and after each one."""
         started = time.perf_counter()
         reorg = self.check_reorg(rollback)
         head = self.head()
         target = head if to_block is None else min(to_block, head)
         first = self.cursor() + 1
         start, logs, requests = first, 0, 0
+        total = max(0, target - first + 1)
+        if progress is not None:
+            progress(0, total)
         addresses = [a.lower() for a in self.addresses]
         topics = [sorted(self.layouts)]
         while start <= target:
@@ -375,6 +386,8 @@ class LogIndexer:
                 )
                 self._set_cursor(conn, last)
             logs += len(decoded)
+            if progress is not None:
+                progress(last - first + 1, total)
         return SyncResult(
             stream=self.stream,
             from_block=first,

@@ -9,6 +9,7 @@ from custody.audit import service as A
 from custody.audit.keys import public_key_pem
 from custody.audit.record import ledger_for
 from custody.cli._app import AppContext, json_option, pass_app, table
+from custody.cli._progress import progress_for
 from custody.exceptions import AuditError
 
 signer_option = click.option(
@@ -107,7 +108,9 @@ def index_cmd(app: AppContext, vaults: tuple[str, ...]) -> None:
     """Index the vaults' on-chain history (executions, deposits, guard/timelock events) into the ledger."""
     from custody.audit.indexer import index_vaults
 
-    results = [r.as_dict() for r in index_vaults(app.session(), list(vaults) or None)]
+    session = app.session()
+    with progress_for(app, "indexing blocks") as progress:
+        results = [r.as_dict() for r in index_vaults(session, list(vaults) or None, progress=progress)]
 
     def render(c: Console) -> None:
         t = table("vault", "blocks", "logs", "entries", "corrections", "reorg")
@@ -158,7 +161,9 @@ def verify_cmd(ctx: click.Context, app: AppContext, bundle: str | None, rpc: str
         chain = connect(rpc)
     elif bundle is None and not no_chain:
         chain = app.session().chain
-    report = A.verify(store=None if bundle else app.workspace.store, bundle=bundle, chain=chain, keys=list(keys))
+    with progress_for(app, "checking entries") as progress:
+        report = A.verify(store=None if bundle else app.workspace.store, bundle=bundle, chain=chain, keys=list(keys),
+                          progress=progress)  # fmt: skip
     data = report.as_dict()
 
     def render(c: Console) -> None:
@@ -182,11 +187,23 @@ def verify_cmd(ctx: click.Context, app: AppContext, bundle: str | None, rpc: str
 @audit.command("export")
 @click.option("--format", "fmt", type=click.Choice(A.FORMATS), required=True)
 @click.option("--out", type=click.Path(dir_okay=False), help="Output file [stdout for jsonl/csv].")
+@click.option("--rpc", "rpc", metavar="URL", help="HTML: check entries and read token symbols on this chain.")
+@click.option("--no-chain", is_flag=True, help="HTML: no chain (offline verdict; symbols from vault policies).")
 @json_option
 @pass_app
-def export_cmd(app: AppContext, fmt: str, out: str | None) -> None:
-    """Export the ledger: JSONL / CSV (redacted), an HTML report, or a verifiable bundle (tar.gz)."""
-    result = A.export(app.workspace.store, fmt, out)
+def export_cmd(app: AppContext, fmt: str, out: str | None, rpc: str | None, no_chain: bool) -> None:
+    """Export the ledger: JSONL / CSV (redacted), an HTML report (docs/audit-report.md), or a verifiable
+    bundle (tar.gz). The HTML report checks the entries against the workspace chain (or --rpc) and reads token
+    symbols and decimals from it, unless --no-chain."""
+    chain = None
+    if fmt == "html" and rpc is not None:
+        from custody.chain.connection import connect
+
+        chain = connect(rpc)
+    elif fmt == "html" and not no_chain:
+        chain = app.session().chain
+    with progress_for(app, "writing entries") as progress:
+        result = A.export(app.workspace.store, fmt, out, chain=chain, progress=progress)
     if out is None and "text" in result and not app.json:
         click.echo(result["text"], nl=False)
         return

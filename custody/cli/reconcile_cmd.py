@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 
 from custody.cli._app import AppContext, console, json_option, pass_app, table
-from custody.cli._progress import byte_progress
+from custody.cli._progress import byte_progress, wanted
 from custody.exceptions import BarListError
 from custody.reconcile.barlist import format_units
 from custody.reconcile.collateral import resolve_token
@@ -50,7 +50,7 @@ def reconcile_cmd(
     try:
         run = run_reconcile(
             session, resolve_token(session, token), bars_path, previous_path=previous_path, since_block=since_block, at_block=at_block,
-            html_path=html_path, progress=byte_progress,
+            html_path=html_path, progress=byte_progress if wanted(app) else None,
         )  # fmt: skip
     except BarListError as exc:
         _bar_list_errors(app, exc)

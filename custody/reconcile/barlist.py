@@ -16,7 +16,9 @@ from __future__ import annotations
 import csv
 import functools
 import hashlib
-from collections.abc import Iterator, Sequence
+import itertools
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -126,6 +128,11 @@ class PackedIds(Sequence[bytes]):
             raise ValueError("packed bar ids must be 32 bytes each")
         self._buffer = memoryview(buffer)
 
+    @property
+    def buffer(self) -> memoryview:
+        """The packed ids, 32 bytes each (for numpy: ``np.frombuffer(ids.buffer, dtype="V32")``)."""
+        return self._buffer
+
     def __len__(self) -> int:
         return len(self._buffer) // 32
 
@@ -149,6 +156,114 @@ class PackedIds(Sequence[bytes]):
         return all(a == b for a, b in zip(self, other, strict=True))
 
     __hash__ = None  # type: ignore[assignment]
+
+
+class _Column(Sequence):
+    """A read-only column that compares equal to any sequence with the same items (a list, another column)."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, (str, bytes)) or len(other) != len(self):
+            return False
+        return all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self._item(j) for j in range(*i.indices(len(self)))]
+        n = len(self)
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("bar list column index out of range")
+        return self._item(i)
+
+    def _item(self, i: int):
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({len(self)} items)"
+
+
+_CODE_TYPES = (("B", 1 << 8), ("H", 1 << 16), ("I", 1 << 32))
+
+
+class Coded(_Column):
+    """A column with few distinct values (refiner codes, years, weights, locations, custodians): each distinct
+    value stored once, a small integer code per bar (1-4 bytes instead of an 8-byte pointer)."""
+
+    __slots__ = ("_codes", "_index", "values")
+
+    def __init__(self, values: Iterable = ()) -> None:
+        self.values: list = []
+        self._index: dict = {}
+        self._codes = array("B")
+        self.extend(values)
+
+    def extend(self, values: Iterable) -> None:
+        values = values if isinstance(values, (list, tuple)) else list(values)
+        index = self._index
+        for value in set(values) - index.keys():
+            index[value] = len(self.values)
+            self.values.append(value)
+        for code, limit in _CODE_TYPES:
+            if len(self.values) <= limit:
+                if code != self._codes.typecode:
+                    self._codes = array(code, self._codes)
+                break
+        self._codes.extend(map(index.__getitem__, values))
+
+    @property
+    def codes(self) -> array:
+        return self._codes
+
+    def __len__(self) -> int:
+        return len(self._codes)
+
+    def _item(self, i: int):
+        return self.values[self._codes[i]]
+
+    def __iter__(self) -> Iterator:
+        return map(self.values.__getitem__, self._codes)
+
+
+class PackedText(_Column):
+    """A column of distinct short strings (serials) in one string with offsets, instead of one object each."""
+
+    __slots__ = ("_offsets", "_parts", "_text")
+
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        self._parts: list[str] = []
+        self._text = ""
+        self._offsets = array("I", [0])  # 4 bytes per item while the text stays under 4 G characters
+        self.extend(values)
+
+    def extend(self, values: Iterable[str]) -> None:
+        values = values if isinstance(values, (list, tuple)) else list(values)
+        part = "".join(values)
+        if self._offsets.typecode == "I" and self._offsets[-1] + len(part) >= 1 << 32:
+            self._offsets = array("q", self._offsets)
+        self._parts.append(part)
+        self._offsets.extend(itertools.accumulate(map(len, values), initial=self._offsets[-1]))
+        self._offsets.pop(len(self._offsets) - len(values) - 1)  # accumulate repeats the running total first
+
+    def _joined(self) -> str:
+        if self._parts:
+            self._text = "".join([self._text, *self._parts])
+            self._parts = []
+        return self._text
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def _item(self, i: int) -> str:
+        return self._joined()[self._offsets[i] : self._offsets[i + 1]]
+
+    def __iter__(self) -> Iterator[str]:
+        text, offsets = self._joined(), self._offsets
+        return map(text.__getitem__, map(slice, offsets, itertools.islice(offsets, 1, None)))
 
 
 @dataclass(frozen=True)

@@ -22,15 +22,16 @@ What is checked (one finding per discrepancy, see :mod:`custody.reconcile.findin
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from custody._perf import gc_paused
 from custody.exceptions import ReconcileError
-from custody.reconcile.barlist import MILLI_OZ_UNITS, BarList, format_units
+from custody.reconcile.barlist import MILLI_OZ_UNITS, BarList, Coded, PackedIds, format_units
 from custody.reconcile.findings import SEVERITY, EventRef, Finding, FindingKind, Severity
 from custody.reconcile.index import ZERO, EventKind, OnchainRecord
 
@@ -55,7 +56,7 @@ class Totals:
     def shortfall(self) -> int:
         return max(0, self.supply - self.verified_backing)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict:
         return {
             "supply": str(self.supply),
             "onchain_allocated": str(self.onchain_allocated),
@@ -85,7 +86,7 @@ class ListDiff:
     minted: int  # in (since_block, at_block]
     burned: int
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict:
         return {k: (str(v) if k in ("added_fine", "removed_fine", "list_change", "minted", "burned") else v)
                 for k, v in self.__dict__.items()}  # fmt: skip
 
@@ -95,9 +96,9 @@ class Reconciliation:
     at_block: int
     totals: Totals
     findings: tuple[Finding, ...]
-    custodians: tuple[dict[str, Any], ...]  # per (custodian, vault location): bars, listed, verified
+    custodians: tuple[dict, ...]  # per (custodian, vault location): bars, listed, verified
     diff: ListDiff | None
-    allocated: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)  # bar id → bar event index
+    allocated: Mapping[bytes, int] = field(repr=False, compare=False, default_factory=dict)  # bar id → event
 
     @property
     def backing_short(self) -> bool:
@@ -131,46 +132,6 @@ def _supply_ref(record: OnchainRecord, i: int) -> EventRef:
     return EventRef("Minted" if s.kinds[i] == _MINT else "Burned", s.blocks[i], s.log_indexes[i])
 
 
-def replay_allocations(record: OnchainRecord) -> tuple[dict[bytes, int], dict[bytes, list[int]], list[Finding]]:
-    """Live allocations after replaying the record: (first live event per bar, further live events, findings)."""
-    bars = record.bars
-    ids, kinds = bars.keys, bars.kinds
-    findings: list[Finding] = []
-    if _DEALLOC not in kinds:
-        # fast path: no releases — the first allocation of each bar is live, any later one is a duplicate
-        active = dict(zip(reversed(ids), range(len(ids) - 1, -1, -1)))
-        extra: dict[bytes, list[int]] = {}
-        if len(active) != len(ids):
-            for i, bid in enumerate(ids):
-                if active[bid] != i:
-                    extra.setdefault(bid, []).append(i)
-        return active, extra, findings
-    active, extra = {}, {}
-    for i, (kind, bid) in enumerate(zip(kinds, ids)):
-        if kind == _ALLOC:
-            if bid in active:
-                extra.setdefault(bid, []).append(i)
-            else:
-                active[bid] = i
-        elif bid in extra:
-            extra[bid].pop()
-            if not extra[bid]:
-                del extra[bid]
-        elif bid in active:
-            del active[bid]
-        else:
-            findings.append(
-                _finding(
-                    FindingKind.DEALLOCATED_NOT_ALLOCATED,
-                    f"bar 0x{bid.hex()} was released by BarDeallocated in block {bars.blocks[i]} but was not allocated",
-                    bar_id="0x" + bid.hex(),
-                    events=(_bar_ref(record, i),),
-                    amounts={"fine_weight": str(bars.amounts[i])},
-                )
-            )
-    return active, extra, findings
-
-
 def reconcile(
     bars: BarList, record: OnchainRecord, *, previous: BarList | None = None, since_block: int | None = None
 ) -> Reconciliation:
@@ -179,17 +140,194 @@ def reconcile(
         return _reconcile(bars, record, previous, since_block)
 
 
+# -- bar ids as integers: the joins run on sorted numpy arrays, not on million-entry dicts ---------------
+def _id_words(ids: Sequence[bytes], what: str) -> np.ndarray:
+    """The ids as an (n, 4) array of 64-bit words: a view of a packed buffer, or one copy of a list."""
+    if isinstance(ids, PackedIds):
+        buffer: bytes | memoryview = ids.buffer
+    else:
+        if any(len(i) != 32 for i in ids):
+            raise ReconcileError(f"{what} holds a bar id that is not 32 bytes; the data is damaged")
+        buffer = b"".join(ids)
+    return np.frombuffer(buffer, dtype="<u8").reshape(-1, 4)
+
+
+def _join_keys(listed: np.ndarray, events: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One integer per bar id, equal exactly when the ids are equal: (the list's keys, the events' keys sorted,
+    the events' stable sort order — chain order within a bar).
+
+    The key is the id's first 8 bytes whenever those tell every distinct id apart — keccak outputs, so all but
+    certainly; checked, not assumed — else (a 64-bit prefix collision, which someone could craft) the id's rank
+    among all ids: exact either way."""
+    list_keys = listed[:, 0].copy()
+    order = np.argsort(events[:, 0], kind="stable")
+    sorted_keys = events[order, 0]
+    if not _prefixes_collide(listed, events, list_keys, sorted_keys, order):
+        return list_keys, sorted_keys, order
+    del list_keys, sorted_keys, order
+    both = np.concatenate([listed.view("S32").ravel(), events.view("S32").ravel()])  # 32-byte strings, exact
+    ranks = np.unique(both, return_inverse=True)[1].astype(np.uint64).ravel()
+    del both
+    order = np.argsort(ranks[len(listed) :], kind="stable")
+    return ranks[: len(listed)], ranks[len(listed) :][order], order
+
+
+_CHECK_CHUNK = 131_072  # ids compared per step (bounds the temporary arrays)
+
+
+def _prefixes_collide(listed, events, list_keys, sorted_keys, order) -> bool:
+    """Do two different ids share their first 8 bytes (within the list, within the events, or across)?"""
+    ordered = np.sort(list_keys)
+    if (ordered[1:] == ordered[:-1]).any():  # list ids are distinct: a shared prefix is a collision
+        return True
+    del ordered
+    same = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1])  # the same bar again, or a collision
+    if len(same) and (events[order[same]] != events[order[same + 1]]).any():
+        return True
+    if not len(events):
+        return False
+    for start in range(0, len(list_keys), _CHECK_CHUNK):
+        keys = list_keys[start : start + _CHECK_CHUNK]
+        at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+        hit = np.flatnonzero(sorted_keys[at] == keys)
+        if (listed[start + hit, 1:] != events[order[at[hit]], 1:]).any():
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class _Replay:
+    """The allocation record replayed per bar: the live bars (sorted by key) and what the replay found."""
+
+    live_keys: np.ndarray  # join key of each live bar, ascending
+    live_events: np.ndarray  # its first live BarAllocated event (index into record.bars)
+    extra: list[tuple[int, list[int], int]]  # per duplicated bar, in report order: (first live event, further
+    # live events, position in live_keys)
+    findings: list[Finding]
+
+
+def _replay(record: OnchainRecord, sorted_keys: np.ndarray, order: np.ndarray) -> _Replay:
+    """Replay the allocation record in chain order, bar by bar (a bar's state depends on its own events only).
+    Bars with one event (nearly all) are settled in numpy; only bars with several go through the loop."""
+    bars = record.bars
+    n = len(sorted_keys)
+    kinds = np.asarray(bars.kinds, dtype=np.int8)
+    if not n:
+        empty = np.zeros(0, dtype=np.int64)
+        return _Replay(empty.astype(np.uint64), empty, [], [])
+    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])  # each bar's first sorted position
+    several = np.flatnonzero(np.diff(starts, append=n) > 1).tolist()  # bars with more than one event
+    live = order[starts]  # each bar's first event; below: its first live allocation, or -1
+    unallocated = np.flatnonzero(kinds[live] != _ALLOC)
+    released: list[int] = live[np.setdiff1d(unallocated, several, assume_unique=True)].tolist()
+    live[unallocated] = -1
+    extra: list[tuple[int, int, list[int], int]] = []  # (since, first live, later live, bar)
+    for g in several:
+        active, later, since = -1, [], -1
+        end = int(starts[g + 1]) if g + 1 < len(starts) else n
+        events = order[starts[g] : end].tolist()
+        for i, kind in zip(events, kinds[events].tolist()):
+            if kind == _ALLOC:
+                if active < 0:
+                    active = i
+                else:
+                    since = i if not later else since
+                    later.append(i)
+            elif later:
+                later.pop()
+            elif active >= 0:
+                active = -1
+            else:
+                released.append(i)
+        live[g] = active
+        if later:
+            extra.append((since, active, later, g))
+    findings = [
+        _finding(
+            FindingKind.DEALLOCATED_NOT_ALLOCATED,
+            f"bar 0x{bars.keys[i].hex()} was released by BarDeallocated in block {bars.blocks[i]} but was not allocated",
+            bar_id="0x" + bars.keys[i].hex(),
+            events=(_bar_ref(record, i),),
+            amounts={"fine_weight": str(bars.amounts[i])},
+        )
+        for i in sorted(released)
+    ]
+    dead = np.flatnonzero(live < 0)  # bars with no live allocation (few)
+    # a bar's position among the live bars: its position less the dead bars before it
+    duplicated = [(a, later, g - int(np.searchsorted(dead, g))) for _since, a, later, g in sorted(extra)]
+    if len(dead):
+        starts, live = np.delete(starts, dead), np.delete(live, dead)
+    return _Replay(sorted_keys[starts], live, duplicated, findings)
+
+
+class LiveAllocations(Mapping[bytes, int]):
+    """bar id → its first live BarAllocated event (index into ``record.bars``), in chain order; a dict is built
+    only if a caller looks an id up."""
+
+    def __init__(self, events: np.ndarray, ids: Sequence[bytes]) -> None:
+        self._events, self._ids = np.sort(events), ids
+        self._lookup: dict[bytes, int] | None = None
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return (self._ids[i] for i in self._events.tolist())
+
+    def __getitem__(self, bar_id: bytes) -> int:
+        if self._lookup is None:
+            self._lookup = {self._ids[i]: i for i in self._events.tolist()}
+        return self._lookup[bar_id]
+
+
+_JOIN_CHUNK = 131_072  # listed bars compared per step (bounds the temporary int objects)
+_MAX_MILLI = 2**62  # on-chain weights in milli-oz below this are compared as int64; others exactly, one by one
+
+
+def _match_list(bars: BarList, record: OnchainRecord, list_keys: np.ndarray, replay: _Replay):
+    """Per listed bar: is it live on-chain, and with the listed weight? Returns (live mask, position of each
+    listed bar's live bar in ``replay.live_keys``, mismatched positions in the list, verified backing)."""
+    live_keys, weights = replay.live_keys, record.bars.amounts
+    size, count = len(list_keys), len(live_keys)
+    at = np.searchsorted(live_keys, list_keys) if count else np.zeros(size, dtype=np.int64)
+    found = live_keys[np.minimum(at, count - 1)] == list_keys if count else np.zeros(size, dtype=bool)
+    listed_milli = _int_column(bars.fine_milli)
+    amounts = np.array(weights, dtype=object) if count else np.zeros(0, dtype=object)
+    positions = np.flatnonzero(found)
+    verified, mismatched = 0, []
+    for start in range(0, len(positions), _JOIN_CHUNK):
+        js = positions[start : start + _JOIN_CHUNK]
+        chain = amounts[replay.live_events[at[js]]]
+        milli, rest = chain // MILLI_OZ_UNITS, chain % MILLI_OZ_UNITS
+        milli[(rest != 0) | (milli >= _MAX_MILLI)] = -1  # never equal to a listed weight: compared exactly below
+        chain_milli = milli.astype(np.int64)
+        equal = chain_milli == listed_milli[js]
+        verified += int(listed_milli[js][equal].sum()) * MILLI_OZ_UNITS
+        for j in js[~equal].tolist():
+            chain_w = weights[int(replay.live_events[at[j]])]
+            verified += min(chain_w, bars.fine_milli[j] * MILLI_OZ_UNITS)
+            mismatched.append(j)
+    return found, at, mismatched, verified
+
+
 def _reconcile(
     bars: BarList, record: OnchainRecord, previous: BarList | None, since_block: int | None
 ) -> Reconciliation:
     findings: list[Finding] = []
     weights = record.bars.amounts
-    active, extra, replay_findings = replay_allocations(record)
-    findings += replay_findings
-    for bid, later in extra.items():
-        first = active[bid]
+    list_keys, sorted_keys, order = _join_keys(_id_words(bars.bar_ids, "the bar list"),
+                                               _id_words(record.bars.keys, "the bar events"))  # fmt: skip
+    replay = _replay(record, sorted_keys, order)
+    del sorted_keys, order
+    findings += replay.findings
+    found, at, mismatched, verified = _match_list(bars, record, list_keys, replay)
+    listed_of_live = np.full(len(replay.live_keys), -1, dtype=np.int64)
+    listed_of_live[at[found]] = np.flatnonzero(found)
+    del list_keys
+    for first, later, live_at in replay.extra:
+        bid = record.bars.keys[first]
         refs = (_bar_ref(record, first), *(_bar_ref(record, i) for i in later))
-        listed = bars.index().get(bid)
+        listed = None if listed_of_live[live_at] < 0 else int(listed_of_live[live_at])
         findings.append(
             _finding(
                 FindingKind.DUPLICATE_ALLOCATION,
@@ -210,49 +348,41 @@ def _reconcile(
         onchain_allocated = sum(weights)
     _check_batches(record, onchain_allocated)
 
-    # -- the live allocation set against the list: one dict lookup per listed bar, in C ----------------
-    listed_index = bars.index()
-    live_weight = dict(zip(active.keys(), map(weights.__getitem__, active.values())))
-    on_chain = list(map(live_weight.get, bars.bar_ids))  # per listed bar: its live on-chain weight, or None
-    listed_units = [m * MILLI_OZ_UNITS for m in bars.fine_milli]
-    if on_chain == listed_units:  # the common case: every listed bar allocated with the listed weight
-        verified, matched = sum(listed_units), len(listed_units)
-    else:
-        verified, matched = 0, 0
-        for j, (chain_w, list_w) in enumerate(zip(on_chain, listed_units)):
-            if chain_w == list_w:
-                verified += chain_w
-                matched += 1
-            elif chain_w is None:
-                bar = bars.bar(j)
-                findings.append(
-                    _finding(
-                        FindingKind.LISTED_NOT_ALLOCATED,
-                        f"bar {bar.refiner} {bar.serial} (row {bar.row}) is on the bar list but not allocated on-chain",
-                        bar_id="0x" + bar.bar_id.hex(),
-                        bar=bar.as_dict(),
-                        amounts={"fine_weight": str(list_w)},
-                    )
+    # -- the live allocation set against the list, in list order ---------------------------------------
+    matched = int(found.sum())
+    missing = np.flatnonzero(~found).tolist()
+    for j in heapq.merge(missing, mismatched):
+        bar = bars.bar(j)
+        list_w = bar.fine_units
+        if not found[j]:
+            findings.append(
+                _finding(
+                    FindingKind.LISTED_NOT_ALLOCATED,
+                    f"bar {bar.refiner} {bar.serial} (row {bar.row}) is on the bar list but not allocated on-chain",
+                    bar_id="0x" + bar.bar_id.hex(),
+                    bar=bar.as_dict(),
+                    amounts={"fine_weight": str(list_w)},
                 )
-            else:
-                verified += min(chain_w, list_w)
-                matched += 1
-                bar = bars.bar(j)
-                findings.append(
-                    _finding(
-                        FindingKind.WEIGHT_MISMATCH,
-                        f"bar {bar.refiner} {bar.serial} is allocated with {format_units(chain_w)} oz on-chain but "
-                        f"listed with {format_units(list_w)} oz (row {bar.row})",
-                        bar_id="0x" + bar.bar_id.hex(),
-                        bar=bar.as_dict(),
-                        events=(_bar_ref(record, active[bar.bar_id]),),
-                        amounts={"onchain_fine_weight": str(chain_w), "listed_fine_weight": str(list_w)},
-                    )
-                )
-    if matched < len(active):  # some live allocations name bars that are not on the list
+            )
+            continue
+        event = int(replay.live_events[at[j]])
+        chain_w = weights[event]
+        findings.append(
+            _finding(
+                FindingKind.WEIGHT_MISMATCH,
+                f"bar {bar.refiner} {bar.serial} is allocated with {format_units(chain_w)} oz on-chain but "
+                f"listed with {format_units(list_w)} oz (row {bar.row})",
+                bar_id="0x" + bar.bar_id.hex(),
+                bar=bar.as_dict(),
+                events=(_bar_ref(record, event),),
+                amounts={"onchain_fine_weight": str(chain_w), "listed_fine_weight": str(list_w)},
+            )
+        )
+    if matched < len(replay.live_keys):  # some live allocations name bars that are not on the list
         earlier = previous.index() if previous is not None else {}
-        for bid in sorted(active.keys() - listed_index.keys(), key=active.__getitem__):
-            i = active[bid]
+        unlisted = np.sort(replay.live_events[listed_of_live < 0]).tolist()
+        for i in unlisted:
+            bid = record.bars.keys[i]
             known = earlier.get(bid)  # a bar dropped from the list can be named from the previous list
             old = previous.bar(known).as_dict() if previous is not None and known is not None else None
             name = (
@@ -276,7 +406,7 @@ def _reconcile(
     )
     totals = Totals(
         supply=supply, onchain_allocated=onchain_allocated, verified_backing=verified,
-        listed=bars.total_fine_units(), bars_listed=len(bars), bars_allocated=len(active), bars_verified=matched,
+        listed=bars.total_fine_units(), bars_listed=len(bars), bars_allocated=len(replay.live_keys), bars_verified=matched,
     )  # fmt: skip
     if supply > onchain_allocated:
         findings.append(
@@ -309,7 +439,8 @@ def _reconcile(
         findings += diff_findings
     return Reconciliation(
         at_block=record.at_block, totals=totals, findings=tuple(findings),
-        custodians=_custodian_totals(bars, on_chain), diff=diff, allocated=active,
+        custodians=_custodian_totals(bars, found), diff=diff,
+        allocated=LiveAllocations(replay.live_events, record.bars.keys),
     )  # fmt: skip
 
 
@@ -433,16 +564,14 @@ def _list_changes(
     return diff, findings
 
 
-def _custodian_totals(bars: BarList, on_chain: list[int | None]) -> tuple[dict[str, Any], ...]:
+def _custodian_totals(bars: BarList, allocated: np.ndarray) -> tuple[dict, ...]:
     """Bars and fine weight per (custodian, vault location): listed, and of those allocated on-chain."""
     custodians, locations = sorted(set(bars.custodians)), sorted(set(bars.vault_locations))
     c_code = {c: n for n, c in enumerate(custodians)}
     l_code = {v: n for n, v in enumerate(locations)}
-    size = len(bars)
-    codes = np.fromiter(map(c_code.__getitem__, bars.custodians), dtype=np.int64, count=size) * len(locations)
-    codes += np.fromiter(map(l_code.__getitem__, bars.vault_locations), dtype=np.int64, count=size)
-    fine = np.fromiter(bars.fine_milli, dtype=np.int64, count=size)  # milli-oz: sums stay far below 2**63
-    allocated = np.fromiter(map(_is_not_none, on_chain), dtype=bool, count=size)
+    codes = _int_column(bars.custodians, c_code.__getitem__) * len(locations)
+    codes += _int_column(bars.vault_locations, l_code.__getitem__)
+    fine = _int_column(bars.fine_milli)  # milli-oz: sums stay far below 2**63
     n = len(custodians) * len(locations)
     counts, counts_allocated = np.bincount(codes, minlength=n), np.bincount(codes[allocated], minlength=n)
     weight, weight_allocated = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
@@ -460,5 +589,10 @@ def _custodian_totals(bars: BarList, on_chain: list[int | None]) -> tuple[dict[s
     )  # fmt: skip
 
 
-def _is_not_none(value: object) -> bool:
-    return value is not None
+def _int_column(column: Sequence, convert=None) -> np.ndarray:
+    """A bar list column as int64 (through ``convert``), from a :class:`Coded` column's codes when it is one."""
+    if isinstance(column, Coded):
+        values = column.values if convert is None else list(map(convert, column.values))
+        return np.asarray(values, dtype=np.int64)[np.frombuffer(column.codes, dtype=column.codes.typecode)]
+    items = column if convert is None else map(convert, column)
+    return np.fromiter(items, dtype=np.int64, count=len(column))

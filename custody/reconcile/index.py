@@ -11,11 +11,11 @@ stored as decimal text and summed in Python — exact, never through SQL floats.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from array import array
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from operator import itemgetter
-from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -24,6 +24,7 @@ from custody.chain.logs import DecodedLog, LogIndexer, SyncResult, layouts_from_
 from custody.contracts import load_artifact
 from custody.contracts.deploy import codehash
 from custody.exceptions import ReconcileError
+from custody.reconcile.barlist import PackedIds
 from custody.session import Session
 from custody.store import Store, deployments
 
@@ -69,7 +70,7 @@ def ensure_tables(store: Store) -> None:
     metadata.create_all(store.engine, checkfirst=True)
 
 
-def layouts() -> dict[str, Any]:
+def layouts() -> dict:
     return layouts_from_abi(load_artifact("CollateralToken").abi, EVENTS)
 
 
@@ -86,7 +87,7 @@ _KIND = {
 }  # fmt: skip
 
 
-def _row(chain_id: int, log: DecodedLog) -> tuple[Any, ...]:
+def _row(chain_id: int, log: DecodedLog) -> tuple:
     """A decoded log as a ``collateral_events`` row, in :data:`ROW_COLUMNS` order."""
     v = log.values
     kind = _KIND[log.event]
@@ -100,7 +101,7 @@ def _row(chain_id: int, log: DecodedLog) -> tuple[Any, ...]:
     return (*head, None, None, v[0], v[1], str(v[2]), None)  # Transfer(from, to, value)
 
 
-def insert_rows(store: Store, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+def insert_rows(store: Store, conn: Connection, rows: list[tuple]) -> None:
     """Plain DBAPI executemany (several times faster than Core's for tens of thousands of rows)."""
     style = store.engine.dialect.paramstyle
     mark = "?" if style == "qmark" else ":{}" if style == "named" else "%s"
@@ -182,12 +183,16 @@ def sync(session: Session, token: str, *, to_block: int | None = None, chunk_blo
 @dataclass(frozen=True)
 class EventColumns:
     """One group of events, column by column, in chain order (block, log index). Columns a group does
-    not use are empty lists."""
+    not use are empty.
 
-    kinds: list[int]
-    blocks: list[int]
-    log_indexes: list[int]
-    keys: list[bytes]  # bar id (bar events), batch (batch events), provenance cited (mint/burn)
+    Compact, because a token can have a million bar events: kinds, blocks and log indexes are typed arrays,
+    the bar ids of the bar group one buffer (:class:`~custody.reconcile.barlist.PackedIds`), and equal amounts
+    (bars of the same fine weight) one int object each."""
+
+    kinds: Sequence[int]
+    blocks: Sequence[int]
+    log_indexes: Sequence[int]
+    keys: Sequence[bytes]  # bar id (bar events), batch (batch events), provenance cited (mint/burn)
     accounts: list[str]  # mint: to; burn: from; transfer: from
     counterparties: list[str]  # transfer: to
     amounts: list[int]
@@ -239,12 +244,6 @@ _GROUPS = {
 }
 
 
-def _blobs(values: tuple[Any, ...] | list[Any]) -> list[bytes]:
-    if not values or isinstance(values[0], bytes):
-        return list(values)  # SQLite hands BLOBs back as bytes already
-    return [bytes(v) for v in values]  # e.g. memoryview from some PostgreSQL drivers
-
-
 def _placeholders(style: str, names: list[str]) -> dict[str, str]:
     if style == "qmark":
         return dict.fromkeys(names, "?")
@@ -253,49 +252,136 @@ def _placeholders(style: str, names: list[str]) -> dict[str, str]:
     return {n: f":{n}" for n in names}
 
 
-def _fetch(store: Store, conn: Connection, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    """Plain DBAPI fetch (SQLAlchemy's Row objects cost more than the query for a million rows)."""
+def _cursor(store: Store, conn, sql: str, params: dict):
+    """Plain DBAPI cursor (SQLAlchemy's Row objects cost more than the query for a million rows)."""
     style = store.engine.dialect.paramstyle
     marks = _placeholders(style, list(params))
     text = sql.format(**marks)
-    args: tuple[Any, ...] | dict[str, Any] = tuple(params.values()) if style in ("qmark", "format") else params
+    args: tuple | dict = tuple(params.values()) if style in ("qmark", "format") else params
     cursor = conn.connection.cursor()
-    try:
-        cursor.execute(text, args)
-        return cursor.fetchall()
-    finally:
-        cursor.close()
+    cursor.execute(text, args)
+    return cursor
+
+
+FETCH_ROWS = 5_000  # rows held as tuples at a time while a group is loaded into its columns
+_SHARED_AMOUNTS = 1 << 16  # distinct amounts kept as one int object each (fine weights repeat; transfers not)
+
+
+class _Builder:
+    """Accumulates one kind's rows, batch by batch, into compact columns."""
+
+    def __init__(self, packed_keys: bool) -> None:
+        self.kinds, self.blocks, self.log_indexes = array("b"), array("q"), array("q")
+        self.packed: bytearray | None = bytearray() if packed_keys else None
+        self.keys: list[bytes] = []
+        self.accounts: list[str] = []
+        self.counterparties: list[str] = []
+        self.amounts: list[int] = []
+
+    def add(self, rows: list[tuple], amounts: dict[str, int], key: bool, account: bool, counterparty: bool) -> None:
+        kinds, blocks, logs, keys, accounts, counterparties, texts = zip(*rows)
+        self.kinds.extend(kinds)
+        self.blocks.extend(blocks)
+        self.log_indexes.extend(logs)
+        if key:
+            blobs = keys if isinstance(keys[0], bytes) else [bytes(v) for v in keys]  # memoryview from some drivers
+            if self.packed is not None and all(len(b) == 32 for b in blobs):
+                self.packed += b"".join(blobs)
+            else:
+                if self.packed is not None:  # not all 32 bytes (never for bar ids): back to a plain list
+                    self.keys = list(PackedIds(self.packed))
+                    self.packed = None
+                self.keys += blobs
+        if account:
+            self.accounts += accounts
+        if counterparty:
+            self.counterparties += counterparties
+        shared = amounts.get
+        room = len(amounts) < _SHARED_AMOUNTS
+        append = self.amounts.append
+        for text in texts:
+            value = shared(text)
+            if value is None:
+                value = int(text)
+                if room:
+                    amounts[text] = value
+                    room = len(amounts) < _SHARED_AMOUNTS
+            append(value)
+
+    def columns(self) -> EventColumns:
+        keys = PackedIds(self.packed) if self.packed is not None else self.keys
+        return EventColumns(self.kinds, self.blocks, self.log_indexes, keys, self.accounts, self.counterparties,
+                            self.amounts)  # fmt: skip
+
+
+def _empty() -> EventColumns:
+    return EventColumns(array("b"), array("q"), array("q"), [], [], [], [])
+
+
+def _merge(runs: list[EventColumns]) -> EventColumns:
+    """Two kinds' runs, each in chain order, merged into one chain-ordered group."""
+    runs = [r for r in runs if len(r)]
+    if len(runs) < 2:
+        return runs[0] if runs else _empty()
+    a, b = runs
+    blocks = np.concatenate([np.frombuffer(a.blocks, dtype=np.int64), np.frombuffer(b.blocks, dtype=np.int64)])
+    logs = np.concatenate([np.frombuffer(a.log_indexes, dtype=np.int64), np.frombuffer(b.log_indexes, dtype=np.int64)])
+    order = np.lexsort((logs, blocks))
+    del blocks, logs
+    positions = order.tolist()
+
+    def typed(code: str, x: array, y: array) -> array:
+        merged = np.concatenate([np.frombuffer(x, dtype=code), np.frombuffer(y, dtype=code)])[order]
+        return array(code, merged.tobytes())
+
+    def listed(x: Sequence, y: Sequence) -> list:
+        both = [*x, *y]
+        return list(map(both.__getitem__, positions)) if both else []
+
+    if isinstance(a.keys, PackedIds) and isinstance(b.keys, PackedIds):
+        ids = np.concatenate([np.frombuffer(k.buffer, dtype="V32") for k in (a.keys, b.keys)])[order]
+        keys: Sequence[bytes] = PackedIds(ids.tobytes())
+    else:
+        keys = listed(a.keys, b.keys)
+    return EventColumns(
+        typed("b", a.kinds, b.kinds), typed("q", a.blocks, b.blocks), typed("q", a.log_indexes, b.log_indexes), keys,
+        listed(a.accounts, b.accounts), listed(a.counterparties, b.counterparties), listed(a.amounts, b.amounts),
+    )  # fmt: skip
 
 
 def load_record(
     store: Store, chain_id: int, token: str, at_block: int, *, groups: Iterable[str] = tuple(_GROUPS)
 ) -> OnchainRecord:
-    """Load the indexed events of ``token`` up to ``at_block`` (inclusive), grouped, in chain order."""
+    """Load the indexed events of ``token`` up to ``at_block`` (inclusive), grouped, in chain order.
+
+    Rows are fetched a batch at a time into compact columns (:class:`EventColumns`): memory holds the
+    columns plus one batch of row tuples, never every row at once."""
     ensure_tables(store)
     wanted = set(groups)
     loaded = {}
+    amounts: dict[str, int] = {}
     with gc_paused(), store.connect() as conn:
         for group, (kinds, key, with_account, with_counterparty) in _GROUPS.items():
             if group not in wanted:
-                loaded[group] = EventColumns([], [], [], [], [], [], [])
+                loaded[group] = _empty()
                 continue
             columns = ["kind", "block_number", "log_index", key or "NULL", "account" if with_account else "NULL",
                        "counterparty" if with_counterparty else "NULL", "amount"]  # fmt: skip
-            sql = (
-                f"SELECT {', '.join(columns)} FROM collateral_events WHERE chain_id = {{chain}} AND token = {{token}} "
-                f"AND kind IN ({', '.join(str(int(k)) for k in kinds)}) AND block_number <= {{block}} "
-                "ORDER BY kind, block_number, log_index"
-            )
-            rows = _fetch(store, conn, sql, {"chain": chain_id, "token": token.lower(), "block": at_block})
-            if rows and rows[0][0] != rows[-1][0]:
-                # two kinds, each already in chain order: timsort merges the two runs in linear time
-                rows.sort(key=itemgetter(1, 2))
-            cols = list(zip(*rows)) if rows else [()] * 7
-            loaded[group] = EventColumns(
-                kinds=list(cols[0]), blocks=list(cols[1]), log_indexes=list(cols[2]),
-                keys=_blobs(cols[3]) if key else [], accounts=list(cols[4]) if with_account else [],
-                counterparties=list(cols[5]) if with_counterparty else [], amounts=list(map(int, cols[6])),
-            )  # fmt: skip
+            runs = []
+            for kind in kinds:  # one run per kind, each in chain order (the table is clustered that way)
+                sql = (
+                    f"SELECT {', '.join(columns)} FROM collateral_events WHERE chain_id = {{chain}} AND token = "
+                    f"{{token}} AND kind = {int(kind)} AND block_number <= {{block}} ORDER BY block_number, log_index"
+                )
+                builder = _Builder(packed_keys=group == "bars")
+                cursor = _cursor(store, conn, sql, {"chain": chain_id, "token": token.lower(), "block": at_block})
+                try:
+                    while rows := cursor.fetchmany(FETCH_ROWS):
+                        builder.add(rows, amounts, key is not None, with_account, with_counterparty)
+                finally:
+                    cursor.close()
+                runs.append(builder.columns())
+            loaded[group] = _merge(runs)
     return OnchainRecord(chain_id=chain_id, token=token.lower(), at_block=at_block, _store=store, **loaded)
 
 

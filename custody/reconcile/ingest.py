@@ -41,6 +41,7 @@ from custody.reconcile import rules as R
 from custody.reconcile.barlist import (
     COLUMNS,
     BarList,
+    PackedIds,
     format_milli,
     keccak256,
     sha256_file,
@@ -434,7 +435,10 @@ def _has_duplicates(ids: list[bytes]) -> bool:
     dict just to ask); a shared prefix (a duplicate, or a 2**-64 coincidence) sends the caller to the exact check."""
     if len(ids) < 2:
         return False
-    prefixes = np.fromiter((int.from_bytes(i[:8], "little") for i in ids), dtype=np.uint64, count=len(ids))
+    if isinstance(ids, PackedIds):  # a streamed list: the first 8 bytes of each id straight from the buffer
+        prefixes = np.frombuffer(ids.buffer, dtype="<u8")[::4].copy()
+    else:
+        prefixes = np.fromiter((int.from_bytes(i[:8], "little") for i in ids), dtype=np.uint64, count=len(ids))
     prefixes.sort()
     return bool((prefixes[1:] == prefixes[:-1]).any())
 

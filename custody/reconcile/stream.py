@@ -1,7 +1,8 @@
 """Streamed reading of CSV bar lists: the file is read in chunks of whole lines, each chunk is parsed and
 validated like a small bar list of its own (the header prepended, row numbers shifted), and only the validated
-columns are kept. Peak memory is the columns plus one chunk, whatever the file size; the sha256 is computed
-over the bytes as they are read.
+columns are kept, compactly (serials in one string, the bar ids in one buffer, the other columns coded:
+:class:`~custody.reconcile.barlist.Coded`). Peak memory is the columns plus one chunk, whatever the file size; the
+sha256 is computed over the bytes as they are read.
 
 Quoted CSV (a field may then hold a newline, so a chunk boundary cannot be found by looking for one) is rare
 in bar lists; on the first quote the caller falls back to reading the whole file (:func:`stream_csv` returns
@@ -16,17 +17,18 @@ from typing import Any, BinaryIO
 
 from custody._perf import gc_paused
 from custody.reconcile import ingest
-from custody.reconcile.barlist import BarList, PackedIds
+from custody.reconcile.barlist import BarList, Coded, PackedIds, PackedText
 
 CHUNK_BYTES = 256 * 1024
-SHARED = ("years", "gross", "fineness", "fine")  # few distinct values: one object each, across chunks
 _FIELDS = tuple(ingest._Part.__dataclass_fields__)
+CODED = ("codes", "years", "gross", "fineness", "fine", "locations", "custodians")  # few distinct values each
 
 
 def stream_csv(handle: BinaryIO, *, source: str, total: int, progress: ingest.Progress | None = None) -> BarList | None:
     digest = hashlib.sha256()
     errors = ingest._Errors()
-    columns: dict[str, list[Any]] = {name: [] for name in _FIELDS}
+    columns: dict[str, Any] = {name: [] for name in _FIELDS}
+    columns.update({name: Coded() for name in CODED}, serials=PackedText())  # compact: see barlist.Coded
     columns["_packed"] = bytearray()  # the bar ids, 32 bytes each
     header: str | None = None
     data_lines = 0  # data lines (after the header) in earlier chunks
@@ -80,7 +82,7 @@ def stream_csv(handle: BinaryIO, *, source: str, total: int, progress: ingest.Pr
     return ingest._assemble([ingest._Part(**fields)], errors, source=source, sha256=digest.hexdigest(), fmt="csv")
 
 
-def _join_rows(parts: list[Any]) -> range | list[int]:
+def _join_rows(parts: list) -> range | list[int]:
     """Row numbers: one range when every chunk's rows follow on (a valid list), else the full list."""
     if (
         parts
@@ -91,9 +93,7 @@ def _join_rows(parts: list[Any]) -> range | list[int]:
     return [n for part in parts for n in part]
 
 
-def _add_chunk(
-    columns: dict[str, list[Any]], header: str, text: str, offset: int, bad: bool, errors: ingest._Errors
-) -> int:
+def _add_chunk(columns: dict[str, Any], header: str, text: str, offset: int, bad: bool, errors: ingest._Errors) -> int:
     """Validate one chunk of data lines (rows numbered after ``offset`` earlier data lines); returns its line
     count."""
     local = ingest._Errors()
@@ -119,8 +119,5 @@ def _add_chunk(
                 if packed is not None:  # a bad row (the list will be refused): back to a plain list
                     columns["ids"].extend(PackedIds(packed))
                     del columns["_packed"]
-            elif name in SHARED:
-                shared = columns.setdefault("_shared_" + name, {})
-                values = [shared.setdefault(v, v) for v in values]
             columns[name].append(values) if name == "rows" else columns[name].extend(values)
     return lines

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 from eth_utils import keccak, to_checksum_address
-from sqlalchemy import RowMapping
 from web3 import Web3
 from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 
@@ -19,7 +17,7 @@ from custody.policy.compiled import NO_EXIT, compile_exit, compile_policy
 from custody.policy.onchain import GuardInfo, installed_guard, read_guard
 from custody.policy.template import Policy, load_policy
 from custody.session import Session
-from custody.store import inserted_id, remember_template, utcnow, vaults
+from custody.store import Store, remember_template, utcnow, vaults
 from custody.types import Address
 
 # Safe v1.4.1 storage slots (see GuardManager / FallbackManager).
@@ -72,7 +70,7 @@ class VaultState:
     threshold: int
     nonce: int
     version: str
-    singleton: Address | None  # None: storage slot 0 is empty (not a Safe proxy)
+    singleton: Address
     singleton_is_canonical: bool
     modules: list[Address]
     guard: Address | None
@@ -86,7 +84,7 @@ class VaultState:
     template_file_status: str = "unknown"  # "matches" | "differs" | "missing" | "invalid"
 
 
-def _row_to_record(row: RowMapping) -> VaultRecord:
+def _row_to_record(row) -> VaultRecord:
     return VaultRecord(
         id=row["id"], chain_id=row["chain_id"], name=row["name"], risk_class=row["risk_class"],
         safe=row["safe"], timelock=row["timelock"], guard=row["guard"], exit_module=row["exit_module"],
@@ -101,6 +99,19 @@ def list_vaults(session: Session) -> list[VaultRecord]:
             sa.select(vaults).where(vaults.c.chain_id == session.chain_id).order_by(vaults.c.id)
         ).mappings()
         return [_row_to_record(r) for r in rows]
+
+
+def known_tokens(store: Store) -> dict[str, tuple[str, int]]:
+    """The ERC-20 tokens the workspace's vault policies name (any chain): address in lower case → (symbol,
+    decimals) as the templates declare them. For people-facing output when the chain is not at hand."""
+    with store.connect() as conn:
+        rows = conn.execute(sa.select(vaults).order_by(vaults.c.id)).mappings().all()
+    tokens: dict[str, tuple[str, int]] = {}
+    for row in rows:
+        for asset in _row_to_record(row).policy().assets:
+            if asset.token is not None:
+                tokens.setdefault(asset.token.lower(), (asset.symbol, asset.decimals))
+    return tokens
 
 
 def get_vault(session: Session, ref: str | int) -> VaultRecord:
@@ -134,7 +145,7 @@ def vault_salt(name: str) -> bytes:
     return keccak(text=f"custody.vault:{name}")
 
 
-def _vault_params(policy: Policy, name: str, *, with_guard: bool = True) -> tuple[Any, ...]:
+def _vault_params(policy: Policy, name: str, *, with_guard: bool = True) -> tuple:
     exit_config = compile_exit(policy)
     return (
         policy.owner_addresses,
@@ -159,7 +170,7 @@ def exit_module_of(session: Session, safe: str, timelock: str) -> Address | None
 
 def create_vault(
     session: Session, policy_path: str | Path, *, name: str | None = None, with_guard: bool = True
-) -> tuple[VaultRecord, dict[str, Any]]:
+) -> tuple[VaultRecord, dict]:
     """Deploy a micro-vault from a template (Safe + timelock + CustodyGuard in one transaction) and record it.
 
     Returns the record and facts about the deployment (gas, tx hash, whether it was resumed).
@@ -180,7 +191,7 @@ def create_vault(
     predicted_safe, predicted_timelock = session.chain.call(
         factory.functions.predictVault(params, session.sender.address).call
     )
-    facts: dict[str, Any] = {"resumed": False}
+    facts: dict = {"resumed": False}
     if codehash(session.chain, predicted_safe) is not None:
         # Deterministic addresses: a previous run created it but did not record it. Adopt it.
         tx_hash, block, gas = _find_creation(session, infra.vault_factory, predicted_safe)
@@ -204,13 +215,13 @@ def create_vault(
         created_tx=tx_hash, created_block=block, created_at=utcnow(),
     )  # fmt: skip
     with session.store.begin() as conn:
-        vault_id = inserted_id(conn.execute(vaults.insert().values(**values)))
+        vault_id = conn.execute(vaults.insert().values(**values)).inserted_primary_key[0]
         remember_template(conn, "0x" + policy.template_hash.hex(), policy.source_text, str(policy_path))
         audit.vault_created(conn, session, values, facts)
     return get_vault(session, vault_id), facts
 
 
-def _discard() -> Any:
+def _discard():
     from web3.logs import DISCARD
 
     return DISCARD
