@@ -29,6 +29,7 @@ import tarfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -65,7 +66,7 @@ def _key_file(key_id: str) -> tuple[str, bytes]:
 
 def export_bundle(
     ledger: Ledger, path: str | Path, *, store: Store | None = None, progress: Progress | None = None
-) -> dict:
+) -> dict[str, Any]:
     """Write the bundle of ``ledger`` to ``path`` (tar.gz); returns the manifest. ``progress(entries, size)`` as
     the entries are read into it."""
     rows = list(counted(ledger.rows(), ledger.size, progress))
@@ -131,9 +132,9 @@ class Bundle:
     keys: list[str]
     entries: list[bytes]
     heads: list[SignedHead]
-    anchors: list[dict]
-    consistency: list[dict]
-    inclusion: list[dict]
+    anchors: list[dict[str, Any]]
+    consistency: list[dict[str, Any]]
+    inclusion: list[dict[str, Any]]
     files: dict[str, bytes]
     problems: list[Problem] = field(default_factory=list)
 

@@ -20,6 +20,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from eth_utils import to_checksum_address
 
@@ -118,7 +119,7 @@ class Movement:
     to: str
 
 
-def movement(payload: Mapping) -> Movement | None:
+def movement(payload: Mapping[str, Any]) -> Movement | None:
     """The value a Safe call moves: an ERC-20 ``transfer`` in its data, else its ETH value (None if neither)."""
     data = str(payload.get("data") or "0x").lower()
     if data.startswith(ERC20_TRANSFER) and len(data) >= 138 and all(c in _HEX for c in data[10:138]):
@@ -137,11 +138,11 @@ def _address(text: str) -> str:
         return text
 
 
-def flows_by_vault(entries: list[dict]) -> dict[tuple[str, str], dict]:
+def flows_by_vault(entries: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
     """(vault, asset) → counts and integer sums of deposits in and executed value out (superseded entries
     excluded; asset is "ETH" or the token address in lower case)."""
     superseded = {e["refs"].get("supersedes") for e in entries if e["kind"] == "correction"}
-    flows: dict[tuple[str, str], dict] = defaultdict(
+    flows: dict[tuple[str, str], dict[str, Any]] = defaultdict(
         lambda: {"in_count": 0, "in_total": 0, "out_count": 0, "out_total": 0}
     )
     for e in entries:
@@ -166,11 +167,11 @@ def flows_by_vault(entries: list[dict]) -> dict[tuple[str, str], dict]:
     return dict(flows)
 
 
-def approvals_by_signer(entries: list[dict]) -> Counter:
+def approvals_by_signer(entries: list[dict[str, Any]]) -> Counter[str]:
     return Counter(e["payload"].get("signer", e["actor"]) for e in entries if e["kind"] == "approval_signed")
 
 
-def token_addresses(entries: Iterable[dict]) -> set[str]:
+def token_addresses(entries: Iterable[dict[str, Any]]) -> set[str]:
     """Token addresses the report will name (deposits and ERC-20 transfers), lower case."""
     found = set()
     for e in entries:
@@ -212,7 +213,7 @@ def bar_chart(title: str, rows: list[tuple[str, list[int]]], series: list[tuple[
            f"<title>{esc(title)}</title>",
            f"<text x='{width / 2}' y='16' text-anchor='middle' font-weight='600'>{esc(title)}</text>"]  # fmt: skip
     if len(series) > 1:
-        x = label_width
+        x: float = label_width
         for name, color in series:
             out.append(f"<rect x='{x}' y='24' width='12' height='12' fill='{color}'/>"
                        f"<text x='{x + 16}' y='34'>{esc(name)}</text>")  # fmt: skip
@@ -237,7 +238,7 @@ def bar_chart(title: str, rows: list[tuple[str, list[int]]], series: list[tuple[
     return "".join(out)
 
 
-def activity(entries: list[dict]) -> list[tuple[str, list[int]]]:
+def activity(entries: list[dict[str, Any]]) -> list[tuple[str, list[int]]]:
     """Entries per time bucket (minute … year, the smallest giving at most MAX_BUCKETS bars), gaps as 0."""
     times = [t for t in (_parse_time(e.get("time")) for e in entries) if t is not None]
     if not times:
@@ -268,7 +269,7 @@ def _fact(key: str, value: object) -> str:
     return str(value)
 
 
-def summary(entry: dict, amounts: Amounts) -> tuple[str, set[str]]:
+def summary(entry: dict[str, Any], amounts: Amounts) -> tuple[str, set[str]]:
     """A sentence for people about what the entry records, and the payload keys it already says."""
     kind, p = entry["kind"], entry["payload"]
     if kind == "deposit_observed":
@@ -298,7 +299,7 @@ def summary(entry: dict, amounts: Amounts) -> tuple[str, set[str]]:
     return "", set()
 
 
-def _verdict_section(verdict: dict, size: int) -> list[str]:
+def _verdict_section(verdict: dict[str, Any], size: int) -> list[str]:
     esc = html.escape
     integrity = verdict.get("integrity") or {}
     chain = verdict.get("chain")
@@ -347,7 +348,7 @@ def _verdict_section(verdict: dict, size: int) -> list[str]:
 
 
 def render_html(
-    entries: list[dict], verdict: dict, *, tokens: Mapping[str, AssetLabel] | None = None,
+    entries: list[dict[str, Any]], verdict: dict[str, Any], *, tokens: Mapping[str, AssetLabel] | None = None,
     title: str = "custody audit report", generated: dt.datetime | None = None,
 ) -> str:  # fmt: skip
     """The report as one HTML document (see the module docstring)."""
@@ -429,7 +430,7 @@ def render_html(
 
 
 def write_html(
-    path: str | Path, entries: list[dict], verdict: dict, *, tokens: Mapping[str, AssetLabel] | None = None,
+    path: str | Path, entries: list[dict[str, Any]], verdict: dict[str, Any], *, tokens: Mapping[str, AssetLabel] | None = None,
     title: str = "custody audit report",
 ) -> Path:  # fmt: skip
     target = Path(path)

@@ -11,12 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from custody._progress import Progress, counted
 from custody.audit.chaincheck import ChainReport, check_chain
 from custody.audit.integrity import IntegrityResult, Problem, check_rows, first_bad_sequence
 from custody.audit.merkle import ConsistencyProof, InclusionProof
 from custody.chain.connection import Chain
+
+if TYPE_CHECKING:
+    from custody.audit.bundle import Bundle
+    from custody.audit.ledger import Ledger
 
 EXIT_OK, EXIT_TAMPERED, EXIT_CHAIN = 0, 2, 3
 
@@ -51,7 +56,7 @@ class VerifyReport:
             found = first_bad_sequence(self.chain.problems)
         return found
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         integrity = self.integrity.as_dict()
         integrity["problems"] = [*integrity["problems"], *[p.as_dict() for p in self.extra]]
         integrity["problem_count"] += len(self.extra)
@@ -64,7 +69,12 @@ class VerifyReport:
 
 
 def verify_ledger(
-    ledger, *, chain: Chain | None, anchors: Iterable[dict] = (), trusted_keys=None, progress: Progress | None = None
+    ledger: Ledger,
+    *,
+    chain: Chain | None,
+    anchors: Iterable[dict[str, Any]] = (),
+    trusted_keys: Iterable[str] | None = None,
+    progress: Progress | None = None,
 ) -> VerifyReport:
     """Verify the workspace ledger (and, with a chain, its entries and anchors against that chain).
 
@@ -92,7 +102,11 @@ def verify_ledger(
 
 
 def verify_bundle(
-    path: str | Path, *, chain: Chain | None = None, trusted_keys=None, progress: Progress | None = None
+    path: str | Path,
+    *,
+    chain: Chain | None = None,
+    trusted_keys: Iterable[str] | None = None,
+    progress: Progress | None = None,
 ) -> VerifyReport:
     """Verify an exported bundle offline (and against ``chain`` when given)."""
     from custody.audit.bundle import read_bundle
@@ -113,7 +127,7 @@ def verify_bundle(
     return VerifyReport(str(path), integrity, extra, report)
 
 
-def _shipped_proofs(bundle, integrity: IntegrityResult) -> list[Problem]:
+def _shipped_proofs(bundle: Bundle, integrity: IntegrityResult) -> list[Problem]:
     """The bundle's own consistency and inclusion proofs must verify against its (signed) heads."""
     problems: list[Problem] = []
     heads = {h.size: h for h in bundle.heads}
@@ -127,10 +141,10 @@ def _shipped_proofs(bundle, integrity: IntegrityResult) -> list[Problem]:
     latest = bundle.heads[-1] if bundle.heads else None
     leaves = integrity.tree.levels[0]
     for data in bundle.inclusion:
-        proof = InclusionProof.from_dict(data)
-        ok = (latest is not None and proof.size == latest.size and proof.index < len(leaves)
-              and proof.leaf == leaves[proof.index] and proof.verify(latest.root))  # fmt: skip
+        inclusion = InclusionProof.from_dict(data)
+        ok = (latest is not None and inclusion.size == latest.size and inclusion.index < len(leaves)
+              and inclusion.leaf == leaves[inclusion.index] and inclusion.verify(latest.root))  # fmt: skip
         if not ok:
-            problems.append(Problem(proof.index, "inclusion_proof",
-                                    f"the shipped inclusion proof of entry {proof.index} does not verify"))  # fmt: skip
+            problems.append(Problem(inclusion.index, "inclusion_proof",
+                                    f"the shipped inclusion proof of entry {inclusion.index} does not verify"))  # fmt: skip
     return problems

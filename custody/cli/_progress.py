@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -30,7 +31,7 @@ def wanted(app: AppContext) -> bool:
 
 
 @contextmanager
-def _bar(description: str, columns: tuple, stream: Console | None) -> Iterator[Update]:
+def _bar(description: str, columns: tuple[Any, ...], stream: Console | None) -> Iterator[Update]:
     with Progress(*columns, console=stream or console(stderr=True), transient=True) as progress:
         task = progress.add_task(description, total=None)
 

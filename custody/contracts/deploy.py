@@ -183,7 +183,7 @@ def read_many(chain: Chain, calls: list[Any], block: int | str = "latest") -> li
     if isinstance(responses, dict):  # the node answered the whole batch with one error
         raise ChainError(f"batched eth_call failed: {responses.get('error')}")
     results = []
-    for fn, response in zip(calls, sorted(responses, key=lambda r: int(r["id"]))):
+    for fn, response in zip(calls, sorted(responses, key=lambda r: int(str(r["id"])))):
         if "error" in response:
             data = response["error"].get("data") if isinstance(response["error"], dict) else None
             reason = (

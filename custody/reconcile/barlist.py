@@ -158,7 +158,7 @@ class PackedIds(Sequence[bytes]):
     __hash__ = None  # type: ignore[assignment]
 
 
-class _Column(Sequence):
+class _Column(Sequence[Any]):
     """A read-only column that compares equal to any sequence with the same items (a list, another column)."""
 
     __slots__ = ()
@@ -196,13 +196,13 @@ class Coded(_Column):
 
     __slots__ = ("_codes", "_index", "values")
 
-    def __init__(self, values: Iterable = ()) -> None:
-        self.values: list = []
-        self._index: dict = {}
+    def __init__(self, values: Iterable[Any] = ()) -> None:
+        self.values: list[Any] = []
+        self._index: dict[str, Any] = {}
         self._codes = array("B")
         self.extend(values)
 
-    def extend(self, values: Iterable) -> None:
+    def extend(self, values: Iterable[Any]) -> None:
         values = values if isinstance(values, (list, tuple)) else list(values)
         index = self._index
         for value in set(values) - index.keys():
@@ -216,7 +216,7 @@ class Coded(_Column):
         self._codes.extend(map(index.__getitem__, values))
 
     @property
-    def codes(self) -> array:
+    def codes(self) -> array[int]:
         return self._codes
 
     def __len__(self) -> int:

@@ -26,6 +26,7 @@ import heapq
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -56,7 +57,7 @@ class Totals:
     def shortfall(self) -> int:
         return max(0, self.supply - self.verified_backing)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "supply": str(self.supply),
             "onchain_allocated": str(self.onchain_allocated),
@@ -86,7 +87,7 @@ class ListDiff:
     minted: int  # in (since_block, at_block]
     burned: int
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {k: (str(v) if k in ("added_fine", "removed_fine", "list_change", "minted", "burned") else v)
                 for k, v in self.__dict__.items()}  # fmt: skip
 
@@ -96,7 +97,7 @@ class Reconciliation:
     at_block: int
     totals: Totals
     findings: tuple[Finding, ...]
-    custodians: tuple[dict, ...]  # per (custodian, vault location): bars, listed, verified
+    custodians: tuple[dict[str, Any], ...]  # per (custodian, vault location): bars, listed, verified
     diff: ListDiff | None
     allocated: Mapping[bytes, int] = field(repr=False, compare=False, default_factory=dict)  # bar id → event
 
@@ -141,7 +142,7 @@ def reconcile(
 
 
 # -- bar ids as integers: the joins run on sorted numpy arrays, not on million-entry dicts ---------------
-def _id_words(ids: Sequence[bytes], what: str) -> np.ndarray:
+def _id_words(ids: Sequence[bytes], what: str) -> np.ndarray[Any, Any]:
     """The ids as an (n, 4) array of 64-bit words: a view of a packed buffer, or one copy of a list."""
     if isinstance(ids, PackedIds):
         buffer: bytes | memoryview = ids.buffer
@@ -152,7 +153,7 @@ def _id_words(ids: Sequence[bytes], what: str) -> np.ndarray:
     return np.frombuffer(buffer, dtype="<u8").reshape(-1, 4)
 
 
-def _join_keys(listed: np.ndarray, events: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _join_keys(listed: np.ndarray[Any, Any], events: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One integer per bar id, equal exactly when the ids are equal: (the list's keys, the events' keys sorted,
     the events' stable sort order — chain order within a bar).
 
@@ -199,14 +200,14 @@ def _prefixes_collide(listed, events, list_keys, sorted_keys, order) -> bool:
 class _Replay:
     """The allocation record replayed per bar: the live bars (sorted by key) and what the replay found."""
 
-    live_keys: np.ndarray  # join key of each live bar, ascending
-    live_events: np.ndarray  # its first live BarAllocated event (index into record.bars)
+    live_keys: np.ndarray[Any, Any]  # join key of each live bar, ascending
+    live_events: np.ndarray[Any, Any]  # its first live BarAllocated event (index into record.bars)
     extra: list[tuple[int, list[int], int]]  # per duplicated bar, in report order: (first live event, further
     # live events, position in live_keys)
     findings: list[Finding]
 
 
-def _replay(record: OnchainRecord, sorted_keys: np.ndarray, order: np.ndarray) -> _Replay:
+def _replay(record: OnchainRecord, sorted_keys: np.ndarray[Any, Any], order: np.ndarray) -> _Replay:
     """Replay the allocation record in chain order, bar by bar (a bar's state depends on its own events only).
     Bars with one event (nearly all) are settled in numpy; only bars with several go through the loop."""
     bars = record.bars
@@ -264,7 +265,7 @@ class LiveAllocations(Mapping[bytes, int]):
     """bar id → its first live BarAllocated event (index into ``record.bars``), in chain order; a dict is built
     only if a caller looks an id up."""
 
-    def __init__(self, events: np.ndarray, ids: Sequence[bytes]) -> None:
+    def __init__(self, events: np.ndarray[Any, Any], ids: Sequence[bytes]) -> None:
         self._events, self._ids = np.sort(events), ids
         self._lookup: dict[bytes, int] | None = None
 
@@ -284,7 +285,7 @@ _JOIN_CHUNK = 131_072  # listed bars compared per step (bounds the temporary int
 _MAX_MILLI = 2**62  # on-chain weights in milli-oz below this are compared as int64; others exactly, one by one
 
 
-def _match_list(bars: BarList, record: OnchainRecord, list_keys: np.ndarray, replay: _Replay):
+def _match_list(bars: BarList, record: OnchainRecord, list_keys: np.ndarray[Any, Any], replay: _Replay):
     """Per listed bar: is it live on-chain, and with the listed weight? Returns (live mask, position of each
     listed bar's live bar in ``replay.live_keys``, mismatched positions in the list, verified backing)."""
     live_keys, weights = replay.live_keys, record.bars.amounts
@@ -564,7 +565,7 @@ def _list_changes(
     return diff, findings
 
 
-def _custodian_totals(bars: BarList, allocated: np.ndarray) -> tuple[dict, ...]:
+def _custodian_totals(bars: BarList, allocated: np.ndarray[Any, Any]) -> tuple[dict[str, Any], ...]:
     """Bars and fine weight per (custodian, vault location): listed, and of those allocated on-chain."""
     custodians, locations = sorted(set(bars.custodians)), sorted(set(bars.vault_locations))
     c_code = {c: n for n, c in enumerate(custodians)}
@@ -589,7 +590,7 @@ def _custodian_totals(bars: BarList, allocated: np.ndarray) -> tuple[dict, ...]:
     )  # fmt: skip
 
 
-def _int_column(column: Sequence, convert=None) -> np.ndarray:
+def _int_column(column: Sequence[Any], convert=None) -> np.ndarray[Any, Any]:
     """A bar list column as int64 (through ``convert``), from a :class:`Coded` column's codes when it is one."""
     if isinstance(column, Coded):
         values = column.values if convert is None else list(map(convert, column.values))

@@ -14,6 +14,7 @@ import enum
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -70,7 +71,7 @@ def ensure_tables(store: Store) -> None:
     metadata.create_all(store.engine, checkfirst=True)
 
 
-def layouts() -> dict:
+def layouts() -> dict[str, Any]:
     return layouts_from_abi(load_artifact("CollateralToken").abi, EVENTS)
 
 
@@ -87,7 +88,7 @@ _KIND = {
 }  # fmt: skip
 
 
-def _row(chain_id: int, log: DecodedLog) -> tuple:
+def _row(chain_id: int, log: DecodedLog) -> tuple[Any, ...]:
     """A decoded log as a ``collateral_events`` row, in :data:`ROW_COLUMNS` order."""
     v = log.values
     kind = _KIND[log.event]
@@ -101,7 +102,7 @@ def _row(chain_id: int, log: DecodedLog) -> tuple:
     return (*head, None, None, v[0], v[1], str(v[2]), None)  # Transfer(from, to, value)
 
 
-def insert_rows(store: Store, conn: Connection, rows: list[tuple]) -> None:
+def insert_rows(store: Store, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     """Plain DBAPI executemany (several times faster than Core's for tens of thousands of rows)."""
     style = store.engine.dialect.paramstyle
     mark = "?" if style == "qmark" else ":{}" if style == "named" else "%s"
@@ -252,12 +253,12 @@ def _placeholders(style: str, names: list[str]) -> dict[str, str]:
     return {n: f":{n}" for n in names}
 
 
-def _cursor(store: Store, conn, sql: str, params: dict):
+def _cursor(store: Store, conn: Connection, sql: str, params: dict[str, Any]):
     """Plain DBAPI cursor (SQLAlchemy's Row objects cost more than the query for a million rows)."""
     style = store.engine.dialect.paramstyle
     marks = _placeholders(style, list(params))
     text = sql.format(**marks)
-    args: tuple | dict = tuple(params.values()) if style in ("qmark", "format") else params
+    args: tuple[Any, ...] | dict[str, Any] = tuple(params.values()) if style in ("qmark", "format") else params
     cursor = conn.connection.cursor()
     cursor.execute(text, args)
     return cursor
@@ -278,7 +279,9 @@ class _Builder:
         self.counterparties: list[str] = []
         self.amounts: list[int] = []
 
-    def add(self, rows: list[tuple], amounts: dict[str, int], key: bool, account: bool, counterparty: bool) -> None:
+    def add(
+        self, rows: list[tuple[Any, ...]], amounts: dict[str, int], key: bool, account: bool, counterparty: bool
+    ) -> None:
         kinds, blocks, logs, keys, accounts, counterparties, texts = zip(*rows)
         self.kinds.extend(kinds)
         self.blocks.extend(blocks)
@@ -330,11 +333,11 @@ def _merge(runs: list[EventColumns]) -> EventColumns:
     del blocks, logs
     positions = order.tolist()
 
-    def typed(code: str, x: array, y: array) -> array:
+    def typed(code: str, x: array[int], y: array) -> array:
         merged = np.concatenate([np.frombuffer(x, dtype=code), np.frombuffer(y, dtype=code)])[order]
         return array(code, merged.tobytes())
 
-    def listed(x: Sequence, y: Sequence) -> list:
+    def listed(x: Sequence[Any], y: Sequence) -> list[Any]:
         both = [*x, *y]
         return list(map(both.__getitem__, positions)) if both else []
 

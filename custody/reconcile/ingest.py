@@ -451,7 +451,7 @@ def _bar_ids(codes: list[str | None], serials: list[str], ok: list[bool]) -> lis
     ]
 
 
-def _check_fine_weights(rows, cells, gross: list[Any], fineness: list[Any], fine: list, errors: _Errors) -> None:
+def _check_fine_weights(rows, cells, gross: list[Any], fineness: list[Any], fine: list[Any], errors: _Errors) -> None:
     """Exact: |fine - gross × fineness/1000| <= tolerance, in integers (fineness in tenths of per mille)."""
     if None in gross or None in fineness or None in fine:
         candidates = [i for i, t in enumerate(zip(gross, fineness, fine)) if None not in t]

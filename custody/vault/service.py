@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from eth_utils import keccak, to_checksum_address
+from sqlalchemy import RowMapping
 from web3 import Web3
 from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 
@@ -17,7 +19,7 @@ from custody.policy.compiled import NO_EXIT, compile_exit, compile_policy
 from custody.policy.onchain import GuardInfo, installed_guard, read_guard
 from custody.policy.template import Policy, load_policy
 from custody.session import Session
-from custody.store import Store, remember_template, utcnow, vaults
+from custody.store import Store, inserted_id, remember_template, utcnow, vaults
 from custody.types import Address
 
 # Safe v1.4.1 storage slots (see GuardManager / FallbackManager).
@@ -70,7 +72,7 @@ class VaultState:
     threshold: int
     nonce: int
     version: str
-    singleton: Address
+    singleton: Address | None  # None: storage slot 0 is empty (not a Safe proxy)
     singleton_is_canonical: bool
     modules: list[Address]
     guard: Address | None
@@ -84,7 +86,7 @@ class VaultState:
     template_file_status: str = "unknown"  # "matches" | "differs" | "missing" | "invalid"
 
 
-def _row_to_record(row) -> VaultRecord:
+def _row_to_record(row: RowMapping) -> VaultRecord:
     return VaultRecord(
         id=row["id"], chain_id=row["chain_id"], name=row["name"], risk_class=row["risk_class"],
         safe=row["safe"], timelock=row["timelock"], guard=row["guard"], exit_module=row["exit_module"],
@@ -145,7 +147,7 @@ def vault_salt(name: str) -> bytes:
     return keccak(text=f"custody.vault:{name}")
 
 
-def _vault_params(policy: Policy, name: str, *, with_guard: bool = True) -> tuple:
+def _vault_params(policy: Policy, name: str, *, with_guard: bool = True) -> tuple[Any, ...]:
     exit_config = compile_exit(policy)
     return (
         policy.owner_addresses,
@@ -170,7 +172,7 @@ def exit_module_of(session: Session, safe: str, timelock: str) -> Address | None
 
 def create_vault(
     session: Session, policy_path: str | Path, *, name: str | None = None, with_guard: bool = True
-) -> tuple[VaultRecord, dict]:
+) -> tuple[VaultRecord, dict[str, Any]]:
     """Deploy a micro-vault from a template (Safe + timelock + CustodyGuard in one transaction) and record it.
 
     Returns the record and facts about the deployment (gas, tx hash, whether it was resumed).
@@ -191,7 +193,7 @@ def create_vault(
     predicted_safe, predicted_timelock = session.chain.call(
         factory.functions.predictVault(params, session.sender.address).call
     )
-    facts: dict = {"resumed": False}
+    facts: dict[str, Any] = {"resumed": False}
     if codehash(session.chain, predicted_safe) is not None:
         # Deterministic addresses: a previous run created it but did not record it. Adopt it.
         tx_hash, block, gas = _find_creation(session, infra.vault_factory, predicted_safe)
@@ -215,13 +217,13 @@ def create_vault(
         created_tx=tx_hash, created_block=block, created_at=utcnow(),
     )  # fmt: skip
     with session.store.begin() as conn:
-        vault_id = conn.execute(vaults.insert().values(**values)).inserted_primary_key[0]
+        vault_id = inserted_id(conn.execute(vaults.insert().values(**values)))
         remember_template(conn, "0x" + policy.template_hash.hex(), policy.source_text, str(policy_path))
         audit.vault_created(conn, session, values, facts)
     return get_vault(session, vault_id), facts
 
 
-def _discard():
+def _discard() -> Any:
     from web3.logs import DISCARD
 
     return DISCARD
