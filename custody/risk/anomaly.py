@@ -15,7 +15,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from custody.exceptions import RiskError
 from custody.risk.calls import transfers
 from custody.risk.inputs import Movement, RiskInputs
 from custody.risk.verdict import Reason, Severity
+
+if TYPE_CHECKING:  # forest imports this module's feature helpers
+    from custody.risk.forest import ForestModel
 
 LAYER = "anomaly"
 MODEL_KIND = "custody.risk-baseline/1"
@@ -142,7 +145,7 @@ def _z(stats: dict[str, Any] | None, amount: int) -> float:
     if stats is None:
         return 0.0
     mad = max(stats["mad"], MAD_FLOOR)
-    return MAD_SCALE * (_log_amount(amount) - stats["median"]) / mad
+    return float(MAD_SCALE * (_log_amount(amount) - stats["median"]) / mad)
 
 
 def _around(counts: list[int], index: int) -> int:
@@ -150,7 +153,9 @@ def _around(counts: list[int], index: int) -> int:
     return counts[(index - 1) % size] + counts[index] + counts[(index + 1) % size]
 
 
-def score(inputs: RiskInputs, model: BaselineModel, forest=None) -> tuple[list[Reason], dict[str, Any], int]:
+def score(
+    inputs: RiskInputs, model: BaselineModel, forest: ForestModel | None = None
+) -> tuple[list[Reason], dict[str, Any], int]:
     """(reasons, features, score 0..1000) for the transaction in ``inputs`` against ``model`` (and the
     optional IsolationForest ``forest``, a :class:`custody.risk.forest.ForestModel`)."""
     now = inputs.now

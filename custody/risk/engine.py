@@ -56,7 +56,7 @@ def score(prepared: Prepared) -> tuple[list[Reason], dict[str, int], dict[str, A
 
 
 def versions(prepared: Prepared | None) -> dict[str, Any]:
-    found = {"engine": ENGINE_VERSION, "rules": firewall.RULES_VERSION}
+    found: dict[str, Any] = {"engine": ENGINE_VERSION, "rules": firewall.RULES_VERSION}
     if prepared is not None:
         found.update(
             sanctions_list=prepared.listed.version, sanctions_sha256=prepared.listed.sha256,
@@ -93,7 +93,8 @@ def decide(
     prepared = outcome.get("prepared")
     if worker.is_alive():
         reasons = [_failure("engine_timeout", f"no decision within {settings.timeout_ms} ms", settings)]
-        scores, features, prepared = {"engine": 1000}, {}, None
+        features: dict[str, Any] = {}
+        scores, prepared = {"engine": 1000}, None
     elif "error" in outcome:
         exc = outcome["error"]
         text = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"

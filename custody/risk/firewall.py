@@ -5,6 +5,8 @@ Severities are defaults; a template's ``risk.rules`` may raise or lower them per
 
 from __future__ import annotations
 
+from typing import Any
+
 from custody.risk.calls import transfers, walk
 from custody.risk.inputs import RiskInputs
 from custody.risk.verdict import Reason, Severity
@@ -37,7 +39,7 @@ DEFAULT_SEVERITY = {
 }
 
 
-def _reason(code: str, message: str, **facts) -> Reason:
+def _reason(code: str, message: str, **facts: Any) -> Reason:
     return Reason(code, LAYER, DEFAULT_SEVERITY[code], message, facts)
 
 

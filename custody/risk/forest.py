@@ -10,6 +10,7 @@ baseline model (whose own SHA-256 goes to the ledger) and checked before the fil
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import math
@@ -36,7 +37,7 @@ def available() -> bool:
     return True
 
 
-def _sklearn():
+def _sklearn() -> Any:
     try:
         from sklearn.ensemble import IsolationForest
     except ImportError as exc:
@@ -45,7 +46,7 @@ def _sklearn():
 
 
 def vector(
-    asset: str, amount: int, destination: str, now, history: list[Movement] | tuple[Movement, ...]
+    asset: str, amount: int, destination: str, now: dt.datetime, history: list[Movement] | tuple[Movement, ...]
 ) -> list[float]:
     same = [
         math.log10(m.amount + 1) for m in history if m.destination.lower() == destination.lower() and m.asset == asset

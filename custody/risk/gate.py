@@ -193,7 +193,7 @@ def prepare(
     return Prepared(inputs, sanctions.active(session.workspace.home), model, trees)
 
 
-def assess(session: Session, vault: VaultRecord, safe_tx: SafeTx, *, stage: str, **context) -> Decision:
+def assess(session: Session, vault: VaultRecord, safe_tx: SafeTx, *, stage: str, **context: Any) -> Decision:
     """Decide (fail-closed, within the template's deadline); the caller records and enforces."""
     digest = "0x" + safe_tx.safe_tx_hash.hex()
     return decide(stage, digest, lambda: prepare(session, vault, safe_tx, stage=stage, **context),
