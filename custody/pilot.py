@@ -174,7 +174,7 @@ def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
     vaults: dict[str, dict[str, Any]] = {}
     for label, file in (("hot", "hot.yaml"), ("cold", "cold.yaml")):
 
-        def create(file=file) -> dict[str, Any]:
+        def create(file: str = file) -> dict[str, Any]:
             record, facts = service.create_vault(session, copied / file)
             state = service.read_state(session, record)
             return {

@@ -138,7 +138,7 @@ def execute(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]
     receipt = P.execute(session, proposal, force=ctx.flag(args, "force"))
     data = {"proposal": proposal.id, "resumed": resumed, "tx_hash": receipt.tx_hash, "gas_used": receipt.gas_used,
             "same_transaction": (receipt.tx_hash == journaled) if resumed else None}  # fmt: skip
-    if before is not None:
+    if before is not None and ctx.proxy is not None:
         data["rebroadcasts"] = ctx.proxy.counters()["broadcasts"] - before
     return data
 

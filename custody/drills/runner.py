@@ -69,11 +69,12 @@ class DrillReport:
 
     @property
     def passed(self) -> bool:
-        return self.data["verdict"] == "passed"
+        return bool(self.data["verdict"] == "passed")
 
     @property
     def failures(self) -> list[dict[str, Any]]:
-        return self.data["failures"]
+        failures: list[dict[str, Any]] = self.data["failures"]
+        return failures
 
 
 def _now() -> str:
@@ -204,7 +205,7 @@ def _setup(ctx: DrillContext, playbook: Playbook, options: DrillOptions, progres
             session.chain.set_next_timestamp(next_utc_slot(now, weekday=weekday, hour=hour, min_ahead=1))
             session.chain.mine()
         session.infrastructure()
-        rows = []
+        rows: list[dict[str, Any]] = []
         subject = setup.subject
         for spec in setup.vaults:
             if options.vault is not None and spec is subject:
@@ -257,7 +258,7 @@ def _actors(
 ) -> tuple[tuple[str, ...], tuple[dict[str, Any], ...]]:
     uris = substitute(step.actor, params) if step.actor else ()
     uris = uris if isinstance(uris, tuple) else (uris,)
-    records = []
+    records: list[dict[str, Any]] = []
     for uri in uris:
         try:
             records.append({"uri": uri, "address": ctx.signer_address(uri)})
