@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -19,6 +21,7 @@ from custody.cli._app import AppContext, json_option, pass_app, table
 from custody.exceptions import AttestationError, InputError
 from custody.policy.template import parse_duration
 from custody.session import ATTESTER_ENV
+from custody.signers.base import Signer
 
 attester_option = click.option(
     "--attester", "attester_uri", metavar="URI", envvar=ATTESTER_ENV,
@@ -26,13 +29,16 @@ attester_option = click.option(
 )  # fmt: skip
 
 
-def _attester(app: AppContext, uri: str | None):
+def _attester(app: AppContext, uri: str | None) -> Signer:
     uri = uri or app.attester
     if not uri:
         raise InputError(f"name the attester key with --attester URI or ${ATTESTER_ENV}")
     session = app.session()
     session.attester_uri = uri
-    return session.attester()
+    attester = session.attester()
+    if attester is None:
+        raise InputError(f"the attester key {uri} could not be opened")
+    return attester
 
 
 def _vault_address(app: AppContext, ref: str | None) -> str:
@@ -219,7 +225,7 @@ def tag_bars(app: AppContext, bars_path: str, token: str, vault_ref: str, out_pa
     _emit_batch(app, result, out_path)
 
 
-def _run_batch(app: AppContext, run):
+def _run_batch(app: AppContext, run: Callable[[Any], Any]) -> Any:
     from rich.progress import Progress
 
     if app.json or not app.err.is_terminal:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 from rich.console import Console
 
 from custody.audit import service as A
-from custody.audit.keys import public_key_pem
+from custody.audit.keys import LedgerKey, public_key_pem
 from custody.audit.record import ledger_for
 from custody.cli._app import AppContext, json_option, pass_app, table
 from custody.cli._progress import progress_for
@@ -23,7 +25,7 @@ def audit() -> None:
     """Tamper-evident audit ledger: signed heads, proofs, indexing, anchoring, verification, exports."""
 
 
-def _key(app: AppContext, signer: str | None):
+def _key(app: AppContext, signer: str | None) -> Callable[[], LedgerKey]:
     return lambda: A.ledger_key(app.workspace, signer, app.session() if signer else None)
 
 

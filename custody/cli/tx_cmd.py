@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 
 from custody.cli._app import AppContext, json_option, pass_app, table
+from custody.risk.verdict import Decision
 from custody.vault import proposals as P
 from custody.vault.clear import require_acknowledged
 from custody.vault.decode import RISK_KINDS
@@ -69,7 +70,7 @@ def render_proposal(c: Console, d: dict[str, Any]) -> None:
         c.print(f"  executed in     {d['exec_tx_hash']} (block {d['exec_block']}, gas {d['exec_gas_used']})")
 
 
-def render_verdict(c: Console, decision) -> None:
+def render_verdict(c: Console, decision: Decision) -> None:
     """The risk engine's verdict, printed before any signer is asked."""
     colour = {"accept": "green", "warn": "yellow", "deny": "bold red"}[decision.verdict.value]
     c.print(
@@ -135,11 +136,11 @@ def list_cmd(app: AppContext, vault_ref: str | None) -> None:
             t.add_row(
                 str(d["id"]),
                 str(d["vault_id"]),
-                d["state"],
+                str(d["state"]),
                 str(d["nonce"]),
                 str(d["signatures"]),
-                d["description"],
-                d["safe_tx_hash"][:18] + "…",
+                str(d["description"]),
+                str(d["safe_tx_hash"])[:18] + "…",
             )
         c.print(t)
 
@@ -160,7 +161,7 @@ def show(app: AppContext, ref: str) -> None:
 SIGNER_HELP = "keystore:PATH | pkcs11:token=…;object=… | ledger:44'/60'/0'/0/0 | trezor:m/44'/60'/0'/0/0 | anvil:N"
 
 
-def acknowledge_option(fn: Callable[..., Any]):
+def acknowledge_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--i-understand",
         "acknowledged",
@@ -170,7 +171,7 @@ def acknowledge_option(fn: Callable[..., Any]):
     )(fn)
 
 
-def blind_option(fn: Callable[..., Any]):
+def blind_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--blind",
         is_flag=True,

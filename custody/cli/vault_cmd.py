@@ -10,6 +10,8 @@ from rich.console import Console
 from custody.cli._app import AppContext, json_option, pass_app, table
 from custody.types import format_amount
 from custody.vault import service
+from custody.vault.proposals import Proposal
+from custody.vault.timelock_ops import TimelockOp
 
 
 @click.group()
@@ -172,7 +174,7 @@ def show(app: AppContext, vault_ref: str) -> None:
     app.emit(data, render)
 
 
-def _emit_op(app: AppContext, proposal, op) -> None:
+def _emit_op(app: AppContext, proposal: Proposal, op: TimelockOp) -> None:
     app.emit(
         {"proposal": proposal.id, "operation": op.as_dict()},
         lambda c: c.print(
