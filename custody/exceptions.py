@@ -43,6 +43,7 @@ input, ``LookupError`` for unknown names, ``TimeoutError`` for waits).
     │   ├── AlreadyExecuted
     │   ├── PolicyViolation                    the vault's guard would reject it (verdict attached)
     │   ├── TimelockNotReady                   a scheduled change is still in its delay
+    │   │   └── OperationAlreadyExecuted       … or done already (also an AlreadyExecuted)
     │   ├── RiskNotAcknowledged                risky payload signed without --i-understand KIND
     │   ├── ConfirmationRequired               out-of-band confirmation missing where policy asks
     │   ├── ConfirmationError                  wrong / expired code, confirmer is the proposer, …
@@ -268,6 +269,10 @@ class PolicyViolation(ProposalError):
 
 class TimelockNotReady(ProposalError):
     """A timelocked operation cannot run yet (still in its delay), or no longer (done / cancelled)."""
+
+
+class OperationAlreadyExecuted(TimelockNotReady, AlreadyExecuted):
+    """A timelock operation that was executed already (``details['tx_hash']`` when this workspace knows it)."""
 
 
 class RiskNotAcknowledged(ProposalError):

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from custody.binding import check_binding, record_binding
 from custody.chain.connection import Chain
 from custody.chain.transactions import Receipt, send_transaction
 from custody.contracts.deploy import contract
 from custody.contracts.errors import decode_revert
 from custody.contracts.infra import Infrastructure, ensure_infrastructure, load_infrastructure
-from custody.exceptions import DeploymentError, SignerUriError
+from custody.exceptions import CustodyError, DeploymentError, SignerUriError
 from custody.signers.base import Signer
 from custody.signers.registry import SignerContext, open_signer
 from custody.store import Store
 from custody.workspace import Workspace
+
+log = logging.getLogger("custody")
 
 SENDER_ENV = "CUSTODY_SENDER"
 ATTESTER_ENV = "CUSTODY_ATTESTER"
@@ -30,23 +34,39 @@ class Session:
     attester_uri: str | None = None
     _sender: Signer | None = field(default=None, repr=False)
     _infra: Infrastructure | None = field(default=None, repr=False)
-    _opened: list[Any] = field(default_factory=list, repr=False)  # signers to close (HSM sessions, device links)
+    _opened: list = field(default_factory=list, repr=False)  # signers to close (HSM sessions, device links)
     _attester: Signer | None = field(default=None, repr=False)
     _eas: Any = field(default=None, repr=False)  # custody.attest.badges.EasContext, once per session
-    _attest_warned: set[Any] = field(default_factory=set, repr=False)  # (vault, step) told "no attester" already
+    _attest_warned: set = field(default_factory=set, repr=False)  # (vault, step) told "no attester" already
+    _bound: bool = field(default=False, repr=False)  # checked against the workspace's chain identity at open
 
     @classmethod
     def open(
         cls,
-        home: str | os.PathLike[str] | None = None,
+        home: str | os.PathLike | None = None,
         *,
         rpc: str | None = None,
         sender: str | None = None,
+        attester: str | None = None,
         autostart: bool = True,
     ) -> Session:
+        """Open the workspace at ``home`` on its chain (or ``rpc``): refused with :class:`ForeignChain`, before
+        anything is written, when the endpoint is not the chain the workspace recorded for that chain id."""
         workspace = Workspace(home)
-        chain, _started = workspace.connect(rpc, autostart=autostart)
-        return cls(workspace=workspace, chain=chain, sender_uri=sender)
+        try:
+            chain, _started = workspace.connect(rpc, autostart=autostart)
+            return cls.bound(workspace, chain, sender_uri=sender, attester_uri=attester)
+        except BaseException:
+            workspace.close()
+            raise
+
+    @classmethod
+    def bound(cls, workspace: Workspace, chain: Chain, **options: Any) -> Session:
+        """A session on ``chain`` once it is proven to be this workspace's chain (genesis hash and anchored
+        blocks, :mod:`custody.binding`); raises :class:`ForeignChain` otherwise, having written nothing.
+        :meth:`close` records the chain identity (first contact) and anchors the blocks of new records."""
+        check_binding(chain, workspace.store, where=str(workspace.home))
+        return cls(workspace=workspace, chain=chain, _bound=True, **options)
 
     @property
     def store(self) -> Store:
@@ -112,6 +132,11 @@ class Session:
         )
 
     def close(self) -> None:
+        if self._bound:
+            try:
+                record_binding(self.chain, self.store)
+            except CustodyError as exc:
+                log.warning("could not record the chain identity: %s", exc)
         for signer in self._opened:
             close = getattr(signer, "close", None)
             if close is not None:

@@ -127,6 +127,22 @@ def test_missing_badges_are_listed_and_backfill_issues_them(session, vault, capl
     assert {(m["step"], m.get("signer")) for m in report.missing} == {
         ("execution", None), ("approval", anvil_address(1)), ("approval", anvil_address(2)),
     }  # fmt: skip
+    # an attester the template does not authorise for these steps issues nothing, and says so
+    ledger_size = ledger_for(session.store).size
+    for uri, why in [
+        (COMPLIANCE, "the template authorises it (compliance) for kyc only"),
+        ("anvil:4", f"it is not one of the template's attesters ({anvil_address(7)} (custody-operations), "
+                    f"{anvil_address(9)} (compliance))"),
+    ]:  # fmt: skip
+        refused = run_cli("attest", "backfill", "attested", "--attester", uri)
+        assert refused.exit_code == 1, refused.stdout
+        assert refused.stderr.splitlines()[0] == (
+            f"error: attester {anvil_address(int(uri[-1]))} ({uri}) is not authorised for approval, execution badges "
+            f"by vault attested's template: {why}; nothing was issued"
+        )
+        as_json = json.loads(run_cli("attest", "backfill", "attested", "--attester", uri, "--json").stdout)
+        assert as_json["error"] == "AttestationError" and as_json["details"]["steps"] == ["approval", "execution"]
+    assert B.stored(session, vault=vault.safe) == [] and ledger_for(session.store).size == ledger_size
     result = run_cli("attest", "backfill", "attested", "--attester", OPS, "--json")
     assert result.exit_code == 0, result.stderr
     assert sorted(b["step"] for b in json.loads(result.stdout)["issued"]) == ["approval", "approval", "execution"]

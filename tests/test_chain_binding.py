@@ -1,6 +1,8 @@
 """A workspace is bound to its chain: a look-alike Anvil (same chain id, other genesis) and a reset chain (same
-genesis, the recorded blocks gone) are refused by every command with one sentence, nothing is written, and the
-workspace keeps working against its own chain afterwards."""
+genesis, the recorded blocks gone) are refused by every command with one sentence — also the commands that take
+their own endpoint (`audit verify --rpc`, `audit export --format html --rpc`, `drill run --fork-url`) and the
+library's `Session.open` — nothing is written, and the workspace keeps working against its own chain afterwards.
+`chain status` names a local chain restarted without its saved state."""
 
 from __future__ import annotations
 
@@ -15,7 +17,12 @@ from click.testing import CliRunner
 from custody.chain.anvil import AnvilProcess, rpc_call
 from custody.chain.connection import connect, next_utc_slot
 from custody.cli import cli
+from custody.exceptions import ForeignChain
+from custody.session import Session
+from custody.vault.service import list_vaults
 from tests.conftest import POLICIES, owner
+
+PLAYBOOKS = Path(__file__).resolve().parents[1] / "playbooks"
 
 GENESIS_TIME = 1_767_000_000  # any fixed past instant: two Anvils started with it share a genesis block
 SETTLEMENT = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"  # on hot-ops' ETH allowlist
@@ -117,7 +124,13 @@ def test_look_alike_and_reset_chains_are_refused_and_nothing_is_written(
         (foreign_chain.url, f"error: {foreign_chain.url} serves chain id 31337 but genesis block "),
         (reset_chain.url, f"error: {reset_chain.url} has the genesis of chain 31337 but block "),
     ]:
-        for command in COMMANDS:
+        # commands that take their own endpoint are checked on it too
+        own_endpoint = [
+            ("audit", "verify", "--rpc", url),
+            ("audit", "export", "--format", "html", "--out", str(home / "report.html"), "--rpc", url),
+            ("drill", "run", str(PLAYBOOKS / "key-loss.yaml"), "--fork-url", url),
+        ]
+        for command in [*COMMANDS, *own_endpoint]:
             result = _cli(home, url, *command)
             assert result.exit_code == 5, (command, result.stdout, result.stderr)
             first_line, *rest = result.stderr.strip().splitlines()
@@ -130,10 +143,20 @@ def test_look_alike_and_reset_chains_are_refused_and_nothing_is_written(
             error = json.loads(as_json.stdout)
             assert error["error"] == "ForeignChain" and error["message"] == first_line.removeprefix("error: ")
             assert _workspace_contents(home) == before, command
+        # the library's entry point refuses the same way, before anything is written
+        with pytest.raises(ForeignChain) as refused:
+            Session.open(home, rpc=url, autostart=False)
+        assert refused.value.message.startswith(expected.removeprefix("error: "))
+        assert _workspace_contents(home) == before
     # nothing was sent to the other chains either (no infrastructure re-deployed, no vault created there)
     assert (_block_number(foreign_chain), _block_number(reset_chain)) == (foreign_start, reset_start)
 
     # the workspace still works against its own chain
+    session = Session.open(home, rpc=own_chain.url, autostart=False)
+    try:
+        assert [v.name for v in list_vaults(session)] == ["hot-ops"]
+    finally:
+        session.close()
     shown = _cli(home, own_chain.url, "vault", "show", "hot-ops", "--json")
     assert shown.exit_code == 0, shown.stderr
     assert json.loads(shown.stdout)["safe"] == safe
@@ -191,3 +214,35 @@ def test_status_repair_and_forget_are_explicit_and_recorded(
         workspace.close()
     assert kinds.count("vault_forgotten") == 2 and kinds.count("workspace_repaired") == 1
     assert kinds[-1] == "vault_forgotten"
+
+
+def test_chain_status_names_a_local_chain_restarted_without_its_state(tmp_path: Path) -> None:
+    home = tmp_path / "ws"
+
+    def run(*args: str):
+        try:
+            runner = CliRunner(mix_stderr=False)  # click < 8.2 (pinned by eth-ape)
+        except TypeError:
+            runner = CliRunner()
+        return runner.invoke(cli, ["--home", str(home), *args], catch_exceptions=False)
+
+    try:
+        assert run("vault", "create", str(POLICIES / "hot.yaml")).exit_code == 0  # auto-starts the local chain
+        ok = run("chain", "status", "--json")
+        assert ok.exit_code == 0, ok.stderr
+        assert json.loads(ok.stdout)["binding"] == {"matches": True, "problem": None}
+        stopped = json.loads(run("chain", "down", "--json").stdout)
+        Path(stopped["state_file"]).unlink()  # the saved state is lost: the next chain is a reset one
+        url = json.loads(run("chain", "up", "--json").stdout)["url"]
+        status = run("chain", "status", "--json")
+        assert status.exit_code == 5
+        binding = json.loads(status.stdout)["binding"]
+        assert binding["matches"] is False
+        assert binding["problem"].startswith(f"{url} serves chain id 31337 but ") or binding["problem"].startswith(
+            f"{url} has the genesis of chain 31337 but block "
+        )
+        human = run("chain", "status")
+        assert human.exit_code == 5 and human.stdout.splitlines()[1] == binding["problem"]
+        assert run("vault", "list").exit_code == 5
+    finally:
+        run("chain", "down")

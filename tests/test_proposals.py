@@ -131,7 +131,7 @@ def test_nonces_are_allocated_in_order_and_enforced(session, cold):
     for p in (p1, p2):
         for i in (1, 2):
             P.sign(session, P.get_proposal(session, p.id), anvil_signer(i))
-    with pytest.raises(ProposalError, match="execute the proposal\\(s\\) with nonce 0..0 first"):
+    with pytest.raises(ProposalError, match=f"vault is at nonce 0: execute proposal {p1.id} \\(nonce 0\\) first;"):
         P.execute(session, P.get_proposal(session, p2.id))
     P.execute(session, P.get_proposal(session, p1.id))
     P.execute(session, P.get_proposal(session, p2.id))

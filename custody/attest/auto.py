@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from custody.attest import badges as B
 from custody.attest.ledger_link import entry_hash
-from custody.exceptions import CustodyError
+from custody.exceptions import AttestationError, CustodyError
 from custody.session import Session
 from custody.store import oob_confirmations, proposals, signatures
 from custody.types import ZERO_ADDRESS
@@ -166,11 +166,15 @@ def _execution(session: Session, proposal_id: int):
 
 # -- catching up ------------------------------------------------------------------------------------------
 def backfill(session: Session, vault_ref: str) -> list[B.Badge]:
-    """Issue every badge the vault's template asks for that the workspace's records lack."""
+    """Issue every badge the vault's template asks for that the workspace's records lack.
+
+    All or nothing on authorisation: when the attester may not attest a step that has badges to catch up,
+    :class:`AttestationError` names it and why before anything is issued."""
     from custody.vault.service import get_vault
 
     vault = get_vault(session, vault_ref)
-    issued: list[B.Badge] = []
+    rule = vault.policy().attestations
+    emit = rule.emit if rule is not None else ()
     with session.store.connect() as conn:
         props = conn.execute(
             sa.select(proposals.c.id, proposals.c.safe_tx_hash, proposals.c.state)
@@ -184,16 +188,57 @@ def backfill(session: Session, vault_ref: str) -> list[B.Badge]:
             sa.select(oob_confirmations.c.proposal_id, oob_confirmations.c.confirmer, oob_confirmations.c.method)
         ).all()
     by_id = {p.id: p for p in props}
-    for s in sigs:
-        if s.proposal_id in by_id:
-            badge = _approval(session, vault.safe, by_id[s.proposal_id].safe_tx_hash, s.signer)
-            issued += [badge] if badge else []
-    for o in oobs:
-        if o.proposal_id in by_id:
-            badge = _confirmation(session, vault.safe, by_id[o.proposal_id].safe_tx_hash, o.confirmer, o.method)
-            issued += [badge] if badge else []
-    for p in props:
-        if p.state == "executed":
-            badge = _execution(session, p.id)
-            issued += [badge] if badge else []
+    todo: list[tuple[str, object, tuple]] = []  # (step, issuer, its arguments) for each missing badge
+    if "approval" in emit:
+        todo += [
+            ("approval", _approval, (session, vault.safe, by_id[s.proposal_id].safe_tx_hash, s.signer))
+            for s in sigs if s.proposal_id in by_id
+            and not _existing(session, "approval", by_id[s.proposal_id].safe_tx_hash, signer=s.signer)
+        ]  # fmt: skip
+    if "oob_confirmation" in emit:
+        todo += [
+            ("oob_confirmation", _confirmation,
+             (session, vault.safe, by_id[o.proposal_id].safe_tx_hash, o.confirmer, o.method))
+            for o in oobs if o.proposal_id in by_id
+            and not _existing(session, "oob_confirmation", by_id[o.proposal_id].safe_tx_hash, confirmer=o.confirmer)
+        ]  # fmt: skip
+    if "execution" in emit:
+        todo += [
+            ("execution", _execution, (session, p.id))
+            for p in props if p.state == "executed" and not _existing(session, "execution", p.safe_tx_hash)
+        ]  # fmt: skip
+    if todo:
+        _require_authorised(session, vault, rule, [step for step, _f, _a in todo])
+    issued: list[B.Badge] = []
+    for _step, issue, args in todo:
+        badge = issue(*args)  # type: ignore[operator]
+        issued += [badge] if badge else []
     return issued
+
+
+def _require_authorised(session: Session, vault, rule, steps: list[str]) -> None:
+    """Refuse (naming the attester and why) unless the configured attester may attest every step in ``steps``."""
+    attester = session.attester()
+    needed = list(dict.fromkeys(steps))
+    if attester is None:
+        raise AttestationError(
+            f"vault {vault.name} lacks {len(steps)} badge(s) ({', '.join(needed)}) but no attester key is configured; "
+            "nothing was issued",
+            hint="name the attester key with --attester URI or $CUSTODY_ATTESTER",
+            vault=vault.name, steps=needed,
+        )  # fmt: skip
+    refused = [step for step in needed if not rule.authorised(attester.address, step)]
+    if not refused:
+        return
+    listed = [a for a in rule.attesters if a.address == attester.address]
+    if listed:
+        why = f"the template authorises it ({listed[0].label}) for {', '.join(listed[0].steps)} only"
+    else:
+        known = ", ".join(f"{a.address} ({a.label})" for a in rule.attesters) or "none"
+        why = f"it is not one of the template's attesters ({known})"
+    raise AttestationError(
+        f"attester {attester.address} ({attester.uri}) is not authorised for {', '.join(refused)} badges by vault "
+        f"{vault.name}'s template: {why}; nothing was issued",
+        hint="use an attester the template lists for those steps, or change the template's attestations section",
+        attester=attester.address, vault=vault.name, steps=refused,
+    )  # fmt: skip

@@ -14,7 +14,6 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from custody.binding import check_binding, record_binding
 from custody.exceptions import CustodyError
 from custody.session import Session
 from custody.workspace import Workspace
@@ -53,10 +52,7 @@ class AppContext:
             if started:
                 self.note(f"started local chain at {chain.url} (stop it with `custody chain down`)")
             # before anything is written: is this the chain the workspace recorded for this chain id?
-            check_binding(chain, self.workspace.store, where=str(self.workspace.home))
-            self._session = Session(
-                workspace=self.workspace, chain=chain, sender_uri=self.sender, attester_uri=self.attester
-            )
+            self._session = Session.bound(self.workspace, chain, sender_uri=self.sender, attester_uri=self.attester)
         return self._session
 
     def note(self, message: str) -> None:
@@ -72,11 +68,8 @@ class AppContext:
 
     def close(self) -> None:
         if self._session is not None:
-            try:
-                record_binding(self._session.chain, self._session.store)
-            except CustodyError as exc:
-                log.warning("could not record the chain identity: %s", exc)
-            self._session.close()  # also closes signers it opened (HSM sessions, device links)
+            # records the chain identity, then closes signers it opened (HSM sessions, device links)
+            self._session.close()
         if self._workspace is not None:
             self._workspace.close()
 

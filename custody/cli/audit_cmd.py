@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import click
-from rich.console import Console
 
 from custody.audit import service as A
-from custody.audit.keys import LedgerKey, public_key_pem
+from custody.audit.keys import public_key_pem
 from custody.audit.record import ledger_for
 from custody.cli._app import AppContext, json_option, pass_app, table
 from custody.cli._progress import progress_for
@@ -25,7 +22,23 @@ def audit() -> None:
     """Tamper-evident audit ledger: signed heads, proofs, indexing, anchoring, verification, exports."""
 
 
-def _key(app: AppContext, signer: str | None) -> Callable[[], LedgerKey]:
+def _connect(rpc: str):
+    from custody.chain.connection import connect
+
+    return connect(rpc)
+
+
+def _workspace_chain(app: AppContext, rpc: str):
+    """The endpoint ``--rpc`` of a command on the workspace's ledger: refused (:class:`ForeignChain`, exit 5)
+    unless it is the chain the workspace recorded for its chain id."""
+    from custody.binding import check_binding
+
+    chain = _connect(rpc)
+    check_binding(chain, app.workspace.store, where=str(app.workspace.home))
+    return chain
+
+
+def _key(app: AppContext, signer: str | None):
     return lambda: A.ledger_key(app.workspace, signer, app.session() if signer else None)
 
 
@@ -42,7 +55,7 @@ def head_cmd(app: AppContext, signer: str | None, no_sign: bool) -> None:
         raise AuditError("the audit ledger is empty; there is no tree head yet")
     data = {**head.as_dict(), "ledger_size": size, "current": head.size == size}
 
-    def render(c: Console) -> None:
+    def render(c):
         c.print(
             f"[bold]tree head[/bold] size {head.size} (ledger {size}{'' if head.size == size else ', newer entries unsigned'})"
         )
@@ -114,7 +127,7 @@ def index_cmd(app: AppContext, vaults: tuple[str, ...]) -> None:
     with progress_for(app, "indexing blocks") as progress:
         results = [r.as_dict() for r in index_vaults(session, list(vaults) or None, progress=progress)]
 
-    def render(c: Console) -> None:
+    def render(c):
         t = table("vault", "blocks", "logs", "entries", "corrections", "reorg")
         for r in results:
             t.add_row(r["vault"], f"{r['from_block']}..{r['to_block']}", str(r["logs"]), str(r["entries"]),
@@ -158,9 +171,8 @@ def verify_cmd(ctx: click.Context, app: AppContext, bundle: str | None, rpc: str
     """
     chain = None
     if rpc is not None:
-        from custody.chain.connection import connect
-
-        chain = connect(rpc)
+        # the workspace's ledger only against the chain it was written on; a bundle belongs to no workspace
+        chain = _workspace_chain(app, rpc) if bundle is None else _connect(rpc)
     elif bundle is None and not no_chain:
         chain = app.session().chain
     with progress_for(app, "checking entries") as progress:
@@ -168,7 +180,7 @@ def verify_cmd(ctx: click.Context, app: AppContext, bundle: str | None, rpc: str
                           progress=progress)  # fmt: skip
     data = report.as_dict()
 
-    def render(c: Console) -> None:
+    def render(c):
         style = "green" if report.exit_code == 0 else "red"
         c.print(f"[bold {style}]{report.verdict}[/bold {style}] — {report.integrity.size} entries, root {data['root']}, "
                 f"{len(report.integrity.heads)} signed head(s), keys {', '.join(report.integrity.keys) or 'none'}")  # fmt: skip
@@ -199,9 +211,7 @@ def export_cmd(app: AppContext, fmt: str, out: str | None, rpc: str | None, no_c
     symbols and decimals from it, unless --no-chain."""
     chain = None
     if fmt == "html" and rpc is not None:
-        from custody.chain.connection import connect
-
-        chain = connect(rpc)
+        chain = _workspace_chain(app, rpc)
     elif fmt == "html" and not no_chain:
         chain = app.session().chain
     with progress_for(app, "writing entries") as progress:
@@ -222,7 +232,7 @@ def log_cmd(app: AppContext, last: int) -> None:
     size = ledger.size
     shown = [e.as_dict() for e in ledger.entries(max(0, size - last), size)]
 
-    def render(c: Console) -> None:
+    def render(c):
         t = table("seq", "time", "kind", "actor", "vault", "refs")
         for e in shown:
             t.add_row(str(e["seq"]), e["time"], e["kind"], e["actor"], e["vault"] or "",

@@ -6,8 +6,11 @@ import time
 
 import click
 
+from custody.binding import check_binding
 from custody.chain.anvil import rpc_call
+from custody.chain.connection import connect
 from custody.cli._app import AppContext, json_option, pass_app
+from custody.exceptions import ForeignChain
 
 
 @click.group()
@@ -57,7 +60,7 @@ def down(app: AppContext) -> None:
 @json_option
 @pass_app
 def status(app: AppContext) -> None:
-    """Is the local chain running, and where?"""
+    """Is the local chain running, where, and is it the chain this workspace's records are on (exit 5 if not)?"""
     record = app.workspace.chain_record()
     if record is None:
         app.emit(
@@ -66,10 +69,23 @@ def status(app: AppContext) -> None:
         )
         raise click.exceptions.Exit(3)
     block = int(rpc_call(record.url, "eth_blockNumber"), 16)
+    try:  # a chain restarted without its saved state is another chain to this workspace's records
+        check_binding(connect(record.url, expected_chain_id=record.chain_id), app.workspace.store,
+                      where=str(app.workspace.home))  # fmt: skip
+        problem = None
+    except ForeignChain as exc:
+        problem = exc.message
     data = {
         "running": True, "url": record.url, "pid": record.pid, "chain_id": record.chain_id, "block": block,
         "state_file": record.state_file, "uptime_s": round(time.time() - record.started_at, 1),
+        "binding": {"matches": problem is None, "problem": problem},
     }  # fmt: skip
-    app.emit(
-        data, lambda c: c.print(f"running: {record.url} chain id {record.chain_id}, block {block}, pid {record.pid}")
-    )
+
+    def render(c):
+        c.print(f"running: {record.url} chain id {record.chain_id}, block {block}, pid {record.pid}")
+        if problem is not None:
+            c.print(f"[red]{problem}[/red]")
+
+    app.emit(data, render)
+    if problem is not None:
+        raise click.exceptions.Exit(ForeignChain.exit_code)

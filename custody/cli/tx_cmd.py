@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import click
-from rich.console import Console
 
 from custody.cli._app import AppContext, json_option, pass_app, table
-from custody.risk.verdict import Decision
+from custody.exceptions import AlreadyExecuted
 from custody.vault import proposals as P
 from custody.vault.clear import require_acknowledged
 from custody.vault.decode import RISK_KINDS
@@ -22,7 +18,7 @@ def tx() -> None:
     """Transfer proposals: propose, review, sign (one owner per call), execute."""
 
 
-def render_proposal(c: Console, d: dict[str, Any]) -> None:
+def render_proposal(c, d: dict) -> None:
     c.print(f"[bold]proposal {d['id']}[/bold] ({d['state']}) on vault {d['vault_id']} — {d['description']}")
     c.print(f"  action          {d['decoded']['summary']}")
     op = d["operation"]
@@ -70,7 +66,7 @@ def render_proposal(c: Console, d: dict[str, Any]) -> None:
         c.print(f"  executed in     {d['exec_tx_hash']} (block {d['exec_block']}, gas {d['exec_gas_used']})")
 
 
-def render_verdict(c: Console, decision: Decision) -> None:
+def render_verdict(c, decision) -> None:
     """The risk engine's verdict, printed before any signer is asked."""
     colour = {"accept": "green", "warn": "yellow", "deny": "bold red"}[decision.verdict.value]
     c.print(
@@ -81,7 +77,7 @@ def render_verdict(c: Console, decision: Decision) -> None:
             c.print(f"                  {reason.severity.value} {reason.code}: {reason.message}")
 
 
-def render_inner(c: Console, call: dict[str, Any], label: str) -> None:
+def render_inner(c, call: dict, label: str) -> None:
     """One call inside a MultiSend batch or a timelock operation (recursively)."""
     op = call.get("operation", "CALL")
     flag = " [bold red]DELEGATECALL[/bold red]" if op == "DELEGATECALL" else ""
@@ -130,17 +126,17 @@ def list_cmd(app: AppContext, vault_ref: str | None) -> None:
         for p in items
     ]  # fmt: skip
 
-    def render(c: Console) -> None:
+    def render(c):
         t = table("id", "vault", "state", "nonce", "sigs", "description", "safeTxHash")
         for d in data:
             t.add_row(
                 str(d["id"]),
                 str(d["vault_id"]),
-                str(d["state"]),
+                d["state"],
                 str(d["nonce"]),
                 str(d["signatures"]),
-                str(d["description"]),
-                str(d["safe_tx_hash"])[:18] + "…",
+                d["description"],
+                d["safe_tx_hash"][:18] + "…",
             )
         c.print(t)
 
@@ -161,7 +157,7 @@ def show(app: AppContext, ref: str) -> None:
 SIGNER_HELP = "keystore:PATH | pkcs11:token=…;object=… | ledger:44'/60'/0'/0/0 | trezor:m/44'/60'/0'/0/0 | anvil:N"
 
 
-def acknowledge_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+def acknowledge_option(fn):
     return click.option(
         "--i-understand",
         "acknowledged",
@@ -171,7 +167,7 @@ def acknowledge_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
-def blind_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+def blind_option(fn):
     return click.option(
         "--blind",
         is_flag=True,
@@ -205,7 +201,8 @@ def sign(app: AppContext, ref: str, signer_uri: str, acknowledged: tuple[str, ..
         session, proposal, signer, on_decision=None if app.json else lambda decision: render_verdict(app.err, decision)
     )
     after = P.describe(session, P.get_proposal(session, ref))
-    data = {"proposal": after, "signer": signature.signer, "signature": signature.to_hex(), "added": added}
+    data = {"proposal": after, "signer": signature.signer, "signature": signature.to_hex(), "added": added,
+            "already_signed": not added}  # fmt: skip
     valid = sum(1 for s in after["signatures"] if s["valid"])
     app.emit(
         data,
@@ -222,15 +219,30 @@ def sign(app: AppContext, ref: str, signer_uri: str, acknowledged: tuple[str, ..
 @pass_app
 def execute(app: AppContext, ref: str, force: bool) -> None:
     """Execute proposal ID once enough owners have signed; for a proposal that scheduled a
-    timelock operation, complete that operation once its delay has passed."""
+    timelock operation, complete that operation once its delay has passed.
+
+    Repeating it is safe: a proposal (or operation) this workspace recorded as executed is reported with its
+    transaction, nothing is sent, and the exit code is 0 (docs/error-codes.md)."""
     from custody.policy.change import execute as execute_any
 
     session = app.session()
     proposal = P.get_proposal(session, ref)
-    what, receipt = execute_any(session, ref, force=force)
+    try:
+        what, receipt = execute_any(session, ref, force=force)
+    except AlreadyExecuted as exc:
+        if exc.details.get("state") != "executed":
+            raise  # in flight elsewhere, or executed outside this workspace: not a plain repeat
+        message = exc.message
+        data = {
+            "id": proposal.id, "executed": exc.details.get("what", "proposal"), "already_executed": True,
+            "sent": False, "tx_hash": exc.details.get("tx_hash"), "block": exc.details.get("block"),
+            "safe_tx_hash": proposal.safe_tx_hash, "message": message,
+        }  # fmt: skip
+        app.emit(data, lambda c: c.print(message))
+        return
     data = {
-        "id": proposal.id, "executed": what, "tx_hash": receipt.tx_hash, "block": receipt.block_number,
-        "gas_used": receipt.gas_used, "safe_tx_hash": proposal.safe_tx_hash,
+        "id": proposal.id, "executed": what, "already_executed": False, "sent": True, "tx_hash": receipt.tx_hash,
+        "block": receipt.block_number, "gas_used": receipt.gas_used, "safe_tx_hash": proposal.safe_tx_hash,
     }  # fmt: skip
     noun = "the timelock operation scheduled by proposal" if what == "timelock_operation" else "proposal"
     app.emit(
@@ -249,4 +261,16 @@ def discard(app: AppContext, ref: str) -> None:
     """Withdraw proposal ID (never executed); its nonce becomes free again."""
     session = app.session()
     proposal = P.discard(session, P.get_proposal(session, ref))
-    app.emit({"id": proposal.id, "state": proposal.state.value}, lambda c: c.print(f"proposal {proposal.id} discarded"))
+    nonce = proposal.safe_tx.nonce
+    waiting = [] if nonce < P.safe_nonce(session, proposal.safe_tx.safe) else P.waiting_behind(session, proposal)
+    data = {"id": proposal.id, "state": proposal.state.value, "freed_nonce": nonce,
+            "waiting": [{"id": w.id, "nonce": w.safe_tx.nonce} for w in waiting]}  # fmt: skip
+
+    def render(c):
+        c.print(f"proposal {proposal.id} discarded; nonce {nonce} is free again")
+        if waiting:
+            held = ", ".join(f"{w.id} (nonce {w.safe_tx.nonce})" for w in waiting)
+            c.print(f"proposal {held} now wait{'s' if len(waiting) == 1 else ''} for a transaction with nonce "
+                    f"{nonce}: propose one with --nonce {nonce}, or discard and propose them again")  # fmt: skip
+
+    app.emit(data, render)

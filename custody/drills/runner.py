@@ -26,6 +26,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from custody.binding import check_binding
 from custody.chain.anvil import AnvilProcess, rpc_call
 from custody.chain.connection import Chain, connect, next_utc_slot
 from custody.chain.faultproxy import FaultProxy
@@ -120,6 +121,9 @@ def run_drill(
     out = options.out or workspace.home / "drills" / f"{dt.datetime.now(dt.UTC):%Y%m%d-%H%M%S}-{playbook.name}-{tag}"
     with ExitStack() as stack:
         target, fork_info = _target(stack, options, chain)
+        if options.fork_url:  # the drill copies this workspace's records: only onto a fork of their own chain
+            remote = connect(options.fork_url, expected_chain_id=target.chain_id)
+            check_binding(remote, workspace.store, where=str(workspace.home))
         proxy = stack.enter_context(FaultProxy(target.url))
         policy = replace(RpcPolicy.from_env(), **playbook.setup.rpc) if playbook.setup.rpc else RpcPolicy.from_env()
         drill_chain = connect(proxy.url, expected_chain_id=target.chain_id, policy=policy)

@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from eth_abi import encode
-from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 
 from custody.audit import record as audit
 from custody.chain.transactions import Receipt, send_raw, wait_for_receipt
@@ -125,6 +125,11 @@ def get_proposal(session: Session, ref: str | int) -> Proposal:
         found = _load(session, proposals.c.id == ids[0]) if ids else None
     elif text.lower().startswith("0x") and all(c in "0123456789abcdef" for c in text[2:].lower()):
         raise UnknownProposal(f"safeTxHash prefix {text} is too short: give at least 8 hex digits after 0x")
+    elif text and all(c in "0123456789abcdef" for c in text.lower()):
+        raise UnknownProposal(
+            f"{text!r} is not a proposal id (those are decimal) and a safeTxHash prefix starts with 0x: "
+            f"write 0x{text}" + ("" if len(text) >= 8 else " with at least 8 hex digits")
+        )
     else:
         raise UnknownProposal(f"{text!r} is neither a proposal id nor a safeTxHash")
     if found is None or found.safe_tx.chain_id != session.chain_id:
@@ -438,6 +443,57 @@ def require_policy(session: Session, safe_tx: SafeTx, *, what: str) -> None:
         )
 
 
+def _nonces(session: Session, vault_id: int, nonces: range) -> dict[str, dict[int, list[int]]]:
+    """Proposal ids by state and nonce, for the vault's proposals with a nonce in ``nonces``."""
+    with session.store.connect() as conn:
+        rows = conn.execute(
+            sa.select(proposals.c.id, proposals.c.nonce, proposals.c.state)
+            .where(proposals.c.vault_id == vault_id, proposals.c.nonce >= nonces.start, proposals.c.nonce < nonces.stop)
+            .order_by(proposals.c.id)
+        ).all()
+    found: dict[str, dict[int, list[int]]] = {}
+    for row in rows:
+        found.setdefault(row.state, {}).setdefault(int(row.nonce), []).append(int(row.id))
+    return found
+
+
+def _nonce_gap(session: Session, proposal: Proposal, current: int) -> ProposalError:
+    """Why a proposal cannot execute yet: the open proposals that must go first, and the nonces no open proposal
+    holds (say, after a discard) — never a proposal that does not exist."""
+    gap = range(current, proposal.safe_tx.nonce)
+    found = _nonces(session, proposal.vault_id, gap)
+    open_ = {n: ids for state in (ProposalState.PROPOSED.value, ProposalState.EXECUTING.value)
+             for n, ids in found.get(state, {}).items()}  # fmt: skip
+    steps = []
+    if open_:
+        steps.append("execute " + ", ".join(f"proposal {i} (nonce {n})" for n in sorted(open_) for i in open_[n]))
+    missing = [n for n in gap if n not in open_]
+    if missing:
+        discarded = [i for n in missing for i in found.get(ProposalState.DISCARDED.value, {}).get(n, [])]
+        why = f" (discarded: proposal {', '.join(map(str, discarded))})" if discarded else ""
+        steps.append(f"propose a transaction for nonce {', '.join(map(str, missing))}{why}, e.g. "
+                     f"`custody tx propose … --nonce {missing[0]}`")  # fmt: skip
+    return ProposalError(
+        f"proposal {proposal.id} has nonce {proposal.safe_tx.nonce}, but the vault is at nonce {current}: "
+        f"{' and '.join(steps)} first; nothing was sent",
+        hint=f"or discard proposal {proposal.id} and propose it again: it then gets the next free nonce"
+        if missing else None,
+        proposal=proposal.id, waiting_for=sorted(i for ids in open_.values() for i in ids), missing_nonces=missing,
+    )  # fmt: skip
+
+
+def waiting_behind(session: Session, proposal: Proposal) -> list[Proposal]:
+    """The vault's open proposals with a higher nonce than ``proposal`` (after a discard, they wait for its nonce)."""
+    with session.store.connect() as conn:
+        ids = conn.execute(
+            sa.select(proposals.c.id)
+            .where(proposals.c.vault_id == proposal.vault_id, proposals.c.nonce > proposal.safe_tx.nonce,
+                   proposals.c.state.in_([ProposalState.PROPOSED.value, ProposalState.EXECUTING.value]))
+            .order_by(proposals.c.nonce, proposals.c.id)
+        ).scalars().all()  # fmt: skip
+    return [_load(session, proposals.c.id == i) for i in ids]
+
+
 def discard(session: Session, proposal: Proposal) -> Proposal:
     """Withdraw a proposal that was never executed; its nonce becomes free again."""
     if proposal.state is not ProposalState.PROPOSED:
@@ -448,24 +504,32 @@ def discard(session: Session, proposal: Proposal) -> Proposal:
 
 
 # -- sign --------------------------------------------------------------------------------------
-def _require_open(session: Session, proposal: Proposal, view: SafeView | None = None) -> SafeView:
+def _require_open(
+    session: Session, proposal: Proposal, view: SafeView | None = None, *, outcome: str = "nothing was signed"
+) -> SafeView:
     """Refuse executed/stale proposals and hash mismatches; returns the chain view it checked."""
     if proposal.state in (ProposalState.EXECUTED, ProposalState.EXECUTING):
-        raise AlreadyExecuted(
-            f"proposal {proposal.id} is {proposal.state.value} (tx {proposal.exec_tx_hash})", proposal=proposal.id
-        )
+        raise _already_executed(proposal, outcome=outcome)
     if proposal.state is ProposalState.DISCARDED:
-        raise ProposalError(f"proposal {proposal.id} was discarded", proposal=proposal.id)
+        raise ProposalError(
+            f"proposal {proposal.id} was discarded; {outcome}",
+            hint=f"proposing the same transaction again with --nonce {proposal.safe_tx.nonce} reopens it",
+            proposal=proposal.id,
+        )
     view = view or safe_view(session, proposal.safe_tx)
     current = view.nonce
     if proposal.safe_tx.nonce < current:
         latest = get_proposal(session, proposal.id)  # another process may have executed this very proposal
         if latest.state in (ProposalState.EXECUTED, ProposalState.EXECUTING):
+            raise _already_executed(latest, meanwhile=True, outcome=outcome)
+        found = onchain_execution(session, proposal)
+        if found is not None:  # this very proposal, executed by a tool or workspace other than this one
             raise AlreadyExecuted(
-                f"proposal {proposal.id} was executed meanwhile by another process (tx {latest.exec_tx_hash}); "
-                "nothing was sent",
-                proposal=proposal.id,
-            )
+                f"proposal {proposal.id} was executed outside this workspace in {found[0]} (block {found[1]}); "
+                f"{outcome}",
+                hint="`custody audit index` records that execution in the ledger",
+                proposal=proposal.id, state="executed_elsewhere", tx_hash=found[0], block=found[1],
+            )  # fmt: skip
         raise StaleProposal(
             f"proposal {proposal.id} has nonce {proposal.safe_tx.nonce}, but the vault is at nonce {current}: "
             "another transaction used that nonce",
@@ -473,6 +537,37 @@ def _require_open(session: Session, proposal: Proposal, view: SafeView | None = 
         )
     _check_hash(proposal.safe_tx, view.onchain_hash)
     return view
+
+
+def _already_executed(proposal: Proposal, *, meanwhile: bool = False, outcome: str = "nothing was sent"):
+    """The refusal for a proposal whose execution is recorded, naming its transaction: ``details['state']`` is
+    ``executed`` (done, mined) or ``executing`` (sent by another run, not mined yet)."""
+    by = " by another process" if meanwhile else ""
+    if proposal.state is ProposalState.EXECUTED:
+        when = "meanwhile" if meanwhile else "already"
+        what = f"was executed {when}{by} in {proposal.exec_tx_hash} (block {proposal.exec_block})"
+    else:
+        what = f"is being executed{by} in {proposal.exec_tx_hash}, not mined yet"
+    return AlreadyExecuted(
+        f"proposal {proposal.id} {what}; {outcome}",
+        hint=None if proposal.state is ProposalState.EXECUTED else f"`custody tx execute {proposal.id}` waits for it",
+        proposal=proposal.id, state=proposal.state.value, tx_hash=proposal.exec_tx_hash, block=proposal.exec_block,
+    )  # fmt: skip
+
+
+EXECUTION_SUCCESS = "0x" + keccak(text="ExecutionSuccess(bytes32,uint256)").hex()
+
+
+def onchain_execution(session: Session, proposal: Proposal) -> tuple[str, int] | None:
+    """(tx hash, block) of the Safe's ``ExecutionSuccess`` for this proposal's safeTxHash, if the chain has one."""
+    vault = get_vault(session, proposal.vault_id)
+    logs = session.chain.rpc("eth_getLogs", [{
+        "address": proposal.safe_tx.safe, "fromBlock": hex(vault.created_block or 0), "toBlock": "latest",
+        "topics": [EXECUTION_SUCCESS, proposal.safe_tx_hash],
+    }])  # fmt: skip
+    if not logs:
+        return None
+    return str(logs[0]["transactionHash"]), int(logs[0]["blockNumber"], 16)
 
 
 def _store_signature(
@@ -570,18 +665,14 @@ def execute(session: Session, proposal: Proposal, *, force: bool = False) -> Rec
     execution resumes by re-sending exactly those bytes (never a second, different transaction).
     """
     if proposal.state is ProposalState.EXECUTED:
-        raise AlreadyExecuted(f"proposal {proposal.id} was executed in {proposal.exec_tx_hash}", proposal=proposal.id)
+        raise _already_executed(proposal)
     if proposal.state is ProposalState.EXECUTING and proposal.exec_tx_hash:
         return _resume(session, proposal, force=force)
-    view = _require_open(session, proposal)
+    view = _require_open(session, proposal, outcome="nothing was sent")
     require_confirmation(session, proposal)  # out-of-band confirmation, where the vault's policy asks
     current = view.nonce
     if proposal.safe_tx.nonce > current:
-        raise ProposalError(
-            f"proposal {proposal.id} has nonce {proposal.safe_tx.nonce}, but the vault is at nonce {current}: "
-            f"execute the proposal(s) with nonce {current}..{proposal.safe_tx.nonce - 1} first",
-            proposal=proposal.id,
-        )
+        raise _nonce_gap(session, proposal, current)
     valid, _owners, threshold = valid_signatures(session, proposal, view)
     if len(valid) < threshold:
         have = ", ".join(s.signer for s in valid) or "none"
@@ -605,18 +696,70 @@ def execute(session: Session, proposal: Proposal, *, force: bool = False) -> Rec
     chosen = sorted(valid, key=lambda s: int(s.signer, 16))[:threshold]
     data = exec_calldata(session, proposal.safe_tx, pack_signatures(chosen))
 
+    sent: list[str] = []
+
     def journal(tx_hash: str, raw: bytes) -> None:
-        _set_state(session, proposal.id, ProposalState.EXECUTING, exec_tx_hash=tx_hash, exec_raw_tx="0x" + raw.hex())
+        """Claim the execution before broadcast: only an open proposal moves to EXECUTING, so of two racing runs
+        the later one never sends (nor overwrites the journaled transaction of the first)."""
+        with session.store.begin() as conn:
+            claimed = conn.execute(
+                proposals.update()
+                .where(proposals.c.id == proposal.id, proposals.c.state == ProposalState.PROPOSED.value)
+                .values(state=ProposalState.EXECUTING.value, exec_tx_hash=tx_hash, exec_raw_tx="0x" + raw.hex(),
+                        updated_at=utcnow())
+            ).rowcount  # fmt: skip
+        if not claimed:
+            raise _lost_race(session, proposal)
+        sent.append(tx_hash)
 
     try:
         receipt = session.send(
             to=proposal.safe_tx.safe, data=data, what=f"executing proposal {proposal.id}", on_signed=journal
         )
-    except TransactionFailed:
-        # Refused in estimation or reverted as a whole: the Safe nonce is unused, the proposal stays open.
-        _set_state(session, proposal.id, ProposalState.PROPOSED, exec_tx_hash=None, exec_raw_tx=None)
+    except TransactionFailed as exc:
+        # Refused in estimation or reverted as a whole: the Safe nonce is unused by us, the proposal stays open —
+        # unless another run executed it meanwhile, which is then named (its record is left as it is).
+        _reopen(session, proposal.id, sent[0] if sent else None)
+        if safe_nonce(session, proposal.safe_tx.safe) > proposal.safe_tx.nonce:
+            raise _lost_race(session, proposal) from exc
         raise
     return _finalize(session, proposal, receipt)
+
+
+def _reopen(session: Session, proposal_id: int, tx_hash: str | None) -> None:
+    """Back to PROPOSED after our own execution attempt failed; never touches another run's journaled one."""
+    mine = proposals.c.exec_tx_hash.is_(None) if tx_hash is None else proposals.c.exec_tx_hash == tx_hash
+    with session.store.begin() as conn:
+        conn.execute(
+            proposals.update()
+            .where(proposals.c.id == proposal_id, proposals.c.state.in_(
+                [ProposalState.PROPOSED.value, ProposalState.EXECUTING.value]), mine)
+            .values(state=ProposalState.PROPOSED.value, exec_tx_hash=None, exec_raw_tx=None, updated_at=utcnow())
+        )  # fmt: skip
+
+
+def _lost_race(session: Session, proposal: Proposal) -> ProposalError:
+    """What the later of two racing executions is told: the proposal was executed (by which transaction), not
+    that some other transaction took its nonce."""
+    latest = get_proposal(session, proposal.id)
+    if latest.state in (ProposalState.EXECUTED, ProposalState.EXECUTING):
+        return _already_executed(latest, meanwhile=True)
+    found = onchain_execution(session, proposal)
+    if found is not None:
+        return AlreadyExecuted(
+            f"proposal {proposal.id} was executed meanwhile outside this workspace in {found[0]} (block {found[1]}); "
+            "nothing was sent",
+            hint="`custody audit index` records that execution in the ledger",
+            proposal=proposal.id, state="executed_elsewhere", tx_hash=found[0], block=found[1],
+        )  # fmt: skip
+    if latest.state is not ProposalState.PROPOSED:
+        return ProposalError(f"proposal {proposal.id} became {latest.state.value} meanwhile; nothing was sent",
+                             proposal=proposal.id)  # fmt: skip
+    return StaleProposal(
+        f"proposal {proposal.id} has nonce {proposal.safe_tx.nonce}, but the vault moved past it meanwhile: another "
+        "transaction used that nonce; nothing was sent",
+        proposal=proposal.id,
+    )
 
 
 def _resume(session: Session, proposal: Proposal, *, force: bool = False) -> Receipt:
@@ -665,11 +808,18 @@ def _finalize(session: Session, proposal: Proposal, receipt: Receipt) -> Receipt
     safe = _safe(session, proposal.safe_tx.safe)
     success = safe.events.ExecutionSuccess().process_receipt(receipt.raw, errors=DISCARD)
     state = ProposalState.EXECUTED if success else ProposalState.FAILED
-    _set_state(
-        session, proposal.id, state, exec_tx_hash=receipt.tx_hash, exec_block=receipt.block_number,
-        exec_gas_used=receipt.gas_used,
-        record=lambda conn: audit.executed(conn, session, proposal, receipt, success=bool(success)),
-    )  # fmt: skip
+    with session.store.begin() as conn:  # once: a second run that waited for the same transaction records nothing
+        recorded = conn.execute(
+            proposals.update()
+            .where(proposals.c.id == proposal.id, proposals.c.state.in_(
+                [ProposalState.PROPOSED.value, ProposalState.EXECUTING.value]))
+            .values(state=state.value, exec_tx_hash=receipt.tx_hash, exec_block=receipt.block_number,
+                    exec_gas_used=receipt.gas_used, updated_at=utcnow())
+        ).rowcount  # fmt: skip
+        if recorded:
+            audit.executed(conn, session, proposal, receipt, success=bool(success))
+    if not recorded:
+        raise _lost_race(session, proposal)
     if state is ProposalState.FAILED:
         raise ProposalError(
             f"proposal {proposal.id} was mined in {receipt.tx_hash} but the Safe reported ExecutionFailure"
@@ -735,7 +885,7 @@ def describe(session: Session, proposal: Proposal) -> dict[str, Any]:
 
 def score_risk(session: Session, proposal: Proposal) -> Decision:
     """A fresh, recorded risk decision (stage ``score``) for an open proposal; refuses nothing."""
-    view = _require_open(session, proposal)
+    view = _require_open(session, proposal, outcome="nothing was scored")
     vault = get_vault(session, proposal.vault_id)
     decision = _risk(session, vault, proposal.safe_tx, stage="score", proposal=proposal, view=view)
     with session.store.begin() as conn:

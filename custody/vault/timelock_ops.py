@@ -21,7 +21,7 @@ from eth_utils import keccak
 from sqlalchemy import Connection, RowMapping
 
 from custody.audit import record as audit
-from custody.exceptions import ProposalError, TimelockNotReady, UnknownProposal
+from custody.exceptions import OperationAlreadyExecuted, ProposalError, TimelockNotReady, UnknownProposal
 from custody.session import Session
 from custody.store import timelock_ops, utcnow, vaults
 from custody.types import Address
@@ -242,13 +242,19 @@ def complete(session: Session, op: TimelockOp, *, on_done: Callable[[TimelockOp]
                 on_done(op)
             return resumed
     if op.state is OpState.EXECUTED:
-        raise TimelockNotReady(f"timelock operation {op.op_id[:18]}… was executed already in {op.executed_tx}")
+        raise OperationAlreadyExecuted(
+            f"timelock operation {op.op_id[:18]}… was executed already in {op.executed_tx}; nothing was sent",
+            state="executed", what="timelock_operation", tx_hash=op.executed_tx, operation=op.op_id,
+        )  # fmt: skip
     if op.state is OpState.CANCELLED:
         raise TimelockNotReady(f"timelock operation {op.op_id[:18]}… was cancelled")
     f = lock.functions
     if session.chain.call(f.isOperationDone(op_bytes).call):
         _update(session, op.op_id, state=OpState.EXECUTED.value, audit_state={"state": "executed"})
-        raise TimelockNotReady(f"timelock operation {op.op_id[:18]}… was executed already (by someone else)")
+        raise OperationAlreadyExecuted(
+            f"timelock operation {op.op_id[:18]}… was executed already (by someone else); nothing was sent",
+            state="executed", what="timelock_operation", tx_hash=None, operation=op.op_id,
+        )  # fmt: skip
     if not session.chain.call(f.isOperationPending(op_bytes).call):
         if op.state is OpState.SCHEDULED:
             _update(session, op.op_id, state=OpState.CANCELLED.value, audit_state={"state": "cancelled"})
