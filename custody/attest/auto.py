@@ -188,7 +188,7 @@ def backfill(session: Session, vault_ref: str) -> list[B.Badge]:
             sa.select(oob_confirmations.c.proposal_id, oob_confirmations.c.confirmer, oob_confirmations.c.method)
         ).all()
     by_id = {p.id: p for p in props}
-    todo: list[tuple[str, object, tuple]] = []  # (step, issuer, its arguments) for each missing badge
+    todo: list[tuple[str, object, tuple[Any, ...]]] = []  # (step, issuer, its arguments) for each missing badge
     if "approval" in emit:
         todo += [
             ("approval", _approval, (session, vault.safe, by_id[s.proposal_id].safe_tx_hash, s.signer))

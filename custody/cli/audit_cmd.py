@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import click
+from rich.console import Console
 
 from custody.audit import service as A
-from custody.audit.keys import public_key_pem
+from custody.audit.keys import LedgerKey, public_key_pem
 from custody.audit.record import ledger_for
 from custody.cli._app import AppContext, json_option, pass_app, table
 from custody.cli._progress import progress_for
 from custody.exceptions import AuditError
+
+if TYPE_CHECKING:  # the chain layer is imported lazily (fast start)
+    from custody.chain.connection import Chain
 
 signer_option = click.option(
     "--signer", metavar="URI", help="Sign heads with this signer URI (secp256k1) [$CUSTODY_LEDGER_SIGNER, else the "
@@ -22,13 +29,13 @@ def audit() -> None:
     """Tamper-evident audit ledger: signed heads, proofs, indexing, anchoring, verification, exports."""
 
 
-def _connect(rpc: str):
+def _connect(rpc: str) -> Chain:
     from custody.chain.connection import connect
 
     return connect(rpc)
 
 
-def _workspace_chain(app: AppContext, rpc: str):
+def _workspace_chain(app: AppContext, rpc: str) -> Chain:
     """The endpoint ``--rpc`` of a command on the workspace's ledger: refused (:class:`ForeignChain`, exit 5)
     unless it is the chain the workspace recorded for its chain id."""
     from custody.binding import check_binding
@@ -38,7 +45,7 @@ def _workspace_chain(app: AppContext, rpc: str):
     return chain
 
 
-def _key(app: AppContext, signer: str | None):
+def _key(app: AppContext, signer: str | None) -> Callable[[], LedgerKey]:
     return lambda: A.ledger_key(app.workspace, signer, app.session() if signer else None)
 
 
@@ -55,7 +62,7 @@ def head_cmd(app: AppContext, signer: str | None, no_sign: bool) -> None:
         raise AuditError("the audit ledger is empty; there is no tree head yet")
     data = {**head.as_dict(), "ledger_size": size, "current": head.size == size}
 
-    def render(c):
+    def render(c: Console) -> None:
         c.print(
             f"[bold]tree head[/bold] size {head.size} (ledger {size}{'' if head.size == size else ', newer entries unsigned'})"
         )
@@ -127,7 +134,7 @@ def index_cmd(app: AppContext, vaults: tuple[str, ...]) -> None:
     with progress_for(app, "indexing blocks") as progress:
         results = [r.as_dict() for r in index_vaults(session, list(vaults) or None, progress=progress)]
 
-    def render(c):
+    def render(c: Console) -> None:
         t = table("vault", "blocks", "logs", "entries", "corrections", "reorg")
         for r in results:
             t.add_row(r["vault"], f"{r['from_block']}..{r['to_block']}", str(r["logs"]), str(r["entries"]),
@@ -180,7 +187,7 @@ def verify_cmd(ctx: click.Context, app: AppContext, bundle: str | None, rpc: str
                           progress=progress)  # fmt: skip
     data = report.as_dict()
 
-    def render(c):
+    def render(c: Console) -> None:
         style = "green" if report.exit_code == 0 else "red"
         c.print(f"[bold {style}]{report.verdict}[/bold {style}] — {report.integrity.size} entries, root {data['root']}, "
                 f"{len(report.integrity.heads)} signed head(s), keys {', '.join(report.integrity.keys) or 'none'}")  # fmt: skip
@@ -232,7 +239,7 @@ def log_cmd(app: AppContext, last: int) -> None:
     size = ledger.size
     shown = [e.as_dict() for e in ledger.entries(max(0, size - last), size)]
 
-    def render(c):
+    def render(c: Console) -> None:
         t = table("seq", "time", "kind", "actor", "vault", "refs")
         for e in shown:
             t.add_row(str(e["seq"]), e["time"], e["kind"], e["actor"], e["vault"] or "",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import click
+from rich.console import Console
 
 from custody.binding import check_binding
 from custody.chain.anvil import rpc_call
@@ -81,7 +82,7 @@ def status(app: AppContext) -> None:
         "binding": {"matches": problem is None, "problem": problem},
     }  # fmt: skip
 
-    def render(c):
+    def render(c: Console) -> None:
         c.print(f"running: {record.url} chain id {record.chain_id}, block {block}, pid {record.pid}")
         if problem is not None:
             c.print(f"[red]{problem}[/red]")

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import click
+from rich.console import Console
 
 from custody.cli._app import AppContext, json_option, pass_app, table
 from custody.exceptions import AlreadyExecuted
+from custody.risk.verdict import Decision
 from custody.vault import proposals as P
 from custody.vault.clear import require_acknowledged
 from custody.vault.decode import RISK_KINDS
@@ -18,7 +23,7 @@ def tx() -> None:
     """Transfer proposals: propose, review, sign (one owner per call), execute."""
 
 
-def render_proposal(c, d: dict) -> None:
+def render_proposal(c: Console, d: dict[str, Any]) -> None:
     c.print(f"[bold]proposal {d['id']}[/bold] ({d['state']}) on vault {d['vault_id']} — {d['description']}")
     c.print(f"  action          {d['decoded']['summary']}")
     op = d["operation"]
@@ -66,7 +71,7 @@ def render_proposal(c, d: dict) -> None:
         c.print(f"  executed in     {d['exec_tx_hash']} (block {d['exec_block']}, gas {d['exec_gas_used']})")
 
 
-def render_verdict(c, decision) -> None:
+def render_verdict(c: Console, decision: Decision) -> None:
     """The risk engine's verdict, printed before any signer is asked."""
     colour = {"accept": "green", "warn": "yellow", "deny": "bold red"}[decision.verdict.value]
     c.print(
@@ -77,7 +82,7 @@ def render_verdict(c, decision) -> None:
             c.print(f"                  {reason.severity.value} {reason.code}: {reason.message}")
 
 
-def render_inner(c, call: dict, label: str) -> None:
+def render_inner(c: Console, call: dict[str, Any], label: str) -> None:
     """One call inside a MultiSend batch or a timelock operation (recursively)."""
     op = call.get("operation", "CALL")
     flag = " [bold red]DELEGATECALL[/bold red]" if op == "DELEGATECALL" else ""
@@ -126,17 +131,17 @@ def list_cmd(app: AppContext, vault_ref: str | None) -> None:
         for p in items
     ]  # fmt: skip
 
-    def render(c):
+    def render(c: Console) -> None:
         t = table("id", "vault", "state", "nonce", "sigs", "description", "safeTxHash")
         for d in data:
             t.add_row(
                 str(d["id"]),
                 str(d["vault_id"]),
-                d["state"],
+                str(d["state"]),
                 str(d["nonce"]),
                 str(d["signatures"]),
-                d["description"],
-                d["safe_tx_hash"][:18] + "…",
+                str(d["description"]),
+                str(d["safe_tx_hash"])[:18] + "…",
             )
         c.print(t)
 
@@ -157,7 +162,7 @@ def show(app: AppContext, ref: str) -> None:
 SIGNER_HELP = "keystore:PATH | pkcs11:token=…;object=… | ledger:44'/60'/0'/0/0 | trezor:m/44'/60'/0'/0/0 | anvil:N"
 
 
-def acknowledge_option(fn):
+def acknowledge_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--i-understand",
         "acknowledged",
@@ -167,7 +172,7 @@ def acknowledge_option(fn):
     )(fn)
 
 
-def blind_option(fn):
+def blind_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--blind",
         is_flag=True,
@@ -266,7 +271,7 @@ def discard(app: AppContext, ref: str) -> None:
     data = {"id": proposal.id, "state": proposal.state.value, "freed_nonce": nonce,
             "waiting": [{"id": w.id, "nonce": w.safe_tx.nonce} for w in waiting]}  # fmt: skip
 
-    def render(c):
+    def render(c: Console) -> None:
         c.print(f"proposal {proposal.id} discarded; nonce {nonce} is free again")
         if waiting:
             held = ", ".join(f"{w.id} (nonce {w.safe_tx.nonce})" for w in waiting)

@@ -153,7 +153,7 @@ def _id_words(ids: Sequence[bytes], what: str) -> np.ndarray[Any, Any]:
     return np.frombuffer(buffer, dtype="<u8").reshape(-1, 4)
 
 
-def _join_keys(listed: np.ndarray[Any, Any], events: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _join_keys(listed: np.ndarray[Any, Any], events: np.ndarray[Any, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One integer per bar id, equal exactly when the ids are equal: (the list's keys, the events' keys sorted,
     the events' stable sort order — chain order within a bar).
 
@@ -207,7 +207,7 @@ class _Replay:
     findings: list[Finding]
 
 
-def _replay(record: OnchainRecord, sorted_keys: np.ndarray[Any, Any], order: np.ndarray) -> _Replay:
+def _replay(record: OnchainRecord, sorted_keys: np.ndarray[Any, Any], order: np.ndarray[Any, Any]) -> _Replay:
     """Replay the allocation record in chain order, bar by bar (a bar's state depends on its own events only).
     Bars with one event (nearly all) are settled in numpy; only bars with several go through the loop."""
     bars = record.bars

@@ -333,11 +333,11 @@ def _merge(runs: list[EventColumns]) -> EventColumns:
     del blocks, logs
     positions = order.tolist()
 
-    def typed(code: str, x: array[int], y: array) -> array:
+    def typed(code: str, x: array[int], y: array[int]) -> array:
         merged = np.concatenate([np.frombuffer(x, dtype=code), np.frombuffer(y, dtype=code)])[order]
         return array(code, merged.tobytes())
 
-    def listed(x: Sequence[Any], y: Sequence) -> list[Any]:
+    def listed(x: Sequence[Any], y: Sequence[Any]) -> list[Any]:
         both = [*x, *y]
         return list(map(both.__getitem__, positions)) if both else []
 
