@@ -110,8 +110,16 @@ def _hsm_owner(run: PilotRun) -> dict[str, Any]:
     pin_source = lambda _prompt: pin_file.read_text().strip()  # noqa: E731
     address, uri = generate_key(HSM_TOKEN, HSM_KEY, pin_source=pin_source)
     signer = Pkcs11Signer(Pkcs11Uri(HSM_TOKEN, HSM_KEY), pin_source=pin_source)
-    return {"token": HSM_TOKEN, "key": HSM_KEY, "address": address, "uri": uri, "softhsm2_conf": str(token.conf),
-            "pin_file": str(pin_file), "signer": signer, "replaces": COLD_OFFICER_1}  # fmt: skip
+    return {
+        "token": HSM_TOKEN,
+        "key": HSM_KEY,
+        "address": address,
+        "uri": uri,
+        "softhsm2_conf": str(token.conf),
+        "pin_file": str(pin_file),
+        "signer": signer,
+        "replaces": COLD_OFFICER_1,
+    }
 
 
 def _derived_cold_policy(source: Path, target: Path, hsm_address: str) -> None:
@@ -178,10 +186,18 @@ def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
             record, facts = service.create_vault(session, copied / file)
             state = service.read_state(session, record)
             return {
-                "id": record.id, "name": record.name, "risk_class": record.risk_class, "safe": record.safe,
-                "timelock": record.timelock, "guard": record.guard, "owners": state.owners, "threshold": state.threshold,
-                "timelock_delay": state.timelock_delay, "tx_hash": facts["tx_hash"], "gas_used": facts["gas_used"],
-            }  # fmt: skip
+                "id": record.id,
+                "name": record.name,
+                "risk_class": record.risk_class,
+                "safe": record.safe,
+                "timelock": record.timelock,
+                "guard": record.guard,
+                "owners": state.owners,
+                "threshold": state.threshold,
+                "timelock_delay": state.timelock_delay,
+                "tx_hash": facts["tx_hash"],
+                "gas_used": facts["gas_used"],
+            }
 
         vaults[label] = run.step(f"create {label} vault from {file}", create)
 
@@ -215,10 +231,15 @@ def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
         )
         done = oob.confirm_with_code(session, proposal, PILOT_CONFIRMER, code, passphrase=sealing)
         return {
-            "required": True, "refused_without_it": refusal, "proposer": PILOT_PROPOSER, "confirmer": done.confirmer,
-            "method": done.method, "safe_tx_hash": done.safe_tx_hash, "confirmed_at": done.confirmed_at.isoformat(),
+            "required": True,
+            "refused_without_it": refusal,
+            "proposer": PILOT_PROPOSER,
+            "confirmer": done.confirmer,
+            "method": done.method,
+            "safe_tx_hash": done.safe_tx_hash,
+            "confirmed_at": done.confirmed_at.isoformat(),
             "reason": done.reason,
-        }  # fmt: skip
+        }
 
     transfers = [
         run.step(

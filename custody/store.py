@@ -52,9 +52,15 @@ deployments = sa.Table(
 
 
 def record_deployment(
-    conn: Connection, chain_id: int, name: str, *, address: str, codehash: str, tx_hash: str | None = None,
+    conn: Connection,
+    chain_id: int,
+    name: str,
+    *,
+    address: str,
+    codehash: str,
+    tx_hash: str | None = None,
     block_number: int | None = None,
-) -> None:  # fmt: skip
+) -> None:
     """Insert or refresh one row of the deployment registry (the creating tx is kept when not given)."""
     row = {"address": address, "codehash": codehash, "recorded_at": utcnow()}
     if tx_hash is not None:

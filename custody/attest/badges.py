@@ -79,12 +79,20 @@ class Badge:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "uid": self.uid, "step": self.step, "mode": self.mode, "attester": self.attester,
-            "recipient": self.recipient, "ref_uid": self.ref_uid, "time": self.time, "expiration": self.expiration,
-            "revocation_time": self.revocation_time, "revocable": self.revocable,
-            "fields": {k: _jsonable(v) for k, v in self.fields.items()}, "tx_hash": self.tx_hash,
+            "uid": self.uid,
+            "step": self.step,
+            "mode": self.mode,
+            "attester": self.attester,
+            "recipient": self.recipient,
+            "ref_uid": self.ref_uid,
+            "time": self.time,
+            "expiration": self.expiration,
+            "revocation_time": self.revocation_time,
+            "revocable": self.revocable,
+            "fields": {k: _jsonable(v) for k, v in self.fields.items()},
+            "tx_hash": self.tx_hash,
             "batch_root": self.batch_root,
-        }  # fmt: skip
+        }
 
 
 def _jsonable(value: Any) -> Any:
@@ -124,11 +132,19 @@ def _badge_from_tuple(raw, *, tx_hash: str | None = None) -> Badge:
     except Exception as exc:
         raise AttestationError(f"attestation {hex32(bytes(uid))} data does not decode as a {st.name} badge") from exc
     return Badge(
-        uid=hex32(bytes(uid)), step=st.name, mode="onchain", attester=Address(to_checksum_address(attester)),
-        recipient=Address(to_checksum_address(recipient)), ref_uid=hex32(bytes(ref_uid)), time=int(time),
-        expiration=int(expiration), revocation_time=int(revocation), revocable=bool(revocable), fields=fields,
+        uid=hex32(bytes(uid)),
+        step=st.name,
+        mode="onchain",
+        attester=Address(to_checksum_address(attester)),
+        recipient=Address(to_checksum_address(recipient)),
+        ref_uid=hex32(bytes(ref_uid)),
+        time=int(time),
+        expiration=int(expiration),
+        revocation_time=int(revocation),
+        revocable=bool(revocable),
+        fields=fields,
         tx_hash=tx_hash,
-    )  # fmt: skip
+    )
 
 
 def raw_attestation(session: Session, uid: bytes):
@@ -197,10 +213,19 @@ def issue(
         nonce = session.chain.call(ctx.contract.functions.getNonce(attester.address).call)
         deadline = now + DELEGATION_WINDOW
         payload = typed.delegated_attest(
-            eas=ctx.address, version=ctx.deployment.version, chain_id=session.chain_id, attester=attester.address,
-            schema=st.uid, recipient=recipient, expiration=expiration, revocable=st.revocable, ref_uid=ref_uid,
-            data=data, nonce=nonce, deadline=deadline,
-        )  # fmt: skip
+            eas=ctx.address,
+            version=ctx.deployment.version,
+            chain_id=session.chain_id,
+            attester=attester.address,
+            schema=st.uid,
+            recipient=recipient,
+            expiration=expiration,
+            revocable=st.revocable,
+            ref_uid=ref_uid,
+            data=data,
+            nonce=nonce,
+            deadline=deadline,
+        )
         sig = attester.sign_typed_data(payload)
         signature = (sig.v, sig.r.to_bytes(32, "big"), sig.s.to_bytes(32, "big"))
         calldata = ctx.contract.encode_abi(
@@ -214,11 +239,20 @@ def issue(
     with session.store.begin() as conn:
         conn.execute(
             badges.insert().values(
-                uid=badge.uid, chain_id=session.chain_id, step=st.name, mode="onchain", vault=badge.vault,
-                attester=badge.attester, recipient=badge.recipient, ref_uid=badge.ref_uid, reference=reference,
-                signer=signer, tx_hash=receipt.tx_hash, created_at=utcnow(),
+                uid=badge.uid,
+                chain_id=session.chain_id,
+                step=st.name,
+                mode="onchain",
+                vault=badge.vault,
+                attester=badge.attester,
+                recipient=badge.recipient,
+                ref_uid=badge.ref_uid,
+                reference=reference,
+                signer=signer,
+                tx_hash=receipt.tx_hash,
+                created_at=utcnow(),
             )
-        )  # fmt: skip
+        )
         audit.attestation_issued(conn, session, badge, receipt, reference=reference)
     log.info("badge %s (%s) issued in %s", badge.uid, st.name, receipt.tx_hash)
     return badge
@@ -244,9 +278,15 @@ def revoke(session: Session, uid: str, *, attester: Signer) -> tuple[Badge, str 
         nonce = session.chain.call(ctx.contract.functions.getNonce(attester.address).call)
         deadline = session.chain.latest_timestamp() + DELEGATION_WINDOW
         payload = typed.delegated_revoke(
-            eas=ctx.address, version=ctx.deployment.version, chain_id=session.chain_id, revoker=attester.address,
-            schema=st.uid, uid=uid_bytes, nonce=nonce, deadline=deadline,
-        )  # fmt: skip
+            eas=ctx.address,
+            version=ctx.deployment.version,
+            chain_id=session.chain_id,
+            revoker=attester.address,
+            schema=st.uid,
+            uid=uid_bytes,
+            nonce=nonce,
+            deadline=deadline,
+        )
         sig = attester.sign_typed_data(payload)
         signature = (sig.v, sig.r.to_bytes(32, "big"), sig.s.to_bytes(32, "big"))
         calldata = ctx.contract.encode_abi(
@@ -255,8 +295,16 @@ def revoke(session: Session, uid: str, *, attester: Signer) -> tuple[Badge, str 
     receipt = session.send(to=ctx.address, data=bytes.fromhex(calldata[2:]), what=f"revoking badge {badge.uid}")
     with session.store.begin() as conn:
         conn.execute(badges.update().where(badges.c.uid == badge.uid).values(revoked_tx=receipt.tx_hash))
-        audit.attestation_revoked(conn, session, uid=badge.uid, step=badge.step, attester=badge.attester,
-                                  safe=badge.vault, mode="onchain", receipt=receipt)  # fmt: skip
+        audit.attestation_revoked(
+            conn,
+            session,
+            uid=badge.uid,
+            step=badge.step,
+            attester=badge.attester,
+            safe=badge.vault,
+            mode="onchain",
+            receipt=receipt,
+        )
     return read(session, uid_bytes), receipt.tx_hash
 
 

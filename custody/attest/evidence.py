@@ -51,9 +51,11 @@ def _get_logs(
     while start <= latest:
         end = min(start + LOG_CHUNK - 1, latest)
         params = {
-            "address": to_checksum_address(address), "fromBlock": hex(start), "toBlock": hex(end),
+            "address": to_checksum_address(address),
+            "fromBlock": hex(start),
+            "toBlock": hex(end),
             "topics": [list(layouts)] + (topics_extra or []),
-        }  # fmt: skip
+        }
         out += decode_logs(rpc_batch(session.chain, [("eth_getLogs", [params])])[0], layouts)
         start = end + 1
     return out
@@ -248,10 +250,19 @@ def offchain_badge(doc: dict[str, Any]) -> tuple[Badge | None, list[str]]:
         return None, [f"not an EAS off-chain attestation document: {text}"]
     batch = (doc.get("custody") or {}).get("batch") or {}
     badge = Badge(
-        uid=hex32(uid), step=st.name, mode="offchain", attester=signer, recipient=Address(to_checksum_address(msg.recipient)),
-        ref_uid=hex32(msg.ref_uid), time=msg.time, expiration=msg.expiration, revocation_time=0,
-        revocable=msg.revocable, fields=fields, batch_root=batch.get("root"),
-    )  # fmt: skip
+        uid=hex32(uid),
+        step=st.name,
+        mode="offchain",
+        attester=signer,
+        recipient=Address(to_checksum_address(msg.recipient)),
+        ref_uid=hex32(msg.ref_uid),
+        time=msg.time,
+        expiration=msg.expiration,
+        revocation_time=0,
+        revocable=msg.revocable,
+        fields=fields,
+        batch_root=batch.get("root"),
+    )
     return badge, []
 
 
@@ -263,7 +274,13 @@ def offchain_message(m: dict[str, Any]) -> OffchainMessage:
     if not isinstance(data, str) or not data.startswith("0x"):
         raise ValueError("data must be 0x-hex")
     return OffchainMessage(
-        schema=b32("schema"), recipient=parse_address(m["recipient"], what="recipient", allow_zero=True),
-        time=int(m["time"]), expiration=int(m["expirationTime"]), revocable=bool(m["revocable"]),
-        ref_uid=b32("refUID"), data=bytes.fromhex(data[2:]), salt=b32("salt"), version=int(m["version"]),
-    )  # fmt: skip
+        schema=b32("schema"),
+        recipient=parse_address(m["recipient"], what="recipient", allow_zero=True),
+        time=int(m["time"]),
+        expiration=int(m["expirationTime"]),
+        revocable=bool(m["revocable"]),
+        ref_uid=b32("refUID"),
+        data=bytes.fromhex(data[2:]),
+        salt=b32("salt"),
+        version=int(m["version"]),
+    )

@@ -58,9 +58,13 @@ def _candidates(session: Session, kind: str, safe_tx_hash: str | None) -> Iterat
 
 
 def entry_hash(
-    session: Session, step: str, *, safe_tx_hash: str | None = None, actor: str | None = None,
+    session: Session,
+    step: str,
+    *,
+    safe_tx_hash: str | None = None,
+    actor: str | None = None,
     payload: dict[str, Any] | None = None,
-) -> bytes:  # fmt: skip
+) -> bytes:
     """The leaf hash of the ledger entry recording ``step`` (32 zero bytes when the ledger has none).
 
     ``safe_tx_hash`` and ``actor`` select approvals / confirmations / executions; ``payload`` selects

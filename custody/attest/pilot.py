@@ -30,10 +30,14 @@ def kyc_section(step: Step, session: Session, vaults: dict[str, dict[str, Any]])
         for label, v in vaults.items():
             for owner in v["owners"]:
                 badge = S.kyc_badge(
-                    session, vault=v["safe"], subject=owner, jurisdiction="CH",
-                    evidence=f"pilot identity file of {owner}".encode(), attester=compliance,
+                    session,
+                    vault=v["safe"],
+                    subject=owner,
+                    jurisdiction="CH",
+                    evidence=f"pilot identity file of {owner}".encode(),
+                    attester=compliance,
                     expiration=session.chain.latest_timestamp() + 365 * 86400,
-                )  # fmt: skip
+                )
                 out[f"{label}:{owner}"] = badge.uid
         return {"attester": compliance.address, "badges": out}
 
@@ -61,8 +65,11 @@ def attest_section(
         bars = Path(collateral["bar_lists"][-1])
         result = S.tag_bars(session, bars, token=collateral["token"], vault=issuer_vault, attester=operations)
         BT.write_documents(result.documents, documents_file)
-        return {**{k: v for k, v in result.summary().items() if k != "uids"}, "documents": str(documents_file),
-                "bar_list": str(bars)}  # fmt: skip
+        return {
+            **{k: v for k, v in result.summary().items() if k != "uids"},
+            "documents": str(documents_file),
+            "bar_list": str(bars),
+        }
 
     batch = step("attest: inventory tags for every collateral bar (one batch, one anchoring tx)", tags)
 
@@ -121,9 +128,10 @@ def auditor_section(
             if any(n.startswith("recorded in the audit bundle") for n in c.notes)
         )
         return {
-            "bundle": str(bundle), "ledger_entries_linked": linked,
+            "bundle": str(bundle),
+            "ledger_entries_linked": linked,
             "by_vault": {label: r.as_dict()["summary"] for label, r in reports.items()},
             "steps": sorted({c.step for r in reports.values() for c in r.checks if c.step}),
-        }  # fmt: skip
+        }
 
     return step("auditor: every badge vs chain, templates and the audit bundle (ledger links, unbadged steps)", verify)

@@ -60,25 +60,50 @@ class Step:
 STEPS: dict[str, Step] = {
     s.name: s
     for s in (
-        Step("kyc", "address vault,address subject,string jurisdiction,bytes32 evidenceHash", True,
-             "a signer's identity was verified (recipient: the signer; expiry: the KYC's validity)"),
-        Step("approval", "address vault,bytes32 safeTxHash,address signer,bytes32 ledgerEntry", True,
-             "an owner approved a Safe transaction (recipient: the signer)"),
-        Step("oob_confirmation", "address vault,bytes32 safeTxHash,string confirmer,string method,bytes32 ledgerEntry", True,
-             "an out-of-band confirmation was given for a Safe transaction"),
-        Step("execution",
-             "address vault,bytes32 safeTxHash,bytes32 txHash,address asset,address to,uint256 amount,bytes32[] approvals,bytes32 ledgerEntry",
-             True, "a Safe transaction was executed (recipient: the vault; refUID: its last approval / confirmation badge)"),
-        Step("inventory_tag",
-             "address vault,address token,bytes32 barId,string serial,string refiner,uint256 fineWeight,bytes32 barListHash",
-             True, "a physical bar backs a collateral token (recipient: the token)"),
-        Step("reconciliation",
-             "address vault,address token,bytes32 barListHash,bytes32 reportHash,uint256 supply,uint256 backing,bool backed,bytes32 ledgerEntry",
-             True, "a reconciliation of a collateral token was signed off"),
-        Step("drill", "address vault,string playbook,bytes32 reportHash,bool passed,bytes32 ledgerEntry", True,
-             "a resilience drill was completed"),
+        Step(
+            "kyc",
+            "address vault,address subject,string jurisdiction,bytes32 evidenceHash",
+            True,
+            "a signer's identity was verified (recipient: the signer; expiry: the KYC's validity)",
+        ),
+        Step(
+            "approval",
+            "address vault,bytes32 safeTxHash,address signer,bytes32 ledgerEntry",
+            True,
+            "an owner approved a Safe transaction (recipient: the signer)",
+        ),
+        Step(
+            "oob_confirmation",
+            "address vault,bytes32 safeTxHash,string confirmer,string method,bytes32 ledgerEntry",
+            True,
+            "an out-of-band confirmation was given for a Safe transaction",
+        ),
+        Step(
+            "execution",
+            "address vault,bytes32 safeTxHash,bytes32 txHash,address asset,address to,uint256 amount,bytes32[] approvals,bytes32 ledgerEntry",
+            True,
+            "a Safe transaction was executed (recipient: the vault; refUID: its last approval / confirmation badge)",
+        ),
+        Step(
+            "inventory_tag",
+            "address vault,address token,bytes32 barId,string serial,string refiner,uint256 fineWeight,bytes32 barListHash",
+            True,
+            "a physical bar backs a collateral token (recipient: the token)",
+        ),
+        Step(
+            "reconciliation",
+            "address vault,address token,bytes32 barListHash,bytes32 reportHash,uint256 supply,uint256 backing,bool backed,bytes32 ledgerEntry",
+            True,
+            "a reconciliation of a collateral token was signed off",
+        ),
+        Step(
+            "drill",
+            "address vault,string playbook,bytes32 reportHash,bool passed,bytes32 ledgerEntry",
+            True,
+            "a resilience drill was completed",
+        ),
     )
-}  # fmt: skip
+}
 STEP_BY_UID = {step.uid: step for step in STEPS.values()}
 
 

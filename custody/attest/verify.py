@@ -80,10 +80,15 @@ class BadgeCheck:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "uid": self.uid, "step": self.step, "mode": self.mode, "attester": self.attester, "ok": self.ok,
-            "problems": self.problems, "notes": self.notes,
+            "uid": self.uid,
+            "step": self.step,
+            "mode": self.mode,
+            "attester": self.attester,
+            "ok": self.ok,
+            "problems": self.problems,
+            "notes": self.notes,
             "badge": None if self.badge is None else self.badge.as_dict(),
-        }  # fmt: skip
+        }
 
 
 @dataclass
@@ -107,21 +112,33 @@ class Report:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "vault": self.vault, "ok": self.ok, "badges": [c.as_dict() for c in self.checks],
-            "missing": self.missing, "templates": self.templates, "problems": self.problems,
+            "vault": self.vault,
+            "ok": self.ok,
+            "badges": [c.as_dict() for c in self.checks],
+            "missing": self.missing,
+            "templates": self.templates,
+            "problems": self.problems,
             "summary": {
-                "badges": len(self.checks), "valid": sum(c.ok for c in self.checks),
-                "invalid": sum(not c.ok for c in self.checks), "missing": len(self.missing),
+                "badges": len(self.checks),
+                "valid": sum(c.ok for c in self.checks),
+                "invalid": sum(not c.ok for c in self.checks),
+                "missing": len(self.missing),
             },
-        }  # fmt: skip
+        }
 
 
 # -- the verifier ------------------------------------------------------------------------------------------
 class Verifier:
     def __init__(
-        self, session: Session, *, templates: Iterable[str | Path] = (), documents: Iterable[dict[str, Any]] = (),
-        from_block: int | None = None, use_workspace: bool = True, ledger: LedgerView | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        session: Session,
+        *,
+        templates: Iterable[str | Path] = (),
+        documents: Iterable[dict[str, Any]] = (),
+        from_block: int | None = None,
+        use_workspace: bool = True,
+        ledger: LedgerView | None = None,
+    ) -> None:
         """``ledger``: the audit ledger to check ``ledgerEntry`` links against and to find unbadged steps
         in (an exported bundle for auditors); by default the workspace's own ledger when ``use_workspace``."""
         self.session = session
@@ -348,15 +365,25 @@ class Verifier:
     def check_offchain(self, doc: dict[str, Any]) -> BadgeCheck:
         badge, problems = offchain_badge(doc)
         uid = badge.uid if badge else str((doc.get("sig") or {}).get("uid", "?"))
-        check = BadgeCheck(uid, badge.step if badge else None, "offchain", badge.attester if badge else None,
-                           problems=list(problems), badge=badge)  # fmt: skip
+        check = BadgeCheck(
+            uid,
+            badge.step if badge else None,
+            "offchain",
+            badge.attester if badge else None,
+            problems=list(problems),
+            badge=badge,
+        )
         if badge is None:
             return check
         sig = doc["sig"]
         msg = offchain_message(sig["message"])
         domain = sig.get("domain") or {}
-        expected = {"name": OFFCHAIN_DOMAIN_NAME, "version": self.ctx.deployment.version,
-                    "chainId": self.session.chain_id, "verifyingContract": self.ctx.address}  # fmt: skip
+        expected = {
+            "name": OFFCHAIN_DOMAIN_NAME,
+            "version": self.ctx.deployment.version,
+            "chainId": self.session.chain_id,
+            "verifyingContract": self.ctx.address,
+        }
         for key, want in expected.items():
             got = domain.get(key)
             if (str(got).lower() if key == "verifyingContract" else got) != (
@@ -434,16 +461,30 @@ class Verifier:
             if "execution" in emit and not any(
                 b.step == "execution" and hex32(b.fields["safeTxHash"]) == ex.safe_tx_hash for b in valid
             ):
-                out.append({"step": "execution", "safe_tx_hash": ex.safe_tx_hash, "tx_hash": ex.tx_hash,
-                            "message": f"execution {ex.tx_hash} ({ex.safe_tx_hash}) lacks a valid execution badge"})  # fmt: skip
+                out.append(
+                    {
+                        "step": "execution",
+                        "safe_tx_hash": ex.safe_tx_hash,
+                        "tx_hash": ex.tx_hash,
+                        "message": f"execution {ex.tx_hash} ({ex.safe_tx_hash}) lacks a valid execution badge",
+                    }
+                )
             if "approval" in emit:
                 for signer in ex.signers:
                     if not any(
-                        b.step == "approval" and hex32(b.fields["safeTxHash"]) == ex.safe_tx_hash
-                        and to_checksum_address(b.fields["signer"]) == signer for b in valid
-                    ):  # fmt: skip
-                        out.append({"step": "approval", "safe_tx_hash": ex.safe_tx_hash, "signer": signer,
-                                    "message": f"approval of {ex.safe_tx_hash} by {signer} lacks a valid approval badge"})  # fmt: skip
+                        b.step == "approval"
+                        and hex32(b.fields["safeTxHash"]) == ex.safe_tx_hash
+                        and to_checksum_address(b.fields["signer"]) == signer
+                        for b in valid
+                    ):
+                        out.append(
+                            {
+                                "step": "approval",
+                                "safe_tx_hash": ex.safe_tx_hash,
+                                "signer": signer,
+                                "message": f"approval of {ex.safe_tx_hash} by {signer} lacks a valid approval badge",
+                            }
+                        )
         if self.ledger is not None:  # also the off-chain steps (confirmations), which only the ledger records
             out += self._missing_in_ledger(vault, auth, valid, out)
         return out
@@ -473,12 +514,17 @@ class Verifier:
             actor = str(entry.get("actor") or "")
             if (step, safe_tx_hash, "" if step == "execution" else actor.lower()) in seen:
                 continue
-            out.append({
-                "step": step, "safe_tx_hash": safe_tx_hash, "ledger_seq": entry.get("seq"), "ledger_entry": hex32(leaf),
-                "actor": actor,
-                "message": f"{self.ledger.source} entry #{entry.get('seq')} ({entry['kind']} of {safe_tx_hash} by {actor}) "
-                f"lacks a valid {step} badge",
-            })  # fmt: skip
+            out.append(
+                {
+                    "step": step,
+                    "safe_tx_hash": safe_tx_hash,
+                    "ledger_seq": entry.get("seq"),
+                    "ledger_entry": hex32(leaf),
+                    "actor": actor,
+                    "message": f"{self.ledger.source} entry #{entry.get('seq')} ({entry['kind']} of {safe_tx_hash} by {actor}) "
+                    f"lacks a valid {step} badge",
+                }
+            )
         return out
 
     # -- entry points --

@@ -23,18 +23,54 @@ import orjson
 REDACTED = "[redacted]"
 # Secret fields, by exact name (case-insensitive; "-" and "_" alike). An explicit list: a pattern such as
 # "…code$" also masked every reconciliation's exit_code, hiding which run found problems.
-SECRET_FIELDS = frozenset({
-    "password", "passphrase", "pass", "pin", "secret", "private_key", "privkey", "priv_key", "mnemonic", "seed",
-    "totp", "totp_secret", "otp", "otp_secret", "challenge_code", "code", "api_key", "token_pin", "credential",
-    "credentials",
-})  # fmt: skip
+SECRET_FIELDS = frozenset(
+    {
+        "password",
+        "passphrase",
+        "pass",
+        "pin",
+        "secret",
+        "private_key",
+        "privkey",
+        "priv_key",
+        "mnemonic",
+        "seed",
+        "totp",
+        "totp_secret",
+        "otp",
+        "otp_secret",
+        "challenge_code",
+        "code",
+        "api_key",
+        "token_pin",
+        "credential",
+        "credentials",
+    }
+)
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 PHONE = re.compile(r"(?<![0-9A-Za-z])\+[0-9][0-9 ()-]{7,}[0-9](?![0-9A-Za-z])")  # international format
 
 CSV_COLUMNS = (
-    "seq", "time", "kind", "actor", "vault", "chain_id", "safe", "safe_tx_hash", "tx_hash", "block", "log_index",
-    "asset", "to", "from", "amount", "success", "supersedes", "description", "payload",
-)  # fmt: skip
+    "seq",
+    "time",
+    "kind",
+    "actor",
+    "vault",
+    "chain_id",
+    "safe",
+    "safe_tx_hash",
+    "tx_hash",
+    "block",
+    "log_index",
+    "asset",
+    "to",
+    "from",
+    "amount",
+    "success",
+    "supersedes",
+    "description",
+    "payload",
+)
 
 
 def scrub_text(value: str) -> str:
@@ -90,15 +126,26 @@ def csv_row(entry: dict[str, Any]) -> dict[str, Any]:
     refs, payload = e.get("refs", {}), e.get("payload", {})
     amount = payload.get("amount", payload.get("value"))
     return {
-        "seq": e["seq"], "time": e["time"], "kind": e["kind"], "actor": e["actor"], "vault": e.get("vault") or "",
-        "chain_id": e.get("chain_id") if e.get("chain_id") is not None else "", "safe": payload.get("safe", ""),
-        "safe_tx_hash": refs.get("safe_tx_hash", ""), "tx_hash": refs.get("tx_hash", ""),
-        "block": refs.get("block", ""), "log_index": refs.get("log_index", ""), "asset": payload.get("asset", ""),
-        "to": payload.get("to", ""), "from": payload.get("from", ""), "amount": "" if amount is None else amount,
+        "seq": e["seq"],
+        "time": e["time"],
+        "kind": e["kind"],
+        "actor": e["actor"],
+        "vault": e.get("vault") or "",
+        "chain_id": e.get("chain_id") if e.get("chain_id") is not None else "",
+        "safe": payload.get("safe", ""),
+        "safe_tx_hash": refs.get("safe_tx_hash", ""),
+        "tx_hash": refs.get("tx_hash", ""),
+        "block": refs.get("block", ""),
+        "log_index": refs.get("log_index", ""),
+        "asset": payload.get("asset", ""),
+        "to": payload.get("to", ""),
+        "from": payload.get("from", ""),
+        "amount": "" if amount is None else amount,
         "success": "" if "success" not in payload else str(payload["success"]).lower(),
-        "supersedes": refs.get("supersedes", ""), "description": payload.get("description", ""),
+        "supersedes": refs.get("supersedes", ""),
+        "description": payload.get("description", ""),
         "payload": json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
-    }  # fmt: skip
+    }
 
 
 def to_csv(entries: Iterable[dict[str, Any]]) -> str:

@@ -103,11 +103,16 @@ class IntegrityResult:
         latest = self.heads[-1] if self.heads else None
         ordered = sorted(self.problems, key=lambda p: (p.sequence is None, p.sequence or 0))
         return {
-            "ok": self.ok, "size": self.size, "root": self.root.hex(), "heads": len(self.heads),
-            "latest_head": None if latest is None else latest.as_dict(), "keys": self.keys,
-            "first_bad_sequence": self.first_bad_sequence, "problem_count": len(self.problems),
+            "ok": self.ok,
+            "size": self.size,
+            "root": self.root.hex(),
+            "heads": len(self.heads),
+            "latest_head": None if latest is None else latest.as_dict(),
+            "keys": self.keys,
+            "first_bad_sequence": self.first_bad_sequence,
+            "problem_count": len(self.problems),
             "problems": [p.as_dict() for p in ordered[:limit]],
-        }  # fmt: skip
+        }
 
 
 def check_rows(
@@ -213,17 +218,27 @@ def _check_heads(result: IntegrityResult, roots: dict[int, bytes], log_id: str |
             bad.append((head, "head_signature", f"head {head.id} (size {head.size}) has an invalid signature"))
         elif head.size > n:
             result.problems.append(
-                Problem(n, "head_beyond_log", f"head {head.id} covers {head.size} entries but the log has {n}: "
-                        f"entries {n}..{head.size - 1} are missing (truncated)")
-            )  # fmt: skip
+                Problem(
+                    n,
+                    "head_beyond_log",
+                    f"head {head.id} covers {head.size} entries but the log has {n}: "
+                    f"entries {n}..{head.size - 1} are missing (truncated)",
+                )
+            )
         elif head.size < 1:
             bad.append((head, "head_empty", f"head {head.id} has size {head.size}"))
         else:
             signed.append(head)
             root = roots[head.size]
             if root != head.root:
-                bad.append((head, "head_root_mismatch", f"head {head.id} (size {head.size}) signs root "
-                            f"{head.root.hex()[:16]}…, but the entries recompute to {root.hex()[:16]}… (forked or rewritten)"))  # fmt: skip
+                bad.append(
+                    (
+                        head,
+                        "head_root_mismatch",
+                        f"head {head.id} (size {head.size}) signs root "
+                        f"{head.root.hex()[:16]}…, but the entries recompute to {root.hex()[:16]}… (forked or rewritten)",
+                    )
+                )
             else:
                 good.append(head.size)
     good.sort()
@@ -252,10 +267,15 @@ def _check_consistency(result: IntegrityResult, heads: list[SignedHead]) -> None
             ok = verify_consistency(first.size, second.size, first.root, second.root, proof)
         if not ok:
             result.problems.append(
-                Problem(first.size, "heads_inconsistent", f"signed heads of size {first.size} (root "
-                        f"{first.root.hex()[:16]}…) and {second.size} (root {second.root.hex()[:16]}…) are not "
-                        "consistent: no append-only log explains both", until=second.size)
-            )  # fmt: skip
+                Problem(
+                    first.size,
+                    "heads_inconsistent",
+                    f"signed heads of size {first.size} (root "
+                    f"{first.root.hex()[:16]}…) and {second.size} (root {second.root.hex()[:16]}…) are not "
+                    "consistent: no append-only log explains both",
+                    until=second.size,
+                )
+            )
 
 
 def _check_signed_tail(result: IntegrityResult) -> None:
@@ -263,6 +283,10 @@ def _check_signed_tail(result: IntegrityResult) -> None:
     covered = max(result.verified_sizes, default=0)
     if covered < result.size:
         result.problems.append(
-            Problem(covered, "unsigned_entries", f"entries {covered}..{result.size - 1} are under no signed head; "
-                    "every append signs one, so heads were deleted or entries added outside custody")
-        )  # fmt: skip
+            Problem(
+                covered,
+                "unsigned_entries",
+                f"entries {covered}..{result.size - 1} are under no signed head; "
+                "every append signs one, so heads were deleted or entries added outside custody",
+            )
+        )

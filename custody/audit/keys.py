@@ -53,16 +53,26 @@ class SignedHead:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "log_id": self.log_id, "size": self.size, "root": self.root.hex(), "time": self.time,
-            "key_id": self.key_id, "signature": self.signature.hex(),
-        }  # fmt: skip
+            "id": self.id,
+            "log_id": self.log_id,
+            "size": self.size,
+            "root": self.root.hex(),
+            "time": self.time,
+            "key_id": self.key_id,
+            "signature": self.signature.hex(),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SignedHead:
         return cls(
-            log_id=str(data["log_id"]), size=int(data["size"]), root=bytes.fromhex(data["root"]), time=int(data["time"]),
-            key_id=str(data["key_id"]), signature=bytes.fromhex(data["signature"]), id=data.get("id"),
-        )  # fmt: skip
+            log_id=str(data["log_id"]),
+            size=int(data["size"]),
+            root=bytes.fromhex(data["root"]),
+            time=int(data["time"]),
+            key_id=str(data["key_id"]),
+            signature=bytes.fromhex(data["signature"]),
+            id=data.get("id"),
+        )
 
 
 def head_message(log_id: str, size: int, root: bytes, time: int) -> bytes:

@@ -160,8 +160,15 @@ class Ledger:
         time: str | None = None,
     ) -> Entry:
         """Append one entry inside ``conn``'s transaction; returns it (with its sequence number)."""
-        item = {"kind": kind, "actor": actor, "vault": vault, "chain_id": chain_id, "refs": refs, "payload": payload,
-                "time": time}  # fmt: skip
+        item = {
+            "kind": kind,
+            "actor": actor,
+            "vault": vault,
+            "chain_id": chain_id,
+            "refs": refs,
+            "payload": payload,
+            "time": time,
+        }
         return self.append_many(conn, [item])[0]
 
     def append_many(self, conn: Connection, items: Iterable[Mapping[str, Any]], *, entries: bool = True) -> list[Entry]:
@@ -180,10 +187,17 @@ class Ledger:
                 kind = _kind(item["kind"])
                 refs = {k: v for k, v in (item.get("refs") or {}).items() if v is not None}
                 doc: dict[str, Any] = {
-                    "actor": str(item.get("actor") or ""), "chain_id": item.get("chain_id"), "kind": kind,
-                    "payload": dict(item.get("payload") or {}), "prev": prev.hex(), "refs": refs,
-                    "seq": frontier.size, "time": item.get("time") or now, "v": FORMAT_VERSION, "vault": item.get("vault"),
-                }  # fmt: skip
+                    "actor": str(item.get("actor") or ""),
+                    "chain_id": item.get("chain_id"),
+                    "kind": kind,
+                    "payload": dict(item.get("payload") or {}),
+                    "prev": prev.hex(),
+                    "refs": refs,
+                    "seq": frontier.size,
+                    "time": item.get("time") or now,
+                    "v": FORMAT_VERSION,
+                    "vault": item.get("vault"),
+                }
                 blob = canonical_json(doc)
                 leaf = leaf_hash(blob)
                 frontier.push(leaf)
@@ -212,10 +226,14 @@ class Ledger:
             key, when, root = self._head_key(), int(_time.time()), frontier.root()
             conn.execute(
                 audit_heads.insert().values(
-                    log_id=state.log_id, size=frontier.size, root=root, time=when, key_id=key.key_id,
+                    log_id=state.log_id,
+                    size=frontier.size,
+                    root=root,
+                    time=when,
+                    key_id=key.key_id,
                     signature=key.sign(head_message(state.log_id, frontier.size, root, when)),
                 )
-            )  # fmt: skip
+            )
         return out
 
     def record(self, kind: EntryKind | str, **fields: Any) -> Entry:
@@ -304,8 +322,17 @@ class Ledger:
     def add_heads(self, heads: Iterable[SignedHead]) -> None:
         """Store already-signed heads (bulk; used by imports and generated test ledgers)."""
         self._ready()
-        rows = [{"log_id": h.log_id, "size": h.size, "root": h.root, "time": h.time, "key_id": h.key_id,
-                 "signature": h.signature} for h in heads]  # fmt: skip
+        rows = [
+            {
+                "log_id": h.log_id,
+                "size": h.size,
+                "root": h.root,
+                "time": h.time,
+                "key_id": h.key_id,
+                "signature": h.signature,
+            }
+            for h in heads
+        ]
         if rows:
             with self.store.begin() as conn:
                 conn.execute(audit_heads.insert(), rows)
@@ -396,9 +423,14 @@ def _kind(value: EntryKind | str) -> str:
 
 def _head(row: Mapping[Any, Any]) -> SignedHead:
     return SignedHead(
-        log_id=row["log_id"], size=int(row["size"]), root=bytes(row["root"]), time=int(row["time"]),
-        key_id=row["key_id"], signature=bytes(row["signature"]), id=row["id"],
-    )  # fmt: skip
+        log_id=row["log_id"],
+        size=int(row["size"]),
+        root=bytes(row["root"]),
+        time=int(row["time"]),
+        key_id=row["key_id"],
+        signature=bytes(row["signature"]),
+        id=row["id"],
+    )
 
 
 def _ref_row(doc: dict[str, Any]) -> tuple[Any, ...]:
@@ -406,6 +438,13 @@ def _ref_row(doc: dict[str, Any]) -> tuple[Any, ...]:
     refs, payload = doc["refs"], doc["payload"]
     safe = payload.get("safe") or refs.get("safe")
     return (
-        doc["seq"], doc["kind"], doc["chain_id"], safe.lower() if isinstance(safe, str) else None, refs.get("tx_hash"),
-        refs.get("block"), refs.get("log_index"), refs.get("safe_tx_hash"), None,
-    )  # fmt: skip
+        doc["seq"],
+        doc["kind"],
+        doc["chain_id"],
+        safe.lower() if isinstance(safe, str) else None,
+        refs.get("tx_hash"),
+        refs.get("block"),
+        refs.get("log_index"),
+        refs.get("safe_tx_hash"),
+        None,
+    )

@@ -160,8 +160,12 @@ class InclusionProof:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> InclusionProof:
-        return cls(int(data["index"]), int(data["size"]), bytes.fromhex(data["leaf_hash"]),
-                   tuple(bytes.fromhex(p) for p in data["path"]))  # fmt: skip
+        return cls(
+            int(data["index"]),
+            int(data["size"]),
+            bytes.fromhex(data["leaf_hash"]),
+            tuple(bytes.fromhex(p) for p in data["path"]),
+        )
 
     def verify(self, root: bytes) -> bool:
         return verify_inclusion(self.index, self.size, self.leaf, self.path, root)

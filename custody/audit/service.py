@@ -57,17 +57,23 @@ def head(store: Store, key_source: Callable[[], LedgerKey], *, sign: bool = True
 
 
 def verify(
-    *, store: Store | None = None, session: Session | None = None, bundle: str | Path | None = None,
-    chain: Chain | None = None, keys: list[str] | None = None, progress: Progress | None = None,
-) -> VerifyReport:  # fmt: skip
+    *,
+    store: Store | None = None,
+    session: Session | None = None,
+    bundle: str | Path | None = None,
+    chain: Chain | None = None,
+    keys: list[str] | None = None,
+    progress: Progress | None = None,
+) -> VerifyReport:
     """Verify the workspace ledger (``store``; chain checks on ``chain`` if given) or a ``bundle``.
     ``progress(entries checked, entries)`` is called as the entries are recomputed."""
     trusted = keys or None
     if bundle is not None:
         return verify_bundle(bundle, chain=chain, trusted_keys=trusted, progress=progress)
     store = store if store is not None else session.store  # type: ignore[union-attr]
-    return verify_ledger(ledger_for(store), chain=chain, anchors=anchors(store), trusted_keys=trusted,
-                         progress=progress)  # fmt: skip
+    return verify_ledger(
+        ledger_for(store), chain=chain, anchors=anchors(store), trusted_keys=trusted, progress=progress
+    )
 
 
 def entries(ledger: Ledger) -> list[dict[str, Any]]:
@@ -112,8 +118,13 @@ def export(
         if out is None:
             raise AuditError("a bundle is a tar.gz file: pass --out PATH")
         manifest = export_bundle(ledger, out, progress=progress)
-        return {"format": fmt, "path": str(out), "size": manifest["size"], "root": manifest["root"],
-                "files": len(manifest["files"]) + 1}  # fmt: skip
+        return {
+            "format": fmt,
+            "path": str(out),
+            "size": manifest["size"],
+            "root": manifest["root"],
+            "files": len(manifest["files"]) + 1,
+        }
     rows = entries(ledger)
     if fmt == "html":
         if out is None:

@@ -18,8 +18,13 @@ from custody.audit.ledger import Ledger
 from custody.audit.merkle import leaf_hash
 
 _SAFE = "0x" + "5afe" * 10
-_KINDS = (EntryKind.PROPOSAL_CREATED, EntryKind.APPROVAL_SIGNED, EntryKind.APPROVAL_SIGNED, EntryKind.EXECUTION,
-          EntryKind.DEPOSIT_OBSERVED)  # fmt: skip
+_KINDS = (
+    EntryKind.PROPOSAL_CREATED,
+    EntryKind.APPROVAL_SIGNED,
+    EntryKind.APPROVAL_SIGNED,
+    EntryKind.EXECUTION,
+    EntryKind.DEPOSIT_OBSERVED,
+)
 
 
 def synthetic_item(n: int) -> dict[str, Any]:
@@ -31,11 +36,20 @@ def synthetic_item(n: int) -> dict[str, Any]:
         "vault": f"vault-{n % 13}",
         "chain_id": 31337,
         "time": "2026-01-06T10:00:00Z",
-        "refs": {"safe_tx_hash": "0x" + f"{n:064x}", "tx_hash": None if kind is not EntryKind.EXECUTION else "0x" + f"{n * 7:064x}",
-                 "block": 100 + n},
-        "payload": {"n": n, "safe": _SAFE, "to": "0x" + "23" * 20, "value": str(n * 10**15), "nonce": n // 5,
-                    "description": f"synthetic transfer {n}"},
-    }  # fmt: skip
+        "refs": {
+            "safe_tx_hash": "0x" + f"{n:064x}",
+            "tx_hash": None if kind is not EntryKind.EXECUTION else "0x" + f"{n * 7:064x}",
+            "block": 100 + n,
+        },
+        "payload": {
+            "n": n,
+            "safe": _SAFE,
+            "to": "0x" + "23" * 20,
+            "value": str(n * 10**15),
+            "nonce": n // 5,
+            "description": f"synthetic transfer {n}",
+        },
+    }
 
 
 def items(start: int, count: int) -> Iterator[dict[str, Any]]:

@@ -122,13 +122,18 @@ class AnvilProcess:
     def _command(self, port: int) -> list[str]:
         cmd = [
             str(self.binary),
-            "--host", "127.0.0.1",
-            "--port", str(port),
-            "--chain-id", str(self.chain_id),
-            "--mnemonic", DEFAULT_MNEMONIC,
-            "--accounts", "10",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--chain-id",
+            str(self.chain_id),
+            "--mnemonic",
+            DEFAULT_MNEMONIC,
+            "--accounts",
+            "10",
             "--silent",
-        ]  # fmt: skip
+        ]
         if self.state_file is not None:
             self.state_file.parent.mkdir(parents=True, exist_ok=True)
             cmd += ["--state", str(self.state_file)]

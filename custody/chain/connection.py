@@ -122,9 +122,14 @@ def connect(
     for name in ("validation", "ens_name_to_address", "gas_price_strategy", "gas_estimate"):
         w3.middleware_onion.remove(name)
     chain = Chain(
-        w3=w3, url=url, chain_id=0, client="", poll_latency=policy.poll_latency,
-        receipt_timeout=policy.receipt_timeout, policy=policy,
-    )  # fmt: skip
+        w3=w3,
+        url=url,
+        chain_id=0,
+        client="",
+        poll_latency=policy.poll_latency,
+        receipt_timeout=policy.receipt_timeout,
+        policy=policy,
+    )
     try:
         chain.chain_id = chain.call(lambda: w3.eth.chain_id)
         chain.client = chain.call(lambda: w3.client_version)

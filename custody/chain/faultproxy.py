@@ -77,8 +77,14 @@ class Fault:
         self._release.set()
 
     def as_dict(self) -> dict[str, Any]:
-        return {"mode": self.mode, "method": self.method or "*", "count": self.count, "skip": self.skip,
-                "matched": self.matched, "injected": self.injected}  # fmt: skip
+        return {
+            "mode": self.mode,
+            "method": self.method or "*",
+            "count": self.count,
+            "skip": self.skip,
+            "matched": self.matched,
+            "injected": self.injected,
+        }
 
 
 @dataclass(frozen=True)

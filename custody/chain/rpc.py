@@ -39,13 +39,28 @@ log = logging.getLogger("custody.chain.rpc")
 # signed bytes are the same transaction — a node accepts it at most once).
 IDEMPOTENT_METHODS = frozenset(
     {
-        "eth_chainId", "net_version", "web3_clientVersion", "eth_blockNumber", "eth_gasPrice",
-        "eth_maxPriorityFeePerGas", "eth_feeHistory", "eth_getBalance", "eth_getCode", "eth_getStorageAt",
-        "eth_getTransactionCount", "eth_getBlockByNumber", "eth_getBlockByHash", "eth_getTransactionByHash",
-        "eth_getTransactionReceipt", "eth_getLogs", "eth_call", "eth_estimateGas", "eth_syncing",
+        "eth_chainId",
+        "net_version",
+        "web3_clientVersion",
+        "eth_blockNumber",
+        "eth_gasPrice",
+        "eth_maxPriorityFeePerGas",
+        "eth_feeHistory",
+        "eth_getBalance",
+        "eth_getCode",
+        "eth_getStorageAt",
+        "eth_getTransactionCount",
+        "eth_getBlockByNumber",
+        "eth_getBlockByHash",
+        "eth_getTransactionByHash",
+        "eth_getTransactionReceipt",
+        "eth_getLogs",
+        "eth_call",
+        "eth_estimateGas",
+        "eth_syncing",
         "eth_sendRawTransaction",
     }
-)  # fmt: skip
+)
 TRANSIENT_RPC_CODES = frozenset({-32005, -32603})  # limit exceeded / internal error (when not a revert)
 RETRY_HTTP_STATUS = frozenset({429, 500, 502, 503, 504})
 

@@ -43,8 +43,13 @@ def _bar(description: str, columns: tuple[Any, ...], stream: Console | None) -> 
 
 def byte_progress(description: str, *, stream: Console | None = None) -> AbstractContextManager[Update]:
     """A ``progress(done_bytes, total_bytes)`` callback drawing one bar for ``description``."""
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-               TimeRemainingColumn())  # fmt: skip
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
     return _bar(description, columns, stream)
 
 

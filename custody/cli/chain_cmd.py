@@ -71,16 +71,22 @@ def status(app: AppContext) -> None:
         raise click.exceptions.Exit(3)
     block = int(rpc_call(record.url, "eth_blockNumber"), 16)
     try:  # a chain restarted without its saved state is another chain to this workspace's records
-        check_binding(connect(record.url, expected_chain_id=record.chain_id), app.workspace.store,
-                      where=str(app.workspace.home))  # fmt: skip
+        check_binding(
+            connect(record.url, expected_chain_id=record.chain_id), app.workspace.store, where=str(app.workspace.home)
+        )
         problem = None
     except ForeignChain as exc:
         problem = exc.message
     data = {
-        "running": True, "url": record.url, "pid": record.pid, "chain_id": record.chain_id, "block": block,
-        "state_file": record.state_file, "uptime_s": round(time.time() - record.started_at, 1),
+        "running": True,
+        "url": record.url,
+        "pid": record.pid,
+        "chain_id": record.chain_id,
+        "block": block,
+        "state_file": record.state_file,
+        "uptime_s": round(time.time() - record.started_at, 1),
         "binding": {"matches": problem is None, "problem": problem},
-    }  # fmt: skip
+    }
 
     def render(c: Console) -> None:
         c.print(f"running: {record.url} chain id {record.chain_id}, block {block}, pid {record.pid}")

@@ -35,9 +35,13 @@ def deploy_cmd(app: AppContext, symbol: str, token_name: str, vault_name: str, t
     """Create issuer vault NAME from TEMPLATE (plus the issuer calls) and deploy CollateralToken SYMBOL for it."""
     session = app.session()
     vault, info = C.deploy(
-        session, symbol=symbol, name=token_name, vault=vault_name, template=template,
+        session,
+        symbol=symbol,
+        name=token_name,
+        vault=vault_name,
+        template=template,
         workdir=session.workspace.home / "templates",
-    )  # fmt: skip
+    )
     app.emit({**info.as_dict(), "issuer_vault": vault}, lambda c: _render_info(c, info, "deployed"))
 
 
@@ -82,8 +86,14 @@ def issue_cmd(app: AppContext, token: str, bars_path: str, holder: str, signer_u
     session = app.session()
     signers = [session.signer(uri) for uri in signer_uris]
     info, batch, bars = C.issue_bars(session, C.resolve_token(session, token), bars_path, to=holder, signers=signers)
-    data = {**info.as_dict(), "batch": "0x" + batch.batch.hex(), "bars": len(bars), "allocate_tx": batch.allocate_tx,
-            "mint_tx": batch.mint_tx, "block": batch.block}  # fmt: skip
+    data = {
+        **info.as_dict(),
+        "batch": "0x" + batch.batch.hex(),
+        "bars": len(bars),
+        "allocate_tx": batch.allocate_tx,
+        "mint_tx": batch.mint_tx,
+        "block": batch.block,
+    }
     app.emit(
         data,
         lambda c: c.print(

@@ -49,8 +49,15 @@ def sign(app: AppContext, vault_ref: str, custodian: str, signer_uri: str) -> No
     request = X.open_request(session, vault_ref, custodian)
     request, added = X.sign(session, request, signer)
     quorum = X.status(session, vault_ref).quorum
-    data = {"request": request.id, "digest": request.digest, "signer": signer.address, "added": added,
-            "signatures": len(request.signatures), "quorum": quorum, "deadline": request.deadline}  # fmt: skip
+    data = {
+        "request": request.id,
+        "digest": request.digest,
+        "signer": signer.address,
+        "added": added,
+        "signatures": len(request.signatures),
+        "quorum": quorum,
+        "deadline": request.deadline,
+    }
     app.emit(
         data,
         lambda c: c.print(

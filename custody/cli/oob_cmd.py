@@ -21,9 +21,12 @@ def oob_group() -> None:
 @oob_group.command()
 @click.argument("name")
 @click.option(
-    "--key", "keys", multiple=True, metavar="ADDRESS|URI",
+    "--key",
+    "keys",
+    multiple=True,
+    metavar="ADDRESS|URI",
     help="A signing key NAME holds (repeatable): NAME may never confirm what that key proposed.",
-)  # fmt: skip
+)
 @json_option
 @pass_app
 def enroll(app: AppContext, name: str, keys: tuple[str, ...]) -> None:

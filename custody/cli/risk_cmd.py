@@ -142,8 +142,10 @@ def screen_deposits(app: AppContext, vault_ref: str) -> None:
 
     def render(c: Console) -> None:
         for hit in data["hits"]:
-            c.print(f"[bold red]sanctioned[/bold red] sender {hit['sender']}: {hit['amount']} {hit['asset']} "
-                    f"({hit['entry']}){' — opened ' + hit['case'] if 'case' in hit else ''}")  # fmt: skip
+            c.print(
+                f"[bold red]sanctioned[/bold red] sender {hit['sender']}: {hit['amount']} {hit['asset']} "
+                f"({hit['entry']}){' — opened ' + hit['case'] if 'case' in hit else ''}"
+            )
         if not data["hits"]:
             c.print(f"no deposit of {data['vault']} comes from a listed address ({data['list_version']})")
 

@@ -29,9 +29,14 @@ def create(app: AppContext, policy_file: str, name: str | None) -> None:
     session = app.session()
     record, facts = service.create_vault(session, policy_file, name=name)
     data = {
-        "id": record.id, "name": record.name, "risk_class": record.risk_class, "safe": record.safe,
-        "timelock": record.timelock, "policy_hash": record.policy_hash, **facts,
-    }  # fmt: skip
+        "id": record.id,
+        "name": record.name,
+        "risk_class": record.risk_class,
+        "safe": record.safe,
+        "timelock": record.timelock,
+        "policy_hash": record.policy_hash,
+        **facts,
+    }
 
     def render(c: Console) -> None:
         verb = "found existing" if facts["resumed"] else "created"
@@ -45,20 +50,40 @@ def create(app: AppContext, policy_file: str, name: str | None) -> None:
 def _state_dict(state: service.VaultState) -> dict[str, Any]:
     r = state.record
     return {
-        "id": r.id, "name": r.name, "risk_class": r.risk_class, "safe": r.safe, "timelock": r.timelock,
-        "block": state.block_number, "owners": state.owners, "threshold": state.threshold, "nonce": state.nonce,
-        "safe_version": state.version, "singleton": state.singleton, "singleton_is_canonical": state.singleton_is_canonical,
-        "modules": state.modules, "guard": state.guard, "fallback_handler": state.fallback_handler,
+        "id": r.id,
+        "name": r.name,
+        "risk_class": r.risk_class,
+        "safe": r.safe,
+        "timelock": r.timelock,
+        "block": state.block_number,
+        "owners": state.owners,
+        "threshold": state.threshold,
+        "nonce": state.nonce,
+        "safe_version": state.version,
+        "singleton": state.singleton,
+        "singleton_is_canonical": state.singleton_is_canonical,
+        "modules": state.modules,
+        "guard": state.guard,
+        "fallback_handler": state.fallback_handler,
         "fallback_handler_is_custody": state.fallback_handler_is_custody,
-        "timelock_delay": state.timelock_delay, "timelock_roles_ok": state.timelock_roles_ok,
+        "timelock_delay": state.timelock_delay,
+        "timelock_roles_ok": state.timelock_roles_ok,
         "balances": [
-            {"symbol": b.symbol, "token": b.token, "decimals": b.decimals,
-             "balance": None if b.balance is None else str(b.balance),
-             "display": b.problem if b.balance is None else format_amount(b.balance, b.decimals)}
+            {
+                "symbol": b.symbol,
+                "token": b.token,
+                "decimals": b.decimals,
+                "balance": None if b.balance is None else str(b.balance),
+                "display": b.problem if b.balance is None else format_amount(b.balance, b.decimals),
+            }
             for b in state.balances
         ],
-        "policy_path": r.policy_path, "policy_hash": r.policy_hash, "created_tx": r.created_tx,
-        "policy": None if state.guard_info is None else {
+        "policy_path": r.policy_path,
+        "policy_hash": r.policy_hash,
+        "created_tx": r.created_tx,
+        "policy": None
+        if state.guard_info is None
+        else {
             "guard": state.guard_info.address,
             "guard_version": state.guard_info.version,
             "policy_hash": "0x" + state.guard_info.policy_hash.hex(),
@@ -69,7 +94,7 @@ def _state_dict(state: service.VaultState) -> dict[str, Any]:
             "template_file": state.template_file_status,
             "rules": _onchain_rules(state),
         },
-    }  # fmt: skip
+    }
 
 
 def _onchain_rules(state: service.VaultState) -> list[str]:
@@ -116,9 +141,15 @@ def list_cmd(app: AppContext) -> None:
         for s in states:
             eth = next(b for b in s.balances if b.token is None)
             t.add_row(
-                str(s.record.id), s.record.name, s.record.risk_class, s.record.safe,
-                f"{s.threshold}-of-{len(s.owners)}", str(s.nonce), format_amount(eth.balance, 18), f"{s.timelock_delay}s",
-            )  # fmt: skip
+                str(s.record.id),
+                s.record.name,
+                s.record.risk_class,
+                s.record.safe,
+                f"{s.threshold}-of-{len(s.owners)}",
+                str(s.nonce),
+                format_amount(eth.balance, 18),
+                f"{s.timelock_delay}s",
+            )
         c.print(t)
 
     app.emit(data, render)

@@ -30,8 +30,12 @@ def status_cmd(app: AppContext) -> None:
     def render(c: Console) -> None:
         t = table("chain id", "genesis", "anchored blocks", "vaults")
         for item in data["chains"]:
-            t.add_row(str(item["chain_id"]), item["genesis_hash"] or "(not bound yet)", str(len(item["anchored_blocks"])),
-                      ", ".join(v["name"] for v in item["vaults"]) or "-")  # fmt: skip
+            t.add_row(
+                str(item["chain_id"]),
+                item["genesis_hash"] or "(not bound yet)",
+                str(len(item["anchored_blocks"])),
+                ", ".join(v["name"] for v in item["vaults"]) or "-",
+            )
         c.print(t)
         current = data["current"]
         if current is None:

@@ -23,9 +23,14 @@ from custody.vault import proposals as P
 FAULT_MODES = ("refuse", "timeout", "error", "drop")
 
 
-@action("advance_time", "move the chain clock forward (a duration, or until an exit / timelock is ready)",
-        Param("duration", "duration"), Param("until", "text", choices=("exit_ready", "timelock_ready")),
-        Param("vault", "vault", help="with until"), one_of=("duration", "until"))  # fmt: skip
+@action(
+    "advance_time",
+    "move the chain clock forward (a duration, or until an exit / timelock is ready)",
+    Param("duration", "duration"),
+    Param("until", "text", choices=("exit_ready", "timelock_ready")),
+    Param("vault", "vault", help="with until"),
+    one_of=("duration", "until"),
+)
 def advance_time(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict[str, Any]:
     chain = ctx.session.chain
     now = chain.latest_timestamp()
@@ -48,11 +53,14 @@ def advance_time(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str,
     return {"from": now, "to": chain.latest_timestamp(), "advanced_s": chain.latest_timestamp() - now}
 
 
-@action("rpc_fault", "make the RPC misbehave for the next calls (refuse, timeout, error, drop)",
-        Param("mode", "text", required=True, choices=FAULT_MODES),
-        Param("method", "text", help="JSON-RPC method, or * (default) for every call"),
-        Param("for", "text", help="how many matching calls (default 1), or forever (until rpc_heal)"),
-        Param("after", "int", help="let this many matching calls through first"))  # fmt: skip
+@action(
+    "rpc_fault",
+    "make the RPC misbehave for the next calls (refuse, timeout, error, drop)",
+    Param("mode", "text", required=True, choices=FAULT_MODES),
+    Param("method", "text", help="JSON-RPC method, or * (default) for every call"),
+    Param("for", "text", help="how many matching calls (default 1), or forever (until rpc_heal)"),
+    Param("after", "int", help="let this many matching calls through first"),
+)
 def rpc_fault(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict[str, Any]:
     if ctx.proxy is None:
         raise DrillError("this drill runs without the fault proxy; rpc_fault is unavailable")
@@ -63,8 +71,13 @@ def rpc_fault(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ..
     hang = ctx.session.chain.policy.timeout + 1.0
     method = str(args.get("method", "*"))
     ctx.proxy.inject(str(args["mode"]), method=method, count=count, skip=int(args.get("after", 0)), hang=hang)
-    return {"mode": args["mode"], "method": method, "calls": raw, "client_timeout_s": ctx.session.chain.policy.timeout,
-            "client_retries": ctx.session.chain.policy.retries}  # fmt: skip
+    return {
+        "mode": args["mode"],
+        "method": method,
+        "calls": raw,
+        "client_timeout_s": ctx.session.chain.policy.timeout,
+        "client_retries": ctx.session.chain.policy.retries,
+    }
 
 
 @action("rpc_heal", "the RPC behaves again (every programmed fault is removed)")
@@ -83,8 +96,11 @@ def lose_keys(ctx: DrillContext, _args: Mapping[str, Any], actors: tuple[str, ..
     return {"lost": lost}
 
 
-@action("generate_key", "generate a fresh key (in memory, for this drill) usable as actor key:NAME",
-        Param("as", "alias", required=True, defines="key"))  # fmt: skip
+@action(
+    "generate_key",
+    "generate a fresh key (in memory, for this drill) usable as actor key:NAME",
+    Param("as", "alias", required=True, defines="key"),
+)
 def generate_key(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict[str, Any]:
     alias = str(args["as"])
     signer = LocalKeySigner(secrets.token_bytes(32), uri=f"key:{alias}")
@@ -97,13 +113,24 @@ def _implied_balance(args: Mapping[str, Any], line: int) -> dict[str, Any]:
     return {"balances": (BalanceCheck(str(args["of"]), str(args.get("asset", "ETH")), op, str(args[op]), line),)}
 
 
-@action("assert_balance", "check a balance (vault alias, signer or address)", Param("of", "address", required=True),
-        Param("asset", "asset"), Param("equals", "amount"), Param("at_least", "amount"), Param("at_most", "amount"),
-        implied=_implied_balance, one_of=("equals", "at_least", "at_most"))  # fmt: skip
+@action(
+    "assert_balance",
+    "check a balance (vault alias, signer or address)",
+    Param("of", "address", required=True),
+    Param("asset", "asset"),
+    Param("equals", "amount"),
+    Param("at_least", "amount"),
+    Param("at_most", "amount"),
+    implied=_implied_balance,
+    one_of=("equals", "at_least", "at_most"),
+)
 def assert_balance(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict[str, Any]:
     asset = ctx.asset(args.get("asset", "ETH"))
-    return {"of": ctx.address(args["of"]), "asset": asset.symbol,
-            "balance": format_amount(ctx.balance(ctx.address(args["of"]), asset), asset.decimals)}  # fmt: skip
+    return {
+        "of": ctx.address(args["of"]),
+        "asset": asset.symbol,
+        "balance": format_amount(ctx.balance(ctx.address(args["of"]), asset), asset.decimals),
+    }
 
 
 STATE_ARGS = ("paused", "threshold", "owners_include", "owners_exclude", "exit_pending")
@@ -129,13 +156,27 @@ def vault_state(ctx: DrillContext, alias: str) -> dict[str, Any]:
         except (ContractLogicError, BadFunctionCallOutput):  # a foreign guard (a broken one) has no info()
             paused = None
     pending = X.status(session, vault.id).pending if vault.exit_module else None
-    return {"owners": list(owners), "threshold": threshold, "nonce": P.safe_nonce(session, vault.safe),
-            "guard": guard, "paused": paused, "exit_pending": pending}  # fmt: skip
+    return {
+        "owners": list(owners),
+        "threshold": threshold,
+        "nonce": P.safe_nonce(session, vault.safe),
+        "guard": guard,
+        "paused": paused,
+        "exit_pending": pending,
+    }
 
 
-@action("assert_state", "check a vault's live state (paused, threshold, owners, pending exit)", VAULT,
-        Param("paused", "bool"), Param("threshold", "int"), Param("owners_include", "address"),
-        Param("owners_exclude", "address"), Param("exit_pending", "bool"), implied=_implied_state)  # fmt: skip
+@action(
+    "assert_state",
+    "check a vault's live state (paused, threshold, owners, pending exit)",
+    VAULT,
+    Param("paused", "bool"),
+    Param("threshold", "int"),
+    Param("owners_include", "address"),
+    Param("owners_exclude", "address"),
+    Param("exit_pending", "bool"),
+    implied=_implied_state,
+)
 def assert_state(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict[str, Any]:
     return vault_state(ctx, str(args["vault"]))
 
@@ -144,8 +185,12 @@ def _implied_isolation(_args: Mapping[str, Any], _line: int) -> dict[str, Any]:
     return {"data": (("shared_components", "0"),)}
 
 
-@action("assert_isolation", "check that vaults share no contract (Safe, timelock, guard, exit module)",
-        Param("vaults", "vaults", required=True), implied=_implied_isolation)  # fmt: skip
+@action(
+    "assert_isolation",
+    "check that vaults share no contract (Safe, timelock, guard, exit module)",
+    Param("vaults", "vaults", required=True),
+    implied=_implied_isolation,
+)
 def assert_isolation(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict[str, Any]:
     owners: dict[str, list[str]] = {}
     for alias in args["vaults"]:
@@ -162,10 +207,17 @@ def _implied_broadcasts(args: Mapping[str, Any], _line: int) -> dict[str, Any]:
     return {"duplicate_nonces": int(args.get("duplicate_nonces", 0))}
 
 
-@action("assert_broadcasts", "check what reached the node: no two different transactions with one nonce",
-        Param("duplicate_nonces", "int"), implied=_implied_broadcasts)  # fmt: skip
+@action(
+    "assert_broadcasts",
+    "check what reached the node: no two different transactions with one nonce",
+    Param("duplicate_nonces", "int"),
+    implied=_implied_broadcasts,
+)
 def assert_broadcasts(ctx: DrillContext, _args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict[str, Any]:
     if ctx.proxy is None:
         raise DrillError("this drill runs without the fault proxy; broadcasts are not observed")
-    return {"broadcasts": len(ctx.proxy.broadcasts), "distinct": len({b.tx_hash for b in ctx.proxy.broadcasts}),
-            "duplicate_nonces": len(ctx.proxy.duplicate_nonces())}  # fmt: skip
+    return {
+        "broadcasts": len(ctx.proxy.broadcasts),
+        "distinct": len({b.tx_hash for b in ctx.proxy.broadcasts}),
+        "duplicate_nonces": len(ctx.proxy.duplicate_nonces()),
+    }

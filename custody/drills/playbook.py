@@ -79,10 +79,21 @@ def _parse(path: Path, text: str) -> tuple[Playbook | None, list[Problem]]:
     if r.root is None:
         return None, r.problems
     top = r.mapping(
-        r.root, "",
-        allowed=("version", "name", "title", "description", "controls", "params", "setup", "steps", "continue_on_failure"),
+        r.root,
+        "",
+        allowed=(
+            "version",
+            "name",
+            "title",
+            "description",
+            "controls",
+            "params",
+            "setup",
+            "steps",
+            "continue_on_failure",
+        ),
         required=("version", "name", "title", "steps"),
-    )  # fmt: skip
+    )
     version = r.integer(top.get("version"), "version") if "version" in top else None
     if version is not None and version != 1:
         r.error(top["version"], "version", f"unsupported playbook version {version} (this tool reads version 1)")
@@ -102,9 +113,17 @@ def _parse(path: Path, text: str) -> tuple[Playbook | None, list[Problem]]:
         r.error(top["steps"], "steps", "a playbook needs at least one step")
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     playbook = Playbook(
-        path=path, name=name or "", title=title, description=description, controls=controls, params=params,
-        setup=setup, steps=steps, continue_on_failure=cont, sha256=digest,
-    )  # fmt: skip
+        path=path,
+        name=name or "",
+        title=title,
+        description=description,
+        controls=controls,
+        params=params,
+        setup=setup,
+        steps=steps,
+        continue_on_failure=cont,
+        sha256=digest,
+    )
     return playbook, r.problems
 
 

@@ -221,9 +221,13 @@ def _exit_calls(session: Session, vault: VaultRecord, policy: Policy, changes: l
 
     def normalise(cfg: Sequence[Any]) -> tuple[list[str], list[str], int, int, bool, list[str]]:
         return (
-            sorted(a.lower() for a in cfg[0]), sorted(a.lower() for a in cfg[1]), int(cfg[2]), int(cfg[3]),
-            bool(cfg[4]), sorted(a.lower() for a in cfg[5]),
-        )  # fmt: skip
+            sorted(a.lower() for a in cfg[0]),
+            sorted(a.lower() for a in cfg[1]),
+            int(cfg[2]),
+            int(cfg[3]),
+            bool(cfg[4]),
+            sorted(a.lower() for a in cfg[5]),
+        )
 
     if normalise(current) == normalise(wanted):
         return []
@@ -303,9 +307,17 @@ def apply_change(
         )
     summary = "; ".join(c.description for c in plan.changes) or "re-apply template"
     return T.schedule(
-        session, vault, calls, kind="policy_change", description=summary, salt_seed=plan.policy.template_hash,
-        proposer=proposer, new_guard=new_guard, policy_path=str(template), policy_source=plan.policy.source_text,
-    )  # fmt: skip
+        session,
+        vault,
+        calls,
+        kind="policy_change",
+        description=summary,
+        salt_seed=plan.policy.template_hash,
+        proposer=proposer,
+        new_guard=new_guard,
+        policy_path=str(template),
+        policy_source=plan.policy.source_text,
+    )
 
 
 def _deploy_guard(session: Session, vault: VaultRecord, plan: ChangePlan) -> Address:
@@ -314,10 +326,17 @@ def _deploy_guard(session: Session, vault: VaultRecord, plan: ChangePlan) -> Add
     infra = session.infrastructure()
     deployer = session.contract("GuardDeployer", infra.guard_deployer)
     if plan.current_guard is None:
-        function, args = "deployFor", [
-            vault.safe, vault.timelock, infra.multisend_call_only, vault.exit_module or ZERO_ADDRESS,
-            infra.fallback_handler, plan.config.as_tuple(),
-        ]  # fmt: skip
+        function, args = (
+            "deployFor",
+            [
+                vault.safe,
+                vault.timelock,
+                infra.multisend_call_only,
+                vault.exit_module or ZERO_ADDRESS,
+                infra.fallback_handler,
+                plan.config.as_tuple(),
+            ],
+        )
     else:
         function, args = "deploySuccessor", [plan.current_guard, plan.config.as_tuple()]
     predicted = Address(session.chain.call(deployer.functions[function](*args).call))

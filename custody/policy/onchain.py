@@ -153,12 +153,16 @@ def successor_bindings(session: Session, deployer: str, guard: str) -> GuardBind
         return None
     safe, timelock, multisend, exit_module, handler, previous, guard_deployer, kinds = raw
     return GuardBindings(
-        registered_safe=to_checksum_address(registered), safe=to_checksum_address(safe),
-        timelock=to_checksum_address(timelock), multisend=to_checksum_address(multisend),
-        exit_module=to_checksum_address(exit_module), fallback_handler=to_checksum_address(handler),
-        previous_guard=to_checksum_address(previous), deployer=to_checksum_address(guard_deployer),
+        registered_safe=to_checksum_address(registered),
+        safe=to_checksum_address(safe),
+        timelock=to_checksum_address(timelock),
+        multisend=to_checksum_address(multisend),
+        exit_module=to_checksum_address(exit_module),
+        fallback_handler=to_checksum_address(handler),
+        previous_guard=to_checksum_address(previous),
+        deployer=to_checksum_address(guard_deployer),
         timelock_kinds=int(kinds),
-    )  # fmt: skip
+    )
 
 
 def _symbols(session: Session, info: GuardInfo) -> dict[str, tuple[str, int]]:
@@ -206,9 +210,10 @@ def preflight(
         model = guard_model(session, safe, timestamp=when)
     except ChainError:
         return Verdict(
-            True, known=False,
+            True,
+            known=False,
             message=f"the installed guard {guard} is not a CustodyGuard; its verdict can only be seen on chain",
-        )  # fmt: skip
+        )
     if model is None:
         return Verdict(True, message="the vault has no guard")
     verdict, _states_after = model.check(to=to, value=value, data=data, operation=operation, timestamp=when)

@@ -68,10 +68,23 @@ def parse_risk_section(
     """Read the section with ``reader`` (a template reader collecting problems); None after problems."""
     before = len(reader.problems)
     top = reader.mapping(
-        node, "risk",
-        allowed={"on_error", "timeout_ms", "warn", "deny", "rules", "lookalike", "address_book", "delegates",
-                 "dust_wei", "anomaly", "sanctions", "reporting_windows"},
-    )  # fmt: skip
+        node,
+        "risk",
+        allowed={
+            "on_error",
+            "timeout_ms",
+            "warn",
+            "deny",
+            "rules",
+            "lookalike",
+            "address_book",
+            "delegates",
+            "dust_wei",
+            "anomaly",
+            "sanctions",
+            "reporting_windows",
+        },
+    )
     values: dict[str, Any] = {}
     if "on_error" in top:
         raw = reader.text(top["on_error"], "risk.on_error")

@@ -140,9 +140,22 @@ class _PolicyReader(Reader):
 
 
 TOP_KEYS = {
-    "version", "name", "risk_class", "description", "owners", "timelock", "assets",
-    "freeze_windows", "allowed_hours", "out_of_band", "exit", "contract_calls", "attestations", "messages", "risk",
-}  # fmt: skip
+    "version",
+    "name",
+    "risk_class",
+    "description",
+    "owners",
+    "timelock",
+    "assets",
+    "freeze_windows",
+    "allowed_hours",
+    "out_of_band",
+    "exit",
+    "contract_calls",
+    "attestations",
+    "messages",
+    "risk",
+}
 
 
 def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
@@ -251,10 +264,21 @@ def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
     for i, node in enumerate(asset_nodes):
         f = f"assets[{i}]"
         a = r.mapping(
-            node, f,
-            allowed={"asset", "address", "symbol", "decimals", "per_tx_limit", "daily_limit", "allowlist", "out_of_band_above", "controls"},
+            node,
+            f,
+            allowed={
+                "asset",
+                "address",
+                "symbol",
+                "decimals",
+                "per_tx_limit",
+                "daily_limit",
+                "allowlist",
+                "out_of_band_above",
+                "controls",
+            },
             required={"asset", "per_tx_limit", "daily_limit"},
-        )  # fmt: skip
+        )
         kind = r.text(a["asset"], f"{f}.asset") if "asset" in a else None
         token: Address | None = None
         symbol = ETH
@@ -320,19 +344,27 @@ def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
         if kind in ("ETH", "erc20") and per_tx is not None and daily is not None:
             assets.append(
                 AssetRule(
-                    symbol=symbol, token=token, decimals=decimals, per_tx_limit=per_tx, daily_limit=daily,
-                    allowlist=tuple(allow), out_of_band_above=oob, controls=controls, line=Reader.line(node),
+                    symbol=symbol,
+                    token=token,
+                    decimals=decimals,
+                    per_tx_limit=per_tx,
+                    daily_limit=daily,
+                    allowlist=tuple(allow),
+                    out_of_band_above=oob,
+                    controls=controls,
+                    line=Reader.line(node),
                 )
-            )  # fmt: skip
+            )
 
     if len(asset_nodes) > MAX_ASSETS:
         r.error(top["assets"], "assets", f"{len(asset_nodes)} assets; the on-chain guard enforces at most {MAX_ASSETS}")
     destinations = {e.address for a in assets for e in a.allowlist}
     if len(destinations) > MAX_DESTINATIONS:
         r.error(
-            top["assets"], "assets",
+            top["assets"],
+            "assets",
             f"{len(destinations)} distinct allowlisted destinations; the on-chain guard holds at most {MAX_DESTINATIONS}",
-        )  # fmt: skip
+        )
 
     # -- time rules --------------------------------------------------------------------------
     windows: list[tuple[int, FreezeWindow]] = []
@@ -391,13 +423,27 @@ def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
     if r.problems or name is None or risk is None or threshold is None or delay is None:
         return None, r.problems
     policy = Policy(
-        name=name, risk_class=risk, description=description, owners=tuple(owners), threshold=threshold,
-        owners_controls=owners_controls, timelock_delay=delay, timelock_operations=operations,
-        timelock_controls=timelock_controls, assets=tuple(assets), freeze_windows=tuple(w for _, w in windows),
-        allowed_hours=hours, out_of_band=oob_rule, exit=exit_rule, contract_calls=tuple(calls),
-        attestations=attest_rule, message_domains=tuple(domains), source_path=file, source_text=text,
+        name=name,
+        risk_class=risk,
+        description=description,
+        owners=tuple(owners),
+        threshold=threshold,
+        owners_controls=owners_controls,
+        timelock_delay=delay,
+        timelock_operations=operations,
+        timelock_controls=timelock_controls,
+        assets=tuple(assets),
+        freeze_windows=tuple(w for _, w in windows),
+        allowed_hours=hours,
+        out_of_band=oob_rule,
+        exit=exit_rule,
+        contract_calls=tuple(calls),
+        attestations=attest_rule,
+        message_domains=tuple(domains),
+        source_path=file,
+        source_text=text,
         risk=risk_settings or DEFAULT_SETTINGS,
-    )  # fmt: skip
+    )
     return policy, []
 
 
@@ -488,18 +534,21 @@ def _parse_messages(r: _PolicyReader, node: yaml.Node | None, assets: list[Asset
     for i, entry in enumerate(entries):
         f = f"messages.domains[{i}]"
         d = r.mapping(
-            entry, f, allowed={"name", "version", "verifying_contract", "label", "controls"},
+            entry,
+            f,
+            allowed={"name", "version", "verifying_contract", "label", "controls"},
             required={"name", "verifying_contract"},
-        )  # fmt: skip
+        )
         name = r.text(d["name"], f"{f}.name") if "name" in d else None
         version = r.text(d["version"], f"{f}.version") if "version" in d else None
         verifier = r.address(d["verifying_contract"], f"{f}.verifying_contract") if "verifying_contract" in d else None
         if verifier is not None and verifier in tokens:
             r.error(
-                d["verifying_contract"], f"{f}.verifying_contract",
+                d["verifying_contract"],
+                f"{f}.verifying_contract",
                 f"{verifier} is a policy asset: a signed permit or transfer authorization would move it past "
                 "the limits, so the guard refuses its domain",
-            )  # fmt: skip
+            )
             verifier = None
         label = (r.text(d["label"], f"{f}.label") or "") if "label" in d else ""
         entry_controls = r.controls(d.get("controls"), f"{f}.controls")
@@ -512,18 +561,20 @@ def _parse_messages(r: _PolicyReader, node: yaml.Node | None, assets: list[Asset
         domains.append(domain)
     if len(entries) > MAX_MESSAGE_DOMAINS:
         r.error(
-            m["domains"], "messages.domains",
+            m["domains"],
+            "messages.domains",
             f"{len(entries)} message domains; the on-chain guard holds at most {MAX_MESSAGE_DOMAINS}",
-        )  # fmt: skip
+        )
     return domains
 
 
 def _parse_exit(r: _PolicyReader, node: yaml.Node | None, owners: list[Labelled]) -> ExitRule | None:
     e = r.mapping(
-        node, "exit",
+        node,
+        "exit",
         allowed={"fallback_custodians", "quorum", "council", "escrow_delay", "owners_can_cancel", "controls"},
         required={"fallback_custodians", "quorum", "escrow_delay"},
-    )  # fmt: skip
+    )
     custodians: list[Labelled] = []
     for i, c in enumerate(
         r.sequence(e["fallback_custodians"], "exit.fallback_custodians") if "fallback_custodians" in e else []
@@ -623,4 +674,4 @@ __all__ = [
     "load_policy",
     "load_policy_text",
     "parse_duration",
-]  # fmt: skip
+]

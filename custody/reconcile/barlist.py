@@ -296,9 +296,17 @@ class BarList:
 
     def bar(self, i: int) -> Bar:
         return Bar(
-            self.rows[i], self.serials[i], self.refiners[i], self.years[i], self.gross_milli[i],
-            self.fineness_tenths[i], self.fine_milli[i], self.vault_locations[i], self.custodians[i], self.bar_ids[i],
-        )  # fmt: skip
+            self.rows[i],
+            self.serials[i],
+            self.refiners[i],
+            self.years[i],
+            self.gross_milli[i],
+            self.fineness_tenths[i],
+            self.fine_milli[i],
+            self.vault_locations[i],
+            self.custodians[i],
+            self.bar_ids[i],
+        )
 
     def total_fine_milli(self) -> int:
         return sum(self.fine_milli)

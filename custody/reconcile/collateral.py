@@ -42,10 +42,14 @@ class CollateralInfo:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "address": self.address, "name": self.name, "symbol": self.symbol, "version": self.version,
-            "supply": format_units(self.supply), "allocated_fine_oz": format_units(self.allocated),
+            "address": self.address,
+            "name": self.name,
+            "symbol": self.symbol,
+            "version": self.version,
+            "supply": format_units(self.supply),
+            "allocated_fine_oz": format_units(self.allocated),
             "issuer_vault": self.issuer_vault,
-        }  # fmt: skip
+        }
 
 
 def require_collateral_token(session: Session, token: str) -> CollateralInfo:
@@ -90,8 +94,13 @@ def register(session: Session, token: str) -> CollateralInfo:
     """Record an existing CollateralToken in the workspace (checked first)."""
     info = require_collateral_token(session, token)
     with session.store.begin() as conn:
-        record_deployment(conn, session.chain_id, (PREFIX + info.symbol)[:64], address=info.address,
-                          codehash=codehash(session.chain, info.address) or "")  # fmt: skip
+        record_deployment(
+            conn,
+            session.chain_id,
+            (PREFIX + info.symbol)[:64],
+            address=info.address,
+            codehash=codehash(session.chain, info.address) or "",
+        )
     return info
 
 
@@ -123,8 +132,9 @@ def issue_bars(
         raise ReconcileError(f"no vault of this workspace holds the issuer role of {info.symbol} ({info.address})")
     bars = load_bar_list(bars_path)
     rows = [bars.bar(i).as_dict() for i in range(len(bars))]
-    batch = S.allocate_and_mint(session, info.issuer_vault, info.address, rows, to=parse_address(to, what="holder"),
-                                signers=signers)  # fmt: skip
+    batch = S.allocate_and_mint(
+        session, info.issuer_vault, info.address, rows, to=parse_address(to, what="holder"), signers=signers
+    )
     return require_collateral_token(session, info.address), batch, bars
 
 

@@ -88,8 +88,10 @@ class ListDiff:
     burned: int
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: (str(v) if k in ("added_fine", "removed_fine", "list_change", "minted", "burned") else v)
-                for k, v in self.__dict__.items()}  # fmt: skip
+        return {
+            k: (str(v) if k in ("added_fine", "removed_fine", "list_change", "minted", "burned") else v)
+            for k, v in self.__dict__.items()
+        }
 
 
 @dataclass(frozen=True)
@@ -316,8 +318,9 @@ def _reconcile(
 ) -> Reconciliation:
     findings: list[Finding] = []
     weights = record.bars.amounts
-    list_keys, sorted_keys, order = _join_keys(_id_words(bars.bar_ids, "the bar list"),
-                                               _id_words(record.bars.keys, "the bar events"))  # fmt: skip
+    list_keys, sorted_keys, order = _join_keys(
+        _id_words(bars.bar_ids, "the bar list"), _id_words(record.bars.keys, "the bar events")
+    )
     replay = _replay(record, sorted_keys, order)
     del sorted_keys, order
     findings += replay.findings
@@ -406,9 +409,14 @@ def _reconcile(
         a for a, to in zip(t.amounts, t.counterparties) if to == ZERO
     )
     totals = Totals(
-        supply=supply, onchain_allocated=onchain_allocated, verified_backing=verified,
-        listed=bars.total_fine_units(), bars_listed=len(bars), bars_allocated=len(replay.live_keys), bars_verified=matched,
-    )  # fmt: skip
+        supply=supply,
+        onchain_allocated=onchain_allocated,
+        verified_backing=verified,
+        listed=bars.total_fine_units(),
+        bars_listed=len(bars),
+        bars_allocated=len(replay.live_keys),
+        bars_verified=matched,
+    )
     if supply > onchain_allocated:
         findings.append(
             _finding(
@@ -439,10 +447,13 @@ def _reconcile(
         diff, diff_findings = _list_changes(bars, previous, record, since_block)
         findings += diff_findings
     return Reconciliation(
-        at_block=record.at_block, totals=totals, findings=tuple(findings),
-        custodians=_custodian_totals(bars, found), diff=diff,
+        at_block=record.at_block,
+        totals=totals,
+        findings=tuple(findings),
+        custodians=_custodian_totals(bars, found),
+        diff=diff,
         allocated=LiveAllocations(replay.live_events, record.bars.keys),
-    )  # fmt: skip
+    )
 
 
 def _check_batches(record: OnchainRecord, onchain_allocated: int) -> None:
@@ -503,8 +514,12 @@ def _provenance(record: OnchainRecord) -> list[Finding]:
     return findings
 
 
-_ASSAY = (("year", "years"), ("gross_weight_oz", "gross_milli"), ("fineness", "fineness_tenths"),
-          ("fine_weight_oz", "fine_milli"))  # fmt: skip
+_ASSAY = (
+    ("year", "years"),
+    ("gross_weight_oz", "gross_milli"),
+    ("fineness", "fineness_tenths"),
+    ("fine_weight_oz", "fine_milli"),
+)
 
 
 def _list_changes(
@@ -543,12 +558,17 @@ def _list_changes(
     burned = sum(s.amounts[i] for i in in_period if s.kinds[i] != _MINT)
     change = bars.total_fine_units() - previous.total_fine_units()
     diff = ListDiff(
-        since_block=since_block, added=len(added), removed=len(removed),
-        altered=sum(1 for f in findings if f.kind is FindingKind.BAR_ALTERED), moved=moved,
+        since_block=since_block,
+        added=len(added),
+        removed=len(removed),
+        altered=sum(1 for f in findings if f.kind is FindingKind.BAR_ALTERED),
+        moved=moved,
         added_fine=sum(bars.fine_milli[now[b]] for b in added) * MILLI_OZ_UNITS,
         removed_fine=sum(previous.fine_milli[before[b]] for b in removed) * MILLI_OZ_UNITS,
-        list_change=change, minted=minted, burned=burned,
-    )  # fmt: skip
+        list_change=change,
+        minted=minted,
+        burned=burned,
+    )
     net = minted - burned
     if net != change:
         severity = Severity.CRITICAL if net > change else Severity.WARNING
@@ -580,14 +600,17 @@ def _custodian_totals(bars: BarList, allocated: np.ndarray[Any, Any]) -> tuple[d
     np.add.at(weight_allocated, codes[allocated], fine[allocated])
     return tuple(
         {
-            "custodian": custodians[g // len(locations)], "vault_location": locations[g % len(locations)],
-            "bars": int(counts[g]), "fine": str(int(weight[g]) * MILLI_OZ_UNITS),
-            "fine_oz": format_units(int(weight[g]) * MILLI_OZ_UNITS), "bars_allocated": int(counts_allocated[g]),
+            "custodian": custodians[g // len(locations)],
+            "vault_location": locations[g % len(locations)],
+            "bars": int(counts[g]),
+            "fine": str(int(weight[g]) * MILLI_OZ_UNITS),
+            "fine_oz": format_units(int(weight[g]) * MILLI_OZ_UNITS),
+            "bars_allocated": int(counts_allocated[g]),
             "allocated_fine": str(int(weight_allocated[g]) * MILLI_OZ_UNITS),
         }
         for g in range(n)
         if counts[g]
-    )  # fmt: skip
+    )
 
 
 def _int_column(column: Sequence[Any], convert=None) -> np.ndarray[Any, Any]:

@@ -79,13 +79,29 @@ def stream_name(chain_id: int, token: str) -> str:
     return f"collateral:{chain_id}:{token.lower()}"
 
 
-ROW_COLUMNS = ("chain_id", "token", "kind", "block_number", "log_index", "tx_hash", "bar_id", "batch", "account",
-               "counterparty", "amount", "bar_count")  # fmt: skip
+ROW_COLUMNS = (
+    "chain_id",
+    "token",
+    "kind",
+    "block_number",
+    "log_index",
+    "tx_hash",
+    "bar_id",
+    "batch",
+    "account",
+    "counterparty",
+    "amount",
+    "bar_count",
+)
 _KIND = {
-    "BarAllocated": EventKind.ALLOCATED, "BarDeallocated": EventKind.DEALLOCATED,
-    "BatchAllocated": EventKind.BATCH_ALLOCATED, "BatchDeallocated": EventKind.BATCH_DEALLOCATED,
-    "Minted": EventKind.MINTED, "Burned": EventKind.BURNED, "Transfer": EventKind.TRANSFER,
-}  # fmt: skip
+    "BarAllocated": EventKind.ALLOCATED,
+    "BarDeallocated": EventKind.DEALLOCATED,
+    "BatchAllocated": EventKind.BATCH_ALLOCATED,
+    "BatchDeallocated": EventKind.BATCH_DEALLOCATED,
+    "Minted": EventKind.MINTED,
+    "Burned": EventKind.BURNED,
+    "Transfer": EventKind.TRANSFER,
+}
 
 
 def _row(chain_id: int, log: DecodedLog) -> tuple[Any, ...]:
@@ -313,8 +329,9 @@ class _Builder:
 
     def columns(self) -> EventColumns:
         keys = PackedIds(self.packed) if self.packed is not None else self.keys
-        return EventColumns(self.kinds, self.blocks, self.log_indexes, keys, self.accounts, self.counterparties,
-                            self.amounts)  # fmt: skip
+        return EventColumns(
+            self.kinds, self.blocks, self.log_indexes, keys, self.accounts, self.counterparties, self.amounts
+        )
 
 
 def _empty() -> EventColumns:
@@ -347,9 +364,14 @@ def _merge(runs: list[EventColumns]) -> EventColumns:
     else:
         keys = listed(a.keys, b.keys)
     return EventColumns(
-        typed("b", a.kinds, b.kinds), typed("q", a.blocks, b.blocks), typed("q", a.log_indexes, b.log_indexes), keys,
-        listed(a.accounts, b.accounts), listed(a.counterparties, b.counterparties), listed(a.amounts, b.amounts),
-    )  # fmt: skip
+        typed("b", a.kinds, b.kinds),
+        typed("q", a.blocks, b.blocks),
+        typed("q", a.log_indexes, b.log_indexes),
+        keys,
+        listed(a.accounts, b.accounts),
+        listed(a.counterparties, b.counterparties),
+        listed(a.amounts, b.amounts),
+    )
 
 
 def load_record(
@@ -368,8 +390,15 @@ def load_record(
             if group not in wanted:
                 loaded[group] = _empty()
                 continue
-            columns = ["kind", "block_number", "log_index", key or "NULL", "account" if with_account else "NULL",
-                       "counterparty" if with_counterparty else "NULL", "amount"]  # fmt: skip
+            columns = [
+                "kind",
+                "block_number",
+                "log_index",
+                key or "NULL",
+                "account" if with_account else "NULL",
+                "counterparty" if with_counterparty else "NULL",
+                "amount",
+            ]
             runs = []
             for kind in kinds:  # one run per kind, each in chain order (the table is clustered that way)
                 sql = (

@@ -424,10 +424,20 @@ def _assemble(parts: list[_Part], errors: _Errors, *, source: str, sha256: str, 
                     )
     errors.raise_if_any(source)
     return BarList(
-        source=source, sha256=sha256, format=fmt, rows=rows, serials=serials, refiners=p.codes, years=p.years,
-        gross_milli=p.gross, fineness_tenths=p.fineness, fine_milli=p.fine, vault_locations=p.locations,
-        custodians=p.custodians, bar_ids=ids,
-    )  # fmt: skip
+        source=source,
+        sha256=sha256,
+        format=fmt,
+        rows=rows,
+        serials=serials,
+        refiners=p.codes,
+        years=p.years,
+        gross_milli=p.gross,
+        fineness_tenths=p.fineness,
+        fine_milli=p.fine,
+        vault_locations=p.locations,
+        custodians=p.custodians,
+        bar_ids=ids,
+    )
 
 
 def _has_duplicates(ids: list[bytes]) -> bool:
@@ -467,8 +477,9 @@ def _check_fine_weights(rows, cells, gross: list[Any], fineness: list[Any], fine
         i = candidates[k] if candidates is not None else k
         expected = Decimal(gross[i] * fineness[i]) / Decimal(10**7)
         errors.add(
-            rows[i], "fine_weight_oz",
+            rows[i],
+            "fine_weight_oz",
             f"fine_weight_oz {cells['fine_weight_oz'][i]} differs from gross_weight_oz × fineness = "
             f"{cells['gross_weight_oz'][i]} × {cells['fineness'][i]}/1000 = {expected.normalize():f} "
             f"by more than {format_milli(R.FINE_TOLERANCE_MILLI)} oz",
-        )  # fmt: skip
+        )

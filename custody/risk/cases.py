@@ -26,13 +26,21 @@ def open_case(
     number = len(list(folder.glob("case-*.json"))) + 1
     opened = dt.datetime.now(dt.UTC).replace(microsecond=0)
     case = {
-        "case": f"case-{number:05d}", "opened_at": opened.strftime("%Y-%m-%dT%H:%M:%SZ"), "vault": vault,
-        "proposal": proposal_id, "safe_tx_hash": decision.safe_tx_hash, "stage": decision.stage,
-        "decision": decision.verdict.value, "reason": reason.code, "address": str(reason.facts.get("address", "")),
-        "list_version": str(decision.versions.get("sanctions_list", "")), "list_entry": str(reason.facts.get("entry", "")),
-        "reviewer": None, "status": "open",
+        "case": f"case-{number:05d}",
+        "opened_at": opened.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "vault": vault,
+        "proposal": proposal_id,
+        "safe_tx_hash": decision.safe_tx_hash,
+        "stage": decision.stage,
+        "decision": decision.verdict.value,
+        "reason": reason.code,
+        "address": str(reason.facts.get("address", "")),
+        "list_version": str(decision.versions.get("sanctions_list", "")),
+        "list_entry": str(reason.facts.get("entry", "")),
+        "reviewer": None,
+        "status": "open",
         "report_by": {j: (opened + dt.timedelta(seconds=s)).strftime("%Y-%m-%dT%H:%M:%SZ") for j, s in windows.items()},
-    }  # fmt: skip
+    }
     (folder / f"{case['case']}.json").write_text(json.dumps(case, indent=1, sort_keys=True), encoding="utf-8")
     return case
 
@@ -45,13 +53,22 @@ def open_deposit_case(
     number = len(list(folder.glob("case-*.json"))) + 1
     opened = dt.datetime.now(dt.UTC).replace(microsecond=0)
     case = {
-        "case": f"case-{number:05d}", "opened_at": opened.strftime("%Y-%m-%dT%H:%M:%SZ"), "vault": vault,
-        "proposal": None, "safe_tx_hash": None, "stage": "deposit", "decision": "review",
-        "reason": "sanctioned_deposit_counterparty", "address": deposit["sender"], "list_version": list_version,
-        "list_entry": deposit["entry"], "deposit": {"asset": deposit["asset"], "amount": deposit["amount"]},
-        "reviewer": None, "status": "open",
+        "case": f"case-{number:05d}",
+        "opened_at": opened.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "vault": vault,
+        "proposal": None,
+        "safe_tx_hash": None,
+        "stage": "deposit",
+        "decision": "review",
+        "reason": "sanctioned_deposit_counterparty",
+        "address": deposit["sender"],
+        "list_version": list_version,
+        "list_entry": deposit["entry"],
+        "deposit": {"asset": deposit["asset"], "amount": deposit["amount"]},
+        "reviewer": None,
+        "status": "open",
         "report_by": {j: (opened + dt.timedelta(seconds=s)).strftime("%Y-%m-%dT%H:%M:%SZ") for j, s in windows.items()},
-    }  # fmt: skip
+    }
     (folder / f"{case['case']}.json").write_text(json.dumps(case, indent=1, sort_keys=True), encoding="utf-8")
     return case
 

@@ -59,10 +59,12 @@ def versions(prepared: Prepared | None) -> dict[str, Any]:
     found: dict[str, Any] = {"engine": ENGINE_VERSION, "rules": firewall.RULES_VERSION}
     if prepared is not None:
         found.update(
-            sanctions_list=prepared.listed.version, sanctions_sha256=prepared.listed.sha256,
-            model=prepared.model.label, model_sha256=prepared.model.sha256,
+            sanctions_list=prepared.listed.version,
+            sanctions_sha256=prepared.listed.sha256,
+            model=prepared.model.label,
+            model_sha256=prepared.model.sha256,
             forest_sha256=prepared.model.forest_sha256 if prepared.forest is not None else None,
-        )  # fmt: skip
+        )
     return found
 
 
@@ -104,6 +106,12 @@ def decide(
         reasons, scores, features = outcome["scored"]
     latency = int((time.perf_counter() - start) * 1_000_000)
     return Decision(
-        stage=stage, verdict=band(reasons), reasons=tuple(reasons), scores=scores, features=features,
-        versions=versions(prepared), latency_us=latency, safe_tx_hash=safe_tx_hash,
-    )  # fmt: skip
+        stage=stage,
+        verdict=band(reasons),
+        reasons=tuple(reasons),
+        scores=scores,
+        features=features,
+        versions=versions(prepared),
+        latency_us=latency,
+        safe_tx_hash=safe_tx_hash,
+    )

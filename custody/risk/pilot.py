@@ -76,9 +76,14 @@ def _denied(session: Session, vault: str, to: str) -> dict[str, Any]:
         P.propose_transfer(session, vault, to=to, amount="1", proposer=anvil_signer(1).address)
     except RiskDenied as refused:
         decision = risk_service.explain(session, str(refused.details["proposal"]))["decisions"][-1]
-        return {"proposal": refused.details["proposal"], "to": to, "verdict": decision["verdict"],
-                "reasons": [r["code"] for r in decision["reasons"] if r["severity"] == "deny"],
-                "refusal": refused.message, "ledger_entry": decision["seq"]}  # fmt: skip
+        return {
+            "proposal": refused.details["proposal"],
+            "to": to,
+            "verdict": decision["verdict"],
+            "reasons": [r["code"] for r in decision["reasons"] if r["severity"] == "deny"],
+            "refusal": refused.message,
+            "ledger_entry": decision["seq"],
+        }
     raise ChainError(f"pilot: the transfer to {to} was not denied by the risk engine")
 
 
@@ -115,8 +120,9 @@ def risk_section(step, session: Session, folder: Path, *, oob_passphrase: str) -
         night = next_utc_slot(session.chain.latest_timestamp(), weekday=5, hour=3, min_ahead=0)
         session.chain.set_next_timestamp(night)
         session.chain.mine()
-        proposal = P.propose_transfer(session, desk["vault"], to=COUNTERPARTY, amount="0.5",
-                                      proposer=anvil_signer(1).address)  # fmt: skip
+        proposal = P.propose_transfer(
+            session, desk["vault"], to=COUNTERPARTY, amount="0.5", proposer=anvil_signer(1).address
+        )
         P.sign(session, P.get_proposal(session, proposal.id), anvil_signer(1))
         try:
             P.execute(session, P.get_proposal(session, proposal.id))
@@ -135,14 +141,22 @@ def risk_section(step, session: Session, folder: Path, *, oob_passphrase: str) -
         receipt = P.execute(session, P.get_proposal(session, proposal.id))
         decisions = risk_service.explain(session, str(proposal.id))["decisions"]
         return {
-            "proposal": proposal.id, "verdicts": [f"{d['stage']}:{d['verdict']}" for d in decisions],
+            "proposal": proposal.id,
+            "verdicts": [f"{d['stage']}:{d['verdict']}" for d in decisions],
             "reasons": sorted({r["code"] for d in decisions for r in d["reasons"] if r["severity"] == "warn"}),
-            "refused_without_requirements": refusal, "confirmer": confirmed.confirmer, "tx_hash": receipt.tx_hash,
-        }  # fmt: skip
+            "refused_without_requirements": refusal,
+            "confirmer": confirmed.confirmer,
+            "tx_hash": receipt.tx_hash,
+        }
 
     warned = step("risk engine: an off-hours transfer is warned, confirmed out of band, co-signed, executed", off_hours)
     report = audit_service.verify(store=session.store, chain=session.chain)
     if report.exit_code != 0:
         raise ChainError(f"pilot: the ledger with the risk decisions does not verify ({report.verdict})")
-    return {"desk": desk, "lookalike": lookalike, "sanctioned": sanctioned_case, "off_hours": warned,
-            "ledger_verified": report.verdict}  # fmt: skip
+    return {
+        "desk": desk,
+        "lookalike": lookalike,
+        "sanctioned": sanctioned_case,
+        "off_hours": warned,
+        "ledger_verified": report.verdict,
+    }

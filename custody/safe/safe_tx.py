@@ -134,9 +134,17 @@ class SafeTx:
     def exec_args(self, signatures: bytes) -> tuple[Any, ...]:
         """Arguments of ``Safe.execTransaction`` in ABI order."""
         return (
-            self.to, self.value, self.data, int(self.operation), self.safe_tx_gas, self.base_gas,
-            self.gas_price, self.gas_token, self.refund_receiver, signatures,
-        )  # fmt: skip
+            self.to,
+            self.value,
+            self.data,
+            int(self.operation),
+            self.safe_tx_gas,
+            self.base_gas,
+            self.gas_price,
+            self.gas_token,
+            self.refund_receiver,
+            signatures,
+        )
 
     def with_nonce(self, nonce: int) -> SafeTx:
         return replace(self, nonce=nonce, _hash_cache={})

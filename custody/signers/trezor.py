@@ -216,11 +216,17 @@ class TrezorSigner:
         session = self._connect()
         with _translated(self.where):
             parity, r, s = ethereum.sign_tx_eip1559(
-                session, self.n, nonce=int(fields["nonce"]), gas_limit=int(fields["gas"]),
-                to=to_checksum_address(to) if to else "", value=int(fields.get("value", 0)),
-                data=bytes(fields.get("data") or b""), chain_id=chain_id, max_gas_fee=int(fields["maxFeePerGas"]),
+                session,
+                self.n,
+                nonce=int(fields["nonce"]),
+                gas_limit=int(fields["gas"]),
+                to=to_checksum_address(to) if to else "",
+                value=int(fields.get("value", 0)),
+                data=bytes(fields.get("data") or b""),
+                chain_id=chain_id,
+                max_gas_fee=int(fields["maxFeePerGas"]),
                 max_priority_fee=int(fields["maxPriorityFeePerGas"]),
-            )  # fmt: skip
+            )
         signature = EcdsaSignature(int.from_bytes(r, "big"), int.from_bytes(s, "big"), 27 + (parity & 1))
         return _tx.encode(unsigned, self._check(signature, unsigned.hash(), "transaction"))
 

@@ -51,33 +51,56 @@ KNOWN_CALLS: dict[bytes, tuple[str, list[str], list[str], tuple[str, ...]]] = {
     _sel("transfer(address,uint256)"): ("transfer", ["address", "uint256"], ["to", "amount"], ()),
     _sel("approve(address,uint256)"): ("approve", ["address", "uint256"], ["spender", "amount"], ("approval",)),
     _sel("increaseAllowance(address,uint256)"): (
-        "increaseAllowance", ["address", "uint256"], ["spender", "amount"], ("approval",),
+        "increaseAllowance",
+        ["address", "uint256"],
+        ["spender", "amount"],
+        ("approval",),
     ),
     _sel("transferFrom(address,address,uint256)"): (
-        "transferFrom", ["address", "address", "uint256"], ["from", "to", "amount"], (),
+        "transferFrom",
+        ["address", "address", "uint256"],
+        ["from", "to", "amount"],
+        (),
     ),
     _sel("addOwnerWithThreshold(address,uint256)"): (
-        "addOwnerWithThreshold", ["address", "uint256"], ["owner", "threshold"], ("owners", "threshold"),
+        "addOwnerWithThreshold",
+        ["address", "uint256"],
+        ["owner", "threshold"],
+        ("owners", "threshold"),
     ),
     _sel("removeOwner(address,address,uint256)"): (
-        "removeOwner", ["address", "address", "uint256"], ["prevOwner", "owner", "threshold"], ("owners", "threshold"),
+        "removeOwner",
+        ["address", "address", "uint256"],
+        ["prevOwner", "owner", "threshold"],
+        ("owners", "threshold"),
     ),
     _sel("swapOwner(address,address,address)"): (
-        "swapOwner", ["address", "address", "address"], ["prevOwner", "oldOwner", "newOwner"], ("owners",),
+        "swapOwner",
+        ["address", "address", "address"],
+        ["prevOwner", "oldOwner", "newOwner"],
+        ("owners",),
     ),
     _sel("changeThreshold(uint256)"): ("changeThreshold", ["uint256"], ["threshold"], ("threshold",)),
     _sel("enableModule(address)"): ("enableModule", ["address"], ["module"], ("modules",)),
-    _sel("disableModule(address,address)"): ("disableModule", ["address", "address"], ["prevModule", "module"], ("modules",)),
+    _sel("disableModule(address,address)"): (
+        "disableModule",
+        ["address", "address"],
+        ["prevModule", "module"],
+        ("modules",),
+    ),
     _sel("setGuard(address)"): ("setGuard", ["address"], ["guard"], ("guard",)),
     _sel("setFallbackHandler(address)"): ("setFallbackHandler", ["address"], ["handler"], ("fallback_handler",)),
     _sel("updateDelay(uint256)"): ("updateDelay", ["uint256"], ["newDelay"], ("timelock",)),
     _sel("cancel(bytes32)"): ("cancel", ["bytes32"], ["id"], ()),
     _sel("approveMessage(bytes32,bytes32)"): (
-        "approveMessage", ["bytes32", "bytes32"], ["domainSeparator", "structHash"], ("message",),
+        "approveMessage",
+        ["bytes32", "bytes32"],
+        ["domainSeparator", "structHash"],
+        ("message",),
     ),
     _sel("revokeMessage(bytes32)"): ("revokeMessage", ["bytes32"], ["digest"], ()),
     _sel("setPaused(bool)"): ("setPaused", ["bool"], ["paused"], ()),
-}  # fmt: skip
+}
 ERC20_FUNCTIONS = {"transfer", "approve", "increaseAllowance", "transferFrom"}
 
 MULTISEND = _sel("multiSend(bytes)")
@@ -217,9 +240,11 @@ def _decode(
     if value:
         summary += f" and {format_amount(value, 18)} ETH"
     return DecodedCall(
-        kind="contract_call", summary=summary, function="0x" + selector.hex(),
+        kind="contract_call",
+        summary=summary,
+        function="0x" + selector.hex(),
         risks=("unrecognised contract call: verify the calldata independently",),
-    )  # fmt: skip
+    )
 
 
 def _erc20(
@@ -233,10 +258,15 @@ def _erc20(
         # An approval stays flagged even when the token cannot be read (offline, or not an ERC-20).
         spender = to_checksum_address(args["spender"])
         return DecodedCall(
-            kind="erc20", summary=f"{name} {spender} for {amount} base units of token {to} (token not verified)",
-            function=name, args=args, amount=amount, recipient=spender,
-            risks=tuple(RISK_KINDS[k] for k in kinds), risk_kinds=kinds,
-        )  # fmt: skip
+            kind="erc20",
+            summary=f"{name} {spender} for {amount} base units of token {to} (token not verified)",
+            function=name,
+            args=args,
+            amount=amount,
+            recipient=spender,
+            risks=tuple(RISK_KINDS[k] for k in kinds),
+            risk_kinds=kinds,
+        )
     human = f"{format_amount(amount, info.decimals)} {info.symbol}"
     risks = [RISK_KINDS[k] for k in kinds]
     if name == "transfer":
@@ -252,9 +282,16 @@ def _erc20(
     if value:
         risks.append(f"also sends {format_amount(value, 18)} ETH with the token call")
     return DecodedCall(
-        kind="erc20", summary=summary, function=name, args=args, token=info, amount=amount, recipient=recipient,
-        risks=tuple(risks), risk_kinds=kinds,
-    )  # fmt: skip
+        kind="erc20",
+        summary=summary,
+        function=name,
+        args=args,
+        token=info,
+        amount=amount,
+        recipient=recipient,
+        risks=tuple(risks),
+        risk_kinds=kinds,
+    )
 
 
 def _config(
@@ -266,9 +303,13 @@ def _config(
     if value:
         summary += f" with {format_amount(value, 18)} ETH"
     return DecodedCall(
-        kind="safe_config" if name != "updateDelay" and name != "cancel" else "timelock", summary=summary,
-        function=name, args=args, risks=tuple(RISK_KINDS[k] for k in kinds), risk_kinds=kinds,
-    )  # fmt: skip
+        kind="safe_config" if name != "updateDelay" and name != "cancel" else "timelock",
+        summary=summary,
+        function=name,
+        args=args,
+        risks=tuple(RISK_KINDS[k] for k in kinds),
+        risk_kinds=kinds,
+    )
 
 
 def _multisend(chain: Chain | None, data: bytes, safe: str | None, depth: int) -> DecodedCall | None:

@@ -123,12 +123,18 @@ def status(session: Session, vault_ref: str | int) -> ExitStatus:
     custodians, initiators, quorum, delay, owners_can_cancel, tokens = cfg
     pending = int(state) == 1
     return ExitStatus(
-        module=_module_address(vault), custodians=[Address(to_checksum_address(c)) for c in custodians],
-        initiators=[Address(to_checksum_address(i)) for i in initiators], quorum=int(quorum), escrow_delay=int(delay),
-        owners_can_cancel=bool(owners_can_cancel), tokens=[Address(to_checksum_address(t)) for t in tokens],
-        nonce=int(nonce), pending=pending, pending_custodian=Address(to_checksum_address(custodian)) if pending else None,
+        module=_module_address(vault),
+        custodians=[Address(to_checksum_address(c)) for c in custodians],
+        initiators=[Address(to_checksum_address(i)) for i in initiators],
+        quorum=int(quorum),
+        escrow_delay=int(delay),
+        owners_can_cancel=bool(owners_can_cancel),
+        tokens=[Address(to_checksum_address(t)) for t in tokens],
+        nonce=int(nonce),
+        pending=pending,
+        pending_custodian=Address(to_checksum_address(custodian)) if pending else None,
         ready_at=int(ready) if pending else None,
-    )  # fmt: skip
+    )
 
 
 def _row(session: Session, row: RowMapping) -> ExitRequest:
@@ -140,10 +146,18 @@ def _row(session: Session, row: RowMapping) -> ExitRequest:
         ).mappings()
         signatures = tuple((Address(s["signer"]), bytes.fromhex(s["signature"][2:])) for s in sigs)
     return ExitRequest(
-        id=row["id"], vault_id=row["vault_id"], module=row["module"], nonce=row["nonce"], custodian=row["custodian"],
-        deadline=row["deadline"], digest=row["digest"], state=ExitState(row["state"]), signatures=signatures,
-        initiate_tx=row["initiate_tx"], finalize_tx=row["finalize_tx"],
-    )  # fmt: skip
+        id=row["id"],
+        vault_id=row["vault_id"],
+        module=row["module"],
+        nonce=row["nonce"],
+        custodian=row["custodian"],
+        deadline=row["deadline"],
+        digest=row["digest"],
+        state=ExitState(row["state"]),
+        signatures=signatures,
+        initiate_tx=row["initiate_tx"],
+        finalize_tx=row["finalize_tx"],
+    )
 
 
 def open_request(session: Session, vault_ref: str | int, custodian: str, *, valid_for: int = 86400) -> ExitRequest:
@@ -162,12 +176,18 @@ def open_request(session: Session, vault_ref: str | int, custodian: str, *, vali
             custodian=custodian,
         )
     with session.store.connect() as conn:
-        row = conn.execute(
-            sa.select(exit_requests).where(
-                exit_requests.c.vault_id == vault.id, exit_requests.c.nonce == current.nonce,
-                exit_requests.c.custodian == custodian, exit_requests.c.state == ExitState.COLLECTING.value,
+        row = (
+            conn.execute(
+                sa.select(exit_requests).where(
+                    exit_requests.c.vault_id == vault.id,
+                    exit_requests.c.nonce == current.nonce,
+                    exit_requests.c.custodian == custodian,
+                    exit_requests.c.state == ExitState.COLLECTING.value,
+                )
             )
-        ).mappings().first()  # fmt: skip
+            .mappings()
+            .first()
+        )
     if row is not None and row["deadline"] > session.chain.latest_timestamp():
         return _row(session, row)
     deadline = session.chain.latest_timestamp() + valid_for
@@ -180,11 +200,17 @@ def open_request(session: Session, vault_ref: str | int, custodian: str, *, vali
     with session.store.begin() as conn:
         result = conn.execute(
             exit_requests.insert().values(
-                chain_id=session.chain_id, vault_id=vault.id, module=vault.exit_module, nonce=current.nonce,
-                custodian=custodian, deadline=deadline, digest="0x" + digest.hex(), state=ExitState.COLLECTING.value,
+                chain_id=session.chain_id,
+                vault_id=vault.id,
+                module=vault.exit_module,
+                nonce=current.nonce,
+                custodian=custodian,
+                deadline=deadline,
+                digest="0x" + digest.hex(),
+                state=ExitState.COLLECTING.value,
                 created_at=utcnow(),
             )
-        )  # fmt: skip
+        )
         request_id = inserted_id(result)
     return get_request(session, request_id)
 
@@ -220,8 +246,17 @@ def sign(session: Session, request: ExitRequest, signer: Signer) -> tuple[ExitRe
                 request_id=request.id, signer=signer.address, signature=signature.to_hex(), created_at=utcnow()
             )
         )
-        audit.exit_step(conn, session, vault, "signed", nonce=request.nonce, custodian=request.custodian,
-                        actor=signer.address, request_id=request.id, signers=[signer.address])  # fmt: skip
+        audit.exit_step(
+            conn,
+            session,
+            vault,
+            "signed",
+            nonce=request.nonce,
+            custodian=request.custodian,
+            actor=signer.address,
+            request_id=request.id,
+            signers=[signer.address],
+        )
     return get_request(session, request.id), True
 
 
@@ -252,12 +287,22 @@ def initiate(session: Session, request: ExitRequest) -> Receipt:
     if receipt is None:
         receipt = _initiate(session, vault, request, what)
     _set(
-        session, request.id, state=ExitState.INITIATED.value, initiate_tx=receipt.tx_hash,
+        session,
+        request.id,
+        state=ExitState.INITIATED.value,
+        initiate_tx=receipt.tx_hash,
         record=lambda conn: audit.exit_step(
-            conn, session, vault, "initiated", nonce=request.nonce, custodian=request.custodian, receipt=receipt,
-            request_id=request.id, signers=[s for s, _b in request.signatures],
+            conn,
+            session,
+            vault,
+            "initiated",
+            nonce=request.nonce,
+            custodian=request.custodian,
+            receipt=receipt,
+            request_id=request.id,
+            signers=[s for s, _b in request.signatures],
         ),
-    )  # fmt: skip
+    )
     return receipt
 
 
@@ -289,12 +334,19 @@ def initiate_for(session: Session, vault_ref: str | int, custodian: str) -> tupl
     vault = get_vault(session, vault_ref)
     custodian = parse_address(custodian, what="custodian")
     with session.store.connect() as conn:
-        rows = conn.execute(
-            sa.select(exit_requests).where(
-                exit_requests.c.vault_id == vault.id, exit_requests.c.custodian == custodian,
-                exit_requests.c.state == ExitState.COLLECTING.value,
-            ).order_by(exit_requests.c.id.desc())
-        ).mappings().all()  # fmt: skip
+        rows = (
+            conn.execute(
+                sa.select(exit_requests)
+                .where(
+                    exit_requests.c.vault_id == vault.id,
+                    exit_requests.c.custodian == custodian,
+                    exit_requests.c.state == ExitState.COLLECTING.value,
+                )
+                .order_by(exit_requests.c.id.desc())
+            )
+            .mappings()
+            .all()
+        )
     for row in rows:
         request = _row(session, row)
         entry = J.latest(session, _initiate_intent(request))
@@ -313,12 +365,16 @@ def finalize(session: Session, vault_ref: str | int) -> Receipt:
     intent = f"exit-finalize:{vault.exit_module}:{current.nonce - 1}"
     what = f"finalizing the exit of vault {vault.name}"
     with session.store.connect() as conn:
-        unrecorded = conn.execute(
-            sa.select(exit_requests.c.id).where(
-                exit_requests.c.vault_id == vault.id, exit_requests.c.nonce == current.nonce - 1,
-                exit_requests.c.state == ExitState.INITIATED.value,
-            )
-        ).first() is not None  # fmt: skip
+        unrecorded = (
+            conn.execute(
+                sa.select(exit_requests.c.id).where(
+                    exit_requests.c.vault_id == vault.id,
+                    exit_requests.c.nonce == current.nonce - 1,
+                    exit_requests.c.state == ExitState.INITIATED.value,
+                )
+            ).first()
+            is not None
+        )
     receipt = J.resume_intent(session, intent, what=what, adopt_mined=unrecorded)
     if receipt is None:
         if not current.pending:
@@ -332,10 +388,21 @@ def finalize(session: Session, vault_ref: str | int) -> Receipt:
         data = bytes.fromhex(module.encode_abi("finalize", [])[2:])
         receipt = J.send_once(session, intent, to=module.address, data=data, what=what)
     _mark(
-        session, vault, current.nonce - 1, state=ExitState.FINALIZED.value, finalize_tx=receipt.tx_hash,
-        record=lambda conn: audit.exit_step(conn, session, vault, "finalized", nonce=current.nonce - 1,
-                                            custodian=current.pending_custodian, receipt=receipt),
-    )  # fmt: skip
+        session,
+        vault,
+        current.nonce - 1,
+        state=ExitState.FINALIZED.value,
+        finalize_tx=receipt.tx_hash,
+        record=lambda conn: audit.exit_step(
+            conn,
+            session,
+            vault,
+            "finalized",
+            nonce=current.nonce - 1,
+            custodian=current.pending_custodian,
+            receipt=receipt,
+        ),
+    )
     return receipt
 
 
@@ -358,10 +425,21 @@ def cancel_as_owner(session: Session, vault_ref: str | int, owner: Signer) -> Re
         session.chain, owner, to=module.address, data=data, what="cancelling the exit", decoder=decode_revert
     )
     _mark(
-        session, vault, current.nonce - 1, state=ExitState.CANCELLED.value,
-        record=lambda conn: audit.exit_step(conn, session, vault, "cancelled", nonce=current.nonce - 1,
-                                            custodian=current.pending_custodian, actor=owner.address, receipt=receipt),
-    )  # fmt: skip
+        session,
+        vault,
+        current.nonce - 1,
+        state=ExitState.CANCELLED.value,
+        record=lambda conn: audit.exit_step(
+            conn,
+            session,
+            vault,
+            "cancelled",
+            nonce=current.nonce - 1,
+            custodian=current.pending_custodian,
+            actor=owner.address,
+            receipt=receipt,
+        ),
+    )
     return receipt
 
 

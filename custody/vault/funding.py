@@ -32,9 +32,14 @@ class Funding:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "vault": self.vault, "safe": self.safe, "symbol": self.symbol, "amount": format_amount(self.amount, self.decimals),
-            "base_units": str(self.amount), "funder": self.funder, "tx_hash": self.tx_hash,
-        }  # fmt: skip
+            "vault": self.vault,
+            "safe": self.safe,
+            "symbol": self.symbol,
+            "amount": format_amount(self.amount, self.decimals),
+            "base_units": str(self.amount),
+            "funder": self.funder,
+            "tx_hash": self.tx_hash,
+        }
 
 
 def fund_vault(session: Session, vault_ref: str, amount: str, *, token: str | None, funder_uri: str) -> Funding:
@@ -67,7 +72,12 @@ def fund_vault(session: Session, vault_ref: str, amount: str, *, token: str | No
             f"{format_amount(units, decimals)} {symbol} to send; nothing was sent"
         )
     receipt = send_transaction(
-        session.chain, funder, to=to, value=value, data=data, what=f"funding {record.name} with {amount} {symbol}",
+        session.chain,
+        funder,
+        to=to,
+        value=value,
+        data=data,
+        what=f"funding {record.name} with {amount} {symbol}",
         decoder=decode_revert,
-    )  # fmt: skip
+    )
     return Funding(record.name, record.safe, symbol, units, decimals, funder.address, receipt.tx_hash)

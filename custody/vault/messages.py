@@ -113,9 +113,13 @@ def propose_message(
     name = typed.domain.get("name", "?")
     where = typed.domain.get("verifyingContract", "no verifying contract")
     return proposals.propose(
-        session, vault.id, to=guard.address, data=data, proposer=proposer,
+        session,
+        vault.id,
+        to=guard.address,
+        data=data,
+        proposer=proposer,
         description=f"sign {typed.primary_type} for {name} ({where}), digest 0x{typed.digest.hex()}",
-    )  # fmt: skip
+    )
 
 
 def propose_revocation(
@@ -124,9 +128,13 @@ def propose_revocation(
     """Propose that the vault withdraw its approval of ``digest``."""
     vault, guard = _guard(session, vault_ref)
     return proposals.propose(
-        session, vault.id, to=guard.address, data=REVOKE_MESSAGE + digest, proposer=proposer,
+        session,
+        vault.id,
+        to=guard.address,
+        data=REVOKE_MESSAGE + digest,
+        proposer=proposer,
         description=f"withdraw the vault's signature of message 0x{digest.hex()}",
-    )  # fmt: skip
+    )
 
 
 @dataclass(frozen=True)

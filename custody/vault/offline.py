@@ -23,9 +23,18 @@ from custody.types import Operation, parse_address
 FORMAT = "custody.safe-tx/1"
 SIGNATURE_FORMAT = "custody.safe-signature/1"
 TX_FIELDS = (
-    "safe", "to", "value", "data", "operation", "safeTxGas", "baseGas", "gasPrice", "gasToken", "refundReceiver",
+    "safe",
+    "to",
+    "value",
+    "data",
+    "operation",
+    "safeTxGas",
+    "baseGas",
+    "gasPrice",
+    "gasToken",
+    "refundReceiver",
     "nonce",
-)  # fmt: skip
+)
 
 
 def tx_fields(safe_tx: SafeTx) -> dict[str, Any]:

@@ -91,21 +91,36 @@ def _load(session: Session, where: sa.ColumnElement[bool]) -> Proposal | None:
         ).mappings()
         owner_sigs = tuple(OwnerSignature(s["signer"], bytes.fromhex(s["signature"][2:])) for s in sigs)
     safe_tx = SafeTx(
-        safe=row["safe"], chain_id=row["chain_id"], to=row["to"], value=int(row["value"]),
-        data=bytes.fromhex(row["data"][2:]), operation=Operation(row["operation"]), nonce=row["nonce"],
-        safe_tx_gas=int(row["safe_tx_gas"]), base_gas=int(row["base_gas"]), gas_price=int(row["gas_price"]),
-        gas_token=row["gas_token"], refund_receiver=row["refund_receiver"],
-    )  # fmt: skip
+        safe=row["safe"],
+        chain_id=row["chain_id"],
+        to=row["to"],
+        value=int(row["value"]),
+        data=bytes.fromhex(row["data"][2:]),
+        operation=Operation(row["operation"]),
+        nonce=row["nonce"],
+        safe_tx_gas=int(row["safe_tx_gas"]),
+        base_gas=int(row["base_gas"]),
+        gas_price=int(row["gas_price"]),
+        gas_token=row["gas_token"],
+        refund_receiver=row["refund_receiver"],
+    )
     if "0x" + safe_tx.safe_tx_hash.hex() != row["safe_tx_hash"]:
         raise HashMismatch(
             f"stored proposal {row['id']} does not hash to its recorded safeTxHash; the workspace was altered",
             proposal=row["id"],
         )
     return Proposal(
-        id=row["id"], vault_id=row["vault_id"], safe_tx=safe_tx, description=row["description"],
-        proposer=row["proposer"], state=ProposalState(row["state"]), signatures=owner_sigs,
-        exec_tx_hash=row["exec_tx_hash"], exec_block=row["exec_block"], exec_gas_used=row["exec_gas_used"],
-    )  # fmt: skip
+        id=row["id"],
+        vault_id=row["vault_id"],
+        safe_tx=safe_tx,
+        description=row["description"],
+        proposer=row["proposer"],
+        state=ProposalState(row["state"]),
+        signatures=owner_sigs,
+        exec_tx_hash=row["exec_tx_hash"],
+        exec_block=row["exec_block"],
+        exec_gas_used=row["exec_gas_used"],
+    )
 
 
 def get_proposal(session: Session, ref: str | int) -> Proposal:
@@ -275,14 +290,20 @@ def propose(
     if value < 0 or value >= 2**256:
         raise InputError("value must be between 0 and 2^256-1 wei")
     safe_tx = SafeTx(
-        safe=vault.safe, chain_id=session.chain_id, to=parse_address(to, what="target"), value=value, data=data,
-        operation=Operation(operation), nonce=nonce,
-    )  # fmt: skip
+        safe=vault.safe,
+        chain_id=session.chain_id,
+        to=parse_address(to, what="target"),
+        value=value,
+        data=data,
+        operation=Operation(operation),
+        nonce=nonce,
+    )
     remote = verify_hash(session, safe_tx)
     if not force:
         require_policy(session, safe_tx, what="proposal")
-    decision = _risk(session, vault, safe_tx, stage="propose", proposer=proposer, onchain_nonce=onchain_nonce,
-                     onchain=remote)  # fmt: skip
+    decision = _risk(
+        session, vault, safe_tx, stage="propose", proposer=proposer, onchain_nonce=onchain_nonce, onchain=remote
+    )
     digest = "0x" + safe_tx.safe_tx_hash.hex()
     with session.store.begin() as conn:
         clash = conn.execute(
@@ -298,8 +319,16 @@ def propose(
                 .where(proposals.c.id == clash.id)
                 .values(state=ProposalState.PROPOSED.value, description=description, updated_at=utcnow())
             )
-            audit.proposal_created(conn, session, vault.id, safe_tx, proposal_id=clash.id, description=description,
-                                   proposer=proposer, revived=True)  # fmt: skip
+            audit.proposal_created(
+                conn,
+                session,
+                vault.id,
+                safe_tx,
+                proposal_id=clash.id,
+                description=description,
+                proposer=proposer,
+                revived=True,
+            )
             risk_gate.record(conn, session, vault, decision, proposal_id=clash.id, actor=proposer)
             clash = None
             revived = True
@@ -321,21 +350,36 @@ def propose(
         now = utcnow()
         result = conn.execute(
             proposals.insert().values(
-                vault_id=vault.id, chain_id=session.chain_id, safe=vault.safe, safe_tx_hash=digest,
-                to=safe_tx.to, value=Decimal(safe_tx.value), data="0x" + data.hex(), operation=int(safe_tx.operation),
-                safe_tx_gas=0, base_gas=0, gas_price=0, gas_token=ZERO_ADDRESS, refund_receiver=ZERO_ADDRESS,
-                nonce=nonce, description=description, proposer=proposer,
+                vault_id=vault.id,
+                chain_id=session.chain_id,
+                safe=vault.safe,
+                safe_tx_hash=digest,
+                to=safe_tx.to,
+                value=Decimal(safe_tx.value),
+                data="0x" + data.hex(),
+                operation=int(safe_tx.operation),
+                safe_tx_gas=0,
+                base_gas=0,
+                gas_price=0,
+                gas_token=ZERO_ADDRESS,
+                refund_receiver=ZERO_ADDRESS,
+                nonce=nonce,
+                description=description,
+                proposer=proposer,
                 state=(ProposalState.DISCARDED if denied else ProposalState.PROPOSED).value,
-                created_at=now, updated_at=now,
+                created_at=now,
+                updated_at=now,
             )
-        )  # fmt: skip
+        )
         proposal_id = inserted_id(result)
-        audit.proposal_created(conn, session, vault.id, safe_tx, proposal_id=proposal_id, description=description,
-                               proposer=proposer)  # fmt: skip
+        audit.proposal_created(
+            conn, session, vault.id, safe_tx, proposal_id=proposal_id, description=description, proposer=proposer
+        )
         risk_gate.record(conn, session, vault, decision, proposal_id=proposal_id, actor=proposer)
         if denied:
-            withdrawn = Proposal(proposal_id, vault.id, safe_tx, description, proposer, ProposalState.DISCARDED, (),
-                                 None, None, None)  # fmt: skip
+            withdrawn = Proposal(
+                proposal_id, vault.id, safe_tx, description, proposer, ProposalState.DISCARDED, (), None, None, None
+            )
             audit.proposal_discarded(conn, session, withdrawn)
     if denied:
         risk_gate.refuse_deny(decision, what="proposal", proposal_id=proposal_id)
@@ -355,10 +399,19 @@ def _open_nonces(session: Session, vault_id: int, *, exclude: int | None) -> lis
 
 
 def _risk(
-    session: Session, vault: VaultRecord, safe_tx: SafeTx, *, stage: str, proposal: Proposal | None = None,
-    proposer: str = "", signer: str | None = None, backend: str | None = None, view: SafeView | None = None,
-    onchain_nonce: int | None = None, onchain: bytes | None = None,
-) -> Decision:  # fmt: skip
+    session: Session,
+    vault: VaultRecord,
+    safe_tx: SafeTx,
+    *,
+    stage: str,
+    proposal: Proposal | None = None,
+    proposer: str = "",
+    signer: str | None = None,
+    backend: str | None = None,
+    view: SafeView | None = None,
+    onchain_nonce: int | None = None,
+    onchain: bytes | None = None,
+) -> Decision:
     """The risk engine's decision for ``safe_tx`` at ``stage`` (not yet recorded)."""
     if view is not None:
         owners, onchain_nonce, onchain = view.owners, view.nonce, view.onchain_hash
@@ -366,24 +419,40 @@ def _risk(
         owners = owners_and_threshold(session, safe_tx.safe)[0]
         onchain_nonce = safe_nonce(session, safe_tx.safe) if onchain_nonce is None else onchain_nonce
     return risk_gate.assess(
-        session, vault, safe_tx, stage=stage, owners=owners, onchain_nonce=onchain_nonce,
+        session,
+        vault,
+        safe_tx,
+        stage=stage,
+        owners=owners,
+        onchain_nonce=onchain_nonce,
         queued_nonces=_open_nonces(session, vault.id, exclude=None if proposal is None else proposal.id),
-        proposer=proposal.proposer if proposal is not None else proposer, signer=signer, backend=backend,
-        supplied_hash=None if proposal is None else bytes.fromhex(proposal.safe_tx_hash[2:]), onchain_hash=onchain,
-    )  # fmt: skip
+        proposer=proposal.proposer if proposal is not None else proposer,
+        signer=signer,
+        backend=backend,
+        supplied_hash=None if proposal is None else bytes.fromhex(proposal.safe_tx_hash[2:]),
+        onchain_hash=onchain,
+    )
 
 
 def _gate(
-    session: Session, proposal: Proposal, *, stage: str, view: SafeView, signer: str | None = None,
-    backend: str | None = None, on_decision: Callable[[Decision], None] | None = None,
-) -> Decision:  # fmt: skip
+    session: Session,
+    proposal: Proposal,
+    *,
+    stage: str,
+    view: SafeView,
+    signer: str | None = None,
+    backend: str | None = None,
+    on_decision: Callable[[Decision], None] | None = None,
+) -> Decision:
     """Decide, record (own transaction), show (``on_decision``) and refuse a Deny — before anything is released."""
     vault = get_vault(session, proposal.vault_id)
-    decision = _risk(session, vault, proposal.safe_tx, stage=stage, proposal=proposal, signer=signer,
-                     backend=backend, view=view)  # fmt: skip
+    decision = _risk(
+        session, vault, proposal.safe_tx, stage=stage, proposal=proposal, signer=signer, backend=backend, view=view
+    )
     with session.store.begin() as conn:
-        risk_gate.record(conn, session, vault, decision, proposal_id=proposal.id, actor=signer or proposal.proposer,
-                         backend=backend)  # fmt: skip
+        risk_gate.record(
+            conn, session, vault, decision, proposal_id=proposal.id, actor=signer or proposal.proposer, backend=backend
+        )
     if on_decision is not None:
         on_decision(decision)
     risk_gate.refuse_deny(decision, what=f"proposal {proposal.id}", proposal_id=proposal.id)
@@ -419,9 +488,16 @@ def propose_transfer(
 ) -> Proposal:
     target, value, data, decoded = build_transfer(session, to=to, amount=amount, token=token)
     return propose(
-        session, vault_ref, to=target, value=value, data=data, nonce=nonce,
-        description=description or decoded.summary, proposer=proposer, force=force,
-    )  # fmt: skip
+        session,
+        vault_ref,
+        to=target,
+        value=value,
+        data=data,
+        nonce=nonce,
+        description=description or decoded.summary,
+        proposer=proposer,
+        force=force,
+    )
 
 
 def require_policy(session: Session, safe_tx: SafeTx, *, what: str) -> None:
@@ -462,8 +538,11 @@ def _nonce_gap(session: Session, proposal: Proposal, current: int) -> ProposalEr
     holds (say, after a discard) — never a proposal that does not exist."""
     gap = range(current, proposal.safe_tx.nonce)
     found = _nonces(session, proposal.vault_id, gap)
-    open_ = {n: ids for state in (ProposalState.PROPOSED.value, ProposalState.EXECUTING.value)
-             for n, ids in found.get(state, {}).items()}  # fmt: skip
+    open_ = {
+        n: ids
+        for state in (ProposalState.PROPOSED.value, ProposalState.EXECUTING.value)
+        for n, ids in found.get(state, {}).items()
+    }
     steps = []
     if open_:
         steps.append("execute " + ", ".join(f"proposal {i} (nonce {n})" for n in sorted(open_) for i in open_[n]))
@@ -471,26 +550,38 @@ def _nonce_gap(session: Session, proposal: Proposal, current: int) -> ProposalEr
     if missing:
         discarded = [i for n in missing for i in found.get(ProposalState.DISCARDED.value, {}).get(n, [])]
         why = f" (discarded: proposal {', '.join(map(str, discarded))})" if discarded else ""
-        steps.append(f"propose a transaction for nonce {', '.join(map(str, missing))}{why}, e.g. "
-                     f"`custody tx propose … --nonce {missing[0]}`")  # fmt: skip
+        steps.append(
+            f"propose a transaction for nonce {', '.join(map(str, missing))}{why}, e.g. "
+            f"`custody tx propose … --nonce {missing[0]}`"
+        )
     return ProposalError(
         f"proposal {proposal.id} has nonce {proposal.safe_tx.nonce}, but the vault is at nonce {current}: "
         f"{' and '.join(steps)} first; nothing was sent",
         hint=f"or discard proposal {proposal.id} and propose it again: it then gets the next free nonce"
-        if missing else None,
-        proposal=proposal.id, waiting_for=sorted(i for ids in open_.values() for i in ids), missing_nonces=missing,
-    )  # fmt: skip
+        if missing
+        else None,
+        proposal=proposal.id,
+        waiting_for=sorted(i for ids in open_.values() for i in ids),
+        missing_nonces=missing,
+    )
 
 
 def waiting_behind(session: Session, proposal: Proposal) -> list[Proposal]:
     """The vault's open proposals with a higher nonce than ``proposal`` (after a discard, they wait for its nonce)."""
     with session.store.connect() as conn:
-        ids = conn.execute(
-            sa.select(proposals.c.id)
-            .where(proposals.c.vault_id == proposal.vault_id, proposals.c.nonce > proposal.safe_tx.nonce,
-                   proposals.c.state.in_([ProposalState.PROPOSED.value, ProposalState.EXECUTING.value]))
-            .order_by(proposals.c.nonce, proposals.c.id)
-        ).scalars().all()  # fmt: skip
+        ids = (
+            conn.execute(
+                sa.select(proposals.c.id)
+                .where(
+                    proposals.c.vault_id == proposal.vault_id,
+                    proposals.c.nonce > proposal.safe_tx.nonce,
+                    proposals.c.state.in_([ProposalState.PROPOSED.value, ProposalState.EXECUTING.value]),
+                )
+                .order_by(proposals.c.nonce, proposals.c.id)
+            )
+            .scalars()
+            .all()
+        )
     return [_load(session, proposals.c.id == i) for i in ids]
 
 
@@ -498,8 +589,12 @@ def discard(session: Session, proposal: Proposal) -> Proposal:
     """Withdraw a proposal that was never executed; its nonce becomes free again."""
     if proposal.state is not ProposalState.PROPOSED:
         raise ProposalError(f"proposal {proposal.id} is {proposal.state.value}; only open proposals can be discarded")
-    _set_state(session, proposal.id, ProposalState.DISCARDED,
-               record=lambda conn: audit.proposal_discarded(conn, session, proposal))  # fmt: skip
+    _set_state(
+        session,
+        proposal.id,
+        ProposalState.DISCARDED,
+        record=lambda conn: audit.proposal_discarded(conn, session, proposal),
+    )
     return get_proposal(session, proposal.id)
 
 
@@ -528,8 +623,11 @@ def _require_open(
                 f"proposal {proposal.id} was executed outside this workspace in {found[0]} (block {found[1]}); "
                 f"{outcome}",
                 hint="`custody audit index` records that execution in the ledger",
-                proposal=proposal.id, state="executed_elsewhere", tx_hash=found[0], block=found[1],
-            )  # fmt: skip
+                proposal=proposal.id,
+                state="executed_elsewhere",
+                tx_hash=found[0],
+                block=found[1],
+            )
         raise StaleProposal(
             f"proposal {proposal.id} has nonce {proposal.safe_tx.nonce}, but the vault is at nonce {current}: "
             "another transaction used that nonce",
@@ -551,8 +649,11 @@ def _already_executed(proposal: Proposal, *, meanwhile: bool = False, outcome: s
     return AlreadyExecuted(
         f"proposal {proposal.id} {what}; {outcome}",
         hint=None if proposal.state is ProposalState.EXECUTED else f"`custody tx execute {proposal.id}` waits for it",
-        proposal=proposal.id, state=proposal.state.value, tx_hash=proposal.exec_tx_hash, block=proposal.exec_block,
-    )  # fmt: skip
+        proposal=proposal.id,
+        state=proposal.state.value,
+        tx_hash=proposal.exec_tx_hash,
+        block=proposal.exec_block,
+    )
 
 
 EXECUTION_SUCCESS = "0x" + keccak(text="ExecutionSuccess(bytes32,uint256)").hex()
@@ -561,10 +662,17 @@ EXECUTION_SUCCESS = "0x" + keccak(text="ExecutionSuccess(bytes32,uint256)").hex(
 def onchain_execution(session: Session, proposal: Proposal) -> tuple[str, int] | None:
     """(tx hash, block) of the Safe's ``ExecutionSuccess`` for this proposal's safeTxHash, if the chain has one."""
     vault = get_vault(session, proposal.vault_id)
-    logs = session.chain.rpc("eth_getLogs", [{
-        "address": proposal.safe_tx.safe, "fromBlock": hex(vault.created_block or 0), "toBlock": "latest",
-        "topics": [EXECUTION_SUCCESS, proposal.safe_tx_hash],
-    }])  # fmt: skip
+    logs = session.chain.rpc(
+        "eth_getLogs",
+        [
+            {
+                "address": proposal.safe_tx.safe,
+                "fromBlock": hex(vault.created_block or 0),
+                "toBlock": "latest",
+                "topics": [EXECUTION_SUCCESS, proposal.safe_tx_hash],
+            }
+        ],
+    )
     if not logs:
         return None
     return str(logs[0]["transactionHash"]), int(logs[0]["blockNumber"], 16)
@@ -583,10 +691,13 @@ def _store_signature(
             return OwnerSignature(signature.signer, bytes.fromhex(existing[2:])), False
         conn.execute(
             signatures.insert().values(
-                proposal_id=proposal.id, signer=signature.signer, signature=signature.to_hex(),
-                source=source[:32], created_at=utcnow(),
+                proposal_id=proposal.id,
+                signer=signature.signer,
+                signature=signature.to_hex(),
+                source=source[:32],
+                created_at=utcnow(),
             )
-        )  # fmt: skip
+        )
         audit.approval_signed(conn, session, proposal, signature.signer, source, signature.kind)
     from custody.attest.auto import after_approval
 
@@ -611,8 +722,9 @@ def add_signature(
         raise NotAnOwner(
             explain_mismatch(blob, proposal.safe_tx, view.owners, signature.signer), signer=signature.signer
         )
-    _gate(session, proposal, stage="sign", view=view, signer=signature.signer, backend="offline",
-          on_decision=on_decision)  # fmt: skip
+    _gate(
+        session, proposal, stage="sign", view=view, signer=signature.signer, backend="offline", on_decision=on_decision
+    )
     return _store_signature(session, proposal, signature, source)
 
 
@@ -627,8 +739,15 @@ def sign(
         raise NotAnOwner(
             f"{signer.uri} ({signer.address}) is not an owner of vault {proposal.safe_tx.safe}", signer=signer.address
         )
-    _gate(session, proposal, stage="sign", view=view, signer=signer.address, backend=signer.uri.split(":", 1)[0],
-          on_decision=on_decision)  # fmt: skip
+    _gate(
+        session,
+        proposal,
+        stage="sign",
+        view=view,
+        signer=signer.address,
+        backend=signer.uri.split(":", 1)[0],
+        on_decision=on_decision,
+    )
     blob = signer.sign_safe_tx(proposal.safe_tx)
     signature = verify_owner_signature(blob, proposal.safe_tx.safe_tx_hash)
     if signature.signer != signer.address:
@@ -688,11 +807,16 @@ def execute(session: Session, proposal: Proposal, *, force: bool = False) -> Rec
     decision = _gate(session, proposal, stage="execute", view=view)
     proposer = (proposal.proposer or "").strip().lower()
     risk_gate.require_warn_satisfied(
-        decision, risk_gate.settings_of(get_vault(session, proposal.vault_id)), signatures=len(valid), threshold=threshold,
-        confirmed=any(c.safe_tx_hash == proposal.safe_tx_hash and c.confirmer.lower() != proposer
-                      for c in confirmations(session, proposal)),
+        decision,
+        risk_gate.settings_of(get_vault(session, proposal.vault_id)),
+        signatures=len(valid),
+        threshold=threshold,
+        confirmed=any(
+            c.safe_tx_hash == proposal.safe_tx_hash and c.confirmer.lower() != proposer
+            for c in confirmations(session, proposal)
+        ),
         proposal_id=proposal.id,
-    )  # fmt: skip
+    )
     chosen = sorted(valid, key=lambda s: int(s.signer, 16))[:threshold]
     data = exec_calldata(session, proposal.safe_tx, pack_signatures(chosen))
 
@@ -705,9 +829,13 @@ def execute(session: Session, proposal: Proposal, *, force: bool = False) -> Rec
             claimed = conn.execute(
                 proposals.update()
                 .where(proposals.c.id == proposal.id, proposals.c.state == ProposalState.PROPOSED.value)
-                .values(state=ProposalState.EXECUTING.value, exec_tx_hash=tx_hash, exec_raw_tx="0x" + raw.hex(),
-                        updated_at=utcnow())
-            ).rowcount  # fmt: skip
+                .values(
+                    state=ProposalState.EXECUTING.value,
+                    exec_tx_hash=tx_hash,
+                    exec_raw_tx="0x" + raw.hex(),
+                    updated_at=utcnow(),
+                )
+            ).rowcount
         if not claimed:
             raise _lost_race(session, proposal)
         sent.append(tx_hash)
@@ -732,10 +860,13 @@ def _reopen(session: Session, proposal_id: int, tx_hash: str | None) -> None:
     with session.store.begin() as conn:
         conn.execute(
             proposals.update()
-            .where(proposals.c.id == proposal_id, proposals.c.state.in_(
-                [ProposalState.PROPOSED.value, ProposalState.EXECUTING.value]), mine)
+            .where(
+                proposals.c.id == proposal_id,
+                proposals.c.state.in_([ProposalState.PROPOSED.value, ProposalState.EXECUTING.value]),
+                mine,
+            )
             .values(state=ProposalState.PROPOSED.value, exec_tx_hash=None, exec_raw_tx=None, updated_at=utcnow())
-        )  # fmt: skip
+        )
 
 
 def _lost_race(session: Session, proposal: Proposal) -> ProposalError:
@@ -750,11 +881,15 @@ def _lost_race(session: Session, proposal: Proposal) -> ProposalError:
             f"proposal {proposal.id} was executed meanwhile outside this workspace in {found[0]} (block {found[1]}); "
             "nothing was sent",
             hint="`custody audit index` records that execution in the ledger",
-            proposal=proposal.id, state="executed_elsewhere", tx_hash=found[0], block=found[1],
-        )  # fmt: skip
+            proposal=proposal.id,
+            state="executed_elsewhere",
+            tx_hash=found[0],
+            block=found[1],
+        )
     if latest.state is not ProposalState.PROPOSED:
-        return ProposalError(f"proposal {proposal.id} became {latest.state.value} meanwhile; nothing was sent",
-                             proposal=proposal.id)  # fmt: skip
+        return ProposalError(
+            f"proposal {proposal.id} became {latest.state.value} meanwhile; nothing was sent", proposal=proposal.id
+        )
     return StaleProposal(
         f"proposal {proposal.id} has nonce {proposal.safe_tx.nonce}, but the vault moved past it meanwhile: another "
         "transaction used that nonce; nothing was sent",
@@ -811,11 +946,18 @@ def _finalize(session: Session, proposal: Proposal, receipt: Receipt) -> Receipt
     with session.store.begin() as conn:  # once: a second run that waited for the same transaction records nothing
         recorded = conn.execute(
             proposals.update()
-            .where(proposals.c.id == proposal.id, proposals.c.state.in_(
-                [ProposalState.PROPOSED.value, ProposalState.EXECUTING.value]))
-            .values(state=state.value, exec_tx_hash=receipt.tx_hash, exec_block=receipt.block_number,
-                    exec_gas_used=receipt.gas_used, updated_at=utcnow())
-        ).rowcount  # fmt: skip
+            .where(
+                proposals.c.id == proposal.id,
+                proposals.c.state.in_([ProposalState.PROPOSED.value, ProposalState.EXECUTING.value]),
+            )
+            .values(
+                state=state.value,
+                exec_tx_hash=receipt.tx_hash,
+                exec_block=receipt.block_number,
+                exec_gas_used=receipt.gas_used,
+                updated_at=utcnow(),
+            )
+        ).rowcount
         if recorded:
             audit.executed(conn, session, proposal, receipt, success=bool(success))
     if not recorded:
@@ -899,5 +1041,10 @@ def risk_view(session: Session, proposal: Proposal) -> dict[str, Any] | None:
     if not recorded:
         return None
     latest = recorded[-1]
-    return {"verdict": latest["verdict"], "stage": latest["stage"], "seq": latest["seq"],
-            "reasons": [r for r in latest["reasons"] if r["severity"] != "info"], "decisions": len(recorded)}  # fmt: skip
+    return {
+        "verdict": latest["verdict"],
+        "stage": latest["stage"],
+        "seq": latest["seq"],
+        "reasons": [r for r in latest["reasons"] if r["severity"] != "info"],
+        "decisions": len(recorded),
+    }

@@ -88,11 +88,20 @@ class VaultState:
 
 def _row_to_record(row: RowMapping) -> VaultRecord:
     return VaultRecord(
-        id=row["id"], chain_id=row["chain_id"], name=row["name"], risk_class=row["risk_class"],
-        safe=row["safe"], timelock=row["timelock"], guard=row["guard"], exit_module=row["exit_module"],
-        policy_path=row["policy_path"], policy_hash=row["policy_hash"], policy_source=row["policy_source"],
-        created_tx=row["created_tx"], created_block=row["created_block"],
-    )  # fmt: skip
+        id=row["id"],
+        chain_id=row["chain_id"],
+        name=row["name"],
+        risk_class=row["risk_class"],
+        safe=row["safe"],
+        timelock=row["timelock"],
+        guard=row["guard"],
+        exit_module=row["exit_module"],
+        policy_path=row["policy_path"],
+        policy_hash=row["policy_hash"],
+        policy_source=row["policy_source"],
+        created_tx=row["created_tx"],
+        created_block=row["created_block"],
+    )
 
 
 def list_vaults(session: Session) -> list[VaultRecord]:
@@ -211,11 +220,20 @@ def create_vault(
     exit_module = exit_module_of(session, predicted_safe, predicted_timelock)
     facts.update(tx_hash=tx_hash, block=block, gas_used=gas, guard=guard, exit_module=exit_module)
     values = dict(
-        chain_id=session.chain_id, name=name, risk_class=policy.risk_class, safe=predicted_safe,
-        timelock=predicted_timelock, guard=guard, exit_module=exit_module, policy_path=str(policy_path),
-        policy_hash="0x" + policy.template_hash.hex(), policy_source=policy.source_text,
-        created_tx=tx_hash, created_block=block, created_at=utcnow(),
-    )  # fmt: skip
+        chain_id=session.chain_id,
+        name=name,
+        risk_class=policy.risk_class,
+        safe=predicted_safe,
+        timelock=predicted_timelock,
+        guard=guard,
+        exit_module=exit_module,
+        policy_path=str(policy_path),
+        policy_hash="0x" + policy.template_hash.hex(),
+        policy_source=policy.source_text,
+        created_tx=tx_hash,
+        created_block=block,
+        created_at=utcnow(),
+    )
     with session.store.begin() as conn:
         vault_id = inserted_id(conn.execute(vaults.insert().values(**values)))
         remember_template(conn, "0x" + policy.template_hash.hex(), policy.source_text, str(policy_path))
@@ -300,11 +318,22 @@ def read_state(session: Session, record: VaultRecord) -> VaultState:
         guard_info=guard_info,
         recorded_policy_matches=recorded_matches,
         template_file_status=file_status,
-        record=record, block_number=block, owners=list(owners), threshold=threshold, nonce=nonce, version=version,
-        singleton=singleton, singleton_is_canonical=singleton == infra.safe_singleton, modules=list(modules),
-        guard=guard, fallback_handler=handler, fallback_handler_is_custody=handler == infra.fallback_handler,
-        timelock_delay=delay, timelock_roles_ok=bool(roles_ok), balances=balances,
-    )  # fmt: skip
+        record=record,
+        block_number=block,
+        owners=list(owners),
+        threshold=threshold,
+        nonce=nonce,
+        version=version,
+        singleton=singleton,
+        singleton_is_canonical=singleton == infra.safe_singleton,
+        modules=list(modules),
+        guard=guard,
+        fallback_handler=handler,
+        fallback_handler_is_custody=handler == infra.fallback_handler,
+        timelock_delay=delay,
+        timelock_roles_ok=bool(roles_ok),
+        balances=balances,
+    )
 
 
 def _template_file_status(path: str, onchain_hash: bytes) -> str:
