@@ -582,7 +582,7 @@ def waiting_behind(session: Session, proposal: Proposal) -> list[Proposal]:
             .scalars()
             .all()
         )
-    return [_load(session, proposals.c.id == i) for i in ids]
+    return [p for p in (_load(session, proposals.c.id == i) for i in ids) if p is not None]
 
 
 def discard(session: Session, proposal: Proposal) -> Proposal:
@@ -637,7 +637,9 @@ def _require_open(
     return view
 
 
-def _already_executed(proposal: Proposal, *, meanwhile: bool = False, outcome: str = "nothing was sent"):
+def _already_executed(
+    proposal: Proposal, *, meanwhile: bool = False, outcome: str = "nothing was sent"
+) -> AlreadyExecuted:
     """The refusal for a proposal whose execution is recorded, naming its transaction: ``details['state']`` is
     ``executed`` (done, mined) or ``executing`` (sent by another run, not mined yet)."""
     by = " by another process" if meanwhile else ""
