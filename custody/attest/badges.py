@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ from custody.attest import typed
 from custody.attest.eas import Eas, ensure_eas
 from custody.attest.schemas import STEP_BY_UID, Step, register_schemas, step
 from custody.audit import record as audit
+from custody.chain.transactions import Receipt
 from custody.exceptions import AttestationError, InputError, UnknownAttestation
 from custody.session import Session
 from custody.signers.base import Signer
@@ -51,7 +53,8 @@ def context(session: Session) -> EasContext:
         deployment = ensure_eas(session)
         schemas = register_schemas(session, deployment.registry)
         session._eas = EasContext(deployment, session.contract("EAS", deployment.eas), schemas)
-    return session._eas
+    eas: EasContext = session._eas
+    return eas
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,7 @@ def parse_uid(raw: str, what: str = "attestation UID") -> bytes:
 
 
 # -- reading -----------------------------------------------------------------------------------------
-def _badge_from_tuple(raw, *, tx_hash: str | None = None) -> Badge:
+def _badge_from_tuple(raw: Sequence[Any], *, tx_hash: str | None = None) -> Badge:
     uid, schema, time, expiration, revocation, ref_uid, recipient, attester, revocable, data = raw
     st = STEP_BY_UID.get(bytes(schema))
     if st is None:
@@ -147,12 +150,12 @@ def _badge_from_tuple(raw, *, tx_hash: str | None = None) -> Badge:
     )
 
 
-def raw_attestation(session: Session, uid: bytes):
+def raw_attestation(session: Session, uid: bytes) -> tuple[Any, ...] | None:
     ctx = context(session)
     raw = session.chain.call(ctx.contract.functions.getAttestation(uid).call)
     if bytes(raw[0]) == ZERO32:
         return None
-    return raw
+    return tuple(raw)
 
 
 def read(session: Session, uid: str | bytes) -> Badge:
@@ -174,7 +177,7 @@ def _request_data(st: Step, recipient: str, expiration: int, ref_uid: bytes, dat
     return (to_checksum_address(recipient), expiration, st.revocable, ref_uid, data, 0)
 
 
-def _uid_from_receipt(ctx: EasContext, receipt) -> bytes:
+def _uid_from_receipt(ctx: EasContext, receipt: Receipt) -> bytes:
     events = ctx.contract.events.Attested().process_receipt(receipt.raw, errors=DISCARD)
     if len(events) != 1:
         raise AttestationError(f"transaction {receipt.tx_hash} emitted {len(events)} Attested events, expected one")
@@ -235,7 +238,12 @@ def issue(
         to=ctx.address, data=bytes.fromhex(calldata[2:]), what=f"attesting {st.name} for {recipient}"
     )
     uid = _uid_from_receipt(ctx, receipt)
-    badge = _badge_from_tuple(raw_attestation(session, uid), tx_hash=receipt.tx_hash)
+    raw = raw_attestation(session, uid)
+    if raw is None:
+        raise AttestationError(
+            f"EAS holds no attestation {uid.hex()} right after transaction {receipt.tx_hash} made it"
+        )
+    badge = _badge_from_tuple(raw, tx_hash=receipt.tx_hash)
     with session.store.begin() as conn:
         conn.execute(
             badges.insert().values(
@@ -309,7 +317,9 @@ def revoke(session: Session, uid: str, *, attester: Signer) -> tuple[Badge, str 
 
 
 # -- the workspace's own records -----------------------------------------------------------------------
-def stored(session: Session, *, vault: str | None = None, step_name: str | None = None, reference: str | None = None):
+def stored(
+    session: Session, *, vault: str | None = None, step_name: str | None = None, reference: str | None = None
+) -> list[dict[str, Any]]:
     q = sa.select(badges).where(badges.c.chain_id == session.chain_id)
     if vault is not None:
         q = q.where(badges.c.vault == vault)

@@ -28,7 +28,7 @@ from custody.attest.badges import (
 )
 from custody.attest.schemas import STEP_BY_UID
 from custody.attest.typed import OffchainMessage
-from custody.chain.logs import decode_logs, layouts_from_abi, rpc_batch
+from custody.chain.logs import DecodedLog, decode_logs, layouts_from_abi, rpc_batch
 from custody.contracts import load_artifact
 from custody.contracts.deploy import read_many
 from custody.exceptions import AttestationError, InputError, SignatureError, TemplateError
@@ -44,9 +44,9 @@ LOG_CHUNK = 10_000
 # -- chain reading helpers --------------------------------------------------------------------------------
 def _get_logs(
     session: Session, address: str, layouts: dict[str, Any], from_block: int, topics_extra: list[Any] | None = None
-):
+) -> list[DecodedLog]:
     latest = session.chain.call(lambda: session.chain.w3.eth.block_number)
-    out = []
+    out: list[DecodedLog] = []
     start = from_block
     while start <= latest:
         end = min(start + LOG_CHUNK - 1, latest)
@@ -134,7 +134,7 @@ def authority(session: Session, vault: str, templates: dict[str, Policy], from_b
     times = _block_times(session, [log.block_number for log in changes])
     out = Authority(Address(to_checksum_address(vault)), [], [], [])
     for log in changes:
-        guard = to_checksum_address(log.values[0])
+        guard = Address(to_checksum_address(log.values[0]))
         if guard == ZERO_ADDRESS:
             entry: tuple[Any, ...] = (None, None, guard)
         else:
@@ -196,11 +196,11 @@ def executions(session: Session, vault: str, from_block: int = 0) -> list[Execut
 
 def multisig_field(layouts: dict[str, Any], name: str) -> int:
     layout = next(lay for lay in layouts.values() if lay.name == "SafeMultiSigTransaction")
-    return layout.field_names.index(name)
+    return int(layout.field_names.index(name))
 
 
 def _signers(blob: bytes, safe_tx_hash: bytes) -> tuple[str, ...]:
-    out = []
+    out: list[str] = []
     for i in range(0, len(blob) - len(blob) % 65, 65):
         chunk = blob[i : i + 65]
         v = chunk[64]
@@ -267,7 +267,7 @@ def offchain_badge(doc: dict[str, Any]) -> tuple[Badge | None, list[str]]:
 
 
 def offchain_message(m: dict[str, Any]) -> OffchainMessage:
-    def b32(key):
+    def b32(key: str) -> bytes:
         return parse_uid(m[key], key)
 
     data = m["data"]
