@@ -38,6 +38,7 @@ from custody.contracts.errors import decode_revert
 from custody.exceptions import AttestationError, InputError
 from custody.session import Session
 from custody.signers.base import Signer
+from custody.signers.ecdsa import EcdsaSignature
 from custody.store import attest_batches, badges, utcnow
 from custody.types import parse_address
 
@@ -113,7 +114,7 @@ def sign_offchain(
     return out
 
 
-def _sig_object(message: OffchainMessage, payload: dict[str, Any], sig) -> dict[str, Any]:
+def _sig_object(message: OffchainMessage, payload: dict[str, Any], sig: EcdsaSignature) -> dict[str, Any]:
     return {
         "version": message.version,
         "domain": payload["domain"],

@@ -61,6 +61,7 @@ from custody.session import Session
 from custody.signers.base import typed_data_digest
 from custody.signers.ecdsa import EcdsaSignature
 from custody.store import oob_confirmations, proposals, signatures, vaults
+from custody.types import Address
 
 
 # -- report ------------------------------------------------------------------------------------------
@@ -266,7 +267,7 @@ class Verifier:
     def _references(self, check: BadgeCheck, badge: Badge) -> None:
         f = badge.fields
         if badge.step == "kyc":
-            if to_checksum_address(f["subject"]) != badge.recipient:
+            if Address(to_checksum_address(f["subject"])) != badge.recipient:
                 check.problems.append(f"KYC subject {f['subject']} is not the badge's recipient {badge.recipient}")
         elif badge.step == "approval":
             self._check_approval(check, badge)
@@ -279,7 +280,7 @@ class Verifier:
 
     def _check_approval(self, check: BadgeCheck, badge: Badge) -> None:
         f = badge.fields
-        safe_tx_hash, signer = hex32(f["safeTxHash"]), to_checksum_address(f["signer"])
+        safe_tx_hash, signer = hex32(f["safeTxHash"]), Address(to_checksum_address(f["signer"]))
         if signer != badge.recipient:
             check.problems.append(f"approval signer {signer} is not the badge's recipient {badge.recipient}")
         executed = [e for e in self.executions(badge.vault) if e.safe_tx_hash == safe_tx_hash]
