@@ -100,7 +100,10 @@ def _state_dict(state: service.VaultState) -> dict[str, Any]:
 def _onchain_rules(state: service.VaultState) -> list[str]:
     from custody.policy.preflight import DAYS
 
-    cfg = state.guard_info.config
+    info = state.guard_info
+    if info is None:  # no guard installed: no on-chain rules
+        return []
+    cfg = info.config
     symbols = {b.token: (b.symbol, b.decimals) for b in state.balances if b.token}
     out = []
     for i, a in enumerate(cfg.assets):
@@ -117,7 +120,7 @@ def _onchain_rules(state: service.VaultState) -> list[str]:
         out.append(
             f"transfers only {cfg.allowed_start // 3600:02d}:{cfg.allowed_start % 3600 // 60:02d}-{cfg.allowed_end // 3600:02d}:{cfg.allowed_end % 3600 // 60:02d} UTC"
         )
-    for domain, separator in zip(cfg.message_domains, state.guard_info.message_domain_separators):
+    for domain, separator in zip(cfg.message_domains, info.message_domain_separators):
         out.append(f"may sign EIP-712 messages for {domain.verifying_contract} (domain separator 0x{separator.hex()})")
     if not cfg.message_domains:
         out.append("signs no messages (ERC-1271 answers for nothing)")
@@ -147,7 +150,7 @@ def list_cmd(app: AppContext) -> None:
                 s.record.safe,
                 f"{s.threshold}-of-{len(s.owners)}",
                 str(s.nonce),
-                format_amount(eth.balance, 18),
+                format_amount(eth.balance, 18) if eth.balance is not None else "?",
                 f"{s.timelock_delay}s",
             )
         c.print(t)
