@@ -13,7 +13,8 @@ try:
 
     def keccak256(data: bytes) -> bytes:
         """Keccak-256 digest of ``data`` (Ethereum's hash, not NIST SHA3-256)."""
-        return _keccak_256(data).digest()
+        digest: bytes = _keccak_256(data).digest()
+        return digest
 
 except ImportError:  # pragma: no cover - safe-pysha3 is a pinned dependency
     keccak256 = _eth_utils_keccak

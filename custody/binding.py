@@ -69,8 +69,9 @@ def check_binding(chain: Chain, store: Store, *, where: str) -> Binding | None:
                 f"{chain.url} serves chain id {chain.chain_id} but lacks the contracts workspace {where} recorded "
                 f"for it: it is a different or reset chain, so nothing was written",
                 hint="point --rpc at this workspace's own chain, or run `custody workspace repair`",
-                chain_id=chain.chain_id, url=chain.url,
-            )  # fmt: skip
+                chain_id=chain.chain_id,
+                url=chain.url,
+            )
         return None
     genesis = block_hash(chain, 0)
     if genesis != binding.genesis_hash:
@@ -79,8 +80,11 @@ def check_binding(chain: Chain, store: Store, *, where: str) -> Binding | None:
             f"{_short(binding.genesis_hash)} workspace {where} recorded: it is a different or reset chain, so "
             f"nothing was written",
             hint="point --rpc at this workspace's own chain, or use another --home for that chain",
-            chain_id=chain.chain_id, url=chain.url, expected_genesis=binding.genesis_hash, actual_genesis=genesis,
-        )  # fmt: skip
+            chain_id=chain.chain_id,
+            url=chain.url,
+            expected_genesis=binding.genesis_hash,
+            actual_genesis=genesis,
+        )
     for number in sorted(binding.anchors):
         actual = block_hash(chain, number)
         if actual != binding.anchors[number]:
@@ -90,9 +94,12 @@ def check_binding(chain: Chain, store: Store, *, where: str) -> Binding | None:
                 f"workspace {where} ({_short(binding.anchors[number])}), {found}: the chain was reset or "
                 f"rewritten, so nothing was written",
                 hint="restore the chain's saved state, or run `custody workspace repair` to forget the lost records",
-                chain_id=chain.chain_id, url=chain.url, block=number, expected_hash=binding.anchors[number],
+                chain_id=chain.chain_id,
+                url=chain.url,
+                block=number,
+                expected_hash=binding.anchors[number],
                 actual_hash=actual,
-            )  # fmt: skip
+            )
     return binding
 
 
@@ -113,12 +120,14 @@ def record_binding(chain: Chain, store: Store) -> None:
         raise ChainError(f"{chain.url} has no genesis block")
     with store.begin() as conn:
         if binding is None:
-            conn.execute(chain_bindings.insert().values(chain_id=chain.chain_id, genesis_hash=genesis,
-                                                        recorded_at=utcnow()))  # fmt: skip
+            conn.execute(
+                chain_bindings.insert().values(chain_id=chain.chain_id, genesis_hash=genesis, recorded_at=utcnow())
+            )
         for number, hash_ in fresh.items():
             if hash_ is not None:
-                conn.execute(chain_anchors.insert().values(chain_id=chain.chain_id, block_number=number,
-                                                           block_hash=hash_))  # fmt: skip
+                conn.execute(
+                    chain_anchors.insert().values(chain_id=chain.chain_id, block_number=number, block_hash=hash_)
+                )
 
 
 def forget_anchors(conn: sa.Connection, chain_id: int, *, keep: set[int]) -> int:
@@ -133,8 +142,9 @@ def rebind(conn: sa.Connection, chain: Chain) -> None:
     """Bind chain id to the endpoint's genesis afresh (``workspace repair``); anchors are recomputed after."""
     conn.execute(chain_anchors.delete().where(chain_anchors.c.chain_id == chain.chain_id))
     conn.execute(chain_bindings.delete().where(chain_bindings.c.chain_id == chain.chain_id))
-    conn.execute(chain_bindings.insert().values(chain_id=chain.chain_id, genesis_hash=block_hash(chain, 0),
-                                                recorded_at=utcnow()))  # fmt: skip
+    conn.execute(
+        chain_bindings.insert().values(chain_id=chain.chain_id, genesis_hash=block_hash(chain, 0), recorded_at=utcnow())
+    )
 
 
 def _short(block_hash_: str | None) -> str:

@@ -70,10 +70,10 @@ def _transfer(
     to: str,
     amount: str,
     token: str | None,
-    signers: list,
+    signers: list[Any],
     proposer: str = "pilot",
-    confirm: Callable[[P.Proposal], dict] | None = None,
-) -> dict:
+    confirm: Callable[[P.Proposal], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     proposal = P.propose_transfer(session, vault_ref, to=to, amount=amount, token=token, proposer=proposer)
     shown = P.describe(session, proposal)
     for signer in signers:
@@ -110,8 +110,16 @@ def _hsm_owner(run: PilotRun) -> dict[str, Any]:
     pin_source = lambda _prompt: pin_file.read_text().strip()  # noqa: E731
     address, uri = generate_key(HSM_TOKEN, HSM_KEY, pin_source=pin_source)
     signer = Pkcs11Signer(Pkcs11Uri(HSM_TOKEN, HSM_KEY), pin_source=pin_source)
-    return {"token": HSM_TOKEN, "key": HSM_KEY, "address": address, "uri": uri, "softhsm2_conf": str(token.conf),
-            "pin_file": str(pin_file), "signer": signer, "replaces": COLD_OFFICER_1}  # fmt: skip
+    return {
+        "token": HSM_TOKEN,
+        "key": HSM_KEY,
+        "address": address,
+        "uri": uri,
+        "softhsm2_conf": str(token.conf),
+        "pin_file": str(pin_file),
+        "signer": signer,
+        "replaces": COLD_OFFICER_1,
+    }
 
 
 def _derived_cold_policy(source: Path, target: Path, hsm_address: str) -> None:
@@ -163,7 +171,7 @@ def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
     _derived_cold_policy(policies / "cold.yaml", copied / "cold.yaml", hsm["address"])
     hsm_signer = hsm.pop("signer")
 
-    def infrastructure() -> dict:
+    def infrastructure() -> dict[str, Any]:
         infra, results = ensure_infrastructure(session.chain, session.sender, session.store)
         session._infra = infra
         return {r.name: {"address": r.address, "gas_used": r.gas_used} for r in results}
@@ -171,21 +179,29 @@ def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
     infra = run.step("deploy Safe v1.4.1, custody infrastructure and the demo stablecoin dUSD", infrastructure)
     token = infra["DemoUSD"]
 
-    vaults: dict[str, dict] = {}
+    vaults: dict[str, dict[str, Any]] = {}
     for label, file in (("hot", "hot.yaml"), ("cold", "cold.yaml")):
 
-        def create(file=file) -> dict:
+        def create(file: str = file) -> dict[str, Any]:
             record, facts = service.create_vault(session, copied / file)
             state = service.read_state(session, record)
             return {
-                "id": record.id, "name": record.name, "risk_class": record.risk_class, "safe": record.safe,
-                "timelock": record.timelock, "guard": record.guard, "owners": state.owners, "threshold": state.threshold,
-                "timelock_delay": state.timelock_delay, "tx_hash": facts["tx_hash"], "gas_used": facts["gas_used"],
-            }  # fmt: skip
+                "id": record.id,
+                "name": record.name,
+                "risk_class": record.risk_class,
+                "safe": record.safe,
+                "timelock": record.timelock,
+                "guard": record.guard,
+                "owners": state.owners,
+                "threshold": state.threshold,
+                "timelock_delay": state.timelock_delay,
+                "tx_hash": facts["tx_hash"],
+                "gas_used": facts["gas_used"],
+            }
 
         vaults[label] = run.step(f"create {label} vault from {file}", create)
 
-    def fund() -> dict:
+    def fund() -> dict[str, Any]:
         txs = []
         for label, amount in (("cold", 160 * 10**18), ("hot", 10 * 10**18)):
             r = session.send(to=vaults[label]["safe"], value=amount, what=f"funding the {label} vault")
@@ -200,7 +216,7 @@ def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
     run.step("fund the vaults", fund)
     kyc = _kyc(run, session, vaults)  # KYC badges first: approval badges link to them
 
-    def confirm_out_of_band(proposal: P.Proposal) -> dict:
+    def confirm_out_of_band(proposal: P.Proposal) -> dict[str, Any]:
         try:
             P.execute(session, proposal)
         except ConfirmationRequired as refused:
@@ -215,10 +231,15 @@ def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
         )
         done = oob.confirm_with_code(session, proposal, PILOT_CONFIRMER, code, passphrase=sealing)
         return {
-            "required": True, "refused_without_it": refusal, "proposer": PILOT_PROPOSER, "confirmer": done.confirmer,
-            "method": done.method, "safe_tx_hash": done.safe_tx_hash, "confirmed_at": done.confirmed_at.isoformat(),
+            "required": True,
+            "refused_without_it": refusal,
+            "proposer": PILOT_PROPOSER,
+            "confirmer": done.confirmer,
+            "method": done.method,
+            "safe_tx_hash": done.safe_tx_hash,
+            "confirmed_at": done.confirmed_at.isoformat(),
             "reason": done.reason,
-        }  # fmt: skip
+        }
 
     transfers = [
         run.step(
@@ -318,7 +339,12 @@ def _drill(run: PilotRun, session: Session, cold_vault: str) -> dict[str, Any]:
 
 
 def _auditor(
-    run: PilotRun, session: Session, vaults: dict[str, dict], collateral: dict[str, Any], copied: Path, bundle: Path
+    run: PilotRun,
+    session: Session,
+    vaults: dict[str, dict[str, Any]],
+    collateral: dict[str, Any],
+    copied: Path,
+    bundle: Path,
 ) -> dict[str, Any]:
     """The badges of every vault (incl. the cold vault's drill badge, the issuer's reconciliation sign-off)
     checked as an outside auditor would: chain data, the templates and the exported audit bundle only."""
@@ -343,14 +369,14 @@ def _collateral(run: PilotRun, session: Session, issuer_template: Path) -> dict[
     return collateral_section(run.step, session, issuer_template, run.home / "collateral")
 
 
-def _kyc(run: PilotRun, session: Session, vaults: dict[str, dict]) -> dict[str, Any]:
+def _kyc(run: PilotRun, session: Session, vaults: dict[str, dict[str, Any]]) -> dict[str, Any]:
     from custody.attest.pilot import kyc_section
 
     return kyc_section(run.step, session, vaults)
 
 
 def _attestations(
-    run: PilotRun, session: Session, vaults: dict[str, dict], collateral: dict[str, Any], copied: Path
+    run: PilotRun, session: Session, vaults: dict[str, dict[str, Any]], collateral: dict[str, Any], copied: Path
 ) -> dict[str, Any]:
     """Inventory tags (batch), a reconciliation sign-off, and verification of every badge."""
     from custody.attest.pilot import attest_section

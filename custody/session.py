@@ -34,16 +34,16 @@ class Session:
     attester_uri: str | None = None
     _sender: Signer | None = field(default=None, repr=False)
     _infra: Infrastructure | None = field(default=None, repr=False)
-    _opened: list = field(default_factory=list, repr=False)  # signers to close (HSM sessions, device links)
+    _opened: list[Any] = field(default_factory=list, repr=False)  # signers to close (HSM sessions, device links)
     _attester: Signer | None = field(default=None, repr=False)
     _eas: Any = field(default=None, repr=False)  # custody.attest.badges.EasContext, once per session
-    _attest_warned: set = field(default_factory=set, repr=False)  # (vault, step) told "no attester" already
+    _attest_warned: set[Any] = field(default_factory=set, repr=False)  # (vault, step) told "no attester" already
     _bound: bool = field(default=False, repr=False)  # checked against the workspace's chain identity at open
 
     @classmethod
     def open(
         cls,
-        home: str | os.PathLike | None = None,
+        home: str | os.PathLike[str] | None = None,
         *,
         rpc: str | None = None,
         sender: str | None = None,

@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -22,6 +24,14 @@ from custody.durability import require_durable
 from custody.exceptions import WorkspaceError
 
 metadata = sa.MetaData()
+
+
+def inserted_id(result: sa.CursorResult[Any]) -> int:
+    """The primary key of the row an ``INSERT`` just wrote."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise WorkspaceError("the database returned no primary key for the inserted row")
+    return int(key[0])
 
 
 def utcnow() -> dt.datetime:
@@ -42,9 +52,15 @@ deployments = sa.Table(
 
 
 def record_deployment(
-    conn: Connection, chain_id: int, name: str, *, address: str, codehash: str, tx_hash: str | None = None,
+    conn: Connection,
+    chain_id: int,
+    name: str,
+    *,
+    address: str,
+    codehash: str,
+    tx_hash: str | None = None,
     block_number: int | None = None,
-) -> None:  # fmt: skip
+) -> None:
     """Insert or refresh one row of the deployment registry (the creating tx is kept when not given)."""
     row = {"address": address, "codehash": codehash, "recorded_at": utcnow()}
     if tx_hash is not None:
@@ -243,7 +259,7 @@ templates = sa.Table(
 )
 
 
-def remember_template(conn, template_hash: str, source: str, path: str) -> None:
+def remember_template(conn: Connection, template_hash: str, source: str, path: str) -> None:
     """Keep a template text (idempotent)."""
     exists = conn.execute(
         sa.select(templates.c.template_hash).where(templates.c.template_hash == template_hash)
@@ -331,7 +347,7 @@ chain_anchors = sa.Table(
 )
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=FULL")
@@ -345,6 +361,7 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.ledger_key_dir: Path | None = None  # set by the workspace: where the ledger's signing key lives
         try:
             if url.startswith("sqlite"):
                 self.engine: Engine = sa.create_engine(url, future=True)

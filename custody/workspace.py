@@ -49,7 +49,7 @@ class ChainRecord:
 
 
 class Workspace:
-    def __init__(self, home: str | Path | None = None, *, db_url: str | None = None) -> None:
+    def __init__(self, home: str | os.PathLike[str] | None = None, *, db_url: str | None = None) -> None:
         self.home = Path(home or os.environ.get(HOME_ENV) or ".custody").expanduser().resolve()
         self._db_url = db_url or os.environ.get(DB_ENV)
         self._store: Store | None = None
@@ -107,7 +107,7 @@ class Workspace:
         if self._store is None:
             self.ensure()
             self._store = Store(self.db_url)
-            self._store.ledger_key_dir = self.home / "audit"  # type: ignore[attr-defined]  (CT-style heads)
+            self._store.ledger_key_dir = self.home / "audit"  # CT-style signed heads
         return self._store
 
     def close(self) -> None:

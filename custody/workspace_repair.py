@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -32,7 +33,7 @@ from custody.store import (
     signatures,
     timelock_ops,
     vaults,
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)
@@ -43,23 +44,31 @@ class Forgotten:
     proposals: int
     entry_seq: int
 
-    def as_dict(self) -> dict:
-        return {"vault": self.name, "chain_id": self.chain_id, "safe": self.safe, "proposals_forgotten": self.proposals,
-                "ledger_seq": self.entry_seq}  # fmt: skip
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "vault": self.name,
+            "chain_id": self.chain_id,
+            "safe": self.safe,
+            "proposals_forgotten": self.proposals,
+            "ledger_seq": self.entry_seq,
+        }
 
 
-def status(store: Store, chain: Chain | None, *, where: str) -> dict:
+def status(store: Store, chain: Chain | None, *, where: str) -> dict[str, Any]:
     with store.connect() as conn:
         rows = conn.execute(sa.select(vaults.c.chain_id, vaults.c.name, vaults.c.safe).order_by(vaults.c.id)).all()
         chain_ids = sorted({r.chain_id for r in rows} | {r[0] for r in conn.execute(sa.select(deployments.c.chain_id))})
     bound = []
     for chain_id in chain_ids:
         binding = recorded_binding(store, chain_id)
-        bound.append({
-            "chain_id": chain_id, "genesis_hash": binding.genesis_hash if binding else None,
-            "anchored_blocks": sorted(binding.anchors) if binding else [],
-            "vaults": [{"name": r.name, "safe": r.safe} for r in rows if r.chain_id == chain_id],
-        })  # fmt: skip
+        bound.append(
+            {
+                "chain_id": chain_id,
+                "genesis_hash": binding.genesis_hash if binding else None,
+                "anchored_blocks": sorted(binding.anchors) if binding else [],
+                "vaults": [{"name": r.name, "safe": r.safe} for r in rows if r.chain_id == chain_id],
+            }
+        )
     current = None
     if chain is not None:
         try:
@@ -106,37 +115,66 @@ def forget_vault(store: Store, name: str, *, chain_id: int | None, reason: str, 
         row = rows[0]
         count = _delete_vault_rows(conn, row["id"])
         entry = ledger_for(store).append(
-            conn, EntryKind.VAULT_FORGOTTEN, actor=actor, vault=row["name"], chain_id=row["chain_id"],
-            payload={"safe": row["safe"], "timelock": row["timelock"], "created_tx": row["created_tx"],
-                     "created_block": row["created_block"], "proposals_forgotten": count, "reason": reason.strip()},
-        )  # fmt: skip
+            conn,
+            EntryKind.VAULT_FORGOTTEN,
+            actor=actor,
+            vault=row["name"],
+            chain_id=row["chain_id"],
+            payload={
+                "safe": row["safe"],
+                "timelock": row["timelock"],
+                "created_tx": row["created_tx"],
+                "created_block": row["created_block"],
+                "proposals_forgotten": count,
+                "reason": reason.strip(),
+            },
+        )
     return Forgotten(row["name"], row["chain_id"], row["safe"], count, entry.seq)
 
 
-def repair(store: Store, chain: Chain, *, reason: str, actor: str = "operator") -> dict:
+def repair(store: Store, chain: Chain, *, reason: str, actor: str = "operator") -> dict[str, Any]:
     """Re-bind ``chain``'s id to this endpoint, forgetting the records of that chain id it does not hold."""
     if not reason.strip():
         raise VaultError("say why the workspace is repaired (--reason TEXT): it goes into the audit ledger")
     with store.connect() as conn:
         held = conn.execute(sa.select(vaults.c.name, vaults.c.safe).where(vaults.c.chain_id == chain.chain_id)).all()
         recorded = conn.execute(
-            sa.select(deployments.c.name, deployments.c.address, deployments.c.codehash)
-            .where(deployments.c.chain_id == chain.chain_id)
-        ).all()  # fmt: skip
+            sa.select(deployments.c.name, deployments.c.address, deployments.c.codehash).where(
+                deployments.c.chain_id == chain.chain_id
+            )
+        ).all()
     lost_vaults = [name for name, safe in held if codehash(chain, safe) is None]
     lost_deployments = [name for name, address, expected in recorded if codehash(chain, address) != expected]
-    forgotten = [forget_vault(store, name, chain_id=chain.chain_id, reason=f"workspace repair: {reason}", actor=actor)
-                 for name in lost_vaults]  # fmt: skip
+    forgotten = [
+        forget_vault(store, name, chain_id=chain.chain_id, reason=f"workspace repair: {reason}", actor=actor)
+        for name in lost_vaults
+    ]
     with store.begin() as conn:
         if lost_deployments:
-            conn.execute(deployments.delete().where(deployments.c.chain_id == chain.chain_id,
-                                                    deployments.c.name.in_(lost_deployments)))  # fmt: skip
+            conn.execute(
+                deployments.delete().where(
+                    deployments.c.chain_id == chain.chain_id, deployments.c.name.in_(lost_deployments)
+                )
+            )
         rebind(conn, chain)
         entry = ledger_for(store).append(
-            conn, EntryKind.WORKSPACE_REPAIRED, actor=actor, vault=None, chain_id=chain.chain_id,
-            payload={"url": chain.url, "vaults_forgotten": lost_vaults, "deployments_forgotten": lost_deployments,
-                     "reason": reason.strip()},
-        )  # fmt: skip
+            conn,
+            EntryKind.WORKSPACE_REPAIRED,
+            actor=actor,
+            vault=None,
+            chain_id=chain.chain_id,
+            payload={
+                "url": chain.url,
+                "vaults_forgotten": lost_vaults,
+                "deployments_forgotten": lost_deployments,
+                "reason": reason.strip(),
+            },
+        )
     record_binding(chain, store)
-    return {"chain_id": chain.chain_id, "url": chain.url, "vaults_forgotten": [f.as_dict() for f in forgotten],
-            "deployments_forgotten": lost_deployments, "ledger_seq": entry.seq}  # fmt: skip
+    return {
+        "chain_id": chain.chain_id,
+        "url": chain.url,
+        "vaults_forgotten": [f.as_dict() for f in forgotten],
+        "deployments_forgotten": lost_deployments,
+        "ledger_seq": entry.seq,
+    }

@@ -7,7 +7,7 @@ schedule a timelock operation); nothing here re-implements a check.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from custody.chain.transactions import Receipt
 from custody.policy.change import execute as execute_proposal_or_operation
@@ -187,7 +187,7 @@ class Proposal:
         """
         _what, receipt = execute_proposal_or_operation(self._workspace.session, self.id, force=force)
         self.refresh()
-        return cast(Receipt, receipt)
+        return receipt
 
     def discard(self) -> None:
         """Withdraw the proposal (never executed); its nonce becomes free again.

@@ -17,6 +17,8 @@ all of them in its ``approvals`` field.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -46,14 +48,18 @@ def _rule(session: Session, safe: str, step_name: str):
         log.warning(
             "vault %s's template asks for %s badges but no attester key is configured (--attester / "
             "$CUSTODY_ATTESTER); `custody attest backfill %s` issues missing badges later",
-            vault.name, step_name, vault.name,
-        )  # fmt: skip
+            vault.name,
+            step_name,
+            vault.name,
+        )
         return None
     if not rule.authorised(attester.address, step_name):
         log.warning(
             "attester %s is not authorised for %s badges by vault %s's template; no badge issued",
-            attester.address, step_name, vault.name,
-        )  # fmt: skip
+            attester.address,
+            step_name,
+            vault.name,
+        )
         return None
     return vault, attester
 
@@ -72,7 +78,7 @@ def _existing(
     return None
 
 
-def _best_effort(what: str, fn, *args):
+def _best_effort(what: str, fn: Callable[..., Any], *args):
     try:
         return fn(*args)
     except CustodyError as exc:
@@ -91,12 +97,22 @@ def _approval(session: Session, safe: str, safe_tx_hash: str, signer: str):
         return None
     vault, attester = found
     entry = entry_hash(session, "approval", safe_tx_hash=safe_tx_hash, actor=signer)
-    fields = {"vault": vault.safe, "safeTxHash": bytes.fromhex(safe_tx_hash[2:]), "signer": signer,
-              "ledgerEntry": entry}  # fmt: skip
+    fields = {
+        "vault": vault.safe,
+        "safeTxHash": bytes.fromhex(safe_tx_hash[2:]),
+        "signer": signer,
+        "ledgerEntry": entry,
+    }
     return B.issue(
-        session, "approval", attester=attester, recipient=signer, fields=fields,
-        ref_uid=B.latest_kyc(session, signer), reference=safe_tx_hash, signer=signer,
-    )  # fmt: skip
+        session,
+        "approval",
+        attester=attester,
+        recipient=signer,
+        fields=fields,
+        ref_uid=B.latest_kyc(session, signer),
+        reference=safe_tx_hash,
+        signer=signer,
+    )
 
 
 # -- out-of-band confirmation ----------------------------------------------------------------------------
@@ -110,8 +126,13 @@ def _confirmation(session: Session, safe: str, safe_tx_hash: str, confirmer: str
         return None
     vault, attester = found
     entry = entry_hash(session, "oob_confirmation", safe_tx_hash=safe_tx_hash, actor=confirmer)
-    fields = {"vault": vault.safe, "safeTxHash": bytes.fromhex(safe_tx_hash[2:]), "confirmer": confirmer,
-              "method": method, "ledgerEntry": entry}  # fmt: skip
+    fields = {
+        "vault": vault.safe,
+        "safeTxHash": bytes.fromhex(safe_tx_hash[2:]),
+        "confirmer": confirmer,
+        "method": method,
+        "ledgerEntry": entry,
+    }
     return B.issue(
         session, "oob_confirmation", attester=attester, recipient=vault.safe, fields=fields, reference=safe_tx_hash
     )
@@ -144,22 +165,33 @@ def _execution(session: Session, proposal_id: int):
         return None
     vault, attester = found
     linked = [
-        r for s in ("approval", "oob_confirmation")
-        for r in B.stored(session, step_name=s, reference=proposal.safe_tx_hash) if not r["revoked_tx"]
-    ]  # fmt: skip
+        r
+        for s in ("approval", "oob_confirmation")
+        for r in B.stored(session, step_name=s, reference=proposal.safe_tx_hash)
+        if not r["revoked_tx"]
+    ]
     linked.sort(key=lambda r: r["id"])
     approvals = [bytes.fromhex(r["uid"][2:]) for r in linked]
     asset, to, amount = _movement(session, proposal)
     fields = {
-        "vault": vault.safe, "safeTxHash": bytes.fromhex(proposal.safe_tx_hash[2:]),
-        "txHash": bytes.fromhex(proposal.exec_tx_hash[2:]), "asset": asset, "to": to, "amount": amount,
+        "vault": vault.safe,
+        "safeTxHash": bytes.fromhex(proposal.safe_tx_hash[2:]),
+        "txHash": bytes.fromhex(proposal.exec_tx_hash[2:]),
+        "asset": asset,
+        "to": to,
+        "amount": amount,
         "approvals": approvals,
         "ledgerEntry": entry_hash(session, "execution", safe_tx_hash=proposal.safe_tx_hash),
-    }  # fmt: skip
+    }
     return B.issue(
-        session, "execution", attester=attester, recipient=vault.safe, fields=fields,
-        ref_uid=approvals[-1] if approvals else B.ZERO32, reference=proposal.safe_tx_hash,
-    )  # fmt: skip
+        session,
+        "execution",
+        attester=attester,
+        recipient=vault.safe,
+        fields=fields,
+        ref_uid=approvals[-1] if approvals else B.ZERO32,
+        reference=proposal.safe_tx_hash,
+    )
 
 
 # -- catching up ------------------------------------------------------------------------------------------
@@ -186,25 +218,31 @@ def backfill(session: Session, vault_ref: str) -> list[B.Badge]:
             sa.select(oob_confirmations.c.proposal_id, oob_confirmations.c.confirmer, oob_confirmations.c.method)
         ).all()
     by_id = {p.id: p for p in props}
-    todo: list[tuple[str, object, tuple]] = []  # (step, issuer, its arguments) for each missing badge
+    todo: list[tuple[str, object, tuple[Any, ...]]] = []  # (step, issuer, its arguments) for each missing badge
     if "approval" in emit:
         todo += [
             ("approval", _approval, (session, vault.safe, by_id[s.proposal_id].safe_tx_hash, s.signer))
-            for s in sigs if s.proposal_id in by_id
+            for s in sigs
+            if s.proposal_id in by_id
             and not _existing(session, "approval", by_id[s.proposal_id].safe_tx_hash, signer=s.signer)
-        ]  # fmt: skip
+        ]
     if "oob_confirmation" in emit:
         todo += [
-            ("oob_confirmation", _confirmation,
-             (session, vault.safe, by_id[o.proposal_id].safe_tx_hash, o.confirmer, o.method))
-            for o in oobs if o.proposal_id in by_id
+            (
+                "oob_confirmation",
+                _confirmation,
+                (session, vault.safe, by_id[o.proposal_id].safe_tx_hash, o.confirmer, o.method),
+            )
+            for o in oobs
+            if o.proposal_id in by_id
             and not _existing(session, "oob_confirmation", by_id[o.proposal_id].safe_tx_hash, confirmer=o.confirmer)
-        ]  # fmt: skip
+        ]
     if "execution" in emit:
         todo += [
             ("execution", _execution, (session, p.id))
-            for p in props if p.state == "executed" and not _existing(session, "execution", p.safe_tx_hash)
-        ]  # fmt: skip
+            for p in props
+            if p.state == "executed" and not _existing(session, "execution", p.safe_tx_hash)
+        ]
     if todo:
         _require_authorised(session, vault, rule, [step for step, _f, _a in todo])
     issued: list[B.Badge] = []
@@ -223,8 +261,9 @@ def _require_authorised(session: Session, vault, rule, steps: list[str]) -> None
             f"vault {vault.name} lacks {len(steps)} badge(s) ({', '.join(needed)}) but no attester key is configured; "
             "nothing was issued",
             hint="name the attester key with --attester URI or $CUSTODY_ATTESTER",
-            vault=vault.name, steps=needed,
-        )  # fmt: skip
+            vault=vault.name,
+            steps=needed,
+        )
     refused = [step for step in needed if not rule.authorised(attester.address, step)]
     if not refused:
         return
@@ -238,5 +277,7 @@ def _require_authorised(session: Session, vault, rule, steps: list[str]) -> None
         f"attester {attester.address} ({attester.uri}) is not authorised for {', '.join(refused)} badges by vault "
         f"{vault.name}'s template: {why}; nothing was issued",
         hint="use an attester the template lists for those steps, or change the template's attestations section",
-        attester=attester.address, vault=vault.name, steps=refused,
-    )  # fmt: skip
+        attester=attester.address,
+        vault=vault.name,
+        steps=refused,
+    )

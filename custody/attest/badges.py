@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ from custody.attest import typed
 from custody.attest.eas import Eas, ensure_eas
 from custody.attest.schemas import STEP_BY_UID, Step, register_schemas, step
 from custody.audit import record as audit
+from custody.chain.transactions import Receipt
 from custody.exceptions import AttestationError, InputError, UnknownAttestation
 from custody.session import Session
 from custody.signers.base import Signer
@@ -38,7 +40,7 @@ DELEGATION_WINDOW = 3600  # seconds a delegated signature stays valid (EAS deadl
 class EasContext:
     deployment: Eas
     contract: Any
-    schemas: dict[str, dict]
+    schemas: dict[str, dict[str, Any]]
 
     @property
     def address(self) -> Address:
@@ -51,7 +53,8 @@ def context(session: Session) -> EasContext:
         deployment = ensure_eas(session)
         schemas = register_schemas(session, deployment.registry)
         session._eas = EasContext(deployment, session.contract("EAS", deployment.eas), schemas)
-    return session._eas
+    eas: EasContext = session._eas
+    return eas
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ class Badge:
     expiration: int
     revocation_time: int
     revocable: bool
-    fields: dict = field(default_factory=dict)
+    fields: dict[str, Any] = field(default_factory=dict)
     tx_hash: str | None = None
     batch_root: str | None = None
 
@@ -77,14 +80,22 @@ class Badge:
         vault = self.fields.get("vault")
         return None if vault in (None, ZERO_ADDRESS) else to_checksum_address(vault)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
-            "uid": self.uid, "step": self.step, "mode": self.mode, "attester": self.attester,
-            "recipient": self.recipient, "ref_uid": self.ref_uid, "time": self.time, "expiration": self.expiration,
-            "revocation_time": self.revocation_time, "revocable": self.revocable,
-            "fields": {k: _jsonable(v) for k, v in self.fields.items()}, "tx_hash": self.tx_hash,
+            "uid": self.uid,
+            "step": self.step,
+            "mode": self.mode,
+            "attester": self.attester,
+            "recipient": self.recipient,
+            "ref_uid": self.ref_uid,
+            "time": self.time,
+            "expiration": self.expiration,
+            "revocation_time": self.revocation_time,
+            "revocable": self.revocable,
+            "fields": {k: _jsonable(v) for k, v in self.fields.items()},
+            "tx_hash": self.tx_hash,
             "batch_root": self.batch_root,
-        }  # fmt: skip
+        }
 
 
 def _jsonable(value: Any) -> Any:
@@ -112,7 +123,7 @@ def parse_uid(raw: str, what: str = "attestation UID") -> bytes:
 
 
 # -- reading -----------------------------------------------------------------------------------------
-def _badge_from_tuple(raw, *, tx_hash: str | None = None) -> Badge:
+def _badge_from_tuple(raw: Sequence[Any], *, tx_hash: str | None = None) -> Badge:
     uid, schema, time, expiration, revocation, ref_uid, recipient, attester, revocable, data = raw
     st = STEP_BY_UID.get(bytes(schema))
     if st is None:
@@ -124,19 +135,27 @@ def _badge_from_tuple(raw, *, tx_hash: str | None = None) -> Badge:
     except Exception as exc:
         raise AttestationError(f"attestation {hex32(bytes(uid))} data does not decode as a {st.name} badge") from exc
     return Badge(
-        uid=hex32(bytes(uid)), step=st.name, mode="onchain", attester=Address(to_checksum_address(attester)),
-        recipient=Address(to_checksum_address(recipient)), ref_uid=hex32(bytes(ref_uid)), time=int(time),
-        expiration=int(expiration), revocation_time=int(revocation), revocable=bool(revocable), fields=fields,
+        uid=hex32(bytes(uid)),
+        step=st.name,
+        mode="onchain",
+        attester=Address(to_checksum_address(attester)),
+        recipient=Address(to_checksum_address(recipient)),
+        ref_uid=hex32(bytes(ref_uid)),
+        time=int(time),
+        expiration=int(expiration),
+        revocation_time=int(revocation),
+        revocable=bool(revocable),
+        fields=fields,
         tx_hash=tx_hash,
-    )  # fmt: skip
+    )
 
 
-def raw_attestation(session: Session, uid: bytes):
+def raw_attestation(session: Session, uid: bytes) -> tuple[Any, ...] | None:
     ctx = context(session)
     raw = session.chain.call(ctx.contract.functions.getAttestation(uid).call)
     if bytes(raw[0]) == ZERO32:
         return None
-    return raw
+    return tuple(raw)
 
 
 def read(session: Session, uid: str | bytes) -> Badge:
@@ -154,11 +173,11 @@ def _stored_tx(session: Session, uid: str) -> str | None:
 
 
 # -- issuing -----------------------------------------------------------------------------------------
-def _request_data(st: Step, recipient: str, expiration: int, ref_uid: bytes, data: bytes) -> tuple:
+def _request_data(st: Step, recipient: str, expiration: int, ref_uid: bytes, data: bytes) -> tuple[Any, ...]:
     return (to_checksum_address(recipient), expiration, st.revocable, ref_uid, data, 0)
 
 
-def _uid_from_receipt(ctx: EasContext, receipt) -> bytes:
+def _uid_from_receipt(ctx: EasContext, receipt: Receipt) -> bytes:
     events = ctx.contract.events.Attested().process_receipt(receipt.raw, errors=DISCARD)
     if len(events) != 1:
         raise AttestationError(f"transaction {receipt.tx_hash} emitted {len(events)} Attested events, expected one")
@@ -171,7 +190,7 @@ def issue(
     *,
     attester: Signer,
     recipient: str,
-    fields: dict,
+    fields: dict[str, Any],
     ref_uid: bytes = ZERO32,
     expiration: int = 0,
     reference: str | None = None,
@@ -197,10 +216,19 @@ def issue(
         nonce = session.chain.call(ctx.contract.functions.getNonce(attester.address).call)
         deadline = now + DELEGATION_WINDOW
         payload = typed.delegated_attest(
-            eas=ctx.address, version=ctx.deployment.version, chain_id=session.chain_id, attester=attester.address,
-            schema=st.uid, recipient=recipient, expiration=expiration, revocable=st.revocable, ref_uid=ref_uid,
-            data=data, nonce=nonce, deadline=deadline,
-        )  # fmt: skip
+            eas=ctx.address,
+            version=ctx.deployment.version,
+            chain_id=session.chain_id,
+            attester=attester.address,
+            schema=st.uid,
+            recipient=recipient,
+            expiration=expiration,
+            revocable=st.revocable,
+            ref_uid=ref_uid,
+            data=data,
+            nonce=nonce,
+            deadline=deadline,
+        )
         sig = attester.sign_typed_data(payload)
         signature = (sig.v, sig.r.to_bytes(32, "big"), sig.s.to_bytes(32, "big"))
         calldata = ctx.contract.encode_abi(
@@ -210,15 +238,29 @@ def issue(
         to=ctx.address, data=bytes.fromhex(calldata[2:]), what=f"attesting {st.name} for {recipient}"
     )
     uid = _uid_from_receipt(ctx, receipt)
-    badge = _badge_from_tuple(raw_attestation(session, uid), tx_hash=receipt.tx_hash)
+    raw = raw_attestation(session, uid)
+    if raw is None:
+        raise AttestationError(
+            f"EAS holds no attestation {uid.hex()} right after transaction {receipt.tx_hash} made it"
+        )
+    badge = _badge_from_tuple(raw, tx_hash=receipt.tx_hash)
     with session.store.begin() as conn:
         conn.execute(
             badges.insert().values(
-                uid=badge.uid, chain_id=session.chain_id, step=st.name, mode="onchain", vault=badge.vault,
-                attester=badge.attester, recipient=badge.recipient, ref_uid=badge.ref_uid, reference=reference,
-                signer=signer, tx_hash=receipt.tx_hash, created_at=utcnow(),
+                uid=badge.uid,
+                chain_id=session.chain_id,
+                step=st.name,
+                mode="onchain",
+                vault=badge.vault,
+                attester=badge.attester,
+                recipient=badge.recipient,
+                ref_uid=badge.ref_uid,
+                reference=reference,
+                signer=signer,
+                tx_hash=receipt.tx_hash,
+                created_at=utcnow(),
             )
-        )  # fmt: skip
+        )
         audit.attestation_issued(conn, session, badge, receipt, reference=reference)
     log.info("badge %s (%s) issued in %s", badge.uid, st.name, receipt.tx_hash)
     return badge
@@ -244,9 +286,15 @@ def revoke(session: Session, uid: str, *, attester: Signer) -> tuple[Badge, str 
         nonce = session.chain.call(ctx.contract.functions.getNonce(attester.address).call)
         deadline = session.chain.latest_timestamp() + DELEGATION_WINDOW
         payload = typed.delegated_revoke(
-            eas=ctx.address, version=ctx.deployment.version, chain_id=session.chain_id, revoker=attester.address,
-            schema=st.uid, uid=uid_bytes, nonce=nonce, deadline=deadline,
-        )  # fmt: skip
+            eas=ctx.address,
+            version=ctx.deployment.version,
+            chain_id=session.chain_id,
+            revoker=attester.address,
+            schema=st.uid,
+            uid=uid_bytes,
+            nonce=nonce,
+            deadline=deadline,
+        )
         sig = attester.sign_typed_data(payload)
         signature = (sig.v, sig.r.to_bytes(32, "big"), sig.s.to_bytes(32, "big"))
         calldata = ctx.contract.encode_abi(
@@ -255,13 +303,23 @@ def revoke(session: Session, uid: str, *, attester: Signer) -> tuple[Badge, str 
     receipt = session.send(to=ctx.address, data=bytes.fromhex(calldata[2:]), what=f"revoking badge {badge.uid}")
     with session.store.begin() as conn:
         conn.execute(badges.update().where(badges.c.uid == badge.uid).values(revoked_tx=receipt.tx_hash))
-        audit.attestation_revoked(conn, session, uid=badge.uid, step=badge.step, attester=badge.attester,
-                                  safe=badge.vault, mode="onchain", receipt=receipt)  # fmt: skip
+        audit.attestation_revoked(
+            conn,
+            session,
+            uid=badge.uid,
+            step=badge.step,
+            attester=badge.attester,
+            safe=badge.vault,
+            mode="onchain",
+            receipt=receipt,
+        )
     return read(session, uid_bytes), receipt.tx_hash
 
 
 # -- the workspace's own records -----------------------------------------------------------------------
-def stored(session: Session, *, vault: str | None = None, step_name: str | None = None, reference: str | None = None):
+def stored(
+    session: Session, *, vault: str | None = None, step_name: str | None = None, reference: str | None = None
+) -> list[dict[str, Any]]:
     q = sa.select(badges).where(badges.c.chain_id == session.chain_id)
     if vault is not None:
         q = q.where(badges.c.vault == vault)
@@ -285,13 +343,13 @@ def latest_kyc(session: Session, subject: str) -> bytes:
 
 
 # -- parsing user-given field values ---------------------------------------------------------------------
-def coerce_fields(st: Step, raw: dict[str, str]) -> dict:
+def coerce_fields(st: Step, raw: dict[str, str]) -> dict[str, Any]:
     """Turn ``--field name=value`` strings into the schema's ABI types, with one clear error per field."""
     known = dict((n, t) for t, n in st.fields)
     unknown = sorted(set(raw) - set(known))
     if unknown:
         raise InputError(f"{st.name} badges have no field {', '.join(unknown)} (fields: {st.schema})")
-    out: dict = {}
+    out: dict[str, Any] = {}
     for name, value in raw.items():
         out[name] = _coerce(known[name], value, f"{st.name}.{name}")
     return out
@@ -327,5 +385,5 @@ def _coerce(abi_type: str, value: Any, where: str) -> Any:
     raise InputError(f"{where}: unsupported field type {abi_type}")
 
 
-def document(row: dict) -> dict | None:
+def document(row: dict[str, Any]) -> dict[str, Any] | None:
     return json.loads(row["document"]) if row.get("document") else None

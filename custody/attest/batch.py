@@ -23,6 +23,7 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from eth_utils import to_checksum_address
@@ -37,6 +38,7 @@ from custody.contracts.errors import decode_revert
 from custody.exceptions import AttestationError, InputError
 from custody.session import Session
 from custody.signers.base import Signer
+from custody.signers.ecdsa import EcdsaSignature
 from custody.store import attest_batches, badges, utcnow
 from custody.types import parse_address
 
@@ -46,7 +48,7 @@ FORMAT = "custody-offchain-attestations/1"
 @dataclass(frozen=True)
 class BatchItem:
     recipient: str
-    fields: dict
+    fields: dict[str, Any]
     ref_uid: bytes = ZERO32
     expiration: int = 0
     reference: str | None = None
@@ -61,21 +63,31 @@ class BatchResult:
     anchor_block: int
     anchor_time: int
     anchor_gas: int
-    documents: list[dict]
+    documents: list[dict[str, Any]]
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         return {
-            "step": self.step, "root": self.root, "size": self.size, "anchor_tx": self.anchor_tx,
-            "anchor_block": self.anchor_block, "anchor_time": self.anchor_time, "anchor_gas": self.anchor_gas,
+            "step": self.step,
+            "root": self.root,
+            "size": self.size,
+            "anchor_tx": self.anchor_tx,
+            "anchor_block": self.anchor_block,
+            "anchor_time": self.anchor_time,
+            "anchor_gas": self.anchor_gas,
             "gas_per_attestation": self.anchor_gas / self.size,
             "uids": [d["sig"]["uid"] for d in self.documents],
-        }  # fmt: skip
+        }
 
 
 def sign_offchain(
-    session: Session, step_name: str, attester: Signer, items: list[BatchItem], *, time: int | None = None,
+    session: Session,
+    step_name: str,
+    attester: Signer,
+    items: list[BatchItem],
+    *,
+    time: int | None = None,
     progress: Callable[[int, int], None] | None = None,
-) -> list[tuple[OffchainMessage, dict]]:  # fmt: skip
+) -> list[tuple[OffchainMessage, dict[str, Any]]]:
     """EIP-712-sign one EAS off-chain attestation per item; returns (message, EAS-SDK ``sig`` object)."""
     st = step(step_name)
     ctx = context(session)
@@ -85,10 +97,15 @@ def sign_offchain(
         if item.expiration and item.expiration <= when:
             raise InputError(f"item {i}: expiry {item.expiration} is not after the attestation time {when}")
         message = OffchainMessage(
-            schema=st.uid, recipient=parse_address(item.recipient, what=f"item {i} recipient", allow_zero=True),
-            time=when, expiration=item.expiration, revocable=st.revocable, ref_uid=item.ref_uid,
-            data=st.encode(item.fields), salt=os.urandom(32),
-        )  # fmt: skip
+            schema=st.uid,
+            recipient=parse_address(item.recipient, what=f"item {i} recipient", allow_zero=True),
+            time=when,
+            expiration=item.expiration,
+            revocable=st.revocable,
+            ref_uid=item.ref_uid,
+            data=st.encode(item.fields),
+            salt=os.urandom(32),
+        )
         payload = message.typed_data(eas=ctx.address, eas_version=ctx.deployment.version, chain_id=session.chain_id)
         sig = attester.sign_typed_data(payload)
         out.append((message, _sig_object(message, payload, sig)))
@@ -97,7 +114,7 @@ def sign_offchain(
     return out
 
 
-def _sig_object(message: OffchainMessage, payload: dict, sig) -> dict:
+def _sig_object(message: OffchainMessage, payload: dict[str, Any], sig: EcdsaSignature) -> dict[str, Any]:
     return {
         "version": message.version,
         "domain": payload["domain"],
@@ -110,9 +127,13 @@ def _sig_object(message: OffchainMessage, payload: dict, sig) -> dict:
 
 
 def issue_batch(
-    session: Session, step_name: str, *, attester: Signer, items: list[BatchItem],
+    session: Session,
+    step_name: str,
+    *,
+    attester: Signer,
+    items: list[BatchItem],
     progress: Callable[[int, int], None] | None = None,
-) -> BatchResult:  # fmt: skip
+) -> BatchResult:
     """Sign ``items`` off chain, anchor their Merkle root with ``EAS.timestamp``, store every document."""
     if not items:
         raise InputError("a batch needs at least one attestation")
@@ -125,65 +146,97 @@ def issue_batch(
     ctx = context(session)
     calldata = ctx.contract.encode_abi("timestamp", [root])
     receipt = session.send(
-        to=ctx.address, data=bytes.fromhex(calldata[2:]),
+        to=ctx.address,
+        data=bytes.fromhex(calldata[2:]),
         what=f"anchoring {len(items)} {step_name} attestation(s) (root {hex32(root)[:18]}…)",
-    )  # fmt: skip
+    )
     anchor_time = session.chain.call(ctx.contract.functions.getTimestamp(root).call)
     anchor = {
-        "chainId": session.chain_id, "eas": ctx.address, "txHash": receipt.tx_hash, "block": receipt.block_number,
+        "chainId": session.chain_id,
+        "eas": ctx.address,
+        "txHash": receipt.tx_hash,
+        "block": receipt.block_number,
         "time": int(anchor_time),
-    }  # fmt: skip
+    }
     documents = []
     for index, (_message, sig) in enumerate(signed):
-        documents.append({
-            "sig": sig,
-            "signer": attester.address,
-            "custody": {
-                "step": step_name,
-                "batch": {
-                    "root": hex32(root), "index": index, "size": len(items),
-                    "proof": [hex32(p) for p in merkle.proof(tree, index)], "anchor": anchor,
+        documents.append(
+            {
+                "sig": sig,
+                "signer": attester.address,
+                "custody": {
+                    "step": step_name,
+                    "batch": {
+                        "root": hex32(root),
+                        "index": index,
+                        "size": len(items),
+                        "proof": [hex32(p) for p in merkle.proof(tree, index)],
+                        "anchor": anchor,
+                    },
                 },
-            },
-        })  # fmt: skip
+            }
+        )
     now = utcnow()
     with session.store.begin() as conn:
         conn.execute(
             attest_batches.insert().values(
-                root=hex32(root), chain_id=session.chain_id, step=step_name, size=len(items),
-                anchor_tx=receipt.tx_hash, anchor_block=receipt.block_number, anchor_time=int(anchor_time),
-                anchor_gas=receipt.gas_used, created_at=now,
+                root=hex32(root),
+                chain_id=session.chain_id,
+                step=step_name,
+                size=len(items),
+                anchor_tx=receipt.tx_hash,
+                anchor_block=receipt.block_number,
+                anchor_time=int(anchor_time),
+                anchor_gas=receipt.gas_used,
+                created_at=now,
             )
-        )  # fmt: skip
+        )
         rows = []
         for (message, sig), item, doc in zip(signed, items, documents):
             vault = item.fields.get("vault")
-            rows.append({
-                "uid": sig["uid"], "chain_id": session.chain_id, "step": step_name, "mode": "offchain",
-                "vault": None if vault in (None, "0x" + "00" * 20) else to_checksum_address(vault),
-                "attester": attester.address, "recipient": to_checksum_address(message.recipient),
-                "ref_uid": hex32(message.ref_uid), "reference": item.reference, "signer": None,
-                "tx_hash": None, "batch_root": hex32(root), "document": json.dumps(doc, sort_keys=True),
-                "revoked_tx": None, "created_at": now,
-            })  # fmt: skip
+            rows.append(
+                {
+                    "uid": sig["uid"],
+                    "chain_id": session.chain_id,
+                    "step": step_name,
+                    "mode": "offchain",
+                    "vault": None if vault in (None, "0x" + "00" * 20) else to_checksum_address(vault),
+                    "attester": attester.address,
+                    "recipient": to_checksum_address(message.recipient),
+                    "ref_uid": hex32(message.ref_uid),
+                    "reference": item.reference,
+                    "signer": None,
+                    "tx_hash": None,
+                    "batch_root": hex32(root),
+                    "document": json.dumps(doc, sort_keys=True),
+                    "revoked_tx": None,
+                    "created_at": now,
+                }
+            )
         conn.execute(badges.insert(), rows)
-        audit.attestation_batch_anchored(conn, session, step=step_name, root=hex32(root), size=len(items),
-                                         attester=attester.address, receipt=receipt)  # fmt: skip
+        audit.attestation_batch_anchored(
+            conn, session, step=step_name, root=hex32(root), size=len(items), attester=attester.address, receipt=receipt
+        )
     return BatchResult(
-        step=step_name, root=hex32(root), size=len(items), anchor_tx=receipt.tx_hash,
-        anchor_block=receipt.block_number, anchor_time=int(anchor_time), anchor_gas=receipt.gas_used,
+        step=step_name,
+        root=hex32(root),
+        size=len(items),
+        anchor_tx=receipt.tx_hash,
+        anchor_block=receipt.block_number,
+        anchor_time=int(anchor_time),
+        anchor_gas=receipt.gas_used,
         documents=documents,
-    )  # fmt: skip
+    )
 
 
-def write_documents(documents: Iterable[dict], path: str | Path) -> int:
+def write_documents(documents: Iterable[dict[str, Any]], path: str | Path) -> int:
     """One file holding a list of documents (each verifiable on its own)."""
     docs = list(documents)
     Path(path).write_text(json.dumps({"format": FORMAT, "attestations": docs}, indent=1, sort_keys=True) + "\n")
     return len(docs)
 
 
-def read_documents(path: str | Path) -> list[dict]:
+def read_documents(path: str | Path) -> list[dict[str, Any]]:
     """Documents from a batch file, a single document, or a JSON list of documents."""
     p = Path(path)
     try:
@@ -205,7 +258,7 @@ def read_documents(path: str | Path) -> list[dict]:
     return docs
 
 
-def stored_documents(session: Session, uids: Iterable[str] | None = None) -> list[dict]:
+def stored_documents(session: Session, uids: Iterable[str] | None = None) -> list[dict[str, Any]]:
     q = sa.select(badges.c.document).where(badges.c.chain_id == session.chain_id, badges.c.mode == "offchain")
     if uids is not None:
         q = q.where(badges.c.uid.in_(list(uids)))
@@ -242,13 +295,24 @@ def revoke_offchain(session: Session, uid: str, *, attester: Signer) -> str | No
             )
         session.send(to=attester.address, value=10**16, what=f"funding attester {attester.address} for a revocation")
     receipt = send_transaction(
-        session.chain, attester, to=ctx.address, data=calldata, what=f"revoking off-chain attestation {hex32(uid_bytes)}",
+        session.chain,
+        attester,
+        to=ctx.address,
+        data=calldata,
+        what=f"revoking off-chain attestation {hex32(uid_bytes)}",
         decoder=decode_revert,
-    )  # fmt: skip
+    )
     with session.store.begin() as conn:
         row = conn.execute(sa.select(badges.c.step, badges.c.vault).where(badges.c.uid == hex32(uid_bytes))).first()
         conn.execute(badges.update().where(badges.c.uid == hex32(uid_bytes)).values(revoked_tx=receipt.tx_hash))
-        audit.attestation_revoked(conn, session, uid=hex32(uid_bytes), step=row.step if row else None,
-                                  attester=attester.address, safe=row.vault if row else None, mode="offchain",
-                                  receipt=receipt)  # fmt: skip
+        audit.attestation_revoked(
+            conn,
+            session,
+            uid=hex32(uid_bytes),
+            step=row.step if row else None,
+            attester=attester.address,
+            safe=row.vault if row else None,
+            mode="offchain",
+            receipt=receipt,
+        )
     return receipt.tx_hash

@@ -29,8 +29,15 @@ class Eas:
 
 def _record(session: Session, name: str, address: str, tx_hash: str | None, block: int | None) -> None:
     with session.store.begin() as conn:
-        record_deployment(conn, session.chain_id, name, address=address,
-                          codehash=codehash(session.chain, address) or "", tx_hash=tx_hash, block_number=block)  # fmt: skip
+        record_deployment(
+            conn,
+            session.chain_id,
+            name,
+            address=address,
+            codehash=codehash(session.chain, address) or "",
+            tx_hash=tx_hash,
+            block_number=block,
+        )
 
 
 def _recorded(session: Session) -> dict[str, str]:

@@ -14,6 +14,7 @@ import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from eth_utils import keccak, to_checksum_address
@@ -27,7 +28,7 @@ from custody.attest.badges import (
 )
 from custody.attest.schemas import STEP_BY_UID
 from custody.attest.typed import OffchainMessage
-from custody.chain.logs import decode_logs, layouts_from_abi, rpc_batch
+from custody.chain.logs import DecodedLog, decode_logs, layouts_from_abi, rpc_batch
 from custody.contracts import load_artifact
 from custody.contracts.deploy import read_many
 from custody.exceptions import AttestationError, InputError, SignatureError, TemplateError
@@ -41,16 +42,20 @@ LOG_CHUNK = 10_000
 
 
 # -- chain reading helpers --------------------------------------------------------------------------------
-def _get_logs(session: Session, address: str, layouts: dict, from_block: int, topics_extra: list | None = None):
+def _get_logs(
+    session: Session, address: str, layouts: dict[str, Any], from_block: int, topics_extra: list[Any] | None = None
+) -> list[DecodedLog]:
     latest = session.chain.call(lambda: session.chain.w3.eth.block_number)
-    out = []
+    out: list[DecodedLog] = []
     start = from_block
     while start <= latest:
         end = min(start + LOG_CHUNK - 1, latest)
         params = {
-            "address": to_checksum_address(address), "fromBlock": hex(start), "toBlock": hex(end),
+            "address": to_checksum_address(address),
+            "fromBlock": hex(start),
+            "toBlock": hex(end),
             "topics": [list(layouts)] + (topics_extra or []),
-        }  # fmt: skip
+        }
         out += decode_logs(rpc_batch(session.chain, [("eth_getLogs", [params])])[0], layouts)
         start = end + 1
     return out
@@ -78,7 +83,7 @@ class Authority:
             return None, None, None
         return self.entries[i]
 
-    def describe(self) -> list[dict]:
+    def describe(self) -> list[dict[str, Any]]:
         return [
             {"from_time": t, "guard": g, "template_hash": h, "template": p.name if p else None}
             for t, (h, p, g) in zip(self.times, self.entries)
@@ -129,9 +134,9 @@ def authority(session: Session, vault: str, templates: dict[str, Policy], from_b
     times = _block_times(session, [log.block_number for log in changes])
     out = Authority(Address(to_checksum_address(vault)), [], [], [])
     for log in changes:
-        guard = to_checksum_address(log.values[0])
+        guard = Address(to_checksum_address(log.values[0]))
         if guard == ZERO_ADDRESS:
-            entry: tuple = (None, None, guard)
+            entry: tuple[Any, ...] = (None, None, guard)
         else:
             try:
                 (info,) = read_many(session.chain, [session.contract("CustodyGuard", guard).functions.info()])
@@ -167,7 +172,7 @@ class Execution:
 def executions(session: Session, vault: str, from_block: int = 0) -> list[Execution]:
     layouts = layouts_from_abi(load_artifact("SafeL2").abi, ["ExecutionSuccess", "SafeMultiSigTransaction"])
     logs = _get_logs(session, vault, layouts, from_block)
-    by_tx: dict[str, dict] = {}
+    by_tx: dict[str, dict[str, Any]] = {}
     for log in logs:
         item = by_tx.setdefault(log.tx_hash, {"block": log.block_number, "success": [], "multisig": []})
         (item["success"] if log.event == "ExecutionSuccess" else item["multisig"]).append(log)
@@ -189,13 +194,13 @@ def executions(session: Session, vault: str, from_block: int = 0) -> list[Execut
     return sorted(out, key=lambda e: (e.block, e.tx_hash))
 
 
-def multisig_field(layouts: dict, name: str) -> int:
+def multisig_field(layouts: dict[str, Any], name: str) -> int:
     layout = next(lay for lay in layouts.values() if lay.name == "SafeMultiSigTransaction")
-    return layout.field_names.index(name)
+    return int(layout.field_names.index(name))
 
 
 def _signers(blob: bytes, safe_tx_hash: bytes) -> tuple[str, ...]:
-    out = []
+    out: list[str] = []
     for i in range(0, len(blob) - len(blob) % 65, 65):
         chunk = blob[i : i + 65]
         v = chunk[64]
@@ -228,7 +233,7 @@ def onchain_badges(session: Session, ctx: EasContext, vault: str, from_block: in
     return out
 
 
-def offchain_badge(doc: dict) -> tuple[Badge | None, list[str]]:
+def offchain_badge(doc: dict[str, Any]) -> tuple[Badge | None, list[str]]:
     """Decode an EAS off-chain attestation document (no chain access); problems if malformed."""
     try:
         sig, message = doc["sig"], doc["sig"]["message"]
@@ -245,22 +250,37 @@ def offchain_badge(doc: dict) -> tuple[Badge | None, list[str]]:
         return None, [f"not an EAS off-chain attestation document: {text}"]
     batch = (doc.get("custody") or {}).get("batch") or {}
     badge = Badge(
-        uid=hex32(uid), step=st.name, mode="offchain", attester=signer, recipient=Address(to_checksum_address(msg.recipient)),
-        ref_uid=hex32(msg.ref_uid), time=msg.time, expiration=msg.expiration, revocation_time=0,
-        revocable=msg.revocable, fields=fields, batch_root=batch.get("root"),
-    )  # fmt: skip
+        uid=hex32(uid),
+        step=st.name,
+        mode="offchain",
+        attester=signer,
+        recipient=Address(to_checksum_address(msg.recipient)),
+        ref_uid=hex32(msg.ref_uid),
+        time=msg.time,
+        expiration=msg.expiration,
+        revocation_time=0,
+        revocable=msg.revocable,
+        fields=fields,
+        batch_root=batch.get("root"),
+    )
     return badge, []
 
 
-def offchain_message(m: dict) -> OffchainMessage:
-    def b32(key):
+def offchain_message(m: dict[str, Any]) -> OffchainMessage:
+    def b32(key: str) -> bytes:
         return parse_uid(m[key], key)
 
     data = m["data"]
     if not isinstance(data, str) or not data.startswith("0x"):
         raise ValueError("data must be 0x-hex")
     return OffchainMessage(
-        schema=b32("schema"), recipient=parse_address(m["recipient"], what="recipient", allow_zero=True),
-        time=int(m["time"]), expiration=int(m["expirationTime"]), revocable=bool(m["revocable"]),
-        ref_uid=b32("refUID"), data=bytes.fromhex(data[2:]), salt=b32("salt"), version=int(m["version"]),
-    )  # fmt: skip
+        schema=b32("schema"),
+        recipient=parse_address(m["recipient"], what="recipient", allow_zero=True),
+        time=int(m["time"]),
+        expiration=int(m["expirationTime"]),
+        revocable=bool(m["revocable"]),
+        ref_uid=b32("refUID"),
+        data=bytes.fromhex(data[2:]),
+        salt=b32("salt"),
+        version=int(m["version"]),
+    )

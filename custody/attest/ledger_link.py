@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
@@ -41,7 +42,7 @@ STEP_KINDS = {
 LINKED_STEPS = {"approval_signed": "approval", "out_of_band_confirmation": "oob_confirmation", "execution": "execution"}
 
 
-def _candidates(session: Session, kind: str, safe_tx_hash: str | None) -> Iterator[tuple[bytes, dict]]:
+def _candidates(session: Session, kind: str, safe_tx_hash: str | None) -> Iterator[tuple[bytes, dict[str, Any]]]:
     """(leaf hash, entry) of live (not superseded) entries of ``kind``, newest first."""
     query = (
         sa.select(audit_entries.c.leaf, audit_entries.c.entry)
@@ -57,9 +58,13 @@ def _candidates(session: Session, kind: str, safe_tx_hash: str | None) -> Iterat
 
 
 def entry_hash(
-    session: Session, step: str, *, safe_tx_hash: str | None = None, actor: str | None = None,
-    payload: dict | None = None,
-) -> bytes:  # fmt: skip
+    session: Session,
+    step: str,
+    *,
+    safe_tx_hash: str | None = None,
+    actor: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> bytes:
     """The leaf hash of the ledger entry recording ``step`` (32 zero bytes when the ledger has none).
 
     ``safe_tx_hash`` and ``actor`` select approvals / confirmations / executions; ``payload`` selects
@@ -86,11 +91,11 @@ class LedgerView:
     """Entries by leaf hash, from the workspace's ledger or an exported audit bundle."""
 
     source: str
-    by_leaf: dict[bytes, dict] = field(default_factory=dict)
+    by_leaf: dict[bytes, dict[str, Any]] = field(default_factory=dict)
     superseded: set[int] = field(default_factory=set)
     store: object | None = None  # the workspace store: any other entry is looked up by leaf hash on demand
 
-    def get(self, leaf: bytes) -> dict | None:
+    def get(self, leaf: bytes) -> dict[str, Any] | None:
         """The entry with this leaf hash (of any kind)."""
         if leaf in self.by_leaf or self.store is None:
             return self.by_leaf.get(leaf)
@@ -139,7 +144,7 @@ class LedgerView:
             raise InputError(f"audit bundle {path} is damaged: {bundle.problems[0].message}")
         return cls.from_blobs(f"audit bundle {Path(path).name}", bundle.entries)
 
-    def live(self, vault: str) -> Iterator[tuple[bytes, dict]]:
+    def live(self, vault: str) -> Iterator[tuple[bytes, dict[str, Any]]]:
         """Live step entries (approval, confirmation, execution) of one vault (its Safe address)."""
         for leaf, entry in self.by_leaf.items():
             if entry.get("kind") not in LINKED_STEPS or entry.get("seq") in self.superseded:
@@ -148,7 +153,7 @@ class LedgerView:
                 yield leaf, entry
 
 
-def mismatch(step: str, fields: dict, entry: dict) -> str | None:
+def mismatch(step: str, fields: dict[str, Any], entry: dict[str, Any]) -> str | None:
     """Why ``entry`` does not record the step a badge with ``fields`` attests (None when it does)."""
     kind = STEP_KINDS.get(step)
     if entry.get("kind") != kind:

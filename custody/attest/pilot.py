@@ -16,24 +16,28 @@ from custody.attest.verify import Verifier
 from custody.exceptions import AttestationError
 from custody.session import Session
 
-Step = Callable[[str, Callable[[], dict]], dict]
+Step = Callable[[str, Callable[[], dict[str, Any]]], dict[str, Any]]
 OPERATIONS_ATTESTER = "anvil:7"  # custody-operations in the shipped templates
 COMPLIANCE_ATTESTER = "anvil:9"  # compliance: KYC only
 
 
-def kyc_section(step: Step, session: Session, vaults: dict[str, dict]) -> dict[str, Any]:
+def kyc_section(step: Step, session: Session, vaults: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """KYC badges for every owner of the pilot's vaults, and the operations attester switched on."""
 
-    def kyc() -> dict:
+    def kyc() -> dict[str, Any]:
         compliance = session.signer(COMPLIANCE_ATTESTER)
         out = {}
         for label, v in vaults.items():
             for owner in v["owners"]:
                 badge = S.kyc_badge(
-                    session, vault=v["safe"], subject=owner, jurisdiction="CH",
-                    evidence=f"pilot identity file of {owner}".encode(), attester=compliance,
+                    session,
+                    vault=v["safe"],
+                    subject=owner,
+                    jurisdiction="CH",
+                    evidence=f"pilot identity file of {owner}".encode(),
+                    attester=compliance,
                     expiration=session.chain.latest_timestamp() + 365 * 86400,
-                )  # fmt: skip
+                )
                 out[f"{label}:{owner}"] = badge.uid
         return {"attester": compliance.address, "badges": out}
 
@@ -46,7 +50,7 @@ def kyc_section(step: Step, session: Session, vaults: dict[str, dict]) -> dict[s
 def attest_section(
     step: Step,
     session: Session,
-    vaults: dict[str, dict],
+    vaults: dict[str, dict[str, Any]],
     collateral: dict[str, Any],
     templates: list[Path],
     folder: Path,
@@ -57,16 +61,19 @@ def attest_section(
     issuer_vault = collateral["safe"]
     documents_file = folder / "inventory-tags.json"
 
-    def tags() -> dict:
+    def tags() -> dict[str, Any]:
         bars = Path(collateral["bar_lists"][-1])
         result = S.tag_bars(session, bars, token=collateral["token"], vault=issuer_vault, attester=operations)
         BT.write_documents(result.documents, documents_file)
-        return {**{k: v for k, v in result.summary().items() if k != "uids"}, "documents": str(documents_file),
-                "bar_list": str(bars)}  # fmt: skip
+        return {
+            **{k: v for k, v in result.summary().items() if k != "uids"},
+            "documents": str(documents_file),
+            "bar_list": str(bars),
+        }
 
     batch = step("attest: inventory tags for every collateral bar (one batch, one anchoring tx)", tags)
 
-    def sign_off() -> dict:
+    def sign_off() -> dict[str, Any]:
         badge = S.sign_off_reconciliation(
             session, collateral["clean_with_previous"]["run_id"], vault=issuer_vault, attester=operations
         )
@@ -74,7 +81,7 @@ def attest_section(
 
     reconciliation = step("attest: sign off the clean reconciliation on chain", sign_off)
 
-    def verify() -> dict:
+    def verify() -> dict[str, Any]:
         verifier = Verifier(session)
         reports = {label: verifier.verify_vault(v["safe"]) for label, v in vaults.items()}
         reports["issuer"] = verifier.verify_vault(issuer_vault)
@@ -107,7 +114,7 @@ def auditor_section(
     templates and the exported audit bundle only: ledger links resolve, no ledger step lacks its badge."""
     from custody.attest.ledger_link import LedgerView
 
-    def verify() -> dict:
+    def verify() -> dict[str, Any]:
         ledger = LedgerView.from_bundle(bundle)
         verifier = Verifier(session, use_workspace=False, templates=templates, ledger=ledger)
         reports = {label: verifier.verify_vault(safe) for label, safe in vaults.items()}
@@ -121,9 +128,10 @@ def auditor_section(
             if any(n.startswith("recorded in the audit bundle") for n in c.notes)
         )
         return {
-            "bundle": str(bundle), "ledger_entries_linked": linked,
+            "bundle": str(bundle),
+            "ledger_entries_linked": linked,
             "by_vault": {label: r.as_dict()["summary"] for label, r in reports.items()},
             "steps": sorted({c.step for r in reports.values() for c in r.checks if c.step}),
-        }  # fmt: skip
+        }
 
     return step("auditor: every badge vs chain, templates and the audit bundle (ledger links, unbadged steps)", verify)

@@ -8,6 +8,7 @@ the vault's template and checked when verifying (see docs/attestations.md: "Who 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from eth_abi import decode, encode
 from eth_abi.packed import encode_packed
@@ -41,7 +42,7 @@ class Step:
     def uid(self) -> bytes:
         return keccak(encode_packed(["string", "address", "bool"], [self.schema, ZERO_ADDRESS, self.revocable]))
 
-    def encode(self, values: dict) -> bytes:
+    def encode(self, values: dict[str, Any]) -> bytes:
         missing = [n for _t, n in self.fields if n not in values]
         extra = sorted(set(values) - {n for _t, n in self.fields})
         if missing or extra:
@@ -51,7 +52,7 @@ class Step:
             )
         return encode(self.types, [values[n] for _t, n in self.fields])
 
-    def decode(self, data: bytes) -> dict:
+    def decode(self, data: bytes) -> dict[str, Any]:
         values = decode(self.types, data)
         return {n: (to_checksum_address(v) if t == "address" else v) for (t, n), v in zip(self.fields, values)}
 
@@ -59,25 +60,50 @@ class Step:
 STEPS: dict[str, Step] = {
     s.name: s
     for s in (
-        Step("kyc", "address vault,address subject,string jurisdiction,bytes32 evidenceHash", True,
-             "a signer's identity was verified (recipient: the signer; expiry: the KYC's validity)"),
-        Step("approval", "address vault,bytes32 safeTxHash,address signer,bytes32 ledgerEntry", True,
-             "an owner approved a Safe transaction (recipient: the signer)"),
-        Step("oob_confirmation", "address vault,bytes32 safeTxHash,string confirmer,string method,bytes32 ledgerEntry", True,
-             "an out-of-band confirmation was given for a Safe transaction"),
-        Step("execution",
-             "address vault,bytes32 safeTxHash,bytes32 txHash,address asset,address to,uint256 amount,bytes32[] approvals,bytes32 ledgerEntry",
-             True, "a Safe transaction was executed (recipient: the vault; refUID: its last approval / confirmation badge)"),
-        Step("inventory_tag",
-             "address vault,address token,bytes32 barId,string serial,string refiner,uint256 fineWeight,bytes32 barListHash",
-             True, "a physical bar backs a collateral token (recipient: the token)"),
-        Step("reconciliation",
-             "address vault,address token,bytes32 barListHash,bytes32 reportHash,uint256 supply,uint256 backing,bool backed,bytes32 ledgerEntry",
-             True, "a reconciliation of a collateral token was signed off"),
-        Step("drill", "address vault,string playbook,bytes32 reportHash,bool passed,bytes32 ledgerEntry", True,
-             "a resilience drill was completed"),
+        Step(
+            "kyc",
+            "address vault,address subject,string jurisdiction,bytes32 evidenceHash",
+            True,
+            "a signer's identity was verified (recipient: the signer; expiry: the KYC's validity)",
+        ),
+        Step(
+            "approval",
+            "address vault,bytes32 safeTxHash,address signer,bytes32 ledgerEntry",
+            True,
+            "an owner approved a Safe transaction (recipient: the signer)",
+        ),
+        Step(
+            "oob_confirmation",
+            "address vault,bytes32 safeTxHash,string confirmer,string method,bytes32 ledgerEntry",
+            True,
+            "an out-of-band confirmation was given for a Safe transaction",
+        ),
+        Step(
+            "execution",
+            "address vault,bytes32 safeTxHash,bytes32 txHash,address asset,address to,uint256 amount,bytes32[] approvals,bytes32 ledgerEntry",
+            True,
+            "a Safe transaction was executed (recipient: the vault; refUID: its last approval / confirmation badge)",
+        ),
+        Step(
+            "inventory_tag",
+            "address vault,address token,bytes32 barId,string serial,string refiner,uint256 fineWeight,bytes32 barListHash",
+            True,
+            "a physical bar backs a collateral token (recipient: the token)",
+        ),
+        Step(
+            "reconciliation",
+            "address vault,address token,bytes32 barListHash,bytes32 reportHash,uint256 supply,uint256 backing,bool backed,bytes32 ledgerEntry",
+            True,
+            "a reconciliation of a collateral token was signed off",
+        ),
+        Step(
+            "drill",
+            "address vault,string playbook,bytes32 reportHash,bool passed,bytes32 ledgerEntry",
+            True,
+            "a resilience drill was completed",
+        ),
     )
-}  # fmt: skip
+}
 STEP_BY_UID = {step.uid: step for step in STEPS.values()}
 
 
@@ -87,7 +113,7 @@ def step(name: str) -> Step:
     return STEPS[name]
 
 
-def register_schemas(session: Session, registry: str) -> dict[str, dict]:
+def register_schemas(session: Session, registry: str) -> dict[str, dict[str, Any]]:
     """Register every step's schema once (idempotent); returns name -> {uid, registered_now}."""
     contract = session.contract("SchemaRegistry", registry)
     out = {}

@@ -19,9 +19,14 @@ from custody.types import parse_address
 
 
 def tag_bars(
-    session: Session, bars_path: str | Path, *, token: str, vault: str, attester: Signer,
+    session: Session,
+    bars_path: str | Path,
+    *,
+    token: str,
+    vault: str,
+    attester: Signer,
     progress: Callable[[int, int], None] | None = None,
-) -> BatchResult:  # fmt: skip
+) -> BatchResult:
     """One off-chain inventory-tag attestation per bar of a bar list, anchored as one batch.
 
     Each tag binds the bar's id (keccak of refiner code and serial, as the CollateralToken uses), serial,
@@ -58,21 +63,35 @@ def sign_off_reconciliation(session: Session, run_id: int, *, vault: str, attest
 
     ensure_tables(session.store)
     with session.store.connect() as conn:
-        run = conn.execute(
-            sa.select(reconcile_runs).where(reconcile_runs.c.id == run_id, reconcile_runs.c.chain_id == session.chain_id)
-        ).mappings().first()  # fmt: skip
+        run = (
+            conn.execute(
+                sa.select(reconcile_runs).where(
+                    reconcile_runs.c.id == run_id, reconcile_runs.c.chain_id == session.chain_id
+                )
+            )
+            .mappings()
+            .first()
+        )
     if run is None:
         raise InputError(f"no reconciliation run {run_id} on chain {session.chain_id} in this workspace")
     fields = {
-        "vault": parse_address(vault, what="vault"), "token": run["token"], "barListHash": bytes.fromhex(run["bars_sha256"]),
-        "reportHash": keccak(run["summary"].encode("utf-8")), "supply": int(run["supply"]),
-        "backing": int(run["verified_backing"]), "backed": not run["backing_short"],
+        "vault": parse_address(vault, what="vault"),
+        "token": run["token"],
+        "barListHash": bytes.fromhex(run["bars_sha256"]),
+        "reportHash": keccak(run["summary"].encode("utf-8")),
+        "supply": int(run["supply"]),
+        "backing": int(run["verified_backing"]),
+        "backed": not run["backing_short"],
         "ledgerEntry": entry_hash(session, "reconciliation", payload={"run_id": run_id}),
-    }  # fmt: skip
+    }
     return B.issue(
-        session, "reconciliation", attester=attester, recipient=fields["token"], fields=fields,
+        session,
+        "reconciliation",
+        attester=attester,
+        recipient=fields["token"],
+        fields=fields,
         reference="0x" + fields["reportHash"].hex(),
-    )  # fmt: skip
+    )
 
 
 def drill_badge(
@@ -94,13 +113,21 @@ def drill_badge(
 
 
 def kyc_badge(
-    session: Session, *, vault: str, subject: str, jurisdiction: str, evidence: bytes, attester: Signer,
+    session: Session,
+    *,
+    vault: str,
+    subject: str,
+    jurisdiction: str,
+    evidence: bytes,
+    attester: Signer,
     expiration: int = 0,
-) -> B.Badge:  # fmt: skip
+) -> B.Badge:
     """A signer's KYC badge: the evidence itself stays off chain, only its sha256 is attested."""
     subject = parse_address(subject, what="KYC subject")
     fields = {
-        "vault": parse_address(vault, what="vault"), "subject": subject, "jurisdiction": jurisdiction,
+        "vault": parse_address(vault, what="vault"),
+        "subject": subject,
+        "jurisdiction": jurisdiction,
         "evidenceHash": hashlib.sha256(evidence).digest(),
-    }  # fmt: skip
+    }
     return B.issue(session, "kyc", attester=attester, recipient=subject, fields=fields, expiration=expiration)

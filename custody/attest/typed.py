@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from eth_abi.packed import encode_packed
 from eth_utils import keccak, to_checksum_address
@@ -65,38 +66,61 @@ def _hex(value: bytes) -> str:
     return "0x" + bytes(value).hex()
 
 
-def _domain(name: str, version: str, chain_id: int, eas: str) -> dict:
+def _domain(name: str, version: str, chain_id: int, eas: str) -> dict[str, Any]:
     return {"name": name, "version": version, "chainId": chain_id, "verifyingContract": to_checksum_address(eas)}
 
 
 def delegated_attest(
-    *, eas: str, version: str, chain_id: int, attester: str, schema: bytes, recipient: str, expiration: int,
-    revocable: bool, ref_uid: bytes, data: bytes, nonce: int, deadline: int, value: int = 0,
-) -> dict:  # fmt: skip
+    *,
+    eas: str,
+    version: str,
+    chain_id: int,
+    attester: str,
+    schema: bytes,
+    recipient: str,
+    expiration: int,
+    revocable: bool,
+    ref_uid: bytes,
+    data: bytes,
+    nonce: int,
+    deadline: int,
+    value: int = 0,
+) -> dict[str, Any]:
     return {
         "types": {"EIP712Domain": DOMAIN_FIELDS, "Attest": DELEGATED_ATTEST_FIELDS},
         "primaryType": "Attest",
         "domain": _domain("EAS", version, chain_id, eas),
         "message": {
-            "attester": to_checksum_address(attester), "schema": _hex(schema), "recipient": to_checksum_address(recipient),
-            "expirationTime": expiration, "revocable": revocable, "refUID": _hex(ref_uid), "data": _hex(data),
-            "value": value, "nonce": nonce, "deadline": deadline,
+            "attester": to_checksum_address(attester),
+            "schema": _hex(schema),
+            "recipient": to_checksum_address(recipient),
+            "expirationTime": expiration,
+            "revocable": revocable,
+            "refUID": _hex(ref_uid),
+            "data": _hex(data),
+            "value": value,
+            "nonce": nonce,
+            "deadline": deadline,
         },
-    }  # fmt: skip
+    }
 
 
 def delegated_revoke(
     *, eas: str, version: str, chain_id: int, revoker: str, schema: bytes, uid: bytes, nonce: int, deadline: int
-) -> dict:
+) -> dict[str, Any]:
     return {
         "types": {"EIP712Domain": DOMAIN_FIELDS, "Revoke": DELEGATED_REVOKE_FIELDS},
         "primaryType": "Revoke",
         "domain": _domain("EAS", version, chain_id, eas),
         "message": {
-            "revoker": to_checksum_address(revoker), "schema": _hex(schema), "uid": _hex(uid), "value": 0,
-            "nonce": nonce, "deadline": deadline,
+            "revoker": to_checksum_address(revoker),
+            "schema": _hex(schema),
+            "uid": _hex(uid),
+            "value": 0,
+            "nonce": nonce,
+            "deadline": deadline,
         },
-    }  # fmt: skip
+    }
 
 
 @dataclass(frozen=True)
@@ -113,17 +137,23 @@ class OffchainMessage:
     salt: bytes
     version: int = OFFCHAIN_VERSION
 
-    def typed_data(self, *, eas: str, eas_version: str, chain_id: int) -> dict:
+    def typed_data(self, *, eas: str, eas_version: str, chain_id: int) -> dict[str, Any]:
         return {
             "types": {"EIP712Domain": DOMAIN_FIELDS, "Attest": OFFCHAIN_ATTEST_FIELDS},
             "primaryType": "Attest",
             "domain": _domain(OFFCHAIN_DOMAIN_NAME, eas_version, chain_id, eas),
             "message": {
-                "version": self.version, "schema": _hex(self.schema), "recipient": to_checksum_address(self.recipient),
-                "time": self.time, "expirationTime": self.expiration, "revocable": self.revocable,
-                "refUID": _hex(self.ref_uid), "data": _hex(self.data), "salt": _hex(self.salt),
+                "version": self.version,
+                "schema": _hex(self.schema),
+                "recipient": to_checksum_address(self.recipient),
+                "time": self.time,
+                "expirationTime": self.expiration,
+                "revocable": self.revocable,
+                "refUID": _hex(self.ref_uid),
+                "data": _hex(self.data),
+                "salt": _hex(self.salt),
             },
-        }  # fmt: skip
+        }
 
     @property
     def uid(self) -> bytes:
@@ -131,18 +161,45 @@ class OffchainMessage:
         schema_text = "0x" + self.schema.hex()
         return keccak(
             encode_packed(
-                ["uint16", "bytes", "address", "address", "uint64", "uint64", "bool", "bytes32", "bytes", "bytes32", "uint32"],
                 [
-                    self.version, schema_text.encode("utf-8"), to_checksum_address(self.recipient), ZERO_ADDRESS,
-                    self.time, self.expiration, self.revocable, self.ref_uid, self.data, self.salt, 0,
+                    "uint16",
+                    "bytes",
+                    "address",
+                    "address",
+                    "uint64",
+                    "uint64",
+                    "bool",
+                    "bytes32",
+                    "bytes",
+                    "bytes32",
+                    "uint32",
+                ],
+                [
+                    self.version,
+                    schema_text.encode("utf-8"),
+                    to_checksum_address(self.recipient),
+                    ZERO_ADDRESS,
+                    self.time,
+                    self.expiration,
+                    self.revocable,
+                    self.ref_uid,
+                    self.data,
+                    self.salt,
+                    0,
                 ],
             )
-        )  # fmt: skip
+        )
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         """The message as the EAS SDK serialises it (hex strings, integers as decimal strings)."""
         return {
-            "version": self.version, "schema": "0x" + self.schema.hex(), "recipient": to_checksum_address(self.recipient),
-            "time": str(self.time), "expirationTime": str(self.expiration), "revocable": self.revocable,
-            "refUID": "0x" + self.ref_uid.hex(), "data": "0x" + self.data.hex(), "salt": "0x" + self.salt.hex(),
-        }  # fmt: skip
+            "version": self.version,
+            "schema": "0x" + self.schema.hex(),
+            "recipient": to_checksum_address(self.recipient),
+            "time": str(self.time),
+            "expirationTime": str(self.expiration),
+            "revocable": self.revocable,
+            "refUID": "0x" + self.ref_uid.hex(),
+            "data": "0x" + self.data.hex(),
+            "salt": "0x" + self.salt.hex(),
+        }

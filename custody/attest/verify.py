@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from eth_utils import to_checksum_address
@@ -60,6 +61,7 @@ from custody.session import Session
 from custody.signers.base import typed_data_digest
 from custody.signers.ecdsa import EcdsaSignature
 from custody.store import oob_confirmations, proposals, signatures, vaults
+from custody.types import Address
 
 
 # -- report ------------------------------------------------------------------------------------------
@@ -77,20 +79,25 @@ class BadgeCheck:
     def ok(self) -> bool:
         return not self.problems
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
-            "uid": self.uid, "step": self.step, "mode": self.mode, "attester": self.attester, "ok": self.ok,
-            "problems": self.problems, "notes": self.notes,
+            "uid": self.uid,
+            "step": self.step,
+            "mode": self.mode,
+            "attester": self.attester,
+            "ok": self.ok,
+            "problems": self.problems,
+            "notes": self.notes,
             "badge": None if self.badge is None else self.badge.as_dict(),
-        }  # fmt: skip
+        }
 
 
 @dataclass
 class Report:
     vault: str | None
     checks: list[BadgeCheck] = field(default_factory=list)
-    missing: list[dict] = field(default_factory=list)  # custody steps without a valid badge
-    templates: list[dict] = field(default_factory=list)
+    missing: list[dict[str, Any]] = field(default_factory=list)  # custody steps without a valid badge
+    templates: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # about the inputs (templates not available, …)
 
     @property
@@ -104,23 +111,35 @@ class Report:
         out += [m["message"] for m in self.missing]
         return out
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
-            "vault": self.vault, "ok": self.ok, "badges": [c.as_dict() for c in self.checks],
-            "missing": self.missing, "templates": self.templates, "problems": self.problems,
+            "vault": self.vault,
+            "ok": self.ok,
+            "badges": [c.as_dict() for c in self.checks],
+            "missing": self.missing,
+            "templates": self.templates,
+            "problems": self.problems,
             "summary": {
-                "badges": len(self.checks), "valid": sum(c.ok for c in self.checks),
-                "invalid": sum(not c.ok for c in self.checks), "missing": len(self.missing),
+                "badges": len(self.checks),
+                "valid": sum(c.ok for c in self.checks),
+                "invalid": sum(not c.ok for c in self.checks),
+                "missing": len(self.missing),
             },
-        }  # fmt: skip
+        }
 
 
 # -- the verifier ------------------------------------------------------------------------------------------
 class Verifier:
     def __init__(
-        self, session: Session, *, templates: Iterable[str | Path] = (), documents: Iterable[dict] = (),
-        from_block: int | None = None, use_workspace: bool = True, ledger: LedgerView | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        session: Session,
+        *,
+        templates: Iterable[str | Path] = (),
+        documents: Iterable[dict[str, Any]] = (),
+        from_block: int | None = None,
+        use_workspace: bool = True,
+        ledger: LedgerView | None = None,
+    ) -> None:
         """``ledger``: the audit ledger to check ``ledgerEntry`` links against and to find unbadged steps
         in (an exported bundle for auditors); by default the workspace's own ledger when ``use_workspace``."""
         self.session = session
@@ -133,7 +152,7 @@ class Verifier:
         self.now = session.chain.latest_timestamp()
         self._authorities: dict[str, Authority] = {}
         self._executions: dict[str, list[Execution]] = {}
-        self._offchain: dict[str, tuple[Badge | None, dict]] = {}
+        self._offchain: dict[str, tuple[Badge | None, dict[str, Any]]] = {}
         for doc in self.documents:
             badge, _ = offchain_badge(doc)
             uid = badge.uid if badge else str((doc.get("sig") or {}).get("uid"))
@@ -248,7 +267,7 @@ class Verifier:
     def _references(self, check: BadgeCheck, badge: Badge) -> None:
         f = badge.fields
         if badge.step == "kyc":
-            if to_checksum_address(f["subject"]) != badge.recipient:
+            if Address(to_checksum_address(f["subject"])) != badge.recipient:
                 check.problems.append(f"KYC subject {f['subject']} is not the badge's recipient {badge.recipient}")
         elif badge.step == "approval":
             self._check_approval(check, badge)
@@ -261,7 +280,7 @@ class Verifier:
 
     def _check_approval(self, check: BadgeCheck, badge: Badge) -> None:
         f = badge.fields
-        safe_tx_hash, signer = hex32(f["safeTxHash"]), to_checksum_address(f["signer"])
+        safe_tx_hash, signer = hex32(f["safeTxHash"]), Address(to_checksum_address(f["signer"]))
         if signer != badge.recipient:
             check.problems.append(f"approval signer {signer} is not the badge's recipient {badge.recipient}")
         executed = [e for e in self.executions(badge.vault) if e.safe_tx_hash == safe_tx_hash]
@@ -344,18 +363,28 @@ class Verifier:
         self._common(check, badge)
         return check
 
-    def check_offchain(self, doc: dict) -> BadgeCheck:
+    def check_offchain(self, doc: dict[str, Any]) -> BadgeCheck:
         badge, problems = offchain_badge(doc)
         uid = badge.uid if badge else str((doc.get("sig") or {}).get("uid", "?"))
-        check = BadgeCheck(uid, badge.step if badge else None, "offchain", badge.attester if badge else None,
-                           problems=list(problems), badge=badge)  # fmt: skip
+        check = BadgeCheck(
+            uid,
+            badge.step if badge else None,
+            "offchain",
+            badge.attester if badge else None,
+            problems=list(problems),
+            badge=badge,
+        )
         if badge is None:
             return check
         sig = doc["sig"]
         msg = offchain_message(sig["message"])
         domain = sig.get("domain") or {}
-        expected = {"name": OFFCHAIN_DOMAIN_NAME, "version": self.ctx.deployment.version,
-                    "chainId": self.session.chain_id, "verifyingContract": self.ctx.address}  # fmt: skip
+        expected = {
+            "name": OFFCHAIN_DOMAIN_NAME,
+            "version": self.ctx.deployment.version,
+            "chainId": self.session.chain_id,
+            "verifyingContract": self.ctx.address,
+        }
         for key, want in expected.items():
             got = domain.get(key)
             if (str(got).lower() if key == "verifyingContract" else got) != (
@@ -394,7 +423,7 @@ class Verifier:
         self._common(check, badge)
         return check
 
-    def _batch(self, check: BadgeCheck, badge: Badge, doc: dict, msg: OffchainMessage) -> None:
+    def _batch(self, check: BadgeCheck, badge: Badge, doc: dict[str, Any], msg: OffchainMessage) -> None:
         batch = (doc.get("custody") or {}).get("batch")
         if not batch:
             stamped = self.session.chain.call(
@@ -423,9 +452,9 @@ class Verifier:
             check.notes.append(f"in batch {hex32(root)} anchored at {stamped}")
 
     # -- missing badges --
-    def missing(self, vault: str, checks: list[BadgeCheck]) -> list[dict]:
+    def missing(self, vault: str, checks: list[BadgeCheck]) -> list[dict[str, Any]]:
         valid = [c.badge for c in checks if c.ok and c.badge is not None]
-        out: list[dict] = []
+        out: list[dict[str, Any]] = []
         auth = self.authority(vault)
         for ex in self.executions(vault):
             _h, policy, _g = auth.at(ex.time)
@@ -433,21 +462,37 @@ class Verifier:
             if "execution" in emit and not any(
                 b.step == "execution" and hex32(b.fields["safeTxHash"]) == ex.safe_tx_hash for b in valid
             ):
-                out.append({"step": "execution", "safe_tx_hash": ex.safe_tx_hash, "tx_hash": ex.tx_hash,
-                            "message": f"execution {ex.tx_hash} ({ex.safe_tx_hash}) lacks a valid execution badge"})  # fmt: skip
+                out.append(
+                    {
+                        "step": "execution",
+                        "safe_tx_hash": ex.safe_tx_hash,
+                        "tx_hash": ex.tx_hash,
+                        "message": f"execution {ex.tx_hash} ({ex.safe_tx_hash}) lacks a valid execution badge",
+                    }
+                )
             if "approval" in emit:
                 for signer in ex.signers:
                     if not any(
-                        b.step == "approval" and hex32(b.fields["safeTxHash"]) == ex.safe_tx_hash
-                        and to_checksum_address(b.fields["signer"]) == signer for b in valid
-                    ):  # fmt: skip
-                        out.append({"step": "approval", "safe_tx_hash": ex.safe_tx_hash, "signer": signer,
-                                    "message": f"approval of {ex.safe_tx_hash} by {signer} lacks a valid approval badge"})  # fmt: skip
+                        b.step == "approval"
+                        and hex32(b.fields["safeTxHash"]) == ex.safe_tx_hash
+                        and to_checksum_address(b.fields["signer"]) == signer
+                        for b in valid
+                    ):
+                        out.append(
+                            {
+                                "step": "approval",
+                                "safe_tx_hash": ex.safe_tx_hash,
+                                "signer": signer,
+                                "message": f"approval of {ex.safe_tx_hash} by {signer} lacks a valid approval badge",
+                            }
+                        )
         if self.ledger is not None:  # also the off-chain steps (confirmations), which only the ledger records
             out += self._missing_in_ledger(vault, auth, valid, out)
         return out
 
-    def _missing_in_ledger(self, vault: str, auth: Authority, valid: list[Badge], known: list[dict]) -> list[dict]:
+    def _missing_in_ledger(
+        self, vault: str, auth: Authority, valid: list[Badge], known: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
         """Ledger entries of steps the template in force asked a badge for, with no valid badge citing them
         (or, for badges issued without a link, attesting the same step)."""
         cited = {bytes(b.fields.get("ledgerEntry", ZERO32)) for b in valid}
@@ -470,12 +515,17 @@ class Verifier:
             actor = str(entry.get("actor") or "")
             if (step, safe_tx_hash, "" if step == "execution" else actor.lower()) in seen:
                 continue
-            out.append({
-                "step": step, "safe_tx_hash": safe_tx_hash, "ledger_seq": entry.get("seq"), "ledger_entry": hex32(leaf),
-                "actor": actor,
-                "message": f"{self.ledger.source} entry #{entry.get('seq')} ({entry['kind']} of {safe_tx_hash} by {actor}) "
-                f"lacks a valid {step} badge",
-            })  # fmt: skip
+            out.append(
+                {
+                    "step": step,
+                    "safe_tx_hash": safe_tx_hash,
+                    "ledger_seq": entry.get("seq"),
+                    "ledger_entry": hex32(leaf),
+                    "actor": actor,
+                    "message": f"{self.ledger.source} entry #{entry.get('seq')} ({entry['kind']} of {safe_tx_hash} by {actor}) "
+                    f"lacks a valid {step} badge",
+                }
+            )
         return out
 
     # -- entry points --
@@ -509,7 +559,7 @@ class Verifier:
             report.problems += self.authority(check.badge.vault).problems
         return report
 
-    def verify_documents(self, documents: list[dict]) -> Report:
+    def verify_documents(self, documents: list[dict[str, Any]]) -> Report:
         report = Report(None)
         for doc in documents:
             report.checks.append(self.check_offchain(doc))

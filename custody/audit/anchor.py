@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from eth_utils import keccak
@@ -24,7 +25,7 @@ from custody.audit.schema import audit_anchors, audit_heads
 from custody.contracts.deploy import codehash, deploy_deterministic
 from custody.exceptions import AuditError
 from custody.session import Session
-from custody.store import deployments, record_deployment
+from custody.store import Store, deployments, record_deployment
 
 
 @dataclass(frozen=True)
@@ -38,12 +39,17 @@ class Anchor:
     block_number: int
     reference: str | None = None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
-            "head": self.head.as_dict(), "method": self.method, "chain_id": self.chain_id, "contract": self.contract,
-            "operator": self.operator, "tx_hash": self.tx_hash, "block_number": self.block_number,
+            "head": self.head.as_dict(),
+            "method": self.method,
+            "chain_id": self.chain_id,
+            "contract": self.contract,
+            "operator": self.operator,
+            "tx_hash": self.tx_hash,
+            "block_number": self.block_number,
             "reference": self.reference,
-        }  # fmt: skip
+        }
 
 
 def ledger_anchor_address(session: Session) -> str:
@@ -55,11 +61,18 @@ def ledger_anchor_address(session: Session) -> str:
             )
         ).scalar()
     if address is not None and codehash(session.chain, address):
-        return address
+        return str(address)
     deployed = deploy_deterministic(session.chain, session.sender, "LedgerAnchor")
     with session.store.begin() as conn:
-        record_deployment(conn, session.chain_id, "LedgerAnchor", address=deployed.address,
-                          codehash=deployed.codehash, tx_hash=deployed.tx_hash, block_number=deployed.block_number)  # fmt: skip
+        record_deployment(
+            conn,
+            session.chain_id,
+            "LedgerAnchor",
+            address=deployed.address,
+            codehash=deployed.codehash,
+            tx_hash=deployed.tx_hash,
+            block_number=deployed.block_number,
+        )
     return deployed.address
 
 
@@ -74,8 +87,9 @@ def _ledger_anchor(session: Session, head: SignedHead) -> Anchor:
         )
     data = contract.encode_abi("anchor", [head.size, head.root, head.time, head.signature])
     receipt = session.send(to=address, data=bytes.fromhex(data[2:]), what=f"anchoring ledger head {head.size}")
-    return Anchor(head, "ledger_anchor", session.chain_id, address, session.sender.address, receipt.tx_hash,
-                  receipt.block_number)  # fmt: skip
+    return Anchor(
+        head, "ledger_anchor", session.chain_id, address, session.sender.address, receipt.tx_hash, receipt.block_number
+    )
 
 
 def eas_reference(head: SignedHead) -> bytes:
@@ -92,8 +106,16 @@ def _eas_timestamp(session: Session, head: SignedHead) -> Anchor:
         raise AuditError(f"head of size {head.size} is timestamped on EAS {ctx.address} already")
     data = ctx.contract.encode_abi("timestamp", [reference])
     receipt = session.send(to=ctx.address, data=bytes.fromhex(data[2:]), what=f"timestamping ledger head {head.size}")
-    return Anchor(head, "eas_timestamp", session.chain_id, ctx.address, session.sender.address, receipt.tx_hash,
-                  receipt.block_number, "0x" + reference.hex())  # fmt: skip
+    return Anchor(
+        head,
+        "eas_timestamp",
+        session.chain_id,
+        ctx.address,
+        session.sender.address,
+        receipt.tx_hash,
+        receipt.block_number,
+        "0x" + reference.hex(),
+    )
 
 
 METHODS: dict[str, Callable[[Session, SignedHead], Anchor]] = {
@@ -112,32 +134,51 @@ def anchor_head(session: Session, head: SignedHead, *, method: str = "ledger_anc
     with session.store.begin() as conn:
         conn.execute(
             audit_anchors.insert().values(
-                head_id=head.id, method=done.method, chain_id=done.chain_id, contract=done.contract,
-                operator=done.operator, tx_hash=done.tx_hash, block_number=done.block_number, reference=done.reference,
+                head_id=head.id,
+                method=done.method,
+                chain_id=done.chain_id,
+                contract=done.contract,
+                operator=done.operator,
+                tx_hash=done.tx_hash,
+                block_number=done.block_number,
+                reference=done.reference,
             )
-        )  # fmt: skip
+        )
     return done
 
 
-def anchors(session_or_store) -> list[dict]:
+def anchors(session_or_store: Session | Store) -> list[dict[str, Any]]:
     """Every recorded anchor with its head (as dicts, the bundle's ``anchors.json`` form)."""
-    store = getattr(session_or_store, "store", session_or_store)
+    store = session_or_store.store if isinstance(session_or_store, Session) else session_or_store
     ledger_for(store).state()
     with store.connect() as conn:
         rows = conn.execute(
-            sa.select(audit_anchors, audit_heads).join(audit_heads, audit_heads.c.id == audit_anchors.c.head_id)
+            sa.select(audit_anchors, audit_heads)
+            .join(audit_heads, audit_heads.c.id == audit_anchors.c.head_id)
             .order_by(audit_anchors.c.id)
-        ).all()  # fmt: skip
+        ).all()
     out = []
     for row in rows:
         m = row._mapping
-        head = SignedHead(m[audit_heads.c.log_id], int(m[audit_heads.c.size]), bytes(m[audit_heads.c.root]),
-                          int(m[audit_heads.c.time]), m[audit_heads.c.key_id], bytes(m[audit_heads.c.signature]),
-                          m[audit_heads.c.id])  # fmt: skip
-        out.append({
-            "head": head.as_dict(), "method": m[audit_anchors.c.method], "chain_id": m[audit_anchors.c.chain_id],
-            "contract": m[audit_anchors.c.contract], "operator": m[audit_anchors.c.operator],
-            "tx_hash": m[audit_anchors.c.tx_hash], "block_number": m[audit_anchors.c.block_number],
-            "reference": m[audit_anchors.c.reference],
-        })  # fmt: skip
+        head = SignedHead(
+            m[audit_heads.c.log_id],
+            int(m[audit_heads.c.size]),
+            bytes(m[audit_heads.c.root]),
+            int(m[audit_heads.c.time]),
+            m[audit_heads.c.key_id],
+            bytes(m[audit_heads.c.signature]),
+            m[audit_heads.c.id],
+        )
+        out.append(
+            {
+                "head": head.as_dict(),
+                "method": m[audit_anchors.c.method],
+                "chain_id": m[audit_anchors.c.chain_id],
+                "contract": m[audit_anchors.c.contract],
+                "operator": m[audit_anchors.c.operator],
+                "tx_hash": m[audit_anchors.c.tx_hash],
+                "block_number": m[audit_anchors.c.block_number],
+                "reference": m[audit_anchors.c.reference],
+            }
+        )
     return out

@@ -29,6 +29,7 @@ import tarfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -65,7 +66,7 @@ def _key_file(key_id: str) -> tuple[str, bytes]:
 
 def export_bundle(
     ledger: Ledger, path: str | Path, *, store: Store | None = None, progress: Progress | None = None
-) -> dict:
+) -> dict[str, Any]:
     """Write the bundle of ``ledger`` to ``path`` (tar.gz); returns the manifest. ``progress(entries, size)`` as
     the entries are read into it."""
     rows = list(counted(ledger.rows(), ledger.size, progress))
@@ -108,11 +109,14 @@ def export_bundle(
             files[f"policies/{row['chain_id']}-{row['name']}.yaml"] = row["policy_source"].encode()
     state = ledger.state()
     manifest = {
-        "format": FORMAT, "log_id": state.log_id, "size": len(entries), "root": tree.root().hex(),
+        "format": FORMAT,
+        "log_id": state.log_id,
+        "size": len(entries),
+        "root": tree.root().hex(),
         "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "keys": sorted({h.key_id for h in heads}),
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
-    }  # fmt: skip
+    }
     files["manifest.json"] = json.dumps(manifest, indent=1, sort_keys=True).encode()
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -131,9 +135,9 @@ class Bundle:
     keys: list[str]
     entries: list[bytes]
     heads: list[SignedHead]
-    anchors: list[dict]
-    consistency: list[dict]
-    inclusion: list[dict]
+    anchors: list[dict[str, Any]]
+    consistency: list[dict[str, Any]]
+    inclusion: list[dict[str, Any]]
     files: dict[str, bytes]
     problems: list[Problem] = field(default_factory=list)
 
@@ -172,7 +176,14 @@ def read_bundle(path: str | Path) -> Bundle:
         entries.pop()
     heads.sort(key=lambda h: (h.size, h.id or 0))
     return Bundle(
-        log_id=str(manifest.get("log_id")), size=int(manifest.get("size", -1)), keys=list(manifest.get("keys", [])),
-        entries=entries, heads=heads, anchors=anchors, consistency=consistency, inclusion=inclusion, files=files,
+        log_id=str(manifest.get("log_id")),
+        size=int(manifest.get("size", -1)),
+        keys=list(manifest.get("keys", [])),
+        entries=entries,
+        heads=heads,
+        anchors=anchors,
+        consistency=consistency,
+        inclusion=inclusion,
+        files=files,
         problems=problems,
-    )  # fmt: skip
+    )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_utils import function_signature_to_4byte_selector, keccak
@@ -39,22 +40,25 @@ class ChainReport:
     anchors_checked: int = 0
     problems: list[Problem] = field(default_factory=list)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
-            "chain_id": self.chain_id, "executions_checked": self.executions_checked,
-            "observed_checked": self.observed_checked, "onchain_executions": self.onchain_executions,
-            "anchors_checked": self.anchors_checked, "problems": [p.as_dict() for p in self.problems],
-        }  # fmt: skip
+            "chain_id": self.chain_id,
+            "executions_checked": self.executions_checked,
+            "observed_checked": self.observed_checked,
+            "onchain_executions": self.onchain_executions,
+            "anchors_checked": self.anchors_checked,
+            "problems": [p.as_dict() for p in self.problems],
+        }
 
 
-def _batched(chain: Chain, calls: list[tuple[str, list]]) -> list:
+def _batched(chain: Chain, calls: list[tuple[str, list[Any]]]) -> list[Any]:
     out = []
     for i in range(0, len(calls), BATCH):
         out += rpc_batch(chain, calls[i : i + BATCH])
     return out
 
 
-def check_chain(chain: Chain, entries: Iterable[dict], anchors: Iterable[dict] = ()) -> ChainReport:
+def check_chain(chain: Chain, entries: Iterable[dict[str, Any]], anchors: Iterable[dict[str, Any]] = ()) -> ChainReport:
     """Check ``entries`` (parsed, any order; only this chain's are considered) and ``anchors`` against ``chain``."""
     report = ChainReport(chain.chain_id)
     entries = [e for e in entries if e.get("chain_id") == chain.chain_id or e.get("kind") == "correction"]
@@ -67,7 +71,7 @@ def check_chain(chain: Chain, entries: Iterable[dict], anchors: Iterable[dict] =
     return report
 
 
-def _check_executions(chain: Chain, executions: list[dict], report: ChainReport) -> None:
+def _check_executions(chain: Chain, executions: list[dict[str, Any]], report: ChainReport) -> None:
     hashes = [e["refs"]["tx_hash"] for e in executions]
     txs = _batched(chain, [("eth_getTransactionByHash", [h]) for h in hashes])
     receipts = _batched(chain, [("eth_getTransactionReceipt", [h]) for h in hashes])
@@ -78,7 +82,9 @@ def _check_executions(chain: Chain, executions: list[dict], report: ChainReport)
             report.problems.append(Problem(entry["seq"], problem[0], f"entry {entry['seq']}: {problem[1]}"))
 
 
-def _execution_problem(entry: dict, tx: dict | None, receipt: dict | None) -> tuple[str, str] | None:
+def _execution_problem(
+    entry: dict[str, Any], tx: dict[str, Any] | None, receipt: dict[str, Any] | None
+) -> tuple[str, str] | None:
     refs, payload = entry["refs"], entry["payload"]
     tx_hash, safe = refs["tx_hash"], payload["safe"].lower()
     if tx is None or receipt is None:
@@ -107,60 +113,86 @@ def _execution_problem(entry: dict, tx: dict | None, receipt: dict | None) -> tu
         return "calldata_mismatch", f"transaction {tx_hash} differs from the entry: {'; '.join(differs)}"
     want = SUCCESS if payload.get("success", True) else FAILURE
     logs = [
-        log for log in receipt["logs"]
-        if log["address"].lower() == safe and log["topics"] and log["topics"][0] == want
-        and len(log["topics"]) > 1 and log["topics"][1] == refs["safe_tx_hash"].lower()
-    ]  # fmt: skip
+        log
+        for log in receipt["logs"]
+        if log["address"].lower() == safe
+        and log["topics"]
+        and log["topics"][0] == want
+        and len(log["topics"]) > 1
+        and log["topics"][1] == refs["safe_tx_hash"].lower()
+    ]
     if not logs:
         event = "ExecutionSuccess" if want == SUCCESS else "ExecutionFailure"
         return "event_missing", f"transaction {tx_hash} has no {event} for safeTxHash {refs['safe_tx_hash']}"
     return None
 
 
-def _check_observed(chain: Chain, observed: list[dict], report: ChainReport) -> None:
+def _check_observed(chain: Chain, observed: list[dict[str, Any]], report: ChainReport) -> None:
     hashes = [e["refs"]["tx_hash"] for e in observed]
     receipts = _batched(chain, [("eth_getTransactionReceipt", [h]) for h in hashes])
     for entry, receipt in zip(observed, receipts):
         report.observed_checked += 1
         refs = entry["refs"]
         topic = SUCCESS if entry["payload"].get("success") else FAILURE
-        ok = receipt is not None and int(receipt["blockNumber"], 16) == refs["block"] and any(
-            int(log["logIndex"], 16) == refs["log_index"] and log["topics"] and log["topics"][0] == topic
-            and len(log["topics"]) > 1 and log["topics"][1] == refs["safe_tx_hash"].lower() for log in receipt["logs"]
-        )  # fmt: skip
+        ok = (
+            receipt is not None
+            and int(receipt["blockNumber"], 16) == refs["block"]
+            and any(
+                int(log["logIndex"], 16) == refs["log_index"]
+                and log["topics"]
+                and log["topics"][0] == topic
+                and len(log["topics"]) > 1
+                and log["topics"][1] == refs["safe_tx_hash"].lower()
+                for log in receipt["logs"]
+            )
+        )
         if not ok:
             report.problems.append(
-                Problem(entry["seq"], "observed_mismatch", f"entry {entry['seq']}: the indexed execution "
-                        f"{refs['safe_tx_hash']} is not at {refs['tx_hash']} log {refs['log_index']} on chain")
-            )  # fmt: skip
+                Problem(
+                    entry["seq"],
+                    "observed_mismatch",
+                    f"entry {entry['seq']}: the indexed execution "
+                    f"{refs['safe_tx_hash']} is not at {refs['tx_hash']} log {refs['log_index']} on chain",
+                )
+            )
 
 
-def _check_complete(chain: Chain, live: list[dict], report: ChainReport) -> None:
+def _check_complete(chain: Chain, live: list[dict[str, Any]], report: ChainReport) -> None:
     vaults = {}
     for e in live:
         if e["kind"] == "vault_created":
             vaults[e["payload"]["safe"].lower()] = (e["vault"], e["refs"].get("block", 0))
     known = {
         (e["refs"].get("tx_hash"), e["refs"].get("safe_tx_hash"))
-        for e in live if e["kind"] in ("execution", "execution_observed")
-    }  # fmt: skip
+        for e in live
+        if e["kind"] in ("execution", "execution_observed")
+    }
     if not vaults:
         return
     head = int(chain.rpc("eth_blockNumber"), 16)
-    calls = [("eth_getLogs", [{"address": safe, "fromBlock": hex(block), "toBlock": hex(head),
-                               "topics": [[SUCCESS, FAILURE]]}]) for safe, (_n, block) in vaults.items()]  # fmt: skip
+    calls = [
+        (
+            "eth_getLogs",
+            [{"address": safe, "fromBlock": hex(block), "toBlock": hex(head), "topics": [[SUCCESS, FAILURE]]}],
+        )
+        for safe, (_n, block) in vaults.items()
+    ]
     for (safe, (name, _b)), logs in zip(vaults.items(), _batched(chain, calls)):
         for log in logs:
             report.onchain_executions += 1
             safe_tx_hash = log["topics"][1]  # ExecutionSuccess/Failure(bytes32 indexed txHash, uint256 payment)
             if (log["transactionHash"], safe_tx_hash) not in known:
                 report.problems.append(
-                    Problem(None, "execution_missing", f"vault {name} ({safe}) executed safeTxHash {safe_tx_hash} in "
-                            f"{log['transactionHash']} (block {int(log['blockNumber'], 16)}) but the ledger has no entry for it")
-                )  # fmt: skip
+                    Problem(
+                        None,
+                        "execution_missing",
+                        f"vault {name} ({safe}) executed safeTxHash {safe_tx_hash} in "
+                        f"{log['transactionHash']} (block {int(log['blockNumber'], 16)}) but the ledger has no entry for it",
+                    )
+                )
 
 
-def _check_anchors(chain: Chain, anchors: list[dict], report: ChainReport) -> None:
+def _check_anchors(chain: Chain, anchors: list[dict[str, Any]], report: ChainReport) -> None:
     mine = [a for a in anchors if a["chain_id"] == chain.chain_id]
     receipts = _batched(chain, [("eth_getTransactionReceipt", [a["tx_hash"]]) for a in mine])
     for anchor, receipt in zip(mine, receipts):
@@ -170,28 +202,37 @@ def _check_anchors(chain: Chain, anchors: list[dict], report: ChainReport) -> No
             found = receipt is not None and _eas_timestamped(anchor, head, receipt)
             if not found:
                 report.problems.append(
-                    Problem(None, "anchor_mismatch", f"EAS timestamp of head size {head['size']} in {anchor['tx_hash']} "
-                            "is not on chain as recorded (or does not match the head)")
-                )  # fmt: skip
+                    Problem(
+                        None,
+                        "anchor_mismatch",
+                        f"EAS timestamp of head size {head['size']} in {anchor['tx_hash']} "
+                        "is not on chain as recorded (or does not match the head)",
+                    )
+                )
             continue
         size_topic = "0x" + int(head["size"]).to_bytes(32, "big").hex()
         found = receipt is not None and any(
-            log["address"].lower() == anchor["contract"].lower() and log["topics"][:1] == [ANCHORED]
-            and log["topics"][2] == size_topic and log["data"][2:66] == head["root"]
+            log["address"].lower() == anchor["contract"].lower()
+            and log["topics"][:1] == [ANCHORED]
+            and log["topics"][2] == size_topic
+            and log["data"][2:66] == head["root"]
             and head["signature"] in log["data"]
             for log in receipt["logs"]
-        )  # fmt: skip
+        )
         if not found:
             report.problems.append(
-                Problem(None, "anchor_mismatch", f"anchor of head size {head['size']} in {anchor['tx_hash']} "
-                        "is not on chain as recorded")
-            )  # fmt: skip
+                Problem(
+                    None,
+                    "anchor_mismatch",
+                    f"anchor of head size {head['size']} in {anchor['tx_hash']} is not on chain as recorded",
+                )
+            )
 
 
 TIMESTAMPED = "0x" + keccak(b"Timestamped(bytes32,uint64)").hex()
 
 
-def _eas_timestamped(anchor: dict, head: dict, receipt: dict) -> bool:
+def _eas_timestamped(anchor: dict[str, Any], head: dict[str, Any], receipt: dict[str, Any]) -> bool:
     """The receipt carries EAS's Timestamped event for the hash of exactly this signed head."""
     from custody.audit.anchor import eas_reference
     from custody.audit.keys import SignedHead

@@ -135,10 +135,17 @@ class Entry:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "actor": self.actor, "chain_id": self.chain_id, "kind": self.kind, "payload": dict(self.payload),
-            "prev": self.prev, "refs": dict(self.refs), "seq": self.seq, "time": self.time, "v": self.v,
+            "actor": self.actor,
+            "chain_id": self.chain_id,
+            "kind": self.kind,
+            "payload": dict(self.payload),
+            "prev": self.prev,
+            "refs": dict(self.refs),
+            "seq": self.seq,
+            "time": self.time,
+            "v": self.v,
             "vault": self.vault,
-        }  # fmt: skip
+        }
 
     def canonical(self) -> bytes:
         return canonical_json(self.as_dict())
@@ -146,9 +153,17 @@ class Entry:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Entry:
         return cls(
-            seq=data["seq"], time=data["time"], kind=data["kind"], actor=data["actor"], vault=data["vault"],
-            chain_id=data["chain_id"], refs=data["refs"], payload=data["payload"], prev=data["prev"], v=data["v"],
-        )  # fmt: skip
+            seq=data["seq"],
+            time=data["time"],
+            kind=data["kind"],
+            actor=data["actor"],
+            vault=data["vault"],
+            chain_id=data["chain_id"],
+            refs=data["refs"],
+            payload=data["payload"],
+            prev=data["prev"],
+            v=data["v"],
+        )
 
     @classmethod
     def parse(cls, blob: bytes) -> Entry:
@@ -159,7 +174,7 @@ class Entry:
         return cls.from_dict(orjson.loads(blob))
 
 
-def entry_problem(blob: bytes, data: dict | None = None) -> str | None:
+def entry_problem(blob: bytes, data: dict[str, Any] | None = None) -> str | None:
     """Why ``blob`` is not a well-formed canonical entry, or None."""
     try:
         data = orjson.loads(blob) if data is None else data

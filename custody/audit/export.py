@@ -23,18 +23,54 @@ import orjson
 REDACTED = "[redacted]"
 # Secret fields, by exact name (case-insensitive; "-" and "_" alike). An explicit list: a pattern such as
 # "…code$" also masked every reconciliation's exit_code, hiding which run found problems.
-SECRET_FIELDS = frozenset({
-    "password", "passphrase", "pass", "pin", "secret", "private_key", "privkey", "priv_key", "mnemonic", "seed",
-    "totp", "totp_secret", "otp", "otp_secret", "challenge_code", "code", "api_key", "token_pin", "credential",
-    "credentials",
-})  # fmt: skip
+SECRET_FIELDS = frozenset(
+    {
+        "password",
+        "passphrase",
+        "pass",
+        "pin",
+        "secret",
+        "private_key",
+        "privkey",
+        "priv_key",
+        "mnemonic",
+        "seed",
+        "totp",
+        "totp_secret",
+        "otp",
+        "otp_secret",
+        "challenge_code",
+        "code",
+        "api_key",
+        "token_pin",
+        "credential",
+        "credentials",
+    }
+)
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 PHONE = re.compile(r"(?<![0-9A-Za-z])\+[0-9][0-9 ()-]{7,}[0-9](?![0-9A-Za-z])")  # international format
 
 CSV_COLUMNS = (
-    "seq", "time", "kind", "actor", "vault", "chain_id", "safe", "safe_tx_hash", "tx_hash", "block", "log_index",
-    "asset", "to", "from", "amount", "success", "supersedes", "description", "payload",
-)  # fmt: skip
+    "seq",
+    "time",
+    "kind",
+    "actor",
+    "vault",
+    "chain_id",
+    "safe",
+    "safe_tx_hash",
+    "tx_hash",
+    "block",
+    "log_index",
+    "asset",
+    "to",
+    "from",
+    "amount",
+    "success",
+    "supersedes",
+    "description",
+    "payload",
+)
 
 
 def scrub_text(value: str) -> str:
@@ -67,12 +103,12 @@ def _masked(original: Any, shown: Any, path: str, hashes: dict[str, str] | None)
     return shown
 
 
-def entry_hash(entry: dict) -> str:
+def entry_hash(entry: dict[str, Any]) -> str:
     """The entry's ledger leaf hash (what the signed heads and Merkle proofs commit to)."""
     return "0x" + hashlib.sha256(b"\x00" + orjson.dumps(entry, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def jsonl(entries: Iterable[dict]) -> Iterable[str]:
+def jsonl(entries: Iterable[dict[str, Any]]) -> Iterable[str]:
     """One line per entry: the entry (redacted), ``entry_hash`` (its ledger leaf hash) and, when something was
     masked, ``redacted_hashes`` (path → sha256 of the original value's canonical JSON). Without the two added keys
     an unredacted line hashes to ``entry_hash``; a redacted one does once its originals are put back."""
@@ -85,23 +121,34 @@ def jsonl(entries: Iterable[dict]) -> Iterable[str]:
         yield json.dumps(line, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
 
 
-def csv_row(entry: dict) -> dict[str, Any]:
+def csv_row(entry: dict[str, Any]) -> dict[str, Any]:
     e = redact(entry)
     refs, payload = e.get("refs", {}), e.get("payload", {})
     amount = payload.get("amount", payload.get("value"))
     return {
-        "seq": e["seq"], "time": e["time"], "kind": e["kind"], "actor": e["actor"], "vault": e.get("vault") or "",
-        "chain_id": e.get("chain_id") if e.get("chain_id") is not None else "", "safe": payload.get("safe", ""),
-        "safe_tx_hash": refs.get("safe_tx_hash", ""), "tx_hash": refs.get("tx_hash", ""),
-        "block": refs.get("block", ""), "log_index": refs.get("log_index", ""), "asset": payload.get("asset", ""),
-        "to": payload.get("to", ""), "from": payload.get("from", ""), "amount": "" if amount is None else amount,
+        "seq": e["seq"],
+        "time": e["time"],
+        "kind": e["kind"],
+        "actor": e["actor"],
+        "vault": e.get("vault") or "",
+        "chain_id": e.get("chain_id") if e.get("chain_id") is not None else "",
+        "safe": payload.get("safe", ""),
+        "safe_tx_hash": refs.get("safe_tx_hash", ""),
+        "tx_hash": refs.get("tx_hash", ""),
+        "block": refs.get("block", ""),
+        "log_index": refs.get("log_index", ""),
+        "asset": payload.get("asset", ""),
+        "to": payload.get("to", ""),
+        "from": payload.get("from", ""),
+        "amount": "" if amount is None else amount,
         "success": "" if "success" not in payload else str(payload["success"]).lower(),
-        "supersedes": refs.get("supersedes", ""), "description": payload.get("description", ""),
+        "supersedes": refs.get("supersedes", ""),
+        "description": payload.get("description", ""),
         "payload": json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
-    }  # fmt: skip
+    }
 
 
-def to_csv(entries: Iterable[dict]) -> str:
+def to_csv(entries: Iterable[dict[str, Any]]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from hexbytes import HexBytes
+from sqlalchemy import RowMapping
 from sqlalchemy.engine import Connection
 
 from custody._perf import gc_paused
@@ -37,10 +39,23 @@ from custody.session import Session
 from custody.vault.service import VaultRecord, list_vaults
 
 INDEXED_KINDS = (EntryKind.EXECUTION_OBSERVED.value, EntryKind.DEPOSIT_OBSERVED.value, EntryKind.CHAIN_EVENT.value)
-_SAFE_EVENTS = ("ExecutionSuccess", "ExecutionFailure", "SafeMultiSigTransaction", "SafeReceived", "AddedOwner",
-                "RemovedOwner", "ChangedThreshold", "EnabledModule", "DisabledModule", "ChangedGuard",
-                "ChangedFallbackHandler", "SafeSetup", "ExecutionFromModuleSuccess", "ExecutionFromModuleFailure",
-                "SafeModuleTransaction")  # fmt: skip
+_SAFE_EVENTS = (
+    "ExecutionSuccess",
+    "ExecutionFailure",
+    "SafeMultiSigTransaction",
+    "SafeReceived",
+    "AddedOwner",
+    "RemovedOwner",
+    "ChangedThreshold",
+    "EnabledModule",
+    "DisabledModule",
+    "ChangedGuard",
+    "ChangedFallbackHandler",
+    "SafeSetup",
+    "ExecutionFromModuleSuccess",
+    "ExecutionFromModuleFailure",
+    "SafeModuleTransaction",
+)
 _TIMELOCK_EVENTS = ("CallScheduled", "CallExecuted", "Cancelled", "MinDelayChange")
 _GUARD_EVENTS = ("CustodyGuardConfigured", "CustodyGuardSpendImported")
 # an emergency exit moves funds through the module path, not execTransaction: its events are the record
@@ -49,7 +64,7 @@ ACTOR = "indexer"
 
 
 @functools.cache
-def layouts() -> dict:
+def layouts() -> dict[str, Any]:
     merged = {}
     merged.update(layouts_from_abi(load_artifact("SafeL2").abi, _SAFE_EVENTS))
     merged.update(layouts_from_abi(load_artifact("VaultTimelock").abi, _TIMELOCK_EVENTS))
@@ -59,7 +74,7 @@ def layouts() -> dict:
     return merged
 
 
-def _json(value):
+def _json(value: Any) -> Any:
     if isinstance(value, (bytes, bytearray, HexBytes)):
         return "0x" + bytes(value).hex()
     if isinstance(value, bool):
@@ -79,13 +94,18 @@ class VaultSync:
     appended: int
     corrections: int
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         reorg = self.sync.reorg
         return {
-            "vault": self.vault, "safe": self.safe, "from_block": self.sync.from_block, "to_block": self.sync.to_block,
-            "logs": self.sync.logs, "entries": self.appended, "corrections": self.corrections,
+            "vault": self.vault,
+            "safe": self.safe,
+            "from_block": self.sync.from_block,
+            "to_block": self.sync.to_block,
+            "logs": self.sync.logs,
+            "entries": self.appended,
+            "corrections": self.corrections,
             "reorg": None if reorg is None else {"first_invalid_block": reorg.first_invalid_block},
-        }  # fmt: skip
+        }
 
 
 class VaultIndexer:
@@ -96,12 +116,22 @@ class VaultIndexer:
         self.vault = vault
         self.safe = vault.safe.lower()
         self.tokens = {a.token.lower() for a in vault.policy().assets if a.token is not None}
-        addresses = [vault.safe, vault.timelock, *([vault.guard] if vault.guard else []),
-                     *([vault.exit_module] if vault.exit_module else []), *sorted(self.tokens)]  # fmt: skip
+        addresses = [
+            vault.safe,
+            vault.timelock,
+            *([vault.guard] if vault.guard else []),
+            *([vault.exit_module] if vault.exit_module else []),
+            *sorted(self.tokens),
+        ]
         self.indexer = LogIndexer(
-            session.chain, session.store, f"audit:{session.chain_id}:{self.safe}", addresses, layouts(),
-            start_block=vault.created_block, chunk_blocks=chunk_blocks,
-        )  # fmt: skip
+            session.chain,
+            session.store,
+            f"audit:{session.chain_id}:{self.safe}",
+            addresses,
+            layouts(),
+            start_block=vault.created_block,
+            chunk_blocks=chunk_blocks,
+        )
         self.ledger = ledger_for(session.store)
         self.appended = 0
         self.corrections = 0
@@ -112,7 +142,7 @@ class VaultIndexer:
         return VaultSync(self.vault.name, self.vault.safe, result, self.appended, self.corrections)
 
     # -- decoded logs → entries -----------------------------------------------------------------------
-    def _items(self, logs: list[DecodedLog]) -> list[dict]:
+    def _items(self, logs: list[DecodedLog]) -> list[dict[str, Any]]:
         items, pending = [], {}
         safe, tokens, vault, chain_id = self.safe, self.tokens, self.vault, self.session.chain_id
         deposit, observed, event = EntryKind.DEPOSIT_OBSERVED, EntryKind.EXECUTION_OBSERVED, EntryKind.CHAIN_EVENT
@@ -121,25 +151,70 @@ class VaultIndexer:
             refs = {"tx_hash": log.tx_hash, "block": log.block_number, "log_index": log.log_index}
             if name == "Transfer":
                 if log.address in tokens and values[1] == safe:
-                    items.append({"kind": deposit, "actor": ACTOR, "vault": vault.name, "chain_id": chain_id, "refs": refs,
-                                  "payload": {"safe": vault.safe, "asset": log.address, "from": values[0],
-                                              "amount": str(values[2])}})  # fmt: skip
+                    items.append(
+                        {
+                            "kind": deposit,
+                            "actor": ACTOR,
+                            "vault": vault.name,
+                            "chain_id": chain_id,
+                            "refs": refs,
+                            "payload": {
+                                "safe": vault.safe,
+                                "asset": log.address,
+                                "from": values[0],
+                                "amount": str(values[2]),
+                            },
+                        }
+                    )
             elif name == "SafeMultiSigTransaction":
                 to, value, data, operation = values[:4]
-                pending[log.tx_hash] = {"to": to, "value": str(value), "data": "0x" + bytes(data).hex(),
-                                        "operation": int(operation), "nonce": _nonce(values[10])}  # fmt: skip
+                pending[log.tx_hash] = {
+                    "to": to,
+                    "value": str(value),
+                    "data": "0x" + bytes(data).hex(),
+                    "operation": int(operation),
+                    "nonce": _nonce(values[10]),
+                }
             elif name in ("ExecutionSuccess", "ExecutionFailure") and log.address == safe:
-                payload = {"safe": vault.safe, "success": name == "ExecutionSuccess", "payment": str(values[1]),
-                           **pending.pop(log.tx_hash, {})}  # fmt: skip
-                items.append({"kind": observed, "actor": ACTOR, "vault": vault.name, "chain_id": chain_id,
-                              "refs": {**refs, "safe_tx_hash": "0x" + bytes(values[0]).hex()}, "payload": payload})  # fmt: skip
+                payload = {
+                    "safe": vault.safe,
+                    "success": name == "ExecutionSuccess",
+                    "payment": str(values[1]),
+                    **pending.pop(log.tx_hash, {}),
+                }
+                items.append(
+                    {
+                        "kind": observed,
+                        "actor": ACTOR,
+                        "vault": vault.name,
+                        "chain_id": chain_id,
+                        "refs": {**refs, "safe_tx_hash": "0x" + bytes(values[0]).hex()},
+                        "payload": payload,
+                    }
+                )
             elif name == "SafeReceived" and log.address == safe:
-                items.append({"kind": deposit, "actor": ACTOR, "vault": vault.name, "chain_id": chain_id, "refs": refs,
-                              "payload": {"safe": vault.safe, "asset": "ETH", "from": values[0], "amount": str(values[1])}})  # fmt: skip
+                items.append(
+                    {
+                        "kind": deposit,
+                        "actor": ACTOR,
+                        "vault": vault.name,
+                        "chain_id": chain_id,
+                        "refs": refs,
+                        "payload": {"safe": vault.safe, "asset": "ETH", "from": values[0], "amount": str(values[1])},
+                    }
+                )
             else:
                 fields = {n: _json(v) for n, v in zip(_names(log), values)}
-                items.append({"kind": event, "actor": ACTOR, "vault": vault.name, "chain_id": chain_id, "refs": refs,
-                              "payload": {"safe": vault.safe, "event": name, "contract": log.address, "fields": fields}})  # fmt: skip
+                items.append(
+                    {
+                        "kind": event,
+                        "actor": ACTOR,
+                        "vault": vault.name,
+                        "chain_id": chain_id,
+                        "refs": refs,
+                        "payload": {"safe": vault.safe, "event": name, "contract": log.address, "fields": fields},
+                    }
+                )
         return items
 
     def _sink(self, conn: Connection, logs: list[DecodedLog]) -> None:
@@ -157,51 +232,73 @@ class VaultIndexer:
         reset) is never appended twice."""
         rows = conn.execute(
             sa.select(audit_refs.c.tx_hash, audit_refs.c.log_index).where(
-                audit_refs.c.chain_id == self.session.chain_id, audit_refs.c.safe == self.safe,
-                audit_refs.c.block_number.between(first, last), audit_refs.c.kind.in_(INDEXED_KINDS),
+                audit_refs.c.chain_id == self.session.chain_id,
+                audit_refs.c.safe == self.safe,
+                audit_refs.c.block_number.between(first, last),
+                audit_refs.c.kind.in_(INDEXED_KINDS),
                 audit_refs.c.superseded_by.is_(None),
             )
-        )  # fmt: skip
+        )
         return {(r.tx_hash, r.log_index) for r in rows}
 
     # -- reorgs ------------------------------------------------------------------------------------------
     def _rollback(self, conn: Connection, first_invalid: int) -> None:
-        rows = conn.execute(
-            sa.select(audit_refs).where(
-                audit_refs.c.chain_id == self.session.chain_id, audit_refs.c.safe == self.safe,
-                audit_refs.c.block_number >= first_invalid, audit_refs.c.superseded_by.is_(None),
-                audit_refs.c.kind != EntryKind.CORRECTION.value,
-            ).order_by(audit_refs.c.seq)
-        ).mappings().all()  # fmt: skip
+        rows = (
+            conn.execute(
+                sa.select(audit_refs)
+                .where(
+                    audit_refs.c.chain_id == self.session.chain_id,
+                    audit_refs.c.safe == self.safe,
+                    audit_refs.c.block_number >= first_invalid,
+                    audit_refs.c.superseded_by.is_(None),
+                    audit_refs.c.kind != EntryKind.CORRECTION.value,
+                )
+                .order_by(audit_refs.c.seq)
+            )
+            .mappings()
+            .all()
+        )
         indexed = [r for r in rows if r["kind"] in INDEXED_KINDS]
         recorded = [r for r in rows if r["kind"] not in INDEXED_KINDS and r["tx_hash"]]
         now = self._receipts([r["tx_hash"] for r in recorded])
         items = []
         for row in indexed:
-            items.append(self._correction(row, first_invalid, "reorg: the block that held this log was replaced",
-                                          None))  # fmt: skip
+            items.append(self._correction(row, first_invalid, "reorg: the block that held this log was replaced", None))
         for row in recorded:
             receipt = now.get(row["tx_hash"])
             if receipt is not None and int(receipt["blockNumber"], 16) == row["block_number"]:
                 continue  # re-mined in the same block number on the new branch: the entry still holds
-            reason = ("reorg: the transaction is no longer on the chain" if receipt is None
-                      else "reorg: the transaction was mined again in another block")  # fmt: skip
+            reason = (
+                "reorg: the transaction is no longer on the chain"
+                if receipt is None
+                else "reorg: the transaction was mined again in another block"
+            )
             items.append(self._correction(row, first_invalid, reason, receipt))
         if items:
             self.ledger.append_many(conn, items)
             self.corrections += len(items)
 
-    def _correction(self, row, first_invalid: int, reason: str, receipt: dict | None) -> dict:
-        payload = {"reason": reason, "first_invalid_block": first_invalid, "superseded_kind": row["kind"],
-                   "superseded_block": row["block_number"]}  # fmt: skip
+    def _correction(
+        self, row: RowMapping, first_invalid: int, reason: str, receipt: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        payload = {
+            "reason": reason,
+            "first_invalid_block": first_invalid,
+            "superseded_kind": row["kind"],
+            "superseded_block": row["block_number"],
+        }
         if receipt is not None:
             payload.update(now_block=int(receipt["blockNumber"], 16), now_status=int(receipt["status"], 16))
         return {
-            "kind": EntryKind.CORRECTION, "actor": ACTOR, "vault": self.vault.name, "chain_id": self.session.chain_id,
-            "refs": {"supersedes": row["seq"], "superseded_tx_hash": row["tx_hash"]}, "payload": payload,
-        }  # fmt: skip
+            "kind": EntryKind.CORRECTION,
+            "actor": ACTOR,
+            "vault": self.vault.name,
+            "chain_id": self.session.chain_id,
+            "refs": {"supersedes": row["seq"], "superseded_tx_hash": row["tx_hash"]},
+            "payload": payload,
+        }
 
-    def _receipts(self, tx_hashes: list[str]) -> dict[str, dict | None]:
+    def _receipts(self, tx_hashes: list[str]) -> dict[str, dict[str, Any] | None]:
         if not tx_hashes:
             return {}
         results = rpc_batch(self.session.chain, [("eth_getTransactionReceipt", [h]) for h in tx_hashes])

@@ -32,6 +32,7 @@ import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from hashlib import sha256
+from typing import Any
 
 import orjson
 
@@ -56,7 +57,7 @@ class Problem:
     message: str
     until: int | None = None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"sequence": self.sequence, "code": self.code, "message": self.message}
 
 
@@ -79,7 +80,7 @@ class IntegrityResult:
     tree: MerkleTree
     heads: list[SignedHead]
     problems: list[Problem] = field(default_factory=list)
-    interesting: list[dict] = field(default_factory=list)  # parsed entries chain checks need
+    interesting: list[dict[str, Any]] = field(default_factory=list)  # parsed entries chain checks need
     verified_sizes: list[int] = field(default_factory=list)  # sizes of heads that verified (key, log, root)
 
     @property
@@ -98,15 +99,20 @@ class IntegrityResult:
     def keys(self) -> list[str]:
         return sorted({h.key_id for h in self.heads})
 
-    def as_dict(self, limit: int = 50) -> dict:
+    def as_dict(self, limit: int = 50) -> dict[str, Any]:
         latest = self.heads[-1] if self.heads else None
         ordered = sorted(self.problems, key=lambda p: (p.sequence is None, p.sequence or 0))
         return {
-            "ok": self.ok, "size": self.size, "root": self.root.hex(), "heads": len(self.heads),
-            "latest_head": None if latest is None else latest.as_dict(), "keys": self.keys,
-            "first_bad_sequence": self.first_bad_sequence, "problem_count": len(self.problems),
+            "ok": self.ok,
+            "size": self.size,
+            "root": self.root.hex(),
+            "heads": len(self.heads),
+            "latest_head": None if latest is None else latest.as_dict(),
+            "keys": self.keys,
+            "first_bad_sequence": self.first_bad_sequence,
+            "problem_count": len(self.problems),
             "problems": [p.as_dict() for p in ordered[:limit]],
-        }  # fmt: skip
+        }
 
 
 def check_rows(
@@ -120,7 +126,7 @@ def check_rows(
 ) -> IntegrityResult:
     """Recompute everything from ``rows`` and check the heads (see the module docstring)."""
     problems: list[Problem] = []
-    interesting: list[dict] = []
+    interesting: list[dict[str, Any]] = []
     leaves: list[bytes] = []
     with gc_paused():  # a million parsed dicts would otherwise trigger the cyclic GC over and over
         expected, breaks = _scan(rows, problems, interesting, leaves, interest)
@@ -142,7 +148,13 @@ def check_rows(
     return result
 
 
-def _scan(rows, problems, interesting, leaves, interest) -> tuple[int, list[int]]:
+def _scan(
+    rows: Iterable[tuple[int, bytes | None, bytes]],
+    problems: list[Problem],
+    interesting: list[dict[str, Any]],
+    leaves: list[bytes],
+    interest: frozenset[str],
+) -> tuple[int, list[int]]:
     """The per-entry loop (kept free of attribute lookups and per-entry objects)."""
     breaks: list[int] = []
     add_leaf, add_problem, keep = leaves.append, problems.append, interesting.append
@@ -207,17 +219,27 @@ def _check_heads(result: IntegrityResult, roots: dict[int, bytes], log_id: str |
             bad.append((head, "head_signature", f"head {head.id} (size {head.size}) has an invalid signature"))
         elif head.size > n:
             result.problems.append(
-                Problem(n, "head_beyond_log", f"head {head.id} covers {head.size} entries but the log has {n}: "
-                        f"entries {n}..{head.size - 1} are missing (truncated)")
-            )  # fmt: skip
+                Problem(
+                    n,
+                    "head_beyond_log",
+                    f"head {head.id} covers {head.size} entries but the log has {n}: "
+                    f"entries {n}..{head.size - 1} are missing (truncated)",
+                )
+            )
         elif head.size < 1:
             bad.append((head, "head_empty", f"head {head.id} has size {head.size}"))
         else:
             signed.append(head)
             root = roots[head.size]
             if root != head.root:
-                bad.append((head, "head_root_mismatch", f"head {head.id} (size {head.size}) signs root "
-                            f"{head.root.hex()[:16]}…, but the entries recompute to {root.hex()[:16]}… (forked or rewritten)"))  # fmt: skip
+                bad.append(
+                    (
+                        head,
+                        "head_root_mismatch",
+                        f"head {head.id} (size {head.size}) signs root "
+                        f"{head.root.hex()[:16]}…, but the entries recompute to {root.hex()[:16]}… (forked or rewritten)",
+                    )
+                )
             else:
                 good.append(head.size)
     good.sort()
@@ -227,7 +249,9 @@ def _check_heads(result: IntegrityResult, roots: dict[int, bytes], log_id: str |
         result.problems.append(Problem(below[-1] if below else 0, code, message, until=head.size))
     _check_consistency(result, signed)
     # the longest prefix vouched for without contradiction: verified heads below the first bad one
-    first_bad = min((p.sequence for p in result.problems if p.until is not None), default=None)
+    first_bad = min(
+        (p.sequence for p in result.problems if p.until is not None and p.sequence is not None), default=None
+    )
     proven = [s for s in good if first_bad is None or s <= first_bad]
     return proven[-1] if proven else 0
 
@@ -244,10 +268,15 @@ def _check_consistency(result: IntegrityResult, heads: list[SignedHead]) -> None
             ok = verify_consistency(first.size, second.size, first.root, second.root, proof)
         if not ok:
             result.problems.append(
-                Problem(first.size, "heads_inconsistent", f"signed heads of size {first.size} (root "
-                        f"{first.root.hex()[:16]}…) and {second.size} (root {second.root.hex()[:16]}…) are not "
-                        "consistent: no append-only log explains both", until=second.size)
-            )  # fmt: skip
+                Problem(
+                    first.size,
+                    "heads_inconsistent",
+                    f"signed heads of size {first.size} (root "
+                    f"{first.root.hex()[:16]}…) and {second.size} (root {second.root.hex()[:16]}…) are not "
+                    "consistent: no append-only log explains both",
+                    until=second.size,
+                )
+            )
 
 
 def _check_signed_tail(result: IntegrityResult) -> None:
@@ -255,6 +284,10 @@ def _check_signed_tail(result: IntegrityResult) -> None:
     covered = max(result.verified_sizes, default=0)
     if covered < result.size:
         result.problems.append(
-            Problem(covered, "unsigned_entries", f"entries {covered}..{result.size - 1} are under no signed head; "
-                    "every append signs one, so heads were deleted or entries added outside custody")
-        )  # fmt: skip
+            Problem(
+                covered,
+                "unsigned_entries",
+                f"entries {covered}..{result.size - 1} are under no signed head; "
+                "every append signs one, so heads were deleted or entries added outside custody",
+            )
+        )

@@ -17,7 +17,7 @@ import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -25,6 +25,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from custody.audit.entries import canonical_json
 from custody.exceptions import LedgerKeyError, SignatureError
+
+if TYPE_CHECKING:
+    from custody.signers.base import Signer
 
 HEAD_PREFIX = b"custody-ledger-head:"
 KEY_FILE = "ledger-ed25519.pem"
@@ -48,18 +51,28 @@ class SignedHead:
     def signature_valid(self) -> bool:
         return verify_signature(self.key_id, self.message(), self.signature)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "log_id": self.log_id, "size": self.size, "root": self.root.hex(), "time": self.time,
-            "key_id": self.key_id, "signature": self.signature.hex(),
-        }  # fmt: skip
+            "id": self.id,
+            "log_id": self.log_id,
+            "size": self.size,
+            "root": self.root.hex(),
+            "time": self.time,
+            "key_id": self.key_id,
+            "signature": self.signature.hex(),
+        }
 
     @classmethod
-    def from_dict(cls, data: dict) -> SignedHead:
+    def from_dict(cls, data: dict[str, Any]) -> SignedHead:
         return cls(
-            log_id=str(data["log_id"]), size=int(data["size"]), root=bytes.fromhex(data["root"]), time=int(data["time"]),
-            key_id=str(data["key_id"]), signature=bytes.fromhex(data["signature"]), id=data.get("id"),
-        )  # fmt: skip
+            log_id=str(data["log_id"]),
+            size=int(data["size"]),
+            root=bytes.fromhex(data["root"]),
+            time=int(data["time"]),
+            key_id=str(data["key_id"]),
+            signature=bytes.fromhex(data["signature"]),
+            id=data.get("id"),
+        )
 
 
 def head_message(log_id: str, size: int, root: bytes, time: int) -> bytes:
@@ -125,7 +138,7 @@ class Ed25519LedgerKey:
 class SignerLedgerKey:
     """A secp256k1 ledger key behind any signer URI (EIP-191 signatures over the head message)."""
 
-    def __init__(self, signer) -> None:
+    def __init__(self, signer: Signer) -> None:
         self._signer = signer
         self.key_id = "secp256k1:" + signer.address
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from custody._perf import gc_paused
@@ -159,8 +160,15 @@ class Ledger:
         time: str | None = None,
     ) -> Entry:
         """Append one entry inside ``conn``'s transaction; returns it (with its sequence number)."""
-        item = {"kind": kind, "actor": actor, "vault": vault, "chain_id": chain_id, "refs": refs, "payload": payload,
-                "time": time}  # fmt: skip
+        item = {
+            "kind": kind,
+            "actor": actor,
+            "vault": vault,
+            "chain_id": chain_id,
+            "refs": refs,
+            "payload": payload,
+            "time": time,
+        }
         return self.append_many(conn, [item])[0]
 
     def append_many(self, conn: Connection, items: Iterable[Mapping[str, Any]], *, entries: bool = True) -> list[Entry]:
@@ -169,8 +177,8 @@ class Ledger:
         Returns the entries (``entries=False``: an empty list, for bulk callers that do not need them)."""
         state = self._lock(conn)
         frontier, prev = state.frontier, state.last_leaf
-        rows: list[tuple] = []
-        refs_rows: list[tuple] = []
+        rows: list[tuple[Any, ...]] = []
+        refs_rows: list[tuple[Any, ...]] = []
         superseded: list[tuple[int, int]] = []
         out: list[Entry] = []
         now = utc_time()
@@ -178,11 +186,18 @@ class Ledger:
             for item in items:
                 kind = _kind(item["kind"])
                 refs = {k: v for k, v in (item.get("refs") or {}).items() if v is not None}
-                doc = {
-                    "actor": str(item.get("actor") or ""), "chain_id": item.get("chain_id"), "kind": kind,
-                    "payload": dict(item.get("payload") or {}), "prev": prev.hex(), "refs": refs,
-                    "seq": frontier.size, "time": item.get("time") or now, "v": FORMAT_VERSION, "vault": item.get("vault"),
-                }  # fmt: skip
+                doc: dict[str, Any] = {
+                    "actor": str(item.get("actor") or ""),
+                    "chain_id": item.get("chain_id"),
+                    "kind": kind,
+                    "payload": dict(item.get("payload") or {}),
+                    "prev": prev.hex(),
+                    "refs": refs,
+                    "seq": frontier.size,
+                    "time": item.get("time") or now,
+                    "v": FORMAT_VERSION,
+                    "vault": item.get("vault"),
+                }
                 blob = canonical_json(doc)
                 leaf = leaf_hash(blob)
                 frontier.push(leaf)
@@ -211,10 +226,14 @@ class Ledger:
             key, when, root = self._head_key(), int(_time.time()), frontier.root()
             conn.execute(
                 audit_heads.insert().values(
-                    log_id=state.log_id, size=frontier.size, root=root, time=when, key_id=key.key_id,
+                    log_id=state.log_id,
+                    size=frontier.size,
+                    root=root,
+                    time=when,
+                    key_id=key.key_id,
                     signature=key.sign(head_message(state.log_id, frontier.size, root, when)),
                 )
-            )  # fmt: skip
+            )
         return out
 
     def record(self, kind: EntryKind | str, **fields: Any) -> Entry:
@@ -238,7 +257,7 @@ class Ledger:
         """(seq, stored leaf, entry bytes) in sequence order, fetched in batches through the DBAPI."""
         self._ready()
         with self.store.connect() as conn:
-            raw = conn.connection.dbapi_connection
+            raw = _dbapi(conn)
             # PostgreSQL: a server-side cursor, so a million entries stream instead of landing in memory at once
             cursor = raw.cursor(name="audit_rows") if conn.dialect.name == "postgresql" else raw.cursor()
             sql = "SELECT seq, leaf, entry FROM audit_entries WHERE seq >= {p}" + (
@@ -290,18 +309,30 @@ class Ledger:
         root = state.root
         signature = key.sign(head_message(state.log_id, state.size, root, when))
         with self.store.begin() as conn:
-            head_id = conn.execute(
+            inserted = conn.execute(
                 audit_heads.insert().values(
                     log_id=state.log_id, size=state.size, root=root, time=when, key_id=key.key_id, signature=signature
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key
+            if inserted is None:
+                raise AuditError("the database returned no id for the new tree head")
+            head_id = inserted[0]
         return SignedHead(state.log_id, state.size, root, when, key.key_id, signature, head_id)
 
     def add_heads(self, heads: Iterable[SignedHead]) -> None:
         """Store already-signed heads (bulk; used by imports and generated test ledgers)."""
         self._ready()
-        rows = [{"log_id": h.log_id, "size": h.size, "root": h.root, "time": h.time, "key_id": h.key_id,
-                 "signature": h.signature} for h in heads]  # fmt: skip
+        rows = [
+            {
+                "log_id": h.log_id,
+                "size": h.size,
+                "root": h.root,
+                "time": h.time,
+                "key_id": h.key_id,
+                "signature": h.signature,
+            }
+            for h in heads
+        ]
         if rows:
             with self.store.begin() as conn:
                 conn.execute(audit_heads.insert(), rows)
@@ -364,11 +395,19 @@ _REF_COLUMNS = (
 )
 
 
-def _insert(conn: Connection, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+def _dbapi(conn: Connection) -> DBAPIConnection:
+    """The DBAPI connection under ``conn`` (bulk paths bypass SQLAlchemy's per-row processing)."""
+    raw = conn.connection.dbapi_connection
+    if raw is None:
+        raise AuditError("the database connection is closed")
+    return raw
+
+
+def _insert(conn: Connection, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
     """Bulk insert through the DBAPI cursor of ``conn`` (same transaction; no per-row SQLAlchemy processing)."""
     marker = "?" if conn.dialect.name == "sqlite" else "%s"
     sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([marker] * len(columns))})"
-    cursor = conn.connection.dbapi_connection.cursor()
+    cursor = _dbapi(conn).cursor()
     try:
         cursor.executemany(sql, rows)
     finally:
@@ -382,18 +421,30 @@ def _kind(value: EntryKind | str) -> str:
         raise AuditError(f"{value!r} is not a ledger entry kind") from None
 
 
-def _head(row: Mapping[str, Any]) -> SignedHead:
+def _head(row: Mapping[Any, Any]) -> SignedHead:
     return SignedHead(
-        log_id=row["log_id"], size=int(row["size"]), root=bytes(row["root"]), time=int(row["time"]),
-        key_id=row["key_id"], signature=bytes(row["signature"]), id=row["id"],
-    )  # fmt: skip
+        log_id=row["log_id"],
+        size=int(row["size"]),
+        root=bytes(row["root"]),
+        time=int(row["time"]),
+        key_id=row["key_id"],
+        signature=bytes(row["signature"]),
+        id=row["id"],
+    )
 
 
-def _ref_row(doc: dict) -> tuple:
+def _ref_row(doc: dict[str, Any]) -> tuple[Any, ...]:
     """A row of ``audit_refs`` (from an entry's dict) in :data:`_REF_COLUMNS` order."""
     refs, payload = doc["refs"], doc["payload"]
     safe = payload.get("safe") or refs.get("safe")
     return (
-        doc["seq"], doc["kind"], doc["chain_id"], safe.lower() if isinstance(safe, str) else None, refs.get("tx_hash"),
-        refs.get("block"), refs.get("log_index"), refs.get("safe_tx_hash"), None,
-    )  # fmt: skip
+        doc["seq"],
+        doc["kind"],
+        doc["chain_id"],
+        safe.lower() if isinstance(safe, str) else None,
+        refs.get("tx_hash"),
+        refs.get("block"),
+        refs.get("log_index"),
+        refs.get("safe_tx_hash"),
+        None,
+    )

@@ -12,9 +12,13 @@ from custody.store import Store
 
 
 def find(
-    store: Store, kind: EntryKind | str, *, chain_id: int | None = None, safe: str | None = None,
+    store: Store,
+    kind: EntryKind | str,
+    *,
+    chain_id: int | None = None,
+    safe: str | None = None,
     safe_tx_hash: str | None = None,
-) -> list[Entry]:  # fmt: skip
+) -> list[Entry]:
     """Live (not superseded) entries of ``kind``, oldest first, optionally about one Safe / safeTxHash."""
     ledger_for(store).ready()
     value = kind.value if isinstance(kind, EntryKind) else kind

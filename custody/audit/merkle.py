@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from hashlib import sha256
+from typing import Any
 
 EMPTY_ROOT = sha256(b"").digest()
 
@@ -149,7 +150,7 @@ class InclusionProof:
     leaf: bytes
     path: tuple[bytes, ...]
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "index": self.index,
             "size": self.size,
@@ -158,9 +159,13 @@ class InclusionProof:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> InclusionProof:
-        return cls(int(data["index"]), int(data["size"]), bytes.fromhex(data["leaf_hash"]),
-                   tuple(bytes.fromhex(p) for p in data["path"]))  # fmt: skip
+    def from_dict(cls, data: dict[str, Any]) -> InclusionProof:
+        return cls(
+            int(data["index"]),
+            int(data["size"]),
+            bytes.fromhex(data["leaf_hash"]),
+            tuple(bytes.fromhex(p) for p in data["path"]),
+        )
 
     def verify(self, root: bytes) -> bool:
         return verify_inclusion(self.index, self.size, self.leaf, self.path, root)
@@ -174,11 +179,11 @@ class ConsistencyProof:
     second: int
     path: tuple[bytes, ...]
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"first": self.first, "second": self.second, "path": [p.hex() for p in self.path]}
 
     @classmethod
-    def from_dict(cls, data: dict) -> ConsistencyProof:
+    def from_dict(cls, data: dict[str, Any]) -> ConsistencyProof:
         return cls(int(data["first"]), int(data["second"]), tuple(bytes.fromhex(p) for p in data["path"]))
 
     def verify(self, first_root: bytes, second_root: bytes) -> bool:

@@ -21,7 +21,7 @@ from custody.audit.record import ledger_for
 from custody.exceptions import LedgerChainMismatch, LedgerTampered
 from custody.session import Session
 
-Step = Callable[[str, Callable[[], dict]], dict]
+Step = Callable[[str, Callable[[], dict[str, Any]]], dict[str, Any]]
 
 
 def audit_section(step: Step, session: Session, folder: Path) -> dict[str, Any]:
@@ -29,52 +29,75 @@ def audit_section(step: Step, session: Session, folder: Path) -> dict[str, Any]:
     ledger = ledger_for(session.store)
     key = A.ledger_key(session.workspace)
 
-    def index() -> dict:
+    def index() -> dict[str, Any]:
         results = [r.as_dict() for r in index_vaults(session)]
         return {"vaults": results, "entries": sum(r["entries"] for r in results)}
 
     indexed = step("audit: index every vault's on-chain history into the ledger", index)
 
-    def verify() -> dict:
+    def verify() -> dict[str, Any]:
         report = A.verify(store=session.store, chain=session.chain)
         data = report.as_dict()
         if report.exit_code != 0:
             problems = data["integrity"]["problems"] + (data["chain"] or {}).get("problems", [])
             error = LedgerTampered if report.tampered else LedgerChainMismatch
-            raise error(f"pilot: the ledger does not verify ({report.verdict}): {problems[:3]}",
-                        first_bad_sequence=report.first_bad_sequence)  # fmt: skip
-        return {"verdict": report.verdict, "exit_code": report.exit_code, "entries": report.integrity.size,
-                "executions_checked": data["chain"]["executions_checked"],
-                "onchain_executions": data["chain"]["onchain_executions"]}  # fmt: skip
+            raise error(
+                f"pilot: the ledger does not verify ({report.verdict}): {problems[:3]}",
+                first_bad_sequence=report.first_bad_sequence,
+            )
+        return {
+            "verdict": report.verdict,
+            "exit_code": report.exit_code,
+            "entries": report.integrity.size,
+            "executions_checked": data["chain"]["executions_checked"],
+            "onchain_executions": data["chain"]["onchain_executions"],
+        }
 
     verified = step("audit: verify the ledger (tree, heads, entries against the chain)", verify)
 
-    def anchor() -> dict:
+    def anchor() -> dict[str, Any]:
         done = A.anchor(session, key)
-        return {"size": done.head.size, "root": done.head.root.hex(), "key_id": done.head.key_id,
-                "tx_hash": done.tx_hash, "block": done.block_number, "contract": done.contract}  # fmt: skip
+        return {
+            "size": done.head.size,
+            "root": done.head.root.hex(),
+            "key_id": done.head.key_id,
+            "tx_hash": done.tx_hash,
+            "block": done.block_number,
+            "contract": done.contract,
+        }
 
     anchored = step("audit: sign a tree head and anchor it on chain", anchor)
 
-    def export() -> dict:
+    def export() -> dict[str, Any]:
         verdict = A.verify(store=session.store, chain=session.chain).as_dict()  # with the chain checks
         html = A.export(session.store, "html", folder / "audit-report.html", verdict=verdict, chain=session.chain)
         bundle = A.export(session.store, "bundle", folder / "audit-bundle.tar.gz")
         offline = A.verify(bundle=bundle["path"])
         online = A.verify(bundle=bundle["path"], chain=session.chain)
         if offline.exit_code != 0 or online.exit_code != 0:
-            raise LedgerTampered(f"pilot: the exported bundle does not verify ({offline.verdict}/{online.verdict})",
-                                 first_bad_sequence=offline.first_bad_sequence)  # fmt: skip
-        return {"html": html["path"], "bundle": bundle["path"], "bundle_offline": offline.verdict,
-                "bundle_online": online.verdict, "anchors_checked": online.chain.anchors_checked}  # fmt: skip
+            raise LedgerTampered(
+                f"pilot: the exported bundle does not verify ({offline.verdict}/{online.verdict})",
+                first_bad_sequence=offline.first_bad_sequence,
+            )
+        return {
+            "html": html["path"],
+            "bundle": bundle["path"],
+            "bundle_offline": offline.verdict,
+            "bundle_online": online.verdict,
+            "anchors_checked": None if online.chain is None else online.chain.anchors_checked,
+        }
 
     exported = step("audit: HTML report and bundle; verify the bundle offline and against the chain", export)
     kinds = Counter(e.kind for e in ledger.entries())
     return {
-        "entries": ledger.size, "kinds": dict(sorted(kinds.items())), "indexed": indexed["entries"],
-        "verdict": verified["verdict"], "exit_code": verified["exit_code"],
-        "executions_checked": verified["executions_checked"], "onchain_executions": verified["onchain_executions"],
+        "entries": ledger.size,
+        "kinds": dict(sorted(kinds.items())),
+        "indexed": indexed["entries"],
+        "verdict": verified["verdict"],
+        "exit_code": verified["exit_code"],
+        "executions_checked": verified["executions_checked"],
+        "onchain_executions": verified["onchain_executions"],
         "head": {k: anchored[k] for k in ("size", "root", "key_id")},
         "anchor": {k: anchored[k] for k in ("tx_hash", "block", "contract")},
         **exported,
-    }  # fmt: skip
+    }

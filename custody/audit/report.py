@@ -20,6 +20,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from eth_utils import to_checksum_address
 
@@ -118,7 +119,7 @@ class Movement:
     to: str
 
 
-def movement(payload: Mapping) -> Movement | None:
+def movement(payload: Mapping[str, Any]) -> Movement | None:
     """The value a Safe call moves: an ERC-20 ``transfer`` in its data, else its ETH value (None if neither)."""
     data = str(payload.get("data") or "0x").lower()
     if data.startswith(ERC20_TRANSFER) and len(data) >= 138 and all(c in _HEX for c in data[10:138]):
@@ -137,11 +138,11 @@ def _address(text: str) -> str:
         return text
 
 
-def flows_by_vault(entries: list[dict]) -> dict[tuple[str, str], dict]:
+def flows_by_vault(entries: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
     """(vault, asset) → counts and integer sums of deposits in and executed value out (superseded entries
     excluded; asset is "ETH" or the token address in lower case)."""
     superseded = {e["refs"].get("supersedes") for e in entries if e["kind"] == "correction"}
-    flows: dict[tuple[str, str], dict] = defaultdict(
+    flows: dict[tuple[str, str], dict[str, Any]] = defaultdict(
         lambda: {"in_count": 0, "in_total": 0, "out_count": 0, "out_total": 0}
     )
     for e in entries:
@@ -166,11 +167,11 @@ def flows_by_vault(entries: list[dict]) -> dict[tuple[str, str], dict]:
     return dict(flows)
 
 
-def approvals_by_signer(entries: list[dict]) -> Counter:
+def approvals_by_signer(entries: list[dict[str, Any]]) -> Counter[str]:
     return Counter(e["payload"].get("signer", e["actor"]) for e in entries if e["kind"] == "approval_signed")
 
 
-def token_addresses(entries: Iterable[dict]) -> set[str]:
+def token_addresses(entries: Iterable[dict[str, Any]]) -> set[str]:
     """Token addresses the report will name (deposits and ERC-20 transfers), lower case."""
     found = set()
     for e in entries:
@@ -208,36 +209,46 @@ def bar_chart(title: str, rows: list[tuple[str, list[int]]], series: list[tuple[
     axis = ticks(max((c for _, counts in rows for c in counts), default=0))
     height = top + row_height * max(1, len(rows)) + 28
     scale = plot / axis[-1]
-    out = [f"<svg class='chart' role='img' viewBox='0 0 {width} {height}'>",
-           f"<title>{esc(title)}</title>",
-           f"<text x='{width / 2}' y='16' text-anchor='middle' font-weight='600'>{esc(title)}</text>"]  # fmt: skip
+    out = [
+        f"<svg class='chart' role='img' viewBox='0 0 {width} {height}'>",
+        f"<title>{esc(title)}</title>",
+        f"<text x='{width / 2}' y='16' text-anchor='middle' font-weight='600'>{esc(title)}</text>",
+    ]
     if len(series) > 1:
-        x = label_width
+        x: float = label_width
         for name, color in series:
-            out.append(f"<rect x='{x}' y='24' width='12' height='12' fill='{color}'/>"
-                       f"<text x='{x + 16}' y='34'>{esc(name)}</text>")  # fmt: skip
+            out.append(
+                f"<rect x='{x}' y='24' width='12' height='12' fill='{color}'/>"
+                f"<text x='{x + 16}' y='34'>{esc(name)}</text>"
+            )
             x += 24 + 7 * len(name)
     bottom = top + row_height * max(1, len(rows))
     for t in axis:
         x = label_width + t * scale
-        out.append(f"<line x1='{x:.1f}' y1='{top - 4}' x2='{x:.1f}' y2='{bottom}' stroke='#d8dee8'/>"
-                   f"<text class='tick' x='{x:.1f}' y='{bottom + 16}' text-anchor='middle'>{t}</text>")  # fmt: skip
+        out.append(
+            f"<line x1='{x:.1f}' y1='{top - 4}' x2='{x:.1f}' y2='{bottom}' stroke='#d8dee8'/>"
+            f"<text class='tick' x='{x:.1f}' y='{bottom + 16}' text-anchor='middle'>{t}</text>"
+        )
     for i, (label, counts) in enumerate(rows):
         y = top + i * row_height
         shown = label if len(label) <= 44 else label[:20] + "…" + label[-20:]
-        out.append(f"<text x='{label_width - 6}' y='{y + row_height / 2}' text-anchor='end' dominant-baseline='middle'>"
-                   f"<title>{esc(label)}</title>{esc(shown)}</text>")  # fmt: skip
+        out.append(
+            f"<text x='{label_width - 6}' y='{y + row_height / 2}' text-anchor='end' dominant-baseline='middle'>"
+            f"<title>{esc(label)}</title>{esc(shown)}</text>"
+        )
         for j, ((name, color), count) in enumerate(zip(series, counts)):
             by = y + j * bar
-            out.append(f"<rect x='{label_width}' y='{by}' width='{count * scale:.1f}' height='{bar - 2}' fill='{color}'>"
-                       f"<title>{esc(label)}: {count} {esc(name)}</title></rect>"
-                       f"<text class='count' x='{label_width + count * scale + 4:.1f}' y='{by + bar / 2}' "
-                       f"dominant-baseline='middle'>{count}</text>")  # fmt: skip
+            out.append(
+                f"<rect x='{label_width}' y='{by}' width='{count * scale:.1f}' height='{bar - 2}' fill='{color}'>"
+                f"<title>{esc(label)}: {count} {esc(name)}</title></rect>"
+                f"<text class='count' x='{label_width + count * scale + 4:.1f}' y='{by + bar / 2}' "
+                f"dominant-baseline='middle'>{count}</text>"
+            )
     out.append(f"<line x1='{label_width}' y1='{top - 4}' x2='{label_width}' y2='{bottom}' stroke='#1d2430'/></svg>")
     return "".join(out)
 
 
-def activity(entries: list[dict]) -> list[tuple[str, list[int]]]:
+def activity(entries: list[dict[str, Any]]) -> list[tuple[str, list[int]]]:
     """Entries per time bucket (minute … year, the smallest giving at most MAX_BUCKETS bars), gaps as 0."""
     times = [t for t in (_parse_time(e.get("time")) for e in entries) if t is not None]
     if not times:
@@ -268,14 +279,16 @@ def _fact(key: str, value: object) -> str:
     return str(value)
 
 
-def summary(entry: dict, amounts: Amounts) -> tuple[str, set[str]]:
+def summary(entry: dict[str, Any], amounts: Amounts) -> tuple[str, set[str]]:
     """A sentence for people about what the entry records, and the payload keys it already says."""
     kind, p = entry["kind"], entry["payload"]
     if kind == "deposit_observed":
         amount = _int(p.get("amount", ""))
         if amount is not None:
-            return f"received {amounts.text(str(p.get('asset', '?')), amount)} from {_address(str(p.get('from', '?')))}", {
-                "amount", "asset", "from"}  # fmt: skip
+            return (
+                f"received {amounts.text(str(p.get('asset', '?')), amount)} from {_address(str(p.get('from', '?')))}",
+                {"amount", "asset", "from"},
+            )
     if kind in ("proposal_created", "execution", "execution_observed"):
         moved = movement(p)
         if moved is not None:
@@ -298,7 +311,7 @@ def summary(entry: dict, amounts: Amounts) -> tuple[str, set[str]]:
     return "", set()
 
 
-def _verdict_section(verdict: dict, size: int) -> list[str]:
+def _verdict_section(verdict: dict[str, Any], size: int) -> list[str]:
     esc = html.escape
     integrity = verdict.get("integrity") or {}
     chain = verdict.get("chain")
@@ -306,50 +319,78 @@ def _verdict_section(verdict: dict, size: int) -> list[str]:
     first_bad = verdict.get("first_bad_sequence")
     heads = integrity.get("heads", 0)
     if verdict.get("exit_code") == 0:
-        where = (f"and against chain {esc(str(chain['chain_id']))}" if chain is not None
-                 else "offline (not checked against a chain)")  # fmt: skip
-        line = (f"<p class='verdict ok'><b>All {size} entries verified</b>: the Merkle tree, {heads} signed head(s) "
-                f"and their consistency, {where}.</p>")  # fmt: skip
+        where = (
+            f"and against chain {esc(str(chain['chain_id']))}"
+            if chain is not None
+            else "offline (not checked against a chain)"
+        )
+        line = (
+            f"<p class='verdict ok'><b>All {size} entries verified</b>: the Merkle tree, {heads} signed head(s) "
+            f"and their consistency, {where}.</p>"
+        )
     else:
         what = esc(str(verdict.get("verdict")))
         where = f"first bad sequence: {esc(str(first_bad))}" if first_bad is not None else "no single bad entry"
-        line = (f"<p class='verdict bad'><b>Verdict: {what}</b> (exit code {esc(str(verdict.get('exit_code')))}); "
-                f"{where}; {len(problems)} problem(s) listed below.</p>")  # fmt: skip
-    facts = [("verdict", esc(str(verdict.get("verdict")))), ("entries", str(size)),
-             ("Merkle root", f"<code>{esc(str(verdict.get('root', '')))}</code>")]  # fmt: skip
+        line = (
+            f"<p class='verdict bad'><b>Verdict: {what}</b> (exit code {esc(str(verdict.get('exit_code')))}); "
+            f"{where}; {len(problems)} problem(s) listed below.</p>"
+        )
+    facts = [
+        ("verdict", esc(str(verdict.get("verdict")))),
+        ("entries", str(size)),
+        ("Merkle root", f"<code>{esc(str(verdict.get('root', '')))}</code>"),
+    ]
     if first_bad is not None:
         facts.append(("first bad sequence", esc(str(first_bad))))
     head = integrity.get("latest_head")
     if head:
         signed = iso_time(head["time"]) if isinstance(head.get("time"), int) else esc(str(head.get("time")))
-        facts.append(("latest signed head", f"size {esc(str(head.get('size')))}, signed {signed} by key "
-                                            f"<code>{esc(str(head.get('key_id')))}</code>"))  # fmt: skip
+        facts.append(
+            (
+                "latest signed head",
+                f"size {esc(str(head.get('size')))}, signed {signed} by key "
+                f"<code>{esc(str(head.get('key_id')))}</code>",
+            )
+        )
     else:
         facts.append(("latest signed head", "none"))
     if chain is not None:
-        facts.append(("chain checks", f"chain {esc(str(chain.get('chain_id')))}: "
-                      f"{esc(str(chain.get('executions_checked')))} recorded execution(s) checked, "
-                      f"{esc(str(chain.get('onchain_executions')))} on-chain execution(s) found, "
-                      f"{esc(str(chain.get('anchors_checked')))} anchor(s) checked"))  # fmt: skip
+        facts.append(
+            (
+                "chain checks",
+                f"chain {esc(str(chain.get('chain_id')))}: "
+                f"{esc(str(chain.get('executions_checked')))} recorded execution(s) checked, "
+                f"{esc(str(chain.get('onchain_executions')))} on-chain execution(s) found, "
+                f"{esc(str(chain.get('anchors_checked')))} anchor(s) checked",
+            )
+        )
     else:
         facts.append(("chain checks", "not run"))
     out = ["<h2>Verdict</h2>", line, "<dl class='facts'>"]
     out += [f"<dt>{name}</dt><dd>{value}</dd>" for name, value in facts]
     out.append("</dl>")
     if problems:
-        out.append("<h2>Problems</h2><table><colgroup><col style='width:10%'><col style='width:20%'><col></colgroup>"
-                   "<tr><th>sequence</th><th>code</th><th>message</th></tr>")  # fmt: skip
+        out.append(
+            "<h2>Problems</h2><table><colgroup><col style='width:10%'><col style='width:20%'><col></colgroup>"
+            "<tr><th>sequence</th><th>code</th><th>message</th></tr>"
+        )
         for p in problems:
-            out.append(f"<tr><td class='num'>{esc(str(p.get('sequence')))}</td><td><code>{esc(str(p.get('code')))}"
-                       f"</code></td><td>{esc(str(p.get('message')))}</td></tr>")  # fmt: skip
+            out.append(
+                f"<tr><td class='num'>{esc(str(p.get('sequence')))}</td><td><code>{esc(str(p.get('code')))}"
+                f"</code></td><td>{esc(str(p.get('message')))}</td></tr>"
+            )
         out.append("</table>")
     return out
 
 
 def render_html(
-    entries: list[dict], verdict: dict, *, tokens: Mapping[str, AssetLabel] | None = None,
-    title: str = "custody audit report", generated: dt.datetime | None = None,
-) -> str:  # fmt: skip
+    entries: list[dict[str, Any]],
+    verdict: dict[str, Any],
+    *,
+    tokens: Mapping[str, AssetLabel] | None = None,
+    title: str = "custody audit report",
+    generated: dt.datetime | None = None,
+) -> str:
     """The report as one HTML document (see the module docstring)."""
     esc = html.escape
     entries = [redact(e) for e in entries]
@@ -369,30 +410,43 @@ def render_html(
     if kinds:
         rows = [(k, [kinds[k]]) for k in sorted(kinds, key=lambda k: (-kinds[k], k))]
         parts += ["<h2>Entries by kind</h2>", bar_chart("Ledger entries by kind", rows, [("entries", "#4a7ab5")])]
-        parts += ["<h2>Activity over time</h2>",
-                  bar_chart("Entries per period (UTC)", activity(entries), [("entries", "#7a6ab5")])]  # fmt: skip
+        parts += [
+            "<h2>Activity over time</h2>",
+            bar_chart("Entries per period (UTC)", activity(entries), [("entries", "#7a6ab5")]),
+        ]
     parts.append("<h2>Per-vault flows</h2>")
     if flows:
         ordered = sorted(flows.items(), key=lambda item: (item[0][0], amounts.name(item[0][1]), item[0][1]))
         rows = [(f"{vault} / {amounts.name(asset)}", [f["in_count"], f["out_count"]]) for (vault, asset), f in ordered]
-        parts.append(bar_chart("Movements per vault and asset", rows,
-                               [("deposits observed", "#5a9e6f"), ("executions (outgoing)", "#c0504d")]))  # fmt: skip
-        parts.append("<table><colgroup><col style='width:13%'><col style='width:25%'><col style='width:9%'>"
-                     "<col style='width:19%'><col style='width:10%'><col style='width:24%'></colgroup>"
-                     "<tr><th>vault</th><th>asset</th><th class='num'>deposits</th><th class='num'>deposited</th>"
-                     "<th class='num'>executions</th><th class='num'>sent</th></tr>")  # fmt: skip
+        parts.append(
+            bar_chart(
+                "Movements per vault and asset",
+                rows,
+                [("deposits observed", "#5a9e6f"), ("executions (outgoing)", "#c0504d")],
+            )
+        )
+        parts.append(
+            "<table><colgroup><col style='width:13%'><col style='width:25%'><col style='width:9%'>"
+            "<col style='width:19%'><col style='width:10%'><col style='width:24%'></colgroup>"
+            "<tr><th>vault</th><th>asset</th><th class='num'>deposits</th><th class='num'>deposited</th>"
+            "<th class='num'>executions</th><th class='num'>sent</th></tr>"
+        )
         for (vault, asset), f in ordered:
             where = "" if asset == "ETH" else f"<br><code>{esc(asset)}</code>"
-            parts.append(f"<tr><td>{esc(vault)}</td><td>{esc(amounts.name(asset))}{where}</td>"
-                         f"<td class='num'>{f['in_count']}</td><td class='num'>{esc(amounts.text(asset, f['in_total']))}</td>"
-                         f"<td class='num'>{f['out_count']}</td><td class='num'>{esc(amounts.text(asset, f['out_total']))}</td></tr>")  # fmt: skip
+            parts.append(
+                f"<tr><td>{esc(vault)}</td><td>{esc(amounts.name(asset))}{where}</td>"
+                f"<td class='num'>{f['in_count']}</td><td class='num'>{esc(amounts.text(asset, f['in_total']))}</td>"
+                f"<td class='num'>{f['out_count']}</td><td class='num'>{esc(amounts.text(asset, f['out_total']))}</td></tr>"
+            )
         parts.append("</table>")
     else:
         parts.append("<p>No deposits or value-moving executions recorded.</p>")
     parts.append("<h2>Approvals per signer</h2>")
     if approvals:
-        parts.append("<table><colgroup><col><col style='width:15%'></colgroup>"
-                     "<tr><th>signer</th><th class='num'>approvals</th></tr>")  # fmt: skip
+        parts.append(
+            "<table><colgroup><col><col style='width:15%'></colgroup>"
+            "<tr><th>signer</th><th class='num'>approvals</th></tr>"
+        )
         for signer, count in approvals.most_common():
             parts.append(f"<tr><td><code>{esc(str(signer))}</code></td><td class='num'>{count}</td></tr>")
         parts.append("</table>")
@@ -400,38 +454,51 @@ def render_html(
         parts.append("<p>No approvals recorded.</p>")
     corrections = [e for e in entries if e["kind"] == "correction"]
     if corrections:
-        parts.append("<h2>Corrections</h2><table><colgroup><col style='width:10%'><col style='width:14%'><col>"
-                     "</colgroup><tr><th>seq</th><th>supersedes</th><th>reason</th></tr>")  # fmt: skip
+        parts.append(
+            "<h2>Corrections</h2><table><colgroup><col style='width:10%'><col style='width:14%'><col>"
+            "</colgroup><tr><th>seq</th><th>supersedes</th><th>reason</th></tr>"
+        )
         for e in corrections:
-            parts.append(f"<tr><td class='num'>{e['seq']}</td><td class='num'>{esc(str(e['refs'].get('supersedes')))}"
-                         f"</td><td>{esc(str(e['payload'].get('reason', '')))}</td></tr>")  # fmt: skip
+            parts.append(
+                f"<tr><td class='num'>{e['seq']}</td><td class='num'>{esc(str(e['refs'].get('supersedes')))}"
+                f"</td><td>{esc(str(e['payload'].get('reason', '')))}</td></tr>"
+            )
         parts.append("</table>")
     shown = entries[-MAX_ROWS:]
-    parts.append(f"<h2>Entry timeline</h2><p>{'All' if len(entries) <= MAX_ROWS else f'The last {MAX_ROWS} of'} "
-                 f"{len(entries)} entries, oldest first. Times are UTC.</p>"
-                 "<table><colgroup><col style='width:4%'><col style='width:14%'><col style='width:11%'>"
-                 "<col style='width:8%'><col style='width:13%'><col style='width:28%'><col style='width:22%'></colgroup>"
-                 "<tr><th>seq</th><th>time</th><th>kind</th><th>vault</th><th>actor</th><th>what happened</th>"
-                 "<th>references</th></tr>")  # fmt: skip
+    parts.append(
+        f"<h2>Entry timeline</h2><p>{'All' if len(entries) <= MAX_ROWS else f'The last {MAX_ROWS} of'} "
+        f"{len(entries)} entries, oldest first. Times are UTC.</p>"
+        "<table><colgroup><col style='width:4%'><col style='width:14%'><col style='width:11%'>"
+        "<col style='width:8%'><col style='width:13%'><col style='width:28%'><col style='width:22%'></colgroup>"
+        "<tr><th>seq</th><th>time</th><th>kind</th><th>vault</th><th>actor</th><th>what happened</th>"
+        "<th>references</th></tr>"
+    )
     for e in shown:
         said, used = summary(e, amounts)
-        rest = ", ".join(f"{k}={_fact(k, v)}" for k, v in sorted(e["payload"].items())
-                         if k not in used and k != "calls")  # fmt: skip
+        rest = ", ".join(
+            f"{k}={_fact(k, v)}" for k, v in sorted(e["payload"].items()) if k not in used and k != "calls"
+        )
         if len(rest) > MAX_FACTS:
             rest = rest[:MAX_FACTS] + "…"
         what = esc(said) + (f"<details><summary>facts</summary><code>{esc(rest)}</code></details>" if rest else "")
         refs = "<br>".join(f"{esc(k)}={esc(_fact(k, v))}" for k, v in sorted(e["refs"].items()))
-        parts.append(f"<tr><td class='num'>{esc(str(e['seq']))}</td><td>{esc(str(e['time']))}</td>"
-                     f"<td>{esc(str(e['kind']))}</td><td>{esc(str(e.get('vault') or ''))}</td>"
-                     f"<td><code>{esc(str(e['actor']))}</code></td><td>{what}</td><td><code>{refs}</code></td></tr>")  # fmt: skip
+        parts.append(
+            f"<tr><td class='num'>{esc(str(e['seq']))}</td><td>{esc(str(e['time']))}</td>"
+            f"<td>{esc(str(e['kind']))}</td><td>{esc(str(e.get('vault') or ''))}</td>"
+            f"<td><code>{esc(str(e['actor']))}</code></td><td>{what}</td><td><code>{refs}</code></td></tr>"
+        )
     parts.append("</table></body></html>")
     return "\n".join(parts)
 
 
 def write_html(
-    path: str | Path, entries: list[dict], verdict: dict, *, tokens: Mapping[str, AssetLabel] | None = None,
+    path: str | Path,
+    entries: list[dict[str, Any]],
+    verdict: dict[str, Any],
+    *,
+    tokens: Mapping[str, AssetLabel] | None = None,
     title: str = "custody audit report",
-) -> Path:  # fmt: skip
+) -> Path:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(render_html(entries, verdict, tokens=tokens, title=title), encoding="utf-8")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from eth_utils import to_checksum_address
 
@@ -15,6 +17,7 @@ from custody.audit.ledger import Ledger
 from custody.audit.record import ledger_for
 from custody.audit.report import AssetLabel, token_addresses, write_html
 from custody.audit.verify import VerifyReport, verify_bundle, verify_ledger
+from custody.chain.connection import Chain
 from custody.exceptions import AuditError
 from custody.session import Session
 from custody.store import Store
@@ -43,7 +46,7 @@ def ledger_key(workspace: Workspace, signer_uri: str | None = None, session: Ses
     return Ed25519LedgerKey.load_or_create(audit_dir(workspace))
 
 
-def head(store: Store, key_source, *, sign: bool = True) -> SignedHead | None:
+def head(store: Store, key_source: Callable[[], LedgerKey], *, sign: bool = True) -> SignedHead | None:
     """The latest signed head; with ``sign``, a new one first when the ledger grew since (``key_source()``
     gives the key, so it is only opened when a signature is needed)."""
     ledger = ledger_for(store)
@@ -54,26 +57,32 @@ def head(store: Store, key_source, *, sign: bool = True) -> SignedHead | None:
 
 
 def verify(
-    *, store: Store | None = None, session: Session | None = None, bundle: str | Path | None = None,
-    chain=None, keys: list[str] | None = None, progress: Progress | None = None,
-) -> VerifyReport:  # fmt: skip
+    *,
+    store: Store | None = None,
+    session: Session | None = None,
+    bundle: str | Path | None = None,
+    chain: Chain | None = None,
+    keys: list[str] | None = None,
+    progress: Progress | None = None,
+) -> VerifyReport:
     """Verify the workspace ledger (``store``; chain checks on ``chain`` if given) or a ``bundle``.
     ``progress(entries checked, entries)`` is called as the entries are recomputed."""
     trusted = keys or None
     if bundle is not None:
         return verify_bundle(bundle, chain=chain, trusted_keys=trusted, progress=progress)
     store = store if store is not None else session.store  # type: ignore[union-attr]
-    return verify_ledger(ledger_for(store), chain=chain, anchors=anchors(store), trusted_keys=trusted,
-                         progress=progress)  # fmt: skip
+    return verify_ledger(
+        ledger_for(store), chain=chain, anchors=anchors(store), trusted_keys=trusted, progress=progress
+    )
 
 
-def entries(ledger: Ledger) -> list[dict]:
+def entries(ledger: Ledger) -> list[dict[str, Any]]:
     import orjson
 
     return [orjson.loads(blob) for _s, _l, blob in ledger.rows()]
 
 
-def report_tokens(store: Store, rows: list[dict], chain=None) -> dict[str, AssetLabel]:
+def report_tokens(store: Store, rows: list[dict[str, Any]], chain: Chain | None = None) -> dict[str, AssetLabel]:
     """Symbol and decimals of every token the report names: read from the token on ``chain`` when given (what
     the contract says), else as the workspace's vault policies declare it; a token found in neither is left
     out (the report then names it as an unknown token, in base units)."""
@@ -93,10 +102,10 @@ def export(
     fmt: str,
     out: str | Path | None,
     *,
-    verdict: dict | None = None,
-    chain=None,
+    verdict: dict[str, Any] | None = None,
+    chain: Chain | None = None,
     progress: Progress | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """Write ``fmt`` to ``out`` (or return the text for jsonl/csv when ``out`` is None). The HTML report's
     verdict includes the checks against ``chain`` when given, and its token symbols are read from it.
     ``progress(entries written, entries)`` is called as entries go into the output."""
@@ -109,8 +118,13 @@ def export(
         if out is None:
             raise AuditError("a bundle is a tar.gz file: pass --out PATH")
         manifest = export_bundle(ledger, out, progress=progress)
-        return {"format": fmt, "path": str(out), "size": manifest["size"], "root": manifest["root"],
-                "files": len(manifest["files"]) + 1}  # fmt: skip
+        return {
+            "format": fmt,
+            "path": str(out),
+            "size": manifest["size"],
+            "root": manifest["root"],
+            "files": len(manifest["files"]) + 1,
+        }
     rows = entries(ledger)
     if fmt == "html":
         if out is None:

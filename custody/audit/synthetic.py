@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from custody.audit.entries import EntryKind
 from custody.audit.keys import LedgerKey, SignedHead, head_message
@@ -17,11 +18,16 @@ from custody.audit.ledger import Ledger
 from custody.audit.merkle import leaf_hash
 
 _SAFE = "0x" + "5afe" * 10
-_KINDS = (EntryKind.PROPOSAL_CREATED, EntryKind.APPROVAL_SIGNED, EntryKind.APPROVAL_SIGNED, EntryKind.EXECUTION,
-          EntryKind.DEPOSIT_OBSERVED)  # fmt: skip
+_KINDS = (
+    EntryKind.PROPOSAL_CREATED,
+    EntryKind.APPROVAL_SIGNED,
+    EntryKind.APPROVAL_SIGNED,
+    EntryKind.EXECUTION,
+    EntryKind.DEPOSIT_OBSERVED,
+)
 
 
-def synthetic_item(n: int) -> dict:
+def synthetic_item(n: int) -> dict[str, Any]:
     """Entry fields for synthetic entry ``n`` (deterministic: a crash test can check what was acknowledged)."""
     kind = _KINDS[n % len(_KINDS)]
     return {
@@ -30,14 +36,23 @@ def synthetic_item(n: int) -> dict:
         "vault": f"vault-{n % 13}",
         "chain_id": 31337,
         "time": "2026-01-06T10:00:00Z",
-        "refs": {"safe_tx_hash": "0x" + f"{n:064x}", "tx_hash": None if kind is not EntryKind.EXECUTION else "0x" + f"{n * 7:064x}",
-                 "block": 100 + n},
-        "payload": {"n": n, "safe": _SAFE, "to": "0x" + "23" * 20, "value": str(n * 10**15), "nonce": n // 5,
-                    "description": f"synthetic transfer {n}"},
-    }  # fmt: skip
+        "refs": {
+            "safe_tx_hash": "0x" + f"{n:064x}",
+            "tx_hash": None if kind is not EntryKind.EXECUTION else "0x" + f"{n * 7:064x}",
+            "block": 100 + n,
+        },
+        "payload": {
+            "n": n,
+            "safe": _SAFE,
+            "to": "0x" + "23" * 20,
+            "value": str(n * 10**15),
+            "nonce": n // 5,
+            "description": f"synthetic transfer {n}",
+        },
+    }
 
 
-def items(start: int, count: int) -> Iterator[dict]:
+def items(start: int, count: int) -> Iterator[dict[str, Any]]:
     for n in range(start, start + count):
         yield synthetic_item(n)
 

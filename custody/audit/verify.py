@@ -11,12 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from custody._progress import Progress, counted
 from custody.audit.chaincheck import ChainReport, check_chain
 from custody.audit.integrity import IntegrityResult, Problem, check_rows, first_bad_sequence
 from custody.audit.merkle import ConsistencyProof, InclusionProof
 from custody.chain.connection import Chain
+
+if TYPE_CHECKING:
+    from custody.audit.bundle import Bundle
+    from custody.audit.ledger import Ledger
 
 EXIT_OK, EXIT_TAMPERED, EXIT_CHAIN = 0, 2, 3
 
@@ -51,20 +56,29 @@ class VerifyReport:
             found = first_bad_sequence(self.chain.problems)
         return found
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         integrity = self.integrity.as_dict()
         integrity["problems"] = [*integrity["problems"], *[p.as_dict() for p in self.extra]]
         integrity["problem_count"] += len(self.extra)
         return {
-            "source": self.source, "verdict": self.verdict, "exit_code": self.exit_code,
-            "first_bad_sequence": self.first_bad_sequence, "size": self.integrity.size,
-            "root": self.integrity.root.hex(), "integrity": integrity,
+            "source": self.source,
+            "verdict": self.verdict,
+            "exit_code": self.exit_code,
+            "first_bad_sequence": self.first_bad_sequence,
+            "size": self.integrity.size,
+            "root": self.integrity.root.hex(),
+            "integrity": integrity,
             "chain": None if self.chain is None else self.chain.as_dict(),
-        }  # fmt: skip
+        }
 
 
 def verify_ledger(
-    ledger, *, chain: Chain | None, anchors: Iterable[dict] = (), trusted_keys=None, progress: Progress | None = None
+    ledger: Ledger,
+    *,
+    chain: Chain | None,
+    anchors: Iterable[dict[str, Any]] = (),
+    trusted_keys: Iterable[str] | None = None,
+    progress: Progress | None = None,
 ) -> VerifyReport:
     """Verify the workspace ledger (and, with a chain, its entries and anchors against that chain).
 
@@ -76,13 +90,21 @@ def verify_ledger(
     state = ledger.state()
     heads = ledger.heads()
     integrity = check_rows(
-        counted(ledger.rows(), state.size, progress), heads, log_id=state.log_id, trusted_keys=trusted_keys,
+        counted(ledger.rows(), state.size, progress),
+        heads,
+        log_id=state.log_id,
+        trusted_keys=trusted_keys,
         require_signed=getattr(ledger, "signs_every_append", False),
-    )  # fmt: skip
+    )
     extra = []
     if state.size != integrity.size and integrity.ok:
-        extra.append(Problem(min(state.size, integrity.size), "state_mismatch",
-                             f"the ledger state says {state.size} entries, the log holds {integrity.size}"))  # fmt: skip
+        extra.append(
+            Problem(
+                min(state.size, integrity.size),
+                "state_mismatch",
+                f"the ledger state says {state.size} entries, the log holds {integrity.size}",
+            )
+        )
     report = None
     if chain is not None:
         report = check_chain(chain, integrity.interesting, anchors)
@@ -92,7 +114,11 @@ def verify_ledger(
 
 
 def verify_bundle(
-    path: str | Path, *, chain: Chain | None = None, trusted_keys=None, progress: Progress | None = None
+    path: str | Path,
+    *,
+    chain: Chain | None = None,
+    trusted_keys: Iterable[str] | None = None,
+    progress: Progress | None = None,
 ) -> VerifyReport:
     """Verify an exported bundle offline (and against ``chain`` when given)."""
     from custody.audit.bundle import read_bundle
@@ -101,19 +127,25 @@ def verify_bundle(
     keys = set(bundle.keys) if trusted_keys is None else set(trusted_keys)
     integrity = check_rows(
         counted(((i, None, blob) for i, blob in enumerate(bundle.entries)), len(bundle.entries), progress),
-        bundle.heads, log_id=bundle.log_id,
+        bundle.heads,
+        log_id=bundle.log_id,
         trusted_keys=keys,
-    )  # fmt: skip
+    )
     extra = list(bundle.problems)
     if len(bundle.entries) != bundle.size:
-        extra.append(Problem(min(len(bundle.entries), bundle.size), "manifest_size",
-                             f"the manifest says {bundle.size} entries, the bundle holds {len(bundle.entries)}"))  # fmt: skip
+        extra.append(
+            Problem(
+                min(len(bundle.entries), bundle.size),
+                "manifest_size",
+                f"the manifest says {bundle.size} entries, the bundle holds {len(bundle.entries)}",
+            )
+        )
     extra += _shipped_proofs(bundle, integrity)
     report = None if chain is None else check_chain(chain, integrity.interesting, bundle.anchors)
     return VerifyReport(str(path), integrity, extra, report)
 
 
-def _shipped_proofs(bundle, integrity: IntegrityResult) -> list[Problem]:
+def _shipped_proofs(bundle: Bundle, integrity: IntegrityResult) -> list[Problem]:
     """The bundle's own consistency and inclusion proofs must verify against its (signed) heads."""
     problems: list[Problem] = []
     heads = {h.size: h for h in bundle.heads}
@@ -121,16 +153,31 @@ def _shipped_proofs(bundle, integrity: IntegrityResult) -> list[Problem]:
         proof = ConsistencyProof.from_dict(data)
         first, second = heads.get(proof.first), heads.get(proof.second)
         if first is None or second is None or not proof.verify(first.root, second.root):
-            problems.append(Problem(proof.first, "consistency_proof",
-                                    f"the shipped consistency proof {proof.first} → {proof.second} does not verify",
-                                    until=proof.second))  # fmt: skip
+            problems.append(
+                Problem(
+                    proof.first,
+                    "consistency_proof",
+                    f"the shipped consistency proof {proof.first} → {proof.second} does not verify",
+                    until=proof.second,
+                )
+            )
     latest = bundle.heads[-1] if bundle.heads else None
     leaves = integrity.tree.levels[0]
     for data in bundle.inclusion:
-        proof = InclusionProof.from_dict(data)
-        ok = (latest is not None and proof.size == latest.size and proof.index < len(leaves)
-              and proof.leaf == leaves[proof.index] and proof.verify(latest.root))  # fmt: skip
+        inclusion = InclusionProof.from_dict(data)
+        ok = (
+            latest is not None
+            and inclusion.size == latest.size
+            and inclusion.index < len(leaves)
+            and inclusion.leaf == leaves[inclusion.index]
+            and inclusion.verify(latest.root)
+        )
         if not ok:
-            problems.append(Problem(proof.index, "inclusion_proof",
-                                    f"the shipped inclusion proof of entry {proof.index} does not verify"))  # fmt: skip
+            problems.append(
+                Problem(
+                    inclusion.index,
+                    "inclusion_proof",
+                    f"the shipped inclusion proof of entry {inclusion.index} does not verify",
+                )
+            )
     return problems

@@ -48,14 +48,22 @@ def check_anchored(chain: Chain, log_id: str, keys: Iterable[str], integrity: In
     for size, root, _when, key_id, tx_hash in anchored_heads(chain, log_id, keys):
         if size > n:
             problems.append(
-                Problem(n, "anchored_beyond_log", f"the chain holds a head of size {size} of this log (tx {tx_hash}, "
-                        f"key {key_id}) but the log has {n} entries: it was rolled back or truncated")
-            )  # fmt: skip
+                Problem(
+                    n,
+                    "anchored_beyond_log",
+                    f"the chain holds a head of size {size} of this log (tx {tx_hash}, "
+                    f"key {key_id}) but the log has {n} entries: it was rolled back or truncated",
+                )
+            )
         elif integrity.tree.root(size) != root:
             verified_below = [s for s in integrity.verified_sizes if s < size]
             problems.append(
-                Problem(verified_below[-1] if verified_below else 0, "anchor_root_mismatch",
-                        f"the head of size {size} anchored in tx {tx_hash} signs root {root.hex()[:16]}…, "
-                        "the entries recompute to another root (rewritten after anchoring)", until=size)
-            )  # fmt: skip
+                Problem(
+                    verified_below[-1] if verified_below else 0,
+                    "anchor_root_mismatch",
+                    f"the head of size {size} anchored in tx {tx_hash} signs root {root.hex()[:16]}…, "
+                    "the entries recompute to another root (rewritten after anchoring)",
+                    until=size,
+                )
+            )
     return problems

@@ -24,6 +24,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from custody import _paths
 from custody.exceptions import AnvilError
@@ -69,7 +70,7 @@ def port_is_free(port: int) -> bool:
         return True
 
 
-def rpc_call(url: str, method: str, params: Sequence = (), timeout: float = 2.0):
+def rpc_call(url: str, method: str, params: Sequence[Any] = (), timeout: float = 2.0) -> Any:
     """One raw JSON-RPC call with a hard timeout (no retries); raises OSError/ValueError."""
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).encode()
     request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
@@ -109,7 +110,7 @@ class AnvilProcess:
         self.fork_block = fork_block
         self.extra_args = list(extra_args)
         self.log_file = log_file
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
         self.pid: int | None = None
 
     @property
@@ -121,13 +122,18 @@ class AnvilProcess:
     def _command(self, port: int) -> list[str]:
         cmd = [
             str(self.binary),
-            "--host", "127.0.0.1",
-            "--port", str(port),
-            "--chain-id", str(self.chain_id),
-            "--mnemonic", DEFAULT_MNEMONIC,
-            "--accounts", "10",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--chain-id",
+            str(self.chain_id),
+            "--mnemonic",
+            DEFAULT_MNEMONIC,
+            "--accounts",
+            "10",
             "--silent",
-        ]  # fmt: skip
+        ]
         if self.state_file is not None:
             self.state_file.parent.mkdir(parents=True, exist_ok=True)
             cmd += ["--state", str(self.state_file)]
@@ -226,7 +232,7 @@ class AnvilProcess:
             self.start()
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
 

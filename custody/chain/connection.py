@@ -46,7 +46,7 @@ class Chain:
     def is_anvil(self) -> bool:
         return self.client.lower().startswith("anvil")
 
-    def rpc(self, method: str, params: list | tuple = ()) -> Any:
+    def rpc(self, method: str, params: list[Any] | tuple[Any, ...] = ()) -> Any:
         """A raw JSON-RPC call; RPC-level errors raise :class:`ChainError`."""
         response = self.call(self.w3.provider.make_request, method, list(params))
         if "error" in response:
@@ -145,9 +145,14 @@ def connect(
     for name in ("validation", "ens_name_to_address", "gas_price_strategy", "gas_estimate"):
         w3.middleware_onion.remove(name)
     chain = Chain(
-        w3=w3, url=url, chain_id=0, client="", poll_latency=policy.poll_latency,
-        receipt_timeout=policy.receipt_timeout, policy=policy,
-    )  # fmt: skip
+        w3=w3,
+        url=url,
+        chain_id=0,
+        client="",
+        poll_latency=policy.poll_latency,
+        receipt_timeout=policy.receipt_timeout,
+        policy=policy,
+    )
     try:
         chain.chain_id = chain.call(lambda: w3.eth.chain_id)
         chain.client = chain.call(lambda: w3.client_version)

@@ -49,7 +49,7 @@ class Fault:
     hang: float = 30.0  # timeout mode: seconds the request is held before the connection closes
     error_code: int = -32603
     error_message: str = "internal error (injected by the fault proxy)"
-    when: Callable[[dict], bool] | None = None  # hold_response: only answers this predicate accepts
+    when: Callable[[dict[str, Any]], bool] | None = None  # hold_response: only answers this predicate accepts
     matched: int = 0
     injected: int = 0
     _held: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -77,8 +77,14 @@ class Fault:
         self._release.set()
 
     def as_dict(self) -> dict[str, Any]:
-        return {"mode": self.mode, "method": self.method or "*", "count": self.count, "skip": self.skip,
-                "matched": self.matched, "injected": self.injected}  # fmt: skip
+        return {
+            "mode": self.mode,
+            "method": self.method or "*",
+            "count": self.count,
+            "skip": self.skip,
+            "matched": self.matched,
+            "injected": self.injected,
+        }
 
 
 @dataclass(frozen=True)
@@ -147,7 +153,7 @@ class FaultProxy:
     def __enter__(self) -> FaultProxy:
         return self.start() if self._server is None else self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     # -- programming ----------------------------------------------------------------------------
@@ -256,12 +262,12 @@ class _Handler(BaseHTTPRequestHandler):
         mode = fault.mode if fault is not None else None
         if mode == "refuse":
             return self._reset()
-        if mode == "timeout":
+        if mode == "timeout" and fault is not None:
             proxy._stopping.wait(fault.hang)
             return self._reset()
-        if mode == "error":
+        if mode == "error" and fault is not None:
             return self._answer(200, _errors(payload, fault.error_code, fault.error_message))
-        if mode == "hold":
+        if mode == "hold" and fault is not None:
             fault._held.set()
             fault._release.wait()
             if not fault._forward_on_release or proxy._stopping.is_set():
@@ -273,7 +279,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._answer(502, json.dumps({"error": f"upstream unreachable: {exc}"}).encode())
         if mode == "drop":
             return self._reset()
-        if mode == "hold_response" and (fault.when is None or fault.when(_decoded(answer))):
+        if mode == "hold_response" and fault is not None and (fault.when is None or fault.when(_decoded(answer))):
             fault._held.set()
             fault._release.wait()
             if not fault._forward_on_release or proxy._stopping.is_set():
@@ -299,7 +305,7 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
 
-def _decoded(answer: bytes) -> dict:
+def _decoded(answer: bytes) -> dict[str, Any]:
     try:
         value = json.loads(answer)
     except ValueError:
@@ -308,7 +314,7 @@ def _decoded(answer: bytes) -> dict:
 
 
 def _errors(payload: Any, code: int, message: str) -> bytes:
-    def one(item: Any) -> dict:
+    def one(item: Any) -> dict[str, Any]:
         ident = item.get("id") if isinstance(item, dict) else None
         return {"jsonrpc": "2.0", "id": ident, "error": {"code": code, "message": message}}
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
 from eth_abi import decode as abi_decode
@@ -37,6 +37,9 @@ from custody._progress import Progress
 from custody.chain.connection import Chain
 from custody.exceptions import ChainError, InputError
 from custody.store import Store, log_blocks, log_cursors, utcnow
+
+if TYPE_CHECKING:
+    from web3.providers import JSONBaseProvider
 
 _STATIC_DYNAMIC = ("string", "bytes")
 
@@ -50,7 +53,7 @@ class DecodedLog(NamedTuple):
     block_hash: str
     address: str  # lowercase
     event: str
-    values: tuple
+    values: tuple[Any, ...]
 
 
 def _word_converter(abi_type: str) -> Callable[[str], Any]:
@@ -91,18 +94,18 @@ class EventLayout:
     field_names: tuple[str, ...]
     field_types: tuple[str, ...]
     indexed: tuple[bool, ...]
-    _plan: tuple = field(repr=False, compare=False, default=())
+    _plan: tuple[Any, ...] = field(repr=False, compare=False, default=())
     _data_types: tuple[str, ...] | None = field(repr=False, compare=False, default=None)
 
     @classmethod
-    def from_abi(cls, item: dict) -> EventLayout:
+    def from_abi(cls, item: dict[str, Any]) -> EventLayout:
         if item.get("type") != "event" or item.get("anonymous"):
             raise InputError(f"{item.get('name', '?')} is not a non-anonymous ABI event")
         types = tuple(_canonical_type(i) for i in item["inputs"])
         signature = f"{item['name']}({','.join(types)})"
         names = tuple(i["name"] or f"arg{n}" for n, i in enumerate(item["inputs"]))
         indexed = tuple(bool(i.get("indexed")) for i in item["inputs"])
-        plan = []  # (source: "t"|"d", position, converter)
+        plan: list[tuple[str, int, Callable[[str], Any] | None]] = []  # (source: "t"|"d", position, converter)
         topic_pos, data_pos = 1, 0
         data_static = all(_is_static_word(t) for t, ix in zip(types, indexed) if not ix)
         for abi_type, is_indexed in zip(types, indexed):
@@ -125,7 +128,7 @@ class EventLayout:
             _data_types=data_types,
         )
 
-    def decode(self, topics: Sequence[str], data: str) -> tuple:
+    def decode(self, topics: Sequence[str], data: str) -> tuple[Any, ...]:
         """Field values (ABI order) from a raw log's hex ``topics`` and hex ``data``."""
         if self._data_types is not None:
             decoded = iter(abi_decode(list(self._data_types), bytes.fromhex(data[2:])))
@@ -136,15 +139,15 @@ class EventLayout:
         )
 
 
-def _canonical_type(item: dict) -> str:
+def _canonical_type(item: dict[str, Any]) -> str:
     abi_type = item["type"]
     if abi_type.startswith("tuple"):
         inner = ",".join(_canonical_type(c) for c in item["components"])
         return f"({inner}){abi_type[5:]}"
-    return abi_type
+    return str(abi_type)
 
 
-def layouts_from_abi(abi: Iterable[dict], names: Iterable[str] | None = None) -> dict[str, EventLayout]:
+def layouts_from_abi(abi: Iterable[dict[str, Any]], names: Iterable[str] | None = None) -> dict[str, EventLayout]:
     """topic0 → layout for the ABI's events (only ``names`` if given)."""
     wanted = set(names) if names is not None else None
     layouts = {}
@@ -158,9 +161,9 @@ def layouts_from_abi(abi: Iterable[dict], names: Iterable[str] | None = None) ->
     return layouts
 
 
-def decode_logs(raw_logs: Iterable[dict], layouts: dict[str, EventLayout]) -> list[DecodedLog]:
+def decode_logs(raw_logs: Iterable[dict[str, Any]], layouts: dict[str, EventLayout]) -> list[DecodedLog]:
     """Decode raw JSON-RPC log objects; logs whose topic0 has no layout are skipped."""
-    out = []
+    out: list[DecodedLog] = []
     append = out.append
     get = layouts.get
     for log in raw_logs:
@@ -185,11 +188,11 @@ def decode_logs(raw_logs: Iterable[dict], layouts: dict[str, EventLayout]) -> li
 
 
 # -- raw JSON-RPC ---------------------------------------------------------------------------------
-def rpc_batch(chain: Chain, calls: Sequence[tuple[str, list]]) -> list[Any]:
+def rpc_batch(chain: Chain, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
     """Several JSON-RPC calls in one HTTP request; results in order. Any error raises ChainError."""
     if not calls:
         return []
-    responses = chain.call(chain.w3.provider.make_batch_request, list(calls))
+    responses = chain.call(_json_rpc(chain).make_batch_request, list(calls))
     if isinstance(responses, dict):  # the node rejected the batch as a whole
         error = responses.get("error", responses)
         raise ChainError(f"JSON-RPC batch of {len(calls)} call(s) failed: {error}", rpc_error=error)
@@ -358,7 +361,7 @@ class LogIndexer:
                 end = min(start + self.chunk_blocks - 1, target)
                 ranges.append((start, end))
                 start = end + 1
-            calls: list[tuple[str, list]] = [
+            calls: list[tuple[str, list[Any]]] = [
                 ("eth_getLogs", [{"fromBlock": hex(a), "toBlock": hex(b), "address": addresses, "topics": topics}])
                 for a, b in ranges
             ]
@@ -401,3 +404,13 @@ class LogIndexer:
             conn.execute(log_blocks.delete().where(log_blocks.c.stream == self.stream))
             conn.execute(log_cursors.delete().where(log_cursors.c.stream == self.stream))
             rollback(conn, self.start_block)
+
+
+def _json_rpc(chain: Chain) -> JSONBaseProvider:
+    """The chain's provider, which must speak JSON-RPC for a batch."""
+    from web3.providers import JSONBaseProvider
+
+    provider = chain.w3.provider
+    if not isinstance(provider, JSONBaseProvider):
+        raise ChainError(f"batched calls need a JSON-RPC provider, not {type(provider).__name__}")
+    return provider

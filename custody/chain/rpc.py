@@ -39,13 +39,28 @@ log = logging.getLogger("custody.chain.rpc")
 # signed bytes are the same transaction — a node accepts it at most once).
 IDEMPOTENT_METHODS = frozenset(
     {
-        "eth_chainId", "net_version", "web3_clientVersion", "eth_blockNumber", "eth_gasPrice",
-        "eth_maxPriorityFeePerGas", "eth_feeHistory", "eth_getBalance", "eth_getCode", "eth_getStorageAt",
-        "eth_getTransactionCount", "eth_getBlockByNumber", "eth_getBlockByHash", "eth_getTransactionByHash",
-        "eth_getTransactionReceipt", "eth_getLogs", "eth_call", "eth_estimateGas", "eth_syncing",
+        "eth_chainId",
+        "net_version",
+        "web3_clientVersion",
+        "eth_blockNumber",
+        "eth_gasPrice",
+        "eth_maxPriorityFeePerGas",
+        "eth_feeHistory",
+        "eth_getBalance",
+        "eth_getCode",
+        "eth_getStorageAt",
+        "eth_getTransactionCount",
+        "eth_getBlockByNumber",
+        "eth_getBlockByHash",
+        "eth_getTransactionByHash",
+        "eth_getTransactionReceipt",
+        "eth_getLogs",
+        "eth_call",
+        "eth_estimateGas",
+        "eth_syncing",
         "eth_sendRawTransaction",
     }
-)  # fmt: skip
+)
 TRANSIENT_RPC_CODES = frozenset({-32005, -32603})  # limit exceeded / internal error (when not a revert)
 RETRY_HTTP_STATUS = frozenset({429, 500, 502, 503, 504})
 
@@ -100,7 +115,7 @@ class RpcPolicy:
     @property
     def worst_case(self) -> float:
         """The longest one idempotent call can take before RpcUnreachable."""
-        return (self.retries + 1) * self.timeout + self.backoff * (2**self.retries - 1)
+        return float((self.retries + 1) * self.timeout + self.backoff * (2**self.retries - 1))
 
 
 def _transient(raw: bytes) -> str | None:
@@ -149,7 +164,8 @@ class PolicyHTTPProvider(HTTPProvider):
 
         request_data = self.encode_batch_rpc_request(batch_requests)
         raw = self._post([str(m) for m, _params in batch_requests], request_data)
-        response = self.decode_rpc_response(raw)
+        # a batch decodes to a list of responses (decode_rpc_response is typed for a single one)
+        response: Any = self.decode_rpc_response(raw)
         if not isinstance(response, list):
             return response  # the node answered the whole batch with one error
         return sort_batch_response_by_response_ids(response)
@@ -159,13 +175,16 @@ class PolicyHTTPProvider(HTTPProvider):
         what = methods[0] if len(methods) == 1 else f"a batch of {len(methods)} calls"
         failure = ""
         cause: BaseException | None = None
+        endpoint = self.endpoint_uri
+        if endpoint is None:
+            raise RpcUnreachable("no RPC endpoint is configured", method=what, attempts=0)
         for attempt in range(attempts):
             if attempt:
                 time.sleep(self.policy.backoff * 2 ** (attempt - 1))
                 log.info("retrying %s (attempt %d of %d) after: %s", what, attempt + 1, attempts, failure)
             try:
                 raw = self._request_session_manager.make_post_request(
-                    self.endpoint_uri, request_data, **self.get_request_kwargs()
+                    endpoint, request_data, **self.get_request_kwargs()
                 )
             except requests.HTTPError as exc:
                 status = exc.response.status_code if exc.response is not None else 0

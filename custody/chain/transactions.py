@@ -36,8 +36,8 @@ class Receipt:
     gas_used: int
     status: int
     contract_address: str | None
-    logs: list
-    raw: dict
+    logs: list[Any]
+    raw: dict[str, Any]
 
     @classmethod
     def from_web3(cls, receipt: Any) -> Receipt:
@@ -141,8 +141,10 @@ def send_raw(chain: Chain, raw: bytes) -> str:
             sender, nonce = raw_sender_nonce(raw)
             raise NonceConsumed(
                 f"transaction {tx_hash} can never be mined: nonce {nonce} of {sender} was used by another transaction",
-                tx_hash=tx_hash, sender=sender, nonce=nonce,
-            )  # fmt: skip
+                tx_hash=tx_hash,
+                sender=sender,
+                nonce=nonce,
+            )
         raise ChainError(f"the node refused the transaction {tx_hash}: {message}", tx_hash=tx_hash)
     return tx_hash
 

@@ -62,9 +62,25 @@ def cli(
 
 
 for command in (
-    chain, build_cmd, infra, vault, policy, tx, msg_group, key, pilot, oob_group, reconcile_cmd, exit_group, attest,
-    audit, drill_group, risk_group, collateral_group, workspace_group,
-):  # fmt: skip
+    chain,
+    build_cmd,
+    infra,
+    vault,
+    policy,
+    tx,
+    msg_group,
+    key,
+    pilot,
+    oob_group,
+    reconcile_cmd,
+    exit_group,
+    attest,
+    audit,
+    drill_group,
+    risk_group,
+    collateral_group,
+    workspace_group,
+):
     cli.add_command(command)
 
 

@@ -101,13 +101,13 @@ def table(*columns: str, title: str | None = None) -> Table:
 pass_app = click.make_pass_decorator(AppContext)
 
 
-def emit_file_problems(app: AppContext, files: tuple[str, ...], check: Callable[[str], list]) -> None:
+def emit_file_problems(app: AppContext, files: tuple[str, ...], check: Callable[[str], list[Any]]) -> None:
     """``policy check`` / ``drill check``: every problem of every file (file:line: field: message);
     exit code 1 when any file has one."""
     report = {f: [p.as_dict() for p in check(f)] for f in files}
     bad = sum(1 for problems in report.values() if problems)
 
-    def render(c):
+    def render(c: Console) -> None:
         for f, problems in report.items():
             if not problems:
                 c.print(f"[green]ok[/green]   {f}")
@@ -119,7 +119,7 @@ def emit_file_problems(app: AppContext, files: tuple[str, ...], check: Callable[
         raise click.exceptions.Exit(1)
 
 
-def json_option(fn: Callable) -> Callable:
+def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``--json`` on every command (also accepted before the command name)."""
 
     def callback(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:

@@ -25,8 +25,17 @@ def _wants_json(argv: list[str]) -> bool:
 def _usage_error(exc: click.exceptions.UsageError, argv: list[str]) -> int:
     if _wants_json(argv):
         command = exc.ctx.command_path if exc.ctx is not None else "custody"
-        click.echo(json.dumps({"error": "UsageError", "message": exc.format_message(), "command": command,
-                               "exit_code": exc.exit_code}, sort_keys=True))  # fmt: skip
+        click.echo(
+            json.dumps(
+                {
+                    "error": "UsageError",
+                    "message": exc.format_message(),
+                    "command": command,
+                    "exit_code": exc.exit_code,
+                },
+                sort_keys=True,
+            )
+        )
     else:
         exc.show()
     return exc.exit_code

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -30,7 +31,7 @@ def wanted(app: AppContext) -> bool:
 
 
 @contextmanager
-def _bar(description: str, columns: tuple, stream: Console | None) -> Iterator[Update]:
+def _bar(description: str, columns: tuple[Any, ...], stream: Console | None) -> Iterator[Update]:
     with Progress(*columns, console=stream or console(stderr=True), transient=True) as progress:
         task = progress.add_task(description, total=None)
 
@@ -42,8 +43,13 @@ def _bar(description: str, columns: tuple, stream: Console | None) -> Iterator[U
 
 def byte_progress(description: str, *, stream: Console | None = None) -> AbstractContextManager[Update]:
     """A ``progress(done_bytes, total_bytes)`` callback drawing one bar for ``description``."""
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-               TimeRemainingColumn())  # fmt: skip
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
     return _bar(description, columns, stream)
 
 

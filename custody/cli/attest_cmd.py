@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
+from rich.console import Console
 
 from custody.attest import auto as A
 from custody.attest import badges as B
@@ -18,20 +21,27 @@ from custody.cli._app import AppContext, json_option, pass_app, table
 from custody.exceptions import AttestationError, InputError
 from custody.policy.template import parse_duration
 from custody.session import ATTESTER_ENV
+from custody.signers.base import Signer
 
 attester_option = click.option(
-    "--attester", "attester_uri", metavar="URI", envvar=ATTESTER_ENV,
+    "--attester",
+    "attester_uri",
+    metavar="URI",
+    envvar=ATTESTER_ENV,
     help=f"Signer URI of the attester key (keystore:, pkcs11:, ledger:, trezor:, anvil:) [${ATTESTER_ENV}].",
-)  # fmt: skip
+)
 
 
-def _attester(app: AppContext, uri: str | None):
+def _attester(app: AppContext, uri: str | None) -> Signer:
     uri = uri or app.attester
     if not uri:
         raise InputError(f"name the attester key with --attester URI or ${ATTESTER_ENV}")
     session = app.session()
     session.attester_uri = uri
-    return session.attester()
+    attester = session.attester()
+    if attester is None:
+        raise InputError(f"the attester key {uri} could not be opened")
+    return attester
 
 
 def _vault_address(app: AppContext, ref: str | None) -> str:
@@ -72,10 +82,15 @@ def attest() -> None:
 def schemas(app: AppContext) -> None:
     """EAS on this chain and the custody schemas (registered now if missing)."""
     ctx = B.context(app.session())
-    data = {"eas": ctx.address, "schema_registry": ctx.deployment.registry, "version": ctx.deployment.version,
-            "chain_id": ctx.deployment.chain_id, "schemas": ctx.schemas}  # fmt: skip
+    data = {
+        "eas": ctx.address,
+        "schema_registry": ctx.deployment.registry,
+        "version": ctx.deployment.version,
+        "chain_id": ctx.deployment.chain_id,
+        "schemas": ctx.schemas,
+    }
 
-    def render(c):
+    def render(c: Console) -> None:
         c.print(f"EAS {ctx.address} (v{ctx.deployment.version}), schema registry {ctx.deployment.registry}")
         t = table("step", "schema UID", "fields")
         for name, s in ctx.schemas.items():
@@ -95,8 +110,16 @@ def schemas(app: AppContext) -> None:
 @attester_option
 @json_option
 @pass_app
-def issue(app: AppContext, step_name: str, subject: str, vault_ref: str | None, raw_fields: tuple[str, ...],
-          ref_uid: str | None, expires: str | None, attester_uri: str | None) -> None:  # fmt: skip
+def issue(
+    app: AppContext,
+    step_name: str,
+    subject: str,
+    vault_ref: str | None,
+    raw_fields: tuple[str, ...],
+    ref_uid: str | None,
+    expires: str | None,
+    attester_uri: str | None,
+) -> None:
     """Attest one custody STEP on chain (``custody attest schemas`` lists each step's fields)."""
     st = step(step_name)
     pairs: dict[str, str] = {}
@@ -119,9 +142,14 @@ def issue(app: AppContext, step_name: str, subject: str, vault_ref: str | None, 
         raise InputError(f"{step_name} badges need --field for {', '.join(missing)} (schema: {st.schema})")
     attester = _attester(app, attester_uri)
     badge = B.issue(
-        app.session(), step_name, attester=attester, recipient=subject, fields=fields,
-        ref_uid=B.parse_uid(ref_uid, "--ref") if ref_uid else B.ZERO32, expiration=_expiry(app, expires),
-    )  # fmt: skip
+        app.session(),
+        step_name,
+        attester=attester,
+        recipient=subject,
+        fields=fields,
+        ref_uid=B.parse_uid(ref_uid, "--ref") if ref_uid else B.ZERO32,
+        expiration=_expiry(app, expires),
+    )
     app.emit(
         badge.as_dict(), lambda c: c.print(f"{step_name} badge {badge.uid} by {badge.attester} in {badge.tx_hash}")
     )
@@ -139,29 +167,48 @@ def revoke(app: AppContext, uid: str, attester_uri: str | None) -> None:
     uid_bytes = B.parse_uid(uid)
     if B.raw_attestation(session, uid_bytes) is not None:
         badge, tx = B.revoke(session, uid, attester=attester)
-        data = {"uid": badge.uid, "mode": "onchain", "revoked_tx": tx, "already_revoked": tx is None,
-                "revocation_time": badge.revocation_time}  # fmt: skip
+        data = {
+            "uid": badge.uid,
+            "mode": "onchain",
+            "revoked_tx": tx,
+            "already_revoked": tx is None,
+            "revocation_time": badge.revocation_time,
+        }
     else:
         if not BT.stored_documents(session, [B.hex32(uid_bytes)]):
             app.note(f"{B.hex32(uid_bytes)} is not on chain nor in this workspace: revoking it as an off-chain UID")
         tx = BT.revoke_offchain(session, uid, attester=attester)
         data = {"uid": B.hex32(uid_bytes), "mode": "offchain", "revoked_tx": tx, "already_revoked": tx is None}
-    app.emit(data, lambda c: c.print(
-        f"badge {data['uid']} {'was already revoked' if data['already_revoked'] else 'revoked in ' + str(data['revoked_tx'])}"
-    ))  # fmt: skip
+    app.emit(
+        data,
+        lambda c: c.print(
+            f"badge {data['uid']} {'was already revoked' if data['already_revoked'] else 'revoked in ' + str(data['revoked_tx'])}"
+        ),
+    )
 
 
 @attest.command("batch")
 @click.argument("step_name", metavar="STEP", type=click.Choice(list(STEPS)))
-@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False),
-              help='JSON lines: {"recipient": ADDR, "fields": {...}, "ref": UID?, "expires": UNIXTIME?}.')  # fmt: skip
+@click.option(
+    "--input",
+    "input_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help='JSON lines: {"recipient": ADDR, "fields": {...}, "ref": UID?, "expires": UNIXTIME?}.',
+)
 @click.option("--vault", "vault_ref", metavar="VAULT", help="Fills each item's vault field when absent.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), help="Write the signed documents here.")
 @attester_option
 @json_option
 @pass_app
-def batch_cmd(app: AppContext, step_name: str, input_path: str, vault_ref: str | None, out_path: str | None,
-              attester_uri: str | None) -> None:  # fmt: skip
+def batch_cmd(
+    app: AppContext,
+    step_name: str,
+    input_path: str,
+    vault_ref: str | None,
+    out_path: str | None,
+    attester_uri: str | None,
+) -> None:
     """Off-chain EAS attestations for many steps, anchored by one on-chain timestamp."""
     st = step(step_name)
     vault = _vault_address(app, vault_ref) if vault_ref else None
@@ -185,12 +232,20 @@ def batch_cmd(app: AppContext, step_name: str, input_path: str, vault_ref: str |
             fields = B.coerce_fields(st, raw)
         except InputError as exc:
             raise InputError(f"{input_path} line {number}: {exc.message}") from None
-        items.append(BT.BatchItem(
-            recipient=recipient, fields=fields, ref_uid=B.parse_uid(obj["ref"], "ref") if obj.get("ref") else B.ZERO32,
-            expiration=int(obj.get("expires") or 0),
-        ))  # fmt: skip
-    result = _run_batch(app, lambda progress: BT.issue_batch(
-        app.session(), step_name, attester=_attester(app, attester_uri), items=items, progress=progress))  # fmt: skip
+        items.append(
+            BT.BatchItem(
+                recipient=recipient,
+                fields=fields,
+                ref_uid=B.parse_uid(obj["ref"], "ref") if obj.get("ref") else B.ZERO32,
+                expiration=int(obj.get("expires") or 0),
+            )
+        )
+    result = _run_batch(
+        app,
+        lambda progress: BT.issue_batch(
+            app.session(), step_name, attester=_attester(app, attester_uri), items=items, progress=progress
+        ),
+    )
     _emit_batch(app, result, out_path)
 
 
@@ -208,17 +263,22 @@ def batch_cmd(app: AppContext, step_name: str, input_path: str, vault_ref: str |
 @attester_option
 @json_option
 @pass_app
-def tag_bars(app: AppContext, bars_path: str, token: str, vault_ref: str, out_path: str | None,
-             attester_uri: str | None) -> None:  # fmt: skip
+def tag_bars(
+    app: AppContext, bars_path: str, token: str, vault_ref: str, out_path: str | None, attester_uri: str | None
+) -> None:
     """Inventory-tag every bar of a bar list (batch mode: one anchoring transaction)."""
     vault = _vault_address(app, vault_ref)
     attester = _attester(app, attester_uri)
-    result = _run_batch(app, lambda progress: S.tag_bars(
-        app.session(), bars_path, token=token, vault=vault, attester=attester, progress=progress))  # fmt: skip
+    result = _run_batch(
+        app,
+        lambda progress: S.tag_bars(
+            app.session(), bars_path, token=token, vault=vault, attester=attester, progress=progress
+        ),
+    )
     _emit_batch(app, result, out_path)
 
 
-def _run_batch(app: AppContext, run):
+def _run_batch(app: AppContext, run: Callable[[Any], Any]) -> Any:
     from rich.progress import Progress
 
     if app.json or not app.err.is_terminal:
@@ -232,11 +292,14 @@ def _emit_batch(app: AppContext, result: BT.BatchResult, out_path: str | None) -
     if out_path:
         BT.write_documents(result.documents, out_path)
     data = {**result.summary(), "out": out_path}
-    app.emit(data, lambda c: c.print(
-        f"{result.size} {result.step} attestation(s) anchored in {result.anchor_tx} (root {result.root}); "
-        f"{result.anchor_gas:,} gas = {result.anchor_gas / result.size:,.1f} per attestation"
-        + (f"; documents in {out_path}" if out_path else "")
-    ))  # fmt: skip
+    app.emit(
+        data,
+        lambda c: c.print(
+            f"{result.size} {result.step} attestation(s) anchored in {result.anchor_tx} (root {result.root}); "
+            f"{result.anchor_gas:,} gas = {result.anchor_gas / result.size:,.1f} per attestation"
+            + (f"; documents in {out_path}" if out_path else "")
+        ),
+    )
 
 
 @attest.command("sign-off")
@@ -297,7 +360,7 @@ def list_cmd(app: AppContext, vault_ref: str | None, step_name: str | None) -> N
     rows = B.stored(app.session(), vault=vault, step_name=step_name)
     data = [{k: v for k, v in r.items() if k != "document"} for r in rows]
 
-    def render(c):
+    def render(c: Console) -> None:
         t = table("step", "mode", "uid", "attester", "reference", "revoked")
         for r in rows:
             t.add_row(
@@ -312,26 +375,49 @@ def list_cmd(app: AppContext, vault_ref: str | None, step_name: str | None) -> N
 @click.option("--vault", "vault_ref", metavar="VAULT", help="Every badge about this vault, and its steps lacking one.")
 @click.option("--uid", "uids", multiple=True, metavar="UID", help="One badge (repeatable).")
 @click.option("--file", "files", multiple=True, type=click.Path(dir_okay=False), help="Off-chain attestation file(s).")
-@click.option("--template", "templates", multiple=True, type=click.Path(dir_okay=False),
-              help="A template the vault used (auditors without this workspace).")  # fmt: skip
+@click.option(
+    "--template",
+    "templates",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="A template the vault used (auditors without this workspace).",
+)
 @click.option("--from-block", type=int, help="Scan chain events from this block [vault creation, else 0].")
-@click.option("--ledger", "ledger_bundle", type=click.Path(dir_okay=False, exists=True),
-              help="An audit bundle (`custody audit export --format bundle`): check ledgerEntry links and unbadged "
-              "steps against it [the workspace's ledger].")  # fmt: skip
+@click.option(
+    "--ledger",
+    "ledger_bundle",
+    type=click.Path(dir_okay=False, exists=True),
+    help="An audit bundle (`custody audit export --format bundle`): check ledgerEntry links and unbadged "
+    "steps against it [the workspace's ledger].",
+)
 @click.option("--no-workspace", is_flag=True, help="Use chain data and the given files only, as an outside auditor.")
 @json_option
 @pass_app
 @click.pass_context
-def verify(ctx: click.Context, app: AppContext, vault_ref: str | None, uids: tuple[str, ...], files: tuple[str, ...],
-           templates: tuple[str, ...], from_block: int | None, ledger_bundle: str | None,
-           no_workspace: bool) -> None:  # fmt: skip
+def verify(
+    ctx: click.Context,
+    app: AppContext,
+    vault_ref: str | None,
+    uids: tuple[str, ...],
+    files: tuple[str, ...],
+    templates: tuple[str, ...],
+    from_block: int | None,
+    ledger_bundle: str | None,
+    no_workspace: bool,
+) -> None:
     """Check badges against the chain and the vault's template; exit code 0 all valid, 2 problems found."""
     if not (vault_ref or uids or files):
         raise InputError("name what to verify: --vault VAULT, --uid UID or --file FILE")
     documents = [d for f in files for d in BT.read_documents(f)]
     ledger = LedgerView.from_bundle(ledger_bundle) if ledger_bundle else None
-    verifier = Verifier(app.session(), templates=templates, documents=documents, from_block=from_block,
-                        use_workspace=not no_workspace, ledger=ledger)  # fmt: skip
+    verifier = Verifier(
+        app.session(),
+        templates=templates,
+        documents=documents,
+        from_block=from_block,
+        use_workspace=not no_workspace,
+        ledger=ledger,
+    )
     reports: list[Report] = []
     if vault_ref:
         reports.append(verifier.verify_vault(_vault_address(app, vault_ref)))
@@ -342,13 +428,18 @@ def verify(ctx: click.Context, app: AppContext, vault_ref: str | None, uids: tup
     ok = all(r.ok for r in reports)
     data = {"ok": ok, "reports": [r.as_dict() for r in reports], "failures": [f for r in reports for f in r.failures()]}
 
-    def render(c):
+    def render(c: Console) -> None:
         for r in reports:
             title = f"vault {r.vault}" if r.vault else "attestations"
             t = table("step", "mode", "uid", "attester", "result", title=title)
             for check in r.checks:
-                t.add_row(check.step or "?", check.mode, check.uid, check.attester or "?",
-                          "[green]valid[/green]" if check.ok else "[red]" + "; ".join(check.problems) + "[/red]")  # fmt: skip
+                t.add_row(
+                    check.step or "?",
+                    check.mode,
+                    check.uid,
+                    check.attester or "?",
+                    "[green]valid[/green]" if check.ok else "[red]" + "; ".join(check.problems) + "[/red]",
+                )
             c.print(t)
             for m in r.missing:
                 c.print(f"[red]missing:[/red] {m['message']}")

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import click
+from rich.console import Console
 
 from custody.audit import service as A
-from custody.audit.keys import public_key_pem
+from custody.audit.keys import LedgerKey, public_key_pem
 from custody.audit.record import ledger_for
 from custody.cli._app import AppContext, json_option, pass_app, table
 from custody.cli._progress import progress_for
 from custody.exceptions import AuditError
 
+if TYPE_CHECKING:  # the chain layer is imported lazily (fast start)
+    from custody.chain.connection import Chain
+
 signer_option = click.option(
-    "--signer", metavar="URI", help="Sign heads with this signer URI (secp256k1) [$CUSTODY_LEDGER_SIGNER, else the "
-    "workspace Ed25519 key]."
-)  # fmt: skip
+    "--signer",
+    metavar="URI",
+    help="Sign heads with this signer URI (secp256k1) [$CUSTODY_LEDGER_SIGNER, else the workspace Ed25519 key].",
+)
 
 
 @click.group("audit")
@@ -22,13 +30,13 @@ def audit() -> None:
     """Tamper-evident audit ledger: signed heads, proofs, indexing, anchoring, verification, exports."""
 
 
-def _connect(rpc: str):
+def _connect(rpc: str) -> Chain:
     from custody.chain.connection import connect
 
     return connect(rpc)
 
 
-def _workspace_chain(app: AppContext, rpc: str):
+def _workspace_chain(app: AppContext, rpc: str) -> Chain:
     """The endpoint ``--rpc`` of a command on the workspace's ledger: refused (:class:`ForeignChain`, exit 5)
     unless it is the chain the workspace recorded for its chain id."""
     from custody.binding import check_binding
@@ -38,7 +46,7 @@ def _workspace_chain(app: AppContext, rpc: str):
     return chain
 
 
-def _key(app: AppContext, signer: str | None):
+def _key(app: AppContext, signer: str | None) -> Callable[[], LedgerKey]:
     return lambda: A.ledger_key(app.workspace, signer, app.session() if signer else None)
 
 
@@ -55,7 +63,7 @@ def head_cmd(app: AppContext, signer: str | None, no_sign: bool) -> None:
         raise AuditError("the audit ledger is empty; there is no tree head yet")
     data = {**head.as_dict(), "ledger_size": size, "current": head.size == size}
 
-    def render(c):
+    def render(c: Console) -> None:
         c.print(
             f"[bold]tree head[/bold] size {head.size} (ledger {size}{'' if head.size == size else ', newer entries unsigned'})"
         )
@@ -95,8 +103,13 @@ def proof_cmd(app: AppContext, seq: int, size: int | None) -> None:
         "verified": proof.verify(head.root),
         "entry": ledger.entry(seq).as_dict(),
     }
-    app.emit(data, lambda c: c.print(f"entry {seq} in head of size {head.size}: leaf {proof.leaf.hex()}, "
-                                     f"{len(proof.path)} hashes, verified={data['verified']}\n" + "\n".join(p.hex() for p in proof.path)))  # fmt: skip
+    app.emit(
+        data,
+        lambda c: c.print(
+            f"entry {seq} in head of size {head.size}: leaf {proof.leaf.hex()}, "
+            f"{len(proof.path)} hashes, verified={data['verified']}\n" + "\n".join(p.hex() for p in proof.path)
+        ),
+    )
 
 
 @audit.command("consistency")
@@ -109,10 +122,19 @@ def consistency_cmd(app: AppContext, first: int, second: int) -> None:
     ledger = ledger_for(app.workspace.store)
     old, new = ledger.head_at(first), ledger.head_at(second)
     proof = ledger.consistency_proof(first, second)
-    data = {**proof.as_dict(), "first_root": old.root.hex(), "second_root": new.root.hex(),
-            "verified": proof.verify(old.root, new.root)}  # fmt: skip
-    app.emit(data, lambda c: c.print(f"{first} → {second}: {len(proof.path)} hashes, verified={data['verified']}\n"
-                                     + "\n".join(p.hex() for p in proof.path)))  # fmt: skip
+    data = {
+        **proof.as_dict(),
+        "first_root": old.root.hex(),
+        "second_root": new.root.hex(),
+        "verified": proof.verify(old.root, new.root),
+    }
+    app.emit(
+        data,
+        lambda c: c.print(
+            f"{first} → {second}: {len(proof.path)} hashes, verified={data['verified']}\n"
+            + "\n".join(p.hex() for p in proof.path)
+        ),
+    )
 
 
 @audit.command("index")
@@ -127,11 +149,17 @@ def index_cmd(app: AppContext, vaults: tuple[str, ...]) -> None:
     with progress_for(app, "indexing blocks") as progress:
         results = [r.as_dict() for r in index_vaults(session, list(vaults) or None, progress=progress)]
 
-    def render(c):
+    def render(c: Console) -> None:
         t = table("vault", "blocks", "logs", "entries", "corrections", "reorg")
         for r in results:
-            t.add_row(r["vault"], f"{r['from_block']}..{r['to_block']}", str(r["logs"]), str(r["entries"]),
-                      str(r["corrections"]), "" if r["reorg"] is None else f"from block {r['reorg']['first_invalid_block']}")  # fmt: skip
+            t.add_row(
+                r["vault"],
+                f"{r['from_block']}..{r['to_block']}",
+                str(r["logs"]),
+                str(r["entries"]),
+                str(r["corrections"]),
+                "" if r["reorg"] is None else f"from block {r['reorg']['first_invalid_block']}",
+            )
         c.print(t)
 
     app.emit({"vaults": results, "ledger_size": ledger_for(app.workspace.store).size}, render)
@@ -139,8 +167,13 @@ def index_cmd(app: AppContext, vaults: tuple[str, ...]) -> None:
 
 @audit.command("anchor")
 @signer_option
-@click.option("--method", type=click.Choice(["ledger_anchor", "eas_timestamp"]), default="ledger_anchor",
-              show_default=True, help="LedgerAnchor.anchor (head + signature in an event) or EAS.timestamp of its hash.")  # fmt: skip
+@click.option(
+    "--method",
+    type=click.Choice(["ledger_anchor", "eas_timestamp"]),
+    default="ledger_anchor",
+    show_default=True,
+    help="LedgerAnchor.anchor (head + signature in an event) or EAS.timestamp of its hash.",
+)
 @json_option
 @pass_app
 def anchor_cmd(app: AppContext, signer: str | None, method: str) -> None:
@@ -148,8 +181,13 @@ def anchor_cmd(app: AppContext, signer: str | None, method: str) -> None:
     session = app.session()
     done = A.anchor(session, A.ledger_key(session.workspace, signer, session), method=method)
     data = done.as_dict()
-    app.emit(data, lambda c: c.print(f"anchored head of size {done.head.size} (root {done.head.root.hex()}) in "
-                                     f"{done.tx_hash}, block {done.block_number}, contract {done.contract}"))  # fmt: skip
+    app.emit(
+        data,
+        lambda c: c.print(
+            f"anchored head of size {done.head.size} (root {done.head.root.hex()}) in "
+            f"{done.tx_hash}, block {done.block_number}, contract {done.contract}"
+        ),
+    )
 
 
 @audit.command("verify")
@@ -162,8 +200,9 @@ def anchor_cmd(app: AppContext, signer: str | None, method: str) -> None:
 @json_option
 @pass_app
 @click.pass_context
-def verify_cmd(ctx: click.Context, app: AppContext, bundle: str | None, rpc: str | None, no_chain: bool,
-               keys: tuple[str, ...]) -> None:  # fmt: skip
+def verify_cmd(
+    ctx: click.Context, app: AppContext, bundle: str | None, rpc: str | None, no_chain: bool, keys: tuple[str, ...]
+) -> None:
     """Recompute the tree, check every head and their consistency, and the entries against the chain.
 
     Exit codes: 0 ok, 2 tampered (the report names the first bad sequence number), 3 chain mismatch or
@@ -176,18 +215,27 @@ def verify_cmd(ctx: click.Context, app: AppContext, bundle: str | None, rpc: str
     elif bundle is None and not no_chain:
         chain = app.session().chain
     with progress_for(app, "checking entries") as progress:
-        report = A.verify(store=None if bundle else app.workspace.store, bundle=bundle, chain=chain, keys=list(keys),
-                          progress=progress)  # fmt: skip
+        report = A.verify(
+            store=None if bundle else app.workspace.store,
+            bundle=bundle,
+            chain=chain,
+            keys=list(keys),
+            progress=progress,
+        )
     data = report.as_dict()
 
-    def render(c):
+    def render(c: Console) -> None:
         style = "green" if report.exit_code == 0 else "red"
-        c.print(f"[bold {style}]{report.verdict}[/bold {style}] — {report.integrity.size} entries, root {data['root']}, "
-                f"{len(report.integrity.heads)} signed head(s), keys {', '.join(report.integrity.keys) or 'none'}")  # fmt: skip
+        c.print(
+            f"[bold {style}]{report.verdict}[/bold {style}] — {report.integrity.size} entries, root {data['root']}, "
+            f"{len(report.integrity.heads)} signed head(s), keys {', '.join(report.integrity.keys) or 'none'}"
+        )
         if data["chain"] is not None:
             ch = data["chain"]
-            c.print(f"chain {ch['chain_id']}: {ch['executions_checked']} recorded executions checked, "
-                    f"{ch['onchain_executions']} on-chain executions found, {ch['anchors_checked']} anchors checked")  # fmt: skip
+            c.print(
+                f"chain {ch['chain_id']}: {ch['executions_checked']} recorded executions checked, "
+                f"{ch['onchain_executions']} on-chain executions found, {ch['anchors_checked']} anchors checked"
+            )
         if report.first_bad_sequence is not None:
             c.print(f"first bad sequence number: {report.first_bad_sequence}")
         problems = data["integrity"]["problems"] + (data["chain"] or {}).get("problems", [])
@@ -232,11 +280,17 @@ def log_cmd(app: AppContext, last: int) -> None:
     size = ledger.size
     shown = [e.as_dict() for e in ledger.entries(max(0, size - last), size)]
 
-    def render(c):
+    def render(c: Console) -> None:
         t = table("seq", "time", "kind", "actor", "vault", "refs")
         for e in shown:
-            t.add_row(str(e["seq"]), e["time"], e["kind"], e["actor"], e["vault"] or "",
-                      ", ".join(f"{k}={v}" for k, v in sorted(e["refs"].items())))  # fmt: skip
+            t.add_row(
+                str(e["seq"]),
+                e["time"],
+                e["kind"],
+                e["actor"],
+                e["vault"] or "",
+                ", ".join(f"{k}={v}" for k, v in sorted(e["refs"].items())),
+            )
         c.print(t)
 
     app.emit({"size": size, "entries": shown}, render)

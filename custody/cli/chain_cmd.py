@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import click
+from rich.console import Console
 
 from custody.binding import check_binding
 from custody.chain.anvil import rpc_call
@@ -70,18 +71,24 @@ def status(app: AppContext) -> None:
         raise click.exceptions.Exit(3)
     block = int(rpc_call(record.url, "eth_blockNumber"), 16)
     try:  # a chain restarted without its saved state is another chain to this workspace's records
-        check_binding(connect(record.url, expected_chain_id=record.chain_id), app.workspace.store,
-                      where=str(app.workspace.home))  # fmt: skip
+        check_binding(
+            connect(record.url, expected_chain_id=record.chain_id), app.workspace.store, where=str(app.workspace.home)
+        )
         problem = None
     except ForeignChain as exc:
         problem = exc.message
     data = {
-        "running": True, "url": record.url, "pid": record.pid, "chain_id": record.chain_id, "block": block,
-        "state_file": record.state_file, "uptime_s": round(time.time() - record.started_at, 1),
+        "running": True,
+        "url": record.url,
+        "pid": record.pid,
+        "chain_id": record.chain_id,
+        "block": block,
+        "state_file": record.state_file,
+        "uptime_s": round(time.time() - record.started_at, 1),
         "binding": {"matches": problem is None, "problem": problem},
-    }  # fmt: skip
+    }
 
-    def render(c):
+    def render(c: Console) -> None:
         c.print(f"running: {record.url} chain id {record.chain_id}, block {block}, pid {record.pid}")
         if problem is not None:
             c.print(f"[red]{problem}[/red]")

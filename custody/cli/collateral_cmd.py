@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from rich.console import Console
 
 from custody.cli._app import AppContext, json_option, pass_app, table
 from custody.reconcile import collateral as C
@@ -13,7 +14,7 @@ def collateral_group() -> None:
     """CollateralTokens this workspace reconciles: deploy (with an issuer vault), register, list, issue bars."""
 
 
-def _render_info(c, info: C.CollateralInfo, verb: str) -> None:
+def _render_info(c: Console, info: C.CollateralInfo, verb: str) -> None:
     d = info.as_dict()
     c.print(
         f"{verb} {d['symbol']} ({d['name']}, CollateralToken {d['version']}) at {d['address']}; "
@@ -34,9 +35,13 @@ def deploy_cmd(app: AppContext, symbol: str, token_name: str, vault_name: str, t
     """Create issuer vault NAME from TEMPLATE (plus the issuer calls) and deploy CollateralToken SYMBOL for it."""
     session = app.session()
     vault, info = C.deploy(
-        session, symbol=symbol, name=token_name, vault=vault_name, template=template,
+        session,
+        symbol=symbol,
+        name=token_name,
+        vault=vault_name,
+        template=template,
         workdir=session.workspace.home / "templates",
-    )  # fmt: skip
+    )
     app.emit({**info.as_dict(), "issuer_vault": vault}, lambda c: _render_info(c, info, "deployed"))
 
 
@@ -57,7 +62,7 @@ def list_cmd(app: AppContext) -> None:
     """CollateralTokens recorded in this workspace, with live supply and allocation."""
     infos = C.registered(app.session())
 
-    def render(c):
+    def render(c: Console) -> None:
         t = table("symbol", "address", "supply", "allocated (fine oz)", "issuer vault")
         for i in infos:
             d = i.as_dict()
@@ -81,8 +86,14 @@ def issue_cmd(app: AppContext, token: str, bars_path: str, holder: str, signer_u
     session = app.session()
     signers = [session.signer(uri) for uri in signer_uris]
     info, batch, bars = C.issue_bars(session, C.resolve_token(session, token), bars_path, to=holder, signers=signers)
-    data = {**info.as_dict(), "batch": "0x" + batch.batch.hex(), "bars": len(bars), "allocate_tx": batch.allocate_tx,
-            "mint_tx": batch.mint_tx, "block": batch.block}  # fmt: skip
+    data = {
+        **info.as_dict(),
+        "batch": "0x" + batch.batch.hex(),
+        "bars": len(bars),
+        "allocate_tx": batch.allocate_tx,
+        "mint_tx": batch.mint_tx,
+        "block": batch.block,
+    }
     app.emit(
         data,
         lambda c: c.print(

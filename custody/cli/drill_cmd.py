@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.console import Console
 
 from custody.cli._app import AppContext, emit_file_problems, json_option, pass_app, table
 from custody.exceptions import DrillFailed, InputError
@@ -36,26 +37,40 @@ def _params(values: tuple[str, ...]) -> dict[str, str]:
 @json_option
 @pass_app
 def run(
-    app: AppContext, playbook: str, vault_ref: str | None, live: bool, fork_url: str | None, fork_block: int | None,
-    params: tuple[str, ...], out: str | None,
-) -> None:  # fmt: skip
+    app: AppContext,
+    playbook: str,
+    vault_ref: str | None,
+    live: bool,
+    fork_url: str | None,
+    fork_block: int | None,
+    params: tuple[str, ...],
+    out: str | None,
+) -> None:
     """Run PLAYBOOK step by step; exit code 2 (with the diff) when an expectation fails."""
     from custody.drills import DrillOptions, load_playbook, run_drill
 
     book = load_playbook(playbook)
     options = DrillOptions(
-        vault=vault_ref, live=live, fork_url=fork_url, fork_block=fork_block, params=_params(params),
-        out=Path(out) if out else None, sender=app.sender, attester=app.attester,
-    )  # fmt: skip
+        vault=vault_ref,
+        live=live,
+        fork_url=fork_url,
+        fork_block=fork_block,
+        params=_params(params),
+        out=Path(out) if out else None,
+        sender=app.sender,
+        attester=app.attester,
+    )
     chain = None if fork_url else app.session().chain
     report = run_drill(app.workspace, book, options, chain=chain, progress=app.note)
     data = report.data
 
-    def render(c):
+    def render(c: Console) -> None:
         verdict = "[green]PASSED[/green]" if report.passed else "[bold red]FAILED[/bold red]"
         run_info = data["run"]
-        c.print(f"[bold]drill {data['drill']['name']}[/bold] — {data['drill']['title']}: {verdict} "
-                f"({run_info['mode']}, chain {run_info['chain']['chain_id']}, {run_info['seconds']} s)")  # fmt: skip
+        c.print(
+            f"[bold]drill {data['drill']['name']}[/bold] — {data['drill']['title']}: {verdict} "
+            f"({run_info['mode']}, chain {run_info['chain']['chain_id']}, {run_info['seconds']} s)"
+        )
         t = table("#", "step", "action", "who", "expected", "observed", "s", "verdict")
         for s in data["steps"]:
             who = ", ".join(a["uri"] for a in s["actor"])
@@ -63,8 +78,9 @@ def run(
             obs = "-" if s["observed"] is None else ("ok" if s["observed"]["ok"] else s["observed"]["error"])
             colour = {"passed": "green", "failed": "red", "skipped": "dim"}[s["verdict"]]
             seconds = "" if s["seconds"] is None else f"{s['seconds']:.2f}"
-            t.add_row(str(s["index"]), s["name"], s["action"], who, exp, obs, seconds,
-                      f"[{colour}]{s['verdict']}[/{colour}]")  # fmt: skip
+            t.add_row(
+                str(s["index"]), s["name"], s["action"], who, exp, obs, seconds, f"[{colour}]{s['verdict']}[/{colour}]"
+            )
         c.print(t)
         for f in data["failures"]:
             c.print(f"[bold red]step {f['step']}[/bold red] ({data['drill']['playbook']}:{f['line']}) {f['name']}")
@@ -72,8 +88,10 @@ def run(
                 c.print(f"  [red]- expected[/red] {d['field']}: {d['expected']}")
                 c.print(f"  [green]+ observed[/green] {d['field']}: {d['observed']}")
         rpc = data["rpc"]
-        c.print(f"rpc: {rpc['calls']} calls, {rpc['faults_injected']} faults injected, {rpc['broadcasts']} broadcasts, "
-                f"{len(rpc['duplicate_nonce_broadcasts'])} duplicate-nonce broadcasts")  # fmt: skip
+        c.print(
+            f"rpc: {rpc['calls']} calls, {rpc['faults_injected']} faults injected, {rpc['broadcasts']} broadcasts, "
+            f"{len(rpc['duplicate_nonce_broadcasts'])} duplicate-nonce broadcasts"
+        )
         c.print(f"report: {report.html_path}\n        {report.json_path}")
 
     app.emit(data, render)
@@ -107,7 +125,7 @@ def actions(app: AppContext) -> None:
 
     specs = [spec.as_dict() for _name, spec in sorted(registry().items())]
 
-    def render(c):
+    def render(c: Console) -> None:
         t = table("action", "arguments", "actor", "what it does")
         for s in specs:
             args = ", ".join(p["name"] + ("" if p["required"] else "?") for p in s["params"])

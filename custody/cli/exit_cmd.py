@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from rich.console import Console
 
 from custody.cli._app import AppContext, json_option, pass_app
 from custody.vault import exit as X
@@ -22,7 +23,7 @@ def status(app: AppContext, vault_ref: str) -> None:
     """The exit module's custodians, quorum, delay and any pending exit."""
     st = X.status(app.session(), vault_ref)
 
-    def render(c):
+    def render(c: Console) -> None:
         c.print(
             f"exit module {st.module}: quorum {st.quorum} of {'the council ' + ', '.join(st.initiators) if st.initiators else 'the owners'}, escrow {st.escrow_delay} s"
         )
@@ -48,8 +49,15 @@ def sign(app: AppContext, vault_ref: str, custodian: str, signer_uri: str) -> No
     request = X.open_request(session, vault_ref, custodian)
     request, added = X.sign(session, request, signer)
     quorum = X.status(session, vault_ref).quorum
-    data = {"request": request.id, "digest": request.digest, "signer": signer.address, "added": added,
-            "signatures": len(request.signatures), "quorum": quorum, "deadline": request.deadline}  # fmt: skip
+    data = {
+        "request": request.id,
+        "digest": request.digest,
+        "signer": signer.address,
+        "added": added,
+        "signatures": len(request.signatures),
+        "quorum": quorum,
+        "deadline": request.deadline,
+    }
     app.emit(
         data,
         lambda c: c.print(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from rich.console import Console
 
 from custody.cli._app import AppContext, json_option, pass_app, table
 from custody.contracts.infra import ensure_infrastructure, load_infrastructure
@@ -31,10 +32,15 @@ def deploy(app: AppContext) -> None:
         for r in results
     ]
 
-    def render(c):
+    def render(c: Console) -> None:
         t = table("contract", "address", "status", "gas")
         for r in rows:
-            t.add_row(r["name"], r["address"], "deployed" if r["deployed_now"] else "reused", str(r["gas_used"] or "-"))
+            t.add_row(
+                str(r["name"]),
+                str(r["address"]),
+                "deployed" if r["deployed_now"] else "reused",
+                str(r["gas_used"] or "-"),
+            )
         c.print(t)
 
     app.emit({"chain_id": infra_set.chain_id, "contracts": rows}, render)
@@ -48,7 +54,7 @@ def show(app: AppContext) -> None:
     session = app.session()
     infra_set = load_infrastructure(session.chain, session.store)
 
-    def render(c):
+    def render(c: Console) -> None:
         t = table("contract", "address")
         for name, address in infra_set.as_dict().items():
             t.add_row(name, address)

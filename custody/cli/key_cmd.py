@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import click
+from rich.console import Console
 
 from custody.cli._app import AppContext, json_option, pass_app, table
 from custody.exceptions import InputError, SignerError
@@ -122,7 +123,7 @@ def list_cmd(app: AppContext, token: str | None) -> None:
 
         keys = list_keys(token)
 
-        def render_keys(c):
+        def render_keys(c: Console) -> None:
             t = table("name", "address", "signer URI")
             for i in keys:
                 t.add_row(i["name"], i["address"], i["uri"])
@@ -141,7 +142,7 @@ def list_cmd(app: AppContext, token: str | None) -> None:
         except SignerError as exc:
             items.append({"name": path.stem, "address": None, "error": exc.message, "uri": f"keystore:{path}"})
 
-    def render(c):
+    def render(c: Console) -> None:
         t = table("name", "address", "signer URI")
         for i in items:
             t.add_row(i["name"], i["address"] or f"[red]{i.get('error')}[/red]", i["uri"])

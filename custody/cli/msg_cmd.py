@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from rich.console import Console
 
 from custody.cli._app import AppContext, json_option, pass_app
 from custody.cli.tx_cmd import render_proposal
@@ -17,7 +18,7 @@ def msg_group() -> None:
     """Messages the vault signs (ERC-1271): only for EIP-712 domains its policy lists, by owner vote."""
 
 
-def _render_typed(c, typed: M.TypedMessage) -> None:
+def _render_typed(c: Console, typed: M.TypedMessage) -> None:
     d = typed.as_dict()
     c.print(f"[bold]{typed.primary_type}[/bold] for domain " + ", ".join(f"{k}={v}" for k, v in d["domain"].items()))
     for key, value in d["message"].items():
@@ -57,7 +58,7 @@ def sign(app: AppContext, vault_ref: str, typed_data: str, proposer: str) -> Non
     proposal = M.propose_message(session, vault_ref, typed, proposer=resolve_proposer(session, proposer, optional=True))
     described = {**P.describe(session, proposal), "message": typed.as_dict()}
 
-    def render(c):
+    def render(c: Console) -> None:
         _render_typed(c, typed)
         render_proposal(c, described)
 

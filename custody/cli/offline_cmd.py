@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
 from custody.cli._app import AppContext, json_option, pass_app
 from custody.cli.tx_cmd import SIGNER_HELP, acknowledge_option, blind_option, render_inner, render_verdict, tx
-from custody.exceptions import NotAnOwner, SignatureError
+from custody.exceptions import ExchangeFileError, NotAnOwner, SignatureError
 from custody.safe.signatures import verify_owner_signature
 from custody.signers.registry import SignerContext, open_signer
 from custody.vault import offline
@@ -18,7 +19,7 @@ from custody.vault.clear import gas_refund_risk, require_acknowledged, risk_kind
 from custody.vault.decode import decode_safe_call
 
 
-def _write(app: AppContext, doc: dict, out: str | None) -> None:
+def _write(app: AppContext, doc: dict[str, Any], out: str | None) -> None:
     text = json.dumps(doc, indent=2, sort_keys=False) + "\n"
     if out:
         Path(out).write_text(text, encoding="utf-8")
@@ -102,7 +103,7 @@ def import_signature(app: AppContext, file: str) -> None:
     safe_tx = offline.verified_safe_tx(doc, what=f"signature file {file}", chain_id=session.chain_id)
     proposal = P.get_proposal(session, "0x" + safe_tx.safe_tx_hash.hex())
     if "signature" not in doc:
-        raise offline.ExchangeFileError(f"signature file {file} has no 'signature' field")
+        raise ExchangeFileError(f"signature file {file} has no 'signature' field")
     blob = offline._hex(doc, "signature", f"signature file {file}")
     checked = verify_owner_signature(blob, safe_tx.safe_tx_hash)
     sender = doc.get("sender")

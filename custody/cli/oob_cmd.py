@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from rich.console import Console
 
 from custody.cli._app import AppContext, json_option, pass_app, table
 from custody.cli.tx_cmd import render_proposal, tx
@@ -20,9 +21,12 @@ def oob_group() -> None:
 @oob_group.command()
 @click.argument("name")
 @click.option(
-    "--key", "keys", multiple=True, metavar="ADDRESS|URI",
+    "--key",
+    "keys",
+    multiple=True,
+    metavar="ADDRESS|URI",
     help="A signing key NAME holds (repeatable): NAME may never confirm what that key proposed.",
-)  # fmt: skip
+)
 @json_option
 @pass_app
 def enroll(app: AppContext, name: str, keys: tuple[str, ...]) -> None:
@@ -47,7 +51,7 @@ def list_cmd(app: AppContext) -> None:
     """Enrolled confirmers."""
     names = oob.list_confirmers(app.workspace)
 
-    def render(c):
+    def render(c: Console) -> None:
         t = table("confirmer")
         for n in names:
             t.add_row(n)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -23,7 +24,7 @@ def pilot(app: AppContext, out: str | None) -> None:
     app.emit(summary, lambda c: render_summary(c, summary))
 
 
-def render_summary(c: Console, summary: dict) -> None:
+def render_summary(c: Console, summary: dict[str, Any]) -> None:
     """The pilot's summary for people (the same dict `--json` prints)."""
     c.print(
         f"[bold]custody pilot[/bold] — chain {summary['chain']['chain_id']} ({summary['seconds']}s), workspace {summary['workspace']}"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
+from rich.console import Console
 
 from custody.cli._app import AppContext, emit_file_problems, json_option, pass_app, table
 from custody.policy.explain import controls_index, rules
@@ -34,7 +37,7 @@ def explain(app: AppContext, file: str) -> None:
     items = rules(p)
     index = controls_index(items)
 
-    def render(c):
+    def render(c: Console) -> None:
         c.print(f"[bold]{p.name}[/bold] ({p.risk_class}) — {p.description}")
         t = table("rule", "enforces", "controls", "enforced by")
         for r in items:
@@ -50,7 +53,7 @@ def explain(app: AppContext, file: str) -> None:
     )
 
 
-def _render_plan(c, plan: dict) -> None:
+def _render_plan(c: Console, plan: dict[str, Any]) -> None:
     c.print(f"[bold]{plan['vault']}[/bold] ← {plan['template']}")
     if not plan["changes"]:
         c.print("  no changes")
@@ -90,7 +93,7 @@ def apply(app: AppContext, file: str, vault_ref: str, proposer: str) -> None:
     proposal, op = apply_change(session, vault_ref, file, proposer=resolve_proposer(session, proposer, optional=True))
     data = {"plan": plan, "proposal": proposal.id, "safe_tx_hash": proposal.safe_tx_hash, "operation": op.as_dict()}
 
-    def render(c):
+    def render(c: Console) -> None:
         _render_plan(c, plan)
         c.print(f"proposal {proposal.id} schedules timelock operation {op.op_id} ({op.delay}s delay)")
         c.print(
@@ -114,7 +117,7 @@ def ops(app: AppContext, vault_ref: str | None) -> None:
     vault_id = get_vault(session, vault_ref).id if vault_ref else None
     items = [o.as_dict() for o in list_ops(session, vault_id)]
 
-    def render(c):
+    def render(c: Console) -> None:
         t = table("operation", "vault", "state", "ready at (UTC)", "proposal", "description")
         for o in items:
             t.add_row(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import click
+from rich.console import Console
 
 from custody.cli._app import AppContext, console, json_option, pass_app, table
 from custody.cli._progress import byte_progress, wanted
@@ -48,15 +49,21 @@ def reconcile_cmd(
     session = app.session()
     try:
         run = run_reconcile(
-            session, resolve_token(session, token), bars_path, previous_path=previous_path, since_block=since_block, at_block=at_block,
-            html_path=html_path, progress=byte_progress if wanted(app) else None,
-        )  # fmt: skip
+            session,
+            resolve_token(session, token),
+            bars_path,
+            previous_path=previous_path,
+            since_block=since_block,
+            at_block=at_block,
+            html_path=html_path,
+            progress=byte_progress if wanted(app) else None,
+        )
     except BarListError as exc:
         _bar_list_errors(app, exc)
         ctx.exit(exc.exit_code)
     data = run.as_dict()
 
-    def render(c):
+    def render(c: Console) -> None:
         r = run.reconciliation
         t = r.totals
         verdict = "BACKING SHORT" if r.backing_short else ("discrepancies found" if r.findings else "reconciled")
@@ -77,8 +84,13 @@ def reconcile_cmd(
             c.print(k)
             f = table("severity", "kind", "finding", "block", "tx")
             for finding in r.findings[:SHOWN]:
-                f.add_row(finding.severity.value, finding.kind.value, finding.message, str(finding.block or ""),
-                          finding.tx_hash or "")  # fmt: skip
+                f.add_row(
+                    finding.severity.value,
+                    finding.kind.value,
+                    finding.message,
+                    str(finding.block or ""),
+                    finding.tx_hash or "",
+                )
             c.print(f)
             if len(r.findings) > SHOWN:
                 c.print(f"… {len(r.findings) - SHOWN} more (use --json or --html)")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
+from rich.console import Console
 
 from custody.cli._app import AppContext, json_option, pass_app
 from custody.risk import service as R
@@ -13,7 +16,7 @@ def risk_group() -> None:
     """Pre-sign risk engine: verdicts (Accept / Warn / Deny), models, sanctions lists, cases."""
 
 
-def render_decision(c, d: dict) -> None:
+def render_decision(c: Console, d: dict[str, Any]) -> None:
     colour = {"accept": "green", "warn": "yellow", "deny": "bold red"}[d["verdict"]]
     c.print(f"  [{colour}]{d['verdict'].upper()}[/{colour}] at {d['stage']} ({d['latency_us'] / 1000:.1f} ms)")
     for r in d["reasons"]:
@@ -36,7 +39,7 @@ def explain(app: AppContext, ref: str) -> None:
     """Every recorded decision about proposal ID, with reasons, scores, features and versions."""
     data = R.explain(app.session(), ref)
 
-    def render(c):
+    def render(c: Console) -> None:
         c.print(f"[bold]proposal {data['proposal']}[/bold] ({data['state']}) {data['safe_tx_hash']}")
         for d in data["decisions"]:
             c.print(f"  ledger entry {d['seq']} at {d['time']} by {d['actor']}")
@@ -82,7 +85,7 @@ def eval_cmd(app: AppContext, seed: int, out: str | None, forest: bool) -> None:
     if out:
         write_report(report, out)
 
-    def render(c):
+    def render(c: Console) -> None:
         for name, m in report["detectors"].items():
             c.print(f"  {name:<12} precision {m['precision']:.3f} recall {m['recall']:.3f} fpr {m['fpr']:.4f}")
         for name, caught in report["red_team"].items():
@@ -137,10 +140,12 @@ def screen_deposits(app: AppContext, vault_ref: str) -> None:
     """Screen the senders of VAULT's indexed deposits (`custody audit index`) against the active list."""
     data = R.screen_deposits(app.session(), vault_ref)
 
-    def render(c):
+    def render(c: Console) -> None:
         for hit in data["hits"]:
-            c.print(f"[bold red]sanctioned[/bold red] sender {hit['sender']}: {hit['amount']} {hit['asset']} "
-                    f"({hit['entry']}){' — opened ' + hit['case'] if 'case' in hit else ''}")  # fmt: skip
+            c.print(
+                f"[bold red]sanctioned[/bold red] sender {hit['sender']}: {hit['amount']} {hit['asset']} "
+                f"({hit['entry']}){' — opened ' + hit['case'] if 'case' in hit else ''}"
+            )
         if not data["hits"]:
             c.print(f"no deposit of {data['vault']} comes from a listed address ({data['list_version']})")
 
@@ -158,7 +163,7 @@ def cases_group() -> None:
 def cases_list(app: AppContext) -> None:
     data = R.list_cases(app.session())
 
-    def render(c):
+    def render(c: Console) -> None:
         for case in data:
             c.print(
                 f"{case['case']} {case['opened_at']} {case['decision']} {case['address']} proposal {case['proposal']}"

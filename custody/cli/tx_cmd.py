@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import click
+from rich.console import Console
 
 from custody.cli._app import AppContext, json_option, pass_app, table
 from custody.exceptions import AlreadyExecuted
+from custody.risk.verdict import Decision
 from custody.vault import proposals as P
 from custody.vault.clear import require_acknowledged
 from custody.vault.decode import RISK_KINDS
@@ -18,7 +23,7 @@ def tx() -> None:
     """Transfer proposals: propose, review, sign (one owner per call), execute."""
 
 
-def render_proposal(c, d: dict) -> None:
+def render_proposal(c: Console, d: dict[str, Any]) -> None:
     c.print(f"[bold]proposal {d['id']}[/bold] ({d['state']}) on vault {d['vault_id']} — {d['description']}")
     c.print(f"  action          {d['decoded']['summary']}")
     op = d["operation"]
@@ -54,8 +59,10 @@ def render_proposal(c, d: dict) -> None:
     risk = d.get("risk")
     if risk is not None:
         colour = {"accept": "green", "warn": "yellow", "deny": "bold red"}[risk["verdict"]]
-        c.print(f"  risk            [{colour}]{risk['verdict'].upper()}[/{colour}] (at {risk['stage']}, ledger entry "
-                f"{risk['seq']}; `custody risk explain {d['id']}`)")  # fmt: skip
+        c.print(
+            f"  risk            [{colour}]{risk['verdict'].upper()}[/{colour}] (at {risk['stage']}, ledger entry "
+            f"{risk['seq']}; `custody risk explain {d['id']}`)"
+        )
         for reason in risk["reasons"]:
             c.print(f"                  {reason['severity']} {reason['code']}: {reason['message']}")
     signed = [s for s in d["signatures"] if s["valid"]]
@@ -66,7 +73,7 @@ def render_proposal(c, d: dict) -> None:
         c.print(f"  executed in     {d['exec_tx_hash']} (block {d['exec_block']}, gas {d['exec_gas_used']})")
 
 
-def render_verdict(c, decision) -> None:
+def render_verdict(c: Console, decision: Decision) -> None:
     """The risk engine's verdict, printed before any signer is asked."""
     colour = {"accept": "green", "warn": "yellow", "deny": "bold red"}[decision.verdict.value]
     c.print(
@@ -77,7 +84,7 @@ def render_verdict(c, decision) -> None:
             c.print(f"                  {reason.severity.value} {reason.code}: {reason.message}")
 
 
-def render_inner(c, call: dict, label: str) -> None:
+def render_inner(c: Console, call: dict[str, Any], label: str) -> None:
     """One call inside a MultiSend batch or a timelock operation (recursively)."""
     op = call.get("operation", "CALL")
     flag = " [bold red]DELEGATECALL[/bold red]" if op == "DELEGATECALL" else ""
@@ -98,15 +105,29 @@ def render_inner(c, call: dict, label: str) -> None:
 @json_option
 @pass_app
 def propose(
-    app: AppContext, vault_ref: str, to: str, amount: str, token: str | None, nonce: int | None, description: str,
-    proposer: str, force: bool,
-) -> None:  # fmt: skip
+    app: AppContext,
+    vault_ref: str,
+    to: str,
+    amount: str,
+    token: str | None,
+    nonce: int | None,
+    description: str,
+    proposer: str,
+    force: bool,
+) -> None:
     """Propose a transfer out of VAULT (refused if the vault's on-chain policy would reject it)."""
     session = app.session()
     proposal = P.propose_transfer(
-        session, vault_ref, to=to, amount=amount, token=token, nonce=nonce, description=description,
-        proposer=resolve_proposer(session, proposer), force=force,
-    )  # fmt: skip
+        session,
+        vault_ref,
+        to=to,
+        amount=amount,
+        token=token,
+        nonce=nonce,
+        description=description,
+        proposer=resolve_proposer(session, proposer),
+        force=force,
+    )
     described = P.describe(session, proposal)
     app.emit(described, lambda c: render_proposal(c, described))
 
@@ -121,22 +142,30 @@ def list_cmd(app: AppContext, vault_ref: str | None) -> None:
     vault = get_vault(session, vault_ref) if vault_ref else None
     items = P.list_proposals(session, vault)
     data = [
-        {"id": p.id, "vault_id": p.vault_id, "state": p.state.value, "nonce": p.safe_tx.nonce, "description": p.description,
-         "safe_tx_hash": p.safe_tx_hash, "signatures": len(p.signatures), "exec_tx_hash": p.exec_tx_hash}
+        {
+            "id": p.id,
+            "vault_id": p.vault_id,
+            "state": p.state.value,
+            "nonce": p.safe_tx.nonce,
+            "description": p.description,
+            "safe_tx_hash": p.safe_tx_hash,
+            "signatures": len(p.signatures),
+            "exec_tx_hash": p.exec_tx_hash,
+        }
         for p in items
-    ]  # fmt: skip
+    ]
 
-    def render(c):
+    def render(c: Console) -> None:
         t = table("id", "vault", "state", "nonce", "sigs", "description", "safeTxHash")
         for d in data:
             t.add_row(
                 str(d["id"]),
                 str(d["vault_id"]),
-                d["state"],
+                str(d["state"]),
                 str(d["nonce"]),
                 str(d["signatures"]),
-                d["description"],
-                d["safe_tx_hash"][:18] + "…",
+                str(d["description"]),
+                str(d["safe_tx_hash"])[:18] + "…",
             )
         c.print(t)
 
@@ -157,7 +186,7 @@ def show(app: AppContext, ref: str) -> None:
 SIGNER_HELP = "keystore:PATH | pkcs11:token=…;object=… | ledger:44'/60'/0'/0/0 | trezor:m/44'/60'/0'/0/0 | anvil:N"
 
 
-def acknowledge_option(fn):
+def acknowledge_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--i-understand",
         "acknowledged",
@@ -167,7 +196,7 @@ def acknowledge_option(fn):
     )(fn)
 
 
-def blind_option(fn):
+def blind_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--blind",
         is_flag=True,
@@ -201,8 +230,13 @@ def sign(app: AppContext, ref: str, signer_uri: str, acknowledged: tuple[str, ..
         session, proposal, signer, on_decision=None if app.json else lambda decision: render_verdict(app.err, decision)
     )
     after = P.describe(session, P.get_proposal(session, ref))
-    data = {"proposal": after, "signer": signature.signer, "signature": signature.to_hex(), "added": added,
-            "already_signed": not added}  # fmt: skip
+    data = {
+        "proposal": after,
+        "signer": signature.signer,
+        "signature": signature.to_hex(),
+        "added": added,
+        "already_signed": not added,
+    }
     valid = sum(1 for s in after["signatures"] if s["valid"])
     app.emit(
         data,
@@ -234,16 +268,27 @@ def execute(app: AppContext, ref: str, force: bool) -> None:
             raise  # in flight elsewhere, or executed outside this workspace: not a plain repeat
         message = exc.message
         data = {
-            "id": proposal.id, "executed": exc.details.get("what", "proposal"), "already_executed": True,
-            "sent": False, "tx_hash": exc.details.get("tx_hash"), "block": exc.details.get("block"),
-            "safe_tx_hash": proposal.safe_tx_hash, "message": message,
-        }  # fmt: skip
+            "id": proposal.id,
+            "executed": exc.details.get("what", "proposal"),
+            "already_executed": True,
+            "sent": False,
+            "tx_hash": exc.details.get("tx_hash"),
+            "block": exc.details.get("block"),
+            "safe_tx_hash": proposal.safe_tx_hash,
+            "message": message,
+        }
         app.emit(data, lambda c: c.print(message))
         return
     data = {
-        "id": proposal.id, "executed": what, "already_executed": False, "sent": True, "tx_hash": receipt.tx_hash,
-        "block": receipt.block_number, "gas_used": receipt.gas_used, "safe_tx_hash": proposal.safe_tx_hash,
-    }  # fmt: skip
+        "id": proposal.id,
+        "executed": what,
+        "already_executed": False,
+        "sent": True,
+        "tx_hash": receipt.tx_hash,
+        "block": receipt.block_number,
+        "gas_used": receipt.gas_used,
+        "safe_tx_hash": proposal.safe_tx_hash,
+    }
     noun = "the timelock operation scheduled by proposal" if what == "timelock_operation" else "proposal"
     app.emit(
         data,
@@ -263,14 +308,20 @@ def discard(app: AppContext, ref: str) -> None:
     proposal = P.discard(session, P.get_proposal(session, ref))
     nonce = proposal.safe_tx.nonce
     waiting = [] if nonce < P.safe_nonce(session, proposal.safe_tx.safe) else P.waiting_behind(session, proposal)
-    data = {"id": proposal.id, "state": proposal.state.value, "freed_nonce": nonce,
-            "waiting": [{"id": w.id, "nonce": w.safe_tx.nonce} for w in waiting]}  # fmt: skip
+    data = {
+        "id": proposal.id,
+        "state": proposal.state.value,
+        "freed_nonce": nonce,
+        "waiting": [{"id": w.id, "nonce": w.safe_tx.nonce} for w in waiting],
+    }
 
-    def render(c):
+    def render(c: Console) -> None:
         c.print(f"proposal {proposal.id} discarded; nonce {nonce} is free again")
         if waiting:
             held = ", ".join(f"{w.id} (nonce {w.safe_tx.nonce})" for w in waiting)
-            c.print(f"proposal {held} now wait{'s' if len(waiting) == 1 else ''} for a transaction with nonce "
-                    f"{nonce}: propose one with --nonce {nonce}, or discard and propose them again")  # fmt: skip
+            c.print(
+                f"proposal {held} now wait{'s' if len(waiting) == 1 else ''} for a transaction with nonce "
+                f"{nonce}: propose one with --nonce {nonce}, or discard and propose them again"
+            )
 
     app.emit(data, render)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
+from rich.console import Console
 
 from custody.cli._app import AppContext, json_option, pass_app, table
 from custody.types import format_amount
 from custody.vault import service
+from custody.vault.proposals import Proposal
+from custody.vault.timelock_ops import TimelockOp
 
 
 @click.group()
@@ -24,11 +29,16 @@ def create(app: AppContext, policy_file: str, name: str | None) -> None:
     session = app.session()
     record, facts = service.create_vault(session, policy_file, name=name)
     data = {
-        "id": record.id, "name": record.name, "risk_class": record.risk_class, "safe": record.safe,
-        "timelock": record.timelock, "policy_hash": record.policy_hash, **facts,
-    }  # fmt: skip
+        "id": record.id,
+        "name": record.name,
+        "risk_class": record.risk_class,
+        "safe": record.safe,
+        "timelock": record.timelock,
+        "policy_hash": record.policy_hash,
+        **facts,
+    }
 
-    def render(c):
+    def render(c: Console) -> None:
         verb = "found existing" if facts["resumed"] else "created"
         c.print(f"{verb} vault {record.id} [bold]{record.name}[/bold] ({record.risk_class})")
         c.print(f"  safe      {record.safe}\n  timelock  {record.timelock}")
@@ -37,23 +47,43 @@ def create(app: AppContext, policy_file: str, name: str | None) -> None:
     app.emit(data, render)
 
 
-def _state_dict(state: service.VaultState) -> dict:
+def _state_dict(state: service.VaultState) -> dict[str, Any]:
     r = state.record
     return {
-        "id": r.id, "name": r.name, "risk_class": r.risk_class, "safe": r.safe, "timelock": r.timelock,
-        "block": state.block_number, "owners": state.owners, "threshold": state.threshold, "nonce": state.nonce,
-        "safe_version": state.version, "singleton": state.singleton, "singleton_is_canonical": state.singleton_is_canonical,
-        "modules": state.modules, "guard": state.guard, "fallback_handler": state.fallback_handler,
+        "id": r.id,
+        "name": r.name,
+        "risk_class": r.risk_class,
+        "safe": r.safe,
+        "timelock": r.timelock,
+        "block": state.block_number,
+        "owners": state.owners,
+        "threshold": state.threshold,
+        "nonce": state.nonce,
+        "safe_version": state.version,
+        "singleton": state.singleton,
+        "singleton_is_canonical": state.singleton_is_canonical,
+        "modules": state.modules,
+        "guard": state.guard,
+        "fallback_handler": state.fallback_handler,
         "fallback_handler_is_custody": state.fallback_handler_is_custody,
-        "timelock_delay": state.timelock_delay, "timelock_roles_ok": state.timelock_roles_ok,
+        "timelock_delay": state.timelock_delay,
+        "timelock_roles_ok": state.timelock_roles_ok,
         "balances": [
-            {"symbol": b.symbol, "token": b.token, "decimals": b.decimals,
-             "balance": None if b.balance is None else str(b.balance),
-             "display": b.problem if b.balance is None else format_amount(b.balance, b.decimals)}
+            {
+                "symbol": b.symbol,
+                "token": b.token,
+                "decimals": b.decimals,
+                "balance": None if b.balance is None else str(b.balance),
+                "display": b.problem if b.balance is None else format_amount(b.balance, b.decimals),
+            }
             for b in state.balances
         ],
-        "policy_path": r.policy_path, "policy_hash": r.policy_hash, "created_tx": r.created_tx,
-        "policy": None if state.guard_info is None else {
+        "policy_path": r.policy_path,
+        "policy_hash": r.policy_hash,
+        "created_tx": r.created_tx,
+        "policy": None
+        if state.guard_info is None
+        else {
             "guard": state.guard_info.address,
             "guard_version": state.guard_info.version,
             "policy_hash": "0x" + state.guard_info.policy_hash.hex(),
@@ -64,13 +94,16 @@ def _state_dict(state: service.VaultState) -> dict:
             "template_file": state.template_file_status,
             "rules": _onchain_rules(state),
         },
-    }  # fmt: skip
+    }
 
 
 def _onchain_rules(state: service.VaultState) -> list[str]:
     from custody.policy.preflight import DAYS
 
-    cfg = state.guard_info.config
+    info = state.guard_info
+    if info is None:  # no guard installed: no on-chain rules
+        return []
+    cfg = info.config
     symbols = {b.token: (b.symbol, b.decimals) for b in state.balances if b.token}
     out = []
     for i, a in enumerate(cfg.assets):
@@ -87,7 +120,7 @@ def _onchain_rules(state: service.VaultState) -> list[str]:
         out.append(
             f"transfers only {cfg.allowed_start // 3600:02d}:{cfg.allowed_start % 3600 // 60:02d}-{cfg.allowed_end // 3600:02d}:{cfg.allowed_end % 3600 // 60:02d} UTC"
         )
-    for domain, separator in zip(cfg.message_domains, state.guard_info.message_domain_separators):
+    for domain, separator in zip(cfg.message_domains, info.message_domain_separators):
         out.append(f"may sign EIP-712 messages for {domain.verifying_contract} (domain separator 0x{separator.hex()})")
     if not cfg.message_domains:
         out.append("signs no messages (ERC-1271 answers for nothing)")
@@ -103,7 +136,7 @@ def list_cmd(app: AppContext) -> None:
     states = [service.read_state(session, r) for r in service.list_vaults(session)]
     data = [_state_dict(s) for s in states]
 
-    def render(c):
+    def render(c: Console) -> None:
         if not states:
             c.print("no vaults yet: `custody vault create policies/hot.yaml`")
             return
@@ -111,9 +144,15 @@ def list_cmd(app: AppContext) -> None:
         for s in states:
             eth = next(b for b in s.balances if b.token is None)
             t.add_row(
-                str(s.record.id), s.record.name, s.record.risk_class, s.record.safe,
-                f"{s.threshold}-of-{len(s.owners)}", str(s.nonce), format_amount(eth.balance, 18), f"{s.timelock_delay}s",
-            )  # fmt: skip
+                str(s.record.id),
+                s.record.name,
+                s.record.risk_class,
+                s.record.safe,
+                f"{s.threshold}-of-{len(s.owners)}",
+                str(s.nonce),
+                format_amount(eth.balance, 18) if eth.balance is not None else "?",
+                f"{s.timelock_delay}s",
+            )
         c.print(t)
 
     app.emit(data, render)
@@ -129,7 +168,7 @@ def show(app: AppContext, vault_ref: str) -> None:
     state = service.read_state(session, service.get_vault(session, vault_ref))
     data = _state_dict(state)
 
-    def render(c):
+    def render(c: Console) -> None:
         r = state.record
         c.print(f"[bold]{r.name}[/bold] (vault {r.id}, {r.risk_class}) at block {state.block_number}")
         c.print(
@@ -169,7 +208,7 @@ def show(app: AppContext, vault_ref: str) -> None:
     app.emit(data, render)
 
 
-def _emit_op(app: AppContext, proposal, op) -> None:
+def _emit_op(app: AppContext, proposal: Proposal, op: TimelockOp) -> None:
     app.emit(
         {"proposal": proposal.id, "operation": op.as_dict()},
         lambda c: c.print(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from rich.console import Console
 
 from custody.cli._app import AppContext, json_option, pass_app, table
 from custody.cli.vault_cmd import vault
@@ -26,11 +27,15 @@ def status_cmd(app: AppContext) -> None:
         chain = None
     data = status(app.workspace.store, chain, where=str(app.workspace.home))
 
-    def render(c):
+    def render(c: Console) -> None:
         t = table("chain id", "genesis", "anchored blocks", "vaults")
         for item in data["chains"]:
-            t.add_row(str(item["chain_id"]), item["genesis_hash"] or "(not bound yet)", str(len(item["anchored_blocks"])),
-                      ", ".join(v["name"] for v in item["vaults"]) or "-")  # fmt: skip
+            t.add_row(
+                str(item["chain_id"]),
+                item["genesis_hash"] or "(not bound yet)",
+                str(len(item["anchored_blocks"])),
+                ", ".join(v["name"] for v in item["vaults"]) or "-",
+            )
         c.print(t)
         current = data["current"]
         if current is None:

@@ -6,6 +6,7 @@ import functools
 import json
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 from custody import _paths
 from custody.exceptions import BuildError
@@ -14,12 +15,12 @@ from custody.exceptions import BuildError
 @dataclass(frozen=True)
 class Artifact:
     name: str
-    abi: list
+    abi: list[Any]
     bytecode: bytes
     deployed_bytecode: bytes
     source: str  # "custody" (compiled here) or "safe-eth-py"
 
-    def errors(self) -> list[dict]:
+    def errors(self) -> list[dict[str, Any]]:
         return [item for item in self.abi if item.get("type") == "error"]
 
 

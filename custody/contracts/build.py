@@ -15,12 +15,13 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from custody import _paths
 from custody.exceptions import ArtifactMismatch, BuildError
 
 SOLC_VERSION = "0.8.28"
-SETTINGS: dict = {
+SETTINGS: dict[str, Any] = {
     "evmVersion": "cancun",
     "viaIR": True,
     "optimizer": {"enabled": True, "runs": 30000},
@@ -64,7 +65,7 @@ def source_units(contracts_dir: Path | None = None) -> dict[str, str]:
     return units
 
 
-def standard_json_input(units: dict[str, str]) -> dict:
+def standard_json_input(units: dict[str, str]) -> dict[str, Any]:
     return {
         "language": "Solidity",
         "sources": {name: {"content": content} for name, content in units.items()},
@@ -72,10 +73,10 @@ def standard_json_input(units: dict[str, str]) -> dict:
     }
 
 
-_compiled: dict[str, dict] = {}
+_compiled: dict[str, dict[str, Any]] = {}
 
 
-def _run_solc(input_json: dict) -> dict:
+def _run_solc(input_json: dict[str, Any]) -> dict[str, Any]:
     """Compile a Standard-JSON input (memoised in-process: solc is deterministic for equal input)."""
     key = hashlib.sha256(json.dumps(input_json, sort_keys=True).encode()).hexdigest()
     if key not in _compiled:
@@ -83,7 +84,7 @@ def _run_solc(input_json: dict) -> dict:
     return _compiled[key]
 
 
-def _invoke_solc(input_json: dict) -> dict:
+def _invoke_solc(input_json: dict[str, Any]) -> dict[str, Any]:
     if shutil.which("node") is None:
         raise BuildError("node is not installed; `custody build` runs the solc-js compiler under Node")
     if not (_paths.NODE_MODULES / "solc").is_dir():
@@ -105,7 +106,8 @@ def _invoke_solc(input_json: dict) -> dict:
     errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
     if errors:
         raise BuildError("compilation failed:\n" + "\n".join(e["formattedMessage"] for e in errors))
-    return output
+    compiled: dict[str, Any] = output
+    return compiled
 
 
 def compiler_version() -> str:
@@ -114,7 +116,7 @@ def compiler_version() -> str:
     return str(solcx.wrapper.get_solc_version(_paths.SOLC_WRAPPER, with_commit_hash=True))
 
 
-def serialize(artifact: dict) -> bytes:
+def serialize(artifact: dict[str, Any]) -> bytes:
     return (json.dumps(artifact, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 

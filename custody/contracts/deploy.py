@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from importlib import resources
+from typing import TYPE_CHECKING, Any
 
 from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
@@ -24,8 +25,11 @@ from custody.chain.connection import Chain
 from custody.chain.transactions import TransactionSigner, send_raw, send_transaction, wait_for_receipt
 from custody.contracts import load_artifact
 from custody.contracts.errors import decode_revert
-from custody.exceptions import DeploymentError
+from custody.exceptions import ChainError, DeploymentError
 from custody.types import Address
+
+if TYPE_CHECKING:
+    from web3.providers import JSONBaseProvider
 
 SINGLETON_FACTORY = Address("0x914d7Fec6aaC8cd542e72Bca78B30650d45643d7")
 ZERO_SALT = b"\x00" * 32
@@ -85,7 +89,7 @@ def deploy_deterministic(
     name: str,
     *,
     constructor_types: list[str] | None = None,
-    constructor_args: list | None = None,
+    constructor_args: list[Any] | None = None,
     salt: bytes = ZERO_SALT,
 ) -> Deployed:
     """CREATE2-deploy artifact ``name`` via the singleton factory, or reuse what is already there."""
@@ -133,7 +137,7 @@ def deploy_code_store(chain: Chain, sender: TransactionSigner, name: str, data: 
 
 
 def deploy_plain(
-    chain: Chain, sender: TransactionSigner, name: str, *, constructor_types: list[str], constructor_args: list
+    chain: Chain, sender: TransactionSigner, name: str, *, constructor_types: list[str], constructor_args: list[Any]
 ) -> Deployed:
     """Regular CREATE deployment (for per-vault or test contracts that must not be shared)."""
     artifact = load_artifact(name)
@@ -147,7 +151,7 @@ def deploy_plain(
     )
 
 
-def contract(chain: Chain, name: str, address: str):
+def contract(chain: Chain, name: str, address: str) -> Any:
     """A web3 contract object for artifact ``name`` at ``address`` (cached per chain connection)."""
     key = (name, address.lower())
     cache = chain.contract_factories
@@ -160,7 +164,7 @@ def hexstr(data: bytes | HexBytes) -> str:
     return "0x" + bytes(data).hex()
 
 
-def read_many(chain: Chain, calls: list, block: int | str = "latest") -> list:
+def read_many(chain: Chain, calls: list[Any], block: int | str = "latest") -> list[Any]:
     """Run several view calls (bound ``contract.functions.f(args)`` objects) in one JSON-RPC batch.
 
     Returns the decoded values in order (a single output is unwrapped). Any call that reverts raises.
@@ -168,7 +172,6 @@ def read_many(chain: Chain, calls: list, block: int | str = "latest") -> list:
     from eth_abi import decode as abi_decode
 
     from custody.contracts.errors import decode_revert
-    from custody.exceptions import ChainError
 
     requests = []
     for fn in calls:
@@ -176,11 +179,11 @@ def read_many(chain: Chain, calls: list, block: int | str = "latest") -> list:
         requests.append(
             ("eth_call", [{"to": fn.address, "data": data}, block if isinstance(block, str) else hex(block)])
         )
-    responses = chain.call(chain.w3.provider.make_batch_request, requests)
+    responses = chain.call(_json_rpc(chain).make_batch_request, requests)
     if isinstance(responses, dict):  # the node answered the whole batch with one error
         raise ChainError(f"batched eth_call failed: {responses.get('error')}")
     results = []
-    for fn, response in zip(calls, sorted(responses, key=lambda r: r["id"])):
+    for fn, response in zip(calls, sorted(responses, key=lambda r: int(str(r["id"])))):
         if "error" in response:
             data = response["error"].get("data") if isinstance(response["error"], dict) else None
             reason = (
@@ -195,7 +198,7 @@ def read_many(chain: Chain, calls: list, block: int | str = "latest") -> list:
     return results
 
 
-def _checksum(abi_type: str, value):
+def _checksum(abi_type: str, value: Any) -> Any:
     """eth-abi decodes addresses in lower case; return them EIP-55 checksummed like web3 does."""
     if abi_type == "address":
         return to_checksum_address(value)
@@ -204,7 +207,17 @@ def _checksum(abi_type: str, value):
     return value
 
 
-def _abi_type(item: dict) -> str:
+def _abi_type(item: dict[str, Any]) -> str:
     if item["type"].startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + item["type"][5:]
-    return item["type"]
+        return "(" + ",".join(_abi_type(c) for c in item["components"]) + ")" + str(item["type"][5:])
+    return str(item["type"])
+
+
+def _json_rpc(chain: Chain) -> JSONBaseProvider:
+    """The chain's provider, which must speak JSON-RPC for a batch."""
+    from web3.providers import JSONBaseProvider
+
+    provider = chain.w3.provider
+    if not isinstance(provider, JSONBaseProvider):
+        raise ChainError(f"batched calls need a JSON-RPC provider, not {type(provider).__name__}")
+    return provider

@@ -7,6 +7,7 @@ reverts with ``Error("GSxxx")`` strings; their published meanings are attached f
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from eth_abi import decode
 from eth_utils import function_signature_to_4byte_selector
@@ -76,14 +77,14 @@ def _custom_errors() -> dict[bytes, tuple[str, list[str], list[str]]]:
     return table
 
 
-def _abi_type(item: dict) -> str:
+def _abi_type(item: dict[str, Any]) -> str:
     if item["type"].startswith("tuple"):
         inner = ",".join(_abi_type(c) for c in item["components"])
         return f"({inner}){item['type'][5:]}"
-    return item["type"]
+    return str(item["type"])
 
 
-def _fmt(value) -> str:
+def _fmt(value: Any) -> str:
     if isinstance(value, bytes):
         return "0x" + value.hex()
     return str(value)
@@ -119,7 +120,7 @@ def decode_revert(data: bytes | None) -> str:
     return f"{name}({args})"
 
 
-def decode_custom_error(data: bytes | None) -> tuple[str, tuple] | None:
+def decode_custom_error(data: bytes | None) -> tuple[str, tuple[Any, ...]] | None:
     """(error name, decoded arguments) for custom-error revert data from our ABIs, else None."""
     if not data or len(data) < 4:
         return None

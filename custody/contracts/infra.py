@@ -24,9 +24,16 @@ from custody.types import Address
 
 SAFE_COMPONENTS = ("SafeL2", "SafeProxyFactory", "CompatibilityFallbackHandler", "MultiSendCallOnly")
 CUSTODY_COMPONENTS = (
-    "CustodyGuardCode", "CustodyGuardCodeTail", "GuardDeployer", "ExitModule", "ExitModuleDeployer", "CustodyFallbackHandler", "VaultSetup",
-    "MicroVaultFactory", "LedgerAnchor",
-)  # fmt: skip
+    "CustodyGuardCode",
+    "CustodyGuardCodeTail",
+    "GuardDeployer",
+    "ExitModule",
+    "ExitModuleDeployer",
+    "CustodyFallbackHandler",
+    "VaultSetup",
+    "MicroVaultFactory",
+    "LedgerAnchor",
+)
 
 
 @dataclass(frozen=True)
@@ -80,9 +87,12 @@ def _components(chain: Chain, sender: TransactionSigner) -> list[Deployed]:
     )
     done["CustodyFallbackHandler"] = deploy_deterministic(chain, sender, "CustodyFallbackHandler")
     done["VaultSetup"] = deploy_deterministic(
-        chain, sender, "VaultSetup", constructor_types=["address", "address"],
+        chain,
+        sender,
+        "VaultSetup",
+        constructor_types=["address", "address"],
         constructor_args=[done["GuardDeployer"].address, done["ExitModuleDeployer"].address],
-    )  # fmt: skip
+    )
     done["LedgerAnchor"] = deploy_deterministic(chain, sender, "LedgerAnchor")  # audit-ledger tree heads
     done["MicroVaultFactory"] = deploy_deterministic(
         chain,
@@ -112,8 +122,15 @@ def ensure_infrastructure(
         results.append(ensure_demo_token(chain, sender))
     with store.begin() as conn:
         for item in results:
-            record_deployment(conn, chain.chain_id, item.name, address=item.address, codehash=item.codehash,
-                              tx_hash=item.tx_hash, block_number=item.block_number)  # fmt: skip
+            record_deployment(
+                conn,
+                chain.chain_id,
+                item.name,
+                address=item.address,
+                codehash=item.codehash,
+                tx_hash=item.tx_hash,
+                block_number=item.block_number,
+            )
         audit.infrastructure_deployed(conn, store, chain.chain_id, results, actor=sender.address)
     return _from_names(chain.chain_id, {d.name: d.address for d in results}), results
 

@@ -206,9 +206,15 @@ class StepParser:
             else:
                 r.error(m["max_seconds"], f"{where}.max_seconds", f"must be a positive number of seconds, got {text!r}")
         return Expectation(
-            ok=False if error else (True if ok is None else ok), error=error, message=message, data=tuple(data),
-            balances=balances, state=state, duplicate_nonces=duplicates, max_seconds=max_seconds,
-        )  # fmt: skip
+            ok=False if error else (True if ok is None else ok),
+            error=error,
+            message=message,
+            data=tuple(data),
+            balances=balances,
+            state=state,
+            duplicate_nonces=duplicates,
+            max_seconds=max_seconds,
+        )
 
     def balance(self, node: yaml.Node, where: str) -> BalanceCheck | None:
         r = self.r

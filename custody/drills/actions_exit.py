@@ -16,33 +16,47 @@ from custody.vault import proposals as P
 CUSTODIAN = Param("custodian", "address", required=True, help="a pre-approved fallback custodian")
 
 
-@action("sign_exit", "each actor (council member or owner) signs the exit request", VAULT, CUSTODIAN,
-        actor="signers")  # fmt: skip
-def sign_exit(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) -> dict:
+@action("sign_exit", "each actor (council member or owner) signs the exit request", VAULT, CUSTODIAN, actor="signers")
+def sign_exit(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) -> dict[str, Any]:
     session = ctx.session
     vault = ctx.vault(args["vault"])
     request = X.open_request(session, vault.id, ctx.address(args["custodian"]))
     for uri in actors:
         request, _added = X.sign(session, request, ctx.signer(uri))
     quorum = X.status(session, vault.id).quorum
-    return {"request": request.id, "digest": request.digest, "signatures": len(request.signatures), "quorum": quorum,
-            "deadline": request.deadline}  # fmt: skip
+    return {
+        "request": request.id,
+        "digest": request.digest,
+        "signatures": len(request.signatures),
+        "quorum": quorum,
+        "deadline": request.deadline,
+    }
 
 
 @action("initiate_exit", "submit the collected exit signatures: the escrow delay starts", VAULT, CUSTODIAN)
-def initiate_exit(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict:
+def initiate_exit(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict[str, Any]:
     session = ctx.session
     vault = ctx.vault(args["vault"])
     request, receipt = X.initiate_for(session, vault.id, ctx.address(args["custodian"]))
     status = X.status(session, vault.id)
-    return {"request": request.id, "tx_hash": receipt.tx_hash, "gas_used": receipt.gas_used,
-            "custodian": status.pending_custodian, "ready_at": status.ready_at,
-            "escrow_delay_s": status.escrow_delay}  # fmt: skip
+    return {
+        "request": request.id,
+        "tx_hash": receipt.tx_hash,
+        "gas_used": receipt.gas_used,
+        "custodian": status.pending_custodian,
+        "ready_at": status.ready_at,
+        "escrow_delay_s": status.escrow_delay,
+    }
 
 
-@action("cancel_exit", "cancel the pending exit: an owner directly, or the owners through a Safe proposal", VAULT,
-        Param("via", "text", choices=("owner", "safe"), help="owner (default) or safe"), actor="signers")  # fmt: skip
-def cancel_exit(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) -> dict:
+@action(
+    "cancel_exit",
+    "cancel the pending exit: an owner directly, or the owners through a Safe proposal",
+    VAULT,
+    Param("via", "text", choices=("owner", "safe"), help="owner (default) or safe"),
+    actor="signers",
+)
+def cancel_exit(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) -> dict[str, Any]:
     session = ctx.session
     vault = ctx.vault(args["vault"])
     if str(args.get("via", "owner")) == "owner":
@@ -58,7 +72,7 @@ def cancel_exit(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, .
 
 
 @action("finalize_exit", "complete the exit after the escrow delay: every listed asset goes to the custodian", VAULT)
-def finalize_exit(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict:
+def finalize_exit(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict[str, Any]:
     session = ctx.session
     vault = ctx.vault(args["vault"])
     status = X.status(session, vault.id)
@@ -74,6 +88,11 @@ def finalize_exit(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str
         received[a.symbol] = format_amount(gained, a.decimals)
         empty = empty and left == 0
     return {
-        "tx_hash": receipt.tx_hash, "gas_used": receipt.gas_used, "custodian": custodian, "swept": swept,
-        "custodian_received": received, "vault_empty": empty, "custodian_received_all": swept == received,
-    }  # fmt: skip
+        "tx_hash": receipt.tx_hash,
+        "gas_used": receipt.gas_used,
+        "custodian": custodian,
+        "swept": swept,
+        "custodian_received": received,
+        "vault_empty": empty,
+        "custodian_received_all": swept == received,
+    }

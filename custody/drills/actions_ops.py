@@ -23,10 +23,15 @@ from custody.vault import proposals as P
 FAULT_MODES = ("refuse", "timeout", "error", "drop")
 
 
-@action("advance_time", "move the chain clock forward (a duration, or until an exit / timelock is ready)",
-        Param("duration", "duration"), Param("until", "text", choices=("exit_ready", "timelock_ready")),
-        Param("vault", "vault", help="with until"), one_of=("duration", "until"))  # fmt: skip
-def advance_time(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict:
+@action(
+    "advance_time",
+    "move the chain clock forward (a duration, or until an exit / timelock is ready)",
+    Param("duration", "duration"),
+    Param("until", "text", choices=("exit_ready", "timelock_ready")),
+    Param("vault", "vault", help="with until"),
+    one_of=("duration", "until"),
+)
+def advance_time(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict[str, Any]:
     chain = ctx.session.chain
     now = chain.latest_timestamp()
     if "duration" in args:
@@ -48,12 +53,15 @@ def advance_time(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str,
     return {"from": now, "to": chain.latest_timestamp(), "advanced_s": chain.latest_timestamp() - now}
 
 
-@action("rpc_fault", "make the RPC misbehave for the next calls (refuse, timeout, error, drop)",
-        Param("mode", "text", required=True, choices=FAULT_MODES),
-        Param("method", "text", help="JSON-RPC method, or * (default) for every call"),
-        Param("for", "text", help="how many matching calls (default 1), or forever (until rpc_heal)"),
-        Param("after", "int", help="let this many matching calls through first"))  # fmt: skip
-def rpc_fault(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict:
+@action(
+    "rpc_fault",
+    "make the RPC misbehave for the next calls (refuse, timeout, error, drop)",
+    Param("mode", "text", required=True, choices=FAULT_MODES),
+    Param("method", "text", help="JSON-RPC method, or * (default) for every call"),
+    Param("for", "text", help="how many matching calls (default 1), or forever (until rpc_heal)"),
+    Param("after", "int", help="let this many matching calls through first"),
+)
+def rpc_fault(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict[str, Any]:
     if ctx.proxy is None:
         raise DrillError("this drill runs without the fault proxy; rpc_fault is unavailable")
     raw = str(args.get("for", "1"))
@@ -63,12 +71,17 @@ def rpc_fault(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ..
     hang = ctx.session.chain.policy.timeout + 1.0
     method = str(args.get("method", "*"))
     ctx.proxy.inject(str(args["mode"]), method=method, count=count, skip=int(args.get("after", 0)), hang=hang)
-    return {"mode": args["mode"], "method": method, "calls": raw, "client_timeout_s": ctx.session.chain.policy.timeout,
-            "client_retries": ctx.session.chain.policy.retries}  # fmt: skip
+    return {
+        "mode": args["mode"],
+        "method": method,
+        "calls": raw,
+        "client_timeout_s": ctx.session.chain.policy.timeout,
+        "client_retries": ctx.session.chain.policy.retries,
+    }
 
 
 @action("rpc_heal", "the RPC behaves again (every programmed fault is removed)")
-def rpc_heal(ctx: DrillContext, _args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict:
+def rpc_heal(ctx: DrillContext, _args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict[str, Any]:
     if ctx.proxy is None:
         raise DrillError("this drill runs without the fault proxy; rpc_heal is unavailable")
     injected = len(ctx.proxy.injected)
@@ -77,46 +90,60 @@ def rpc_heal(ctx: DrillContext, _args: Mapping[str, Any], _actors: tuple[str, ..
 
 
 @action("lose_keys", "declare the actors' keys lost: every later use of them fails", actor="signers")
-def lose_keys(ctx: DrillContext, _args: Mapping[str, Any], actors: tuple[str, ...]) -> dict:
+def lose_keys(ctx: DrillContext, _args: Mapping[str, Any], actors: tuple[str, ...]) -> dict[str, Any]:
     lost = [ctx.signer_address(uri) for uri in actors]
     ctx.lost.update(lost)
     return {"lost": lost}
 
 
-@action("generate_key", "generate a fresh key (in memory, for this drill) usable as actor key:NAME",
-        Param("as", "alias", required=True, defines="key"))  # fmt: skip
-def generate_key(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict:
+@action(
+    "generate_key",
+    "generate a fresh key (in memory, for this drill) usable as actor key:NAME",
+    Param("as", "alias", required=True, defines="key"),
+)
+def generate_key(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict[str, Any]:
     alias = str(args["as"])
     signer = LocalKeySigner(secrets.token_bytes(32), uri=f"key:{alias}")
     ctx.keys[alias] = signer
     return {"key": f"key:{alias}", "address": signer.address}
 
 
-def _implied_balance(args: Mapping[str, Any], line: int) -> dict:
+def _implied_balance(args: Mapping[str, Any], line: int) -> dict[str, Any]:
     op = next(o for o in ("equals", "at_least", "at_most") if o in args)
     return {"balances": (BalanceCheck(str(args["of"]), str(args.get("asset", "ETH")), op, str(args[op]), line),)}
 
 
-@action("assert_balance", "check a balance (vault alias, signer or address)", Param("of", "address", required=True),
-        Param("asset", "asset"), Param("equals", "amount"), Param("at_least", "amount"), Param("at_most", "amount"),
-        implied=_implied_balance, one_of=("equals", "at_least", "at_most"))  # fmt: skip
-def assert_balance(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict:
+@action(
+    "assert_balance",
+    "check a balance (vault alias, signer or address)",
+    Param("of", "address", required=True),
+    Param("asset", "asset"),
+    Param("equals", "amount"),
+    Param("at_least", "amount"),
+    Param("at_most", "amount"),
+    implied=_implied_balance,
+    one_of=("equals", "at_least", "at_most"),
+)
+def assert_balance(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict[str, Any]:
     asset = ctx.asset(args.get("asset", "ETH"))
-    return {"of": ctx.address(args["of"]), "asset": asset.symbol,
-            "balance": format_amount(ctx.balance(ctx.address(args["of"]), asset), asset.decimals)}  # fmt: skip
+    return {
+        "of": ctx.address(args["of"]),
+        "asset": asset.symbol,
+        "balance": format_amount(ctx.balance(ctx.address(args["of"]), asset), asset.decimals),
+    }
 
 
 STATE_ARGS = ("paused", "threshold", "owners_include", "owners_exclude", "exit_pending")
 
 
-def _implied_state(args: Mapping[str, Any], line: int) -> dict:
+def _implied_state(args: Mapping[str, Any], line: int) -> dict[str, Any]:
     checks = tuple(
         (k, args[k] if k not in ("paused", "exit_pending") else str(args[k]).lower()) for k in STATE_ARGS if k in args
     )
     return {"state": StateCheck(str(args["vault"]), checks, line)}
 
 
-def vault_state(ctx: DrillContext, alias: str) -> dict:
+def vault_state(ctx: DrillContext, alias: str) -> dict[str, Any]:
     """What state checks compare against: owners, threshold, nonce, paused, exit status."""
     session = ctx.session
     vault = ctx.vault(alias)
@@ -129,24 +156,42 @@ def vault_state(ctx: DrillContext, alias: str) -> dict:
         except (ContractLogicError, BadFunctionCallOutput):  # a foreign guard (a broken one) has no info()
             paused = None
     pending = X.status(session, vault.id).pending if vault.exit_module else None
-    return {"owners": list(owners), "threshold": threshold, "nonce": P.safe_nonce(session, vault.safe),
-            "guard": guard, "paused": paused, "exit_pending": pending}  # fmt: skip
+    return {
+        "owners": list(owners),
+        "threshold": threshold,
+        "nonce": P.safe_nonce(session, vault.safe),
+        "guard": guard,
+        "paused": paused,
+        "exit_pending": pending,
+    }
 
 
-@action("assert_state", "check a vault's live state (paused, threshold, owners, pending exit)", VAULT,
-        Param("paused", "bool"), Param("threshold", "int"), Param("owners_include", "address"),
-        Param("owners_exclude", "address"), Param("exit_pending", "bool"), implied=_implied_state)  # fmt: skip
-def assert_state(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict:
+@action(
+    "assert_state",
+    "check a vault's live state (paused, threshold, owners, pending exit)",
+    VAULT,
+    Param("paused", "bool"),
+    Param("threshold", "int"),
+    Param("owners_include", "address"),
+    Param("owners_exclude", "address"),
+    Param("exit_pending", "bool"),
+    implied=_implied_state,
+)
+def assert_state(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict[str, Any]:
     return vault_state(ctx, str(args["vault"]))
 
 
-def _implied_isolation(_args: Mapping[str, Any], _line: int) -> dict:
+def _implied_isolation(_args: Mapping[str, Any], _line: int) -> dict[str, Any]:
     return {"data": (("shared_components", "0"),)}
 
 
-@action("assert_isolation", "check that vaults share no contract (Safe, timelock, guard, exit module)",
-        Param("vaults", "vaults", required=True), implied=_implied_isolation)  # fmt: skip
-def assert_isolation(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict:
+@action(
+    "assert_isolation",
+    "check that vaults share no contract (Safe, timelock, guard, exit module)",
+    Param("vaults", "vaults", required=True),
+    implied=_implied_isolation,
+)
+def assert_isolation(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict[str, Any]:
     owners: dict[str, list[str]] = {}
     for alias in args["vaults"]:
         vault = ctx.vault(alias)
@@ -158,14 +203,21 @@ def assert_isolation(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[
     return {"components": len(owners), "shared_components": len(shared), "shared": shared}
 
 
-def _implied_broadcasts(args: Mapping[str, Any], _line: int) -> dict:
+def _implied_broadcasts(args: Mapping[str, Any], _line: int) -> dict[str, Any]:
     return {"duplicate_nonces": int(args.get("duplicate_nonces", 0))}
 
 
-@action("assert_broadcasts", "check what reached the node: no two different transactions with one nonce",
-        Param("duplicate_nonces", "int"), implied=_implied_broadcasts)  # fmt: skip
-def assert_broadcasts(ctx: DrillContext, _args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict:
+@action(
+    "assert_broadcasts",
+    "check what reached the node: no two different transactions with one nonce",
+    Param("duplicate_nonces", "int"),
+    implied=_implied_broadcasts,
+)
+def assert_broadcasts(ctx: DrillContext, _args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict[str, Any]:
     if ctx.proxy is None:
         raise DrillError("this drill runs without the fault proxy; broadcasts are not observed")
-    return {"broadcasts": len(ctx.proxy.broadcasts), "distinct": len({b.tx_hash for b in ctx.proxy.broadcasts}),
-            "duplicate_nonces": len(ctx.proxy.duplicate_nonces())}  # fmt: skip
+    return {
+        "broadcasts": len(ctx.proxy.broadcasts),
+        "distinct": len({b.tx_hash for b in ctx.proxy.broadcasts}),
+        "duplicate_nonces": len(ctx.proxy.duplicate_nonces()),
+    }

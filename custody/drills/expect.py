@@ -32,8 +32,14 @@ class Observed:
     def failure(cls, exc: BaseException, seconds: float) -> Observed:
         kinds = tuple(k.__name__ for k in type(exc).__mro__ if k not in (BaseException, Exception, object))
         message = exc.message if isinstance(exc, CustodyError) else f"{type(exc).__name__}: {exc}"
-        return cls(ok=False, seconds=seconds, error=type(exc).__name__, error_kinds=kinds,
-                   onchain_error=onchain_error(exc), message=message)  # fmt: skip
+        return cls(
+            ok=False,
+            seconds=seconds,
+            error=type(exc).__name__,
+            error_kinds=kinds,
+            onchain_error=onchain_error(exc),
+            message=message,
+        )
 
     def summary(self) -> str:
         if self.ok:
@@ -44,8 +50,12 @@ class Observed:
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"ok": self.ok, "seconds": round(self.seconds, 3), "data": dict(self.data)}
         if not self.ok:
-            out.update(error=self.error, error_kinds=list(self.error_kinds), onchain_error=self.onchain_error,
-                       message=self.message)  # fmt: skip
+            out.update(
+                error=self.error,
+                error_kinds=list(self.error_kinds),
+                onchain_error=self.onchain_error,
+                message=self.message,
+            )
         return out
 
 

@@ -66,17 +66,26 @@ def record_drill(workspace: Workspace, session: Session | None, report: dict[str
     subject = _subject(report)
     try:
         entry = audit.drill(
-            workspace.store, chain_id=chain.get("chain_id"), name=drill["name"], outcome=report["verdict"],
-            actor=run.get("operator") or "operator", vault=subject["name"] if subject else None,
+            workspace.store,
+            chain_id=chain.get("chain_id"),
+            name=drill["name"],
+            outcome=report["verdict"],
+            actor=run.get("operator") or "operator",
+            vault=subject["name"] if subject else None,
             refs={"block": chain.get("block_start")},
             details={
-                "playbook_sha256": drill["playbook_sha256"], "controls": list(drill.get("controls") or []),
-                "mode": run["mode"], "run_id": run["id"], "block_start": chain.get("block_start"),
-                "block_end": chain.get("block_end"), "restored": bool(chain.get("restored")), "report_keccak": digest,
+                "playbook_sha256": drill["playbook_sha256"],
+                "controls": list(drill.get("controls") or []),
+                "mode": run["mode"],
+                "run_id": run["id"],
+                "block_start": chain.get("block_start"),
+                "block_end": chain.get("block_end"),
+                "restored": bool(chain.get("restored")),
+                "report_keccak": digest,
                 "safe": subject["safe"] if subject else None,
                 "steps": [{"index": s["index"], "name": s["name"], "verdict": s["verdict"]} for s in report["steps"]],
             },
-        )  # fmt: skip
+        )
         out["ledger"] = audit.ledger_for(workspace.store).reference(entry.seq)
     except CustodyError as exc:
         log.warning("drill %s not recorded in the audit ledger: %s", drill["name"], exc.message)
@@ -93,27 +102,37 @@ def _subject(report: dict[str, Any]) -> dict[str, Any] | None:
     return kept[0] if kept else None
 
 
-def _badge(session: Session | None, report: dict, subject: dict | None, digest: str) -> dict[str, Any]:
+def _badge(
+    session: Session | None, report: dict[str, Any], subject: dict[str, Any] | None, digest: str
+) -> dict[str, Any]:
     from custody.attest.steps import drill_badge
     from custody.vault.service import get_vault
 
     if session is None:
         return {"attestation_skipped": "the drill ran on a fork: there is no chain to attest on"}
     if subject is None:
-        return {"attestation_skipped": "the drill's vaults existed only on the snapshot; rehearse on an existing "
-                "vault (--vault) or --live for a badge"}  # fmt: skip
+        return {
+            "attestation_skipped": "the drill's vaults existed only on the snapshot; rehearse on an existing "
+            "vault (--vault) or --live for a badge"
+        }
     attester = session.attester()
     if attester is None:
         return {"attestation_skipped": "no attester key configured (--attester / $CUSTODY_ATTESTER)"}
     try:
         rule = get_vault(session, subject["safe"]).policy().attestations
         if rule is None or not rule.authorised(attester.address, "drill"):
-            return {"attestation_skipped": f"attester {attester.address} is not authorised for drill badges by "
-                    f"vault {subject['name']}'s template"}  # fmt: skip
+            return {
+                "attestation_skipped": f"attester {attester.address} is not authorised for drill badges by "
+                f"vault {subject['name']}'s template"
+            }
         badge = drill_badge(
-            session, vault=subject["safe"], playbook=report["drill"]["name"], report_hash=bytes.fromhex(digest[2:]),
-            passed=report["verdict"] == "passed", attester=attester,
-        )  # fmt: skip
+            session,
+            vault=subject["safe"],
+            playbook=report["drill"]["name"],
+            report_hash=bytes.fromhex(digest[2:]),
+            passed=report["verdict"] == "passed",
+            attester=attester,
+        )
     except CustodyError as exc:
         log.warning("drill badge not issued: %s", exc.message)
         return {"attestation_skipped": exc.message}

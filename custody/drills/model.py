@@ -135,7 +135,7 @@ def substitute(value: Value, params: Mapping[str, Value]) -> Value:
     if whole:
         return _lookup(whole, params)
 
-    def one(match: re.Match) -> str:
+    def one(match: re.Match[str]) -> str:
         found = _lookup(match, params)
         if isinstance(found, tuple):
             raise PlaybookError(f"parameter {match.group(1)} is a list and cannot be part of the text {value!r}")
@@ -144,7 +144,7 @@ def substitute(value: Value, params: Mapping[str, Value]) -> Value:
     return REF.sub(one, value)
 
 
-def _lookup(match: re.Match, params: Mapping[str, Value]) -> Value:
+def _lookup(match: re.Match[str], params: Mapping[str, Value]) -> Value:
     name, index = match.group(1), match.group(2)
     if name not in params:
         raise PlaybookError(f"unknown parameter {name!r}")

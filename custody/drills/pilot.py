@@ -24,7 +24,7 @@ from custody.session import Session
 from custody.vault import exit as X
 from custody.vault import service
 
-Step = Callable[[str, Callable[[], dict]], dict]
+Step = Callable[[str, Callable[[], dict[str, Any]]], dict[str, Any]]
 PLAYBOOK = "emergency-exit.yaml"
 
 
@@ -46,9 +46,11 @@ def drill_section(
     def run() -> dict[str, Any]:
         before = (chain.w3.eth.block_number, chain.w3.eth.get_balance(vault.safe))
         options = DrillOptions(
-            vault=vault_name, out=folder, attester=session.attester_uri,
+            vault=vault_name,
+            out=folder,
+            attester=session.attester_uri,
             params={"custodian": custodian, "initiators": ",".join(initiators), "canceller": initiators[0]},
-        )  # fmt: skip
+        )
         report = run_drill(session.workspace, playbook, options, chain=chain)
         data = report.data
         after = (chain.w3.eth.block_number, chain.w3.eth.get_balance(vault.safe))
@@ -67,20 +69,36 @@ def drill_section(
                 report=str(report.json_path),
             )
         swept = next(
-            (s["observed"]["data"]["swept"] for s in reversed(data["steps"])
-             if s["action"] == "finalize_exit" and s["observed"]["ok"]),
+            (
+                s["observed"]["data"]["swept"]
+                for s in reversed(data["steps"])
+                if s["action"] == "finalize_exit" and s["observed"]["ok"]
+            ),
             {},
-        )  # fmt: skip
+        )
         return {
-            "playbook": data["drill"]["playbook"], "playbook_sha256": data["drill"]["playbook_sha256"],
-            "vault": vault_name, "safe": vault.safe, "custodian": custodian, "initiators": list(initiators),
-            "mode": data["run"]["mode"], "verdict": data["verdict"], "steps": data["summary"]["steps"],
-            "passed": data["summary"]["passed"], "failed": data["summary"]["failed"],
-            "skipped": data["summary"]["skipped"], "seconds": data["run"]["seconds"],
-            "would_sweep": swept, "chain_restored": restored, "block": before[0], "vault_balance_wei": str(after[1]),
+            "playbook": data["drill"]["playbook"],
+            "playbook_sha256": data["drill"]["playbook_sha256"],
+            "vault": vault_name,
+            "safe": vault.safe,
+            "custodian": custodian,
+            "initiators": list(initiators),
+            "mode": data["run"]["mode"],
+            "verdict": data["verdict"],
+            "steps": data["summary"]["steps"],
+            "passed": data["summary"]["passed"],
+            "failed": data["summary"]["failed"],
+            "skipped": data["summary"]["skipped"],
+            "seconds": data["run"]["seconds"],
+            "would_sweep": swept,
+            "chain_restored": restored,
+            "block": before[0],
+            "vault_balance_wei": str(after[1]),
             "blocks_rehearsed": [data["run"]["chain"]["block_start"], data["run"]["chain"]["block_end"]],
             "duplicate_nonce_broadcasts": len(data["rpc"]["duplicate_nonce_broadcasts"]),
-            "json": str(report.json_path), "html": str(report.html_path), "records": data.get("records"),
-        }  # fmt: skip
+            "json": str(report.json_path),
+            "html": str(report.html_path),
+            "records": data.get("records"),
+        }
 
     return step(f"drill: rehearse the emergency exit of {vault_name} to its fallback custodian on a snapshot", run)

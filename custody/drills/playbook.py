@@ -37,7 +37,8 @@ from custody.drills._steps import StepParser, decimal_text
 from custody.drills.model import Playbook, Setup, Value, VaultSetup
 from custody.exceptions import PlaybookError
 from custody.policy._yaml import Problem, Reader
-from custody.policy.template import DAYS, parse_duration
+from custody.policy.model import DAYS
+from custody.policy.template import parse_duration
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,47}$")
 ALIAS = re.compile(r"^[a-z][a-z0-9_-]{0,23}$")
@@ -78,10 +79,21 @@ def _parse(path: Path, text: str) -> tuple[Playbook | None, list[Problem]]:
     if r.root is None:
         return None, r.problems
     top = r.mapping(
-        r.root, "",
-        allowed=("version", "name", "title", "description", "controls", "params", "setup", "steps", "continue_on_failure"),
+        r.root,
+        "",
+        allowed=(
+            "version",
+            "name",
+            "title",
+            "description",
+            "controls",
+            "params",
+            "setup",
+            "steps",
+            "continue_on_failure",
+        ),
         required=("version", "name", "title", "steps"),
-    )  # fmt: skip
+    )
     version = r.integer(top.get("version"), "version") if "version" in top else None
     if version is not None and version != 1:
         r.error(top["version"], "version", f"unsupported playbook version {version} (this tool reads version 1)")
@@ -101,9 +113,17 @@ def _parse(path: Path, text: str) -> tuple[Playbook | None, list[Problem]]:
         r.error(top["steps"], "steps", "a playbook needs at least one step")
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     playbook = Playbook(
-        path=path, name=name or "", title=title, description=description, controls=controls, params=params,
-        setup=setup, steps=steps, continue_on_failure=cont, sha256=digest,
-    )  # fmt: skip
+        path=path,
+        name=name or "",
+        title=title,
+        description=description,
+        controls=controls,
+        params=params,
+        setup=setup,
+        steps=steps,
+        continue_on_failure=cont,
+        sha256=digest,
+    )
     return playbook, r.problems
 
 

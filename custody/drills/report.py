@@ -79,9 +79,33 @@ def _observed(step: dict[str, Any]) -> str:
     return "<br>".join(lines)
 
 
-_SHOWN = ("tx_hash", "gas_used", "swept", "custodian", "ready_at", "operation", "signatures", "quorum", "balance",
-          "advanced_s", "mode", "method", "calls", "lost", "address", "resumed", "same_transaction", "rebroadcasts",
-          "owners", "threshold", "paused", "exit_pending", "shared_components", "duplicate_nonces", "guard")  # fmt: skip
+_SHOWN = (
+    "tx_hash",
+    "gas_used",
+    "swept",
+    "custodian",
+    "ready_at",
+    "operation",
+    "signatures",
+    "quorum",
+    "balance",
+    "advanced_s",
+    "mode",
+    "method",
+    "calls",
+    "lost",
+    "address",
+    "resumed",
+    "same_transaction",
+    "rebroadcasts",
+    "owners",
+    "threshold",
+    "paused",
+    "exit_pending",
+    "shared_components",
+    "duplicate_nonces",
+    "guard",
+)
 
 
 def render_html(data: dict[str, Any]) -> str:
@@ -107,8 +131,11 @@ def render_html(data: dict[str, Any]) -> str:
         for v in data["vaults"]
     )
     rpc = data["rpc"]
-    mode = {"snapshot": "snapshot of the local chain, restored afterwards", "live": "live on the local chain (kept)",
-            "fork": f"fork of {chain.get('fork_url')} at block {chain.get('fork_block')} (discarded)"}[run["mode"]]  # fmt: skip
+    mode = {
+        "snapshot": "snapshot of the local chain, restored afterwards",
+        "live": "live on the local chain (kept)",
+        "fork": f"fork of {chain.get('fork_url')} at block {chain.get('fork_block')} (discarded)",
+    }[run["mode"]]
     records = data.get("records") or {}
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Drill report: {_e(drill["title"])}</title><style>{CSS}</style></head>

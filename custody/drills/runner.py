@@ -70,11 +70,12 @@ class DrillReport:
 
     @property
     def passed(self) -> bool:
-        return self.data["verdict"] == "passed"
+        return bool(self.data["verdict"] == "passed")
 
     @property
     def failures(self) -> list[dict[str, Any]]:
-        return self.data["failures"]
+        failures: list[dict[str, Any]] = self.data["failures"]
+        return failures
 
 
 def _now() -> str:
@@ -133,8 +134,14 @@ def run_drill(
         block_start = int(target.call(lambda: target.w3.eth.block_number))
         snapshot = target.snapshot() if options.mode == "snapshot" else None
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="custody-drill-work-")))
-        ctx = DrillContext(session=session, workdir=workdir, playbook_dir=playbook.path.parent, proxy=proxy,
-                           overrides=options.signers, run_tag=tag)  # fmt: skip
+        ctx = DrillContext(
+            session=session,
+            workdir=workdir,
+            playbook_dir=playbook.path.parent,
+            proxy=proxy,
+            overrides=options.signers,
+            run_tag=tag,
+        )
         restored = False
         try:
             vault_rows = _setup(ctx, playbook, options, progress)
@@ -146,8 +153,15 @@ def run_drill(
             if snapshot is not None:
                 target.revert(snapshot)
                 restored = True
-        chain_info = {"chain_id": target.chain_id, "client": target.client, "url": target.url, **fork_info,
-                      "block_start": block_start, "block_end": block_end, "restored": restored}  # fmt: skip
+        chain_info = {
+            "chain_id": target.chain_id,
+            "client": target.client,
+            "url": target.url,
+            **fork_info,
+            "block_start": block_start,
+            "block_end": block_end,
+            "restored": restored,
+        }
     data = _report(
         playbook, options, tag, started, time.perf_counter() - t0, chain_info, operator, vault_rows, steps, rpc
     )
@@ -196,7 +210,7 @@ def _target(stack: ExitStack, options: DrillOptions, chain: Chain | None) -> tup
     return chain, {"fork_url": None, "fork_block": None}
 
 
-def _setup(ctx: DrillContext, playbook: Playbook, options: DrillOptions, progress: Progress) -> list[dict]:
+def _setup(ctx: DrillContext, playbook: Playbook, options: DrillOptions, progress: Progress) -> list[dict[str, Any]]:
     from custody.drills.actions_vault import create, fund_vault
     from custody.vault.service import get_vault
 
@@ -208,21 +222,38 @@ def _setup(ctx: DrillContext, playbook: Playbook, options: DrillOptions, progres
             session.chain.set_next_timestamp(next_utc_slot(now, weekday=weekday, hour=hour, min_ahead=1))
             session.chain.mine()
         session.infrastructure()
-        rows = []
+        rows: list[dict[str, Any]] = []
         subject = setup.subject
         for spec in setup.vaults:
             if options.vault is not None and spec is subject:
                 record = get_vault(session, options.vault)
                 ctx.vaults[spec.alias] = record.id
-                rows.append({"alias": spec.alias, "name": record.name, "safe": record.safe, "timelock": record.timelock,
-                             "exit_module": record.exit_module, "created": False, "funded": []})  # fmt: skip
+                rows.append(
+                    {
+                        "alias": spec.alias,
+                        "name": record.name,
+                        "safe": record.safe,
+                        "timelock": record.timelock,
+                        "exit_module": record.exit_module,
+                        "created": False,
+                        "funded": [],
+                    }
+                )
                 continue
             progress(f"setup: vault {spec.alias} from {spec.template.name}")
             facts = create(ctx, spec.alias, spec.template)
             funded = [fund_vault(ctx, spec.alias, asset, amount) for asset, amount in spec.fund]
-            rows.append({"alias": spec.alias, "name": facts["vault"], "safe": facts["safe"], "timelock": facts["timelock"],
-                         "exit_module": facts["exit_module"], "created": True,
-                         "funded": [{"asset": f["asset"], "amount": f["amount"]} for f in funded]})  # fmt: skip
+            rows.append(
+                {
+                    "alias": spec.alias,
+                    "name": facts["vault"],
+                    "safe": facts["safe"],
+                    "timelock": facts["timelock"],
+                    "exit_module": facts["exit_module"],
+                    "created": True,
+                    "funded": [{"asset": f["asset"], "amount": f["amount"]} for f in funded],
+                }
+            )
         if options.vault is not None and subject is None:
             raise DrillError(f"playbook {playbook.name} sets up no vault that --vault could replace")
         return rows
@@ -248,18 +279,29 @@ class StepResult:
     def as_dict(self) -> dict[str, Any]:
         s = self.step
         return {
-            "index": s.index + 1, "name": s.name, "action": s.action, "line": s.line, "note": s.note,
-            "actor": list(self.actors), "args": {k: list(v) if isinstance(v, tuple) else v for k, v in self.args.items()},
-            "started_at": self.started_at, "seconds": None if self.observed is None else round(self.observed.seconds, 3),
-            "expected": dict(self.expected), "observed": None if self.observed is None else self.observed.as_dict(),
-            "verdict": self.verdict, "diff": [d.as_dict() for d in self.diffs], "rpc": dict(self.rpc),
-        }  # fmt: skip
+            "index": s.index + 1,
+            "name": s.name,
+            "action": s.action,
+            "line": s.line,
+            "note": s.note,
+            "actor": list(self.actors),
+            "args": {k: list(v) if isinstance(v, tuple) else v for k, v in self.args.items()},
+            "started_at": self.started_at,
+            "seconds": None if self.observed is None else round(self.observed.seconds, 3),
+            "expected": dict(self.expected),
+            "observed": None if self.observed is None else self.observed.as_dict(),
+            "verdict": self.verdict,
+            "diff": [d.as_dict() for d in self.diffs],
+            "rpc": dict(self.rpc),
+        }
 
 
-def _actors(ctx: DrillContext, step: Step, params: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[dict, ...]]:
+def _actors(
+    ctx: DrillContext, step: Step, params: Mapping[str, Any]
+) -> tuple[tuple[str, ...], tuple[dict[str, Any], ...]]:
     uris = substitute(step.actor, params) if step.actor else ()
     uris = uris if isinstance(uris, tuple) else (uris,)
-    records = []
+    records: list[dict[str, Any]] = []
     for uri in uris:
         try:
             records.append({"uri": uri, "address": ctx.signer_address(uri)})
@@ -299,7 +341,7 @@ def _steps(ctx: DrillContext, playbook: Playbook, progress: Progress) -> list[St
         before_rpc = ctx.proxy.counters() if ctx.proxy else {}
         t0 = time.perf_counter()
         args: dict[str, Any] = {}
-        actors: tuple[dict, ...] = ()
+        actors: tuple[dict[str, Any], ...] = ()
         before: dict[int, int] = {}
         try:
             args = {k: substitute(v, playbook.params) for k, v in step.args.items()}
@@ -326,16 +368,32 @@ def _steps(ctx: DrillContext, playbook: Playbook, progress: Progress) -> list[St
 def _rpc_summary(proxy: FaultProxy, policy: RpcPolicy) -> dict[str, Any]:
     duplicates = proxy.duplicate_nonces()
     return {
-        "calls": sum(proxy.calls.values()), "faults_injected": len(proxy.injected),
-        "broadcasts": len(proxy.broadcasts), "distinct_transactions": len({b.tx_hash for b in proxy.broadcasts}),
+        "calls": sum(proxy.calls.values()),
+        "faults_injected": len(proxy.injected),
+        "broadcasts": len(proxy.broadcasts),
+        "distinct_transactions": len({b.tx_hash for b in proxy.broadcasts}),
         "duplicate_nonce_broadcasts": duplicates,
-        "policy": {"timeout_s": policy.timeout, "retries": policy.retries, "backoff_s": policy.backoff,
-                   "receipt_timeout_s": policy.receipt_timeout},
-    }  # fmt: skip
+        "policy": {
+            "timeout_s": policy.timeout,
+            "retries": policy.retries,
+            "backoff_s": policy.backoff,
+            "receipt_timeout_s": policy.receipt_timeout,
+        },
+    }
 
 
-def _report(playbook: Playbook, options: DrillOptions, tag: str, started: str, seconds: float, chain: dict,
-            operator: str, vault_rows: list[dict], steps: list[StepResult], rpc: dict) -> dict[str, Any]:  # fmt: skip
+def _report(
+    playbook: Playbook,
+    options: DrillOptions,
+    tag: str,
+    started: str,
+    seconds: float,
+    chain: dict[str, Any],
+    operator: str,
+    vault_rows: list[dict[str, Any]],
+    steps: list[StepResult],
+    rpc: dict[str, Any],
+) -> dict[str, Any]:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -344,20 +402,37 @@ def _report(playbook: Playbook, options: DrillOptions, tag: str, started: str, s
         tool = "unknown"
     step_dicts = [s.as_dict() for s in steps]
     counts = {v: sum(1 for s in steps if s.verdict == v) for v in ("passed", "failed", "skipped")}
-    failures = [{"step": s["index"], "name": s["name"], "line": s["line"], "diff": s["diff"]}
-                for s in step_dicts if s["verdict"] == "failed"]  # fmt: skip
+    failures = [
+        {"step": s["index"], "name": s["name"], "line": s["line"], "diff": s["diff"]}
+        for s in step_dicts
+        if s["verdict"] == "failed"
+    ]
     return {
         "report_version": 1,
-        "drill": {"name": playbook.name, "title": playbook.title, "description": playbook.description,
-                  "playbook": str(playbook.path), "playbook_sha256": playbook.sha256, "controls": list(playbook.controls)},
+        "drill": {
+            "name": playbook.name,
+            "title": playbook.title,
+            "description": playbook.description,
+            "playbook": str(playbook.path),
+            "playbook_sha256": playbook.sha256,
+            "controls": list(playbook.controls),
+        },
         "verdict": "passed" if not failures and counts["skipped"] == 0 else "failed",
-        "run": {"id": tag, "mode": options.mode, "started_at": started, "finished_at": _now(),
-                "seconds": round(seconds, 3), "operator": operator, "subject_vault": options.vault,
-                "tool": f"custody {tool}", "chain": chain},
+        "run": {
+            "id": tag,
+            "mode": options.mode,
+            "started_at": started,
+            "finished_at": _now(),
+            "seconds": round(seconds, 3),
+            "operator": operator,
+            "subject_vault": options.vault,
+            "tool": f"custody {tool}",
+            "chain": chain,
+        },
         "params": {k: list(v) if isinstance(v, tuple) else v for k, v in playbook.params.items()},
         "vaults": vault_rows,
         "steps": step_dicts,
         "summary": {"steps": len(steps), **counts},
         "failures": failures,
         "rpc": rpc,
-    }  # fmt: skip
+    }

@@ -80,7 +80,7 @@ def action(
     actor: str = "none",
     implied: Callable[[Mapping[str, Any], int], dict[str, Any]] | None = None,
     one_of: tuple[str, ...] = (),
-):
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register the decorated function as drill action ``name``."""
     if actor not in ACTOR_KINDS:
         raise ValueError(f"unknown actor kind {actor!r}")
@@ -88,7 +88,7 @@ def action(
         if p.kind not in KINDS:
             raise ValueError(f"action {name}: unknown argument kind {p.kind!r}")
 
-    def register(fn):
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         ACTIONS[name] = ActionSpec(name, summary, tuple(params), actor, fn, implied, one_of)
         return fn
 

@@ -10,17 +10,21 @@ cancel it (``cancel_change``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector as selector_of
 
+from custody.chain.transactions import Receipt
 from custody.contracts.deploy import codehash, read_many
 from custody.exceptions import ProposalError, TemplateError
-from custody.policy.compiled import KIND_NAMES, GuardConfig, compile_policy
+from custody.policy.compiled import KIND_NAMES, GuardAsset, GuardConfig, compile_policy
+from custody.policy.model import DAYS
 from custody.policy.onchain import installed_guard, read_guard
-from custody.policy.template import DAYS, Policy, load_policy
+from custody.policy.template import Policy, load_policy
 from custody.session import Session
 from custody.store import remember_template, vaults
 from custody.types import ZERO_ADDRESS, Address, format_amount
@@ -36,7 +40,7 @@ class Change:
     area: str
     description: str
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"area": self.area, "description": self.description}
 
 
@@ -50,7 +54,7 @@ class ChangePlan:
     needs_guard: bool
     current_guard: Address | None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "vault": self.vault.name,
             "template": self.policy.source_path,
@@ -69,7 +73,7 @@ def _module_call(safe: str, inner: bytes, description: str) -> T.ScheduledCall:
 
 
 def _owner_calls(
-    safe: str, current: list[str], threshold: int, wanted: list[str], new_threshold: int
+    safe: str, current: Sequence[str], threshold: int, wanted: Sequence[str], new_threshold: int
 ) -> list[T.ScheduledCall]:
     """Safe owner-management calls turning (current, threshold) into (wanted, new_threshold)."""
     owners = list(current)
@@ -145,8 +149,8 @@ def _config_changes(old: GuardConfig, new: GuardConfig, symbols: dict[str, tuple
             Change("assets", f"remove asset {label(token)[0]} (no longer transferable without the timelock)")
         )
 
-    def allowed(cfg: GuardConfig, assets: dict) -> dict[str, set[str]]:
-        result: dict[str, set[str]] = {}
+    def allowed(cfg: GuardConfig, assets: dict[Address, tuple[int, GuardAsset]]) -> dict[Address, set[str]]:
+        result: dict[Address, set[str]] = {}
         for token, (i, _a) in assets.items():
             if cfg.unrestricted_mask >> i & 1:
                 result[token] = {"*"}
@@ -154,14 +158,14 @@ def _config_changes(old: GuardConfig, new: GuardConfig, symbols: dict[str, tuple
                 result[token] = {d.account for d in cfg.destinations if d.asset_mask >> i & 1}
         return result
 
-    before, after = allowed(old, old_assets), allowed(new, new_assets)
-    for token in sorted(before.keys() & after.keys()):
+    allowed_before, allowed_after = allowed(old, old_assets), allowed(new, new_assets)
+    for token in sorted(allowed_before.keys() & allowed_after.keys()):
         symbol = label(token)[0]
-        for dest in sorted(after[token] - before[token]):
+        for dest in sorted(allowed_after[token] - allowed_before[token]):
             changes.append(
                 Change(f"asset.{symbol}.allowlist", f"allow {symbol} to {'any destination' if dest == '*' else dest}")
             )
-        for dest in sorted(before[token] - after[token]):
+        for dest in sorted(allowed_before[token] - allowed_after[token]):
             changes.append(
                 Change(
                     f"asset.{symbol}.allowlist",
@@ -173,7 +177,10 @@ def _config_changes(old: GuardConfig, new: GuardConfig, symbols: dict[str, tuple
     for w in sorted(set(old.freeze_windows) - set(new.freeze_windows)):
         changes.append(Change("freeze_windows", f"remove freeze window {_window(w)}"))
     if (old.allowed_start, old.allowed_end) != (new.allowed_start, new.allowed_end):
-        fmt = lambda s, e: "any time" if e == 0 else f"{_hm(s)}-{_hm(e)} UTC"  # noqa: E731
+
+        def fmt(start: int, end: int) -> str:
+            return "any time" if end == 0 else f"{_hm(start)}-{_hm(end)} UTC"
+
         changes.append(
             Change(
                 "allowed_hours",
@@ -211,10 +218,17 @@ def _exit_calls(session: Session, vault: VaultRecord, policy: Policy, changes: l
     if wanted is None:
         changes.append(Change("exit", "the template drops `exit:`; the existing exit module stays configured as it is"))
         return []
-    normalise = lambda cfg: (  # noqa: E731
-        sorted(a.lower() for a in cfg[0]), sorted(a.lower() for a in cfg[1]), int(cfg[2]), int(cfg[3]), bool(cfg[4]),
-        sorted(a.lower() for a in cfg[5]),
-    )  # fmt: skip
+
+    def normalise(cfg: Sequence[Any]) -> tuple[list[str], list[str], int, int, bool, list[str]]:
+        return (
+            sorted(a.lower() for a in cfg[0]),
+            sorted(a.lower() for a in cfg[1]),
+            int(cfg[2]),
+            int(cfg[3]),
+            bool(cfg[4]),
+            sorted(a.lower() for a in cfg[5]),
+        )
+
     if normalise(current) == normalise(wanted):
         return []
     old, new = normalise(current), normalise(wanted)
@@ -293,9 +307,17 @@ def apply_change(
         )
     summary = "; ".join(c.description for c in plan.changes) or "re-apply template"
     return T.schedule(
-        session, vault, calls, kind="policy_change", description=summary, salt_seed=plan.policy.template_hash,
-        proposer=proposer, new_guard=new_guard, policy_path=str(template), policy_source=plan.policy.source_text,
-    )  # fmt: skip
+        session,
+        vault,
+        calls,
+        kind="policy_change",
+        description=summary,
+        salt_seed=plan.policy.template_hash,
+        proposer=proposer,
+        new_guard=new_guard,
+        policy_path=str(template),
+        policy_source=plan.policy.source_text,
+    )
 
 
 def _deploy_guard(session: Session, vault: VaultRecord, plan: ChangePlan) -> Address:
@@ -304,10 +326,17 @@ def _deploy_guard(session: Session, vault: VaultRecord, plan: ChangePlan) -> Add
     infra = session.infrastructure()
     deployer = session.contract("GuardDeployer", infra.guard_deployer)
     if plan.current_guard is None:
-        function, args = "deployFor", [
-            vault.safe, vault.timelock, infra.multisend_call_only, vault.exit_module or ZERO_ADDRESS,
-            infra.fallback_handler, plan.config.as_tuple(),
-        ]  # fmt: skip
+        function, args = (
+            "deployFor",
+            [
+                vault.safe,
+                vault.timelock,
+                infra.multisend_call_only,
+                vault.exit_module or ZERO_ADDRESS,
+                infra.fallback_handler,
+                plan.config.as_tuple(),
+            ],
+        )
     else:
         function, args = "deploySuccessor", [plan.current_guard, plan.config.as_tuple()]
     predicted = Address(session.chain.call(deployer.functions[function](*args).call))
@@ -353,20 +382,21 @@ def record_applied(session: Session, op: T.TimelockOp) -> None:
     from custody.policy.template import load_policy_text
 
     policy = load_policy_text(op.policy_source, op.policy_path or "<template>")
+    policy_hash = "0x" + policy.template_hash.hex()
     values = {
         "policy_path": op.policy_path,
         "policy_source": op.policy_source,
-        "policy_hash": "0x" + policy.template_hash.hex(),
+        "policy_hash": policy_hash,
         "risk_class": policy.risk_class,
     }
     if op.new_guard:
         values["guard"] = op.new_guard
     with session.store.begin() as conn:
-        remember_template(conn, values["policy_hash"], op.policy_source, op.policy_path or "<template>")
+        remember_template(conn, policy_hash, op.policy_source, op.policy_path or "<template>")
         conn.execute(vaults.update().where(vaults.c.id == op.vault_id).values(**values))
 
 
-def execute(session: Session, ref: str | int, *, force: bool = False) -> tuple[str, object]:
+def execute(session: Session, ref: str | int, *, force: bool = False) -> tuple[str, Receipt]:
     """``custody tx execute``: execute a proposal, or — when the proposal scheduled a timelock
     operation that is now due — complete that operation. Returns (what, receipt)."""
     proposal = P.get_proposal(session, ref)

@@ -8,6 +8,7 @@ constructor and exposes as ``POLICY_HASH`` — so a template file can be checked
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
@@ -87,7 +88,7 @@ class GuardConfig:
     calls: tuple[tuple[Address, bytes], ...] = ()  # (target, 4-byte selector)
     message_domains: tuple[GuardMessageDomain, ...] = ()
 
-    def as_tuple(self) -> tuple:
+    def as_tuple(self) -> tuple[Any, ...]:
         """The struct as web3/eth-abi expect it."""
         return (
             [(a.token, a.per_tx_limit, a.daily_limit) for a in self.assets],
@@ -113,19 +114,19 @@ class GuardConfig:
         return None
 
     @classmethod
-    def from_chain(cls, raw: tuple) -> GuardConfig:
+    def from_chain(cls, raw: tuple[Any, ...]) -> GuardConfig:
         """Rebuild from ``CustodyGuard.config()`` output."""
         assets, destinations, unrestricted, windows, start, end, kinds, template_hash, calls, domains = raw
         return cls(
-            assets=tuple(GuardAsset(to_checksum_address(t), int(p), int(d)) for t, p, d in assets),
-            destinations=tuple(GuardDestination(to_checksum_address(a), int(m)) for a, m in destinations),
+            assets=tuple(GuardAsset(Address(to_checksum_address(t)), int(p), int(d)) for t, p, d in assets),
+            destinations=tuple(GuardDestination(Address(to_checksum_address(a)), int(m)) for a, m in destinations),
             unrestricted_mask=int(unrestricted),
             freeze_windows=tuple((int(s), int(e)) for s, e in windows),
             allowed_start=int(start),
             allowed_end=int(end),
             timelock_kinds=int(kinds),
             template_hash=bytes(template_hash),
-            calls=tuple((to_checksum_address(t), bytes(sel)) for t, sel in calls),
+            calls=tuple((Address(to_checksum_address(t)), bytes(sel)) for t, sel in calls),
             message_domains=tuple(
                 GuardMessageDomain(Address(to_checksum_address(v)), bytes(n), bytes(h)) for v, n, h in domains
             ),
@@ -165,10 +166,10 @@ def compile_policy(policy: Policy) -> GuardConfig:
 
 
 EXIT_CONFIG_ABI = "(address[],address[],uint256,uint256,bool,address[])"
-NO_EXIT = ([], [], 0, 0, False, [])
+NO_EXIT: tuple[list[str], list[str], int, int, bool, list[str]] = ([], [], 0, 0, False, [])
 
 
-def compile_exit(policy: Policy) -> tuple | None:
+def compile_exit(policy: Policy) -> tuple[Any, ...] | None:
     """The ExitModule configuration (IExitModule.ExitConfig) for ``policy``, or None without ``exit:``."""
     if policy.exit is None:
         return None

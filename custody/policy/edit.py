@@ -6,6 +6,8 @@ scheduled on the vault's timelock, and what the vault record keeps afterwards.
 
 from __future__ import annotations
 
+from typing import Any
+
 import yaml
 
 from custody.exceptions import TemplateError
@@ -21,13 +23,13 @@ def _scalar_span(text: str, node: yaml.ScalarNode) -> tuple[int, int]:
 
 def _owners_node(text: str) -> yaml.MappingNode:
     root = yaml.compose(text, Loader=yaml.SafeLoader)
-    for key, value in root.value:
-        if key.value == "owners":
+    for key, value in root.value if root is not None else []:
+        if key.value == "owners" and isinstance(value, yaml.MappingNode):
             return value
     raise TemplateError("the template has no owners section")
 
 
-def _get(mapping: yaml.MappingNode, name: str):
+def _get(mapping: yaml.MappingNode, name: str) -> Any:
     return next((v for k, v in mapping.value if k.value == name), None)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from eth_utils import keccak, to_checksum_address
@@ -58,7 +59,8 @@ def read_guard(session: Session, guard: str) -> GuardInfo:
     key = ("guard-info", guard.lower())
     if key not in cache:
         cache[key] = _read_guard(session, guard)
-    return cache[key]
+    info: GuardInfo = cache[key]
+    return info
 
 
 def _read_guard(session: Session, guard: str) -> GuardInfo:
@@ -90,7 +92,7 @@ def guard_paused(session: Session, guard: str) -> bool:
 
 
 def _previous_window_totals(
-    session: Session, info: GuardInfo, tokens: list[str], now_hour: int
+    session: Session, info: GuardInfo, tokens: Sequence[str], now_hour: int
 ) -> dict[str, int | None]:
     """What the predecessor guard's ``windowTotal`` would answer at ``now_hour`` (None: it would revert)."""
     if info.previous_guard == ZERO_ADDRESS or not tokens:
@@ -151,12 +153,16 @@ def successor_bindings(session: Session, deployer: str, guard: str) -> GuardBind
         return None
     safe, timelock, multisend, exit_module, handler, previous, guard_deployer, kinds = raw
     return GuardBindings(
-        registered_safe=to_checksum_address(registered), safe=to_checksum_address(safe),
-        timelock=to_checksum_address(timelock), multisend=to_checksum_address(multisend),
-        exit_module=to_checksum_address(exit_module), fallback_handler=to_checksum_address(handler),
-        previous_guard=to_checksum_address(previous), deployer=to_checksum_address(guard_deployer),
+        registered_safe=to_checksum_address(registered),
+        safe=to_checksum_address(safe),
+        timelock=to_checksum_address(timelock),
+        multisend=to_checksum_address(multisend),
+        exit_module=to_checksum_address(exit_module),
+        fallback_handler=to_checksum_address(handler),
+        previous_guard=to_checksum_address(previous),
+        deployer=to_checksum_address(guard_deployer),
         timelock_kinds=int(kinds),
-    )  # fmt: skip
+    )
 
 
 def _symbols(session: Session, info: GuardInfo) -> dict[str, tuple[str, int]]:
@@ -173,7 +179,8 @@ def _symbols(session: Session, info: GuardInfo) -> dict[str, tuple[str, int]]:
                 if token is not None:
                     symbols[asset.token] = (token.symbol, token.decimals)
         cache[key] = symbols
-    return cache[key]
+    cached: dict[str, tuple[str, int]] = cache[key]
+    return cached
 
 
 def next_block_timestamp(session: Session) -> int:
@@ -203,9 +210,10 @@ def preflight(
         model = guard_model(session, safe, timestamp=when)
     except ChainError:
         return Verdict(
-            True, known=False,
+            True,
+            known=False,
             message=f"the installed guard {guard} is not a CustodyGuard; its verdict can only be seen on chain",
-        )  # fmt: skip
+        )
     if model is None:
         return Verdict(True, message="the vault has no guard")
     verdict, _states_after = model.check(to=to, value=value, data=data, operation=operation, timestamp=when)

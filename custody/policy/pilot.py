@@ -23,7 +23,7 @@ from custody.vault import oob
 from custody.vault import proposals as P
 from custody.vault.service import get_vault
 
-Step = Callable[[str, Callable[[], dict]], dict]
+Step = Callable[[str, Callable[[], dict[str, Any]]], dict[str, Any]]
 OUTSIDER = "0x000000000000000000000000000000000000bEEF"  # on no allowlist
 BROKER = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"
 CONFIRMER = "policy-officer"
@@ -108,7 +108,7 @@ def policy_section(
     )
     change: dict[str, Any] = {}
 
-    def schedule() -> dict:
+    def schedule() -> dict[str, Any]:
         plan = C.plan_change(session, vault, tightened)
         proposal, op = C.apply_change(session, vault, tightened, proposer=PROPOSER)
         P.sign(session, proposal, signer)
@@ -129,11 +129,13 @@ def policy_section(
 
     scheduled = step("policy: schedule a tighter template on the hot vault's timelock (5 → 3 ETH per tx)", schedule)
 
-    def complete() -> dict:
+    def complete() -> dict[str, Any]:
         session.chain.rpc("evm_increaseTime", [scheduled["delay_s"] + 1])
         session.chain.mine()
         _what, receipt = C.execute(session, change["proposal"])
         guard = installed_guard(session, get_vault(session, vault).safe)
+        if guard is None:
+            raise AssertionError("the vault lost its guard")
         info = read_guard(session, guard)
         try:
             P.propose_transfer(session, vault, to=BROKER, amount="4", proposer=PROPOSER)

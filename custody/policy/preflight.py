@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any, NoReturn
 
 from eth_abi import decode
 from eth_utils import function_signature_to_4byte_selector as selector_of
@@ -16,7 +17,7 @@ from eth_utils import to_checksum_address
 
 from custody.policy import limits
 from custody.policy.compiled import KIND_BITS, KIND_NAMES, GuardConfig
-from custody.types import ZERO_ADDRESS, Operation, format_amount
+from custody.types import ZERO_ADDRESS, Address, Operation, format_amount
 
 BUCKETS = limits.BUCKETS
 HOUR = 3600
@@ -26,8 +27,15 @@ TRANSFER_KINDS = KIND_BITS["unlisted_transfer"] | KIND_BITS["over_limit_transfer
 AT_EXECUTION = 2**256 - 1  # the scheduling delay passed when an operation is checked at execution
 # ICustodyGuard.Binding, in declaration order (CustodyGuardSuccessorMismatch's second argument)
 SUCCESSOR_BINDINGS = (
-    "safe", "timelock", "multiSend", "exitModule", "fallbackHandler", "deployer", "previousGuard", "timelockKinds",
-)  # fmt: skip
+    "safe",
+    "timelock",
+    "multiSend",
+    "exitModule",
+    "fallbackHandler",
+    "deployer",
+    "previousGuard",
+    "timelockKinds",
+)
 
 TRANSFER = selector_of("transfer(address,uint256)")
 APPROVE = selector_of("approve(address,uint256)")
@@ -117,12 +125,12 @@ class Verdict:
 
     allowed: bool
     error: str | None = None
-    args: tuple = ()
+    args: tuple[Any, ...] = ()
     rule: str | None = None
     message: str = "allowed by the vault's policy"
     known: bool = True  # False: the installed guard is not a CustodyGuard; only the chain can tell
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "known": self.known,
             "allowed": self.allowed,
@@ -184,15 +192,19 @@ class GuardModel:
                 )
             if gas_price != 0:
                 self._reject(
-                    "CustodyGuardRefundForbidden", (gas_price, gas_token, refund_receiver), "operation.no_refunds",
+                    "CustodyGuardRefundForbidden",
+                    (gas_price, gas_token, refund_receiver),
+                    "operation.no_refunds",
                     "gas refunds (non-zero gasPrice) would pay out of the vault outside every limit",
-                )  # fmt: skip
+                )
             if operation == Operation.DELEGATECALL:
                 if to != self.multisend:
                     self._reject(
-                        "CustodyGuardDelegateCallForbidden", (to,), "operation.call_only",
+                        "CustodyGuardDelegateCallForbidden",
+                        (to,),
+                        "operation.call_only",
                         f"DELEGATECALL to {to} is forbidden (only MultiSendCallOnly {self.multisend} may be delegate-called)",
-                    )  # fmt: skip
+                    )
                 self._multisend(data, timestamp, states)
             else:
                 self._call(to, value, data, timestamp, states)
@@ -201,7 +213,7 @@ class GuardModel:
         return Verdict(True), states
 
     # -- checks, in the guard's order -----------------------------------------------------------
-    def _reject(self, error: str, args: tuple, rule: str, message: str) -> None:
+    def _reject(self, error: str, args: tuple[Any, ...], rule: str, message: str) -> NoReturn:
         raise _Reject(Verdict(False, error, tuple(args), rule, message))
 
     def _asset(self, token: str) -> int | None:
@@ -216,9 +228,11 @@ class GuardModel:
         selector = data[:4] if len(data) >= 4 else b"\x00" * 4
         if to == self.safe:
             self._reject(
-                "CustodyGuardSelfCallForbidden", (selector,), "timelock",
+                "CustodyGuardSelfCallForbidden",
+                (selector,),
+                "timelock",
                 f"the vault may not call itself (selector 0x{selector.hex()}): configuration changes go through its timelock",
-            )  # fmt: skip
+            )
         if to == self.timelock:
             self._timelock_call(value, data)
             return
@@ -253,14 +267,18 @@ class GuardModel:
         index = self._asset(to)
         if index is None or to == ZERO_ADDRESS or value != 0:
             self._reject(
-                "CustodyGuardCallForbidden", (to, selector, value), "assets",
+                "CustodyGuardCallForbidden",
+                (to, selector, value),
+                "assets",
                 f"call to {to} (selector 0x{selector.hex()}) is not a transfer of a policy asset",
-            )  # fmt: skip
+            )
         if len(data) != 68 or selector not in (TRANSFER, APPROVE):
             self._reject(
-                "CustodyGuardTokenCallForbidden", (to, selector), f"asset.{self._label(to)[0]}",
+                "CustodyGuardTokenCallForbidden",
+                (to, selector),
+                f"asset.{self._label(to)[0]}",
                 f"only transfer/approve of {self._label(to)[0]} are allowed (got selector 0x{selector.hex()}, {len(data)} bytes)",
-            )  # fmt: skip
+            )
         raw = int.from_bytes(data[4:36], "big")
         if raw >> 160:
             self._reject(
@@ -303,9 +321,11 @@ class GuardModel:
     def _message(self, domain_separator: bytes, timestamp: int) -> None:
         if domain_separator not in self.message_domain_separators:
             self._reject(
-                "CustodyGuardMessageDomainForbidden", (domain_separator,), "messages.domains",
+                "CustodyGuardMessageDomainForbidden",
+                (domain_separator,),
+                "messages.domains",
                 f"the policy does not let the vault sign messages for EIP-712 domain 0x{domain_separator.hex()}",
-            )  # fmt: skip
+            )
         if self.paused:
             self._paused()
         self._time(timestamp)
@@ -334,9 +354,11 @@ class GuardModel:
             )
             if not len(targets) == len(values) == len(payloads):
                 self._reject(
-                    "CustodyGuardCallForbidden", (self.timelock, selector, value), "timelock",
+                    "CustodyGuardCallForbidden",
+                    (self.timelock, selector, value),
+                    "timelock",
                     "a scheduleBatch whose targets, values and payloads differ in length",
-                )  # fmt: skip
+                )
             for target, val, payload in zip(targets, values, payloads):
                 target = to_checksum_address(target)
                 self.require_kind(self.classify(target, val, payload, delay), target, payload)
@@ -353,9 +375,11 @@ class GuardModel:
         if kind & self.config.timelock_kinds == 0:
             name = KIND_NAMES.get(kind, "an operation no policy can allow")
             self._reject(
-                "CustodyGuardTimelockKindForbidden", (kind, target, payload[:4].ljust(4, b"\x00")), "timelock.operations",
+                "CustodyGuardTimelockKindForbidden",
+                (kind, target, payload[:4].ljust(4, b"\x00")),
+                "timelock.operations",
                 f"the policy does not allow '{name}' through the timelock",
-            )  # fmt: skip
+            )
 
     def check_timelock_call(self, target: str, value: int, payload: bytes, timestamp: int) -> Verdict:
         """The guard's ``checkTimelockCall``: may the timelock execute this call of a ready operation now?"""
@@ -398,10 +422,11 @@ class GuardModel:
             new_delay = int.from_bytes(payload[4:36], "big")
             if not limits.MIN_TIMELOCK_DELAY <= new_delay <= limits.MAX_TIMELOCK_DELAY:
                 self._reject(
-                    "CustodyGuardDelayOutOfRange", (new_delay, limits.MIN_TIMELOCK_DELAY, limits.MAX_TIMELOCK_DELAY),
+                    "CustodyGuardDelayOutOfRange",
+                    (new_delay, limits.MIN_TIMELOCK_DELAY, limits.MAX_TIMELOCK_DELAY),
                     "timelock.delay",
                     f"a timelock delay of {new_delay}s is outside {limits.MIN_TIMELOCK_DELAY}s-{limits.MAX_TIMELOCK_DELAY}s",
-                )  # fmt: skip
+                )
             return KIND_BITS["policy"]
         if target == self.exit_module != ZERO_ADDRESS and selector in (EXIT_CONFIGURE, EXIT_CANCEL):
             return KIND_BITS["policy"]
@@ -428,9 +453,11 @@ class GuardModel:
             module = _word_address(inner, 0)
             if module != self.exit_module or module == ZERO_ADDRESS:
                 self._reject(
-                    "CustodyGuardModuleForbidden", (module,), "timelock.operations.modules",
+                    "CustodyGuardModuleForbidden",
+                    (module,),
+                    "timelock.operations.modules",
                     f"{module} is not this vault's exit module: a foreign module would move funds without the guard",
-                )  # fmt: skip
+                )
             return KIND_BITS["modules"]
         if selector == DISABLE_MODULE:
             if length != 68:
@@ -438,9 +465,11 @@ class GuardModel:
             module = _word_address(inner, 1)
             if module == self.timelock:
                 self._reject(
-                    "CustodyGuardModuleForbidden", (module,), "timelock.operations.modules",
+                    "CustodyGuardModuleForbidden",
+                    (module,),
+                    "timelock.operations.modules",
                     "the timelock is the vault's only configuration path and can never be disabled",
-                )  # fmt: skip
+                )
             return KIND_BITS["modules"]
         if selector == SET_GUARD:
             if length != 36:
@@ -453,10 +482,12 @@ class GuardModel:
             handler = _word_address(inner, 0)
             if handler not in (self.fallback_handler, ZERO_ADDRESS):
                 self._reject(
-                    "CustodyGuardFallbackHandlerForbidden", (handler,), "timelock.operations.fallback_handler",
+                    "CustodyGuardFallbackHandlerForbidden",
+                    (handler,),
+                    "timelock.operations.fallback_handler",
                     f"only the vault's CustodyFallbackHandler {self.fallback_handler} (or none) may answer for it, "
                     f"not {handler}",
-                )  # fmt: skip
+                )
             return KIND_BITS["fallback_handler"]
         return 0
 
@@ -465,19 +496,23 @@ class GuardModel:
             required = limits.ZERO_GUARD_DELAY_FACTOR * self.timelock_min_delay
             if delay != AT_EXECUTION and delay < required:
                 self._reject(
-                    "CustodyGuardZeroGuardDelay", (delay, required), "timelock.operations.guard",
+                    "CustodyGuardZeroGuardDelay",
+                    (delay, required),
+                    "timelock.operations.guard",
                     f"removing the guard needs a delay of at least {required}s ({limits.ZERO_GUARD_DELAY_FACTOR}x the "
                     f"timelock's), not {delay}s",
-                )  # fmt: skip
+                )
             return
         facts = self.successor(guard)
         registered = facts.registered_safe if facts is not None else ZERO_ADDRESS
         if facts is None or registered != self.safe:
             self._reject(
-                "CustodyGuardSuccessorNotRegistered", (guard, registered), "timelock.operations.guard",
+                "CustodyGuardSuccessorNotRegistered",
+                (guard, registered),
+                "timelock.operations.guard",
                 f"{guard} was not deployed by this vault's GuardDeployer for this vault"
                 + (f" (it was for {registered})" if registered != ZERO_ADDRESS else ""),
-            )  # fmt: skip
+            )
         assert facts is not None
         expected = (
             ("safe", facts.safe, self.safe),
@@ -491,19 +526,23 @@ class GuardModel:
         for binding, theirs, ours in expected:
             if theirs != ours:
                 self._reject(
-                    "CustodyGuardSuccessorMismatch", (guard, SUCCESSOR_BINDINGS.index(binding)), "timelock.operations.guard",
+                    "CustodyGuardSuccessorMismatch",
+                    (guard, SUCCESSOR_BINDINGS.index(binding)),
+                    "timelock.operations.guard",
                     f"replacement guard {guard} has {binding} {theirs}, this vault needs {ours}",
-                )  # fmt: skip
+                )
         if facts.timelock_kinds & REQUIRED_KINDS != REQUIRED_KINDS:
             self._reject(
-                "CustodyGuardSuccessorMismatch", (guard, SUCCESSOR_BINDINGS.index("timelockKinds")),
+                "CustodyGuardSuccessorMismatch",
+                (guard, SUCCESSOR_BINDINGS.index("timelockKinds")),
                 "timelock.operations.guard",
                 f"replacement guard {guard} would not let the owners schedule every configuration change",
-            )  # fmt: skip
+            )
 
     def _listed_transfer(self, to: str, value: int, data: bytes) -> bool:
         if value == 0 and len(data) >= 4 and (to, data[:4]) in self.config.calls:
             return True
+        token: str
         if not data:
             token, destination = ZERO_ADDRESS, to
         else:
@@ -525,19 +564,22 @@ class GuardModel:
                 if start <= week_second < end:
                     day, rest = divmod(start, 86400)
                     self._reject(
-                        "CustodyGuardFrozen", (k, week_second), f"freeze_windows[{k}]",
+                        "CustodyGuardFrozen",
+                        (k, week_second),
+                        f"freeze_windows[{k}]",
                         f"transfers are frozen: freeze window {k} ({DAYS[day]} {rest // 3600:02d}:{rest % 3600 // 60:02d} UTC, "
                         f"{(end - start) // 60} min) is in force",
-                    )  # fmt: skip
+                    )
         if self.config.allowed_end != 0:
             day_second = timestamp % 86400
             if not self.config.allowed_start <= day_second < self.config.allowed_end:
                 self._reject(
-                    "CustodyGuardOutsideAllowedHours", (day_second, self.config.allowed_start, self.config.allowed_end),
+                    "CustodyGuardOutsideAllowedHours",
+                    (day_second, self.config.allowed_start, self.config.allowed_end),
                     "allowed_hours",
                     f"transfers are only allowed {_hm(self.config.allowed_start)}-{_hm(self.config.allowed_end)} UTC "
                     f"(now {_hm(day_second)})",
-                )  # fmt: skip
+                )
 
     def _allows(self, destination: str, index: int) -> bool:
         for entry in self.config.destinations:
@@ -551,9 +593,11 @@ class GuardModel:
         if not self._allows(destination, index):
             symbol = self._label(token)[0]
             self._reject(
-                "CustodyGuardDestinationNotAllowed", (token, destination), f"asset.{symbol}.allowlist",
+                "CustodyGuardDestinationNotAllowed",
+                (token, destination),
+                f"asset.{symbol}.allowlist",
                 f"{destination} is not on the {symbol} allowlist",
-            )  # fmt: skip
+            )
 
     def _spend(self, index: int, token: str, amount: int, timestamp: int, states: list[SpendState]) -> None:
         asset = self.config.assets[index]
@@ -562,10 +606,12 @@ class GuardModel:
             self._paused()
         if amount > asset.per_tx_limit:
             self._reject(
-                "CustodyGuardPerTxLimitExceeded", (token, amount, asset.per_tx_limit), f"asset.{symbol}.per_tx_limit",
+                "CustodyGuardPerTxLimitExceeded",
+                (token, amount, asset.per_tx_limit),
+                f"asset.{symbol}.per_tx_limit",
                 f"{format_amount(amount, decimals)} {symbol} exceeds the per-transaction limit of "
                 f"{format_amount(asset.per_tx_limit, decimals)} {symbol}",
-            )  # fmt: skip
+            )
         state = states[index]
         # the guard never lets its clock run backwards: an earlier block time counts in the latest hour seen
         now_hour = max(timestamp // HOUR, state.hour) if state.seeded else timestamp // HOUR
@@ -580,20 +626,24 @@ class GuardModel:
         if total + amount > asset.daily_limit:
             remaining = asset.daily_limit - total
             self._reject(
-                "CustodyGuardDailyLimitExceeded", (token, amount, total, asset.daily_limit), f"asset.{symbol}.daily_limit",
+                "CustodyGuardDailyLimitExceeded",
+                (token, amount, total, asset.daily_limit),
+                f"asset.{symbol}.daily_limit",
                 f"{format_amount(amount, decimals)} {symbol} would exceed the rolling 24 h limit of "
                 f"{format_amount(asset.daily_limit, decimals)} {symbol} ({format_amount(total, decimals)} {symbol} already "
                 f"sent, {format_amount(max(remaining, 0), decimals)} {symbol} remaining)",
-            )  # fmt: skip
+            )
         states[index] = replace(
             state, total=total + amount, current=current + amount, hour=now_hour, seeded=True, buckets=tuple(buckets)
         )
 
     def _paused(self) -> None:
         self._reject(
-            "CustodyGuardPaused", (), "pause",
+            "CustodyGuardPaused",
+            (),
+            "pause",
             "the vault is paused: no owner-signed transfer or call until its timelock unpauses it",
-        )  # fmt: skip
+        )
 
     def _roll(self, state: SpendState, buckets: list[tuple[int, int]], now_hour: int) -> int:
         if now_hour - state.hour >= BUCKETS:
@@ -620,9 +670,9 @@ def _hm(seconds: int) -> str:
     return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
 
 
-def _word_address(data: bytes, index: int) -> str:
+def _word_address(data: bytes, index: int) -> Address:
     """The ``index``-th argument word after the selector, as an address (its upper bits checked by the caller)."""
-    return to_checksum_address(data[16 + 32 * index : 36 + 32 * index])
+    return Address(to_checksum_address(data[16 + 32 * index : 36 + 32 * index]))
 
 
 def _is_transfer(value: int, data: bytes) -> bool:

@@ -24,11 +24,16 @@ Absent keys take the defaults shown (a template without the section gets all of 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from custody.types import Address
+
+if TYPE_CHECKING:  # typing only: template imports this module to parse the section
+    from custody.policy.template import _PolicyReader
 
 SEVERITIES = ("info", "warn", "deny")
 ON_ERROR = ("deny", "warn")
@@ -57,15 +62,30 @@ class RiskSettings:
 DEFAULT_SETTINGS = RiskSettings()
 
 
-def parse_risk_section(reader, node: yaml.Node, *, duration) -> RiskSettings | None:
+def parse_risk_section(
+    reader: _PolicyReader, node: yaml.Node | None, *, duration: Callable[[yaml.Node | None, str], int | None]
+) -> RiskSettings | None:
     """Read the section with ``reader`` (a template reader collecting problems); None after problems."""
     before = len(reader.problems)
     top = reader.mapping(
-        node, "risk",
-        allowed={"on_error", "timeout_ms", "warn", "deny", "rules", "lookalike", "address_book", "delegates",
-                 "dust_wei", "anomaly", "sanctions", "reporting_windows"},
-    )  # fmt: skip
-    values: dict = {}
+        node,
+        "risk",
+        allowed={
+            "on_error",
+            "timeout_ms",
+            "warn",
+            "deny",
+            "rules",
+            "lookalike",
+            "address_book",
+            "delegates",
+            "dust_wei",
+            "anomaly",
+            "sanctions",
+            "reporting_windows",
+        },
+    )
+    values: dict[str, Any] = {}
     if "on_error" in top:
         raw = reader.text(top["on_error"], "risk.on_error")
         if raw is not None and raw not in ON_ERROR:

@@ -75,7 +75,7 @@ def _clock(raw: str) -> int:
 
 
 class _PolicyReader(Reader):
-    def controls(self, node, field: str) -> tuple[str, ...]:
+    def controls(self, node: yaml.Node | None, field: str) -> tuple[str, ...]:
         if node is None:
             return ()
         values = self.string_list(node, field)
@@ -86,7 +86,7 @@ class _PolicyReader(Reader):
                 )
         return values
 
-    def address(self, node, field: str, *, allow_zero: bool = False) -> Address | None:
+    def address(self, node: yaml.Node | None, field: str, *, allow_zero: bool = False) -> Address | None:
         raw = self.text(node, field)
         if raw is None:
             return None
@@ -99,7 +99,7 @@ class _PolicyReader(Reader):
             self.error(node, field, exc.message)
             return None
 
-    def labelled(self, node, field: str) -> Labelled | None:
+    def labelled(self, node: yaml.Node | None, field: str) -> Labelled | None:
         if isinstance(node, yaml.ScalarNode):
             address = self.address(node, field)
             return Labelled(address, "") if address else None
@@ -108,7 +108,7 @@ class _PolicyReader(Reader):
         label = self.text(keys["label"], f"{field}.label") if "label" in keys else ""
         return Labelled(address, label or "") if address else None
 
-    def duration(self, node, field: str) -> int | None:
+    def duration(self, node: yaml.Node | None, field: str) -> int | None:
         raw = self.text(node, field)
         if raw is None:
             return None
@@ -118,7 +118,7 @@ class _PolicyReader(Reader):
             self.error(node, field, str(exc))
             return None
 
-    def clock(self, node, field: str) -> int | None:
+    def clock(self, node: yaml.Node | None, field: str) -> int | None:
         raw = self.text(node, field)
         if raw is None:
             return None
@@ -128,7 +128,7 @@ class _PolicyReader(Reader):
             self.error(node, field, str(exc))
             return None
 
-    def amount(self, node, field: str, decimals: int, symbol: str) -> int | None:
+    def amount(self, node: yaml.Node | None, field: str, decimals: int, symbol: str) -> int | None:
         raw = self.text(node, field)
         if raw is None or not self.exact_scalar(node, field, raw):
             return None
@@ -140,9 +140,22 @@ class _PolicyReader(Reader):
 
 
 TOP_KEYS = {
-    "version", "name", "risk_class", "description", "owners", "timelock", "assets",
-    "freeze_windows", "allowed_hours", "out_of_band", "exit", "contract_calls", "attestations", "messages", "risk",
-}  # fmt: skip
+    "version",
+    "name",
+    "risk_class",
+    "description",
+    "owners",
+    "timelock",
+    "assets",
+    "freeze_windows",
+    "allowed_hours",
+    "out_of_band",
+    "exit",
+    "contract_calls",
+    "attestations",
+    "messages",
+    "risk",
+}
 
 
 def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
@@ -251,10 +264,21 @@ def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
     for i, node in enumerate(asset_nodes):
         f = f"assets[{i}]"
         a = r.mapping(
-            node, f,
-            allowed={"asset", "address", "symbol", "decimals", "per_tx_limit", "daily_limit", "allowlist", "out_of_band_above", "controls"},
+            node,
+            f,
+            allowed={
+                "asset",
+                "address",
+                "symbol",
+                "decimals",
+                "per_tx_limit",
+                "daily_limit",
+                "allowlist",
+                "out_of_band_above",
+                "controls",
+            },
             required={"asset", "per_tx_limit", "daily_limit"},
-        )  # fmt: skip
+        )
         kind = r.text(a["asset"], f"{f}.asset") if "asset" in a else None
         token: Address | None = None
         symbol = ETH
@@ -320,19 +344,27 @@ def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
         if kind in ("ETH", "erc20") and per_tx is not None and daily is not None:
             assets.append(
                 AssetRule(
-                    symbol=symbol, token=token, decimals=decimals, per_tx_limit=per_tx, daily_limit=daily,
-                    allowlist=tuple(allow), out_of_band_above=oob, controls=controls, line=Reader.line(node),
+                    symbol=symbol,
+                    token=token,
+                    decimals=decimals,
+                    per_tx_limit=per_tx,
+                    daily_limit=daily,
+                    allowlist=tuple(allow),
+                    out_of_band_above=oob,
+                    controls=controls,
+                    line=Reader.line(node),
                 )
-            )  # fmt: skip
+            )
 
     if len(asset_nodes) > MAX_ASSETS:
         r.error(top["assets"], "assets", f"{len(asset_nodes)} assets; the on-chain guard enforces at most {MAX_ASSETS}")
     destinations = {e.address for a in assets for e in a.allowlist}
     if len(destinations) > MAX_DESTINATIONS:
         r.error(
-            top["assets"], "assets",
+            top["assets"],
+            "assets",
             f"{len(destinations)} distinct allowlisted destinations; the on-chain guard holds at most {MAX_DESTINATIONS}",
-        )  # fmt: skip
+        )
 
     # -- time rules --------------------------------------------------------------------------
     windows: list[tuple[int, FreezeWindow]] = []
@@ -391,17 +423,31 @@ def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
     if r.problems or name is None or risk is None or threshold is None or delay is None:
         return None, r.problems
     policy = Policy(
-        name=name, risk_class=risk, description=description, owners=tuple(owners), threshold=threshold,
-        owners_controls=owners_controls, timelock_delay=delay, timelock_operations=operations,
-        timelock_controls=timelock_controls, assets=tuple(assets), freeze_windows=tuple(w for _, w in windows),
-        allowed_hours=hours, out_of_band=oob_rule, exit=exit_rule, contract_calls=tuple(calls),
-        attestations=attest_rule, message_domains=tuple(domains), source_path=file, source_text=text,
+        name=name,
+        risk_class=risk,
+        description=description,
+        owners=tuple(owners),
+        threshold=threshold,
+        owners_controls=owners_controls,
+        timelock_delay=delay,
+        timelock_operations=operations,
+        timelock_controls=timelock_controls,
+        assets=tuple(assets),
+        freeze_windows=tuple(w for _, w in windows),
+        allowed_hours=hours,
+        out_of_band=oob_rule,
+        exit=exit_rule,
+        contract_calls=tuple(calls),
+        attestations=attest_rule,
+        message_domains=tuple(domains),
+        source_path=file,
+        source_text=text,
         risk=risk_settings or DEFAULT_SETTINGS,
-    )  # fmt: skip
+    )
     return policy, []
 
 
-def _parse_attestations(r: _PolicyReader, node) -> AttestationRule | None:
+def _parse_attestations(r: _PolicyReader, node: yaml.Node | None) -> AttestationRule | None:
     a = r.mapping(node, "attestations", allowed={"attesters", "emit", "controls"}, required={"attesters"})
     attesters: list[Attester] = []
     for i, entry in enumerate(r.sequence(a["attesters"], "attestations.attesters") if "attesters" in a else []):
@@ -432,7 +478,7 @@ def _parse_attestations(r: _PolicyReader, node) -> AttestationRule | None:
     return AttestationRule(tuple(attesters), tuple(emit), controls)
 
 
-def _parse_calls(r: _PolicyReader, node, assets: list[AssetRule]) -> list[ContractCall]:
+def _parse_calls(r: _PolicyReader, node: yaml.Node | None, assets: list[AssetRule]) -> list[ContractCall]:
     from eth_utils import function_signature_to_4byte_selector
 
     calls: list[ContractCall] = []
@@ -478,7 +524,7 @@ def _parse_calls(r: _PolicyReader, node, assets: list[AssetRule]) -> list[Contra
     return calls
 
 
-def _parse_messages(r: _PolicyReader, node, assets: list[AssetRule]) -> list[MessageDomain]:
+def _parse_messages(r: _PolicyReader, node: yaml.Node | None, assets: list[AssetRule]) -> list[MessageDomain]:
     """``messages.domains``: the EIP-712 domains the vault may sign for (ERC-1271)."""
     m = r.mapping(node, "messages", allowed={"domains", "controls"}, required={"domains"})
     controls = r.controls(m.get("controls"), "messages.controls")
@@ -488,18 +534,21 @@ def _parse_messages(r: _PolicyReader, node, assets: list[AssetRule]) -> list[Mes
     for i, entry in enumerate(entries):
         f = f"messages.domains[{i}]"
         d = r.mapping(
-            entry, f, allowed={"name", "version", "verifying_contract", "label", "controls"},
+            entry,
+            f,
+            allowed={"name", "version", "verifying_contract", "label", "controls"},
             required={"name", "verifying_contract"},
-        )  # fmt: skip
+        )
         name = r.text(d["name"], f"{f}.name") if "name" in d else None
         version = r.text(d["version"], f"{f}.version") if "version" in d else None
         verifier = r.address(d["verifying_contract"], f"{f}.verifying_contract") if "verifying_contract" in d else None
         if verifier is not None and verifier in tokens:
             r.error(
-                d["verifying_contract"], f"{f}.verifying_contract",
+                d["verifying_contract"],
+                f"{f}.verifying_contract",
                 f"{verifier} is a policy asset: a signed permit or transfer authorization would move it past "
                 "the limits, so the guard refuses its domain",
-            )  # fmt: skip
+            )
             verifier = None
         label = (r.text(d["label"], f"{f}.label") or "") if "label" in d else ""
         entry_controls = r.controls(d.get("controls"), f"{f}.controls")
@@ -512,18 +561,20 @@ def _parse_messages(r: _PolicyReader, node, assets: list[AssetRule]) -> list[Mes
         domains.append(domain)
     if len(entries) > MAX_MESSAGE_DOMAINS:
         r.error(
-            m["domains"], "messages.domains",
+            m["domains"],
+            "messages.domains",
             f"{len(entries)} message domains; the on-chain guard holds at most {MAX_MESSAGE_DOMAINS}",
-        )  # fmt: skip
+        )
     return domains
 
 
-def _parse_exit(r: _PolicyReader, node, owners: list[Labelled]) -> ExitRule | None:
+def _parse_exit(r: _PolicyReader, node: yaml.Node | None, owners: list[Labelled]) -> ExitRule | None:
     e = r.mapping(
-        node, "exit",
+        node,
+        "exit",
         allowed={"fallback_custodians", "quorum", "council", "escrow_delay", "owners_can_cancel", "controls"},
         required={"fallback_custodians", "quorum", "escrow_delay"},
-    )  # fmt: skip
+    )
     custodians: list[Labelled] = []
     for i, c in enumerate(
         r.sequence(e["fallback_custodians"], "exit.fallback_custodians") if "fallback_custodians" in e else []
@@ -623,4 +674,4 @@ __all__ = [
     "load_policy",
     "load_policy_text",
     "parse_duration",
-]  # fmt: skip
+]

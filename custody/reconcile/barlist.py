@@ -21,6 +21,7 @@ from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
+from typing import Any
 
 from custody._keccak import keccak256
 
@@ -101,7 +102,7 @@ class Bar:
     def fine_units(self) -> int:
         return self.fine_milli * MILLI_OZ_UNITS
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "row": self.row,
             "serial": self.serial,
@@ -157,7 +158,7 @@ class PackedIds(Sequence[bytes]):
     __hash__ = None  # type: ignore[assignment]
 
 
-class _Column(Sequence):
+class _Column(Sequence[Any]):
     """A read-only column that compares equal to any sequence with the same items (a list, another column)."""
 
     __slots__ = ()
@@ -195,13 +196,13 @@ class Coded(_Column):
 
     __slots__ = ("_codes", "_index", "values")
 
-    def __init__(self, values: Iterable = ()) -> None:
-        self.values: list = []
-        self._index: dict = {}
+    def __init__(self, values: Iterable[Any] = ()) -> None:
+        self.values: list[Any] = []
+        self._index: dict[str, Any] = {}
         self._codes = array("B")
         self.extend(values)
 
-    def extend(self, values: Iterable) -> None:
+    def extend(self, values: Iterable[Any]) -> None:
         values = values if isinstance(values, (list, tuple)) else list(values)
         index = self._index
         for value in set(values) - index.keys():
@@ -215,7 +216,7 @@ class Coded(_Column):
         self._codes.extend(map(index.__getitem__, values))
 
     @property
-    def codes(self) -> array:
+    def codes(self) -> array[int]:
         return self._codes
 
     def __len__(self) -> int:
@@ -282,7 +283,7 @@ class BarList:
     vault_locations: list[str]
     custodians: list[str]
     bar_ids: Sequence[bytes]  # a list, or PackedIds for streamed lists
-    _index: dict = field(default_factory=dict, repr=False, compare=False)
+    _index: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.bar_ids)
@@ -295,9 +296,17 @@ class BarList:
 
     def bar(self, i: int) -> Bar:
         return Bar(
-            self.rows[i], self.serials[i], self.refiners[i], self.years[i], self.gross_milli[i],
-            self.fineness_tenths[i], self.fine_milli[i], self.vault_locations[i], self.custodians[i], self.bar_ids[i],
-        )  # fmt: skip
+            self.rows[i],
+            self.serials[i],
+            self.refiners[i],
+            self.years[i],
+            self.gross_milli[i],
+            self.fineness_tenths[i],
+            self.fine_milli[i],
+            self.vault_locations[i],
+            self.custodians[i],
+            self.bar_ids[i],
+        )
 
     def total_fine_milli(self) -> int:
         return sum(self.fine_milli)

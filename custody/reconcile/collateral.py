@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from eth_utils import keccak
@@ -39,12 +40,16 @@ class CollateralInfo:
     allocated: int
     issuer_vault: str | None  # the workspace vault whose Safe holds ISSUER_ROLE, if any
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
-            "address": self.address, "name": self.name, "symbol": self.symbol, "version": self.version,
-            "supply": format_units(self.supply), "allocated_fine_oz": format_units(self.allocated),
+            "address": self.address,
+            "name": self.name,
+            "symbol": self.symbol,
+            "version": self.version,
+            "supply": format_units(self.supply),
+            "allocated_fine_oz": format_units(self.allocated),
             "issuer_vault": self.issuer_vault,
-        }  # fmt: skip
+        }
 
 
 def require_collateral_token(session: Session, token: str) -> CollateralInfo:
@@ -89,8 +94,13 @@ def register(session: Session, token: str) -> CollateralInfo:
     """Record an existing CollateralToken in the workspace (checked first)."""
     info = require_collateral_token(session, token)
     with session.store.begin() as conn:
-        record_deployment(conn, session.chain_id, (PREFIX + info.symbol)[:64], address=info.address,
-                          codehash=codehash(session.chain, info.address) or "")  # fmt: skip
+        record_deployment(
+            conn,
+            session.chain_id,
+            (PREFIX + info.symbol)[:64],
+            address=info.address,
+            codehash=codehash(session.chain, info.address) or "",
+        )
     return info
 
 
@@ -122,8 +132,9 @@ def issue_bars(
         raise ReconcileError(f"no vault of this workspace holds the issuer role of {info.symbol} ({info.address})")
     bars = load_bar_list(bars_path)
     rows = [bars.bar(i).as_dict() for i in range(len(bars))]
-    batch = S.allocate_and_mint(session, info.issuer_vault, info.address, rows, to=parse_address(to, what="holder"),
-                                signers=signers)  # fmt: skip
+    batch = S.allocate_and_mint(
+        session, info.issuer_vault, info.address, rows, to=parse_address(to, what="holder"), signers=signers
+    )
     return require_collateral_token(session, info.address), batch, bars
 
 
@@ -143,4 +154,4 @@ def resolve_token(session: Session, ref: str) -> str:
             f"no CollateralToken {ref!r} is recorded in this workspace (known: {', '.join(known) or 'none'})",
             hint="deploy one with `custody collateral deploy` or record it with `custody collateral register ADDRESS`",
         )
-    return address
+    return str(address)

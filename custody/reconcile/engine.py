@@ -26,6 +26,7 @@ import heapq
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -56,7 +57,7 @@ class Totals:
     def shortfall(self) -> int:
         return max(0, self.supply - self.verified_backing)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "supply": str(self.supply),
             "onchain_allocated": str(self.onchain_allocated),
@@ -86,9 +87,11 @@ class ListDiff:
     minted: int  # in (since_block, at_block]
     burned: int
 
-    def as_dict(self) -> dict:
-        return {k: (str(v) if k in ("added_fine", "removed_fine", "list_change", "minted", "burned") else v)
-                for k, v in self.__dict__.items()}  # fmt: skip
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            k: (str(v) if k in ("added_fine", "removed_fine", "list_change", "minted", "burned") else v)
+            for k, v in self.__dict__.items()
+        }
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,7 @@ class Reconciliation:
     at_block: int
     totals: Totals
     findings: tuple[Finding, ...]
-    custodians: tuple[dict, ...]  # per (custodian, vault location): bars, listed, verified
+    custodians: tuple[dict[str, Any], ...]  # per (custodian, vault location): bars, listed, verified
     diff: ListDiff | None
     allocated: Mapping[bytes, int] = field(repr=False, compare=False, default_factory=dict)  # bar id → event
 
@@ -144,7 +147,7 @@ def reconcile(
 
 
 # -- bar ids as integers: the joins run on sorted numpy arrays, not on million-entry dicts ---------------
-def _id_words(ids: Sequence[bytes], what: str) -> np.ndarray:
+def _id_words(ids: Sequence[bytes], what: str) -> np.ndarray[Any, Any]:
     """The ids as an (n, 4) array of 64-bit words: a view of a packed buffer, or one copy of a list."""
     if isinstance(ids, PackedIds):
         buffer: bytes | memoryview = ids.buffer
@@ -155,7 +158,7 @@ def _id_words(ids: Sequence[bytes], what: str) -> np.ndarray:
     return np.frombuffer(buffer, dtype="<u8").reshape(-1, 4)
 
 
-def _join_keys(listed: np.ndarray, events: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _join_keys(listed: np.ndarray[Any, Any], events: np.ndarray[Any, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One integer per bar id, equal exactly when the ids are equal: (the list's keys, the events' keys sorted,
     the events' stable sort order — chain order within a bar).
 
@@ -202,14 +205,14 @@ def _prefixes_collide(listed, events, list_keys, sorted_keys, order) -> bool:
 class _Replay:
     """The allocation record replayed per bar: the live bars (sorted by key) and what the replay found."""
 
-    live_keys: np.ndarray  # join key of each live bar, ascending
-    live_events: np.ndarray  # its first live BarAllocated event (index into record.bars)
+    live_keys: np.ndarray[Any, Any]  # join key of each live bar, ascending
+    live_events: np.ndarray[Any, Any]  # its first live BarAllocated event (index into record.bars)
     extra: list[tuple[int, list[int], int]]  # per duplicated bar, in report order: (first live event, further
     # live events, position in live_keys)
     findings: list[Finding]
 
 
-def _replay(record: OnchainRecord, sorted_keys: np.ndarray, order: np.ndarray) -> _Replay:
+def _replay(record: OnchainRecord, sorted_keys: np.ndarray[Any, Any], order: np.ndarray[Any, Any]) -> _Replay:
     """Replay the allocation record in chain order, bar by bar (a bar's state depends on its own events only).
     Bars with one event (nearly all) are settled in numpy; only bars with several go through the loop."""
     bars = record.bars
@@ -267,7 +270,7 @@ class LiveAllocations(Mapping[bytes, int]):
     """bar id → its first live BarAllocated event (index into ``record.bars``), in chain order; a dict is built
     only if a caller looks an id up."""
 
-    def __init__(self, events: np.ndarray, ids: Sequence[bytes]) -> None:
+    def __init__(self, events: np.ndarray[Any, Any], ids: Sequence[bytes]) -> None:
         self._events, self._ids = np.sort(events), ids
         self._lookup: dict[bytes, int] | None = None
 
@@ -287,7 +290,7 @@ _JOIN_CHUNK = 131_072  # listed bars compared per step (bounds the temporary int
 _MAX_MILLI = 2**62  # on-chain weights in milli-oz below this are compared as int64; others exactly, one by one
 
 
-def _match_list(bars: BarList, record: OnchainRecord, list_keys: np.ndarray, replay: _Replay):
+def _match_list(bars: BarList, record: OnchainRecord, list_keys: np.ndarray[Any, Any], replay: _Replay):
     """Per listed bar: is it live on-chain, and with the listed weight? Returns (live mask, position of each
     listed bar's live bar in ``replay.live_keys``, mismatched positions in the list, verified backing)."""
     live_keys, weights = replay.live_keys, record.bars.amounts
@@ -318,8 +321,9 @@ def _reconcile(
 ) -> Reconciliation:
     findings: list[Finding] = []
     weights = record.bars.amounts
-    list_keys, sorted_keys, order = _join_keys(_id_words(bars.bar_ids, "the bar list"),
-                                               _id_words(record.bars.keys, "the bar events"))  # fmt: skip
+    list_keys, sorted_keys, order = _join_keys(
+        _id_words(bars.bar_ids, "the bar list"), _id_words(record.bars.keys, "the bar events")
+    )
     replay = _replay(record, sorted_keys, order)
     del sorted_keys, order
     findings += replay.findings
@@ -408,9 +412,14 @@ def _reconcile(
         a for a, to in zip(t.amounts, t.counterparties) if to == ZERO
     )
     totals = Totals(
-        supply=supply, onchain_allocated=onchain_allocated, verified_backing=verified,
-        listed=bars.total_fine_units(), bars_listed=len(bars), bars_allocated=len(replay.live_keys), bars_verified=matched,
-    )  # fmt: skip
+        supply=supply,
+        onchain_allocated=onchain_allocated,
+        verified_backing=verified,
+        listed=bars.total_fine_units(),
+        bars_listed=len(bars),
+        bars_allocated=len(replay.live_keys),
+        bars_verified=matched,
+    )
     if supply > onchain_allocated:
         findings.append(
             _finding(
@@ -439,10 +448,13 @@ def _reconcile(
         diff, diff_findings = _list_changes(bars, previous, record, since_block)
         findings += diff_findings
     return Reconciliation(
-        at_block=record.at_block, totals=totals, findings=tuple(findings),
-        custodians=_custodian_totals(bars, found), diff=diff,
+        at_block=record.at_block,
+        totals=totals,
+        findings=tuple(findings),
+        custodians=_custodian_totals(bars, found),
+        diff=diff,
         allocated=LiveAllocations(replay.live_events, record.bars.keys),
-    )  # fmt: skip
+    )
 
 
 def _check_batches(record: OnchainRecord, onchain_allocated: int) -> None:
@@ -503,8 +515,12 @@ def _provenance(record: OnchainRecord) -> list[Finding]:
     return findings
 
 
-_ASSAY = (("year", "years"), ("gross_weight_oz", "gross_milli"), ("fineness", "fineness_tenths"),
-          ("fine_weight_oz", "fine_milli"))  # fmt: skip
+_ASSAY = (
+    ("year", "years"),
+    ("gross_weight_oz", "gross_milli"),
+    ("fineness", "fineness_tenths"),
+    ("fine_weight_oz", "fine_milli"),
+)
 
 
 def _list_changes(
@@ -543,12 +559,17 @@ def _list_changes(
     burned = sum(s.amounts[i] for i in in_period if s.kinds[i] != _MINT)
     change = bars.total_fine_units() - previous.total_fine_units()
     diff = ListDiff(
-        since_block=since_block, added=len(added), removed=len(removed),
-        altered=sum(1 for f in findings if f.kind is FindingKind.BAR_ALTERED), moved=moved,
+        since_block=since_block,
+        added=len(added),
+        removed=len(removed),
+        altered=sum(1 for f in findings if f.kind is FindingKind.BAR_ALTERED),
+        moved=moved,
         added_fine=sum(bars.fine_milli[now[b]] for b in added) * MILLI_OZ_UNITS,
         removed_fine=sum(previous.fine_milli[before[b]] for b in removed) * MILLI_OZ_UNITS,
-        list_change=change, minted=minted, burned=burned,
-    )  # fmt: skip
+        list_change=change,
+        minted=minted,
+        burned=burned,
+    )
     net = minted - burned
     if net != change:
         severity = Severity.CRITICAL if net > change else Severity.WARNING
@@ -565,7 +586,7 @@ def _list_changes(
     return diff, findings
 
 
-def _custodian_totals(bars: BarList, allocated: np.ndarray) -> tuple[dict, ...]:
+def _custodian_totals(bars: BarList, allocated: np.ndarray[Any, Any]) -> tuple[dict[str, Any], ...]:
     """Bars and fine weight per (custodian, vault location): listed, and of those allocated on-chain."""
     custodians, locations = sorted(set(bars.custodians)), sorted(set(bars.vault_locations))
     c_code = {c: n for n, c in enumerate(custodians)}
@@ -580,17 +601,20 @@ def _custodian_totals(bars: BarList, allocated: np.ndarray) -> tuple[dict, ...]:
     np.add.at(weight_allocated, codes[allocated], fine[allocated])
     return tuple(
         {
-            "custodian": custodians[g // len(locations)], "vault_location": locations[g % len(locations)],
-            "bars": int(counts[g]), "fine": str(int(weight[g]) * MILLI_OZ_UNITS),
-            "fine_oz": format_units(int(weight[g]) * MILLI_OZ_UNITS), "bars_allocated": int(counts_allocated[g]),
+            "custodian": custodians[g // len(locations)],
+            "vault_location": locations[g % len(locations)],
+            "bars": int(counts[g]),
+            "fine": str(int(weight[g]) * MILLI_OZ_UNITS),
+            "fine_oz": format_units(int(weight[g]) * MILLI_OZ_UNITS),
+            "bars_allocated": int(counts_allocated[g]),
             "allocated_fine": str(int(weight_allocated[g]) * MILLI_OZ_UNITS),
         }
         for g in range(n)
         if counts[g]
-    )  # fmt: skip
+    )
 
 
-def _int_column(column: Sequence, convert=None) -> np.ndarray:
+def _int_column(column: Sequence[Any], convert=None) -> np.ndarray[Any, Any]:
     """A bar list column as int64 (through ``convert``), from a :class:`Coded` column's codes when it is one."""
     if isinstance(column, Coded):
         values = column.values if convert is None else list(map(convert, column.values))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class Severity(str, enum.Enum):
@@ -51,7 +52,7 @@ class EventRef:
     log_index: int
     tx_hash: str | None = None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"event": self.event, "block": self.block, "log_index": self.log_index, "tx_hash": self.tx_hash}
 
 
@@ -63,7 +64,7 @@ class Finding:
     severity: Severity
     message: str
     bar_id: str | None = None  # 0x… when the finding is about one bar
-    bar: dict | None = None  # the bar as listed (current list; previous for removed bars)
+    bar: dict[str, Any] | None = None  # the bar as listed (current list; previous for removed bars)
     events: tuple[EventRef, ...] = ()
     amounts: dict[str, str] = field(default_factory=dict)  # base units (1 fine oz = 10**18)
 
@@ -75,7 +76,7 @@ class Finding:
         )
         return Finding(self.kind, self.severity, self.message, self.bar_id, self.bar, events, self.amounts)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind.value,
             "severity": self.severity.value,

@@ -14,6 +14,7 @@ import enum
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -70,7 +71,7 @@ def ensure_tables(store: Store) -> None:
     metadata.create_all(store.engine, checkfirst=True)
 
 
-def layouts() -> dict:
+def layouts() -> dict[str, Any]:
     return layouts_from_abi(load_artifact("CollateralToken").abi, EVENTS)
 
 
@@ -78,16 +79,32 @@ def stream_name(chain_id: int, token: str) -> str:
     return f"collateral:{chain_id}:{token.lower()}"
 
 
-ROW_COLUMNS = ("chain_id", "token", "kind", "block_number", "log_index", "tx_hash", "bar_id", "batch", "account",
-               "counterparty", "amount", "bar_count")  # fmt: skip
+ROW_COLUMNS = (
+    "chain_id",
+    "token",
+    "kind",
+    "block_number",
+    "log_index",
+    "tx_hash",
+    "bar_id",
+    "batch",
+    "account",
+    "counterparty",
+    "amount",
+    "bar_count",
+)
 _KIND = {
-    "BarAllocated": EventKind.ALLOCATED, "BarDeallocated": EventKind.DEALLOCATED,
-    "BatchAllocated": EventKind.BATCH_ALLOCATED, "BatchDeallocated": EventKind.BATCH_DEALLOCATED,
-    "Minted": EventKind.MINTED, "Burned": EventKind.BURNED, "Transfer": EventKind.TRANSFER,
-}  # fmt: skip
+    "BarAllocated": EventKind.ALLOCATED,
+    "BarDeallocated": EventKind.DEALLOCATED,
+    "BatchAllocated": EventKind.BATCH_ALLOCATED,
+    "BatchDeallocated": EventKind.BATCH_DEALLOCATED,
+    "Minted": EventKind.MINTED,
+    "Burned": EventKind.BURNED,
+    "Transfer": EventKind.TRANSFER,
+}
 
 
-def _row(chain_id: int, log: DecodedLog) -> tuple:
+def _row(chain_id: int, log: DecodedLog) -> tuple[Any, ...]:
     """A decoded log as a ``collateral_events`` row, in :data:`ROW_COLUMNS` order."""
     v = log.values
     kind = _KIND[log.event]
@@ -101,7 +118,7 @@ def _row(chain_id: int, log: DecodedLog) -> tuple:
     return (*head, None, None, v[0], v[1], str(v[2]), None)  # Transfer(from, to, value)
 
 
-def insert_rows(store: Store, conn: Connection, rows: list[tuple]) -> None:
+def insert_rows(store: Store, conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     """Plain DBAPI executemany (several times faster than Core's for tens of thousands of rows)."""
     style = store.engine.dialect.paramstyle
     mark = "?" if style == "qmark" else ":{}" if style == "named" else "%s"
@@ -252,12 +269,12 @@ def _placeholders(style: str, names: list[str]) -> dict[str, str]:
     return {n: f":{n}" for n in names}
 
 
-def _cursor(store: Store, conn, sql: str, params: dict):
+def _cursor(store: Store, conn: Connection, sql: str, params: dict[str, Any]):
     """Plain DBAPI cursor (SQLAlchemy's Row objects cost more than the query for a million rows)."""
     style = store.engine.dialect.paramstyle
     marks = _placeholders(style, list(params))
     text = sql.format(**marks)
-    args: tuple | dict = tuple(params.values()) if style in ("qmark", "format") else params
+    args: tuple[Any, ...] | dict[str, Any] = tuple(params.values()) if style in ("qmark", "format") else params
     cursor = conn.connection.cursor()
     cursor.execute(text, args)
     return cursor
@@ -278,7 +295,9 @@ class _Builder:
         self.counterparties: list[str] = []
         self.amounts: list[int] = []
 
-    def add(self, rows: list[tuple], amounts: dict[str, int], key: bool, account: bool, counterparty: bool) -> None:
+    def add(
+        self, rows: list[tuple[Any, ...]], amounts: dict[str, int], key: bool, account: bool, counterparty: bool
+    ) -> None:
         kinds, blocks, logs, keys, accounts, counterparties, texts = zip(*rows)
         self.kinds.extend(kinds)
         self.blocks.extend(blocks)
@@ -310,8 +329,9 @@ class _Builder:
 
     def columns(self) -> EventColumns:
         keys = PackedIds(self.packed) if self.packed is not None else self.keys
-        return EventColumns(self.kinds, self.blocks, self.log_indexes, keys, self.accounts, self.counterparties,
-                            self.amounts)  # fmt: skip
+        return EventColumns(
+            self.kinds, self.blocks, self.log_indexes, keys, self.accounts, self.counterparties, self.amounts
+        )
 
 
 def _empty() -> EventColumns:
@@ -330,11 +350,11 @@ def _merge(runs: list[EventColumns]) -> EventColumns:
     del blocks, logs
     positions = order.tolist()
 
-    def typed(code: str, x: array, y: array) -> array:
+    def typed(code: str, x: array[int], y: array[int]) -> array:
         merged = np.concatenate([np.frombuffer(x, dtype=code), np.frombuffer(y, dtype=code)])[order]
         return array(code, merged.tobytes())
 
-    def listed(x: Sequence, y: Sequence) -> list:
+    def listed(x: Sequence[Any], y: Sequence[Any]) -> list[Any]:
         both = [*x, *y]
         return list(map(both.__getitem__, positions)) if both else []
 
@@ -344,9 +364,14 @@ def _merge(runs: list[EventColumns]) -> EventColumns:
     else:
         keys = listed(a.keys, b.keys)
     return EventColumns(
-        typed("b", a.kinds, b.kinds), typed("q", a.blocks, b.blocks), typed("q", a.log_indexes, b.log_indexes), keys,
-        listed(a.accounts, b.accounts), listed(a.counterparties, b.counterparties), listed(a.amounts, b.amounts),
-    )  # fmt: skip
+        typed("b", a.kinds, b.kinds),
+        typed("q", a.blocks, b.blocks),
+        typed("q", a.log_indexes, b.log_indexes),
+        keys,
+        listed(a.accounts, b.accounts),
+        listed(a.counterparties, b.counterparties),
+        listed(a.amounts, b.amounts),
+    )
 
 
 def load_record(
@@ -365,8 +390,15 @@ def load_record(
             if group not in wanted:
                 loaded[group] = _empty()
                 continue
-            columns = ["kind", "block_number", "log_index", key or "NULL", "account" if with_account else "NULL",
-                       "counterparty" if with_counterparty else "NULL", "amount"]  # fmt: skip
+            columns = [
+                "kind",
+                "block_number",
+                "log_index",
+                key or "NULL",
+                "account" if with_account else "NULL",
+                "counterparty" if with_counterparty else "NULL",
+                "amount",
+            ]
             runs = []
             for kind in kinds:  # one run per kind, each in chain order (the table is clustered that way)
                 sql = (

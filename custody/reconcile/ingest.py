@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -61,7 +62,7 @@ class RowError:
         where = f"row {self.row}" + (f", column {self.column}" if self.column else "")
         return f"{where}: {self.message}"
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"row": self.row, "column": self.column, "message": self.message}
 
 
@@ -333,7 +334,7 @@ def _json_kind(value: object) -> str:
 # mapped back onto the column. A check returns (parsed value, None) or (None, problem sentence).
 
 
-def _column(name: str, values: list[str], rows: list[int], check: R.Check, errors: _Errors) -> list:
+def _column(name: str, values: list[str], rows: list[int], check: R.Check, errors: _Errors) -> list[Any]:
     verdicts = {value: check(value) for value in set(values)}
     bad = {value: problem for value, (_parsed, problem) in verdicts.items() if problem is not None}
     if bad:
@@ -375,13 +376,13 @@ class _Part:
 
     rows: list[int]
     serials: list[str]
-    codes: list
-    years: list
-    gross: list
-    fineness: list
-    fine: list
-    locations: list
-    custodians: list
+    codes: list[Any]
+    years: list[Any]
+    gross: list[Any]
+    fineness: list[Any]
+    fine: list[Any]
+    locations: list[Any]
+    custodians: list[Any]
     ids: list[bytes]
 
 
@@ -405,7 +406,7 @@ def _assemble(parts: list[_Part], errors: _Errors, *, source: str, sha256: str, 
     if len(parts) == 1:
         p = parts[0]
     else:
-        joined: dict[str, list] = {}
+        joined: dict[str, list[Any]] = {}
         for name in _Part.__dataclass_fields__:
             joined[name] = column = []
             for part in parts:
@@ -423,10 +424,20 @@ def _assemble(parts: list[_Part], errors: _Errors, *, source: str, sha256: str, 
                     )
     errors.raise_if_any(source)
     return BarList(
-        source=source, sha256=sha256, format=fmt, rows=rows, serials=serials, refiners=p.codes, years=p.years,
-        gross_milli=p.gross, fineness_tenths=p.fineness, fine_milli=p.fine, vault_locations=p.locations,
-        custodians=p.custodians, bar_ids=ids,
-    )  # fmt: skip
+        source=source,
+        sha256=sha256,
+        format=fmt,
+        rows=rows,
+        serials=serials,
+        refiners=p.codes,
+        years=p.years,
+        gross_milli=p.gross,
+        fineness_tenths=p.fineness,
+        fine_milli=p.fine,
+        vault_locations=p.locations,
+        custodians=p.custodians,
+        bar_ids=ids,
+    )
 
 
 def _has_duplicates(ids: list[bytes]) -> bool:
@@ -450,7 +461,7 @@ def _bar_ids(codes: list[str | None], serials: list[str], ok: list[bool]) -> lis
     ]
 
 
-def _check_fine_weights(rows, cells, gross: list, fineness: list, fine: list, errors: _Errors) -> None:
+def _check_fine_weights(rows, cells, gross: list[Any], fineness: list[Any], fine: list[Any], errors: _Errors) -> None:
     """Exact: |fine - gross × fineness/1000| <= tolerance, in integers (fineness in tenths of per mille)."""
     if None in gross or None in fineness or None in fine:
         candidates = [i for i, t in enumerate(zip(gross, fineness, fine)) if None not in t]
@@ -466,8 +477,9 @@ def _check_fine_weights(rows, cells, gross: list, fineness: list, fine: list, er
         i = candidates[k] if candidates is not None else k
         expected = Decimal(gross[i] * fineness[i]) / Decimal(10**7)
         errors.add(
-            rows[i], "fine_weight_oz",
+            rows[i],
+            "fine_weight_oz",
             f"fine_weight_oz {cells['fine_weight_oz'][i]} differs from gross_weight_oz × fineness = "
             f"{cells['gross_weight_oz'][i]} × {cells['fineness'][i]}/1000 = {expected.normalize():f} "
             f"by more than {format_milli(R.FINE_TOLERANCE_MILLI)} oz",
-        )  # fmt: skip
+        )

@@ -28,17 +28,25 @@ HOLDER = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"  # the prime broker / firs
 ISSUER_VAULT = "collateral-issuer"
 SEEDED_KINDS = {"allocated_not_in_list": 1, "listed_not_allocated": 1, "weight_mismatch": 1, "backing_shortfall": 1}
 
-Step = Callable[[str, Callable[[], dict]], dict]
+Step = Callable[[str, Callable[[], dict[str, Any]]], dict[str, Any]]
 
 
 def _run_summary(run) -> dict[str, Any]:
     r = run.reconciliation
     return {
-        "bars_file": run.bars.source, "bars_sha256": run.bars.sha256, "bars": len(run.bars), "at_block": run.at_block,
-        "supply": str(r.totals.supply), "verified_backing": str(r.totals.verified_backing),
-        "findings": len(r.findings), "finding_counts": r.counts(), "backing_short": r.backing_short,
-        "exit_code": run.exit_code, "html": run.html, "run_id": run.run_id,
-    }  # fmt: skip
+        "bars_file": run.bars.source,
+        "bars_sha256": run.bars.sha256,
+        "bars": len(run.bars),
+        "at_block": run.at_block,
+        "supply": str(r.totals.supply),
+        "verified_backing": str(r.totals.verified_backing),
+        "findings": len(r.findings),
+        "finding_counts": r.counts(),
+        "backing_short": r.backing_short,
+        "exit_code": run.exit_code,
+        "html": run.html,
+        "run_id": run.run_id,
+    }
 
 
 def seed_discrepancies(rows: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -57,25 +65,37 @@ def collateral_section(step: Step, session: Session, issuer_template: Path, fold
     signers = [anvil_signer(1)]  # the hot template is 1-of-2
     issuer: dict[str, Any] = {}
 
-    def setup() -> dict:
+    def setup() -> dict[str, Any]:
         record, deployed = T.create_issuer_vault(
             session, issuer_template, folder, name=ISSUER_VAULT, token_name="Custody Gold", symbol="cGOLD"
         )
         facts = {"tx_hash": record.created_tx}
         issuer.update(vault=record.name, safe=record.safe, token=deployed.address)
-        return {"issuer_vault": record.name, "safe": record.safe, "timelock": record.timelock,
-                "vault_tx": facts["tx_hash"], "token": deployed.address, "token_tx": deployed.tx_hash,
-                "template": record.policy_path}  # fmt: skip
+        return {
+            "issuer_vault": record.name,
+            "safe": record.safe,
+            "timelock": record.timelock,
+            "vault_tx": facts["tx_hash"],
+            "token": deployed.address,
+            "token_tx": deployed.tx_hash,
+            "template": record.policy_path,
+        }
 
     info = step("collateral: issuer vault + CollateralToken (cGOLD)", setup)
     first_rows, second_rows = S.generate_rows(16, seed=1), S.generate_rows(8, seed=2, start=16)
     batches = []
 
-    def issue(rows: list[dict[str, str]]) -> dict:
+    def issue(rows: list[dict[str, str]]) -> dict[str, Any]:
         b = S.allocate_and_mint(session, issuer["vault"], issuer["token"], rows, to=HOLDER, signers=signers)
         batches.append(b)
-        return {"batch": "0x" + b.batch.hex(), "bars": b.bars, "fine_weight": str(b.fine_weight),
-                "allocate_tx": b.allocate_tx, "mint_tx": b.mint_tx, "block": b.block}  # fmt: skip
+        return {
+            "batch": "0x" + b.batch.hex(),
+            "bars": b.bars,
+            "fine_weight": str(b.fine_weight),
+            "allocate_tx": b.allocate_tx,
+            "mint_tx": b.mint_tx,
+            "block": b.block,
+        }
 
     first = step("collateral: allocate 16 bars and mint against them", lambda: issue(first_rows))
     list1 = S.write_csv(folder / "bars-1.csv", first_rows)
@@ -99,7 +119,13 @@ def collateral_section(step: Step, session: Session, issuer_template: Path, fold
         lambda: _run_summary(run_reconcile(session, issuer["token"], seeded_list, html_path=folder / "seeded.html")),
     )
     return {
-        **info, "holder": HOLDER, "batches": [first, second], "clean": clean1, "clean_with_previous": clean2,
-        "seeded": seeded, "seeded_expected": SEEDED_KINDS, "seeded_as_expected": seeded["finding_counts"] == SEEDED_KINDS,
+        **info,
+        "holder": HOLDER,
+        "batches": [first, second],
+        "clean": clean1,
+        "clean_with_previous": clean2,
+        "seeded": seeded,
+        "seeded_expected": SEEDED_KINDS,
+        "seeded_as_expected": seeded["finding_counts"] == SEEDED_KINDS,
         "bar_lists": [str(list1), str(list2)],
-    }  # fmt: skip
+    }

@@ -13,6 +13,8 @@ import io
 from collections import Counter
 from pathlib import Path
 
+from matplotlib.figure import Figure
+
 from custody.reconcile.barlist import BarList, format_units
 from custody.reconcile.engine import Reconciliation
 from custody.reconcile.findings import SEVERITY, FindingKind, Severity
@@ -28,9 +30,10 @@ def history(bars: BarList, record: OnchainRecord) -> dict[str, tuple[list[int], 
     series: dict[str, tuple[list[int], list[int]]] = {}
     t = record.transfers
     deltas = [
-        (b, a if f == ZERO else -a) for b, a, f, to in zip(t.blocks, t.amounts, t.accounts, t.counterparties)
+        (b, a if f == ZERO else -a)
+        for b, a, f, to in zip(t.blocks, t.amounts, t.accounts, t.counterparties)
         if f == ZERO or to == ZERO
-    ]  # fmt: skip
+    ]
     series["supply"] = _cumulative(deltas)
     b = record.batches
     series["on-chain allocation"] = _cumulative(
@@ -38,7 +41,7 @@ def history(bars: BarList, record: OnchainRecord) -> dict[str, tuple[list[int], 
     )
     listed = bars.index()
     fine = bars.fine_milli
-    live: Counter = Counter()
+    live: Counter[str] = Counter()
     verified_deltas = []
     for blk, kind, bid, w in zip(record.bars.blocks, record.bars.kinds, record.bars.keys, record.bars.amounts):
         j = listed.get(bid)
@@ -75,7 +78,7 @@ def _cumulative(deltas: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
     return blocks, values
 
 
-def _png(fig) -> str:
+def _png(fig: Figure) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -154,33 +157,60 @@ def render_html(bars: BarList, record: OnchainRecord, result: Reconciliation, *,
     facts = _table(
         ["", ""],
         [
-            ["token", record.token], ["chain id", record.chain_id], ["block", result.at_block],
-            ["bar list", bars.source], ["bar list SHA-256", bars.sha256], ["bars listed / allocated / verified",
-            f"{t.bars_listed} / {t.bars_allocated} / {t.bars_verified}"],
+            ["token", record.token],
+            ["chain id", record.chain_id],
+            ["block", result.at_block],
+            ["bar list", bars.source],
+            ["bar list SHA-256", bars.sha256],
+            ["bars listed / allocated / verified", f"{t.bars_listed} / {t.bars_allocated} / {t.bars_verified}"],
         ],
-    )  # fmt: skip
+    )
     diff = ""
     if result.diff is not None:
         d = result.diff
         diff = "<h2>Change since the previous list</h2>" + _table(
             ["since block", "added", "removed", "altered", "moved", "list change (oz)", "minted (oz)", "burned (oz)"],
-            [[d.since_block, d.added, d.removed, d.altered, d.moved, format_units(d.list_change),
-              format_units(d.minted), format_units(d.burned)]],
-        )  # fmt: skip
+            [
+                [
+                    d.since_block,
+                    d.added,
+                    d.removed,
+                    d.altered,
+                    d.moved,
+                    format_units(d.list_change),
+                    format_units(d.minted),
+                    format_units(d.burned),
+                ]
+            ],
+        )
     custodians = _table(
         ["custodian", "vault location", "bars", "fine oz", "bars allocated", "allocated fine oz"],
-        [[c["custodian"], c["vault_location"], c["bars"], c["fine_oz"], c["bars_allocated"],
-          format_units(int(c["allocated_fine"]))] for c in result.custodians],
-    )  # fmt: skip
+        [
+            [
+                c["custodian"],
+                c["vault_location"],
+                c["bars"],
+                c["fine_oz"],
+                c["bars_allocated"],
+                format_units(int(c["allocated_fine"])),
+            ]
+            for c in result.custodians
+        ],
+    )
     shown = result.findings[:MAX_FINDINGS_SHOWN]
     findings = _table(
         ["severity", "kind", "finding", "bar", "evidence (event, block, tx)"],
         [
-            [f.severity.value, f.kind.value, f.message,
-             f.bar_id or "", "; ".join(f"{e.event} block {e.block} tx {e.tx_hash or '?'}" for e in f.events[:5])]
+            [
+                f.severity.value,
+                f.kind.value,
+                f.message,
+                f.bar_id or "",
+                "; ".join(f"{e.event} block {e.block} tx {e.tx_hash or '?'}" for e in f.events[:5]),
+            ]
             for f in shown
         ],
-    )  # fmt: skip
+    )
     more = (
         f"<p>{len(result.findings) - len(shown)} more findings in the JSON output.</p>"
         if len(shown) < len(result.findings)

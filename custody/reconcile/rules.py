@@ -114,10 +114,16 @@ def serial_problem(s: str) -> str:
 
 GROSS = decimal_check("gross_weight_oz", WEIGHT_PLACES, 1, 10**12, ("must be greater than zero", "is not a bar weight"))
 FINENESS = decimal_check(
-    "fineness", FINENESS_PLACES, MIN_FINENESS_TENTHS, MAX_FINENESS_TENTHS,
+    "fineness",
+    FINENESS_PLACES,
+    MIN_FINENESS_TENTHS,
+    MAX_FINENESS_TENTHS,
     ("is below the Good Delivery minimum of 995.0", "is above 999.9"),
-)  # fmt: skip
+)
 FINE = decimal_check(
-    "fine_weight_oz", WEIGHT_PLACES, MIN_FINE_MILLI, MAX_FINE_MILLI,
+    "fine_weight_oz",
+    WEIGHT_PLACES,
+    MIN_FINE_MILLI,
+    MAX_FINE_MILLI,
     ("is below the Good Delivery minimum of 350 fine oz", "is above the Good Delivery maximum of 430 fine oz"),
-)  # fmt: skip
+)

@@ -35,11 +35,18 @@ def generate_rows(count: int, *, seed: int = 7, prefix: str = "GB", start: int =
         fine = rng.randint(360_000, 420_000)
         gross = -(-fine * 10_000 // tenths)  # ceil: gross × fineness rounds down to the fine weight
         custodian, location = rng.choice(VAULTS)
-        rows.append({
-            "serial": f"{prefix}{n:07d}", "refiner": rng.choice(REFINERS), "year": str(rng.randint(2012, 2024)),
-            "gross_weight_oz": format_milli(gross), "fineness": fineness, "fine_weight_oz": format_milli(fine),
-            "vault_location": location, "custodian": custodian,
-        })  # fmt: skip
+        rows.append(
+            {
+                "serial": f"{prefix}{n:07d}",
+                "refiner": rng.choice(REFINERS),
+                "year": str(rng.randint(2012, 2024)),
+                "gross_weight_oz": format_milli(gross),
+                "fineness": fineness,
+                "fine_weight_oz": format_milli(fine),
+                "vault_location": location,
+                "custodian": custodian,
+            }
+        )
     return rows
 
 
@@ -81,8 +88,9 @@ def allocate(
     session: Session, vault: str, token: str, rows: Sequence[dict[str, str]], signers: Sequence[Signer]
 ) -> tuple[bytes, Receipt]:
     ids, weights = [row_bar_id(r) for r in rows], [row_units(r) for r in rows]
-    receipt = T.issue(session, vault, token, T.allocate_data(ids, weights), signers=signers,
-                      what=f"allocating {len(rows)} bars")  # fmt: skip
+    receipt = T.issue(
+        session, vault, token, T.allocate_data(ids, weights), signers=signers, what=f"allocating {len(rows)} bars"
+    )
     return T.batch_hash(ids, weights), receipt
 
 
@@ -92,6 +100,12 @@ def allocate_and_mint(
     """Allocate ``rows`` as one batch, then mint their total fine weight to ``to`` citing the batch."""
     batch, allocated = allocate(session, vault, token, rows, signers)
     total = sum(row_units(r) for r in rows)
-    minted = T.issue(session, vault, token, T.mint_data(to, total, batch), signers=signers,
-                     what=f"minting {total} base units against batch 0x{batch.hex()[:12]}…")  # fmt: skip
+    minted = T.issue(
+        session,
+        vault,
+        token,
+        T.mint_data(to, total, batch),
+        signers=signers,
+        what=f"minting {total} base units against batch 0x{batch.hex()[:12]}…",
+    )
     return IssuedBatch(batch, len(rows), total, allocated.tx_hash, minted.tx_hash, minted.block_number)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -54,7 +55,7 @@ class RunResult:
             return EXIT_BACKING_SHORT
         return EXIT_CRITICAL if self.reconciliation.critical else EXIT_OK
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         """The run without the finding list: what the ledger records."""
         r = self.reconciliation
         return {
@@ -71,7 +72,7 @@ class RunResult:
             "exit_code": self.exit_code,
         }
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         r = self.reconciliation
         return {
             **self.summary(),
@@ -91,7 +92,7 @@ class RunResult:
         }
 
 
-def _list_info(bars: BarList) -> dict:
+def _list_info(bars: BarList) -> dict[str, Any]:
     return {"source": bars.source, "sha256": bars.sha256, "format": bars.format, "bars": len(bars)}
 
 
@@ -177,9 +178,13 @@ def run_reconcile(
     check_index(session, address, record, result.totals.onchain_allocated, result.totals.supply)
     hashes = record.tx_hashes((e.block, e.log_index) for f in result.findings for e in f.events)
     result = Reconciliation(
-        at_block=result.at_block, totals=result.totals, findings=tuple(f.with_tx_hashes(hashes) for f in result.findings),
-        custodians=result.custodians, diff=result.diff, allocated=result.allocated,
-    )  # fmt: skip
+        at_block=result.at_block,
+        totals=result.totals,
+        findings=tuple(f.with_tx_hashes(hashes) for f in result.findings),
+        custodians=result.custodians,
+        diff=result.diff,
+        allocated=result.allocated,
+    )
     lap("reconcile")
     html = None
     if html_path is not None:
@@ -188,10 +193,19 @@ def run_reconcile(
         html = str(write_html(Path(html_path), bars, record, result, title=f"{address} at block {block}"))
         lap("html")
     run = RunResult(
-        token=address, chain_id=session.chain_id, at_block=block, bars=bars, previous=previous,
-        since_block=since_block, reconciliation=result, sync=synced, run_id=0, ledger_entry=None, html=html,
+        token=address,
+        chain_id=session.chain_id,
+        at_block=block,
+        bars=bars,
+        previous=previous,
+        since_block=since_block,
+        reconciliation=result,
+        sync=synced,
+        run_id=0,
+        ledger_entry=None,
+        html=html,
         seconds=timings,
-    )  # fmt: skip
+    )
     return _record(session, run)
 
 
@@ -201,18 +215,27 @@ def _record(session: Session, run: RunResult) -> RunResult:
     with session.store.begin() as conn:
         run_id = conn.execute(
             index.reconcile_runs.insert().values(
-                chain_id=run.chain_id, token=run.token.lower(), at_block=run.at_block, bars_sha256=run.bars.sha256,
-                bars_source=run.bars.source, previous_sha256=None if run.previous is None else run.previous.sha256,
-                since_block=run.since_block, supply=str(r.totals.supply), verified_backing=str(r.totals.verified_backing),
-                findings=len(r.findings), critical=r.critical, backing_short=r.backing_short,
-                summary=canonical_json(summary), created_at=utcnow(),
+                chain_id=run.chain_id,
+                token=run.token.lower(),
+                at_block=run.at_block,
+                bars_sha256=run.bars.sha256,
+                bars_source=run.bars.source,
+                previous_sha256=None if run.previous is None else run.previous.sha256,
+                since_block=run.since_block,
+                supply=str(r.totals.supply),
+                verified_backing=str(r.totals.verified_backing),
+                findings=len(r.findings),
+                critical=r.critical,
+                backing_short=r.backing_short,
+                summary=canonical_json(summary),
+                created_at=utcnow(),
             )
-        ).inserted_primary_key[0]  # fmt: skip
+        ).inserted_primary_key[0]
         entry = record_event(session, RECONCILIATION_RUN, {**summary, "run_id": run_id}, conn=conn)
     return RunResult(**{**run.__dict__, "run_id": run_id, "ledger_entry": entry})
 
 
-def recorded_runs(session: Session, token: str) -> list[dict]:
+def recorded_runs(session: Session, token: str) -> list[dict[str, Any]]:
     """Earlier runs for ``token`` on this chain, newest first."""
     index.ensure_tables(session.store)
     runs = index.reconcile_runs

@@ -82,7 +82,7 @@ def stream_csv(handle: BinaryIO, *, source: str, total: int, progress: ingest.Pr
     return ingest._assemble([ingest._Part(**fields)], errors, source=source, sha256=digest.hexdigest(), fmt="csv")
 
 
-def _join_rows(parts: list) -> range | list[int]:
+def _join_rows(parts: list[Any]) -> range | list[int]:
     """Row numbers: one range when every chunk's rows follow on (a valid list), else the full list."""
     if (
         parts

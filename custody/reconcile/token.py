@@ -99,8 +99,15 @@ def deploy_token(session: Session, spec: TokenSpec) -> Deployed:
 def _record(session: Session, name: str, deployed: Deployed) -> None:
     name = name[:64]
     with session.store.begin() as conn:
-        record_deployment(conn, session.chain_id, name, address=deployed.address, codehash=deployed.codehash,
-                          tx_hash=deployed.tx_hash, block_number=deployed.block_number)  # fmt: skip
+        record_deployment(
+            conn,
+            session.chain_id,
+            name,
+            address=deployed.address,
+            codehash=deployed.codehash,
+            tx_hash=deployed.tx_hash,
+            block_number=deployed.block_number,
+        )
 
 
 def preflight(session: Session, safe: str, token: str, data: bytes, *, what: str) -> None:
@@ -194,9 +201,12 @@ def create_issuer_vault(
     if session.chain.call(session.chain.w3.eth.get_balance, deployer.address) < 10**18:
         session.send(to=deployer.address, value=10**18, what="funding the collateral token deployer")
     deployed = deploy_plain(
-        session.chain, deployer, "CollateralToken", constructor_types=CONSTRUCTOR_TYPES,
+        session.chain,
+        deployer,
+        "CollateralToken",
+        constructor_types=CONSTRUCTOR_TYPES,
         constructor_args=[token_name, symbol, record.timelock, record.safe],
-    )  # fmt: skip
+    )
     if deployed.address != predicted:
         raise DeploymentError(f"collateral token landed at {deployed.address}, expected {predicted}")
     _record(session, f"CollateralToken:{symbol}", deployed)

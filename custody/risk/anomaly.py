@@ -15,6 +15,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +23,9 @@ from custody.exceptions import RiskError
 from custody.risk.calls import transfers
 from custody.risk.inputs import Movement, RiskInputs
 from custody.risk.verdict import Reason, Severity
+
+if TYPE_CHECKING:  # forest imports this module's feature helpers
+    from custody.risk.forest import ForestModel
 
 LAYER = "anomaly"
 MODEL_KIND = "custody.risk-baseline/1"
@@ -38,7 +42,7 @@ def _log_amount(amount: int) -> float:
     return math.log10(amount + 1)
 
 
-def _robust(values: list[float]) -> dict:
+def _robust(values: list[float]) -> dict[str, Any]:
     array = np.asarray(values, dtype=float)
     median = float(np.median(array))
     mad = float(np.median(np.abs(array - median)))
@@ -60,8 +64,8 @@ class BaselineModel:
     version: int
     trained_at: str
     events: int
-    assets: dict[str, dict]
-    pairs: dict[str, dict]
+    assets: dict[str, dict[str, Any]]
+    pairs: dict[str, dict[str, Any]]
     hour_of_day: list[int]
     day_of_week: list[int]
     max_1h: int
@@ -71,14 +75,24 @@ class BaselineModel:
     forest_file: str | None = None  # the optional IsolationForest (custody.risk.forest) beside this model
     forest_sha256: str | None = None
 
-    def body(self) -> dict:
+    def body(self) -> dict[str, Any]:
         return {
-            "kind": MODEL_KIND, "vault": self.vault, "version": self.version, "trained_at": self.trained_at,
-            "events": self.events, "assets": self.assets, "pairs": self.pairs, "hour_of_day": self.hour_of_day,
-            "day_of_week": self.day_of_week, "max_1h": self.max_1h, "max_24h": self.max_24h,
-            "median_gap_s": self.median_gap_s, "signers": self.signers, "forest_file": self.forest_file,
+            "kind": MODEL_KIND,
+            "vault": self.vault,
+            "version": self.version,
+            "trained_at": self.trained_at,
+            "events": self.events,
+            "assets": self.assets,
+            "pairs": self.pairs,
+            "hour_of_day": self.hour_of_day,
+            "day_of_week": self.day_of_week,
+            "max_1h": self.max_1h,
+            "max_24h": self.max_24h,
+            "median_gap_s": self.median_gap_s,
+            "signers": self.signers,
+            "forest_file": self.forest_file,
             "forest_sha256": self.forest_sha256,
-        }  # fmt: skip
+        }
 
     @property
     def sha256(self) -> str:
@@ -89,8 +103,9 @@ class BaselineModel:
         return f"baseline-{self.version}:{self.sha256[:16]}"
 
 
-def train(vault: str, history: list[Movement] | tuple[Movement, ...], *, version: int = 0,
-          now: dt.datetime | None = None) -> BaselineModel:  # fmt: skip
+def train(
+    vault: str, history: list[Movement] | tuple[Movement, ...], *, version: int = 0, now: dt.datetime | None = None
+) -> BaselineModel:
     ordered = sorted(history, key=lambda m: m.time)
     by_asset: dict[str, list[float]] = {}
     by_pair: dict[str, list[float]] = {}
@@ -103,13 +118,19 @@ def train(vault: str, history: list[Movement] | tuple[Movement, ...], *, version
     times = [m.time.timestamp() for m in ordered]
     gaps = np.diff(np.asarray(times)) if len(times) > 1 else np.asarray([0.0])
     return BaselineModel(
-        vault=vault, version=version, trained_at=(now or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        events=len(ordered), assets={a: _robust(v) for a, v in by_asset.items()},
-        pairs={p: _robust(v) for p, v in by_pair.items() if len(v) >= 5}, hour_of_day=hours, day_of_week=days,
-        max_1h=_max_in_window(times, 3600), max_24h=_max_in_window(times, 86400),
+        vault=vault,
+        version=version,
+        trained_at=(now or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        events=len(ordered),
+        assets={a: _robust(v) for a, v in by_asset.items()},
+        pairs={p: _robust(v) for p, v in by_pair.items() if len(v) >= 5},
+        hour_of_day=hours,
+        day_of_week=days,
+        max_1h=_max_in_window(times, 3600),
+        max_24h=_max_in_window(times, 86400),
         median_gap_s=int(np.median(gaps)) if len(gaps) else 0,
         signers=sorted({s.lower() for m in ordered for s in m.signers}),
-    )  # fmt: skip
+    )
 
 
 def save(model: BaselineModel, folder: Path) -> Path:
@@ -137,11 +158,11 @@ def load(folder: Path, vault: str) -> BaselineModel | None:
     return model
 
 
-def _z(stats: dict | None, amount: int) -> float:
+def _z(stats: dict[str, Any] | None, amount: int) -> float:
     if stats is None:
         return 0.0
     mad = max(stats["mad"], MAD_FLOOR)
-    return MAD_SCALE * (_log_amount(amount) - stats["median"]) / mad
+    return float(MAD_SCALE * (_log_amount(amount) - stats["median"]) / mad)
 
 
 def _around(counts: list[int], index: int) -> int:
@@ -149,7 +170,9 @@ def _around(counts: list[int], index: int) -> int:
     return counts[(index - 1) % size] + counts[index] + counts[(index + 1) % size]
 
 
-def score(inputs: RiskInputs, model: BaselineModel, forest=None) -> tuple[list[Reason], dict, int]:
+def score(
+    inputs: RiskInputs, model: BaselineModel, forest: ForestModel | None = None
+) -> tuple[list[Reason], dict[str, Any], int]:
     """(reasons, features, score 0..1000) for the transaction in ``inputs`` against ``model`` (and the
     optional IsolationForest ``forest``, a :class:`custody.risk.forest.ForestModel`)."""
     now = inputs.now
@@ -158,12 +181,15 @@ def score(inputs: RiskInputs, model: BaselineModel, forest=None) -> tuple[list[R
     velocity_1h = 1 + sum(1 for t in recent if 0 <= (now - t).total_seconds() <= 3600)
     velocity_24h = 1 + sum(1 for t in recent if 0 <= (now - t).total_seconds() <= 86400)
     last = max(recent, default=None)
-    features: dict = {
-        "history_events": model.events, "hour_of_week": now.weekday() * 24 + now.hour,
-        "hour_of_day_count": _around(model.hour_of_day, now.hour), "day_of_week_count": model.day_of_week[now.weekday()],
-        "velocity_1h": velocity_1h, "velocity_24h": velocity_24h,
+    features: dict[str, Any] = {
+        "history_events": model.events,
+        "hour_of_week": now.weekday() * 24 + now.hour,
+        "hour_of_day_count": _around(model.hour_of_day, now.hour),
+        "day_of_week_count": model.day_of_week[now.weekday()],
+        "velocity_1h": velocity_1h,
+        "velocity_24h": velocity_24h,
         "inter_arrival_s": -1 if last is None else int((now - last).total_seconds()),
-    }  # fmt: skip
+    }
     reasons: list[Reason] = []
     if model.events < inputs.settings.min_history:
         features["insufficient_history"] = True
@@ -178,27 +204,52 @@ def score(inputs: RiskInputs, model: BaselineModel, forest=None) -> tuple[list[R
         features.update(z_amount_milli=int(z * 1000), share_of_balance_milli=int(min(share, 1000.0) * 1000))
         top = max(top, z / Z_WARN)
         if z > Z_WARN:
-            reasons.append(Reason("amount_outlier", LAYER, Severity.WARN,
-                                  f"amount is {z:.1f} robust deviations above this vault's usual",
-                                  {"z_milli": int(z * 1000), "asset": move.asset}))  # fmt: skip
+            reasons.append(
+                Reason(
+                    "amount_outlier",
+                    LAYER,
+                    Severity.WARN,
+                    f"amount is {z:.1f} robust deviations above this vault's usual",
+                    {"z_milli": int(z * 1000), "asset": move.asset},
+                )
+            )
         largest = 10 ** model.assets[move.asset]["max"] if move.asset in model.assets else 0
         if share >= 0.5 and move.amount > 1.5 * largest:
             top = max(top, 1.0)
-            reasons.append(Reason("balance_drain", LAYER, Severity.WARN,
-                                  f"moves {share:.0%} of the vault's balance, above anything it moved before",
-                                  {"share_milli": int(share * 1000), "asset": move.asset}))  # fmt: skip
+            reasons.append(
+                Reason(
+                    "balance_drain",
+                    LAYER,
+                    Severity.WARN,
+                    f"moves {share:.0%} of the vault's balance, above anything it moved before",
+                    {"share_milli": int(share * 1000), "asset": move.asset},
+                )
+            )
     if moves and (features["hour_of_day_count"] == 0 or features["day_of_week_count"] == 0):
         top = max(top, 1.0)
-        reasons.append(Reason("off_hours", LAYER, Severity.WARN,
-                              f"no transfer of this vault ever happened around {now:%A %H}:00 UTC",
-                              {"hour_of_week": features["hour_of_week"]}))  # fmt: skip
+        reasons.append(
+            Reason(
+                "off_hours",
+                LAYER,
+                Severity.WARN,
+                f"no transfer of this vault ever happened around {now:%A %H}:00 UTC",
+                {"hour_of_week": features["hour_of_week"]},
+            )
+        )
     if moves and (
         velocity_1h > max(int(1.5 * model.max_1h) + 1, 4) or velocity_24h > max(int(1.5 * model.max_24h) + 1, 8)
     ):
         top = max(top, 1.0)
-        reasons.append(Reason("burst", LAYER, Severity.WARN,
-                              f"{velocity_1h} transfers in 1 h / {velocity_24h} in 24 h (usual peak {model.max_1h} / "
-                              f"{model.max_24h})", {"velocity_1h": velocity_1h, "velocity_24h": velocity_24h}))  # fmt: skip
+        reasons.append(
+            Reason(
+                "burst",
+                LAYER,
+                Severity.WARN,
+                f"{velocity_1h} transfers in 1 h / {velocity_24h} in 24 h (usual peak {model.max_1h} / "
+                f"{model.max_24h})",
+                {"velocity_1h": velocity_1h, "velocity_24h": velocity_24h},
+            )
+        )
     if forest is not None:
         from custody.risk.forest import vector
 
@@ -207,16 +258,27 @@ def score(inputs: RiskInputs, model: BaselineModel, forest=None) -> tuple[list[R
             features["forest_score_milli"] = int(value * 1000)
             if flagged:
                 top = max(top, 1.0)
-                reasons.append(Reason("isolation_outlier", LAYER, Severity.WARN,
-                                      "the vault's IsolationForest isolates this transfer from its history",
-                                      {"score_milli": int(value * 1000),
-                                       "threshold_milli": int(forest.threshold * 1000)}))  # fmt: skip
+                reasons.append(
+                    Reason(
+                        "isolation_outlier",
+                        LAYER,
+                        Severity.WARN,
+                        "the vault's IsolationForest isolates this transfer from its history",
+                        {"score_milli": int(value * 1000), "threshold_milli": int(forest.threshold * 1000)},
+                    )
+                )
     if inputs.signer is not None:
         known = inputs.signer.lower() in model.signers
         features["signer_known"] = known
         if not known and model.signers:
             top = max(top, 1.0)
-            reasons.append(Reason("unusual_signer", LAYER, Severity.WARN,
-                                  f"{inputs.signer} never signed a transfer of this vault before",
-                                  {"signer": inputs.signer}))  # fmt: skip
+            reasons.append(
+                Reason(
+                    "unusual_signer",
+                    LAYER,
+                    Severity.WARN,
+                    f"{inputs.signer} never signed a transfer of this vault before",
+                    {"signer": inputs.signer},
+                )
+            )
     return reasons, features, int(min(top, 2.0) * 500)

@@ -38,7 +38,7 @@ def _override(reasons: list[Reason], settings: RiskSettings) -> list[Reason]:
     ]
 
 
-def score(prepared: Prepared) -> tuple[list[Reason], dict[str, int], dict]:
+def score(prepared: Prepared) -> tuple[list[Reason], dict[str, int], dict[str, Any]]:
     """All layers on prepared inputs (pure: no I/O). Returns (reasons, scores per layer, features)."""
     inputs = prepared.inputs
     layers = {
@@ -55,14 +55,16 @@ def score(prepared: Prepared) -> tuple[list[Reason], dict[str, int], dict]:
     return reasons, scores, features
 
 
-def versions(prepared: Prepared | None) -> dict:
-    found = {"engine": ENGINE_VERSION, "rules": firewall.RULES_VERSION}
+def versions(prepared: Prepared | None) -> dict[str, Any]:
+    found: dict[str, Any] = {"engine": ENGINE_VERSION, "rules": firewall.RULES_VERSION}
     if prepared is not None:
         found.update(
-            sanctions_list=prepared.listed.version, sanctions_sha256=prepared.listed.sha256,
-            model=prepared.model.label, model_sha256=prepared.model.sha256,
+            sanctions_list=prepared.listed.version,
+            sanctions_sha256=prepared.listed.sha256,
+            model=prepared.model.label,
+            model_sha256=prepared.model.sha256,
             forest_sha256=prepared.model.forest_sha256 if prepared.forest is not None else None,
-        )  # fmt: skip
+        )
     return found
 
 
@@ -77,7 +79,7 @@ def decide(
     """Prepare and score within the deadline; any failure or a late answer is ``on_error`` (Deny by default)."""
     settings = settings or DEFAULT_SETTINGS
     start = time.perf_counter()
-    outcome: dict = {}
+    outcome: dict[str, Any] = {}
 
     def work() -> None:
         try:
@@ -93,7 +95,8 @@ def decide(
     prepared = outcome.get("prepared")
     if worker.is_alive():
         reasons = [_failure("engine_timeout", f"no decision within {settings.timeout_ms} ms", settings)]
-        scores, features, prepared = {"engine": 1000}, {}, None
+        features: dict[str, Any] = {}
+        scores, prepared = {"engine": 1000}, None
     elif "error" in outcome:
         exc = outcome["error"]
         text = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
@@ -103,6 +106,12 @@ def decide(
         reasons, scores, features = outcome["scored"]
     latency = int((time.perf_counter() - start) * 1_000_000)
     return Decision(
-        stage=stage, verdict=band(reasons), reasons=tuple(reasons), scores=scores, features=features,
-        versions=versions(prepared), latency_us=latency, safe_tx_hash=safe_tx_hash,
-    )  # fmt: skip
+        stage=stage,
+        verdict=band(reasons),
+        reasons=tuple(reasons),
+        scores=scores,
+        features=features,
+        versions=versions(prepared),
+        latency_us=latency,
+        safe_tx_hash=safe_tx_hash,
+    )

@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from eth_abi import encode
@@ -35,8 +36,16 @@ MULTISEND_CALL_ONLY = "0x9641d764fc13c8B624c04430C7356C1C7C8102e2"
 ADD_OWNER = function_signature_to_4byte_selector("addOwnerWithThreshold(address,uint256)")
 ETHER = 10**18
 START = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)  # a Monday
-RED_TEAM = ("lookalike_4_4", "lookalike_6_6", "burst", "off_hours_drain", "new_destination_drain",
-            "sanctioned_counterparty", "multisend_config_change", "unusual_signer")  # fmt: skip
+RED_TEAM = (
+    "lookalike_4_4",
+    "lookalike_6_6",
+    "burst",
+    "off_hours_drain",
+    "new_destination_drain",
+    "sanctioned_counterparty",
+    "multisend_config_change",
+    "unusual_signer",
+)
 ANOMALY_CASES = ("burst", "off_hours_drain", "new_destination_drain", "unusual_signer")
 
 
@@ -107,23 +116,47 @@ def history_of(world: VaultWorld, rng: random.Random, count: int) -> list[Moveme
     return found
 
 
-def _inputs(world: VaultWorld, history: list[Movement], *, to: str, value: int, data: bytes = b"",
-            operation: Operation = Operation.CALL, now: dt.datetime, signer: str) -> RiskInputs:  # fmt: skip
+def _inputs(
+    world: VaultWorld,
+    history: list[Movement],
+    *,
+    to: str,
+    value: int,
+    data: bytes = b"",
+    operation: Operation = Operation.CALL,
+    now: dt.datetime,
+    signer: str,
+) -> RiskInputs:
     safe_tx = SafeTx(
         safe=world.safe, chain_id=31337, to=to, value=value, data=data, operation=operation, nonce=len(history)
     )
     decoded = decode_safe_call(None, to, value, data, operation, safe=world.safe)
     return RiskInputs(
-        stage="sign", safe_tx=safe_tx, decoded=decoded, now=now, settings=world.policy.risk, owners=world.owners,
-        proposer=world.owners[0], signer=signer, signer_backend="eval", supplied_hash=safe_tx.safe_tx_hash,
-        known=world.known, history=tuple(history), has_code={to: operation == Operation.DELEGATECALL},
-        onchain_nonce=len(history), balances={"ETH": world.balance},
-    )  # fmt: skip
+        stage="sign",
+        safe_tx=safe_tx,
+        decoded=decoded,
+        now=now,
+        settings=world.policy.risk,
+        owners=world.owners,
+        proposer=world.owners[0],
+        signer=signer,
+        signer_backend="eval",
+        supplied_hash=safe_tx.safe_tx_hash,
+        known=world.known,
+        history=tuple(history),
+        has_code={to: operation == Operation.DELEGATECALL},
+        onchain_nonce=len(history),
+        balances={"ETH": world.balance},
+    )
 
 
 def _decide(inputs: RiskInputs, listed, model, trees=None) -> Decision:
-    return decide(inputs.stage, "0x" + inputs.safe_tx.safe_tx_hash.hex(),
-                  lambda: Prepared(inputs, listed, model, trees), settings=inputs.settings)  # fmt: skip
+    return decide(
+        inputs.stage,
+        "0x" + inputs.safe_tx.safe_tx_hash.hex(),
+        lambda: Prepared(inputs, listed, model, trees),
+        settings=inputs.settings,
+    )
 
 
 def _red_team(kind: str, world: VaultWorld, history: list[Movement], rng: random.Random, listed) -> RiskInputs:
@@ -137,50 +170,96 @@ def _red_team(kind: str, world: VaultWorld, history: list[Movement], rng: random
         return _inputs(world, history, to=fake, value=normal.amount, now=normal.time, signer=signer)
     if kind == "burst":
         burst_start = normal.time
-        extra = [Movement(burst_start + dt.timedelta(minutes=3 * i), "ETH", m.amount, m.destination, m.signers)
-                 for i, m in enumerate(_benign(world, rng, last.time) for _ in range(9))]  # fmt: skip
-        return _inputs(world, [*history, *extra], to=normal.destination, value=normal.amount,
-                       now=burst_start + dt.timedelta(minutes=30), signer=signer)  # fmt: skip
+        extra = [
+            Movement(burst_start + dt.timedelta(minutes=3 * i), "ETH", m.amount, m.destination, m.signers)
+            for i, m in enumerate(_benign(world, rng, last.time) for _ in range(9))
+        ]
+        return _inputs(
+            world,
+            [*history, *extra],
+            to=normal.destination,
+            value=normal.amount,
+            now=burst_start + dt.timedelta(minutes=30),
+            signer=signer,
+        )
     if kind == "off_hours_drain":
         night = (last.time + dt.timedelta(days=(5 - last.time.weekday()) % 7 or 7)).replace(
             hour=3, minute=rng.randrange(60)
         )
-        return _inputs(world, history, to=normal.destination, value=int(world.balance * rng.uniform(0.6, 0.95)),
-                       now=night, signer=signer)  # fmt: skip
+        return _inputs(
+            world,
+            history,
+            to=normal.destination,
+            value=int(world.balance * rng.uniform(0.6, 0.95)),
+            now=night,
+            signer=signer,
+        )
     if kind == "new_destination_drain":
-        return _inputs(world, history, to=_address(rng), value=int(world.balance * rng.uniform(0.6, 0.95)),
-                       now=normal.time, signer=signer)  # fmt: skip
+        return _inputs(
+            world,
+            history,
+            to=_address(rng),
+            value=int(world.balance * rng.uniform(0.6, 0.95)),
+            now=normal.time,
+            signer=signer,
+        )
     if kind == "sanctioned_counterparty":
         target = to_checksum_address(rng.choice(sorted(listed.addresses)))
         return _inputs(world, history, to=target, value=normal.amount, now=normal.time, signer=signer)
     if kind == "multisend_config_change":
-        inner = [(0, normal.destination, normal.amount, b""),
-                 (0, world.safe, 0, ADD_OWNER + encode(["address", "uint256"], [_address(rng), 1]))]  # fmt: skip
-        packed = b"".join(bytes([op]) + bytes.fromhex(to[2:]) + value.to_bytes(32, "big") + len(d).to_bytes(32, "big") + d
-                          for op, to, value, d in inner)  # fmt: skip
+        inner = [
+            (0, normal.destination, normal.amount, b""),
+            (0, world.safe, 0, ADD_OWNER + encode(["address", "uint256"], [_address(rng), 1])),
+        ]
+        packed = b"".join(
+            bytes([op]) + bytes.fromhex(to[2:]) + value.to_bytes(32, "big") + len(d).to_bytes(32, "big") + d
+            for op, to, value, d in inner
+        )
         data = MULTISEND + encode(["bytes"], [packed])
-        return _inputs(world, history, to=MULTISEND_CALL_ONLY, value=0, data=data, operation=Operation.DELEGATECALL,
-                       now=normal.time, signer=signer)  # fmt: skip
+        return _inputs(
+            world,
+            history,
+            to=MULTISEND_CALL_ONLY,
+            value=0,
+            data=data,
+            operation=Operation.DELEGATECALL,
+            now=normal.time,
+            signer=signer,
+        )
     if kind == "unusual_signer":
         outsider = next((o for o in world.owners if o not in world.usual_signers), None) or _address(rng)
         return _inputs(world, history, to=normal.destination, value=normal.amount, now=normal.time, signer=outsider)
     raise ValueError(kind)
 
 
-def _rates(flags: list[bool], truth: list[bool]) -> dict:
+def _rates(flags: list[bool], truth: list[bool]) -> dict[str, Any]:
     tp = sum(f and t for f, t in zip(flags, truth))
     fp = sum(f and not t for f, t in zip(flags, truth))
     fn = sum(t and not f for f, t in zip(flags, truth))
     tn = sum(not f and not t for f, t in zip(flags, truth))
-    return {"tp": tp, "fp": fp, "fn": fn, "tn": tn, "precision": tp / (tp + fp) if tp + fp else 1.0,
-            "recall": tp / (tp + fn) if tp + fn else 1.0, "fpr": fp / (fp + tn) if fp + tn else 0.0}  # fmt: skip
+    return {
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "tn": tn,
+        "precision": tp / (tp + fp) if tp + fp else 1.0,
+        "recall": tp / (tp + fn) if tp + fn else 1.0,
+        "fpr": fp / (fp + tn) if fp + tn else 0.0,
+    }
 
 
-def run_evaluation(*, seed: int = 14, history_size: int = 240, benign_cases: int = 200, cases_per_kind: int = 25,
-                   templates: list[Path] | None = None, use_forest: bool = False) -> dict:  # fmt: skip
+def run_evaluation(
+    *,
+    seed: int = 14,
+    history_size: int = 240,
+    benign_cases: int = 200,
+    cases_per_kind: int = 25,
+    templates: list[Path] | None = None,
+    use_forest: bool = False,
+) -> dict[str, Any]:
     rng = random.Random(seed)
     listed = sanctions.packaged()
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     latencies: list[int] = []
     use_forest = bool(use_forest)
     for path in templates or sorted(POLICIES_DIR.glob("*.yaml")):
@@ -191,8 +270,9 @@ def run_evaluation(*, seed: int = 14, history_size: int = 240, benign_cases: int
             past = history[: history_size + i]
             current = history[history_size + i]
             model = anomaly.train(world.name, past)
-            inputs = _inputs(world, past, to=current.destination, value=current.amount, now=current.time,
-                             signer=current.signers[0])  # fmt: skip
+            inputs = _inputs(
+                world, past, to=current.destination, value=current.amount, now=current.time, signer=current.signers[0]
+            )
             decision = _decide(inputs, listed, model, trees)
             latencies.append(decision.latency_us)
             rows.append({"template": world.name, "case": "benign", "decision": decision})
@@ -207,7 +287,7 @@ def run_evaluation(*, seed: int = 14, history_size: int = 240, benign_cases: int
     return {**_report(rows, latencies, seed=seed), "isolation_forest": bool(use_forest)}
 
 
-def _report(rows: list[dict], latencies: list[int], *, seed: int) -> dict:
+def _report(rows: list[dict[str, Any]], latencies: list[int], *, seed: int) -> dict[str, Any]:
     def has(decision: Decision, *codes: str) -> bool:
         return any(r.code in codes and r.severity.value != "info" for r in decision.reasons)
 
@@ -219,32 +299,58 @@ def _report(rows: list[dict], latencies: list[int], *, seed: int) -> dict:
     anomaly_rows = [r for r in rows if r["case"] in ("benign", *ANOMALY_CASES)]
     detectors = {
         "lookalike": _rates([has(r["decision"], "lookalike_destination") for r in rows], lookalike_truth),
-        "anomaly": _rates([anomalous(r["decision"]) for r in anomaly_rows], [r["case"] != "benign" for r in anomaly_rows]),
-        "isolation_forest": _rates([has(r["decision"], "isolation_outlier") for r in anomaly_rows],
-                                   [r["case"] != "benign" for r in anomaly_rows]),
-        "sanctions": _rates([has(r["decision"], "sanctioned_counterparty") for r in rows],
-                            [r["case"] == "sanctioned_counterparty" for r in rows]),
-        "engine": _rates([r["decision"].verdict is not Verdict.ACCEPT for r in rows], [r["case"] != "benign" for r in rows]),
-    }  # fmt: skip
+        "anomaly": _rates(
+            [anomalous(r["decision"]) for r in anomaly_rows], [r["case"] != "benign" for r in anomaly_rows]
+        ),
+        "isolation_forest": _rates(
+            [has(r["decision"], "isolation_outlier") for r in anomaly_rows],
+            [r["case"] != "benign" for r in anomaly_rows],
+        ),
+        "sanctions": _rates(
+            [has(r["decision"], "sanctioned_counterparty") for r in rows],
+            [r["case"] == "sanctioned_counterparty" for r in rows],
+        ),
+        "engine": _rates(
+            [r["decision"].verdict is not Verdict.ACCEPT for r in rows], [r["case"] != "benign" for r in rows]
+        ),
+    }
     red_team = {}
     for kind in RED_TEAM:
         cases = [r for r in rows if r["case"] == kind]
-        red_team[kind] = {"cases": len(cases), "caught": sum(r["decision"].verdict is not Verdict.ACCEPT for r in cases),
-                          "denied": sum(r["decision"].verdict is Verdict.DENY for r in cases)}  # fmt: skip
+        red_team[kind] = {
+            "cases": len(cases),
+            "caught": sum(r["decision"].verdict is not Verdict.ACCEPT for r in cases),
+            "denied": sum(r["decision"].verdict is Verdict.DENY for r in cases),
+        }
     weak = [r for r in rows if r["case"] == "lookalike_4_4"]
     array = np.asarray(latencies, dtype=float) / 1000
     return {
-        "seed": seed, "decisions": len(rows), "benign": len(benign),
-        "benign_flagged": {"any": sum(r["decision"].verdict is not Verdict.ACCEPT for r in benign),
-                           "anomaly": sum(anomalous(r["decision"]) for r in benign)},
-        "detectors": detectors, "red_team": red_team,
-        "lookalike_levels_reported": sorted({r.facts.get("levels", "") for row in weak for r in row["decision"].reasons
-                                            if r.code == "lookalike_destination"}),
-        "latency_ms": {"n": len(latencies), "p50": float(np.percentile(array, 50)), "p95": float(np.percentile(array, 95)),
-                       "max": float(array.max())},
-    }  # fmt: skip
+        "seed": seed,
+        "decisions": len(rows),
+        "benign": len(benign),
+        "benign_flagged": {
+            "any": sum(r["decision"].verdict is not Verdict.ACCEPT for r in benign),
+            "anomaly": sum(anomalous(r["decision"]) for r in benign),
+        },
+        "detectors": detectors,
+        "red_team": red_team,
+        "lookalike_levels_reported": sorted(
+            {
+                r.facts.get("levels", "")
+                for row in weak
+                for r in row["decision"].reasons
+                if r.code == "lookalike_destination"
+            }
+        ),
+        "latency_ms": {
+            "n": len(latencies),
+            "p50": float(np.percentile(array, 50)),
+            "p95": float(np.percentile(array, 95)),
+            "max": float(array.max()),
+        },
+    }
 
 
-def write_report(report: dict, path: str | Path) -> None:
+def write_report(report: dict[str, Any], path: str | Path) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(report, indent=1, sort_keys=True) + "\n", encoding="utf-8")

@@ -5,6 +5,8 @@ Severities are defaults; a template's ``risk.rules`` may raise or lower them per
 
 from __future__ import annotations
 
+from typing import Any
+
 from custody.risk.calls import transfers, walk
 from custody.risk.inputs import RiskInputs
 from custody.risk.verdict import Reason, Severity
@@ -37,7 +39,7 @@ DEFAULT_SEVERITY = {
 }
 
 
-def _reason(code: str, message: str, **facts) -> Reason:
+def _reason(code: str, message: str, **facts: Any) -> Reason:
     return Reason(code, LAYER, DEFAULT_SEVERITY[code], message, facts)
 
 
@@ -47,9 +49,14 @@ def _hashes(inputs: RiskInputs) -> list[Reason]:
     for what, supplied in (("supplied", inputs.supplied_hash), ("on-chain", inputs.onchain_hash)):
         if supplied is not None and supplied != local:
             found.append(
-                _reason("hash_mismatch", f"the {what} safeTxHash 0x{supplied.hex()} differs from the recomputed one",
-                        which=what, supplied="0x" + supplied.hex(), recomputed="0x" + local.hex())
-            )  # fmt: skip
+                _reason(
+                    "hash_mismatch",
+                    f"the {what} safeTxHash 0x{supplied.hex()} differs from the recomputed one",
+                    which=what,
+                    supplied="0x" + supplied.hex(),
+                    recomputed="0x" + local.hex(),
+                )
+            )
     return found
 
 
@@ -69,19 +76,33 @@ def _calls(inputs: RiskInputs) -> list[Reason]:
                 code = "config_change_in_multisend"
             else:
                 code = "config_change"
-            found.append(_reason(code, f"{call.function} changes {', '.join(config)} ({where})",
-                                 function=str(call.function), kinds=",".join(config), where=where))  # fmt: skip
+            found.append(
+                _reason(
+                    code,
+                    f"{call.function} changes {', '.join(config)} ({where})",
+                    function=str(call.function),
+                    kinds=",".join(config),
+                    where=where,
+                )
+            )
         if call.function in ("approve", "increaseAllowance") and call.kind == "erc20" and not located.in_timelock:
             amount = int(call.amount or 0)
             spender = str(call.recipient)
             if amount >= UNLIMITED:
                 found.append(_reason("unlimited_approval", f"unlimited approval for {spender}", spender=spender))
             if spender.lower() not in known:
-                found.append(_reason("unlisted_approval", f"approval for {spender}, not a known counterparty",
-                                     spender=spender, amount=str(amount)))  # fmt: skip
+                found.append(
+                    _reason(
+                        "unlisted_approval",
+                        f"approval for {spender}, not a known counterparty",
+                        spender=spender,
+                        amount=str(amount),
+                    )
+                )
         if call.function == "approveMessage":
-            found.append(_reason("message_signing", "asks the vault to sign an EIP-712 message (ERC-1271)",
-                                 where=where))  # fmt: skip
+            found.append(
+                _reason("message_signing", "asks the vault to sign an EIP-712 message (ERC-1271)", where=where)
+            )
         if call.kind == "contract_call" and not call.calls:
             found.append(_reason("unrecognised_call", f"unrecognised call to {call.to}", to=str(call.to)))
         if located.in_timelock or call.to is None:
@@ -99,9 +120,14 @@ def _gas_refund(inputs: RiskInputs) -> list[Reason]:
     tx = inputs.safe_tx
     if tx.gas_price or tx.gas_token != ZERO_ADDRESS or tx.refund_receiver != ZERO_ADDRESS:
         return [
-            _reason("gas_refund", "gas-refund parameters are set: the vault would pay a refund",
-                    gas_price=str(tx.gas_price), gas_token=tx.gas_token, refund_receiver=tx.refund_receiver)
-        ]  # fmt: skip
+            _reason(
+                "gas_refund",
+                "gas-refund parameters are set: the vault would pay a refund",
+                gas_price=str(tx.gas_price),
+                gas_token=tx.gas_token,
+                refund_receiver=tx.refund_receiver,
+            )
+        ]
     return []
 
 
@@ -113,9 +139,13 @@ def _nonces(inputs: RiskInputs) -> list[Reason]:
     missing = [n for n in range(inputs.onchain_nonce, nonce) if n not in queued]
     if missing:
         return [
-            _reason("nonce_gap", f"nonce {nonce} leaves {len(missing)} nonce(s) without a proposal (from {missing[0]})",
-                    nonce=nonce, first_missing=missing[0])
-        ]  # fmt: skip
+            _reason(
+                "nonce_gap",
+                f"nonce {nonce} leaves {len(missing)} nonce(s) without a proposal (from {missing[0]})",
+                nonce=nonce,
+                first_missing=missing[0],
+            )
+        ]
     return []
 
 
@@ -125,8 +155,11 @@ def _proposer(inputs: RiskInputs) -> list[Reason]:
     if len(candidate) == 42 and candidate.lower().startswith("0x"):
         allowed = {a.lower() for a in (*inputs.owners, *inputs.settings.delegates)}
         if candidate.lower() not in allowed:
-            return [_reason("proposer_not_owner", f"proposer {candidate} is neither an owner nor a delegate",
-                            proposer=candidate)]  # fmt: skip
+            return [
+                _reason(
+                    "proposer_not_owner", f"proposer {candidate} is neither an owner nor a delegate", proposer=candidate
+                )
+            ]
         return []
     return [_reason("proposer_unverified", "the proposer is not identified by an address", named=bool(text))]
 
@@ -140,16 +173,28 @@ def _destinations(inputs: RiskInputs) -> list[Reason]:
         if destination.lower() in past or destination.lower() == inputs.safe_tx.safe.lower():
             continue
         if destination.lower() in known:
-            found.append(_reason("first_time_listed_destination", f"first transfer to listed {destination}",
-                                 destination=destination))  # fmt: skip
+            found.append(
+                _reason(
+                    "first_time_listed_destination", f"first transfer to listed {destination}", destination=destination
+                )
+            )
         else:
-            found.append(_reason("first_time_destination", f"{destination} has no history with this vault and is "
-                                 "not a known counterparty", destination=destination))  # fmt: skip
+            found.append(
+                _reason(
+                    "first_time_destination",
+                    f"{destination} has no history with this vault and is not a known counterparty",
+                    destination=destination,
+                )
+            )
     return found
 
 
 def check(inputs: RiskInputs) -> list[Reason]:
     return [
-        *_hashes(inputs), *_calls(inputs), *_gas_refund(inputs), *_nonces(inputs), *_proposer(inputs),
+        *_hashes(inputs),
+        *_calls(inputs),
+        *_gas_refund(inputs),
+        *_nonces(inputs),
+        *_proposer(inputs),
         *_destinations(inputs),
-    ]  # fmt: skip
+    ]

@@ -10,6 +10,7 @@ baseline model (whose own SHA-256 goes to the ledger) and checked before the fil
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import math
@@ -22,8 +23,17 @@ import numpy as np
 from custody.exceptions import RiskError
 from custody.risk.inputs import Movement
 
-FEATURES = ("log_amount", "pair_deviation", "hour_sin", "hour_cos", "weekend", "velocity_1h", "velocity_24h",
-            "log_gap", "new_destination")  # fmt: skip
+FEATURES = (
+    "log_amount",
+    "pair_deviation",
+    "hour_sin",
+    "hour_cos",
+    "weekend",
+    "velocity_1h",
+    "velocity_24h",
+    "log_gap",
+    "new_destination",
+)
 MIN_ROWS = 30
 FLAG_QUANTILE = 0.002
 
@@ -36,7 +46,7 @@ def available() -> bool:
     return True
 
 
-def _sklearn():
+def _sklearn() -> Any:
     try:
         from sklearn.ensemble import IsolationForest
     except ImportError as exc:
@@ -45,7 +55,7 @@ def _sklearn():
 
 
 def vector(
-    asset: str, amount: int, destination: str, now, history: list[Movement] | tuple[Movement, ...]
+    asset: str, amount: int, destination: str, now: dt.datetime, history: list[Movement] | tuple[Movement, ...]
 ) -> list[float]:
     same = [
         math.log10(m.amount + 1) for m in history if m.destination.lower() == destination.lower() and m.asset == asset
@@ -55,12 +65,16 @@ def vector(
     times = [m.time for m in history if m.time <= now]
     gap = (now - max(times)).total_seconds() if times else 86400 * 30
     return [
-        log_amount, log_amount - float(np.median(same)) if same else 0.0, math.sin(2 * math.pi * hour / 24),
-        math.cos(2 * math.pi * hour / 24), 1.0 if now.weekday() >= 5 else 0.0,
+        log_amount,
+        log_amount - float(np.median(same)) if same else 0.0,
+        math.sin(2 * math.pi * hour / 24),
+        math.cos(2 * math.pi * hour / 24),
+        1.0 if now.weekday() >= 5 else 0.0,
         float(sum(1 for t in times if (now - t).total_seconds() <= 3600)),
-        float(sum(1 for t in times if (now - t).total_seconds() <= 86400)), math.log10(gap + 1),
+        float(sum(1 for t in times if (now - t).total_seconds() <= 86400)),
+        math.log10(gap + 1),
         0.0 if same else 1.0,
-    ]  # fmt: skip
+    ]
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,12 @@ import datetime as dt
 import functools
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from sqlalchemy import Connection
 
 from custody.audit import record as audit
 from custody.audit.entries import EntryKind
@@ -159,28 +161,53 @@ def _known(vault: VaultRecord, settings: RiskSettings) -> dict[str, str]:
 
 
 def prepare(
-    session: Session, vault: VaultRecord, safe_tx: SafeTx, *, stage: str, owners: Iterable[str], onchain_nonce: int,
-    queued_nonces: Iterable[int], proposer: str = "", signer: str | None = None, backend: str | None = None,
-    supplied_hash: bytes | None = None, onchain_hash: bytes | None = None,
-) -> Prepared:  # fmt: skip
+    session: Session,
+    vault: VaultRecord,
+    safe_tx: SafeTx,
+    *,
+    stage: str,
+    owners: Iterable[str],
+    onchain_nonce: int,
+    queued_nonces: Iterable[int],
+    proposer: str = "",
+    signer: str | None = None,
+    backend: str | None = None,
+    supplied_hash: bytes | None = None,
+    onchain_hash: bytes | None = None,
+) -> Prepared:
     settings = policy_of(vault).risk
-    decoded = decode_safe_call(session.chain, safe_tx.to, safe_tx.value, safe_tx.data, safe_tx.operation,
-                               safe=safe_tx.safe)  # fmt: skip
+    decoded = decode_safe_call(
+        session.chain, safe_tx.to, safe_tx.value, safe_tx.data, safe_tx.operation, safe=safe_tx.safe
+    )
     targets = [str(item.call.to) for item in walk(decoded) if item.call.to and not item.in_timelock]
     moves = transfers(decoded)
     incoming = inbound(session, vault.safe)
     block = session.chain.call(session.chain.w3.eth.get_block, "latest")
     inputs = RiskInputs(
-        stage=stage, safe_tx=safe_tx, decoded=decoded, now=dt.datetime.fromtimestamp(int(block["timestamp"]), dt.UTC),
-        settings=settings, owners=tuple(owners), proposer=proposer, signer=signer, signer_backend=backend,
-        supplied_hash=supplied_hash, onchain_hash=onchain_hash, known=_known(vault, settings),
-        history=tuple(history(session, vault.safe)), inbound=tuple(incoming), has_code=_has_code(session, targets),
-        queued_nonces=tuple(queued_nonces), onchain_nonce=onchain_nonce,
+        stage=stage,
+        safe_tx=safe_tx,
+        decoded=decoded,
+        now=dt.datetime.fromtimestamp(int(block["timestamp"]), dt.UTC),
+        settings=settings,
+        owners=tuple(owners),
+        proposer=proposer,
+        signer=signer,
+        signer_backend=backend,
+        supplied_hash=supplied_hash,
+        onchain_hash=onchain_hash,
+        known=_known(vault, settings),
+        history=tuple(history(session, vault.safe)),
+        inbound=tuple(incoming),
+        has_code=_has_code(session, targets),
+        queued_nonces=tuple(queued_nonces),
+        onchain_nonce=onchain_nonce,
         balances=_balances(session, vault.safe, [m.asset for m in moves]),
-        oracle_hits=oracle_hits(session, settings.oracle, [*targets, *(m.destination for m in moves),
-                                                           *(i.sender for i in incoming)])
-        if settings.oracle else frozenset(),
-    )  # fmt: skip
+        oracle_hits=oracle_hits(
+            session, settings.oracle, [*targets, *(m.destination for m in moves), *(i.sender for i in incoming)]
+        )
+        if settings.oracle
+        else frozenset(),
+    )
     model = anomaly.load(models_dir(session), vault.name)
     if model is None:  # untrained vault: a baseline of all but the last 24 h, so a burst cannot mask itself
         settled = [m for m in inputs.history if (inputs.now - m.time).total_seconds() > 86400]
@@ -191,22 +218,45 @@ def prepare(
     return Prepared(inputs, sanctions.active(session.workspace.home), model, trees)
 
 
-def assess(session: Session, vault: VaultRecord, safe_tx: SafeTx, *, stage: str, **context) -> Decision:
+def assess(session: Session, vault: VaultRecord, safe_tx: SafeTx, *, stage: str, **context: Any) -> Decision:
     """Decide (fail-closed, within the template's deadline); the caller records and enforces."""
     digest = "0x" + safe_tx.safe_tx_hash.hex()
-    return decide(stage, digest, lambda: prepare(session, vault, safe_tx, stage=stage, **context),
-                  settings=settings_of(vault))  # fmt: skip
+    return decide(
+        stage, digest, lambda: prepare(session, vault, safe_tx, stage=stage, **context), settings=settings_of(vault)
+    )
 
 
-def record(conn, session: Session, vault: VaultRecord, decision: Decision, *, proposal_id: int | None,
-           actor: str, backend: str | None = None) -> None:  # fmt: skip
+def record(
+    conn: Connection,
+    session: Session,
+    vault: VaultRecord,
+    decision: Decision,
+    *,
+    proposal_id: int | None,
+    actor: str,
+    backend: str | None = None,
+) -> None:
     """The decision's ledger entry, and a case file per sanctions hit, in the caller's transaction."""
-    audit.risk_decision(conn, session, vault=vault.name, safe=vault.safe, proposal_id=proposal_id,
-                        decision=decision, actor=actor, backend=backend)  # fmt: skip
+    audit.risk_decision(
+        conn,
+        session,
+        vault=vault.name,
+        safe=vault.safe,
+        proposal_id=proposal_id,
+        decision=decision,
+        actor=actor,
+        backend=backend,
+    )
     for reason in decision.reasons:
         if reason.layer == "sanctions":
-            case = cases.open_case(risk_home(session), vault=vault.name, proposal_id=proposal_id, decision=decision,
-                                   reason=reason, windows=settings_of(vault).reporting_windows)  # fmt: skip
+            case = cases.open_case(
+                risk_home(session),
+                vault=vault.name,
+                proposal_id=proposal_id,
+                decision=decision,
+                reason=reason,
+                windows=settings_of(vault).reporting_windows,
+            )
             audit.risk_case_opened(conn, session, vault=vault.name, case=case)
 
 
@@ -215,18 +265,31 @@ def refuse_deny(decision: Decision, *, what: str, proposal_id: int | None) -> No
         raise RiskDenied(
             f"the risk engine denies this {what} ({decision.stage}): "
             + "; ".join(f"{r.code}: {r.message}" for r in decision.blocking())
-            + ("; nothing was signed" if decision.stage == "sign" else "; nothing was sent" if decision.stage ==
-               "execute" else "; the proposal was not opened"),
+            + (
+                "; nothing was signed"
+                if decision.stage == "sign"
+                else "; nothing was sent"
+                if decision.stage == "execute"
+                else "; the proposal was not opened"
+            ),
             hint="a denied transaction can proceed only through the timelock path; `custody risk explain "
-            + (str(proposal_id) if proposal_id is not None else decision.safe_tx_hash) + "` shows why",
-            proposal=proposal_id, verdict=decision.verdict.value, reasons=decision.codes,
-        )  # fmt: skip
+            + (str(proposal_id) if proposal_id is not None else decision.safe_tx_hash)
+            + "` shows why",
+            proposal=proposal_id,
+            verdict=decision.verdict.value,
+            reasons=decision.codes,
+        )
 
 
 def require_warn_satisfied(
-    decision: Decision, settings: RiskSettings, *, confirmed: bool, signatures: int, threshold: int,
+    decision: Decision,
+    settings: RiskSettings,
+    *,
+    confirmed: bool,
+    signatures: int,
+    threshold: int,
     proposal_id: int,
-) -> None:  # fmt: skip
+) -> None:
     """A Warn executes only with what the template requires of it (out-of-band confirmation, extra signers)."""
     if decision.verdict is not Verdict.WARN:
         return
@@ -243,11 +306,13 @@ def require_warn_satisfied(
             f"proposal {proposal_id} has a WARN verdict ({', '.join(r.code for r in decision.blocking())}); "
             f"executing it needs {' and '.join(missing)}; nothing was sent",
             hint=f"`custody risk explain {proposal_id}`; `custody tx confirm {proposal_id} …`; more `custody tx sign`",
-            proposal=proposal_id, reasons=decision.codes, missing=missing,
-        )  # fmt: skip
+            proposal=proposal_id,
+            reasons=decision.codes,
+            missing=missing,
+        )
 
 
-def decisions(session: Session, safe_tx_hash: str) -> list[dict]:
+def decisions(session: Session, safe_tx_hash: str) -> list[dict[str, Any]]:
     """Every recorded decision about one safeTxHash, oldest first (what ``risk explain`` shows)."""
     return [
         {"seq": e.seq, "time": e.time, "actor": e.actor, **e.payload}

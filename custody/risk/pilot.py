@@ -63,7 +63,7 @@ risk:
 """
 
 
-def _transfer(session: Session, vault: str, to: str, amount: str, signers: list) -> P.Proposal:
+def _transfer(session: Session, vault: str, to: str, amount: str, signers: list[Any]) -> P.Proposal:
     proposal = P.propose_transfer(session, vault, to=to, amount=amount, proposer=signers[0].address)
     for signer in signers:
         P.sign(session, P.get_proposal(session, proposal.id), signer)
@@ -76,9 +76,14 @@ def _denied(session: Session, vault: str, to: str) -> dict[str, Any]:
         P.propose_transfer(session, vault, to=to, amount="1", proposer=anvil_signer(1).address)
     except RiskDenied as refused:
         decision = risk_service.explain(session, str(refused.details["proposal"]))["decisions"][-1]
-        return {"proposal": refused.details["proposal"], "to": to, "verdict": decision["verdict"],
-                "reasons": [r["code"] for r in decision["reasons"] if r["severity"] == "deny"],
-                "refusal": refused.message, "ledger_entry": decision["seq"]}  # fmt: skip
+        return {
+            "proposal": refused.details["proposal"],
+            "to": to,
+            "verdict": decision["verdict"],
+            "reasons": [r["code"] for r in decision["reasons"] if r["severity"] == "deny"],
+            "refusal": refused.message,
+            "ledger_entry": decision["seq"],
+        }
     raise ChainError(f"pilot: the transfer to {to} was not denied by the risk engine")
 
 
@@ -87,7 +92,7 @@ def risk_section(step, session: Session, folder: Path, *, oob_passphrase: str) -
     template = folder / "risk-desk.yaml"
     template.write_text(TEMPLATE)
 
-    def setup() -> dict:
+    def setup() -> dict[str, Any]:
         record, _facts = service.create_vault(session, template)
         session.send(to=record.safe, value=30 * 10**18, what="funding the risk desk vault")
         for _ in range(HISTORY):
@@ -103,7 +108,7 @@ def risk_section(step, session: Session, folder: Path, *, oob_passphrase: str) -
     )
     listed = to_checksum_address(sorted(sanctions.active(session.workspace.home).addresses)[0])
 
-    def sanctioned() -> dict:
+    def sanctioned() -> dict[str, Any]:
         found = _denied(session, desk["vault"], listed)
         (case,) = [c for c in risk_service.list_cases(session) if c["proposal"] == found["proposal"]]
         exported = risk_service.export_cases(session, str(folder / "cases.json"))
@@ -111,12 +116,13 @@ def risk_section(step, session: Session, folder: Path, *, oob_passphrase: str) -
 
     sanctioned_case = step("risk engine: a sanctioned destination is denied and a case file opened", sanctioned)
 
-    def off_hours() -> dict:
+    def off_hours() -> dict[str, Any]:
         night = next_utc_slot(session.chain.latest_timestamp(), weekday=5, hour=3, min_ahead=0)
         session.chain.set_next_timestamp(night)
         session.chain.mine()
-        proposal = P.propose_transfer(session, desk["vault"], to=COUNTERPARTY, amount="0.5",
-                                      proposer=anvil_signer(1).address)  # fmt: skip
+        proposal = P.propose_transfer(
+            session, desk["vault"], to=COUNTERPARTY, amount="0.5", proposer=anvil_signer(1).address
+        )
         P.sign(session, P.get_proposal(session, proposal.id), anvil_signer(1))
         try:
             P.execute(session, P.get_proposal(session, proposal.id))
@@ -135,14 +141,22 @@ def risk_section(step, session: Session, folder: Path, *, oob_passphrase: str) -
         receipt = P.execute(session, P.get_proposal(session, proposal.id))
         decisions = risk_service.explain(session, str(proposal.id))["decisions"]
         return {
-            "proposal": proposal.id, "verdicts": [f"{d['stage']}:{d['verdict']}" for d in decisions],
+            "proposal": proposal.id,
+            "verdicts": [f"{d['stage']}:{d['verdict']}" for d in decisions],
             "reasons": sorted({r["code"] for d in decisions for r in d["reasons"] if r["severity"] == "warn"}),
-            "refused_without_requirements": refusal, "confirmer": confirmed.confirmer, "tx_hash": receipt.tx_hash,
-        }  # fmt: skip
+            "refused_without_requirements": refusal,
+            "confirmer": confirmed.confirmer,
+            "tx_hash": receipt.tx_hash,
+        }
 
     warned = step("risk engine: an off-hours transfer is warned, confirmed out of band, co-signed, executed", off_hours)
     report = audit_service.verify(store=session.store, chain=session.chain)
     if report.exit_code != 0:
         raise ChainError(f"pilot: the ledger with the risk decisions does not verify ({report.verdict})")
-    return {"desk": desk, "lookalike": lookalike, "sanctioned": sanctioned_case, "off_hours": warned,
-            "ledger_verified": report.verdict}  # fmt: skip
+    return {
+        "desk": desk,
+        "lookalike": lookalike,
+        "sanctioned": sanctioned_case,
+        "off_hours": warned,
+        "ledger_verified": report.verdict,
+    }

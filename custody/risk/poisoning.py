@@ -9,6 +9,7 @@ address (default 4+4; 3+3 and 6+6 are reported too), or is within a small edit d
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from custody.risk.calls import ETH, transfers
 from custody.risk.inputs import RiskInputs
@@ -67,12 +68,16 @@ class Lookalike:
     def levels(self) -> list[str]:
         return [f"{p}+{s}" for p, s in REPORTED_LEVELS if self.prefix >= p and self.suffix >= s]
 
-    def as_facts(self) -> dict:
+    def as_facts(self) -> dict[str, Any]:
         return {
-            "destination": self.address, "resembles": self.resembles, "label": self.label, "prefix": self.prefix,
-            "suffix": self.suffix, "levels": ",".join(self.levels()),
+            "destination": self.address,
+            "resembles": self.resembles,
+            "label": self.label,
+            "prefix": self.prefix,
+            "suffix": self.suffix,
+            "levels": ",".join(self.levels()),
             "edit_distance": -1 if self.edit_distance is None else self.edit_distance,
-        }  # fmt: skip
+        }
 
 
 def lookalikes(
@@ -112,26 +117,55 @@ def check(inputs: RiskInputs) -> list[Reason]:
         destination = transfer.destination
         if destination.lower() in known_lower:
             continue
-        strong, weak = lookalikes(destination, book, prefix=settings.lookalike_prefix,
-                                  suffix=settings.lookalike_suffix, max_edit=settings.max_edit_distance)  # fmt: skip
+        strong, weak = lookalikes(
+            destination,
+            book,
+            prefix=settings.lookalike_prefix,
+            suffix=settings.lookalike_suffix,
+            max_edit=settings.max_edit_distance,
+        )
         for hit in strong:
-            found.append(Reason("lookalike_destination", LAYER, Severity.DENY,
-                                f"{destination} looks like {hit.label or 'known'} {hit.resembles} but is not it",
-                                hit.as_facts()))  # fmt: skip
+            found.append(
+                Reason(
+                    "lookalike_destination",
+                    LAYER,
+                    Severity.DENY,
+                    f"{destination} looks like {hit.label or 'known'} {hit.resembles} but is not it",
+                    hit.as_facts(),
+                )
+            )
         for hit in weak:
-            found.append(Reason("weak_lookalike", LAYER, Severity.INFO,
-                                f"{destination} shares {hit.prefix}+{hit.suffix} characters with {hit.resembles}",
-                                hit.as_facts()))  # fmt: skip
+            found.append(
+                Reason(
+                    "weak_lookalike",
+                    LAYER,
+                    Severity.INFO,
+                    f"{destination} shares {hit.prefix}+{hit.suffix} characters with {hit.resembles}",
+                    hit.as_facts(),
+                )
+            )
         if destination.lower() in precursor_senders:
             kind = precursor_senders[destination.lower()]
-            found.append(Reason("destination_sent_precursor", LAYER, Severity.DENY,
-                                f"{destination} sent this vault a {kind} transfer before (poisoning pattern)",
-                                {"destination": destination, "precursor": kind}))  # fmt: skip
+            found.append(
+                Reason(
+                    "destination_sent_precursor",
+                    LAYER,
+                    Severity.DENY,
+                    f"{destination} sent this vault a {kind} transfer before (poisoning pattern)",
+                    {"destination": destination, "precursor": kind},
+                )
+            )
     for sender, kind in precursor_senders.items():
         if sender not in {t.destination.lower() for t in transfers(inputs.decoded)}:
-            found.append(Reason("poisoning_precursor", LAYER, Severity.INFO,
-                                f"a lookalike {sender} sent this vault a {kind} transfer", {"sender": sender,
-                                "precursor": kind}))  # fmt: skip
+            found.append(
+                Reason(
+                    "poisoning_precursor",
+                    LAYER,
+                    Severity.INFO,
+                    f"a lookalike {sender} sent this vault a {kind} transfer",
+                    {"sender": sender, "precursor": kind},
+                )
+            )
     return found
 
 
@@ -152,8 +186,13 @@ def _precursors(inputs: RiskInputs, book: dict[str, str], known_lower: set[str])
             kind = "dust"
         else:
             continue
-        strong, _weak = lookalikes(inbound.sender, book, prefix=settings.lookalike_prefix,
-                                   suffix=settings.lookalike_suffix, max_edit=settings.max_edit_distance)  # fmt: skip
+        strong, _weak = lookalikes(
+            inbound.sender,
+            book,
+            prefix=settings.lookalike_prefix,
+            suffix=settings.lookalike_suffix,
+            max_edit=settings.max_edit_distance,
+        )
         if strong:
             found[sender] = kind
     return found

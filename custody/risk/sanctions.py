@@ -18,6 +18,7 @@ import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from custody.exceptions import InputError, RiskError
 from custody.risk.calls import transfers
@@ -50,18 +51,25 @@ class SanctionsList:
     def hit(self, address: str) -> str | None:
         return self.addresses.get(address.lower())
 
-    def as_document(self) -> dict:
+    def as_document(self) -> dict[str, Any]:
         return {
-            "format": "custody.sanctions-list/1", "source": self.source, "date": self.date, "sha256": self.sha256,
-            "count": len(self.addresses), "addresses": dict(sorted(self.addresses.items())),
-        }  # fmt: skip
+            "format": "custody.sanctions-list/1",
+            "source": self.source,
+            "date": self.date,
+            "sha256": self.sha256,
+            "count": len(self.addresses),
+            "addresses": dict(sorted(self.addresses.items())),
+        }
 
 
-def from_document(doc: dict, *, where: str) -> SanctionsList:
+def from_document(doc: dict[str, Any], *, where: str) -> SanctionsList:
     if doc.get("format") != "custody.sanctions-list/1" or not isinstance(doc.get("addresses"), dict):
         raise InputError(f"{where} is not a custody sanctions list (format custody.sanctions-list/1)")
-    found = SanctionsList(str(doc.get("source", "")), str(doc.get("date", "unknown")),
-                          {k.lower(): str(v) for k, v in doc["addresses"].items()})  # fmt: skip
+    found = SanctionsList(
+        str(doc.get("source", "")),
+        str(doc.get("date", "unknown")),
+        {k.lower(): str(v) for k, v in doc["addresses"].items()},
+    )
     if doc.get("sha256") and doc["sha256"] != found.sha256:
         raise InputError(f"{where}: the address list does not hash to its recorded sha256; the file was altered")
     return found
@@ -209,16 +217,32 @@ def check(inputs: RiskInputs, listed: SanctionsList) -> list[Reason]:
     for address in sorted(targets):
         entry = listed.hit(address)
         if entry is not None or address.lower() in inputs.oracle_hits:
-            found.append(Reason("sanctioned_counterparty", LAYER, Severity.DENY,
-                                f"{address} is sanctioned ({entry or 'on-chain oracle'})",
-                                {"address": address, "list": listed.version, "entry": entry or "",
-                                 "oracle": address.lower() in inputs.oracle_hits}))  # fmt: skip
+            found.append(
+                Reason(
+                    "sanctioned_counterparty",
+                    LAYER,
+                    Severity.DENY,
+                    f"{address} is sanctioned ({entry or 'on-chain oracle'})",
+                    {
+                        "address": address,
+                        "list": listed.version,
+                        "entry": entry or "",
+                        "oracle": address.lower() in inputs.oracle_hits,
+                    },
+                )
+            )
     for inbound in inputs.inbound:
         entry = listed.hit(inbound.sender)
         if entry is not None or inbound.sender.lower() in inputs.oracle_hits:
-            found.append(Reason("sanctioned_deposit_counterparty", LAYER, Severity.WARN,
-                                f"the vault received funds from sanctioned {inbound.sender}",
-                                {"address": inbound.sender, "list": listed.version, "entry": entry or ""}))  # fmt: skip
+            found.append(
+                Reason(
+                    "sanctioned_deposit_counterparty",
+                    LAYER,
+                    Severity.WARN,
+                    f"the vault received funds from sanctioned {inbound.sender}",
+                    {"address": inbound.sender, "list": listed.version, "entry": entry or ""},
+                )
+            )
     return found
 
 

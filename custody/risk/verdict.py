@@ -38,9 +38,12 @@ class Reason:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "code": self.code, "layer": self.layer, "severity": self.severity.value, "message": self.message,
+            "code": self.code,
+            "layer": self.layer,
+            "severity": self.severity.value,
+            "message": self.message,
             "facts": dict(self.facts),
-        }  # fmt: skip
+        }
 
 
 def band(reasons: list[Reason]) -> Verdict:
@@ -77,7 +80,12 @@ class Decision:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "stage": self.stage, "verdict": self.verdict.value, "reasons": [r.as_dict() for r in self.reasons],
-            "scores": dict(self.scores), "features": dict(self.features), "versions": dict(self.versions),
-            "latency_us": self.latency_us, "safe_tx_hash": self.safe_tx_hash,
-        }  # fmt: skip
+            "stage": self.stage,
+            "verdict": self.verdict.value,
+            "reasons": [r.as_dict() for r in self.reasons],
+            "scores": dict(self.scores),
+            "features": dict(self.features),
+            "versions": dict(self.versions),
+            "latency_us": self.latency_us,
+            "safe_tx_hash": self.safe_tx_hash,
+        }

@@ -47,21 +47,27 @@ def explain_mismatch(blob: bytes, safe_tx: SafeTx, owners: Iterable[str], recove
     if v in (31, 32):
         signer = _recover(blob, safe_tx.safe_tx_hash, v - 4)
         if signer is not None and signer.lower() in owners:
-            return (f"the signature is marked eth_sign (v={v}) but is owner {signer}'s EIP-712 signature of this "
-                    f"transaction: its v must be {v - 4}")  # fmt: skip
+            return (
+                f"the signature is marked eth_sign (v={v}) but is owner {signer}'s EIP-712 signature of this "
+                f"transaction: its v must be {v - 4}"
+            )
     elif v in (27, 28):
         signer = _recover(blob, eth_sign_digest(safe_tx.safe_tx_hash), v)
         if signer is not None and signer.lower() in owners:
-            return (f"the signature is marked EIP-712 (v={v}) but is owner {signer}'s eth_sign signature of this "
-                    f"transaction: its v must be {v + 4}")  # fmt: skip
+            return (
+                f"the signature is marked EIP-712 (v={v}) but is owner {signer}'s eth_sign signature of this "
+                f"transaction: its v must be {v + 4}"
+            )
     for delta in range(1, NONCE_SPAN + 1):
         for nonce in (safe_tx.nonce + delta, safe_tx.nonce - delta):
             if nonce < 0:
                 continue
             signer = _owner_of(blob, safe_tx.with_nonce(nonce).safe_tx_hash, owners)
             if signer is not None:
-                return (f"the signature is owner {signer}'s signature of this transaction with nonce {nonce}, "
-                        f"but this transaction has nonce {safe_tx.nonce}")  # fmt: skip
+                return (
+                    f"the signature is owner {signer}'s signature of this transaction with nonce {nonce}, "
+                    f"but this transaction has nonce {safe_tx.nonce}"
+                )
     # well-known chains, then the ids next to this one (a second local node or fork is usually id + 1)
     neighbours = [safe_tx.chain_id + d for d in (1, -1, 2, -2) if safe_tx.chain_id + d > 0]
     for chain_id in dict.fromkeys([*CHAIN_IDS, *neighbours]):
@@ -70,6 +76,8 @@ def explain_mismatch(blob: bytes, safe_tx: SafeTx, owners: Iterable[str], recove
         other = SafeTx(**{**{k: v for k, v in safe_tx.__dict__.items() if k != "_hash_cache"}, "chain_id": chain_id})
         signer = _owner_of(blob, other.safe_tx_hash, owners)
         if signer is not None:
-            return (f"the signature is owner {signer}'s signature of this transaction for chain id {chain_id}, "
-                    f"but vault {safe_tx.safe} is on chain id {safe_tx.chain_id}")  # fmt: skip
+            return (
+                f"the signature is owner {signer}'s signature of this transaction for chain id {chain_id}, "
+                f"but vault {safe_tx.safe} is on chain id {safe_tx.chain_id}"
+            )
     return f"the signature recovers to {recovered}, which is not an owner of vault {safe_tx.safe}"

@@ -77,7 +77,7 @@ class SafeTx:
     gas_price: int = 0
     gas_token: Address = ZERO_ADDRESS
     refund_receiver: Address = ZERO_ADDRESS
-    _hash_cache: dict = field(default_factory=dict, repr=False, compare=False, hash=False)
+    _hash_cache: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False, hash=False)
 
     @property
     def domain_separator(self) -> bytes:
@@ -131,12 +131,20 @@ class SafeTx:
             },
         }
 
-    def exec_args(self, signatures: bytes) -> tuple:
+    def exec_args(self, signatures: bytes) -> tuple[Any, ...]:
         """Arguments of ``Safe.execTransaction`` in ABI order."""
         return (
-            self.to, self.value, self.data, int(self.operation), self.safe_tx_gas, self.base_gas,
-            self.gas_price, self.gas_token, self.refund_receiver, signatures,
-        )  # fmt: skip
+            self.to,
+            self.value,
+            self.data,
+            int(self.operation),
+            self.safe_tx_gas,
+            self.base_gas,
+            self.gas_price,
+            self.gas_token,
+            self.refund_receiver,
+            signatures,
+        )
 
     def with_nonce(self, nonce: int) -> SafeTx:
         return replace(self, nonce=nonce, _hash_cache={})

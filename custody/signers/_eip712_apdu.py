@@ -51,7 +51,7 @@ def split_type(type_name: str) -> tuple[str, list[int | None]]:
     return base, levels
 
 
-def _field_definition(name: str, type_name: str, types: dict) -> bytes:
+def _field_definition(name: str, type_name: str, types: dict[str, Any]) -> bytes:
     base, levels = split_type(type_name)
     size: int | None = None
     custom: bytes | None = None
@@ -86,7 +86,7 @@ def _field_definition(name: str, type_name: str, types: dict) -> bytes:
     return bytes(out) + bytes([len(key)]) + key
 
 
-def definition_apdus(types: dict[str, list[dict]]) -> Iterator[bytes]:
+def definition_apdus(types: dict[str, list[dict[str, Any]]]) -> Iterator[bytes]:
     for struct_name, fields in types.items():
         yield apdu(INS_STRUCT_DEF, P1_COMPLETE, P2_NAME, struct_name.encode())
         for f in fields:
@@ -129,7 +129,7 @@ def _field_apdus(value: bytes) -> Iterator[bytes]:
         yield apdu(INS_STRUCT_IMPL, P1_PARTIAL if i < len(chunks) - 1 else P1_COMPLETE, P2_FIELD, chunk)
 
 
-def _value_apdus(type_name: str, value: Any, types: dict) -> Iterator[bytes]:
+def _value_apdus(type_name: str, value: Any, types: dict[str, Any]) -> Iterator[bytes]:
     base, levels = split_type(type_name)
     if levels:
         inner = type_name[: type_name.rindex("[")]

@@ -11,6 +11,7 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, Literal
 
 from eth_account import Account
 from eth_utils import to_checksum_address
@@ -42,7 +43,7 @@ def default_passphrase_source(prompt: str) -> str:
     return passphrase
 
 
-def read_keystore(path: Path) -> dict:
+def read_keystore(path: Path) -> dict[str, Any]:
     if not path.exists():
         raise KeyNotFound(f"keystore file {path} does not exist")
     try:
@@ -91,7 +92,9 @@ class KeystoreSigner(DigestSigner):
         return sign_digest_with_key(self.__key, digest)
 
 
-def create_keystore(path: Path, private_key: bytes, passphrase: str, *, kdf: str = "scrypt") -> Address:
+def create_keystore(
+    path: Path, private_key: bytes, passphrase: str, *, kdf: Literal["scrypt", "pbkdf2"] = "scrypt"
+) -> Address:
     """Encrypt ``private_key`` into a new v3 keystore at ``path`` (never overwrites)."""
     if path.exists():
         raise SignerError(f"{path} exists already; refusing to overwrite a keystore")

@@ -72,7 +72,8 @@ class _Device:
         from ledgerblue.commException import CommException
 
         try:
-            return self._dongle.exchange(bytes(apdu), timeout)
+            response: bytearray = self._dongle.exchange(bytes(apdu), timeout)
+            return response
         except CommException as exc:
             raise _translate(exc.sw, self.where) from exc
         except OSError as exc:
@@ -121,7 +122,7 @@ def default_transport() -> _Device:
         raise DeviceNotFound(f"no Ledger found ({type(exc).__name__})") from exc
 
 
-def _rsv(response: bytes, what: str) -> tuple[int, int, int]:
+def _rsv(response: bytes | bytearray, what: str) -> tuple[int, int, int]:
     if len(response) < 65:
         raise SignatureError(f"the Ledger returned {len(response)} bytes for {what}, expected v‖r‖s (65)")
     return response[0], int.from_bytes(response[1:33], "big"), int.from_bytes(response[33:65], "big")
@@ -240,7 +241,7 @@ class LedgerSigner:
 
     def _chunked(self, ins: int, payload: bytes) -> bytes:
         device = self._dev()
-        response = b""
+        response = bytearray()
         for i in range(0, len(payload), 255):
             response = device.exchange(E.apdu(ins, 0x00 if i == 0 else 0x80, 0x00, payload[i : i + 255]))
         return bytes(response)

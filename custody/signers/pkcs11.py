@@ -22,12 +22,17 @@ import os
 import secrets as _random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 import coincurve
 import pkcs11
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11 import exceptions as p11
+from pkcs11.types import Object, Session, Token
+
+if TYPE_CHECKING:  # the Cython module's stub; pkcs11.lib() returns one
+    from pkcs11._pkcs11 import lib as Pkcs11Library
 
 from custody.exceptions import (
     DeviceNotFound,
@@ -114,7 +119,7 @@ def _pin_source_from_uri(value: str) -> SecretSource:
 _conf_seen: dict[str, str | None] = {}
 
 
-def load_library(module: str | None = None):
+def load_library(module: str | None = None) -> Pkcs11Library:
     """The PKCS#11 module, initialised; re-initialised when ``$SOFTHSM2_CONF`` changed since."""
     path = module or os.environ.get(MODULE_ENV) or DEFAULT_MODULE
     if not Path(path).exists():
@@ -130,7 +135,7 @@ def load_library(module: str | None = None):
     return lib
 
 
-def find_token(lib, label: str):
+def find_token(lib: Pkcs11Library, label: str) -> Token:
     try:
         return lib.get_token(token_label=label)
     except p11.NoSuchToken:
@@ -142,7 +147,7 @@ def find_token(lib, label: str):
         raise DeviceNotFound(f"more than one PKCS#11 token is labelled {label!r}; labels must be unique") from None
 
 
-def open_session(token, label: str, pin_source: SecretSource, *, rw: bool = False):
+def open_session(token: Token, label: str, pin_source: SecretSource, *, rw: bool = False) -> Session:
     """A logged-in user session; wrong or locked PINs become :class:`SignerLocked`."""
     pin = pin_source(f"PIN for token {label}: ")
     try:
@@ -164,7 +169,7 @@ def open_session(token, label: str, pin_source: SecretSource, *, rw: bool = Fals
         del pin
 
 
-def _open_plain(token, label: str, *, rw: bool):
+def _open_plain(token: Token, label: str, *, rw: bool) -> Session:
     try:
         return token.open(rw=rw)
     except p11.PKCS11Error as exc:
@@ -183,7 +188,7 @@ def ec_point_to_public_key(ec_point: bytes) -> bytes:
     return data
 
 
-def _find_key(session, label: str, object_class, token: str):
+def _find_key(session: Session, label: str, object_class: ObjectClass, token: str) -> Object | None:
     found = list(session.get_objects({Attribute.CLASS: object_class, Attribute.LABEL: label}))
     if not found:
         return None
@@ -204,8 +209,9 @@ class Pkcs11Signer(DigestSigner):
         self._pin_source = pin_source or default_pin_source()
         self._lib = load_library(uri.module_path or module)
         self._token = find_token(self._lib, uri.token)
-        self._session = None
-        self._private = None
+        self._session: Session | None = None
+        # the key's sign() comes from a mixin python-pkcs11 adds at runtime by key type: not in its static types
+        self._private: Any = None
         self._public_key: bytes | None = None
         self._compressed: bytes | None = None
         self._address: Address | None = None
@@ -327,7 +333,9 @@ def generate_key(
     return address, f"pkcs11:token={token_label};object={name}"
 
 
-def list_keys(token_label: str, *, pin_source: SecretSource | None = None, module: str | None = None) -> list[dict]:
+def list_keys(
+    token_label: str, *, pin_source: SecretSource | None = None, module: str | None = None
+) -> list[dict[str, Any]]:
     """secp256k1 keys on the token: label, address, signer URI."""
     lib = load_library(module)
     token = find_token(lib, token_label)

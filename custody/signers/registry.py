@@ -14,6 +14,7 @@ from pathlib import Path
 
 from custody.exceptions import SignerUriError
 from custody.signers.base import Signer
+from custody.signers.secrets import SecretSource
 
 Factory = Callable[[str, "SignerContext"], Signer]
 
@@ -22,7 +23,12 @@ class SignerContext:
     """What backends may need besides the URI: where keystores live, how to get passphrases/PINs."""
 
     def __init__(
-        self, *, keystore_dir: Path | None = None, passphrase_source=None, pin_source=None, blind: bool = False
+        self,
+        *,
+        keystore_dir: Path | None = None,
+        passphrase_source: SecretSource | None = None,
+        pin_source: SecretSource | None = None,
+        blind: bool = False,
     ) -> None:
         self.keystore_dir = keystore_dir
         self.passphrase_source = passphrase_source

@@ -17,7 +17,7 @@ from custody.exceptions import SignerError, SignerLocked
 SecretSource = Callable[[str], str]
 
 
-def read_secret_file(path: str | os.PathLike, *, what: str) -> str:
+def read_secret_file(path: str | os.PathLike[str], *, what: str) -> str:
     """The first line of a secret file (trailing newline removed)."""
     try:
         return Path(path).read_text(encoding="utf-8").rstrip("\r\n")

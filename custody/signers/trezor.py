@@ -18,9 +18,12 @@ import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_utils import to_checksum_address
+
+if TYPE_CHECKING:  # trezorlib is imported lazily (fast start)
+    from trezorlib.client import Session, TrezorClient
 
 from custody.exceptions import (
     DeviceNotFound,
@@ -101,23 +104,23 @@ class TrezorSigner:
         self._device_path = device_path
         self._pin_source = pin_source or env_file_or_prompt(value_env=PIN_ENV, file_env=PIN_FILE_ENV, what="Trezor PIN")
         self._button_callback = button_callback
-        self._session = None
-        self._client = None
+        self._session: Session[Any, Any] | None = None
+        self._client: TrezorClient[Any] | None = None
         self._address: Address | None = None
 
     @property
     def where(self) -> str:
         return self._device_path or os.environ.get(PATH_ENV) or "the first connected device"
 
-    def _pin(self, _request) -> str:
+    def _pin(self, _request: object) -> str:
         return self._pin_source("Trezor PIN (positions on the device's matrix): ")
 
-    def _button(self, request) -> None:
+    def _button(self, request: object) -> None:
         log.info("%s: confirm on the Trezor (%s)", self.uri, getattr(request, "code", "button"))
         if self._button_callback is not None:
             self._button_callback(request)
 
-    def _connect(self):
+    def _connect(self) -> Session[Any, Any]:
         if self._session is None:
             from trezorlib.client import AppManifest, get_client
             from trezorlib.transport import get_transport
@@ -126,9 +129,9 @@ class TrezorSigner:
                 path = self._device_path or os.environ.get(PATH_ENV)
                 transport = get_transport(path, prefix_search=True)
                 app = AppManifest(app_name="custody", button_callback=self._button, pin_callback=self._pin)
-                self._client = get_client(app, transport)
-                self._session = self._client.get_session(passphrase="")
-            log.debug("connected to Trezor %s at %s", self._client.features.label, self.where)
+                client = get_client(app, transport)
+                self._client, self._session = client, client.get_session(passphrase="")
+            log.debug("connected to Trezor %s at %s", client.features.label, self.where)
         return self._session
 
     def close(self) -> None:
@@ -156,7 +159,10 @@ class TrezorSigner:
         return normalized
 
     def _sign_typed(self, typed_data: dict[str, Any], domain_hash: bytes, message_hash: bytes) -> EcdsaSignature:
-        from trezorlib import ethereum
+        from trezorlib import ethereum as trezor_ethereum
+
+        # trezorlib's @workflow decorator leaves mypy with Never-typed parameters for the signing calls
+        ethereum: Any = trezor_ethereum
 
         session = self._connect()
         with _translated(self.where):
@@ -185,7 +191,10 @@ class TrezorSigner:
         return self._check(self._sign_typed(typed_data, signable.header, signable.body), digest, "typed data")
 
     def sign_message(self, message: bytes) -> EcdsaSignature:
-        from trezorlib import ethereum
+        from trezorlib import ethereum as trezor_ethereum
+
+        # trezorlib's @workflow decorator leaves mypy with Never-typed parameters for the signing calls
+        ethereum: Any = trezor_ethereum
 
         session = self._connect()
         with _translated(self.where):
@@ -194,7 +203,10 @@ class TrezorSigner:
         return self._check(signature, personal_message_digest(message), "message")
 
     def sign_transaction(self, tx: dict[str, Any], *, chain_id: int) -> bytes:
-        from trezorlib import ethereum
+        from trezorlib import ethereum as trezor_ethereum
+
+        # trezorlib's @workflow decorator leaves mypy with Never-typed parameters for the signing calls
+        ethereum: Any = trezor_ethereum
 
         unsigned = _tx.unsigned(tx, chain_id=chain_id)
         fields = unsigned.as_dict()
@@ -204,11 +216,17 @@ class TrezorSigner:
         session = self._connect()
         with _translated(self.where):
             parity, r, s = ethereum.sign_tx_eip1559(
-                session, self.n, nonce=int(fields["nonce"]), gas_limit=int(fields["gas"]),
-                to=to_checksum_address(to) if to else "", value=int(fields.get("value", 0)),
-                data=bytes(fields.get("data") or b""), chain_id=chain_id, max_gas_fee=int(fields["maxFeePerGas"]),
+                session,
+                self.n,
+                nonce=int(fields["nonce"]),
+                gas_limit=int(fields["gas"]),
+                to=to_checksum_address(to) if to else "",
+                value=int(fields.get("value", 0)),
+                data=bytes(fields.get("data") or b""),
+                chain_id=chain_id,
+                max_gas_fee=int(fields["maxFeePerGas"]),
                 max_priority_fee=int(fields["maxPriorityFeePerGas"]),
-            )  # fmt: skip
+            )
         signature = EcdsaSignature(int.from_bytes(r, "big"), int.from_bytes(s, "big"), 27 + (parity & 1))
         return _tx.encode(unsigned, self._check(signature, unsigned.hash(), "transaction"))
 
@@ -219,7 +237,7 @@ class TrezorSigner:
 def _json_typed_data(typed_data: dict[str, Any]) -> dict[str, Any]:
     """trezorlib wants JSON shapes: hex strings for bytes, and a copy it may modify."""
 
-    def convert(value):
+    def convert(value: Any) -> Any:
         if isinstance(value, (bytes, bytearray)):
             return "0x" + bytes(value).hex()
         if isinstance(value, dict):

@@ -9,7 +9,9 @@ scheduled call decoded. Every risky element carries a *risk kind* — the word a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from eth_abi import decode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
@@ -49,33 +51,56 @@ KNOWN_CALLS: dict[bytes, tuple[str, list[str], list[str], tuple[str, ...]]] = {
     _sel("transfer(address,uint256)"): ("transfer", ["address", "uint256"], ["to", "amount"], ()),
     _sel("approve(address,uint256)"): ("approve", ["address", "uint256"], ["spender", "amount"], ("approval",)),
     _sel("increaseAllowance(address,uint256)"): (
-        "increaseAllowance", ["address", "uint256"], ["spender", "amount"], ("approval",),
+        "increaseAllowance",
+        ["address", "uint256"],
+        ["spender", "amount"],
+        ("approval",),
     ),
     _sel("transferFrom(address,address,uint256)"): (
-        "transferFrom", ["address", "address", "uint256"], ["from", "to", "amount"], (),
+        "transferFrom",
+        ["address", "address", "uint256"],
+        ["from", "to", "amount"],
+        (),
     ),
     _sel("addOwnerWithThreshold(address,uint256)"): (
-        "addOwnerWithThreshold", ["address", "uint256"], ["owner", "threshold"], ("owners", "threshold"),
+        "addOwnerWithThreshold",
+        ["address", "uint256"],
+        ["owner", "threshold"],
+        ("owners", "threshold"),
     ),
     _sel("removeOwner(address,address,uint256)"): (
-        "removeOwner", ["address", "address", "uint256"], ["prevOwner", "owner", "threshold"], ("owners", "threshold"),
+        "removeOwner",
+        ["address", "address", "uint256"],
+        ["prevOwner", "owner", "threshold"],
+        ("owners", "threshold"),
     ),
     _sel("swapOwner(address,address,address)"): (
-        "swapOwner", ["address", "address", "address"], ["prevOwner", "oldOwner", "newOwner"], ("owners",),
+        "swapOwner",
+        ["address", "address", "address"],
+        ["prevOwner", "oldOwner", "newOwner"],
+        ("owners",),
     ),
     _sel("changeThreshold(uint256)"): ("changeThreshold", ["uint256"], ["threshold"], ("threshold",)),
     _sel("enableModule(address)"): ("enableModule", ["address"], ["module"], ("modules",)),
-    _sel("disableModule(address,address)"): ("disableModule", ["address", "address"], ["prevModule", "module"], ("modules",)),
+    _sel("disableModule(address,address)"): (
+        "disableModule",
+        ["address", "address"],
+        ["prevModule", "module"],
+        ("modules",),
+    ),
     _sel("setGuard(address)"): ("setGuard", ["address"], ["guard"], ("guard",)),
     _sel("setFallbackHandler(address)"): ("setFallbackHandler", ["address"], ["handler"], ("fallback_handler",)),
     _sel("updateDelay(uint256)"): ("updateDelay", ["uint256"], ["newDelay"], ("timelock",)),
     _sel("cancel(bytes32)"): ("cancel", ["bytes32"], ["id"], ()),
     _sel("approveMessage(bytes32,bytes32)"): (
-        "approveMessage", ["bytes32", "bytes32"], ["domainSeparator", "structHash"], ("message",),
+        "approveMessage",
+        ["bytes32", "bytes32"],
+        ["domainSeparator", "structHash"],
+        ("message",),
     ),
     _sel("revokeMessage(bytes32)"): ("revokeMessage", ["bytes32"], ["digest"], ()),
     _sel("setPaused(bool)"): ("setPaused", ["bool"], ["paused"], ()),
-}  # fmt: skip
+}
 ERC20_FUNCTIONS = {"transfer", "approve", "increaseAllowance", "transferFrom"}
 
 MULTISEND = _sel("multiSend(bytes)")
@@ -97,7 +122,7 @@ class DecodedCall:
     kind: str  # "eth_transfer" | "erc20" | "safe_config" | "multisend" | "timelock" | "contract_call"
     summary: str
     function: str | None = None
-    args: dict = field(default_factory=dict)
+    args: dict[str, Any] = field(default_factory=dict)
     token: TokenInfo | None = None
     amount: int | None = None  # base units moved (ETH or token)
     recipient: str | None = None
@@ -107,7 +132,7 @@ class DecodedCall:
     to: str | None = None
     operation: str = "CALL"
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "summary": self.summary,
@@ -124,7 +149,7 @@ class DecodedCall:
         }
 
 
-def _text(value) -> str:
+def _text(value: Any) -> str:
     if isinstance(value, (bytes, bytearray)):
         return "0x" + bytes(value).hex()
     if isinstance(value, (list, tuple)):
@@ -134,7 +159,7 @@ def _text(value) -> str:
     return str(value)
 
 
-def token_info(chain: Chain | None, address: str) -> TokenInfo | None:
+def token_info(chain: Chain, address: str) -> TokenInfo | None:
     """ERC-20 symbol and decimals, or None when ``address`` is not an ERC-20."""
     if not len(chain.call(chain.w3.eth.get_code, address)):
         return None
@@ -147,7 +172,7 @@ def token_info(chain: Chain | None, address: str) -> TokenInfo | None:
     return TokenInfo(to_checksum_address(address), str(symbol), int(decimals))
 
 
-def _unique(items) -> tuple[str, ...]:
+def _unique(items: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
@@ -181,7 +206,9 @@ def decode_safe_call(
     return _finish(DecodedCall(**{**call.__dict__, "to": to, "operation": Operation(operation).name}), kinds, risks)
 
 
-def _decode(chain: Chain, to: str, value: int, data: bytes, operation: Operation, safe, depth: int) -> DecodedCall:
+def _decode(
+    chain: Chain | None, to: str, value: int, data: bytes, operation: Operation, safe: str | None, depth: int
+) -> DecodedCall:
     if not data:
         return DecodedCall(
             kind="eth_transfer", summary=f"send {format_amount(value, 18)} ETH to {to}", amount=value, recipient=to
@@ -213,12 +240,16 @@ def _decode(chain: Chain, to: str, value: int, data: bytes, operation: Operation
     if value:
         summary += f" and {format_amount(value, 18)} ETH"
     return DecodedCall(
-        kind="contract_call", summary=summary, function="0x" + selector.hex(),
+        kind="contract_call",
+        summary=summary,
+        function="0x" + selector.hex(),
         risks=("unrecognised contract call: verify the calldata independently",),
-    )  # fmt: skip
+    )
 
 
-def _erc20(chain: Chain, to: str, value: int, name: str, args: dict, kinds: tuple[str, ...]) -> DecodedCall | None:
+def _erc20(
+    chain: Chain | None, to: str, value: int, name: str, args: dict[str, Any], kinds: tuple[str, ...]
+) -> DecodedCall | None:
     info = token_info(chain, to) if chain is not None else None
     amount = int(args["amount"])
     if info is None:
@@ -227,10 +258,15 @@ def _erc20(chain: Chain, to: str, value: int, name: str, args: dict, kinds: tupl
         # An approval stays flagged even when the token cannot be read (offline, or not an ERC-20).
         spender = to_checksum_address(args["spender"])
         return DecodedCall(
-            kind="erc20", summary=f"{name} {spender} for {amount} base units of token {to} (token not verified)",
-            function=name, args=args, amount=amount, recipient=spender,
-            risks=tuple(RISK_KINDS[k] for k in kinds), risk_kinds=kinds,
-        )  # fmt: skip
+            kind="erc20",
+            summary=f"{name} {spender} for {amount} base units of token {to} (token not verified)",
+            function=name,
+            args=args,
+            amount=amount,
+            recipient=spender,
+            risks=tuple(RISK_KINDS[k] for k in kinds),
+            risk_kinds=kinds,
+        )
     human = f"{format_amount(amount, info.decimals)} {info.symbol}"
     risks = [RISK_KINDS[k] for k in kinds]
     if name == "transfer":
@@ -246,24 +282,37 @@ def _erc20(chain: Chain, to: str, value: int, name: str, args: dict, kinds: tupl
     if value:
         risks.append(f"also sends {format_amount(value, 18)} ETH with the token call")
     return DecodedCall(
-        kind="erc20", summary=summary, function=name, args=args, token=info, amount=amount, recipient=recipient,
-        risks=tuple(risks), risk_kinds=kinds,
-    )  # fmt: skip
+        kind="erc20",
+        summary=summary,
+        function=name,
+        args=args,
+        token=info,
+        amount=amount,
+        recipient=recipient,
+        risks=tuple(risks),
+        risk_kinds=kinds,
+    )
 
 
-def _config(to: str, value: int, name: str, args: dict, kinds: tuple[str, ...], safe) -> DecodedCall:
+def _config(
+    to: str, value: int, name: str, args: dict[str, Any], kinds: tuple[str, ...], safe: str | None
+) -> DecodedCall:
     shown = ", ".join(f"{k}={_text(v)}" for k, v in args.items())
     where = "the vault" if safe is not None and to == to_checksum_address(safe) else to
     summary = f"{name}({shown}) on {where}"
     if value:
         summary += f" with {format_amount(value, 18)} ETH"
     return DecodedCall(
-        kind="safe_config" if name != "updateDelay" and name != "cancel" else "timelock", summary=summary,
-        function=name, args=args, risks=tuple(RISK_KINDS[k] for k in kinds), risk_kinds=kinds,
-    )  # fmt: skip
+        kind="safe_config" if name != "updateDelay" and name != "cancel" else "timelock",
+        summary=summary,
+        function=name,
+        args=args,
+        risks=tuple(RISK_KINDS[k] for k in kinds),
+        risk_kinds=kinds,
+    )
 
 
-def _multisend(chain: Chain, data: bytes, safe, depth: int) -> DecodedCall | None:
+def _multisend(chain: Chain | None, data: bytes, safe: str | None, depth: int) -> DecodedCall | None:
     try:
         (packed,) = decode(["bytes"], data[4:])
     except Exception:
@@ -285,7 +334,7 @@ def _multisend(chain: Chain, data: bytes, safe, depth: int) -> DecodedCall | Non
     return DecodedCall(kind="multisend", summary=summary, function="multiSend", calls=tuple(calls))
 
 
-def _timelock(chain: Chain, to: str, data: bytes, safe, depth: int) -> DecodedCall | None:
+def _timelock(chain: Chain | None, to: str, data: bytes, safe: str | None, depth: int) -> DecodedCall | None:
     selector = data[:4]
     try:
         if selector in (SCHEDULE, EXECUTE):

@@ -10,10 +10,13 @@ proposal), its timelock, or — where the policy allows — any owner can cancel
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from eth_utils import to_checksum_address
+from sqlalchemy import Connection, RowMapping
 
 from custody.audit import record as audit
 from custody.chain.transactions import Receipt
@@ -21,7 +24,7 @@ from custody.exceptions import SignatureError, SignerError, VaultError
 from custody.session import Session
 from custody.signers.base import Signer, typed_data_digest
 from custody.signers.ecdsa import EcdsaSignature
-from custody.store import exit_requests, exit_signatures, utcnow
+from custody.store import exit_requests, exit_signatures, inserted_id, utcnow
 from custody.types import Address, parse_address
 from custody.vault import journal as J
 from custody.vault.service import VaultRecord, get_vault
@@ -65,7 +68,7 @@ class ExitStatus:
     pending_custodian: Address | None
     ready_at: int | None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {k: (v if not isinstance(v, list) else list(v)) for k, v in self.__dict__.items()}
 
 
@@ -83,11 +86,11 @@ class ExitRequest:
     initiate_tx: str | None
     finalize_tx: str | None
 
-    def typed_data(self, chain_id: int, safe: str) -> dict:
+    def typed_data(self, chain_id: int, safe: str) -> dict[str, Any]:
         return typed_data(chain_id, self.module, safe, self.custodian, self.nonce, self.deadline)
 
 
-def typed_data(chain_id: int, module: str, safe: str, custodian: str, nonce: int, deadline: int) -> dict:
+def typed_data(chain_id: int, module: str, safe: str, custodian: str, nonce: int, deadline: int) -> dict[str, Any]:
     return {
         "types": EIP712_TYPES,
         "primaryType": "ExitRequest",
@@ -96,10 +99,14 @@ def typed_data(chain_id: int, module: str, safe: str, custodian: str, nonce: int
     }
 
 
-def _module(session: Session, vault: VaultRecord):
+def _module_address(vault: VaultRecord) -> Address:
     if not vault.exit_module:
         raise VaultError(f"vault {vault.name} has no exit module (its template has no `exit:` section)")
-    return session.contract("ExitModule", vault.exit_module)
+    return vault.exit_module
+
+
+def _module(session: Session, vault: VaultRecord) -> Any:
+    return session.contract("ExitModule", _module_address(vault))
 
 
 def status(session: Session, vault_ref: str | int) -> ExitStatus:
@@ -116,15 +123,21 @@ def status(session: Session, vault_ref: str | int) -> ExitStatus:
     custodians, initiators, quorum, delay, owners_can_cancel, tokens = cfg
     pending = int(state) == 1
     return ExitStatus(
-        module=vault.exit_module, custodians=[to_checksum_address(c) for c in custodians],
-        initiators=[to_checksum_address(i) for i in initiators], quorum=int(quorum), escrow_delay=int(delay),
-        owners_can_cancel=bool(owners_can_cancel), tokens=[to_checksum_address(t) for t in tokens], nonce=int(nonce),
-        pending=pending, pending_custodian=to_checksum_address(custodian) if pending else None,
+        module=_module_address(vault),
+        custodians=[Address(to_checksum_address(c)) for c in custodians],
+        initiators=[Address(to_checksum_address(i)) for i in initiators],
+        quorum=int(quorum),
+        escrow_delay=int(delay),
+        owners_can_cancel=bool(owners_can_cancel),
+        tokens=[Address(to_checksum_address(t)) for t in tokens],
+        nonce=int(nonce),
+        pending=pending,
+        pending_custodian=Address(to_checksum_address(custodian)) if pending else None,
         ready_at=int(ready) if pending else None,
-    )  # fmt: skip
+    )
 
 
-def _row(session: Session, row) -> ExitRequest:
+def _row(session: Session, row: RowMapping) -> ExitRequest:
     with session.store.connect() as conn:
         sigs = conn.execute(
             sa.select(exit_signatures)
@@ -133,10 +146,18 @@ def _row(session: Session, row) -> ExitRequest:
         ).mappings()
         signatures = tuple((Address(s["signer"]), bytes.fromhex(s["signature"][2:])) for s in sigs)
     return ExitRequest(
-        id=row["id"], vault_id=row["vault_id"], module=row["module"], nonce=row["nonce"], custodian=row["custodian"],
-        deadline=row["deadline"], digest=row["digest"], state=ExitState(row["state"]), signatures=signatures,
-        initiate_tx=row["initiate_tx"], finalize_tx=row["finalize_tx"],
-    )  # fmt: skip
+        id=row["id"],
+        vault_id=row["vault_id"],
+        module=row["module"],
+        nonce=row["nonce"],
+        custodian=row["custodian"],
+        deadline=row["deadline"],
+        digest=row["digest"],
+        state=ExitState(row["state"]),
+        signatures=signatures,
+        initiate_tx=row["initiate_tx"],
+        finalize_tx=row["finalize_tx"],
+    )
 
 
 def open_request(session: Session, vault_ref: str | int, custodian: str, *, valid_for: int = 86400) -> ExitRequest:
@@ -155,17 +176,23 @@ def open_request(session: Session, vault_ref: str | int, custodian: str, *, vali
             custodian=custodian,
         )
     with session.store.connect() as conn:
-        row = conn.execute(
-            sa.select(exit_requests).where(
-                exit_requests.c.vault_id == vault.id, exit_requests.c.nonce == current.nonce,
-                exit_requests.c.custodian == custodian, exit_requests.c.state == ExitState.COLLECTING.value,
+        row = (
+            conn.execute(
+                sa.select(exit_requests).where(
+                    exit_requests.c.vault_id == vault.id,
+                    exit_requests.c.nonce == current.nonce,
+                    exit_requests.c.custodian == custodian,
+                    exit_requests.c.state == ExitState.COLLECTING.value,
+                )
             )
-        ).mappings().first()  # fmt: skip
+            .mappings()
+            .first()
+        )
     if row is not None and row["deadline"] > session.chain.latest_timestamp():
         return _row(session, row)
     deadline = session.chain.latest_timestamp() + valid_for
     digest = typed_data_digest(
-        typed_data(session.chain_id, vault.exit_module, vault.safe, custodian, current.nonce, deadline)
+        typed_data(session.chain_id, _module_address(vault), vault.safe, custodian, current.nonce, deadline)
     )
     onchain = bytes(session.chain.call(_module(session, vault).functions.requestDigest(custodian, deadline).call))
     if onchain != digest:
@@ -173,12 +200,18 @@ def open_request(session: Session, vault_ref: str | int, custodian: str, *, vali
     with session.store.begin() as conn:
         result = conn.execute(
             exit_requests.insert().values(
-                chain_id=session.chain_id, vault_id=vault.id, module=vault.exit_module, nonce=current.nonce,
-                custodian=custodian, deadline=deadline, digest="0x" + digest.hex(), state=ExitState.COLLECTING.value,
+                chain_id=session.chain_id,
+                vault_id=vault.id,
+                module=vault.exit_module,
+                nonce=current.nonce,
+                custodian=custodian,
+                deadline=deadline,
+                digest="0x" + digest.hex(),
+                state=ExitState.COLLECTING.value,
                 created_at=utcnow(),
             )
-        )  # fmt: skip
-        request_id = result.inserted_primary_key[0]
+        )
+        request_id = inserted_id(result)
     return get_request(session, request_id)
 
 
@@ -213,12 +246,23 @@ def sign(session: Session, request: ExitRequest, signer: Signer) -> tuple[ExitRe
                 request_id=request.id, signer=signer.address, signature=signature.to_hex(), created_at=utcnow()
             )
         )
-        audit.exit_step(conn, session, vault, "signed", nonce=request.nonce, custodian=request.custodian,
-                        actor=signer.address, request_id=request.id, signers=[signer.address])  # fmt: skip
+        audit.exit_step(
+            conn,
+            session,
+            vault,
+            "signed",
+            nonce=request.nonce,
+            custodian=request.custodian,
+            actor=signer.address,
+            request_id=request.id,
+            signers=[signer.address],
+        )
     return get_request(session, request.id), True
 
 
-def _set(session: Session, request_id: int, *, record=None, **values) -> None:
+def _set(
+    session: Session, request_id: int, *, record: Callable[[Connection], object] | None = None, **values: Any
+) -> None:
     with session.store.begin() as conn:
         conn.execute(exit_requests.update().where(exit_requests.c.id == request_id).values(**values))
         if record is not None:
@@ -243,12 +287,22 @@ def initiate(session: Session, request: ExitRequest) -> Receipt:
     if receipt is None:
         receipt = _initiate(session, vault, request, what)
     _set(
-        session, request.id, state=ExitState.INITIATED.value, initiate_tx=receipt.tx_hash,
+        session,
+        request.id,
+        state=ExitState.INITIATED.value,
+        initiate_tx=receipt.tx_hash,
         record=lambda conn: audit.exit_step(
-            conn, session, vault, "initiated", nonce=request.nonce, custodian=request.custodian, receipt=receipt,
-            request_id=request.id, signers=[s for s, _b in request.signatures],
+            conn,
+            session,
+            vault,
+            "initiated",
+            nonce=request.nonce,
+            custodian=request.custodian,
+            receipt=receipt,
+            request_id=request.id,
+            signers=[s for s, _b in request.signatures],
         ),
-    )  # fmt: skip
+    )
     return receipt
 
 
@@ -280,12 +334,19 @@ def initiate_for(session: Session, vault_ref: str | int, custodian: str) -> tupl
     vault = get_vault(session, vault_ref)
     custodian = parse_address(custodian, what="custodian")
     with session.store.connect() as conn:
-        rows = conn.execute(
-            sa.select(exit_requests).where(
-                exit_requests.c.vault_id == vault.id, exit_requests.c.custodian == custodian,
-                exit_requests.c.state == ExitState.COLLECTING.value,
-            ).order_by(exit_requests.c.id.desc())
-        ).mappings().all()  # fmt: skip
+        rows = (
+            conn.execute(
+                sa.select(exit_requests)
+                .where(
+                    exit_requests.c.vault_id == vault.id,
+                    exit_requests.c.custodian == custodian,
+                    exit_requests.c.state == ExitState.COLLECTING.value,
+                )
+                .order_by(exit_requests.c.id.desc())
+            )
+            .mappings()
+            .all()
+        )
     for row in rows:
         request = _row(session, row)
         entry = J.latest(session, _initiate_intent(request))
@@ -304,12 +365,16 @@ def finalize(session: Session, vault_ref: str | int) -> Receipt:
     intent = f"exit-finalize:{vault.exit_module}:{current.nonce - 1}"
     what = f"finalizing the exit of vault {vault.name}"
     with session.store.connect() as conn:
-        unrecorded = conn.execute(
-            sa.select(exit_requests.c.id).where(
-                exit_requests.c.vault_id == vault.id, exit_requests.c.nonce == current.nonce - 1,
-                exit_requests.c.state == ExitState.INITIATED.value,
-            )
-        ).first() is not None  # fmt: skip
+        unrecorded = (
+            conn.execute(
+                sa.select(exit_requests.c.id).where(
+                    exit_requests.c.vault_id == vault.id,
+                    exit_requests.c.nonce == current.nonce - 1,
+                    exit_requests.c.state == ExitState.INITIATED.value,
+                )
+            ).first()
+            is not None
+        )
     receipt = J.resume_intent(session, intent, what=what, adopt_mined=unrecorded)
     if receipt is None:
         if not current.pending:
@@ -323,10 +388,21 @@ def finalize(session: Session, vault_ref: str | int) -> Receipt:
         data = bytes.fromhex(module.encode_abi("finalize", [])[2:])
         receipt = J.send_once(session, intent, to=module.address, data=data, what=what)
     _mark(
-        session, vault, current.nonce - 1, state=ExitState.FINALIZED.value, finalize_tx=receipt.tx_hash,
-        record=lambda conn: audit.exit_step(conn, session, vault, "finalized", nonce=current.nonce - 1,
-                                            custodian=current.pending_custodian, receipt=receipt),
-    )  # fmt: skip
+        session,
+        vault,
+        current.nonce - 1,
+        state=ExitState.FINALIZED.value,
+        finalize_tx=receipt.tx_hash,
+        record=lambda conn: audit.exit_step(
+            conn,
+            session,
+            vault,
+            "finalized",
+            nonce=current.nonce - 1,
+            custodian=current.pending_custodian,
+            receipt=receipt,
+        ),
+    )
     return receipt
 
 
@@ -349,10 +425,21 @@ def cancel_as_owner(session: Session, vault_ref: str | int, owner: Signer) -> Re
         session.chain, owner, to=module.address, data=data, what="cancelling the exit", decoder=decode_revert
     )
     _mark(
-        session, vault, current.nonce - 1, state=ExitState.CANCELLED.value,
-        record=lambda conn: audit.exit_step(conn, session, vault, "cancelled", nonce=current.nonce - 1,
-                                            custodian=current.pending_custodian, actor=owner.address, receipt=receipt),
-    )  # fmt: skip
+        session,
+        vault,
+        current.nonce - 1,
+        state=ExitState.CANCELLED.value,
+        record=lambda conn: audit.exit_step(
+            conn,
+            session,
+            vault,
+            "cancelled",
+            nonce=current.nonce - 1,
+            custodian=current.pending_custodian,
+            actor=owner.address,
+            receipt=receipt,
+        ),
+    )
     return receipt
 
 
@@ -360,10 +447,17 @@ def cancel_proposal_data(session: Session, vault_ref: str | int) -> tuple[str, b
     """(target, calldata) of the Safe transaction that cancels the pending exit (a proposal)."""
     vault = get_vault(session, vault_ref)
     module = _module(session, vault)
-    return vault.exit_module, bytes.fromhex(module.encode_abi("cancel", [])[2:])
+    return _module_address(vault), bytes.fromhex(module.encode_abi("cancel", [])[2:])
 
 
-def _mark(session: Session, vault: VaultRecord, nonce: int, *, record=None, **values) -> None:
+def _mark(
+    session: Session,
+    vault: VaultRecord,
+    nonce: int,
+    *,
+    record: Callable[[Connection], object] | None = None,
+    **values: Any,
+) -> None:
     with session.store.begin() as conn:
         conn.execute(
             exit_requests.update()

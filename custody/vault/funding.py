@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector
@@ -29,11 +30,16 @@ class Funding:
     funder: str
     tx_hash: str
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
-            "vault": self.vault, "safe": self.safe, "symbol": self.symbol, "amount": format_amount(self.amount, self.decimals),
-            "base_units": str(self.amount), "funder": self.funder, "tx_hash": self.tx_hash,
-        }  # fmt: skip
+            "vault": self.vault,
+            "safe": self.safe,
+            "symbol": self.symbol,
+            "amount": format_amount(self.amount, self.decimals),
+            "base_units": str(self.amount),
+            "funder": self.funder,
+            "tx_hash": self.tx_hash,
+        }
 
 
 def fund_vault(session: Session, vault_ref: str, amount: str, *, token: str | None, funder_uri: str) -> Funding:
@@ -45,6 +51,7 @@ def fund_vault(session: Session, vault_ref: str, amount: str, *, token: str | No
         )
     record = get_vault(session, vault_ref)
     funder = session.signer(funder_uri)
+    to: str
     if token is None:
         units = parse_amount(amount, 18, symbol="ETH")
         symbol, decimals, to, value, data = "ETH", 18, record.safe, units, b""
@@ -65,7 +72,12 @@ def fund_vault(session: Session, vault_ref: str, amount: str, *, token: str | No
             f"{format_amount(units, decimals)} {symbol} to send; nothing was sent"
         )
     receipt = send_transaction(
-        session.chain, funder, to=to, value=value, data=data, what=f"funding {record.name} with {amount} {symbol}",
+        session.chain,
+        funder,
+        to=to,
+        value=value,
+        data=data,
+        what=f"funding {record.name} with {amount} {symbol}",
         decoder=decode_revert,
-    )  # fmt: skip
+    )
     return Funding(record.name, record.safe, symbol, units, decimals, funder.address, receipt.tx_hash)

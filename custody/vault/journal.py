@@ -18,6 +18,7 @@ import enum
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy import RowMapping
 
 from custody.chain.transactions import Receipt, get_receipt, raw_sender_nonce, send_raw, wait_for_receipt
 from custody.contracts.errors import decode_revert
@@ -45,11 +46,17 @@ class JournalEntry:
     block_number: int | None
 
 
-def _entry(row) -> JournalEntry:
+def _entry(row: RowMapping) -> JournalEntry:
     return JournalEntry(
-        id=row["id"], intent=row["intent"], sender=row["sender"], nonce=row["nonce"], tx_hash=row["tx_hash"],
-        raw=bytes.fromhex(row["raw_tx"][2:]), state=JournalState(row["state"]), block_number=row["block_number"],
-    )  # fmt: skip
+        id=row["id"],
+        intent=row["intent"],
+        sender=row["sender"],
+        nonce=row["nonce"],
+        tx_hash=row["tx_hash"],
+        raw=bytes.fromhex(row["raw_tx"][2:]),
+        state=JournalState(row["state"]),
+        block_number=row["block_number"],
+    )
 
 
 def latest(session: Session, intent: str) -> JournalEntry | None:
@@ -128,10 +135,17 @@ def send_once(session: Session, intent: str, *, to: str, data: bytes = b"", valu
         with session.store.begin() as conn:
             conn.execute(
                 tx_journal.insert().values(
-                    chain_id=session.chain_id, intent=intent, sender=sender, nonce=nonce, tx_hash=tx_hash,
-                    raw_tx="0x" + raw.hex(), state=JournalState.SIGNED.value, created_at=now, updated_at=now,
+                    chain_id=session.chain_id,
+                    intent=intent,
+                    sender=sender,
+                    nonce=nonce,
+                    tx_hash=tx_hash,
+                    raw_tx="0x" + raw.hex(),
+                    state=JournalState.SIGNED.value,
+                    created_at=now,
+                    updated_at=now,
                 )
-            )  # fmt: skip
+            )
 
     try:
         receipt = session.send(to=to, data=data, value=value, what=what, on_signed=journal)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from eth_abi import encode
 from eth_account.messages import encode_typed_data
@@ -20,10 +21,10 @@ from eth_utils import keccak
 from web3.exceptions import Web3Exception
 
 from custody.exceptions import InputError, VaultError
-from custody.policy.onchain import installed_guard, read_guard
+from custody.policy.onchain import GuardInfo, installed_guard, read_guard
 from custody.session import Session
 from custody.vault import proposals
-from custody.vault.service import get_vault
+from custody.vault.service import VaultRecord, get_vault
 
 ERC1271_MAGIC = bytes.fromhex("1626ba7e")
 APPROVE_MESSAGE = selector_of("approveMessage(bytes32,bytes32)")
@@ -35,9 +36,9 @@ IS_VALID_SIGNATURE = selector_of("isValidSignature(bytes32,bytes)")
 class TypedMessage:
     """An EIP-712 message as the vault would sign it."""
 
-    domain: dict
+    domain: dict[str, Any]
     primary_type: str
-    message: dict
+    message: dict[str, Any]
     domain_separator: bytes
     struct_hash: bytes
 
@@ -46,7 +47,7 @@ class TypedMessage:
         """``keccak256("\\x19\\x01" ‖ domainSeparator ‖ hashStruct(message))``: what verifiers check."""
         return keccak(b"\x19\x01" + self.domain_separator + self.struct_hash)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "domain": {k: _text(v) for k, v in self.domain.items()},
             "primary_type": self.primary_type,
@@ -57,13 +58,13 @@ class TypedMessage:
         }
 
 
-def _text(value) -> str:
+def _text(value: Any) -> str:
     if isinstance(value, (bytes, bytearray)):
         return "0x" + bytes(value).hex()
     return str(value)
 
 
-def parse_typed_data(raw: str | dict, *, source: str = "typed data") -> TypedMessage:
+def parse_typed_data(raw: str | dict[str, Any], *, source: str = "typed data") -> TypedMessage:
     """An EIP-712 ``eth_signTypedData_v4`` payload (``types``, ``domain``, ``primaryType``, ``message``)."""
     try:
         payload = json.loads(raw) if isinstance(raw, str) else raw
@@ -95,7 +96,7 @@ def load_typed_data(path: str | Path) -> TypedMessage:
     return parse_typed_data(text, source=str(path))
 
 
-def _guard(session: Session, vault_ref: str | int):
+def _guard(session: Session, vault_ref: str | int) -> tuple[VaultRecord, GuardInfo]:
     vault = get_vault(session, vault_ref)
     guard = installed_guard(session, vault.safe)
     if guard is None:
@@ -112,9 +113,13 @@ def propose_message(
     name = typed.domain.get("name", "?")
     where = typed.domain.get("verifyingContract", "no verifying contract")
     return proposals.propose(
-        session, vault.id, to=guard.address, data=data, proposer=proposer,
+        session,
+        vault.id,
+        to=guard.address,
+        data=data,
+        proposer=proposer,
         description=f"sign {typed.primary_type} for {name} ({where}), digest 0x{typed.digest.hex()}",
-    )  # fmt: skip
+    )
 
 
 def propose_revocation(
@@ -123,9 +128,13 @@ def propose_revocation(
     """Propose that the vault withdraw its approval of ``digest``."""
     vault, guard = _guard(session, vault_ref)
     return proposals.propose(
-        session, vault.id, to=guard.address, data=REVOKE_MESSAGE + digest, proposer=proposer,
+        session,
+        vault.id,
+        to=guard.address,
+        data=REVOKE_MESSAGE + digest,
+        proposer=proposer,
         description=f"withdraw the vault's signature of message 0x{digest.hex()}",
-    )  # fmt: skip
+    )
 
 
 @dataclass(frozen=True)
@@ -135,7 +144,7 @@ class MessageStatus:
     approved_by_guard: bool
     erc1271_valid: bool  # what any verifier calling the vault's isValidSignature gets
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "vault": self.vault,
             "digest": "0x" + self.digest.hex(),

@@ -23,9 +23,18 @@ from custody.types import Operation, parse_address
 FORMAT = "custody.safe-tx/1"
 SIGNATURE_FORMAT = "custody.safe-signature/1"
 TX_FIELDS = (
-    "safe", "to", "value", "data", "operation", "safeTxGas", "baseGas", "gasPrice", "gasToken", "refundReceiver",
+    "safe",
+    "to",
+    "value",
+    "data",
+    "operation",
+    "safeTxGas",
+    "baseGas",
+    "gasPrice",
+    "gasToken",
+    "refundReceiver",
     "nonce",
-)  # fmt: skip
+)
 
 
 def tx_fields(safe_tx: SafeTx) -> dict[str, Any]:
@@ -71,10 +80,10 @@ def export_document(safe_tx: SafeTx, description: dict[str, Any]) -> dict[str, A
     }
 
 
-def _int(doc: dict, key: str, what: str) -> int:
+def _int(doc: dict[str, Any], key: str, what: str) -> int:
     value = doc.get(key)
     try:
-        number = int(value, 0) if isinstance(value, str) else int(value)
+        number = int(value, 0) if isinstance(value, str) else int(value)  # type: ignore[arg-type]  # None/objects: TypeError below
     except (TypeError, ValueError):
         raise ExchangeFileError(f"{what}: field {key!r} must be an integer, got {value!r}") from None
     if not 0 <= number < 2**256:
@@ -82,7 +91,7 @@ def _int(doc: dict, key: str, what: str) -> int:
     return number
 
 
-def _hex(doc: dict, key: str, what: str, *, length: int | None = None) -> bytes:
+def _hex(doc: dict[str, Any], key: str, what: str, *, length: int | None = None) -> bytes:
     value = doc.get(key)
     if value is None and length is None:
         return b""
@@ -174,8 +183,10 @@ def read_document(path: str | Path, *, what: str) -> dict[str, Any]:
         raise ExchangeFileError(f"cannot read {what} {path}: {getattr(exc, 'strerror', None) or exc}") from exc
     try:
         doc = json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise ExchangeFileError(f"{what} {path} is not JSON ({exc.msg} at line {exc.lineno})") from exc
+    except ValueError as exc:  # e.g. an integer literal past the digit limit
+        raise ExchangeFileError(f"{what} {path} is not JSON ({exc})") from exc
     if not isinstance(doc, dict):
         raise ExchangeFileError(f"{what} {path} must hold a JSON object")
     return doc

@@ -30,7 +30,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyotp
 import sqlalchemy as sa
@@ -237,10 +237,14 @@ def _record(session: Session, proposal: Proposal, confirmer: str, method: str) -
         if done is None:
             conn.execute(
                 oob_confirmations.insert().values(
-                    proposal_id=proposal.id, confirmer=confirmer, safe_tx_hash=row.safe_tx_hash, method=method,
-                    reason=reason, confirmed_at=row.confirmed_at,
+                    proposal_id=proposal.id,
+                    confirmer=confirmer,
+                    safe_tx_hash=row.safe_tx_hash,
+                    method=method,
+                    reason=reason,
+                    confirmed_at=row.confirmed_at,
                 )
-            )  # fmt: skip
+            )
             audit.out_of_band_confirmed(conn, session, proposal, confirmer, method, reason)
     if done is None:
         from custody.attest.auto import after_confirmation
@@ -275,16 +279,26 @@ def issue_challenge(
     with session.store.begin() as conn:
         conn.execute(
             oob_challenges.update()
-            .where(oob_challenges.c.proposal_id == proposal.id, oob_challenges.c.confirmer == confirmer,
-                   oob_challenges.c.state == "open")
+            .where(
+                oob_challenges.c.proposal_id == proposal.id,
+                oob_challenges.c.confirmer == confirmer,
+                oob_challenges.c.state == "open",
+            )
             .values(state="burnt")
-        )  # fmt: skip
+        )
         conn.execute(
             oob_challenges.insert().values(
-                proposal_id=proposal.id, safe_tx_hash=proposal.safe_tx_hash, confirmer=confirmer, salt=salt,
-                issued_by=issued_by[:128], issued_at=now, expires_at=now + CHALLENGE_TTL, attempts=0, state="open",
+                proposal_id=proposal.id,
+                safe_tx_hash=proposal.safe_tx_hash,
+                confirmer=confirmer,
+                salt=salt,
+                issued_by=issued_by[:128],
+                issued_at=now,
+                expires_at=now + CHALLENGE_TTL,
+                attempts=0,
+                state="open",
             )
-        )  # fmt: skip
+        )
     return _code(session, proposal, confirmer, salt, passphrase), now + CHALLENGE_TTL
 
 
@@ -299,12 +313,19 @@ def confirm_with_code(
     _confirmer(session, confirmer)
     _check_people(session, proposal, confirmer)
     with session.store.connect() as conn:
-        row = conn.execute(
-            sa.select(oob_challenges).where(
-                oob_challenges.c.proposal_id == proposal.id, oob_challenges.c.confirmer == confirmer,
-                oob_challenges.c.state == "open",
-            ).order_by(oob_challenges.c.id.desc())
-        ).mappings().first()  # fmt: skip
+        row = (
+            conn.execute(
+                sa.select(oob_challenges)
+                .where(
+                    oob_challenges.c.proposal_id == proposal.id,
+                    oob_challenges.c.confirmer == confirmer,
+                    oob_challenges.c.state == "open",
+                )
+                .order_by(oob_challenges.c.id.desc())
+            )
+            .mappings()
+            .first()
+        )
     if row is None:
         raise ConfirmationError(
             f"no open challenge for {confirmer} on proposal {proposal.id}; issue one with "
@@ -326,7 +347,7 @@ def confirm_with_code(
     return _record(session, proposal, confirmer, "code")
 
 
-def _set_challenge(session: Session, challenge_id: int, **values) -> None:
+def _set_challenge(session: Session, challenge_id: int, **values: Any) -> None:
     with session.store.begin() as conn:
         conn.execute(oob_challenges.update().where(oob_challenges.c.id == challenge_id).values(**values))
 
@@ -364,9 +385,10 @@ def confirm_with_totp(
 def confirmations(session: Session, proposal: Proposal) -> list[Confirmation]:
     with session.store.connect() as conn:
         rows = conn.execute(
-            sa.select(oob_confirmations).where(oob_confirmations.c.proposal_id == proposal.id)
+            sa.select(oob_confirmations)
+            .where(oob_confirmations.c.proposal_id == proposal.id)
             .order_by(oob_confirmations.c.confirmed_at)
-        ).mappings()  # fmt: skip
+        ).mappings()
         return [
             Confirmation(r["confirmer"], r["method"], r["safe_tx_hash"], r["reason"], _aware(r["confirmed_at"]))
             for r in rows
@@ -379,9 +401,10 @@ def require_confirmation(session: Session, proposal: Proposal) -> None:
     if not needed.required:
         return
     valid = [
-        c for c in confirmations(session, proposal)
+        c
+        for c in confirmations(session, proposal)
         if c.safe_tx_hash == proposal.safe_tx_hash and _allowed(session, proposal, c.confirmer)
-    ]  # fmt: skip
+    ]
     if not valid:
         raise ConfirmationRequired(
             f"proposal {proposal.id} needs an out-of-band confirmation by someone other than its proposer because "
@@ -393,7 +416,7 @@ def require_confirmation(session: Session, proposal: Proposal) -> None:
         )
 
 
-def oob_view(session: Session, proposal: Proposal) -> dict:
+def oob_view(session: Session, proposal: Proposal) -> dict[str, Any]:
     """The out-of-band part of ``tx show``: whether policy requires it, why, and who confirmed when."""
     needed = requirement(session, proposal)
     return {

@@ -10,8 +10,10 @@ exist.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 from eth_abi import encode
@@ -42,7 +44,7 @@ from custody.safe.safe_tx import SafeTx
 from custody.safe.signatures import OwnerSignature, pack_signatures, verify_owner_signature
 from custody.session import Session
 from custody.signers.base import Signer
-from custody.store import proposals, signatures, utcnow
+from custody.store import inserted_id, proposals, signatures, utcnow
 from custody.types import ZERO_ADDRESS, Address, Operation, parse_address, parse_amount
 from custody.vault.clear import gas_refund_risk, risk_kinds
 from custody.vault.decode import DecodedCall, decode_safe_call, token_info
@@ -79,31 +81,46 @@ class Proposal:
 
 
 # -- storage -----------------------------------------------------------------------------------
-def _load(session: Session, where) -> Proposal:
+def _load(session: Session, where: sa.ColumnElement[bool]) -> Proposal | None:
     with session.store.connect() as conn:
         row = conn.execute(sa.select(proposals).where(where)).mappings().first()
         if row is None:
-            return None  # type: ignore[return-value]
+            return None
         sigs = conn.execute(
             sa.select(signatures).where(signatures.c.proposal_id == row["id"]).order_by(signatures.c.signer)
         ).mappings()
         owner_sigs = tuple(OwnerSignature(s["signer"], bytes.fromhex(s["signature"][2:])) for s in sigs)
     safe_tx = SafeTx(
-        safe=row["safe"], chain_id=row["chain_id"], to=row["to"], value=int(row["value"]),
-        data=bytes.fromhex(row["data"][2:]), operation=Operation(row["operation"]), nonce=row["nonce"],
-        safe_tx_gas=int(row["safe_tx_gas"]), base_gas=int(row["base_gas"]), gas_price=int(row["gas_price"]),
-        gas_token=row["gas_token"], refund_receiver=row["refund_receiver"],
-    )  # fmt: skip
+        safe=row["safe"],
+        chain_id=row["chain_id"],
+        to=row["to"],
+        value=int(row["value"]),
+        data=bytes.fromhex(row["data"][2:]),
+        operation=Operation(row["operation"]),
+        nonce=row["nonce"],
+        safe_tx_gas=int(row["safe_tx_gas"]),
+        base_gas=int(row["base_gas"]),
+        gas_price=int(row["gas_price"]),
+        gas_token=row["gas_token"],
+        refund_receiver=row["refund_receiver"],
+    )
     if "0x" + safe_tx.safe_tx_hash.hex() != row["safe_tx_hash"]:
         raise HashMismatch(
             f"stored proposal {row['id']} does not hash to its recorded safeTxHash; the workspace was altered",
             proposal=row["id"],
         )
     return Proposal(
-        id=row["id"], vault_id=row["vault_id"], safe_tx=safe_tx, description=row["description"],
-        proposer=row["proposer"], state=ProposalState(row["state"]), signatures=owner_sigs,
-        exec_tx_hash=row["exec_tx_hash"], exec_block=row["exec_block"], exec_gas_used=row["exec_gas_used"],
-    )  # fmt: skip
+        id=row["id"],
+        vault_id=row["vault_id"],
+        safe_tx=safe_tx,
+        description=row["description"],
+        proposer=row["proposer"],
+        state=ProposalState(row["state"]),
+        signatures=owner_sigs,
+        exec_tx_hash=row["exec_tx_hash"],
+        exec_block=row["exec_block"],
+        exec_gas_used=row["exec_gas_used"],
+    )
 
 
 def get_proposal(session: Session, ref: str | int) -> Proposal:
@@ -141,10 +158,17 @@ def list_proposals(session: Session, vault: VaultRecord | None = None) -> list[P
         query = query.where(proposals.c.vault_id == vault.id)
     with session.store.connect() as conn:
         ids = conn.execute(query).scalars().all()
-    return [_load(session, proposals.c.id == i) for i in ids]
+    return [p for p in (_load(session, proposals.c.id == i) for i in ids) if p is not None]
 
 
-def _set_state(session: Session, proposal_id: int, state: ProposalState, *, record=None, **values) -> None:
+def _set_state(
+    session: Session,
+    proposal_id: int,
+    state: ProposalState,
+    *,
+    record: Callable[[sa.Connection], object] | None = None,
+    **values: Any,
+) -> None:
     """Move a proposal to ``state``; ``record(conn)`` writes its audit entry in the same transaction."""
     with session.store.begin() as conn:
         conn.execute(
@@ -157,11 +181,11 @@ def _set_state(session: Session, proposal_id: int, state: ProposalState, *, reco
 
 
 # -- chain reads -------------------------------------------------------------------------------
-def _safe(session: Session, address: str):
+def _safe(session: Session, address: str) -> Any:
     return session.contract("SafeL2", address)
 
 
-def _hash_call(session: Session, safe_tx: SafeTx):
+def _hash_call(session: Session, safe_tx: SafeTx) -> Any:
     args = safe_tx.exec_args(b"")[:9] + (safe_tx.nonce,)
     return _safe(session, safe_tx.safe).functions.getTransactionHash(*args)
 
@@ -193,7 +217,7 @@ def safe_view(session: Session, safe_tx: SafeTx) -> SafeView:
         ],
         block,
     )
-    return SafeView(int(nonce), [to_checksum_address(o) for o in owners], int(threshold), bytes(digest))
+    return SafeView(int(nonce), [Address(to_checksum_address(o)) for o in owners], int(threshold), bytes(digest))
 
 
 def _check_hash(safe_tx: SafeTx, remote: bytes) -> None:
@@ -266,14 +290,20 @@ def propose(
     if value < 0 or value >= 2**256:
         raise InputError("value must be between 0 and 2^256-1 wei")
     safe_tx = SafeTx(
-        safe=vault.safe, chain_id=session.chain_id, to=parse_address(to, what="target"), value=value, data=data,
-        operation=Operation(operation), nonce=nonce,
-    )  # fmt: skip
+        safe=vault.safe,
+        chain_id=session.chain_id,
+        to=parse_address(to, what="target"),
+        value=value,
+        data=data,
+        operation=Operation(operation),
+        nonce=nonce,
+    )
     remote = verify_hash(session, safe_tx)
     if not force:
         require_policy(session, safe_tx, what="proposal")
-    decision = _risk(session, vault, safe_tx, stage="propose", proposer=proposer, onchain_nonce=onchain_nonce,
-                     onchain=remote)  # fmt: skip
+    decision = _risk(
+        session, vault, safe_tx, stage="propose", proposer=proposer, onchain_nonce=onchain_nonce, onchain=remote
+    )
     digest = "0x" + safe_tx.safe_tx_hash.hex()
     with session.store.begin() as conn:
         clash = conn.execute(
@@ -289,8 +319,16 @@ def propose(
                 .where(proposals.c.id == clash.id)
                 .values(state=ProposalState.PROPOSED.value, description=description, updated_at=utcnow())
             )
-            audit.proposal_created(conn, session, vault.id, safe_tx, proposal_id=clash.id, description=description,
-                                   proposer=proposer, revived=True)  # fmt: skip
+            audit.proposal_created(
+                conn,
+                session,
+                vault.id,
+                safe_tx,
+                proposal_id=clash.id,
+                description=description,
+                proposer=proposer,
+                revived=True,
+            )
             risk_gate.record(conn, session, vault, decision, proposal_id=clash.id, actor=proposer)
             clash = None
             revived = True
@@ -303,27 +341,45 @@ def propose(
             f"an identical proposal exists already (id {clash.id}, safeTxHash {digest})", proposal=clash.id
         )
     if revived:
-        return _load(session, proposals.c.safe_tx_hash == digest)
+        found = _load(session, proposals.c.safe_tx_hash == digest)
+        if found is None:
+            raise UnknownProposal(f"the revived proposal {digest} is not in the workspace", proposal=digest)
+        return found
     denied = decision.verdict is Verdict.DENY and not force
     with session.store.begin() as conn:
         now = utcnow()
         result = conn.execute(
             proposals.insert().values(
-                vault_id=vault.id, chain_id=session.chain_id, safe=vault.safe, safe_tx_hash=digest,
-                to=safe_tx.to, value=Decimal(safe_tx.value), data="0x" + data.hex(), operation=int(safe_tx.operation),
-                safe_tx_gas=0, base_gas=0, gas_price=0, gas_token=ZERO_ADDRESS, refund_receiver=ZERO_ADDRESS,
-                nonce=nonce, description=description, proposer=proposer,
+                vault_id=vault.id,
+                chain_id=session.chain_id,
+                safe=vault.safe,
+                safe_tx_hash=digest,
+                to=safe_tx.to,
+                value=Decimal(safe_tx.value),
+                data="0x" + data.hex(),
+                operation=int(safe_tx.operation),
+                safe_tx_gas=0,
+                base_gas=0,
+                gas_price=0,
+                gas_token=ZERO_ADDRESS,
+                refund_receiver=ZERO_ADDRESS,
+                nonce=nonce,
+                description=description,
+                proposer=proposer,
                 state=(ProposalState.DISCARDED if denied else ProposalState.PROPOSED).value,
-                created_at=now, updated_at=now,
+                created_at=now,
+                updated_at=now,
             )
-        )  # fmt: skip
-        proposal_id = result.inserted_primary_key[0]
-        audit.proposal_created(conn, session, vault.id, safe_tx, proposal_id=proposal_id, description=description,
-                               proposer=proposer)  # fmt: skip
+        )
+        proposal_id = inserted_id(result)
+        audit.proposal_created(
+            conn, session, vault.id, safe_tx, proposal_id=proposal_id, description=description, proposer=proposer
+        )
         risk_gate.record(conn, session, vault, decision, proposal_id=proposal_id, actor=proposer)
         if denied:
-            withdrawn = Proposal(proposal_id, vault.id, safe_tx, description, proposer, ProposalState.DISCARDED, (),
-                                 None, None, None)  # fmt: skip
+            withdrawn = Proposal(
+                proposal_id, vault.id, safe_tx, description, proposer, ProposalState.DISCARDED, (), None, None, None
+            )
             audit.proposal_discarded(conn, session, withdrawn)
     if denied:
         risk_gate.refuse_deny(decision, what="proposal", proposal_id=proposal_id)
@@ -343,10 +399,19 @@ def _open_nonces(session: Session, vault_id: int, *, exclude: int | None) -> lis
 
 
 def _risk(
-    session: Session, vault: VaultRecord, safe_tx: SafeTx, *, stage: str, proposal: Proposal | None = None,
-    proposer: str = "", signer: str | None = None, backend: str | None = None, view: SafeView | None = None,
-    onchain_nonce: int | None = None, onchain: bytes | None = None,
-) -> Decision:  # fmt: skip
+    session: Session,
+    vault: VaultRecord,
+    safe_tx: SafeTx,
+    *,
+    stage: str,
+    proposal: Proposal | None = None,
+    proposer: str = "",
+    signer: str | None = None,
+    backend: str | None = None,
+    view: SafeView | None = None,
+    onchain_nonce: int | None = None,
+    onchain: bytes | None = None,
+) -> Decision:
     """The risk engine's decision for ``safe_tx`` at ``stage`` (not yet recorded)."""
     if view is not None:
         owners, onchain_nonce, onchain = view.owners, view.nonce, view.onchain_hash
@@ -354,24 +419,40 @@ def _risk(
         owners = owners_and_threshold(session, safe_tx.safe)[0]
         onchain_nonce = safe_nonce(session, safe_tx.safe) if onchain_nonce is None else onchain_nonce
     return risk_gate.assess(
-        session, vault, safe_tx, stage=stage, owners=owners, onchain_nonce=onchain_nonce,
+        session,
+        vault,
+        safe_tx,
+        stage=stage,
+        owners=owners,
+        onchain_nonce=onchain_nonce,
         queued_nonces=_open_nonces(session, vault.id, exclude=None if proposal is None else proposal.id),
-        proposer=proposal.proposer if proposal is not None else proposer, signer=signer, backend=backend,
-        supplied_hash=None if proposal is None else bytes.fromhex(proposal.safe_tx_hash[2:]), onchain_hash=onchain,
-    )  # fmt: skip
+        proposer=proposal.proposer if proposal is not None else proposer,
+        signer=signer,
+        backend=backend,
+        supplied_hash=None if proposal is None else bytes.fromhex(proposal.safe_tx_hash[2:]),
+        onchain_hash=onchain,
+    )
 
 
 def _gate(
-    session: Session, proposal: Proposal, *, stage: str, view: SafeView, signer: str | None = None,
-    backend: str | None = None, on_decision=None,
-) -> Decision:  # fmt: skip
+    session: Session,
+    proposal: Proposal,
+    *,
+    stage: str,
+    view: SafeView,
+    signer: str | None = None,
+    backend: str | None = None,
+    on_decision: Callable[[Decision], None] | None = None,
+) -> Decision:
     """Decide, record (own transaction), show (``on_decision``) and refuse a Deny — before anything is released."""
     vault = get_vault(session, proposal.vault_id)
-    decision = _risk(session, vault, proposal.safe_tx, stage=stage, proposal=proposal, signer=signer,
-                     backend=backend, view=view)  # fmt: skip
+    decision = _risk(
+        session, vault, proposal.safe_tx, stage=stage, proposal=proposal, signer=signer, backend=backend, view=view
+    )
     with session.store.begin() as conn:
-        risk_gate.record(conn, session, vault, decision, proposal_id=proposal.id, actor=signer or proposal.proposer,
-                         backend=backend)  # fmt: skip
+        risk_gate.record(
+            conn, session, vault, decision, proposal_id=proposal.id, actor=signer or proposal.proposer, backend=backend
+        )
     if on_decision is not None:
         on_decision(decision)
     risk_gate.refuse_deny(decision, what=f"proposal {proposal.id}", proposal_id=proposal.id)
@@ -407,9 +488,16 @@ def propose_transfer(
 ) -> Proposal:
     target, value, data, decoded = build_transfer(session, to=to, amount=amount, token=token)
     return propose(
-        session, vault_ref, to=target, value=value, data=data, nonce=nonce,
-        description=description or decoded.summary, proposer=proposer, force=force,
-    )  # fmt: skip
+        session,
+        vault_ref,
+        to=target,
+        value=value,
+        data=data,
+        nonce=nonce,
+        description=description or decoded.summary,
+        proposer=proposer,
+        force=force,
+    )
 
 
 def require_policy(session: Session, safe_tx: SafeTx, *, what: str) -> None:
@@ -450,8 +538,11 @@ def _nonce_gap(session: Session, proposal: Proposal, current: int) -> ProposalEr
     holds (say, after a discard) — never a proposal that does not exist."""
     gap = range(current, proposal.safe_tx.nonce)
     found = _nonces(session, proposal.vault_id, gap)
-    open_ = {n: ids for state in (ProposalState.PROPOSED.value, ProposalState.EXECUTING.value)
-             for n, ids in found.get(state, {}).items()}  # fmt: skip
+    open_ = {
+        n: ids
+        for state in (ProposalState.PROPOSED.value, ProposalState.EXECUTING.value)
+        for n, ids in found.get(state, {}).items()
+    }
     steps = []
     if open_:
         steps.append("execute " + ", ".join(f"proposal {i} (nonce {n})" for n in sorted(open_) for i in open_[n]))
@@ -459,35 +550,51 @@ def _nonce_gap(session: Session, proposal: Proposal, current: int) -> ProposalEr
     if missing:
         discarded = [i for n in missing for i in found.get(ProposalState.DISCARDED.value, {}).get(n, [])]
         why = f" (discarded: proposal {', '.join(map(str, discarded))})" if discarded else ""
-        steps.append(f"propose a transaction for nonce {', '.join(map(str, missing))}{why}, e.g. "
-                     f"`custody tx propose … --nonce {missing[0]}`")  # fmt: skip
+        steps.append(
+            f"propose a transaction for nonce {', '.join(map(str, missing))}{why}, e.g. "
+            f"`custody tx propose … --nonce {missing[0]}`"
+        )
     return ProposalError(
         f"proposal {proposal.id} has nonce {proposal.safe_tx.nonce}, but the vault is at nonce {current}: "
         f"{' and '.join(steps)} first; nothing was sent",
         hint=f"or discard proposal {proposal.id} and propose it again: it then gets the next free nonce"
-        if missing else None,
-        proposal=proposal.id, waiting_for=sorted(i for ids in open_.values() for i in ids), missing_nonces=missing,
-    )  # fmt: skip
+        if missing
+        else None,
+        proposal=proposal.id,
+        waiting_for=sorted(i for ids in open_.values() for i in ids),
+        missing_nonces=missing,
+    )
 
 
 def waiting_behind(session: Session, proposal: Proposal) -> list[Proposal]:
     """The vault's open proposals with a higher nonce than ``proposal`` (after a discard, they wait for its nonce)."""
     with session.store.connect() as conn:
-        ids = conn.execute(
-            sa.select(proposals.c.id)
-            .where(proposals.c.vault_id == proposal.vault_id, proposals.c.nonce > proposal.safe_tx.nonce,
-                   proposals.c.state.in_([ProposalState.PROPOSED.value, ProposalState.EXECUTING.value]))
-            .order_by(proposals.c.nonce, proposals.c.id)
-        ).scalars().all()  # fmt: skip
-    return [_load(session, proposals.c.id == i) for i in ids]
+        ids = (
+            conn.execute(
+                sa.select(proposals.c.id)
+                .where(
+                    proposals.c.vault_id == proposal.vault_id,
+                    proposals.c.nonce > proposal.safe_tx.nonce,
+                    proposals.c.state.in_([ProposalState.PROPOSED.value, ProposalState.EXECUTING.value]),
+                )
+                .order_by(proposals.c.nonce, proposals.c.id)
+            )
+            .scalars()
+            .all()
+        )
+    return [p for p in (_load(session, proposals.c.id == i) for i in ids) if p is not None]
 
 
 def discard(session: Session, proposal: Proposal) -> Proposal:
     """Withdraw a proposal that was never executed; its nonce becomes free again."""
     if proposal.state is not ProposalState.PROPOSED:
         raise ProposalError(f"proposal {proposal.id} is {proposal.state.value}; only open proposals can be discarded")
-    _set_state(session, proposal.id, ProposalState.DISCARDED,
-               record=lambda conn: audit.proposal_discarded(conn, session, proposal))  # fmt: skip
+    _set_state(
+        session,
+        proposal.id,
+        ProposalState.DISCARDED,
+        record=lambda conn: audit.proposal_discarded(conn, session, proposal),
+    )
     return get_proposal(session, proposal.id)
 
 
@@ -516,8 +623,11 @@ def _require_open(
                 f"proposal {proposal.id} was executed outside this workspace in {found[0]} (block {found[1]}); "
                 f"{outcome}",
                 hint="`custody audit index` records that execution in the ledger",
-                proposal=proposal.id, state="executed_elsewhere", tx_hash=found[0], block=found[1],
-            )  # fmt: skip
+                proposal=proposal.id,
+                state="executed_elsewhere",
+                tx_hash=found[0],
+                block=found[1],
+            )
         raise StaleProposal(
             f"proposal {proposal.id} has nonce {proposal.safe_tx.nonce}, but the vault is at nonce {current}: "
             "another transaction used that nonce",
@@ -527,7 +637,9 @@ def _require_open(
     return view
 
 
-def _already_executed(proposal: Proposal, *, meanwhile: bool = False, outcome: str = "nothing was sent"):
+def _already_executed(
+    proposal: Proposal, *, meanwhile: bool = False, outcome: str = "nothing was sent"
+) -> AlreadyExecuted:
     """The refusal for a proposal whose execution is recorded, naming its transaction: ``details['state']`` is
     ``executed`` (done, mined) or ``executing`` (sent by another run, not mined yet)."""
     by = " by another process" if meanwhile else ""
@@ -539,8 +651,11 @@ def _already_executed(proposal: Proposal, *, meanwhile: bool = False, outcome: s
     return AlreadyExecuted(
         f"proposal {proposal.id} {what}; {outcome}",
         hint=None if proposal.state is ProposalState.EXECUTED else f"`custody tx execute {proposal.id}` waits for it",
-        proposal=proposal.id, state=proposal.state.value, tx_hash=proposal.exec_tx_hash, block=proposal.exec_block,
-    )  # fmt: skip
+        proposal=proposal.id,
+        state=proposal.state.value,
+        tx_hash=proposal.exec_tx_hash,
+        block=proposal.exec_block,
+    )
 
 
 EXECUTION_SUCCESS = "0x" + keccak(text="ExecutionSuccess(bytes32,uint256)").hex()
@@ -549,10 +664,17 @@ EXECUTION_SUCCESS = "0x" + keccak(text="ExecutionSuccess(bytes32,uint256)").hex(
 def onchain_execution(session: Session, proposal: Proposal) -> tuple[str, int] | None:
     """(tx hash, block) of the Safe's ``ExecutionSuccess`` for this proposal's safeTxHash, if the chain has one."""
     vault = get_vault(session, proposal.vault_id)
-    logs = session.chain.rpc("eth_getLogs", [{
-        "address": proposal.safe_tx.safe, "fromBlock": hex(vault.created_block or 0), "toBlock": "latest",
-        "topics": [EXECUTION_SUCCESS, proposal.safe_tx_hash],
-    }])  # fmt: skip
+    logs = session.chain.rpc(
+        "eth_getLogs",
+        [
+            {
+                "address": proposal.safe_tx.safe,
+                "fromBlock": hex(vault.created_block or 0),
+                "toBlock": "latest",
+                "topics": [EXECUTION_SUCCESS, proposal.safe_tx_hash],
+            }
+        ],
+    )
     if not logs:
         return None
     return str(logs[0]["transactionHash"]), int(logs[0]["blockNumber"], 16)
@@ -571,10 +693,13 @@ def _store_signature(
             return OwnerSignature(signature.signer, bytes.fromhex(existing[2:])), False
         conn.execute(
             signatures.insert().values(
-                proposal_id=proposal.id, signer=signature.signer, signature=signature.to_hex(),
-                source=source[:32], created_at=utcnow(),
+                proposal_id=proposal.id,
+                signer=signature.signer,
+                signature=signature.to_hex(),
+                source=source[:32],
+                created_at=utcnow(),
             )
-        )  # fmt: skip
+        )
         audit.approval_signed(conn, session, proposal, signature.signer, source, signature.kind)
     from custody.attest.auto import after_approval
 
@@ -583,7 +708,12 @@ def _store_signature(
 
 
 def add_signature(
-    session: Session, proposal: Proposal, blob: bytes, *, source: str, on_decision=None
+    session: Session,
+    proposal: Proposal,
+    blob: bytes,
+    *,
+    source: str,
+    on_decision: Callable[[Decision], None] | None = None,
 ) -> tuple[OwnerSignature, bool]:
     """Verify a signature blob for the proposal and store it; returns (signature, newly_added).
 
@@ -594,12 +724,15 @@ def add_signature(
         raise NotAnOwner(
             explain_mismatch(blob, proposal.safe_tx, view.owners, signature.signer), signer=signature.signer
         )
-    _gate(session, proposal, stage="sign", view=view, signer=signature.signer, backend="offline",
-          on_decision=on_decision)  # fmt: skip
+    _gate(
+        session, proposal, stage="sign", view=view, signer=signature.signer, backend="offline", on_decision=on_decision
+    )
     return _store_signature(session, proposal, signature, source)
 
 
-def sign(session: Session, proposal: Proposal, signer: Signer, *, on_decision=None) -> tuple[OwnerSignature, bool]:
+def sign(
+    session: Session, proposal: Proposal, signer: Signer, *, on_decision: Callable[[Decision], None] | None = None
+) -> tuple[OwnerSignature, bool]:
     """Have ``signer`` approve the proposal (it must be an owner); stored once per owner.
 
     The risk engine decides before the signer is asked: on a Deny no backend ever sees the transaction."""
@@ -608,8 +741,15 @@ def sign(session: Session, proposal: Proposal, signer: Signer, *, on_decision=No
         raise NotAnOwner(
             f"{signer.uri} ({signer.address}) is not an owner of vault {proposal.safe_tx.safe}", signer=signer.address
         )
-    _gate(session, proposal, stage="sign", view=view, signer=signer.address, backend=signer.uri.split(":", 1)[0],
-          on_decision=on_decision)  # fmt: skip
+    _gate(
+        session,
+        proposal,
+        stage="sign",
+        view=view,
+        signer=signer.address,
+        backend=signer.uri.split(":", 1)[0],
+        on_decision=on_decision,
+    )
     blob = signer.sign_safe_tx(proposal.safe_tx)
     signature = verify_owner_signature(blob, proposal.safe_tx.safe_tx_hash)
     if signature.signer != signer.address:
@@ -669,11 +809,16 @@ def execute(session: Session, proposal: Proposal, *, force: bool = False) -> Rec
     decision = _gate(session, proposal, stage="execute", view=view)
     proposer = (proposal.proposer or "").strip().lower()
     risk_gate.require_warn_satisfied(
-        decision, risk_gate.settings_of(get_vault(session, proposal.vault_id)), signatures=len(valid), threshold=threshold,
-        confirmed=any(c.safe_tx_hash == proposal.safe_tx_hash and c.confirmer.lower() != proposer
-                      for c in confirmations(session, proposal)),
+        decision,
+        risk_gate.settings_of(get_vault(session, proposal.vault_id)),
+        signatures=len(valid),
+        threshold=threshold,
+        confirmed=any(
+            c.safe_tx_hash == proposal.safe_tx_hash and c.confirmer.lower() != proposer
+            for c in confirmations(session, proposal)
+        ),
         proposal_id=proposal.id,
-    )  # fmt: skip
+    )
     chosen = sorted(valid, key=lambda s: int(s.signer, 16))[:threshold]
     data = exec_calldata(session, proposal.safe_tx, pack_signatures(chosen))
 
@@ -686,9 +831,13 @@ def execute(session: Session, proposal: Proposal, *, force: bool = False) -> Rec
             claimed = conn.execute(
                 proposals.update()
                 .where(proposals.c.id == proposal.id, proposals.c.state == ProposalState.PROPOSED.value)
-                .values(state=ProposalState.EXECUTING.value, exec_tx_hash=tx_hash, exec_raw_tx="0x" + raw.hex(),
-                        updated_at=utcnow())
-            ).rowcount  # fmt: skip
+                .values(
+                    state=ProposalState.EXECUTING.value,
+                    exec_tx_hash=tx_hash,
+                    exec_raw_tx="0x" + raw.hex(),
+                    updated_at=utcnow(),
+                )
+            ).rowcount
         if not claimed:
             raise _lost_race(session, proposal)
         sent.append(tx_hash)
@@ -713,10 +862,13 @@ def _reopen(session: Session, proposal_id: int, tx_hash: str | None) -> None:
     with session.store.begin() as conn:
         conn.execute(
             proposals.update()
-            .where(proposals.c.id == proposal_id, proposals.c.state.in_(
-                [ProposalState.PROPOSED.value, ProposalState.EXECUTING.value]), mine)
+            .where(
+                proposals.c.id == proposal_id,
+                proposals.c.state.in_([ProposalState.PROPOSED.value, ProposalState.EXECUTING.value]),
+                mine,
+            )
             .values(state=ProposalState.PROPOSED.value, exec_tx_hash=None, exec_raw_tx=None, updated_at=utcnow())
-        )  # fmt: skip
+        )
 
 
 def _lost_race(session: Session, proposal: Proposal) -> ProposalError:
@@ -731,11 +883,15 @@ def _lost_race(session: Session, proposal: Proposal) -> ProposalError:
             f"proposal {proposal.id} was executed meanwhile outside this workspace in {found[0]} (block {found[1]}); "
             "nothing was sent",
             hint="`custody audit index` records that execution in the ledger",
-            proposal=proposal.id, state="executed_elsewhere", tx_hash=found[0], block=found[1],
-        )  # fmt: skip
+            proposal=proposal.id,
+            state="executed_elsewhere",
+            tx_hash=found[0],
+            block=found[1],
+        )
     if latest.state is not ProposalState.PROPOSED:
-        return ProposalError(f"proposal {proposal.id} became {latest.state.value} meanwhile; nothing was sent",
-                             proposal=proposal.id)  # fmt: skip
+        return ProposalError(
+            f"proposal {proposal.id} became {latest.state.value} meanwhile; nothing was sent", proposal=proposal.id
+        )
     return StaleProposal(
         f"proposal {proposal.id} has nonce {proposal.safe_tx.nonce}, but the vault moved past it meanwhile: another "
         "transaction used that nonce; nothing was sent",
@@ -773,7 +929,7 @@ def _resume(session: Session, proposal: Proposal, *, force: bool = False) -> Rec
     return _finalize(session, proposal, receipt)
 
 
-def _receipt_or_none(session: Session, tx_hash: str):
+def _receipt_or_none(session: Session, tx_hash: str) -> Any:
     from hexbytes import HexBytes
     from web3.exceptions import TransactionNotFound
 
@@ -792,11 +948,18 @@ def _finalize(session: Session, proposal: Proposal, receipt: Receipt) -> Receipt
     with session.store.begin() as conn:  # once: a second run that waited for the same transaction records nothing
         recorded = conn.execute(
             proposals.update()
-            .where(proposals.c.id == proposal.id, proposals.c.state.in_(
-                [ProposalState.PROPOSED.value, ProposalState.EXECUTING.value]))
-            .values(state=state.value, exec_tx_hash=receipt.tx_hash, exec_block=receipt.block_number,
-                    exec_gas_used=receipt.gas_used, updated_at=utcnow())
-        ).rowcount  # fmt: skip
+            .where(
+                proposals.c.id == proposal.id,
+                proposals.c.state.in_([ProposalState.PROPOSED.value, ProposalState.EXECUTING.value]),
+            )
+            .values(
+                state=state.value,
+                exec_tx_hash=receipt.tx_hash,
+                exec_block=receipt.block_number,
+                exec_gas_used=receipt.gas_used,
+                updated_at=utcnow(),
+            )
+        ).rowcount
         if recorded:
             audit.executed(conn, session, proposal, receipt, success=bool(success))
     if not recorded:
@@ -815,7 +978,7 @@ def _finalize(session: Session, proposal: Proposal, receipt: Receipt) -> Receipt
 
 
 # -- clear-signing view --------------------------------------------------------------------------
-def describe(session: Session, proposal: Proposal) -> dict:
+def describe(session: Session, proposal: Proposal) -> dict[str, Any]:
     """Everything a signer must see, with hashes recomputed locally and checked against the chain."""
     safe_tx = proposal.safe_tx
     decoded = decode_safe_call(
@@ -874,11 +1037,16 @@ def score_risk(session: Session, proposal: Proposal) -> Decision:
     return decision
 
 
-def risk_view(session: Session, proposal: Proposal) -> dict | None:
+def risk_view(session: Session, proposal: Proposal) -> dict[str, Any] | None:
     """The latest recorded risk decision about the proposal (``tx show``; ``risk explain`` has them all)."""
     recorded = risk_gate.decisions(session, proposal.safe_tx_hash)
     if not recorded:
         return None
     latest = recorded[-1]
-    return {"verdict": latest["verdict"], "stage": latest["stage"], "seq": latest["seq"],
-            "reasons": [r for r in latest["reasons"] if r["severity"] != "info"], "decisions": len(recorded)}  # fmt: skip
+    return {
+        "verdict": latest["verdict"],
+        "stage": latest["stage"],
+        "seq": latest["seq"],
+        "reasons": [r for r in latest["reasons"] if r["severity"] != "info"],
+        "decisions": len(recorded),
+    }

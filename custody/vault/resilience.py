@@ -14,14 +14,15 @@ from custody.policy import change as C
 from custody.policy import edit
 from custody.policy.onchain import installed_guard
 from custody.session import Session
+from custody.types import Address
 from custody.vault import proposals as P
 from custody.vault import timelock_ops as T
-from custody.vault.service import get_vault
+from custody.vault.service import VaultRecord, get_vault
 
 SET_PAUSED = selector_of("setPaused(bool)")
 
 
-def _guard(session: Session, vault) -> str:
+def _guard(session: Session, vault: VaultRecord) -> Address:
     guard = installed_guard(session, vault.safe)
     if guard is None:
         raise VaultError(f"vault {vault.name} has no guard to pause")
@@ -47,21 +48,25 @@ def unpause(session: Session, vault_ref: str | int, *, proposer: str = "") -> tu
     )
 
 
-def _derived(session: Session, vault, text: str, workdir: Path, suffix: str) -> Path:
+def _derived(session: Session, vault: VaultRecord, text: str, workdir: Path, suffix: str) -> Path:
     path = Path(workdir) / f"{vault.name}-{suffix}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
 
 
-def rotate_owner(session: Session, vault_ref: str | int, old: str, new: str, workdir: Path, *, proposer: str = ""):
+def rotate_owner(
+    session: Session, vault_ref: str | int, old: str, new: str, workdir: Path, *, proposer: str = ""
+) -> tuple[P.Proposal, T.TimelockOp]:
     """Swap an owner through the timelock (the recorded template is edited accordingly)."""
     vault = get_vault(session, vault_ref)
     text = edit.replace_owner(vault.policy_source, old, new)
     return C.apply_change(session, vault.id, _derived(session, vault, text, workdir, "rotated"), proposer=proposer)
 
 
-def change_threshold(session: Session, vault_ref: str | int, threshold: int, workdir: Path, *, proposer: str = ""):
+def change_threshold(
+    session: Session, vault_ref: str | int, threshold: int, workdir: Path, *, proposer: str = ""
+) -> tuple[P.Proposal, T.TimelockOp]:
     """Lower or raise the signature threshold through the timelock."""
     vault = get_vault(session, vault_ref)
     text = edit.set_threshold(vault.policy_source, threshold)

@@ -50,9 +50,15 @@ def seal(secret: bytes, passphrase: str, purpose: str) -> bytes:
     salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
     ciphertext = AESGCM(_key(passphrase, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)).encrypt(nonce, secret, purpose.encode())
     document = {
-        "version": 1, "kdf": "scrypt", "n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P,
-        "salt": salt.hex(), "nonce": nonce.hex(), "ciphertext": ciphertext.hex(),
-    }  # fmt: skip
+        "version": 1,
+        "kdf": "scrypt",
+        "n": SCRYPT_N,
+        "r": SCRYPT_R,
+        "p": SCRYPT_P,
+        "salt": salt.hex(),
+        "nonce": nonce.hex(),
+        "ciphertext": ciphertext.hex(),
+    }
     return json.dumps(document, sort_keys=True).encode()
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from eth_utils import keccak, to_checksum_address
+from sqlalchemy import RowMapping
 from web3 import Web3
 from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 
@@ -17,7 +19,7 @@ from custody.policy.compiled import NO_EXIT, compile_exit, compile_policy
 from custody.policy.onchain import GuardInfo, installed_guard, read_guard
 from custody.policy.template import Policy, load_policy
 from custody.session import Session
-from custody.store import Store, remember_template, utcnow, vaults
+from custody.store import Store, inserted_id, remember_template, utcnow, vaults
 from custody.types import Address, format_amount
 
 # Safe v1.4.1 storage slots (see GuardManager / FallbackManager).
@@ -75,7 +77,7 @@ class VaultState:
     threshold: int
     nonce: int
     version: str
-    singleton: Address
+    singleton: Address | None  # None: storage slot 0 is empty (not a Safe proxy)
     singleton_is_canonical: bool
     modules: list[Address]
     guard: Address | None
@@ -89,13 +91,22 @@ class VaultState:
     template_file_status: str = "unknown"  # "matches" | "differs" | "missing" | "invalid"
 
 
-def _row_to_record(row) -> VaultRecord:
+def _row_to_record(row: RowMapping) -> VaultRecord:
     return VaultRecord(
-        id=row["id"], chain_id=row["chain_id"], name=row["name"], risk_class=row["risk_class"],
-        safe=row["safe"], timelock=row["timelock"], guard=row["guard"], exit_module=row["exit_module"],
-        policy_path=row["policy_path"], policy_hash=row["policy_hash"], policy_source=row["policy_source"],
-        created_tx=row["created_tx"], created_block=row["created_block"],
-    )  # fmt: skip
+        id=row["id"],
+        chain_id=row["chain_id"],
+        name=row["name"],
+        risk_class=row["risk_class"],
+        safe=row["safe"],
+        timelock=row["timelock"],
+        guard=row["guard"],
+        exit_module=row["exit_module"],
+        policy_path=row["policy_path"],
+        policy_hash=row["policy_hash"],
+        policy_source=row["policy_source"],
+        created_tx=row["created_tx"],
+        created_block=row["created_block"],
+    )
 
 
 def list_vaults(session: Session) -> list[VaultRecord]:
@@ -150,7 +161,7 @@ def vault_salt(name: str) -> bytes:
     return keccak(text=f"custody.vault:{name}")
 
 
-def _vault_params(policy: Policy, name: str, *, with_guard: bool = True) -> tuple:
+def _vault_params(policy: Policy, name: str, *, with_guard: bool = True) -> tuple[Any, ...]:
     exit_config = compile_exit(policy)
     return (
         policy.owner_addresses,
@@ -175,7 +186,7 @@ def exit_module_of(session: Session, safe: str, timelock: str) -> Address | None
 
 def create_vault(
     session: Session, policy_path: str | Path, *, name: str | None = None, with_guard: bool = True
-) -> tuple[VaultRecord, dict]:
+) -> tuple[VaultRecord, dict[str, Any]]:
     """Deploy a micro-vault from a template (Safe + timelock + CustodyGuard in one transaction) and record it.
 
     Returns the record and facts about the deployment (gas, tx hash, whether it was resumed).
@@ -196,7 +207,7 @@ def create_vault(
     predicted_safe, predicted_timelock = session.chain.call(
         factory.functions.predictVault(params, session.sender.address).call
     )
-    facts: dict = {"resumed": False}
+    facts: dict[str, Any] = {"resumed": False}
     if codehash(session.chain, predicted_safe) is not None:
         # Deterministic addresses: a previous run created it but did not record it. Adopt it.
         tx_hash, block, gas = _find_creation(session, infra.vault_factory, predicted_safe)
@@ -214,19 +225,28 @@ def create_vault(
     exit_module = exit_module_of(session, predicted_safe, predicted_timelock)
     facts.update(tx_hash=tx_hash, block=block, gas_used=gas, guard=guard, exit_module=exit_module)
     values = dict(
-        chain_id=session.chain_id, name=name, risk_class=policy.risk_class, safe=predicted_safe,
-        timelock=predicted_timelock, guard=guard, exit_module=exit_module, policy_path=str(policy_path),
-        policy_hash="0x" + policy.template_hash.hex(), policy_source=policy.source_text,
-        created_tx=tx_hash, created_block=block, created_at=utcnow(),
-    )  # fmt: skip
+        chain_id=session.chain_id,
+        name=name,
+        risk_class=policy.risk_class,
+        safe=predicted_safe,
+        timelock=predicted_timelock,
+        guard=guard,
+        exit_module=exit_module,
+        policy_path=str(policy_path),
+        policy_hash="0x" + policy.template_hash.hex(),
+        policy_source=policy.source_text,
+        created_tx=tx_hash,
+        created_block=block,
+        created_at=utcnow(),
+    )
     with session.store.begin() as conn:
-        vault_id = conn.execute(vaults.insert().values(**values)).inserted_primary_key[0]
+        vault_id = inserted_id(conn.execute(vaults.insert().values(**values)))
         remember_template(conn, "0x" + policy.template_hash.hex(), policy.source_text, str(policy_path))
         audit.vault_created(conn, session, values, facts)
     return get_vault(session, vault_id), facts
 
 
-def _discard():
+def _discard() -> Any:
     from web3.logs import DISCARD
 
     return DISCARD
@@ -303,11 +323,22 @@ def read_state(session: Session, record: VaultRecord) -> VaultState:
         guard_info=guard_info,
         recorded_policy_matches=recorded_matches,
         template_file_status=file_status,
-        record=record, block_number=block, owners=list(owners), threshold=threshold, nonce=nonce, version=version,
-        singleton=singleton, singleton_is_canonical=singleton == infra.safe_singleton, modules=list(modules),
-        guard=guard, fallback_handler=handler, fallback_handler_is_custody=handler == infra.fallback_handler,
-        timelock_delay=delay, timelock_roles_ok=bool(roles_ok), balances=balances,
-    )  # fmt: skip
+        record=record,
+        block_number=block,
+        owners=list(owners),
+        threshold=threshold,
+        nonce=nonce,
+        version=version,
+        singleton=singleton,
+        singleton_is_canonical=singleton == infra.safe_singleton,
+        modules=list(modules),
+        guard=guard,
+        fallback_handler=handler,
+        fallback_handler_is_custody=handler == infra.fallback_handler,
+        timelock_delay=delay,
+        timelock_roles_ok=bool(roles_ok),
+        balances=balances,
+    )
 
 
 def _template_file_status(path: str, onchain_hash: bytes) -> str:

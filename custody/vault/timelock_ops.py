@@ -12,16 +12,24 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from eth_utils import keccak
+from sqlalchemy import Connection, RowMapping
 
 from custody.audit import record as audit
 from custody.exceptions import OperationAlreadyExecuted, ProposalError, TimelockNotReady, UnknownProposal
 from custody.session import Session
 from custody.store import timelock_ops, utcnow, vaults
 from custody.types import Address
+
+if TYPE_CHECKING:  # typing only: proposals and service import this module
+    from custody.chain.transactions import Receipt
+    from custody.vault.proposals import Proposal
+    from custody.vault.service import VaultRecord
 
 ZERO32 = "0x" + "00" * 32
 
@@ -40,7 +48,7 @@ class ScheduledCall:
     payload: bytes
     description: str
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "target": self.target,
             "value": str(self.value),
@@ -67,32 +75,52 @@ class TimelockOp:
     policy_path: str | None
     policy_source: str | None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
-            "op_id": self.op_id, "vault_id": self.vault_id, "proposal_id": self.proposal_id,
-            "cancel_proposal_id": self.cancel_proposal_id, "kind": self.kind, "description": self.description,
-            "calls": [c.as_dict() for c in self.calls], "delay": self.delay, "state": self.state.value,
+            "op_id": self.op_id,
+            "vault_id": self.vault_id,
+            "proposal_id": self.proposal_id,
+            "cancel_proposal_id": self.cancel_proposal_id,
+            "kind": self.kind,
+            "description": self.description,
+            "calls": [c.as_dict() for c in self.calls],
+            "delay": self.delay,
+            "state": self.state.value,
             "ready_at": self.ready_at,
-            "ready_at_utc": None if self.ready_at is None else dt.datetime.fromtimestamp(self.ready_at, dt.UTC).isoformat(),
-            "executed_tx": self.executed_tx, "new_guard": self.new_guard, "policy_path": self.policy_path,
-        }  # fmt: skip
+            "ready_at_utc": None
+            if self.ready_at is None
+            else dt.datetime.fromtimestamp(self.ready_at, dt.UTC).isoformat(),
+            "executed_tx": self.executed_tx,
+            "new_guard": self.new_guard,
+            "policy_path": self.policy_path,
+        }
 
 
-def _row(row) -> TimelockOp:
+def _row(row: RowMapping) -> TimelockOp:
     calls = tuple(
         ScheduledCall(c["target"], int(c["value"]), bytes.fromhex(c["payload"][2:]), c["description"])
         for c in json.loads(row["calls"])
     )
     return TimelockOp(
-        op_id=row["op_id"], vault_id=row["vault_id"], proposal_id=row["proposal_id"],
-        cancel_proposal_id=row["cancel_proposal_id"], kind=row["kind"], description=row["description"], calls=calls,
-        salt=row["salt"], delay=row["delay"], state=OpState(row["state"]), ready_at=row["ready_at"],
-        executed_tx=row["executed_tx"], new_guard=row["new_guard"], policy_path=row["policy_path"],
+        op_id=row["op_id"],
+        vault_id=row["vault_id"],
+        proposal_id=row["proposal_id"],
+        cancel_proposal_id=row["cancel_proposal_id"],
+        kind=row["kind"],
+        description=row["description"],
+        calls=calls,
+        salt=row["salt"],
+        delay=row["delay"],
+        state=OpState(row["state"]),
+        ready_at=row["ready_at"],
+        executed_tx=row["executed_tx"],
+        new_guard=row["new_guard"],
+        policy_path=row["policy_path"],
         policy_source=row["policy_source"],
-    )  # fmt: skip
+    )
 
 
-def batch_args(calls: tuple[ScheduledCall, ...] | list[ScheduledCall], salt: str) -> tuple:
+def batch_args(calls: tuple[ScheduledCall, ...] | list[ScheduledCall], salt: str) -> tuple[Any, ...]:
     return (
         [c.target for c in calls],
         [c.value for c in calls],
@@ -125,12 +153,24 @@ def record(
     with session.store.begin() as conn:
         conn.execute(
             timelock_ops.insert().values(
-                op_id=op_id, chain_id=session.chain_id, vault_id=vault_id, proposal_id=proposal_id, kind=kind,
-                description=description, calls=json.dumps([c.as_dict() for c in calls]), predecessor=ZERO32, salt=salt,
-                delay=delay, new_guard=new_guard, policy_path=policy_path, policy_source=policy_source,
-                state=OpState.PROPOSED.value, created_at=now, updated_at=now,
+                op_id=op_id,
+                chain_id=session.chain_id,
+                vault_id=vault_id,
+                proposal_id=proposal_id,
+                kind=kind,
+                description=description,
+                calls=json.dumps([c.as_dict() for c in calls]),
+                predecessor=ZERO32,
+                salt=salt,
+                delay=delay,
+                new_guard=new_guard,
+                policy_path=policy_path,
+                policy_source=policy_source,
+                state=OpState.PROPOSED.value,
+                created_at=now,
+                updated_at=now,
             )
-        )  # fmt: skip
+        )
         audit.timelock_op(conn, session, _op_in(conn, op_id), "proposed")
     return get_op(session, op_id)
 
@@ -180,11 +220,11 @@ def op_for_proposal(session: Session, proposal_id: int) -> TimelockOp | None:
     return None if row is None else _row(row)
 
 
-def _op_in(conn, op_id: str) -> TimelockOp:
+def _op_in(conn: Connection, op_id: str) -> TimelockOp:
     return _row(conn.execute(sa.select(timelock_ops).where(timelock_ops.c.op_id == op_id)).mappings().one())
 
 
-def _update(session: Session, op_id: str, *, audit_state: dict | None = None, **values) -> None:
+def _update(session: Session, op_id: str, *, audit_state: dict[str, Any] | None = None, **values: Any) -> None:
     """Update an operation; ``audit_state`` (state, tx hash, …) records the move in the same transaction."""
     with session.store.begin() as conn:
         conn.execute(timelock_ops.update().where(timelock_ops.c.op_id == op_id).values(updated_at=utcnow(), **values))
@@ -192,13 +232,13 @@ def _update(session: Session, op_id: str, *, audit_state: dict | None = None, **
             audit.timelock_op(conn, session, _op_in(conn, op_id), **audit_state)
 
 
-def _timelock(session: Session, vault_id: int):
+def _timelock(session: Session, vault_id: int) -> Any:
     with session.store.connect() as conn:
         address = conn.execute(sa.select(vaults.c.timelock).where(vaults.c.id == vault_id)).scalar_one()
     return session.contract("VaultTimelock", address)
 
 
-def after_proposal_executed(session: Session, proposal_id: int, *, receipt=None) -> None:
+def after_proposal_executed(session: Session, proposal_id: int, *, receipt: Receipt | None = None) -> None:
     """Bring the operation a just-executed proposal scheduled (or cancelled) up to date."""
     op = op_for_proposal(session, proposal_id)
     if op is None:
@@ -210,11 +250,16 @@ def after_proposal_executed(session: Session, proposal_id: int, *, receipt=None)
         _update(session, op.op_id, state=OpState.CANCELLED.value, audit_state={"state": "cancelled", **tx})
     elif op.proposal_id == proposal_id:
         ready_at = int(session.chain.call(lock.functions.getTimestamp(op_bytes).call))
-        _update(session, op.op_id, state=OpState.SCHEDULED.value, ready_at=ready_at,
-                audit_state={"state": "scheduled", "ready_at": ready_at, **tx})  # fmt: skip
+        _update(
+            session,
+            op.op_id,
+            state=OpState.SCHEDULED.value,
+            ready_at=ready_at,
+            audit_state={"state": "scheduled", "ready_at": ready_at, **tx},
+        )
 
 
-def complete(session: Session, op: TimelockOp, *, on_done=None):
+def complete(session: Session, op: TimelockOp, *, on_done: Callable[[TimelockOp], None] | None = None) -> Receipt:
     """Execute a scheduled operation once its delay has passed (anyone may; the sender pays gas).
 
     Journaled (:mod:`custody.vault.journal`): after an interruption, calling it again re-sends the same
@@ -228,16 +273,24 @@ def complete(session: Session, op: TimelockOp, *, on_done=None):
     if op.state is not OpState.EXECUTED:
         resumed = J.resume_intent(session, intent, what=what, adopt_mined=True)
         if resumed is not None:
-            _update(session, op.op_id, state=OpState.EXECUTED.value, executed_tx=resumed.tx_hash,
-                    audit_state={"state": "executed", "tx_hash": resumed.tx_hash, "block": resumed.block_number})  # fmt: skip
+            _update(
+                session,
+                op.op_id,
+                state=OpState.EXECUTED.value,
+                executed_tx=resumed.tx_hash,
+                audit_state={"state": "executed", "tx_hash": resumed.tx_hash, "block": resumed.block_number},
+            )
             if on_done is not None:
                 on_done(op)
             return resumed
     if op.state is OpState.EXECUTED:
         raise OperationAlreadyExecuted(
             f"timelock operation {op.op_id[:18]}… was executed already in {op.executed_tx}; nothing was sent",
-            state="executed", what="timelock_operation", tx_hash=op.executed_tx, operation=op.op_id,
-        )  # fmt: skip
+            state="executed",
+            what="timelock_operation",
+            tx_hash=op.executed_tx,
+            operation=op.op_id,
+        )
     if op.state is OpState.CANCELLED:
         raise TimelockNotReady(f"timelock operation {op.op_id[:18]}… was cancelled")
     f = lock.functions
@@ -245,8 +298,11 @@ def complete(session: Session, op: TimelockOp, *, on_done=None):
         _update(session, op.op_id, state=OpState.EXECUTED.value, audit_state={"state": "executed"})
         raise OperationAlreadyExecuted(
             f"timelock operation {op.op_id[:18]}… was executed already (by someone else); nothing was sent",
-            state="executed", what="timelock_operation", tx_hash=None, operation=op.op_id,
-        )  # fmt: skip
+            state="executed",
+            what="timelock_operation",
+            tx_hash=None,
+            operation=op.op_id,
+        )
     if not session.chain.call(f.isOperationPending(op_bytes).call):
         if op.state is OpState.SCHEDULED:
             _update(session, op.op_id, state=OpState.CANCELLED.value, audit_state={"state": "cancelled"})
@@ -264,8 +320,13 @@ def complete(session: Session, op: TimelockOp, *, on_done=None):
         )
     data = bytes.fromhex(lock.encode_abi("executeBatch", list(batch_args(op.calls, op.salt)))[2:])
     receipt = J.send_once(session, intent, to=lock.address, data=data, what=what)
-    _update(session, op.op_id, state=OpState.EXECUTED.value, executed_tx=receipt.tx_hash,
-            audit_state={"state": "executed", "tx_hash": receipt.tx_hash, "block": receipt.block_number})  # fmt: skip
+    _update(
+        session,
+        op.op_id,
+        state=OpState.EXECUTED.value,
+        executed_tx=receipt.tx_hash,
+        audit_state={"state": "executed", "tx_hash": receipt.tx_hash, "block": receipt.block_number},
+    )
     if on_done is not None:
         on_done(op)
     return receipt
@@ -273,7 +334,7 @@ def complete(session: Session, op: TimelockOp, *, on_done=None):
 
 def schedule(
     session: Session,
-    vault,
+    vault: VaultRecord,
     calls: list[ScheduledCall],
     *,
     kind: str,
@@ -284,7 +345,7 @@ def schedule(
     policy_path: str | None = None,
     policy_source: str | None = None,
     force: bool = False,
-):
+) -> tuple[Proposal, TimelockOp]:
     """Propose the Safe transaction that schedules ``calls`` as one batch on the vault's timelock.
 
     Returns (proposal, operation). The owners sign and execute the proposal; after the delay
@@ -302,14 +363,28 @@ def schedule(
     op_id = "0x" + bytes(session.chain.call(lock.functions.hashOperationBatch(*args).call)).hex()
     data = bytes.fromhex(lock.encode_abi("scheduleBatch", [*args, delay])[2:])
     proposal = P.propose(
-        session, vault.id, to=vault.timelock, data=data,
+        session,
+        vault.id,
+        to=vault.timelock,
+        data=data,
         description=f"schedule {kind.replace('_', ' ')} ({len(calls)} call(s), {delay}s delay): {description}"[:500],
-        proposer=proposer, force=force,
-    )  # fmt: skip
+        proposer=proposer,
+        force=force,
+    )
     op = record(
-        session, op_id=op_id, vault_id=vault.id, proposal_id=proposal.id, kind=kind, description=description,
-        calls=calls, salt=salt, delay=delay, new_guard=new_guard, policy_path=policy_path, policy_source=policy_source,
-    )  # fmt: skip
+        session,
+        op_id=op_id,
+        vault_id=vault.id,
+        proposal_id=proposal.id,
+        kind=kind,
+        description=description,
+        calls=calls,
+        salt=salt,
+        delay=delay,
+        new_guard=new_guard,
+        policy_path=policy_path,
+        policy_source=policy_source,
+    )
     return proposal, op
 
 
