@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -158,6 +159,27 @@ TOP_KEYS = {
 }
 
 
+@dataclass(frozen=True)
+class _Header:
+    name: str | None
+    risk: str | None
+    description: str
+
+
+@dataclass(frozen=True)
+class _Owners:
+    owners: list[Labelled]
+    threshold: int | None
+    controls: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Timelock:
+    delay: int | None
+    operations: tuple[str, ...]
+    controls: tuple[str, ...]
+
+
 def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
     r = _PolicyReader(file, text)
     if r.root is None:
@@ -166,6 +188,54 @@ def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
         return None, r.problems
     top = r.mapping(r.root, "", allowed=TOP_KEYS, required={"version", "name", "risk_class", "owners", "timelock"})
 
+    header = _parse_header(r, top)
+    risk = header.risk
+    owners = _parse_owners(r, top["owners"], risk) if "owners" in top else _Owners([], None, ())
+    timelock = (
+        _parse_timelock(r, top["timelock"], risk)
+        if "timelock" in top
+        else _Timelock(None, MANDATORY_TIMELOCK_OPERATIONS, ())
+    )
+    assets = _parse_assets(r, top["assets"], risk) if "assets" in top else []
+    windows = _parse_freeze_windows(r, top["freeze_windows"]) if "freeze_windows" in top else []
+    hours = _parse_allowed_hours(r, top["allowed_hours"]) if "allowed_hours" in top else None
+    oob_rule = _parse_out_of_band(r, top["out_of_band"]) if "out_of_band" in top else None
+    exit_rule = _parse_exit(r, top.get("exit"), owners.owners) if "exit" in top else None
+    calls = _parse_calls(r, top["contract_calls"], assets) if "contract_calls" in top else []
+    domains = _parse_messages(r, top["messages"], assets) if "messages" in top else []
+    attest_rule = _parse_attestations(r, top["attestations"]) if "attestations" in top else None
+    risk_settings = parse_risk_section(r, top["risk"], duration=r.duration) if "risk" in top else DEFAULT_SETTINGS
+
+    name, threshold, delay = header.name, owners.threshold, timelock.delay
+    if r.problems or name is None or risk is None or threshold is None or delay is None:
+        return None, r.problems
+    policy = Policy(
+        name=name,
+        risk_class=risk,
+        description=header.description,
+        owners=tuple(owners.owners),
+        threshold=threshold,
+        owners_controls=owners.controls,
+        timelock_delay=delay,
+        timelock_operations=timelock.operations,
+        timelock_controls=timelock.controls,
+        assets=tuple(assets),
+        freeze_windows=tuple(windows),
+        allowed_hours=hours,
+        out_of_band=oob_rule,
+        exit=exit_rule,
+        contract_calls=tuple(calls),
+        attestations=attest_rule,
+        message_domains=tuple(domains),
+        source_path=file,
+        source_text=text,
+        risk=risk_settings or DEFAULT_SETTINGS,
+    )
+    return policy, []
+
+
+def _parse_header(r: _PolicyReader, top: dict[str, yaml.Node]) -> _Header:
+    """version, name, risk_class and description (risk is None when missing or not a known class)."""
     if "version" in top:
         version = r.integer(top["version"], "version")
         if version is not None and version != 1:
@@ -178,200 +248,217 @@ def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
         r.error(top["risk_class"], "risk_class", f"must be one of {', '.join(RISK_CLASSES)}, got {risk!r}")
         risk = None
     description = (r.text(top["description"], "description") or "") if "description" in top else ""
+    return _Header(name, risk, description)
 
-    # -- owners ------------------------------------------------------------------------------
+
+def _parse_owners(r: _PolicyReader, node: yaml.Node, risk: str | None) -> _Owners:
+    """owners: the signers (each once), the threshold (within the owners and the risk class's floor)."""
     owners: list[Labelled] = []
     threshold = None
     owners_controls: tuple[str, ...] = ()
-    if "owners" in top:
-        o = r.mapping(
-            top["owners"], "owners", allowed={"threshold", "signers", "controls"}, required={"threshold", "signers"}
-        )
-        seen: set[str] = set()
-        for i, node in enumerate(r.sequence(o["signers"], "owners.signers") if "signers" in o else []):
-            entry = r.labelled(node, f"owners.signers[{i}]")
-            if entry is None:
-                continue
-            if entry.address in seen:
-                r.error(node, f"owners.signers[{i}]", f"owner {entry.address} is listed twice")
-                continue
-            seen.add(entry.address)
-            owners.append(entry)
-        if "signers" in o and not owners and not any(p.field.startswith("owners.signers") for p in r.problems):
-            r.error(o["signers"], "owners.signers", "needs at least one owner")
-        if "threshold" in o:
-            threshold = r.integer(o["threshold"], "owners.threshold", minimum=1)
-            if threshold is not None and owners and threshold > len(owners):
-                r.error(
-                    o["threshold"],
-                    "owners.threshold",
-                    f"threshold {threshold} is greater than the {len(owners)} owner(s)",
-                )
-            if threshold is not None and risk and threshold < RISK_FLOORS[risk].threshold:
-                r.error(
-                    o["threshold"],
-                    "owners.threshold",
-                    f"a {risk} vault needs a threshold of at least {RISK_FLOORS[risk].threshold}, got {threshold}",
-                )
-        owners_controls = r.controls(o.get("controls"), "owners.controls")
+    o = r.mapping(node, "owners", allowed={"threshold", "signers", "controls"}, required={"threshold", "signers"})
+    seen: set[str] = set()
+    for i, signer_node in enumerate(r.sequence(o["signers"], "owners.signers") if "signers" in o else []):
+        entry = r.labelled(signer_node, f"owners.signers[{i}]")
+        if entry is None:
+            continue
+        if entry.address in seen:
+            r.error(signer_node, f"owners.signers[{i}]", f"owner {entry.address} is listed twice")
+            continue
+        seen.add(entry.address)
+        owners.append(entry)
+    if "signers" in o and not owners and not any(p.field.startswith("owners.signers") for p in r.problems):
+        r.error(o["signers"], "owners.signers", "needs at least one owner")
+    if "threshold" in o:
+        threshold = r.integer(o["threshold"], "owners.threshold", minimum=1)
+        if threshold is not None and owners and threshold > len(owners):
+            r.error(
+                o["threshold"],
+                "owners.threshold",
+                f"threshold {threshold} is greater than the {len(owners)} owner(s)",
+            )
+        if threshold is not None and risk and threshold < RISK_FLOORS[risk].threshold:
+            r.error(
+                o["threshold"],
+                "owners.threshold",
+                f"a {risk} vault needs a threshold of at least {RISK_FLOORS[risk].threshold}, got {threshold}",
+            )
+    owners_controls = r.controls(o.get("controls"), "owners.controls")
+    return _Owners(owners, threshold, owners_controls)
 
-    # -- timelock ----------------------------------------------------------------------------
+
+def _parse_timelock(r: _PolicyReader, node: yaml.Node, risk: str | None) -> _Timelock:
+    """timelock: the delay (within 30 days and the risk class's floor) and the operations it must hold."""
     delay = None
     operations: tuple[str, ...] = MANDATORY_TIMELOCK_OPERATIONS
     timelock_controls: tuple[str, ...] = ()
-    if "timelock" in top:
-        t = r.mapping(top["timelock"], "timelock", allowed={"delay", "operations", "controls"}, required={"delay"})
-        if "delay" in t:
-            delay = r.duration(t["delay"], "timelock.delay")
-            if delay is not None and delay > MAX_TIMELOCK_DELAY:
-                r.error(t["delay"], "timelock.delay", f"delay {delay}s exceeds the 30-day maximum")
-            if delay is not None and risk and delay < RISK_FLOORS[risk].timelock_delay:
-                r.error(
-                    t["delay"],
-                    "timelock.delay",
-                    f"a {risk} vault needs a timelock delay of at least {RISK_FLOORS[risk].timelock_delay}s, got {delay}s",
-                )
-        if "operations" in t:
-            listed = r.string_list(t["operations"], "timelock.operations")
-            for i, op in enumerate(listed):
-                if op == "delegatecall":
-                    r.error(
-                        t["operations"],
-                        f"timelock.operations[{i}]",
-                        "'delegatecall' is not an operation kind: code run in the vault's context through the "
-                        "timelock could rewrite its guard, modules or owners, so the guard never lets it pass",
-                    )
-                elif op not in TIMELOCK_OPERATIONS:
-                    r.error(
-                        t["operations"],
-                        f"timelock.operations[{i}]",
-                        f"unknown operation {op!r} (known: {', '.join(TIMELOCK_OPERATIONS)})",
-                    )
-            missing = [op for op in MANDATORY_TIMELOCK_OPERATIONS if op not in listed]
-            if missing:
+    t = r.mapping(node, "timelock", allowed={"delay", "operations", "controls"}, required={"delay"})
+    if "delay" in t:
+        delay = r.duration(t["delay"], "timelock.delay")
+        if delay is not None and delay > MAX_TIMELOCK_DELAY:
+            r.error(t["delay"], "timelock.delay", f"delay {delay}s exceeds the 30-day maximum")
+        if delay is not None and risk and delay < RISK_FLOORS[risk].timelock_delay:
+            r.error(
+                t["delay"],
+                "timelock.delay",
+                f"a {risk} vault needs a timelock delay of at least {RISK_FLOORS[risk].timelock_delay}s, got {delay}s",
+            )
+    if "operations" in t:
+        listed = r.string_list(t["operations"], "timelock.operations")
+        for i, op in enumerate(listed):
+            if op == "delegatecall":
                 r.error(
                     t["operations"],
-                    "timelock.operations",
-                    f"must include the configuration changes {', '.join(missing)} (they can only happen through the timelock)",
+                    f"timelock.operations[{i}]",
+                    "'delegatecall' is not an operation kind: code run in the vault's context through the "
+                    "timelock could rewrite its guard, modules or owners, so the guard never lets it pass",
                 )
-            operations = tuple(dict.fromkeys(listed))
-        timelock_controls = r.controls(t.get("controls"), "timelock.controls")
+            elif op not in TIMELOCK_OPERATIONS:
+                r.error(
+                    t["operations"],
+                    f"timelock.operations[{i}]",
+                    f"unknown operation {op!r} (known: {', '.join(TIMELOCK_OPERATIONS)})",
+                )
+        missing = [op for op in MANDATORY_TIMELOCK_OPERATIONS if op not in listed]
+        if missing:
+            r.error(
+                t["operations"],
+                "timelock.operations",
+                f"must include the configuration changes {', '.join(missing)} (they can only happen through the timelock)",
+            )
+        operations = tuple(dict.fromkeys(listed))
+    timelock_controls = r.controls(t.get("controls"), "timelock.controls")
+    return _Timelock(delay, operations, timelock_controls)
 
-    # -- assets ------------------------------------------------------------------------------
+
+def _parse_assets(r: _PolicyReader, node: yaml.Node, risk: str | None) -> list[AssetRule]:
+    """assets: one rule block per asset, within the guard's capacity (MAX_ASSETS, MAX_DESTINATIONS)."""
     assets: list[AssetRule] = []
     seen_assets: set[str] = set()
-    asset_nodes = r.sequence(top["assets"], "assets") if "assets" in top else []
-    for i, node in enumerate(asset_nodes):
-        f = f"assets[{i}]"
-        a = r.mapping(
-            node,
-            f,
-            allowed={
-                "asset",
-                "address",
-                "symbol",
-                "decimals",
-                "per_tx_limit",
-                "daily_limit",
-                "allowlist",
-                "out_of_band_above",
-                "controls",
-            },
-            required={"asset", "per_tx_limit", "daily_limit"},
-        )
-        kind = r.text(a["asset"], f"{f}.asset") if "asset" in a else None
-        token: Address | None = None
-        symbol = ETH
-        decimals = 18
-        if kind == "ETH":
-            for extra in ("address", "decimals"):
-                if extra in a:
-                    r.error(a[extra], f"{f}.{extra}", "is only for ERC-20 assets (asset: erc20)")
-        elif kind == "erc20":
-            token = r.address(a["address"], f"{f}.address") if "address" in a else None
-            if "address" not in a:
-                r.error(node, f"{f}.address", "is required for an ERC-20 asset")
-            if "decimals" in a:
-                d = r.integer(a["decimals"], f"{f}.decimals", minimum=0)
-                if d is not None and d > 36:
-                    r.error(a["decimals"], f"{f}.decimals", f"decimals {d} is implausible (0-36)")
-                decimals = d if d is not None and d <= 36 else 18
-            else:
-                r.error(node, f"{f}.decimals", "is required for an ERC-20 asset")
-            symbol = (r.text(a["symbol"], f"{f}.symbol") or "") if "symbol" in a else ""
-            if not symbol:
-                r.error(node, f"{f}.symbol", "is required for an ERC-20 asset")
-        elif kind is not None:
-            r.error(a["asset"], f"{f}.asset", f"must be ETH or erc20, got {kind!r}")
-        key = ETH if kind == "ETH" else (token or "")
-        if key and key in seen_assets:
-            r.error(node, f, f"asset {key} has two rule blocks; merge them")
-        seen_assets.add(key)
-        per_tx = r.amount(a["per_tx_limit"], f"{f}.per_tx_limit", decimals, symbol) if "per_tx_limit" in a else None
-        daily = r.amount(a["daily_limit"], f"{f}.daily_limit", decimals, symbol) if "daily_limit" in a else None
-        if per_tx is not None and daily is not None and per_tx > daily:
-            r.error(a["per_tx_limit"], f"{f}.per_tx_limit", "per-transaction limit is greater than the daily limit")
-        if daily is not None and daily > MAX_LIMIT:
-            r.error(a["daily_limit"], f"{f}.daily_limit", "daily limit does not fit the guard's 96-bit amounts")
-        allow: list[Labelled] = []
-        allow_seen: set[str] = set()
-        for j, entry_node in enumerate(r.sequence(a["allowlist"], f"{f}.allowlist") if "allowlist" in a else []):
-            entry = r.labelled(entry_node, f"{f}.allowlist[{j}]")
-            if entry is None:
-                continue
-            if entry.address in allow_seen:
-                r.error(entry_node, f"{f}.allowlist[{j}]", f"destination {entry.address} is listed twice")
-                continue
-            allow_seen.add(entry.address)
-            allow.append(entry)
-        if risk and RISK_FLOORS[risk].allowlist_required and not allow:
-            r.error(node, f"{f}.allowlist", f"a {risk} vault must allowlist its destinations")
-        oob = None
-        if "out_of_band_above" in a:
-            raw = r.text(a["out_of_band_above"], f"{f}.out_of_band_above")
-            if raw is not None and r.exact_scalar(a["out_of_band_above"], f"{f}.out_of_band_above", raw):
-                try:
-                    oob = parse_amount(raw, decimals, symbol=symbol, allow_zero=True)
-                except AmountError as exc:
-                    r.error(a["out_of_band_above"], f"{f}.out_of_band_above", exc.message)
-        elif risk and RISK_FLOORS[risk].out_of_band_required:
-            r.error(
-                node,
-                f"{f}.out_of_band_above",
-                f"a {risk} vault must require out-of-band confirmation (set out_of_band_above)",
-            )
-        controls = r.controls(a.get("controls"), f"{f}.controls")
-        if kind in ("ETH", "erc20") and per_tx is not None and daily is not None:
-            assets.append(
-                AssetRule(
-                    symbol=symbol,
-                    token=token,
-                    decimals=decimals,
-                    per_tx_limit=per_tx,
-                    daily_limit=daily,
-                    allowlist=tuple(allow),
-                    out_of_band_above=oob,
-                    controls=controls,
-                    line=Reader.line(node),
-                )
-            )
+    asset_nodes = r.sequence(node, "assets")
+    for i, asset_node in enumerate(asset_nodes):
+        rule = _parse_asset(r, asset_node, f"assets[{i}]", risk, seen_assets)
+        if rule is not None:
+            assets.append(rule)
 
     if len(asset_nodes) > MAX_ASSETS:
-        r.error(top["assets"], "assets", f"{len(asset_nodes)} assets; the on-chain guard enforces at most {MAX_ASSETS}")
+        r.error(node, "assets", f"{len(asset_nodes)} assets; the on-chain guard enforces at most {MAX_ASSETS}")
     destinations = {e.address for a in assets for e in a.allowlist}
     if len(destinations) > MAX_DESTINATIONS:
         r.error(
-            top["assets"],
+            node,
             "assets",
             f"{len(destinations)} distinct allowlisted destinations; the on-chain guard holds at most {MAX_DESTINATIONS}",
         )
+    return assets
 
-    # -- time rules --------------------------------------------------------------------------
+
+def _parse_asset(
+    r: _PolicyReader, asset_node: yaml.Node, f: str, risk: str | None, seen_assets: set[str]
+) -> AssetRule | None:
+    """One asset's rule block: kind, token, limits, allowlist and out-of-band threshold (None when invalid)."""
+    a = r.mapping(
+        asset_node,
+        f,
+        allowed={
+            "asset",
+            "address",
+            "symbol",
+            "decimals",
+            "per_tx_limit",
+            "daily_limit",
+            "allowlist",
+            "out_of_band_above",
+            "controls",
+        },
+        required={"asset", "per_tx_limit", "daily_limit"},
+    )
+    kind = r.text(a["asset"], f"{f}.asset") if "asset" in a else None
+    token: Address | None = None
+    symbol = ETH
+    decimals = 18
+    if kind == "ETH":
+        for extra in ("address", "decimals"):
+            if extra in a:
+                r.error(a[extra], f"{f}.{extra}", "is only for ERC-20 assets (asset: erc20)")
+    elif kind == "erc20":
+        token = r.address(a["address"], f"{f}.address") if "address" in a else None
+        if "address" not in a:
+            r.error(asset_node, f"{f}.address", "is required for an ERC-20 asset")
+        if "decimals" in a:
+            d = r.integer(a["decimals"], f"{f}.decimals", minimum=0)
+            if d is not None and d > 36:
+                r.error(a["decimals"], f"{f}.decimals", f"decimals {d} is implausible (0-36)")
+            decimals = d if d is not None and d <= 36 else 18
+        else:
+            r.error(asset_node, f"{f}.decimals", "is required for an ERC-20 asset")
+        symbol = (r.text(a["symbol"], f"{f}.symbol") or "") if "symbol" in a else ""
+        if not symbol:
+            r.error(asset_node, f"{f}.symbol", "is required for an ERC-20 asset")
+    elif kind is not None:
+        r.error(a["asset"], f"{f}.asset", f"must be ETH or erc20, got {kind!r}")
+    key = ETH if kind == "ETH" else (token or "")
+    if key and key in seen_assets:
+        r.error(asset_node, f, f"asset {key} has two rule blocks; merge them")
+    seen_assets.add(key)
+    per_tx = r.amount(a["per_tx_limit"], f"{f}.per_tx_limit", decimals, symbol) if "per_tx_limit" in a else None
+    daily = r.amount(a["daily_limit"], f"{f}.daily_limit", decimals, symbol) if "daily_limit" in a else None
+    if per_tx is not None and daily is not None and per_tx > daily:
+        r.error(a["per_tx_limit"], f"{f}.per_tx_limit", "per-transaction limit is greater than the daily limit")
+    if daily is not None and daily > MAX_LIMIT:
+        r.error(a["daily_limit"], f"{f}.daily_limit", "daily limit does not fit the guard's 96-bit amounts")
+    allow: list[Labelled] = []
+    allow_seen: set[str] = set()
+    for j, entry_node in enumerate(r.sequence(a["allowlist"], f"{f}.allowlist") if "allowlist" in a else []):
+        entry = r.labelled(entry_node, f"{f}.allowlist[{j}]")
+        if entry is None:
+            continue
+        if entry.address in allow_seen:
+            r.error(entry_node, f"{f}.allowlist[{j}]", f"destination {entry.address} is listed twice")
+            continue
+        allow_seen.add(entry.address)
+        allow.append(entry)
+    if risk and RISK_FLOORS[risk].allowlist_required and not allow:
+        r.error(asset_node, f"{f}.allowlist", f"a {risk} vault must allowlist its destinations")
+    oob = None
+    if "out_of_band_above" in a:
+        raw = r.text(a["out_of_band_above"], f"{f}.out_of_band_above")
+        if raw is not None and r.exact_scalar(a["out_of_band_above"], f"{f}.out_of_band_above", raw):
+            try:
+                oob = parse_amount(raw, decimals, symbol=symbol, allow_zero=True)
+            except AmountError as exc:
+                r.error(a["out_of_band_above"], f"{f}.out_of_band_above", exc.message)
+    elif risk and RISK_FLOORS[risk].out_of_band_required:
+        r.error(
+            asset_node,
+            f"{f}.out_of_band_above",
+            f"a {risk} vault must require out-of-band confirmation (set out_of_band_above)",
+        )
+    controls = r.controls(a.get("controls"), f"{f}.controls")
+    if kind not in ("ETH", "erc20") or per_tx is None or daily is None:
+        return None
+    return AssetRule(
+        symbol=symbol,
+        token=token,
+        decimals=decimals,
+        per_tx_limit=per_tx,
+        daily_limit=daily,
+        allowlist=tuple(allow),
+        out_of_band_above=oob,
+        controls=controls,
+        line=Reader.line(asset_node),
+    )
+
+
+def _parse_freeze_windows(r: _PolicyReader, node: yaml.Node) -> list[FreezeWindow]:
+    """freeze_windows: weekly windows that do not overlap, within MAX_WINDOWS."""
     windows: list[tuple[int, FreezeWindow]] = []
-    window_nodes = r.sequence(top["freeze_windows"], "freeze_windows") if "freeze_windows" in top else []
-    for i, node in enumerate(window_nodes):
+    window_nodes = r.sequence(node, "freeze_windows")
+    for i, window_node in enumerate(window_nodes):
         f = f"freeze_windows[{i}]"
-        w = r.mapping(node, f, allowed={"day", "start", "end", "reason", "controls"}, required={"day", "start", "end"})
+        w = r.mapping(
+            window_node, f, allowed={"day", "start", "end", "reason", "controls"}, required={"day", "start", "end"}
+        )
         day_text = (r.text(w["day"], f"{f}.day") or "").lower() if "day" in w else ""
         if day_text and day_text not in DAYS:
             r.error(w["day"], f"{f}.day", f"must be a weekday name (monday … sunday), got {day_text!r}")
@@ -385,66 +472,38 @@ def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
             window = FreezeWindow(DAYS.index(day_text), start, end, reason, controls)
             for other_index, other in windows:
                 if window.week_start < other.week_end and other.week_start < window.week_end:
-                    r.error(node, f, f"overlaps freeze_windows[{other_index}]")
+                    r.error(window_node, f, f"overlaps freeze_windows[{other_index}]")
             windows.append((i, window))
 
     if len(window_nodes) > MAX_WINDOWS:
         r.error(
-            top["freeze_windows"],
+            node,
             "freeze_windows",
             f"{len(window_nodes)} windows; the on-chain guard holds at most {MAX_WINDOWS}",
         )
+    return [window for _, window in windows]
 
+
+def _parse_allowed_hours(r: _PolicyReader, node: yaml.Node) -> AllowedHours | None:
+    """allowed_hours: one UTC window of the day."""
     hours = None
-    if "allowed_hours" in top:
-        h = r.mapping(
-            top["allowed_hours"], "allowed_hours", allowed={"start", "end", "controls"}, required={"start", "end"}
-        )
-        start = r.clock(h["start"], "allowed_hours.start") if "start" in h else None
-        end = r.clock(h["end"], "allowed_hours.end") if "end" in h else None
-        if start is not None and end is not None and end <= start:
-            r.error(h["end"], "allowed_hours.end", "must be after start")
-        if start is not None and end is not None and end > start:
-            hours = AllowedHours(start, end, r.controls(h.get("controls"), "allowed_hours.controls"))
+    h = r.mapping(node, "allowed_hours", allowed={"start", "end", "controls"}, required={"start", "end"})
+    start = r.clock(h["start"], "allowed_hours.start") if "start" in h else None
+    end = r.clock(h["end"], "allowed_hours.end") if "end" in h else None
+    if start is not None and end is not None and end <= start:
+        r.error(h["end"], "allowed_hours.end", "must be after start")
+    if start is not None and end is not None and end > start:
+        hours = AllowedHours(start, end, r.controls(h.get("controls"), "allowed_hours.controls"))
+    return hours
 
-    oob_rule = None
-    if "out_of_band" in top:
-        ob = r.mapping(top["out_of_band"], "out_of_band", allowed={"risky_operations", "controls", "exclude"})
-        risky = r.boolean(ob["risky_operations"], "out_of_band.risky_operations") if "risky_operations" in ob else False
-        excluded = r.string_list(ob["exclude"], "out_of_band.exclude") if "exclude" in ob else ()
-        oob_rule = OutOfBand(bool(risky), r.controls(ob.get("controls"), "out_of_band.controls"), excluded)
 
-    exit_rule = _parse_exit(r, top.get("exit"), owners) if "exit" in top else None
-    calls = _parse_calls(r, top["contract_calls"], assets) if "contract_calls" in top else []
-    domains = _parse_messages(r, top["messages"], assets) if "messages" in top else []
-    attest_rule = _parse_attestations(r, top["attestations"]) if "attestations" in top else None
-    risk_settings = parse_risk_section(r, top["risk"], duration=r.duration) if "risk" in top else DEFAULT_SETTINGS
-
-    if r.problems or name is None or risk is None or threshold is None or delay is None:
-        return None, r.problems
-    policy = Policy(
-        name=name,
-        risk_class=risk,
-        description=description,
-        owners=tuple(owners),
-        threshold=threshold,
-        owners_controls=owners_controls,
-        timelock_delay=delay,
-        timelock_operations=operations,
-        timelock_controls=timelock_controls,
-        assets=tuple(assets),
-        freeze_windows=tuple(w for _, w in windows),
-        allowed_hours=hours,
-        out_of_band=oob_rule,
-        exit=exit_rule,
-        contract_calls=tuple(calls),
-        attestations=attest_rule,
-        message_domains=tuple(domains),
-        source_path=file,
-        source_text=text,
-        risk=risk_settings or DEFAULT_SETTINGS,
-    )
-    return policy, []
+def _parse_out_of_band(r: _PolicyReader, node: yaml.Node) -> OutOfBand:
+    """out_of_band: whether risky operations need an out-of-band confirmation, and which are excluded."""
+    ob = r.mapping(node, "out_of_band", allowed={"risky_operations", "controls", "exclude"})
+    risky = r.boolean(ob["risky_operations"], "out_of_band.risky_operations") if "risky_operations" in ob else False
+    excluded = r.string_list(ob["exclude"], "out_of_band.exclude") if "exclude" in ob else ()
+    oob_rule = OutOfBand(bool(risky), r.controls(ob.get("controls"), "out_of_band.controls"), excluded)
+    return oob_rule
 
 
 def _parse_attestations(r: _PolicyReader, node: yaml.Node | None) -> AttestationRule | None:
