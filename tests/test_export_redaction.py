@@ -51,3 +51,24 @@ def test_exported_lines_match_the_ledger_hashes(session, workspace):
         assert line["entry_hash"] == leaf
         if "redacted_hashes" not in line:  # nothing masked: the line itself hashes to its ledger leaf
             assert _leaf({k: v for k, v in line.items() if k != "entry_hash"}) == leaf
+
+
+def test_rule_codes_of_risk_reasons_and_integrity_problems_stay_readable_and_other_codes_are_masked():
+    """A risk reason's or an integrity problem's `code` names a rule ("lookalike_destination"), which an auditor
+    needs; a `code` anywhere else (an out-of-band challenge code, were one ever stored) is still masked."""
+    entry = {
+        "seq": 1, "kind": "risk_decision", "actor": "operator",
+        "payload": {
+            "reasons": [{"code": "lookalike_destination", "severity": "deny"}],
+            "integrity": {"problems": [{"sequence": 3, "code": "leaf_mismatch"}]},
+            "confirmation": {"code": "481516"},
+            "codes": [{"code": "2342"}],
+        },
+    }  # fmt: skip
+    (line,) = [json.loads(x) for x in jsonl([entry])]
+    payload = line["payload"]
+    assert payload["reasons"][0]["code"] == "lookalike_destination"
+    assert payload["integrity"]["problems"][0]["code"] == "leaf_mismatch"
+    assert payload["confirmation"]["code"] == REDACTED
+    assert payload["codes"][0]["code"] == REDACTED
+    assert set(line["redacted_hashes"]) == {"payload.confirmation.code", "payload.codes[0].code"}

@@ -78,14 +78,28 @@ def scrub_text(value: str) -> str:
     return PHONE.sub(REDACTED, EMAIL.sub(REDACTED, value))
 
 
-def is_secret_field(key: str) -> bool:
-    return key.lower().replace("-", "_") in SECRET_FIELDS
+# Lists whose items carry a public `code` naming a rule, not a secret: the risk engine's reasons and the integrity
+# check's problems (an auditor needs "lookalike_destination", "leaf_mismatch"; an out-of-band challenge code is
+# never stored, only the method, and a `code` anywhere else is still masked).
+REASON_CODE_LISTS = frozenset({"reasons", "problems"})
+_LIST_ITEM = re.compile(r"(?:^|\.)([A-Za-z_]+)\[[0-9]+\]$")
+
+
+def is_secret_field(key: str, parent_path: str = "") -> bool:
+    """Whether a field named ``key`` under ``parent_path`` (``payload.reasons[0]``) holds a secret."""
+    normal = key.lower().replace("-", "_")
+    if normal == "code":
+        item_of = _LIST_ITEM.search(parent_path)
+        if item_of and item_of.group(1) in REASON_CODE_LISTS:
+            return False
+    return normal in SECRET_FIELDS
 
 
 def redact(value: Any, key: str = "", *, path: str = "", hashes: dict[str, str] | None = None) -> Any:
     """A copy of ``value`` with secret fields masked and personal data patterns removed from text. Each changed
     value's hash is put in ``hashes`` under its path (``payload.description``), if given."""
-    if key and is_secret_field(key):
+    parent_path = path[: -len(key) - 1] if key and path.endswith(f".{key}") else ""
+    if key and is_secret_field(key, parent_path):
         return _masked(value, REDACTED, path, hashes)
     if isinstance(value, dict):
         return {k: redact(v, k, path=f"{path}.{k}" if path else k, hashes=hashes) for k, v in value.items()}
