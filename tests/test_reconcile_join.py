@@ -68,11 +68,19 @@ def test_distinct_prefixes_are_the_join_keys_even_when_a_bar_has_several_events(
 
 
 def test_a_shared_prefix_within_the_events_alone_switches_to_exact_keys():
+    """Two different bars allocated on-chain with one prefix, neither listed: the list cannot reveal the
+    collision, the events' own check must — else the two bars would replay as one, allocated twice."""
     listed = _id_words([OTHER], "the list")
     events = _id_words([LISTED, OTHER, IMPOSTOR], "the events")
     list_keys, sorted_keys, order = _join_keys(listed, events)
-    assert sorted_keys[0] != sorted_keys[1]  # LISTED and IMPOSTOR: one prefix, two keys
-    assert list_keys.tolist() == [sorted_keys[order.tolist().index(1)]]
+    key_of_event = dict(zip(order.tolist(), sorted_keys.tolist()))
+    assert key_of_event[0] != key_of_event[2]  # LISTED and IMPOSTOR: one prefix, two keys
+    assert list_keys.tolist() == [key_of_event[1]]
+    result = reconcile(bar_list([OTHER]), record([LISTED, OTHER, IMPOSTOR]))
+    assert [(f.kind, f.bar_id) for f in result.findings] == [
+        (K.ALLOCATED_NOT_IN_LIST, "0x" + LISTED.hex()),
+        (K.ALLOCATED_NOT_IN_LIST, "0x" + IMPOSTOR.hex()),
+    ]
 
 
 def test_on_chain_weights_beyond_the_int64_fast_path_are_compared_exactly():
