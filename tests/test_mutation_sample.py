@@ -23,6 +23,8 @@ SAMPLE = [
      "tests/test_integrity_attribution.py::test_a_bad_head_is_blamed_from_the_largest_verified_head_below_it_or_from_entry_0"),
     ("custody.reconcile.engine", 'raise ReconcileError("comparing with a previous bar list needs the block', "raise -> pass",
      "tests/test_reconcile_boundaries.py::test_a_previous_list_without_the_block_it_was_valid_at_is_refused_before_any_work"),
+    ("custody.reconcile.engine", "if len(same) and (events[order[same]] != events[order[same + 1]]).any():", "And -> Or",
+     "tests/test_reconcile_join.py::test_distinct_prefixes_are_the_join_keys_even_when_a_bar_has_several_events"),
 ]  # fmt: skip
 
 

@@ -73,6 +73,18 @@ def test_a_previous_list_without_the_block_it_was_valid_at_is_refused_before_any
     assert reconcile(bars, record, previous=bars, since_block=10).diff is not None
 
 
+def test_a_previous_list_valid_after_the_reconciliation_block_is_refused(tmp_path):
+    """The period (since_block, at_block] cannot start after it ends: refused, naming both blocks (a previous list
+    valid at the reconciliation block itself, an empty period, is allowed: the test above)."""
+    bars = load_bar_list(write(tmp_path, "bars.csv", BARS))
+    empty = EventColumns([], [], [], [], [], [], [])
+    record = OnchainRecord(
+        chain_id=31337, token=HOLDER, at_block=10, bars=empty, batches=empty, supply=empty, transfers=empty
+    )
+    with pytest.raises(ReconcileError, match="previous list's block 11 is after the reconciliation block 10"):
+        reconcile(bars, record, previous=bars, since_block=11)
+
+
 def test_an_unmatched_list_change_cites_the_first_50_supply_events_of_the_period(tmp_path):
     """Chain-free: 51 one-unit mints after the previous list's block, the list unchanged."""
     bars = load_bar_list(write(tmp_path, "bars.csv", BARS))

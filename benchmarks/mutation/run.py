@@ -52,7 +52,8 @@ TARGETS = (  # cheapest first
     Target("SafeTx hashing", "custody.safe.safe_tx", ("tests/test_safe_tx_defaults.py", "tests/test_safe_tx.py")),
     Target("signature handling", "custody.safe.signatures", ("tests/test_malformed_signatures.py",
                                                              "tests/test_safe_tx.py")),
-    Target("reconciliation engine", "custody.reconcile.engine", ("tests/test_reconcile_boundaries.py",
+    Target("reconciliation engine", "custody.reconcile.engine", ("tests/test_reconcile_join.py",
+                                                                 "tests/test_reconcile_boundaries.py",
                                                                  "tests/test_reconcile.py")),
     Target("audit merkle", "custody.audit.merkle", ("tests/test_merkle_bounds.py", "tests/test_audit_merkle.py")),
     Target("exit operations", "custody.vault.exit", (
