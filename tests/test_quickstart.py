@@ -43,6 +43,9 @@ def test_the_quickstart_runs_literally(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
     # what the walkthrough promised happened
     assert "executed proposal 1" in done.stdout
+    # §9: the operator script restarted the stopped chain through the public API and read the same vault
+    assert "custody daily report" in done.stdout and "quickstart (" in done.stdout
+    assert re.search(r"quickstart \(\w+\) 0x[0-9a-fA-F]{40}: 8\.5 ETH", done.stdout), done.stdout[-2000:]
     assert "reconciled" in done.stdout
     assert (workspace / "reconcile.html").is_file() and (workspace / "audit-bundle.tar.gz").is_file()
     entries = [json.loads(line) for line in (workspace / "ledger.jsonl").read_text().splitlines()]
