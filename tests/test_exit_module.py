@@ -298,3 +298,10 @@ def test_cli_exit_flow(run_cli, session):
     assert early.exit_code == 1 and "becomes final at" in early.stderr
     advance(session, 2 * 3600)
     assert run_cli("exit", "finalize", vault.name).exit_code == 0
+
+
+def test_an_unknown_exit_request_is_named_not_read_as_an_empty_row(session):
+    """Looking up a request id the workspace never recorded fails with one sentence naming it (a missing check would
+    hand None to the row reader and fail with a TypeError instead)."""
+    with pytest.raises(VaultError, match=r"^no exit request 4242 in this workspace$"):
+        X.get_request(session, 4242)
