@@ -170,3 +170,33 @@ def test_entries_under_no_signed_head_are_named_from_the_largest_verified_head(c
     result = check_rows(clean_rows, _signed_heads(clean_rows, [3, 7], key), require_signed=True)
     (tail,) = [p for p in result.problems if p.code == "unsigned_entries"]
     assert tail.sequence == 7 and tail.message.startswith(f"entries 7..{SIZE - 1} are under no signed head; ")
+
+
+def _relinked(rows, seq: int) -> list[tuple[int, bytes, bytes]]:
+    """``rows`` with entry ``seq``'s link forged and every later entry re-linked to the rewritten history, so only
+    the link at ``seq`` breaks: the break alone would blame entry ``seq - 1``."""
+    rows = _edit(rows, seq, prev="11" * 32)
+    for later in range(seq + 1, len(rows)):
+        rows = _edit(rows, later, prev=rows[later - 1][1].hex())
+    return rows
+
+
+def test_a_break_right_above_a_verified_head_blames_the_break_not_the_proven_entry_below(clean_rows):
+    key = Ed25519LedgerKey(Ed25519PrivateKey.generate())
+    heads = _signed_heads(clean_rows, [4, 8], key)  # signed before the forgery; entries 0..3 stay as signed
+    result = check_rows(_relinked(clean_rows, 4), heads, trusted_keys=[key.key_id])
+    assert result.verified_sizes == [4]
+    assert [(p.code, p.sequence) for p in result.problems if p.code == "chain_break"] == [("chain_break", 4)]
+
+
+def test_a_verified_head_above_a_contradicting_one_proves_nothing_past_the_contradiction(clean_rows):
+    key = Ed25519LedgerKey(Ed25519PrivateKey.generate())
+    forged_root = MerkleTree([leaf_hash(b"x")] * 8).root(8)
+    forged = SignedHead("log", 8, forged_root, 1_767_693_608, key.key_id,
+                        key.sign(head_message("log", 8, forged_root, 1_767_693_608)))  # fmt: skip
+    heads = [*_signed_heads(clean_rows, [4, 10], key), forged]
+    result = check_rows(_relinked(clean_rows, 10), heads, trusted_keys=[key.key_id])
+    assert result.verified_sizes == [4, 10]
+    assert ("head_root_mismatch", 4) in [(p.code, p.sequence) for p in result.problems]
+    # the head at 10 vouches for nothing past the forged head at 8, so the break at 10 blames entry 9
+    assert [(p.code, p.sequence) for p in result.problems if p.code == "chain_break"] == [("chain_break", 9)]
