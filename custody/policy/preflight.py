@@ -225,7 +225,7 @@ class GuardModel:
         return self.symbols.get(token, (token, 0))
 
     def _call(self, to: str, value: int, data: bytes, timestamp: int, states: list[SpendState]) -> None:
-        selector = data[:4] if len(data) >= 4 else b"\x00" * 4
+        selector = _selector(data)
         if to == self.safe:
             self._reject(
                 "CustodyGuardSelfCallForbidden",
@@ -296,7 +296,7 @@ class GuardModel:
         if data[:4] != MULTISEND or len(data) < 68:
             self._reject(
                 "CustodyGuardCallForbidden",
-                (self.multisend, data[:4].ljust(4, b"\x00"), 0),
+                (self.multisend, _selector(data), 0),
                 "operation.call_only",
                 "malformed multiSend call",
             )
@@ -331,7 +331,7 @@ class GuardModel:
         self._time(timestamp)
 
     def _timelock_call(self, value: int, data: bytes) -> None:
-        selector = data[:4] if len(data) >= 4 else b"\x00" * 4
+        selector = _selector(data)
         if value != 0:
             self._reject(
                 "CustodyGuardCallForbidden",
@@ -376,7 +376,7 @@ class GuardModel:
             name = KIND_NAMES.get(kind, "an operation no policy can allow")
             self._reject(
                 "CustodyGuardTimelockKindForbidden",
-                (kind, target, payload[:4].ljust(4, b"\x00")),
+                (kind, target, _selector(payload)),
                 "timelock.operations",
                 f"the policy does not allow '{name}' through the timelock",
             )
@@ -397,7 +397,7 @@ class GuardModel:
     def classify(self, target: str, value: int, payload: bytes, delay: int = AT_EXECUTION) -> int:
         """Kind bit of one timelock call (0 = unknown, never allowed); rejects with the precise reason when a
         configuration change has the right kind but an unacceptable argument (as the guard reverts)."""
-        selector = payload[:4] if len(payload) >= 4 else b"\x00" * 4
+        selector = _selector(payload)
         if target == self.safe:
             if selector != EXEC_FROM_MODULE or value != 0 or len(payload) < 4 + 128:
                 return 0
@@ -433,7 +433,7 @@ class GuardModel:
         return 0
 
     def _config_kind(self, inner: bytes, delay: int) -> int:
-        selector = inner[:4] if len(inner) >= 4 else b"\x00" * 4
+        selector = _selector(inner)
         length = len(inner)
         if selector in (ENABLE_MODULE, DISABLE_MODULE, SET_GUARD, SET_FALLBACK_HANDLER):
             count = 2 if selector == DISABLE_MODULE else 1
@@ -668,6 +668,12 @@ class GuardModel:
 
 def _hm(seconds: int) -> str:
     return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
+
+
+def _selector(data: bytes) -> bytes:
+    """The call's selector as the guard reads it (``_selector``/``_memSelector``): zero for calldata shorter
+    than four bytes, not the bytes it has."""
+    return data[:4] if len(data) >= 4 else b"\x00" * 4
 
 
 def _word_address(data: bytes, index: int) -> Address:
