@@ -4,10 +4,12 @@ the two must agree, and both must give the expected error with the expected argu
 
 import pytest
 from eth_abi import encode
+from eth_abi.exceptions import DecodingError
 from eth_utils import function_signature_to_4byte_selector as sel
 from eth_utils import to_checksum_address
 
 from custody.contracts.infra import DEMO_TOKEN_ADDRESS
+from custody.policy.calldata import decode_module_call
 from custody.policy.compiled import KIND_BITS
 from custody.policy.onchain import guard_model, installed_guard
 from custody.policy.preflight import Verdict
@@ -207,8 +209,12 @@ def test_a_scheduled_owner_or_threshold_change_is_of_its_kind_only_at_its_exact_
 def test_a_scheduled_disable_module_is_a_module_change_unless_it_would_disable_the_timelock(session, vault, monday):
     t = monday + 10 * 3600
     disable = sel("disableModule(address,address)")
-    other = disable + encode(["address", "address"], [SENTINEL, STRANGER])
-    check(session, vault, t, "ok", to=vault.timelock, data=_scheduled_self_call(vault, other, salt=15))
+    # whatever the previous module's address (MAKER's first byte is not zero; both words are checked whole)
+    for salt, previous in ((15, SENTINEL), (29, MAKER)):
+        other = disable + encode(["address", "address"], [previous, STRANGER])
+        check(
+            session, vault, t - 30 + salt, "ok", to=vault.timelock, data=_scheduled_self_call(vault, other, salt=salt)
+        )
     timelock = disable + encode(["address", "address"], [SENTINEL, vault.timelock])
     v = check(session, vault, t + 1, "CustodyGuardModuleForbidden", to=vault.timelock,
               data=_scheduled_self_call(vault, timelock, salt=16))  # fmt: skip
@@ -250,8 +256,11 @@ def test_a_scheduled_listed_contract_call_is_an_over_limit_transfer_only_without
     listed = module_call(calls_vault.safe, LISTED, 0, PING)
     check(session, calls_vault, t, "ok", to=calls_vault.timelock,
           data=schedule(calls_vault.safe, 0, listed, 3600, salt=b"\x26" * 32))  # fmt: skip
+    bare = module_call(calls_vault.safe, LISTED, 0, PING[:4])  # the selector alone names the listed function
+    check(session, calls_vault, t + 1, "ok", to=calls_vault.timelock,
+          data=schedule(calls_vault.safe, 0, bare, 3600, salt=b"\x2a" * 32))  # fmt: skip
     with_eth = module_call(calls_vault.safe, LISTED, 1, PING)
-    v = check(session, calls_vault, t + 1, "CustodyGuardTimelockKindForbidden", to=calls_vault.timelock,
+    v = check(session, calls_vault, t + 2, "CustodyGuardTimelockKindForbidden", to=calls_vault.timelock,
               data=schedule(calls_vault.safe, 0, with_eth, 3600, salt=b"\x27" * 32))  # fmt: skip
     assert v.args == (0, calls_vault.safe, EXEC_FROM_MODULE)
 
@@ -287,3 +296,31 @@ def test_a_scheduled_payload_shorter_than_a_selector_is_refused_with_a_zero_sele
     v = check(session, vault, monday + 10 * 3600, "CustodyGuardTimelockKindForbidden", to=vault.timelock,
               data=schedule(STRANGER, 0, b"\xab\xcd", 3600, salt=b"\x28" * 32))  # fmt: skip
     assert v.args == (0, STRANGER, b"\x00" * 4)
+
+
+def test_a_scheduled_module_call_of_only_its_four_head_words_is_decoded_as_the_guard_decodes_it(session, vault, monday):
+    """The shortest execTransactionFromModule the guard decodes: to, value, the offset of the bytes argument
+    and operation, 4 + 128 bytes, the offset pointing at the value word (0: an empty call) — here a zero ETH
+    transfer to an allowlisted destination, an over_limit_transfer. eth_abi refuses an offset into the head;
+    Solidity's abi.decode, and so the pre-flight, accept it. One byte less is no module call at all."""
+    head = EXEC_FROM_MODULE + encode(["address", "uint256", "uint256", "uint8"], [BROKER, 0, 32, 0])
+    assert len(head) == 4 + 128
+    t = monday + 10 * 3600
+    check(session, vault, t, "ok", to=vault.timelock, data=schedule(vault.safe, 0, head, 3600, salt=b"\x32" * 32))
+    v = check(session, vault, t + 1, "CustodyGuardTimelockKindForbidden", to=vault.timelock,
+              data=schedule(vault.safe, 0, head[:-1], 3600, salt=b"\x33" * 32))  # fmt: skip
+    assert v.args == (0, vault.safe, EXEC_FROM_MODULE)
+
+
+def test_module_call_arguments_decode_as_eth_abi_encodes_them_and_are_refused_where_abi_decode_reverts():
+    body = encode(["address", "uint256", "bytes", "uint8"], [BROKER, 5, PING, 0])
+    assert decode_module_call(body) == (BROKER, 5, PING, 0)
+    words = [body[k : k + 32] for k in range(0, 128, 32)]
+    for broken, cause in (
+        (_dirty(BROKER) + body[32:], "bits set above its 160"),
+        (b"".join(words[:3]) + (256).to_bytes(32, "big") + body[128:], "does not fit a uint8"),
+        (words[0] + words[1] + (len(body) - 31).to_bytes(32, "big") + body[96:], "is outside"),
+        (body[:-32], "runs past"),  # PING's 36 bytes fill two words: one word short
+    ):
+        with pytest.raises(DecodingError, match=cause):
+            decode_module_call(broken)

@@ -16,6 +16,7 @@ from eth_utils import function_signature_to_4byte_selector as selector_of
 from eth_utils import to_checksum_address
 
 from custody.policy import limits
+from custody.policy.calldata import decode_module_call
 from custody.policy.compiled import KIND_BITS, KIND_NAMES, GuardConfig
 from custody.types import ZERO_ADDRESS, Address, Operation, format_amount
 
@@ -401,8 +402,7 @@ class GuardModel:
         if target == self.safe:
             if selector != EXEC_FROM_MODULE or value != 0 or len(payload) < 4 + 128:
                 return 0
-            to, inner_value, inner, operation = decode(["address", "uint256", "bytes", "uint8"], payload[4:])
-            to = to_checksum_address(to)
+            to, inner_value, inner, operation = decode_module_call(payload[4:])
             if operation != 0:
                 return 0
             if to == self.safe:
