@@ -90,6 +90,7 @@ def test_rolling_daily_limit_boundaries(session, vault, monday):
     check(session, vault, t + 3, "ok", to=BROKER, value=1)  # exactly at the daily limit
     v = check(session, vault, t + 4, "CustodyGuardDailyLimitExceeded", to=BROKER, value=1)
     assert v.args == (ZERO_ADDRESS, 1, 12 * ETH, 12 * ETH)
+    assert v.message.endswith("(12 ETH already sent, 0 ETH remaining)"), v.message
     # still counted 24 h later, and until the end of the 25th hour
     check(session, vault, t + 24 * 3600, "CustodyGuardDailyLimitExceeded", to=BROKER, value=1)
     check(session, vault, (hour + 25) * 3600 - 1, "CustodyGuardDailyLimitExceeded", to=BROKER, value=1)
@@ -128,6 +129,19 @@ def test_the_window_is_the_same_whichever_side_of_the_ring_the_guard_reads(sessi
     assert v.args == (ZERO_ADDRESS, 1, 12 * ETH, 12 * ETH)  # hour b is still in the window
     check(session, vault, b + 25 * 3600, "ok", to=BROKER, value=5 * ETH)
     check(session, vault, b + 25 * 3600 + 1, "CustodyGuardDailyLimitExceeded", to=BROKER, value=1)
+
+
+def test_an_hour_that_left_the_window_is_not_subtracted_again_when_its_ring_slot_was_not_reused(session, vault, monday):
+    """Hour x's 1 ETH goes to its ring slot at the next spend and leaves the window at hour x+25, where a
+    zero-value transfer moves the guard's hour on and records nothing, so that slot (hour x+25's) still
+    holds hour x's tag: one hour later only hour x+1 (empty) may leave the window — x is not subtracted twice."""
+    x = monday + 86400 + 6 * 3600  # Tuesday 06:00
+    check(session, vault, x, "ok", to=BROKER, value=1 * ETH)
+    for k, amount in ((2, 5), (3, 5), (4, 1)):  # hour x goes to its slot; 12 ETH in the window
+        check(session, vault, x + k * 3600, "ok", to=BROKER, value=amount * ETH)
+    check(session, vault, x + 25 * 3600, "ok", to=BROKER, value=0)  # hour x has left: 11 ETH
+    v = check(session, vault, x + 26 * 3600, "CustodyGuardDailyLimitExceeded", to=BROKER, value=5 * ETH)
+    assert v.args == (ZERO_ADDRESS, 5 * ETH, 11 * ETH, 12 * ETH)
 
 
 def test_allowlist_per_asset(session, vault, monday):

@@ -4,12 +4,15 @@ the two must agree, and both must give the expected error with the expected argu
 
 import pytest
 from eth_abi import encode
+from eth_abi.exceptions import DecodingError
 from eth_utils import function_signature_to_4byte_selector as sel
 from eth_utils import to_checksum_address
 
 from custody.contracts.infra import DEMO_TOKEN_ADDRESS
+from custody.policy.calldata import decode_module_call
 from custody.policy.compiled import KIND_BITS
 from custody.policy.onchain import guard_model, installed_guard
+from custody.policy.preflight import Verdict
 from custody.types import ZERO_ADDRESS, Operation
 from custody.vault import service
 from tests.conftest import FIXTURES
@@ -180,3 +183,144 @@ def test_a_scheduled_enable_module_of_a_foreign_module_is_refused_as_such_and_a_
     v = check(session, vault, t + 1, "CustodyGuardTimelockKindForbidden", to=vault.timelock,
               data=_scheduled_self_call(vault, enable + b"\x00", salt=12))  # fmt: skip
     assert v.args[0] == 0
+
+
+EXEC_FROM_MODULE = sel("execTransactionFromModule(address,uint256,bytes,uint8)")
+OWNER_CHANGES = {  # each at its exact ABI length
+    "addOwnerWithThreshold": sel("addOwnerWithThreshold(address,uint256)") + encode(["address", "uint256"], [STRANGER, 1]),
+    "removeOwner": sel("removeOwner(address,address,uint256)") + encode(["address", "address", "uint256"],
+                                                                        [SENTINEL, STRANGER, 1]),
+    "swapOwner": sel("swapOwner(address,address,address)") + encode(["address", "address", "address"],
+                                                                    [SENTINEL, MAKER, STRANGER]),
+    "changeThreshold": sel("changeThreshold(uint256)") + encode(["uint256"], [1]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(OWNER_CHANGES))
+def test_a_scheduled_owner_or_threshold_change_is_of_its_kind_only_at_its_exact_length(session, vault, monday, name):
+    inner = OWNER_CHANGES[name]
+    t = monday + 10 * 3600
+    check(session, vault, t, "ok", to=vault.timelock, data=_scheduled_self_call(vault, inner, salt=13))
+    v = check(session, vault, t + 1, "CustodyGuardTimelockKindForbidden", to=vault.timelock,
+              data=_scheduled_self_call(vault, inner + b"\x00", salt=14))  # fmt: skip
+    assert v.args == (0, vault.safe, EXEC_FROM_MODULE)
+
+
+def test_a_scheduled_disable_module_is_a_module_change_unless_it_would_disable_the_timelock(session, vault, monday):
+    t = monday + 10 * 3600
+    disable = sel("disableModule(address,address)")
+    # whatever the previous module's address (MAKER's first byte is not zero; both words are checked whole)
+    for salt, previous in ((15, SENTINEL), (29, MAKER)):
+        other = disable + encode(["address", "address"], [previous, STRANGER])
+        check(
+            session, vault, t - 30 + salt, "ok", to=vault.timelock, data=_scheduled_self_call(vault, other, salt=salt)
+        )
+    timelock = disable + encode(["address", "address"], [SENTINEL, vault.timelock])
+    v = check(session, vault, t + 1, "CustodyGuardModuleForbidden", to=vault.timelock,
+              data=_scheduled_self_call(vault, timelock, salt=16))  # fmt: skip
+    assert v.args == (vault.timelock,)
+
+
+def test_a_scheduled_fallback_handler_change_may_name_only_the_vaults_handler_or_none(session, vault, monday):
+    t = monday + 10 * 3600
+    handler = guard_model(session, vault.safe, timestamp=t).fallback_handler
+    assert handler != ZERO_ADDRESS
+    set_handler = sel("setFallbackHandler(address)")
+    for salt, address in enumerate((handler, ZERO_ADDRESS), start=17):
+        check(session, vault, t + salt, "ok", to=vault.timelock,
+              data=_scheduled_self_call(vault, set_handler + encode(["address"], [address]), salt=salt))  # fmt: skip
+    v = check(session, vault, t + 20, "CustodyGuardFallbackHandlerForbidden", to=vault.timelock,
+              data=_scheduled_self_call(vault, set_handler + encode(["address"], [STRANGER]), salt=20))  # fmt: skip
+    assert v.args == (STRANGER,)
+    padded = set_handler + encode(["address"], [handler]) + b"\x00"
+    v = check(session, vault, t + 21, "CustodyGuardTimelockKindForbidden", to=vault.timelock,
+              data=_scheduled_self_call(vault, padded, salt=21))  # fmt: skip
+    assert v.args == (0, vault.safe, EXEC_FROM_MODULE)
+
+
+def test_a_scheduled_call_of_the_guard_or_the_timelock_carrying_eth_is_of_no_kind(session, vault, monday):
+    guard = installed_guard(session, vault.safe)
+    t = monday + 10 * 3600
+    unpause = sel("setPaused(bool)") + encode(["bool"], [False])
+    delay = sel("updateDelay(uint256)") + encode(["uint256"], [2 * 3600])
+    for salt, (target, payload) in zip((22, 24), ((guard, unpause), (vault.timelock, delay))):
+        check(session, vault, t + salt, "ok", to=vault.timelock,
+              data=schedule(target, 0, payload, 3600, salt=bytes([salt]) * 32))  # fmt: skip
+        v = check(session, vault, t + salt + 1, "CustodyGuardTimelockKindForbidden", to=vault.timelock,
+                  data=schedule(target, 1, payload, 3600, salt=bytes([salt + 1]) * 32))  # fmt: skip
+        assert v.args == (0, target, payload[:4])
+
+
+def test_a_scheduled_listed_contract_call_is_an_over_limit_transfer_only_without_eth(session, calls_vault, monday):
+    t = monday + 10 * 3600
+    listed = module_call(calls_vault.safe, LISTED, 0, PING)
+    check(session, calls_vault, t, "ok", to=calls_vault.timelock,
+          data=schedule(calls_vault.safe, 0, listed, 3600, salt=b"\x26" * 32))  # fmt: skip
+    bare = module_call(calls_vault.safe, LISTED, 0, PING[:4])  # the selector alone names the listed function
+    check(session, calls_vault, t + 1, "ok", to=calls_vault.timelock,
+          data=schedule(calls_vault.safe, 0, bare, 3600, salt=b"\x2a" * 32))  # fmt: skip
+    with_eth = module_call(calls_vault.safe, LISTED, 1, PING)
+    v = check(session, calls_vault, t + 2, "CustodyGuardTimelockKindForbidden", to=calls_vault.timelock,
+              data=schedule(calls_vault.safe, 0, with_eth, 3600, salt=b"\x27" * 32))  # fmt: skip
+    assert v.args == (0, calls_vault.safe, EXEC_FROM_MODULE)
+
+
+@pytest.mark.parametrize("extra", [b"", b"\x00"], ids=["68_bytes", "69_bytes"])
+def test_a_message_approval_is_checked_for_its_domain_only_as_exactly_two_words(session, vault, monday, extra):
+    """rules.yaml lists no message domain: a well-formed approveMessage is refused for its domain, a padded
+    one is no message approval at all."""
+    guard = installed_guard(session, vault.safe)
+    domain = b"\x5a" * 32
+    approve = sel("approveMessage(bytes32,bytes32)") + domain + b"\x42" * 32 + extra
+    if extra:
+        v = check(session, vault, monday + 10 * 3600, "CustodyGuardCallForbidden", to=guard, data=approve)
+        assert v.args == (guard, approve[:4], 0)
+    else:
+        v = check(session, vault, monday + 10 * 3600, "CustodyGuardMessageDomainForbidden", to=guard, data=approve)
+        assert v.args == (domain,) and v.rule == "messages.domains"
+
+
+def test_a_multisend_call_shorter_than_its_selector_is_refused_with_a_zero_selector(session, vault, monday):
+    v = check(session, vault, monday + 10 * 3600, "CustodyGuardCallForbidden", to=MULTISEND_CALL_ONLY,
+              data=sel("multiSend(bytes)")[:2], operation=Operation.DELEGATECALL)  # fmt: skip
+    assert v.args == (MULTISEND_CALL_ONLY, b"\x00" * 4, 0)  # as the guard's _selector reads it: no selector
+
+
+def test_a_verdict_as_json_gives_byte_arguments_as_hex():
+    verdict = Verdict(False, "CustodyGuardCallForbidden", (LISTED, b"\xca\xfe\x00\x01", 0), "assets", "refused")
+    assert verdict.as_dict()["args"] == [LISTED, "0xcafe0001", 0]
+
+
+def test_a_scheduled_payload_shorter_than_a_selector_is_refused_with_a_zero_selector(session, vault, monday):
+    """As the guard's _memSelector reads it: the bytes there are, padded, are no selector."""
+    v = check(session, vault, monday + 10 * 3600, "CustodyGuardTimelockKindForbidden", to=vault.timelock,
+              data=schedule(STRANGER, 0, b"\xab\xcd", 3600, salt=b"\x28" * 32))  # fmt: skip
+    assert v.args == (0, STRANGER, b"\x00" * 4)
+
+
+def test_a_scheduled_module_call_of_only_its_four_head_words_is_decoded_as_the_guard_decodes_it(session, vault, monday):
+    """The shortest execTransactionFromModule the guard decodes: to, value, the offset of the bytes argument
+    and operation, 4 + 128 bytes, the offset pointing at the value word (0: an empty call) — here a zero ETH
+    transfer to an allowlisted destination, an over_limit_transfer. eth_abi refuses an offset into the head;
+    Solidity's abi.decode, and so the pre-flight, accept it. One byte less is no module call at all."""
+    head = EXEC_FROM_MODULE + encode(["address", "uint256", "uint256", "uint8"], [BROKER, 0, 32, 0])
+    assert len(head) == 4 + 128
+    t = monday + 10 * 3600
+    check(session, vault, t, "ok", to=vault.timelock, data=schedule(vault.safe, 0, head, 3600, salt=b"\x32" * 32))
+    v = check(session, vault, t + 1, "CustodyGuardTimelockKindForbidden", to=vault.timelock,
+              data=schedule(vault.safe, 0, head[:-1], 3600, salt=b"\x33" * 32))  # fmt: skip
+    assert v.args == (0, vault.safe, EXEC_FROM_MODULE)
+
+
+def test_module_call_arguments_decode_as_eth_abi_encodes_them_and_are_refused_where_abi_decode_reverts():
+    body = encode(["address", "uint256", "bytes", "uint8"], [BROKER, 5, PING, 0])
+    assert decode_module_call(body) == (BROKER, 5, PING, 0)
+    words = [body[k : k + 32] for k in range(0, 128, 32)]
+    for broken, cause in (
+        (_dirty(BROKER) + body[32:], "bits set above its 160"),
+        (b"".join(words[:3]) + (256).to_bytes(32, "big") + body[128:], "does not fit a uint8"),
+        (words[0] + words[1] + (len(body) - 31).to_bytes(32, "big") + body[96:], "is outside"),
+        (body[:-32], "runs past"),  # PING's 36 bytes fill two words: one word short
+    ):
+        with pytest.raises(DecodingError, match=cause):
+            decode_module_call(broken)

@@ -16,6 +16,7 @@ from eth_utils import function_signature_to_4byte_selector as selector_of
 from eth_utils import to_checksum_address
 
 from custody.policy import limits
+from custody.policy.calldata import decode_module_call
 from custody.policy.compiled import KIND_BITS, KIND_NAMES, GuardConfig
 from custody.types import ZERO_ADDRESS, Address, Operation, format_amount
 
@@ -225,7 +226,7 @@ class GuardModel:
         return self.symbols.get(token, (token, 0))
 
     def _call(self, to: str, value: int, data: bytes, timestamp: int, states: list[SpendState]) -> None:
-        selector = data[:4] if len(data) >= 4 else b"\x00" * 4
+        selector = _selector(data)
         if to == self.safe:
             self._reject(
                 "CustodyGuardSelfCallForbidden",
@@ -296,7 +297,7 @@ class GuardModel:
         if data[:4] != MULTISEND or len(data) < 68:
             self._reject(
                 "CustodyGuardCallForbidden",
-                (self.multisend, data[:4].ljust(4, b"\x00"), 0),
+                (self.multisend, _selector(data), 0),
                 "operation.call_only",
                 "malformed multiSend call",
             )
@@ -331,7 +332,7 @@ class GuardModel:
         self._time(timestamp)
 
     def _timelock_call(self, value: int, data: bytes) -> None:
-        selector = data[:4] if len(data) >= 4 else b"\x00" * 4
+        selector = _selector(data)
         if value != 0:
             self._reject(
                 "CustodyGuardCallForbidden",
@@ -376,7 +377,7 @@ class GuardModel:
             name = KIND_NAMES.get(kind, "an operation no policy can allow")
             self._reject(
                 "CustodyGuardTimelockKindForbidden",
-                (kind, target, payload[:4].ljust(4, b"\x00")),
+                (kind, target, _selector(payload)),
                 "timelock.operations",
                 f"the policy does not allow '{name}' through the timelock",
             )
@@ -397,12 +398,11 @@ class GuardModel:
     def classify(self, target: str, value: int, payload: bytes, delay: int = AT_EXECUTION) -> int:
         """Kind bit of one timelock call (0 = unknown, never allowed); rejects with the precise reason when a
         configuration change has the right kind but an unacceptable argument (as the guard reverts)."""
-        selector = payload[:4] if len(payload) >= 4 else b"\x00" * 4
+        selector = _selector(payload)
         if target == self.safe:
             if selector != EXEC_FROM_MODULE or value != 0 or len(payload) < 4 + 128:
                 return 0
-            to, inner_value, inner, operation = decode(["address", "uint256", "bytes", "uint8"], payload[4:])
-            to = to_checksum_address(to)
+            to, inner_value, inner, operation = decode_module_call(payload[4:])
             if operation != 0:
                 return 0
             if to == self.safe:
@@ -433,7 +433,7 @@ class GuardModel:
         return 0
 
     def _config_kind(self, inner: bytes, delay: int) -> int:
-        selector = inner[:4] if len(inner) >= 4 else b"\x00" * 4
+        selector = _selector(inner)
         length = len(inner)
         if selector in (ENABLE_MODULE, DISABLE_MODULE, SET_GUARD, SET_FALLBACK_HANDLER):
             count = 2 if selector == DISABLE_MODULE else 1
@@ -668,6 +668,12 @@ class GuardModel:
 
 def _hm(seconds: int) -> str:
     return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}"
+
+
+def _selector(data: bytes) -> bytes:
+    """The call's selector as the guard reads it (``_selector``/``_memSelector``): zero for calldata shorter
+    than four bytes, not the bytes it has."""
+    return data[:4] if len(data) >= 4 else b"\x00" * 4
 
 
 def _word_address(data: bytes, index: int) -> Address:
