@@ -17,10 +17,16 @@ from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector
 
 from custody import _paths
+from custody.attest.pilot import attest_section, auditor_section, kyc_section
+from custody.audit.pilot import audit_section
 from custody.chain.anvil import AnvilProcess
 from custody.chain.connection import connect, next_utc_slot
 from custody.contracts.infra import ensure_infrastructure
+from custody.drills.pilot import drill_section
 from custody.exceptions import ChainError, ConfirmationRequired
+from custody.policy.pilot import policy_section
+from custody.reconcile.pilot import collateral_section
+from custody.risk.pilot import risk_section
 from custody.session import Session
 from custody.signers.local import anvil_signer
 from custody.signers.pkcs11 import Pkcs11Signer, Pkcs11Uri, generate_key
@@ -311,14 +317,12 @@ def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
 
 def _risk(run: PilotRun, session: Session) -> dict[str, Any]:
     """The pre-sign risk engine: a lookalike and a sanctioned destination denied, an off-hours transfer warned."""
-    from custody.risk.pilot import risk_section
 
     return risk_section(run.step, session, run.home / "risk", oob_passphrase=run.oob_passphrase)
 
 
 def _policy(run: PilotRun, session: Session, hot_vault: str, template: Path) -> dict[str, Any]:
     """The guard at work: refusals off- and on-chain, and a timelocked policy change."""
-    from custody.policy.pilot import policy_section
 
     return policy_section(
         run.step,
@@ -333,7 +337,6 @@ def _policy(run: PilotRun, session: Session, hot_vault: str, template: Path) -> 
 
 def _drill(run: PilotRun, session: Session, cold_vault: str) -> dict[str, Any]:
     """The cold vault's emergency exit rehearsed on a snapshot (reverted); report in <pilot>/drill-report/."""
-    from custody.drills.pilot import drill_section
 
     return drill_section(run.step, session, cold_vault, ("anvil:2", "anvil:3"), run.home / "drill-report")
 
@@ -348,7 +351,6 @@ def _auditor(
 ) -> dict[str, Any]:
     """The badges of every vault (incl. the cold vault's drill badge, the issuer's reconciliation sign-off)
     checked as an outside auditor would: chain data, the templates and the exported audit bundle only."""
-    from custody.attest.pilot import auditor_section
 
     templates = sorted(copied.glob("*.yaml")) + [Path(collateral["template"])]
     safes = {**{k: v["safe"] for k, v in vaults.items()}, "issuer": collateral["safe"]}
@@ -357,20 +359,17 @@ def _auditor(
 
 def _audit(run: PilotRun, session: Session) -> dict[str, Any]:
     """Index, verify and anchor the pilot's own ledger; HTML report and bundle in <pilot>/audit-report/."""
-    from custody.audit.pilot import audit_section
 
     return audit_section(run.step, session, run.home / "audit-report")
 
 
 def _collateral(run: PilotRun, session: Session, issuer_template: Path) -> dict[str, Any]:
     """Tokenized collateral: an issuer vault mints against generated bars; a clean and a seeded reconciliation."""
-    from custody.reconcile.pilot import collateral_section
 
     return collateral_section(run.step, session, issuer_template, run.home / "collateral")
 
 
 def _kyc(run: PilotRun, session: Session, vaults: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    from custody.attest.pilot import kyc_section
 
     return kyc_section(run.step, session, vaults)
 
@@ -379,7 +378,6 @@ def _attestations(
     run: PilotRun, session: Session, vaults: dict[str, dict[str, Any]], collateral: dict[str, Any], copied: Path
 ) -> dict[str, Any]:
     """Inventory tags (batch), a reconciliation sign-off, and verification of every badge."""
-    from custody.attest.pilot import attest_section
 
     templates = sorted(copied.glob("*.yaml")) + [Path(collateral["template"])]
     return attest_section(run.step, session, vaults, collateral, templates, run.home / "attestations")

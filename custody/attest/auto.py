@@ -28,13 +28,15 @@ from custody.exceptions import AttestationError, CustodyError
 from custody.session import Session
 from custody.store import oob_confirmations, proposals, signatures
 from custody.types import ZERO_ADDRESS
+from custody.vault.decode import decode_safe_call
+from custody.vault.proposals import get_proposal
+from custody.vault.service import get_vault
 
 log = logging.getLogger(__name__)
 
 
 def _rule(session: Session, safe: str, step_name: str):
     """(vault record, attester signer) when the vault's template emits ``step_name`` and an attester is set."""
-    from custody.vault.service import get_vault
 
     vault = get_vault(session, safe)
     rule = vault.policy().attestations
@@ -145,7 +147,6 @@ def after_execution(session: Session, proposal_id: int):
 
 def _movement(session: Session, proposal) -> tuple[str, str, int]:
     """(asset, to, amount) the execution moved: token transfers decoded, anything else as the raw call."""
-    from custody.vault.decode import decode_safe_call
 
     safe_tx = proposal.safe_tx
     call = decode_safe_call(
@@ -157,7 +158,6 @@ def _movement(session: Session, proposal) -> tuple[str, str, int]:
 
 
 def _execution(session: Session, proposal_id: int):
-    from custody.vault.proposals import get_proposal
 
     proposal = get_proposal(session, proposal_id)
     found = _rule(session, proposal.safe_tx.safe, "execution")
@@ -200,7 +200,6 @@ def backfill(session: Session, vault_ref: str) -> list[B.Badge]:
 
     All or nothing on authorisation: when the attester may not attest a step that has badges to catch up,
     :class:`AttestationError` names it and why before anything is issued."""
-    from custody.vault.service import get_vault
 
     vault = get_vault(session, vault_ref)
     rule = vault.policy().attestations

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from eth_utils import to_checksum_address
 
 from custody.attest import merkle
-from custody.attest.badges import ZERO32, context, hex32
+from custody.attest.badges import ZERO32, context, hex32, parse_uid
 from custody.attest.schemas import step
 from custody.attest.typed import OffchainMessage
 from custody.audit import record as audit
@@ -271,7 +271,6 @@ def revoke_offchain(session: Session, uid: str, *, attester: Signer) -> str | No
 
     Returns the tx hash, or None when it was already revoked by this attester.
     """
-    from custody.attest.badges import parse_uid
 
     uid_bytes = parse_uid(uid)
     ctx = context(session)

@@ -23,9 +23,11 @@ import orjson
 import sqlalchemy as sa
 
 from custody.attest.badges import hex32
+from custody.audit.bundle import read_bundle
 from custody.audit.merkle import leaf_hash
 from custody.audit.record import ledger_for
 from custody.audit.schema import audit_entries, audit_refs
+from custody.exceptions import InputError
 from custody.session import Session
 
 ZERO32 = bytes(32)
@@ -136,8 +138,6 @@ class LedgerView:
     def from_bundle(cls, path: str | Path) -> LedgerView:
         """Entries of an audit bundle; the bundle's own integrity is ``custody audit verify --bundle``'s job,
         but a bundle whose files do not match its manifest is refused here too."""
-        from custody.audit.bundle import read_bundle
-        from custody.exceptions import InputError
 
         bundle = read_bundle(path)
         if bundle.problems:

@@ -12,6 +12,7 @@ from typing import Any
 from custody.attest import badges as B
 from custody.attest import batch as BT
 from custody.attest import steps as S
+from custody.attest.ledger_link import LedgerView
 from custody.attest.verify import Verifier
 from custody.exceptions import AttestationError
 from custody.session import Session
@@ -112,7 +113,6 @@ def auditor_section(
 ) -> dict[str, Any]:
     """An outside auditor's check of every badge of ``vaults`` (label -> Safe) from chain data, the
     templates and the exported audit bundle only: ledger links resolve, no ledger step lacks its badge."""
-    from custody.attest.ledger_link import LedgerView
 
     def verify() -> dict[str, Any]:
         ledger = LedgerView.from_bundle(bundle)

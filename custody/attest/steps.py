@@ -13,6 +13,8 @@ from custody.attest import badges as B
 from custody.attest.batch import BatchItem, BatchResult, issue_batch
 from custody.attest.ledger_link import entry_hash
 from custody.exceptions import InputError
+from custody.reconcile.index import ensure_tables, reconcile_runs
+from custody.reconcile.ingest import load_bar_list
 from custody.session import Session
 from custody.signers.base import Signer
 from custody.types import parse_address
@@ -32,7 +34,6 @@ def tag_bars(
     Each tag binds the bar's id (keccak of refiner code and serial, as the CollateralToken uses), serial,
     refiner, fine weight (milli-ounces) and the sha256 of the bar list file it was read from.
     """
-    from custody.reconcile.ingest import load_bar_list
 
     token = parse_address(token, what="token")
     vault = parse_address(vault, what="vault")
@@ -59,7 +60,6 @@ def tag_bars(
 
 def sign_off_reconciliation(session: Session, run_id: int, *, vault: str, attester: Signer) -> B.Badge:
     """An on-chain badge for a recorded reconciliation run: supply, verified backing, verdict, report hash."""
-    from custody.reconcile.index import ensure_tables, reconcile_runs
 
     ensure_tables(session.store)
     with session.store.connect() as conn:

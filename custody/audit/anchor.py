@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from eth_utils import keccak
 
+from custody.attest.badges import context
 from custody.audit.keys import SignedHead, head_message
 from custody.audit.record import ledger_for
 from custody.audit.schema import audit_anchors, audit_heads
@@ -98,7 +99,6 @@ def eas_reference(head: SignedHead) -> bytes:
 
 
 def _eas_timestamp(session: Session, head: SignedHead) -> Anchor:
-    from custody.attest.badges import context
 
     ctx = context(session)
     reference = eas_reference(head)

@@ -19,7 +19,9 @@ from typing import Any
 from eth_abi import decode as abi_decode
 from eth_utils import function_signature_to_4byte_selector, keccak
 
+from custody.audit.anchor import eas_reference
 from custody.audit.integrity import Problem
+from custody.audit.keys import SignedHead
 from custody.chain.connection import Chain
 from custody.chain.logs import rpc_batch
 
@@ -234,8 +236,6 @@ TIMESTAMPED = "0x" + keccak(b"Timestamped(bytes32,uint64)").hex()
 
 def _eas_timestamped(anchor: dict[str, Any], head: dict[str, Any], receipt: dict[str, Any]) -> bool:
     """The receipt carries EAS's Timestamped event for the hash of exactly this signed head."""
-    from custody.audit.anchor import eas_reference
-    from custody.audit.keys import SignedHead
 
     want = "0x" + eas_reference(SignedHead.from_dict(head)).hex()
     return str(anchor.get("reference") or "").lower() == want and any(

@@ -36,7 +36,7 @@ from custody.audit.schema import audit_refs
 from custody.chain.logs import DecodedLog, LogIndexer, SyncResult, layouts_from_abi, rpc_batch
 from custody.contracts import load_artifact
 from custody.session import Session
-from custody.vault.service import VaultRecord, list_vaults
+from custody.vault.service import VaultRecord, get_vault, list_vaults
 
 INDEXED_KINDS = (EntryKind.EXECUTION_OBSERVED.value, EntryKind.DEPOSIT_OBSERVED.value, EntryKind.CHAIN_EVENT.value)
 _SAFE_EVENTS = (
@@ -325,7 +325,6 @@ def index_vaults(
 ) -> list[VaultSync]:
     """Index every vault of this chain (or the named ones); returns what each sync did. ``progress(blocks
     scanned, blocks to scan)`` counts over all the vaults together."""
-    from custody.vault.service import get_vault
 
     records = [get_vault(session, r) for r in vault_refs] if vault_refs else list_vaults(session)
     indexers = [VaultIndexer(session, record) for record in records]

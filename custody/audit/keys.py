@@ -25,6 +25,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from custody.audit.entries import canonical_json
 from custody.exceptions import LedgerKeyError, SignatureError
+from custody.signers.base import personal_message_digest
+from custody.signers.ecdsa import EcdsaSignature
 
 if TYPE_CHECKING:
     from custody.signers.base import Signer
@@ -163,9 +165,6 @@ def verify_signature(key_id: str, message: bytes, signature: bytes) -> bool:
             return False
         return True
     if scheme == "secp256k1":
-        from custody.signers.base import personal_message_digest
-        from custody.signers.ecdsa import EcdsaSignature
-
         try:
             recovered = EcdsaSignature.from_bytes(signature).recover(personal_message_digest(message))
         except (SignatureError, ValueError):

@@ -22,6 +22,8 @@ from custody.audit.export import scrub_text
 from custody.audit.facts import BadgeFacts, DecisionFacts, ProposalFacts, TimelockOpFacts, VaultFacts
 from custody.audit.keys import Ed25519LedgerKey
 from custody.audit.ledger import Ledger
+from custody.exceptions import SignerError
+from custody.policy.template import load_policy_text
 from custody.store import Store, vaults
 
 if TYPE_CHECKING:
@@ -51,7 +53,6 @@ def append(
 
 def _operator(session: Session) -> str:
     """The account acting for the operator (the gas payer), or "operator" when none is configured."""
-    from custody.exceptions import SignerError
 
     try:
         return session.sender.address
@@ -365,8 +366,6 @@ def timelock_op(
     """A timelock operation (policy change) moved to ``state`` (proposed/scheduled/executed/cancelled)."""
     policy_hash = None
     if op.policy_source is not None:
-        from custody.policy.template import load_policy_text
-
         policy_hash = "0x" + load_policy_text(op.policy_source, op.policy_path or "<template>").template_hash.hex()
     vault = conn.execute(sa.select(vaults.c.name, vaults.c.safe).where(vaults.c.id == op.vault_id)).first()
     return append(

@@ -10,6 +10,7 @@ from typing import Any
 from eth_utils import to_checksum_address
 
 from custody._progress import Progress, counted
+from custody.audit import export as X
 from custody.audit.anchor import Anchor, anchor_head, anchors
 from custody.audit.bundle import export_bundle
 from custody.audit.keys import Ed25519LedgerKey, LedgerKey, SignedHead, SignerLedgerKey
@@ -20,6 +21,7 @@ from custody.audit.verify import VerifyReport, verify_bundle, verify_ledger
 from custody.chain.connection import Chain
 from custody.exceptions import AuditError
 from custody.session import Session
+from custody.signers.registry import SignerContext, open_signer
 from custody.store import Store
 from custody.vault.decode import token_info
 from custody.vault.service import known_tokens
@@ -40,7 +42,6 @@ def ledger_key(workspace: Workspace, signer_uri: str | None = None, session: Ses
     if uri:
         if session is not None:
             return SignerLedgerKey(session.signer(uri))
-        from custody.signers.registry import SignerContext, open_signer
 
         return SignerLedgerKey(open_signer(uri, SignerContext(keystore_dir=workspace.keystore_dir)))
     return Ed25519LedgerKey.load_or_create(audit_dir(workspace))
@@ -109,7 +110,6 @@ def export(
     """Write ``fmt`` to ``out`` (or return the text for jsonl/csv when ``out`` is None). The HTML report's
     verdict includes the checks against ``chain`` when given, and its token symbols are read from it.
     ``progress(entries written, entries)`` is called as entries go into the output."""
-    from custody.audit import export as X
 
     if fmt not in FORMATS:
         raise AuditError(f"unknown export format {fmt!r} (one of {', '.join(FORMATS)})")

@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from custody._progress import Progress, counted
+from custody.audit.bundle import read_bundle
 from custody.audit.chaincheck import ChainReport, check_chain
 from custody.audit.integrity import IntegrityResult, Problem, check_rows, first_bad_sequence
 from custody.audit.merkle import ConsistencyProof, InclusionProof
+from custody.audit.witness import check_anchored
 from custody.chain.connection import Chain
 
 if TYPE_CHECKING:
@@ -85,7 +87,6 @@ def verify_ledger(
     A ledger that signs a head in every append transaction must have every entry under a verified head.
     With a chain, every anchor of this log *on the chain* is compared with the log as well (the outside
     witness that detects a rollback of the whole database; see custody.audit.witness)."""
-    from custody.audit.witness import check_anchored
 
     state = ledger.state()
     heads = ledger.heads()
@@ -121,7 +122,6 @@ def verify_bundle(
     progress: Progress | None = None,
 ) -> VerifyReport:
     """Verify an exported bundle offline (and against ``chain`` when given)."""
-    from custody.audit.bundle import read_bundle
 
     bundle = read_bundle(path)
     keys = set(bundle.keys) if trusted_keys is None else set(trusted_keys)

@@ -35,6 +35,8 @@ from urllib.parse import urlsplit
 
 from eth_utils import keccak
 
+from custody.chain.transactions import raw_sender_nonce
+
 MODES = ("refuse", "timeout", "error", "drop", "hold", "hold_response")
 
 
@@ -205,7 +207,6 @@ class FaultProxy:
         return methods
 
     def _record_broadcasts(self, payload: Any) -> None:
-        from custody.chain.transactions import raw_sender_nonce
 
         for item in payload if isinstance(payload, list) else [payload]:
             if not isinstance(item, dict) or item.get("method") != "eth_sendRawTransaction":

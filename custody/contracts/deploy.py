@@ -171,8 +171,6 @@ def read_many(chain: Chain, calls: list[Any], block: int | str = "latest") -> li
     """
     from eth_abi import decode as abi_decode
 
-    from custody.contracts.errors import decode_revert
-
     requests = []
     for fn in calls:
         data = fn._encode_transaction_data()

@@ -13,12 +13,13 @@ import sqlalchemy as sa
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
-from custody.audit import record as audit
+from custody import events
 from custody.chain.connection import Chain
 from custody.chain.transactions import TransactionSigner, send_transaction
 from custody.contracts import load_artifact
 from custody.contracts.deploy import Deployed, codehash, deploy_code_store, deploy_deterministic, deploy_plain
 from custody.exceptions import DeploymentError
+from custody.signers.local import LocalKeySigner
 from custody.store import Store, deployments, record_deployment
 from custody.types import Address
 
@@ -131,7 +132,7 @@ def ensure_infrastructure(
                 tx_hash=item.tx_hash,
                 block_number=item.block_number,
             )
-        audit.infrastructure_deployed(conn, store, chain.chain_id, results, actor=sender.address)
+        events.publish(events.InfrastructureDeployed(conn, store, chain.chain_id, results, actor=sender.address))
     return _from_names(chain.chain_id, {d.name: d.address for d in results}), results
 
 
@@ -185,7 +186,6 @@ def ensure_demo_token(chain: Chain, sender: TransactionSigner) -> Deployed:
     existing = codehash(chain, DEMO_TOKEN_ADDRESS)
     if existing:
         return Deployed("DemoUSD", DEMO_TOKEN_ADDRESS, existing, None, None, 0)
-    from custody.signers.local import LocalKeySigner
 
     deployer = LocalKeySigner(DEMO_TOKEN_DEPLOYER_KEY, uri="demo-token-deployer")
     if chain.call(chain.w3.eth.get_transaction_count, deployer.address) != 0:

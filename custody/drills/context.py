@@ -13,6 +13,7 @@ from custody.exceptions import DeviceNotFound, DrillError, InputError
 from custody.session import Session
 from custody.signers.base import Signer
 from custody.types import ZERO_ADDRESS, Address, parse_address
+from custody.vault.decode import token_info
 from custody.vault.service import VaultRecord, get_vault
 
 
@@ -91,7 +92,6 @@ class DrillContext:
 
     def asset(self, value: Value, vault: VaultRecord | None = None) -> Asset:
         """ETH, a symbol from a drill vault's policy, or an ERC-20 token address."""
-        from custody.vault.decode import token_info
 
         text = str(value).strip()
         if text.upper() == "ETH":

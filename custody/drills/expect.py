@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from custody.drills.actions_ops import vault_state
 from custody.drills.context import DrillContext
-from custody.drills.model import BalanceCheck, Expectation, StateCheck
+from custody.drills.model import BalanceCheck, Expectation, StateCheck, substitute
 from custody.exceptions import CustodyError
 from custody.types import format_amount, parse_amount
 
@@ -94,7 +95,6 @@ def _text(value: Any) -> str:
 
 def baselines(ctx: DrillContext, expect: Expectation, params: Mapping[str, Any]) -> dict[int, int]:
     """Balances read before a step, for relative checks (increased_by, decreased_by, unchanged)."""
-    from custody.drills.model import substitute
 
     out: dict[int, int] = {}
     for i, check in enumerate(expect.balances):
@@ -108,7 +108,6 @@ def evaluate(
     ctx: DrillContext, expect: Expectation, observed: Observed, before: Mapping[int, int], params: Mapping[str, Any]
 ) -> list[Diff]:
     """Every way ``observed`` differs from ``expect`` (empty: the step passed)."""
-    from custody.drills.model import substitute
 
     diffs: list[Diff] = []
     if expect.ok and not observed.ok:
@@ -149,7 +148,6 @@ def evaluate(
 
 
 def _balance(ctx: DrillContext, check: BalanceCheck, before: int | None, params: Mapping[str, Any]) -> Diff | None:
-    from custody.drills.model import substitute
 
     of = str(substitute(check.of, params))
     asset = ctx.asset(str(substitute(check.asset, params)))
@@ -181,8 +179,6 @@ def _balance(ctx: DrillContext, check: BalanceCheck, before: int | None, params:
 
 
 def _state(ctx: DrillContext, check: StateCheck, params: Mapping[str, Any]) -> list[Diff]:
-    from custody.drills.actions_ops import vault_state
-    from custody.drills.model import substitute
 
     state = vault_state(ctx, check.vault)
     diffs = []

@@ -23,10 +23,12 @@ from typing import Any
 
 from eth_utils import keccak
 
+from custody.attest.steps import drill_badge
 from custody.audit import record as audit
 from custody.audit.entries import canonical_json
 from custody.exceptions import CustodyError
 from custody.session import Session
+from custody.vault.service import get_vault
 from custody.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -105,8 +107,6 @@ def _subject(report: dict[str, Any]) -> dict[str, Any] | None:
 def _badge(
     session: Session | None, report: dict[str, Any], subject: dict[str, Any] | None, digest: str
 ) -> dict[str, Any]:
-    from custody.attest.steps import drill_badge
-    from custody.vault.service import get_vault
 
     if session is None:
         return {"attestation_skipped": "the drill ran on a fork: there is no chain to attest on"}

@@ -35,6 +35,7 @@ import yaml
 
 from custody.drills._steps import StepParser, decimal_text
 from custody.drills.model import Playbook, Setup, Value, VaultSetup
+from custody.drills.spec import registry
 from custody.exceptions import PlaybookError
 from custody.policy._yaml import Problem, Reader
 from custody.policy.model import DAYS
@@ -73,7 +74,6 @@ def check_playbook(path: str | Path) -> list[Problem]:
 
 
 def _parse(path: Path, text: str) -> tuple[Playbook | None, list[Problem]]:
-    from custody.drills.spec import registry
 
     r = Reader(str(path), text)
     if r.root is None:

@@ -31,15 +31,19 @@ from custody.chain.anvil import AnvilProcess, rpc_call
 from custody.chain.connection import Chain, connect, next_utc_slot
 from custody.chain.faultproxy import FaultProxy
 from custody.chain.rpc import RpcPolicy
+from custody.drills import hooks
+from custody.drills.actions_vault import create, fund_vault
 from custody.drills.context import DrillContext
 from custody.drills.expect import Diff, Observed, baselines, evaluate
 from custody.drills.model import Playbook, Step, substitute
+from custody.drills.report import write_report
 from custody.drills.spec import registry
 from custody.exceptions import AnvilError, CustodyError, DrillError
 from custody.session import Session
 from custody.signers.base import Signer
 from custody.signers.registry import SignerContext
 from custody.store import deployments, vaults
+from custody.vault.service import get_vault
 from custody.workspace import Workspace
 
 Progress = Callable[[str], None]
@@ -110,8 +114,6 @@ def run_drill(
 ) -> DrillReport:
     """Run ``playbook``; returns the report (also written as JSON + HTML). Never leaves the chain changed
     except in live mode. Raises DrillError when the drill cannot run at all (chain, setup)."""
-    from custody.drills import hooks
-    from custody.drills.report import write_report
 
     playbook = playbook.with_params(options.params) if options.params else playbook
     if options.live and options.fork_url:
@@ -211,8 +213,6 @@ def _target(stack: ExitStack, options: DrillOptions, chain: Chain | None) -> tup
 
 
 def _setup(ctx: DrillContext, playbook: Playbook, options: DrillOptions, progress: Progress) -> list[dict[str, Any]]:
-    from custody.drills.actions_vault import create, fund_vault
-    from custody.vault.service import get_vault
 
     session, setup = ctx.session, playbook.setup
     try:

@@ -97,6 +97,5 @@ def action(
 
 def registry() -> dict[str, ActionSpec]:
     """Every registered action (importing the action modules registers them)."""
-    from custody.drills import actions_exit, actions_ops, actions_vault  # noqa: F401
 
     return ACTIONS

@@ -21,10 +21,10 @@ from eth_utils import function_signature_to_4byte_selector as selector_of
 from custody.chain.transactions import Receipt
 from custody.contracts.deploy import codehash, read_many
 from custody.exceptions import ProposalError, TemplateError
-from custody.policy.compiled import KIND_NAMES, GuardAsset, GuardConfig, compile_policy
+from custody.policy.compiled import KIND_NAMES, GuardAsset, GuardConfig, compile_exit, compile_policy
 from custody.policy.model import DAYS
-from custody.policy.onchain import installed_guard, read_guard
-from custody.policy.template import Policy, load_policy
+from custody.policy.onchain import _symbols, installed_guard, read_guard
+from custody.policy.template import Policy, load_policy, load_policy_text
 from custody.session import Session
 from custody.store import remember_template, vaults
 from custody.types import ZERO_ADDRESS, Address, format_amount
@@ -204,7 +204,6 @@ def _config_changes(old: GuardConfig, new: GuardConfig, symbols: dict[str, tuple
 
 def _exit_calls(session: Session, vault: VaultRecord, policy: Policy, changes: list[Change]) -> list[T.ScheduledCall]:
     """Timelock calls that bring the vault's ExitModule in line with the template's ``exit:``."""
-    from custody.policy.compiled import compile_exit
 
     wanted = compile_exit(policy)
     if vault.exit_module is None:
@@ -266,8 +265,6 @@ def plan_change(session: Session, vault_ref: str | int, template: str | Path) ->
         info = read_guard(session, guard)
         needs_guard = info.policy_hash != config.policy_hash
         if needs_guard:
-            from custody.policy.onchain import _symbols
-
             changes += _config_changes(info.config, config, _symbols(session, info))
     else:
         changes.append(Change("guard", "install a CustodyGuard (the vault has none)"))
@@ -379,7 +376,6 @@ def record_applied(session: Session, op: T.TimelockOp) -> None:
     """After a policy change executed: the workspace's vault record follows the chain."""
     if op.kind != "policy_change" or op.policy_source is None:
         return
-    from custody.policy.template import load_policy_text
 
     policy = load_policy_text(op.policy_source, op.policy_path or "<template>")
     policy_hash = "0x" + policy.template_hash.hex()

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from custody.audit import record as audit
+
 RECONCILIATION_RUN = "reconciliation_run"
 
 
@@ -40,7 +42,6 @@ def _walk(value: Any):
 def record_event(session: Any, kind: str, payload: dict[str, Any], *, conn: Any = None) -> int | None:
     """Append a ``reconciliation_run`` entry to the audit ledger (inside ``conn``'s transaction — the one
     that records the run — when given); returns its sequence number."""
-    from custody.audit import record as audit
 
     if kind != RECONCILIATION_RUN:
         raise ValueError(f"unknown reconciliation ledger event {kind!r}")

@@ -24,6 +24,7 @@ from custody.reconcile.collateral import require_collateral_token
 from custody.reconcile.engine import Reconciliation, reconcile
 from custody.reconcile.ingest import Progress, load_bar_list
 from custody.reconcile.ledger import RECONCILIATION_RUN, canonical_json, record_event
+from custody.reconcile.report import write_html
 from custody.session import Session
 from custody.store import utcnow
 from custody.types import parse_address
@@ -188,8 +189,6 @@ def run_reconcile(
     lap("reconcile")
     html = None
     if html_path is not None:
-        from custody.reconcile.report import write_html
-
         html = str(write_html(Path(html_path), bars, record, result, title=f"{address} at block {block}"))
         lap("html")
     run = RunResult(

@@ -17,14 +17,16 @@ from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 
 from custody.chain.transactions import Receipt
-from custody.contracts.deploy import Deployed, deploy_deterministic
+from custody.contracts.deploy import Deployed, deploy_deterministic, deploy_plain
 from custody.contracts.errors import decode_revert
-from custody.exceptions import InputError, TransactionFailed
+from custody.exceptions import DeploymentError, InputError, TransactionFailed
 from custody.session import Session
 from custody.signers.base import Signer
+from custody.signers.local import LocalKeySigner
 from custody.store import record_deployment
 from custody.types import parse_address
 from custody.vault import proposals as P
+from custody.vault.service import create_vault, get_vault
 
 ISSUER_ROLE = keccak(text="ISSUER_ROLE")
 CONSTRUCTOR_TYPES = ["string", "string", "address", "address"]
@@ -126,7 +128,6 @@ def issue(
     session: Session, vault_ref: str | int, token: str, data: bytes, *, signers: Sequence[Signer], what: str
 ) -> Receipt:
     """Propose ``data`` to ``token`` from the issuer vault, collect ``signers``' approvals, execute."""
-    from custody.vault.service import get_vault
 
     vault = get_vault(session, vault_ref)
     preflight(session, vault.safe, token, data, what=what)
@@ -182,10 +183,6 @@ def create_issuer_vault(
     address is fixed before the vault exists. On a local Anvil the deployer is a key derived from
     the vault name; elsewhere pass ``deployer`` (a fresh account). Returns (vault record, Deployed).
     """
-    from custody.contracts.deploy import deploy_plain
-    from custody.exceptions import DeploymentError
-    from custody.signers.local import LocalKeySigner
-    from custody.vault.service import create_vault
 
     if deployer is None:
         if not session.chain.is_anvil:

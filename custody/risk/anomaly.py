@@ -21,6 +21,7 @@ import numpy as np
 
 from custody.exceptions import RiskError
 from custody.risk.calls import transfers
+from custody.risk.forest import vector
 from custody.risk.inputs import Movement, RiskInputs
 from custody.risk.verdict import Reason, Severity
 
@@ -251,8 +252,6 @@ def score(
             )
         )
     if forest is not None:
-        from custody.risk.forest import vector
-
         for move in moves:
             flagged, value = forest.flags(vector(move.asset, move.amount, move.destination, now, inputs.history))
             features["forest_score_milli"] = int(value * 1000)

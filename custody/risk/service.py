@@ -10,7 +10,7 @@ from typing import Any
 from custody.audit import record as audit
 from custody.exceptions import RiskError
 from custody.risk import anomaly, cases, forest, sanctions
-from custody.risk.gate import decisions, history, models_dir, risk_home, settings_of
+from custody.risk.gate import decisions, history, inbound, models_dir, risk_home, settings_of
 from custody.session import Session
 from custody.vault import proposals as P
 from custody.vault.service import get_vault
@@ -101,7 +101,6 @@ def export_cases(session: Session, out: str) -> dict[str, Any]:
 
 def screen_deposits(session: Session, vault_ref: str) -> dict[str, Any]:
     """Screen every indexed deposit's sender against the active list; a case file per new hit."""
-    from custody.risk.gate import inbound
 
     vault = get_vault(session, vault_ref)
     listed = sanctions.active(session.workspace.home)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from custody.exceptions import SignerUriError
 from custody.signers.base import Signer
+from custody.signers.keystore import KeystoreSigner
+from custody.signers.local import anvil_signer
 from custody.signers.secrets import SecretSource
 
 Factory = Callable[[str, "SignerContext"], Signer]
@@ -37,7 +39,6 @@ class SignerContext:
 
 
 def _anvil(rest: str, _ctx: SignerContext) -> Signer:
-    from custody.signers.local import anvil_signer
 
     if not rest.isdigit():
         raise SignerUriError(f"anvil signer URI must be anvil:N with N a number, got anvil:{rest}")
@@ -45,7 +46,6 @@ def _anvil(rest: str, _ctx: SignerContext) -> Signer:
 
 
 def _keystore(rest: str, ctx: SignerContext) -> Signer:
-    from custody.signers.keystore import KeystoreSigner
 
     if not rest:
         raise SignerUriError("keystore signer URI needs a path: keystore:PATH")

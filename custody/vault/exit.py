@@ -19,7 +19,8 @@ from eth_utils import to_checksum_address
 from sqlalchemy import Connection, RowMapping
 
 from custody.audit import record as audit
-from custody.chain.transactions import Receipt
+from custody.chain.transactions import Receipt, send_transaction
+from custody.contracts.errors import decode_revert
 from custody.exceptions import SignatureError, SignerError, VaultError
 from custody.session import Session
 from custody.signers.base import Signer, typed_data_digest
@@ -408,8 +409,6 @@ def finalize(session: Session, vault_ref: str | int) -> Receipt:
 
 def cancel_as_owner(session: Session, vault_ref: str | int, owner: Signer) -> Receipt:
     """An owner cancels directly (only where the policy allows owners to)."""
-    from custody.chain.transactions import send_transaction
-    from custody.contracts.errors import decode_revert
 
     vault = get_vault(session, vault_ref)
     module = _module(session, vault)

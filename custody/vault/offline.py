@@ -18,6 +18,7 @@ from typing import Any
 
 from custody.exceptions import ExchangeFileError, InputError
 from custody.safe.safe_tx import SafeTx
+from custody.signers.base import typed_data_digest
 from custody.types import Operation, parse_address
 
 FORMAT = "custody.safe-tx/1"
@@ -153,8 +154,6 @@ def verified_safe_tx(doc: dict[str, Any], *, what: str, chain_id: int | None = N
         if key in doc and _hex(doc, key, what, length=32) != actual:
             raise ExchangeFileError(f"{what}: {key} does not match the transaction's fields; refusing it")
     if "typedData" in doc and doc["typedData"] is not None:
-        from custody.signers.base import typed_data_digest
-
         try:
             digest = typed_data_digest(doc["typedData"])
         except Exception as exc:

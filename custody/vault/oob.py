@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import pyotp
 import sqlalchemy as sa
 
+from custody import events
 from custody.audit import record as audit
 from custody.exceptions import ConfirmationError, ConfirmationRequired, InputError
 from custody.session import Session
@@ -247,9 +248,9 @@ def _record(session: Session, proposal: Proposal, confirmer: str, method: str) -
             )
             audit.out_of_band_confirmed(conn, session, proposal, confirmer, method, reason)
     if done is None:
-        from custody.attest.auto import after_confirmation
-
-        after_confirmation(session, proposal.safe_tx.safe, proposal.safe_tx_hash, confirmer, method)
+        events.publish(
+            events.ConfirmationRecorded(session, proposal.safe_tx.safe, proposal.safe_tx_hash, confirmer, method)
+        )
     return row
 
 

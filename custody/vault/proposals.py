@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 
+from custody import events
 from custody.audit import record as audit
 from custody.chain.transactions import Receipt, send_raw, wait_for_receipt
 from custody.contracts.deploy import read_many
@@ -37,6 +38,7 @@ from custody.exceptions import (
     TransactionFailed,
     UnknownProposal,
 )
+from custody.policy.onchain import preflight
 from custody.risk import gate as risk_gate
 from custody.risk.verdict import Decision, Verdict
 from custody.safe.mismatch import explain_mismatch
@@ -505,7 +507,6 @@ def require_policy(session: Session, safe_tx: SafeTx, *, what: str) -> None:
 
     ``what`` is "proposal" (nothing gets recorded) or "execution" (nothing gets sent).
     """
-    from custody.policy.onchain import preflight
 
     verdict = preflight(
         session, safe_tx.safe, to=safe_tx.to, value=safe_tx.value, data=safe_tx.data, operation=safe_tx.operation
@@ -701,9 +702,7 @@ def _store_signature(
             )
         )
         audit.approval_signed(conn, session, proposal, signature.signer, source, signature.kind)
-    from custody.attest.auto import after_approval
-
-    after_approval(session, proposal.safe_tx.safe, proposal.safe_tx_hash, signature.signer)
+    events.publish(events.ApprovalSigned(session, proposal.safe_tx.safe, proposal.safe_tx_hash, signature.signer))
     return signature, True
 
 
@@ -968,12 +967,7 @@ def _finalize(session: Session, proposal: Proposal, receipt: Receipt) -> Receipt
         raise ProposalError(
             f"proposal {proposal.id} was mined in {receipt.tx_hash} but the Safe reported ExecutionFailure"
         )
-    from custody.vault.timelock_ops import after_proposal_executed
-
-    after_proposal_executed(session, proposal.id, receipt=receipt)
-    from custody.attest.auto import after_execution
-
-    after_execution(session, proposal.id)
+    events.publish(events.ProposalExecuted(session, proposal.id, receipt))
     return receipt
 
 

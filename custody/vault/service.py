@@ -14,10 +14,10 @@ from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 
 from custody.audit import record as audit
 from custody.contracts.deploy import codehash
-from custody.exceptions import UnknownVault, VaultError
+from custody.exceptions import TemplateError, UnknownVault, VaultError
 from custody.policy.compiled import NO_EXIT, compile_exit, compile_policy
 from custody.policy.onchain import GuardInfo, installed_guard, read_guard
-from custody.policy.template import Policy, load_policy
+from custody.policy.template import Policy, load_policy, load_policy_text
 from custody.session import Session
 from custody.store import Store, inserted_id, remember_template, utcnow, vaults
 from custody.types import Address, format_amount
@@ -48,7 +48,6 @@ class VaultRecord:
     created_block: int
 
     def policy(self) -> Policy:
-        from custody.policy.template import load_policy_text
 
         return load_policy_text(self.policy_source, self.policy_path)
 
@@ -343,7 +342,6 @@ def read_state(session: Session, record: VaultRecord) -> VaultState:
 
 def _template_file_status(path: str, onchain_hash: bytes) -> str:
     """Does the template file at ``path`` (as it is now) compile to the enforced policy?"""
-    from custody.exceptions import TemplateError
 
     if not Path(path).is_file():
         return "missing"

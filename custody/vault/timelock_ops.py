@@ -25,6 +25,8 @@ from custody.exceptions import OperationAlreadyExecuted, ProposalError, Timelock
 from custody.session import Session
 from custody.store import timelock_ops, utcnow, vaults
 from custody.types import Address
+from custody.vault import journal as J
+from custody.vault import proposals as P
 
 if TYPE_CHECKING:  # typing only: proposals and service import this module
     from custody.chain.transactions import Receipt
@@ -265,7 +267,6 @@ def complete(session: Session, op: TimelockOp, *, on_done: Callable[[TimelockOp]
     Journaled (:mod:`custody.vault.journal`): after an interruption, calling it again re-sends the same
     signed ``executeBatch`` (or adopts its receipt) and then records the operation as executed.
     """
-    from custody.vault import journal as J
 
     lock = _timelock(session, op.vault_id)
     op_bytes = bytes.fromhex(op.op_id[2:])
@@ -352,7 +353,6 @@ def schedule(
     ``custody tx execute`` on the same proposal completes the operation. ``force`` records it even when
     the vault's guard would refuse it (drills: let the chain judge).
     """
-    from custody.vault import proposals as P
 
     require_no_pending(session, vault.id)
     lock = session.contract("VaultTimelock", vault.timelock)
