@@ -34,8 +34,8 @@ from pathlib import Path
 import yaml
 
 from custody.drills._steps import StepParser, decimal_text
+from custody.drills.catalogue import registry
 from custody.drills.model import Playbook, Setup, Value, VaultSetup
-from custody.drills.spec import registry
 from custody.exceptions import PlaybookError
 from custody.policy._yaml import Problem, Reader
 from custody.policy.model import DAYS

@@ -33,11 +33,11 @@ from custody.chain.faultproxy import FaultProxy
 from custody.chain.rpc import RpcPolicy
 from custody.drills import hooks
 from custody.drills.actions_vault import create, fund_vault
+from custody.drills.catalogue import registry
 from custody.drills.context import DrillContext
 from custody.drills.expect import Diff, Observed, baselines, evaluate
 from custody.drills.model import Playbook, Step, substitute
 from custody.drills.report import write_report
-from custody.drills.spec import registry
 from custody.exceptions import AnvilError, CustodyError, DrillError
 from custody.session import Session
 from custody.signers.base import Signer

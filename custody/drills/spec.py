@@ -93,9 +93,3 @@ def action(
         return fn
 
     return register
-
-
-def registry() -> dict[str, ActionSpec]:
-    """Every registered action (importing the action modules registers them)."""
-
-    return ACTIONS
