@@ -16,9 +16,10 @@ all of them in its ``approvals`` field.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, ParamSpec
 
 import sqlalchemy as sa
 
@@ -32,10 +33,17 @@ from custody.vault.decode import decode_safe_call
 from custody.vault.proposals import get_proposal
 from custody.vault.service import get_vault
 
+if TYPE_CHECKING:
+    from custody.policy.model import AttestationRule
+    from custody.signers.base import Signer
+    from custody.vault.proposals import Proposal
+    from custody.vault.service import VaultRecord
+
 log = logging.getLogger(__name__)
+_P = ParamSpec("_P")
 
 
-def _rule(session: Session, safe: str, step_name: str):
+def _rule(session: Session, safe: str, step_name: str) -> tuple[VaultRecord, Signer] | None:
     """(vault record, attester signer) when the vault's template emits ``step_name`` and an attester is set."""
 
     vault = get_vault(session, safe)
@@ -68,7 +76,7 @@ def _rule(session: Session, safe: str, step_name: str):
 
 def _existing(
     session: Session, step_name: str, safe_tx_hash: str, signer: str | None = None, confirmer: str | None = None
-):
+) -> dict[str, Any] | None:
     for row in B.stored(session, step_name=step_name, reference=safe_tx_hash):
         if row["revoked_tx"]:
             continue
@@ -80,20 +88,20 @@ def _existing(
     return None
 
 
-def _best_effort(what: str, fn: Callable[..., Any], *args):
+def _best_effort(what: str, fn: Callable[_P, B.Badge | None], *args: _P.args, **kwargs: _P.kwargs) -> B.Badge | None:
     try:
-        return fn(*args)
+        return fn(*args, **kwargs)
     except CustodyError as exc:
         log.warning("%s badge not issued: %s (`custody attest backfill` retries)", what, exc.message)
         return None
 
 
 # -- approval ------------------------------------------------------------------------------------------
-def after_approval(session: Session, safe: str, safe_tx_hash: str, signer: str):
+def after_approval(session: Session, safe: str, safe_tx_hash: str, signer: str) -> B.Badge | None:
     return _best_effort("approval", _approval, session, safe, safe_tx_hash, signer)
 
 
-def _approval(session: Session, safe: str, safe_tx_hash: str, signer: str):
+def _approval(session: Session, safe: str, safe_tx_hash: str, signer: str) -> B.Badge | None:
     found = _rule(session, safe, "approval")
     if found is None or _existing(session, "approval", safe_tx_hash, signer=signer):
         return None
@@ -118,11 +126,11 @@ def _approval(session: Session, safe: str, safe_tx_hash: str, signer: str):
 
 
 # -- out-of-band confirmation ----------------------------------------------------------------------------
-def after_confirmation(session: Session, safe: str, safe_tx_hash: str, confirmer: str, method: str):
+def after_confirmation(session: Session, safe: str, safe_tx_hash: str, confirmer: str, method: str) -> B.Badge | None:
     return _best_effort("out-of-band confirmation", _confirmation, session, safe, safe_tx_hash, confirmer, method)
 
 
-def _confirmation(session: Session, safe: str, safe_tx_hash: str, confirmer: str, method: str):
+def _confirmation(session: Session, safe: str, safe_tx_hash: str, confirmer: str, method: str) -> B.Badge | None:
     found = _rule(session, safe, "oob_confirmation")
     if found is None or _existing(session, "oob_confirmation", safe_tx_hash, confirmer=confirmer):
         return None
@@ -141,11 +149,11 @@ def _confirmation(session: Session, safe: str, safe_tx_hash: str, confirmer: str
 
 
 # -- execution -------------------------------------------------------------------------------------------
-def after_execution(session: Session, proposal_id: int):
+def after_execution(session: Session, proposal_id: int) -> B.Badge | None:
     return _best_effort("execution", _execution, session, proposal_id)
 
 
-def _movement(session: Session, proposal) -> tuple[str, str, int]:
+def _movement(session: Session, proposal: Proposal) -> tuple[str, str, int]:
     """(asset, to, amount) the execution moved: token transfers decoded, anything else as the raw call."""
 
     safe_tx = proposal.safe_tx
@@ -157,7 +165,7 @@ def _movement(session: Session, proposal) -> tuple[str, str, int]:
     return ZERO_ADDRESS, safe_tx.to, safe_tx.value
 
 
-def _execution(session: Session, proposal_id: int):
+def _execution(session: Session, proposal_id: int) -> B.Badge | None:
 
     proposal = get_proposal(session, proposal_id)
     found = _rule(session, proposal.safe_tx.safe, "execution")
@@ -217,10 +225,10 @@ def backfill(session: Session, vault_ref: str) -> list[B.Badge]:
             sa.select(oob_confirmations.c.proposal_id, oob_confirmations.c.confirmer, oob_confirmations.c.method)
         ).all()
     by_id = {p.id: p for p in props}
-    todo: list[tuple[str, object, tuple[Any, ...]]] = []  # (step, issuer, its arguments) for each missing badge
+    todo: list[tuple[str, Callable[[], B.Badge | None]]] = []  # (step, its issuer) for each missing badge
     if "approval" in emit:
         todo += [
-            ("approval", _approval, (session, vault.safe, by_id[s.proposal_id].safe_tx_hash, s.signer))
+            ("approval", functools.partial(_approval, session, vault.safe, by_id[s.proposal_id].safe_tx_hash, s.signer))
             for s in sigs
             if s.proposal_id in by_id
             and not _existing(session, "approval", by_id[s.proposal_id].safe_tx_hash, signer=s.signer)
@@ -229,8 +237,9 @@ def backfill(session: Session, vault_ref: str) -> list[B.Badge]:
         todo += [
             (
                 "oob_confirmation",
-                _confirmation,
-                (session, vault.safe, by_id[o.proposal_id].safe_tx_hash, o.confirmer, o.method),
+                functools.partial(
+                    _confirmation, session, vault.safe, by_id[o.proposal_id].safe_tx_hash, o.confirmer, o.method
+                ),
             )
             for o in oobs
             if o.proposal_id in by_id
@@ -238,20 +247,20 @@ def backfill(session: Session, vault_ref: str) -> list[B.Badge]:
         ]
     if "execution" in emit:
         todo += [
-            ("execution", _execution, (session, p.id))
+            ("execution", functools.partial(_execution, session, p.id))
             for p in props
             if p.state == "executed" and not _existing(session, "execution", p.safe_tx_hash)
         ]
-    if todo:
-        _require_authorised(session, vault, rule, [step for step, _f, _a in todo])
+    if todo and rule is not None:  # a rule is there whenever something is to do (emit is empty without one)
+        _require_authorised(session, vault, rule, [step for step, _issue in todo])
     issued: list[B.Badge] = []
-    for _step, issue, args in todo:
-        badge = issue(*args)  # type: ignore[operator]
+    for _step, issue in todo:
+        badge = issue()
         issued += [badge] if badge else []
     return issued
 
 
-def _require_authorised(session: Session, vault, rule, steps: list[str]) -> None:
+def _require_authorised(session: Session, vault: VaultRecord, rule: AttestationRule, steps: list[str]) -> None:
     """Refuse (naming the attester and why) unless the configured attester may attest every step in ``steps``."""
     attester = session.attester()
     needed = list(dict.fromkeys(steps))

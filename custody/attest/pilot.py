@@ -44,7 +44,10 @@ def kyc_section(step: Step, session: Session, vaults: dict[str, dict[str, Any]])
 
     result = step("attest: KYC badges for every vault signer (compliance attester)", kyc)
     session.attester_uri = OPERATIONS_ATTESTER  # from here on the flows emit their badges
-    result["operations_attester"] = session.attester().address
+    operations = session.attester()
+    if operations is None:  # attester_uri was set just above, so this never happens
+        raise AttestationError(f"the operations attester {OPERATIONS_ATTESTER} did not load")
+    result["operations_attester"] = operations.address
     return result
 
 

@@ -239,7 +239,7 @@ class Verifier:
                 check.problems.append(f"its refUID {badge.ref_uid} {why}")
             elif ref is not None and ref.vault not in (None, vault):
                 check.problems.append(f"its refUID {badge.ref_uid} is a badge of another vault ({ref.vault})")
-        self._references(check, badge)
+        self._references(check, badge, vault)
         self._ledger_link(check, badge)
 
     def _ledger_link(self, check: BadgeCheck, badge: Badge) -> None:
@@ -264,26 +264,27 @@ class Verifier:
         else:
             check.notes.append(f"recorded in the {self.ledger.source} as entry #{entry.get('seq')}")
 
-    def _references(self, check: BadgeCheck, badge: Badge) -> None:
+    def _references(self, check: BadgeCheck, badge: Badge, vault: str) -> None:
+        """What ``badge`` (a badge of ``vault``) refers to, against the chain and the workspace."""
         f = badge.fields
         if badge.step == "kyc":
             if Address(to_checksum_address(f["subject"])) != badge.recipient:
                 check.problems.append(f"KYC subject {f['subject']} is not the badge's recipient {badge.recipient}")
         elif badge.step == "approval":
-            self._check_approval(check, badge)
+            self._check_approval(check, badge, vault)
         elif badge.step == "oob_confirmation":
             self._check_confirmation(check, badge)
         elif badge.step == "execution":
-            self._check_execution(check, badge)
+            self._check_execution(check, badge, vault)
         elif badge.step in ("inventory_tag", "reconciliation") and codehash(self.session.chain, f["token"]) is None:
             check.problems.append(f"token {f['token']} has no code on chain {self.session.chain_id}")
 
-    def _check_approval(self, check: BadgeCheck, badge: Badge) -> None:
+    def _check_approval(self, check: BadgeCheck, badge: Badge, vault: str) -> None:
         f = badge.fields
         safe_tx_hash, signer = hex32(f["safeTxHash"]), Address(to_checksum_address(f["signer"]))
         if signer != badge.recipient:
             check.problems.append(f"approval signer {signer} is not the badge's recipient {badge.recipient}")
-        executed = [e for e in self.executions(badge.vault) if e.safe_tx_hash == safe_tx_hash]
+        executed = [e for e in self.executions(vault) if e.safe_tx_hash == safe_tx_hash]
         if executed and signer in executed[0].signers:
             check.notes.append(f"signer's signature is in execution {executed[0].tx_hash}")
             return
@@ -328,10 +329,10 @@ class Verifier:
         elif row.method != f["method"]:
             check.problems.append(f"the confirmation was given by {row.method}, the badge says {f['method']}")
 
-    def _check_execution(self, check: BadgeCheck, badge: Badge) -> None:
+    def _check_execution(self, check: BadgeCheck, badge: Badge, vault: str) -> None:
         f = badge.fields
         safe_tx_hash, tx_hash = hex32(f["safeTxHash"]), hex32(f["txHash"])
-        match = [e for e in self.executions(badge.vault) if e.safe_tx_hash == safe_tx_hash]
+        match = [e for e in self.executions(vault) if e.safe_tx_hash == safe_tx_hash]
         if not match:
             check.problems.append(f"vault {badge.vault} never executed {safe_tx_hash} (no ExecutionSuccess)")
         elif match[0].tx_hash != tx_hash:
@@ -388,7 +389,7 @@ class Verifier:
         for key, want in expected.items():
             got = domain.get(key)
             if (str(got).lower() if key == "verifyingContract" else got) != (
-                want.lower() if key == "verifyingContract" else want
+                str(want).lower() if key == "verifyingContract" else want
             ):
                 check.problems.append(f"EIP-712 domain {key} is {got!r}, expected {want!r}")
         if (sig.get("types") or {}).get("Attest") != OFFCHAIN_ATTEST_FIELDS:
@@ -487,11 +488,11 @@ class Verifier:
                             }
                         )
         if self.ledger is not None:  # also the off-chain steps (confirmations), which only the ledger records
-            out += self._missing_in_ledger(vault, auth, valid, out)
+            out += self._missing_in_ledger(self.ledger, vault, auth, valid, out)
         return out
 
     def _missing_in_ledger(
-        self, vault: str, auth: Authority, valid: list[Badge], known: list[dict[str, Any]]
+        self, ledger: LedgerView, vault: str, auth: Authority, valid: list[Badge], known: list[dict[str, Any]]
     ) -> list[dict[str, Any]]:
         """Ledger entries of steps the template in force asked a badge for, with no valid badge citing them
         (or, for badges issued without a link, attesting the same step)."""
@@ -501,17 +502,18 @@ class Verifier:
         }
         executed_at = {e.safe_tx_hash: e.time for e in self.executions(vault)}
         out = []
-        for leaf, entry in sorted(self.ledger.live(vault), key=lambda item: item[1].get("seq", 0)):
+        for leaf, entry in sorted(ledger.live(vault), key=lambda item: item[1].get("seq", 0)):
             step = LINKED_STEPS[entry["kind"]]
             if step == "execution" and not (entry.get("payload") or {}).get("success", True):
                 continue  # a failed execution moved nothing and gets no badge
             # the template in force when the transaction executed (chain time), else now
-            _h, policy, _g = auth.at(executed_at.get((entry.get("refs") or {}).get("safe_tx_hash"), self.now))
+            safe_tx_hash = (entry.get("refs") or {}).get("safe_tx_hash")
+            executed = executed_at.get(safe_tx_hash, self.now) if safe_tx_hash is not None else self.now
+            _h, policy, _g = auth.at(executed)
             if policy is None or policy.attestations is None or step not in policy.attestations.emit:
                 continue
             if leaf in cited or any(mismatch(step, b.fields, entry) is None for b in valid if b.step == step):
                 continue
-            safe_tx_hash = (entry.get("refs") or {}).get("safe_tx_hash")
             actor = str(entry.get("actor") or "")
             if (step, safe_tx_hash, "" if step == "execution" else actor.lower()) in seen:
                 continue
@@ -522,7 +524,7 @@ class Verifier:
                     "ledger_seq": entry.get("seq"),
                     "ledger_entry": hex32(leaf),
                     "actor": actor,
-                    "message": f"{self.ledger.source} entry #{entry.get('seq')} ({entry['kind']} of {safe_tx_hash} by {actor}) "
+                    "message": f"{ledger.source} entry #{entry.get('seq')} ({entry['kind']} of {safe_tx_hash} by {actor}) "
                     f"lacks a valid {step} badge",
                 }
             )
@@ -537,8 +539,8 @@ class Verifier:
         report.templates = auth.describe()
         for badge in onchain_badges(self.session, self.ctx, vault, self._start(vault)):
             report.checks.append(self.check_onchain(badge))
-        for _uid, (badge, doc) in self._offchain.items():
-            if badge is not None and badge.vault == vault:
+        for _uid, (offchain, doc) in self._offchain.items():
+            if offchain is not None and offchain.vault == vault:
                 report.checks.append(self.check_offchain(doc))
         report.missing = self.missing(vault, report.checks)
         return report

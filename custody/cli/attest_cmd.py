@@ -426,7 +426,8 @@ def verify(
     if files and not vault_ref:
         reports.append(verifier.verify_documents(documents))
     ok = all(r.ok for r in reports)
-    data = {"ok": ok, "reports": [r.as_dict() for r in reports], "failures": [f for r in reports for f in r.failures()]}
+    failures = [f for r in reports for f in r.failures()]
+    data = {"ok": ok, "reports": [r.as_dict() for r in reports], "failures": failures}
 
     def render(c: Console) -> None:
         for r in reports:
@@ -446,9 +447,7 @@ def verify(
             for p in r.problems:
                 c.print(f"[red]problem:[/red] {p}")
         c.print(
-            "[bold green]all badges verify[/bold green]"
-            if ok
-            else f"[bold red]{len(data['failures'])} failure(s)[/bold red]"
+            "[bold green]all badges verify[/bold green]" if ok else f"[bold red]{len(failures)} failure(s)[/bold red]"
         )
 
     app.emit(data, render)

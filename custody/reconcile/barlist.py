@@ -18,10 +18,10 @@ import functools
 import hashlib
 import itertools
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from custody._keccak import keccak256
 
@@ -136,7 +136,11 @@ class PackedIds(Sequence[bytes]):
     def __len__(self) -> int:
         return len(self._buffer) // 32
 
-    def __getitem__(self, i):  # type: ignore[override]
+    @overload
+    def __getitem__(self, i: int) -> bytes: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[bytes]: ...
+    def __getitem__(self, i: int | slice) -> bytes | list[bytes]:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
         n = len(self)
@@ -158,7 +162,11 @@ class PackedIds(Sequence[bytes]):
     __hash__ = None  # type: ignore[assignment]
 
 
-class _Column(Sequence[Any]):
+_T = TypeVar("_T")
+_H = TypeVar("_H", bound=Hashable)
+
+
+class _Column(Sequence[_T]):
     """A read-only column that compares equal to any sequence with the same items (a list, another column)."""
 
     __slots__ = ()
@@ -170,7 +178,11 @@ class _Column(Sequence[Any]):
 
     __hash__ = None  # type: ignore[assignment]
 
-    def __getitem__(self, i):  # type: ignore[override]
+    @overload
+    def __getitem__(self, i: int) -> _T: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[_T]: ...
+    def __getitem__(self, i: int | slice) -> _T | list[_T]:
         if isinstance(i, slice):
             return [self._item(j) for j in range(*i.indices(len(self)))]
         n = len(self)
@@ -180,7 +192,7 @@ class _Column(Sequence[Any]):
             raise IndexError("bar list column index out of range")
         return self._item(i)
 
-    def _item(self, i: int):
+    def _item(self, i: int) -> _T:
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -190,19 +202,19 @@ class _Column(Sequence[Any]):
 _CODE_TYPES = (("B", 1 << 8), ("H", 1 << 16), ("I", 1 << 32))
 
 
-class Coded(_Column):
+class Coded(_Column[_H]):
     """A column with few distinct values (refiner codes, years, weights, locations, custodians): each distinct
     value stored once, a small integer code per bar (1-4 bytes instead of an 8-byte pointer)."""
 
     __slots__ = ("_codes", "_index", "values")
 
-    def __init__(self, values: Iterable[Any] = ()) -> None:
-        self.values: list[Any] = []
-        self._index: dict[str, Any] = {}
+    def __init__(self, values: Iterable[_H] = ()) -> None:
+        self.values: list[_H] = []
+        self._index: dict[_H, int] = {}
         self._codes = array("B")
         self.extend(values)
 
-    def extend(self, values: Iterable[Any]) -> None:
+    def extend(self, values: Iterable[_H]) -> None:
         values = values if isinstance(values, (list, tuple)) else list(values)
         index = self._index
         for value in set(values) - index.keys():
@@ -222,14 +234,14 @@ class Coded(_Column):
     def __len__(self) -> int:
         return len(self._codes)
 
-    def _item(self, i: int):
+    def _item(self, i: int) -> _H:
         return self.values[self._codes[i]]
 
-    def __iter__(self) -> Iterator:
+    def __iter__(self) -> Iterator[_H]:
         return map(self.values.__getitem__, self._codes)
 
 
-class PackedText(_Column):
+class PackedText(_Column[str]):
     """A column of distinct short strings (serials) in one string with offsets, instead of one object each."""
 
     __slots__ = ("_offsets", "_parts", "_text")
@@ -283,7 +295,7 @@ class BarList:
     vault_locations: list[str]
     custodians: list[str]
     bar_ids: Sequence[bytes]  # a list, or PackedIds for streamed lists
-    _index: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    _index: dict[bytes, int] = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.bar_ids)

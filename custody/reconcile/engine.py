@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
+from numpy.typing import NDArray
 
 from custody._perf import gc_paused
 from custody.exceptions import ReconcileError
@@ -120,7 +121,16 @@ class Reconciliation:
         return dict(sorted(out.items()))
 
 
-def _finding(kind: FindingKind, message: str, *, severity: Severity | None = None, **kw) -> Finding:
+class _Evidence(TypedDict, total=False):
+    """The optional fields of a :class:`Finding`, as :func:`_finding` passes them on."""
+
+    bar_id: str | None
+    bar: dict[str, Any] | None
+    events: tuple[EventRef, ...]
+    amounts: dict[str, str]
+
+
+def _finding(kind: FindingKind, message: str, *, severity: Severity | None = None, **kw: Unpack[_Evidence]) -> Finding:
     return Finding(kind=kind, severity=severity or SEVERITY[kind], message=message, **kw)
 
 
@@ -147,7 +157,7 @@ def reconcile(
 
 
 # -- bar ids as integers: the joins run on sorted numpy arrays, not on million-entry dicts ---------------
-def _id_words(ids: Sequence[bytes], what: str) -> np.ndarray[Any, Any]:
+def _id_words(ids: Sequence[bytes], what: str) -> NDArray[np.uint64]:
     """The ids as an (n, 4) array of 64-bit words: a view of a packed buffer, or one copy of a list."""
     if isinstance(ids, PackedIds):
         buffer: bytes | memoryview = ids.buffer
@@ -158,7 +168,9 @@ def _id_words(ids: Sequence[bytes], what: str) -> np.ndarray[Any, Any]:
     return np.frombuffer(buffer, dtype="<u8").reshape(-1, 4)
 
 
-def _join_keys(listed: np.ndarray[Any, Any], events: np.ndarray[Any, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _join_keys(
+    listed: NDArray[np.uint64], events: NDArray[np.uint64]
+) -> tuple[NDArray[np.uint64], NDArray[np.uint64], NDArray[np.intp]]:
     """One integer per bar id, equal exactly when the ids are equal: (the list's keys, the events' keys sorted,
     the events' stable sort order — chain order within a bar).
 
@@ -181,7 +193,13 @@ def _join_keys(listed: np.ndarray[Any, Any], events: np.ndarray[Any, Any]) -> tu
 _CHECK_CHUNK = 131_072  # ids compared per step (bounds the temporary arrays)
 
 
-def _prefixes_collide(listed, events, list_keys, sorted_keys, order) -> bool:
+def _prefixes_collide(
+    listed: NDArray[np.uint64],
+    events: NDArray[np.uint64],
+    list_keys: NDArray[np.uint64],
+    sorted_keys: NDArray[np.uint64],
+    order: NDArray[np.intp],
+) -> bool:
     """Do two different ids share their first 8 bytes (within the list, within the events, or across)?"""
     ordered = np.sort(list_keys)
     if (ordered[1:] == ordered[:-1]).any():  # list ids are distinct: a shared prefix is a collision
@@ -205,14 +223,14 @@ def _prefixes_collide(listed, events, list_keys, sorted_keys, order) -> bool:
 class _Replay:
     """The allocation record replayed per bar: the live bars (sorted by key) and what the replay found."""
 
-    live_keys: np.ndarray[Any, Any]  # join key of each live bar, ascending
-    live_events: np.ndarray[Any, Any]  # its first live BarAllocated event (index into record.bars)
+    live_keys: NDArray[np.uint64]  # join key of each live bar, ascending
+    live_events: NDArray[np.intp]  # its first live BarAllocated event (index into record.bars)
     extra: list[tuple[int, list[int], int]]  # per duplicated bar, in report order: (first live event, further
     # live events, position in live_keys)
     findings: list[Finding]
 
 
-def _replay(record: OnchainRecord, sorted_keys: np.ndarray[Any, Any], order: np.ndarray[Any, Any]) -> _Replay:
+def _replay(record: OnchainRecord, sorted_keys: NDArray[np.uint64], order: NDArray[np.intp]) -> _Replay:
     """Replay the allocation record in chain order, bar by bar (a bar's state depends on its own events only).
     Bars with one event (nearly all) are settled in numpy; only bars with several go through the loop."""
     bars = record.bars
@@ -229,7 +247,8 @@ def _replay(record: OnchainRecord, sorted_keys: np.ndarray[Any, Any], order: np.
     live[unallocated] = -1
     extra: list[tuple[int, int, list[int], int]] = []  # (since, first live, later live, bar)
     for g in several:
-        active, later, since = -1, [], -1
+        later: list[int] = []
+        active, since = -1, -1
         end = int(starts[g + 1]) if g + 1 < len(starts) else n
         events = order[starts[g] : end].tolist()
         for i, kind in zip(events, kinds[events].tolist()):
@@ -290,7 +309,9 @@ _JOIN_CHUNK = 131_072  # listed bars compared per step (bounds the temporary int
 _MAX_MILLI = 2**62  # on-chain weights in milli-oz below this are compared as int64; others exactly, one by one
 
 
-def _match_list(bars: BarList, record: OnchainRecord, list_keys: np.ndarray[Any, Any], replay: _Replay):
+def _match_list(
+    bars: BarList, record: OnchainRecord, list_keys: NDArray[np.uint64], replay: _Replay
+) -> tuple[NDArray[np.bool_], NDArray[np.intp], list[int], int]:
     """Per listed bar: is it live on-chain, and with the listed weight? Returns (live mask, position of each
     listed bar's live bar in ``replay.live_keys``, mismatched positions in the list, verified backing)."""
     live_keys, weights = replay.live_keys, record.bars.amounts
@@ -300,7 +321,7 @@ def _match_list(bars: BarList, record: OnchainRecord, list_keys: np.ndarray[Any,
     listed_milli = _int_column(bars.fine_milli)
     amounts = np.array(weights, dtype=object) if count else np.zeros(0, dtype=object)
     positions = np.flatnonzero(found)
-    verified, mismatched = 0, []
+    verified, mismatched = 0, list[int]()
     for start in range(0, len(positions), _JOIN_CHUNK):
         js = positions[start : start + _JOIN_CHUNK]
         chain = amounts[replay.live_events[at[js]]]
@@ -614,10 +635,12 @@ def _custodian_totals(bars: BarList, allocated: np.ndarray[Any, Any]) -> tuple[d
     )
 
 
-def _int_column(column: Sequence[Any], convert=None) -> np.ndarray[Any, Any]:
+def _int_column(column: Sequence[Any], convert: Callable[[Any], int] | None = None) -> NDArray[np.int64]:
     """A bar list column as int64 (through ``convert``), from a :class:`Coded` column's codes when it is one."""
     if isinstance(column, Coded):
         values = column.values if convert is None else list(map(convert, column.values))
-        return np.asarray(values, dtype=np.int64)[np.frombuffer(column.codes, dtype=column.codes.typecode)]
+        codes = np.frombuffer(column.codes, dtype=column.codes.typecode)
+        by_bar: NDArray[np.int64] = np.asarray(values, dtype=np.int64)[codes]  # numpy types fancy indexing as Any
+        return by_bar
     items = column if convert is None else map(convert, column)
     return np.fromiter(items, dtype=np.int64, count=len(column))

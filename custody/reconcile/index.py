@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
+from sqlalchemy.engine.interfaces import DBAPICursor
 
 from custody._perf import gc_paused
 from custody.chain.logs import DecodedLog, LogIndexer, SyncResult, layouts_from_abi
@@ -269,7 +270,7 @@ def _placeholders(style: str, names: list[str]) -> dict[str, str]:
     return {n: f":{n}" for n in names}
 
 
-def _cursor(store: Store, conn: Connection, sql: str, params: dict[str, Any]):
+def _cursor(store: Store, conn: Connection, sql: str, params: dict[str, Any]) -> DBAPICursor:
     """Plain DBAPI cursor (SQLAlchemy's Row objects cost more than the query for a million rows)."""
     style = store.engine.dialect.paramstyle
     marks = _placeholders(style, list(params))
@@ -296,7 +297,7 @@ class _Builder:
         self.amounts: list[int] = []
 
     def add(
-        self, rows: list[tuple[Any, ...]], amounts: dict[str, int], key: bool, account: bool, counterparty: bool
+        self, rows: Sequence[tuple[Any, ...]], amounts: dict[str, int], key: bool, account: bool, counterparty: bool
     ) -> None:
         kinds, blocks, logs, keys, accounts, counterparties, texts = zip(*rows)
         self.kinds.extend(kinds)
@@ -338,20 +339,26 @@ def _empty() -> EventColumns:
     return EventColumns(array("b"), array("q"), array("q"), [], [], [], [])
 
 
+def _typed_array(code: str, column: Sequence[int]) -> array[int]:
+    """A column as a typed array: the array itself when it is one (every column :class:`_Builder` makes)."""
+    return column if isinstance(column, array) else array(code, column)
+
+
 def _merge(runs: list[EventColumns]) -> EventColumns:
     """Two kinds' runs, each in chain order, merged into one chain-ordered group."""
     runs = [r for r in runs if len(r)]
     if len(runs) < 2:
         return runs[0] if runs else _empty()
     a, b = runs
-    blocks = np.concatenate([np.frombuffer(a.blocks, dtype=np.int64), np.frombuffer(b.blocks, dtype=np.int64)])
-    logs = np.concatenate([np.frombuffer(a.log_indexes, dtype=np.int64), np.frombuffer(b.log_indexes, dtype=np.int64)])
+    blocks = np.concatenate([np.frombuffer(_typed_array("q", r.blocks), dtype=np.int64) for r in (a, b)])
+    logs = np.concatenate([np.frombuffer(_typed_array("q", r.log_indexes), dtype=np.int64) for r in (a, b)])
     order = np.lexsort((logs, blocks))
     del blocks, logs
     positions = order.tolist()
 
-    def typed(code: str, x: array[int], y: array[int]) -> array:
-        merged = np.concatenate([np.frombuffer(x, dtype=code), np.frombuffer(y, dtype=code)])[order]
+    def typed(code: str, x: Sequence[int], y: Sequence[int]) -> array[int]:
+        parts = [np.frombuffer(_typed_array(code, column), dtype=code) for column in (x, y)]
+        merged = np.concatenate(parts)[order]
         return array(code, merged.tobytes())
 
     def listed(x: Sequence[Any], y: Sequence[Any]) -> list[Any]:
@@ -383,7 +390,7 @@ def load_record(
     columns plus one batch of row tuples, never every row at once."""
     ensure_tables(store)
     wanted = set(groups)
-    loaded = {}
+    loaded: dict[str, EventColumns] = {}
     amounts: dict[str, int] = {}
     with gc_paused(), store.connect() as conn:
         for group, (kinds, key, with_account, with_counterparty) in _GROUPS.items():
@@ -399,7 +406,7 @@ def load_record(
                 "counterparty" if with_counterparty else "NULL",
                 "amount",
             ]
-            runs = []
+            runs: list[EventColumns] = []
             for kind in kinds:  # one run per kind, each in chain order (the table is clustered that way)
                 sql = (
                     f"SELECT {', '.join(columns)} FROM collateral_events WHERE chain_id = {{chain}} AND token = "
@@ -414,7 +421,16 @@ def load_record(
                     cursor.close()
                 runs.append(builder.columns())
             loaded[group] = _merge(runs)
-    return OnchainRecord(chain_id=chain_id, token=token.lower(), at_block=at_block, _store=store, **loaded)
+    return OnchainRecord(
+        chain_id=chain_id,
+        token=token.lower(),
+        at_block=at_block,
+        bars=loaded["bars"],
+        batches=loaded["batches"],
+        supply=loaded["supply"],
+        transfers=loaded["transfers"],
+        _store=store,
+    )
 
 
 def supply_at(store: Store, chain_id: int, token: str, block: int) -> int:

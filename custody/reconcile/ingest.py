@@ -25,6 +25,7 @@ import difflib
 import io
 import json
 import multiprocessing
+import multiprocessing.connection
 import os
 import pickle
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from custody._keccak import keccak256
 from custody._perf import gc_paused
 from custody.exceptions import BarListError
 from custody.reconcile import rules as R
@@ -43,7 +45,6 @@ from custody.reconcile.barlist import (
     BarList,
     PackedIds,
     format_milli,
-    keccak256,
     sha256_file,
 )
 
@@ -190,7 +191,9 @@ def _parse_halves(text: str, errors: _Errors, bad: bool) -> list[_Part]:
     return [p for p in (part, other) if p is not None]
 
 
-def _child(text: str, offset: int, bad: bool, writer) -> None:  # pragma: no cover - runs in the forked child
+def _child(
+    text: str, offset: int, bad: bool, writer: multiprocessing.connection.Connection
+) -> None:  # pragma: no cover - runs in the forked child
     try:
         errors = _Errors()
         rows, cells = _csv_records(text, errors)
@@ -461,7 +464,14 @@ def _bar_ids(codes: list[str | None], serials: list[str], ok: list[bool]) -> lis
     ]
 
 
-def _check_fine_weights(rows, cells, gross: list[Any], fineness: list[Any], fine: list[Any], errors: _Errors) -> None:
+def _check_fine_weights(
+    rows: list[int],
+    cells: dict[str, list[str]],
+    gross: list[Any],
+    fineness: list[Any],
+    fine: list[Any],
+    errors: _Errors,
+) -> None:
     """Exact: |fine - gross × fineness/1000| <= tolerance, in integers (fineness in tenths of per mille)."""
     if None in gross or None in fineness or None in fine:
         candidates = [i for i, t in enumerate(zip(gross, fineness, fine)) if None not in t]

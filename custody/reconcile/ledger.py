@@ -9,6 +9,7 @@ the run or not at all.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from custody.audit import record as audit
@@ -28,7 +29,7 @@ def canonical_json(payload: dict[str, Any]) -> str:
     return text
 
 
-def _walk(value: Any):
+def _walk(value: Any) -> Iterator[Any]:
     if isinstance(value, dict):
         for v in value.values():
             yield from _walk(v)

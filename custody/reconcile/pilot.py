@@ -20,7 +20,7 @@ from typing import Any
 from custody.reconcile import scenario as S
 from custody.reconcile import token as T
 from custody.reconcile.barlist import format_milli
-from custody.reconcile.service import run_reconcile
+from custody.reconcile.service import RunResult, run_reconcile
 from custody.session import Session
 from custody.signers.local import anvil_signer
 
@@ -31,7 +31,7 @@ SEEDED_KINDS = {"allocated_not_in_list": 1, "listed_not_allocated": 1, "weight_m
 Step = Callable[[str, Callable[[], dict[str, Any]]], dict[str, Any]]
 
 
-def _run_summary(run) -> dict[str, Any]:
+def _run_summary(run: RunResult) -> dict[str, Any]:
     r = run.reconciliation
     return {
         "bars_file": run.bars.source,

@@ -41,7 +41,7 @@ def history(bars: BarList, record: OnchainRecord) -> dict[str, tuple[list[int], 
     )
     listed = bars.index()
     fine = bars.fine_milli
-    live: Counter[str] = Counter()
+    live: Counter[bytes] = Counter()
     verified_deltas = []
     for blk, kind, bid, w in zip(record.bars.blocks, record.bars.kinds, record.bars.keys, record.bars.amounts):
         j = listed.get(bid)

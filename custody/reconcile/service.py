@@ -26,7 +26,7 @@ from custody.reconcile.ingest import Progress, load_bar_list
 from custody.reconcile.ledger import RECONCILIATION_RUN, canonical_json, record_event
 from custody.reconcile.report import write_html
 from custody.session import Session
-from custody.store import utcnow
+from custody.store import inserted_id, utcnow
 from custody.types import parse_address
 
 EXIT_OK = 0  # backed, no critical finding
@@ -131,7 +131,9 @@ def previous_block(session: Session, token: str, previous: BarList) -> int:
     return int(block)
 
 
-def _load(path: str | Path, progress, description: str) -> BarList:
+def _load(
+    path: str | Path, progress: Callable[[str], AbstractContextManager[Progress]] | None, description: str
+) -> BarList:
     if progress is None:
         return load_bar_list(path)
     with progress(description) as update:
@@ -212,24 +214,26 @@ def _record(session: Session, run: RunResult) -> RunResult:
     summary = run.summary()
     r = run.reconciliation
     with session.store.begin() as conn:
-        run_id = conn.execute(
-            index.reconcile_runs.insert().values(
-                chain_id=run.chain_id,
-                token=run.token.lower(),
-                at_block=run.at_block,
-                bars_sha256=run.bars.sha256,
-                bars_source=run.bars.source,
-                previous_sha256=None if run.previous is None else run.previous.sha256,
-                since_block=run.since_block,
-                supply=str(r.totals.supply),
-                verified_backing=str(r.totals.verified_backing),
-                findings=len(r.findings),
-                critical=r.critical,
-                backing_short=r.backing_short,
-                summary=canonical_json(summary),
-                created_at=utcnow(),
+        run_id = inserted_id(
+            conn.execute(
+                index.reconcile_runs.insert().values(
+                    chain_id=run.chain_id,
+                    token=run.token.lower(),
+                    at_block=run.at_block,
+                    bars_sha256=run.bars.sha256,
+                    bars_source=run.bars.source,
+                    previous_sha256=None if run.previous is None else run.previous.sha256,
+                    since_block=run.since_block,
+                    supply=str(r.totals.supply),
+                    verified_backing=str(r.totals.verified_backing),
+                    findings=len(r.findings),
+                    critical=r.critical,
+                    backing_short=r.backing_short,
+                    summary=canonical_json(summary),
+                    created_at=utcnow(),
+                )
             )
-        ).inserted_primary_key[0]
+        )
         entry = record_event(session, RECONCILIATION_RUN, {**summary, "run_id": run_id}, conn=conn)
     return RunResult(**{**run.__dict__, "run_id": run_id, "ledger_entry": entry})
 

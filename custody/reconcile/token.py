@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
@@ -27,6 +28,9 @@ from custody.store import record_deployment
 from custody.types import parse_address
 from custody.vault import proposals as P
 from custody.vault.service import create_vault, get_vault
+
+if TYPE_CHECKING:  # custody.vault.service is imported where it is used (see create_issuer_vault)
+    from custody.vault.service import VaultRecord
 
 ISSUER_ROLE = keccak(text="ISSUER_ROLE")
 CONSTRUCTOR_TYPES = ["string", "string", "address", "address"]
@@ -175,7 +179,7 @@ def create_issuer_vault(
     token_name: str,
     symbol: str,
     deployer: Signer | None = None,
-):
+) -> tuple[VaultRecord, Deployed]:
     """An issuer micro-vault whose guard allows exactly the issuer calls on its own CollateralToken.
 
     The token's constructor names the vault (issuer = its Safe, admin = its timelock) and the vault's

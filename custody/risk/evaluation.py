@@ -23,13 +23,14 @@ from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
 
 from custody._paths import POLICIES_DIR
+from custody.policy.model import Policy
 from custody.policy.template import load_policy
 from custody.risk import anomaly, forest, sanctions
 from custody.risk.engine import Prepared, decide
 from custody.risk.inputs import Movement, RiskInputs
 from custody.risk.verdict import Decision, Verdict
 from custody.safe.safe_tx import SafeTx
-from custody.types import Operation
+from custody.types import Address, Operation
 from custody.vault.decode import MULTISEND, decode_safe_call
 
 MULTISEND_CALL_ONLY = "0x9641d764fc13c8B624c04430C7356C1C7C8102e2"
@@ -66,8 +67,8 @@ def lookalike_of(address: str, rng: random.Random, *, prefix: int, suffix: int) 
 @dataclasses.dataclass
 class VaultWorld:
     name: str
-    policy: object
-    safe: str
+    policy: Policy
+    safe: Address
     owners: tuple[str, ...]
     usual_signers: tuple[str, ...]
     counterparties: list[str]
@@ -76,8 +77,8 @@ class VaultWorld:
     balance: int
 
 
-def _world(policy, rng: random.Random) -> VaultWorld:
-    safe = to_checksum_address(keccak(text=f"eval:{policy.name}")[-20:])
+def _world(policy: Policy, rng: random.Random) -> VaultWorld:
+    safe = Address(to_checksum_address(keccak(text=f"eval:{policy.name}")[-20:]))
     owners = tuple(policy.owner_addresses)
     allowlisted = [item.address for asset in policy.assets for item in asset.allowlist]
     book = [_address(rng) for _ in range(12)]
@@ -108,7 +109,8 @@ def _benign(world: VaultWorld, rng: random.Random, after: dt.datetime) -> Moveme
 
 
 def history_of(world: VaultWorld, rng: random.Random, count: int) -> list[Movement]:
-    found, moment = [], START
+    found: list[Movement] = []
+    moment = START
     for _ in range(count):
         movement = _benign(world, rng, moment)
         found.append(movement)
@@ -128,7 +130,7 @@ def _inputs(
     signer: str,
 ) -> RiskInputs:
     safe_tx = SafeTx(
-        safe=world.safe, chain_id=31337, to=to, value=value, data=data, operation=operation, nonce=len(history)
+        safe=world.safe, chain_id=31337, to=Address(to), value=value, data=data, operation=operation, nonce=len(history)
     )
     decoded = decode_safe_call(None, to, value, data, operation, safe=world.safe)
     return RiskInputs(
@@ -150,7 +152,12 @@ def _inputs(
     )
 
 
-def _decide(inputs: RiskInputs, listed, model, trees=None) -> Decision:
+def _decide(
+    inputs: RiskInputs,
+    listed: sanctions.SanctionsList,
+    model: anomaly.BaselineModel,
+    trees: forest.ForestModel | None = None,
+) -> Decision:
     return decide(
         inputs.stage,
         "0x" + inputs.safe_tx.safe_tx_hash.hex(),
@@ -159,7 +166,9 @@ def _decide(inputs: RiskInputs, listed, model, trees=None) -> Decision:
     )
 
 
-def _red_team(kind: str, world: VaultWorld, history: list[Movement], rng: random.Random, listed) -> RiskInputs:
+def _red_team(
+    kind: str, world: VaultWorld, history: list[Movement], rng: random.Random, listed: sanctions.SanctionsList
+) -> RiskInputs:
     last = history[-1]
     normal = _benign(world, rng, last.time)
     signer = normal.signers[0]

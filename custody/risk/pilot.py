@@ -6,6 +6,7 @@ more signer. Runs last: it moves the chain clock to a Saturday night."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,13 @@ def _denied(session: Session, vault: str, to: str) -> dict[str, Any]:
     raise ChainError(f"pilot: the transfer to {to} was not denied by the risk engine")
 
 
-def risk_section(step, session: Session, folder: Path, *, oob_passphrase: str) -> dict[str, Any]:
+def risk_section(
+    step: Callable[[str, Callable[[], dict[str, Any]]], dict[str, Any]],
+    session: Session,
+    folder: Path,
+    *,
+    oob_passphrase: str,
+) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     template = folder / "risk-desk.yaml"
     template.write_text(TEMPLATE)
