@@ -8,15 +8,18 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
+from custody.cli._lazy import LazyGroup
 from custody.exceptions import CustodyError
-from custody.session import Session
-from custody.workspace import Workspace
+
+if TYPE_CHECKING:
+    from custody.session import Session
+    from custody.workspace import Workspace
 
 log = logging.getLogger("custody")
 
@@ -42,12 +45,18 @@ class AppContext:
     @property
     def workspace(self) -> Workspace:
         if self._workspace is None:
+            # imported here, not at the top: the workspace pulls in web3 and SQLAlchemy, which `custody --help`
+            # and the commands that never open a workspace must not pay for (benchmarks/bench_startup.py)
+            from custody.workspace import Workspace
+
             self._workspace = Workspace(self.home)
         return self._workspace
 
     def session(self) -> Session:
         """Connect once per invocation (auto-starting the workspace chain when needed)."""
         if self._session is None:
+            from custody.session import Session  # web3: see `workspace`
+
             chain, started = self.workspace.connect(self.rpc)
             if started:
                 self.note(f"started local chain at {chain.url} (stop it with `custody chain down`)")
@@ -137,9 +146,9 @@ def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
-class CustodyGroup(click.Group):
-    """Turns :class:`CustodyError` into one sentence on stderr (or a JSON error) and its exit code (1 unless
-    the error class says otherwise)."""
+class CustodyGroup(LazyGroup):
+    """The root group: loads its commands lazily (:class:`LazyGroup`) and turns :class:`CustodyError` into one
+    sentence on stderr (or a JSON error) and its exit code (1 unless the error class says otherwise)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -1,15 +1,14 @@
-"""custody vault fund (local chains)"""
+"""custody vault fund (local chains); listed lazily by custody.cli.vault_cmd"""
 
 from __future__ import annotations
 
 import click
 
 from custody.cli._app import AppContext, json_option, pass_app
-from custody.cli.vault_cmd import vault
 from custody.vault.funding import fund_vault
 
 
-@vault.command("fund")
+@click.command("fund")
 @click.argument("vault_ref", metavar="VAULT")
 @click.option("--amount", required=True, help="Human amount, e.g. 10 or 0.5 (digits and one optional '.').")
 @click.option("--token", metavar="ADDRESS", help="ERC-20 token to send [native ETH].")

@@ -1,4 +1,5 @@
-"""custody tx export | sign-offline | import-signature — air-gapped signing through exchange files."""
+"""custody tx export | sign-offline | import-signature — air-gapped signing through exchange files (listed
+lazily by custody.cli.tx_cmd)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import click
 
 from custody.cli._app import AppContext, json_option, pass_app
-from custody.cli.tx_cmd import SIGNER_HELP, acknowledge_option, blind_option, render_inner, render_verdict, tx
+from custody.cli.tx_cmd import SIGNER_HELP, acknowledge_option, blind_option, render_inner, render_verdict
 from custody.exceptions import ExchangeFileError, NotAnOwner, SignatureError
 from custody.safe.signatures import verify_owner_signature
 from custody.signers.registry import SignerContext, open_signer
@@ -31,7 +32,7 @@ def _write(app: AppContext, doc: dict[str, Any], out: str | None) -> None:
         click.echo(text, nl=False)
 
 
-@tx.command("export")
+@click.command("export")
 @click.argument("ref", metavar="ID")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the file here instead of stdout.")
 @json_option
@@ -44,7 +45,7 @@ def export_cmd(app: AppContext, ref: str, out: str | None) -> None:
     _write(app, offline.export_document(proposal.safe_tx, description), out)
 
 
-@tx.command("sign-offline")
+@click.command("sign-offline")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--signer", "signer_uri", required=True, metavar="URI", help=SIGNER_HELP)
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the signature file here instead of stdout.")
@@ -92,7 +93,7 @@ def sign_offline(
     _write(app, offline.signature_document(safe_tx, checked.signer, checked.signature), out)
 
 
-@tx.command("import-signature")
+@click.command("import-signature")
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @json_option
 @pass_app

@@ -6,7 +6,7 @@ import click
 from rich.console import Console
 
 from custody.cli._app import AppContext, json_option, pass_app, table
-from custody.cli.tx_cmd import render_proposal, tx
+from custody.cli.tx_cmd import render_proposal
 from custody.exceptions import InputError
 from custody.signers.registry import SignerContext, open_signer
 from custody.vault import oob
@@ -60,7 +60,7 @@ def list_cmd(app: AppContext) -> None:
     app.emit(names, render)
 
 
-@tx.command()
+@click.command()
 @click.argument("ref", metavar="ID")
 @click.option("--confirmer", required=True, metavar="NAME", help="Who will confirm (an enrolled confirmer).")
 @click.option("--issued-by", default="", metavar="NAME", help="Who issues the challenge, for the record.")
@@ -87,7 +87,7 @@ def challenge(app: AppContext, ref: str, confirmer: str, issued_by: str) -> None
     )
 
 
-@tx.command()
+@click.command()
 @click.argument("ref", metavar="ID")
 @click.option("--confirmer", required=True, metavar="NAME", help="The confirming person (not the proposer).")
 @click.option("--totp", metavar="CODE", help="The confirmer's current authenticator code.")

@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 
 from custody.cli._app import AppContext, json_option, pass_app, table
+from custody.cli._lazy import LazyCommand, LazyGroup
 from custody.exceptions import AlreadyExecuted
 from custody.risk.verdict import Decision
 from custody.vault import proposals as P
@@ -18,7 +19,36 @@ from custody.vault.identities import PROPOSER_HELP, resolve_proposer
 from custody.vault.service import get_vault
 
 
-@click.group()
+@click.group(
+    cls=LazyGroup,
+    lazy_commands={  # out-of-band confirmation and air-gapped signing live in their own modules
+        "challenge": LazyCommand(
+            "custody.cli.oob_cmd",
+            "challenge",
+            "Print a one-time code bound to proposal ID's safeTxHash, to read to NAME over a second channel.",
+        ),
+        "confirm": LazyCommand(
+            "custody.cli.oob_cmd",
+            "confirm",
+            "Record an out-of-band confirmation of proposal ID by NAME (TOTP or a challenge code).",
+        ),
+        "export": LazyCommand(
+            "custody.cli.offline_cmd",
+            "export_cmd",
+            "Write proposal ID as a Safe-Transaction-Service-style JSON file for an air-gapped signer.",
+        ),
+        "sign-offline": LazyCommand(
+            "custody.cli.offline_cmd",
+            "sign_offline",
+            "Sign an exported transaction without any RPC: every hash is recomputed from the file's fields first.",
+        ),
+        "import-signature": LazyCommand(
+            "custody.cli.offline_cmd",
+            "import_signature",
+            "Add an owner signature from a signature file (hashes and signer checked against the chain).",
+        ),
+    },
+)
 def tx() -> None:
     """Transfer proposals: propose, review, sign (one owner per call), execute."""
 

@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 
 from custody.cli._app import AppContext, json_option, pass_app, table
+from custody.cli._lazy import LazyCommand, LazyGroup
 from custody.types import format_amount
 from custody.vault import service
-from custody.vault.proposals import Proposal
-from custody.vault.timelock_ops import TimelockOp
+
+if TYPE_CHECKING:  # annotations only: `vault list|show|create` need neither proposals nor the risk engine behind them
+    from custody.vault.proposals import Proposal
+    from custody.vault.timelock_ops import TimelockOp
 
 
-@click.group()
+@click.group(
+    cls=LazyGroup,
+    lazy_commands={  # defined next to the code they share (tests/test_cli_lazy.py checks the short help)
+        "fund": LazyCommand(
+            "custody.cli.fund_cmd",
+            "fund_cmd",
+            "Send ETH or an ERC-20 to VAULT's Safe from a funded account (local Anvil chains only).",
+        ),
+        "forget": LazyCommand(
+            "custody.cli.workspace_cmd",
+            "forget_cmd",
+            "Drop the record of vault NAME (and its proposals) from this workspace; the chain is not touched or needed.",
+        ),
+    },
+)
 def vault() -> None:
     """Micro-vaults: Safe + timelock created from a policy template."""
 

@@ -1,4 +1,4 @@
-"""custody workspace status|repair and custody vault forget"""
+"""custody workspace status|repair and custody vault forget (listed lazily by custody.cli.vault_cmd)"""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import click
 from rich.console import Console
 
 from custody.cli._app import AppContext, json_option, pass_app, table
-from custody.cli.vault_cmd import vault
 from custody.exceptions import ChainError, ForeignChain
 from custody.workspace_repair import forget_vault, repair, status
 
@@ -67,7 +66,7 @@ def repair_cmd(app: AppContext, reason: str) -> None:
     )
 
 
-@vault.command("forget")
+@click.command("forget")
 @click.argument("name")
 @click.option("--reason", required=True, help="Why the record is dropped (recorded in the audit ledger).")
 @click.option("--chain-id", type=int, help="The vault's chain id, when the name exists on several chains.")
