@@ -98,8 +98,7 @@ def is_secret_field(key: str, parent_path: str = "") -> bool:
 def redact(value: Any, key: str = "", *, path: str = "", hashes: dict[str, str] | None = None) -> Any:
     """A copy of ``value`` with secret fields masked and personal data patterns removed from text. Each changed
     value's hash is put in ``hashes`` under its path (``payload.description``), if given."""
-    parent_path = path[: -len(key) - 1] if key and path.endswith(f".{key}") else ""
-    if key and is_secret_field(key, parent_path):
+    if key and is_secret_field(key, path.rpartition(".")[0]):
         return _masked(value, REDACTED, path, hashes)
     if isinstance(value, dict):
         return {k: redact(v, k, path=f"{path}.{k}" if path else k, hashes=hashes) for k, v in value.items()}

@@ -109,6 +109,21 @@ class _PolicyReader(Reader):
         label = self.text(keys["label"], f"{field}.label") if "label" in keys else ""
         return Labelled(address, label or "") if address else None
 
+    def labelled_list(self, node: yaml.Node | None, field: str, noun: str) -> list[Labelled]:
+        """A sequence of labelled addresses, each address once (a repeat is refused naming the ``noun``)."""
+        entries: list[Labelled] = []
+        seen: set[str] = set()
+        for i, item in enumerate(self.sequence(node, field)):
+            entry = self.labelled(item, f"{field}[{i}]")
+            if entry is None:
+                continue
+            if entry.address in seen:
+                self.error(item, f"{field}[{i}]", f"{noun} {entry.address} is listed twice")
+                continue
+            seen.add(entry.address)
+            entries.append(entry)
+        return entries
+
     def duration(self, node: yaml.Node | None, field: str) -> int | None:
         raw = self.text(node, field)
         if raw is None:
@@ -257,16 +272,8 @@ def _parse_owners(r: _PolicyReader, node: yaml.Node, risk: str | None) -> _Owner
     threshold = None
     owners_controls: tuple[str, ...] = ()
     o = r.mapping(node, "owners", allowed={"threshold", "signers", "controls"}, required={"threshold", "signers"})
-    seen: set[str] = set()
-    for i, signer_node in enumerate(r.sequence(o["signers"], "owners.signers") if "signers" in o else []):
-        entry = r.labelled(signer_node, f"owners.signers[{i}]")
-        if entry is None:
-            continue
-        if entry.address in seen:
-            r.error(signer_node, f"owners.signers[{i}]", f"owner {entry.address} is listed twice")
-            continue
-        seen.add(entry.address)
-        owners.append(entry)
+    if "signers" in o:
+        owners = r.labelled_list(o["signers"], "owners.signers", "owner")
     if "signers" in o and not owners and not any(p.field.startswith("owners.signers") for p in r.problems):
         r.error(o["signers"], "owners.signers", "needs at least one owner")
     if "threshold" in o:
@@ -407,17 +414,7 @@ def _parse_asset(
         r.error(a["per_tx_limit"], f"{f}.per_tx_limit", "per-transaction limit is greater than the daily limit")
     if daily is not None and daily > MAX_LIMIT:
         r.error(a["daily_limit"], f"{f}.daily_limit", "daily limit does not fit the guard's 96-bit amounts")
-    allow: list[Labelled] = []
-    allow_seen: set[str] = set()
-    for j, entry_node in enumerate(r.sequence(a["allowlist"], f"{f}.allowlist") if "allowlist" in a else []):
-        entry = r.labelled(entry_node, f"{f}.allowlist[{j}]")
-        if entry is None:
-            continue
-        if entry.address in allow_seen:
-            r.error(entry_node, f"{f}.allowlist[{j}]", f"destination {entry.address} is listed twice")
-            continue
-        allow_seen.add(entry.address)
-        allow.append(entry)
+    allow = r.labelled_list(a["allowlist"], f"{f}.allowlist", "destination") if "allowlist" in a else []
     if risk and RISK_FLOORS[risk].allowlist_required and not allow:
         r.error(asset_node, f"{f}.allowlist", f"a {risk} vault must allowlist its destinations")
     oob = None
