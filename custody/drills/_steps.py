@@ -87,8 +87,8 @@ class StepParser:
     def _value(self, node: yaml.Node, where: str, param: Param) -> Value | None:
         if param.kind == "vaults" or (param.kind == "address" and isinstance(node, yaml.SequenceNode)):
             items = self.r.string_list(node, where)
-            for i, (item, text) in enumerate(zip(node.value, items)):
-                self._check(item, f"{where}[{i}]", text, "vault" if param.kind == "vaults" else param.kind)
+            for i, (item, item_text) in enumerate(zip(node.value, items)):
+                self._check(item, f"{where}[{i}]", item_text, "vault" if param.kind == "vaults" else param.kind)
             return items
         text = self.r.text(node, where)
         if text is None:
@@ -193,11 +193,13 @@ class StepParser:
         state = self.state(m["state"], f"{where}.state") if "state" in m else None
         duplicates = None
         if "broadcasts" in m:
-            b = r.mapping(
+            broadcasts = r.mapping(
                 m["broadcasts"], f"{where}.broadcasts", allowed=("duplicate_nonces",), required=("duplicate_nonces",)
             )
-            if "duplicate_nonces" in b:
-                duplicates = r.integer(b["duplicate_nonces"], f"{where}.broadcasts.duplicate_nonces", minimum=0)
+            if "duplicate_nonces" in broadcasts:
+                duplicates = r.integer(
+                    broadcasts["duplicate_nonces"], f"{where}.broadcasts.duplicate_nonces", minimum=0
+                )
         max_seconds = None
         if "max_seconds" in m:
             text = r.text(m["max_seconds"], f"{where}.max_seconds") or ""

@@ -11,7 +11,7 @@ from typing import Any
 from custody.drills.actions_ops import vault_state
 from custody.drills.context import DrillContext
 from custody.drills.model import BalanceCheck, Expectation, StateCheck, substitute
-from custody.exceptions import CustodyError
+from custody.exceptions import CustodyError, DrillError
 from custody.types import format_amount, parse_amount
 
 _CUSTOM_ERROR = re.compile(r"\b([A-Z][A-Za-z0-9]+)\(")
@@ -153,14 +153,20 @@ def _balance(ctx: DrillContext, check: BalanceCheck, before: int | None, params:
     asset = ctx.asset(str(substitute(check.asset, params)))
     now = ctx.balance(ctx.address(of), asset)
     where = f"balance of {of} ({asset.symbol})"
-    amount = None
     if check.amount is not None:
         amount = parse_amount(
             str(substitute(check.amount, params)), asset.decimals, symbol=asset.symbol, allow_zero=True
         )
+    elif check.op == "unchanged":
+        amount = 0  # `unchanged` carries no amount: the wanted change is zero
+    else:  # the playbook parser gives every other check an amount
+        raise DrillError(f"{where}: {check.op} names no amount (line {check.line})")
 
     def show(units: int) -> str:
         return format_amount(units, asset.decimals)
+
+    def sign(change: int) -> str:
+        return ("+" if change >= 0 else "-") + show(abs(change))
 
     if check.op == "equals" and now != amount:
         return Diff(where, f"= {check.amount}", show(now))
@@ -173,7 +179,6 @@ def _balance(ctx: DrillContext, check: BalanceCheck, before: int | None, params:
         delta = now - before
         wanted = 0 if check.op == "unchanged" else (amount if check.op == "increased_by" else -amount)
         if delta != wanted:
-            sign = lambda d: ("+" if d >= 0 else "-") + show(abs(d))  # noqa: E731
             return Diff(where, f"change {sign(wanted)}", f"change {sign(delta)} (now {show(now)})")
     return None
 

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from custody.exceptions import PlaybookError
 
@@ -87,11 +87,19 @@ class VaultSetup:
     line: int
 
 
+class RpcOverrides(TypedDict, total=False):
+    """A playbook's ``setup.rpc``: the :class:`~custody.chain.rpc.RpcPolicy` fields a drill may change."""
+
+    timeout: float  # seconds
+    retries: int
+    receipt_timeout: float  # seconds
+
+
 @dataclass(frozen=True)
 class Setup:
     vaults: tuple[VaultSetup, ...] = ()
     clock: tuple[int, int] | None = None  # (weekday 0 = Monday, hour UTC)
-    rpc: Mapping[str, float] = field(default_factory=dict)  # timeout / retries / receipt_timeout
+    rpc: RpcOverrides = field(default_factory=RpcOverrides)
 
     @property
     def subject(self) -> VaultSetup | None:

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from eth_utils import to_checksum_address
+
 from custody import _paths
 from custody.drills import DrillOptions, load_playbook, run_drill
 from custody.exceptions import DrillFailed
@@ -42,9 +44,10 @@ def drill_section(
     status = X.status(session, vault.id)
     custodian = status.custodians[0]
     chain = session.chain
+    safe = to_checksum_address(vault.safe)  # already checksummed; typed as web3 expects
 
     def run() -> dict[str, Any]:
-        before = (chain.w3.eth.block_number, chain.w3.eth.get_balance(vault.safe))
+        before = (chain.w3.eth.block_number, chain.w3.eth.get_balance(safe))
         options = DrillOptions(
             vault=vault_name,
             out=folder,
@@ -53,7 +56,7 @@ def drill_section(
         )
         report = run_drill(session.workspace, playbook, options, chain=chain)
         data = report.data
-        after = (chain.w3.eth.block_number, chain.w3.eth.get_balance(vault.safe))
+        after = (chain.w3.eth.block_number, chain.w3.eth.get_balance(safe))
         # restored: the vault holds what it held and the drill started from the pilot's head (blocks mined
         # after the revert are the drill badge's attestation, not the rehearsal)
         restored = (
@@ -68,7 +71,7 @@ def drill_section(
                 f"{restored}); report {report.html_path}",
                 report=str(report.json_path),
             )
-        swept = next(
+        swept: dict[str, str] = next(  # asset symbol -> amount swept (finalize_exit's observation)
             (
                 s["observed"]["data"]["swept"]
                 for s in reversed(data["steps"])

@@ -35,7 +35,7 @@ import yaml
 
 from custody.drills._steps import StepParser, decimal_text
 from custody.drills.catalogue import registry
-from custody.drills.model import Playbook, Setup, Value, VaultSetup
+from custody.drills.model import Playbook, RpcOverrides, Setup, Value, VaultSetup
 from custody.exceptions import PlaybookError
 from custody.policy._yaml import Problem, Reader
 from custody.policy.model import DAYS
@@ -161,7 +161,7 @@ def _setup(r: Reader, path: Path, node: yaml.Node | None) -> Setup:
             r.error(c["hour"], "setup.clock.hour", f"must be 0-23, got {hour}")
         elif day and hour is not None:
             clock = (DAYS.index(day), hour)
-    rpc: dict[str, float] = {}
+    rpc: RpcOverrides = {}
     if "rpc" in m:
         fields = r.mapping(m["rpc"], "setup.rpc", allowed=("timeout", "retries", "receipt_timeout"))
         for key, value in fields.items():
@@ -169,7 +169,7 @@ def _setup(r: Reader, path: Path, node: yaml.Node | None) -> Setup:
             if key == "retries":
                 number = r.integer(value, where, minimum=0)
                 if number is not None:
-                    rpc[key] = number
+                    rpc["retries"] = number
                 continue
             raw = r.text(value, where)
             try:
@@ -179,7 +179,10 @@ def _setup(r: Reader, path: Path, node: yaml.Node | None) -> Setup:
                 continue
             if seconds <= 0:
                 r.error(value, where, "must be at least 1s")
-            rpc[key] = seconds
+            if key == "timeout":
+                rpc["timeout"] = seconds
+            else:
+                rpc["receipt_timeout"] = seconds
     vaults: list[VaultSetup] = []
     for i, item in enumerate(r.sequence(m["vaults"], "setup.vaults") if "vaults" in m else []):
         where = f"setup.vaults[{i}]"
