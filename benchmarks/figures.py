@@ -136,6 +136,47 @@ def barlist_memory() -> str:
     )
 
 
+def startup() -> str:
+    data = _snapshot("startup")
+    after, before, targets, floors = (
+        data["after"],
+        data.get("before"),
+        data["targets_seconds"],
+        data["floors_wall_seconds"],
+    )
+    rows = [
+        ("`import custody`", "import_custody"),
+        ("`custody --help`", "custody_help"),
+        ("`custody vault list` (running local chain, one vault)", "vault_list"),
+    ]
+
+    def target(key: str) -> str:
+        if key not in targets:
+            return "—"
+        met = "met" if after[key]["wall_seconds"] <= targets[key] else "**not met** in this run"
+        return f"≤ {targets[key]} s: {met}"
+
+    def heavy(key: str) -> str:
+        return ", ".join(after[key]["heavy_imported"]) or "none"
+
+    head = f"| command | before ({data['before_rev']}) | after | target | heavy libraries imported (after) |"
+    lines = [head, "|---|---|---|---|---|"]
+    lines += [
+        f"| {label} | {before[key]['wall_seconds'] if before else '—'} s | {after[key]['wall_seconds']} s "
+        f"| {target(key)} | {heavy(key)} |"
+        for label, key in rows
+    ]
+    load = ", ".join(str(x) for x in data["load_average"])
+    lines += [
+        "",
+        f"Median of {data['runs']} fresh interpreters each. Floors in the same run: `python -c pass` "
+        f"{floors['python_pass']} s, `import web3` {floors['import_web3']} s, `import custody.vault.service` (what "
+        f"`vault list` calls) {floors['import_vault_service']} s. Load average at the start and the end: {load} "
+        "(2 cores shared with other work).",
+    ]
+    return "\n".join(lines)
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "guard-overhead": guard_overhead,
     "exit-gas": exit_gas,
@@ -143,6 +184,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "reconcile": reconcile,
     "audit": audit,
     "barlist-memory": barlist_memory,
+    "startup": startup,
 }
 
 #: where each block lives, relative to the repository root
@@ -153,6 +195,7 @@ DOCUMENTS: dict[str, str] = {
     "reconcile": "docs/reconciliation.md",
     "audit": "docs/audit-ledger.md",
     "barlist-memory": "docs/reconciliation.md",
+    "startup": "docs/benchmarks.md",
 }
 
 #: every document searched for stray blocks (a block copied into another page is an error)

@@ -144,10 +144,11 @@ def test_every_command_defined_under_custody_cli_is_reachable_from_custody() -> 
 
 def test_vault_list_reads_the_chain_without_the_risk_engine_or_numpy(run_cli, cli_env) -> None:
     """The read path loads what it reads with: web3 and the vault service, not proposals, the risk engine
-    (numpy) or signer backends."""
+    (numpy), signer backends, or py-evm (``eth``, imported by ``safe_eth.eth``: the Safe's ABI is read from
+    safe-eth-py's files without importing that package, a second of start-up)."""
     created = run_cli("vault", "create", str(REPO / "policies" / "hot.yaml"), "--json")
     assert created.exit_code == 0, created.output
-    read_path_avoids = ("numpy", "sklearn", "custody.risk", "custody.vault.proposals", "pkcs11")
+    read_path_avoids = ("numpy", "sklearn", "custody.risk", "custody.vault.proposals", "pkcs11", "eth", "safe_eth.eth")
     out, report = probe("vault", "list", "--json", modules=("web3", *read_path_avoids), env=cli_env)
     assert report["code"] == 0
     assert [v["name"] for v in json.loads(out)] == ["hot-ops"]

@@ -135,11 +135,15 @@ def test_import_custody_loads_no_web3_and_names_load_on_first_use() -> None:
 
 def test_startup_snapshot_records_both_trees_and_the_floors() -> None:
     """benchmarks/snapshots/startup.json (benchmarks/bench_startup.py --before REV --write) agrees with what
-    the probe above checks live: the package imports no web3; the CLI (custody.cli) still does."""
+    the probes check live (here and in tests/test_cli_lazy.py): neither the package nor `custody --help`
+    imports web3; `vault list` does (it reads the chain)."""
     snapshot = json.loads((REPO / "benchmarks" / "snapshots" / "startup.json").read_text(encoding="utf-8"))
-    assert set(snapshot["floors_wall_seconds"]) == {"python_pass", "import_web3"} and snapshot["before_rev"]
+    floors = {"python_pass", "import_web3", "import_vault_service"}
+    assert set(snapshot["floors_wall_seconds"]) == floors and snapshot["before_rev"]
     for tree in ("before", "after"):
-        assert set(snapshot[tree]) == {"import_custody", "custody_help"}
+        assert set(snapshot[tree]) == {"import_custody", "custody_help", "vault_list"}
         assert all(v["wall_seconds"] > 0 for v in snapshot[tree].values())
     assert snapshot["after"]["import_custody"]["imports_web3"] is False
-    assert snapshot["after"]["custody_help"]["imports_web3"] is True  # issue 13 part 6 (lazy CLI) is not done
+    assert snapshot["after"]["custody_help"]["imports_web3"] is False
+    assert snapshot["after"]["custody_help"]["heavy_imported"] == ["rich"]
+    assert snapshot["after"]["vault_list"]["imports_web3"] is True

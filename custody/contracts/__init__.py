@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from custody import _paths
@@ -41,6 +43,16 @@ VENDORED_ARTIFACTS = {
 }
 
 
+def _safe_eth_abis() -> Path:
+    """safe-eth-py's bundled artifact folder, found without importing ``safe_eth.eth``: that package imports
+    py-evm, about a second of start-up that no command reading a Safe's ABI needs
+    (benchmarks/snapshots/startup.json)."""
+    spec = importlib.util.find_spec("safe_eth")
+    if spec is None or not spec.submodule_search_locations:
+        raise BuildError("safe-eth-py is not installed: it provides the Safe v1.4.1 artifacts")
+    return Path(next(iter(spec.submodule_search_locations))) / "eth" / "contracts" / "abis"
+
+
 @functools.cache
 def load_artifact(name: str) -> Artifact:
     """Load a contract artifact by name: ours, the bundled Safe v1.4.1 contracts, or vendored ones."""
@@ -48,8 +60,7 @@ def load_artifact(name: str) -> Artifact:
         data = json.loads(resources.files("custody.contracts").joinpath("vendor", VENDORED_ARTIFACTS[name]).read_text())
         source = "vendored"
     elif name in SAFE_ARTIFACTS:
-        resource = resources.files("safe_eth.eth.contracts.abis").joinpath(f"{SAFE_ARTIFACTS[name]}.json")
-        data = json.loads(resource.read_text())
+        data = json.loads(_safe_eth_abis().joinpath(f"{SAFE_ARTIFACTS[name]}.json").read_text())
         source = "safe-eth-py"
     else:
         path = _paths.ARTIFACTS_DIR / f"{name}.json"
