@@ -16,7 +16,7 @@ from custody.policy.preflight import Verdict
 from custody.types import ZERO_ADDRESS, Operation
 from custody.vault import service
 from tests.conftest import FIXTURES
-from tests.guard_harness import erc20, module_call, monday_of_next_week, multisend, schedule
+from tests.guard_harness import erc20, module_call, monday_of_next_week, multisend, predict, schedule, submit
 from tests.test_guard_rules import BROKER, ETH, MAKER, MULTISEND_CALL_ONLY, STRANGER, USD, check
 
 # a contract_calls target: ping(uint256) only
@@ -324,3 +324,46 @@ def test_module_call_arguments_decode_as_eth_abi_encodes_them_and_are_refused_wh
     ):
         with pytest.raises(DecodingError, match=cause):
             decode_module_call(broken)
+
+
+def _batch(offset: int, length: int, packed: bytes) -> bytes:
+    """multiSend(bytes) calldata with its offset and length words set by hand (the packed calls padded)."""
+    padded = packed + b"\x00" * (-len(packed) % 32)
+    return sel("multiSend(bytes)") + offset.to_bytes(32, "big") + length.to_bytes(32, "big") + padded
+
+
+ONE_WEI_TO_BROKER = bytes([0]) + bytes.fromhex(BROKER[2:]) + (1).to_bytes(32, "big") + (0).to_bytes(32, "big")
+PANIC_OVERFLOW = "raw:0x4e487b71" + (0x11).to_bytes(32, "big").hex()
+MALFORMED_BATCHES = {  # name: (calldata, what the chain answers, what the pre-flight names)
+    "offset_outside_the_calldata": (_batch(0x1000, 0, b""), "raw:0x", "the batch's length word"),
+    "offset_overflowing": (_batch(2**256 - 1, 0, b""), PANIC_OVERFLOW, "the batch's length word"),
+    "length_past_the_end": (_batch(0x20, 200, ONE_WEI_TO_BROKER), "raw:0x", "a batch of 200 bytes"),
+    "call_header_cut_short": (_batch(0x20, 50, ONE_WEI_TO_BROKER[:50]), "raw:0x", "the value of the call at 0"),
+    "call_data_past_the_batch": (
+        _batch(0x20, 90, ONE_WEI_TO_BROKER[:53] + (10).to_bytes(32, "big") + b"\x01" * 5),
+        "raw:0x",
+        "the 10 bytes of the call at 0",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED_BATCHES))
+def test_a_batch_whose_words_point_outside_the_calldata_is_refused_as_the_guard_refuses_it(
+    session, vault, monday, name
+):
+    """Solidity's calldata slices revert where Python's slices quietly come out short: a batch whose offset,
+    length or call sizes run past the calldata would otherwise read as empty (or as fewer calls) and be
+    predicted allowed. The chain refuses each without a custom error; the pre-flight names the word."""
+    data, on_chain, named = MALFORMED_BATCHES[name]
+    t = monday + 10 * 3600 + sorted(MALFORMED_BATCHES).index(name)
+    verdict = predict(session, vault, to=MULTISEND_CALL_ONLY, data=data, operation=Operation.DELEGATECALL, timestamp=t)
+    outcome = submit(session, vault, to=MULTISEND_CALL_ONLY, data=data, operation=Operation.DELEGATECALL, timestamp=t)
+    assert (outcome.allowed, outcome.error) == (False, on_chain), outcome
+    assert (verdict.allowed, verdict.error, verdict.rule) == (False, None, "operation.call_only"), verdict
+    assert verdict.message.startswith(f"malformed multiSend batch: {named} lies outside"), verdict.message
+
+
+def test_the_well_formed_twin_of_the_malformed_batches_is_allowed(session, vault, monday):
+    """The control for the malformed batches above: the same call, with its words right, passes both."""
+    check(session, vault, monday + 11 * 3600, "ok", to=MULTISEND_CALL_ONLY, data=_batch(0x20, 85, ONE_WEI_TO_BROKER),
+          operation=Operation.DELEGATECALL)  # fmt: skip

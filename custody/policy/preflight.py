@@ -214,7 +214,7 @@ class GuardModel:
         return Verdict(True), states
 
     # -- checks, in the guard's order -----------------------------------------------------------
-    def _reject(self, error: str, args: tuple[Any, ...], rule: str, message: str) -> NoReturn:
+    def _reject(self, error: str | None, args: tuple[Any, ...], rule: str, message: str) -> NoReturn:
         raise _Reject(Verdict(False, error, tuple(args), rule, message))
 
     def _asset(self, token: str) -> int | None:
@@ -302,11 +302,11 @@ class GuardModel:
                 "malformed multiSend call",
             )
         offset = int.from_bytes(data[4:36], "big")
-        length = int.from_bytes(data[4 + offset : 36 + offset], "big")
-        txs = data[36 + offset : 36 + offset + length]
+        length = int.from_bytes(self._batch_slice(data, 4 + offset, 36 + offset, "the batch's length word"), "big")
+        txs = self._batch_slice(data, 36 + offset, 36 + offset + length, f"a batch of {length} bytes")
         pos = 0
         while pos < len(txs):
-            target = to_checksum_address(txs[pos + 1 : pos + 21])
+            target = to_checksum_address(self._batch_slice(txs, pos + 1, pos + 21, f"the target of the call at {pos}"))
             if txs[pos] != 0:
                 self._reject(
                     "CustodyGuardDelegateCallForbidden",
@@ -314,10 +314,24 @@ class GuardModel:
                     "operation.call_only",
                     f"a batch may not DELEGATECALL {target}",
                 )
-            value = int.from_bytes(txs[pos + 21 : pos + 53], "big")
-            size = int.from_bytes(txs[pos + 53 : pos + 85], "big")
-            self._call(target, value, txs[pos + 85 : pos + 85 + size], timestamp, states)
+            value = int.from_bytes(self._batch_slice(txs, pos + 21, pos + 53, f"the value of the call at {pos}"), "big")
+            size = int.from_bytes(self._batch_slice(txs, pos + 53, pos + 85, f"the size of the call at {pos}"), "big")
+            call = self._batch_slice(txs, pos + 85, pos + 85 + size, f"the {size} bytes of the call at {pos}")
+            self._call(target, value, call, timestamp, states)
             pos += 85 + size
+
+    def _batch_slice(self, data: bytes, start: int, end: int, what: str) -> bytes:
+        """``data[start:end]`` as the guard's calldata slice reads it: where the slice leaves ``data`` (or its
+        bounds overflow), the guard reverts, without a custom error; a Python slice would quietly come out
+        short, and a batch could read as empty."""
+        if end > len(data):
+            self._reject(
+                None,
+                (),
+                "operation.call_only",
+                f"malformed multiSend batch: {what} lies outside the {len(data)} bytes there are; the guard reverts",
+            )
+        return data[start:end]
 
     def _message(self, domain_separator: bytes, timestamp: int) -> None:
         if domain_separator not in self.message_domain_separators:
