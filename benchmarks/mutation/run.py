@@ -72,6 +72,7 @@ TARGETS = (  # cheapest first
         "tests/test_boundary_properties.py::test_rolling_window_at_its_edges_matches_an_independent_oracle",
         "tests/test_boundary_properties.py::test_window_edge_one_hour_short_would_be_a_breach",
         "tests/test_boundary_properties.py::test_after_an_idle_gap_of_25_hours_the_whole_limit_is_free_again")),
+    Target("module-call decoding", "custody.policy.calldata", ("tests/test_preflight_classification.py",)),
 )  # fmt: skip
 
 
