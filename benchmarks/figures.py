@@ -159,7 +159,7 @@ def startup() -> str:
     def heavy(key: str) -> str:
         return ", ".join(after[key]["heavy_imported"]) or "none"
 
-    head = f"| command | before ({data['before_rev']}) | after | target | heavy libraries imported (after) |"
+    head = f"| start-up of | before ({data['before_rev']}) | after | target | heavy libraries imported (after) |"
     lines = [head, "|---|---|---|---|---|"]
     lines += [
         f"| {label} | {before[key]['wall_seconds'] if before else '—'} s | {after[key]['wall_seconds']} s "
