@@ -315,8 +315,11 @@ def test_a_scheduled_module_call_of_only_its_four_head_words_is_decoded_as_the_g
 def test_module_call_arguments_decode_as_eth_abi_encodes_them_and_are_refused_where_abi_decode_reverts():
     body = encode(["address", "uint256", "bytes", "uint8"], [BROKER, 5, PING, 0])
     assert decode_module_call(body) == (BROKER, 5, PING, 0)
+    highest = encode(["address", "uint256", "bytes", "uint8"], [BROKER, 5, PING, 0xFF])
+    assert decode_module_call(highest) == (BROKER, 5, PING, 0xFF)  # the largest uint8 decodes
     words = [body[k : k + 32] for k in range(0, 128, 32)]
     for broken, cause in (
+        (b"".join(words[:2]) + (0).to_bytes(32, "big") + words[3][:31], "four head words needed"),
         (_dirty(BROKER) + body[32:], "bits set above its 160"),
         (b"".join(words[:3]) + (256).to_bytes(32, "big") + body[128:], "does not fit a uint8"),
         (words[0] + words[1] + (len(body) - 31).to_bytes(32, "big") + body[96:], "is outside"),
@@ -337,6 +340,11 @@ PANIC_OVERFLOW = "raw:0x4e487b71" + (0x11).to_bytes(32, "big").hex()
 MALFORMED_BATCHES = {  # name: (calldata, what the chain answers, what the pre-flight names)
     "offset_outside_the_calldata": (_batch(0x1000, 0, b""), "raw:0x", "the batch's length word"),
     "offset_overflowing": (_batch(2**256 - 1, 0, b""), PANIC_OVERFLOW, "the batch's length word"),
+    "offset_with_only_its_top_byte_wrong": (  # read one byte short, it is 0x20: a well-formed batch
+        _batch(2**248 + 0x20, len(ONE_WEI_TO_BROKER), ONE_WEI_TO_BROKER),
+        "raw:0x",
+        "the batch's length word",
+    ),
     "length_past_the_end": (_batch(0x20, 200, ONE_WEI_TO_BROKER), "raw:0x", "a batch of 200 bytes"),
     "call_header_cut_short": (_batch(0x20, 50, ONE_WEI_TO_BROKER[:50]), "raw:0x", "the value of the call at 0"),
     "call_data_past_the_batch": (
