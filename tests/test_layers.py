@@ -8,9 +8,6 @@ Every module under custody/ is parsed; every ``custody`` import is collected, at
 2. **No function-level custody imports** — they hide import cycles. The only exceptions are listed in
    ``LAZY_FOR_STARTUP`` with their reason: the CLI's lazy command loading and the package's lazy
    attribute loading, both measured by benchmarks/snapshots/startup.json.
-
-``PENDING`` lists function-level imports still to remove (issue 13), each with the cycle it dodges. It is
-a ratchet: an entry that no longer exists fails the test, so the list can only shrink.
 """
 
 from __future__ import annotations
@@ -68,14 +65,6 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 LAZY_FOR_STARTUP: dict[str, str] = {
     "custody.cli": "lazy command loading keeps `custody --help` fast (benchmarks/snapshots/startup.json)",
     "custody": "custody/__init__.py loads its public names on first use: `import custody` imports no web3",
-}
-
-# function-level imports still to remove: (importing module, imported module) -> the cycle it dodges
-PENDING: dict[tuple[str, str], str] = {
-    ("custody.reconcile.ingest", "custody.reconcile.stream"): (
-        "ingest <-> stream: stream reuses ingest's private row parsing (_Part, _Errors, _csv_records); the fix"
-        " is to move those into a lower module both import"
-    ),
 }
 
 
@@ -182,7 +171,7 @@ def layer_violations(imports: list[Import]) -> list[str]:
 def hidden_imports(imports: list[Import]) -> list[str]:
     bad = []
     for imp in imports:
-        if imp.where != "function" or (imp.module, imp.target) in PENDING:
+        if imp.where != "function":
             continue
         if any(_matches(imp.module, prefix) for prefix in LAZY_FOR_STARTUP):
             continue
@@ -201,11 +190,6 @@ def test_dependencies_point_down_the_layers() -> None:
 
 def test_no_function_level_custody_imports_outside_the_allow_list() -> None:
     assert hidden_imports(all_imports()) == []
-
-
-def test_pending_list_only_shrinks() -> None:
-    present = {(imp.module, imp.target) for imp in all_imports() if imp.where == "function"}
-    assert sorted(set(PENDING) - present) == [], "remove these entries from PENDING: they are fixed"
 
 
 PLANTS = [  # (source, importing module, expected finding)

@@ -20,91 +20,30 @@ lists are built.
 
 from __future__ import annotations
 
-import csv
-import difflib
-import io
-import json
 import multiprocessing
 import multiprocessing.connection
 import os
 import pickle
-from collections.abc import Callable
-from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-from custody._keccak import keccak256
 from custody._perf import gc_paused
+from custody._progress import Progress
 from custody.exceptions import BarListError
-from custody.reconcile import rules as R
-from custody.reconcile.barlist import (
-    COLUMNS,
-    BarList,
-    PackedIds,
-    format_milli,
-    sha256_file,
+from custody.reconcile.barlist import BarList, sha256_file
+from custody.reconcile.stream import stream_csv
+from custody.reconcile.validation import (
+    CheckedRows,
+    RowError,
+    RowErrors,
+    assemble,
+    check_rows,
+    csv_records,
+    decode_text,
+    json_records,
 )
-
-MAX_ERRORS = 1000
-
-
-@dataclass(frozen=True, order=True)
-class RowError:
-    """One problem in a bar list: where (row, column) and what (one sentence)."""
-
-    row: int
-    column: str | None  # None: the whole row (or file)
-    message: str
-
-    def __str__(self) -> str:
-        where = f"row {self.row}" + (f", column {self.column}" if self.column else "")
-        return f"{where}: {self.message}"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"row": self.row, "column": self.column, "message": self.message}
-
-
-class _Errors:
-    """Collects errors; keeps every one up to a generous cap but counts them all."""
-
-    def __init__(self) -> None:
-        self.items: list[RowError] = []
-        self.count = 0
-        self.settled: set[tuple[int, str | None]] = set()  # cells already reported as undecodable
-
-    def add(self, row: int, column: str | None, message: str) -> None:
-        if (row, column) in self.settled:
-            return
-        self.count += 1
-        if len(self.items) < 50 * MAX_ERRORS:
-            self.items.append(RowError(row, column, message))
-
-    def raise_if_any(self, source: str) -> None:
-        if not self.count:
-            return
-        shown = sorted(self.items, key=lambda e: (e.row, _column_order(e.column)))[:MAX_ERRORS]
-        more = f" ({self.count - len(shown)} more not shown)" if self.count > len(shown) else ""
-        raise BarListError(
-            f"bar list {source} is invalid: {self.count} error(s); first: {shown[0]}{more}",
-            hint="fix the listed rows; a bar list is accepted only when every row is valid",
-            errors=[e.as_dict() for e in shown],
-            error_count=self.count,
-            source=source,
-        )
-
-
-def _column_order(column: str | None) -> int:
-    return COLUMNS.index(column) if column in COLUMNS else -1
 
 
 # -- entry points ---------------------------------------------------------------------------------
-Progress = Callable[[int, int], None]
-"""``progress(bytes_read, total_bytes)``: called as a bar list file is read."""
-
-
 def load_bar_list(path: str | Path, *, format: str | None = None, progress: Progress | None = None) -> BarList:
     """Read and validate the bar list at ``path``; raises :class:`BarListError` listing every problem.
 
@@ -116,8 +55,6 @@ def load_bar_list(path: str | Path, *, format: str | None = None, progress: Prog
             head = handle.read(4096)
             fmt = format or _guess_format(path, head)
             if fmt == "csv":
-                from custody.reconcile.stream import stream_csv
-
                 handle.seek(0)
                 streamed = stream_csv(handle, source=str(path), total=path.stat().st_size, progress=progress)
                 if streamed is not None:
@@ -134,8 +71,8 @@ def load_bar_list(path: str | Path, *, format: str | None = None, progress: Prog
 def parse_bar_list(data: bytes, *, source: str = "<bytes>", format: str = "csv") -> BarList:
     if format not in ("csv", "json"):
         raise BarListError(f"unknown bar list format {format!r} (expected csv or json)", source=source)
-    errors = _Errors()
-    text, bad_encoding = _decode(data, errors)
+    errors = RowErrors()
+    text, bad_encoding = decode_text(data, errors)
     sha256 = sha256_file(data)
     with gc_paused():
         if format == "csv" and "\r" in text:
@@ -143,13 +80,13 @@ def parse_bar_list(data: bytes, *, source: str = "<bytes>", format: str = "csv")
         if format == "csv" and _splittable(text):
             parts = _parse_halves(text, errors, bad_encoding)
         else:
-            rows, cells = (_csv_records if format == "csv" else _json_records)(text, errors)
+            rows, cells = (csv_records if format == "csv" else json_records)(text, errors)
             errors.raise_if_any(source)  # structural problems (header, JSON shape) first
             if not rows:
                 errors.add(1 if format == "csv" else 0, None, "the bar list contains no bars")
                 errors.raise_if_any(source)
-            parts = [_check(rows, cells, errors, bad_encoding)]
-        return _assemble(parts, errors, source=source, sha256=sha256, fmt=format)
+            parts = [check_rows(rows, cells, errors, bad_encoding)]
+        return assemble(parts, errors, source=source, sha256=sha256, fmt=format)
 
 
 # Lists this long are checked in two processes (fork): the parent takes the first half of the lines,
@@ -167,7 +104,7 @@ def _splittable(text: str) -> bool:
     )
 
 
-def _parse_halves(text: str, errors: _Errors, bad: bool) -> list[_Part]:
+def _parse_halves(text: str, errors: RowErrors, bad: bool) -> list[CheckedRows]:
     header_end = text.index("\n") + 1
     middle = text.index("\n", max(header_end, len(text) // 2)) + 1
     offset = text.count("\n", 0, middle) - 1  # data lines in the first half
@@ -177,8 +114,8 @@ def _parse_halves(text: str, errors: _Errors, bad: bool) -> list[_Part]:
     child.start()
     writer.close()
     try:
-        rows, cells = _csv_records(first, errors)
-        part = _check(rows, cells, errors, bad) if rows else None
+        rows, cells = csv_records(first, errors)
+        part = check_rows(rows, cells, errors, bad) if rows else None
         payload = pickle.loads(reader.recv_bytes())
     finally:
         reader.close()
@@ -195,11 +132,11 @@ def _child(
     text: str, offset: int, bad: bool, writer: multiprocessing.connection.Connection
 ) -> None:  # pragma: no cover - runs in the forked child
     try:
-        errors = _Errors()
-        rows, cells = _csv_records(text, errors)
+        errors = RowErrors()
+        rows, cells = csv_records(text, errors)
         rows = [n + offset for n in rows]
         errors.items = [RowError(e.row + offset if e.row > 1 else e.row, e.column, e.message) for e in errors.items]
-        part = _check(rows, cells, errors, bad) if rows else None
+        part = check_rows(rows, cells, errors, bad) if rows else None
         writer.send_bytes(pickle.dumps((part, errors.items, errors.count), protocol=pickle.HIGHEST_PROTOCOL))
     except BaseException as exc:
         writer.send_bytes(pickle.dumps(exc))
@@ -215,281 +152,3 @@ def _guess_format(path: Path, data: bytes) -> str:
     if suffix in (".csv", ".txt"):
         return "csv"
     return "json" if data.lstrip()[:1] in (b"[", b"{") else "csv"
-
-
-def _decode(data: bytes, errors: _Errors) -> tuple[str, bool]:
-    """UTF-8 (a leading BOM is an encoding marker, not data). Undecodable bytes are kept as escapes
-    so that each affected cell is reported with its row and column."""
-    body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
-    try:
-        return body.decode("utf-8"), False
-    except UnicodeDecodeError:
-        return body.decode("utf-8", errors="surrogateescape"), True
-
-
-# -- CSV / JSON → (row numbers, column lists) ------------------------------------------------------
-def _header(names: list[str], errors: _Errors, row: int, what: str) -> dict[str, int] | None:
-    positions: dict[str, int] = {}
-    ok = True
-    for i, name in enumerate(names):
-        if name in positions:
-            errors.add(row, name, f"{what} {name!r} appears twice")
-            ok = False
-        elif name not in COLUMNS:
-            close = difflib.get_close_matches(name, COLUMNS, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else f" (expected: {', '.join(COLUMNS)})"
-            errors.add(row, name, f"unexpected {what} {name!r}{hint}")
-            ok = False
-        else:
-            positions[name] = i
-    for name in COLUMNS:
-        if name not in names:
-            errors.add(row, name, f"missing {what} {name!r}")
-            ok = False
-    return positions if ok else None
-
-
-def _csv_records(text: str, errors: _Errors) -> tuple[list[int], dict[str, list[str]]]:
-    if '"' in text:
-        records: list[list[str]] = []
-        numbers: list[int] = []
-        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-        start = 1
-        try:
-            for record in reader:
-                records.append(record)
-                numbers.append(start)
-                start = reader.line_num + 1
-        except csv.Error as exc:  # reported on the row where the broken record starts
-            errors.add(start, None, f"malformed CSV: {exc}")
-            return [], {}
-    else:
-        lines = text.split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()
-        records = [line.split(",") for line in lines]
-        numbers = list(range(1, len(records) + 1))
-    if not records or records[0] in ([], [""]):
-        errors.add(1, None, "the bar list is empty: the first row must be the header")
-        return [], {}
-    positions = _header(records[0], errors, 1, "column")
-    if positions is None:
-        return [], {}
-    width = len(records[0])
-    body, rows = records[1:], numbers[1:]
-    if set(map(len, body)) - {width}:
-        keep = []
-        for n, record in zip(rows, body):
-            if len(record) == width:
-                keep.append((n, record))
-            elif record in ([], [""]):
-                errors.add(n, None, "empty row")
-            else:
-                errors.add(n, None, f"row has {len(record)} field(s) but the header has {width}")
-        rows, body = [n for n, _ in keep], [r for _, r in keep]
-    columns = list(zip(*body)) if body else [()] * width
-    return rows, {name: list(columns[i]) for name, i in positions.items()}
-
-
-def _json_records(text: str, errors: _Errors) -> tuple[list[int], dict[str, list[str]]]:
-    try:
-        doc = json.loads(text, parse_float=str, parse_int=str, parse_constant=str)
-    except json.JSONDecodeError as exc:
-        errors.add(0, None, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
-        return [], {}
-    items = doc.get("bars") if isinstance(doc, dict) else doc
-    if not isinstance(items, list):
-        errors.add(0, None, 'a JSON bar list must be an array of bars or an object with a "bars" array')
-        return [], {}
-    rows: list[int] = []
-    columns: dict[str, list[str]] = {name: [] for name in COLUMNS}
-    for n, item in enumerate(items, 1):
-        if not isinstance(item, dict):
-            errors.add(n, None, f"bar must be a JSON object, got {_json_kind(item)}")
-            continue
-        if _header(list(item), errors, n, "field") is None:
-            continue
-        bad = False
-        for name in COLUMNS:
-            value = item[name]
-            if not isinstance(value, str):
-                errors.add(n, name, f"{name} must be a string or a number, got {_json_kind(value)}")
-                bad = True
-        if bad:
-            continue
-        rows.append(n)
-        for name in COLUMNS:
-            columns[name].append(item[name])
-    return rows, columns
-
-
-def _json_kind(value: object) -> str:
-    if value is None:
-        return "null"
-    # numbers arrive as their literal text (parse_int/parse_float), so they cannot be told from strings here
-    kinds = {bool: "a boolean", list: "an array", dict: "an object", str: "a string or number"}
-    return kinds.get(type(value), type(value).__name__)
-
-
-# -- validation, column by column ------------------------------------------------------------------
-# Most columns have few distinct values (refiners, years, fineness, locations, custodians; even
-# weights repeat at 0.001 oz resolution), so each distinct value is checked once and the result is
-# mapped back onto the column. A check returns (parsed value, None) or (None, problem sentence).
-
-
-def _column(name: str, values: list[str], rows: list[int], check: R.Check, errors: _Errors) -> list[Any]:
-    verdicts = {value: check(value) for value in set(values)}
-    bad = {value: problem for value, (_parsed, problem) in verdicts.items() if problem is not None}
-    if bad:
-        for i, value in enumerate(values):
-            if value in bad:
-                errors.add(rows[i], name, bad[value])
-    parsed = {value: verdict[0] for value, verdict in verdicts.items()}
-    return list(map(parsed.__getitem__, values))
-
-
-def _serials(values: list[str], rows: list[int], errors: _Errors) -> list[bool]:
-    # one regex pass over the whole column; per-value only when something is wrong
-    joined = "\n".join(values) + "\n"
-    if joined.count("\n") == len(values) and R.SERIAL_BLOCK.fullmatch(joined):  # no cell hides a newline
-        return [True] * len(values)
-    match = R.SERIAL.fullmatch
-    ok = [match(s) is not None for s in values]
-    for i, good in enumerate(ok):
-        if not good:
-            errors.add(rows[i], "serial", R.serial_problem(values[i]))
-    return ok
-
-
-def _undecodable(columns: dict[str, list[str]], rows: list[int], errors: _Errors) -> None:
-    for name in COLUMNS:
-        for i, s in enumerate(columns[name]):
-            try:
-                s.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                byte = ord(s[exc.start]) - 0xDC00
-                errors.add(rows[i], name, f"{name} contains byte 0x{byte:02x}, which is not valid UTF-8")
-                errors.settled.add((rows[i], name))  # its content is not judged a second time
-
-
-@dataclass(frozen=True)
-class _Part:
-    """Checked columns of some rows (a whole list, or one half of it). Repeated values (refiner codes,
-    years, weights, locations, custodians) share one object each, which keeps memory and pickling small."""
-
-    rows: list[int]
-    serials: list[str]
-    codes: list[Any]
-    years: list[Any]
-    gross: list[Any]
-    fineness: list[Any]
-    fine: list[Any]
-    locations: list[Any]
-    custodians: list[Any]
-    ids: list[bytes]
-
-
-def _check(rows: list[int], cells: dict[str, list[str]], errors: _Errors, bad: bool) -> _Part:
-    if bad:
-        _undecodable(cells, rows, errors)
-    serial_ok = _serials(cells["serial"], rows, errors)
-    codes = _column("refiner", cells["refiner"], rows, R.refiner_check, errors)
-    years = _column("year", cells["year"], rows, R.year_check, errors)
-    gross = _column("gross_weight_oz", cells["gross_weight_oz"], rows, R.GROSS, errors)
-    fineness = _column("fineness", cells["fineness"], rows, R.FINENESS, errors)
-    fine = _column("fine_weight_oz", cells["fine_weight_oz"], rows, R.FINE, errors)
-    locations = _column("vault_location", cells["vault_location"], rows, R.text_check("vault_location"), errors)
-    custodians = _column("custodian", cells["custodian"], rows, R.text_check("custodian"), errors)
-    _check_fine_weights(rows, cells, gross, fineness, fine, errors)
-    ids = _bar_ids(codes, cells["serial"], serial_ok)
-    return _Part(rows, cells["serial"], codes, years, gross, fineness, fine, locations, custodians, ids)
-
-
-def _assemble(parts: list[_Part], errors: _Errors, *, source: str, sha256: str, fmt: str) -> BarList:
-    if len(parts) == 1:
-        p = parts[0]
-    else:
-        joined: dict[str, list[Any]] = {}
-        for name in _Part.__dataclass_fields__:
-            joined[name] = column = []
-            for part in parts:
-                column += getattr(part, name)
-        p = _Part(**joined)
-    ids, rows, serials = p.ids, p.rows, p.serials
-    if _has_duplicates(ids):
-        first: dict[bytes, int] = {}
-        for i, bid in enumerate(ids):
-            if bid:
-                j = first.setdefault(bid, i)
-                if j != i:
-                    errors.add(
-                        rows[i], "serial", f"bar {p.codes[i]} {serials[i]} is listed twice (first on row {rows[j]})"
-                    )
-    errors.raise_if_any(source)
-    return BarList(
-        source=source,
-        sha256=sha256,
-        format=fmt,
-        rows=rows,
-        serials=serials,
-        refiners=p.codes,
-        years=p.years,
-        gross_milli=p.gross,
-        fineness_tenths=p.fineness,
-        fine_milli=p.fine,
-        vault_locations=p.locations,
-        custodians=p.custodians,
-        bar_ids=ids,
-    )
-
-
-def _has_duplicates(ids: list[bytes]) -> bool:
-    """Might a bar id be listed twice? The first 8 bytes of every id, sorted (8 bytes per bar, no million-entry
-    dict just to ask); a shared prefix (a duplicate, or a 2**-64 coincidence) sends the caller to the exact check."""
-    if len(ids) < 2:
-        return False
-    if isinstance(ids, PackedIds):  # a streamed list: the first 8 bytes of each id straight from the buffer
-        prefixes = np.frombuffer(ids.buffer, dtype="<u8")[::4].copy()
-    else:
-        prefixes = np.fromiter((int.from_bytes(i[:8], "little") for i in ids), dtype=np.uint64, count=len(ids))
-    prefixes.sort()
-    return bool((prefixes[1:] == prefixes[:-1]).any())
-
-
-def _bar_ids(codes: list[str | None], serials: list[str], ok: list[bool]) -> list[bytes]:
-    """bar_id() for every row (serials are ASCII once valid; a bad row gets b"")."""
-    return [
-        keccak256(f"{code}/{serial}".encode()) if good and code else b""
-        for code, serial, good in zip(codes, serials, ok)
-    ]
-
-
-def _check_fine_weights(
-    rows: list[int],
-    cells: dict[str, list[str]],
-    gross: list[Any],
-    fineness: list[Any],
-    fine: list[Any],
-    errors: _Errors,
-) -> None:
-    """Exact: |fine - gross × fineness/1000| <= tolerance, in integers (fineness in tenths of per mille)."""
-    if None in gross or None in fineness or None in fine:
-        candidates = [i for i, t in enumerate(zip(gross, fineness, fine)) if None not in t]
-        g = np.array([gross[i] for i in candidates], dtype=np.int64)
-        f = np.array([fineness[i] for i in candidates], dtype=np.int64)
-        w = np.array([fine[i] for i in candidates], dtype=np.int64)
-    else:
-        candidates = None
-        g, f, w = (np.array(c, dtype=np.int64) for c in (gross, fineness, fine))
-    # |values| < 1e10: no int64 overflow
-    off = np.nonzero(np.abs(w * 10_000 - g * f) > R.FINE_TOLERANCE_MILLI * 10_000)[0]
-    for k in off.tolist():
-        i = candidates[k] if candidates is not None else k
-        expected = Decimal(gross[i] * fineness[i]) / Decimal(10**7)
-        errors.add(
-            rows[i],
-            "fine_weight_oz",
-            f"fine_weight_oz {cells['fine_weight_oz'][i]} differs from gross_weight_oz × fineness = "
-            f"{cells['gross_weight_oz'][i]} × {cells['fineness'][i]}/1000 = {expected.normalize():f} "
-            f"by more than {format_milli(R.FINE_TOLERANCE_MILLI)} oz",
-        )

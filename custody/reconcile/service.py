@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from custody._progress import Progress
 from custody.chain.logs import SyncResult
 from custody.contracts.deploy import read_many
 from custody.exceptions import ReconcileError
@@ -22,7 +23,7 @@ from custody.reconcile import index
 from custody.reconcile.barlist import BarList
 from custody.reconcile.collateral import require_collateral_token
 from custody.reconcile.engine import Reconciliation, reconcile
-from custody.reconcile.ingest import Progress, load_bar_list
+from custody.reconcile.ingest import load_bar_list
 from custody.reconcile.ledger import RECONCILIATION_RUN, canonical_json, record_event
 from custody.reconcile.report import write_html
 from custody.session import Session

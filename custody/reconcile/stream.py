@@ -16,17 +16,26 @@ import itertools
 from typing import Any, BinaryIO
 
 from custody._perf import gc_paused
-from custody.reconcile import ingest
+from custody._progress import Progress
 from custody.reconcile.barlist import BarList, Coded, PackedIds, PackedText
+from custody.reconcile.validation import (
+    CheckedRows,
+    RowError,
+    RowErrors,
+    assemble,
+    check_rows,
+    csv_records,
+    decode_text,
+)
 
 CHUNK_BYTES = 256 * 1024
-_FIELDS = tuple(ingest._Part.__dataclass_fields__)
+_FIELDS = tuple(CheckedRows.__dataclass_fields__)
 CODED = ("codes", "years", "gross", "fineness", "fine", "locations", "custodians")  # few distinct values each
 
 
-def stream_csv(handle: BinaryIO, *, source: str, total: int, progress: ingest.Progress | None = None) -> BarList | None:
+def stream_csv(handle: BinaryIO, *, source: str, total: int, progress: Progress | None = None) -> BarList | None:
     digest = hashlib.sha256()
-    errors = ingest._Errors()
+    errors = RowErrors()
     columns: dict[str, Any] = {name: [] for name in _FIELDS}
     columns.update({name: Coded() for name in CODED}, serials=PackedText())  # compact: see barlist.Coded
     columns["_packed"] = bytearray()  # the bar ids, 32 bytes each
@@ -55,13 +64,13 @@ def stream_csv(handle: BinaryIO, *, source: str, total: int, progress: ingest.Pr
                     break
             if b'"' in block:
                 return None  # quoted CSV: read whole (see the module docstring)
-            text, bad = ingest._decode(block, errors)
+            text, bad = decode_text(block, errors)
             if "\r" in text:
                 text = text.replace("\r\n", "\n")
             if header is None:
                 end = text.find("\n") + 1 or len(text)
                 header, text = text[:end] if text[:end].endswith("\n") else text[:end] + "\n", text[end:]
-                ingest._csv_records(header, errors)  # header problems are reported once, here
+                csv_records(header, errors)  # header problems are reported once, here
                 errors.raise_if_any(source)
             if text:
                 data_lines += _add_chunk(columns, header, text, data_lines, bad, errors)
@@ -79,7 +88,7 @@ def stream_csv(handle: BinaryIO, *, source: str, total: int, progress: ingest.Pr
     if "_packed" in columns:  # every chunk's ids were packed (no bad row anywhere)
         columns["ids"] = PackedIds(columns.pop("_packed"))
     fields = {name: columns[name] for name in _FIELDS}
-    return ingest._assemble([ingest._Part(**fields)], errors, source=source, sha256=digest.hexdigest(), fmt="csv")
+    return assemble([CheckedRows(**fields)], errors, source=source, sha256=digest.hexdigest(), fmt="csv")
 
 
 def _join_rows(parts: list[Any]) -> range | list[int]:
@@ -93,17 +102,17 @@ def _join_rows(parts: list[Any]) -> range | list[int]:
     return [n for part in parts for n in part]
 
 
-def _add_chunk(columns: dict[str, Any], header: str, text: str, offset: int, bad: bool, errors: ingest._Errors) -> int:
+def _add_chunk(columns: dict[str, Any], header: str, text: str, offset: int, bad: bool, errors: RowErrors) -> int:
     """Validate one chunk of data lines (rows numbered after ``offset`` earlier data lines); returns its line
     count."""
-    local = ingest._Errors()
-    rows, cells = ingest._csv_records(header + text, local)
+    local = RowErrors()
+    rows, cells = csv_records(header + text, local)
     lines = text.count("\n") + (0 if text.endswith("\n") else 1)
     for e in local.items:
-        errors.items.append(ingest.RowError(e.row + offset if e.row > 1 else e.row, e.column, e.message))
+        errors.items.append(RowError(e.row + offset if e.row > 1 else e.row, e.column, e.message))
     errors.count += local.count
     if rows:
-        checked = ingest._check([n + offset for n in rows], cells, local_errors := ingest._Errors(), bad)
+        checked = check_rows([n + offset for n in rows], cells, local_errors := RowErrors(), bad)
         for e in local_errors.items:
             errors.items.append(e)
         errors.count += local_errors.count
