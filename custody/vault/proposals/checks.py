@@ -94,8 +94,9 @@ def require_policy(session: Session, safe_tx: SafeTx, *, what: str) -> None:
         session, safe_tx.safe, to=safe_tx.to, value=safe_tx.value, data=safe_tx.data, operation=safe_tx.operation
     )
     if not verdict.allowed:
+        cited = f"rule {verdict.rule}" if verdict.error is None else f"rule {verdict.rule}, {verdict.error}"
         raise PolicyViolation(
-            f"the vault's policy rejects this {what}: {verdict.message} (rule {verdict.rule}, {verdict.error}); "
+            f"the vault's policy rejects this {what}: {verdict.message} ({cited}); "
             + ("nothing was recorded" if what == "proposal" else "nothing was sent"),
             hint="use --force to record it anyway (drills); the chain will still reject it",
             verdict=verdict.as_dict(),
