@@ -9,11 +9,13 @@ from eth_utils import function_signature_to_4byte_selector as sel
 from eth_utils import to_checksum_address
 
 from custody.contracts.infra import DEMO_TOKEN_ADDRESS
+from custody.exceptions import PolicyViolation
 from custody.policy.calldata import decode_module_call
 from custody.policy.compiled import KIND_BITS
 from custody.policy.onchain import guard_model, installed_guard
 from custody.policy.preflight import Verdict
 from custody.types import ZERO_ADDRESS, Operation
+from custody.vault import proposals as P
 from custody.vault import service
 from tests.conftest import FIXTURES
 from tests.guard_harness import erc20, module_call, monday_of_next_week, multisend, predict, schedule, submit
@@ -369,6 +371,9 @@ def test_a_batch_whose_words_point_outside_the_calldata_is_refused_as_the_guard_
     assert (outcome.allowed, outcome.error) == (False, on_chain), outcome
     assert (verdict.allowed, verdict.error, verdict.rule) == (False, None, "operation.call_only"), verdict
     assert verdict.message.startswith(f"malformed multiSend batch: {named} lies outside"), verdict.message
+    # proposing it is refused naming the rule alone: the guard reverts without a custom error to name
+    with pytest.raises(PolicyViolation, match=r"the guard reverts \(rule operation\.call_only\); nothing was recorded"):
+        P.propose(session, vault.id, to=MULTISEND_CALL_ONLY, data=data, operation=Operation.DELEGATECALL)
 
 
 def test_the_well_formed_twin_of_the_malformed_batches_is_allowed(session, vault, monday):
