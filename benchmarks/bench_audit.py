@@ -41,12 +41,12 @@ from custody.audit.indexer import VaultIndexer  # noqa: E402
 from custody.audit.integrity import check_rows  # noqa: E402
 from custody.audit.keys import Ed25519LedgerKey  # noqa: E402
 from custody.audit.ledger import Ledger  # noqa: E402
-from custody.audit.synthetic import fill, synthetic_item  # noqa: E402
 from custody.chain.anvil import AnvilProcess  # noqa: E402
 from custody.chain.connection import connect  # noqa: E402
 from custody.chain.logs import decode_logs, layouts_from_abi, rpc_batch  # noqa: E402
 from custody.contracts import load_artifact  # noqa: E402
 from custody.contracts.infra import DEMO_TOKEN_ADDRESS  # noqa: E402
+from custody.harness.synthetic import fill, synthetic_item  # noqa: E402
 from custody.session import Session  # noqa: E402
 from custody.signers.local import anvil_private_key, anvil_signer  # noqa: E402
 from custody.store import Store  # noqa: E402

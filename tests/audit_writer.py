@@ -15,7 +15,7 @@ from pathlib import Path
 
 from custody.audit.keys import Ed25519LedgerKey
 from custody.audit.ledger import Ledger
-from custody.audit.synthetic import synthetic_item
+from custody.harness.synthetic import synthetic_item
 from custody.store import Store
 
 

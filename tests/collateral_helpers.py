@@ -10,7 +10,8 @@ from pathlib import Path
 
 from custody.chain.transactions import Receipt, send_transaction
 from custody.contracts.errors import decode_revert
-from custody.reconcile import scenario as S
+from custody.harness import scenario as S
+from custody.reconcile import issuance
 from custody.reconcile import token as T
 from custody.session import Session
 from custody.signers.local import anvil_signer
@@ -36,11 +37,11 @@ class Issuer:
         return receipt
 
     def allocate(self, rows) -> tuple[bytes, Receipt]:
-        ids, weights = [S.row_bar_id(r) for r in rows], [S.row_units(r) for r in rows]
+        ids, weights = [issuance.row_bar_id(r) for r in rows], [issuance.row_units(r) for r in rows]
         return T.batch_hash(ids, weights), self.call(T.allocate_data(ids, weights), "allocate")
 
     def deallocate(self, rows) -> tuple[bytes, Receipt]:
-        ids, weights = [S.row_bar_id(r) for r in rows], [S.row_units(r) for r in rows]
+        ids, weights = [issuance.row_bar_id(r) for r in rows], [issuance.row_units(r) for r in rows]
         return T.batch_hash(ids, weights), self.call(T.deallocate_data(ids, weights), "deallocate")
 
     def mint(self, amount: int, provenance: bytes, to: str | None = None) -> Receipt:
@@ -68,7 +69,7 @@ def deploy(session: Session, symbol: str = "tGOLD") -> Issuer:
 
 
 def units(rows) -> int:
-    return sum(S.row_units(r) for r in rows)
+    return sum(issuance.row_units(r) for r in rows)
 
 
 def write(tmp: Path, name: str, rows) -> Path:

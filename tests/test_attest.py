@@ -186,7 +186,7 @@ def test_hsm_attester_issues_badges_by_delegation(session, hsm, tmp_path):
 # -- batch mode (off-chain, anchored) ----------------------------------------------------------------------
 @pytest.fixture
 def tagged(session, vault, tmp_path):
-    from custody.reconcile import scenario
+    from custody.harness import scenario
 
     issuer = C.deploy(session)
     bars = scenario.write_csv(tmp_path / "bars.csv", scenario.generate_rows(12))

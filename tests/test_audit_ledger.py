@@ -19,8 +19,8 @@ from custody.audit.keys import Ed25519LedgerKey, SignedHead, head_message
 from custody.audit.ledger import Ledger
 from custody.audit.merkle import Frontier, leaf_hash, verify_consistency, verify_inclusion
 from custody.audit.schema import audit_entries, audit_heads, audit_state
-from custody.audit.synthetic import fill, synthetic_item
 from custody.exceptions import AuditError, LedgerLocked
+from custody.harness.synthetic import fill, synthetic_item
 from custody.store import Store
 
 REPO = Path(__file__).resolve().parent.parent

@@ -31,8 +31,8 @@ from custody.audit.keys import Ed25519LedgerKey
 from custody.audit.record import ledger_for
 from custody.audit.report import CSP, AssetLabel, render_html, ticks
 from custody.audit.schema import audit_entries
-from custody.audit.synthetic import fill
 from custody.contracts.infra import DEMO_TOKEN_ADDRESS
+from custody.harness.synthetic import fill
 from custody.signers.local import anvil_signer
 from custody.vault import proposals as P
 from custody.vault import service

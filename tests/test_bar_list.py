@@ -249,8 +249,8 @@ def test_every_error_in_a_list_is_reported_in_row_order_and_nothing_is_dropped()
 
 
 def test_large_lists_checked_in_two_processes_give_the_same_result_and_row_numbers(monkeypatch):
+    from custody.harness import scenario as S
     from custody.reconcile import ingest
-    from custody.reconcile import scenario as S
 
     rows = S.generate_rows(400, seed=4)
     text = "\n".join([HEADER] + [",".join(r[c] for c in HEADER.split(",")) for r in rows]) + "\n"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from custody.exceptions import BarListError
-from custody.reconcile import scenario as S
+from custody.harness import scenario as S
 from custody.reconcile import stream
 from custody.reconcile.barlist import PackedIds
 from custody.reconcile.ingest import load_bar_list, parse_bar_list

@@ -8,7 +8,8 @@ from web3.logs import DISCARD
 
 from custody.chain.logs import decode_logs
 from custody.exceptions import TransactionFailed
-from custody.reconcile import scenario as S
+from custody.harness import scenario as S
+from custody.reconcile import issuance
 from custody.reconcile import token as T
 from custody.reconcile.barlist import bar_id
 from custody.reconcile.index import layouts
@@ -28,7 +29,7 @@ def test_version_roles_and_hash_helpers_match_python(session):
     assert c.functions.hasRole(T.ISSUER_ROLE, ISSUER.address).call()
     assert c.functions.ISSUER_ROLE().call() == keccak(text="ISSUER_ROLE")
     assert c.functions.barId("VALCAMBI", "AB-123/4").call() == bar_id("VALCAMBI", "AB-123/4")
-    ids, weights = [S.row_bar_id(r) for r in ROWS], [S.row_units(r) for r in ROWS]
+    ids, weights = [issuance.row_bar_id(r) for r in ROWS], [issuance.row_units(r) for r in ROWS]
     assert c.functions.batchHash(ids, weights).call() == T.batch_hash(ids, weights)
 
 
@@ -47,7 +48,7 @@ def test_allocate_and_mint_emit_citing_events_and_update_counters(session):
         layouts(),
     )  # fmt: skip
     assert [d.event for d in decoded] == ["BarAllocated"] * 4 + ["BatchAllocated", "Transfer", "Minted"]
-    assert [d.values for d in decoded[:4]] == [(S.row_bar_id(r), batch, S.row_units(r)) for r in ROWS]
+    assert [d.values for d in decoded[:4]] == [(issuance.row_bar_id(r), batch, issuance.row_units(r)) for r in ROWS]
     assert decoded[4].values == (batch, 4, units(ROWS))
     assert decoded[6].values == (ISSUER.address.lower(), batch, units(ROWS))
     # differential check of the slicing decoder against web3's event machinery on the same receipt
@@ -117,7 +118,7 @@ def test_issuer_vault_path_mints_through_the_safe(session, tmp_path):
     assert (deployed.address, T.ISSUER_FUNCTIONS[2]) in {
         (c.target, c.signature) for c in record.policy().contract_calls
     }
-    issued = S.allocate_and_mint(
+    issued = issuance.allocate_and_mint(
         session, record.name, deployed.address, ROWS, to=ISSUER.address, signers=[anvil_signer(1)]
     )
     c = session.contract("CollateralToken", deployed.address)

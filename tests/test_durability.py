@@ -23,8 +23,8 @@ import pytest
 
 from custody.audit.integrity import check_rows
 from custody.audit.ledger import Ledger
-from custody.audit.synthetic import synthetic_item
 from custody.exceptions import WorkspaceError
+from custody.harness.synthetic import synthetic_item
 from custody.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,7 +15,7 @@ from custody.audit.integrity import Problem, check_rows, first_bad_sequence
 from custody.audit.keys import Ed25519LedgerKey, SignedHead, head_message
 from custody.audit.ledger import Ledger
 from custody.audit.merkle import MerkleTree, leaf_hash
-from custody.audit.synthetic import fill
+from custody.harness.synthetic import fill
 from custody.store import Store
 
 SIZE = 12

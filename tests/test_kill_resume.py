@@ -33,7 +33,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from custody.chain.faultproxy import FaultProxy
+from custody.drills.faultproxy import FaultProxy
 from custody.store import proposals
 from custody.vault import proposals as P
 from tests.conftest import REPO

@@ -26,7 +26,7 @@ from web3.logs import DISCARD
 from custody.chain.anvil import AnvilProcess, pid_is_anvil
 from custody.cli.pilot_cmd import render_summary
 from custody.contracts import load_artifact
-from custody.pilot import COLD_OFFICER_1, PRIME_BROKER
+from custody.pilots.main import COLD_OFFICER_1, PRIME_BROKER
 from custody.policy.onchain import GUARD_SLOT
 
 CUSTODY = Path(sys.executable).parent / "custody"

@@ -12,8 +12,8 @@ import pytest
 from custody.audit import service as A
 from custody.audit.indexer import index_vaults
 from custody.audit.record import ledger_for
-from custody.audit.synthetic import fill
-from custody.reconcile import scenario as S
+from custody.harness import scenario as S
+from custody.harness.synthetic import fill
 from custody.reconcile.service import run_reconcile
 from custody.vault import service
 from tests.collateral_helpers import deploy, units, write

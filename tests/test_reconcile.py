@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from eth_utils import keccak
 
 from custody.exceptions import ReconcileError
-from custody.reconcile import index
-from custody.reconcile import scenario as S
+from custody.harness import scenario as S
+from custody.reconcile import index, issuance
 from custody.reconcile.findings import FindingKind as K
 from custody.reconcile.findings import Severity
 from custody.reconcile.service import EXIT_BACKING_SHORT, EXIT_CRITICAL, EXIT_OK, recorded_runs, run_reconcile
@@ -20,7 +20,7 @@ A = BARS  # A[0]..A[11]
 
 
 def hexid(row) -> str:
-    return "0x" + S.row_bar_id(row).hex()
+    return "0x" + issuance.row_bar_id(row).hex()
 
 
 def test_clean_scenario_has_zero_findings_across_mint_transfer_burn(session, tmp_path):
@@ -54,7 +54,7 @@ def test_clean_scenario_has_zero_findings_across_mint_transfer_burn(session, tmp
     for r in moved:
         key = (r["custodian"], r["vault_location"])
         n, w = expected.get(key, (0, 0))
-        expected[key] = (n + 1, w + S.row_units(r))
+        expected[key] = (n + 1, w + issuance.row_units(r))
     got = {(c["custodian"], c["vault_location"]): (c["bars"], int(c["fine"])) for c in third.reconciliation.custodians}
     assert got == expected
     assert all(
@@ -166,7 +166,7 @@ def test_an_incomplete_index_is_refused(session, tmp_path):
     with session.store.begin() as conn:  # lose one indexed bar event
         conn.execute(
             sa.delete(index.collateral_events).where(
-                index.collateral_events.c.bar_id == S.row_bar_id(A[1]), index.collateral_events.c.kind == 1
+                index.collateral_events.c.bar_id == issuance.row_bar_id(A[1]), index.collateral_events.c.kind == 1
             )
         )
     with pytest.raises(ReconcileError, match="index is incomplete"):

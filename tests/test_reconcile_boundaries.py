@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from custody.exceptions import ReconcileError
-from custody.reconcile import scenario as S
+from custody.harness import scenario as S
+from custody.reconcile import issuance
 from custody.reconcile import token as T
 from custody.reconcile.engine import reconcile
 from custody.reconcile.findings import FindingKind as K
@@ -22,14 +23,14 @@ BARS = S.generate_rows(3, seed=23, prefix="UNIT")
 
 
 def hexid(row) -> str:
-    return "0x" + S.row_bar_id(row).hex()
+    return "0x" + issuance.row_bar_id(row).hex()
 
 
 @pytest.mark.parametrize("delta", [1, -1], ids=["one unit heavier on chain", "one unit lighter on chain"])
 def test_one_base_unit_of_weight_difference_is_a_weight_mismatch(session, tmp_path, delta):
     issuer = deploy(session)
-    ids = [S.row_bar_id(r) for r in BARS]
-    weights = [S.row_units(r) for r in BARS]
+    ids = [issuance.row_bar_id(r) for r in BARS]
+    weights = [issuance.row_units(r) for r in BARS]
     weights[1] += delta  # bar 1 allocated with one base unit more / less than the list says
     issuer.call(T.allocate_data(ids, weights), "allocate")
     batch = T.batch_hash(ids, weights)
@@ -38,7 +39,7 @@ def test_one_base_unit_of_weight_difference_is_a_weight_mismatch(session, tmp_pa
     mismatches = [f for f in run.reconciliation.findings if f.kind is K.WEIGHT_MISMATCH]
     assert [f.bar_id for f in mismatches] == [hexid(BARS[1])]
     assert mismatches[0].amounts == {
-        "onchain_fine_weight": str(weights[1]), "listed_fine_weight": str(S.row_units(BARS[1])),
+        "onchain_fine_weight": str(weights[1]), "listed_fine_weight": str(issuance.row_units(BARS[1])),
     }  # fmt: skip
     # the evidence cited is the bar's allocation event
     assert [e.event for e in mismatches[0].events] == ["BarAllocated"]

@@ -8,7 +8,8 @@ import re
 
 from eth_utils import keccak
 
-from custody.reconcile import scenario as S
+from custody.harness import scenario as S
+from custody.reconcile import issuance
 from tests.collateral_helpers import deploy, units, write
 
 BARS = S.generate_rows(6, seed=5, prefix="CLI")
@@ -51,7 +52,7 @@ def test_backing_short_exits_2_and_writes_an_offline_html_report(session, run_cl
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
     assert len(images) == 2 and all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
     assert "http://" not in html and "https://" not in html  # opens offline
-    assert "backing_shortfall" in html and S.row_bar_id(BARS[-1]).hex() in html
+    assert "backing_shortfall" in html and issuance.row_bar_id(BARS[-1]).hex() in html
 
 
 def test_critical_without_shortfall_exits_4(session, run_cli, tmp_path):

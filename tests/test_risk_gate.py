@@ -13,7 +13,7 @@ from eth_utils import keccak, to_checksum_address
 from custody.audit import service as audit_service
 from custody.audit.record import ledger_for
 from custody.chain.connection import connect
-from custody.chain.faultproxy import FaultProxy
+from custody.drills.faultproxy import FaultProxy
 from custody.exceptions import RiskDenied, RiskRequirementMissing
 from custody.risk import service as R
 from custody.session import Session

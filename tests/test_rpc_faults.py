@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import pytest
 
 from custody.chain.connection import connect
-from custody.chain.faultproxy import FaultProxy
 from custody.chain.rpc import RpcPolicy
+from custody.drills.faultproxy import FaultProxy
 from custody.exceptions import ChainError, ReceiptTimeout, RpcUnreachable, TimelockNotReady
 from custody.policy import change as C
 from custody.session import Session

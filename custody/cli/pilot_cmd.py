@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 
 from custody.cli._app import AppContext, json_option, pass_app, table
-from custody.pilot import run_pilot
+from custody.pilots.main import run_pilot
 
 
 @click.command()

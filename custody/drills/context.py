@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from custody.chain.faultproxy import FaultProxy
+from custody.drills.faultproxy import FaultProxy
 from custody.drills.model import Value
 from custody.exceptions import DeviceNotFound, DrillError, InputError
 from custody.session import Session

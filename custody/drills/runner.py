@@ -8,7 +8,7 @@ a given RPC), put the fault proxy in front of it, set up the vaults, run every s
 * **fork** (``--fork-url URL``): a throw-away Anvil forks ``URL`` (at its latest block, or
   ``fork_block``); the remote chain is only read.
 
-Every step goes through the loopback :class:`~custody.chain.faultproxy.FaultProxy`, so ``rpc_fault``
+Every step goes through the loopback :class:`~custody.drills.faultproxy.FaultProxy`, so ``rpc_fault``
 steps can break the RPC and the report can count what reached the node.
 """
 
@@ -29,13 +29,13 @@ import sqlalchemy as sa
 from custody.binding import check_binding
 from custody.chain.anvil import AnvilProcess, rpc_call
 from custody.chain.connection import Chain, connect, next_utc_slot
-from custody.chain.faultproxy import FaultProxy
 from custody.chain.rpc import RpcPolicy
 from custody.drills import hooks
 from custody.drills.actions_vault import create, fund_vault
 from custody.drills.catalogue import registry
 from custody.drills.context import DrillContext
 from custody.drills.expect import Diff, Observed, baselines, evaluate
+from custody.drills.faultproxy import FaultProxy
 from custody.drills.model import Playbook, Step, substitute
 from custody.drills.report import write_report
 from custody.exceptions import AnvilError, CustodyError, DrillError

@@ -8,8 +8,7 @@ on-chain record (allocations, mints, burns, transfers).
     engine.py    the reconciliation itself: findings with severity and evidence
     report.py    HTML report with charts
     service.py   one reconciliation run: index, load, reconcile, record
-    scenario.py  generated bar lists and issuer flows (pilot, tests, benchmark)
-    pilot.py     the pilot's collateral section
+    issuance.py  issuing bars: allocate a batch and mint against it through the issuer vault
     ledger.py    the audit-ledger hook (reconciliation_run entries)
     findings.py  finding kinds, severities, evidence
 """

@@ -17,10 +17,10 @@ from eth_utils import keccak
 
 from custody.contracts.deploy import codehash, contract
 from custody.exceptions import ReconcileError
-from custody.reconcile import scenario as S
 from custody.reconcile import token as T
 from custody.reconcile.barlist import BarList, format_units
 from custody.reconcile.ingest import load_bar_list
+from custody.reconcile.issuance import IssuedBatch, allocate_and_mint
 from custody.session import Session
 from custody.signers.base import Signer
 from custody.store import deployments, record_deployment
@@ -124,7 +124,7 @@ def registered(session: Session) -> list[CollateralInfo]:
 
 def issue_bars(
     session: Session, token: str, bars_path: str | Path, *, to: str, signers: Sequence[Signer]
-) -> tuple[CollateralInfo, S.IssuedBatch, BarList]:
+) -> tuple[CollateralInfo, IssuedBatch, BarList]:
     """Allocate every bar of ``bars_path`` as one batch and mint their fine weight to ``to``, through the token's
     issuer vault (proposed, signed by ``signers``, executed)."""
     info = require_collateral_token(session, token)
@@ -132,7 +132,7 @@ def issue_bars(
         raise ReconcileError(f"no vault of this workspace holds the issuer role of {info.symbol} ({info.address})")
     bars = load_bar_list(bars_path)
     rows = [bars.bar(i).as_dict() for i in range(len(bars))]
-    batch = S.allocate_and_mint(
+    batch = allocate_and_mint(
         session, info.issuer_vault, info.address, rows, to=parse_address(to, what="holder"), signers=signers
     )
     return require_collateral_token(session, info.address), batch, bars

@@ -17,16 +17,16 @@ from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector
 
 from custody import _paths
-from custody.attest.pilot import attest_section, auditor_section, kyc_section
-from custody.audit.pilot import audit_section
 from custody.chain.anvil import AnvilProcess
 from custody.chain.connection import connect, next_utc_slot
 from custody.contracts.infra import ensure_infrastructure
-from custody.drills.pilot import drill_section
 from custody.exceptions import ChainError, ConfirmationRequired
-from custody.policy.pilot import policy_section
-from custody.reconcile.pilot import collateral_section
-from custody.risk.pilot import risk_section
+from custody.pilots.attest import attest_section, auditor_section, kyc_section
+from custody.pilots.audit import audit_section
+from custody.pilots.drills import drill_section
+from custody.pilots.policy import policy_section
+from custody.pilots.reconcile import collateral_section
+from custody.pilots.risk import risk_section
 from custody.session import Session
 from custody.signers.local import anvil_signer
 from custody.signers.pkcs11 import Pkcs11Signer, Pkcs11Uri, generate_key

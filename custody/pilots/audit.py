@@ -1,4 +1,4 @@
-"""The pilot's audit section (custody/pilot.py calls it last; kept here to ease merging).
+"""The pilot's audit section (custody/pilots/main.py calls it last).
 
 Every step of the pilot already wrote its ledger entries as it happened (infrastructure, vault
 creation, proposals, approvals, the out-of-band confirmation, executions, the collateral issuer's

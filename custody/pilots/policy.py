@@ -1,4 +1,4 @@
-"""The pilot's policy section (custody/pilot.py calls it): what the on-chain guard refuses, and a
+"""The pilot's policy section (custody/pilots/main.py calls it): what the on-chain guard refuses, and a
 policy change that only takes effect through the timelock.
 
 * an over-limit transfer from the hot vault is refused before anyone signs, and — signed and sent

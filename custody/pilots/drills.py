@@ -1,5 +1,4 @@
-"""The pilot's drill section (custody/pilot.py calls it just before the audit section; kept here to
-ease merging).
+"""The pilot's drill section (custody/pilots/main.py calls it just before the audit section).
 
 The cold vault rehearses its emergency exit to its pre-approved fallback custodian with the shipped
 ``playbooks/emergency-exit.yaml`` on a snapshot of the pilot's chain: its own owners are the

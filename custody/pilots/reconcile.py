@@ -1,4 +1,4 @@
-"""The pilot's tokenized-collateral section (custody/pilot.py calls it; kept here to ease merging).
+"""The pilot's tokenized-collateral section (custody/pilots/main.py calls it).
 
 An issuer micro-vault (from the hot template: the issuer's calls go through the vault's Safe like any
 other proposal, so the vault's policy will govern them once the on-chain guard lands) deploys
@@ -17,7 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from custody.reconcile import scenario as S
+from custody.harness import scenario as S
+from custody.reconcile import issuance
 from custody.reconcile import token as T
 from custody.reconcile.barlist import format_milli
 from custody.reconcile.service import RunResult, run_reconcile
@@ -86,7 +87,7 @@ def collateral_section(step: Step, session: Session, issuer_template: Path, fold
     batches = []
 
     def issue(rows: list[dict[str, str]]) -> dict[str, Any]:
-        b = S.allocate_and_mint(session, issuer["vault"], issuer["token"], rows, to=HOLDER, signers=signers)
+        b = issuance.allocate_and_mint(session, issuer["vault"], issuer["token"], rows, to=HOLDER, signers=signers)
         batches.append(b)
         return {
             "batch": "0x" + b.batch.hex(),
