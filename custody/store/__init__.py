@@ -24,7 +24,7 @@ from __future__ import annotations
 from custody.store.attest import attest_batches, badges
 from custody.store.binding import chain_anchors, chain_bindings
 from custody.store.contracts import deployments, record_deployment
-from custody.store.core import Store, inserted_id, metadata, redact_url, utcnow
+from custody.store.core import Store, StoreSlot, inserted_id, metadata, redact_url, utcnow
 from custody.store.logs import log_blocks, log_cursors
 from custody.store.oob import oob_challenges, oob_confirmations, oob_confirmer_keys, oob_confirmers
 from custody.store.policy import remember_template, templates
@@ -40,6 +40,7 @@ from custody.store.vault import (
 
 __all__ = [
     "Store",
+    "StoreSlot",
     "attest_batches",
     "badges",
     "chain_anchors",

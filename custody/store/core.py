@@ -4,15 +4,18 @@ SQLite runs in WAL mode with ``synchronous=FULL`` and a busy timeout so that two
 share one workspace safely; PostgreSQL is opened by URL. Every table of the shared schema registers on
 :data:`metadata` from its domain's module (custody/store/*.py, imported by the package ``custody.store``
 before any :class:`Store` can be opened), and :class:`Store` creates whatever is missing on open.
+
+Higher layers keep per-store state in a typed :class:`StoreSlot` they declare themselves (the audit
+domain: its ledger handle), so this module names none of them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -22,6 +25,8 @@ from custody.durability import require_durable
 from custody.exceptions import WorkspaceError
 
 metadata = sa.MetaData()
+
+_T = TypeVar("_T")
 
 
 def inserted_id(result: sa.CursorResult[Any]) -> int:
@@ -36,6 +41,19 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
+class StoreSlot(Generic[_T]):
+    """A typed place for per-store state owned by a higher layer, declared once by its owner as a module
+    constant (``LEDGER: StoreSlot[Ledger] = StoreSlot("audit ledger")``). Each store holds its own value,
+    which lives and dies with the store — a registry beside the store would keep a value that refers back
+    to its store (a ledger handle does) alive for ever."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"StoreSlot({self.name!r})"
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -48,9 +66,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 class Store:
     """A handle on the workspace database."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, ledger_key_dir: Path | None = None) -> None:
         self.url = url
-        self.ledger_key_dir: Path | None = None  # set by the workspace: where the ledger's signing key lives
+        self.ledger_key_dir = ledger_key_dir  # a workspace's store: where its ledger's signing key lives
+        self._slots: dict[StoreSlot[Any], Any] = {}
         try:
             if url.startswith("sqlite"):
                 self.engine: Engine = sa.create_engine(url, future=True)
@@ -79,6 +98,13 @@ class Store:
     def connect(self) -> Iterator[Connection]:
         with self.engine.connect() as conn:
             yield conn
+
+    def slot(self, slot: StoreSlot[_T], create: Callable[[], _T]) -> _T:
+        """This store's value of ``slot``, made by ``create`` the first time it is asked for."""
+        if slot not in self._slots:
+            self._slots[slot] = create()
+        value: _T = self._slots[slot]
+        return value
 
     def close(self) -> None:
         self.engine.dispose()
