@@ -25,7 +25,7 @@ SENDER_ENV = "CUSTODY_SENDER"
 ATTESTER_ENV = "CUSTODY_ATTESTER"
 
 
-@dataclass
+@dataclass(eq=False)  # a session is itself (identity): domains key their per-session state by it, weakly
 class Session:
     workspace: Workspace
     chain: Chain
@@ -36,8 +36,6 @@ class Session:
     _infra: Infrastructure | None = field(default=None, repr=False)
     _opened: list[Any] = field(default_factory=list, repr=False)  # signers to close (HSM sessions, device links)
     _attester: Signer | None = field(default=None, repr=False)
-    _eas: Any = field(default=None, repr=False)  # custody.attest.badges.EasContext, once per session
-    _attest_warned: set[Any] = field(default_factory=set, repr=False)  # (vault, step) told "no attester" already
     _bound: bool = field(default=False, repr=False)  # checked against the workspace's chain identity at open
 
     @classmethod

@@ -106,8 +106,7 @@ class Workspace:
     def store(self) -> Store:
         if self._store is None:
             self.ensure()
-            self._store = Store(self.db_url)
-            self._store.ledger_key_dir = self.home / "audit"  # CT-style signed heads
+            self._store = Store(self.db_url, ledger_key_dir=self.home / "audit")  # CT-style signed heads
         return self._store
 
     def close(self) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ParamSpec
 
@@ -42,6 +43,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 _P = ParamSpec("_P")
 
+# per session: the (vault, step) pairs already told "no attester key is configured" — said once per session
+_WARNED: weakref.WeakKeyDictionary[Session, set[tuple[str, str]]] = weakref.WeakKeyDictionary()
+
 
 def _rule(session: Session, safe: str, step_name: str) -> tuple[VaultRecord, Signer] | None:
     """(vault record, attester signer) when the vault's template emits ``step_name`` and an attester is set."""
@@ -52,9 +56,10 @@ def _rule(session: Session, safe: str, step_name: str) -> tuple[VaultRecord, Sig
         return None
     attester = session.attester()
     if attester is None:
-        if (vault.safe, step_name) in session._attest_warned:  # said once per session, vault and step
+        warned = _WARNED.setdefault(session, set())
+        if (vault.safe, step_name) in warned:
             return None
-        session._attest_warned.add((vault.safe, step_name))
+        warned.add((vault.safe, step_name))
         log.warning(
             "vault %s's template asks for %s badges but no attester key is configured (--attester / "
             "$CUSTODY_ATTESTER); `custody attest backfill %s` issues missing badges later",

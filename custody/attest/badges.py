@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,13 +48,17 @@ class EasContext:
         return self.deployment.eas
 
 
+# each session's EAS context, made on first use; an entry goes with its session (it holds no reference to it)
+_CONTEXTS: weakref.WeakKeyDictionary[Session, EasContext] = weakref.WeakKeyDictionary()
+
+
 def context(session: Session) -> EasContext:
     """EAS on this chain with every custody schema registered (once per session)."""
-    if session._eas is None:
+    eas = _CONTEXTS.get(session)
+    if eas is None:
         deployment = ensure_eas(session)
         schemas = register_schemas(session, deployment.registry)
-        session._eas = EasContext(deployment, session.contract("EAS", deployment.eas), schemas)
-    eas: EasContext = session._eas
+        eas = _CONTEXTS[session] = EasContext(deployment, session.contract("EAS", deployment.eas), schemas)
     return eas
 
 

@@ -36,9 +36,19 @@ from custody.audit.keys import LedgerKey, SignedHead, head_message
 from custody.audit.merkle import ConsistencyProof, Frontier, InclusionProof, MerkleTree, leaf_hash, leaf_hashes
 from custody.audit.schema import audit_entries, audit_heads, audit_refs, audit_state, ensure_tables
 from custody.exceptions import AuditError, LedgerLocked
-from custody.store import Store
+from custody.store import Store, StoreSlot
 
 ZERO_LEAF = bytes(32)
+
+
+@dataclass
+class _Tables:
+    """Whether a store's audit tables and state row are known to exist (committed), for every ledger on it."""
+
+    ready: bool = False
+
+
+_TABLES: StoreSlot[_Tables] = StoreSlot("audit tables")
 
 
 @dataclass(frozen=True)
@@ -76,14 +86,15 @@ class Ledger:
     def _ready(self, conn: Connection | None = None) -> None:
         """Create the tables and the state row on first use — inside ``conn``'s transaction if given, so a
         service's first append does not need a second connection while it holds the write lock."""
-        if getattr(self.store, "_audit_ready", False):
+        tables = self.store.slot(_TABLES, _Tables)
+        if tables.ready:
             return
         if conn is None:
             with self.store.begin() as own:
                 self._create(own)
         elif not self._create(conn):
             return  # created inside a transaction that may still roll back: check again next time
-        self.store._audit_ready = True  # type: ignore[attr-defined]
+        tables.ready = True
 
     def ready(self) -> Ledger:
         """Make sure the ledger's tables exist (once per store); readers that query them directly call it."""

@@ -24,7 +24,7 @@ from custody.audit.keys import Ed25519LedgerKey
 from custody.audit.ledger import Ledger
 from custody.exceptions import SignerError
 from custody.policy.template import load_policy_text
-from custody.store import Store, vaults
+from custody.store import Store, StoreSlot, vaults
 
 if TYPE_CHECKING:
     from custody.chain.transactions import Receipt
@@ -34,15 +34,19 @@ if TYPE_CHECKING:
 ZERO_HASH = "0x" + "00" * 32
 
 
+_LEDGER: StoreSlot[Ledger] = StoreSlot("audit ledger")
+
+
 def ledger_for(store: Store) -> Ledger:
     """The ledger of a workspace database (one handle per store). A workspace's store knows its key folder:
     its ledger signs a head in every append transaction with the workspace's Ed25519 ledger key."""
-    ledger = getattr(store, "_audit_ledger", None)
-    if ledger is None:
-        key_dir = getattr(store, "ledger_key_dir", None)
-        source = None if key_dir is None else (lambda: Ed25519LedgerKey.load_or_create(key_dir))
-        ledger = store._audit_ledger = Ledger(store, key_source=source)  # type: ignore[attr-defined]
-    return ledger
+    return store.slot(_LEDGER, lambda: _store_ledger(store))
+
+
+def _store_ledger(store: Store) -> Ledger:
+    key_dir = store.ledger_key_dir
+    source = None if key_dir is None else (lambda: Ed25519LedgerKey.load_or_create(key_dir))
+    return Ledger(store, key_source=source)
 
 
 def append(
