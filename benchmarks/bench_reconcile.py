@@ -42,7 +42,7 @@ from custody.chain.anvil import AnvilProcess  # noqa: E402
 from custody.chain.connection import connect  # noqa: E402
 from custody.chain.logs import decode_logs, rpc_batch  # noqa: E402
 from custody.reconcile import index  # noqa: E402
-from custody.reconcile import token as T  # noqa: E402
+from custody.reconcile import token as reconcile_token  # noqa: E402
 from custody.reconcile.barlist import COLUMNS, keccak256, refiners  # noqa: E402
 from custody.reconcile.engine import reconcile  # noqa: E402
 from custody.reconcile.ingest import load_bar_list  # noqa: E402
@@ -77,7 +77,9 @@ def real_indexing(events_target: int, bars_per_tx: int = 1_000, transfers: int =
         session.infrastructure()
         issuer = anvil_signer(3)
         key = anvil_private_key(3)
-        deployed = T.deploy_token(session, T.TokenSpec("Bench Gold", "bGOLD", anvil_signer(4).address, issuer.address))
+        deployed = reconcile_token.deploy_token(
+            session, reconcile_token.TokenSpec("Bench Gold", "bGOLD", anvil_signer(4).address, issuer.address)
+        )
         token = deployed.address
         nonce = int(chain.rpc("eth_getTransactionCount", [issuer.address, "pending"]), 16)
         gas_price = 3 * int(chain.rpc("eth_gasPrice"), 16)
@@ -101,9 +103,9 @@ def real_indexing(events_target: int, bars_per_tx: int = 1_000, transfers: int =
         for b in range(batches):
             ids = [keccak256(f"BENCH/{b:04d}-{i:05d}".encode()) for i in range(bars_per_tx)]
             weights = [400 * 10**18] * bars_per_tx
-            batch_hashes.append(T.batch_hash(ids, weights))
-            sign(T.allocate_data(ids, weights), 5_000_000)
-        sign(T.mint_data(issuer.address, batches * bars_per_tx * 400 * 10**18, batch_hashes[0]), 200_000)
+            batch_hashes.append(reconcile_token.batch_hash(ids, weights))
+            sign(reconcile_token.allocate_data(ids, weights), 5_000_000)
+        sign(reconcile_token.mint_data(issuer.address, batches * bars_per_tx * 400 * 10**18, batch_hashes[0]), 200_000)
         transfer = bytes.fromhex("a9059cbb")
         for i in range(transfers):
             to = (0x1000 + i).to_bytes(32, "big")

@@ -23,8 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.scenarios import bench_session, write_snapshot  # noqa: E402
 from custody.risk.evaluation import run_evaluation  # noqa: E402
-from custody.vault import proposals as P  # noqa: E402
-from custody.vault import service  # noqa: E402
+from custody.vault import proposals, service  # noqa: E402
 
 SNAPSHOT = ROOT / "benchmarks" / "snapshots" / "risk.json"
 PRIME_BROKER = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"
@@ -34,8 +33,8 @@ def live_latency(decisions: int = 50) -> dict:
     with bench_session() as (session, _anvil, _tmp):
         vault, _ = service.create_vault(session, ROOT / "policies" / "cold.yaml")
         session.send(to=vault.safe, value=10**20, what="fund")
-        proposal = P.propose_transfer(session, vault.id, to=PRIME_BROKER, amount="1", proposer="bench")
-        latencies = [P.score_risk(session, proposal).latency_us / 1000 for _ in range(decisions)]
+        proposal = proposals.propose_transfer(session, vault.id, to=PRIME_BROKER, amount="1", proposer="bench")
+        latencies = [proposals.score_risk(session, proposal).latency_us / 1000 for _ in range(decisions)]
     array = np.asarray(latencies)
     return {
         "n": decisions,

@@ -36,9 +36,9 @@ ATTESTED = ROOT / "tests" / "fixtures" / "policies" / "attested.yaml"
 
 def per_transfer_layers(session) -> dict[str, int]:
     """Gas of one 2-of-3 ETH transfer of the attested fixture template, per layer, in this run."""
-    from custody.attest import badges as B
-    from custody.attest import batch as BT
-    from custody.audit import service as A
+    from custody.attest import badges as attest_badges
+    from custody.attest import batch as attest_batch
+    from custody.audit import service as audit_service
     from custody.vault import service
 
     plain, _ = service.create_vault(session, ATTESTED, name="cost-plain", with_guard=False)
@@ -49,14 +49,14 @@ def per_transfer_layers(session) -> dict[str, int]:
     transfer_2of3(session, guarded.name)
     plain_gas = transfer_2of3(session, plain.name)
     session.attester_uri = "anvil:7"
-    before = len(B.stored(session, vault=guarded.safe))
+    before = len(attest_badges.stored(session, vault=guarded.safe))
     guarded_gas = transfer_2of3(session, guarded.name)
-    badges = B.stored(session, vault=guarded.safe)[before:]
+    badges = attest_badges.stored(session, vault=guarded.safe)[before:]
     receipt = session.chain.w3.eth.get_transaction_receipt
-    badge_gas = sum(int(receipt(B.read(session, row["uid"]).tx_hash)["gasUsed"]) for row in badges)
+    badge_gas = sum(int(receipt(attest_badges.read(session, row["uid"]).tx_hash)["gasUsed"]) for row in badges)
     items = drill_batch_items(guarded.safe, 100, "cost")
-    batch = BT.issue_batch(session, "drill", attester=session.signer("anvil:7"), items=items)
-    anchor = A.anchor(session)
+    batch = attest_batch.issue_batch(session, "drill", attester=session.signer("anvil:7"), items=items)
+    anchor = audit_service.anchor(session)
     anchor_gas = int(receipt(anchor.tx_hash)["gasUsed"])
     return {
         "plain_safe": plain_gas,

@@ -12,8 +12,7 @@ from custody.chain.anvil import AnvilProcess
 from custody.chain.connection import connect, next_utc_slot
 from custody.session import Session
 from custody.signers.local import anvil_signer
-from custody.vault import proposals as P
-from custody.vault import service
+from custody.vault import proposals, service
 
 PRIME_BROKER = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"
 
@@ -44,10 +43,10 @@ def write_snapshot(path: Path, result: dict, *, write: bool) -> None:
 
 
 def transfer_2of3(session: Session, vault: str, amount: str = "1") -> int:
-    p = P.propose_transfer(session, vault, to=PRIME_BROKER, amount=amount)
-    P.sign(session, p, anvil_signer(1))
-    P.sign(session, P.get_proposal(session, p.id), anvil_signer(2))
-    return P.execute(session, P.get_proposal(session, p.id)).gas_used
+    p = proposals.propose_transfer(session, vault, to=PRIME_BROKER, amount=amount)
+    proposals.sign(session, p, anvil_signer(1))
+    proposals.sign(session, proposals.get_proposal(session, p.id), anvil_signer(2))
+    return proposals.execute(session, proposals.get_proposal(session, p.id)).gas_used
 
 
 def foundation_gas(session: Session, policy_path, name: str = "gas-probe") -> dict[str, int]:
@@ -111,9 +110,9 @@ def _transfer(session: Session, vault: str, *, amount: str, token: str | None = 
     """
     from hexbytes import HexBytes
 
-    p = P.propose_transfer(session, vault, to=PRIME_BROKER, amount=amount, token=token)
-    P.sign(session, p, anvil_signer(1))
-    receipt = P.execute(session, P.get_proposal(session, p.id))
+    p = proposals.propose_transfer(session, vault, to=PRIME_BROKER, amount=amount, token=token)
+    proposals.sign(session, p, anvil_signer(1))
+    receipt = proposals.execute(session, proposals.get_proposal(session, p.id))
     tx = session.chain.w3.eth.get_transaction(HexBytes(receipt.tx_hash))
     return receipt.gas_used - calldata_gas(bytes(tx["input"]))
 
@@ -135,9 +134,9 @@ def _install_reference_guard(session: Session, vault: str, contract: str) -> Non
     guard = deploy_plain(session.chain, session.sender, contract, constructor_types=[], constructor_args=[])
     data = function_signature_to_4byte_selector("setGuard(address)") + encode(["address"], [guard.address])
     safe_tx = SafeTx(safe=record.safe, chain_id=session.chain_id, to=record.safe, value=0, data=data,
-                     operation=Operation.CALL, nonce=P.safe_nonce(session, record.safe))  # fmt: skip
+                     operation=Operation.CALL, nonce=proposals.safe_nonce(session, record.safe))  # fmt: skip
     signature = verify_owner_signature(anvil_signer(1).sign_safe_tx(safe_tx), safe_tx.safe_tx_hash)
-    calldata = P.exec_calldata(session, safe_tx, pack_signatures([signature]))
+    calldata = proposals.exec_calldata(session, safe_tx, pack_signatures([signature]))
     session.send(to=record.safe, data=calldata, what=f"installing {contract} (benchmark set-up)")
 
 
@@ -220,7 +219,7 @@ def exit_gas(session: Session, template_text: str, workdir) -> dict[str, int]:
 
     from custody.contracts.deploy import deploy_plain
     from custody.contracts.infra import DEMO_TOKEN_ADDRESS
-    from custody.vault import exit as X
+    from custody.vault import exit as vault_exit
 
     tokens = [DEMO_TOKEN_ADDRESS]
     for symbol in ("tEUR", "tGBP"):
@@ -250,17 +249,17 @@ def exit_gas(session: Session, template_text: str, workdir) -> dict[str, int]:
         _mint(session, token, "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc", 1)  # custodian slots already non-zero
 
     def request():
-        r = X.open_request(session, record.id, "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc")
+        r = vault_exit.open_request(session, record.id, "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc")
         for index in (4, 7):
-            r, _ = X.sign(session, r, anvil_signer(index))
+            r, _ = vault_exit.sign(session, r, anvil_signer(index))
         return r
 
-    first = X.initiate(session, request()).gas_used
-    cancel = X.cancel_as_owner(session, record.id, anvil_signer(1)).gas_used
-    again = X.initiate(session, request()).gas_used
+    first = vault_exit.initiate(session, request()).gas_used
+    cancel = vault_exit.cancel_as_owner(session, record.id, anvil_signer(1)).gas_used
+    again = vault_exit.initiate(session, request()).gas_used
     session.chain.rpc("evm_increaseTime", [2 * 3600 + 1])
     session.chain.mine()
-    final = X.finalize(session, record.id).gas_used
+    final = vault_exit.finalize(session, record.id).gas_used
     return {
         "initiate_2_of_3": first,
         "cancel_by_owner": cancel,
@@ -271,11 +270,11 @@ def exit_gas(session: Session, template_text: str, workdir) -> dict[str, int]:
 
 def drill_batch_items(vault: str, count: int, prefix: str) -> list:
     """``count`` drill badges for ``vault`` (playbooks ``{prefix}-0``, ``{prefix}-1``, ...) to issue as one batch."""
-    from custody.attest import batch as BT
+    from custody.attest import batch
 
     fields = {"reportHash": bytes(32), "passed": True, "ledgerEntry": bytes(32)}
     return [
-        BT.BatchItem(recipient=vault, fields={"vault": vault, "playbook": f"{prefix}-{i}", **fields})
+        batch.BatchItem(recipient=vault, fields={"vault": vault, "playbook": f"{prefix}-{i}", **fields})
         for i in range(count)
     ]
 
@@ -284,9 +283,8 @@ def attest_gas(session: Session, template_path, *, batch_sizes=(1, 100, 1000)) -
     """Gas of custody badges from real receipts: on-chain badges (delegated EAS attestations) for a
     2-of-3 transfer, and the single anchoring transaction of off-chain batches of ``batch_sizes``; the
     same-run baseline is EAS ``multiTimestamp`` of the 100-batch's UIDs (one timestamp per item)."""
-    from custody.attest import badges as B
-    from custody.attest import batch as BT
-    from custody.attest import steps as S
+    from custody.attest import badges, batch
+    from custody.attest import steps as attest_steps
 
     record, _ = service.create_vault(session, template_path, name="attest-bench")
     session.send(to=record.safe, value=10 * 10**18, what="fund")
@@ -296,25 +294,27 @@ def attest_gas(session: Session, template_path, *, batch_sizes=(1, 100, 1000)) -
     def gas(badge) -> int:
         return int(receipt(badge.tx_hash)["gasUsed"])
 
-    kyc = S.kyc_badge(session, vault=record.safe, subject=anvil_signer(1).address, jurisdiction="CH",
+    kyc = attest_steps.kyc_badge(session, vault=record.safe, subject=anvil_signer(1).address, jurisdiction="CH",
                       evidence=b"bench", attester=session.signer("anvil:9"))  # fmt: skip
-    p = P.propose_transfer(session, record.name, to=PRIME_BROKER, amount="1")
-    P.sign(session, p, anvil_signer(1))
-    P.sign(session, P.get_proposal(session, p.id), anvil_signer(2))
-    P.execute(session, P.get_proposal(session, p.id))
-    approval, _second, execution = (B.read(session, r["uid"]) for r in B.stored(session, vault=record.safe)[1:4])
+    p = proposals.propose_transfer(session, record.name, to=PRIME_BROKER, amount="1")
+    proposals.sign(session, p, anvil_signer(1))
+    proposals.sign(session, proposals.get_proposal(session, p.id), anvil_signer(2))
+    proposals.execute(session, proposals.get_proposal(session, p.id))
+    approval, _second, execution = (
+        badges.read(session, r["uid"]) for r in badges.stored(session, vault=record.safe)[1:4]
+    )
     out = {"onchain_kyc": gas(kyc), "onchain_approval": gas(approval), "onchain_execution": gas(execution)}
     attester = session.signer("anvil:7")
     uids_100: list[bytes] = []
     for size in batch_sizes:
-        result = BT.issue_batch(
+        result = batch.issue_batch(
             session, "drill", attester=attester, items=drill_batch_items(record.safe, size, f"bench-{size}")
         )
         out[f"batch_{size}_anchor"] = result.anchor_gas
         if size == 100:
             uids_100 = [bytes.fromhex(d["sig"]["uid"][2:]) for d in result.documents]
     if uids_100:
-        ctx = B.context(session)
+        ctx = badges.context(session)
         data = bytes.fromhex(ctx.contract.encode_abi("multiTimestamp", [uids_100])[2:])
         out["baseline_multitimestamp_100"] = session.send(to=ctx.address, data=data, what="baseline").gas_used
     return out
@@ -328,11 +328,11 @@ def eas_floor_gas(session: Session) -> dict[str, int]:
     attestation record, whatever the schema."""
     from eth_abi import encode
 
-    from custody.attest import badges as B
+    from custody.attest import badges
     from custody.attest.schemas import STEPS, Step
     from custody.types import ZERO_ADDRESS as NO_RESOLVER
 
-    ctx = B.context(session)
+    ctx = badges.context(session)
     registry = session.contract("SchemaRegistry", ctx.deployment.registry)
     floor_schema = "bytes32 digest"
     register = registry.encode_abi("register", [floor_schema, NO_RESOLVER, True])
@@ -343,7 +343,7 @@ def eas_floor_gas(session: Session) -> dict[str, int]:
         request = (recipient, 0, True, ref_uid, data, 0)
         calldata = ctx.contract.encode_abi("attest", [(schema, request)])
         receipt = session.send(to=ctx.address, data=bytes.fromhex(calldata[2:]), what="floor attestation")
-        return receipt.gas_used, B._uid_from_receipt(ctx, receipt)
+        return receipt.gas_used, badges._uid_from_receipt(ctx, receipt)
 
     digest = encode(["bytes32"], [b"\x11" * 32])
     minimal, first_uid = attest(schema_uid, NO_RESOLVER, bytes(32), digest)

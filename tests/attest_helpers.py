@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from custody.signers.local import anvil_signer
-from custody.vault import proposals as P
-from custody.vault import service
+from custody.vault import proposals, service
 from tests.conftest import FIXTURES
 
 ATTESTED = FIXTURES / "policies" / "attested.yaml"
@@ -25,7 +24,7 @@ def vault(session):
 
 def transfer(session, vault, amount="5", signers=(1, 2)):
     """Propose (by alice) and sign a transfer to the broker; returns the proposal, not executed."""
-    proposal = P.propose_transfer(session, vault.id, to=BROKER, amount=amount, proposer="alice")
+    proposal = proposals.propose_transfer(session, vault.id, to=BROKER, amount=amount, proposer="alice")
     for i in signers:
-        P.sign(session, P.get_proposal(session, proposal.id), anvil_signer(i))
-    return P.get_proposal(session, proposal.id)
+        proposals.sign(session, proposals.get_proposal(session, proposal.id), anvil_signer(i))
+    return proposals.get_proposal(session, proposal.id)

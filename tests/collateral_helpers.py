@@ -10,9 +10,9 @@ from pathlib import Path
 
 from custody.chain.transactions import Receipt, send_transaction
 from custody.contracts.errors import decode_revert
-from custody.harness import scenario as S
+from custody.harness import scenario
 from custody.reconcile import issuance
-from custody.reconcile import token as T
+from custody.reconcile import token as reconcile_token
 from custody.session import Session
 from custody.signers.local import anvil_signer
 
@@ -38,17 +38,21 @@ class Issuer:
 
     def allocate(self, rows) -> tuple[bytes, Receipt]:
         ids, weights = [issuance.row_bar_id(r) for r in rows], [issuance.row_units(r) for r in rows]
-        return T.batch_hash(ids, weights), self.call(T.allocate_data(ids, weights), "allocate")
+        return reconcile_token.batch_hash(ids, weights), self.call(
+            reconcile_token.allocate_data(ids, weights), "allocate"
+        )
 
     def deallocate(self, rows) -> tuple[bytes, Receipt]:
         ids, weights = [issuance.row_bar_id(r) for r in rows], [issuance.row_units(r) for r in rows]
-        return T.batch_hash(ids, weights), self.call(T.deallocate_data(ids, weights), "deallocate")
+        return reconcile_token.batch_hash(ids, weights), self.call(
+            reconcile_token.deallocate_data(ids, weights), "deallocate"
+        )
 
     def mint(self, amount: int, provenance: bytes, to: str | None = None) -> Receipt:
-        return self.call(T.mint_data(to or ISSUER.address, amount, provenance), "mint")
+        return self.call(reconcile_token.mint_data(to or ISSUER.address, amount, provenance), "mint")
 
     def burn(self, amount: int, provenance: bytes) -> Receipt:
-        return self.call(T.burn_data(amount, provenance), "burn")
+        return self.call(reconcile_token.burn_data(amount, provenance), "burn")
 
     def transfer(self, to: str, amount: int) -> Receipt:
         from eth_abi import encode
@@ -64,7 +68,9 @@ class Issuer:
 
 
 def deploy(session: Session, symbol: str = "tGOLD") -> Issuer:
-    deployed = T.deploy_token(session, T.TokenSpec("Test Gold", symbol, ADMIN.address, ISSUER.address))
+    deployed = reconcile_token.deploy_token(
+        session, reconcile_token.TokenSpec("Test Gold", symbol, ADMIN.address, ISSUER.address)
+    )
     return Issuer(session, deployed.address)
 
 
@@ -73,7 +79,7 @@ def units(rows) -> int:
 
 
 def write(tmp: Path, name: str, rows) -> Path:
-    return S.write_csv(tmp / name, rows)
+    return scenario.write_csv(tmp / name, rows)
 
 
 def altered_weight(row: dict[str, str], delta_milli: int) -> dict[str, str]:

@@ -22,15 +22,17 @@ import custody.vault.timelock_ops  # noqa: F401
 from custody.contracts.errors import decode_revert
 from custody.session import Session
 from custody.signers.local import anvil_signer
-from custody.vault import proposals as P
+from custody.vault import proposals
 
 
 def flow(cmd: dict) -> None:
     session = Session.open(cmd["home"], rpc=cmd["rpc"], autostart=False)
-    proposal = P.propose_transfer(session, cmd["vault"], to=cmd["to"], amount=cmd["amount"], proposer="kill-test")
+    proposal = proposals.propose_transfer(
+        session, cmd["vault"], to=cmd["to"], amount=cmd["amount"], proposer="kill-test"
+    )
     for index in cmd["signers"]:
-        P.sign(session, P.get_proposal(session, proposal.id), anvil_signer(index))
-    P.execute(session, P.get_proposal(session, proposal.id))
+        proposals.sign(session, proposals.get_proposal(session, proposal.id), anvil_signer(index))
+    proposals.execute(session, proposals.get_proposal(session, proposal.id))
     session.close()
 
 

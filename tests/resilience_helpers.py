@@ -8,12 +8,10 @@ from eth_utils import function_signature_to_4byte_selector as sel
 from benchmarks.scenarios import _mint
 from custody.contracts.deploy import deploy_plain
 from custody.contracts.infra import DEMO_TOKEN_ADDRESS
-from custody.policy import change as C
+from custody.policy import change
 from custody.signers.local import anvil_address, anvil_signer
-from custody.vault import exit as X
-from custody.vault import proposals as P
-from custody.vault import service
-from custody.vault import timelock_ops as T
+from custody.vault import exit as vault_exit
+from custody.vault import proposals, service, timelock_ops
 from tests.conftest import FIXTURES
 
 RESILIENT = FIXTURES / "policies" / "resilient.yaml"
@@ -34,9 +32,9 @@ def resilient_vault(session, name: str = "resilient", eth: int = 40 * ETH, usd: 
 
 
 def sign_exit(session, vault, custodian: str, signers=COUNCIL[:2]):
-    request = X.open_request(session, vault.id, custodian)
+    request = vault_exit.open_request(session, vault.id, custodian)
     for index in signers:
-        request, _ = X.sign(session, request, anvil_signer(index))
+        request, _ = vault_exit.sign(session, request, anvil_signer(index))
     return request
 
 
@@ -47,26 +45,26 @@ def advance(session, seconds: int) -> None:
 
 def execute_with(session, proposal, signers=OWNERS[:2]):
     for index in signers:
-        P.sign(session, P.get_proposal(session, proposal.id), anvil_signer(index))
-    return C.execute(session, proposal.id)
+        proposals.sign(session, proposals.get_proposal(session, proposal.id), anvil_signer(index))
+    return change.execute(session, proposal.id)
 
 
 def through_timelock(session, vault, calls, *, description: str, signers=OWNERS[:2]):
     """Schedule ``calls`` on the vault's timelock, wait out the delay, complete them."""
-    proposal, op = T.schedule(
+    proposal, op = timelock_ops.schedule(
         session, vault, calls, kind="test", description=description, salt_seed=description.encode()
     )
     execute_with(session, proposal, signers)
     advance(session, op.delay + 1)
-    C.execute(session, proposal.id)
+    change.execute(session, proposal.id)
     return op
 
 
-def module_call(safe: str, inner: bytes, description: str) -> T.ScheduledCall:
+def module_call(safe: str, inner: bytes, description: str) -> timelock_ops.ScheduledCall:
     payload = sel("execTransactionFromModule(address,uint256,bytes,uint8)") + encode(
         ["address", "uint256", "bytes", "uint8"], [safe, 0, inner, 0]
     )
-    return T.ScheduledCall(safe, 0, payload, description)
+    return timelock_ops.ScheduledCall(safe, 0, payload, description)
 
 
 def install_reverting_guard(session, vault) -> str:

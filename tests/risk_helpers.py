@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from custody.vault import oob
-from custody.vault import proposals as P
+from custody.vault import oob, proposals
 
 OOB_PASSPHRASE = "risk tests oob passphrase"
 
@@ -14,5 +13,5 @@ def confirm_out_of_band(session, proposal, *, confirmer: str = "risk-officer", i
         oob.enroll(session.workspace, confirmer, passphrase=OOB_PASSPHRASE)
     code, _expiry = oob.issue_challenge(session, proposal, confirmer, issued_by=issued_by, passphrase=OOB_PASSPHRASE)
     return oob.confirm_with_code(
-        session, P.get_proposal(session, proposal.id), confirmer, code, passphrase=OOB_PASSPHRASE
+        session, proposals.get_proposal(session, proposal.id), confirmer, code, passphrase=OOB_PASSPHRASE
     )

@@ -12,19 +12,14 @@ import logging
 import pytest
 from eth_utils import keccak
 
-from custody.attest import badges as B
-from custody.attest import batch as BT
-from custody.attest import merkle
-from custody.attest import steps as S
+from custody.attest import badges, batch, merkle, steps
 from custody.attest.schemas import STEPS
 from custody.attest.verify import Verifier
 from custody.audit.record import ledger_for
 from custody.exceptions import AttestationError, InputError, UnknownAttestation
 from custody.signers.local import anvil_address, anvil_signer
-from custody.vault import oob, service
-from custody.vault import proposals as P
-from tests import attest_helpers
-from tests import collateral_helpers as C
+from custody.vault import oob, proposals, service
+from tests import attest_helpers, collateral_helpers
 from tests.attest_helpers import ATTESTED, BROKER, COMPLIANCE, ETH, OPS, transfer
 from tests.signer_fixtures import HSM_KEY
 
@@ -32,7 +27,7 @@ vault = attest_helpers.vault  # the attested-template vault fixture
 
 
 def _kyc(session, vault, owner_index):
-    return S.kyc_badge(
+    return steps.kyc_badge(
         session, vault=vault.safe, subject=anvil_address(owner_index), jurisdiction="CH",
         evidence=f"passport scan of signer {owner_index}".encode(), attester=session.signer(COMPLIANCE),
     )  # fmt: skip
@@ -42,20 +37,20 @@ def test_a_transfer_yields_linked_badges_that_verify_and_a_revocation_is_named(s
     session.attester_uri = OPS
     kyc = {i: _kyc(session, vault, i) for i in (1, 2)}
     proposal = transfer(session, vault)
-    approvals = B.stored(session, step_name="approval", reference=proposal.safe_tx_hash)
+    approvals = badges.stored(session, step_name="approval", reference=proposal.safe_tx_hash)
     assert [r["signer"] for r in approvals] == [anvil_address(1), anvil_address(2)]
     for row, i in zip(approvals, (1, 2)):
-        badge = B.read(session, row["uid"])
+        badge = badges.read(session, row["uid"])
         assert badge.attester == anvil_address(7) and badge.recipient == anvil_address(i)
         assert badge.ref_uid == kyc[i].uid  # approval -> the signer's KYC badge
-        assert B.hex32(badge.fields["safeTxHash"]) == proposal.safe_tx_hash
+        assert badges.hex32(badge.fields["safeTxHash"]) == proposal.safe_tx_hash
 
-    receipt = P.execute(session, proposal)
-    (execution,) = B.stored(session, step_name="execution", reference=proposal.safe_tx_hash)
-    badge = B.read(session, execution["uid"])
+    receipt = proposals.execute(session, proposal)
+    (execution,) = badges.stored(session, step_name="execution", reference=proposal.safe_tx_hash)
+    badge = badges.read(session, execution["uid"])
     assert badge.ref_uid == approvals[-1]["uid"]  # execution -> its last approval
-    assert [B.hex32(u) for u in badge.fields["approvals"]] == [r["uid"] for r in approvals]
-    assert B.hex32(badge.fields["txHash"]) == receipt.tx_hash
+    assert [badges.hex32(u) for u in badge.fields["approvals"]] == [r["uid"] for r in approvals]
+    assert badges.hex32(badge.fields["txHash"]) == receipt.tx_hash
     assert badge.fields["to"] == BROKER and badge.fields["amount"] == 5 * ETH
 
     report = Verifier(session).verify_vault(vault.safe)
@@ -66,8 +61,8 @@ def test_a_transfer_yields_linked_badges_that_verify_and_a_revocation_is_named(s
     assert json.loads(ok.stdout)["ok"] is True
 
     revoked_uid = approvals[0]["uid"]
-    _badge, tx = B.revoke(session, revoked_uid, attester=session.signer(OPS))
-    assert tx is not None and B.read(session, revoked_uid).revocation_time > 0
+    _badge, tx = badges.revoke(session, revoked_uid, attester=session.signer(OPS))
+    assert tx is not None and badges.read(session, revoked_uid).revocation_time > 0
     report = Verifier(session).verify_vault(vault.safe)
     assert not report.ok
     failures = report.failures()
@@ -77,7 +72,7 @@ def test_a_transfer_yields_linked_badges_that_verify_and_a_revocation_is_named(s
     bad = run_cli("attest", "verify", "--vault", "attested")
     assert bad.exit_code == 2
     assert revoked_uid in bad.stdout
-    assert B.revoke(session, revoked_uid, attester=session.signer(OPS))[1] is None  # idempotent
+    assert badges.revoke(session, revoked_uid, attester=session.signer(OPS))[1] is None  # idempotent
 
 
 def test_out_of_band_confirmation_badge_is_linked_from_the_execution(session, vault, workspace, monkeypatch):
@@ -87,12 +82,12 @@ def test_out_of_band_confirmation_badge_is_linked_from_the_execution(session, va
     proposal = transfer(session, vault, amount="55")  # above out_of_band_above: 50
     challenge = oob.issue_challenge(session, proposal, "bob", issued_by="alice")[0]
     oob.confirm_with_code(session, proposal, "bob", challenge)
-    (confirmation,) = B.stored(session, step_name="oob_confirmation", reference=proposal.safe_tx_hash)
-    fields = B.read(session, confirmation["uid"]).fields
+    (confirmation,) = badges.stored(session, step_name="oob_confirmation", reference=proposal.safe_tx_hash)
+    fields = badges.read(session, confirmation["uid"]).fields
     assert fields["confirmer"] == "bob" and fields["method"] == "code"
-    P.execute(session, P.get_proposal(session, proposal.id))
-    (execution,) = B.stored(session, step_name="execution", reference=proposal.safe_tx_hash)
-    linked = [B.hex32(u) for u in B.read(session, execution["uid"]).fields["approvals"]]
+    proposals.execute(session, proposals.get_proposal(session, proposal.id))
+    (execution,) = badges.stored(session, step_name="execution", reference=proposal.safe_tx_hash)
+    linked = [badges.hex32(u) for u in badges.read(session, execution["uid"]).fields["approvals"]]
     assert confirmation["uid"] in linked and len(linked) == 3
     report = Verifier(session).verify_vault(vault.safe)
     assert report.ok, report.failures()
@@ -101,13 +96,13 @@ def test_out_of_band_confirmation_badge_is_linked_from_the_execution(session, va
 def test_badge_by_an_attester_the_template_does_not_authorise_fails(session, vault):
     session.attester_uri = OPS
     proposal = transfer(session, vault)
-    P.execute(session, proposal)
+    proposals.execute(session, proposal)
     # compliance may attest KYC only; anvil:5 is not in the template at all
     for uri in (COMPLIANCE, "anvil:5"):
-        rogue = B.issue(
+        rogue = badges.issue(
             session, "approval", attester=session.signer(uri), recipient=anvil_address(3),
             fields={"vault": vault.safe, "safeTxHash": bytes.fromhex(proposal.safe_tx_hash[2:]),
-                    "signer": anvil_address(3), "ledgerEntry": B.ZERO32},
+                    "signer": anvil_address(3), "ledgerEntry": badges.ZERO32},
         )  # fmt: skip
         check = Verifier(session).verify_uid(rogue.uid).checks[0]
         assert not check.ok
@@ -122,7 +117,7 @@ def test_missing_badges_are_listed_and_backfill_issues_them(session, vault, capl
     with caplog.at_level(logging.WARNING, logger="custody.attest.auto"):
         proposal = transfer(session, vault)  # no attester configured
     assert "no attester key is configured" in caplog.text
-    P.execute(session, proposal)
+    proposals.execute(session, proposal)
     report = Verifier(session).verify_vault(vault.safe)
     assert {(m["step"], m.get("signer")) for m in report.missing} == {
         ("execution", None), ("approval", anvil_address(1)), ("approval", anvil_address(2)),
@@ -142,7 +137,7 @@ def test_missing_badges_are_listed_and_backfill_issues_them(session, vault, capl
         )
         as_json = json.loads(run_cli("attest", "backfill", "attested", "--attester", uri, "--json").stdout)
         assert as_json["error"] == "AttestationError" and as_json["details"]["steps"] == ["approval", "execution"]
-    assert B.stored(session, vault=vault.safe) == [] and ledger_for(session.store).size == ledger_size
+    assert badges.stored(session, vault=vault.safe) == [] and ledger_for(session.store).size == ledger_size
     result = run_cli("attest", "backfill", "attested", "--attester", OPS, "--json")
     assert result.exit_code == 0, result.stderr
     assert sorted(b["step"] for b in json.loads(result.stdout)["issued"]) == ["approval", "approval", "execution"]
@@ -154,13 +149,13 @@ def test_missing_badges_are_listed_and_backfill_issues_them(session, vault, capl
 def test_an_execution_badge_must_match_the_chain(session, vault):
     session.attester_uri = OPS
     proposal = transfer(session, vault)
-    P.execute(session, proposal)
+    proposals.execute(session, proposal)
     other = transfer(session, vault, amount="1")  # never executed
-    fake = B.issue(
+    fake = badges.issue(
         session, "execution", attester=session.signer(OPS), recipient=vault.safe,
         fields={"vault": vault.safe, "safeTxHash": bytes.fromhex(other.safe_tx_hash[2:]),
                 "txHash": bytes.fromhex(proposal.exec_tx_hash[2:] if proposal.exec_tx_hash else "00" * 32),
-                "asset": "0x" + "00" * 20, "to": BROKER, "amount": 1, "approvals": [], "ledgerEntry": B.ZERO32},
+                "asset": "0x" + "00" * 20, "to": BROKER, "amount": 1, "approvals": [], "ledgerEntry": badges.ZERO32},
     )  # fmt: skip
     problems = Verifier(session).verify_uid(fake.uid).checks[0].problems
     assert any(f"never executed {other.safe_tx_hash}" in p for p in problems)
@@ -174,10 +169,10 @@ def test_hsm_attester_issues_badges_by_delegation(session, hsm, tmp_path):
     session.send(to=record.safe, value=10 * ETH, what="fund")
     session.attester_uri = hsm.uri
     proposal = transfer(session, record)
-    P.execute(session, proposal)
-    rows = B.stored(session, vault=record.safe)
+    proposals.execute(session, proposal)
+    rows = badges.stored(session, vault=record.safe)
     assert sorted(r["step"] for r in rows) == ["approval", "approval", "execution"]
-    assert {B.read(session, r["uid"]).attester for r in rows} == {attester.address}  # EAS records the HSM key
+    assert {badges.read(session, r["uid"]).attester for r in rows} == {attester.address}  # EAS records the HSM key
     assert attester.address != session.sender.address and HSM_KEY in hsm.uri
     report = Verifier(session).verify_vault(record.safe)
     assert report.ok, report.failures()
@@ -188,9 +183,9 @@ def test_hsm_attester_issues_badges_by_delegation(session, hsm, tmp_path):
 def tagged(session, vault, tmp_path):
     from custody.harness import scenario
 
-    issuer = C.deploy(session)
+    issuer = collateral_helpers.deploy(session)
     bars = scenario.write_csv(tmp_path / "bars.csv", scenario.generate_rows(12))
-    result = S.tag_bars(session, bars, token=issuer.token, vault=vault.safe, attester=session.signer(OPS))
+    result = steps.tag_bars(session, bars, token=issuer.token, vault=vault.safe, attester=session.signer(OPS))
     return issuer, bars, result
 
 
@@ -201,7 +196,7 @@ def test_inventory_tags_are_eas_offchain_attestations_anchored_by_one_timestamp(
     assert result.size == 12 and len({d["sig"]["uid"] for d in result.documents}) == 12
     receipt = session.chain.w3.eth.get_transaction_receipt(result.anchor_tx)
     assert receipt["gasUsed"] == result.anchor_gas < 60_000  # one EAS.timestamp for the whole batch
-    ctx = B.context(session)
+    ctx = badges.context(session)
     assert (
         session.chain.call(ctx.contract.functions.getTimestamp(bytes.fromhex(result.root[2:])).call)
         == result.anchor_time
@@ -219,7 +214,7 @@ def test_inventory_tags_are_eas_offchain_attestations_anchored_by_one_timestamp(
         check = verifier.check_offchain(d)
         assert check.ok, check.problems
     out = tmp_path / "tags.json"
-    BT.write_documents(result.documents, out)
+    batch.write_documents(result.documents, out)
     cli = run_cli("attest", "verify", "--file", str(out), "--no-workspace", "--template", str(ATTESTED), "--json")
     assert cli.exit_code == 0, cli.stdout + cli.stderr
     assert json.loads(cli.stdout)["reports"][0]["summary"]["valid"] == 12
@@ -230,7 +225,7 @@ def _resign(session, doc, signer):
     from custody.attest.evidence import offchain_message
 
     msg = offchain_message(doc["sig"]["message"])
-    ctx = B.context(session)
+    ctx = badges.context(session)
     sig = signer.sign_typed_data(
         msg.typed_data(eas=ctx.address, eas_version=ctx.deployment.version, chain_id=session.chain_id)
     )
@@ -273,7 +268,7 @@ def test_forged_offchain_attestations_are_rejected(session, vault, tagged):
     uid = bytes.fromhex(original["sig"]["uid"][2:])
     tree = merkle.levels([uid, keccak(b"x")])
     unanchored_root["custody"]["batch"].update(
-        root=B.hex32(merkle.root(tree)), proof=[B.hex32(p) for p in merkle.proof(tree, 0)]
+        root=badges.hex32(merkle.root(tree)), proof=[badges.hex32(p) for p in merkle.proof(tree, 0)]
     )
     assert any("was never timestamped" in p for p in verifier.check_offchain(unanchored_root).problems)
 
@@ -295,7 +290,7 @@ def test_revoking_an_offchain_attestation_fails_its_verification(session, vault,
     assert f"badge {uid} (inventory_tag): was revoked off chain" in failures
     assert sum(not c.ok for c in report.checks) == 1
     with pytest.raises(AttestationError, match="only that attester can revoke it"):
-        BT.revoke_offchain(session, result.documents[1]["sig"]["uid"], attester=anvil_signer(5))
+        batch.revoke_offchain(session, result.documents[1]["sig"]["uid"], attester=anvil_signer(5))
 
 
 def test_auditor_needs_the_templates_the_chain_anchors(session, vault, tagged):
@@ -321,27 +316,27 @@ def test_auditor_needs_the_templates_the_chain_anchors(session, vault, tagged):
 def test_bad_input_gets_specific_errors(session, vault, run_cli):
     attester = session.signer(OPS)
     with pytest.raises(InputError, match="approval badge fields: missing signer"):
-        B.issue(session, "approval", attester=attester, recipient=anvil_address(1),
-                fields={"vault": vault.safe, "safeTxHash": B.ZERO32, "ledgerEntry": B.ZERO32})  # fmt: skip
+        badges.issue(session, "approval", attester=attester, recipient=anvil_address(1),
+                fields={"vault": vault.safe, "safeTxHash": badges.ZERO32, "ledgerEntry": badges.ZERO32})  # fmt: skip
     with pytest.raises(InputError, match="unknown custody step 'audit'"):
-        B.issue(session, "audit", attester=attester, recipient=anvil_address(1), fields={})
+        badges.issue(session, "audit", attester=attester, recipient=anvil_address(1), fields={})
     with pytest.raises(InputError, match="is not in the future"):
-        S.kyc_badge(session, vault=vault.safe, subject=anvil_address(1), jurisdiction="CH", evidence=b"x",
+        steps.kyc_badge(session, vault=vault.safe, subject=anvil_address(1), jurisdiction="CH", evidence=b"x",
                     attester=attester, expiration=session.chain.latest_timestamp() - 1)  # fmt: skip
     with pytest.raises(UnknownAttestation, match="refUID 0x1111"):
-        B.issue(session, "drill", attester=attester, recipient=vault.safe, ref_uid=b"\x11" * 32,
-                fields={"vault": vault.safe, "playbook": "x", "reportHash": B.ZERO32, "passed": True, "ledgerEntry": B.ZERO32})  # fmt: skip
+        badges.issue(session, "drill", attester=attester, recipient=vault.safe, ref_uid=b"\x11" * 32,
+                fields={"vault": vault.safe, "playbook": "x", "reportHash": badges.ZERO32, "passed": True, "ledgerEntry": badges.ZERO32})  # fmt: skip
     with pytest.raises(InputError, match="must be 0x followed by 64 hex digits"):
-        B.parse_uid("0x1234")
+        badges.parse_uid("0x1234")
     with pytest.raises(UnknownAttestation):
-        B.read(session, "0x" + "ab" * 32)
+        badges.read(session, "0x" + "ab" * 32)
     st = STEPS["execution"]
     with pytest.raises(InputError, match="execution.amount must be a non-negative whole number"):
-        B.coerce_fields(st, {"amount": "-5"})
+        badges.coerce_fields(st, {"amount": "-5"})
     with pytest.raises(InputError, match="execution badges have no field colour"):
-        B.coerce_fields(st, {"colour": "red"})
+        badges.coerce_fields(st, {"colour": "red"})
     with pytest.raises(InputError, match="execution.safeTxHash must be a 32-byte hex value"):
-        B.coerce_fields(st, {"safeTxHash": "0x12"})
+        badges.coerce_fields(st, {"safeTxHash": "0x12"})
     result = run_cli("attest", "issue", "kyc", "--subject", anvil_address(1), "--vault", "attested",
                      "--field", "jurisdiction=CH")  # fmt: skip
     assert result.exit_code == 1 and "kyc badges need --field for evidenceHash" in result.stderr
@@ -355,8 +350,8 @@ def test_bad_input_gets_specific_errors(session, vault, run_cli):
     assert result.exit_code == 1 and "name what to verify" in result.stderr
     kyc = _kyc(session, vault, 1)
     with pytest.raises(AttestationError, match=f"issued by {anvil_address(9)}; only that attester can revoke it"):
-        B.revoke(session, kyc.uid, attester=attester)
-    assert B.stored(session, step_name="kyc")[0]["uid"] == kyc.uid  # nothing lost by the failures
+        badges.revoke(session, kyc.uid, attester=attester)
+    assert badges.stored(session, step_name="kyc")[0]["uid"] == kyc.uid  # nothing lost by the failures
 
 
 def test_cli_issue_show_list_and_schemas(session, vault, run_cli):
@@ -379,7 +374,7 @@ def test_cli_issue_show_list_and_schemas(session, vault, run_cli):
 
 
 def test_expired_badge_fails_verification(session, vault):
-    badge = S.kyc_badge(session, vault=vault.safe, subject=anvil_address(1), jurisdiction="CH", evidence=b"e",
+    badge = steps.kyc_badge(session, vault=vault.safe, subject=anvil_address(1), jurisdiction="CH", evidence=b"e",
                         attester=session.signer(COMPLIANCE), expiration=session.chain.latest_timestamp() + 600)  # fmt: skip
     assert Verifier(session).verify_uid(badge.uid).ok
     session.chain.rpc("evm_increaseTime", [601])

@@ -8,8 +8,7 @@ import gc
 import logging
 import weakref
 
-from custody.attest import auto
-from custody.attest import badges as B
+from custody.attest import auto, badges
 from custody.session import Session
 from custody.signers.local import anvil_address
 from tests import attest_helpers
@@ -26,10 +25,10 @@ def _sibling(session: Session) -> Session:
 
 
 def test_the_eas_context_is_made_once_per_session(session) -> None:
-    ctx = B.context(session)
-    assert B.context(session) is ctx
+    ctx = badges.context(session)
+    assert badges.context(session) is ctx
     other = _sibling(session)
-    assert B.context(other) is not ctx and B.context(other).address == ctx.address
+    assert badges.context(other) is not ctx and badges.context(other).address == ctx.address
     alive = weakref.ref(other)
     del other
     gc.collect()

@@ -8,11 +8,10 @@ import json
 import tarfile
 from urllib.parse import parse_qs, urlparse
 
-from custody.audit import service as A
+from custody.audit import service as audit_service
 from custody.audit.record import ledger_for
 from custody.signers.local import anvil_signer
-from custody.vault import oob, service
-from custody.vault import proposals as P
+from custody.vault import oob, proposals, service
 from tests.signer_fixtures import policy_with_owners
 
 CANARY_KEY = bytes.fromhex("c0ffee" * 10 + "beef")
@@ -34,7 +33,7 @@ def test_secrets_and_personal_data_never_reach_the_ledger_or_exports(run_cli, se
     policy = policy_with_owners(tmp_path, [address, anvil_signer(2).address], threshold=1, name="canary")
     vault, _ = service.create_vault(session, policy)
     session.send(to=vault.safe, value=10**18, what="fund")
-    proposal = P.propose_transfer(session, vault.id, to=PRIME, amount="0.1", proposer="ops",
+    proposal = proposals.propose_transfer(session, vault.id, to=PRIME, amount="0.1", proposer="ops",
                                   description=f"settlement, questions to {CANARY_EMAIL} or {CANARY_PHONE}")  # fmt: skip
     signed = run_cli("tx", "sign", str(proposal.id), "--signer", "keystore:canary", env=env)
     assert signed.exit_code == 0, signed.stderr
@@ -45,7 +44,7 @@ def test_secrets_and_personal_data_never_reach_the_ledger_or_exports(run_cli, se
     assert secret.encode() not in (workspace.home / "oob" / "risk-officer.totp.sealed").read_bytes()
     code, _ = oob.issue_challenge(session, proposal, "risk-officer", issued_by="ops", passphrase=passphrase)
     oob.confirm_with_code(session, proposal, "risk-officer", code, passphrase=passphrase)
-    P.execute(session, P.get_proposal(session, proposal.id))
+    proposals.execute(session, proposals.get_proposal(session, proposal.id))
     kinds = [e.kind for e in ledger_for(session.store).entries()]
     assert kinds == ["vault_created", "proposal_created", "risk_decision", "risk_decision", "approval_signed",
                      "confirmer_enrolled", "confirmer_enrolled", "out_of_band_confirmation", "risk_decision",
@@ -71,7 +70,7 @@ def test_secrets_and_personal_data_never_reach_the_ledger_or_exports(run_cli, se
     # the flows are still fully recorded and the bundle verifies
     assert b"settlement, questions to [redacted] or [redacted]" in blobs["ledger entries"]
     assert address.lower().encode() in blobs["ledger entries"].lower()
-    assert A.verify(bundle=out / "b.tar.gz").exit_code == 0
+    assert audit_service.verify(bundle=out / "b.tar.gz").exit_code == 0
 
 
 def test_redaction_masks_secret_keys_and_personal_data_but_keeps_hashes():

@@ -12,19 +12,18 @@ import pytest
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector
 
-from custody.audit import service as A
+from custody.audit import service as audit_service
 from custody.audit.bundle import read_bundle
 from custody.audit.indexer import index_vaults
 from custody.audit.record import ledger_for
 from custody.contracts.infra import DEMO_TOKEN_ADDRESS
 from custody.exceptions import AuditError
-from custody.policy import change as C
+from custody.policy import change
 from custody.safe.safe_tx import SafeTx
 from custody.safe.signatures import pack_signatures, verify_owner_signature
 from custody.signers.local import anvil_signer
 from custody.types import Operation
-from custody.vault import proposals as P
-from custody.vault import service
+from custody.vault import proposals, service
 from tests.conftest import POLICIES
 
 PRIME = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"
@@ -45,25 +44,25 @@ def hot(session):
 
 
 def transfer(session, vault, amount="1", proposer="alice"):
-    proposal = P.propose_transfer(session, vault.id, to=PRIME, amount=amount, proposer=proposer)
-    P.sign(session, P.get_proposal(session, proposal.id), anvil_signer(1))
-    return proposal, P.execute(session, P.get_proposal(session, proposal.id))
+    proposal = proposals.propose_transfer(session, vault.id, to=PRIME, amount=amount, proposer=proposer)
+    proposals.sign(session, proposals.get_proposal(session, proposal.id), anvil_signer(1))
+    return proposal, proposals.execute(session, proposals.get_proposal(session, proposal.id))
 
 
 def raw_execute(session, vault, value: int):
     """A Safe execution that bypasses custody entirely (an owner's key used with plain web3)."""
-    nonce = P.safe_nonce(session, vault.safe)
+    nonce = proposals.safe_nonce(session, vault.safe)
     safe_tx = SafeTx(safe=vault.safe, chain_id=session.chain_id, to=PRIME, value=value, data=b"",
                      operation=Operation.CALL, nonce=nonce)  # fmt: skip
     signature = verify_owner_signature(anvil_signer(1).sign_safe_tx(safe_tx), safe_tx.safe_tx_hash)
-    data = P.exec_calldata(session, safe_tx, pack_signatures([signature]))
+    data = proposals.exec_calldata(session, safe_tx, pack_signatures([signature]))
     return safe_tx, session.send(to=vault.safe, data=data, what="raw execution")
 
 
 def test_each_custody_step_writes_its_entry_with_the_state_change(session, hot):
     proposal, receipt = transfer(session, hot)
-    spare = P.propose_transfer(session, hot.id, to=PRIME, amount="2", proposer="bob")
-    P.discard(session, spare)
+    spare = proposals.propose_transfer(session, hot.id, to=PRIME, amount="2", proposer="bob")
+    proposals.discard(session, spare)
     assert kinds(session) == ["vault_created", "proposal_created", "risk_decision", "risk_decision", "approval_signed",
                               "risk_decision", "execution", "proposal_created", "risk_decision",
                               "proposal_discarded"]  # fmt: skip
@@ -86,7 +85,7 @@ def test_each_custody_step_writes_its_entry_with_the_state_change(session, hot):
     assert entries[1].actor == "alice" and discarded.refs["safe_tx_hash"] == spare.safe_tx_hash
     # a step that fails records nothing: executing again is refused before anything is written
     with pytest.raises(Exception, match="executed"):
-        P.execute(session, P.get_proposal(session, proposal.id))
+        proposals.execute(session, proposals.get_proposal(session, proposal.id))
     assert len(entries) == ledger_for(session.store).size
 
 
@@ -109,21 +108,21 @@ def test_indexer_ingests_deposits_and_executions_idempotently(session, hot):
 
 def test_verify_against_the_chain_finds_missing_and_mismatched_executions(session, hot):
     transfer(session, hot)
-    report = A.verify(store=session.store, chain=session.chain)
+    report = audit_service.verify(store=session.store, chain=session.chain)
     assert report.exit_code == 0 and report.chain.executions_checked == 1 and report.chain.onchain_executions == 1
     _safe_tx, receipt = raw_execute(session, hot, 10**17)  # outside custody: not in the ledger
-    report = A.verify(store=session.store, chain=session.chain)
+    report = audit_service.verify(store=session.store, chain=session.chain)
     assert report.exit_code == 3 and report.verdict == "chain_mismatch"
     (missing,) = report.chain.problems
     assert missing.code == "execution_missing" and receipt.tx_hash in missing.message
     index_vaults(session)  # the indexer brings it in: the ledger is complete again
-    assert A.verify(store=session.store, chain=session.chain).exit_code == 0
+    assert audit_service.verify(store=session.store, chain=session.chain).exit_code == 0
     # an execution entry that misstates the amount (validly appended, so not tampering): chain mismatch
     ledger = ledger_for(session.store)
     (real,) = [e for e in ledger.entries() if e.kind == "execution"]
     wrong = ledger.record("execution", actor=real.actor, vault=real.vault, chain_id=real.chain_id, refs=real.refs,
                           payload={**real.payload, "value": str(2 * 10**18)})  # fmt: skip
-    report = A.verify(store=session.store, chain=session.chain)
+    report = audit_service.verify(store=session.store, chain=session.chain)
     assert report.exit_code == 3 and report.first_bad_sequence == wrong.seq
     (mismatch,) = report.chain.problems
     assert (
@@ -136,15 +135,15 @@ def test_bundle_verifies_offline_and_against_the_chain_and_catches_tampering(ses
     snapshot = session.chain.snapshot()
     transfer(session, hot)
     index_vaults(session)
-    key = A.ledger_key(session.workspace)
-    A.head(session.store, lambda: key)
-    A.anchor(session, key)
+    key = audit_service.ledger_key(session.workspace)
+    audit_service.head(session.store, lambda: key)
+    audit_service.anchor(session, key)
     bundle = tmp_path / "audit.tar.gz"
-    manifest = A.export(session.store, "bundle", bundle)
+    manifest = audit_service.export(session.store, "bundle", bundle)
     assert manifest["size"] == ledger_for(session.store).size
-    offline = A.verify(bundle=bundle)
+    offline = audit_service.verify(bundle=bundle)
     assert offline.exit_code == 0 and offline.chain is None
-    online = A.verify(bundle=bundle, chain=session.chain)
+    online = audit_service.verify(bundle=bundle, chain=session.chain)
     assert online.exit_code == 0 and online.chain.anchors_checked == 1 and online.chain.executions_checked == 1
     contents = read_bundle(bundle)
     assert {"heads.json", "anchors.json", "proofs/consistency.json", "proofs/inclusion.jsonl",
@@ -157,11 +156,11 @@ def test_bundle_verifies_offline_and_against_the_chain_and_catches_tampering(ses
     assert lines[target] != contents.entries[target]
     forged = tmp_path / "forged.tar.gz"
     _rewrite(bundle, forged, {"entries.jsonl": b"".join(x + b"\n" for x in lines)})
-    report = A.verify(bundle=forged)
+    report = audit_service.verify(bundle=forged)
     assert report.exit_code == 2 and report.first_bad_sequence == target
     # the same bundle against a chain that no longer has the execution: chain mismatch
     session.chain.revert(snapshot)
-    assert A.verify(bundle=bundle, chain=session.chain).exit_code == 3
+    assert audit_service.verify(bundle=bundle, chain=session.chain).exit_code == 3
 
 
 def _rewrite(source, target, replace: dict[str, bytes]) -> None:
@@ -184,12 +183,12 @@ def _rewrite(source, target, replace: dict[str, bytes]) -> None:
 def test_policy_change_lifecycle_is_recorded(session, hot, tmp_path):
     text = (POLICIES / "hot.yaml").read_text().replace('per_tx_limit: "5"', 'per_tx_limit: "4"')
     (tmp_path / "hot-v2.yaml").write_text(text)
-    proposal, op = C.apply_change(session, hot.id, tmp_path / "hot-v2.yaml")
-    P.sign(session, P.get_proposal(session, proposal.id), anvil_signer(1))
-    C.execute(session, proposal.id)
+    proposal, op = change.apply_change(session, hot.id, tmp_path / "hot-v2.yaml")
+    proposals.sign(session, proposals.get_proposal(session, proposal.id), anvil_signer(1))
+    change.execute(session, proposal.id)
     session.chain.rpc("evm_increaseTime", [3601])
     session.chain.mine()
-    C.execute(session, proposal.id)
+    change.execute(session, proposal.id)
     recorded = [e for e in ledger_for(session.store).entries() if e.kind.startswith("policy_change")]
     assert [e.kind for e in recorded] == ["policy_change_proposed", "policy_change_scheduled", "policy_change_applied"]
     assert all(e.refs["op_id"] == op.op_id for e in recorded)
@@ -198,10 +197,10 @@ def test_policy_change_lifecycle_is_recorded(session, hot, tmp_path):
     )
     second = tmp_path / "hot-v3.yaml"
     second.write_text(text.replace('per_tx_limit: "4"', 'per_tx_limit: "3"'))
-    _p, op2 = C.apply_change(session, hot.id, second)
-    C.cancel_change(session, hot.id, op2.op_id)
+    _p, op2 = change.apply_change(session, hot.id, second)
+    change.cancel_change(session, hot.id, op2.op_id)
     assert kinds(session)[-3:] == ["policy_change_proposed", "proposal_discarded", "policy_change_cancelled"]
-    assert A.verify(store=session.store, chain=session.chain).exit_code == 0
+    assert audit_service.verify(store=session.store, chain=session.chain).exit_code == 0
 
 
 def test_cli_head_proofs_anchor_verify_and_exports(session, hot, run_cli, tmp_path):
@@ -294,39 +293,39 @@ def test_heads_can_be_anchored_as_eas_timestamps(session, hot, tmp_path):
     from custody.audit.anchor import eas_reference
 
     transfer(session, hot)
-    key = A.ledger_key(session.workspace)
-    head = A.head(session.store, lambda: key)
-    done = A.anchor(session, key, method="eas_timestamp")
+    key = audit_service.ledger_key(session.workspace)
+    head = audit_service.head(session.store, lambda: key)
+    done = audit_service.anchor(session, key, method="eas_timestamp")
     eas = context(session)
     assert done.contract == eas.address and done.reference == "0x" + eas_reference(head).hex()
     stamped = session.chain.call(eas.contract.functions.getTimestamp(eas_reference(head)).call)
     assert stamped == session.chain.w3.eth.get_block(done.block_number)["timestamp"]
     with pytest.raises(AuditError, match="timestamped on EAS .* already"):
-        A.anchor(session, key, method="eas_timestamp")
+        audit_service.anchor(session, key, method="eas_timestamp")
 
     bundle = tmp_path / "audit.tar.gz"
-    A.export(session.store, "bundle", bundle)
-    online = A.verify(bundle=bundle, chain=session.chain)
+    audit_service.export(session.store, "bundle", bundle)
+    online = audit_service.verify(bundle=bundle, chain=session.chain)
     assert online.exit_code == 0 and online.chain.anchors_checked == 1
     # an anchor record claiming a different head is caught
     anchors = json.loads(read_bundle(bundle).files["anchors.json"])
     anchors[0]["head"]["size"] += 1
     forged = tmp_path / "forged.tar.gz"
     _rewrite(bundle, forged, {"anchors.json": json.dumps(anchors).encode()})
-    problems = A.verify(bundle=forged, chain=session.chain).chain.problems
+    problems = audit_service.verify(bundle=forged, chain=session.chain).chain.problems
     assert [p.code for p in problems] == ["anchor_mismatch"] and "EAS timestamp of head size" in problems[0].message
 
 
 def test_emergency_exit_steps_are_recorded_with_their_transactions(session):
-    from custody.vault import exit as X
+    from custody.vault import exit as vault_exit
     from tests.resilience_helpers import COUNCIL, CUSTODIAN, OWNERS, advance, resilient_vault, sign_exit
 
     vault = resilient_vault(session)
-    first = X.initiate(session, sign_exit(session, vault, CUSTODIAN))
-    cancelled = X.cancel_as_owner(session, vault.id, anvil_signer(OWNERS[0]))
-    X.initiate(session, sign_exit(session, vault, CUSTODIAN))
+    first = vault_exit.initiate(session, sign_exit(session, vault, CUSTODIAN))
+    cancelled = vault_exit.cancel_as_owner(session, vault.id, anvil_signer(OWNERS[0]))
+    vault_exit.initiate(session, sign_exit(session, vault, CUSTODIAN))
     advance(session, 2 * 3600)
-    final = X.finalize(session, vault.id)
+    final = vault_exit.finalize(session, vault.id)
     exits = [e for e in ledger_for(session.store).entries() if e.kind.startswith("exit_")]
     assert [e.kind for e in exits] == ["exit_signed", "exit_signed", "exit_initiated", "exit_cancelled",
                                        "exit_signed", "exit_signed", "exit_initiated", "exit_finalized"]  # fmt: skip
@@ -347,4 +346,4 @@ def test_emergency_exit_steps_are_recorded_with_their_transactions(session):
     assert {"ExitFinalized", "ExecutionFromModuleSuccess", "SafeModuleTransaction"} <= set(names)
     moved = [f for n, f in events if n == "ExitAssetMoved"]
     assert len(moved) == 2 and all(CUSTODIAN.lower() in json.dumps(f).lower() for f in moved)
-    assert A.verify(store=session.store, chain=session.chain).exit_code == 0
+    assert audit_service.verify(store=session.store, chain=session.chain).exit_code == 0

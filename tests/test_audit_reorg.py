@@ -4,12 +4,11 @@ Anvil (see conftest: ``anvil_reorg`` needs a chain without ``evm_revert`` histor
 
 from __future__ import annotations
 
-from custody.audit import service as A
+from custody.audit import service as audit_service
 from custody.audit.indexer import index_vaults
 from custody.audit.record import ledger_for
 from custody.signers.local import anvil_address, anvil_signer
-from custody.vault import proposals as P
-from custody.vault import service
+from custody.vault import proposals, service
 from tests.conftest import POLICIES
 
 PRIME = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"
@@ -19,16 +18,16 @@ def test_reorgs_of_depth_1_to_5_end_in_a_verifying_ledger_with_corrections(fresh
     session = fresh_session
     vault, _ = service.create_vault(session, POLICIES / "hot.yaml")
     session.send(to=vault.safe, value=15 * 10**18, what="fund")
-    kept = P.propose_transfer(session, vault.id, to=PRIME, amount="1")
-    P.sign(session, P.get_proposal(session, kept.id), anvil_signer(1))
-    P.execute(session, P.get_proposal(session, kept.id))  # deep enough to survive every reorg below
+    kept = proposals.propose_transfer(session, vault.id, to=PRIME, amount="1")
+    proposals.sign(session, proposals.get_proposal(session, kept.id), anvil_signer(1))
+    proposals.execute(session, proposals.get_proposal(session, kept.id))  # deep enough to survive every reorg below
     for _ in range(6):
         session.chain.mine()
     ledger = ledger_for(session.store)
     for depth in range(1, 6):
-        proposal = P.propose_transfer(session, vault.id, to=PRIME, amount=f"0.{depth}")
-        P.sign(session, P.get_proposal(session, proposal.id), anvil_signer(1))
-        receipt = P.execute(session, P.get_proposal(session, proposal.id))
+        proposal = proposals.propose_transfer(session, vault.id, to=PRIME, amount=f"0.{depth}")
+        proposals.sign(session, proposals.get_proposal(session, proposal.id), anvil_signer(1))
+        receipt = proposals.execute(session, proposals.get_proposal(session, proposal.id))
         for _ in range(depth - 1):
             session.chain.mine()
         index_vaults(session)
@@ -46,7 +45,7 @@ def test_reorgs_of_depth_1_to_5_end_in_a_verifying_ledger_with_corrections(fresh
         corrections = [e for e in entries[before:] if e.kind == "correction"]
         assert sorted(c.refs["supersedes"] for c in corrections) == sorted(e.seq for e in executed)
         assert all(c.payload["first_invalid_block"] <= receipt.block_number for c in corrections)
-        report = A.verify(store=session.store, chain=session.chain)
+        report = audit_service.verify(store=session.store, chain=session.chain)
         assert report.exit_code == 0, report.as_dict()
         assert report.chain.onchain_executions == report.chain.executions_checked == 1  # only the kept one
         # re-running the indexer changes nothing

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from eth_abi import encode
 from PIL import Image
 
-from custody.audit import service as A
+from custody.audit import service as audit_service
 from custody.audit.keys import Ed25519LedgerKey
 from custody.audit.record import ledger_for
 from custody.audit.report import CSP, AssetLabel, render_html, ticks
@@ -34,8 +34,7 @@ from custody.audit.schema import audit_entries
 from custody.contracts.infra import DEMO_TOKEN_ADDRESS
 from custody.harness.synthetic import fill
 from custody.signers.local import anvil_signer
-from custody.vault import proposals as P
-from custody.vault import service
+from custody.vault import proposals, service
 from custody.workspace import Workspace
 from tests.conftest import POLICIES
 
@@ -108,8 +107,8 @@ def test_axis_ticks_are_integers_from_zero_covering_the_maximum():
 def test_a_verified_ledger_says_so_in_human_terms(tmp_path):
     workspace = ledger_workspace(tmp_path)
     try:
-        rows = A.entries(ledger_for(workspace.store))
-        verdict = A.verify(store=workspace.store).as_dict()
+        rows = audit_service.entries(ledger_for(workspace.store))
+        verdict = audit_service.verify(store=workspace.store).as_dict()
         assert verdict["first_bad_sequence"] is None
         page = render_html(rows, verdict)
     finally:
@@ -139,8 +138,8 @@ def test_a_tampered_ledger_names_the_first_bad_sequence(tmp_path):
             forged = blob.replace(b'"value":"3000000000000000"', b'"value":"9000000000000000"')
             assert forged != blob
             conn.execute(audit_entries.update().where(audit_entries.c.seq == 3).values(entry=forged))
-        verdict = A.verify(store=workspace.store).as_dict()
-        page = render_html(A.entries(ledger_for(workspace.store)), verdict)
+        verdict = audit_service.verify(store=workspace.store).as_dict()
+        page = render_html(audit_service.entries(ledger_for(workspace.store)), verdict)
     finally:
         workspace.close()
     text = " ".join(parse(page).text)
@@ -270,9 +269,11 @@ def test_the_report_renders_for_people_in_a_real_browser(session, run_cli, tmp_p
                  what="dUSD deposit")  # fmt: skip
     proposer = HOSTILE + "-" + "x" * 150  # attacker-chosen, unbreakable: must be escaped and wrapped
     for amount, token in (("1.25", None), ("62.5", DEMO_TOKEN_ADDRESS)):
-        proposal = P.propose_transfer(session, vault.id, to=PRIME, amount=amount, token=token, proposer=proposer)
-        P.sign(session, P.get_proposal(session, proposal.id), anvil_signer(1))
-        P.execute(session, P.get_proposal(session, proposal.id))
+        proposal = proposals.propose_transfer(
+            session, vault.id, to=PRIME, amount=amount, token=token, proposer=proposer
+        )
+        proposals.sign(session, proposals.get_proposal(session, proposal.id), anvil_signer(1))
+        proposals.execute(session, proposals.get_proposal(session, proposal.id))
     assert run_cli("audit", "index").exit_code == 0
     report = tmp_path / "report.html"
     done = run_cli("audit", "export", "--format", "html", "--out", str(report), "--json")

@@ -249,10 +249,10 @@ def test_every_error_in_a_list_is_reported_in_row_order_and_nothing_is_dropped()
 
 
 def test_large_lists_checked_in_two_processes_give_the_same_result_and_row_numbers(monkeypatch):
-    from custody.harness import scenario as S
+    from custody.harness import scenario
     from custody.reconcile import ingest
 
-    rows = S.generate_rows(400, seed=4)
+    rows = scenario.generate_rows(400, seed=4)
     text = "\n".join([HEADER] + [",".join(r[c] for c in HEADER.split(",")) for r in rows]) + "\n"
     serial = parse_bar_list(text.encode())
     monkeypatch.setattr(ingest, "PARALLEL_MIN_ROWS", 50)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from custody.exceptions import BarListError
-from custody.harness import scenario as S
+from custody.harness import scenario
 from custody.reconcile import stream
 from custody.reconcile.barlist import PackedIds
 from custody.reconcile.ingest import load_bar_list, parse_bar_list
@@ -30,7 +30,7 @@ def _write(tmp_path: Path, lines: list[str], *, crlf: bool = False, bom: bool = 
 
 
 def _lines(count: int) -> list[str]:
-    rows = S.generate_rows(count, seed=5)
+    rows = scenario.generate_rows(count, seed=5)
     header = ",".join(rows[0].keys())
     return [header] + [",".join(r.values()) for r in rows]
 

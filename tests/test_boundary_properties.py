@@ -22,12 +22,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from custody.exceptions import TimelockNotReady, VaultError
-from custody.policy import change as C
+from custody.policy import change
 from custody.types import ZERO_ADDRESS, Operation
-from custody.vault import exit as X
-from custody.vault import resilience as R
-from custody.vault import service
-from custody.vault import timelock_ops as T
+from custody.vault import exit as vault_exit
+from custody.vault import resilience, service, timelock_ops
 from tests.conftest import FIXTURES
 from tests.guard_harness import monday_of_next_week, multisend, predict, send_at, submit
 from tests.resilience_helpers import CUSTODIAN, execute_with, resilient_vault, sign_exit
@@ -153,28 +151,28 @@ def _finalize_at(session, module_address: str, timestamp: int, sender_index: int
 
 def test_exit_finalizes_at_ready_at_and_not_one_second_earlier(session):
     vault = resilient_vault(session)
-    X.initiate(session, sign_exit(session, vault, CUSTODIAN))
+    vault_exit.initiate(session, sign_exit(session, vault, CUSTODIAN))
     module = session.contract("ExitModule", vault.exit_module)
     ready = int(module.functions.readyAt().call())
-    status = X.status(session, vault.id)
+    status = vault_exit.status(session, vault.id)
     assert status.ready_at == ready
     # the CLI-level pre-check refuses while the latest block is readyAt − 2 (its next block: readyAt − 1)
     session.chain.set_next_timestamp(ready - 2)
     session.chain.mine()
     with pytest.raises(VaultError, match=f"becomes final at {ready} \\(in 2 s\\)"):
-        X.finalize(session, vault.id)
+        vault_exit.finalize(session, vault.id)
     early = _finalize_at(session, vault.exit_module, ready - 1)
     assert (early.allowed, early.error, early.args) == (False, "ExitModuleTooEarly", (ready - 1, ready))
     final = _finalize_at(session, vault.exit_module, ready)
     assert final.allowed and final.timestamp == ready
-    assert X.status(session, vault.id).pending is False
+    assert vault_exit.status(session, vault.id).pending is False
     assert session.chain.w3.eth.get_balance(vault.safe) == 0  # everything moved to the custodian
 
 
 def test_exit_module_exposes_no_finalize_before_ready_for_any_signer(session):
     """``finalize`` is permissionless; ``readyAt − 1`` is refused whoever sends it."""
     vault = resilient_vault(session, name="resilient-2")
-    X.initiate(session, sign_exit(session, vault, CUSTODIAN))
+    vault_exit.initiate(session, sign_exit(session, vault, CUSTODIAN))
     ready = int(session.contract("ExitModule", vault.exit_module).functions.readyAt().call())
     early = _finalize_at(session, vault.exit_module, ready - 1, sender_index=7)
     assert (early.error, early.args) == ("ExitModuleTooEarly", (ready - 1, ready))
@@ -185,9 +183,9 @@ READY_STATE_BITMAP = (1 << 2).to_bytes(32, "big")  # OpenZeppelin OperationState
 
 def test_timelock_executes_at_ready_at_and_not_one_second_earlier(session, tmp_path):
     vault = resilient_vault(session, name="resilient-timelock")
-    proposal, op = R.change_threshold(session, vault.id, 3, tmp_path)
+    proposal, op = resilience.change_threshold(session, vault.id, 3, tmp_path)
     _what, scheduled = execute_with(session, proposal)
-    op = T.get_op(session, op.op_id)
+    op = timelock_ops.get_op(session, op.op_id)
     # readyAt from the model (the scheduling block's time + the delay), then as the chain and the service see it
     ready = session.chain.w3.eth.get_block(scheduled.block_number)["timestamp"] + op.delay
     op_id = bytes.fromhex(op.op_id[2:])
@@ -197,8 +195,8 @@ def test_timelock_executes_at_ready_at_and_not_one_second_earlier(session, tmp_p
     session.chain.set_next_timestamp(ready - 2)
     session.chain.mine()
     with pytest.raises(TimelockNotReady, match="\\(in 2 s\\)"):
-        C.execute(session, proposal.id)
-    execute = bytes.fromhex(lock.encode_abi("executeBatch", list(T.batch_args(op.calls, op.salt)))[2:])
+        change.execute(session, proposal.id)
+    execute = bytes.fromhex(lock.encode_abi("executeBatch", list(timelock_ops.batch_args(op.calls, op.salt)))[2:])
     early = send_at(session, vault.timelock, execute, ready - 1, sender_index=7)  # anyone may execute
     assert (early.allowed, early.error) == (False, "TimelockUnexpectedOperationState")
     assert early.args == (op_id, READY_STATE_BITMAP)
@@ -229,7 +227,7 @@ def test_after_an_idle_gap_of_25_hours_the_whole_limit_is_free_again(session, wi
 
 def test_exit_operations_on_a_vault_without_an_exit_module_name_the_cause(session, window_vault):
     """rules.yaml has no `exit:` section: every exit operation says so instead of calling address zero."""
-    for operation in (X.status, X.finalize):
+    for operation in (vault_exit.status, vault_exit.finalize):
         with pytest.raises(
             VaultError, match="vault window has no exit module \\(its template has no `exit:` section\\)"
         ):

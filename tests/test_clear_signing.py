@@ -12,8 +12,7 @@ from eth_utils import to_checksum_address
 
 from custody.safe.safe_tx import SafeTx
 from custody.types import Operation
-from custody.vault import proposals as P
-from custody.vault import service
+from custody.vault import proposals, service
 from custody.vault.clear import risk_kinds
 from custody.vault.decode import decode_safe_call
 from tests.conftest import POLICIES
@@ -126,7 +125,7 @@ def test_gas_refund_is_a_risk(chain):
 
 def test_tx_sign_refuses_risky_payloads_until_each_kind_is_acknowledged(session, cold, run_cli):
     data = call("addOwnerWithThreshold(address,uint256)", ["address", "uint256"], [OTHER, 3])
-    proposal = P.propose(session, cold.id, to=cold.safe, data=data, description="add an owner", force=True)
+    proposal = proposals.propose(session, cold.id, to=cold.safe, data=data, description="add an owner", force=True)
     shown = run_cli("tx", "show", str(proposal.id))
     assert (
         "addOwnerWithThreshold(owner=0x00000000000000000000000000000000000000A1, threshold=3) on the vault"
@@ -143,7 +142,7 @@ def test_tx_sign_refuses_risky_payloads_until_each_kind_is_acknowledged(session,
     assert json.loads(partial.stdout)["details"]["risks"] == ["threshold"]
     unknown = run_cli("tx", "sign", str(proposal.id), "--signer", "anvil:1", "--i-understand", "everything")
     assert "--i-understand everything is not a risk kind" in unknown.stderr
-    assert P.get_proposal(session, proposal.id).signatures == ()
+    assert proposals.get_proposal(session, proposal.id).signatures == ()
     # acknowledged, it reaches the risk engine: a direct owner change (not via the timelock) is a DENY,
     # printed before the signer is asked, and nothing is signed
     acknowledged = run_cli(
@@ -154,11 +153,11 @@ def test_tx_sign_refuses_risky_payloads_until_each_kind_is_acknowledged(session,
         "risk verdict    DENY" in acknowledged.stderr and "config_change: addOwnerWithThreshold" in acknowledged.stderr
     )
     assert "error: the risk engine denies this proposal 1 (sign)" in acknowledged.stderr
-    assert P.get_proposal(session, proposal.id).signatures == ()
+    assert proposals.get_proposal(session, proposal.id).signatures == ()
 
 
 def test_delegatecall_is_loud_in_tx_show(session, cold, run_cli):
-    proposal = P.propose(
+    proposal = proposals.propose(
         session, cold.id, to=OTHER, data=b"\xde\xad\xbe\xef", operation=Operation.DELEGATECALL, force=True
     )
     shown = run_cli("tx", "show", str(proposal.id))

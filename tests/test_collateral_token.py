@@ -8,9 +8,8 @@ from web3.logs import DISCARD
 
 from custody.chain.logs import decode_logs
 from custody.exceptions import TransactionFailed
-from custody.harness import scenario as S
-from custody.reconcile import issuance
-from custody.reconcile import token as T
+from custody.harness import scenario
+from custody.reconcile import issuance, token
 from custody.reconcile.barlist import bar_id
 from custody.reconcile.index import layouts
 from custody.signers.local import anvil_signer
@@ -18,7 +17,7 @@ from custody.vault import service
 from tests.collateral_helpers import ISSUER, deploy, units
 from tests.conftest import POLICIES
 
-ROWS = S.generate_rows(4, seed=3)
+ROWS = scenario.generate_rows(4, seed=3)
 
 
 def test_version_roles_and_hash_helpers_match_python(session):
@@ -26,11 +25,11 @@ def test_version_roles_and_hash_helpers_match_python(session):
     c = session.contract("CollateralToken", issuer.token)
     assert c.functions.VERSION().call() == "1.0.0"
     assert c.functions.decimals().call() == 18
-    assert c.functions.hasRole(T.ISSUER_ROLE, ISSUER.address).call()
+    assert c.functions.hasRole(token.ISSUER_ROLE, ISSUER.address).call()
     assert c.functions.ISSUER_ROLE().call() == keccak(text="ISSUER_ROLE")
     assert c.functions.barId("VALCAMBI", "AB-123/4").call() == bar_id("VALCAMBI", "AB-123/4")
     ids, weights = [issuance.row_bar_id(r) for r in ROWS], [issuance.row_units(r) for r in ROWS]
-    assert c.functions.batchHash(ids, weights).call() == T.batch_hash(ids, weights)
+    assert c.functions.batchHash(ids, weights).call() == token.batch_hash(ids, weights)
 
 
 def test_allocate_and_mint_emit_citing_events_and_update_counters(session):
@@ -61,11 +60,11 @@ def test_allocate_and_mint_emit_citing_events_and_update_counters(session):
 @pytest.mark.parametrize(
     ("call", "error"),
     [
-        (lambda: T.allocate_data([b"\x00" * 32], [5]), "CollateralInvalidBar(index=0, barId=0x" + "00" * 32 + ", fineWeight=5)"),
-        (lambda: T.allocate_data([b"\x07" * 32], [0]), "CollateralInvalidBar(index=0, barId=0x" + "07" * 32 + ", fineWeight=0)"),
-        (lambda: T.mint_data(ISSUER.address, 10, b"\x00" * 32), "CollateralMissingProvenance(amount=10)"),
-        (lambda: T.mint_data(ISSUER.address, 0, b"\x01" * 32), "CollateralZeroAmount(provenance=0x" + "01" * 32 + ")"),
-        (lambda: T.deallocate_data([b"\x07" * 32], [9]), "CollateralDeallocationExceedsAllocated(fineWeight=9, allocated=0)"),
+        (lambda: token.allocate_data([b"\x00" * 32], [5]), "CollateralInvalidBar(index=0, barId=0x" + "00" * 32 + ", fineWeight=5)"),
+        (lambda: token.allocate_data([b"\x07" * 32], [0]), "CollateralInvalidBar(index=0, barId=0x" + "07" * 32 + ", fineWeight=0)"),
+        (lambda: token.mint_data(ISSUER.address, 10, b"\x00" * 32), "CollateralMissingProvenance(amount=10)"),
+        (lambda: token.mint_data(ISSUER.address, 0, b"\x01" * 32), "CollateralZeroAmount(provenance=0x" + "01" * 32 + ")"),
+        (lambda: token.deallocate_data([b"\x07" * 32], [9]), "CollateralDeallocationExceedsAllocated(fineWeight=9, allocated=0)"),
     ],
 )  # fmt: skip
 def test_malformed_records_revert_with_specific_errors(session, call, error):
@@ -95,7 +94,7 @@ def test_batch_arrays_must_pair_up(session):
 def test_only_the_issuer_mints_burns_and_allocates(session):
     issuer = deploy(session)
     outsider = anvil_signer(5)
-    for data in (T.allocate_data([b"\x01" * 32], [5]), T.mint_data(outsider.address, 5, b"\x01" * 32)):
+    for data in (token.allocate_data([b"\x01" * 32], [5]), token.mint_data(outsider.address, 5, b"\x01" * 32)):
         with pytest.raises(TransactionFailed, match=rf"CollateralNotIssuer\(caller={outsider.address.lower()}\)"):
             issuer.call(data, signer=outsider)
 
@@ -112,10 +111,10 @@ def test_the_contract_records_what_the_reconciler_must_catch(session):
 
 
 def test_issuer_vault_path_mints_through_the_safe(session, tmp_path):
-    record, deployed = T.create_issuer_vault(
+    record, deployed = token.create_issuer_vault(
         session, POLICIES / "hot.yaml", tmp_path, name="issuer", token_name="Vault Gold", symbol="vGOLD"
     )
-    assert (deployed.address, T.ISSUER_FUNCTIONS[2]) in {
+    assert (deployed.address, token.ISSUER_FUNCTIONS[2]) in {
         (c.target, c.signature) for c in record.policy().contract_calls
     }
     issued = issuance.allocate_and_mint(
@@ -127,5 +126,5 @@ def test_issuer_vault_path_mints_through_the_safe(session, tmp_path):
     # a vault without the role is refused before anything is proposed, with the token's own error
     other, _ = service.create_vault(session, POLICIES / "hot.yaml", name="not-issuer")
     with pytest.raises(TransactionFailed, match=rf"CollateralNotIssuer\(caller={other.safe.lower()}\)"):
-        T.issue(session, other.name, deployed.address, T.mint_data(ISSUER.address, 1, issued.batch),
+        token.issue(session, other.name, deployed.address, token.mint_data(ISSUER.address, 1, issued.batch),
                 signers=[anvil_signer(1)], what="minting from the wrong vault")  # fmt: skip

@@ -8,7 +8,7 @@ import json
 import orjson
 import pytest
 
-from custody.attest import badges as B
+from custody.attest import badges
 from custody.attest.verify import Verifier
 from custody.audit.record import ledger_for
 from custody.drills import DrillOptions, load_playbook, run_drill
@@ -61,10 +61,10 @@ def test_a_drill_on_an_existing_vault_is_recorded_and_attested(session, attested
     assert payload["mode"] == "snapshot" and payload["restored"] is True
     assert [s["verdict"] for s in payload["steps"]] == ["passed"] * len(written["steps"])
 
-    badge = B.read(session, records["attestation"])
+    badge = badges.read(session, records["attestation"])
     assert badge.step == "drill" and badge.attester.lower() == "0x14dc79964da2c08b23698b3d3cc7ca32193d9955"
-    assert B.hex32(badge.fields["reportHash"]) == records["report_keccak"] and badge.fields["passed"] is True
-    assert B.hex32(badge.fields["ledgerEntry"]) == records["ledger"]["leaf_hash"]
+    assert badges.hex32(badge.fields["reportHash"]) == records["report_keccak"] and badge.fields["passed"] is True
+    assert badges.hex32(badge.fields["ledgerEntry"]) == records["ledger"]["leaf_hash"]
     verdict = Verifier(session).verify_vault(attested_vault.safe)
     assert verdict.ok, verdict.failures()
     (check,) = [c for c in verdict.checks if c.step == "drill"]

@@ -14,8 +14,7 @@ import pytest
 
 from custody.signers.local import anvil_address, anvil_signer
 from custody.store import oob_confirmations, utcnow
-from custody.vault import proposals as P
-from custody.vault import service
+from custody.vault import proposals, service
 from tests.conftest import POLICIES
 
 PRIME_BROKER = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"
@@ -59,7 +58,7 @@ def _propose(run_cli, proposer: str, amount: str = "60") -> int:
 
 def _sign_both(session, proposal_id: int) -> None:
     for i in (2, 3):
-        P.sign(session, P.get_proposal(session, proposal_id), anvil_signer(i))
+        proposals.sign(session, proposals.get_proposal(session, proposal_id), anvil_signer(i))
 
 
 def _refused(result, message: str) -> None:
@@ -115,7 +114,7 @@ def test_no_cli_path_lets_a_proposer_confirm_their_own_transfer(run_cli, session
     # a self-confirmation that reached the table anyway (an older build, an edited database) does not count
     with session.store.begin() as conn:
         conn.execute(oob_confirmations.insert().values(
-            proposal_id=by_person, confirmer="alice", safe_tx_hash=P.get_proposal(session, by_person).safe_tx_hash,
+            proposal_id=by_person, confirmer="alice", safe_tx_hash=proposals.get_proposal(session, by_person).safe_tx_hash,
             method="totp", reason="planted", confirmed_at=utcnow(),
         ))  # fmt: skip
     _refused(run_cli("tx", "execute", str(by_person)), "error: proposal 1 needs an out-of-band confirmation")

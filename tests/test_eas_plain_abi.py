@@ -13,7 +13,7 @@ from pathlib import Path
 from eth_abi import decode
 from web3 import Web3
 
-from custody.attest import steps as S
+from custody.attest import steps
 from custody.signers.local import anvil_address
 from custody.vault import service
 from tests.conftest import FIXTURES
@@ -28,7 +28,7 @@ def _npm_artifact(name: str) -> dict:
 
 def test_a_badge_decodes_with_the_plain_eas_abi(session, anvil):
     record, _ = service.create_vault(session, FIXTURES / "policies" / "attested.yaml", name="plain")
-    badge = S.kyc_badge(session, vault=record.safe, subject=anvil_address(2), jurisdiction="DE",
+    badge = steps.kyc_badge(session, vault=record.safe, subject=anvil_address(2), jurisdiction="DE",
                         evidence=b"id card", attester=session.signer("anvil:9"))  # fmt: skip
 
     # -- from here on: web3 + the npm artifact only ----------------------------------------------------

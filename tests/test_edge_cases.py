@@ -13,8 +13,7 @@ from custody.exceptions import AlreadyExecuted
 from custody.safe.signatures import pack_signatures
 from custody.session import Session
 from custody.signers.local import anvil_signer
-from custody.vault import proposals as P
-from custody.vault import service
+from custody.vault import proposals, service
 from tests.conftest import POLICIES
 
 SETTLEMENT = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"
@@ -23,7 +22,7 @@ SETTLEMENT = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"
 def _proposal(session):
     record, _ = service.create_vault(session, POLICIES / "hot.yaml")
     session.send(to=record.safe, value=10**19, what="fund")
-    return P.propose_transfer(
+    return proposals.propose_transfer(
         session, record.id, to=SETTLEMENT, amount="1", proposer="anvil:3 (0x90F79bf6EB2c4f870365E785982E1f101E93b906)"
     )
 
@@ -62,12 +61,12 @@ def test_offline_commands_take_json(session, run_cli, tmp_path):
 
 def test_the_loser_of_an_execute_race_is_told_its_own_proposal_won(session):
     proposal = _proposal(session)
-    P.sign(session, proposal, anvil_signer(1))
-    seen_by_loser = P.get_proposal(session, proposal.id)  # read before the winner executes
-    P.execute(session, P.get_proposal(session, proposal.id))
-    executed = P.get_proposal(session, proposal.id)
+    proposals.sign(session, proposal, anvil_signer(1))
+    seen_by_loser = proposals.get_proposal(session, proposal.id)  # read before the winner executes
+    proposals.execute(session, proposals.get_proposal(session, proposal.id))
+    executed = proposals.get_proposal(session, proposal.id)
     with pytest.raises(AlreadyExecuted) as lost:
-        P.execute(session, seen_by_loser)
+        proposals.execute(session, seen_by_loser)
     assert lost.value.message == (
         f"proposal {proposal.id} was executed meanwhile by another process in {executed.exec_tx_hash} "
         f"(block {executed.exec_block}); nothing was sent"
@@ -88,15 +87,17 @@ class _SignsAfter:
 
 def test_a_race_lost_after_every_check_sends_nothing_and_names_the_winner(session):
     proposal = _proposal(session)
-    P.sign(session, proposal, anvil_signer(1))
+    proposals.sign(session, proposal, anvil_signer(1))
     winner = Session(workspace=session.workspace, chain=session.chain, sender_uri="anvil:5")
     loser = Session(workspace=session.workspace, chain=session.chain)
-    loser._sender = _SignsAfter(anvil_signer(0), lambda: P.execute(winner, P.get_proposal(winner, proposal.id)))
+    loser._sender = _SignsAfter(
+        anvil_signer(0), lambda: proposals.execute(winner, proposals.get_proposal(winner, proposal.id))
+    )
     loser_nonce = session.chain.w3.eth.get_transaction_count(anvil_signer(0).address)
     with pytest.raises(AlreadyExecuted) as lost:
-        P.execute(loser, P.get_proposal(loser, proposal.id))
-    won = P.get_proposal(session, proposal.id)
-    assert won.state is P.ProposalState.EXECUTED  # the winner's record is intact
+        proposals.execute(loser, proposals.get_proposal(loser, proposal.id))
+    won = proposals.get_proposal(session, proposal.id)
+    assert won.state is proposals.ProposalState.EXECUTED  # the winner's record is intact
     assert lost.value.message == (
         f"proposal {proposal.id} was executed meanwhile by another process in {won.exec_tx_hash} "
         f"(block {won.exec_block}); nothing was sent"
@@ -106,12 +107,12 @@ def test_a_race_lost_after_every_check_sends_nothing_and_names_the_winner(sessio
 
 def test_a_proposal_executed_outside_the_workspace_is_named_not_blamed_on_another_transaction(session):
     proposal = _proposal(session)
-    P.sign(session, proposal, anvil_signer(1))
-    signed = P.get_proposal(session, proposal.id)
-    data = P.exec_calldata(session, signed.safe_tx, pack_signatures(list(signed.signatures)))
+    proposals.sign(session, proposal, anvil_signer(1))
+    signed = proposals.get_proposal(session, proposal.id)
+    data = proposals.exec_calldata(session, signed.safe_tx, pack_signatures(list(signed.signatures)))
     elsewhere = session.send(to=signed.safe_tx.safe, data=data, what="another tool executing the proposal")
     with pytest.raises(AlreadyExecuted) as refused:
-        P.execute(session, signed)
+        proposals.execute(session, signed)
     assert refused.value.message == (
         f"proposal {proposal.id} was executed outside this workspace in {elsewhere.tx_hash} "
         f"(block {elsewhere.block_number}); nothing was sent"
@@ -153,7 +154,7 @@ def test_repeating_sign_or_execute_is_safe_and_exits_0(session, run_cli):
 
 def test_after_a_discard_every_hint_names_what_exists(session, run_cli):
     first = _proposal(session)
-    second = P.propose_transfer(session, first.vault_id, to=SETTLEMENT, amount="2", proposer="anvil:3")
+    second = proposals.propose_transfer(session, first.vault_id, to=SETTLEMENT, amount="2", proposer="anvil:3")
     assert (first.safe_tx.nonce, second.safe_tx.nonce) == (0, 1)
     discarded = run_cli("tx", "discard", str(first.id))
     assert discarded.exit_code == 0, discarded.stderr
@@ -191,11 +192,13 @@ def test_an_execution_is_recorded_once_when_two_runs_wait_for_the_same_transacti
     from custody.audit.record import ledger_for
 
     proposal = _proposal(session)
-    P.sign(session, proposal, anvil_signer(1))
-    receipt = P.execute(session, P.get_proposal(session, proposal.id))  # one run resumed and recorded it …
+    proposals.sign(session, proposal, anvil_signer(1))
+    receipt = proposals.execute(
+        session, proposals.get_proposal(session, proposal.id)
+    )  # one run resumed and recorded it …
     kinds = [e.kind for e in ledger_for(session.store).entries()]
     with pytest.raises(AlreadyExecuted) as late:  # … the run that sent it records its receipt afterwards
-        P._finalize(session, proposal, receipt)
+        proposals._finalize(session, proposal, receipt)
     assert late.value.message == (
         f"proposal {proposal.id} was executed meanwhile by another process in {receipt.tx_hash} "
         f"(block {receipt.block_number}); nothing was sent"

@@ -13,9 +13,8 @@ from custody.exceptions import PolicyViolation, TransactionFailed, VaultError
 from custody.policy.onchain import installed_guard
 from custody.signers.local import anvil_address, anvil_signer
 from custody.store import exit_signatures
-from custody.vault import exit as X
-from custody.vault import proposals as P
-from custody.vault import service
+from custody.vault import exit as vault_exit
+from custody.vault import proposals, service
 from tests.resilience_helpers import (
     BROKER,
     COUNCIL,
@@ -40,29 +39,29 @@ def _token_balance(session, who):
 def test_exit_moves_everything_to_the_custodian_only_after_the_delay(session):
     vault = resilient_vault(session)
     request = sign_exit(session, vault, CUSTODIAN)
-    X.initiate(session, request)
-    status = X.status(session, vault.id)
+    vault_exit.initiate(session, request)
+    status = vault_exit.status(session, vault.id)
     assert status.pending and status.pending_custodian == CUSTODIAN
     with pytest.raises(VaultError, match="becomes final at .* the owners can still cancel it"):
-        X.finalize(session, vault.id)
+        vault_exit.finalize(session, vault.id)
     advance(session, 2 * 3600)
     eth_before, usd_before = session.chain.w3.eth.get_balance(CUSTODIAN), _token_balance(session, CUSTODIAN)
-    X.finalize(session, vault.id)
+    vault_exit.finalize(session, vault.id)
     assert session.chain.w3.eth.get_balance(CUSTODIAN) - eth_before == 40 * ETH
     assert _token_balance(session, CUSTODIAN) - usd_before == 50_000 * USD
     assert session.chain.w3.eth.get_balance(vault.safe) == 0 and _token_balance(session, vault.safe) == 0
-    assert not X.status(session, vault.id).pending
+    assert not vault_exit.status(session, vault.id).pending
 
 
 def test_quorum_and_initiators_are_enforced(session):
     vault = resilient_vault(session)
     one = sign_exit(session, vault, CUSTODIAN, signers=COUNCIL[:1])
     with pytest.raises(VaultError, match="has 1 valid initiator signature\\(s\\); the quorum is 2; nothing was sent"):
-        X.initiate(session, one)
+        vault_exit.initiate(session, one)
     from custody.exceptions import SignerError
 
     with pytest.raises(SignerError, match="may not initiate exits"):
-        X.sign(session, one, anvil_signer(OWNERS[0]))  # with a council, owners are not initiators
+        vault_exit.sign(session, one, anvil_signer(OWNERS[0]))  # with a council, owners are not initiators
 
 
 @pytest.mark.parametrize("forgery", ["another_initiators_signature", "a_non_initiators_signature"])
@@ -87,13 +86,13 @@ def test_a_stored_signature_counts_only_if_it_recovers_to_its_initiator(session,
                 .values(signer=owner.address, signature=signature.to_hex())
             )
     with pytest.raises(VaultError, match="has 1 valid initiator signature\\(s\\); the quorum is 2; nothing was sent"):
-        X.initiate(session, X.get_request(session, request.id))
+        vault_exit.initiate(session, vault_exit.get_request(session, request.id))
 
 
 def test_only_pre_approved_custodians(session):
     vault = resilient_vault(session)
     with pytest.raises(VaultError, match="is not a pre-approved fallback custodian"):
-        X.open_request(session, vault.id, BROKER)
+        vault_exit.open_request(session, vault.id, BROKER)
 
 
 def _raw_initiate(session, vault, custodian, signers, deadline=None):
@@ -139,13 +138,13 @@ def test_expired_request_and_second_initiation_are_rejected(session):
 def test_an_initiated_request_is_not_initiated_again_and_no_new_request_opens_while_it_is_pending(session):
     vault = resilient_vault(session)
     request = sign_exit(session, vault, CUSTODIAN)
-    receipt = X.initiate(session, request)
-    initiated = X.get_request(session, request.id)
-    assert initiated.state is X.ExitState.INITIATED
+    receipt = vault_exit.initiate(session, request)
+    initiated = vault_exit.get_request(session, request.id)
+    assert initiated.state is vault_exit.ExitState.INITIATED
     with pytest.raises(VaultError, match=rf"exit request {request.id} is initiated already \(tx {receipt.tx_hash}\)"):
-        X.initiate(session, initiated)
+        vault_exit.initiate(session, initiated)
     with pytest.raises(VaultError, match=f"an exit to {CUSTODIAN} is already pending on vault {vault.name}"):
-        X.open_request(session, vault.id, SECOND_CUSTODIAN)
+        vault_exit.open_request(session, vault.id, SECOND_CUSTODIAN)
 
 
 def test_owners_are_told_to_propose_the_cancel_where_the_policy_does_not_let_them_cancel(session, tmp_path):
@@ -154,15 +153,15 @@ def test_owners_are_told_to_propose_the_cancel_where_the_policy_does_not_let_the
     assert text.count("owners_can_cancel: true") == 1
     policy.write_text(text.replace("owners_can_cancel: true", "owners_can_cancel: false"))
     vault, _ = service.create_vault(session, policy, name="no-owner-cancel")
-    X.initiate(session, sign_exit(session, vault, CUSTODIAN))
+    vault_exit.initiate(session, sign_exit(session, vault, CUSTODIAN))
     with pytest.raises(VaultError, match="policy lets only the Safe or its timelock cancel an exit: propose it"):
-        X.cancel_as_owner(session, vault.id, anvil_signer(OWNERS[0]))
-    assert X.status(session, vault.id).pending  # nothing was sent
+        vault_exit.cancel_as_owner(session, vault.id, anvil_signer(OWNERS[0]))
+    assert vault_exit.status(session, vault.id).pending  # nothing was sent
 
 
 def test_finalize_twice_and_before_the_delay_are_rejected(session):
     vault = resilient_vault(session)
-    X.initiate(session, sign_exit(session, vault, CUSTODIAN))
+    vault_exit.initiate(session, sign_exit(session, vault, CUSTODIAN))
     module = session.contract("ExitModule", vault.exit_module)
     finalize = bytes.fromhex(module.encode_abi("finalize", [])[2:])
     with pytest.raises(TransactionFailed, match="ExitModuleTooEarly"):
@@ -176,7 +175,7 @@ def test_finalize_twice_and_before_the_delay_are_rejected(session):
 def test_cancel_by_owner_safe_or_nobody_else(session):
     vault = resilient_vault(session)
     request = sign_exit(session, vault, CUSTODIAN)
-    X.initiate(session, request)
+    vault_exit.initiate(session, request)
     module = session.contract("ExitModule", vault.exit_module)
     cancel = bytes.fromhex(module.encode_abi("cancel", [])[2:])
     from custody.chain.transactions import send_transaction
@@ -194,20 +193,20 @@ def test_cancel_by_owner_safe_or_nobody_else(session):
     owner = anvil_signer(OWNERS[2])
     balance = session.chain.w3.eth.get_balance
     before = balance(owner.address)
-    receipt = X.cancel_as_owner(session, vault.id, owner)
-    assert not X.status(session, vault.id).pending
-    assert X.get_request(session, request.id).state is X.ExitState.CANCELLED
+    receipt = vault_exit.cancel_as_owner(session, vault.id, owner)
+    assert not vault_exit.status(session, vault.id).pending
+    assert vault_exit.get_request(session, request.id).state is vault_exit.ExitState.CANCELLED
     # an owner holding ETH pays its own gas (only an owner without any is funded, on a local chain)
     price = session.chain.w3.eth.get_transaction_receipt(receipt.tx_hash)["effectiveGasPrice"]
     assert before - balance(owner.address) == receipt.gas_used * price
     advance(session, 3 * 3600)
     with pytest.raises(VaultError, match="has no pending exit"):
-        X.finalize(session, vault.id)  # a cancelled exit can't be finalized
+        vault_exit.finalize(session, vault.id)  # a cancelled exit can't be finalized
     # a new exit, cancelled by the Safe itself (an owner-signed proposal the guard lets through)
-    X.initiate(session, sign_exit(session, vault, CUSTODIAN))
-    target, data = X.cancel_proposal_data(session, vault.id)
-    execute_with(session, P.propose(session, vault.id, to=target, data=data))
-    assert not X.status(session, vault.id).pending
+    vault_exit.initiate(session, sign_exit(session, vault, CUSTODIAN))
+    target, data = vault_exit.cancel_proposal_data(session, vault.id)
+    execute_with(session, proposals.propose(session, vault.id, to=target, data=data))
+    assert not vault_exit.status(session, vault.id).pending
 
 
 def test_configuration_changes_only_through_the_timelock(session):
@@ -220,7 +219,7 @@ def test_configuration_changes_only_through_the_timelock(session):
         )
     # the owners cannot reach it through the Safe either: only a timelock-scheduled call would
     with pytest.raises(PolicyViolation, match="CustodyGuardCallForbidden"):
-        P.propose(
+        proposals.propose(
             session, vault.id, to=vault.exit_module, data=bytes.fromhex(module.encode_abi("configure", [cfg])[2:])
         )
 
@@ -238,9 +237,9 @@ def test_reentrant_custodian_cannot_move_funds_twice(session, tmp_path):
     session.send(
         to=custodian, data=sel("setModule(address)") + encode(["address"], [vault.exit_module]), what="point at module"
     )
-    X.initiate(session, sign_exit(session, vault, custodian))
+    vault_exit.initiate(session, sign_exit(session, vault, custodian))
     advance(session, 2 * 3600)
-    receipt = X.finalize(session, vault.id)
+    receipt = vault_exit.finalize(session, vault.id)
     module = session.contract("ExitModule", vault.exit_module)
     from web3.logs import DISCARD
 
@@ -255,17 +254,17 @@ def test_vault_with_an_always_reverting_guard_can_still_exit(session):
     vault = resilient_vault(session)
     bad = install_reverting_guard(session, vault)
     assert installed_guard(session, vault.safe) == bad
-    proposal = P.propose(
+    proposal = proposals.propose(
         session, vault.id, to=BROKER, value=ETH, force=True
     )  # the pre-flight cannot read a foreign guard
-    P.sign(session, proposal, anvil_signer(1))
-    P.sign(session, P.get_proposal(session, proposal.id), anvil_signer(2))
+    proposals.sign(session, proposal, anvil_signer(1))
+    proposals.sign(session, proposals.get_proposal(session, proposal.id), anvil_signer(2))
     with pytest.raises(TransactionFailed, match="RevertingGuardRefusesEverything"):
-        P.execute(session, P.get_proposal(session, proposal.id))
-    X.initiate(session, sign_exit(session, vault, CUSTODIAN))
+        proposals.execute(session, proposals.get_proposal(session, proposal.id))
+    vault_exit.initiate(session, sign_exit(session, vault, CUSTODIAN))
     advance(session, 2 * 3600)
     before = session.chain.w3.eth.get_balance(CUSTODIAN)
-    X.finalize(session, vault.id)
+    vault_exit.finalize(session, vault.id)
     assert session.chain.w3.eth.get_balance(CUSTODIAN) - before == 40 * ETH
 
 
@@ -273,15 +272,15 @@ def test_key_loss_recovery_through_the_council(session):
     """Two of three owners lost their keys: no transfer can reach the 2-of-3 threshold, but the
     recovery council moves the funds to the fallback custodian."""
     vault = resilient_vault(session)
-    lonely = P.propose(session, vault.id, to=BROKER, value=ETH)
-    P.sign(session, lonely, anvil_signer(OWNERS[0]))
+    lonely = proposals.propose(session, vault.id, to=BROKER, value=ETH)
+    proposals.sign(session, lonely, anvil_signer(OWNERS[0]))
     from custody.exceptions import NotEnoughSignatures
 
     with pytest.raises(NotEnoughSignatures):
-        P.execute(session, P.get_proposal(session, lonely.id))
-    X.initiate(session, sign_exit(session, vault, SECOND_CUSTODIAN, signers=COUNCIL[1:]))
+        proposals.execute(session, proposals.get_proposal(session, lonely.id))
+    vault_exit.initiate(session, sign_exit(session, vault, SECOND_CUSTODIAN, signers=COUNCIL[1:]))
     advance(session, 2 * 3600 + 1)
-    X.finalize(session, vault.id)
+    vault_exit.finalize(session, vault.id)
     assert session.chain.w3.eth.get_balance(vault.safe) == 0
 
 
@@ -304,4 +303,4 @@ def test_an_unknown_exit_request_is_named_not_read_as_an_empty_row(session):
     """Looking up a request id the workspace never recorded fails with one sentence naming it (a missing check would
     hand None to the row reader and fail with a TypeError instead)."""
     with pytest.raises(VaultError, match=r"^no exit request 4242 in this workspace$"):
-        X.get_request(session, 4242)
+        vault_exit.get_request(session, 4242)

@@ -14,8 +14,7 @@ from custody.signers.ledger import LedgerSigner
 from custody.signers.local import anvil_signer
 from custody.signers.registry import SignerContext, open_signer
 from custody.types import Operation
-from custody.vault import proposals as P
-from custody.vault import service
+from custody.vault import proposals, service
 from tests.devices import keys
 from tests.devices.ledger_double import LedgerDouble
 from tests.signer_fixtures import policy_with_owners
@@ -127,7 +126,7 @@ def test_cli_sign_with_device_and_rejection(device, request, run_cli, session, t
     )
     vault, _ = service.create_vault(session, policy)
     session.send(to=vault.safe, value=10**18, what="fund")
-    P.propose_transfer(session, vault.id, to=PRIME_BROKER, amount="0.1")
+    proposals.propose_transfer(session, vault.id, to=PRIME_BROKER, amount="0.1")
     double.mode = "reject"
     rejected = run_cli("tx", "sign", "1", "--signer", uri)
     assert rejected.exit_code == 1

@@ -7,8 +7,7 @@ import pytest
 from custody.exceptions import KeyNotFound, SignerLocked
 from custody.signers.keystore import KeystoreSigner, create_keystore
 from custody.signers.local import anvil_private_key, anvil_signer
-from custody.vault import proposals as P
-from custody.vault import service
+from custody.vault import proposals, service
 from tests.conftest import POLICIES
 
 PASSPHRASE = "correct horse battery staple"
@@ -47,13 +46,13 @@ def test_keystore_signs_a_real_safe_transfer(session, tmp_path, pass_file, monke
     monkeypatch.setenv("CUSTODY_KEYSTORE_PASSPHRASE_FILE", str(pass_file))
     vault, _ = service.create_vault(session, POLICIES / "cold.yaml")
     session.send(to=vault.safe, value=10**18, what="fund")
-    p = P.propose_transfer(session, vault.id, to="0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f", amount="0.5")
+    p = proposals.propose_transfer(session, vault.id, to="0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f", amount="0.5")
     signer = session.signer(f"keystore:{path}")
     assert signer.address == anvil_signer(1).address
-    P.sign(session, p, signer)
-    P.sign(session, P.get_proposal(session, p.id), anvil_signer(2))
-    P.execute(session, P.get_proposal(session, p.id))
-    assert P.get_proposal(session, p.id).state is P.ProposalState.EXECUTED
+    proposals.sign(session, p, signer)
+    proposals.sign(session, proposals.get_proposal(session, p.id), anvil_signer(2))
+    proposals.execute(session, proposals.get_proposal(session, p.id))
+    assert proposals.get_proposal(session, p.id).state is proposals.ProposalState.EXECUTED
 
 
 def test_wrong_passphrase_is_locked_not_leaked(tmp_path):

@@ -35,7 +35,7 @@ import sqlalchemy as sa
 
 from custody.drills.faultproxy import FaultProxy
 from custody.store import proposals
-from custody.vault import proposals as P
+from custody.vault import proposals as vault_proposals
 from tests.conftest import REPO
 from tests.resilience_helpers import BROKER, OWNERS, resilient_vault
 
@@ -110,7 +110,7 @@ def _check_kill_point(point: str, session, proposal_id: int) -> None:
     """The workspace and the chain are exactly at ``point`` while the flow is stalled."""
     row = _row(session, proposal_id)
     assert row is not None, "the proposal row must exist at every kill point"
-    proposal = P.get_proposal(session, proposal_id)
+    proposal = vault_proposals.get_proposal(session, proposal_id)
     chain = session.chain
     if point in ("proposal_recorded", "first_signature"):
         assert row["state"] == "proposed" and row["exec_raw_tx"] is None
@@ -153,7 +153,7 @@ def _resume_with_cli(run_cli, env: dict) -> None:
 def test_sigkill_then_resume_executes_every_intent_exactly_once(point, session, anvil, driver, run_cli):
     vault = resilient_vault(session)
     chain = session.chain
-    start_nonce = P.safe_nonce(session, vault.safe)
+    start_nonce = vault_proposals.safe_nonce(session, vault.safe)
     start_balance = chain.w3.eth.get_balance(BROKER)
     expected = 0
     try:
@@ -179,18 +179,20 @@ def test_sigkill_then_resume_executes_every_intent_exactly_once(point, session, 
                 chain.mine()
                 _resume_with_cli(run_cli, env)
                 expected += int(amount * 10**18)
-                assert P.safe_nonce(session, vault.safe) == start_nonce + run + 1, f"run {run}: not exactly once"
+                assert vault_proposals.safe_nonce(session, vault.safe) == start_nonce + run + 1, (
+                    f"run {run}: not exactly once"
+                )
                 assert chain.w3.eth.get_balance(BROKER) - start_balance == expected, f"run {run}: paid wrongly"
                 if journaled is not None:
-                    mined = P.get_proposal(session, run + 1).exec_tx_hash
+                    mined = vault_proposals.get_proposal(session, run + 1).exec_tx_hash
                     assert mined == journaled, f"run {run}: resumed with {mined}, not the journaled {journaled}"
             assert proxy.duplicate_nonces() == []
             assert proxy.calls["eth_sendRawTransaction"] >= RUNS
     finally:
         chain.rpc("evm_setAutomine", [True])
-    recorded = P.list_proposals(session, vault)
+    recorded = vault_proposals.list_proposals(session, vault)
     assert len(recorded) == RUNS, "no intent lost, none duplicated"
-    assert all(p.state is P.ProposalState.EXECUTED for p in recorded)
+    assert all(p.state is vault_proposals.ProposalState.EXECUTED for p in recorded)
     assert sorted(p.safe_tx.value for p in recorded) == [int(Decimal("0.01") * (i + 1) * 10**18) for i in range(RUNS)]
     for p in recorded:
         receipt = chain.w3.eth.get_transaction_receipt(p.exec_tx_hash)

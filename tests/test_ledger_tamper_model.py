@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector
 
-from custody.audit import service as A
+from custody.audit import service as audit_service
 from custody.audit.entries import Entry
 from custody.audit.keys import Ed25519LedgerKey, SignedHead, head_message
 from custody.audit.merkle import Frontier, MerkleTree, leaf_hash
@@ -37,8 +37,7 @@ from custody.audit.record import ledger_for
 from custody.audit.schema import audit_anchors, audit_entries, audit_heads, audit_state
 from custody.contracts.infra import DEMO_TOKEN_ADDRESS
 from custody.signers.local import anvil_signer
-from custody.vault import proposals as P
-from custody.vault import service
+from custody.vault import proposals, service
 from tests.conftest import POLICIES
 
 PRIME = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"
@@ -55,9 +54,9 @@ def hot(session):
 
 
 def transfer(session, vault, amount="1"):
-    proposal = P.propose_transfer(session, vault.id, to=PRIME, amount=amount, proposer="alice")
-    P.sign(session, P.get_proposal(session, proposal.id), anvil_signer(1))
-    return P.execute(session, P.get_proposal(session, proposal.id))
+    proposal = proposals.propose_transfer(session, vault.id, to=PRIME, amount=amount, proposer="alice")
+    proposals.sign(session, proposals.get_proposal(session, proposal.id), anvil_signer(1))
+    return proposals.execute(session, proposals.get_proposal(session, proposal.id))
 
 
 def codes(report) -> dict[str, list[int | None]]:
@@ -137,7 +136,7 @@ def test_every_append_transaction_commits_with_its_signed_head(session, hot):
     assert ledger.size > before and heads[-1].size == ledger.size  # no entry outside a signed head
     assert {h.key_id for h in heads} == {legit_key(session)}
     assert all(h.signature_valid() for h in heads)
-    report = A.verify(store=session.store, chain=session.chain, keys=[legit_key(session)])
+    report = audit_service.verify(store=session.store, chain=session.chain, keys=[legit_key(session)])
     assert report.exit_code == 0, report.as_dict()["integrity"]["problems"]
 
 
@@ -150,7 +149,7 @@ def test_swapped_rows_are_named_at_both_rows(session, hot):
         for seq, other in ((a, rb), (b, ra)):
             conn.execute(audit_entries.update().where(audit_entries.c.seq == seq)
                          .values(entry=other["entry"], leaf=other["leaf"]))  # fmt: skip
-    found = codes(A.verify(store=session.store))
+    found = codes(audit_service.verify(store=session.store))
     assert sorted(found["sequence_mismatch"]) == [a, b]
 
 
@@ -159,7 +158,7 @@ def test_a_consistent_rewrite_fails_the_heads_and_their_consistency(session, hot
     transfer(session, hot, amount="2")
     start = ledger_for(session.store).size - 2
     forge_from(session.store, start)
-    report = A.verify(store=session.store)
+    report = audit_service.verify(store=session.store)
     found = codes(report)
     assert report.exit_code == 2 and report.first_bad_sequence == start
     assert "head_root_mismatch" in found
@@ -173,28 +172,28 @@ def test_deleting_heads_leaves_unsigned_entries(session, hot):
     heads = ledger_for(session.store).heads()
     with session.store.begin() as conn:
         conn.execute(audit_heads.delete().where(audit_heads.c.id == heads[-1].id))
-    found = codes(A.verify(store=session.store))
+    found = codes(audit_service.verify(store=session.store))
     assert found == {"unsigned_entries": [heads[-2].size]} and heads[-2].size < size
     with session.store.begin() as conn:
         conn.execute(audit_heads.delete())
-    assert codes(A.verify(store=session.store)) == {"unsigned_entries": [0]}
+    assert codes(audit_service.verify(store=session.store)) == {"unsigned_entries": [0]}
 
 
 def test_truncating_the_tail_is_caught_by_the_heads(session, hot):
     transfer(session, hot)
     size = ledger_for(session.store).size
     truncate(session.store, size - 2, heads_too=False)
-    found = codes(A.verify(store=session.store))
+    found = codes(audit_service.verify(store=session.store))
     assert set(found) == {"head_beyond_log"} and set(found["head_beyond_log"]) == {size - 2}
 
 
 def test_truncating_tail_and_heads_is_caught_by_the_chain_anchor(session, hot):
     transfer(session, hot)
-    A.anchor(session)  # the latest head goes on chain
+    audit_service.anchor(session)  # the latest head goes on chain
     size = ledger_for(session.store).size
     truncate(session.store, size - 2, heads_too=True)
-    assert A.verify(store=session.store).exit_code == 0  # locally an earlier, correctly signed state
-    report = A.verify(store=session.store, chain=session.chain, keys=[legit_key(session)])
+    assert audit_service.verify(store=session.store).exit_code == 0  # locally an earlier, correctly signed state
+    report = audit_service.verify(store=session.store, chain=session.chain, keys=[legit_key(session)])
     assert codes(report) == {"anchored_beyond_log": [size - 2]} and report.exit_code == 2
 
 
@@ -204,20 +203,20 @@ def test_rolling_every_table_back_is_caught_only_by_an_outside_witness(session, 
     backup(sqlite_file(session), earlier)  # the attacker keeps a copy of the whole database
     old_size = ledger_for(session.store).size
     transfer(session, hot, amount="2")
-    A.anchor(session)
+    audit_service.anchor(session)
     session.store.close()
     backup(earlier, sqlite_file(session))  # ...and puts it back: entries, heads, anchors, state, vault tables
     assert ledger_for(session.store).size == old_size
     pinned = [legit_key(session)]
     # what the database alone (even with the pinned key) cannot tell: documented in docs/ledger-tamper-model.md
-    assert A.verify(store=session.store, keys=pinned).exit_code == 0
-    report = A.verify(store=session.store, chain=session.chain, keys=pinned)
+    assert audit_service.verify(store=session.store, keys=pinned).exit_code == 0
+    report = audit_service.verify(store=session.store, chain=session.chain, keys=pinned)
     assert codes(report)["anchored_beyond_log"] == [old_size] and report.exit_code == 2
 
 
 def test_re_signing_every_head_with_a_new_key_is_caught_by_the_pinned_key(session, hot):
     transfer(session, hot)
-    A.anchor(session)
+    audit_service.anchor(session)
     ledger = ledger_for(session.store)
     sizes = sorted({h.size for h in ledger.heads()})
     leaves = forge_from(session.store, 1)
@@ -229,11 +228,11 @@ def test_re_signing_every_head_with_a_new_key_is_caught_by_the_pinned_key(sessio
         conn.execute(audit_anchors.delete())
         conn.execute(audit_heads.delete())
     ledger.add_heads(forged)
-    assert A.verify(store=session.store).exit_code == 0  # self-consistent under the attacker's key
-    pinned = A.verify(store=session.store, keys=[legit_key(session)])
+    assert audit_service.verify(store=session.store).exit_code == 0  # self-consistent under the attacker's key
+    pinned = audit_service.verify(store=session.store, keys=[legit_key(session)])
     assert set(codes(pinned)) == {"untrusted_key", "unsigned_entries"} and pinned.exit_code == 2
     assert codes(pinned)["unsigned_entries"] == [0]
-    with_chain = A.verify(store=session.store, chain=session.chain, keys=[legit_key(session)])
+    with_chain = audit_service.verify(store=session.store, chain=session.chain, keys=[legit_key(session)])
     assert "anchor_root_mismatch" in codes(with_chain)
 
 

@@ -12,8 +12,7 @@ from custody.safe.safe_tx import SafeTx
 from custody.safe.signatures import verify_owner_signature
 from custody.signers.ecdsa import SECP256K1_N
 from custody.signers.local import anvil_signer
-from custody.vault import offline, service
-from custody.vault import proposals as P
+from custody.vault import offline, proposals, service
 from tests.conftest import POLICIES
 
 PRIME_BROKER = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"
@@ -85,9 +84,9 @@ def test_a_signature_that_is_not_bytes_is_named_so(blob):
 
 def test_import_signature_rejects_every_case(run_cli, session, tmp_path):
     vault, _ = service.create_vault(session, POLICIES / "cold.yaml")
-    proposal = P.propose_transfer(session, vault.id, to=PRIME_BROKER, amount="1")
+    proposal = proposals.propose_transfer(session, vault.id, to=PRIME_BROKER, amount="1")
     good = anvil_signer(1).sign_safe_tx(proposal.safe_tx)
-    P.add_signature(session, proposal, good, source="test")  # stored, so its high-s twin is a duplicate
+    proposals.add_signature(session, proposal, good, source="test")  # stored, so its high-s twin is a duplicate
     assert proposal.safe_tx.nonce == 0
     messages: dict[str, str] = {}
     for name, (make, message, _) in CASES.items():
@@ -103,5 +102,5 @@ def test_import_signature_rejects_every_case(run_cli, session, tmp_path):
         messages[name] = result.stderr.strip()
     # every case says why in its own words (20 distinct messages)
     assert len(set(messages.values())) == len(CASES) == 20, messages
-    stored = P.get_proposal(session, proposal.id).signatures
+    stored = proposals.get_proposal(session, proposal.id).signatures
     assert [(s.signer, s.signature) for s in stored] == [(anvil_signer(1).address, good)]

@@ -15,10 +15,7 @@ from custody.policy.compiled import CONFIG_ABI, compile_policy
 from custody.policy.template import check_policy_text, load_policy, load_policy_text
 from custody.signers.local import anvil_signer
 from custody.types import ZERO_ADDRESS
-from custody.vault import messages as M
-from custody.vault import proposals as P
-from custody.vault import resilience as R
-from custody.vault import service
+from custody.vault import messages, proposals, resilience, service
 from tests.attack_helpers import deploy, send_as
 from tests.conftest import FIXTURES
 
@@ -34,15 +31,15 @@ def vault(session):
 
 def _approve(session, proposal):
     # both owners: a message-signing request is a WARN and this template asks one signer beyond the threshold
-    P.sign(session, proposal, anvil_signer(1))
-    P.sign(session, P.get_proposal(session, proposal.id), anvil_signer(2))
-    return P.execute(session, P.get_proposal(session, proposal.id))
+    proposals.sign(session, proposal, anvil_signer(1))
+    proposals.sign(session, proposals.get_proposal(session, proposal.id), anvil_signer(2))
+    return proposals.execute(session, proposals.get_proposal(session, proposal.id))
 
 
-def _order(**domain) -> M.TypedMessage:
+def _order(**domain) -> messages.TypedMessage:
     payload = json.loads(ORDER.read_text())
     payload["domain"].update(domain)
-    return M.parse_typed_data(payload)
+    return messages.parse_typed_data(payload)
 
 
 def test_the_guard_computes_the_same_domain_separators_as_eip712(session, vault):
@@ -51,43 +48,43 @@ def test_the_guard_computes_the_same_domain_separators_as_eip712(session, vault)
     expected = [d.separator(session.chain_id) for d in compile_policy(policy).message_domains]
     assert list(info.message_domain_separators) == expected
     # the four-field domain (with version) agrees with eth_account's EIP-712 encoding of the order
-    assert info.message_domain_separators[0] == M.load_typed_data(ORDER).domain_separator
+    assert info.message_domain_separators[0] == messages.load_typed_data(ORDER).domain_separator
     assert compile_policy(policy).message_domains[1].version_hash == b"\x00" * 32  # Permit2 has no version
 
 
 def test_a_listed_domain_is_signed_by_owner_vote_and_can_be_withdrawn(session, vault):
-    typed = M.load_typed_data(ORDER)
-    assert not M.status(session, vault.id, typed.digest).erc1271_valid
-    receipt = _approve(session, M.propose_message(session, vault.id, typed))
+    typed = messages.load_typed_data(ORDER)
+    assert not messages.status(session, vault.id, typed.digest).erc1271_valid
+    receipt = _approve(session, messages.propose_message(session, vault.id, typed))
     assert receipt.status == 1
-    status = M.status(session, vault.id, typed.digest)
+    status = messages.status(session, vault.id, typed.digest)
     assert status.approved_by_guard and status.erc1271_valid
     # only that digest: another order of the same domain is not signed
     payload = json.loads(ORDER.read_text())
     payload["message"]["sellAmount"] = "2000000"
-    other = M.parse_typed_data(payload)
-    assert not M.status(session, vault.id, other.digest).erc1271_valid
-    _approve(session, M.propose_revocation(session, vault.id, typed.digest))
-    assert not M.status(session, vault.id, typed.digest).erc1271_valid
+    other = messages.parse_typed_data(payload)
+    assert not messages.status(session, vault.id, other.digest).erc1271_valid
+    _approve(session, messages.propose_revocation(session, vault.id, typed.digest))
+    assert not messages.status(session, vault.id, typed.digest).erc1271_valid
 
 
 def test_an_unlisted_domain_or_a_paused_vault_signs_nothing(session, vault):
     elsewhere = _order(verifyingContract="0x000000000000000000000000000000000000bEEF")
     with pytest.raises(PolicyViolation, match="CustodyGuardMessageDomainForbidden"):
-        M.propose_message(session, vault.id, elsewhere)
-    assert P.list_proposals(session) == []
-    pause = R.pause(session, vault.id)
-    P.sign(session, pause, anvil_signer(1))
-    P.execute(session, P.get_proposal(session, pause.id))
+        messages.propose_message(session, vault.id, elsewhere)
+    assert proposals.list_proposals(session) == []
+    pause = resilience.pause(session, vault.id)
+    proposals.sign(session, pause, anvil_signer(1))
+    proposals.execute(session, proposals.get_proposal(session, pause.id))
     with pytest.raises(PolicyViolation, match="CustodyGuardPaused"):
-        M.propose_message(session, vault.id, M.load_typed_data(ORDER))
+        messages.propose_message(session, vault.id, messages.load_typed_data(ORDER))
 
 
 def test_the_guard_checks_the_domain_where_it_records_the_approval(session, vault):
     """Defence in depth: even a call reaching approveMessage as the Safe itself (impersonated here; no
     policy path leads there) is held to the policy's domains."""
     guard = session.contract("CustodyGuard", vault.guard)
-    allowed = M.load_typed_data(ORDER)
+    allowed = messages.load_typed_data(ORDER)
     forbidden = _order(name="Someone Else")
     session.chain.rpc("anvil_impersonateAccount", [vault.safe])
     session.chain.rpc("anvil_setBalance", [vault.safe, hex(10**18)])
@@ -105,8 +102,8 @@ def test_the_guard_checks_the_domain_where_it_records_the_approval(session, vaul
                 assert trace["output"] == "0x" + expected.hex()
     finally:
         session.chain.rpc("anvil_stopImpersonatingAccount", [vault.safe])
-    assert M.status(session, vault.id, allowed.digest).erc1271_valid
-    assert not M.status(session, vault.id, forbidden.digest).erc1271_valid
+    assert messages.status(session, vault.id, allowed.digest).erc1271_valid
+    assert not messages.status(session, vault.id, forbidden.digest).erc1271_valid
 
 
 def test_a_policy_asset_can_never_be_a_message_domain(session):
@@ -147,7 +144,7 @@ def test_a_policy_asset_can_never_be_a_message_domain(session):
 
 def test_message_signing_through_the_cli(run_cli, session, vault):
     shown = json.loads(run_cli("msg", "show", str(ORDER), "--json").stdout)
-    assert shown["digest"] == "0x" + M.load_typed_data(ORDER).digest.hex()
+    assert shown["digest"] == "0x" + messages.load_typed_data(ORDER).digest.hex()
     proposed = run_cli("msg", "sign", vault.name, str(ORDER), "--json")
     assert proposed.exit_code == 0, proposed.stderr
     pid = str(json.loads(proposed.stdout)["id"])

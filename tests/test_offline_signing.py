@@ -8,8 +8,7 @@ import pytest
 
 from custody.signers.keystore import create_keystore
 from custody.signers.local import anvil_private_key, anvil_signer
-from custody.vault import proposals as P
-from custody.vault import service
+from custody.vault import proposals, service
 from tests.conftest import POLICIES
 from tests.devices import keys
 from tests.signer_fixtures import policy_with_owners
@@ -24,7 +23,7 @@ NO_RPC = {"CUSTODY_RPC": "http://127.0.0.1:9"}  # the air-gapped side has no cha
 def proposal(session):
     vault, _ = service.create_vault(session, POLICIES / "cold.yaml")
     session.send(to=vault.safe, value=10**18, what="fund")
-    return P.propose_transfer(session, vault.id, to=PRIME_BROKER, amount="0.5", proposer="ops")
+    return proposals.propose_transfer(session, vault.id, to=PRIME_BROKER, amount="0.5", proposer="ops")
 
 
 @pytest.fixture
@@ -66,7 +65,7 @@ def test_export_sign_offline_import_execute(run_cli, session, proposal, keystore
     assert again["added"] is False and again["valid_signatures"] == 1
     assert run_cli("tx", "sign", str(proposal.id), "--signer", "anvil:2").exit_code == 0
     assert run_cli("tx", "execute", str(proposal.id)).exit_code == 0
-    assert P.get_proposal(session, proposal.id).state is P.ProposalState.EXECUTED
+    assert proposals.get_proposal(session, proposal.id).state is proposals.ProposalState.EXECUTED
 
 
 @pytest.mark.parametrize(
@@ -115,7 +114,7 @@ def test_tampered_typed_data_and_sender_mismatch(run_cli, session, proposal, key
         mismatch.exit_code == 1
         and f"recovers to {anvil_signer(1).address}, but the file names sender" in mismatch.stderr
     )
-    assert P.get_proposal(session, proposal.id).signatures == ()
+    assert proposals.get_proposal(session, proposal.id).signatures == ()
 
 
 def test_offline_signing_with_a_hardware_wallet(run_cli, session, ledger, tmp_path):
@@ -124,7 +123,7 @@ def test_offline_signing_with_a_hardware_wallet(run_cli, session, ledger, tmp_pa
         tmp_path, [owner, anvil_signer(2).address, anvil_signer(3).address], threshold=2, name="hw"
     )
     vault, _ = service.create_vault(session, policy)
-    p = P.propose_transfer(session, vault.id, to=PRIME_BROKER, amount="0.1")
+    p = proposals.propose_transfer(session, vault.id, to=PRIME_BROKER, amount="0.1")
     (tmp_path / "tx.json").write_text(run_cli("tx", "export", str(p.id)).stdout)
     signed = run_cli("tx", "sign-offline", str(tmp_path / "tx.json"), "--signer", "ledger:44'/60'/0'/0/0", env=NO_RPC)
     assert signed.exit_code == 0, signed.stderr

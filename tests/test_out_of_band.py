@@ -18,8 +18,7 @@ from custody.exceptions import ConfirmationError, ConfirmationRequired, RiskDeni
 from custody.signers.local import anvil_signer
 from custody.store import oob_challenges
 from custody.types import Operation
-from custody.vault import oob, service
-from custody.vault import proposals as P
+from custody.vault import oob, proposals, service
 from tests.conftest import POLICIES
 
 APPROVE = function_signature_to_4byte_selector("approve(address,uint256)")
@@ -41,8 +40,8 @@ def cold(session):
 
 def _signed(session, proposal):
     for i in (1, 2):
-        P.sign(session, P.get_proposal(session, proposal.id), anvil_signer(i))
-    return P.get_proposal(session, proposal.id)
+        proposals.sign(session, proposals.get_proposal(session, proposal.id), anvil_signer(i))
+    return proposals.get_proposal(session, proposal.id)
 
 
 def _enroll(run_cli, name: str) -> pyotp.TOTP:
@@ -54,7 +53,9 @@ def _enroll(run_cli, name: str) -> pyotp.TOTP:
 
 
 def test_large_transfer_needs_a_totp_confirmation_by_someone_else(run_cli, session, cold, workspace):
-    proposal = _signed(session, P.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="60", proposer="alice"))
+    proposal = _signed(
+        session, proposals.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="60", proposer="alice")
+    )
     refused = run_cli("tx", "execute", str(proposal.id))
     assert refused.exit_code == 1
     assert (
@@ -91,8 +92,8 @@ def test_large_transfer_needs_a_totp_confirmation_by_someone_else(run_cli, sessi
 def test_a_totp_code_confirms_once(session, cold, workspace):
     totp = pyotp.TOTP(pyotp.TOTP(parse_qs(urlparse(oob.enroll(workspace, "carol")).query)["secret"][0]).secret)
     oob.enroll(workspace, "dave")
-    first = P.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="55", proposer="dave")
-    second = P.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="56", proposer="dave")
+    first = proposals.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="55", proposer="dave")
+    second = proposals.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="56", proposer="dave")
     now = time.time()
     code = totp.at(now)
     oob.confirm_with_totp(session, first, "carol", code, now=now)
@@ -101,7 +102,9 @@ def test_a_totp_code_confirms_once(session, cold, workspace):
 
 
 def test_printed_challenge_code_bound_to_the_safe_tx_hash(run_cli, session, cold, workspace):
-    proposal = _signed(session, P.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="75", proposer="alice"))
+    proposal = _signed(
+        session, proposals.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="75", proposer="alice")
+    )
     _enroll(run_cli, "alice"), _enroll(run_cli, "bob")
     issued = run_cli("tx", "challenge", "1", "--confirmer", "bob", "--issued-by", "alice", "--json")
     assert issued.exit_code == 0, issued.stderr
@@ -111,7 +114,7 @@ def test_printed_challenge_code_bound_to_the_safe_tx_hash(run_cli, session, cold
     wrong = run_cli("tx", "confirm", "1", "--code", bad, "--confirmer", "bob")
     assert "wrong confirmation code for proposal 1; 4 attempt(s) left" in wrong.stderr
     # the code is bound to this proposal's safeTxHash: it does not confirm another proposal
-    other = P.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="76", proposer="alice")
+    other = proposals.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="76", proposer="alice")
     run_cli("tx", "challenge", str(other.id), "--confirmer", "bob")
     assert (
         "wrong confirmation code"
@@ -121,13 +124,13 @@ def test_printed_challenge_code_bound_to_the_safe_tx_hash(run_cli, session, cold
     assert ok.exit_code == 0, ok.stderr
     reused = run_cli("tx", "confirm", "1", "--code", code, "--confirmer", "bob")
     assert "no open challenge for bob on proposal 1" in reused.stderr
-    P.execute(session, P.get_proposal(session, proposal.id))
-    assert P.get_proposal(session, proposal.id).state is P.ProposalState.EXECUTED
+    proposals.execute(session, proposals.get_proposal(session, proposal.id))
+    assert proposals.get_proposal(session, proposal.id).state is proposals.ProposalState.EXECUTED
 
 
 def test_challenges_expire_and_burn_after_five_attempts(session, cold, workspace):
     oob.enroll(workspace, "alice"), oob.enroll(workspace, "bob")
-    proposal = P.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="80", proposer="alice")
+    proposal = proposals.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="80", proposer="alice")
     code, _ = oob.issue_challenge(session, proposal, "bob", issued_by="alice")
     with session.store.begin() as conn:
         conn.execute(oob_challenges.update().values(expires_at=sa.func.datetime("now", "-1 minute")))
@@ -142,10 +145,12 @@ def test_challenges_expire_and_burn_after_five_attempts(session, cold, workspace
 
 
 def test_below_threshold_needs_nothing_and_risky_operations_do(session, cold, workspace, demo_token):
-    small = _signed(session, P.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="49.99", proposer="alice"))
+    small = _signed(
+        session, proposals.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="49.99", proposer="alice")
+    )
     assert not oob.requirement(session, small).required
-    P.execute(session, small)
-    risky = P.propose(
+    proposals.execute(session, small)
+    risky = proposals.propose(
         session,
         cold.id,
         to=PRIME_BROKER,
@@ -160,14 +165,14 @@ def test_below_threshold_needs_nothing_and_risky_operations_do(session, cold, wo
         _signed(session, risky)
     assert {"delegatecall", "calldata_to_eoa"} <= set(denied.value.details["reasons"])
     # a risky operation the engine only warns about (an approval) reaches execution: confirmation required
-    approval = P.propose(
+    approval = proposals.propose(
         session, cold.id, to=demo_token, data=APPROVE + encode(["address", "uint256"], [PRIME_BROKER, 10**6]),
         proposer="alice", force=True,
     )  # fmt: skip
     assert oob.requirement(session, approval).reasons == ("it is a risky operation (approval)",)
     with pytest.raises(ConfirmationRequired, match="because it is a risky operation"):
-        P.execute(session, _signed(session, approval))
-    anonymous = P.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="51")
+        proposals.execute(session, _signed(session, approval))
+    anonymous = proposals.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="51")
     oob.enroll(workspace, "bob")
     with pytest.raises(ConfirmationError, match="has no recorded proposer"):
         oob.issue_challenge(session, anonymous, "bob", issued_by="x")

@@ -5,12 +5,10 @@ import json
 import pytest
 
 from custody.exceptions import PolicyViolation, TimelockNotReady
-from custody.policy import change as C
+from custody.policy import change
 from custody.policy.onchain import installed_guard, read_guard
 from custody.signers.local import anvil_address, anvil_signer
-from custody.vault import proposals as P
-from custody.vault import service
-from custody.vault import timelock_ops as T
+from custody.vault import proposals, service, timelock_ops
 from tests.conftest import POLICIES
 
 PRIME_BROKER = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"
@@ -35,8 +33,8 @@ def _edited(tmp_path, **replacements):
 
 def _sign_execute(session, proposal, signers=(1,)):
     for i in signers:
-        P.sign(session, P.get_proposal(session, proposal.id), anvil_signer(i))
-    return C.execute(session, proposal.id)
+        proposals.sign(session, proposals.get_proposal(session, proposal.id), anvil_signer(i))
+    return change.execute(session, proposal.id)
 
 
 def _advance(session, seconds):
@@ -53,7 +51,7 @@ def test_diff_lists_every_change(session, hot, tmp_path):
             "  delay: 1h": "  delay: 2h",
         },
     )
-    plan = C.plan_change(session, hot.id, new)
+    plan = change.plan_change(session, hot.id, new)
     text = [c.description for c in plan.changes]
     assert "add owner 0x90F79bf6EB2c4f870365E785982E1f101E93b906" in text
     assert "ETH per-tx limit 5 -> 2" in text
@@ -66,7 +64,7 @@ def test_diff_lists_every_change(session, hot, tmp_path):
 
 
 def test_unchanged_template_changes_nothing(session, hot):
-    plan = C.plan_change(session, hot.id, POLICIES / "hot.yaml")
+    plan = change.plan_change(session, hot.id, POLICIES / "hot.yaml")
     assert plan.changes == () and plan.calls == () and not plan.needs_guard
 
 
@@ -80,18 +78,18 @@ def test_change_applies_only_after_the_delay(session, hot, tmp_path):
             "  threshold: 1": "  threshold: 2",
         },
     )
-    proposal, op = C.apply_change(session, hot.id, new)
-    assert op.state is T.OpState.PROPOSED and op.new_guard is not None
+    proposal, op = change.apply_change(session, hot.id, new)
+    assert op.state is timelock_ops.OpState.PROPOSED and op.new_guard is not None
     what, _receipt = _sign_execute(session, proposal)
     assert what == "proposal"
-    op = T.get_op(session, op.op_id)
-    assert op.state is T.OpState.SCHEDULED and op.ready_at >= session.chain.latest_timestamp() + 3600 - 5
+    op = timelock_ops.get_op(session, op.op_id)
+    assert op.state is timelock_ops.OpState.SCHEDULED and op.ready_at >= session.chain.latest_timestamp() + 3600 - 5
     # nothing changed yet, and executing early is refused with the time it becomes possible
     assert installed_guard(session, hot.safe) == old_guard
     with pytest.raises(TimelockNotReady, match=r"becomes executable at .* \(in \d+ s\)"):
-        C.execute(session, proposal.id)
+        change.execute(session, proposal.id)
     _advance(session, 3601)
-    what, _receipt = C.execute(session, proposal.id)
+    what, _receipt = change.execute(session, proposal.id)
     assert what == "timelock_operation"
     new_guard = installed_guard(session, hot.safe)
     assert new_guard == op.new_guard != old_guard
@@ -100,52 +98,52 @@ def test_change_applies_only_after_the_delay(session, hot, tmp_path):
     state = service.read_state(session, service.get_vault(session, hot.id))
     assert state.threshold == 2 and anvil_address(3) in state.owners
     assert state.recorded_policy_matches and state.template_file_status == "matches"
-    assert T.get_op(session, op.op_id).state is T.OpState.EXECUTED
+    assert timelock_ops.get_op(session, op.op_id).state is timelock_ops.OpState.EXECUTED
     # the new limits are in force
     with pytest.raises(PolicyViolation, match="exceeds the per-transaction limit of 2 ETH"):
-        P.propose_transfer(session, hot.id, to=PRIME_BROKER, amount="3")
+        proposals.propose_transfer(session, hot.id, to=PRIME_BROKER, amount="3")
 
 
 def test_safe_can_cancel_a_scheduled_change(session, hot, tmp_path):
     new = _edited(tmp_path, **{'per_tx_limit: "5"': 'per_tx_limit: "4"'})
-    proposal, op = C.apply_change(session, hot.id, new)
+    proposal, op = change.apply_change(session, hot.id, new)
     _sign_execute(session, proposal)
-    cancel = C.cancel_change(session, hot.id, op.op_id)
+    cancel = change.cancel_change(session, hot.id, op.op_id)
     _sign_execute(session, cancel)
-    assert T.get_op(session, op.op_id).state is T.OpState.CANCELLED
+    assert timelock_ops.get_op(session, op.op_id).state is timelock_ops.OpState.CANCELLED
     _advance(session, 7200)
     with pytest.raises(TimelockNotReady, match="was cancelled"):
-        C.execute(session, proposal.id)
+        change.execute(session, proposal.id)
     assert installed_guard(session, hot.safe) == hot.guard
 
 
 def test_unscheduled_change_is_withdrawn_by_cancel(session, hot, tmp_path):
     new = _edited(tmp_path, **{'per_tx_limit: "5"': 'per_tx_limit: "4"'})
-    proposal, op = C.apply_change(session, hot.id, new)
-    withdrawn = C.cancel_change(session, hot.id, op.op_id)
-    assert withdrawn.id == proposal.id and withdrawn.state is P.ProposalState.DISCARDED
-    assert T.get_op(session, op.op_id).state is T.OpState.CANCELLED
+    proposal, op = change.apply_change(session, hot.id, new)
+    withdrawn = change.cancel_change(session, hot.id, op.op_id)
+    assert withdrawn.id == proposal.id and withdrawn.state is proposals.ProposalState.DISCARDED
+    assert timelock_ops.get_op(session, op.op_id).state is timelock_ops.OpState.CANCELLED
 
 
 def test_one_pending_change_at_a_time(session, hot, tmp_path):
     from custody.exceptions import ProposalError
 
-    C.apply_change(session, hot.id, _edited(tmp_path, **{'per_tx_limit: "5"': 'per_tx_limit: "4"'}))
+    change.apply_change(session, hot.id, _edited(tmp_path, **{'per_tx_limit: "5"': 'per_tx_limit: "4"'}))
     with pytest.raises(ProposalError, match="pending timelock operation"):
-        C.apply_change(session, hot.id, _edited(tmp_path, **{'per_tx_limit: "5"': 'per_tx_limit: "3"'}))
+        change.apply_change(session, hot.id, _edited(tmp_path, **{'per_tx_limit: "5"': 'per_tx_limit: "3"'}))
 
 
 def test_rolling_window_carries_over_to_the_new_guard(session, hot, tmp_path):
-    p = P.propose_transfer(session, hot.id, to=PRIME_BROKER, amount="5")
+    p = proposals.propose_transfer(session, hot.id, to=PRIME_BROKER, amount="5")
     _sign_execute(session, p)
-    proposal, _op = C.apply_change(session, hot.id, _edited(tmp_path, **{'daily_limit: "20"': 'daily_limit: "6"'}))
+    proposal, _op = change.apply_change(session, hot.id, _edited(tmp_path, **{'daily_limit: "20"': 'daily_limit: "6"'}))
     _sign_execute(session, proposal)
     _advance(session, 3601)
-    C.execute(session, proposal.id)
+    change.execute(session, proposal.id)
     # 5 ETH left less than 24 h ago under the old guard: only 1 ETH remains under the new 6 ETH limit
     with pytest.raises(PolicyViolation, match=r"already sent, 1 ETH remaining"):
-        P.propose_transfer(session, hot.id, to=PRIME_BROKER, amount="2")
-    ok = P.propose_transfer(session, hot.id, to=PRIME_BROKER, amount="1")
+        proposals.propose_transfer(session, hot.id, to=PRIME_BROKER, amount="2")
+    ok = proposals.propose_transfer(session, hot.id, to=PRIME_BROKER, amount="1")
     _sign_execute(session, ok)
 
 

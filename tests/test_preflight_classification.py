@@ -15,8 +15,7 @@ from custody.policy.compiled import KIND_BITS
 from custody.policy.onchain import guard_model, installed_guard
 from custody.policy.preflight import Verdict
 from custody.types import ZERO_ADDRESS, Operation
-from custody.vault import proposals as P
-from custody.vault import service
+from custody.vault import proposals, service
 from tests.conftest import FIXTURES
 from tests.guard_harness import erc20, module_call, monday_of_next_week, multisend, predict, schedule, submit
 from tests.test_guard_rules import BROKER, ETH, MAKER, MULTISEND_CALL_ONLY, STRANGER, USD, check
@@ -373,7 +372,7 @@ def test_a_batch_whose_words_point_outside_the_calldata_is_refused_as_the_guard_
     assert verdict.message.startswith(f"malformed multiSend batch: {named} lies outside"), verdict.message
     # proposing it is refused naming the rule alone: the guard reverts without a custom error to name
     with pytest.raises(PolicyViolation, match=r"the guard reverts \(rule operation\.call_only\); nothing was recorded"):
-        P.propose(session, vault.id, to=MULTISEND_CALL_ONLY, data=data, operation=Operation.DELEGATECALL)
+        proposals.propose(session, vault.id, to=MULTISEND_CALL_ONLY, data=data, operation=Operation.DELEGATECALL)
 
 
 def test_the_well_formed_twin_of_the_malformed_batches_is_allowed(session, vault, monday):

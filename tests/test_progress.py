@@ -9,10 +9,10 @@ import json
 
 import pytest
 
-from custody.audit import service as A
+from custody.audit import service as audit_service
 from custody.audit.indexer import index_vaults
 from custody.audit.record import ledger_for
-from custody.harness import scenario as S
+from custody.harness import scenario
 from custody.harness.synthetic import fill
 from custody.reconcile.service import run_reconcile
 from custody.vault import service
@@ -38,23 +38,23 @@ def assert_counts_up_to(calls: list[tuple[int, int]], total: int) -> None:
 @pytest.fixture
 def filled(workspace):
     ledger = ledger_for(workspace.store)
-    fill(ledger, ENTRIES, key=A.ledger_key(workspace), head_every=500)
+    fill(ledger, ENTRIES, key=audit_service.ledger_key(workspace), head_every=500)
     return ledger
 
 
 def test_verify_and_export_report_every_entry(workspace, filled, tmp_path):
     calls, progress = recorder()
-    report = A.verify(store=workspace.store, progress=progress)
+    report = audit_service.verify(store=workspace.store, progress=progress)
     assert report.integrity.size == ENTRIES
     assert_counts_up_to(calls, ENTRIES)
     assert len(calls) == 2 + ENTRIES // 1_000  # the start, every 1,000, the end
     for fmt in ("jsonl", "csv", "bundle"):
         calls, progress = recorder()
         out = tmp_path / f"ledger.{fmt}"
-        A.export(workspace.store, fmt, out, progress=progress)
+        audit_service.export(workspace.store, fmt, out, progress=progress)
         assert_counts_up_to(calls, ENTRIES)
     bundle_calls, progress = recorder()
-    A.verify(bundle=tmp_path / "ledger.bundle", progress=progress)
+    audit_service.verify(bundle=tmp_path / "ledger.bundle", progress=progress)
     assert_counts_up_to(bundle_calls, ENTRIES)
 
 
@@ -73,7 +73,7 @@ def test_index_reports_the_blocks_scanned_over_all_vaults(session):
 
 
 def test_reconcile_reports_the_bar_list_read(session, tmp_path):
-    rows = S.generate_rows(40, seed=3, prefix="PRG")
+    rows = scenario.generate_rows(40, seed=3, prefix="PRG")
     issuer = deploy(session)
     batch, _ = issuer.allocate(rows)
     issuer.mint(units(rows), batch)
@@ -114,7 +114,7 @@ def test_cli_draws_on_a_terminal_and_never_with_json(workspace, filled, run_cli,
 
 
 def test_cli_reconcile_and_index_progress_stay_off_json_stdout(session, run_cli, tmp_path):
-    rows = S.generate_rows(30, seed=4, prefix="PRC")
+    rows = scenario.generate_rows(30, seed=4, prefix="PRC")
     issuer = deploy(session)
     batch, _ = issuer.allocate(rows)
     issuer.mint(units(rows), batch)

@@ -20,7 +20,7 @@ from custody.exceptions import (
 )
 from custody.signers.ecdsa import SECP256K1_N
 from custody.signers.local import anvil_signer
-from custody.vault import proposals as P
+from custody.vault import proposals as vault_proposals
 from custody.vault import service
 from custody.vault.identities import resolve_proposer
 from tests.conftest import POLICIES
@@ -48,116 +48,118 @@ def _balance(session, address):
 
 def test_two_of_three_eth_transfer(session, cold):
     before = _balance(session, PRIME_BROKER)
-    p = P.propose_transfer(session, cold.name, to=PRIME_BROKER, amount="1.25")
+    p = vault_proposals.propose_transfer(session, cold.name, to=PRIME_BROKER, amount="1.25")
     assert p.safe_tx.value == 125 * 10**16 and p.safe_tx.nonce == 0
-    assert P.onchain_hash(session, p.safe_tx) == p.safe_tx.safe_tx_hash
-    P.sign(session, P.get_proposal(session, p.id), anvil_signer(1))
-    P.sign(session, P.get_proposal(session, p.id), anvil_signer(3))
-    receipt = P.execute(session, P.get_proposal(session, p.id))
+    assert vault_proposals.onchain_hash(session, p.safe_tx) == p.safe_tx.safe_tx_hash
+    vault_proposals.sign(session, vault_proposals.get_proposal(session, p.id), anvil_signer(1))
+    vault_proposals.sign(session, vault_proposals.get_proposal(session, p.id), anvil_signer(3))
+    receipt = vault_proposals.execute(session, vault_proposals.get_proposal(session, p.id))
     assert _balance(session, PRIME_BROKER) - before == 125 * 10**16
-    done = P.get_proposal(session, p.id)
-    assert done.state is P.ProposalState.EXECUTED and done.exec_tx_hash == receipt.tx_hash
-    assert P.safe_nonce(session, cold.safe) == 1
+    done = vault_proposals.get_proposal(session, p.id)
+    assert done.state is vault_proposals.ProposalState.EXECUTED and done.exec_tx_hash == receipt.tx_hash
+    assert vault_proposals.safe_nonce(session, cold.safe) == 1
     with pytest.raises(AlreadyExecuted):
-        P.execute(session, done)
+        vault_proposals.execute(session, done)
     with pytest.raises(AlreadyExecuted):
-        P.sign(session, done, anvil_signer(2))
+        vault_proposals.sign(session, done, anvil_signer(2))
 
 
 def test_erc20_transfer(session, demo_token):
     hot, _ = service.create_vault(session, POLICIES / "hot.yaml")
     _mint(session, demo_token, hot.safe, 5_000 * 10**6)
-    p = P.propose_transfer(session, hot.id, to=PRIME_BROKER, amount="1234.5", token=demo_token)
+    p = vault_proposals.propose_transfer(session, hot.id, to=PRIME_BROKER, amount="1234.5", token=demo_token)
     assert p.description == f"transfer 1234.5 dUSD to {PRIME_BROKER}"
     assert p.safe_tx.to == demo_token and p.safe_tx.value == 0
-    P.sign(session, P.get_proposal(session, p.id), anvil_signer(2))
-    P.execute(session, P.get_proposal(session, p.id))
+    vault_proposals.sign(session, vault_proposals.get_proposal(session, p.id), anvil_signer(2))
+    vault_proposals.execute(session, vault_proposals.get_proposal(session, p.id))
     token = session.contract("TestERC20", demo_token)
     assert token.functions.balanceOf(PRIME_BROKER).call() == 1_234_500_000
 
 
 def test_one_signature_is_refused_and_nothing_is_sent(session, cold):
-    p = P.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="1")
-    P.sign(session, P.get_proposal(session, p.id), anvil_signer(1))
+    p = vault_proposals.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="1")
+    vault_proposals.sign(session, vault_proposals.get_proposal(session, p.id), anvil_signer(1))
     sender = anvil_signer(0).address
     nonce, vault_balance = session.chain.w3.eth.get_transaction_count(sender), _balance(session, cold.safe)
     block = session.chain.w3.eth.block_number
     with pytest.raises(
         NotEnoughSignatures, match=r"has 1 valid owner signature\(s\) but the vault needs 2 .* nothing was sent"
     ):
-        P.execute(session, P.get_proposal(session, p.id))
+        vault_proposals.execute(session, vault_proposals.get_proposal(session, p.id))
     assert session.chain.w3.eth.get_transaction_count(sender) == nonce
     assert session.chain.w3.eth.block_number == block
     assert _balance(session, cold.safe) == vault_balance
-    assert P.get_proposal(session, p.id).state is P.ProposalState.PROPOSED
+    assert vault_proposals.get_proposal(session, p.id).state is vault_proposals.ProposalState.PROPOSED
 
 
 def test_signatures_are_deduplicated_per_owner(session, cold):
-    p = P.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="1")
-    first, added = P.sign(session, p, anvil_signer(1))
-    again, added_again = P.sign(session, P.get_proposal(session, p.id), anvil_signer(1))
+    p = vault_proposals.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="1")
+    first, added = vault_proposals.sign(session, p, anvil_signer(1))
+    again, added_again = vault_proposals.sign(session, vault_proposals.get_proposal(session, p.id), anvil_signer(1))
     assert added and not added_again and again == first
     # the malleated (high-s) twin of the same approval does not count twice
     blob = first.signature
     twin = blob[:32] + (SECP256K1_N - int.from_bytes(blob[32:64], "big")).to_bytes(32, "big") + bytes([55 - blob[64]])
-    _sig, added_twin = P.add_signature(session, P.get_proposal(session, p.id), twin, source="import")
+    _sig, added_twin = vault_proposals.add_signature(
+        session, vault_proposals.get_proposal(session, p.id), twin, source="import"
+    )
     assert not added_twin
-    assert len(P.get_proposal(session, p.id).signatures) == 1
+    assert len(vault_proposals.get_proposal(session, p.id).signatures) == 1
     with pytest.raises(NotEnoughSignatures):
-        P.execute(session, P.get_proposal(session, p.id))
+        vault_proposals.execute(session, vault_proposals.get_proposal(session, p.id))
 
 
 def test_non_owner_cannot_sign_or_import(session, cold):
-    p = P.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="1")
+    p = vault_proposals.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="1")
     with pytest.raises(NotAnOwner, match="anvil:5 .* is not an owner"):
-        P.sign(session, p, anvil_signer(5))
+        vault_proposals.sign(session, p, anvil_signer(5))
     foreign = anvil_signer(5).sign_safe_tx(p.safe_tx)
     with pytest.raises(NotAnOwner, match="recovers to .* which is not an owner"):
-        P.add_signature(session, p, foreign, source="import")
+        vault_proposals.add_signature(session, p, foreign, source="import")
 
 
 def test_signature_for_another_proposal_does_not_verify_as_an_owner(session, cold):
-    p1 = P.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="1")
-    p2 = P.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="2")
+    p1 = vault_proposals.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="1")
+    p2 = vault_proposals.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="2")
     blob = anvil_signer(1).sign_safe_tx(p1.safe_tx)
     with pytest.raises((NotAnOwner, SignatureError)):
-        P.add_signature(session, p2, blob, source="import")
+        vault_proposals.add_signature(session, p2, blob, source="import")
 
 
 def test_nonces_are_allocated_in_order_and_enforced(session, cold):
-    p1 = P.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="1")
-    p2 = P.propose_transfer(session, cold.id, to=WARM_REFILL, amount="2")
+    p1 = vault_proposals.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="1")
+    p2 = vault_proposals.propose_transfer(session, cold.id, to=WARM_REFILL, amount="2")
     assert (p1.safe_tx.nonce, p2.safe_tx.nonce) == (0, 1)
     for p in (p1, p2):
         for i in (1, 2):
-            P.sign(session, P.get_proposal(session, p.id), anvil_signer(i))
+            vault_proposals.sign(session, vault_proposals.get_proposal(session, p.id), anvil_signer(i))
     with pytest.raises(ProposalError, match=f"vault is at nonce 0: execute proposal {p1.id} \\(nonce 0\\) first;"):
-        P.execute(session, P.get_proposal(session, p2.id))
-    P.execute(session, P.get_proposal(session, p1.id))
-    P.execute(session, P.get_proposal(session, p2.id))
+        vault_proposals.execute(session, vault_proposals.get_proposal(session, p2.id))
+    vault_proposals.execute(session, vault_proposals.get_proposal(session, p1.id))
+    vault_proposals.execute(session, vault_proposals.get_proposal(session, p2.id))
 
 
 def test_replaced_nonce_makes_the_other_proposal_stale(session, cold):
-    p1 = P.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="1")
-    replacement = P.propose_transfer(
+    p1 = vault_proposals.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="1")
+    replacement = vault_proposals.propose_transfer(
         session, cold.id, to=WARM_REFILL, amount="1", nonce=0, proposer=resolve_proposer(session, "anvil:1")
     )
     # A competing proposal for a queued nonce is a WARN (nonce_duplicate): the template's defaults ask for an
     # out-of-band confirmation and one signer beyond the threshold before it executes.
     for i in (1, 2, 3):
-        P.sign(session, P.get_proposal(session, replacement.id), anvil_signer(i))
+        vault_proposals.sign(session, vault_proposals.get_proposal(session, replacement.id), anvil_signer(i))
     confirm_out_of_band(session, replacement)
-    P.execute(session, P.get_proposal(session, replacement.id))
+    vault_proposals.execute(session, vault_proposals.get_proposal(session, replacement.id))
     with pytest.raises(StaleProposal, match="another transaction used that nonce"):
-        P.sign(session, P.get_proposal(session, p1.id), anvil_signer(1))
+        vault_proposals.sign(session, vault_proposals.get_proposal(session, p1.id), anvil_signer(1))
     with pytest.raises(StaleProposal, match="nonce 0 is already used"):
-        P.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="1", nonce=0)
+        vault_proposals.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="1", nonce=0)
 
 
 def test_identical_proposal_is_refused(session, cold):
-    P.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="1", nonce=0)
+    vault_proposals.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="1", nonce=0)
     with pytest.raises(ProposalError, match="an identical proposal exists already"):
-        P.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="1", nonce=0)
+        vault_proposals.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="1", nonce=0)
 
 
 @pytest.mark.parametrize(
@@ -180,19 +182,19 @@ def test_identical_proposal_is_refused(session, cold):
 )
 def test_bad_input_is_refused_specifically(session, cold, kwargs, error, message):
     with pytest.raises(error, match=message):
-        P.propose_transfer(session, cold.id, **kwargs)
-    assert P.list_proposals(session) == []
+        vault_proposals.propose_transfer(session, cold.id, **kwargs)
+    assert vault_proposals.list_proposals(session) == []
 
 
 def test_tampered_workspace_proposal_is_detected(session, cold):
     from custody.exceptions import HashMismatch
     from custody.store import proposals
 
-    p = P.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="1")
+    p = vault_proposals.propose_transfer(session, cold.id, to=PRIME_BROKER, amount="1")
     with session.store.begin() as conn:
         conn.execute(proposals.update().values(to=WARM_REFILL))
     with pytest.raises(HashMismatch, match="the workspace was altered"):
-        P.get_proposal(session, p.id)
+        vault_proposals.get_proposal(session, p.id)
 
 
 def test_cli_two_of_three_flow_matches_onchain_hash(run_cli, session, cold):

@@ -8,14 +8,13 @@ import sqlalchemy as sa
 from eth_utils import keccak
 
 from custody.exceptions import ReconcileError
-from custody.harness import scenario as S
+from custody.harness import scenario
 from custody.reconcile import index, issuance
-from custody.reconcile.findings import FindingKind as K
-from custody.reconcile.findings import Severity
+from custody.reconcile.findings import FindingKind, Severity
 from custody.reconcile.service import EXIT_BACKING_SHORT, EXIT_CRITICAL, EXIT_OK, recorded_runs, run_reconcile
 from tests.collateral_helpers import HOLDER, altered_weight, deploy, units, write
 
-BARS = S.generate_rows(12, seed=11, prefix="SEED")
+BARS = scenario.generate_rows(12, seed=11, prefix="SEED")
 A = BARS  # A[0]..A[11]
 
 
@@ -41,7 +40,7 @@ def test_clean_scenario_has_zero_findings_across_mint_transfer_burn(session, tmp
     # redemption: release two bars, burn their weight citing the release batch, publish the smaller list
     released, _ = issuer.deallocate(A[2:4])
     issuer.burn(units(A[2:4]), released)
-    custodian, location = next(v for v in S.VAULTS if v != (A[4]["custodian"], A[4]["vault_location"]))
+    custodian, location = next(v for v in scenario.VAULTS if v != (A[4]["custodian"], A[4]["vault_location"]))
     moved = [{**r, "custodian": custodian, "vault_location": location} if r is A[4] else r for r in A[:2] + A[4:10]]
     list3 = write(tmp_path, "3.csv", moved)
     third = run_reconcile(session, issuer.token, list3, previous_path=list2)
@@ -85,46 +84,46 @@ def test_seeded_scenario_yields_exactly_the_seeded_findings(session, tmp_path):
     run = run_reconcile(session, issuer.token, current, previous_path=previous, since_block=since)
     found = {(f.kind, f.bar_id) for f in run.reconciliation.findings}
     assert found == {
-        (K.DUPLICATE_ALLOCATION, hexid(A[3])),
-        (K.DEALLOCATED_NOT_ALLOCATED, hexid(A[11])),
-        (K.ALLOCATED_NOT_IN_LIST, hexid(A[1])),
-        (K.LISTED_NOT_ALLOCATED, hexid(A[10])),
-        (K.WEIGHT_MISMATCH, hexid(A[2])),
-        (K.BAR_ALTERED, hexid(A[2])),
-        (K.BAR_ALTERED, hexid(A[4])),
-        (K.MINT_WITHOUT_PROVENANCE, None),
-        (K.MINT_EXCEEDS_PROVENANCE, None),
-        (K.SUPPLY_EXCEEDS_ALLOCATION, None),
-        (K.BACKING_SHORTFALL, None),
-        (K.LIST_CHANGE_UNMATCHED, None),
+        (FindingKind.DUPLICATE_ALLOCATION, hexid(A[3])),
+        (FindingKind.DEALLOCATED_NOT_ALLOCATED, hexid(A[11])),
+        (FindingKind.ALLOCATED_NOT_IN_LIST, hexid(A[1])),
+        (FindingKind.LISTED_NOT_ALLOCATED, hexid(A[10])),
+        (FindingKind.WEIGHT_MISMATCH, hexid(A[2])),
+        (FindingKind.BAR_ALTERED, hexid(A[2])),
+        (FindingKind.BAR_ALTERED, hexid(A[4])),
+        (FindingKind.MINT_WITHOUT_PROVENANCE, None),
+        (FindingKind.MINT_EXCEEDS_PROVENANCE, None),
+        (FindingKind.SUPPLY_EXCEEDS_ALLOCATION, None),
+        (FindingKind.BACKING_SHORTFALL, None),
+        (FindingKind.LIST_CHANGE_UNMATCHED, None),
     }
     assert len(run.reconciliation.findings) == len(found) == 12
-    assert {f.kind for f in run.reconciliation.findings} == set(K)  # every kind demonstrated
+    assert {f.kind for f in run.reconciliation.findings} == set(FindingKind)  # every kind demonstrated
     assert run.reconciliation.diff.altered == 2  # A[2] (fine weight) and A[4] (year)
 
-    by_kind = {f.kind: f for f in run.reconciliation.findings if f.kind is not K.BAR_ALTERED}
+    by_kind = {f.kind: f for f in run.reconciliation.findings if f.kind is not FindingKind.BAR_ALTERED}
     supply = units(A[:10]) + 103 * 10**18
     allocated = units(A[:10]) + units([A[3]]) - units([A[11]])
     verified = units([A[0], A[3], *A[4:10]]) + units([A[2]]) - 10**18  # A2 at the smaller (listed) weight
     t = run.reconciliation.totals
     assert (t.supply, t.onchain_allocated, t.verified_backing) == (supply, allocated, verified)
-    assert by_kind[K.BACKING_SHORTFALL].amounts["shortfall"] == str(supply - verified)
-    assert by_kind[K.SUPPLY_EXCEEDS_ALLOCATION].amounts["excess"] == str(supply - allocated)
-    assert by_kind[K.MINT_EXCEEDS_PROVENANCE].amounts == {
+    assert by_kind[FindingKind.BACKING_SHORTFALL].amounts["shortfall"] == str(supply - verified)
+    assert by_kind[FindingKind.SUPPLY_EXCEEDS_ALLOCATION].amounts["excess"] == str(supply - allocated)
+    assert by_kind[FindingKind.MINT_EXCEEDS_PROVENANCE].amounts == {
         "minted": str(units(A[6:10]) + 3 * 10**18), "batch_fine_weight": str(units(A[6:10])),
         "excess": str(3 * 10**18), "batch": "0x" + b2.hex(),
     }  # fmt: skip
     # evidence: the offending transaction and block
-    mint = by_kind[K.MINT_WITHOUT_PROVENANCE]
+    mint = by_kind[FindingKind.MINT_WITHOUT_PROVENANCE]
     assert (mint.tx_hash, mint.block) == (unprovenanced.tx_hash, unprovenanced.block_number)
-    dup = by_kind[K.DUPLICATE_ALLOCATION]
+    dup = by_kind[FindingKind.DUPLICATE_ALLOCATION]
     assert len(dup.events) == 2 and all(e.tx_hash and e.tx_hash.startswith("0x") for e in dup.events)
     assert [e.event for e in dup.events] == ["BarAllocated", "BarAllocated"]
     first, again = (e.block for e in dup.events)
     assert f"is allocated 2 times (first in block {first}, again in block {again})" in dup.message
-    assert by_kind[K.ALLOCATED_NOT_IN_LIST].bar["serial"] == A[1]["serial"]  # named from the previous list
-    assert by_kind[K.LISTED_NOT_ALLOCATED].bar["row"] == 11
-    change = by_kind[K.LIST_CHANGE_UNMATCHED]
+    assert by_kind[FindingKind.ALLOCATED_NOT_IN_LIST].bar["serial"] == A[1]["serial"]  # named from the previous list
+    assert by_kind[FindingKind.LISTED_NOT_ALLOCATED].bar["row"] == 11
+    change = by_kind[FindingKind.LIST_CHANGE_UNMATCHED]
     assert change.severity is Severity.CRITICAL  # supply grew more than the list
     assert change.amounts["net_minted"] == str(units(A[6:10]) + 103 * 10**18)
     assert run.exit_code == EXIT_BACKING_SHORT and run.reconciliation.backing_short
@@ -136,7 +135,7 @@ def test_critical_findings_without_shortfall_exit_4(session, tmp_path):
     issuer.mint(units(A[:3]), b1)
     issuer.mint(10**18, keccak(text="typo"))  # 1 oz unprovenanced, still covered by A3's metal
     run = run_reconcile(session, issuer.token, write(tmp_path, "l.csv", A[:4]))
-    assert [f.kind for f in run.reconciliation.findings] == [K.MINT_WITHOUT_PROVENANCE]
+    assert [f.kind for f in run.reconciliation.findings] == [FindingKind.MINT_WITHOUT_PROVENANCE]
     assert run.exit_code == EXIT_CRITICAL
 
 

@@ -9,17 +9,16 @@ from __future__ import annotations
 import pytest
 
 from custody.exceptions import ReconcileError
-from custody.harness import scenario as S
-from custody.reconcile import issuance
-from custody.reconcile import token as T
+from custody.harness import scenario
+from custody.reconcile import issuance, token
 from custody.reconcile.engine import reconcile
-from custody.reconcile.findings import FindingKind as K
+from custody.reconcile.findings import FindingKind
 from custody.reconcile.index import EventColumns, EventKind, OnchainRecord
 from custody.reconcile.ingest import load_bar_list
 from custody.reconcile.service import EXIT_OK, run_reconcile
 from tests.collateral_helpers import HOLDER, deploy, units, write
 
-BARS = S.generate_rows(3, seed=23, prefix="UNIT")
+BARS = scenario.generate_rows(3, seed=23, prefix="UNIT")
 
 
 def hexid(row) -> str:
@@ -32,11 +31,11 @@ def test_one_base_unit_of_weight_difference_is_a_weight_mismatch(session, tmp_pa
     ids = [issuance.row_bar_id(r) for r in BARS]
     weights = [issuance.row_units(r) for r in BARS]
     weights[1] += delta  # bar 1 allocated with one base unit more / less than the list says
-    issuer.call(T.allocate_data(ids, weights), "allocate")
-    batch = T.batch_hash(ids, weights)
+    issuer.call(token.allocate_data(ids, weights), "allocate")
+    batch = token.batch_hash(ids, weights)
     issuer.mint(min(sum(weights), units(BARS)), batch, to=HOLDER)
     run = run_reconcile(session, issuer.token, write(tmp_path, "bars.csv", BARS))
-    mismatches = [f for f in run.reconciliation.findings if f.kind is K.WEIGHT_MISMATCH]
+    mismatches = [f for f in run.reconciliation.findings if f.kind is FindingKind.WEIGHT_MISMATCH]
     assert [f.bar_id for f in mismatches] == [hexid(BARS[1])]
     assert mismatches[0].amounts == {
         "onchain_fine_weight": str(weights[1]), "listed_fine_weight": str(issuance.row_units(BARS[1])),
@@ -58,9 +57,15 @@ def test_one_base_unit_of_supply_over_the_backing_is_a_shortfall(session, tmp_pa
     issuer.mint(1, batch, to=HOLDER)  # one base unit more than the bars back
     over = run_reconcile(session, issuer.token, write(tmp_path, "bars2.csv", BARS))
     kinds = {f.kind: f for f in over.reconciliation.findings}
-    assert set(kinds) == {K.SUPPLY_EXCEEDS_ALLOCATION, K.BACKING_SHORTFALL, K.MINT_EXCEEDS_PROVENANCE}
-    assert kinds[K.BACKING_SHORTFALL].amounts["shortfall"] == "1" and over.reconciliation.totals.shortfall == 1
-    assert kinds[K.SUPPLY_EXCEEDS_ALLOCATION].amounts["excess"] == "1"
+    assert set(kinds) == {
+        FindingKind.SUPPLY_EXCEEDS_ALLOCATION,
+        FindingKind.BACKING_SHORTFALL,
+        FindingKind.MINT_EXCEEDS_PROVENANCE,
+    }
+    assert (
+        kinds[FindingKind.BACKING_SHORTFALL].amounts["shortfall"] == "1" and over.reconciliation.totals.shortfall == 1
+    )
+    assert kinds[FindingKind.SUPPLY_EXCEEDS_ALLOCATION].amounts["excess"] == "1"
 
 
 def test_a_previous_list_without_the_block_it_was_valid_at_is_refused_before_any_work(tmp_path):
@@ -95,6 +100,6 @@ def test_an_unmatched_list_change_cites_the_first_50_supply_events_of_the_period
     record = OnchainRecord(chain_id=31337, token=HOLDER, at_block=60, bars=empty, batches=empty, supply=mints,
                            transfers=empty)  # fmt: skip
     result = reconcile(bars, record, previous=bars, since_block=1)
-    (unmatched,) = [f for f in result.findings if f.kind is K.LIST_CHANGE_UNMATCHED]
+    (unmatched,) = [f for f in result.findings if f.kind is FindingKind.LIST_CHANGE_UNMATCHED]
     assert unmatched.amounts == {"list_change": "0", "net_minted": "51", "difference": "51"}
     assert [(e.event, e.block) for e in unmatched.events] == [("Minted", block) for block in range(2, 52)]

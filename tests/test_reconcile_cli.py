@@ -8,11 +8,11 @@ import re
 
 from eth_utils import keccak
 
-from custody.harness import scenario as S
+from custody.harness import scenario
 from custody.reconcile import issuance
 from tests.collateral_helpers import deploy, units, write
 
-BARS = S.generate_rows(6, seed=5, prefix="CLI")
+BARS = scenario.generate_rows(6, seed=5, prefix="CLI")
 
 
 def issued(session, rows=BARS):

@@ -9,7 +9,7 @@ from array import array
 
 from custody.reconcile.barlist import MILLI_OZ_UNITS, BarList, Coded, PackedIds, PackedText
 from custody.reconcile.engine import _id_words, _join_keys, reconcile
-from custody.reconcile.findings import FindingKind as K
+from custody.reconcile.findings import FindingKind
 from custody.reconcile.index import EventColumns, EventKind, OnchainRecord
 
 PREFIX = bytes.fromhex("00112233445566ff")
@@ -46,7 +46,10 @@ def record(allocated: list[bytes], weights: list[int] | None = None) -> OnchainR
 def test_ids_sharing_a_prefix_are_different_bars():
     result = reconcile(bar_list([LISTED, OTHER]), record([IMPOSTOR, OTHER]))
     found = {(f.kind, f.bar_id) for f in result.findings}
-    assert found == {(K.LISTED_NOT_ALLOCATED, "0x" + LISTED.hex()), (K.ALLOCATED_NOT_IN_LIST, "0x" + IMPOSTOR.hex())}
+    assert found == {
+        (FindingKind.LISTED_NOT_ALLOCATED, "0x" + LISTED.hex()),
+        (FindingKind.ALLOCATED_NOT_IN_LIST, "0x" + IMPOSTOR.hex()),
+    }
     assert result.totals.bars_verified == 1 and result.totals.verified_backing == FINE * MILLI_OZ_UNITS
 
 
@@ -78,8 +81,8 @@ def test_a_shared_prefix_within_the_events_alone_switches_to_exact_keys():
     assert list_keys.tolist() == [key_of_event[1]]
     result = reconcile(bar_list([OTHER]), record([LISTED, OTHER, IMPOSTOR]))
     assert [(f.kind, f.bar_id) for f in result.findings] == [
-        (K.ALLOCATED_NOT_IN_LIST, "0x" + LISTED.hex()),
-        (K.ALLOCATED_NOT_IN_LIST, "0x" + IMPOSTOR.hex()),
+        (FindingKind.ALLOCATED_NOT_IN_LIST, "0x" + LISTED.hex()),
+        (FindingKind.ALLOCATED_NOT_IN_LIST, "0x" + IMPOSTOR.hex()),
     ]
 
 
@@ -89,7 +92,7 @@ def test_on_chain_weights_beyond_the_int64_fast_path_are_compared_exactly():
     huge = 2**63 * MILLI_OZ_UNITS
     result = reconcile(bar_list([LISTED, OTHER]), record([LISTED, OTHER], [huge, FINE * MILLI_OZ_UNITS]))
     (mismatch,) = result.findings
-    assert (mismatch.kind, mismatch.bar_id) == (K.WEIGHT_MISMATCH, "0x" + LISTED.hex())
+    assert (mismatch.kind, mismatch.bar_id) == (FindingKind.WEIGHT_MISMATCH, "0x" + LISTED.hex())
     assert mismatch.amounts == {"onchain_fine_weight": str(huge), "listed_fine_weight": str(FINE * MILLI_OZ_UNITS)}
     assert result.totals.verified_backing == 2 * FINE * MILLI_OZ_UNITS and result.totals.bars_verified == 2
 
@@ -118,10 +121,10 @@ def test_a_batch_allocated_twice_covers_mints_up_to_both_allocations():
         )
         return reconcile(bar_list([OTHER]), OnchainRecord(31337, "0x" + "ab" * 20, 12, twice, batches, mint, empty))
 
-    assert {f.kind for f in minting(2 * weight).findings} == {K.DUPLICATE_ALLOCATION}
+    assert {f.kind for f in minting(2 * weight).findings} == {FindingKind.DUPLICATE_ALLOCATION}
     over = {f.kind: f for f in minting(2 * weight + 1).findings}
-    assert set(over) == {K.DUPLICATE_ALLOCATION, K.MINT_EXCEEDS_PROVENANCE}
-    assert over[K.MINT_EXCEEDS_PROVENANCE].amounts["batch_fine_weight"] == str(2 * weight)
+    assert set(over) == {FindingKind.DUPLICATE_ALLOCATION, FindingKind.MINT_EXCEEDS_PROVENANCE}
+    assert over[FindingKind.MINT_EXCEEDS_PROVENANCE].amounts["batch_fine_weight"] == str(2 * weight)
 
 
 def test_the_replay_settles_each_bar_with_several_events_from_its_own_events_in_chain_order():
@@ -168,9 +171,9 @@ def test_the_replay_settles_each_bar_with_several_events_from_its_own_events_in_
         bar_list(list(ids.values())), OnchainRecord(31337, "0x" + "ab" * 20, 30, bars, batches, empty, empty)
     )
     assert [(f.kind, f.bar_id) for f in result.findings] == [
-        (K.DEALLOCATED_NOT_ALLOCATED, "0x" + ids[4].hex()),
-        (K.DUPLICATE_ALLOCATION, "0x" + ids[3].hex()),
-        (K.LISTED_NOT_ALLOCATED, "0x" + ids[5].hex()),
+        (FindingKind.DEALLOCATED_NOT_ALLOCATED, "0x" + ids[4].hex()),
+        (FindingKind.DUPLICATE_ALLOCATION, "0x" + ids[3].hex()),
+        (FindingKind.LISTED_NOT_ALLOCATED, "0x" + ids[5].hex()),
     ]
     assert [e.block for e in result.findings[1].events] == [10, 16]
     # each live bar's first live allocation event (index into the chain order)

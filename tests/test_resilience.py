@@ -5,13 +5,11 @@ import json
 import pytest
 
 from custody.exceptions import PolicyViolation, TimelockNotReady, TransactionFailed
-from custody.policy import change as C
+from custody.policy import change
 from custody.policy.onchain import installed_guard
 from custody.signers.local import anvil_address, anvil_signer
-from custody.vault import exit as X
-from custody.vault import proposals as P
-from custody.vault import resilience as R
-from custody.vault import service
+from custody.vault import exit as vault_exit
+from custody.vault import proposals, resilience, service
 from tests.resilience_helpers import (
     BROKER,
     COUNCIL,
@@ -27,43 +25,46 @@ from tests.resilience_helpers import (
 
 
 def _send(session, vault, amount_eth="1", signers=OWNERS[:2]):
-    proposal = P.propose_transfer(session, vault.id, to=BROKER, amount=amount_eth)
+    proposal = proposals.propose_transfer(session, vault.id, to=BROKER, amount=amount_eth)
     return execute_with(session, proposal, signers)
 
 
 def test_pause_freezes_now_and_only_the_timelock_unfreezes(session):
     vault = resilient_vault(session)
-    execute_with(session, R.pause(session, vault.id))
+    execute_with(session, resilience.pause(session, vault.id))
     with pytest.raises(PolicyViolation, match="the vault is paused"):
-        P.propose_transfer(session, vault.id, to=BROKER, amount="1")
-    forced = P.propose_transfer(session, vault.id, to=BROKER, amount="1", force=True)
+        proposals.propose_transfer(session, vault.id, to=BROKER, amount="1")
+    forced = proposals.propose_transfer(session, vault.id, to=BROKER, amount="1", force=True)
     for i in OWNERS[:2]:
-        P.sign(session, P.get_proposal(session, forced.id), anvil_signer(i))
+        proposals.sign(session, proposals.get_proposal(session, forced.id), anvil_signer(i))
     with pytest.raises(TransactionFailed, match="CustodyGuardPaused"):
-        P.execute(session, P.get_proposal(session, forced.id), force=True)
-    P.discard(session, P.get_proposal(session, forced.id))
+        proposals.execute(session, proposals.get_proposal(session, forced.id), force=True)
+    proposals.discard(session, proposals.get_proposal(session, forced.id))
     # the owners cannot simply unpause themselves: setPaused(false) is not something the guard lets through
     from eth_abi import encode
 
     with pytest.raises(PolicyViolation, match="CustodyGuardCallForbidden"):
-        P.propose(
-            session, vault.id, to=installed_guard(session, vault.safe), data=R.SET_PAUSED + encode(["bool"], [False])
+        proposals.propose(
+            session,
+            vault.id,
+            to=installed_guard(session, vault.safe),
+            data=resilience.SET_PAUSED + encode(["bool"], [False]),
         )
-    proposal, op = R.unpause(session, vault.id)
+    proposal, op = resilience.unpause(session, vault.id)
     execute_with(session, proposal)
     with pytest.raises(TimelockNotReady):
-        C.execute(session, proposal.id)
+        change.execute(session, proposal.id)
     advance(session, op.delay + 1)
-    C.execute(session, proposal.id)
+    change.execute(session, proposal.id)
     _send(session, vault)  # transfers work again
 
 
 def test_exit_still_works_while_paused(session):
     vault = resilient_vault(session)
-    execute_with(session, R.pause(session, vault.id))
-    X.initiate(session, sign_exit(session, vault, CUSTODIAN))
+    execute_with(session, resilience.pause(session, vault.id))
+    vault_exit.initiate(session, sign_exit(session, vault, CUSTODIAN))
     advance(session, 2 * 3600)
-    X.finalize(session, vault.id)
+    vault_exit.finalize(session, vault.id)
     assert session.chain.w3.eth.get_balance(vault.safe) == 0
 
 
@@ -73,15 +74,15 @@ def test_one_failing_vault_never_stops_the_others(session):
     # no shared mutable state: every vault has its own Safe, timelock, guard and exit module
     parts = [(v.safe, v.timelock, v.guard, v.exit_module) for v in (a, b, c)]
     assert len({x for p in parts for x in p}) == 12
-    execute_with(session, R.pause(session, a.id))
+    execute_with(session, resilience.pause(session, a.id))
     install_reverting_guard(session, b)
     before = session.chain.w3.eth.get_balance(BROKER)
     for _ in range(3):
         _send(session, c, "2")
     assert session.chain.w3.eth.get_balance(BROKER) - before == 6 * ETH
     with pytest.raises(PolicyViolation, match="paused"):
-        P.propose_transfer(session, a.id, to=BROKER, amount="1")
-    broken = P.propose_transfer(session, b.id, to=BROKER, amount="1")
+        proposals.propose_transfer(session, a.id, to=BROKER, amount="1")
+    broken = proposals.propose_transfer(session, b.id, to=BROKER, amount="1")
     with pytest.raises(TransactionFailed, match="RevertingGuardRefusesEverything"):
         execute_with(session, broken)
     # C's rolling window only counts C's spends
@@ -91,12 +92,12 @@ def test_one_failing_vault_never_stops_the_others(session):
 def test_owner_rotation_through_the_timelock(session, tmp_path):
     vault = resilient_vault(session)
     new_owner = anvil_address(0)
-    proposal, op = R.rotate_owner(session, vault.id, anvil_address(3), new_owner, tmp_path)
+    proposal, op = resilience.rotate_owner(session, vault.id, anvil_address(3), new_owner, tmp_path)
     assert next(c.description for c in op.calls) == f"swap owner {anvil_address(3)} for {new_owner}"
     execute_with(session, proposal)
     assert anvil_address(3) in service.read_state(session, vault).owners  # not before the delay
     advance(session, op.delay + 1)
-    C.execute(session, proposal.id)
+    change.execute(session, proposal.id)
     state = service.read_state(session, service.get_vault(session, vault.id))
     assert new_owner in state.owners and anvil_address(3) not in state.owners and state.threshold == 2
     assert state.template_file_status == "matches"
@@ -121,9 +122,9 @@ def test_threshold_change_and_cli(run_cli, session):
 
 def test_council_is_independent_of_owner_rotation(session, tmp_path):
     vault = resilient_vault(session)
-    proposal, op = R.rotate_owner(session, vault.id, anvil_address(1), anvil_address(0), tmp_path)
+    proposal, op = resilience.rotate_owner(session, vault.id, anvil_address(1), anvil_address(0), tmp_path)
     execute_with(session, proposal)
     advance(session, op.delay + 1)
-    C.execute(session, proposal.id)
-    X.initiate(session, sign_exit(session, vault, CUSTODIAN, signers=COUNCIL[:2]))
-    assert X.status(session, vault.id).pending
+    change.execute(session, proposal.id)
+    vault_exit.initiate(session, sign_exit(session, vault, CUSTODIAN, signers=COUNCIL[:2]))
+    assert vault_exit.status(session, vault.id).pending

@@ -15,14 +15,12 @@ from custody.audit.record import ledger_for
 from custody.chain.connection import connect
 from custody.drills.faultproxy import FaultProxy
 from custody.exceptions import RiskDenied, RiskRequirementMissing
-from custody.risk import service as R
+from custody.risk import service as risk_service
 from custody.session import Session
 from custody.signers.keystore import create_keystore
 from custody.signers.local import anvil_signer
 from custody.signers.registry import SignerContext, open_signer
-from custody.vault import messages as M
-from custody.vault import proposals as P
-from custody.vault import service
+from custody.vault import messages, proposals, service
 from custody.vault.identities import resolve_proposer
 from tests.attack_helpers import deploy
 from tests.conftest import FIXTURES
@@ -65,14 +63,16 @@ def signers(softhsm, ledger, trezor, tmp_path):
 def test_a_deny_blocks_the_signature_on_every_backend(backend, signers, session, tmp_path):
     signer, device = signers[backend]
     vault = _vault(session, tmp_path, signer.address)
-    proposal = P.propose_transfer(session, vault.id, to=PRIME, amount="0.25", proposer=signer.address)
-    imported = R.import_list(session, str(LISTS / "sdn_test.xml"))  # the destination is listed after proposing
+    proposal = proposals.propose_transfer(session, vault.id, to=PRIME, amount="0.25", proposer=signer.address)
+    imported = risk_service.import_list(
+        session, str(LISTS / "sdn_test.xml")
+    )  # the destination is listed after proposing
     assert PRIME.lower() in imported["additions"]
     if device is not None:
         device.screens.clear()
     with pytest.raises(RiskDenied, match=f"sanctioned_counterparty: {PRIME} is sanctioned.*nothing was signed"):
-        P.sign(session, P.get_proposal(session, proposal.id), signer)
-    assert P.get_proposal(session, proposal.id).signatures == ()
+        proposals.sign(session, proposals.get_proposal(session, proposal.id), signer)
+    assert proposals.get_proposal(session, proposal.id).signatures == ()
     if device is not None:
         assert device.screens == []  # the device was never asked
     denied = _entries(session, "risk_decision")[-1]
@@ -80,22 +80,22 @@ def test_a_deny_blocks_the_signature_on_every_backend(backend, signers, session,
     assert denied.payload["backend"] == backend and denied.payload["proposal"] == proposal.id
     assert denied.refs["safe_tx_hash"] == proposal.safe_tx_hash
     # positive control: once the destination is delisted, the same backend signs the same proposal
-    R.import_list(session, str(LISTS / "sdn_test_delisted.csv"), date="2026-12-01")
-    _signature, added = P.sign(session, P.get_proposal(session, proposal.id), signer)
+    risk_service.import_list(session, str(LISTS / "sdn_test_delisted.csv"), date="2026-12-01")
+    _signature, added = proposals.sign(session, proposals.get_proposal(session, proposal.id), signer)
     assert added and _entries(session, "risk_decision")[-1].payload["verdict"] == "accept"
 
 
 def test_a_deny_refuses_an_imported_offline_signature(session, tmp_path):
     vault = _vault(session, tmp_path, anvil_signer(1).address)
-    proposal = P.propose_transfer(session, vault.id, to=PRIME, amount="0.25", proposer=anvil_signer(1).address)
+    proposal = proposals.propose_transfer(session, vault.id, to=PRIME, amount="0.25", proposer=anvil_signer(1).address)
     blob = anvil_signer(1).sign_safe_tx(proposal.safe_tx)  # made on the air-gapped side
-    R.import_list(session, str(LISTS / "sdn_test.xml"))
+    risk_service.import_list(session, str(LISTS / "sdn_test.xml"))
     with pytest.raises(RiskDenied, match="sanctioned_counterparty"):
-        P.add_signature(session, P.get_proposal(session, proposal.id), blob, source="offline")
-    assert P.get_proposal(session, proposal.id).signatures == ()
+        proposals.add_signature(session, proposals.get_proposal(session, proposal.id), blob, source="offline")
+    assert proposals.get_proposal(session, proposal.id).signatures == ()
     assert _entries(session, "risk_decision")[-1].payload["backend"] == "offline"
-    R.import_list(session, str(LISTS / "sdn_test_delisted.csv"), date="2026-12-01")
-    assert P.add_signature(session, P.get_proposal(session, proposal.id), blob, source="offline")[1]
+    risk_service.import_list(session, str(LISTS / "sdn_test_delisted.csv"), date="2026-12-01")
+    assert proposals.add_signature(session, proposals.get_proposal(session, proposal.id), blob, source="offline")[1]
 
 
 def test_a_deny_blocks_message_signing_at_propose_and_sign(session, tmp_path):
@@ -105,18 +105,18 @@ def test_a_deny_blocks_message_signing_at_propose_and_sign(session, tmp_path):
         template.replace("name: signing-vault", "name: strict-signing") + "  rules:\n    message_signing: deny\n"
     )
     vault, _ = service.create_vault(session, strict)
-    order = M.load_typed_data(FIXTURES / "order.json")
+    order = messages.load_typed_data(FIXTURES / "order.json")
     with pytest.raises(RiskDenied, match="message_signing: asks the vault to sign an EIP-712 message"):
-        M.propose_message(session, vault.id, order)
-    assert [p.state for p in P.list_proposals(session)] == [P.ProposalState.DISCARDED]
+        messages.propose_message(session, vault.id, order)
+    assert [p.state for p in proposals.list_proposals(session)] == [proposals.ProposalState.DISCARDED]
     # the default template (message signing = WARN): proposed, then the engine fails at the sign stage
     relaxed, _ = service.create_vault(session, FIXTURES / "policies" / "messages.yaml")
-    proposal = M.propose_message(session, relaxed.id, order)
-    R.train(session, relaxed.name)
+    proposal = messages.propose_message(session, relaxed.id, order)
+    risk_service.train(session, relaxed.name)
     _tamper_model(session, relaxed.name)
     with pytest.raises(RiskDenied, match="engine_error: risk model .* does not match its recorded sha256"):
-        P.sign(session, P.get_proposal(session, proposal.id), anvil_signer(1))
-    assert P.get_proposal(session, proposal.id).signatures == ()
+        proposals.sign(session, proposals.get_proposal(session, proposal.id), anvil_signer(1))
+    assert proposals.get_proposal(session, proposal.id).signatures == ()
 
 
 def _tamper_model(session, vault_name: str) -> None:
@@ -129,64 +129,64 @@ def _tamper_model(session, vault_name: str) -> None:
 
 def test_an_engine_error_denies_and_on_error_warn_is_the_templates_choice(session, tmp_path):
     vault = _vault(session, tmp_path, anvil_signer(1).address)
-    proposal = P.propose_transfer(session, vault.id, to=PRIME, amount="0.25", proposer=anvil_signer(1).address)
-    trained = R.train(session, vault.name)
+    proposal = proposals.propose_transfer(session, vault.id, to=PRIME, amount="0.25", proposer=anvil_signer(1).address)
+    trained = risk_service.train(session, vault.name)
     assert _entries(session, "risk_model_trained")[-1].payload["sha256"] == trained["sha256"]
     _tamper_model(session, vault.name)
     with pytest.raises(RiskDenied, match="engine_error"):
-        P.sign(session, P.get_proposal(session, proposal.id), anvil_signer(1))
+        proposals.sign(session, proposals.get_proposal(session, proposal.id), anvil_signer(1))
     failed = _entries(session, "risk_decision")[-1].payload
     assert failed["verdict"] == "deny" and failed["reasons"][0]["code"] == "engine_error"
-    assert failed["reasons"][0]["layer"] == "engine" and P.get_proposal(session, proposal.id).signatures == ()
+    assert failed["reasons"][0]["layer"] == "engine" and proposals.get_proposal(session, proposal.id).signatures == ()
     # a template that chose on_error: warn gets a Warn (and its requirements) instead
     lenient = _vault(session, tmp_path, anvil_signer(1).address, name="lenient", risk="risk:\n  on_error: warn\n")
-    other = P.propose_transfer(session, lenient.id, to=PRIME, amount="0.25", proposer="alice")
-    R.train(session, lenient.name)
+    other = proposals.propose_transfer(session, lenient.id, to=PRIME, amount="0.25", proposer="alice")
+    risk_service.train(session, lenient.name)
     _tamper_model(session, lenient.name)
-    P.sign(session, P.get_proposal(session, other.id), anvil_signer(1))
+    proposals.sign(session, proposals.get_proposal(session, other.id), anvil_signer(1))
     assert _entries(session, "risk_decision")[-1].payload["verdict"] == "warn"
     with pytest.raises(RiskRequirementMissing, match="WARN verdict \\(engine_error\\)"):
-        P.execute(session, P.get_proposal(session, other.id))
+        proposals.execute(session, proposals.get_proposal(session, other.id))
 
 
 def test_an_engine_timeout_denies(session, anvil, tmp_path):
     vault = _vault(session, tmp_path, anvil_signer(1).address, risk="risk:\n  timeout_ms: 300\n")
-    proposal = P.propose_transfer(session, vault.id, to=PRIME, amount="0.25", proposer=anvil_signer(1).address)
+    proposal = proposals.propose_transfer(session, vault.id, to=PRIME, amount="0.25", proposer=anvil_signer(1).address)
     with FaultProxy(anvil.url) as proxy:
         slow = Session(workspace=session.workspace, chain=connect(proxy.url, expected_chain_id=anvil.chain_id))
         held = proxy.inject("hold", method="eth_getBalance", count=None)  # only the engine reads the balance
         try:
             with pytest.raises(RiskDenied, match="engine_timeout: no decision within 300 ms"):
-                P.sign(slow, P.get_proposal(slow, proposal.id), anvil_signer(1))
+                proposals.sign(slow, proposals.get_proposal(slow, proposal.id), anvil_signer(1))
         finally:
             held.release()
-    assert P.get_proposal(session, proposal.id).signatures == ()
+    assert proposals.get_proposal(session, proposal.id).signatures == ()
     assert _entries(session, "risk_decision")[-1].payload["reasons"][0]["code"] == "engine_timeout"
 
 
 def test_warn_needs_out_of_band_confirmation_and_one_more_signer(session, tmp_path):
     vault = _vault(session, tmp_path, anvil_signer(1).address)
     stranger = to_checksum_address("0x" + "5a" * 20)  # no history, not a known counterparty: first_time_destination
-    proposal = P.propose(
+    proposal = proposals.propose(
         session, vault.id, to=stranger, value=10**15, proposer=resolve_proposer(session, "anvil:1"), force=True
     )  # the guard would refuse an unlisted destination; the engine is what is tested
-    P.sign(session, P.get_proposal(session, proposal.id), anvil_signer(1))
+    proposals.sign(session, proposals.get_proposal(session, proposal.id), anvil_signer(1))
     with pytest.raises(
         RiskRequirementMissing, match="first_time_destination.*out-of-band confirmation.*2 owner signatures"
     ):
-        P.execute(session, P.get_proposal(session, proposal.id), force=True)
+        proposals.execute(session, proposals.get_proposal(session, proposal.id), force=True)
     confirm_out_of_band(session, proposal)
     with pytest.raises(RiskRequirementMissing, match="2 owner signatures \\(threshold 1 \\+ 1\\), have 1"):
-        P.execute(session, P.get_proposal(session, proposal.id), force=True)
+        proposals.execute(session, proposals.get_proposal(session, proposal.id), force=True)
 
 
 def test_every_decision_and_list_change_is_ledgered_and_the_ledger_verifies(session, tmp_path):
     vault = _vault(session, tmp_path, anvil_signer(1).address)
-    proposal = P.propose_transfer(session, vault.id, to=PRIME, amount="0.25", proposer=anvil_signer(1).address)
-    P.sign(session, P.get_proposal(session, proposal.id), anvil_signer(1))
-    P.execute(session, P.get_proposal(session, proposal.id))
-    first = R.import_list(session, str(LISTS / "sdn_test.xml"))
-    second = R.import_list(session, str(LISTS / "sdn_test_delisted.csv"), date="2026-12-01")
+    proposal = proposals.propose_transfer(session, vault.id, to=PRIME, amount="0.25", proposer=anvil_signer(1).address)
+    proposals.sign(session, proposals.get_proposal(session, proposal.id), anvil_signer(1))
+    proposals.execute(session, proposals.get_proposal(session, proposal.id))
+    first = risk_service.import_list(session, str(LISTS / "sdn_test.xml"))
+    second = risk_service.import_list(session, str(LISTS / "sdn_test_delisted.csv"), date="2026-12-01")
     stages = [e.payload["stage"] for e in _entries(session, "risk_decision")]
     assert stages == ["propose", "sign", "execute"]
     changes = [e.payload for e in _entries(session, "risk_list_changed")]
@@ -202,10 +202,10 @@ def test_every_decision_and_list_change_is_ledgered_and_the_ledger_verifies(sess
 def test_a_sanctions_hit_opens_a_case_file_and_tx_show_prints_the_verdict(session, tmp_path, run_cli):
     risk = "risk:\n  reporting_windows:\n    US: 30d\n    EU: 14d\n"
     vault = _vault(session, tmp_path, anvil_signer(1).address, risk=risk)
-    R.import_list(session, str(LISTS / "sdn_test.xml"))
+    risk_service.import_list(session, str(LISTS / "sdn_test.xml"))
     with pytest.raises(RiskDenied, match="the proposal was not opened") as denied:
-        P.propose_transfer(session, vault.id, to=PRIME, amount="0.25", proposer="alice")
-    (case,) = R.list_cases(session)
+        proposals.propose_transfer(session, vault.id, to=PRIME, amount="0.25", proposer="alice")
+    (case,) = risk_service.list_cases(session)
     assert (
         case["address"] == PRIME and case["decision"] == "deny" and case["proposal"] == denied.value.details["proposal"]
     )
@@ -226,13 +226,13 @@ def test_an_on_chain_sanctions_oracle_is_consulted(session, tmp_path):
     session.send(to=oracle, data=listing, what="listing the prime broker on the test oracle")
     vault = _vault(session, tmp_path, anvil_signer(1).address, risk=f"risk:\n  sanctions:\n    oracle: {oracle}\n")
     with pytest.raises(RiskDenied, match=f"sanctioned_counterparty: {PRIME} is sanctioned \\(on-chain oracle\\)"):
-        P.propose_transfer(session, vault.id, to=PRIME, amount="0.25", proposer="alice")
+        proposals.propose_transfer(session, vault.id, to=PRIME, amount="0.25", proposer="alice")
     delisting = bytes.fromhex(contract.encode_abi("setSanctioned", [PRIME, False])[2:])
     session.send(to=oracle, data=delisting, what="delisting")
-    accepted = P.propose_transfer(session, vault.id, to=PRIME, amount="0.25", proposer="alice")
+    accepted = proposals.propose_transfer(session, vault.id, to=PRIME, amount="0.25", proposer="alice")
     assert _entries(session, "risk_decision")[-1].payload["verdict"] == "accept" and accepted.state.value == "proposed"
     # an oracle address without the contract gives no answer: an engine error, so a Deny
     silent = _vault(session, tmp_path, anvil_signer(1).address, name="silent",
                     risk="risk:\n  sanctions:\n    oracle: 0x000000000000000000000000000000000000dEaD\n")  # fmt: skip
     with pytest.raises(RiskDenied, match="engine_error: sanctions oracle 0x000000000000000000000000000000000000dEaD"):
-        P.propose_transfer(session, silent.id, to=PRIME, amount="0.25", proposer="alice")
+        proposals.propose_transfer(session, silent.id, to=PRIME, amount="0.25", proposer="alice")

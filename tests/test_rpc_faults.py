@@ -26,14 +26,11 @@ from custody.chain.connection import connect
 from custody.chain.rpc import RpcPolicy
 from custody.drills.faultproxy import FaultProxy
 from custody.exceptions import ChainError, ReceiptTimeout, RpcUnreachable, TimelockNotReady
-from custody.policy import change as C
+from custody.policy import change
 from custody.session import Session
 from custody.signers.local import anvil_address, anvil_signer
-from custody.vault import exit as X
-from custody.vault import journal as J
-from custody.vault import proposals as P
-from custody.vault import resilience as R
-from custody.vault import service
+from custody.vault import exit as vault_exit
+from custody.vault import journal, proposals, resilience, service
 from tests.resilience_helpers import BROKER, CUSTODIAN, ETH, OWNERS, advance, execute_with, resilient_vault, sign_exit
 
 # Short, strict client policy: 0.75 s per request, 2 retries, 2.5 s for a receipt.
@@ -65,10 +62,10 @@ def faulty(session, anvil) -> Iterator[Faulty]:
 
 
 def _transfer(session: Session, vault, amount: str = "0.01"):
-    proposal = P.propose_transfer(session, vault.id, to=BROKER, amount=amount)
+    proposal = proposals.propose_transfer(session, vault.id, to=BROKER, amount=amount)
     for index in OWNERS[:2]:
-        P.sign(session, P.get_proposal(session, proposal.id), anvil_signer(index))
-    return proposal, P.execute(session, P.get_proposal(session, proposal.id))
+        proposals.sign(session, proposals.get_proposal(session, proposal.id), anvil_signer(index))
+    return proposal, proposals.execute(session, proposals.get_proposal(session, proposal.id))
 
 
 def _timed(fn, *args):
@@ -133,7 +130,7 @@ def test_one_fault_at_any_call_of_a_transfer_is_absorbed_exactly_once(faulty, mo
     per_flow = len(proxy.history) - requests
     assert per_flow >= 25
     positions = range(0, per_flow, 4 if mode == "timeout" else 1)
-    start_nonce = P.safe_nonce(direct, vault.safe)
+    start_nonce = proposals.safe_nonce(direct, vault.safe)
     start_balance = direct.chain.w3.eth.get_balance(BROKER)
     fired = 0
     for i, k in enumerate(positions):
@@ -145,12 +142,12 @@ def test_one_fault_at_any_call_of_a_transfer_is_absorbed_exactly_once(faulty, mo
         assert fault.injected == 1 or made <= k, f"call {k}: the fault never fired in a flow of {made} requests"
         fired += fault.injected
         assert time.monotonic() - started <= POLICY.worst_case + SLACK, f"call {k}: unbounded"
-        assert receipt.status == 1 and P.safe_nonce(direct, vault.safe) == start_nonce + i + 1, f"call {k}"
+        assert receipt.status == 1 and proposals.safe_nonce(direct, vault.safe) == start_nonce + i + 1, f"call {k}"
         assert direct.chain.w3.eth.get_balance(BROKER) - start_balance == (i + 1) * ETH // 100, f"call {k}"
         proxy.clear()
     assert fired >= len(positions) - 2  # only the last positions can fall after a shorter flow's end
     assert proxy.duplicate_nonces() == []
-    executed = [p for p in P.list_proposals(direct, vault) if p.state is P.ProposalState.EXECUTED]
+    executed = [p for p in proposals.list_proposals(direct, vault) if p.state is proposals.ProposalState.EXECUTED]
     assert len(executed) == len(positions) + 2  # and the two clean runs
 
 
@@ -171,21 +168,21 @@ OUTAGES = [
 def test_outage_during_execution_fails_clearly_and_resumes_once(faulty, run_cli, mode, method, error, reached):
     proxy, direct = faulty.proxy, faulty.direct
     vault = resilient_vault(direct)
-    start_nonce = P.safe_nonce(direct, vault.safe)
+    start_nonce = proposals.safe_nonce(direct, vault.safe)
     start_balance = direct.chain.w3.eth.get_balance(BROKER)
-    proposal = P.propose_transfer(faulty.session, vault.id, to=BROKER, amount="1.5")
+    proposal = proposals.propose_transfer(faulty.session, vault.id, to=BROKER, amount="1.5")
     for index in OWNERS[:2]:
-        P.sign(faulty.session, P.get_proposal(faulty.session, proposal.id), anvil_signer(index))
+        proposals.sign(faulty.session, proposals.get_proposal(faulty.session, proposal.id), anvil_signer(index))
     proxy.inject(mode, method=method, count=None, hang=HANG)
-    failure, elapsed = _timed(P.execute, faulty.session, P.get_proposal(faulty.session, proposal.id))
+    failure, elapsed = _timed(proposals.execute, faulty.session, proposals.get_proposal(faulty.session, proposal.id))
     assert isinstance(failure, error), failure
     bound = POLICY.worst_case if error is RpcUnreachable else POLICY.receipt_timeout + POLICY.worst_case
     assert elapsed <= bound + SLACK, f"waited {elapsed:.1f}s"
     assert proxy.url in failure.message or "was not mined within" in failure.message
     # the signed execution is journaled; on chain it happened iff the broadcast reached the node
-    journaled = P.get_proposal(direct, proposal.id)
-    assert journaled.state is P.ProposalState.EXECUTING and journaled.exec_tx_hash
-    assert P.safe_nonce(direct, vault.safe) == start_nonce + (1 if reached else 0)
+    journaled = proposals.get_proposal(direct, proposal.id)
+    assert journaled.state is proposals.ProposalState.EXECUTING and journaled.exec_tx_hash
+    assert proposals.safe_nonce(direct, vault.safe) == start_nonce + (1 if reached else 0)
     # the RPC recovers; the operator resumes with the CLI: the same transaction, once
     proxy.clear()
     broadcasts = len(proxy.broadcasts)
@@ -194,8 +191,8 @@ def test_outage_during_execution_fails_clearly_and_resumes_once(faulty, run_cli,
     assert json.loads(resumed.stdout)["tx_hash"] == journaled.exec_tx_hash
     assert len(proxy.broadcasts) - broadcasts == (0 if reached else 1)  # mined already: nothing re-sent
     assert _single_hash_broadcasts(proxy) == {journaled.exec_tx_hash}
-    assert P.get_proposal(direct, proposal.id).state is P.ProposalState.EXECUTED
-    assert P.safe_nonce(direct, vault.safe) == start_nonce + 1
+    assert proposals.get_proposal(direct, proposal.id).state is proposals.ProposalState.EXECUTED
+    assert proposals.safe_nonce(direct, vault.safe) == start_nonce + 1
     assert direct.chain.w3.eth.get_balance(BROKER) - start_balance == 3 * ETH // 2
     broadcasts = len(proxy.broadcasts)
     again = run_cli("tx", "execute", str(proposal.id), env=faulty.cli_env())  # a repeat (docs/error-codes.md)
@@ -207,18 +204,18 @@ def test_refused_connection_before_anything_is_signed_leaves_nothing_to_resume(f
     """The node is unreachable from the start: the first read fails fast, nothing is journaled."""
     proxy, direct = faulty.proxy, faulty.direct
     vault = resilient_vault(direct)
-    proposal = P.propose_transfer(direct, vault.id, to=BROKER, amount="1")
+    proposal = proposals.propose_transfer(direct, vault.id, to=BROKER, amount="1")
     for index in OWNERS[:2]:
-        P.sign(direct, P.get_proposal(direct, proposal.id), anvil_signer(index))
+        proposals.sign(direct, proposals.get_proposal(direct, proposal.id), anvil_signer(index))
     proxy.inject("refuse", count=None)
-    failure, elapsed = _timed(P.execute, faulty.session, P.get_proposal(faulty.session, proposal.id))
+    failure, elapsed = _timed(proposals.execute, faulty.session, proposals.get_proposal(faulty.session, proposal.id))
     assert isinstance(failure, RpcUnreachable) and "connection" in failure.message, failure
     assert elapsed <= POLICY.worst_case + SLACK and proxy.broadcasts == []
-    current = P.get_proposal(direct, proposal.id)
-    assert current.state is P.ProposalState.PROPOSED and current.exec_tx_hash is None
+    current = proposals.get_proposal(direct, proposal.id)
+    assert current.state is proposals.ProposalState.PROPOSED and current.exec_tx_hash is None
     proxy.clear()
-    P.execute(faulty.session, current)
-    assert P.safe_nonce(direct, vault.safe) == 1 and len(_single_hash_broadcasts(proxy)) == 1
+    proposals.execute(faulty.session, current)
+    assert proposals.safe_nonce(direct, vault.safe) == 1 and len(_single_hash_broadcasts(proxy)) == 1
 
 
 # -- exit initiation and finalization ---------------------------------------------------------------------
@@ -227,26 +224,26 @@ def test_exit_initiation_outage_resumes_with_the_journaled_transaction(faulty, r
     proxy, direct = faulty.proxy, faulty.direct
     vault = resilient_vault(direct)
     request = sign_exit(direct, vault, CUSTODIAN)
-    module_nonce = X.status(direct, vault.id).nonce
+    module_nonce = vault_exit.status(direct, vault.id).nonce
     operator_nonce = direct.chain.w3.eth.get_transaction_count(OPERATOR)
     proxy.inject(mode, method="eth_sendRawTransaction", count=None, hang=HANG)
-    failure, elapsed = _timed(X.initiate, faulty.session, request)
+    failure, elapsed = _timed(vault_exit.initiate, faulty.session, request)
     assert isinstance(failure, RpcUnreachable), failure
     assert "eth_sendRawTransaction" in str(failure.details.get("method")) and elapsed <= POLICY.worst_case + SLACK
-    entry = J.latest(direct, f"exit-initiate:{request.digest}")
-    assert entry is not None and entry.state is J.JournalState.SIGNED and entry.sender == OPERATOR
+    entry = journal.latest(direct, f"exit-initiate:{request.digest}")
+    assert entry is not None and entry.state is journal.JournalState.SIGNED and entry.sender == OPERATOR
     reached = mode == "drop"
-    assert X.status(direct, vault.id).pending is reached
-    assert X.get_request(direct, request.id).state is X.ExitState.COLLECTING
+    assert vault_exit.status(direct, vault.id).pending is reached
+    assert vault_exit.get_request(direct, request.id).state is vault_exit.ExitState.COLLECTING
     proxy.clear()
     resumed = run_cli("exit", "initiate", vault.name, "--custodian", CUSTODIAN, "--json", env=faulty.cli_env())
     assert resumed.exit_code == 0, resumed.output + resumed.stderr
     data = json.loads(resumed.stdout)
     assert data["tx_hash"] == entry.tx_hash and data["request"] == request.id and data["custodian"] == CUSTODIAN
     assert _single_hash_broadcasts(proxy) == {entry.tx_hash}
-    assert J.latest(direct, f"exit-initiate:{request.digest}").state is J.JournalState.MINED
-    assert X.get_request(direct, request.id).state is X.ExitState.INITIATED
-    status = X.status(direct, vault.id)
+    assert journal.latest(direct, f"exit-initiate:{request.digest}").state is journal.JournalState.MINED
+    assert vault_exit.get_request(direct, request.id).state is vault_exit.ExitState.INITIATED
+    status = vault_exit.status(direct, vault.id)
     assert status.pending and status.nonce == module_nonce + 1, "initiated exactly once"
     assert direct.chain.w3.eth.get_transaction_count(OPERATOR) == operator_nonce + 1
 
@@ -255,12 +252,12 @@ def test_exit_initiation_outage_resumes_with_the_journaled_transaction(faulty, r
 def test_exit_finalization_receipt_outage_then_resume_pays_the_custodian_once(faulty, run_cli, mode):
     proxy, direct = faulty.proxy, faulty.direct
     vault = resilient_vault(direct)
-    X.initiate(direct, sign_exit(direct, vault, CUSTODIAN))
-    advance(direct, X.status(direct, vault.id).escrow_delay + 1)
+    vault_exit.initiate(direct, sign_exit(direct, vault, CUSTODIAN))
+    advance(direct, vault_exit.status(direct, vault.id).escrow_delay + 1)
     held = direct.chain.w3.eth.get_balance(vault.safe)
     before = direct.chain.w3.eth.get_balance(CUSTODIAN)
     proxy.inject(mode, method="eth_getTransactionReceipt", count=None, hang=HANG)
-    failure, elapsed = _timed(X.finalize, faulty.session, vault.id)
+    failure, elapsed = _timed(vault_exit.finalize, faulty.session, vault.id)
     assert isinstance(failure, ReceiptTimeout) and "was not mined within" in failure.message, failure
     assert elapsed <= POLICY.receipt_timeout + POLICY.worst_case + SLACK
     assert direct.chain.w3.eth.get_balance(CUSTODIAN) - before == held  # it was mined; the client never heard
@@ -269,7 +266,9 @@ def test_exit_finalization_receipt_outage_then_resume_pays_the_custodian_once(fa
     assert resumed.exit_code == 0, resumed.output + resumed.stderr
     (tx_hash,) = _single_hash_broadcasts(proxy)
     assert json.loads(resumed.stdout)["tx_hash"] == tx_hash and len(proxy.broadcasts) == 1
-    assert direct.chain.w3.eth.get_balance(CUSTODIAN) - before == held and not X.status(direct, vault.id).pending
+    assert (
+        direct.chain.w3.eth.get_balance(CUSTODIAN) - before == held and not vault_exit.status(direct, vault.id).pending
+    )
     again = run_cli("exit", "finalize", vault.name, env=faulty.cli_env())
     assert again.exit_code != 0 and "no pending exit" in again.stderr
 
@@ -280,17 +279,17 @@ def test_exit_finalization_receipt_outage_then_resume_pays_the_custodian_once(fa
 def test_timelock_completion_outage_resumes_once(faulty, run_cli, tmp_path, mode, method):
     proxy, direct = faulty.proxy, faulty.direct
     vault = resilient_vault(direct)
-    proposal, op = R.change_threshold(direct, vault.id, 3, tmp_path)
+    proposal, op = resilience.change_threshold(direct, vault.id, 3, tmp_path)
     execute_with(direct, proposal)  # scheduled
     advance(direct, op.delay + 1)
     operator_nonce = direct.chain.w3.eth.get_transaction_count(OPERATOR)
     proxy.inject(mode, method=method, count=None, hang=HANG)
-    failure, elapsed = _timed(C.execute, faulty.session, proposal.id)
+    failure, elapsed = _timed(change.execute, faulty.session, proposal.id)
     expected = ReceiptTimeout if method == "eth_getTransactionReceipt" else RpcUnreachable
     assert isinstance(failure, expected), failure
     assert elapsed <= POLICY.receipt_timeout + POLICY.worst_case + SLACK
-    entry = J.latest(direct, f"timelock-execute:{op.op_id}")
-    assert entry is not None and entry.state is J.JournalState.SIGNED
+    entry = journal.latest(direct, f"timelock-execute:{op.op_id}")
+    assert entry is not None and entry.state is journal.JournalState.SIGNED
     proxy.clear()
     resumed = run_cli("tx", "execute", str(proposal.id), "--json", env=faulty.cli_env())
     assert resumed.exit_code == 0, resumed.output + resumed.stderr
@@ -298,4 +297,4 @@ def test_timelock_completion_outage_resumes_once(faulty, run_cli, tmp_path, mode
     assert service.read_state(direct, service.get_vault(direct, vault.id)).threshold == 3
     assert direct.chain.w3.eth.get_transaction_count(OPERATOR) == operator_nonce + 1, "completed exactly once"
     with pytest.raises(TimelockNotReady, match="executed already"):
-        C.execute(direct, proposal.id)
+        change.execute(direct, proposal.id)

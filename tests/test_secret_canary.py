@@ -14,8 +14,7 @@ from custody.exceptions import SignerError
 from custody.signers.keystore import KeystoreSigner
 from custody.signers.local import anvil_signer
 from custody.signers.registry import SignerContext, open_signer
-from custody.vault import proposals as P
-from custody.vault import service
+from custody.vault import proposals, service
 from tests.signer_fixtures import CANARY_PIN, HSM_CANARY_TOKEN, policy_with_owners
 
 CANARY_KEY = bytes.fromhex("5eed" * 16)
@@ -90,7 +89,7 @@ def test_canaries_never_leak(run_cli, session, softhsm, trezor, workspace, tmp_p
     cli("tx", "execute", "1")
 
     # offline round trip with the canary keystore, files kept inside the workspace
-    P.propose_transfer(session, vault.id, to=PRIME_BROKER, amount="0.2", proposer="ops")
+    proposals.propose_transfer(session, vault.id, to=PRIME_BROKER, amount="0.2", proposer="ops")
     export = workspace.home / "tx2.json"
     cli("tx", "export", "2", "--out", str(export))
     sig = workspace.home / "sig2.json"
@@ -158,4 +157,4 @@ def test_canaries_never_leak(run_cli, session, softhsm, trezor, workspace, tmp_p
             scanned += 1
     assert scanned >= 4  # database (+ WAL), keystores, exported/signature files
     assert any(r.name.startswith("custody") for r in caplog.records)  # DEBUG logging was really on
-    assert P.get_proposal(session, 2).signatures  # the offline signature came back
+    assert proposals.get_proposal(session, 2).signatures  # the offline signature came back

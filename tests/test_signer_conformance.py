@@ -24,8 +24,7 @@ from custody.signers.keystore import create_keystore
 from custody.signers.local import anvil_signer
 from custody.signers.registry import SignerContext, open_signer
 from custody.types import Operation
-from custody.vault import proposals as P
-from custody.vault import service
+from custody.vault import proposals, service
 from tests.signer_fixtures import policy_with_owners
 
 PRIME_BROKER = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"
@@ -146,17 +145,17 @@ class TestSignerConformance:
 
     def test_the_safe_accepts_the_signature_on_chain(self, backend, session, tmp_path):
         vault = _vault_owned_by(session, tmp_path, backend.signer.address)
-        proposal = P.propose_transfer(session, vault.id, to=PRIME_BROKER, amount="0.25")
-        _sig, added = P.sign(session, proposal, backend.signer)
+        proposal = proposals.propose_transfer(session, vault.id, to=PRIME_BROKER, amount="0.25")
+        _sig, added = proposals.sign(session, proposal, backend.signer)
         assert added
-        P.sign(session, P.get_proposal(session, proposal.id), anvil_signer(2))
-        receipt = P.execute(session, P.get_proposal(session, proposal.id))
-        assert P.get_proposal(session, proposal.id).state is P.ProposalState.EXECUTED
+        proposals.sign(session, proposals.get_proposal(session, proposal.id), anvil_signer(2))
+        receipt = proposals.execute(session, proposals.get_proposal(session, proposal.id))
+        assert proposals.get_proposal(session, proposal.id).state is proposals.ProposalState.EXECUTED
         assert receipt.gas_used > 21000
 
     def test_replay_on_another_chain_or_nonce_is_rejected(self, backend, session, tmp_path):
         vault = _vault_owned_by(session, tmp_path, backend.signer.address)
-        proposal = P.propose_transfer(session, vault.id, to=PRIME_BROKER, amount="0.25")
+        proposal = proposals.propose_transfer(session, vault.id, to=PRIME_BROKER, amount="0.25")
         target = proposal.safe_tx
         other_chain = SafeTx(**{**_fields(target), "chain_id": target.chain_id + 1})
         other_nonce = SafeTx(**{**_fields(target), "nonce": target.nonce + 1})
@@ -174,26 +173,28 @@ class TestSignerConformance:
             with pytest.raises(
                 NotAnOwner, match=f"owner {backend.signer.address}'s signature of this transaction {cause}"
             ):
-                P.add_signature(session, proposal, blob, source="replay")
+                proposals.add_signature(session, proposal, blob, source="replay")
             good = anvil_signer(2).sign_safe_tx(target)
             packed = b"".join(
                 sorted([blob, good], key=lambda b: int(verify_owner_signature(b, target.safe_tx_hash).signer, 16))
             )
             with pytest.raises(ContractLogicError):
                 safe.functions.checkSignatures(target.safe_tx_hash, b"", packed).call()
-        assert P.get_proposal(session, proposal.id).signatures == ()
+        assert proposals.get_proposal(session, proposal.id).signatures == ()
 
     def test_malleated_duplicate_does_not_count_twice(self, backend, session, tmp_path):
         vault = _vault_owned_by(session, tmp_path, backend.signer.address)
-        proposal = P.propose_transfer(session, vault.id, to=PRIME_BROKER, amount="0.25")
+        proposal = proposals.propose_transfer(session, vault.id, to=PRIME_BROKER, amount="0.25")
         blob = backend.signer.sign_safe_tx(proposal.safe_tx)
-        _, first = P.add_signature(session, proposal, blob, source="test")
-        stored, second = P.add_signature(session, P.get_proposal(session, proposal.id), _twin(blob), source="test")
+        _, first = proposals.add_signature(session, proposal, blob, source="test")
+        stored, second = proposals.add_signature(
+            session, proposals.get_proposal(session, proposal.id), _twin(blob), source="test"
+        )
         assert first and not second and stored.signature == blob
-        current = P.get_proposal(session, proposal.id)
+        current = proposals.get_proposal(session, proposal.id)
         assert len(current.signatures) == 1
         with pytest.raises(NotEnoughSignatures, match="has 1 valid owner signature"):
-            P.execute(session, current)
+            proposals.execute(session, current)
 
     def test_sign_transaction_checks_chain_id_and_sends(self, backend, session):
         address = backend.signer.address
@@ -219,14 +220,14 @@ class TestSignerConformance:
 
     def test_attests_on_eas_by_delegation(self, backend, session):
         """Any backend can be the attester key: EAS accepts its delegated Attest signature and records it."""
-        from custody.attest import badges as B
+        from custody.attest import badges
 
-        badge = B.issue(
+        badge = badges.issue(
             session, "drill", attester=backend.signer, recipient=PRIME_BROKER,
             fields={"vault": PRIME_BROKER, "playbook": f"conformance-{backend.name}", "reportHash": b"\x01" * 32,
-                    "passed": True, "ledgerEntry": B.ZERO32},
+                    "passed": True, "ledgerEntry": badges.ZERO32},
         )  # fmt: skip
-        onchain = B.read(session, badge.uid)
+        onchain = badges.read(session, badge.uid)
         assert onchain.attester == backend.signer.address != session.sender.address
         assert onchain.fields["playbook"] == f"conformance-{backend.name}"
 

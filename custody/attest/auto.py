@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec
 
 import sqlalchemy as sa
 
-from custody.attest import badges as B
+from custody.attest import badges
 from custody.attest.ledger_link import entry_hash
 from custody.exceptions import AttestationError, CustodyError
 from custody.session import Session
@@ -82,18 +82,20 @@ def _rule(session: Session, safe: str, step_name: str) -> tuple[VaultRecord, Sig
 def _existing(
     session: Session, step_name: str, safe_tx_hash: str, signer: str | None = None, confirmer: str | None = None
 ) -> dict[str, Any] | None:
-    for row in B.stored(session, step_name=step_name, reference=safe_tx_hash):
+    for row in badges.stored(session, step_name=step_name, reference=safe_tx_hash):
         if row["revoked_tx"]:
             continue
         if signer is not None and row["signer"] != signer:
             continue
-        if confirmer is not None and B.read(session, row["uid"]).fields.get("confirmer") != confirmer:
+        if confirmer is not None and badges.read(session, row["uid"]).fields.get("confirmer") != confirmer:
             continue
         return row
     return None
 
 
-def _best_effort(what: str, fn: Callable[_P, B.Badge | None], *args: _P.args, **kwargs: _P.kwargs) -> B.Badge | None:
+def _best_effort(
+    what: str, fn: Callable[_P, badges.Badge | None], *args: _P.args, **kwargs: _P.kwargs
+) -> badges.Badge | None:
     try:
         return fn(*args, **kwargs)
     except CustodyError as exc:
@@ -102,11 +104,11 @@ def _best_effort(what: str, fn: Callable[_P, B.Badge | None], *args: _P.args, **
 
 
 # -- approval ------------------------------------------------------------------------------------------
-def after_approval(session: Session, safe: str, safe_tx_hash: str, signer: str) -> B.Badge | None:
+def after_approval(session: Session, safe: str, safe_tx_hash: str, signer: str) -> badges.Badge | None:
     return _best_effort("approval", _approval, session, safe, safe_tx_hash, signer)
 
 
-def _approval(session: Session, safe: str, safe_tx_hash: str, signer: str) -> B.Badge | None:
+def _approval(session: Session, safe: str, safe_tx_hash: str, signer: str) -> badges.Badge | None:
     found = _rule(session, safe, "approval")
     if found is None or _existing(session, "approval", safe_tx_hash, signer=signer):
         return None
@@ -118,24 +120,26 @@ def _approval(session: Session, safe: str, safe_tx_hash: str, signer: str) -> B.
         "signer": signer,
         "ledgerEntry": entry,
     }
-    return B.issue(
+    return badges.issue(
         session,
         "approval",
         attester=attester,
         recipient=signer,
         fields=fields,
-        ref_uid=B.latest_kyc(session, signer),
+        ref_uid=badges.latest_kyc(session, signer),
         reference=safe_tx_hash,
         signer=signer,
     )
 
 
 # -- out-of-band confirmation ----------------------------------------------------------------------------
-def after_confirmation(session: Session, safe: str, safe_tx_hash: str, confirmer: str, method: str) -> B.Badge | None:
+def after_confirmation(
+    session: Session, safe: str, safe_tx_hash: str, confirmer: str, method: str
+) -> badges.Badge | None:
     return _best_effort("out-of-band confirmation", _confirmation, session, safe, safe_tx_hash, confirmer, method)
 
 
-def _confirmation(session: Session, safe: str, safe_tx_hash: str, confirmer: str, method: str) -> B.Badge | None:
+def _confirmation(session: Session, safe: str, safe_tx_hash: str, confirmer: str, method: str) -> badges.Badge | None:
     found = _rule(session, safe, "oob_confirmation")
     if found is None or _existing(session, "oob_confirmation", safe_tx_hash, confirmer=confirmer):
         return None
@@ -148,13 +152,13 @@ def _confirmation(session: Session, safe: str, safe_tx_hash: str, confirmer: str
         "method": method,
         "ledgerEntry": entry,
     }
-    return B.issue(
+    return badges.issue(
         session, "oob_confirmation", attester=attester, recipient=vault.safe, fields=fields, reference=safe_tx_hash
     )
 
 
 # -- execution -------------------------------------------------------------------------------------------
-def after_execution(session: Session, proposal_id: int) -> B.Badge | None:
+def after_execution(session: Session, proposal_id: int) -> badges.Badge | None:
     return _best_effort("execution", _execution, session, proposal_id)
 
 
@@ -170,7 +174,7 @@ def _movement(session: Session, proposal: Proposal) -> tuple[str, str, int]:
     return ZERO_ADDRESS, safe_tx.to, safe_tx.value
 
 
-def _execution(session: Session, proposal_id: int) -> B.Badge | None:
+def _execution(session: Session, proposal_id: int) -> badges.Badge | None:
 
     proposal = get_proposal(session, proposal_id)
     found = _rule(session, proposal.safe_tx.safe, "execution")
@@ -180,7 +184,7 @@ def _execution(session: Session, proposal_id: int) -> B.Badge | None:
     linked = [
         r
         for s in ("approval", "oob_confirmation")
-        for r in B.stored(session, step_name=s, reference=proposal.safe_tx_hash)
+        for r in badges.stored(session, step_name=s, reference=proposal.safe_tx_hash)
         if not r["revoked_tx"]
     ]
     linked.sort(key=lambda r: r["id"])
@@ -196,19 +200,19 @@ def _execution(session: Session, proposal_id: int) -> B.Badge | None:
         "approvals": approvals,
         "ledgerEntry": entry_hash(session, "execution", safe_tx_hash=proposal.safe_tx_hash),
     }
-    return B.issue(
+    return badges.issue(
         session,
         "execution",
         attester=attester,
         recipient=vault.safe,
         fields=fields,
-        ref_uid=approvals[-1] if approvals else B.ZERO32,
+        ref_uid=approvals[-1] if approvals else badges.ZERO32,
         reference=proposal.safe_tx_hash,
     )
 
 
 # -- catching up ------------------------------------------------------------------------------------------
-def backfill(session: Session, vault_ref: str) -> list[B.Badge]:
+def backfill(session: Session, vault_ref: str) -> list[badges.Badge]:
     """Issue every badge the vault's template asks for that the workspace's records lack.
 
     All or nothing on authorisation: when the attester may not attest a step that has badges to catch up,
@@ -230,7 +234,7 @@ def backfill(session: Session, vault_ref: str) -> list[B.Badge]:
             sa.select(oob_confirmations.c.proposal_id, oob_confirmations.c.confirmer, oob_confirmations.c.method)
         ).all()
     by_id = {p.id: p for p in props}
-    todo: list[tuple[str, Callable[[], B.Badge | None]]] = []  # (step, its issuer) for each missing badge
+    todo: list[tuple[str, Callable[[], badges.Badge | None]]] = []  # (step, its issuer) for each missing badge
     if "approval" in emit:
         todo += [
             ("approval", functools.partial(_approval, session, vault.safe, by_id[s.proposal_id].safe_tx_hash, s.signer))
@@ -258,7 +262,7 @@ def backfill(session: Session, vault_ref: str) -> list[B.Badge]:
         ]
     if todo and rule is not None:  # a rule is there whenever something is to do (emit is empty without one)
         _require_authorised(session, vault, rule, [step for step, _issue in todo])
-    issued: list[B.Badge] = []
+    issued: list[badges.Badge] = []
     for _step, issue in todo:
         badge = issue()
         issued += [badge] if badge else []

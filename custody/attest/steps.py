@@ -9,7 +9,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from eth_utils import keccak
 
-from custody.attest import badges as B
+from custody.attest import badges
 from custody.attest.batch import BatchItem, BatchResult, issue_batch
 from custody.attest.ledger_link import entry_hash
 from custody.exceptions import InputError
@@ -58,7 +58,7 @@ def tag_bars(
     return issue_batch(session, "inventory_tag", attester=attester, items=items, progress=progress)
 
 
-def sign_off_reconciliation(session: Session, run_id: int, *, vault: str, attester: Signer) -> B.Badge:
+def sign_off_reconciliation(session: Session, run_id: int, *, vault: str, attester: Signer) -> badges.Badge:
     """An on-chain badge for a recorded reconciliation run: supply, verified backing, verdict, report hash."""
 
     ensure_tables(session.store)
@@ -84,7 +84,7 @@ def sign_off_reconciliation(session: Session, run_id: int, *, vault: str, attest
         "backed": not run["backing_short"],
         "ledgerEntry": entry_hash(session, "reconciliation", payload={"run_id": run_id}),
     }
-    return B.issue(
+    return badges.issue(
         session,
         "reconciliation",
         attester=attester,
@@ -96,7 +96,7 @@ def sign_off_reconciliation(session: Session, run_id: int, *, vault: str, attest
 
 def drill_badge(
     session: Session, *, vault: str, playbook: str, report_hash: bytes, passed: bool, attester: Signer
-) -> B.Badge:
+) -> badges.Badge:
     """An on-chain badge that a drill was run: the playbook, whether it passed, the report's keccak256
     (:func:`custody.drills.hooks.report_hash`), linked to the drill's audit-ledger entry."""
     vault = parse_address(vault, what="vault")
@@ -107,7 +107,7 @@ def drill_badge(
         "passed": passed,
         "ledgerEntry": entry_hash(session, "drill", payload={"report_keccak": "0x" + report_hash.hex()}),
     }
-    return B.issue(
+    return badges.issue(
         session, "drill", attester=attester, recipient=vault, fields=fields, reference="0x" + report_hash.hex()
     )
 
@@ -121,7 +121,7 @@ def kyc_badge(
     evidence: bytes,
     attester: Signer,
     expiration: int = 0,
-) -> B.Badge:
+) -> badges.Badge:
     """A signer's KYC badge: the evidence itself stays off chain, only its sha256 is attested."""
     subject = parse_address(subject, what="KYC subject")
     fields = {
@@ -130,4 +130,4 @@ def kyc_badge(
         "jurisdiction": jurisdiction,
         "evidenceHash": hashlib.sha256(evidence).digest(),
     }
-    return B.issue(session, "kyc", attester=attester, recipient=subject, fields=fields, expiration=expiration)
+    return badges.issue(session, "kyc", attester=attester, recipient=subject, fields=fields, expiration=expiration)

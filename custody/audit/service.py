@@ -10,7 +10,7 @@ from typing import Any
 from eth_utils import to_checksum_address
 
 from custody._progress import Progress, counted
-from custody.audit import export as X
+from custody.audit import export as audit_export
 from custody.audit.anchor import Anchor, anchor_head, anchors
 from custody.audit.bundle import export_bundle
 from custody.audit.keys import Ed25519LedgerKey, LedgerKey, SignedHead, SignerLedgerKey
@@ -135,7 +135,7 @@ def export(
         )
         return {"format": fmt, "path": str(written), "entries": len(rows), "verdict": verdict["verdict"]}
     written_rows = counted(rows, len(rows), progress)
-    text = "".join(X.jsonl(written_rows)) if fmt == "jsonl" else X.to_csv(written_rows)
+    text = "".join(audit_export.jsonl(written_rows)) if fmt == "jsonl" else audit_export.to_csv(written_rows)
     if out is None:
         return {"format": fmt, "text": text, "entries": len(rows)}
     Path(out).parent.mkdir(parents=True, exist_ok=True)

@@ -10,10 +10,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from custody.attest import auto as A
-from custody.attest import badges as B
-from custody.attest import batch as BT
-from custody.attest import steps as S
+from custody.attest import auto, badges, batch, steps
 from custody.attest.ledger_link import LedgerView
 from custody.attest.schemas import STEPS, step
 from custody.attest.verify import Report, Verifier
@@ -81,7 +78,7 @@ def attest() -> None:
 @pass_app
 def schemas(app: AppContext) -> None:
     """EAS on this chain and the custody schemas (registered now if missing)."""
-    ctx = B.context(app.session())
+    ctx = badges.context(app.session())
     data = {
         "eas": ctx.address,
         "schema_registry": ctx.deployment.registry,
@@ -136,18 +133,18 @@ def issue(
     for n in ("ledgerEntry",):
         if n in names and n not in pairs:
             pairs[n] = "0x" + "00" * 32
-    fields = B.coerce_fields(st, pairs)
+    fields = badges.coerce_fields(st, pairs)
     missing = sorted(names - set(fields))
     if missing:
         raise InputError(f"{step_name} badges need --field for {', '.join(missing)} (schema: {st.schema})")
     attester = _attester(app, attester_uri)
-    badge = B.issue(
+    badge = badges.issue(
         app.session(),
         step_name,
         attester=attester,
         recipient=subject,
         fields=fields,
-        ref_uid=B.parse_uid(ref_uid, "--ref") if ref_uid else B.ZERO32,
+        ref_uid=badges.parse_uid(ref_uid, "--ref") if ref_uid else badges.ZERO32,
         expiration=_expiry(app, expires),
     )
     app.emit(
@@ -164,9 +161,9 @@ def revoke(app: AppContext, uid: str, attester_uri: str | None) -> None:
     """Revoke a badge (on chain, or an off-chain attestation via EAS revokeOffchain)."""
     session = app.session()
     attester = _attester(app, attester_uri)
-    uid_bytes = B.parse_uid(uid)
-    if B.raw_attestation(session, uid_bytes) is not None:
-        badge, tx = B.revoke(session, uid, attester=attester)
+    uid_bytes = badges.parse_uid(uid)
+    if badges.raw_attestation(session, uid_bytes) is not None:
+        badge, tx = badges.revoke(session, uid, attester=attester)
         data = {
             "uid": badge.uid,
             "mode": "onchain",
@@ -175,10 +172,12 @@ def revoke(app: AppContext, uid: str, attester_uri: str | None) -> None:
             "revocation_time": badge.revocation_time,
         }
     else:
-        if not BT.stored_documents(session, [B.hex32(uid_bytes)]):
-            app.note(f"{B.hex32(uid_bytes)} is not on chain nor in this workspace: revoking it as an off-chain UID")
-        tx = BT.revoke_offchain(session, uid, attester=attester)
-        data = {"uid": B.hex32(uid_bytes), "mode": "offchain", "revoked_tx": tx, "already_revoked": tx is None}
+        if not batch.stored_documents(session, [badges.hex32(uid_bytes)]):
+            app.note(
+                f"{badges.hex32(uid_bytes)} is not on chain nor in this workspace: revoking it as an off-chain UID"
+            )
+        tx = batch.revoke_offchain(session, uid, attester=attester)
+        data = {"uid": badges.hex32(uid_bytes), "mode": "offchain", "revoked_tx": tx, "already_revoked": tx is None}
     app.emit(
         data,
         lambda c: c.print(
@@ -229,20 +228,20 @@ def batch_cmd(
         if vault and "vault" not in raw:
             raw["vault"] = vault
         try:
-            fields = B.coerce_fields(st, raw)
+            fields = badges.coerce_fields(st, raw)
         except InputError as exc:
             raise InputError(f"{input_path} line {number}: {exc.message}") from None
         items.append(
-            BT.BatchItem(
+            batch.BatchItem(
                 recipient=recipient,
                 fields=fields,
-                ref_uid=B.parse_uid(obj["ref"], "ref") if obj.get("ref") else B.ZERO32,
+                ref_uid=badges.parse_uid(obj["ref"], "ref") if obj.get("ref") else badges.ZERO32,
                 expiration=int(obj.get("expires") or 0),
             )
         )
     result = _run_batch(
         app,
-        lambda progress: BT.issue_batch(
+        lambda progress: batch.issue_batch(
             app.session(), step_name, attester=_attester(app, attester_uri), items=items, progress=progress
         ),
     )
@@ -271,7 +270,7 @@ def tag_bars(
     attester = _attester(app, attester_uri)
     result = _run_batch(
         app,
-        lambda progress: S.tag_bars(
+        lambda progress: steps.tag_bars(
             app.session(), bars_path, token=token, vault=vault, attester=attester, progress=progress
         ),
     )
@@ -288,9 +287,9 @@ def _run_batch(app: AppContext, run: Callable[[Any], Any]) -> Any:
         return run(lambda done, total: bar.update(task, completed=done, total=total))
 
 
-def _emit_batch(app: AppContext, result: BT.BatchResult, out_path: str | None) -> None:
+def _emit_batch(app: AppContext, result: batch.BatchResult, out_path: str | None) -> None:
     if out_path:
-        BT.write_documents(result.documents, out_path)
+        batch.write_documents(result.documents, out_path)
     data = {**result.summary(), "out": out_path}
     app.emit(
         data,
@@ -310,7 +309,7 @@ def _emit_batch(app: AppContext, result: BT.BatchResult, out_path: str | None) -
 @pass_app
 def sign_off(app: AppContext, run_id: int, vault_ref: str, attester_uri: str | None) -> None:
     """A reconciliation badge for a recorded ``custody reconcile`` run."""
-    badge = S.sign_off_reconciliation(
+    badge = steps.sign_off_reconciliation(
         app.session(), run_id, vault=_vault_address(app, vault_ref), attester=_attester(app, attester_uri)
     )
     app.emit(badge.as_dict(), lambda c: c.print(f"reconciliation badge {badge.uid} in {badge.tx_hash}"))
@@ -324,7 +323,7 @@ def sign_off(app: AppContext, run_id: int, vault_ref: str, attester_uri: str | N
 def backfill(app: AppContext, vault_ref: str, attester_uri: str | None) -> None:
     """Issue the badges the vault's template asks for that its recorded steps lack."""
     _attester(app, attester_uri)
-    issued = A.backfill(app.session(), vault_ref)
+    issued = auto.backfill(app.session(), vault_ref)
     app.emit(
         {"issued": [b.as_dict() for b in issued]},
         lambda c: c.print(f"{len(issued)} badge(s) issued" + "".join(f"\n  {b.step:18} {b.uid}" for b in issued)),
@@ -338,11 +337,11 @@ def backfill(app: AppContext, vault_ref: str, attester_uri: str | None) -> None:
 def show(app: AppContext, uid: str) -> None:
     """One badge: on chain, or an off-chain document held by this workspace."""
     session = app.session()
-    uid_hex = B.hex32(B.parse_uid(uid))
-    if B.raw_attestation(session, B.parse_uid(uid)) is not None:
-        data = B.read(session, uid).as_dict()
+    uid_hex = badges.hex32(badges.parse_uid(uid))
+    if badges.raw_attestation(session, badges.parse_uid(uid)) is not None:
+        data = badges.read(session, uid).as_dict()
     else:
-        docs = BT.stored_documents(session, [uid_hex])
+        docs = batch.stored_documents(session, [uid_hex])
         if not docs:
             raise AttestationError(f"{uid_hex} is neither on chain nor an off-chain attestation in this workspace")
         data = docs[0]
@@ -357,7 +356,7 @@ def show(app: AppContext, uid: str) -> None:
 def list_cmd(app: AppContext, vault_ref: str | None, step_name: str | None) -> None:
     """Badges this workspace issued."""
     vault = _vault_address(app, vault_ref) if vault_ref else None
-    rows = B.stored(app.session(), vault=vault, step_name=step_name)
+    rows = badges.stored(app.session(), vault=vault, step_name=step_name)
     data = [{k: v for k, v in r.items() if k != "document"} for r in rows]
 
     def render(c: Console) -> None:
@@ -408,7 +407,7 @@ def verify(
     """Check badges against the chain and the vault's template; exit code 0 all valid, 2 problems found."""
     if not (vault_ref or uids or files):
         raise InputError("name what to verify: --vault VAULT, --uid UID or --file FILE")
-    documents = [d for f in files for d in BT.read_documents(f)]
+    documents = [d for f in files for d in batch.read_documents(f)]
     ledger = LedgerView.from_bundle(ledger_bundle) if ledger_bundle else None
     verifier = Verifier(
         app.session(),

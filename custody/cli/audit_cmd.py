@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 from rich.console import Console
 
-from custody.audit import service as A
+from custody.audit import service
 from custody.audit.keys import LedgerKey, public_key_pem
 from custody.audit.record import ledger_for
 from custody.cli._app import AppContext, json_option, pass_app, table
@@ -47,7 +47,7 @@ def _workspace_chain(app: AppContext, rpc: str) -> Chain:
 
 
 def _key(app: AppContext, signer: str | None) -> Callable[[], LedgerKey]:
-    return lambda: A.ledger_key(app.workspace, signer, app.session() if signer else None)
+    return lambda: service.ledger_key(app.workspace, signer, app.session() if signer else None)
 
 
 @audit.command("head")
@@ -57,7 +57,7 @@ def _key(app: AppContext, signer: str | None) -> Callable[[], LedgerKey]:
 @pass_app
 def head_cmd(app: AppContext, signer: str | None, no_sign: bool) -> None:
     """Print the latest signed tree head (signing a new one first when the ledger grew since)."""
-    head = A.head(app.workspace.store, _key(app, signer), sign=not no_sign)
+    head = service.head(app.workspace.store, _key(app, signer), sign=not no_sign)
     size = ledger_for(app.workspace.store).size
     if head is None:
         raise AuditError("the audit ledger is empty; there is no tree head yet")
@@ -179,7 +179,7 @@ def index_cmd(app: AppContext, vaults: tuple[str, ...]) -> None:
 def anchor_cmd(app: AppContext, signer: str | None, method: str) -> None:
     """Publish the current signed tree head on chain (LedgerAnchor.anchor or an EAS timestamp)."""
     session = app.session()
-    done = A.anchor(session, A.ledger_key(session.workspace, signer, session), method=method)
+    done = service.anchor(session, service.ledger_key(session.workspace, signer, session), method=method)
     data = done.as_dict()
     app.emit(
         data,
@@ -215,7 +215,7 @@ def verify_cmd(
     elif bundle is None and not no_chain:
         chain = app.session().chain
     with progress_for(app, "checking entries") as progress:
-        report = A.verify(
+        report = service.verify(
             store=None if bundle else app.workspace.store,
             bundle=bundle,
             chain=chain,
@@ -247,7 +247,7 @@ def verify_cmd(
 
 
 @audit.command("export")
-@click.option("--format", "fmt", type=click.Choice(A.FORMATS), required=True)
+@click.option("--format", "fmt", type=click.Choice(service.FORMATS), required=True)
 @click.option("--out", type=click.Path(dir_okay=False), help="Output file [stdout for jsonl/csv].")
 @click.option("--rpc", "rpc", metavar="URL", help="HTML: check entries and read token symbols on this chain.")
 @click.option("--no-chain", is_flag=True, help="HTML: no chain (offline verdict; symbols from vault policies).")
@@ -263,7 +263,7 @@ def export_cmd(app: AppContext, fmt: str, out: str | None, rpc: str | None, no_c
     elif fmt == "html" and not no_chain:
         chain = app.session().chain
     with progress_for(app, "writing entries") as progress:
-        result = A.export(app.workspace.store, fmt, out, chain=chain, progress=progress)
+        result = service.export(app.workspace.store, fmt, out, chain=chain, progress=progress)
     if out is None and "text" in result and not app.json:
         click.echo(result["text"], nl=False)
         return

@@ -6,7 +6,7 @@ import click
 from rich.console import Console
 
 from custody.cli._app import AppContext, json_option, pass_app, table
-from custody.reconcile import collateral as C
+from custody.reconcile import collateral
 
 
 @click.group("collateral")
@@ -14,7 +14,7 @@ def collateral_group() -> None:
     """CollateralTokens this workspace reconciles: deploy (with an issuer vault), register, list, issue bars."""
 
 
-def _render_info(c: Console, info: C.CollateralInfo, verb: str) -> None:
+def _render_info(c: Console, info: collateral.CollateralInfo, verb: str) -> None:
     d = info.as_dict()
     c.print(
         f"{verb} {d['symbol']} ({d['name']}, CollateralToken {d['version']}) at {d['address']}; "
@@ -34,7 +34,7 @@ def _render_info(c: Console, info: C.CollateralInfo, verb: str) -> None:
 def deploy_cmd(app: AppContext, symbol: str, token_name: str, vault_name: str, template: str) -> None:
     """Create issuer vault NAME from TEMPLATE (plus the issuer calls) and deploy CollateralToken SYMBOL for it."""
     session = app.session()
-    vault, info = C.deploy(
+    vault, info = collateral.deploy(
         session,
         symbol=symbol,
         name=token_name,
@@ -51,7 +51,7 @@ def deploy_cmd(app: AppContext, symbol: str, token_name: str, vault_name: str, t
 @pass_app
 def register_cmd(app: AppContext, address: str) -> None:
     """Record an existing CollateralToken at ADDRESS (its interface is checked first)."""
-    info = C.register(app.session(), address)
+    info = collateral.register(app.session(), address)
     app.emit(info.as_dict(), lambda c: _render_info(c, info, "registered"))
 
 
@@ -60,7 +60,7 @@ def register_cmd(app: AppContext, address: str) -> None:
 @pass_app
 def list_cmd(app: AppContext) -> None:
     """CollateralTokens recorded in this workspace, with live supply and allocation."""
-    infos = C.registered(app.session())
+    infos = collateral.registered(app.session())
 
     def render(c: Console) -> None:
         t = table("symbol", "address", "supply", "allocated (fine oz)", "issuer vault")
@@ -85,7 +85,9 @@ def issue_cmd(app: AppContext, token: str, bars_path: str, holder: str, signer_u
     """Allocate every bar of the list as one batch and mint its fine weight to --to, via the issuer vault."""
     session = app.session()
     signers = [session.signer(uri) for uri in signer_uris]
-    info, batch, bars = C.issue_bars(session, C.resolve_token(session, token), bars_path, to=holder, signers=signers)
+    info, batch, bars = collateral.issue_bars(
+        session, collateral.resolve_token(session, token), bars_path, to=holder, signers=signers
+    )
     data = {
         **info.as_dict(),
         "batch": "0x" + batch.batch.hex(),

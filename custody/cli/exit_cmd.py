@@ -6,8 +6,8 @@ import click
 from rich.console import Console
 
 from custody.cli._app import AppContext, json_option, pass_app
-from custody.vault import exit as X
-from custody.vault import proposals as P
+from custody.vault import exit as vault_exit
+from custody.vault import proposals
 
 
 @click.group("exit")
@@ -21,7 +21,7 @@ def exit_group() -> None:
 @pass_app
 def status(app: AppContext, vault_ref: str) -> None:
     """The exit module's custodians, quorum, delay and any pending exit."""
-    st = X.status(app.session(), vault_ref)
+    st = vault_exit.status(app.session(), vault_ref)
 
     def render(c: Console) -> None:
         c.print(
@@ -46,9 +46,9 @@ def sign(app: AppContext, vault_ref: str, custodian: str, signer_uri: str) -> No
     """Approve an exit request (EIP-712 ExitRequest) as one initiator."""
     session = app.session()
     signer = session.signer(signer_uri)
-    request = X.open_request(session, vault_ref, custodian)
-    request, added = X.sign(session, request, signer)
-    quorum = X.status(session, vault_ref).quorum
+    request = vault_exit.open_request(session, vault_ref, custodian)
+    request, added = vault_exit.sign(session, request, signer)
+    quorum = vault_exit.status(session, vault_ref).quorum
     data = {
         "request": request.id,
         "digest": request.digest,
@@ -75,8 +75,8 @@ def sign(app: AppContext, vault_ref: str, custodian: str, signer_uri: str) -> No
 def initiate(app: AppContext, vault_ref: str, custodian: str) -> None:
     """Submit the collected signatures: the escrow delay starts."""
     session = app.session()
-    request, receipt = X.initiate_for(session, vault_ref, custodian)
-    st = X.status(session, vault_ref)
+    request, receipt = vault_exit.initiate_for(session, vault_ref, custodian)
+    st = vault_exit.status(session, vault_ref)
     app.emit(
         {"request": request.id, "tx_hash": receipt.tx_hash, "ready_at": st.ready_at, "custodian": st.pending_custodian},
         lambda c: c.print(f"exit initiated in {receipt.tx_hash}; final at {st.ready_at} unless cancelled"),
@@ -92,11 +92,13 @@ def cancel(app: AppContext, vault_ref: str, owner_uri: str | None) -> None:
     """Cancel the pending exit: as an owner, or by proposing the Safe's cancellation."""
     session = app.session()
     if owner_uri:
-        receipt = X.cancel_as_owner(session, vault_ref, session.signer(owner_uri))
+        receipt = vault_exit.cancel_as_owner(session, vault_ref, session.signer(owner_uri))
         app.emit({"tx_hash": receipt.tx_hash}, lambda c: c.print(f"exit cancelled in {receipt.tx_hash}"))
         return
-    target, data = X.cancel_proposal_data(session, vault_ref)
-    proposal = P.propose(session, vault_ref, to=target, data=data, description="cancel the pending emergency exit")
+    target, data = vault_exit.cancel_proposal_data(session, vault_ref)
+    proposal = proposals.propose(
+        session, vault_ref, to=target, data=data, description="cancel the pending emergency exit"
+    )
     app.emit(
         {"proposal": proposal.id, "safe_tx_hash": proposal.safe_tx_hash},
         lambda c: c.print(f"proposal {proposal.id} cancels the exit once the owners sign and execute it"),
@@ -109,7 +111,7 @@ def cancel(app: AppContext, vault_ref: str, owner_uri: str | None) -> None:
 @pass_app
 def finalize(app: AppContext, vault_ref: str) -> None:
     """Complete the pending exit after the escrow delay (anyone may)."""
-    receipt = X.finalize(app.session(), vault_ref)
+    receipt = vault_exit.finalize(app.session(), vault_ref)
     app.emit(
         {"tx_hash": receipt.tx_hash, "gas_used": receipt.gas_used},
         lambda c: c.print(f"exit finalized in {receipt.tx_hash}"),

@@ -8,8 +8,7 @@ from rich.console import Console
 from custody.cli._app import AppContext, json_option, pass_app
 from custody.cli.tx_cmd import render_proposal
 from custody.exceptions import InputError
-from custody.vault import messages as M
-from custody.vault import proposals as P
+from custody.vault import messages, proposals
 from custody.vault.identities import PROPOSER_HELP, resolve_proposer
 
 
@@ -18,7 +17,7 @@ def msg_group() -> None:
     """Messages the vault signs (ERC-1271): only for EIP-712 domains its policy lists, by owner vote."""
 
 
-def _render_typed(c: Console, typed: M.TypedMessage) -> None:
+def _render_typed(c: Console, typed: messages.TypedMessage) -> None:
     d = typed.as_dict()
     c.print(f"[bold]{typed.primary_type}[/bold] for domain " + ", ".join(f"{k}={v}" for k, v in d["domain"].items()))
     for key, value in d["message"].items():
@@ -41,7 +40,7 @@ def _digest(text: str) -> bytes:
 @pass_app
 def show(app: AppContext, typed_data: str) -> None:
     """Decode an EIP-712 payload (eth_signTypedData_v4 JSON): what the vault would sign, and its digest."""
-    typed = M.load_typed_data(typed_data)
+    typed = messages.load_typed_data(typed_data)
     app.emit(typed.as_dict(), lambda c: _render_typed(c, typed))
 
 
@@ -54,9 +53,11 @@ def show(app: AppContext, typed_data: str) -> None:
 def sign(app: AppContext, vault_ref: str, typed_data: str, proposer: str) -> None:
     """Propose that VAULT sign the EIP-712 message in FILE (then `tx sign` and `tx execute` it)."""
     session = app.session()
-    typed = M.load_typed_data(typed_data)
-    proposal = M.propose_message(session, vault_ref, typed, proposer=resolve_proposer(session, proposer, optional=True))
-    described = {**P.describe(session, proposal), "message": typed.as_dict()}
+    typed = messages.load_typed_data(typed_data)
+    proposal = messages.propose_message(
+        session, vault_ref, typed, proposer=resolve_proposer(session, proposer, optional=True)
+    )
+    described = {**proposals.describe(session, proposal), "message": typed.as_dict()}
 
     def render(c: Console) -> None:
         _render_typed(c, typed)
@@ -72,7 +73,7 @@ def sign(app: AppContext, vault_ref: str, typed_data: str, proposer: str) -> Non
 @pass_app
 def status(app: AppContext, vault_ref: str, digest: str) -> None:
     """Does VAULT sign DIGEST? The guard's record and the vault's own ERC-1271 answer."""
-    st = M.status(app.session(), vault_ref, _digest(digest))
+    st = messages.status(app.session(), vault_ref, _digest(digest))
     app.emit(
         st.as_dict(),
         lambda c: c.print(
@@ -95,8 +96,8 @@ def status(app: AppContext, vault_ref: str, digest: str) -> None:
 def revoke(app: AppContext, vault_ref: str, digest: str, proposer: str) -> None:
     """Propose that VAULT withdraw its signature of DIGEST."""
     session = app.session()
-    proposal = M.propose_revocation(
+    proposal = messages.propose_revocation(
         session, vault_ref, _digest(digest), proposer=resolve_proposer(session, proposer, optional=True)
     )
-    described = P.describe(session, proposal)
+    described = proposals.describe(session, proposal)
     app.emit(described, lambda c: render_proposal(c, described))

@@ -14,8 +14,7 @@ from custody.cli.tx_cmd import SIGNER_HELP, acknowledge_option, blind_option, re
 from custody.exceptions import ExchangeFileError, NotAnOwner, SignatureError
 from custody.safe.signatures import verify_owner_signature
 from custody.signers.registry import SignerContext, open_signer
-from custody.vault import offline
-from custody.vault import proposals as P
+from custody.vault import offline, proposals
 from custody.vault.clear import gas_refund_risk, require_acknowledged, risk_kinds
 from custody.vault.decode import decode_safe_call
 
@@ -40,8 +39,8 @@ def _write(app: AppContext, doc: dict[str, Any], out: str | None) -> None:
 def export_cmd(app: AppContext, ref: str, out: str | None) -> None:
     """Write proposal ID as a Safe-Transaction-Service-style JSON file for an air-gapped signer."""
     session = app.session()
-    proposal = P.get_proposal(session, ref)
-    description = P.describe(session, proposal)
+    proposal = proposals.get_proposal(session, ref)
+    description = proposals.describe(session, proposal)
     _write(app, offline.export_document(proposal.safe_tx, description), out)
 
 
@@ -102,7 +101,7 @@ def import_signature(app: AppContext, file: str) -> None:
     session = app.session()
     doc = offline.read_document(file, what="signature file")
     safe_tx = offline.verified_safe_tx(doc, what=f"signature file {file}", chain_id=session.chain_id)
-    proposal = P.get_proposal(session, "0x" + safe_tx.safe_tx_hash.hex())
+    proposal = proposals.get_proposal(session, "0x" + safe_tx.safe_tx_hash.hex())
     if "signature" not in doc:
         raise ExchangeFileError(f"signature file {file} has no 'signature' field")
     blob = offline._hex(doc, "signature", f"signature file {file}")
@@ -118,14 +117,14 @@ def import_signature(app: AppContext, file: str) -> None:
             f"the signature in {file} is a high-s re-encoding of {checked.signer}'s stored signature; "
             "an approval counts once"
         )
-    signature, added = P.add_signature(
+    signature, added = proposals.add_signature(
         session,
         proposal,
         blob,
         source="offline",
         on_decision=None if app.json else lambda d: render_verdict(app.err, d),
     )
-    after = P.describe(session, P.get_proposal(session, proposal.id))
+    after = proposals.describe(session, proposals.get_proposal(session, proposal.id))
     valid = sum(1 for s in after["signatures"] if s["valid"])
     app.emit(
         {

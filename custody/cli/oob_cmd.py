@@ -9,8 +9,7 @@ from custody.cli._app import AppContext, json_option, pass_app, table
 from custody.cli.tx_cmd import render_proposal
 from custody.exceptions import InputError
 from custody.signers.registry import SignerContext, open_signer
-from custody.vault import oob
-from custody.vault import proposals as P
+from custody.vault import oob, proposals
 
 
 @click.group("oob")
@@ -69,7 +68,7 @@ def list_cmd(app: AppContext) -> None:
 def challenge(app: AppContext, ref: str, confirmer: str, issued_by: str) -> None:
     """Print a one-time code bound to proposal ID's safeTxHash, to read to NAME over a second channel."""
     session = app.session()
-    proposal = P.get_proposal(session, ref)
+    proposal = proposals.get_proposal(session, ref)
     code, expires = oob.issue_challenge(session, proposal, confirmer, issued_by=issued_by)
     app.emit(
         {
@@ -99,9 +98,9 @@ def confirm(app: AppContext, ref: str, confirmer: str, totp: str | None, code: s
     if (totp is None) == (code is None):
         raise InputError("give exactly one of --totp CODE or --code CODE")
     session = app.session()
-    proposal = P.get_proposal(session, ref)
+    proposal = proposals.get_proposal(session, ref)
     if not app.json:
-        render_proposal(app.err, P.describe(session, proposal))
+        render_proposal(app.err, proposals.describe(session, proposal))
     if totp is not None:
         done = oob.confirm_with_totp(session, proposal, confirmer, totp)
     else:

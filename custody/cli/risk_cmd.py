@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 
 from custody.cli._app import AppContext, json_option, pass_app
-from custody.risk import service as R
+from custody.risk import service
 
 
 @click.group("risk")
@@ -37,7 +37,7 @@ def render_decision(c: Console, d: dict[str, Any]) -> None:
 @pass_app
 def explain(app: AppContext, ref: str) -> None:
     """Every recorded decision about proposal ID, with reasons, scores, features and versions."""
-    data = R.explain(app.session(), ref)
+    data = service.explain(app.session(), ref)
 
     def render(c: Console) -> None:
         c.print(f"[bold]proposal {data['proposal']}[/bold] ({data['state']}) {data['safe_tx_hash']}")
@@ -56,7 +56,7 @@ def explain(app: AppContext, ref: str) -> None:
 @pass_app
 def score(app: AppContext, ref: str) -> None:
     """Decide again now for open proposal ID (recorded, refuses nothing)."""
-    data = R.score(app.session(), ref)
+    data = service.score(app.session(), ref)
     app.emit(data, lambda c: render_decision(c, data))
 
 
@@ -67,7 +67,7 @@ def score(app: AppContext, ref: str) -> None:
 @pass_app
 def train(app: AppContext, vault_ref: str, forest: bool) -> None:
     """Train VAULT's anomaly baseline from its own executed history (model SHA-256 ledgered)."""
-    data = R.train(app.session(), vault_ref, with_forest=forest)
+    data = service.train(app.session(), vault_ref, with_forest=forest)
     app.emit(data, lambda c: c.print(f"trained {data['model']} for {data['vault']} on {data['events']} transfers"))
 
 
@@ -107,7 +107,7 @@ def lists_group() -> None:
 @pass_app
 def lists_show(app: AppContext) -> None:
     """The active list: source, date, SHA-256, size."""
-    data = R.show_list(app.session())
+    data = service.show_list(app.session())
     app.emit(
         data,
         lambda c: c.print(
@@ -123,7 +123,7 @@ def lists_show(app: AppContext) -> None:
 @pass_app
 def lists_import(app: AppContext, file: str, date: str | None) -> None:
     """Load an OFAC SDN XML/CSV offline; the additions and delistings go to the ledger."""
-    data = R.import_list(app.session(), file, date=date)
+    data = service.import_list(app.session(), file, date=date)
     app.emit(
         data,
         lambda c: c.print(
@@ -138,7 +138,7 @@ def lists_import(app: AppContext, file: str, date: str | None) -> None:
 @pass_app
 def screen_deposits(app: AppContext, vault_ref: str) -> None:
     """Screen the senders of VAULT's indexed deposits (`custody audit index`) against the active list."""
-    data = R.screen_deposits(app.session(), vault_ref)
+    data = service.screen_deposits(app.session(), vault_ref)
 
     def render(c: Console) -> None:
         for hit in data["hits"]:
@@ -161,7 +161,7 @@ def cases_group() -> None:
 @json_option
 @pass_app
 def cases_list(app: AppContext) -> None:
-    data = R.list_cases(app.session())
+    data = service.list_cases(app.session())
 
     def render(c: Console) -> None:
         for case in data:
@@ -177,5 +177,5 @@ def cases_list(app: AppContext) -> None:
 @json_option
 @pass_app
 def cases_export(app: AppContext, out: str) -> None:
-    data = R.export_cases(app.session(), out)
+    data = service.export_cases(app.session(), out)
     app.emit(data, lambda c: c.print(f"wrote {data['cases']} case file(s) to {data['file']}"))

@@ -12,7 +12,7 @@ from custody.cli._app import AppContext, json_option, pass_app, table
 from custody.cli._lazy import LazyCommand, LazyGroup
 from custody.exceptions import AlreadyExecuted
 from custody.risk.verdict import Decision
-from custody.vault import proposals as P
+from custody.vault import proposals
 from custody.vault.clear import require_acknowledged
 from custody.vault.decode import RISK_KINDS
 from custody.vault.identities import PROPOSER_HELP, resolve_proposer
@@ -147,7 +147,7 @@ def propose(
 ) -> None:
     """Propose a transfer out of VAULT (refused if the vault's on-chain policy would reject it)."""
     session = app.session()
-    proposal = P.propose_transfer(
+    proposal = proposals.propose_transfer(
         session,
         vault_ref,
         to=to,
@@ -158,7 +158,7 @@ def propose(
         proposer=resolve_proposer(session, proposer),
         force=force,
     )
-    described = P.describe(session, proposal)
+    described = proposals.describe(session, proposal)
     app.emit(described, lambda c: render_proposal(c, described))
 
 
@@ -170,7 +170,7 @@ def list_cmd(app: AppContext, vault_ref: str | None) -> None:
     """Proposals in this workspace."""
     session = app.session()
     vault = get_vault(session, vault_ref) if vault_ref else None
-    items = P.list_proposals(session, vault)
+    items = proposals.list_proposals(session, vault)
     data = [
         {
             "id": p.id,
@@ -209,7 +209,7 @@ def list_cmd(app: AppContext, vault_ref: str | None) -> None:
 def show(app: AppContext, ref: str) -> None:
     """Decoded call, hashes (checked against the chain) and signatures of proposal ID."""
     session = app.session()
-    d = P.describe(session, P.get_proposal(session, ref))
+    d = proposals.describe(session, proposals.get_proposal(session, ref))
     app.emit(d, lambda c: render_proposal(c, d))
 
 
@@ -244,10 +244,10 @@ def blind_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 def sign(app: AppContext, ref: str, signer_uri: str, acknowledged: tuple[str, ...], blind: bool) -> None:
     """Approve proposal ID as one owner (shows what is signed first; risky payloads need --i-understand)."""
     session = app.session()
-    proposal = P.get_proposal(session, ref)
+    proposal = proposals.get_proposal(session, ref)
     session.signers().blind = blind
     signer = session.signer(signer_uri)
-    before = P.describe(session, proposal)
+    before = proposals.describe(session, proposal)
     if not app.json:
         render_proposal(app.err, before)
     require_acknowledged(before["risk_kinds"], acknowledged, what=f"proposal {proposal.id}")
@@ -256,10 +256,10 @@ def sign(app: AppContext, ref: str, signer_uri: str, acknowledged: tuple[str, ..
             "[bold red]BLIND signing[/bold red]: a hardware wallet will show only hashes — check that it shows "
             f"domain hash {before['domain_hash']} and message hash {before['message_hash']}"
         )
-    signature, added = P.sign(
+    signature, added = proposals.sign(
         session, proposal, signer, on_decision=None if app.json else lambda decision: render_verdict(app.err, decision)
     )
-    after = P.describe(session, P.get_proposal(session, ref))
+    after = proposals.describe(session, proposals.get_proposal(session, ref))
     data = {
         "proposal": after,
         "signer": signature.signer,
@@ -290,7 +290,7 @@ def execute(app: AppContext, ref: str, force: bool) -> None:
     from custody.policy.change import execute as execute_any
 
     session = app.session()
-    proposal = P.get_proposal(session, ref)
+    proposal = proposals.get_proposal(session, ref)
     try:
         what, receipt = execute_any(session, ref, force=force)
     except AlreadyExecuted as exc:
@@ -335,9 +335,13 @@ def execute(app: AppContext, ref: str, force: bool) -> None:
 def discard(app: AppContext, ref: str) -> None:
     """Withdraw proposal ID (never executed); its nonce becomes free again."""
     session = app.session()
-    proposal = P.discard(session, P.get_proposal(session, ref))
+    proposal = proposals.discard(session, proposals.get_proposal(session, ref))
     nonce = proposal.safe_tx.nonce
-    waiting = [] if nonce < P.safe_nonce(session, proposal.safe_tx.safe) else P.waiting_behind(session, proposal)
+    waiting = (
+        []
+        if nonce < proposals.safe_nonce(session, proposal.safe_tx.safe)
+        else proposals.waiting_behind(session, proposal)
+    )
     data = {
         "id": proposal.id,
         "state": proposal.state.value,

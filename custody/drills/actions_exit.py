@@ -10,8 +10,8 @@ from custody.drills.context import Asset, DrillContext
 from custody.drills.spec import Param, action
 from custody.exceptions import DrillError
 from custody.types import format_amount
-from custody.vault import exit as X
-from custody.vault import proposals as P
+from custody.vault import exit as vault_exit
+from custody.vault import proposals
 
 CUSTODIAN = Param("custodian", "address", required=True, help="a pre-approved fallback custodian")
 
@@ -20,10 +20,10 @@ CUSTODIAN = Param("custodian", "address", required=True, help="a pre-approved fa
 def sign_exit(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) -> dict[str, Any]:
     session = ctx.session
     vault = ctx.vault(args["vault"])
-    request = X.open_request(session, vault.id, ctx.address(args["custodian"]))
+    request = vault_exit.open_request(session, vault.id, ctx.address(args["custodian"]))
     for uri in actors:
-        request, _added = X.sign(session, request, ctx.signer(uri))
-    quorum = X.status(session, vault.id).quorum
+        request, _added = vault_exit.sign(session, request, ctx.signer(uri))
+    quorum = vault_exit.status(session, vault.id).quorum
     return {
         "request": request.id,
         "digest": request.digest,
@@ -37,8 +37,8 @@ def sign_exit(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...
 def initiate_exit(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict[str, Any]:
     session = ctx.session
     vault = ctx.vault(args["vault"])
-    request, receipt = X.initiate_for(session, vault.id, ctx.address(args["custodian"]))
-    status = X.status(session, vault.id)
+    request, receipt = vault_exit.initiate_for(session, vault.id, ctx.address(args["custodian"]))
+    status = vault_exit.status(session, vault.id)
     return {
         "request": request.id,
         "tx_hash": receipt.tx_hash,
@@ -62,10 +62,10 @@ def cancel_exit(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, .
     if str(args.get("via", "owner")) == "owner":
         if len(actors) != 1:
             raise DrillError("cancel_exit via owner takes exactly one actor (the cancelling owner)")
-        receipt = X.cancel_as_owner(session, vault.id, ctx.signer(actors[0]))
+        receipt = vault_exit.cancel_as_owner(session, vault.id, ctx.signer(actors[0]))
         return {"via": "owner", "tx_hash": receipt.tx_hash, "gas_used": receipt.gas_used}
-    target, data = X.cancel_proposal_data(session, vault.id)
-    proposal = P.propose(
+    target, data = vault_exit.cancel_proposal_data(session, vault.id)
+    proposal = proposals.propose(
         session, vault.id, to=target, data=data, description="cancel the pending emergency exit (drill)"
     )
     return {"via": "safe", **sign_and_execute(ctx, proposal, actors)}
@@ -75,11 +75,11 @@ def cancel_exit(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, .
 def finalize_exit(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict[str, Any]:
     session = ctx.session
     vault = ctx.vault(args["vault"])
-    status = X.status(session, vault.id)
+    status = vault_exit.status(session, vault.id)
     custodian = status.pending_custodian
     assets = [Asset("ETH", None, 18)] + [ctx.asset(t, vault) for t in status.tokens]
     before = {a.symbol: (ctx.balance(vault.safe, a), ctx.balance(custodian, a) if custodian else 0) for a in assets}
-    receipt = X.finalize(session, vault.id)
+    receipt = vault_exit.finalize(session, vault.id)
     swept, received, empty = {}, {}, True
     for a in assets:
         left = ctx.balance(vault.safe, a)

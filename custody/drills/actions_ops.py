@@ -17,8 +17,8 @@ from custody.policy.onchain import guard_paused, installed_guard
 from custody.policy.template import parse_duration
 from custody.signers.local import LocalKeySigner
 from custody.types import format_amount
-from custody.vault import exit as X
-from custody.vault import proposals as P
+from custody.vault import exit as vault_exit
+from custody.vault import proposals
 
 FAULT_MODES = ("refuse", "timeout", "error", "drop")
 
@@ -41,7 +41,7 @@ def advance_time(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str,
             raise DrillError(f"advance_time until {args['until']} needs the vault")
         vault = ctx.vault(args["vault"])
         if args["until"] == "exit_ready":
-            ready = X.status(ctx.session, vault.id).ready_at
+            ready = vault_exit.status(ctx.session, vault.id).ready_at
             if ready is None:
                 raise DrillError(f"vault {vault.name} has no pending exit to wait for")
         else:
@@ -147,7 +147,7 @@ def vault_state(ctx: DrillContext, alias: str) -> dict[str, Any]:
     """What state checks compare against: owners, threshold, nonce, paused, exit status."""
     session = ctx.session
     vault = ctx.vault(alias)
-    owners, threshold = P.owners_and_threshold(session, vault.safe)
+    owners, threshold = proposals.owners_and_threshold(session, vault.safe)
     guard = installed_guard(session, vault.safe)
     paused = None
     if guard is not None:
@@ -155,11 +155,11 @@ def vault_state(ctx: DrillContext, alias: str) -> dict[str, Any]:
             paused = guard_paused(session, guard)
         except (ContractLogicError, BadFunctionCallOutput):  # a foreign guard (a broken one) has no info()
             paused = None
-    pending = X.status(session, vault.id).pending if vault.exit_module else None
+    pending = vault_exit.status(session, vault.id).pending if vault.exit_module else None
     return {
         "owners": list(owners),
         "threshold": threshold,
-        "nonce": P.safe_nonce(session, vault.safe),
+        "nonce": proposals.safe_nonce(session, vault.safe),
         "guard": guard,
         "paused": paused,
         "exit_pending": pending,

@@ -14,30 +14,27 @@ from custody.contracts.deploy import deploy_plain
 from custody.drills.context import DrillContext
 from custody.drills.spec import Param, action
 from custody.exceptions import CustodyError, DrillError
-from custody.policy import change as C
+from custody.policy import change
 from custody.types import format_amount, parse_amount
-from custody.vault import proposals as P
-from custody.vault import resilience as R
-from custody.vault import service
-from custody.vault import timelock_ops as T
+from custody.vault import proposals, resilience, service, timelock_ops
 
 VAULT = Param("vault", "vault", required=True, help="vault alias")
 MINT = selector_of("mint(address,uint256)")
 
 
 def sign_and_execute(
-    ctx: DrillContext, proposal: P.Proposal, actors: tuple[str, ...], *, force: bool = False
+    ctx: DrillContext, proposal: proposals.Proposal, actors: tuple[str, ...], *, force: bool = False
 ) -> dict[str, Any]:
     """Each actor signs, then execute; a proposal that sent nothing is discarded on failure (its nonce is freed)."""
     session = ctx.session
     try:
         for uri in actors:
-            P.sign(session, P.get_proposal(session, proposal.id), ctx.signer(uri))
-        receipt = P.execute(session, P.get_proposal(session, proposal.id), force=force)
+            proposals.sign(session, proposals.get_proposal(session, proposal.id), ctx.signer(uri))
+        receipt = proposals.execute(session, proposals.get_proposal(session, proposal.id), force=force)
     except CustodyError:
-        current = P.get_proposal(session, proposal.id)
-        if current.state is P.ProposalState.PROPOSED:
-            P.discard(session, current)
+        current = proposals.get_proposal(session, proposal.id)
+        if current.state is proposals.ProposalState.PROPOSED:
+            proposals.discard(session, current)
         raise
     return {
         "proposal": proposal.id,
@@ -102,10 +99,10 @@ def fund(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -
     return fund_vault(ctx, str(args["vault"]), str(args.get("asset", "ETH")), str(args["amount"]))
 
 
-def _propose(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) -> P.Proposal:
+def _propose(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) -> proposals.Proposal:
     vault = ctx.vault(args["vault"])
     asset = ctx.asset(args.get("asset", "ETH"), vault)
-    proposal = P.propose_transfer(
+    proposal = proposals.propose_transfer(
         ctx.session,
         vault.id,
         to=ctx.address(args["to"]),
@@ -146,7 +143,7 @@ def sign(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) ->
     proposal_id = ctx.proposal_id(args["proposal"])
     added = []
     for uri in actors:
-        signature, new = P.sign(ctx.session, P.get_proposal(ctx.session, proposal_id), ctx.signer(uri))
+        signature, new = proposals.sign(ctx.session, proposals.get_proposal(ctx.session, proposal_id), ctx.signer(uri))
         added.append({"signer": signature.signer, "added": new})
     return {"proposal": proposal_id, "signatures": added}
 
@@ -159,11 +156,11 @@ def sign(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) ->
 )
 def execute(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict[str, Any]:
     session = ctx.session
-    proposal = P.get_proposal(session, ctx.proposal_id(args["proposal"]))
-    resumed = proposal.state is P.ProposalState.EXECUTING
+    proposal = proposals.get_proposal(session, ctx.proposal_id(args["proposal"]))
+    resumed = proposal.state is proposals.ProposalState.EXECUTING
     journaled = proposal.exec_tx_hash
     before = ctx.proxy.counters()["broadcasts"] if ctx.proxy is not None else None
-    receipt = P.execute(session, proposal, force=ctx.flag(args, "force"))
+    receipt = proposals.execute(session, proposal, force=ctx.flag(args, "force"))
     data = {
         "proposal": proposal.id,
         "resumed": resumed,
@@ -179,14 +176,19 @@ def execute(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]
 @action("pause", "the owners freeze the vault now (no delay)", VAULT, actor="signers")
 def pause(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) -> dict[str, Any]:
     vault = ctx.vault(args["vault"])
-    return sign_and_execute(ctx, R.pause(ctx.session, vault.id, proposer="drill"), actors)
+    return sign_and_execute(ctx, resilience.pause(ctx.session, vault.id, proposer="drill"), actors)
 
 
 def _scheduled(
-    ctx: DrillContext, proposal: P.Proposal, op: T.TimelockOp, actors: tuple[str, ...], *, force: bool = False
+    ctx: DrillContext,
+    proposal: proposals.Proposal,
+    op: timelock_ops.TimelockOp,
+    actors: tuple[str, ...],
+    *,
+    force: bool = False,
 ) -> dict[str, Any]:
     data = sign_and_execute(ctx, proposal, actors, force=force)
-    done = T.get_op(ctx.session, op.op_id)
+    done = timelock_ops.get_op(ctx.session, op.op_id)
     return {
         **data,
         "operation": op.op_id,
@@ -200,7 +202,7 @@ def _scheduled(
 @action("unpause", "the owners schedule lifting the freeze (timelocked)", VAULT, actor="signers")
 def unpause(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) -> dict[str, Any]:
     vault = ctx.vault(args["vault"])
-    return _scheduled(ctx, *R.unpause(ctx.session, vault.id, proposer="drill"), actors)
+    return _scheduled(ctx, *resilience.unpause(ctx.session, vault.id, proposer="drill"), actors)
 
 
 @action(
@@ -214,7 +216,7 @@ def unpause(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...])
 def rotate_owner(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) -> dict[str, Any]:
     vault = ctx.vault(args["vault"])
     old, new = ctx.address(args["old"]), ctx.address(args["new"])
-    proposal, op = R.rotate_owner(ctx.session, vault.id, old, new, ctx.workdir, proposer="drill")
+    proposal, op = resilience.rotate_owner(ctx.session, vault.id, old, new, ctx.workdir, proposer="drill")
     return {**_scheduled(ctx, proposal, op, actors), "old": old, "new": new}
 
 
@@ -227,12 +229,14 @@ def rotate_owner(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, 
 )
 def set_threshold(ctx: DrillContext, args: Mapping[str, Any], actors: tuple[str, ...]) -> dict[str, Any]:
     vault = ctx.vault(args["vault"])
-    proposal, op = R.change_threshold(ctx.session, vault.id, int(args["threshold"]), ctx.workdir, proposer="drill")
+    proposal, op = resilience.change_threshold(
+        ctx.session, vault.id, int(args["threshold"]), ctx.workdir, proposer="drill"
+    )
     return _scheduled(ctx, proposal, op, actors)
 
 
-def scheduled_op(ctx: DrillContext, vault_id: int) -> T.TimelockOp:
-    ops = [o for o in T.list_ops(ctx.session, vault_id) if o.state is T.OpState.SCHEDULED]
+def scheduled_op(ctx: DrillContext, vault_id: int) -> timelock_ops.TimelockOp:
+    ops = [o for o in timelock_ops.list_ops(ctx.session, vault_id) if o.state is timelock_ops.OpState.SCHEDULED]
     if not ops:
         raise DrillError("the vault has no scheduled timelock operation to complete")
     return ops[-1]
@@ -242,7 +246,7 @@ def scheduled_op(ctx: DrillContext, vault_id: int) -> T.TimelockOp:
 def complete_timelock(ctx: DrillContext, args: Mapping[str, Any], _actors: tuple[str, ...]) -> dict[str, Any]:
     vault = ctx.vault(args["vault"])
     op = scheduled_op(ctx, vault.id)
-    _what, receipt = C.execute(ctx.session, op.proposal_id)
+    _what, receipt = change.execute(ctx.session, op.proposal_id)
     return {"operation": op.op_id, "kind": op.kind, "tx_hash": receipt.tx_hash, "gas_used": receipt.gas_used}
 
 
@@ -261,8 +265,8 @@ def install_broken_guard(ctx: DrillContext, args: Mapping[str, Any], actors: tup
     vault = ctx.vault(args["vault"])
     bad = deploy_plain(session.chain, session.sender, "RevertingGuard", constructor_types=[], constructor_args=[])
     inner = selector_of("setGuard(address)") + encode(["address"], [bad.address])
-    call = C._module_call(vault.safe, inner, "install a guard that refuses everything (drill)")
-    proposal, op = T.schedule(
+    call = change._module_call(vault.safe, inner, "install a guard that refuses everything (drill)")
+    proposal, op = timelock_ops.schedule(
         session,
         vault,
         [call],

@@ -9,9 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from custody.attest import badges as B
-from custody.attest import batch as BT
-from custody.attest import steps as S
+from custody.attest import badges, steps
+from custody.attest import batch as attest_batch
 from custody.attest.ledger_link import LedgerView
 from custody.attest.verify import Verifier
 from custody.exceptions import AttestationError
@@ -30,7 +29,7 @@ def kyc_section(step: Step, session: Session, vaults: dict[str, dict[str, Any]])
         out = {}
         for label, v in vaults.items():
             for owner in v["owners"]:
-                badge = S.kyc_badge(
+                badge = steps.kyc_badge(
                     session,
                     vault=v["safe"],
                     subject=owner,
@@ -67,8 +66,8 @@ def attest_section(
 
     def tags() -> dict[str, Any]:
         bars = Path(collateral["bar_lists"][-1])
-        result = S.tag_bars(session, bars, token=collateral["token"], vault=issuer_vault, attester=operations)
-        BT.write_documents(result.documents, documents_file)
+        result = steps.tag_bars(session, bars, token=collateral["token"], vault=issuer_vault, attester=operations)
+        attest_batch.write_documents(result.documents, documents_file)
         return {
             **{k: v for k, v in result.summary().items() if k != "uids"},
             "documents": str(documents_file),
@@ -78,7 +77,7 @@ def attest_section(
     batch = step("attest: inventory tags for every collateral bar (one batch, one anchoring tx)", tags)
 
     def sign_off() -> dict[str, Any]:
-        badge = S.sign_off_reconciliation(
+        badge = steps.sign_off_reconciliation(
             session, collateral["clean_with_previous"]["run_id"], vault=issuer_vault, attester=operations
         )
         return {"uid": badge.uid, "tx_hash": badge.tx_hash, "backed": badge.fields["backed"]}
@@ -90,7 +89,7 @@ def attest_section(
         reports = {label: verifier.verify_vault(v["safe"]) for label, v in vaults.items()}
         reports["issuer"] = verifier.verify_vault(issuer_vault)
         auditor = Verifier(
-            session, use_workspace=False, templates=templates, documents=BT.read_documents(documents_file)
+            session, use_workspace=False, templates=templates, documents=attest_batch.read_documents(documents_file)
         ).verify_vault(issuer_vault)
         out = {label: r.as_dict()["summary"] for label, r in reports.items()}
         out["auditor_issuer_vault"] = auditor.as_dict()["summary"]
@@ -106,7 +105,7 @@ def attest_section(
 
 def _by_step(session: Session) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for row in B.stored(session):
+    for row in badges.stored(session):
         counts[row["step"]] = counts.get(row["step"], 0) + 1
     return counts
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from custody.audit import service as A
+from custody.audit import service
 from custody.audit.indexer import index_vaults
 from custody.audit.record import ledger_for
 from custody.exceptions import LedgerChainMismatch, LedgerTampered
@@ -27,7 +27,7 @@ Step = Callable[[str, Callable[[], dict[str, Any]]], dict[str, Any]]
 def audit_section(step: Step, session: Session, folder: Path) -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     ledger = ledger_for(session.store)
-    key = A.ledger_key(session.workspace)
+    key = service.ledger_key(session.workspace)
 
     def index() -> dict[str, Any]:
         results = [r.as_dict() for r in index_vaults(session)]
@@ -36,7 +36,7 @@ def audit_section(step: Step, session: Session, folder: Path) -> dict[str, Any]:
     indexed = step("audit: index every vault's on-chain history into the ledger", index)
 
     def verify() -> dict[str, Any]:
-        report = A.verify(store=session.store, chain=session.chain)
+        report = service.verify(store=session.store, chain=session.chain)
         data = report.as_dict()
         if report.exit_code != 0:
             problems = data["integrity"]["problems"] + (data["chain"] or {}).get("problems", [])
@@ -56,7 +56,7 @@ def audit_section(step: Step, session: Session, folder: Path) -> dict[str, Any]:
     verified = step("audit: verify the ledger (tree, heads, entries against the chain)", verify)
 
     def anchor() -> dict[str, Any]:
-        done = A.anchor(session, key)
+        done = service.anchor(session, key)
         return {
             "size": done.head.size,
             "root": done.head.root.hex(),
@@ -69,11 +69,11 @@ def audit_section(step: Step, session: Session, folder: Path) -> dict[str, Any]:
     anchored = step("audit: sign a tree head and anchor it on chain", anchor)
 
     def export() -> dict[str, Any]:
-        verdict = A.verify(store=session.store, chain=session.chain).as_dict()  # with the chain checks
-        html = A.export(session.store, "html", folder / "audit-report.html", verdict=verdict, chain=session.chain)
-        bundle = A.export(session.store, "bundle", folder / "audit-bundle.tar.gz")
-        offline = A.verify(bundle=bundle["path"])
-        online = A.verify(bundle=bundle["path"], chain=session.chain)
+        verdict = service.verify(store=session.store, chain=session.chain).as_dict()  # with the chain checks
+        html = service.export(session.store, "html", folder / "audit-report.html", verdict=verdict, chain=session.chain)
+        bundle = service.export(session.store, "bundle", folder / "audit-bundle.tar.gz")
+        offline = service.verify(bundle=bundle["path"])
+        online = service.verify(bundle=bundle["path"], chain=session.chain)
         if offline.exit_code != 0 or online.exit_code != 0:
             raise LedgerTampered(
                 f"pilot: the exported bundle does not verify ({offline.verdict}/{online.verdict})",

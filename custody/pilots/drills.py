@@ -22,7 +22,7 @@ from custody import _paths
 from custody.drills import DrillOptions, load_playbook, run_drill
 from custody.exceptions import DrillFailed
 from custody.session import Session
-from custody.vault import exit as X
+from custody.vault import exit as vault_exit
 from custody.vault import service
 
 Step = Callable[[str, Callable[[], dict[str, Any]]], dict[str, Any]]
@@ -40,7 +40,7 @@ def drill_section(
     """
     playbook = load_playbook(_paths.PLAYBOOKS_DIR / PLAYBOOK)
     vault = service.get_vault(session, vault_name)
-    status = X.status(session, vault.id)
+    status = vault_exit.status(session, vault.id)
     custodian = status.custodians[0]
     chain = session.chain
     safe = to_checksum_address(vault.safe)  # already checksummed; typed as web3 expects

@@ -31,8 +31,7 @@ from custody.session import Session
 from custody.signers.local import anvil_signer
 from custody.signers.pkcs11 import Pkcs11Signer, Pkcs11Uri, generate_key
 from custody.signers.softhsm import init_token
-from custody.vault import oob, service
-from custody.vault import proposals as P
+from custody.vault import oob, proposals, service
 from custody.vault.sealed import PASSPHRASE_ENV
 from custody.workspace import Workspace
 
@@ -78,16 +77,16 @@ def _transfer(
     token: str | None,
     signers: list[Any],
     proposer: str = "pilot",
-    confirm: Callable[[P.Proposal], dict[str, Any]] | None = None,
+    confirm: Callable[[proposals.Proposal], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    proposal = P.propose_transfer(session, vault_ref, to=to, amount=amount, token=token, proposer=proposer)
-    shown = P.describe(session, proposal)
+    proposal = proposals.propose_transfer(session, vault_ref, to=to, amount=amount, token=token, proposer=proposer)
+    shown = proposals.describe(session, proposal)
     for signer in signers:
-        P.sign(session, P.get_proposal(session, proposal.id), signer)
+        proposals.sign(session, proposals.get_proposal(session, proposal.id), signer)
     extra: dict[str, Any] = {}
     if confirm is not None:
-        extra["out_of_band"] = confirm(P.get_proposal(session, proposal.id))
-    receipt = P.execute(session, P.get_proposal(session, proposal.id))
+        extra["out_of_band"] = confirm(proposals.get_proposal(session, proposal.id))
+    receipt = proposals.execute(session, proposals.get_proposal(session, proposal.id))
     return {
         "proposal": proposal.id,
         "action": shown["decoded"]["summary"],
@@ -222,9 +221,9 @@ def _steps(run: PilotRun, session: Session, policies: Path) -> dict[str, Any]:
     run.step("fund the vaults", fund)
     kyc = _kyc(run, session, vaults)  # KYC badges first: approval badges link to them
 
-    def confirm_out_of_band(proposal: P.Proposal) -> dict[str, Any]:
+    def confirm_out_of_band(proposal: proposals.Proposal) -> dict[str, Any]:
         try:
-            P.execute(session, proposal)
+            proposals.execute(session, proposal)
         except ConfirmationRequired as refused:
             refusal = refused.message
         else:

@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from custody.exceptions import PolicyViolation, RiskRequirementMissing, TimelockNotReady, TransactionFailed
-from custody.policy import change as C
+from custody.policy import change as policy_change
 from custody.policy.onchain import installed_guard, read_guard
 from custody.session import Session
 from custody.signers.base import Signer
-from custody.vault import oob
-from custody.vault import proposals as P
+from custody.vault import oob, proposals
 from custody.vault.service import get_vault
 
 Step = Callable[[str, Callable[[], dict[str, Any]]], dict[str, Any]]
@@ -30,7 +29,7 @@ CONFIRMER = "policy-officer"
 PROPOSER = "pilot"  # an enrolled person, so that dual control can tell the confirmer apart
 
 
-def _satisfy_warn(session: Session, proposal: P.Proposal, cosigner: Signer | None, passphrase: str) -> None:
+def _satisfy_warn(session: Session, proposal: proposals.Proposal, cosigner: Signer | None, passphrase: str) -> None:
     """An out-of-band confirmation by someone other than the proposer, and one more owner signature."""
     enrolled = oob.list_confirmers(session.workspace)
     for person in (PROPOSER, CONFIRMER):
@@ -39,7 +38,7 @@ def _satisfy_warn(session: Session, proposal: P.Proposal, cosigner: Signer | Non
     code, _expires = oob.issue_challenge(session, proposal, CONFIRMER, issued_by=PROPOSER, passphrase=passphrase)
     oob.confirm_with_code(session, proposal, CONFIRMER, code, passphrase=passphrase)
     if cosigner is not None:
-        P.sign(session, P.get_proposal(session, proposal.id), cosigner)
+        proposals.sign(session, proposals.get_proposal(session, proposal.id), cosigner)
 
 
 def _refused(
@@ -55,30 +54,30 @@ def _refused(
     """Propose (refused by the pre-flight), then force it through signing and sending: the chain refuses."""
     result: dict[str, Any] = {"to": to, "amount_eth": amount}
     try:
-        P.propose_transfer(session, vault, to=to, amount=amount, proposer=PROPOSER)
+        proposals.propose_transfer(session, vault, to=to, amount=amount, proposer=PROPOSER)
         raise AssertionError("the pre-flight accepted a transaction the policy forbids")
     except PolicyViolation as exc:
         result["preflight"] = exc.message
         result["rule"] = exc.details["verdict"]["rule"]
         result["error"] = exc.details["verdict"]["error"]
-    forced = P.propose_transfer(session, vault, to=to, amount=amount, proposer=PROPOSER, force=True)
-    P.sign(session, forced, signer)
+    forced = proposals.propose_transfer(session, vault, to=to, amount=amount, proposer=PROPOSER, force=True)
+    proposals.sign(session, forced, signer)
     try:
-        P.execute(session, P.get_proposal(session, forced.id), force=True)
+        proposals.execute(session, proposals.get_proposal(session, forced.id), force=True)
         raise AssertionError("the chain executed a transaction the policy forbids")
     except RiskRequirementMissing as held:
         # the risk engine warns (a first-time destination): give it what its WARN requires, so the chain judges
         result["risk"] = held.message
-        _satisfy_warn(session, P.get_proposal(session, forced.id), cosigner, passphrase)
+        _satisfy_warn(session, proposals.get_proposal(session, forced.id), cosigner, passphrase)
     except TransactionFailed as exc:
         result["onchain"] = exc.message
     if "onchain" not in result:
         try:
-            P.execute(session, P.get_proposal(session, forced.id), force=True)
+            proposals.execute(session, proposals.get_proposal(session, forced.id), force=True)
             raise AssertionError("the chain executed a transaction the policy forbids")
         except TransactionFailed as exc:
             result["onchain"] = exc.message
-    P.discard(session, P.get_proposal(session, forced.id))
+    proposals.discard(session, proposals.get_proposal(session, forced.id))
     return result
 
 
@@ -109,13 +108,13 @@ def policy_section(
     change: dict[str, Any] = {}
 
     def schedule() -> dict[str, Any]:
-        plan = C.plan_change(session, vault, tightened)
-        proposal, op = C.apply_change(session, vault, tightened, proposer=PROPOSER)
-        P.sign(session, proposal, signer)
-        C.execute(session, proposal.id)
+        plan = policy_change.plan_change(session, vault, tightened)
+        proposal, op = policy_change.apply_change(session, vault, tightened, proposer=PROPOSER)
+        proposals.sign(session, proposal, signer)
+        policy_change.execute(session, proposal.id)
         change.update(proposal=proposal.id, op=op.op_id)
         try:
-            C.execute(session, proposal.id)
+            policy_change.execute(session, proposal.id)
             raise AssertionError("the timelock executed a change before its delay")
         except TimelockNotReady as exc:
             early = exc.message
@@ -132,13 +131,13 @@ def policy_section(
     def complete() -> dict[str, Any]:
         session.chain.rpc("evm_increaseTime", [scheduled["delay_s"] + 1])
         session.chain.mine()
-        _what, receipt = C.execute(session, change["proposal"])
+        _what, receipt = policy_change.execute(session, change["proposal"])
         guard = installed_guard(session, get_vault(session, vault).safe)
         if guard is None:
             raise AssertionError("the vault lost its guard")
         info = read_guard(session, guard)
         try:
-            P.propose_transfer(session, vault, to=BROKER, amount="4", proposer=PROPOSER)
+            proposals.propose_transfer(session, vault, to=BROKER, amount="4", proposer=PROPOSER)
             raise AssertionError("the new limit is not in force")
         except PolicyViolation as exc:
             now_refused = exc.message

@@ -17,9 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from custody.harness import scenario as S
-from custody.reconcile import issuance
-from custody.reconcile import token as T
+from custody.harness import scenario
+from custody.reconcile import issuance, token
 from custody.reconcile.barlist import format_milli
 from custody.reconcile.service import RunResult, run_reconcile
 from custody.session import Session
@@ -53,7 +52,7 @@ def _run_summary(run: RunResult) -> dict[str, Any]:
 def seed_discrepancies(rows: list[dict[str, str]]) -> list[dict[str, str]]:
     """The list with its last bar missing, one never-allocated bar added and one fine weight altered."""
     seeded = [dict(r) for r in rows[:-1]]
-    extra = S.generate_rows(1, seed=99, prefix="XX")[0]
+    extra = scenario.generate_rows(1, seed=99, prefix="XX")[0]
     altered = seeded[0]
     fine = int(altered["fine_weight_oz"].replace(".", "")) - 1_000  # 1 oz less, still a valid bar
     tenths = int(altered["fineness"].replace(".", ""))
@@ -67,7 +66,7 @@ def collateral_section(step: Step, session: Session, issuer_template: Path, fold
     issuer: dict[str, Any] = {}
 
     def setup() -> dict[str, Any]:
-        record, deployed = T.create_issuer_vault(
+        record, deployed = token.create_issuer_vault(
             session, issuer_template, folder, name=ISSUER_VAULT, token_name="Custody Gold", symbol="cGOLD"
         )
         facts = {"tx_hash": record.created_tx}
@@ -83,7 +82,7 @@ def collateral_section(step: Step, session: Session, issuer_template: Path, fold
         }
 
     info = step("collateral: issuer vault + CollateralToken (cGOLD)", setup)
-    first_rows, second_rows = S.generate_rows(16, seed=1), S.generate_rows(8, seed=2, start=16)
+    first_rows, second_rows = scenario.generate_rows(16, seed=1), scenario.generate_rows(8, seed=2, start=16)
     batches = []
 
     def issue(rows: list[dict[str, str]]) -> dict[str, Any]:
@@ -99,7 +98,7 @@ def collateral_section(step: Step, session: Session, issuer_template: Path, fold
         }
 
     first = step("collateral: allocate 16 bars and mint against them", lambda: issue(first_rows))
-    list1 = S.write_csv(folder / "bars-1.csv", first_rows)
+    list1 = scenario.write_csv(folder / "bars-1.csv", first_rows)
     clean1 = step(
         "collateral: reconcile the first bar list (clean)",
         lambda: _run_summary(
@@ -107,14 +106,14 @@ def collateral_section(step: Step, session: Session, issuer_template: Path, fold
         ),
     )
     second = step("collateral: allocate 8 more bars and mint against them", lambda: issue(second_rows))
-    list2 = S.write_csv(folder / "bars-2.csv", first_rows + second_rows)
+    list2 = scenario.write_csv(folder / "bars-2.csv", first_rows + second_rows)
     clean2 = step(
         "collateral: reconcile the second list against the first (clean)",
         lambda: _run_summary(
             run_reconcile(session, issuer["token"], list2, previous_path=list1, html_path=folder / "clean-2.html")
         ),
     )
-    seeded_list = S.write_csv(folder / "bars-seeded.csv", seed_discrepancies(first_rows + second_rows))
+    seeded_list = scenario.write_csv(folder / "bars-seeded.csv", seed_discrepancies(first_rows + second_rows))
     seeded = step(
         "collateral: reconcile a list with seeded discrepancies",
         lambda: _run_summary(run_reconcile(session, issuer["token"], seeded_list, html_path=folder / "seeded.html")),

@@ -20,8 +20,7 @@ from custody.risk import service as risk_service
 from custody.risk.evaluation import lookalike_of
 from custody.session import Session
 from custody.signers.local import anvil_signer
-from custody.vault import oob, service
-from custody.vault import proposals as P
+from custody.vault import oob, proposals, service
 
 COUNTERPARTY = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"
 HISTORY = 10
@@ -64,17 +63,17 @@ risk:
 """
 
 
-def _transfer(session: Session, vault: str, to: str, amount: str, signers: list[Any]) -> P.Proposal:
-    proposal = P.propose_transfer(session, vault, to=to, amount=amount, proposer=signers[0].address)
+def _transfer(session: Session, vault: str, to: str, amount: str, signers: list[Any]) -> proposals.Proposal:
+    proposal = proposals.propose_transfer(session, vault, to=to, amount=amount, proposer=signers[0].address)
     for signer in signers:
-        P.sign(session, P.get_proposal(session, proposal.id), signer)
-    P.execute(session, P.get_proposal(session, proposal.id))
+        proposals.sign(session, proposals.get_proposal(session, proposal.id), signer)
+    proposals.execute(session, proposals.get_proposal(session, proposal.id))
     return proposal
 
 
 def _denied(session: Session, vault: str, to: str) -> dict[str, Any]:
     try:
-        P.propose_transfer(session, vault, to=to, amount="1", proposer=anvil_signer(1).address)
+        proposals.propose_transfer(session, vault, to=to, amount="1", proposer=anvil_signer(1).address)
     except RiskDenied as refused:
         decision = risk_service.explain(session, str(refused.details["proposal"]))["decisions"][-1]
         return {
@@ -127,12 +126,12 @@ def risk_section(
         night = next_utc_slot(session.chain.latest_timestamp(), weekday=5, hour=3, min_ahead=0)
         session.chain.set_next_timestamp(night)
         session.chain.mine()
-        proposal = P.propose_transfer(
+        proposal = proposals.propose_transfer(
             session, desk["vault"], to=COUNTERPARTY, amount="0.5", proposer=anvil_signer(1).address
         )
-        P.sign(session, P.get_proposal(session, proposal.id), anvil_signer(1))
+        proposals.sign(session, proposals.get_proposal(session, proposal.id), anvil_signer(1))
         try:
-            P.execute(session, P.get_proposal(session, proposal.id))
+            proposals.execute(session, proposals.get_proposal(session, proposal.id))
         except RiskRequirementMissing as refused:
             refusal = refused.message
         else:
@@ -142,10 +141,10 @@ def risk_section(
             session, proposal, CONFIRMER, issued_by=anvil_signer(1).address, passphrase=oob_passphrase
         )
         confirmed = oob.confirm_with_code(
-            session, P.get_proposal(session, proposal.id), CONFIRMER, code, passphrase=oob_passphrase
+            session, proposals.get_proposal(session, proposal.id), CONFIRMER, code, passphrase=oob_passphrase
         )
-        P.sign(session, P.get_proposal(session, proposal.id), anvil_signer(2))
-        receipt = P.execute(session, P.get_proposal(session, proposal.id))
+        proposals.sign(session, proposals.get_proposal(session, proposal.id), anvil_signer(2))
+        receipt = proposals.execute(session, proposals.get_proposal(session, proposal.id))
         decisions = risk_service.explain(session, str(proposal.id))["decisions"]
         return {
             "proposal": proposal.id,

@@ -28,8 +28,7 @@ from custody.policy.template import Policy, load_policy, load_policy_text
 from custody.session import Session
 from custody.store import remember_template, vaults
 from custody.types import ZERO_ADDRESS, Address, format_amount
-from custody.vault import proposals as P
-from custody.vault import timelock_ops as T
+from custody.vault import proposals, timelock_ops
 from custody.vault.service import VaultRecord, get_vault
 
 SENTINEL = Address("0x0000000000000000000000000000000000000001")
@@ -50,7 +49,9 @@ class ChangePlan:
     policy: Policy
     config: GuardConfig
     changes: tuple[Change, ...]
-    calls: tuple[T.ScheduledCall, ...]  # without the setGuard call (its address is known only after deploying)
+    calls: tuple[
+        timelock_ops.ScheduledCall, ...
+    ]  # without the setGuard call (its address is known only after deploying)
     needs_guard: bool
     current_guard: Address | None
 
@@ -65,19 +66,19 @@ class ChangePlan:
         }
 
 
-def _module_call(safe: str, inner: bytes, description: str) -> T.ScheduledCall:
+def _module_call(safe: str, inner: bytes, description: str) -> timelock_ops.ScheduledCall:
     payload = selector_of("execTransactionFromModule(address,uint256,bytes,uint8)") + encode(
         ["address", "uint256", "bytes", "uint8"], [safe, 0, inner, 0]
     )
-    return T.ScheduledCall(Address(safe), 0, payload, description)
+    return timelock_ops.ScheduledCall(Address(safe), 0, payload, description)
 
 
 def _owner_calls(
     safe: str, current: Sequence[str], threshold: int, wanted: Sequence[str], new_threshold: int
-) -> list[T.ScheduledCall]:
+) -> list[timelock_ops.ScheduledCall]:
     """Safe owner-management calls turning (current, threshold) into (wanted, new_threshold)."""
     owners = list(current)
-    calls: list[T.ScheduledCall] = []
+    calls: list[timelock_ops.ScheduledCall] = []
 
     def prev(owner: str) -> str:
         i = owners.index(owner)
@@ -202,7 +203,9 @@ def _config_changes(old: GuardConfig, new: GuardConfig, symbols: dict[str, tuple
     return changes
 
 
-def _exit_calls(session: Session, vault: VaultRecord, policy: Policy, changes: list[Change]) -> list[T.ScheduledCall]:
+def _exit_calls(
+    session: Session, vault: VaultRecord, policy: Policy, changes: list[Change]
+) -> list[timelock_ops.ScheduledCall]:
     """Timelock calls that bring the vault's ExitModule in line with the template's ``exit:``."""
 
     wanted = compile_exit(policy)
@@ -236,7 +239,7 @@ def _exit_calls(session: Session, vault: VaultRecord, policy: Policy, changes: l
         if a != b:
             changes.append(Change("exit", f"exit {label}: {a} -> {b}"))
     payload = bytes.fromhex(module.encode_abi("configure", [wanted])[2:])
-    return [T.ScheduledCall(vault.exit_module, 0, payload, "reconfigure the exit module")]
+    return [timelock_ops.ScheduledCall(vault.exit_module, 0, payload, "reconfigure the exit module")]
 
 
 def plan_change(session: Session, vault_ref: str | int, template: str | Path) -> ChangePlan:
@@ -272,7 +275,9 @@ def plan_change(session: Session, vault_ref: str | int, template: str | Path) ->
     if int(delay) != policy.timelock_delay:
         payload = selector_of("updateDelay(uint256)") + encode(["uint256"], [policy.timelock_delay])
         calls.append(
-            T.ScheduledCall(vault.timelock, 0, payload, f"timelock delay {delay}s -> {policy.timelock_delay}s")
+            timelock_ops.ScheduledCall(
+                vault.timelock, 0, payload, f"timelock delay {delay}s -> {policy.timelock_delay}s"
+            )
         )
         changes.append(Change("timelock", f"timelock delay {delay}s -> {policy.timelock_delay}s"))
     if policy.risk_class != vault.risk_class:
@@ -284,13 +289,13 @@ def plan_change(session: Session, vault_ref: str | int, template: str | Path) ->
 
 def apply_change(
     session: Session, vault_ref: str | int, template: str | Path, *, proposer: str = ""
-) -> tuple[P.Proposal, T.TimelockOp]:
+) -> tuple[proposals.Proposal, timelock_ops.TimelockOp]:
     """Deploy the new guard (if needed) and propose the timelock batch that installs the template."""
     plan = plan_change(session, vault_ref, template)
     vault = plan.vault
     if not plan.changes and not plan.calls:
         raise TemplateError(f"template {template} changes nothing on vault {vault.name}")
-    T.require_no_pending(session, vault.id)
+    timelock_ops.require_no_pending(session, vault.id)
     calls = list(plan.calls)
     new_guard = None
     if plan.needs_guard:
@@ -303,7 +308,7 @@ def apply_change(
             ),
         )
     summary = "; ".join(c.description for c in plan.changes) or "re-apply template"
-    return T.schedule(
+    return timelock_ops.schedule(
         session,
         vault,
         calls,
@@ -345,22 +350,24 @@ def _deploy_guard(session: Session, vault: VaultRecord, plan: ChangePlan) -> Add
     return predicted
 
 
-def cancel_change(session: Session, vault_ref: str | int, op_id: str, *, proposer: str = "") -> P.Proposal:
+def cancel_change(session: Session, vault_ref: str | int, op_id: str, *, proposer: str = "") -> proposals.Proposal:
     """Propose the Safe's cancellation of a scheduled (or still proposed) timelock operation."""
     vault = get_vault(session, vault_ref)
-    op = T.get_op(session, op_id)
+    op = timelock_ops.get_op(session, op_id)
     if op.vault_id != vault.id:
         raise ProposalError(f"timelock operation {op.op_id[:18]}… belongs to another vault")
-    if op.state not in (T.OpState.SCHEDULED, T.OpState.PROPOSED):
+    if op.state not in (timelock_ops.OpState.SCHEDULED, timelock_ops.OpState.PROPOSED):
         raise ProposalError(f"timelock operation {op.op_id[:18]}… is {op.state.value}; nothing to cancel")
-    if op.state is T.OpState.PROPOSED:
-        proposal = P.get_proposal(session, op.proposal_id)
-        P.discard(session, proposal)
-        T._update(session, op.op_id, state=T.OpState.CANCELLED.value, audit_state={"state": "cancelled"})
-        return P.get_proposal(session, op.proposal_id)
+    if op.state is timelock_ops.OpState.PROPOSED:
+        proposal = proposals.get_proposal(session, op.proposal_id)
+        proposals.discard(session, proposal)
+        timelock_ops._update(
+            session, op.op_id, state=timelock_ops.OpState.CANCELLED.value, audit_state={"state": "cancelled"}
+        )
+        return proposals.get_proposal(session, op.proposal_id)
     lock = session.contract("VaultTimelock", vault.timelock)
     data = bytes.fromhex(lock.encode_abi("cancel", [bytes.fromhex(op.op_id[2:])])[2:])
-    proposal = P.propose(
+    proposal = proposals.propose(
         session,
         vault.id,
         to=vault.timelock,
@@ -368,11 +375,11 @@ def cancel_change(session: Session, vault_ref: str | int, op_id: str, *, propose
         description=f"cancel timelock operation {op.op_id[:18]}…",
         proposer=proposer,
     )
-    T._update(session, op.op_id, cancel_proposal_id=proposal.id)
+    timelock_ops._update(session, op.op_id, cancel_proposal_id=proposal.id)
     return proposal
 
 
-def record_applied(session: Session, op: T.TimelockOp) -> None:
+def record_applied(session: Session, op: timelock_ops.TimelockOp) -> None:
     """After a policy change executed: the workspace's vault record follows the chain."""
     if op.kind != "policy_change" or op.policy_source is None:
         return
@@ -395,9 +402,9 @@ def record_applied(session: Session, op: T.TimelockOp) -> None:
 def execute(session: Session, ref: str | int, *, force: bool = False) -> tuple[str, Receipt]:
     """``custody tx execute``: execute a proposal, or — when the proposal scheduled a timelock
     operation that is now due — complete that operation. Returns (what, receipt)."""
-    proposal = P.get_proposal(session, ref)
-    op = T.op_for_proposal(session, proposal.id)
-    if proposal.state is P.ProposalState.EXECUTED and op is not None and op.proposal_id == proposal.id:
-        receipt = T.complete(session, op, on_done=lambda done: record_applied(session, done))
+    proposal = proposals.get_proposal(session, ref)
+    op = timelock_ops.op_for_proposal(session, proposal.id)
+    if proposal.state is proposals.ProposalState.EXECUTED and op is not None and op.proposal_id == proposal.id:
+        receipt = timelock_ops.complete(session, op, on_done=lambda done: record_applied(session, done))
         return "timelock_operation", receipt
-    return "proposal", P.execute(session, proposal, force=force)
+    return "proposal", proposals.execute(session, proposal, force=force)

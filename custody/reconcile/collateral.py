@@ -17,7 +17,7 @@ from eth_utils import keccak
 
 from custody.contracts.deploy import codehash, contract
 from custody.exceptions import ReconcileError
-from custody.reconcile import token as T
+from custody.reconcile import token as reconcile_token
 from custody.reconcile.barlist import BarList, format_units
 from custody.reconcile.ingest import load_bar_list
 from custody.reconcile.issuance import IssuedBatch, allocate_and_mint
@@ -108,7 +108,9 @@ def deploy(
     session: Session, *, symbol: str, name: str, vault: str, template: str | Path, workdir: Path
 ) -> tuple[str, CollateralInfo]:
     """A new issuer vault ``vault`` (from ``template``, plus the issuer calls) and its CollateralToken."""
-    record, deployed = T.create_issuer_vault(session, template, workdir, name=vault, token_name=name, symbol=symbol)
+    record, deployed = reconcile_token.create_issuer_vault(
+        session, template, workdir, name=vault, token_name=name, symbol=symbol
+    )
     return record.name, require_collateral_token(session, deployed.address)
 
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from custody.chain.transactions import Receipt
-from custody.reconcile import token as T
+from custody.reconcile import token as reconcile_token
 from custody.reconcile.barlist import MILLI_OZ_UNITS, bar_id, refiners
 from custody.session import Session
 from custody.signers.base import Signer
@@ -37,10 +37,15 @@ def allocate(
     session: Session, vault: str, token: str, rows: Sequence[dict[str, str]], signers: Sequence[Signer]
 ) -> tuple[bytes, Receipt]:
     ids, weights = [row_bar_id(r) for r in rows], [row_units(r) for r in rows]
-    receipt = T.issue(
-        session, vault, token, T.allocate_data(ids, weights), signers=signers, what=f"allocating {len(rows)} bars"
+    receipt = reconcile_token.issue(
+        session,
+        vault,
+        token,
+        reconcile_token.allocate_data(ids, weights),
+        signers=signers,
+        what=f"allocating {len(rows)} bars",
     )
-    return T.batch_hash(ids, weights), receipt
+    return reconcile_token.batch_hash(ids, weights), receipt
 
 
 def allocate_and_mint(
@@ -49,11 +54,11 @@ def allocate_and_mint(
     """Allocate ``rows`` as one batch, then mint their total fine weight to ``to`` citing the batch."""
     batch, allocated = allocate(session, vault, token, rows, signers)
     total = sum(row_units(r) for r in rows)
-    minted = T.issue(
+    minted = reconcile_token.issue(
         session,
         vault,
         token,
-        T.mint_data(to, total, batch),
+        reconcile_token.mint_data(to, total, batch),
         signers=signers,
         what=f"minting {total} base units against batch 0x{batch.hex()[:12]}…",
     )

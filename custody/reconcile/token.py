@@ -26,7 +26,7 @@ from custody.signers.base import Signer
 from custody.signers.local import LocalKeySigner
 from custody.store import record_deployment
 from custody.types import parse_address
-from custody.vault import proposals as P
+from custody.vault import proposals
 from custody.vault.service import create_vault, get_vault
 
 if TYPE_CHECKING:  # custody.vault.service is imported where it is used (see create_issuer_vault)
@@ -135,10 +135,10 @@ def issue(
 
     vault = get_vault(session, vault_ref)
     preflight(session, vault.safe, token, data, what=what)
-    proposal = P.propose(session, vault.id, to=token, data=data, description=what, proposer="reconcile")
+    proposal = proposals.propose(session, vault.id, to=token, data=data, description=what, proposer="reconcile")
     for signer in signers:
-        P.sign(session, P.get_proposal(session, proposal.id), signer)
-    return P.execute(session, P.get_proposal(session, proposal.id))
+        proposals.sign(session, proposals.get_proposal(session, proposal.id), signer)
+    return proposals.execute(session, proposals.get_proposal(session, proposal.id))
 
 
 # -- an issuer micro-vault and its token -----------------------------------------------------------

@@ -16,7 +16,7 @@ import numpy as np
 
 from custody._keccak import keccak256
 from custody.exceptions import BarListError
-from custody.reconcile import rules as R
+from custody.reconcile import rules
 from custody.reconcile.barlist import COLUMNS, BarList, PackedIds, format_milli
 
 MAX_ERRORS = 1000
@@ -191,7 +191,7 @@ def _json_kind(value: object) -> str:
 # mapped back onto the column. A check returns (parsed value, None) or (None, problem sentence).
 
 
-def _column(name: str, values: list[str], rows: list[int], check: R.Check, errors: RowErrors) -> list[Any]:
+def _column(name: str, values: list[str], rows: list[int], check: rules.Check, errors: RowErrors) -> list[Any]:
     verdicts = {value: check(value) for value in set(values)}
     bad = {value: problem for value, (_parsed, problem) in verdicts.items() if problem is not None}
     if bad:
@@ -205,13 +205,13 @@ def _column(name: str, values: list[str], rows: list[int], check: R.Check, error
 def _serials(values: list[str], rows: list[int], errors: RowErrors) -> list[bool]:
     # one regex pass over the whole column; per-value only when something is wrong
     joined = "\n".join(values) + "\n"
-    if joined.count("\n") == len(values) and R.SERIAL_BLOCK.fullmatch(joined):  # no cell hides a newline
+    if joined.count("\n") == len(values) and rules.SERIAL_BLOCK.fullmatch(joined):  # no cell hides a newline
         return [True] * len(values)
-    match = R.SERIAL.fullmatch
+    match = rules.SERIAL.fullmatch
     ok = [match(s) is not None for s in values]
     for i, good in enumerate(ok):
         if not good:
-            errors.add(rows[i], "serial", R.serial_problem(values[i]))
+            errors.add(rows[i], "serial", rules.serial_problem(values[i]))
     return ok
 
 
@@ -247,13 +247,13 @@ def check_rows(rows: list[int], cells: dict[str, list[str]], errors: RowErrors, 
     if bad:
         _undecodable(cells, rows, errors)
     serial_ok = _serials(cells["serial"], rows, errors)
-    codes = _column("refiner", cells["refiner"], rows, R.refiner_check, errors)
-    years = _column("year", cells["year"], rows, R.year_check, errors)
-    gross = _column("gross_weight_oz", cells["gross_weight_oz"], rows, R.GROSS, errors)
-    fineness = _column("fineness", cells["fineness"], rows, R.FINENESS, errors)
-    fine = _column("fine_weight_oz", cells["fine_weight_oz"], rows, R.FINE, errors)
-    locations = _column("vault_location", cells["vault_location"], rows, R.text_check("vault_location"), errors)
-    custodians = _column("custodian", cells["custodian"], rows, R.text_check("custodian"), errors)
+    codes = _column("refiner", cells["refiner"], rows, rules.refiner_check, errors)
+    years = _column("year", cells["year"], rows, rules.year_check, errors)
+    gross = _column("gross_weight_oz", cells["gross_weight_oz"], rows, rules.GROSS, errors)
+    fineness = _column("fineness", cells["fineness"], rows, rules.FINENESS, errors)
+    fine = _column("fine_weight_oz", cells["fine_weight_oz"], rows, rules.FINE, errors)
+    locations = _column("vault_location", cells["vault_location"], rows, rules.text_check("vault_location"), errors)
+    custodians = _column("custodian", cells["custodian"], rows, rules.text_check("custodian"), errors)
     _check_fine_weights(rows, cells, gross, fineness, fine, errors)
     ids = _bar_ids(codes, cells["serial"], serial_ok)
     return CheckedRows(rows, cells["serial"], codes, years, gross, fineness, fine, locations, custodians, ids)
@@ -336,7 +336,7 @@ def _check_fine_weights(
         candidates = None
         g, f, w = (np.array(c, dtype=np.int64) for c in (gross, fineness, fine))
     # |values| < 1e10: no int64 overflow
-    off = np.nonzero(np.abs(w * 10_000 - g * f) > R.FINE_TOLERANCE_MILLI * 10_000)[0]
+    off = np.nonzero(np.abs(w * 10_000 - g * f) > rules.FINE_TOLERANCE_MILLI * 10_000)[0]
     for k in off.tolist():
         i = candidates[k] if candidates is not None else k
         expected = Decimal(gross[i] * fineness[i]) / Decimal(10**7)
@@ -345,5 +345,5 @@ def _check_fine_weights(
             "fine_weight_oz",
             f"fine_weight_oz {cells['fine_weight_oz'][i]} differs from gross_weight_oz × fineness = "
             f"{cells['gross_weight_oz'][i]} × {cells['fineness'][i]}/1000 = {expected.normalize():f} "
-            f"by more than {format_milli(R.FINE_TOLERANCE_MILLI)} oz",
+            f"by more than {format_milli(rules.FINE_TOLERANCE_MILLI)} oz",
         )

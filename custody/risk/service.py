@@ -12,12 +12,12 @@ from custody.exceptions import RiskError
 from custody.risk import anomaly, cases, forest, sanctions
 from custody.risk.gate import decisions, history, inbound, models_dir, risk_home, settings_of
 from custody.session import Session
-from custody.vault import proposals as P
+from custody.vault import proposals
 from custody.vault.service import get_vault
 
 
 def explain(session: Session, ref: str) -> dict[str, Any]:
-    proposal = P.get_proposal(session, ref)
+    proposal = proposals.get_proposal(session, ref)
     recorded = decisions(session, proposal.safe_tx_hash)
     return {
         "proposal": proposal.id,
@@ -28,7 +28,7 @@ def explain(session: Session, ref: str) -> dict[str, Any]:
 
 
 def score(session: Session, ref: str) -> dict[str, Any]:
-    return P.score_risk(session, P.get_proposal(session, ref)).as_dict()
+    return proposals.score_risk(session, proposals.get_proposal(session, ref)).as_dict()
 
 
 def train(session: Session, vault_ref: str, *, with_forest: bool = False) -> dict[str, Any]:

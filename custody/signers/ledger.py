@@ -33,8 +33,7 @@ from custody.exceptions import (
     UserRejected,
 )
 from custody.safe.safe_tx import SafeTx
-from custody.signers import _eip712_apdu as E
-from custody.signers import _tx, registry
+from custody.signers import _eip712_apdu, _tx, registry
 from custody.signers.base import personal_message_digest, typed_data_digest
 from custody.signers.ecdsa import EcdsaSignature
 from custody.types import Address
@@ -145,7 +144,7 @@ class LedgerSigner:
     def _dev(self) -> _Device:
         if self._device is None:
             device = self._transport()
-            config = device.exchange(bytes([E.CLA, 0x06, 0x00, 0x00, 0x00]))
+            config = device.exchange(bytes([_eip712_apdu.CLA, 0x06, 0x00, 0x00, 0x00]))
             if len(config) < 4:
                 device.close()
                 raise DeviceNotFound(f"the Ledger at {device.where} did not answer as the Ethereum app")
@@ -163,7 +162,7 @@ class LedgerSigner:
     def address(self) -> Address:
         if self._address is None:
             data = self._encoded_path
-            response = self._dev().exchange(bytes([E.CLA, 0x02, 0x00, 0x00, len(data)]) + data)
+            response = self._dev().exchange(bytes([_eip712_apdu.CLA, 0x02, 0x00, 0x00, len(data)]) + data)
             key_len = response[0]
             offset = 1 + key_len
             text = bytes(response[offset + 1 : offset + 1 + response[offset]]).decode("ascii")
@@ -184,11 +183,11 @@ class LedgerSigner:
                 f"Ledger Ethereum app {'.'.join(map(str, self.app_version))} cannot show EIP-712 fields "
                 f"(needs {'.'.join(map(str, MIN_EIP712_FULL))}+); update it, or sign blind with --blind"
             )
-        for command in E.definition_apdus(typed_data["types"]):
+        for command in _eip712_apdu.definition_apdus(typed_data["types"]):
             device.exchange(command)
-        for command in E.implementation_apdus(typed_data):
+        for command in _eip712_apdu.implementation_apdus(typed_data):
             device.exchange(command)
-        response = device.exchange(E.apdu(E.INS_SIGN_EIP712, 0x00, 0x01, self._encoded_path))
+        response = device.exchange(_eip712_apdu.apdu(_eip712_apdu.INS_SIGN_EIP712, 0x00, 0x01, self._encoded_path))
         v, r, s = _rsv(response, "EIP-712 message")
         return EcdsaSignature(r, s, v if v >= 27 else v + 27)
 
@@ -201,7 +200,7 @@ class LedgerSigner:
             "0x" + message_hash.hex(),
         )
         data = self._encoded_path + domain_hash + message_hash
-        response = self._dev().exchange(E.apdu(E.INS_SIGN_EIP712, 0x00, 0x00, data))
+        response = self._dev().exchange(_eip712_apdu.apdu(_eip712_apdu.INS_SIGN_EIP712, 0x00, 0x00, data))
         v, r, s = _rsv(response, "EIP-712 hashes")
         return EcdsaSignature(r, s, v if v >= 27 else v + 27)
 
@@ -243,7 +242,7 @@ class LedgerSigner:
         device = self._dev()
         response = bytearray()
         for i in range(0, len(payload), 255):
-            response = device.exchange(E.apdu(ins, 0x00 if i == 0 else 0x80, 0x00, payload[i : i + 255]))
+            response = device.exchange(_eip712_apdu.apdu(ins, 0x00 if i == 0 else 0x80, 0x00, payload[i : i + 255]))
         return bytes(response)
 
     def __repr__(self) -> str:

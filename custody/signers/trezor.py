@@ -65,22 +65,22 @@ def parse_path(text: str) -> list[int]:
 @contextmanager
 def _translated(where: str) -> Iterator[None]:
     """The one place trezorlib's exceptions become ours."""
-    from trezorlib import exceptions as tx
+    from trezorlib import exceptions
     from trezorlib.transport import TransportException
 
     try:
         yield
-    except tx.Cancelled as exc:
+    except exceptions.Cancelled as exc:
         raise UserRejected(f"the request was rejected on the Trezor at {where}") from exc
-    except tx.PinException as exc:
+    except exceptions.PinException as exc:
         raise SignerLocked(f"wrong PIN for the Trezor at {where}; it stays locked") from exc
-    except tx.OutdatedFirmwareError as exc:
+    except exceptions.OutdatedFirmwareError as exc:
         raise UnsupportedOperation(f"the Trezor at {where} runs outdated firmware; update it") from exc
     except TransportException as exc:
         raise DeviceNotFound(f"no Trezor found at {where} ({type(exc).__name__})") from exc
-    except tx.TrezorFailure as exc:
+    except exceptions.TrezorFailure as exc:
         raise SignerError(f"the Trezor at {where} refused: {exc.failure.message or exc.code}") from exc
-    except tx.TrezorException as exc:
+    except exceptions.TrezorException as exc:
         raise SignerError(f"the Trezor at {where} failed ({type(exc).__name__})") from exc
     except OSError as exc:
         raise DeviceNotFound(f"lost the connection to the Trezor at {where}") from exc

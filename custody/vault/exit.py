@@ -27,7 +27,7 @@ from custody.signers.base import Signer, typed_data_digest
 from custody.signers.ecdsa import EcdsaSignature
 from custody.store import exit_requests, exit_signatures, inserted_id, utcnow
 from custody.types import Address, parse_address
-from custody.vault import journal as J
+from custody.vault import journal
 from custody.vault.service import VaultRecord, get_vault
 
 EIP712_TYPES = {
@@ -284,7 +284,7 @@ def initiate(session: Session, request: ExitRequest) -> Receipt:
     if request.state is not ExitState.COLLECTING:
         raise VaultError(f"exit request {request.id} is {request.state.value} already (tx {request.initiate_tx})")
     what = f"initiating the exit of vault {vault.name}"
-    receipt = J.resume_intent(session, _initiate_intent(request), what=what)
+    receipt = journal.resume_intent(session, _initiate_intent(request), what=what)
     if receipt is None:
         receipt = _initiate(session, vault, request, what)
     _set(
@@ -327,7 +327,7 @@ def _initiate(session: Session, vault: VaultRecord, request: ExitRequest, what: 
         )
     packed = b"".join(blob for _k, blob in sorted(valid))
     data = bytes.fromhex(module.encode_abi("initiate", [request.custodian, request.deadline, packed])[2:])
-    return J.send_once(session, _initiate_intent(request), to=module.address, data=data, what=what)
+    return journal.send_once(session, _initiate_intent(request), to=module.address, data=data, what=what)
 
 
 def initiate_for(session: Session, vault_ref: str | int, custodian: str) -> tuple[ExitRequest, Receipt]:
@@ -350,8 +350,8 @@ def initiate_for(session: Session, vault_ref: str | int, custodian: str) -> tupl
         )
     for row in rows:
         request = _row(session, row)
-        entry = J.latest(session, _initiate_intent(request))
-        if entry is not None and entry.state in (J.JournalState.SIGNED, J.JournalState.MINED):
+        entry = journal.latest(session, _initiate_intent(request))
+        if entry is not None and entry.state in (journal.JournalState.SIGNED, journal.JournalState.MINED):
             return request, initiate(session, request)
     request = open_request(session, vault.id, custodian)
     return request, initiate(session, request)
@@ -376,7 +376,7 @@ def finalize(session: Session, vault_ref: str | int) -> Receipt:
             ).first()
             is not None
         )
-    receipt = J.resume_intent(session, intent, what=what, adopt_mined=unrecorded)
+    receipt = journal.resume_intent(session, intent, what=what, adopt_mined=unrecorded)
     if receipt is None:
         if not current.pending:
             raise VaultError(f"vault {vault.name} has no pending exit")
@@ -387,7 +387,7 @@ def finalize(session: Session, vault_ref: str | int) -> Receipt:
                 "the owners can still cancel it"
             )
         data = bytes.fromhex(module.encode_abi("finalize", [])[2:])
-        receipt = J.send_once(session, intent, to=module.address, data=data, what=what)
+        receipt = journal.send_once(session, intent, to=module.address, data=data, what=what)
     _mark(
         session,
         vault,

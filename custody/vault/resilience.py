@@ -10,13 +10,11 @@ from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector as selector_of
 
 from custody.exceptions import VaultError
-from custody.policy import change as C
-from custody.policy import edit
+from custody.policy import change, edit
 from custody.policy.onchain import installed_guard
 from custody.session import Session
 from custody.types import Address
-from custody.vault import proposals as P
-from custody.vault import timelock_ops as T
+from custody.vault import proposals, timelock_ops
 from custody.vault.service import VaultRecord, get_vault
 
 SET_PAUSED = selector_of("setPaused(bool)")
@@ -29,21 +27,23 @@ def _guard(session: Session, vault: VaultRecord) -> Address:
     return guard
 
 
-def pause(session: Session, vault_ref: str | int, *, proposer: str = "") -> P.Proposal:
+def pause(session: Session, vault_ref: str | int, *, proposer: str = "") -> proposals.Proposal:
     """Propose freezing all owner-signed transfers and calls (effective when the owners execute it)."""
     vault = get_vault(session, vault_ref)
     data = SET_PAUSED + encode(["bool"], [True])
-    return P.propose(
+    return proposals.propose(
         session, vault.id, to=_guard(session, vault), data=data, description="pause the vault", proposer=proposer
     )
 
 
-def unpause(session: Session, vault_ref: str | int, *, proposer: str = "") -> tuple[P.Proposal, T.TimelockOp]:
+def unpause(
+    session: Session, vault_ref: str | int, *, proposer: str = ""
+) -> tuple[proposals.Proposal, timelock_ops.TimelockOp]:
     """Schedule lifting the freeze on the vault's timelock (it takes effect only after the delay)."""
     vault = get_vault(session, vault_ref)
     guard = _guard(session, vault)
-    call = T.ScheduledCall(guard, 0, SET_PAUSED + encode(["bool"], [False]), "unpause the vault")
-    return T.schedule(
+    call = timelock_ops.ScheduledCall(guard, 0, SET_PAUSED + encode(["bool"], [False]), "unpause the vault")
+    return timelock_ops.schedule(
         session, vault, [call], kind="unpause", description="unpause the vault", salt_seed=b"unpause", proposer=proposer
     )
 
@@ -57,19 +57,19 @@ def _derived(session: Session, vault: VaultRecord, text: str, workdir: Path, suf
 
 def rotate_owner(
     session: Session, vault_ref: str | int, old: str, new: str, workdir: Path, *, proposer: str = ""
-) -> tuple[P.Proposal, T.TimelockOp]:
+) -> tuple[proposals.Proposal, timelock_ops.TimelockOp]:
     """Swap an owner through the timelock (the recorded template is edited accordingly)."""
     vault = get_vault(session, vault_ref)
     text = edit.replace_owner(vault.policy_source, old, new)
-    return C.apply_change(session, vault.id, _derived(session, vault, text, workdir, "rotated"), proposer=proposer)
+    return change.apply_change(session, vault.id, _derived(session, vault, text, workdir, "rotated"), proposer=proposer)
 
 
 def change_threshold(
     session: Session, vault_ref: str | int, threshold: int, workdir: Path, *, proposer: str = ""
-) -> tuple[P.Proposal, T.TimelockOp]:
+) -> tuple[proposals.Proposal, timelock_ops.TimelockOp]:
     """Lower or raise the signature threshold through the timelock."""
     vault = get_vault(session, vault_ref)
     text = edit.set_threshold(vault.policy_source, threshold)
-    return C.apply_change(
+    return change.apply_change(
         session, vault.id, _derived(session, vault, text, workdir, f"threshold-{threshold}"), proposer=proposer
     )

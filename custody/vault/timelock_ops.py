@@ -25,8 +25,7 @@ from custody.exceptions import OperationAlreadyExecuted, ProposalError, Timelock
 from custody.session import Session
 from custody.store import timelock_ops, utcnow, vaults
 from custody.types import Address
-from custody.vault import journal as J
-from custody.vault import proposals as P
+from custody.vault import journal, proposals
 
 if TYPE_CHECKING:  # typing only: proposals and service import this module
     from custody.chain.transactions import Receipt
@@ -272,7 +271,7 @@ def complete(session: Session, op: TimelockOp, *, on_done: Callable[[TimelockOp]
     op_bytes = bytes.fromhex(op.op_id[2:])
     intent, what = f"timelock-execute:{op.op_id}", f"executing timelock operation {op.op_id[:18]}…"
     if op.state is not OpState.EXECUTED:
-        resumed = J.resume_intent(session, intent, what=what, adopt_mined=True)
+        resumed = journal.resume_intent(session, intent, what=what, adopt_mined=True)
         if resumed is not None:
             _update(
                 session,
@@ -320,7 +319,7 @@ def complete(session: Session, op: TimelockOp, *, on_done: Callable[[TimelockOp]
             ready_at=ready_at,
         )
     data = bytes.fromhex(lock.encode_abi("executeBatch", list(batch_args(op.calls, op.salt)))[2:])
-    receipt = J.send_once(session, intent, to=lock.address, data=data, what=what)
+    receipt = journal.send_once(session, intent, to=lock.address, data=data, what=what)
     _update(
         session,
         op.op_id,
@@ -357,12 +356,12 @@ def schedule(
     require_no_pending(session, vault.id)
     lock = session.contract("VaultTimelock", vault.timelock)
     delay = int(session.chain.call(lock.functions.getMinDelay().call))
-    nonce = P.safe_nonce(session, vault.safe)
+    nonce = proposals.safe_nonce(session, vault.safe)
     salt = salt_for(salt_seed, nonce.to_bytes(32, "big"), bytes.fromhex(vault.safe[2:]))
     args = batch_args(calls, salt)
     op_id = "0x" + bytes(session.chain.call(lock.functions.hashOperationBatch(*args).call)).hex()
     data = bytes.fromhex(lock.encode_abi("scheduleBatch", [*args, delay])[2:])
-    proposal = P.propose(
+    proposal = proposals.propose(
         session,
         vault.id,
         to=vault.timelock,

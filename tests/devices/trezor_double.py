@@ -21,7 +21,7 @@ import threading
 from collections.abc import Generator
 
 from eth_utils import keccak, to_checksum_address
-from trezorlib import messages as m
+from trezorlib import messages
 from trezorlib.mapping import DEFAULT_MAPPING
 
 from tests.devices import eip712, keys
@@ -29,28 +29,28 @@ from tests.devices import eip712, keys
 SESSION_ID = bytes(range(32))
 
 
-def _type_name(ft: m.EthereumFieldType) -> str:
+def _type_name(ft: messages.EthereumFieldType) -> str:
     t = ft.data_type
-    if t == m.EthereumDataType.UINT:
+    if t == messages.EthereumDataType.UINT:
         return f"uint{ft.size * 8}"
-    if t == m.EthereumDataType.INT:
+    if t == messages.EthereumDataType.INT:
         return f"int{ft.size * 8}"
-    if t == m.EthereumDataType.BYTES:
+    if t == messages.EthereumDataType.BYTES:
         return "bytes" if ft.size is None else f"bytes{ft.size}"
-    if t == m.EthereumDataType.STRING:
+    if t == messages.EthereumDataType.STRING:
         return "string"
-    if t == m.EthereumDataType.BOOL:
+    if t == messages.EthereumDataType.BOOL:
         return "bool"
-    if t == m.EthereumDataType.ADDRESS:
+    if t == messages.EthereumDataType.ADDRESS:
         return "address"
-    if t == m.EthereumDataType.STRUCT:
+    if t == messages.EthereumDataType.STRUCT:
         return ft.struct_name
     assert ft.entry_type is not None
     return _type_name(ft.entry_type) + (f"[{ft.size}]" if ft.size else "[]")
 
 
 class Abort(Exception):
-    def __init__(self, failure: m.Failure) -> None:
+    def __init__(self, failure: messages.Failure) -> None:
         self.failure = failure
 
 
@@ -134,24 +134,24 @@ class TrezorDouble:
 
     # -- firmware ----------------------------------------------------------------------------
     def _handle(self, msg):
-        if isinstance(msg, m.Cancel):
+        if isinstance(msg, messages.Cancel):
             self._flow = None
-            return m.Failure(code=m.FailureType.ActionCancelled, message="Cancelled")
+            return messages.Failure(code=messages.FailureType.ActionCancelled, message="Cancelled")
         if self._flow is not None:
             return self._step(lambda: self._flow.send(msg))
         starter = {
-            m.Initialize: self._features,
-            m.GetFeatures: self._features,
-            m.EndSession: lambda _m: m.Success(),
-            m.GetPublicKey: self._public_key,
-            m.EthereumGetAddress: self._get_address,
-            m.EthereumSignMessage: self._sign_message,
-            m.EthereumSignTypedHash: self._sign_typed_hash,
-            m.EthereumSignTypedData: self._sign_typed_data,
-            m.EthereumSignTxEIP1559: self._sign_tx,
+            messages.Initialize: self._features,
+            messages.GetFeatures: self._features,
+            messages.EndSession: lambda _m: messages.Success(),
+            messages.GetPublicKey: self._public_key,
+            messages.EthereumGetAddress: self._get_address,
+            messages.EthereumSignMessage: self._sign_message,
+            messages.EthereumSignTypedHash: self._sign_typed_hash,
+            messages.EthereumSignTypedData: self._sign_typed_data,
+            messages.EthereumSignTxEIP1559: self._sign_tx,
         }.get(type(msg))
         if starter is None:
-            return m.Failure(code=m.FailureType.UnexpectedMessage, message="Unexpected message")
+            return messages.Failure(code=messages.FailureType.UnexpectedMessage, message="Unexpected message")
         result = starter(msg)
         if isinstance(result, Generator):
             self._flow = result
@@ -168,38 +168,38 @@ class TrezorDouble:
             self._flow = None
             return abort.failure
 
-    def _features(self, _msg) -> m.Features:
-        return m.Features(
+    def _features(self, _msg) -> messages.Features:
+        return messages.Features(
             vendor="trezor.io", major_version=2, minor_version=8, patch_version=1, model="T", internal_model="T2T1",
             initialized=True, pin_protection=self.pin is not None, passphrase_protection=False,
-            unlocked=self.pin is None or self.unlocked, session_id=SESSION_ID, capabilities=[m.Capability.Ethereum],
+            unlocked=self.pin is None or self.unlocked, session_id=SESSION_ID, capabilities=[messages.Capability.Ethereum],
             device_id="DOUBLE", label="custody test double",
         )  # fmt: skip
 
-    def _public_key(self, msg) -> m.PublicKey:
+    def _public_key(self, msg) -> messages.PublicKey:
         path = keys.path_text(list(msg.address_n))
         pub = keys.public_key(path)
         compressed = bytes([2 + (pub[64] & 1)]) + pub[1:33]
-        node = m.HDNodeType(
+        node = messages.HDNodeType(
             depth=len(msg.address_n), fingerprint=0x1234ABCD, child_num=0, chain_code=bytes(32), public_key=compressed
         )
-        return m.PublicKey(node=node, xpub="xpub-double")
+        return messages.PublicKey(node=node, xpub="xpub-double")
 
     def _unlock(self) -> Flow:
         if self.pin is None or self.unlocked:
             return
-        ack = yield m.PinMatrixRequest(type=m.PinMatrixRequestType.Current)
-        if not isinstance(ack, m.PinMatrixAck) or ack.pin != self.pin:
-            raise Abort(m.Failure(code=m.FailureType.PinInvalid, message="PIN invalid"))
+        ack = yield messages.PinMatrixRequest(type=messages.PinMatrixRequestType.Current)
+        if not isinstance(ack, messages.PinMatrixAck) or ack.pin != self.pin:
+            raise Abort(messages.Failure(code=messages.FailureType.PinInvalid, message="PIN invalid"))
         self.unlocked = True
 
     def _confirm(self, screen: dict) -> Flow:
         self.screens.append(screen)
-        ack = yield m.ButtonRequest(code=m.ButtonRequestType.SignTx)
-        if not isinstance(ack, m.ButtonAck):
-            raise Abort(m.Failure(code=m.FailureType.UnexpectedMessage, message="ButtonAck expected"))
+        ack = yield messages.ButtonRequest(code=messages.ButtonRequestType.SignTx)
+        if not isinstance(ack, messages.ButtonAck):
+            raise Abort(messages.Failure(code=messages.FailureType.UnexpectedMessage, message="ButtonAck expected"))
         if self.mode == "reject":
-            raise Abort(m.Failure(code=m.FailureType.ActionCancelled, message="Cancelled"))
+            raise Abort(messages.Failure(code=messages.FailureType.ActionCancelled, message="Cancelled"))
 
     def _signature(self, path: str, digest: bytes) -> bytes:
         parity, r, s = keys.sign(path, digest, high_s=self.high_s)
@@ -207,14 +207,14 @@ class TrezorDouble:
 
     def _get_address(self, msg) -> Flow:
         yield from self._unlock()
-        return m.EthereumAddress(address=keys.address(keys.path_text(list(msg.address_n))))
+        return messages.EthereumAddress(address=keys.address(keys.path_text(list(msg.address_n))))
 
     def _sign_message(self, msg) -> Flow:
         yield from self._unlock()
         path = keys.path_text(list(msg.address_n))
         yield from self._confirm({"mode": "message", "message": msg.message})
         digest = keccak(b"\x19Ethereum Signed Message:\n" + str(len(msg.message)).encode() + msg.message)
-        return m.EthereumMessageSignature(signature=self._signature(path, digest), address=keys.address(path))
+        return messages.EthereumMessageSignature(signature=self._signature(path, digest), address=keys.address(path))
 
     def _sign_typed_hash(self, msg) -> Flow:
         yield from self._unlock()
@@ -223,7 +223,7 @@ class TrezorDouble:
             {"mode": "blind", "domain_hash": msg.domain_separator_hash, "message_hash": msg.message_hash}
         )
         digest = keccak(b"\x19\x01" + msg.domain_separator_hash + (msg.message_hash or b""))
-        return m.EthereumTypedDataSignature(signature=self._signature(path, digest), address=keys.address(path))
+        return messages.EthereumTypedDataSignature(signature=self._signature(path, digest), address=keys.address(path))
 
     def _sign_typed_data(self, msg) -> Flow:
         yield from self._unlock()
@@ -234,15 +234,15 @@ class TrezorDouble:
             name = pending.pop(0)
             if name in types:
                 continue
-            ack = yield m.EthereumTypedDataStructRequest(name=name)
-            if not isinstance(ack, m.EthereumTypedDataStructAck):
-                raise Abort(m.Failure(code=m.FailureType.UnexpectedMessage, message="StructAck expected"))
+            ack = yield messages.EthereumTypedDataStructRequest(name=name)
+            if not isinstance(ack, messages.EthereumTypedDataStructAck):
+                raise Abort(messages.Failure(code=messages.FailureType.UnexpectedMessage, message="StructAck expected"))
             types[name] = [{"name": member.name, "type": _type_name(member.type)} for member in ack.members]
             for member in ack.members:
                 ft = member.type
-                while ft.data_type == m.EthereumDataType.ARRAY:
+                while ft.data_type == messages.EthereumDataType.ARRAY:
                     ft = ft.entry_type
-                if ft.data_type == m.EthereumDataType.STRUCT:
+                if ft.data_type == messages.EthereumDataType.STRUCT:
                     pending.append(ft.struct_name)
         shown: list[tuple[str, str]] = []
 
@@ -252,9 +252,9 @@ class TrezorDouble:
                 for i, f in enumerate(types[type_name]):
                     out[f["name"]] = yield from value(f["type"], [*member_path, i], f"{label}.{f['name']}")
                 return out
-            ack = yield m.EthereumTypedDataValueRequest(member_path=member_path)
-            if not isinstance(ack, m.EthereumTypedDataValueAck):
-                raise Abort(m.Failure(code=m.FailureType.UnexpectedMessage, message="ValueAck expected"))
+            ack = yield messages.EthereumTypedDataValueRequest(member_path=member_path)
+            if not isinstance(ack, messages.EthereumTypedDataValueAck):
+                raise Abort(messages.Failure(code=messages.FailureType.UnexpectedMessage, message="ValueAck expected"))
             raw = ack.value
             if type_name.endswith("]"):
                 inner = type_name[: type_name.rindex("[")]
@@ -291,7 +291,7 @@ class TrezorDouble:
                 "message_hash": message_hash,
             }
         )
-        return m.EthereumTypedDataSignature(signature=self._signature(path, digest), address=keys.address(path))
+        return messages.EthereumTypedDataSignature(signature=self._signature(path, digest), address=keys.address(path))
 
     def _sign_tx(self, msg) -> Flow:
         import rlp
@@ -300,7 +300,7 @@ class TrezorDouble:
         path = keys.path_text(list(msg.address_n))
         data = msg.data_initial_chunk or b""
         while len(data) < msg.data_length:
-            ack = yield m.EthereumTxRequest(data_length=min(1024, msg.data_length - len(data)))
+            ack = yield messages.EthereumTxRequest(data_length=min(1024, msg.data_length - len(data)))
             data += ack.data_chunk
         to = bytes.fromhex(msg.to[2:]) if msg.to else b""
         fields = [
@@ -313,6 +313,6 @@ class TrezorDouble:
         )
         digest = keccak(b"\x02" + rlp.encode(fields))
         parity, r, s = keys.sign(path, digest, high_s=self.high_s)
-        return m.EthereumTxRequest(
+        return messages.EthereumTxRequest(
             signature_v=parity, signature_r=r.to_bytes(32, "big"), signature_s=s.to_bytes(32, "big")
         )
