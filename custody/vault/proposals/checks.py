@@ -15,22 +15,22 @@ from custody.session import Session
 from custody.vault.proposals.model import Proposal, ProposalState
 from custody.vault.proposals.safe_reads import (
     SafeView,
-    _check_hash,
     onchain_execution,
     owners_and_threshold,
+    require_hash_match,
     safe_nonce,
     safe_view,
 )
-from custody.vault.proposals.storage import _open_nonces, get_proposal
+from custody.vault.proposals.storage import get_proposal, open_nonces
 from custody.vault.service import VaultRecord, get_vault
 
 
-def _require_open(
+def require_open(
     session: Session, proposal: Proposal, view: SafeView | None = None, *, outcome: str = "nothing was signed"
 ) -> SafeView:
     """Refuse executed/stale proposals and hash mismatches; returns the chain view it checked."""
     if proposal.state in (ProposalState.EXECUTED, ProposalState.EXECUTING):
-        raise _already_executed(proposal, outcome=outcome)
+        raise already_executed_error(proposal, outcome=outcome)
     if proposal.state is ProposalState.DISCARDED:
         raise ProposalError(
             f"proposal {proposal.id} was discarded; {outcome}",
@@ -42,7 +42,7 @@ def _require_open(
     if proposal.safe_tx.nonce < current:
         latest = get_proposal(session, proposal.id)  # another process may have executed this very proposal
         if latest.state in (ProposalState.EXECUTED, ProposalState.EXECUTING):
-            raise _already_executed(latest, meanwhile=True, outcome=outcome)
+            raise already_executed_error(latest, meanwhile=True, outcome=outcome)
         found = onchain_execution(session, proposal)
         if found is not None:  # this very proposal, executed by a tool or workspace other than this one
             raise AlreadyExecuted(
@@ -59,11 +59,11 @@ def _require_open(
             "another transaction used that nonce",
             proposal=proposal.id,
         )
-    _check_hash(proposal.safe_tx, view.onchain_hash)
+    require_hash_match(proposal.safe_tx, view.onchain_hash)
     return view
 
 
-def _already_executed(
+def already_executed_error(
     proposal: Proposal, *, meanwhile: bool = False, outcome: str = "nothing was sent"
 ) -> AlreadyExecuted:
     """The refusal for a proposal whose execution is recorded, naming its transaction: ``details['state']`` is
@@ -103,7 +103,7 @@ def require_policy(session: Session, safe_tx: SafeTx, *, what: str) -> None:
         )
 
 
-def _risk(
+def assess_risk(
     session: Session,
     vault: VaultRecord,
     safe_tx: SafeTx,
@@ -130,7 +130,7 @@ def _risk(
         stage=stage,
         owners=owners,
         onchain_nonce=onchain_nonce,
-        queued_nonces=_open_nonces(session, vault.id, exclude=None if proposal is None else proposal.id),
+        queued_nonces=open_nonces(session, vault.id, exclude=None if proposal is None else proposal.id),
         proposer=proposal.proposer if proposal is not None else proposer,
         signer=signer,
         backend=backend,
@@ -139,7 +139,7 @@ def _risk(
     )
 
 
-def _gate(
+def enforce_risk(
     session: Session,
     proposal: Proposal,
     *,
@@ -151,7 +151,7 @@ def _gate(
 ) -> Decision:
     """Decide, record (own transaction), show (``on_decision``) and refuse a Deny — before anything is released."""
     vault = get_vault(session, proposal.vault_id)
-    decision = _risk(
+    decision = assess_risk(
         session, vault, proposal.safe_tx, stage=stage, proposal=proposal, signer=signer, backend=backend, view=view
     )
     with session.store.begin() as conn:
@@ -166,9 +166,9 @@ def _gate(
 
 def score_risk(session: Session, proposal: Proposal) -> Decision:
     """A fresh, recorded risk decision (stage ``score``) for an open proposal; refuses nothing."""
-    view = _require_open(session, proposal, outcome="nothing was scored")
+    view = require_open(session, proposal, outcome="nothing was scored")
     vault = get_vault(session, proposal.vault_id)
-    decision = _risk(session, vault, proposal.safe_tx, stage="score", proposal=proposal, view=view)
+    decision = assess_risk(session, vault, proposal.safe_tx, stage="score", proposal=proposal, view=view)
     with session.store.begin() as conn:
         risk_gate.record(conn, session, vault, decision, proposal_id=proposal.id, actor=proposal.proposer)
     return decision

@@ -26,16 +26,16 @@ from custody.safe.signatures import pack_signatures
 from custody.session import Session
 from custody.store import proposals, utcnow
 from custody.vault.oob import confirmations, require_confirmation
-from custody.vault.proposals.checks import _already_executed, _gate, _require_open, require_policy
+from custody.vault.proposals.checks import already_executed_error, enforce_risk, require_open, require_policy
 from custody.vault.proposals.model import Proposal, ProposalState
-from custody.vault.proposals.safe_reads import _safe, onchain_execution, safe_nonce
+from custody.vault.proposals.safe_reads import onchain_execution, safe_contract, safe_nonce
 from custody.vault.proposals.signing import valid_signatures
-from custody.vault.proposals.storage import _nonces, _set_state, get_proposal
+from custody.vault.proposals.storage import get_proposal, proposal_ids_by_nonce, set_state
 from custody.vault.service import get_vault
 
 
 def exec_calldata(session: Session, safe_tx: SafeTx, packed: bytes) -> bytes:
-    safe = _safe(session, safe_tx.safe)
+    safe = safe_contract(session, safe_tx.safe)
     return bytes.fromhex(safe.encode_abi("execTransaction", list(safe_tx.exec_args(packed)))[2:])
 
 
@@ -46,10 +46,10 @@ def execute(session: Session, proposal: Proposal, *, force: bool = False) -> Rec
     execution resumes by re-sending exactly those bytes (never a second, different transaction).
     """
     if proposal.state is ProposalState.EXECUTED:
-        raise _already_executed(proposal)
+        raise already_executed_error(proposal)
     if proposal.state is ProposalState.EXECUTING and proposal.exec_tx_hash:
         return _resume(session, proposal, force=force)
-    view = _require_open(session, proposal, outcome="nothing was sent")
+    view = require_open(session, proposal, outcome="nothing was sent")
     require_confirmation(session, proposal)  # out-of-band confirmation, where the vault's policy asks
     current = view.nonce
     if proposal.safe_tx.nonce > current:
@@ -66,7 +66,7 @@ def execute(session: Session, proposal: Proposal, *, force: bool = False) -> Rec
         )
     if not force:
         require_policy(session, proposal.safe_tx, what="execution")
-    decision = _gate(session, proposal, stage="execute", view=view)
+    decision = enforce_risk(session, proposal, stage="execute", view=view)
     proposer = (proposal.proposer or "").strip().lower()
     risk_gate.require_warn_satisfied(
         decision,
@@ -120,7 +120,7 @@ def _nonce_gap(session: Session, proposal: Proposal, current: int) -> ProposalEr
     """Why a proposal cannot execute yet: the open proposals that must go first, and the nonces no open proposal
     holds (say, after a discard) — never a proposal that does not exist."""
     gap = range(current, proposal.safe_tx.nonce)
-    found = _nonces(session, proposal.vault_id, gap)
+    found = proposal_ids_by_nonce(session, proposal.vault_id, gap)
     open_ = {
         n: ids
         for state in (ProposalState.PROPOSED.value, ProposalState.EXECUTING.value)
@@ -169,7 +169,7 @@ def _lost_race(session: Session, proposal: Proposal) -> ProposalError:
     that some other transaction took its nonce."""
     latest = get_proposal(session, proposal.id)
     if latest.state in (ProposalState.EXECUTED, ProposalState.EXECUTING):
-        return _already_executed(latest, meanwhile=True)
+        return already_executed_error(latest, meanwhile=True)
     found = onchain_execution(session, proposal)
     if found is not None:
         return AlreadyExecuted(
@@ -212,12 +212,12 @@ def _resume(session: Session, proposal: Proposal, *, force: bool = False) -> Rec
         try:
             send_raw(session.chain, bytes.fromhex(raw_hex[2:]))
         except NonceConsumed:
-            _set_state(session, proposal.id, ProposalState.PROPOSED, exec_tx_hash=None, exec_raw_tx=None)
+            set_state(session, proposal.id, ProposalState.PROPOSED, exec_tx_hash=None, exec_raw_tx=None)
             return execute(session, get_proposal(session, proposal.id), force=force)
     try:
         receipt = wait_for_receipt(session.chain, proposal.exec_tx_hash, what=what, decoder=decode_revert)
     except TransactionFailed:
-        _set_state(session, proposal.id, ProposalState.PROPOSED, exec_tx_hash=None, exec_raw_tx=None)
+        set_state(session, proposal.id, ProposalState.PROPOSED, exec_tx_hash=None, exec_raw_tx=None)
         raise
     return _finalize(session, proposal, receipt)
 
@@ -235,7 +235,7 @@ def _receipt_or_none(session: Session, tx_hash: str) -> Any:
 def _finalize(session: Session, proposal: Proposal, receipt: Receipt) -> Receipt:
     from web3.logs import DISCARD
 
-    safe = _safe(session, proposal.safe_tx.safe)
+    safe = safe_contract(session, proposal.safe_tx.safe)
     success = safe.events.ExecutionSuccess().process_receipt(receipt.raw, errors=DISCARD)
     state = ProposalState.EXECUTED if success else ProposalState.FAILED
     with session.store.begin() as conn:  # once: a second run that waited for the same transaction records nothing

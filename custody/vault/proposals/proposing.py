@@ -18,10 +18,10 @@ from custody.session import Session
 from custody.store import inserted_id, proposals, utcnow
 from custody.types import ZERO_ADDRESS, Operation, parse_address, parse_amount
 from custody.vault.decode import DecodedCall, decode_safe_call, token_info
-from custody.vault.proposals.checks import _risk, require_policy
+from custody.vault.proposals.checks import assess_risk, require_policy
 from custody.vault.proposals.model import Proposal, ProposalState
 from custody.vault.proposals.safe_reads import safe_nonce, verify_hash
-from custody.vault.proposals.storage import _load, _set_state, get_proposal
+from custody.vault.proposals.storage import get_proposal, load_proposal, set_state
 from custody.vault.service import VaultRecord, get_vault
 
 TRANSFER_SELECTOR = function_signature_to_4byte_selector("transfer(address,uint256)")
@@ -80,7 +80,7 @@ def propose(
     remote = verify_hash(session, safe_tx)
     if not force:
         require_policy(session, safe_tx, what="proposal")
-    decision = _risk(
+    decision = assess_risk(
         session, vault, safe_tx, stage="propose", proposer=proposer, onchain_nonce=onchain_nonce, onchain=remote
     )
     digest = "0x" + safe_tx.safe_tx_hash.hex()
@@ -120,7 +120,7 @@ def propose(
             f"an identical proposal exists already (id {clash.id}, safeTxHash {digest})", proposal=clash.id
         )
     if revived:
-        found = _load(session, proposals.c.safe_tx_hash == digest)
+        found = load_proposal(session, proposals.c.safe_tx_hash == digest)
         if found is None:
             raise UnknownProposal(f"the revived proposal {digest} is not in the workspace", proposal=digest)
         return found
@@ -210,7 +210,7 @@ def discard(session: Session, proposal: Proposal) -> Proposal:
     """Withdraw a proposal that was never executed; its nonce becomes free again."""
     if proposal.state is not ProposalState.PROPOSED:
         raise ProposalError(f"proposal {proposal.id} is {proposal.state.value}; only open proposals can be discarded")
-    _set_state(
+    set_state(
         session,
         proposal.id,
         ProposalState.DISCARDED,

@@ -17,13 +17,13 @@ from custody.vault.proposals.model import Proposal
 from custody.vault.service import get_vault
 
 
-def _safe(session: Session, address: str) -> Any:
+def safe_contract(session: Session, address: str) -> Any:
     return session.contract("SafeL2", address)
 
 
 def _hash_call(session: Session, safe_tx: SafeTx) -> Any:
     args = safe_tx.exec_args(b"")[:9] + (safe_tx.nonce,)
-    return _safe(session, safe_tx.safe).functions.getTransactionHash(*args)
+    return safe_contract(session, safe_tx.safe).functions.getTransactionHash(*args)
 
 
 def onchain_hash(session: Session, safe_tx: SafeTx) -> bytes:
@@ -41,7 +41,7 @@ class SafeView:
 
 
 def safe_view(session: Session, safe_tx: SafeTx) -> SafeView:
-    safe = _safe(session, safe_tx.safe)
+    safe = safe_contract(session, safe_tx.safe)
     block = session.chain.call(lambda: session.chain.w3.eth.block_number)
     nonce, owners, threshold, digest = read_many(
         session.chain,
@@ -56,7 +56,7 @@ def safe_view(session: Session, safe_tx: SafeTx) -> SafeView:
     return SafeView(int(nonce), [Address(to_checksum_address(o)) for o in owners], int(threshold), bytes(digest))
 
 
-def _check_hash(safe_tx: SafeTx, remote: bytes) -> None:
+def require_hash_match(safe_tx: SafeTx, remote: bytes) -> None:
     if remote != safe_tx.safe_tx_hash:
         raise HashMismatch(
             f"local safeTxHash 0x{safe_tx.safe_tx_hash.hex()} differs from the Safe's 0x{remote.hex()}; refusing to continue",
@@ -68,16 +68,16 @@ def _check_hash(safe_tx: SafeTx, remote: bytes) -> None:
 def verify_hash(session: Session, safe_tx: SafeTx) -> bytes:
     """Check the local safeTxHash against the Safe's ``getTransactionHash``; returns it."""
     remote = onchain_hash(session, safe_tx)
-    _check_hash(safe_tx, remote)
+    require_hash_match(safe_tx, remote)
     return remote
 
 
 def safe_nonce(session: Session, safe: str) -> int:
-    return int(session.chain.call(_safe(session, safe).functions.nonce().call))
+    return int(session.chain.call(safe_contract(session, safe).functions.nonce().call))
 
 
 def owners_and_threshold(session: Session, safe: str) -> tuple[list[Address], int]:
-    contract = _safe(session, safe)
+    contract = safe_contract(session, safe)
     owners = session.chain.call(contract.functions.getOwners().call)
     threshold = session.chain.call(contract.functions.getThreshold().call)
     return list(owners), int(threshold)

@@ -18,7 +18,7 @@ from custody.session import Session
 from custody.signers.base import Signer
 from custody.store import signatures, utcnow
 from custody.types import Address
-from custody.vault.proposals.checks import _gate, _require_open
+from custody.vault.proposals.checks import enforce_risk, require_open
 from custody.vault.proposals.model import Proposal
 from custody.vault.proposals.safe_reads import SafeView, owners_and_threshold
 
@@ -59,13 +59,13 @@ def add_signature(
     """Verify a signature blob for the proposal and store it; returns (signature, newly_added).
 
     The risk engine decides first (stage ``sign``, backend ``offline``); a Deny stores nothing."""
-    view = _require_open(session, proposal)
+    view = require_open(session, proposal)
     signature = verify_owner_signature(blob, proposal.safe_tx.safe_tx_hash)
     if signature.signer not in view.owners:
         raise NotAnOwner(
             explain_mismatch(blob, proposal.safe_tx, view.owners, signature.signer), signer=signature.signer
         )
-    _gate(
+    enforce_risk(
         session, proposal, stage="sign", view=view, signer=signature.signer, backend="offline", on_decision=on_decision
     )
     return _store_signature(session, proposal, signature, source)
@@ -77,12 +77,12 @@ def sign(
     """Have ``signer`` approve the proposal (it must be an owner); stored once per owner.
 
     The risk engine decides before the signer is asked: on a Deny no backend ever sees the transaction."""
-    view = _require_open(session, proposal)
+    view = require_open(session, proposal)
     if signer.address not in view.owners:
         raise NotAnOwner(
             f"{signer.uri} ({signer.address}) is not an owner of vault {proposal.safe_tx.safe}", signer=signer.address
         )
-    _gate(
+    enforce_risk(
         session,
         proposal,
         stage="sign",

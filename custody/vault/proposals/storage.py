@@ -18,7 +18,7 @@ from custody.vault.proposals.model import Proposal, ProposalState
 from custody.vault.service import VaultRecord
 
 
-def _load(session: Session, where: sa.ColumnElement[bool]) -> Proposal | None:
+def load_proposal(session: Session, where: sa.ColumnElement[bool]) -> Proposal | None:
     with session.store.connect() as conn:
         row = conn.execute(sa.select(proposals).where(where)).mappings().first()
         if row is None:
@@ -64,7 +64,7 @@ def get_proposal(session: Session, ref: str | int) -> Proposal:
     """A proposal by id or by safeTxHash (a unique prefix of at least 10 characters works)."""
     text = str(ref).strip()
     if text.isdigit():
-        found = _load(session, proposals.c.id == int(text))
+        found = load_proposal(session, proposals.c.id == int(text))
     elif text.lower().startswith("0x") and len(text) >= 10:
         with session.store.connect() as conn:
             ids = (
@@ -74,7 +74,7 @@ def get_proposal(session: Session, ref: str | int) -> Proposal:
             )
         if len(ids) > 1:
             raise UnknownProposal(f"safeTxHash prefix {text} matches {len(ids)} proposals; give more digits")
-        found = _load(session, proposals.c.id == ids[0]) if ids else None
+        found = load_proposal(session, proposals.c.id == ids[0]) if ids else None
     elif text.lower().startswith("0x") and all(c in "0123456789abcdef" for c in text[2:].lower()):
         raise UnknownProposal(f"safeTxHash prefix {text} is too short: give at least 8 hex digits after 0x")
     elif text and all(c in "0123456789abcdef" for c in text.lower()):
@@ -95,7 +95,7 @@ def list_proposals(session: Session, vault: VaultRecord | None = None) -> list[P
         query = query.where(proposals.c.vault_id == vault.id)
     with session.store.connect() as conn:
         ids = conn.execute(query).scalars().all()
-    return [p for p in (_load(session, proposals.c.id == i) for i in ids) if p is not None]
+    return [p for p in (load_proposal(session, proposals.c.id == i) for i in ids) if p is not None]
 
 
 def waiting_behind(session: Session, proposal: Proposal) -> list[Proposal]:
@@ -114,10 +114,10 @@ def waiting_behind(session: Session, proposal: Proposal) -> list[Proposal]:
             .scalars()
             .all()
         )
-    return [p for p in (_load(session, proposals.c.id == i) for i in ids) if p is not None]
+    return [p for p in (load_proposal(session, proposals.c.id == i) for i in ids) if p is not None]
 
 
-def _set_state(
+def set_state(
     session: Session,
     proposal_id: int,
     state: ProposalState,
@@ -136,7 +136,7 @@ def _set_state(
             record(conn)
 
 
-def _open_nonces(session: Session, vault_id: int, *, exclude: int | None) -> list[int]:
+def open_nonces(session: Session, vault_id: int, *, exclude: int | None) -> list[int]:
     """Nonces of the vault's other open proposals (the firewall's nonce gap / duplicate rules)."""
     query = sa.select(proposals.c.nonce).where(
         proposals.c.vault_id == vault_id,
@@ -148,7 +148,7 @@ def _open_nonces(session: Session, vault_id: int, *, exclude: int | None) -> lis
         return list(conn.execute(query).scalars())
 
 
-def _nonces(session: Session, vault_id: int, nonces: range) -> dict[str, dict[int, list[int]]]:
+def proposal_ids_by_nonce(session: Session, vault_id: int, nonces: range) -> dict[str, dict[int, list[int]]]:
     """Proposal ids by state and nonce, for the vault's proposals with a nonce in ``nonces``."""
     with session.store.connect() as conn:
         rows = conn.execute(
