@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+import {IERC1271} from "@openzeppelin/contracts/interfaces/IERC1271.sol";
+import {IERC1155Receiver} from "@openzeppelin/contracts/token/ERC1155/IERC1155Receiver.sol";
+import {IERC721Receiver} from "@openzeppelin/contracts/token/ERC721/IERC721Receiver.sol";
+import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
 import {ICustodyGuard} from "./interfaces/ICustodyGuard.sol";
 import {ISafe} from "./interfaces/ISafe.sol";
 
@@ -19,8 +23,9 @@ contract CustodyFallbackHandler {
     /// @notice Semantic version of this contract.
     string public constant VERSION = "1.0.0";
 
-    /// @dev ERC-1271 magic value: bytes4(keccak256("isValidSignature(bytes32,bytes)")).
-    bytes4 private constant ERC1271_MAGIC = 0x1626ba7e;
+    /// @dev ERC-1271 magic value: the selector of `isValidSignature(bytes32,bytes)`.
+    bytes4 private constant ERC1271_MAGIC = IERC1271.isValidSignature.selector;
+    /// @dev ERC-1271 answer for a signature the vault does not accept (any value but the magic one).
     bytes4 private constant ERC1271_INVALID = 0xffffffff;
     /// @dev Safe v1.4.1 GuardManager storage slot: keccak256("guard_manager.guard.address").
     uint256 private constant GUARD_SLOT = 0x4a204f620c8c5ccdca3fd54d003badd85ba500436a431f0cbda4f558c93c34c8;
@@ -57,10 +62,8 @@ contract CustodyFallbackHandler {
 
     /// @notice ERC-165: ERC-165, ERC-721 receiver, ERC-1155 receiver and ERC-1271.
     function supportsInterface(bytes4 interfaceId) external pure returns (bool) {
-        return interfaceId == 0x01ffc9a7 // ERC-165
-            || interfaceId == 0x150b7a02 // ERC-721 token receiver
-            || interfaceId == 0x4e2312e0 // ERC-1155 token receiver
-            || interfaceId == 0x1626ba7e; // ERC-1271
+        return interfaceId == type(IERC165).interfaceId || interfaceId == type(IERC721Receiver).interfaceId
+            || interfaceId == type(IERC1155Receiver).interfaceId || interfaceId == type(IERC1271).interfaceId;
     }
 
     /// @dev The guard installed on `safe` (zero when there is none or `safe` is not a Safe).

@@ -3,6 +3,7 @@ pragma solidity 0.8.28;
 
 import {ICustodyGuard} from "../interfaces/ICustodyGuard.sol";
 import {IExitModule} from "../interfaces/IExitModule.sol";
+import {IMultiSendCallOnly} from "../interfaces/ISafe.sol";
 import {GuardTimelockRules} from "./GuardTimelockRules.sol";
 
 /// @title GuardCallRules
@@ -11,7 +12,7 @@ import {GuardTimelockRules} from "./GuardTimelockRules.sol";
 ///         pause, exit cancellation and message approvals; timelock operations of the listed kinds.
 ///         Nothing else — above all no call to the Safe itself.
 abstract contract GuardCallRules is GuardTimelockRules {
-    bytes4 private constant MULTISEND_SELECTOR = 0x8d80ff0a; // MultiSendCallOnly.multiSend(bytes)
+    bytes4 private constant MULTISEND_SELECTOR = IMultiSendCallOnly.multiSend.selector;
 
     /// @dev One CALL out of the vault (a single transaction, or one call of a MultiSend batch).
     function _checkCall(address to, uint256 value, bytes calldata data) internal {

@@ -2,6 +2,7 @@
 pragma solidity 0.8.28;
 
 import {MAX_ASSETS, MAX_CALLS, MAX_DESTINATIONS, MAX_MESSAGE_DOMAINS, MAX_WINDOWS} from "../CustodyLimits.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {ICustodyGuard} from "../interfaces/ICustodyGuard.sol";
 
 /// @title GuardPolicy
@@ -23,8 +24,8 @@ abstract contract GuardPolicy is ICustodyGuard {
     uint256 internal constant KNOWN_KINDS = REQUIRED_KINDS | KIND_UNLISTED_TRANSFER | KIND_OVER_LIMIT_TRANSFER;
     uint256 internal constant TRANSFER_KINDS = KIND_UNLISTED_TRANSFER | KIND_OVER_LIMIT_TRANSFER;
 
-    bytes4 internal constant TRANSFER = 0xa9059cbb; // IERC20.transfer(address,uint256)
-    bytes4 internal constant APPROVE = 0x095ea7b3; // IERC20.approve(address,uint256)
+    bytes4 internal constant TRANSFER = IERC20.transfer.selector;
+    bytes4 internal constant APPROVE = IERC20.approve.selector;
 
     uint256 internal constant MASK32 = (1 << 32) - 1;
     uint256 internal constant MASK96 = (1 << 96) - 1;

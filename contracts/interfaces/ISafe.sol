@@ -64,3 +64,9 @@ interface ISafeProxyFactory {
 
     function proxyCreationCode() external pure returns (bytes memory);
 }
+
+/// @title IMultiSendCallOnly
+/// @notice Safe v1.4.1 MultiSendCallOnly: the only contract a vault may delegate-call, to batch calls.
+interface IMultiSendCallOnly {
+    function multiSend(bytes memory transactions) external payable;
+}
