@@ -72,7 +72,7 @@ def foundation() -> str:
     gas, rates = data["gas"], data["rates_per_second"]
     return (
         f"Last committed figures (guarded 2-of-3 cold vault): vault creation {_n(gas['vault_create_2of3'])} gas "
-        "(Safe, timelock,\na guard whose policy is compiled into its code, and the vault's ExitModule clone); "
+        "(Safe, timelock clone,\na guard whose policy is compiled into its code, and the vault's ExitModule clone); "
         f"2-of-3 ETH transfer\n{_n(gas['eth_transfer_2of3_first'])} (first) / {_n(gas['eth_transfer_2of3_steady'])} "
         f"(steady state); custody runs at about {rates['ratio_custody_over_raw']:.2f} of the raw loop's rate "
         f"({rates['custody_propose_sign2_execute']} vs\n{rates['raw_safe_eth_py_loop']} flows/s in the committed run)."

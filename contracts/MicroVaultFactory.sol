@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+import {Clones} from "@openzeppelin/contracts/proxy/Clones.sol";
 import {Create2} from "@openzeppelin/contracts/utils/Create2.sol";
 import {ISafe, ISafeProxyFactory} from "./interfaces/ISafe.sol";
 import {IMicroVaultFactory} from "./interfaces/IMicroVaultFactory.sol";
@@ -8,7 +9,8 @@ import {IVaultCreation, VaultSetup} from "./VaultSetup.sol";
 import {VaultTimelock} from "./VaultTimelock.sol";
 
 /// @title MicroVaultFactory
-/// @notice Deploys micro-vaults: Safe proxy + VaultTimelock, wired atomically.
+/// @notice Deploys micro-vaults: Safe proxy + VaultTimelock, wired atomically. Each vault's timelock is
+///         an EIP-1167 clone of the VaultTimelock implementation this factory deploys at construction.
 contract MicroVaultFactory is IMicroVaultFactory, IVaultCreation {
     /// @notice Semantic version of this contract.
     string public constant VERSION = "2.0.0";
@@ -23,6 +25,8 @@ contract MicroVaultFactory is IMicroVaultFactory, IVaultCreation {
     address public immutable VAULT_SETUP;
     /// @notice The only DELEGATECALL target a vault's guard allows (Safe MultiSendCallOnly).
     address public immutable MULTISEND;
+    /// @notice The VaultTimelock implementation behind every vault's timelock clone (never bound).
+    address public immutable TIMELOCK_IMPLEMENTATION;
 
     /// @dev Safe v1.4.1 GuardManager storage slot: keccak256("guard_manager.guard.address").
     uint256 private constant GUARD_SLOT = 0x4a204f620c8c5ccdca3fd54d003badd85ba500436a431f0cbda4f558c93c34c8;
@@ -41,6 +45,7 @@ contract MicroVaultFactory is IMicroVaultFactory, IVaultCreation {
         FALLBACK_HANDLER = fallbackHandler;
         VAULT_SETUP = vaultSetup;
         MULTISEND = multiSend;
+        TIMELOCK_IMPLEMENTATION = address(new VaultTimelock());
     }
 
     /// @inheritdoc IMicroVaultFactory
@@ -50,16 +55,16 @@ contract MicroVaultFactory is IMicroVaultFactory, IVaultCreation {
             revert FactoryInvalidThreshold(params.threshold, params.owners.length);
         }
         bytes32 salt = _salt(params, msg.sender);
-        // VaultTimelock's constructor enforces the delay floor and ceiling.
-        VaultTimelock lock = new VaultTimelock{salt: salt}(params.timelockDelay);
+        VaultTimelock lock = VaultTimelock(payable(Clones.cloneDeterministic(TIMELOCK_IMPLEMENTATION, salt)));
         timelock = address(lock);
         _setTimelockInCreation(timelock);
         safe = SAFE_PROXY_FACTORY.createProxyWithNonce(SAFE_SINGLETON, _initializer(params, timelock), uint256(salt));
         _setTimelockInCreation(address(0));
 
         // Invariant: only the vault's Safe may schedule or cancel; roles are fixed from here on, and
-        // the factory keeps no power over the vault once it exists.
-        lock.bind(safe);
+        // the factory keeps no power over the vault once it exists. `bind` enforces the delay floor
+        // and ceiling.
+        lock.bind(safe, params.timelockDelay);
 
         address guard = address(uint160(uint256(bytes32(ISafe(safe).getStorageAt(GUARD_SLOT, 1)))));
         emit VaultCreated(safe, timelock, msg.sender, guard, params.policyHash, params.salt);
@@ -87,15 +92,7 @@ contract MicroVaultFactory is IMicroVaultFactory, IVaultCreation {
         returns (address safe, address timelock)
     {
         bytes32 salt = _salt(params, creator);
-        timelock = Create2.computeAddress(
-            salt,
-            keccak256(
-                abi.encodePacked(
-                    type(VaultTimelock).creationCode,
-                    abi.encode(params.timelockDelay)
-                )
-            )
-        );
+        timelock = Clones.predictDeterministicAddress(TIMELOCK_IMPLEMENTATION, salt);
         bytes memory proxyCode = SAFE_PROXY_FACTORY.proxyCreationCode();
         bytes32 proxySalt = keccak256(abi.encodePacked(keccak256(_initializer(params, timelock)), uint256(salt)));
         safe = Create2.computeAddress(

@@ -24,6 +24,9 @@ import {ISafe} from "./interfaces/ISafe.sol";
 ///        rolling window apply to what the timelock executes, not only to what was scheduled;
 ///      - the factory that created it binds it to its Safe once (the Safe's address depends on the
 ///        timelock's, so it cannot be a constructor argument).
+///      Each vault's timelock is an EIP-1167 clone of one implementation that the factory deploys in
+///      its own constructor (a clone costs a fraction of a full deployment, issue 15): the clone's
+///      storage is its own, and the implementation itself can never be bound, so it never holds a role.
 contract VaultTimelock is TimelockController {
     /// @notice Semantic version of this contract.
     string public constant VERSION = "2.0.0";
@@ -33,11 +36,14 @@ contract VaultTimelock is TimelockController {
 
     /// @notice The factory that created this timelock (the only account that may bind it, once).
     address public immutable DEPLOYER;
+    /// @dev The shared implementation behind every clone (never bound, so never usable).
+    address private immutable IMPLEMENTATION;
 
     /// @notice The Safe this timelock configures (zero until the factory binds it).
     address public vault;
 
-    uint256 private _delay;
+    /// @dev Packed with `vault` into one slot (a delay is at most MAX_TIMELOCK_DELAY < 2^96).
+    uint96 private _delay;
 
     /// @notice Roles are fixed at creation.
     error VaultTimelockRolesFixed();
@@ -46,21 +52,26 @@ contract VaultTimelock is TimelockController {
     /// @notice `bind` by someone other than the deployer, or a second time.
     error VaultTimelockAlreadyBound(address caller);
 
-    constructor(uint256 minDelay) TimelockController(minDelay, new address[](0), new address[](0), address(0)) {
-        _checkDelay(minDelay);
-        _delay = minDelay;
+    /// @dev Deployed once, by the factory, as the implementation of every vault's timelock clone.
+    constructor() TimelockController(MIN_TIMELOCK_DELAY, new address[](0), new address[](0), address(0)) {
         DEPLOYER = msg.sender;
+        IMPLEMENTATION = address(this);
     }
 
-    /// @notice Binds the timelock to its Safe: the Safe becomes the only proposer and canceller,
-    ///         execution of ready operations is open to anyone, and nobody administers roles.
-    /// @dev Requirements: called once, by the deployer, with a non-zero Safe.
-    function bind(address safe) external {
-        // Invariant: the bindings are set exactly once, by the factory, in the creation transaction.
-        if (msg.sender != DEPLOYER || vault != address(0) || safe == address(0)) {
+    /// @notice Binds the timelock to its Safe with its delay: the Safe becomes the only proposer and
+    ///         canceller, execution of ready operations is open to anyone, and nobody administers roles.
+    /// @dev Emits {MinDelayChange}. Requirements: called once, by the deployer, on a clone (never on the
+    ///      implementation), with a non-zero Safe; MIN_TIMELOCK_DELAY <= minDelay <= MAX_TIMELOCK_DELAY.
+    function bind(address safe, uint256 minDelay) external {
+        // Invariant: the bindings are set exactly once, by the factory, in the creation transaction,
+        // and the shared implementation is never bound (so it never holds a role).
+        if (msg.sender != DEPLOYER || address(this) == IMPLEMENTATION || vault != address(0) || safe == address(0)) {
             revert VaultTimelockAlreadyBound(msg.sender);
         }
+        _checkDelay(minDelay);
         vault = safe;
+        _delay = uint96(minDelay);
+        emit MinDelayChange(0, minDelay);
         _grantRole(PROPOSER_ROLE, safe);
         _grantRole(CANCELLER_ROLE, safe);
         // A ready operation was approved by the Safe's owners when it was scheduled, and the guard is
@@ -97,7 +108,7 @@ contract VaultTimelock is TimelockController {
         if (msg.sender != address(this)) revert TimelockUnauthorizedCaller(msg.sender);
         _checkDelay(newDelay);
         emit MinDelayChange(_delay, newDelay);
-        _delay = newDelay;
+        _delay = uint96(newDelay);
     }
 
     /// @dev Each call of a ready operation is first put to the guard installed on the vault.

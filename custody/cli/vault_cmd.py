@@ -85,6 +85,7 @@ def _state_dict(state: service.VaultState) -> dict[str, Any]:
         "fallback_handler_is_custody": state.fallback_handler_is_custody,
         "timelock_delay": state.timelock_delay,
         "timelock_roles_ok": state.timelock_roles_ok,
+        "timelock_is_factory_clone": state.timelock_is_factory_clone,
         "balances": [
             {
                 "symbol": b.symbol,
@@ -196,7 +197,9 @@ def show(app: AppContext, vault_ref: str) -> None:
             c.print(f"                 {owner}")
         c.print(f"  nonce          {state.nonce}")
         c.print(
-            f"  timelock       {r.timelock}  delay {state.timelock_delay}s, roles {'ok' if state.timelock_roles_ok else 'WRONG'}"
+            f"  timelock       {r.timelock}  delay {state.timelock_delay}s, "
+            f"roles {'ok' if state.timelock_roles_ok else 'WRONG'}, "
+            f"code {'factory clone' if state.timelock_is_factory_clone else '[red]NOT the factory clone[/red]'}"
         )
         c.print(f"  modules        {', '.join(state.modules) or '-'}")
         c.print(f"  guard          {state.guard or '[red]none[/red]'}")

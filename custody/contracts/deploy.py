@@ -50,6 +50,11 @@ def create2_address(deployer: str, salt: bytes, init_code: bytes) -> Address:
     return Address(to_checksum_address(digest[-20:]))
 
 
+def minimal_proxy_code(implementation: str) -> bytes:
+    """Runtime code of an EIP-1167 minimal proxy (an OpenZeppelin ``Clones`` clone) of ``implementation``."""
+    return bytes.fromhex("363d3d373d3d3d363d73" + implementation[2:].lower() + "5af43d82803e903d91602b57fd5bf3")
+
+
 def codehash(chain: Chain, address: str) -> str | None:
     code = chain.call(chain.w3.eth.get_code, address)
     return "0x" + keccak(bytes(code)).hex() if len(code) else None

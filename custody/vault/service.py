@@ -13,7 +13,7 @@ from web3 import Web3
 from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 
 from custody.audit import record as audit
-from custody.contracts.deploy import codehash
+from custody.contracts.deploy import codehash, minimal_proxy_code
 from custody.exceptions import TemplateError, UnknownVault, VaultError
 from custody.policy.compiled import NO_EXIT, compile_exit, compile_policy
 from custody.policy.onchain import GuardInfo, installed_guard, read_guard
@@ -84,6 +84,9 @@ class VaultState:
     fallback_handler_is_custody: bool
     timelock_delay: int
     timelock_roles_ok: bool
+    # the timelock's code is the factory's clone of its VaultTimelock implementation (nothing else can
+    # answer for roles and delays the way the factory bound them)
+    timelock_is_factory_clone: bool
     balances: list[TokenBalance] = field(default_factory=list)
     guard_info: GuardInfo | None = None
     recorded_policy_matches: bool | None = None  # on-chain POLICY_HASH == compiled recorded template
@@ -300,6 +303,9 @@ def read_state(session: Session, record: VaultRecord) -> VaultState:
         and not chain.call(timelock.functions.hasRole(admin_role, record.timelock).call, block_identifier=block)
     )
     infra = session.infrastructure(deploy=False)
+    factory = session.contract("MicroVaultFactory", infra.vault_factory)
+    implementation = chain.call(factory.functions.TIMELOCK_IMPLEMENTATION().call)
+    timelock_code = bytes(chain.call(w3.eth.get_code, record.timelock, block))
     balances = [TokenBalance("ETH", None, 18, chain.call(w3.eth.get_balance, record.safe, block))]
     for asset in record.policy().assets:
         if asset.token is not None:
@@ -336,6 +342,7 @@ def read_state(session: Session, record: VaultRecord) -> VaultState:
         fallback_handler_is_custody=handler == infra.fallback_handler,
         timelock_delay=delay,
         timelock_roles_ok=bool(roles_ok),
+        timelock_is_factory_clone=timelock_code == minimal_proxy_code(implementation),
         balances=balances,
     )
 
