@@ -28,7 +28,7 @@ from custody.contracts import build  # noqa: E402
 SNAPSHOT = ROOT / "benchmarks" / "snapshots" / "contract-plants.json"
 TESTS = [
     "tests/test_attacks.py", "tests/test_messages.py", "tests/test_guard_rules.py", "tests/test_policy_state_machine.py",
-    "tests/test_exit_module.py", "tests/test_boundary_properties.py",
+    "tests/test_exit_module.py", "tests/test_boundary_properties.py", "tests/test_timelock_clones.py",
 ]  # fmt: skip
 
 _TIMELOCK_STATE_ANCHOR = "    /// @inheritdoc TimelockController\n    function getMinDelay()"
@@ -127,6 +127,8 @@ PLANTS: list[tuple[str, str, str, str]] = [
     ("VaultTimelock.sol", _TIMELOCK_STATE_ANCHOR, _timelock_state_plant(
         "state == OperationState.Waiting && getTimestamp(id) == block.timestamp + 1 ? OperationState.Ready : state"),
      "a timelock operation is not executable before readyAt (not one second earlier)"),
+    ("VaultTimelock.sol", "if (msg.sender != DEPLOYER || address(this) == IMPLEMENTATION || vault != address(0)",
+     "if (msg.sender != DEPLOYER || vault != address(0)", "the shared timelock implementation can never be bound"),
 ]  # fmt: skip
 
 
