@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+import {Clones} from "@openzeppelin/contracts/proxy/Clones.sol";
+import {CustodyGuardClone} from "./CustodyGuardClone.sol";
+import {GuardArgs} from "./guard/GuardArgs.sol";
 import {ICustodyGuard} from "./interfaces/ICustodyGuard.sol";
 import {IGuardRegistry} from "./interfaces/IGuardRegistry.sol";
 
@@ -10,7 +13,11 @@ import {IGuardRegistry} from "./interfaces/IGuardRegistry.sol";
 ///         context); a replacement guard is deployed by anyone with `deploySuccessor` and only takes
 ///         effect once the vault's owners install it through the timelock — where the guard in
 ///         office checks this registry, so only CustodyGuard code bound to the same vault is accepted.
-/// @dev The guard's creation code is read from two code stores (contracts whose runtime code is a
+///         Each guard is either dedicated (a full CustodyGuard deployment, its policy in immutables) or
+///         a clone (an EIP-1167 clone of the shared CustodyGuardClone implementation, its bindings and
+///         policy packed into the clone's immutable arguments, see GuardArgs, and checked by the clone's
+///         `initialize` in the same transaction): the template chooses (`asClone`).
+/// @dev The dedicated guard's creation code is read from two code stores (contracts whose runtime code is a
 ///      STOP byte followed by the first / second part of CustodyGuard's creation code, which is
 ///      larger than one contract may be), so this deployer stays small whatever the guard's size.
 ///      The stores' addresses are fixed at construction; their code hashes are recorded in the
@@ -23,6 +30,8 @@ contract GuardDeployer is IGuardRegistry {
     ///         leading STOP byte).
     address public immutable GUARD_CODE;
     address public immutable GUARD_CODE_TAIL;
+    /// @notice The CustodyGuardClone implementation every clone guard delegates to.
+    address public immutable GUARD_IMPLEMENTATION;
 
     /// @inheritdoc IGuardRegistry
     mapping(address guard => address safe) public safeOf;
@@ -41,23 +50,25 @@ contract GuardDeployer is IGuardRegistry {
     /// @dev Safe v1.4.1 GuardManager storage slot: keccak256("guard_manager.guard.address").
     uint256 private constant GUARD_SLOT = 0x4a204f620c8c5ccdca3fd54d003badd85ba500436a431f0cbda4f558c93c34c8;
 
-    constructor(address guardCode, address guardCodeTail) {
+    constructor(address guardCode, address guardCodeTail, address guardImplementation) {
         GUARD_CODE = guardCode;
         GUARD_CODE_TAIL = guardCodeTail;
+        GUARD_IMPLEMENTATION = guardImplementation;
     }
 
     /// @notice Deploys the first guard of the calling Safe (CREATE2, salted with the caller so that no
-    ///         one else can occupy a vault's guard address).
+    ///         one else can occupy a vault's guard address), dedicated or as a clone.
     /// @dev Emits {GuardDeployed}.
     function deploy(
         address timelock,
         address multiSend,
         address exitModule,
         address fallbackHandler,
-        ICustodyGuard.Config calldata policy
+        ICustodyGuard.Config calldata policy,
+        bool asClone
     ) external returns (address guard) {
-        bytes memory args = abi.encode(msg.sender, timelock, multiSend, exitModule, fallbackHandler, address(0), policy);
-        guard = _deploy(msg.sender, args, bytes32(uint256(uint160(msg.sender))), address(0));
+        ICustodyGuard.Bindings memory b = _bindings(msg.sender, timelock, multiSend, exitModule, fallbackHandler, address(0));
+        guard = _deploy(b, policy, asClone, bytes32(uint256(uint160(msg.sender))));
     }
 
     /// @notice Deploys a guard for a Safe that has none installed (a vault created without one, or one
@@ -71,52 +82,68 @@ contract GuardDeployer is IGuardRegistry {
         address multiSend,
         address exitModule,
         address fallbackHandler,
-        ICustodyGuard.Config calldata policy
+        ICustodyGuard.Config calldata policy,
+        bool asClone
     ) external returns (address guard) {
         // Invariant: a guard in office is only ever replaced by its own successor (deploySuccessor).
         if (safe.code.length == 0 || _installedGuard(safe) != address(0)) revert GuardDeployerGuardInstalled(safe);
-        bytes memory args = abi.encode(safe, timelock, multiSend, exitModule, fallbackHandler, address(0), policy);
-        bytes32 salt = keccak256(abi.encode(safe, keccak256(args)));
-        guard = _predict(args, salt);
+        ICustodyGuard.Bindings memory b = _bindings(safe, timelock, multiSend, exitModule, fallbackHandler, address(0));
+        bytes32 salt = keccak256(abi.encode(safe, keccak256(abi.encode(b, policy, asClone))));
+        guard = _predict(b, policy, asClone, salt);
         if (guard.code.length != 0) return guard;
-        guard = _deploy(safe, args, salt, address(0));
+        guard = _deploy(b, policy, asClone, salt);
     }
 
     /// @notice Deploys a guard for `policy` that can replace `previousGuard`: bound to the same Safe,
     ///         timelock, MultiSend, exit module and fallback handler, and carrying its rolling windows
     ///         over. Anyone may deploy one; only the vault's owners can install it, through the timelock.
-    ///         Deploying the same successor twice returns the existing guard.
+    ///         Deploying the same successor twice returns the existing guard. A successor may be
+    ///         dedicated or a clone whatever its predecessor was.
     /// @dev Emits {GuardDeployed} on first deployment.
-    function deploySuccessor(address previousGuard, ICustodyGuard.Config calldata policy)
+    function deploySuccessor(address previousGuard, ICustodyGuard.Config calldata policy, bool asClone)
         external
         returns (address guard)
     {
-        (bytes memory args, bytes32 salt, address safe) = _successor(previousGuard, policy);
-        guard = _predict(args, salt);
+        (ICustodyGuard.Bindings memory b, bytes32 salt) = _successor(previousGuard, policy, asClone);
+        guard = _predict(b, policy, asClone, salt);
         if (guard.code.length != 0) return guard;
-        guard = _deploy(safe, args, salt, previousGuard);
+        guard = _deploy(b, policy, asClone, salt);
     }
 
-    /// @notice Address `deploySuccessor(previousGuard, policy)` deploys (or returns).
-    function predictSuccessor(address previousGuard, ICustodyGuard.Config calldata policy)
+    /// @notice Address `deploySuccessor(previousGuard, policy, asClone)` deploys (or returns).
+    function predictSuccessor(address previousGuard, ICustodyGuard.Config calldata policy, bool asClone)
         external
         view
         returns (address)
     {
-        (bytes memory args, bytes32 salt,) = _successor(previousGuard, policy);
-        return _predict(args, salt);
+        (ICustodyGuard.Bindings memory b, bytes32 salt) = _successor(previousGuard, policy, asClone);
+        return _predict(b, policy, asClone, salt);
     }
 
-    function _successor(address previousGuard, ICustodyGuard.Config calldata policy)
+    function _successor(address previousGuard, ICustodyGuard.Config calldata policy, bool asClone)
         private
         view
-        returns (bytes memory args, bytes32 salt, address safe)
+        returns (ICustodyGuard.Bindings memory b, bytes32 salt)
     {
-        safe = safeOf[previousGuard];
+        address safe = safeOf[previousGuard];
         if (safe == address(0)) revert GuardDeployerUnknownGuard(previousGuard);
-        ICustodyGuard.Bindings memory b = ICustodyGuard(previousGuard).bindings();
-        args = abi.encode(safe, b.timelock, b.multiSend, b.exitModule, b.fallbackHandler, previousGuard, policy);
-        salt = keccak256(abi.encode(previousGuard, keccak256(args)));
+        ICustodyGuard.Bindings memory previous = ICustodyGuard(previousGuard).bindings();
+        b = _bindings(
+            safe, previous.timelock, previous.multiSend, previous.exitModule, previous.fallbackHandler, previousGuard
+        );
+        salt = keccak256(abi.encode(previousGuard, keccak256(abi.encode(b, policy, asClone))));
+    }
+
+    /// @dev What a new guard is bound to (this deployer vouches for it); `timelockKinds` comes from the policy.
+    function _bindings(
+        address safe,
+        address timelock,
+        address multiSend,
+        address exitModule,
+        address fallbackHandler,
+        address previousGuard
+    ) private view returns (ICustodyGuard.Bindings memory) {
+        return ICustodyGuard.Bindings(safe, timelock, multiSend, exitModule, fallbackHandler, previousGuard, address(this), 0);
     }
 
     function _installedGuard(address safe) private view returns (address) {
@@ -138,22 +165,46 @@ contract GuardDeployer is IGuardRegistry {
         }
     }
 
-    function _predict(bytes memory args, bytes32 salt) private view returns (address) {
-        bytes32 initHash = keccak256(bytes.concat(_creationCode(), args));
+    /// @dev A dedicated guard's constructor arguments (the deployer is the guard's `msg.sender`).
+    function _constructorArgs(ICustodyGuard.Bindings memory b, ICustodyGuard.Config calldata policy)
+        private
+        pure
+        returns (bytes memory)
+    {
+        return abi.encode(b.safe, b.timelock, b.multiSend, b.exitModule, b.fallbackHandler, b.previousGuard, policy);
+    }
+
+    function _predict(ICustodyGuard.Bindings memory b, ICustodyGuard.Config calldata policy, bool asClone, bytes32 salt)
+        private
+        view
+        returns (address)
+    {
+        if (asClone) {
+            return Clones.predictDeterministicAddressWithImmutableArgs(GUARD_IMPLEMENTATION, GuardArgs.encode(b, policy), salt);
+        }
+        bytes32 initHash = keccak256(bytes.concat(_creationCode(), _constructorArgs(b, policy)));
         return address(uint160(uint256(keccak256(abi.encodePacked(bytes1(0xff), address(this), salt, initHash)))));
     }
 
-    function _deploy(address safe, bytes memory args, bytes32 salt, address previousGuard)
+    function _deploy(ICustodyGuard.Bindings memory b, ICustodyGuard.Config calldata policy, bool asClone, bytes32 salt)
         private
         returns (address guard)
     {
-        bytes memory init = bytes.concat(_creationCode(), args);
-        assembly ("memory-safe") {
-            guard := create2(0, add(init, 32), mload(init), salt)
+        bytes32 policyHash;
+        if (asClone) {
+            guard = Clones.cloneDeterministicWithImmutableArgs(GUARD_IMPLEMENTATION, GuardArgs.encode(b, policy), salt);
+            // checks the policy as a dedicated guard's constructor would (reverts the deployment if not)
+            policyHash = CustodyGuardClone(guard).initialize();
+        } else {
+            bytes memory init = bytes.concat(_creationCode(), _constructorArgs(b, policy));
+            assembly ("memory-safe") {
+                guard := create2(0, add(init, 32), mload(init), salt)
+            }
+            if (guard == address(0)) revert GuardDeployerFailed(b.safe);
+            policyHash = ICustodyGuard(guard).info().policyHash;
         }
-        if (guard == address(0)) revert GuardDeployerFailed(safe);
         // Invariant: the registry vouches only for guards this deployer created, for the Safe they bind.
-        safeOf[guard] = safe;
-        emit GuardDeployed(safe, guard, ICustodyGuard(guard).info().policyHash, previousGuard);
+        safeOf[guard] = b.safe;
+        emit GuardDeployed(b.safe, guard, policyHash, b.previousGuard);
     }
 }

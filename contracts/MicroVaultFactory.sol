@@ -121,6 +121,7 @@ contract MicroVaultFactory is IMicroVaultFactory, IVaultCreation {
                         address(this),
                         modules,
                         params.withGuard,
+                        params.guardAsClone,
                         MULTISEND,
                         FALLBACK_HANDLER,
                         params.guard,

@@ -47,7 +47,8 @@ contract VaultSetup {
 
     /// @notice Enables `modules` on the calling Safe; if `withExit`, deploys and enables its
     ///         ExitModule; if `withGuard`, deploys and installs a CustodyGuard for `policy` bound to
-    ///         this Safe, to `modules[0]` (the timelock), to the exit module and to `fallbackHandler`.
+    ///         this Safe, to `modules[0]` (the timelock), to the exit module and to `fallbackHandler`
+    ///         (a clone of the shared CustodyGuardClone implementation if `guardAsClone`).
     /// @dev Requirements: reached via DELEGATECALL from `Safe.setup`, while `factory` is creating the
     ///      vault whose timelock is `modules[0]` (so the Safe's address cannot be taken by replaying
     ///      its initializer on the proxy factory); `modules` non-empty.
@@ -55,6 +56,7 @@ contract VaultSetup {
         address factory,
         address[] calldata modules,
         bool withGuard,
+        bool guardAsClone,
         address multiSend,
         address fallbackHandler,
         ICustodyGuard.Config calldata policy,
@@ -76,7 +78,7 @@ contract VaultSetup {
             ISafe(address(this)).enableModule(exitModule);
         }
         if (withGuard) {
-            address guard = GUARD_DEPLOYER.deploy(modules[0], multiSend, exitModule, fallbackHandler, policy);
+            address guard = GUARD_DEPLOYER.deploy(modules[0], multiSend, exitModule, fallbackHandler, policy, guardAsClone);
             ISafe(address(this)).setGuard(guard);
         }
     }

@@ -14,9 +14,9 @@ import {ISafe} from "./interfaces/ISafe.sol";
 ///         operation can reconfigure the Safe through `execTransactionFromModule` without a second
 ///         round of owner signatures.
 /// @dev OpenZeppelin `TimelockController` with four changes, each closing a route around the policy:
-///      - roles are fixed when the factory binds the timelock to its Safe: no `grantRole`,
-///        `revokeRole` or `renounceRole` ever again (a granted proposer would schedule without the
-///        Safe, so without the guard);
+///      - roles are fixed when the factory binds the timelock to its Safe (they are computed from
+///        it, see `hasRole`): no `grantRole`, `revokeRole` or `renounceRole` ever again (a granted
+///        proposer would schedule without the Safe, so without the guard);
 ///      - the delay stays within [MIN_TIMELOCK_DELAY, MAX_TIMELOCK_DELAY] at creation and on every
 ///        `updateDelay` (zero would make the timelock instant, a huge one would lock the vault);
 ///      - before each call of a ready operation, the guard installed on the Safe is asked
@@ -60,7 +60,7 @@ contract VaultTimelock is TimelockController {
 
     /// @notice Binds the timelock to its Safe with its delay: the Safe becomes the only proposer and
     ///         canceller, execution of ready operations is open to anyone, and nobody administers roles.
-    /// @dev Emits {MinDelayChange}. Requirements: called once, by the deployer, on a clone (never on the
+    /// @dev Emits {MinDelayChange} and {RoleGranted} for each fixed role. Requirements: called once, by the deployer, on a clone (never on the
     ///      implementation), with a non-zero Safe; MIN_TIMELOCK_DELAY <= minDelay <= MAX_TIMELOCK_DELAY.
     function bind(address safe, uint256 minDelay) external {
         // Invariant: the bindings are set exactly once, by the factory, in the creation transaction,
@@ -72,13 +72,25 @@ contract VaultTimelock is TimelockController {
         vault = safe;
         _delay = uint96(minDelay);
         emit MinDelayChange(0, minDelay);
-        _grantRole(PROPOSER_ROLE, safe);
-        _grantRole(CANCELLER_ROLE, safe);
-        // A ready operation was approved by the Safe's owners when it was scheduled, and the guard is
-        // asked again before each of its calls: anyone may trigger it.
-        _grantRole(EXECUTOR_ROLE, address(0));
-        // Invariant: no account (not even the timelock itself) can grant or revoke a role.
-        _revokeRole(DEFAULT_ADMIN_ROLE, address(this));
+        // The roles follow from `vault` (see hasRole): nothing more to store. The events tell indexers
+        // what AccessControl's own grants would have told them.
+        emit RoleGranted(PROPOSER_ROLE, safe, msg.sender);
+        emit RoleGranted(CANCELLER_ROLE, safe, msg.sender);
+        emit RoleGranted(EXECUTOR_ROLE, address(0), msg.sender);
+    }
+
+    /// @notice The fixed roles of a bound timelock: its Safe is the only proposer and canceller, anyone
+    ///         may execute a ready operation (the open role, `address(0)`), and nobody holds any other
+    ///         role, the admin role included. An unbound timelock (the implementation) has no role at all.
+    /// @dev Computed from `vault` instead of AccessControl's role storage: the roles can never change
+    ///      after `bind`, so storing them would only cost three storage writes per vault (issue 15).
+    function hasRole(bytes32 role, address account) public view override returns (bool) {
+        address safe = vault;
+        if (safe == address(0)) return false;
+        if (role == PROPOSER_ROLE || role == CANCELLER_ROLE) return account == safe;
+        // Invariant: execution stays open; a ready operation was approved by the owners when scheduled.
+        if (role == EXECUTOR_ROLE) return account == address(0);
+        return false;
     }
 
     /// @notice Disabled: roles are fixed at creation.

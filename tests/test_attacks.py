@@ -73,6 +73,7 @@ def make_vault(session, template: str, *, name: str | None = None, with_guard: b
         record=record, policy=policy, safe=record.safe, timelock=record.timelock, guard=record.guard,
         exit_module=record.exit_module, signers=signers, delay=policy.timelock_delay,
         allowed=eth_rule.allowlist[0].address, per_tx=eth_rule.per_tx_limit, daily=eth_rule.daily_limit,
+        as_clone=policy.guard_deployment == "clone",
     )  # fmt: skip
 
 
@@ -239,7 +240,10 @@ def test_no_bad_guard_can_be_installed_and_a_good_successor_can(session, vault):
     crippled = compile_policy(vault.policy).as_tuple()
     crippled = (*crippled[:6], KIND_BITS["owners"], *crippled[7:])
     sent = send_as(
-        session, 0, deployer.address, bytes.fromhex(deployer.encode_abi("deploySuccessor", [vault.guard, crippled])[2:])
+        session,
+        0,
+        deployer.address,
+        bytes.fromhex(deployer.encode_abi("deploySuccessor", [vault.guard, crippled, vault.as_clone])[2:]),
     )
     assert (sent.error, sent.args) == (
         "CustodyGuardInvalidConfig",
@@ -248,17 +252,19 @@ def test_no_bad_guard_can_be_installed_and_a_good_successor_can(session, vault):
     infra = session.infrastructure()
     sent = send_as(session, 0, deployer.address, bytes.fromhex(deployer.encode_abi("deployFor", [
         vault.safe, vault.timelock, infra.multisend_call_only, vault.exit_module or ZERO_ADDRESS,
-        infra.fallback_handler, compile_policy(vault.policy).as_tuple()])[2:]))  # fmt: skip
+        infra.fallback_handler, compile_policy(vault.policy).as_tuple(), vault.as_clone])[2:]))  # fmt: skip
     assert (sent.error, sent.args) == ("GuardDeployerGuardInstalled", (vault.safe,))
     # positive control: a real successor installs, and the vault keeps its configuration path
-    successor = deployer.functions.deploySuccessor(vault.guard, compile_policy(vault.policy).as_tuple())
+    successor = deployer.functions.deploySuccessor(vault.guard, compile_policy(vault.policy).as_tuple(), vault.as_clone)
     new_guard = successor.call()
     assert send_as(
         session,
         0,
         deployer.address,
         bytes.fromhex(
-            deployer.encode_abi("deploySuccessor", [vault.guard, compile_policy(vault.policy).as_tuple()])[2:]
+            deployer.encode_abi(
+                "deploySuccessor", [vault.guard, compile_policy(vault.policy).as_tuple(), vault.as_clone]
+            )[2:]
         ),
     ).ok
     install = config_call(vault.safe, "setGuard(address)", ["address"], [new_guard])
@@ -305,9 +311,12 @@ def test_concurrent_guard_swaps_cannot_reset_the_rolling_window(session):
     guards = []
     for cfg in (config.as_tuple(), compile_policy(other_config).as_tuple()):
         assert send_as(
-            session, 0, deployer.address, bytes.fromhex(deployer.encode_abi("deploySuccessor", [vault.guard, cfg])[2:])
+            session,
+            0,
+            deployer.address,
+            bytes.fromhex(deployer.encode_abi("deploySuccessor", [vault.guard, cfg, vault.as_clone])[2:]),
         ).ok
-        guards.append(deployer.functions.deploySuccessor(vault.guard, cfg).call())
+        guards.append(deployer.functions.deploySuccessor(vault.guard, cfg, vault.as_clone).call())
     b, c = guards
     install_b = config_call(vault.safe, "setGuard(address)", ["address"], [b])
     install_c = config_call(vault.safe, "setGuard(address)", ["address"], [c])
@@ -513,9 +522,12 @@ def test_an_operation_scheduled_under_a_looser_policy_obeys_the_stricter_one_in_
     deployer = session.contract("GuardDeployer", session.infrastructure().guard_deployer)
     cfg = compile_policy(stricter).as_tuple()
     assert send_as(
-        session, 0, deployer.address, bytes.fromhex(deployer.encode_abi("deploySuccessor", [vault.guard, cfg])[2:])
+        session,
+        0,
+        deployer.address,
+        bytes.fromhex(deployer.encode_abi("deploySuccessor", [vault.guard, cfg, vault.as_clone])[2:]),
     ).ok
-    new_guard = deployer.functions.deploySuccessor(vault.guard, cfg).call()
+    new_guard = deployer.functions.deploySuccessor(vault.guard, cfg, vault.as_clone).call()
     install = config_call(vault.safe, "setGuard(address)", ["address"], [new_guard])
     assert owners_schedule(session, vault, vault.safe, install, salt=b"\x42" * 32).allowed
     wait(session, vault.delay + 1)
@@ -536,7 +548,8 @@ def _initializer(session, policy, name):
     safe, timelock = factory.functions.predictVault(params, session.sender.address).call()
     setup_contract = session.contract("VaultSetup", infra.vault_setup)
     configure = setup_contract.encode_abi("configure", [
-        infra.vault_factory, [timelock], True, infra.multisend_call_only, infra.fallback_handler, params[6], params[7], params[8],
+        infra.vault_factory, [timelock], True, params[6], infra.multisend_call_only, infra.fallback_handler, params[7],
+        params[8], params[9],
     ])  # fmt: skip
     setup = session.contract("SafeL2", infra.safe_singleton).encode_abi("setup", [
         policy.owner_addresses, policy.threshold, infra.vault_setup, bytes.fromhex(configure[2:]), infra.fallback_handler,
@@ -586,7 +599,7 @@ def test_the_contracts_enforce_delay_and_custodian_floors(session):
         if "delay" in changes:
             params[2] = changes["delay"]
         if "exit" in changes:
-            params[8] = changes["exit"](params, factory.functions.predictVault(params, anvil_address(0)).call())
+            params[9] = changes["exit"](params, factory.functions.predictVault(params, anvil_address(0)).call())
         return send_as(
             session, 0, infra.vault_factory, bytes.fromhex(factory.encode_abi("createVault", [tuple(params)])[2:])
         )
@@ -597,10 +610,10 @@ def test_the_contracts_enforce_delay_and_custodian_floors(session):
             "VaultTimelockDelayOutOfRange",
             (delay, MIN_TIMELOCK_DELAY, MAX_TIMELOCK_DELAY),
         )
-    sent = create("no-escrow", exit=lambda p, predicted: (p[8][0], p[8][1], p[8][2], 0, p[8][4], p[8][5]))
+    sent = create("no-escrow", exit=lambda p, predicted: (p[9][0], p[9][1], p[9][2], 0, p[9][4], p[9][5]))
     assert (sent.error, sent.args) == ("ExitModuleInvalidConfig", ("escrow delay out of range",))
     sent = create(
-        "self-custody", exit=lambda p, predicted: ([predicted[1]], p[8][1], p[8][2], p[8][3], p[8][4], p[8][5])
+        "self-custody", exit=lambda p, predicted: ([predicted[1]], p[9][1], p[9][2], p[9][3], p[9][4], p[9][5])
     )
     assert (sent.error, sent.args) == ("ExitModuleInvalidConfig", ("bad custodian",))
     assert create("within-floors").ok  # positive control: the same raw path with the template's values

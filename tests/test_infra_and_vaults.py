@@ -66,7 +66,8 @@ def test_create_vault_from_each_template_reads_back_from_chain(session, template
         != CANONICAL_SAFE_141["CompatibilityFallbackHandler"]
     )
     assert state.fallback_handler_is_custody
-    assert facts["gas_used"] > 1_000_000 and not facts["resumed"]
+    # a Safe, its timelock, its guard (a clone at the least) and its modules: never a cheap transaction
+    assert facts["gas_used"] > 500_000 and not facts["resumed"]
 
 
 def test_timelock_roles_belong_to_the_safe_only(session):

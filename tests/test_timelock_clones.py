@@ -81,3 +81,29 @@ def test_nobody_binds_the_implementation_or_rebinds_a_clone(session, factory):
     proposer = implementation.functions.PROPOSER_ROLE().call()
     schedule = implementation.functions.schedule(ATTACKER, 0, b"", b"\x00" * 32, b"\x00" * 32, 3600)
     assert custom_error(schedule, ATTACKER) == ("AccessControlUnauthorizedAccount", (ATTACKER, proposer))
+
+
+def test_a_bound_timelock_has_exactly_the_fixed_roles_and_its_implementation_none(session, factory):
+    # The roles are computed from the bound Safe (no role storage): the Safe proposes and cancels, execution
+    # of a ready operation is open (the zero address holds the executor role), and nobody, the Safe and
+    # the timelock included, holds the admin role or any other.
+    record, _ = service.create_vault(session, POLICIES / "cold.yaml")
+    lock = session.contract("VaultTimelock", record.timelock)
+    implementation = factory.functions.TIMELOCK_IMPLEMENTATION().call()
+    names = ("PROPOSER_ROLE", "CANCELLER_ROLE", "EXECUTOR_ROLE", "DEFAULT_ADMIN_ROLE")
+    roles = {name: lock.functions[name]().call() for name in names}
+    roles["SOME_OTHER_ROLE"] = b"\x11" * 32
+    zero = "0x" + "00" * 20
+    accounts = (record.safe, record.timelock, factory.address, implementation, zero, ATTACKER)
+    expected = {"PROPOSER_ROLE": {record.safe}, "CANCELLER_ROLE": {record.safe}, "EXECUTOR_ROLE": {zero}}
+    for name, role in roles.items():
+        holders = {a for a in accounts if lock.functions.hasRole(role, a).call()}
+        assert holders == expected.get(name, set()), name
+        # the implementation is never bound, so nobody holds any role on it
+        unbound = session.contract("VaultTimelock", implementation)
+        assert not any(unbound.functions.hasRole(role, a).call() for a in accounts), name
+    # the grants are announced as AccessControl would have announced them
+    grants = lock.events.RoleGranted().get_logs(from_block=record.created_block, to_block=record.created_block)
+    announced = {(e["args"]["role"], e["args"]["account"]) for e in grants}
+    assert announced == {(roles["PROPOSER_ROLE"], record.safe), (roles["CANCELLER_ROLE"], record.safe),
+                         (roles["EXECUTOR_ROLE"], zero)}  # fmt: skip

@@ -17,8 +17,8 @@ abstract contract GuardCallRules is GuardTimelockRules {
     /// @dev One CALL out of the vault (a single transaction, or one call of a MultiSend batch).
     function _checkCall(address to, uint256 value, bytes calldata data) internal {
         // Invariant: owners cannot reconfigure the Safe directly; only the timelock (a module) can.
-        if (to == SAFE) revert CustodyGuardSelfCallForbidden(_selector(data));
-        if (to == TIMELOCK) {
+        if (to == _safe()) revert CustodyGuardSelfCallForbidden(_selector(data));
+        if (to == _timelock()) {
             _checkTimelockCall(value, data);
             return;
         }
@@ -67,10 +67,10 @@ abstract contract GuardCallRules is GuardTimelockRules {
             }
         }
         // the owners may always stop an emergency exit
-        if (to == EXIT_MODULE && to != address(0) && value == 0 && data.length == 4) {
+        if (to == _exitModule() && to != address(0) && value == 0 && data.length == 4) {
             if (selector == IExitModule.cancel.selector) return;
         }
-        if (CALL_COUNT != 0 && value == 0 && data.length >= 4 && _callAllowed(to, selector)) {
+        if (_callCount() != 0 && value == 0 && data.length >= 4 && _callAllowed(to, selector)) {
             if (_paused) revert CustodyGuardPaused();
             _checkTime();
             return;
@@ -92,7 +92,7 @@ abstract contract GuardCallRules is GuardTimelockRules {
     /// @dev A DELEGATECALL into MultiSendCallOnly: every inner call is checked like a single call.
     function _checkMultiSend(bytes calldata data) internal {
         if (_selector(data) != MULTISEND_SELECTOR || data.length < 68) {
-            revert CustodyGuardCallForbidden(MULTISEND, _selector(data), 0);
+            revert CustodyGuardCallForbidden(_multiSend(), _selector(data), 0);
         }
         uint256 offset = uint256(bytes32(data[4:36]));
         uint256 length = uint256(bytes32(data[4 + offset:36 + offset]));

@@ -24,7 +24,7 @@ abstract contract GuardTimelockRules is GuardSpendWindow {
     /// @dev An owner-signed call from the Safe to its timelock.
     function _checkTimelockCall(uint256 value, bytes calldata data) internal view {
         bytes4 selector = _selector(data);
-        if (value != 0) revert CustodyGuardCallForbidden(TIMELOCK, selector, value);
+        if (value != 0) revert CustodyGuardCallForbidden(_timelock(), selector, value);
         if (
             selector == TimelockController.cancel.selector || selector == TimelockController.execute.selector
                 || selector == TimelockController.executeBatch.selector
@@ -40,7 +40,7 @@ abstract contract GuardTimelockRules is GuardSpendWindow {
                 abi.decode(data[4:], (address[], uint256[], bytes[], bytes32, bytes32, uint256));
             // Invariant: a batch's arrays line up (the timelock refuses a mismatch as well).
             if (targets.length != values.length || targets.length != payloads.length) {
-                revert CustodyGuardCallForbidden(TIMELOCK, selector, value);
+                revert CustodyGuardCallForbidden(_timelock(), selector, value);
             }
             for (uint256 i = 0; i < targets.length; i++) {
                 _requireKind(_classify(targets[i], values[i], payloads[i], delay), targets[i], payloads[i]);
@@ -48,12 +48,12 @@ abstract contract GuardTimelockRules is GuardSpendWindow {
             return;
         }
         // Invariant: roles, delay and every other timelock function stay out of the owners' direct reach.
-        revert CustodyGuardCallForbidden(TIMELOCK, selector, value);
+        revert CustodyGuardCallForbidden(_timelock(), selector, value);
     }
 
     function _requireKind(uint256 kind, address target, bytes memory payload) internal view {
         // Invariant: only the operation kinds the policy names can ever pass the timelock.
-        if (kind & TIMELOCK_KINDS == 0) revert CustodyGuardTimelockKindForbidden(kind, target, _memSelector(payload));
+        if (kind & _timelockKinds() == 0) revert CustodyGuardTimelockKindForbidden(kind, target, _memSelector(payload));
     }
 
     /// @dev Kind of one timelock call (0 = unknown, never allowed); reverts with the precise reason
@@ -64,7 +64,7 @@ abstract contract GuardTimelockRules is GuardSpendWindow {
         returns (uint256)
     {
         bytes4 selector = _memSelector(payload);
-        if (target == SAFE) {
+        if (target == _safe()) {
             // Invariant: the timelock reaches the Safe only as its module, with a plain CALL (a
             // DELEGATECALL would run foreign code with the vault's storage: guard, modules, owners).
             if (selector != ISafe.execTransactionFromModule.selector || value != 0 || payload.length < 4 + 128) {
@@ -73,10 +73,10 @@ abstract contract GuardTimelockRules is GuardSpendWindow {
             (address to, uint256 innerValue, bytes memory inner, uint8 operation) =
                 abi.decode(_tail(payload), (address, uint256, bytes, uint8));
             if (operation != 0) return 0;
-            if (to == SAFE) return _configKind(inner, delay);
+            if (to == _safe()) return _configKind(inner, delay);
             // Invariant: the vault's own components are reached directly by the timelock, never
             // through the Safe (a nested schedule would escape this classification).
-            if (to == TIMELOCK || to == address(this) || to == EXIT_MODULE || to == FALLBACK_HANDLER) return 0;
+            if (to == _timelock() || to == address(this) || to == _exitModule() || to == _fallbackHandler()) return 0;
             if (_isListedTransfer(to, innerValue, inner)) return KIND_OVER_LIMIT_TRANSFER;
             // Invariant: past the allowlists, the timelock only ever moves value (ETH, or a token's
             // transfer/approve); an arbitrary call in the vault's name is not a kind any policy allows.
@@ -86,7 +86,7 @@ abstract contract GuardTimelockRules is GuardSpendWindow {
         if (target == address(this)) {
             return selector == ICustodyGuard.setPaused.selector && payload.length == 36 ? KIND_POLICY : 0;
         }
-        if (target == TIMELOCK) {
+        if (target == _timelock()) {
             if (selector != TimelockController.updateDelay.selector || payload.length != 36) return 0;
             uint256 newDelay = _memWord(payload, 0);
             // Invariant: the vault's configuration path can neither be made instant nor locked away.
@@ -97,7 +97,7 @@ abstract contract GuardTimelockRules is GuardSpendWindow {
             }
             return KIND_POLICY;
         }
-        if (target == EXIT_MODULE && target != address(0)) {
+        if (target == _exitModule() && target != address(0)) {
             // The exit module checks its own configuration (custodians, quorum, escrow delay).
             if (selector == IExitModule.configure.selector || selector == IExitModule.cancel.selector) {
                 return KIND_POLICY;
@@ -122,14 +122,14 @@ abstract contract GuardTimelockRules is GuardSpendWindow {
             if (length != 36) return 0;
             address module = _address(inner, 0);
             // Invariant: no foreign module (it would move funds without this guard) ever joins the vault.
-            if (module != EXIT_MODULE || module == address(0)) revert CustodyGuardModuleForbidden(module);
+            if (module != _exitModule() || module == address(0)) revert CustodyGuardModuleForbidden(module);
             return KIND_MODULES;
         }
         if (selector == ISafe.disableModule.selector) {
             if (length != 68) return 0;
             address module = _address(inner, 1);
             // Invariant: the timelock, the vault's only configuration path, is never removed.
-            if (module == TIMELOCK) revert CustodyGuardModuleForbidden(module);
+            if (module == _timelock()) revert CustodyGuardModuleForbidden(module);
             return KIND_MODULES;
         }
         if (selector == ISafe.setGuard.selector) {
@@ -141,7 +141,7 @@ abstract contract GuardTimelockRules is GuardSpendWindow {
             if (length != 36) return 0;
             address handler = _address(inner, 0);
             // Invariant: no fallback handler that could answer ERC-1271 for the vault on its own terms.
-            if (handler != FALLBACK_HANDLER && handler != address(0)) revert CustodyGuardFallbackHandlerForbidden(handler);
+            if (handler != _fallbackHandler() && handler != address(0)) revert CustodyGuardFallbackHandlerForbidden(handler);
             return KIND_FALLBACK_HANDLER;
         }
         return 0;
@@ -155,19 +155,19 @@ abstract contract GuardTimelockRules is GuardSpendWindow {
     function _checkSuccessor(address guard, uint256 delay) private view {
         if (guard == address(0)) {
             if (delay == AT_EXECUTION) return;
-            uint256 required = ZERO_GUARD_DELAY_FACTOR * TimelockController(payable(TIMELOCK)).getMinDelay();
+            uint256 required = ZERO_GUARD_DELAY_FACTOR * TimelockController(payable(_timelock())).getMinDelay();
             if (delay < required) revert CustodyGuardZeroGuardDelay(delay, required);
             return;
         }
-        address registered = GUARD_DEPLOYER.code.length == 0 ? address(0) : IGuardRegistry(GUARD_DEPLOYER).safeOf(guard);
-        if (registered != SAFE || guard.code.length == 0) revert CustodyGuardSuccessorNotRegistered(guard, registered);
+        address registered = _guardDeployer().code.length == 0 ? address(0) : IGuardRegistry(_guardDeployer()).safeOf(guard);
+        if (registered != _safe() || guard.code.length == 0) revert CustodyGuardSuccessorNotRegistered(guard, registered);
         Bindings memory next = ICustodyGuard(guard).bindings();
-        if (next.safe != SAFE) revert CustodyGuardSuccessorMismatch(guard, Binding.Safe);
-        if (next.timelock != TIMELOCK) revert CustodyGuardSuccessorMismatch(guard, Binding.Timelock);
-        if (next.multiSend != MULTISEND) revert CustodyGuardSuccessorMismatch(guard, Binding.MultiSend);
-        if (next.exitModule != EXIT_MODULE) revert CustodyGuardSuccessorMismatch(guard, Binding.ExitModule);
-        if (next.fallbackHandler != FALLBACK_HANDLER) revert CustodyGuardSuccessorMismatch(guard, Binding.FallbackHandler);
-        if (next.deployer != GUARD_DEPLOYER) revert CustodyGuardSuccessorMismatch(guard, Binding.Deployer);
+        if (next.safe != _safe()) revert CustodyGuardSuccessorMismatch(guard, Binding.Safe);
+        if (next.timelock != _timelock()) revert CustodyGuardSuccessorMismatch(guard, Binding.Timelock);
+        if (next.multiSend != _multiSend()) revert CustodyGuardSuccessorMismatch(guard, Binding.MultiSend);
+        if (next.exitModule != _exitModule()) revert CustodyGuardSuccessorMismatch(guard, Binding.ExitModule);
+        if (next.fallbackHandler != _fallbackHandler()) revert CustodyGuardSuccessorMismatch(guard, Binding.FallbackHandler);
+        if (next.deployer != _guardDeployer()) revert CustodyGuardSuccessorMismatch(guard, Binding.Deployer);
         // Invariant: swapping guards never resets the rolling window.
         if (next.previousGuard != address(this)) revert CustodyGuardSuccessorMismatch(guard, Binding.PreviousGuard);
         if (next.timelockKinds & REQUIRED_KINDS != REQUIRED_KINDS) {

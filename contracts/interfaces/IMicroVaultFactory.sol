@@ -15,6 +15,8 @@ interface IMicroVaultFactory {
     /// @param policyHash Hash of the policy template the vault was created from (for auditors).
     /// @param salt Caller-chosen salt; together with the caller it fixes every address.
     /// @param withGuard Install a CustodyGuard enforcing `guard` (false only for comparisons/tests).
+    /// @param guardAsClone Deploy the guard as a clone of the shared CustodyGuardClone (cheap creation,
+    ///        dearer checks) instead of a dedicated CustodyGuard.
     /// @param guard The compiled on-chain policy.
     /// @param withExit Deploy and enable an ExitModule configured with `exit`.
     /// @param exit Pre-approved fallback custodians, quorum, escrow delay (the template's `exit:`).
@@ -25,6 +27,7 @@ interface IMicroVaultFactory {
         bytes32 policyHash;
         bytes32 salt;
         bool withGuard;
+        bool guardAsClone;
         ICustodyGuard.Config guard;
         bool withExit;
         IExitModule.ExitConfig exit;

@@ -7,7 +7,9 @@ recorded destination, amount, data and operation, and its receipt holds the Safe
 ``ExecutionSuccess``/``ExecutionFailure`` for the recorded safeTxHash. ``execution_observed`` entries
 must match their log. Then, per vault the ledger knows (``vault_created`` entries of this chain), the
 Safe's ``ExecutionSuccess``/``ExecutionFailure`` logs since its creation are fetched and each must have
-an entry (recorded or indexed) — nothing missing. All reads are batched JSON-RPC.
+an entry (recorded or indexed) — nothing missing. All reads are batched JSON-RPC. Each vault's first guard
+must be the reproducible build, enforcing the recorded template (``custody.policy.guard_code``: the code
+itself proves it, for a clone and for a dedicated guard alike).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from custody.audit.integrity import Problem
 from custody.audit.keys import SignedHead
 from custody.chain.connection import Chain
 from custody.chain.logs import rpc_batch
+from custody.policy.guard_code import guard_provenance
 
 EXEC_TYPES = ["address", "uint256", "bytes", "uint8", "uint256", "uint256", "uint256", "address", "address", "bytes"]
 EXEC_SELECTOR = "0x" + function_signature_to_4byte_selector(f"execTransaction({','.join(EXEC_TYPES)})").hex()
@@ -40,6 +43,7 @@ class ChainReport:
     observed_checked: int = 0
     onchain_executions: int = 0
     anchors_checked: int = 0
+    guards_checked: int = 0
     problems: list[Problem] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -49,6 +53,7 @@ class ChainReport:
             "observed_checked": self.observed_checked,
             "onchain_executions": self.onchain_executions,
             "anchors_checked": self.anchors_checked,
+            "guards_checked": self.guards_checked,
             "problems": [p.as_dict() for p in self.problems],
         }
 
@@ -69,8 +74,30 @@ def check_chain(chain: Chain, entries: Iterable[dict[str, Any]], anchors: Iterab
     _check_executions(chain, [e for e in live if e["kind"] == "execution"], report)
     _check_observed(chain, [e for e in live if e["kind"] == "execution_observed"], report)
     _check_complete(chain, live, report)
+    _check_guards(chain, [e for e in live if e["kind"] == "vault_created" and e["payload"].get("guard")], report)
     _check_anchors(chain, list(anchors), report)
     return report
+
+
+def _check_guards(chain: Chain, created: list[dict[str, Any]], report: ChainReport) -> None:
+    """Each vault's first guard: its code is the committed build and the policy it proves carries the
+    template hash the ledger recorded (``payload.policy_hash`` is the template file's keccak256)."""
+    for entry in created:
+        report.guards_checked += 1
+        payload = entry["payload"]
+        proof = guard_provenance(chain, payload["guard"])
+        where = f"entry {entry['seq']}: vault {entry.get('vault')}'s guard {payload['guard']}"
+        if not proof.verified:
+            report.problems.append(Problem(entry["seq"], "guard_code", f"{where}: {proof.problem}"))
+        elif proof.template_hash is None or "0x" + proof.template_hash.hex() != payload["policy_hash"]:
+            found = "none" if proof.template_hash is None else "0x" + proof.template_hash.hex()
+            report.problems.append(
+                Problem(
+                    entry["seq"],
+                    "guard_policy",
+                    f"{where} enforces template {found}, the ledger recorded {payload['policy_hash']}",
+                )
+            )
 
 
 def _check_executions(chain: Chain, executions: list[dict[str, Any]], report: ChainReport) -> None:

@@ -86,6 +86,8 @@ def _state_dict(state: service.VaultState) -> dict[str, Any]:
         "timelock_delay": state.timelock_delay,
         "timelock_roles_ok": state.timelock_roles_ok,
         "timelock_is_factory_clone": state.timelock_is_factory_clone,
+        "guard_code": None if state.guard_code is None else state.guard_code.as_dict(),
+        "guard_code_policy_matches": state.code_policy_matches,
         "balances": [
             {
                 "symbol": b.symbol,
@@ -203,6 +205,8 @@ def show(app: AppContext, vault_ref: str) -> None:
         )
         c.print(f"  modules        {', '.join(state.modules) or '-'}")
         c.print(f"  guard          {state.guard or '[red]none[/red]'}")
+        if state.guard_code is not None:
+            c.print(f"  guard code     {_guard_code_line(state)}")
         if state.guard_info is not None:
             g = state.guard_info
             match = "[green]matches[/green]" if state.recorded_policy_matches else "[bold red]DIFFERS from[/bold red]"
@@ -226,6 +230,21 @@ def show(app: AppContext, vault_ref: str) -> None:
         c.print(f"  policy         {r.policy_path} ({r.policy_hash[:18]}…)")
 
     app.emit(data, render)
+
+
+def _guard_code_line(state: service.VaultState) -> str:
+    """What the guard's code proves: the build it is, and whether its policy is the recorded template's."""
+    code = state.guard_code
+    assert code is not None
+    if not code.verified:
+        return f"[bold red]NOT the reproducible build[/bold red] ({code.problem})"
+    kind = (
+        f"clone of CustodyGuardClone {code.implementation}" if code.deployment == "clone" else "dedicated CustodyGuard"
+    )
+    policy = "matches" if state.code_policy_matches else "[bold red]DIFFERS from[/bold red]"
+    return (
+        f"{kind}: the committed build, registered for this Safe; the policy in its code {policy} the recorded template"
+    )
 
 
 def _emit_op(app: AppContext, proposal: Proposal, op: TimelockOp) -> None:

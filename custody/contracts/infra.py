@@ -27,6 +27,7 @@ SAFE_COMPONENTS = ("SafeL2", "SafeProxyFactory", "CompatibilityFallbackHandler",
 CUSTODY_COMPONENTS = (
     "CustodyGuardCode",
     "CustodyGuardCodeTail",
+    "CustodyGuardClone",
     "GuardDeployer",
     "ExitModule",
     "ExitModuleDeployer",
@@ -71,12 +72,17 @@ def _components(chain: Chain, sender: TransactionSigner) -> list[Deployed]:
     half = len(creation) // 2
     done["CustodyGuardCode"] = deploy_code_store(chain, sender, "CustodyGuardCode", creation[:half])
     done["CustodyGuardCodeTail"] = deploy_code_store(chain, sender, "CustodyGuardCodeTail", creation[half:])
+    done["CustodyGuardClone"] = deploy_deterministic(chain, sender, "CustodyGuardClone")  # clones' implementation
     done["GuardDeployer"] = deploy_deterministic(
         chain,
         sender,
         "GuardDeployer",
-        constructor_types=["address", "address"],
-        constructor_args=[done["CustodyGuardCode"].address, done["CustodyGuardCodeTail"].address],
+        constructor_types=["address", "address", "address"],
+        constructor_args=[
+            done["CustodyGuardCode"].address,
+            done["CustodyGuardCodeTail"].address,
+            done["CustodyGuardClone"].address,
+        ],
     )
     done["ExitModule"] = deploy_deterministic(chain, sender, "ExitModule")
     done["ExitModuleDeployer"] = deploy_deterministic(

@@ -327,6 +327,7 @@ def _deploy_guard(session: Session, vault: VaultRecord, plan: ChangePlan) -> Add
     guard (the only kind the installed guard accepts), or — on a vault without a guard — a first one."""
     infra = session.infrastructure()
     deployer = session.contract("GuardDeployer", infra.guard_deployer)
+    as_clone = plan.policy.guard_deployment == "clone"
     if plan.current_guard is None:
         function, args = (
             "deployFor",
@@ -337,10 +338,11 @@ def _deploy_guard(session: Session, vault: VaultRecord, plan: ChangePlan) -> Add
                 vault.exit_module or ZERO_ADDRESS,
                 infra.fallback_handler,
                 plan.config.as_tuple(),
+                as_clone,
             ],
         )
     else:
-        function, args = "deploySuccessor", [plan.current_guard, plan.config.as_tuple()]
+        function, args = "deploySuccessor", [plan.current_guard, plan.config.as_tuple(), as_clone]
     predicted = Address(session.chain.call(deployer.functions[function](*args).call))
     if codehash(session.chain, predicted) is None:
         data = deployer.encode_abi(function, args)

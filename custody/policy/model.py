@@ -199,6 +199,7 @@ class Policy:
     attestations: AttestationRule | None = None
     message_domains: tuple[MessageDomain, ...] = ()
     risk: RiskSettings = DEFAULT_SETTINGS  # the ``risk:`` section (custody.policy.risk_section)
+    guard_deployment: str = "dedicated"  # the ``guard:`` section: "dedicated" or "clone"
     source_path: str = ""
     source_text: str = field(default="", repr=False)
 

@@ -171,7 +171,12 @@ TOP_KEYS = {
     "attestations",
     "messages",
     "risk",
+    "guard",
 }
+
+# How a vault's guard is deployed: a full CustodyGuard (cheapest checks) or a clone of the shared
+# CustodyGuardClone implementation (cheapest creation); benchmarks/snapshots/vault-cost.json has both.
+GUARD_DEPLOYMENTS = ("dedicated", "clone")
 
 
 @dataclass(frozen=True)
@@ -220,6 +225,7 @@ def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
     domains = _parse_messages(r, top["messages"], assets) if "messages" in top else []
     attest_rule = _parse_attestations(r, top["attestations"]) if "attestations" in top else None
     risk_settings = parse_risk_section(r, top["risk"], duration=r.duration) if "risk" in top else DEFAULT_SETTINGS
+    guard_deployment = _parse_guard(r, top["guard"]) if "guard" in top else "dedicated"
 
     name, threshold, delay = header.name, owners.threshold, timelock.delay
     if r.problems or name is None or risk is None or threshold is None or delay is None:
@@ -245,8 +251,22 @@ def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
         source_path=file,
         source_text=text,
         risk=risk_settings or DEFAULT_SETTINGS,
+        guard_deployment=guard_deployment,
     )
     return policy, []
+
+
+def _parse_guard(r: _PolicyReader, node: yaml.Node) -> str:
+    """guard: how the vault's guard is deployed (``deployment: dedicated`` or ``clone``)."""
+    g = r.mapping(node, "guard", allowed={"deployment"}, required={"deployment"})
+    if "deployment" not in g:
+        return "dedicated"
+    deployment = r.text(g["deployment"], "guard.deployment")
+    if deployment is not None and deployment not in GUARD_DEPLOYMENTS:
+        r.error(
+            g["deployment"], "guard.deployment", f"must be one of {', '.join(GUARD_DEPLOYMENTS)}, got {deployment!r}"
+        )
+    return deployment if deployment in GUARD_DEPLOYMENTS else "dedicated"
 
 
 def _parse_header(r: _PolicyReader, top: dict[str, yaml.Node]) -> _Header:

@@ -16,6 +16,7 @@ from custody.audit import record as audit
 from custody.contracts.deploy import codehash, minimal_proxy_code
 from custody.exceptions import TemplateError, UnknownVault, VaultError
 from custody.policy.compiled import NO_EXIT, compile_exit, compile_policy
+from custody.policy.guard_code import GuardProvenance, guard_provenance
 from custody.policy.onchain import GuardInfo, installed_guard, read_guard
 from custody.policy.template import Policy, load_policy, load_policy_text
 from custody.session import Session
@@ -90,6 +91,9 @@ class VaultState:
     balances: list[TokenBalance] = field(default_factory=list)
     guard_info: GuardInfo | None = None
     recorded_policy_matches: bool | None = None  # on-chain POLICY_HASH == compiled recorded template
+    # what the guard's code proves (custody.policy.guard_code): the reproducible build, and its policy
+    guard_code: GuardProvenance | None = None
+    code_policy_matches: bool | None = None  # the policy the code proves == compiled recorded template
     template_file_status: str = "unknown"  # "matches" | "differs" | "missing" | "invalid"
 
 
@@ -172,6 +176,7 @@ def _vault_params(policy: Policy, name: str, *, with_guard: bool = True) -> tupl
         policy.template_hash,
         vault_salt(name),
         with_guard,
+        policy.guard_deployment == "clone",
         compile_policy(policy).as_tuple(),
         exit_config is not None,
         exit_config or NO_EXIT,
@@ -321,12 +326,18 @@ def read_state(session: Session, record: VaultRecord) -> VaultState:
     guard_info = read_guard(session, guard) if guard is not None else None
     recorded_matches = None
     file_status = "no guard"
+    guard_code = guard_provenance(chain, guard) if guard is not None else None
+    code_matches = None
     if guard_info is not None:
         recorded_matches = compile_policy(record.policy()).policy_hash == guard_info.policy_hash
         file_status = _template_file_status(record.policy_path, guard_info.policy_hash)
+    if guard_code is not None:
+        code_matches = compile_policy(record.policy()).policy_hash == guard_code.policy_hash
     return VaultState(
         guard_info=guard_info,
         recorded_policy_matches=recorded_matches,
+        guard_code=guard_code,
+        code_policy_matches=code_matches,
         template_file_status=file_status,
         record=record,
         block_number=block,
