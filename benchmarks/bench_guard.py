@@ -1,5 +1,6 @@
-"""CustodyGuard gas: overhead per transfer against the same vault without a guard, with a no-op
-guard and a counting guard (the floor for any guard that keeps spend state) as references, all measured in one run from real receipts.
+"""CustodyGuard gas: overhead per transfer against the same vault without a guard, for a dedicated guard
+and for a clone guard (issue 15), with a no-op guard and a counting guard (the floor for any guard that
+keeps spend state) as references, all measured in one run from real receipts.
 
     .venv/bin/python benchmarks/bench_guard.py [--write]
 
@@ -38,6 +39,7 @@ def main() -> None:
         "gas": gas,
         "targets": _verdicts(gas, TARGETS),
         "lean_targets": _verdicts(gas, LEAN_TARGETS),
+        "clone_lean_targets": _verdicts(gas, LEAN_TARGETS, prefix="clone_overhead_"),
         "floor_note": "counting_overhead_*: a guard that only adds each value to one storage word (one read and "
         "one write per transaction), the least any guard that remembers spends pays",
         "template": "policies/hot.yaml (1-of-2, ETH + dUSD, 1 freeze window)",
@@ -45,12 +47,12 @@ def main() -> None:
     write_snapshot(SNAPSHOT, result, write=args.write)
 
 
-def _verdicts(gas: dict[str, int], targets: dict[str, int]) -> dict[str, dict]:
+def _verdicts(gas: dict[str, int], targets: dict[str, int], prefix: str = "overhead_") -> dict[str, dict]:
     return {
         name: {"overhead": value, "target": targets[kind], "met": value <= targets[kind]}
         for name, value in gas.items()
         for kind in targets
-        if name.startswith("overhead_") and name.endswith(kind)
+        if name.startswith(prefix) and name.endswith(kind)
     }
 
 

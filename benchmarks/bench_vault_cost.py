@@ -1,9 +1,12 @@
 """What a micro-vault costs, from real receipts in one run (issue 15):
 
 * creation gas for every shipped template, split by contract from the creation transaction's call
-  trace (Safe proxy + setup, VaultTimelock, CustodyGuard, ExitModule clone, factory wiring);
-* one 2-of-3 ETH transfer, layer by layer: plain Safe, plus the guard, plus custody badges (on chain, or
-  batched at 100 per anchor), plus anchoring the audit ledger's head once per transfer.
+  trace (Safe proxy + setup, VaultTimelock, CustodyGuard, ExitModule clone, factory wiring), and each
+  template's creation with either guard deployment (dedicated, clone);
+* one 2-of-3 ETH transfer, layer by layer: plain Safe, plus the guard (dedicated, or a clone), plus custody
+  badges (on chain, or batched at 100 per anchor), plus anchoring the audit ledger's head once per transfer;
+* the break-even of the two guard deployments per template: after how many checked transactions the
+  clone's extra gas per transaction has used up what it saved at creation.
 
     .venv/bin/python benchmarks/bench_vault_cost.py [--write]
 
@@ -25,11 +28,14 @@ from benchmarks.scenarios import (  # noqa: E402
     creation_breakdown,
     drill_batch_items,
     transfer_2of3,
+    with_guard_deployment,
     write_snapshot,
 )
+from custody.policy.template import load_policy  # noqa: E402
 
 SNAPSHOT = ROOT / "benchmarks" / "snapshots" / "vault-cost.json"
 TEMPLATES = ("hot", "warm", "cold", "deep-cold")
+DEPLOYMENTS = ("dedicated", "clone")
 CREATION_TARGET = 1_000_000
 ATTESTED = ROOT / "tests" / "fixtures" / "policies" / "attested.yaml"
 
@@ -43,11 +49,14 @@ def per_transfer_layers(session) -> dict[str, int]:
 
     plain, _ = service.create_vault(session, ATTESTED, name="cost-plain", with_guard=False)
     guarded, _ = service.create_vault(session, ATTESTED, name="cost-guarded")
-    for record in (plain, guarded):
+    as_clone = with_guard_deployment(ATTESTED, "clone", session.workspace.home)
+    cloned, _ = service.create_vault(session, as_clone, name="cost-clone")
+    for record in (plain, guarded, cloned):
         session.send(to=record.safe, value=10 * 10**18, what="fund")
-    transfer_2of3(session, plain.name)  # first transfers write fresh storage; the table is the steady state
-    transfer_2of3(session, guarded.name)
+    for record in (plain, guarded, cloned):  # first transfers write fresh storage; the table is the steady state
+        transfer_2of3(session, record.name)
     plain_gas = transfer_2of3(session, plain.name)
+    clone_gas = transfer_2of3(session, cloned.name)
     session.attester_uri = "anvil:7"
     before = len(attest_badges.stored(session, vault=guarded.safe))
     guarded_gas = transfer_2of3(session, guarded.name)
@@ -61,6 +70,7 @@ def per_transfer_layers(session) -> dict[str, int]:
     return {
         "plain_safe": plain_gas,
         "guard": guarded_gas - plain_gas,
+        "guard_clone": clone_gas - plain_gas,
         "badges_onchain": badge_gas,
         "badges_onchain_count": len(badges),
         "badges_batched_100": round(batch.anchor_gas / 100 * len(badges)),
@@ -75,6 +85,17 @@ def main() -> None:
     args = parser.parse_args()
     with bench_session() as (session, _anvil, _tmp):
         creation = {name: creation_breakdown(session, ROOT / "policies" / f"{name}.yaml") for name in TEMPLATES}
+        by_deployment = {
+            name: {
+                deployment: creation_breakdown(
+                    session,
+                    with_guard_deployment(ROOT / "policies" / f"{name}.yaml", deployment, session.workspace.home),
+                    name=f"cost-{name}-{deployment}",
+                )["total"]
+                for deployment in DEPLOYMENTS
+            }
+            for name in TEMPLATES
+        }
         layers = per_transfer_layers(session)
     plain, guard = layers["plain_safe"], layers["guard"]
     totals = {
@@ -90,13 +111,29 @@ def main() -> None:
             name: {"gas": c["total"], "target": CREATION_TARGET, "met": c["total"] <= CREATION_TARGET}
             for name, c in creation.items()
         },
+        "creation_by_guard_deployment": by_deployment,
+        "guard_deployment_of_template": {
+            name: load_policy(ROOT / "policies" / f"{name}.yaml").guard_deployment for name in TEMPLATES
+        },
+        "break_even_transactions": {
+            name: _break_even(c["dedicated"] - c["clone"], layers["guard_clone"] - layers["guard"])
+            for name, c in by_deployment.items()
+        },
         "per_transfer_layers": layers,
         "per_transfer_totals": totals,
         "note": "gas from receipts and call traces, one run; the 2-of-3 transfer is the attested fixture template's "
         "steady state; batched badges are the transfer's badge count at 100 items per anchor; the ledger anchor "
-        "is counted once per transfer (the most often a command anchors)",
+        "is counted once per transfer (the most often a command anchors); break-even: creation gas a clone guard saves "
+        "divided by the gas it adds to each checked 2-of-3 transfer (steady state)",
     }
     write_snapshot(SNAPSHOT, result, write=args.write)
+
+
+def _break_even(saved_at_creation: int, extra_per_transaction: int) -> int | None:
+    """Transactions after which a clone guard has cost as much as a dedicated one (None: it never does)."""
+    if extra_per_transaction <= 0:
+        return None
+    return saved_at_creation // extra_per_transaction
 
 
 if __name__ == "__main__":

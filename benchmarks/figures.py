@@ -39,6 +39,10 @@ def guard_overhead() -> str:
     def target(key: str) -> str:
         return f"≤ {_n(targets[key]['target'])}" if key in targets else "—"
 
+    def clone(key: str) -> str:
+        twin = "clone_" + key
+        return _n(gas[twin]) if twin in gas else "—"
+
     rows = [
         ("ETH, steady state", "overhead_eth_steady"),
         ("ERC-20, steady state", "overhead_erc20_steady"),
@@ -51,8 +55,40 @@ def guard_overhead() -> str:
         ("reference: no-op guard (same run)", "noop_overhead_eth_steady"),
         ("reference: a guard that only adds each value to one storage word (same run)", "counting_overhead_eth_steady"),
     ]
-    lines = ["| transfer | guard overhead (gas) | target |", "|---|---|---|"]
-    lines += [f"| {label} | {_n(gas[key])} | {target(key)} |" for label, key in rows]
+    lines = [
+        "| transfer | dedicated guard overhead (gas) | clone guard overhead (gas) | target (dedicated) |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {label} | {_n(gas[key])} | {clone(key)} | {target(key)} |" for label, key in rows]
+    return "\n".join(lines)
+
+
+def vault_cost() -> str:
+    data = _snapshot("vault-cost")
+    shipped, both, even = (
+        data["guard_deployment_of_template"],
+        data["creation_by_guard_deployment"],
+        data["break_even_transactions"],
+    )
+    layers = data["per_transfer_layers"]
+    lines = [
+        "| template | guard as shipped | creation, dedicated guard | creation, clone guard | break-even (transactions) |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {name} | {shipped[name]} | {_n(c['dedicated'])} | {_n(c['clone'])} | {_n(even[name]) if even[name] else '—'} |"
+        for name, c in both.items()
+    ]
+    target = next(iter(data["creation_target"].values()))["target"]
+    met = [name for name, t in data["creation_target"].items() if t["met"]]
+    lines += [
+        "",
+        f"Creation target ≤ {_n(target)} gas, met as shipped by: {', '.join(met) or 'none'}. One checked 2-of-3 ETH "
+        f"transfer (steady state): plain Safe {_n(layers['plain_safe'])}, guard overhead {_n(layers['guard'])} "
+        f"(dedicated) / {_n(layers['guard_clone'])} (clone); custody badges {_n(layers['badges_onchain'])} on chain "
+        f"({layers['badges_onchain_count']} badges) or {_n(layers['badges_batched_100'])} batched at 100 per anchor; "
+        f"anchoring the ledger head {_n(layers['ledger_anchor'])}.",
+    ]
     return "\n".join(lines)
 
 
@@ -72,7 +108,8 @@ def foundation() -> str:
     gas, rates = data["gas"], data["rates_per_second"]
     return (
         f"Last committed figures (guarded 2-of-3 cold vault): vault creation {_n(gas['vault_create_2of3'])} gas "
-        "(Safe, timelock clone,\na guard whose policy is compiled into its code, and the vault's ExitModule clone); "
+        "(Safe, timelock clone,\nguard clone with the policy as its immutable arguments, and the vault's ExitModule "
+        "clone); "
         f"2-of-3 ETH transfer\n{_n(gas['eth_transfer_2of3_first'])} (first) / {_n(gas['eth_transfer_2of3_steady'])} "
         f"(steady state); custody runs at about {rates['ratio_custody_over_raw']:.2f} of the raw loop's rate "
         f"({rates['custody_propose_sign2_execute']} vs\n{rates['raw_safe_eth_py_loop']} flows/s in the committed run)."
@@ -179,6 +216,7 @@ def startup() -> str:
 
 BLOCKS: dict[str, Callable[[], str]] = {
     "guard-overhead": guard_overhead,
+    "vault-cost": vault_cost,
     "exit-gas": exit_gas,
     "foundation": foundation,
     "reconcile": reconcile,
@@ -190,6 +228,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
 #: where each block lives, relative to the repository root
 DOCUMENTS: dict[str, str] = {
     "guard-overhead": "docs/guard.md",
+    "vault-cost": "docs/benchmarks.md",
     "exit-gas": "docs/resilience.md",
     "foundation": "docs/benchmarks.md",
     "reconcile": "docs/reconciliation.md",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -140,14 +141,24 @@ def _install_reference_guard(session: Session, vault: str, contract: str) -> Non
     session.send(to=record.safe, data=calldata, what=f"installing {contract} (benchmark set-up)")
 
 
+def with_guard_deployment(policy_path, deployment: str, directory: Path) -> Path:
+    """A copy of the template at ``policy_path`` in ``directory`` whose guard is deployed as ``deployment``
+    ("dedicated" or "clone"), everything else unchanged."""
+    text = re.sub(r"(?m)^guard:\n  deployment: \w+\n", "", Path(policy_path).read_text())
+    copy = directory / f"{Path(policy_path).stem}-{deployment}.yaml"
+    copy.write_text(text.rstrip("\n") + f"\n\nguard:\n  deployment: {deployment}\n")
+    return copy
+
+
 def guard_overhead_gas(session: Session, policy_path) -> dict[str, int]:
     """Guard overhead from real receipts: the same transfers from an unguarded vault, a vault with a
     no-op guard (what having any guard costs), a vault with a counting guard (steady state only: the least a
-    guard that remembers spends pays, one storage read and write per transaction) and a CustodyGuard vault,
-    all created from one 1-of-2 template, at the same clock positions (each vault 60 s after the previous one)."""
+    guard that remembers spends pays, one storage read and write per transaction), a vault with a dedicated
+    CustodyGuard (``overhead_*``) and one with a clone guard (``clone_overhead_*``), all created from one
+    1-of-2 template, at the same clock positions (each vault 60 s after the previous one)."""
     from custody.contracts.infra import DEMO_TOKEN_ADDRESS
 
-    labels = ("plain", "noop", "counting", "guarded")
+    labels = ("plain", "noop", "counting", "guarded", "clone")
     reference_guards = {"noop": "NoopGuard", "counting": "CountingGuard"}
     # The measurement spends every hour for a day and then on a new weekday: the risk engine would rightly
     # warn (off-hours, burst) and ask for an out-of-band confirmation. Those warnings are for people, not
@@ -157,10 +168,12 @@ def guard_overhead_gas(session: Session, policy_path) -> dict[str, int]:
         Path(policy_path).read_text()
         + "\nrisk:\n  rules: {off_hours: info, burst: info, amount_outlier: info, balance_drain: info}\n"
     )
-    policy_path = relaxed
+    templates = {label: with_guard_deployment(relaxed, "dedicated", session.workspace.home) for label in labels}
+    templates["clone"] = with_guard_deployment(relaxed, "clone", session.workspace.home)
     vaults = {}
     for label in labels:
-        record, _facts = service.create_vault(session, policy_path, name=f"gas-{label}", with_guard=label == "guarded")
+        guarded = label in ("guarded", "clone")
+        record, _facts = service.create_vault(session, templates[label], name=f"gas-{label}", with_guard=guarded)
         session.send(to=record.safe, value=20 * 10**18, what="fund")
         _mint(session, DEMO_TOKEN_ADDRESS, record.safe, 10**12)
         if label in reference_guards:
@@ -204,6 +217,7 @@ def guard_overhead_gas(session: Session, policy_path) -> dict[str, int]:
             for name, token in steps:
                 gas[label][name] = _transfer(session, vault, amount="10" if token else "0.1", token=token)
     result = {f"overhead_{k}": gas["guarded"][k] - gas["plain"][k] for k in gas["guarded"]}
+    result |= {f"clone_overhead_{k}": gas["clone"][k] - gas["plain"][k] for k in gas["clone"]}
     for reference in reference_guards:
         result |= {
             f"{reference}_overhead_{k}": gas[reference][k] - gas["plain"][k] for k in ("eth_steady", "erc20_steady")

@@ -249,27 +249,28 @@ abstract contract GuardPolicy is ICustodyGuard {
         return listed && (_unrestrictedMask() & (1 << i) != 0 || _destinationAllows(destination, i));
     }
 
-    /// @dev Reverts inside a freeze window or outside the allowed hours.
-    function _checkTime() internal view {
-        uint256 windows = _windowCount();
-        if (windows != 0) {
-            unchecked {
-                uint256 weekSecond = (block.timestamp + MONDAY_OFFSET) % 604800;
-                for (uint256 k = 0; k < windows; k++) {
-                    (uint256 start, uint256 end) = _window(k);
-                    // Invariant: nothing moves during a freeze window.
-                    if (weekSecond >= start && weekSecond < end) revert CustodyGuardFrozen(k, weekSecond);
-                }
-            }
+    /// @dev Reverts inside a freeze window or outside the allowed hours (each concrete guard walks its
+    ///      own window table with {_checkWindow} and ends with {_checkAllowedHours}).
+    function _checkTime() internal view virtual;
+
+    /// @dev Seconds since Monday 00:00 UTC.
+    function _weekSecond() internal view returns (uint256) {
+        unchecked {
+            return (block.timestamp + MONDAY_OFFSET) % 604800;
         }
-        uint256 allowedEnd = _allowedEnd();
-        if (allowedEnd != 0) {
-            uint256 daySecond = block.timestamp % 86400;
-            uint256 allowedStart = _allowedStart();
-            // Invariant: nothing moves outside the allowed hours.
-            if (daySecond < allowedStart || daySecond >= allowedEnd) {
-                revert CustodyGuardOutsideAllowedHours(daySecond, allowedStart, allowedEnd);
-            }
+    }
+
+    function _checkWindow(uint256 k, uint256 weekSecond, uint256 start, uint256 end) internal pure {
+        // Invariant: nothing moves during a freeze window.
+        if (weekSecond >= start && weekSecond < end) revert CustodyGuardFrozen(k, weekSecond);
+    }
+
+    function _checkAllowedHours(uint256 allowedStart, uint256 allowedEnd) internal view {
+        if (allowedEnd == 0) return;
+        uint256 daySecond = block.timestamp % 86400;
+        // Invariant: nothing moves outside the allowed hours.
+        if (daySecond < allowedStart || daySecond >= allowedEnd) {
+            revert CustodyGuardOutsideAllowedHours(daySecond, allowedStart, allowedEnd);
         }
     }
 

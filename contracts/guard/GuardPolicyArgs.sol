@@ -195,4 +195,18 @@ abstract contract GuardPolicyArgs is GuardPolicy {
         }
         return false;
     }
+
+    function _checkTime() internal view override {
+        uint256 windows = _windowCount();
+        if (windows != 0) {
+            uint256 weekSecond = _weekSecond();
+            uint256 table = _windowTable();
+            for (uint256 k = 0; k < windows; k++) {
+                uint256 word = _arg(table + GuardArgs.WINDOW_SIZE * k);
+                _checkWindow(k, weekSecond, word >> 224, (word >> 192) & MASK32);
+            }
+        }
+        uint256 header = _arg(GuardArgs.HEADER);
+        _checkAllowedHours((header >> 176) & MASK32, (header >> 144) & MASK32);
+    }
 }

@@ -299,6 +299,20 @@ abstract contract GuardPolicyImmutables is GuardPolicy {
         }
     }
 
+    function _checkTime() internal view override {
+        uint256 windows = WINDOW_COUNT;
+        if (windows != 0) {
+            uint256 weekSecond = _weekSecond();
+            unchecked {
+                for (uint256 k = 0; k < windows; k++) {
+                    uint256 pair = (k < 4 ? W0 : W1) >> ((k & 3) * 64);
+                    _checkWindow(k, weekSecond, pair & MASK32, (pair >> 32) & MASK32);
+                }
+            }
+        }
+        if (ALLOWED_END != 0) _checkAllowedHours(ALLOWED_START, ALLOWED_END);
+    }
+
     // -- immutable tables -------------------------------------------------------------------------
 
     function _asset(uint256 i) internal view override returns (uint256) {
@@ -326,8 +340,10 @@ abstract contract GuardPolicyImmutables is GuardPolicy {
     }
 
     function _window(uint256 k) internal view override returns (uint256 start, uint256 end) {
-        uint256 word = (k < 4 ? W0 : W1) >> ((k % 4) * 64);
-        return (word & MASK32, (word >> 32) & MASK32);
+        unchecked {
+            uint256 word = (k < 4 ? W0 : W1) >> ((k & 3) * 64); // k < MAX_WINDOWS = 8
+            return (word & MASK32, (word >> 32) & MASK32);
+        }
     }
 
     function _separator(uint256 m) internal view override returns (bytes32) {
