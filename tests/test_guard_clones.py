@@ -195,3 +195,18 @@ def test_a_clone_policy_over_capacity_cannot_wrap_its_one_byte_counts(session, d
     # positive control: the same call with the template's own policy deploys a clone
     assert send_as(session, 0, deployer.address, bytes.fromhex(
         deployer.encode_abi("deploySuccessor", [vault.guard, config.as_tuple(), True])[2:])).ok  # fmt: skip
+
+
+def test_successors_of_either_deployment_are_proven_from_their_code(session, deployer):
+    """A successor's address is salted with its predecessor: the code check proves it for both deployments."""
+    hot, _ = service.create_vault(session, POLICIES / "hot.yaml")
+    config = compile_policy(hot.policy()).as_tuple()
+    for as_clone in (False, True):
+        data = bytes.fromhex(deployer.encode_abi("deploySuccessor", [hot.guard, config, as_clone])[2:])
+        assert send_as(session, 0, deployer.address, data).ok
+        successor = deployer.functions.deploySuccessor(hot.guard, config, as_clone).call()
+        proof = guard_provenance(session.chain, successor)
+        assert (proof.deployment, proof.verified, proof.policy_hash) == (
+            "clone" if as_clone else "dedicated", True, compile_policy(hot.policy()).policy_hash,
+        ), proof  # fmt: skip
+        assert session.contract("CustodyGuard", successor).functions.bindings().call()[5] == hot.guard

@@ -162,7 +162,11 @@ def test_cli_vault_create_list_show(run_cli):
     assert [v["safe"] for v in listed] == [data["safe"]]
     shown = json.loads(run_cli("vault", "show", "cold-reserve", "--json").stdout)
     assert shown["threshold"] == 2 and len(shown["owners"]) == 3 and shown["timelock_delay"] == 86400
+    # the auditor's check from the code itself: the cold template's guard is a verified clone of the build
+    assert (shown["guard_code"]["deployment"], shown["guard_code"]["verified"]) == ("clone", True)
+    assert shown["guard_code_policy_matches"] and shown["guard_code"]["template_hash"] == shown["policy_hash"]
     human = run_cli("vault", "show", str(data["id"]))
     assert "2-of-3" in human.stdout and data["safe"] in human.stdout
+    assert "clone of CustodyGuardClone" in human.stdout and "registered for this Safe" in human.stdout
     missing = run_cli("vault", "show", "ghost")
     assert missing.exit_code == 1 and missing.stderr.startswith("error: no vault 'ghost'")
