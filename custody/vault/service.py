@@ -327,12 +327,13 @@ def read_state(session: Session, record: VaultRecord) -> VaultState:
     recorded_matches = None
     file_status = "no guard"
     guard_code = guard_provenance(chain, guard) if guard is not None else None
+    recorded_hash = compile_policy(record.policy()).policy_hash if guard is not None else None
     code_matches = None
     if guard_info is not None:
-        recorded_matches = compile_policy(record.policy()).policy_hash == guard_info.policy_hash
+        recorded_matches = recorded_hash == guard_info.policy_hash
         file_status = _template_file_status(record.policy_path, guard_info.policy_hash)
     if guard_code is not None:
-        code_matches = compile_policy(record.policy()).policy_hash == guard_code.policy_hash
+        code_matches = recorded_hash == guard_code.policy_hash
     return VaultState(
         guard_info=guard_info,
         recorded_policy_matches=recorded_matches,
