@@ -92,6 +92,33 @@ def vault_cost() -> str:
     return "\n".join(lines)
 
 
+def attest_gas() -> str:
+    data = _snapshot("attest")
+    gas, derived, flow, floors = data["gas"], data["derived"], data["batched_template_flow"], data["floors"]
+    lines = [
+        "| | gas | per step |",
+        "|---|---|---|",
+        f"| on-chain KYC badge (delegated) | {_n(gas['onchain_kyc'])} | {_n(gas['onchain_kyc'])} |",
+        f"| on-chain approval badge (delegated, ledger entry linked) | {_n(gas['onchain_approval'])} | "
+        f"{_n(gas['onchain_approval'])} |",
+        f"| on-chain execution badge (2 approvals + ledger entry linked) | {_n(gas['onchain_execution'])} | "
+        f"{_n(gas['onchain_execution'])} |",
+        f"| batch of 1 / 100 / 1,000 (one `timestamp(root)`) | {_n(gas['batch_100_anchor'])} | "
+        f"{_n(round(derived['batch_1_per_step']))} / {derived['batch_100_per_step']:,.0f} / "
+        f"**{derived['batch_1000_per_step']}** (target ≤ 5,000) |",
+        f"| batched template: {flow['batched_flow_badges']} transfer badges, the flows anchor "
+        f"{flow['batched_flow_anchored']} in {flow['batched_flow_eas_transactions']} EAS transaction | "
+        f"{_n(flow['batched_flow_anchor'])} | **{derived['batched_flow_per_step']}** (target ≤ 5,000) |",
+        f"| baseline, same run: EAS `multiTimestamp` of 100 UIDs | {_n(gas['baseline_multitimestamp_100'])} | "
+        f"{_n(round(derived['multitimestamp_per_step']))} |",
+        "",
+        f"The least EAS charges for one on-chain attestation here: {_n(floors['eas_minimal_bytes32'])} gas (one "
+        f"`bytes32`, no recipient or refUID), {_n(floors['eas_bytes32_with_recipient_and_ref'])} with a recipient "
+        "and a refUID.",
+    ]
+    return "\n".join(lines)
+
+
 def exit_gas() -> str:
     gas = _snapshot("exit")["gas"]
     rows = [
@@ -217,6 +244,7 @@ def startup() -> str:
 BLOCKS: dict[str, Callable[[], str]] = {
     "guard-overhead": guard_overhead,
     "vault-cost": vault_cost,
+    "attest-gas": attest_gas,
     "exit-gas": exit_gas,
     "foundation": foundation,
     "reconcile": reconcile,
@@ -229,6 +257,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
 DOCUMENTS: dict[str, str] = {
     "guard-overhead": "docs/guard.md",
     "vault-cost": "docs/benchmarks.md",
+    "attest-gas": "docs/attestations.md",
     "exit-gas": "docs/resilience.md",
     "foundation": "docs/benchmarks.md",
     "reconcile": "docs/reconciliation.md",

@@ -334,6 +334,51 @@ def attest_gas(session: Session, template_path, *, batch_sizes=(1, 100, 1000)) -
     return out
 
 
+def batched_flow_gas(session: Session, template_path, *, transfers: int = 34) -> dict[str, int]:
+    """What a template whose emitted steps are all ``batched`` pays for its badges, from receipts: a vault of
+    ``template_path`` runs ``transfers`` 2-of-3 transfers (2 approvals + 1 execution badge each) with the
+    operations attester set; the flows sign every badge off chain and anchor the vault's waiting badges
+    themselves once ``anchor_every`` wait. Every anchored document is then verified one at a time by an
+    auditor holding chain data, the template and the exported documents (which its links point into)."""
+    from custody.attest import badges, batch
+    from custody.attest.verify import Verifier
+    from custody.policy.template import load_policy
+
+    rule = load_policy(template_path).attestations
+    assert rule is not None and set(rule.emit) == set(rule.batched), f"{template_path} must batch every emitted step"
+    record, _ = service.create_vault(session, template_path, name="attest-bench-batched")
+    session.send(to=record.safe, value=10 * 10**18, what="fund")
+    session.attester_uri = "anvil:7"
+    first_block = session.chain.w3.eth.block_number + 1
+    for _ in range(transfers):
+        transfer_2of3(session, record.name, amount="0.01")
+    rows = badges.stored(session, vault=record.safe)
+    anchored = [r for r in rows if r["batch_root"]]
+    roots = {r["batch_root"] for r in anchored}
+    if len(roots) != 1 or len(anchored) != rule.anchor_every:
+        raise AssertionError(f"expected one anchor of {rule.anchor_every} badges, got {len(anchored)} in {roots}")
+    eas = badges.context(session).address
+    badge_txs = [  # every transaction the flows sent to EAS: the anchor only
+        tx
+        for n in range(first_block, session.chain.w3.eth.block_number + 1)
+        for tx in session.chain.w3.eth.get_block(n, full_transactions=True)["transactions"]
+        if tx["to"] == eas
+    ]
+    (anchor_tx,) = badge_txs
+    exported = batch.stored_documents(session, [r["uid"] for r in anchored])
+    auditor = Verifier(session, use_workspace=False, templates=[template_path], documents=exported)
+    for doc in exported:  # one at a time: its signature, its own Merkle proof to the anchored root, its links
+        report = auditor.verify_documents([doc])
+        if not report.ok:
+            raise AssertionError(f"anchored badge {doc['sig']['uid']} does not verify: {report.failures()}")
+    return {
+        "batched_flow_badges": len(rows),
+        "batched_flow_anchored": len(anchored),
+        "batched_flow_eas_transactions": len(badge_txs),
+        "batched_flow_anchor": int(session.chain.w3.eth.get_transaction_receipt(anchor_tx["hash"])["gasUsed"]),
+    }
+
+
 def eas_floor_gas(session: Session) -> dict[str, int]:
     """The least an on-chain EAS attestation costs on this chain (same EAS as the badges), from receipts:
     a direct ``attest`` of one ``bytes32`` field with no recipient, no refUID and no expiry; the same with a
@@ -390,6 +435,8 @@ def attest_summary(gas: dict[str, int]) -> dict[str, float]:
             out["ratio_batch1000_vs_multitimestamp"] = round(
                 out["batch_1000_per_step"] / out["multitimestamp_per_step"], 5
             )
+    if "batched_flow_anchor" in gas:
+        out["batched_flow_per_step"] = round(gas["batched_flow_anchor"] / gas["batched_flow_anchored"], 1)
     if "batch_1000_per_step" in out:
         out["ratio_batch1000_vs_onchain_approval"] = round(out["batch_1000_per_step"] / gas["onchain_approval"], 6)
     return out

@@ -75,6 +75,23 @@ def test_a_transfer_yields_linked_badges_that_verify_and_a_revocation_is_named(s
     assert badges.revoke(session, revoked_uid, attester=session.signer(OPS))[1] is None  # idempotent
 
 
+def test_an_approval_links_only_to_its_signers_kyc_badge_for_the_same_vault(session, vault):
+    """A signer's KYC badge issued for another vault is not this vault's evidence: linking to it would make
+    the approval badge fail verification (its refUID would be a badge of another vault)."""
+    session.attester_uri = OPS
+    other, _ = service.create_vault(session, ATTESTED, name="other-desk")
+    elsewhere = _kyc(session, other, 1)  # signer 1 was vetted for the other vault only
+    here = _kyc(session, vault, 2)
+    proposal = transfer(session, vault)
+    first, second = (
+        badges.read(session, r["uid"])
+        for r in badges.stored(session, step_name="approval", reference=proposal.safe_tx_hash)
+    )
+    assert (first.ref_uid, second.ref_uid) == (badges.hex32(badges.ZERO32), here.uid) and elsewhere.uid != here.uid
+    report = Verifier(session).verify_vault(vault.safe)
+    assert report.ok, report.failures()
+
+
 def test_out_of_band_confirmation_badge_is_linked_from_the_execution(session, vault, workspace, monkeypatch):
     monkeypatch.setenv("CUSTODY_OOB_PASSPHRASE", "attest test passphrase")
     session.attester_uri = OPS

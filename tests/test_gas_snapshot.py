@@ -79,3 +79,17 @@ def test_the_eas_floor_in_the_snapshot_is_what_this_eas_charges(session):
         )
     assert measured["eas_minimal_bytes32"] < measured["eas_bytes32_with_recipient_and_ref"]
     assert measured["eas_bytes32_with_recipient_and_ref"] < measured["eas_approval_fields_direct"]
+
+
+def test_a_template_that_batches_its_steps_pays_one_anchor_per_hundred_badges(session):
+    """The default-flow figure: a template batching every emitted step runs 34 transfers; its flows sign
+    102 badges off chain and anchor the first 100 themselves in the one EAS transaction they send, each
+    anchored badge verifying one at a time (``batched_flow_gas`` raises otherwise)."""
+    from benchmarks.scenarios import attest_summary, batched_flow_gas
+
+    committed = json.loads((REPO / "benchmarks" / "snapshots" / "attest.json").read_text())["batched_template_flow"]
+    measured = batched_flow_gas(session, REPO / "tests" / "fixtures" / "policies" / "attested-batched.yaml")
+    assert (measured["batched_flow_badges"], measured["batched_flow_anchored"]) == (102, 100)
+    assert measured["batched_flow_eas_transactions"] == 1
+    assert measured["batched_flow_anchor"] == pytest.approx(committed["batched_flow_anchor"], rel=RELATIVE)
+    assert attest_summary(measured)["batched_flow_per_step"] <= 5_000  # issue 15: batched steps at 100 per batch

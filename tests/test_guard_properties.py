@@ -13,14 +13,17 @@ import os
 import pytest
 from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector as sel
+from eth_utils import to_checksum_address
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from benchmarks.scenarios import _mint
+from custody.contracts.deploy import read_many
 from custody.contracts.infra import DEMO_TOKEN_ADDRESS
+from custody.policy.change import SENTINEL
 from custody.policy.compiled import compile_policy
-from custody.policy.onchain import installed_guard
+from custody.policy.onchain import GUARD_SLOT, installed_guard
 from custody.policy.template import load_policy
 from custody.types import ZERO_ADDRESS, Operation
 from custody.vault import service
@@ -357,11 +360,16 @@ class GuardMachine(RuleBasedStateMachine):
         if not hasattr(self, "vault"):
             return
         session = type(self).session
-        safe = session.contract("SafeL2", self.vault.safe)
-        assert safe.functions.getThreshold().call() == self.threshold
-        assert installed_guard(session, self.vault.safe) == self.guard
-        assert safe.functions.getModulesPaginated("0x" + "00" * 19 + "01", 10).call()[0] == [self.vault.timelock]
-        assert len(safe.functions.getOwners().call()) == 2
+        safe = session.contract("SafeL2", self.vault.safe).functions
+        threshold, guard_word, (modules, _next), owners = read_many(  # one JSON-RPC batch: this runs every step
+            session.chain,
+            [safe.getThreshold(), safe.getStorageAt(GUARD_SLOT, 1), safe.getModulesPaginated(SENTINEL, 10),
+             safe.getOwners()],
+        )  # fmt: skip
+        assert threshold == self.threshold
+        assert to_checksum_address(guard_word[12:]) == self.guard
+        assert modules == [self.vault.timelock]
+        assert len(owners) == 2
 
 
 GuardMachine.last_time = 0

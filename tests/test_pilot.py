@@ -229,6 +229,10 @@ def test_pilot_json_summary(pilot):
     for label in ("hot", "cold", "issuer", "auditor_issuer_vault"):
         assert verified[label]["invalid"] == 0 and verified[label]["missing"] == 0 and verified[label]["valid"] > 0
     assert att["inventory_tags"]["gas_per_attestation"] < 5_000
+    # hot.yaml and cold.yaml batch their transfer badges: one anchoring transaction for all of them
+    moved = att["transfer_badges"]
+    assert moved["size"] == sum(verified["by_step"][s] for s in ("approval", "oob_confirmation", "execution"))
+    assert moved["step"] == "mixed" and moved["anchor_gas"] < 60_000
     assert Path(att["inventory_tags"]["documents"]).exists()
     # drill (issue 8): the cold vault's emergency exit rehearsed on a snapshot, before the audit section
     drill = summary["drill"]

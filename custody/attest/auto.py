@@ -6,6 +6,12 @@ get a badge the moment the step happens, attested by the operator's attester key
 attester is not authorised, or the attestation fails, the step stands, a warning says why, and
 ``custody attest backfill VAULT`` issues what is missing later (``custody attest verify`` lists gaps).
 
+Each emitted step is attested as the template's ``emit`` says: ``onchain`` (its own EAS attestation,
+delegated by the attester) or ``batched`` (an EAS off-chain attestation signed by the attester as the
+step happens, kept in the workspace and anchored with the vault's other waiting badges by one
+``EAS.timestamp`` of their Merkle root once ``anchor_every`` of them wait, by ``custody attest anchor``,
+or at the end of ``custody attest backfill``). Until its anchor, a batched badge does not verify.
+
 Each badge's ``ledgerEntry`` is the leaf hash of the audit-ledger entry that recorded the same step
 (:mod:`custody.attest.ledger_link`).
 
@@ -17,6 +23,7 @@ all of them in its ``approvals`` field.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import weakref
 from collections.abc import Callable
@@ -24,7 +31,8 @@ from typing import TYPE_CHECKING, Any, ParamSpec
 
 import sqlalchemy as sa
 
-from custody.attest import badges
+from custody.attest import badges, batch
+from custody.attest.evidence import offchain_badge
 from custody.attest.ledger_link import entry_hash
 from custody.exceptions import AttestationError, CustodyError
 from custody.session import Session
@@ -47,8 +55,9 @@ _P = ParamSpec("_P")
 _WARNED: weakref.WeakKeyDictionary[Session, set[tuple[str, str]]] = weakref.WeakKeyDictionary()
 
 
-def _rule(session: Session, safe: str, step_name: str) -> tuple[VaultRecord, Signer] | None:
-    """(vault record, attester signer) when the vault's template emits ``step_name`` and an attester is set."""
+def _rule(session: Session, safe: str, step_name: str) -> tuple[VaultRecord, Signer, AttestationRule] | None:
+    """(vault record, attester signer, the template's rule) when the vault's template emits ``step_name``
+    and an attester is set."""
 
     vault = get_vault(session, safe)
     rule = vault.policy().attestations
@@ -76,7 +85,60 @@ def _rule(session: Session, safe: str, step_name: str) -> tuple[VaultRecord, Sig
             vault.name,
         )
         return None
-    return vault, attester
+    return vault, attester, rule
+
+
+def _emit(
+    session: Session,
+    step_name: str,
+    rule: AttestationRule,
+    vault: VaultRecord,
+    attester: Signer,
+    *,
+    recipient: str,
+    fields: dict[str, Any],
+    reference: str,
+    ref_uid: bytes = badges.ZERO32,
+    signer: str | None = None,
+) -> badges.Badge:
+    """The step's badge as its template says: its own EAS attestation, or an off-chain attestation that
+    waits for the vault's next anchor (made here once ``anchor_every`` of its badges wait)."""
+    if rule.mode(step_name) == "onchain":
+        return badges.issue(
+            session,
+            step_name,
+            attester=attester,
+            recipient=recipient,
+            fields=fields,
+            ref_uid=ref_uid,
+            reference=reference,
+            signer=signer,
+        )
+    item = batch.BatchItem(recipient=recipient, fields=fields, ref_uid=ref_uid, reference=reference)
+    badge = batch.sign_pending(session, step_name, attester=attester, item=item, signer=signer)
+    waiting = len(batch.pending(session, vault=vault.safe))
+    if waiting >= rule.anchor_every:
+        try:
+            batch.anchor_pending(session, vault=vault.safe)
+        except CustodyError as exc:
+            log.warning(
+                "%d batched badge(s) of vault %s await their anchor: %s (`custody attest anchor %s` retries)",
+                waiting,
+                vault.name,
+                exc.message,
+                vault.name,
+            )
+    return badge
+
+
+def _fields(session: Session, row: dict[str, Any]) -> dict[str, Any]:
+    """A stored badge's fields: from its signed document off chain, from EAS on chain."""
+    if row["mode"] == "offchain":
+        badge, problems = offchain_badge(json.loads(row["document"]))
+        if badge is None:
+            raise AttestationError(f"stored off-chain badge {row['uid']} does not read: {'; '.join(problems)}")
+        return badge.fields
+    return badges.read(session, row["uid"]).fields
 
 
 def _existing(
@@ -87,7 +149,7 @@ def _existing(
             continue
         if signer is not None and row["signer"] != signer:
             continue
-        if confirmer is not None and badges.read(session, row["uid"]).fields.get("confirmer") != confirmer:
+        if confirmer is not None and _fields(session, row).get("confirmer") != confirmer:
             continue
         return row
     return None
@@ -112,7 +174,7 @@ def _approval(session: Session, safe: str, safe_tx_hash: str, signer: str) -> ba
     found = _rule(session, safe, "approval")
     if found is None or _existing(session, "approval", safe_tx_hash, signer=signer):
         return None
-    vault, attester = found
+    vault, attester, rule = found
     entry = entry_hash(session, "approval", safe_tx_hash=safe_tx_hash, actor=signer)
     fields = {
         "vault": vault.safe,
@@ -120,13 +182,15 @@ def _approval(session: Session, safe: str, safe_tx_hash: str, signer: str) -> ba
         "signer": signer,
         "ledgerEntry": entry,
     }
-    return badges.issue(
+    return _emit(
         session,
         "approval",
-        attester=attester,
+        rule,
+        vault,
+        attester,
         recipient=signer,
         fields=fields,
-        ref_uid=badges.latest_kyc(session, signer),
+        ref_uid=badges.latest_kyc(session, signer, vault=vault.safe),
         reference=safe_tx_hash,
         signer=signer,
     )
@@ -143,7 +207,7 @@ def _confirmation(session: Session, safe: str, safe_tx_hash: str, confirmer: str
     found = _rule(session, safe, "oob_confirmation")
     if found is None or _existing(session, "oob_confirmation", safe_tx_hash, confirmer=confirmer):
         return None
-    vault, attester = found
+    vault, attester, rule = found
     entry = entry_hash(session, "oob_confirmation", safe_tx_hash=safe_tx_hash, actor=confirmer)
     fields = {
         "vault": vault.safe,
@@ -152,8 +216,8 @@ def _confirmation(session: Session, safe: str, safe_tx_hash: str, confirmer: str
         "method": method,
         "ledgerEntry": entry,
     }
-    return badges.issue(
-        session, "oob_confirmation", attester=attester, recipient=vault.safe, fields=fields, reference=safe_tx_hash
+    return _emit(
+        session, "oob_confirmation", rule, vault, attester, recipient=vault.safe, fields=fields, reference=safe_tx_hash
     )
 
 
@@ -180,7 +244,7 @@ def _execution(session: Session, proposal_id: int) -> badges.Badge | None:
     found = _rule(session, proposal.safe_tx.safe, "execution")
     if found is None or not proposal.exec_tx_hash or _existing(session, "execution", proposal.safe_tx_hash):
         return None
-    vault, attester = found
+    vault, attester, rule = found
     linked = [
         r
         for s in ("approval", "oob_confirmation")
@@ -189,6 +253,8 @@ def _execution(session: Session, proposal_id: int) -> badges.Badge | None:
     ]
     linked.sort(key=lambda r: r["id"])
     approvals = [bytes.fromhex(r["uid"][2:]) for r in linked]
+    # EAS accepts an on-chain refUID only to an on-chain attestation; all of them are listed in `approvals`
+    referable = [r for r in linked if rule.mode("execution") == "batched" or r["mode"] == "onchain"]
     asset, to, amount = _movement(session, proposal)
     fields = {
         "vault": vault.safe,
@@ -200,13 +266,15 @@ def _execution(session: Session, proposal_id: int) -> badges.Badge | None:
         "approvals": approvals,
         "ledgerEntry": entry_hash(session, "execution", safe_tx_hash=proposal.safe_tx_hash),
     }
-    return badges.issue(
+    return _emit(
         session,
         "execution",
-        attester=attester,
+        rule,
+        vault,
+        attester,
         recipient=vault.safe,
         fields=fields,
-        ref_uid=approvals[-1] if approvals else badges.ZERO32,
+        ref_uid=bytes.fromhex(referable[-1]["uid"][2:]) if referable else badges.ZERO32,
         reference=proposal.safe_tx_hash,
     )
 
@@ -266,6 +334,8 @@ def backfill(session: Session, vault_ref: str) -> list[badges.Badge]:
     for _step, issue in todo:
         badge = issue()
         issued += [badge] if badge else []
+    if any(b.mode == "offchain" for b in issued):  # the command's batched badges: one anchored set
+        batch.anchor_pending(session, vault=vault.safe)
     return issued
 
 

@@ -336,9 +336,12 @@ def stored(
         return [dict(r._mapping) for r in conn.execute(q.order_by(badges.c.id))]
 
 
-def latest_kyc(session: Session, subject: str) -> bytes:
-    """The newest unrevoked KYC badge this workspace issued for ``subject`` (its UID), else zero."""
-    rows = [r for r in stored(session, step_name="kyc") if r["recipient"] == subject and not r["revoked_tx"]]
+def latest_kyc(session: Session, subject: str, *, vault: str) -> bytes:
+    """The newest unrevoked, unexpired KYC badge this workspace issued for ``subject`` as a signer of
+    ``vault`` (its UID), else zero: a badge may only link to badges of its own vault."""
+    rows = [
+        r for r in stored(session, vault=vault, step_name="kyc") if r["recipient"] == subject and not r["revoked_tx"]
+    ]
     for row in reversed(rows):
         badge = read(session, row["uid"])
         now = session.chain.latest_timestamp()

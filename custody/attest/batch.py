@@ -29,7 +29,8 @@ import sqlalchemy as sa
 from eth_utils import to_checksum_address
 
 from custody.attest import merkle
-from custody.attest.badges import ZERO32, context, hex32, parse_uid
+from custody.attest.badges import ZERO32, Badge, context, hex32, parse_uid
+from custody.attest.evidence import offchain_badge
 from custody.attest.schemas import step
 from custody.attest.typed import OffchainMessage
 from custody.audit import record as audit
@@ -138,7 +139,109 @@ def issue_batch(
     if not items:
         raise InputError("a batch needs at least one attestation")
     signed = sign_offchain(session, step_name, attester, items, progress=progress)
-    uids = [m.uid for m, _s in signed]
+    documents = [_document(attester.address, step_name, sig) for _message, sig in signed]
+    anchored = _anchor(session, documents, step_name)
+    with session.store.begin() as conn:
+        _record_batch(conn, session, anchored, attester.address)
+        rows = [
+            _row(session, step_name, attester.address, message, item.fields.get("vault"), item.reference, None, doc)
+            for (message, _sig), item, doc in zip(signed, items, documents)
+        ]
+        conn.execute(badges.insert(), rows)
+    return anchored
+
+
+def sign_pending(
+    session: Session, step_name: str, *, attester: Signer, item: BatchItem, signer: str | None = None
+) -> Badge:
+    """Sign one off-chain attestation of ``step_name`` now and keep it in the workspace until
+    :func:`anchor_pending` puts it in an anchored batch (a template's ``batched`` steps)."""
+    ((message, sig),) = sign_offchain(session, step_name, attester, [item])
+    doc = _document(attester.address, step_name, sig)
+    row = _row(session, step_name, attester.address, message, item.fields.get("vault"), item.reference, signer, doc)
+    with session.store.begin() as conn:
+        conn.execute(badges.insert().values(**row))
+    badge, problems = offchain_badge(doc)
+    if badge is None:  # we just wrote it: a problem here is a bug in the document layout
+        raise AttestationError(f"the signed {step_name} attestation does not read back: {'; '.join(problems)}")
+    return badge
+
+
+def pending(session: Session, *, vault: str | None = None) -> list[dict[str, Any]]:
+    """Off-chain badges signed but in no anchored batch yet (unrevoked), oldest first."""
+    q = sa.select(badges).where(
+        badges.c.chain_id == session.chain_id,
+        badges.c.mode == "offchain",
+        badges.c.batch_root.is_(None),
+        badges.c.revoked_tx.is_(None),
+    )
+    if vault is not None:
+        q = q.where(badges.c.vault == to_checksum_address(vault))
+    with session.store.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(q.order_by(badges.c.id))]
+
+
+def anchor_pending(session: Session, *, vault: str | None = None) -> BatchResult | None:
+    """Anchor every pending badge (of ``vault``, else of the workspace) with one ``EAS.timestamp`` of
+    their Merkle root; each document gets its proof. None when nothing is pending."""
+    rows = pending(session, vault=vault)
+    if not rows:
+        return None
+    documents = [json.loads(row["document"]) for row in rows]
+    steps = sorted({row["step"] for row in rows})
+    anchored = _anchor(session, documents, steps[0] if len(steps) == 1 else MIXED_STEPS)
+    attesters = ",".join(sorted({row["attester"] for row in rows}))
+    with session.store.begin() as conn:
+        _record_batch(conn, session, anchored, attesters)
+        for row, doc in zip(rows, documents):
+            conn.execute(
+                badges.update()
+                .where(badges.c.id == row["id"], badges.c.batch_root.is_(None))
+                .values(batch_root=anchored.root, document=json.dumps(doc, sort_keys=True))
+            )
+    return anchored
+
+
+MIXED_STEPS = "mixed"  # a batch's step when it anchors badges of several steps
+
+
+def _document(attester: str, step_name: str, sig: dict[str, Any]) -> dict[str, Any]:
+    return {"sig": sig, "signer": attester, "custody": {"step": step_name}}
+
+
+def _row(
+    session: Session,
+    step_name: str,
+    attester: str,
+    message: OffchainMessage,
+    vault: Any,
+    reference: str | None,
+    signer: str | None,
+    doc: dict[str, Any],
+) -> dict[str, Any]:
+    batch = doc["custody"].get("batch")
+    return {
+        "uid": doc["sig"]["uid"],
+        "chain_id": session.chain_id,
+        "step": step_name,
+        "mode": "offchain",
+        "vault": None if vault in (None, "0x" + "00" * 20) else to_checksum_address(vault),
+        "attester": attester,
+        "recipient": to_checksum_address(message.recipient),
+        "ref_uid": hex32(message.ref_uid),
+        "reference": reference,
+        "signer": signer,
+        "tx_hash": None,
+        "batch_root": batch["root"] if batch else None,
+        "document": json.dumps(doc, sort_keys=True),
+        "revoked_tx": None,
+        "created_at": utcnow(),
+    }
+
+
+def _anchor(session: Session, documents: list[dict[str, Any]], step_name: str) -> BatchResult:
+    """Timestamp the Merkle root of ``documents``' UIDs on EAS and write each one's proof into it."""
+    uids = [parse_uid(d["sig"]["uid"]) for d in documents]
     if len(set(uids)) != len(uids):  # salts are random: a duplicate means a broken RNG, never proceed
         raise AttestationError("two attestations in the batch share a UID")
     tree = merkle.levels(uids)
@@ -148,84 +251,60 @@ def issue_batch(
     receipt = session.send(
         to=ctx.address,
         data=bytes.fromhex(calldata[2:]),
-        what=f"anchoring {len(items)} {step_name} attestation(s) (root {hex32(root)[:18]}…)",
+        what=f"anchoring {len(uids)} {step_name} attestation(s) (root {hex32(root)[:18]}…)",
     )
-    anchor_time = session.chain.call(ctx.contract.functions.getTimestamp(root).call)
+    anchor_time = int(session.chain.call(ctx.contract.functions.getTimestamp(root).call))
     anchor = {
         "chainId": session.chain_id,
         "eas": ctx.address,
         "txHash": receipt.tx_hash,
         "block": receipt.block_number,
-        "time": int(anchor_time),
+        "time": anchor_time,
     }
-    documents = []
-    for index, (_message, sig) in enumerate(signed):
-        documents.append(
-            {
-                "sig": sig,
-                "signer": attester.address,
-                "custody": {
-                    "step": step_name,
-                    "batch": {
-                        "root": hex32(root),
-                        "index": index,
-                        "size": len(items),
-                        "proof": [hex32(p) for p in merkle.proof(tree, index)],
-                        "anchor": anchor,
-                    },
-                },
-            }
-        )
-    now = utcnow()
-    with session.store.begin() as conn:
-        conn.execute(
-            attest_batches.insert().values(
-                root=hex32(root),
-                chain_id=session.chain_id,
-                step=step_name,
-                size=len(items),
-                anchor_tx=receipt.tx_hash,
-                anchor_block=receipt.block_number,
-                anchor_time=int(anchor_time),
-                anchor_gas=receipt.gas_used,
-                created_at=now,
-            )
-        )
-        rows = []
-        for (message, sig), item, doc in zip(signed, items, documents):
-            vault = item.fields.get("vault")
-            rows.append(
-                {
-                    "uid": sig["uid"],
-                    "chain_id": session.chain_id,
-                    "step": step_name,
-                    "mode": "offchain",
-                    "vault": None if vault in (None, "0x" + "00" * 20) else to_checksum_address(vault),
-                    "attester": attester.address,
-                    "recipient": to_checksum_address(message.recipient),
-                    "ref_uid": hex32(message.ref_uid),
-                    "reference": item.reference,
-                    "signer": None,
-                    "tx_hash": None,
-                    "batch_root": hex32(root),
-                    "document": json.dumps(doc, sort_keys=True),
-                    "revoked_tx": None,
-                    "created_at": now,
-                }
-            )
-        conn.execute(badges.insert(), rows)
-        audit.attestation_batch_anchored(
-            conn, session, step=step_name, root=hex32(root), size=len(items), attester=attester.address, receipt=receipt
-        )
+    for index, doc in enumerate(documents):
+        doc["custody"]["batch"] = {
+            "root": hex32(root),
+            "index": index,
+            "size": len(uids),
+            "proof": [hex32(p) for p in merkle.proof(tree, index)],
+            "anchor": anchor,
+        }
     return BatchResult(
         step=step_name,
         root=hex32(root),
-        size=len(items),
+        size=len(uids),
         anchor_tx=receipt.tx_hash,
         anchor_block=receipt.block_number,
-        anchor_time=int(anchor_time),
+        anchor_time=anchor_time,
         anchor_gas=receipt.gas_used,
         documents=documents,
+    )
+
+
+def _record_batch(conn: sa.Connection, session: Session, anchored: BatchResult, attester: str) -> None:
+    conn.execute(
+        attest_batches.insert().values(
+            root=anchored.root,
+            chain_id=session.chain_id,
+            step=anchored.step,
+            size=anchored.size,
+            anchor_tx=anchored.anchor_tx,
+            anchor_block=anchored.anchor_block,
+            anchor_time=anchored.anchor_time,
+            anchor_gas=anchored.anchor_gas,
+            created_at=utcnow(),
+        )
+    )
+    audit.attestation_batch_anchored(
+        conn,
+        session,
+        step=anchored.step,
+        root=anchored.root,
+        size=anchored.size,
+        attester=attester,
+        tx_hash=anchored.anchor_tx,
+        block=anchored.anchor_block,
+        gas_used=anchored.anchor_gas,
     )
 
 

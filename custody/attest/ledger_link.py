@@ -14,6 +14,7 @@ step, never inside it, so a failed attestation never rolls a custody step back.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ import orjson
 import sqlalchemy as sa
 
 from custody.attest.badges import hex32
-from custody.audit.bundle import read_bundle
+from custody.audit.bundle import OFFCHAIN_ATTESTATIONS, read_bundle
 from custody.audit.merkle import leaf_hash
 from custody.audit.record import ledger_for
 from custody.audit.schema import audit_entries, audit_refs
@@ -96,6 +97,7 @@ class LedgerView:
     by_leaf: dict[bytes, dict[str, Any]] = field(default_factory=dict)
     superseded: set[int] = field(default_factory=set)
     store: object | None = None  # the workspace store: any other entry is looked up by leaf hash on demand
+    documents: list[dict[str, Any]] = field(default_factory=list)  # a bundle's off-chain attestations
 
     def get(self, leaf: bytes) -> dict[str, Any] | None:
         """The entry with this leaf hash (of any kind)."""
@@ -142,7 +144,16 @@ class LedgerView:
         bundle = read_bundle(path)
         if bundle.problems:
             raise InputError(f"audit bundle {path} is damaged: {bundle.problems[0].message}")
-        return cls.from_blobs(f"audit bundle {Path(path).name}", bundle.entries)
+        view = cls.from_blobs(f"audit bundle {Path(path).name}", bundle.entries)
+        if OFFCHAIN_ATTESTATIONS in bundle.files:
+            try:
+                documents = json.loads(bundle.files[OFFCHAIN_ATTESTATIONS])
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise InputError(f"audit bundle {path}: {OFFCHAIN_ATTESTATIONS} is not JSON: {exc}") from None
+            if not isinstance(documents, list) or not all(isinstance(d, dict) for d in documents):
+                raise InputError(f"audit bundle {path}: {OFFCHAIN_ATTESTATIONS} is not a list of documents")
+            view.documents = documents
+        return view
 
     def live(self, vault: str) -> Iterator[tuple[bytes, dict[str, Any]]]:
         """Live step entries (approval, confirmation, execution) of one vault (its Safe address)."""

@@ -141,13 +141,18 @@ class Verifier:
         ledger: LedgerView | None = None,
     ) -> None:
         """``ledger``: the audit ledger to check ``ledgerEntry`` links against and to find unbadged steps
-        in (an exported bundle for auditors); by default the workspace's own ledger when ``use_workspace``."""
+        in, and whose off-chain attestations to add (an exported bundle for auditors); by default the
+        workspace's own ledger when ``use_workspace``."""
         self.session = session
         self.ledger = ledger if ledger is not None else (LedgerView.from_workspace(session) if use_workspace else None)
         self.ctx = context(session)
         self.template_files = list(templates)
         self.use_workspace = use_workspace
-        self.documents = list(documents) + (stored_documents(session) if use_workspace else [])
+        self.documents = (
+            list(documents)
+            + (stored_documents(session) if use_workspace else [])
+            + (list(self.ledger.documents) if self.ledger is not None else [])
+        )
         self.from_block = from_block
         self.now = session.chain.latest_timestamp()
         self._authorities: dict[str, Authority] = {}
@@ -431,7 +436,10 @@ class Verifier:
                 self.ctx.contract.functions.getTimestamp(bytes.fromhex(badge.uid[2:])).call
             )
             if not stamped:
-                check.problems.append("is neither in an anchored batch nor timestamped on EAS")
+                check.problems.append(
+                    "is neither in an anchored batch nor timestamped on EAS (a batched badge waiting for its "
+                    "anchor: `custody attest anchor`)"
+                )
             elif stamped < msg.time:
                 check.problems.append(f"claims time {msg.time}, after its EAS timestamp {stamped}")
             return

@@ -11,6 +11,8 @@ Layout (``custody.audit-bundle/1``)::
     keys/                    the ledger keys: <id>.pem (Ed25519 public key) or <id>.txt (secp256k1 address)
     contracts/               the contract artifacts (ABI, bytecode) of the custody contracts
     policies/                each vault's policy template as recorded at creation / last policy change
+    attestations/offchain.json  the workspace's EAS off-chain attestations (batched badges, inventory tags),
+                             each with its Merkle proof to an anchored root: `custody attest verify --ledger`
     README.txt               how to verify
 
 Entries carry no secrets by construction (see :mod:`custody.audit.record`); the bundle ships them
@@ -41,9 +43,10 @@ from custody.audit.keys import SignedHead, public_key_pem
 from custody.audit.ledger import Ledger
 from custody.audit.merkle import MerkleTree, leaf_hashes
 from custody.exceptions import BundleError
-from custody.store import Store, vaults
+from custody.store import Store, badges, vaults
 
 FORMAT = "custody.audit-bundle/1"
+OFFCHAIN_ATTESTATIONS = "attestations/offchain.json"  # a JSON list of EAS off-chain attestation documents
 MAX_INCLUSION = 100_000
 README = """custody audit bundle
 
@@ -107,6 +110,12 @@ def export_bundle(
     with (store or ledger.store).connect() as conn:
         for row in conn.execute(sa.select(vaults.c.chain_id, vaults.c.name, vaults.c.policy_source)).mappings():
             files[f"policies/{row['chain_id']}-{row['name']}.yaml"] = row["policy_source"].encode()
+        documents = conn.execute(
+            sa.select(badges.c.document).where(badges.c.mode == "offchain").order_by(badges.c.id)
+        ).scalars()
+        offchain = [json.loads(d) for d in documents if d]
+    if offchain:
+        files[OFFCHAIN_ATTESTATIONS] = json.dumps(offchain, indent=1, sort_keys=True).encode()
     state = ledger.state()
     manifest = {
         "format": FORMAT,

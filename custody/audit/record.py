@@ -268,16 +268,26 @@ def attestation_issued(
 
 
 def attestation_batch_anchored(
-    conn: Connection, session: Session, *, step: str, root: str, size: int, attester: str, receipt: Receipt
+    conn: Connection,
+    session: Session,
+    *,
+    step: str,
+    root: str,
+    size: int,
+    attester: str,
+    tx_hash: str,
+    block: int,
+    gas_used: int,
 ) -> Entry:
-    """A batch of off-chain attestations was anchored by one EAS timestamp of its Merkle root."""
+    """A batch of off-chain attestations (by ``attester``, comma-separated when several) was anchored by
+    one EAS timestamp of its Merkle root."""
     return append(
         conn,
         session,
         EntryKind.ATTESTATION_BATCH_ANCHORED,
         actor=attester,
-        refs={"tx_hash": receipt.tx_hash, "block": receipt.block_number, "root": root},
-        payload={"step": step, "root": root, "size": size, "attester": attester, "gas_used": receipt.gas_used},
+        refs={"tx_hash": tx_hash, "block": block, "root": root},
+        payload={"step": step, "root": root, "size": size, "attester": attester, "gas_used": gas_used},
     )
 
 

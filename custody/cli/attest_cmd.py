@@ -331,6 +331,33 @@ def backfill(app: AppContext, vault_ref: str, attester_uri: str | None) -> None:
 
 
 @attest.command()
+@click.argument("vault_ref", metavar="VAULT", required=False)
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), help="Write the anchored documents here.")
+@json_option
+@pass_app
+def anchor(app: AppContext, vault_ref: str | None, out_path: str | None) -> None:
+    """Anchor the batched badges waiting for an anchor (of VAULT, else every vault): one EAS timestamp."""
+    session = app.session()
+    vault = _vault_address(app, vault_ref) if vault_ref else None
+    result = batch.anchor_pending(session, vault=vault)
+    if result is None:
+        what = f"vault {vault_ref}" if vault_ref else "this workspace"
+        app.emit({"anchored": None, "out": None}, lambda c: c.print(f"no batched badge of {what} waits for an anchor"))
+        return
+    if out_path:
+        batch.write_documents(result.documents, out_path)
+    data = {"anchored": result.summary(), "out": out_path}
+    app.emit(
+        data,
+        lambda c: c.print(
+            f"{result.size} batched badge(s) ({result.step}) anchored in {result.anchor_tx} (root {result.root}); "
+            f"{result.anchor_gas:,} gas = {result.anchor_gas / result.size:,.1f} per badge"
+            + (f"; documents in {out_path}" if out_path else "")
+        ),
+    )
+
+
+@attest.command()
 @click.argument("uid")
 @json_option
 @pass_app
@@ -362,9 +389,8 @@ def list_cmd(app: AppContext, vault_ref: str | None, step_name: str | None) -> N
     def render(c: Console) -> None:
         t = table("step", "mode", "uid", "attester", "reference", "revoked")
         for r in rows:
-            t.add_row(
-                r["step"], r["mode"], r["uid"], r["attester"], r["reference"] or "", "yes" if r["revoked_tx"] else ""
-            )
+            mode = "offchain, awaiting anchor" if r["mode"] == "offchain" and not r["batch_root"] else r["mode"]
+            t.add_row(r["step"], mode, r["uid"], r["attester"], r["reference"] or "", "yes" if r["revoked_tx"] else "")
         c.print(t)
 
     app.emit(data, render)

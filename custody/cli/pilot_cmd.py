@@ -83,6 +83,12 @@ def render_summary(c: Console, summary: dict[str, Any]) -> None:
             f"inventory tags: {tags['size']} off-chain attestations anchored in {tags['anchor_tx'][:18]}… "
             f"({tags['anchor_gas']:,} gas, {tags['gas_per_attestation']:,.0f} per tag); documents {tags['documents']}"
         )
+        moved = att.get("transfer_badges") or {}
+        if moved.get("size"):
+            c.print(
+                f"transfer badges: {moved['size']} batched ({moved['step']}) anchored in {moved['anchor_tx'][:18]}… "
+                f"({moved['anchor_gas']:,} gas, {moved['gas_per_attestation']:,.0f} per badge)"
+            )
         c.print(
             "badges verified: "
             + ", ".join(f"{k} {r['valid']}/{r['badges']}" for k, r in v.items() if k != "by_step")

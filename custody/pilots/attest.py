@@ -84,12 +84,27 @@ def attest_section(
 
     reconciliation = step("attest: sign off the clean reconciliation on chain", sign_off)
 
+    transfer_file = folder / "transfer-badges.json"
+
+    def anchor_transfers() -> dict[str, Any]:
+        anchored = attest_batch.anchor_pending(session)
+        if anchored is None:
+            return {"size": 0}
+        attest_batch.write_documents(anchored.documents, transfer_file)
+        return {**{k: v for k, v in anchored.summary().items() if k != "uids"}, "documents": str(transfer_file)}
+
+    transfer_badges = step("attest: anchor the transfers' batched badges (one EAS timestamp)", anchor_transfers)
+
     def verify() -> dict[str, Any]:
         verifier = Verifier(session)
         reports = {label: verifier.verify_vault(v["safe"]) for label, v in vaults.items()}
         reports["issuer"] = verifier.verify_vault(issuer_vault)
+        exported = [f for f in (documents_file, transfer_file) if f.exists()]
         auditor = Verifier(
-            session, use_workspace=False, templates=templates, documents=attest_batch.read_documents(documents_file)
+            session,
+            use_workspace=False,
+            templates=templates,
+            documents=[d for f in exported for d in attest_batch.read_documents(f)],
         ).verify_vault(issuer_vault)
         out = {label: r.as_dict()["summary"] for label, r in reports.items()}
         out["auditor_issuer_vault"] = auditor.as_dict()["summary"]
@@ -100,7 +115,12 @@ def attest_section(
         return out
 
     verified = step("attest: verify every badge (workspace) and the issuer vault's as an outside auditor", verify)
-    return {"inventory_tags": batch, "reconciliation": reconciliation, "verified": verified}
+    return {
+        "inventory_tags": batch,
+        "transfer_badges": transfer_badges,
+        "reconciliation": reconciliation,
+        "verified": verified,
+    }
 
 
 def _by_step(session: Session) -> dict[str, int]:

@@ -150,7 +150,9 @@ def rules(policy: Policy) -> list[Rule]:
     if policy.attestations:
         a = policy.attestations
         who = "; ".join(f"{x.label or x.address}: {', '.join(x.steps)}" for x in a.attesters)
-        emitted = f"; badges emitted automatically for {', '.join(a.emit)}" if a.emit else ""
+        modes = {"onchain": "on chain", "batched": f"batched, anchored every {a.anchor_every}"}
+        listed = ", ".join(f"{step} ({modes[a.mode(step)]})" for step in a.emit)
+        emitted = f"; badges emitted automatically for {listed}" if a.emit else ""
         out.append(
             Rule(
                 "attestations",

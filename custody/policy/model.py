@@ -126,6 +126,9 @@ class ExitRule:
 
 ATTESTATION_STEPS = ("kyc", "approval", "oob_confirmation", "execution", "inventory_tag", "reconciliation", "drill")
 AUTO_BADGE_STEPS = ("approval", "oob_confirmation", "execution")
+BADGE_MODES = ("onchain", "batched")  # how an emitted step is attested: its own EAS attestation, or anchored in a batch
+DEFAULT_ANCHOR_EVERY = 100  # batched badges waiting for an anchor before the flows anchor them by themselves
+MAX_ANCHOR_EVERY = 10_000
 
 
 @dataclass(frozen=True)
@@ -137,14 +140,24 @@ class Attester:
 
 @dataclass(frozen=True)
 class AttestationRule:
-    """Who may attest which custody step for this vault, and which steps emit badges automatically."""
+    """Who may attest which custody step for this vault, and which steps emit badges automatically.
+
+    ``batched`` are the emitted steps attested off chain (EAS off-chain attestations, signed as the step
+    happens) and anchored together by one ``EAS.timestamp`` of their Merkle root once ``anchor_every`` of
+    the vault's badges wait (or on ``custody attest anchor``); the other emitted steps are attested on chain."""
 
     attesters: tuple[Attester, ...]
     emit: tuple[str, ...]
     controls: tuple[str, ...]
+    batched: tuple[str, ...] = ()
+    anchor_every: int = DEFAULT_ANCHOR_EVERY
 
     def authorised(self, address: str, step: str) -> bool:
         return any(a.address == address and step in a.steps for a in self.attesters)
+
+    def mode(self, step: str) -> str:
+        """``batched`` or ``onchain``: how an emitted ``step`` is attested."""
+        return "batched" if step in self.batched else "onchain"
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from eth_utils import keccak, to_checksum_address
 from web3.exceptions import BadFunctionCallOutput, ContractLogicError
@@ -46,11 +47,14 @@ def _states(session: Session, guard: str, count: int) -> list[SpendState]:
     if count == 0:
         return []
     contract = session.contract("CustodyGuard", guard)
-    raw = read_many(session.chain, [contract.functions.spendState(i) for i in range(count)])
     return [
-        SpendState(int(t), int(c), int(h), bool(s), tuple((int(a), int(b)) for a, b in buckets))
-        for t, c, h, s, buckets in raw
+        _spend_state(raw) for raw in read_many(session.chain, [contract.functions.spendState(i) for i in range(count)])
     ]
+
+
+def _spend_state(raw: Sequence[Any]) -> SpendState:
+    t, c, h, s, buckets = raw
+    return SpendState(int(t), int(c), int(h), bool(s), tuple((int(a), int(b)) for a, b in buckets))
 
 
 def read_guard(session: Session, guard: str) -> GuardInfo:
@@ -117,11 +121,15 @@ def guard_model(session: Session, safe: str, *, timestamp: int) -> GuardModel | 
     if guard is None:
         return None
     info = read_guard(session, guard)
-    states = _states(session, guard, len(info.config.assets))
-    paused = guard_paused(session, guard)
+    reads = session.contract("CustodyGuard", guard).functions
+    spend_reads = [reads.spendState(i) for i in range(len(info.config.assets))]
+    delay_read = session.contract("VaultTimelock", info.timelock).functions.getMinDelay()
+    # what changes between calls, in one JSON-RPC batch: spend windows, the pause flag (in info()), the delay
+    *raw_states, live_info, min_delay = read_many(session.chain, [*spend_reads, reads.info(), delay_read])
+    states = [_spend_state(raw) for raw in raw_states]
+    paused = bool(live_info[4])
     unseeded = [a.token for a, s in zip(info.config.assets, states) if not s.seeded]
     symbols = _symbols(session, info)
-    min_delay = session.chain.call(session.contract("VaultTimelock", info.timelock).functions.getMinDelay().call)
     return GuardModel(
         safe=info.safe,
         timelock=info.timelock,

@@ -19,9 +19,8 @@ import yaml
 from custody.exceptions import AddressError, AmountError, TemplateError
 from custody.policy import limits
 from custody.policy._yaml import Problem, Reader
+from custody.policy.attest_section import parse_attestations
 from custody.policy.model import (
-    ATTESTATION_STEPS,
-    AUTO_BADGE_STEPS,
     DAYS,
     ETH,
     MANDATORY_TIMELOCK_OPERATIONS,
@@ -30,8 +29,6 @@ from custody.policy.model import (
     TIMELOCK_OPERATIONS,
     AllowedHours,
     AssetRule,
-    AttestationRule,
-    Attester,
     ContractCall,
     ExitRule,
     FreezeWindow,
@@ -223,7 +220,7 @@ def _parse(file: str, text: str) -> tuple[Policy | None, list[Problem]]:
     exit_rule = _parse_exit(r, top.get("exit"), owners.owners) if "exit" in top else None
     calls = _parse_calls(r, top["contract_calls"], assets) if "contract_calls" in top else []
     domains = _parse_messages(r, top["messages"], assets) if "messages" in top else []
-    attest_rule = _parse_attestations(r, top["attestations"]) if "attestations" in top else None
+    attest_rule = parse_attestations(r, top["attestations"]) if "attestations" in top else None
     risk_settings = parse_risk_section(r, top["risk"], duration=r.duration) if "risk" in top else DEFAULT_SETTINGS
     guard_deployment = _parse_guard(r, top["guard"]) if "guard" in top else "dedicated"
 
@@ -521,37 +518,6 @@ def _parse_out_of_band(r: _PolicyReader, node: yaml.Node) -> OutOfBand:
     excluded = r.string_list(ob["exclude"], "out_of_band.exclude") if "exclude" in ob else ()
     oob_rule = OutOfBand(bool(risky), r.controls(ob.get("controls"), "out_of_band.controls"), excluded)
     return oob_rule
-
-
-def _parse_attestations(r: _PolicyReader, node: yaml.Node | None) -> AttestationRule | None:
-    a = r.mapping(node, "attestations", allowed={"attesters", "emit", "controls"}, required={"attesters"})
-    attesters: list[Attester] = []
-    for i, entry in enumerate(r.sequence(a["attesters"], "attestations.attesters") if "attesters" in a else []):
-        f = f"attestations.attesters[{i}]"
-        e = r.mapping(entry, f, allowed={"address", "label", "steps"}, required={"address", "steps"})
-        address = r.address(e["address"], f"{f}.address") if "address" in e else None
-        label = (r.text(e["label"], f"{f}.label") or "") if "label" in e else ""
-        steps = r.string_list(e["steps"], f"{f}.steps") if "steps" in e else ()
-        for j, name in enumerate(steps):
-            if name not in ATTESTATION_STEPS:
-                r.error(e["steps"], f"{f}.steps[{j}]", f"unknown step {name!r} (known: {', '.join(ATTESTATION_STEPS)})")
-        if address is not None:
-            if address in {x.address for x in attesters}:
-                r.error(entry, f, f"attester {address} is listed twice")
-            else:
-                attesters.append(Attester(address, label, tuple(steps)))
-    emit = r.string_list(a["emit"], "attestations.emit") if "emit" in a else ()
-    for j, name in enumerate(emit):
-        if name not in AUTO_BADGE_STEPS:
-            r.error(
-                a["emit"],
-                f"attestations.emit[{j}]",
-                f"only {', '.join(AUTO_BADGE_STEPS)} are emitted automatically, not {name!r}",
-            )
-        elif not any(name in x.steps for x in attesters):
-            r.error(a["emit"], f"attestations.emit[{j}]", f"no attester is authorised for {name!r}")
-    controls = r.controls(a.get("controls"), "attestations.controls")
-    return AttestationRule(tuple(attesters), tuple(emit), controls)
 
 
 def _parse_calls(r: _PolicyReader, node: yaml.Node | None, assets: list[AssetRule]) -> list[ContractCall]:
