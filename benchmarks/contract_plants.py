@@ -109,8 +109,8 @@ PLANTS: list[tuple[str, str, str, str]] = [
     # issue 16: the plants that once went unnoticed (the window one hour short, on both read paths)
     ("guard/GuardSpendWindow.sol", "uint256 oldest = nowHour >= BUCKETS - 1 ? nowHour - (BUCKETS - 1) : 0;",
      "uint256 oldest = nowHour >= BUCKETS - 2 ? nowHour - (BUCKETS - 2) : 0;", "a spend counts for 25 hour buckets (not 24)"),
-    ("guard/GuardSpendWindow.sol", "if (nowHour - hour >= BUCKETS) return 0;\n        if (current",
-     "if (nowHour - hour >= BUCKETS - 1) return 0;\n        if (current",
+    ("guard/GuardSpendWindow.sol", "if (nowHour - hour >= BUCKETS) return 0;\n        remaining",
+     "if (nowHour - hour >= BUCKETS - 1) return 0;\n        remaining",
      "after a 24 h idle gap the last hour still counts"),
     ("ExitModule.sol", "if (block.timestamp < readyAt) revert", "if (block.timestamp + 60 < readyAt) revert",
      "an exit is final only once the escrow delay has passed"),
@@ -149,6 +149,14 @@ PLANTS: list[tuple[str, str, str, str]] = [
     ("guard/GuardPolicyArgs.sol", "return GuardArgs.TABLES + GuardArgs.ASSET_SIZE * _assetCount();",
      "return GuardArgs.TABLES + GuardArgs.ASSET_SIZE * _assetCount() + 1;",
      "a clone guard reads its destination table where it is (off by one)"),
+    # issue 15: the 24-bucket ring, where the finished hour reuses the bucket of the hour that leaves
+    ("guard/GuardSpendWindow.sol",
+     "        remaining = _windowAt(i, total, current, hour, nowHour);\n        if (current != 0) _writeBucket(i, hour, current);",
+     "        if (current != 0) _writeBucket(i, hour, current);\n        remaining = _windowAt(i, total, current, hour, nowHour);",
+     "a new hour drops the hour that left the window before its ring bucket is reused"),
+    ("guard/GuardSpendWindow.sol", "(uint256 bucketAmount, uint256 tag) = _bucket(i, h % RING);\n            if (tag == h)",
+     "(uint256 bucketAmount, uint256 tag) = _bucket(i, h % RING);\n            if (tag % RING == h % RING)",
+     "a ring bucket counts only for the hour it was written in (not a day earlier or later)"),
 ]  # fmt: skip
 
 

@@ -184,10 +184,8 @@ def guard_overhead_gas(session: Session, policy_path) -> dict[str, int]:
     # Tuesday 10:00 UTC of the week after next: outside every freeze window of the shipped templates
     now = session.chain.latest_timestamp()
     base = now - (now + 259200) % 604800 + 2 * 604800 + 86400 + 10 * hour
-    # The guard's 25 hourly buckets sit two per storage slot (hour % 25), so whether a rollover reads a
-    # slot it also writes depends on the absolute hour. Pin it (hour % 50 in {0, 1}) for repeatable gas.
-    while (base // hour) % 50 > 1:
-        base += 604800
+    # The guard's ring holds hour h at h % 24, two buckets per storage slot: which slots a gap reads
+    # depends on the hour of the day, pinned here (10:00 UTC) for repeatable gas.
     phases = [
         (
             0,

@@ -7,18 +7,22 @@ import {GuardPolicy} from "./GuardPolicy.sol";
 
 /// @title GuardSpendWindow
 /// @notice The rolling 24 h limit: per asset, one packed slot (running total, current hour and its
-///         amount) and 25 hourly buckets. A spend counts against the daily limit for at least 24 h
-///         and at most 25 h, so no 24 h window can ever see more than the limit leave the vault.
-///         Also holds the pause flag, which every outgoing path reads.
+///         amount) and a ring of 24 hourly buckets for the finished hours still counting. A spend
+///         counts against the daily limit for at least 24 h and at most 25 h (BUCKETS hours), so no
+///         24 h window can ever see more than the limit leave the vault. Also holds the pause flag,
+///         which every outgoing path reads.
 abstract contract GuardSpendWindow is GuardPolicy {
     uint256 private constant SEEDED = 1 << 224;
     uint256 internal constant PAUSED = 1 << 225;
     uint256 private constant MARKER = 1 << 255; // keeps an unused spend slot non-zero (cheaper first write)
+    /// @dev Ring buckets: the hours of the window before the current one. Hour h sits at h % RING, so the
+    ///      hour that leaves the window when the next one starts (h - 24) is the bucket h overwrites.
+    uint256 internal constant RING = BUCKETS - 1;
 
     /// @dev Per asset: total (96) | current hour amount (96) << 96 | current hour (32) << 192 | seeded | paused | marker.
     uint256[MAX_ASSETS] internal _state;
-    /// @dev Per asset: 25 hourly buckets, two per slot, each (amount 96 | hour 32 << 96).
-    uint256[13][MAX_ASSETS] private _ring;
+    /// @dev Per asset: RING hourly buckets, two per slot, each (amount 96 | hour 32 << 96).
+    uint256[RING / 2][MAX_ASSETS] private _ring;
     /// @dev Pause flag for the paths that are not a policy-asset transfer (those read the PAUSED bit).
     bool internal _paused;
 
@@ -34,14 +38,20 @@ abstract contract GuardSpendWindow is GuardPolicy {
     function spendState(uint256 index)
         external
         view
-        returns (uint256 total, uint256 currentAmount, uint256 currentHour, bool seeded, uint256[2][25] memory buckets)
+        returns (
+            uint256 total,
+            uint256 currentAmount,
+            uint256 currentHour,
+            bool seeded,
+            uint256[2][RING] memory buckets
+        )
     {
         uint256 word = _state[index];
         total = word & MASK96;
         currentAmount = (word >> 96) & MASK96;
         currentHour = (word >> 192) & MASK32;
         seeded = word & SEEDED != 0;
-        for (uint256 b = 0; b < BUCKETS; b++) {
+        for (uint256 b = 0; b < RING; b++) {
             (buckets[b][0], buckets[b][1]) = _bucket(index, b);
         }
     }
@@ -128,21 +138,23 @@ abstract contract GuardSpendWindow is GuardPolicy {
         return nowHour < lastHour ? lastHour : nowHour;
     }
 
-    /// @dev Move the finished hour into the ring and drop the buckets that left the window.
+    /// @dev Drop the buckets that left the window, then move the finished hour into the ring: in that
+    ///      order, as the finished hour's bucket is the one that held the hour leaving first (h - 24).
     function _roll(uint256 i, uint256 total, uint256 current, uint256 hour, uint256 nowHour)
         private
-        returns (uint256)
+        returns (uint256 remaining)
     {
         if (nowHour - hour >= BUCKETS) return 0;
+        remaining = _windowAt(i, total, current, hour, nowHour);
         if (current != 0) _writeBucket(i, hour, current);
-        return _windowAt(i, total, current, hour, nowHour);
     }
 
     /// @dev What is still in the window at `nowHour` (> `hour`, the last hour recorded with `total`
-    ///      and its own amount `current`). `total` is always `current` plus the ring buckets of the 24
-    ///      hours before `hour`, so either side can be summed: the buckets that left the window
-    ///      (subtracted) or those still in it (added to `current`); the shorter side is read. A new
-    ///      hour reads one bucket, the next day's first spend none.
+    ///      and its own amount `current`; the ring does not hold `hour` yet). `total` is always
+    ///      `current` plus the ring buckets of the 24 hours before `hour`, so either side can be summed:
+    ///      the buckets that left the window (subtracted) or those still in it (added to `current`);
+    ///      the shorter side is read. A new hour reads one bucket (the one `hour` then overwrites), the
+    ///      next day's first spend none.
     function _windowAt(uint256 i, uint256 total, uint256 current, uint256 hour, uint256 nowHour)
         private
         view
@@ -159,7 +171,7 @@ abstract contract GuardSpendWindow is GuardPolicy {
     /// @dev Sum of the ring buckets recorded for the hours in [from, to).
     function _sumBuckets(uint256 i, uint256 from, uint256 to) private view returns (uint256 amount) {
         for (uint256 h = from; h < to; h++) {
-            (uint256 bucketAmount, uint256 tag) = _bucket(i, h % BUCKETS);
+            (uint256 bucketAmount, uint256 tag) = _bucket(i, h % RING);
             if (tag == h) amount += bucketAmount;
         }
     }
@@ -186,7 +198,7 @@ abstract contract GuardSpendWindow is GuardPolicy {
     }
 
     function _writeBucket(uint256 i, uint256 hour, uint256 amount) private {
-        uint256 b = hour % BUCKETS;
+        uint256 b = hour % RING;
         uint256 shift = (b % 2) * 128;
         uint256 slot = _ring[i][b / 2];
         slot = (slot & ~(((1 << 128) - 1) << shift)) | ((amount | (hour << 96)) << shift);

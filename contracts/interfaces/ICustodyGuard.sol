@@ -17,7 +17,7 @@ pragma solidity 0.8.28;
 ///           digests approved by a guarded Safe transaction, for EIP-712 domains the policy lists).
 /// @dev The policy lives in immutables (it changes by deploying a successor guard through the
 ///      GuardDeployer and installing it through the timelock); the storage is one packed spend slot
-///      per asset, 25 hourly buckets per asset, the pause flag and the approved message digests.
+///      per asset, a ring of 24 hourly buckets per asset, the pause flag and the approved message digests.
 ///      Rolling limit: a spend counts against the daily limit for at least 24 h and at most 25 h
 ///      after it happened, so no 24 h window can ever exceed the daily limit.
 interface ICustodyGuard {
@@ -240,12 +240,12 @@ interface ICustodyGuard {
     function checkTimelockCall(address target, uint256 value, bytes calldata data) external;
 
     /// @notice Rolling-window state of asset `index`: running total, the current hour's amount,
-    ///         the current hour (unix time / 3600), whether it was seeded, and the 25 hourly
-    ///         buckets as (amount, hour) pairs.
+    ///         the current hour (unix time / 3600), whether it was seeded, and the ring of 24 hourly
+    ///         buckets (hour h at index h % 24) as (amount, hour) pairs.
     function spendState(uint256 index)
         external
         view
-        returns (uint256 total, uint256 currentAmount, uint256 currentHour, bool seeded, uint256[2][25] memory buckets);
+        returns (uint256 total, uint256 currentAmount, uint256 currentHour, bool seeded, uint256[2][24] memory buckets);
 
     /// @notice Amount of `token` that left within the current rolling window (for a successor guard).
     function windowTotal(address token) external view returns (uint256);

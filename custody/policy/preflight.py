@@ -20,7 +20,8 @@ from custody.policy.calldata import decode_module_call
 from custody.policy.compiled import KIND_BITS, KIND_NAMES, GuardConfig
 from custody.types import ZERO_ADDRESS, Address, Operation, format_amount
 
-BUCKETS = limits.BUCKETS
+BUCKETS = limits.BUCKETS  # hours a spend can count in: the current one and the 24 before it
+RING = BUCKETS - 1  # ring buckets of the guard's spend window (hour h at h % RING)
 HOUR = 3600
 MONDAY_OFFSET = 259200
 REQUIRED_KINDS = sum(KIND_BITS[k] for k in ("owners", "threshold", "modules", "guard", "fallback_handler", "policy"))
@@ -83,7 +84,7 @@ class SpendState:
     current: int = 0
     hour: int = 0
     seeded: bool = False
-    buckets: tuple[tuple[int, int], ...] = ((0, 0),) * BUCKETS  # (amount, hour) per slot
+    buckets: tuple[tuple[int, int], ...] = ((0, 0),) * RING  # (amount, hour) per ring slot
 
     def window_total(self, now_hour: int) -> int:
         """``windowTotal`` of the guard: what still counts at ``now_hour``."""
@@ -97,7 +98,7 @@ class SpendState:
         total = self.total
         h = max(self.hour - 24, 0)
         while h + BUCKETS <= now_hour:
-            amount, tag = self.buckets[h % BUCKETS]
+            amount, tag = self.buckets[h % RING]
             if tag == h:
                 total -= amount
             h += 1
@@ -662,15 +663,9 @@ class GuardModel:
     def _roll(self, state: SpendState, buckets: list[tuple[int, int]], now_hour: int) -> int:
         if now_hour - state.hour >= BUCKETS:
             return 0
+        total = state.window_total(now_hour)  # before the finished hour overwrites the bucket that left
         if state.current:
-            buckets[state.hour % BUCKETS] = (state.current, state.hour)
-        total = state.total
-        h = max(state.hour - 24, 0)
-        while h + BUCKETS <= now_hour:
-            amount, tag = buckets[h % BUCKETS]
-            if tag == h:
-                total -= amount
-            h += 1
+            buckets[state.hour % RING] = (state.current, state.hour)
         return total
 
     def _seed(self, token: str, daily: int) -> int:
