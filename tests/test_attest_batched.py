@@ -19,10 +19,10 @@ from custody.audit.bundle import export_bundle
 from custody.audit.record import ledger_for
 from custody.exceptions import TemplateError
 from custody.policy.template import check_policy, load_policy
-from custody.signers.local import anvil_address
+from custody.signers.local import anvil_address, anvil_signer
 from custody.store import attest_batches
 from custody.vault import proposals, service
-from tests.attest_helpers import ATTESTED, ETH, OPS, transfer
+from tests.attest_helpers import ATTESTED, BROKER, ETH, OPS, transfer
 
 ONCHAIN_EMIT = "  emit: [approval, oob_confirmation, execution]\n"
 
@@ -137,6 +137,28 @@ def test_a_vault_anchors_its_waiting_badges_itself_every_anchor_every(session, t
 def _batches(session):
     with session.store.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(sa.select(attest_batches))]
+
+
+def test_an_anchor_that_fails_leaves_the_step_and_its_badges_waiting_for_the_next(session, tmp_path, caplog, run_cli):
+    template = _template(tmp_path, "  emit: {approval: batched}\n  anchor_every: 2\n", "broke")
+    vault = _vault(session, template, "broke")
+    session.attester_uri = OPS
+    proposal = proposals.propose_transfer(session, vault.id, to=BROKER, amount="1", proposer="alice")
+    proposals.sign(session, proposals.get_proposal(session, proposal.id), anvil_signer(1))
+    gas_payer = session.sender.address
+    balance = session.chain.w3.eth.get_balance(gas_payer)
+    session.chain.rpc("anvil_setBalance", [gas_payer, "0x0"])  # the anchoring transaction cannot be paid
+    with caplog.at_level(logging.WARNING, logger="custody.attest.auto"):
+        proposals.sign(session, proposals.get_proposal(session, proposal.id), anvil_signer(2))  # the 2nd badge
+    session.chain.rpc("anvil_setBalance", [gas_payer, hex(balance)])
+    assert "2 batched badge(s) of vault broke await their anchor" in caplog.text
+    assert "`custody attest anchor broke` retries" in caplog.text
+    assert len(proposals.get_proposal(session, proposal.id).signatures) == 2  # the approval itself stands
+    assert [r["signer"] for r in batch.pending(session, vault=vault.safe)] == [anvil_address(1), anvil_address(2)]
+    assert _batches(session) == []
+    retried = run_cli("attest", "anchor", "broke", "--json")
+    assert retried.exit_code == 0 and json.loads(retried.stdout)["anchored"]["size"] == 2, retried.stderr
+    assert batch.pending(session, vault=vault.safe) == []
 
 
 def test_backfill_signs_the_missing_batched_badges_and_anchors_them_as_one_set(session, tmp_path, caplog):

@@ -44,6 +44,7 @@ from custody.store import attest_batches, badges, utcnow
 from custody.types import parse_address
 
 FORMAT = "custody-offchain-attestations/1"
+MIXED_STEPS = "mixed"  # a batch's step when it anchors badges of several steps
 
 
 @dataclass(frozen=True)
@@ -200,9 +201,6 @@ def anchor_pending(session: Session, *, vault: str | None = None) -> BatchResult
                 .values(batch_root=anchored.root, document=json.dumps(doc, sort_keys=True))
             )
     return anchored
-
-
-MIXED_STEPS = "mixed"  # a batch's step when it anchors badges of several steps
 
 
 def _document(attester: str, step_name: str, sig: dict[str, Any]) -> dict[str, Any]:
