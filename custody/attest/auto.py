@@ -23,7 +23,6 @@ all of them in its ``approvals`` field.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import weakref
 from collections.abc import Callable
@@ -116,7 +115,7 @@ def _emit(
         )
     item = batch.BatchItem(recipient=recipient, fields=fields, ref_uid=ref_uid, reference=reference)
     badge = batch.sign_pending(session, step_name, attester=attester, item=item, signer=signer)
-    waiting = len(batch.pending(session, vault=vault.safe))
+    waiting = batch.pending_count(session, vault=vault.safe)
     if waiting >= rule.anchor_every:
         try:
             batch.anchor_pending(session, vault=vault.safe)
@@ -133,8 +132,9 @@ def _emit(
 
 def _fields(session: Session, row: dict[str, Any]) -> dict[str, Any]:
     """A stored badge's fields: from its signed document off chain, from EAS on chain."""
-    if row["mode"] == "offchain":
-        badge, problems = offchain_badge(json.loads(row["document"]))
+    doc = badges.document(row)
+    if doc is not None:
+        badge, problems = offchain_badge(doc)
         if badge is None:
             raise AttestationError(f"stored off-chain badge {row['uid']} does not read: {'; '.join(problems)}")
         return badge.fields

@@ -168,18 +168,31 @@ def sign_pending(
     return badge
 
 
-def pending(session: Session, *, vault: str | None = None) -> list[dict[str, Any]]:
-    """Off-chain badges signed but in no anchored batch yet (unrevoked), oldest first."""
-    q = sa.select(badges).where(
+def _waiting(session: Session, vault: str | None) -> sa.ColumnElement[bool]:
+    """Off-chain badges signed but in no anchored batch yet (unrevoked), of ``vault`` or of every vault."""
+    where = sa.and_(
         badges.c.chain_id == session.chain_id,
         badges.c.mode == "offchain",
         badges.c.batch_root.is_(None),
         badges.c.revoked_tx.is_(None),
     )
-    if vault is not None:
-        q = q.where(badges.c.vault == to_checksum_address(vault))
+    return where if vault is None else sa.and_(where, badges.c.vault == to_checksum_address(vault))
+
+
+def pending(session: Session, *, vault: str | None = None) -> list[dict[str, Any]]:
+    """Off-chain badges signed but in no anchored batch yet (unrevoked), oldest first."""
     with session.store.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(q.order_by(badges.c.id))]
+        rows = conn.execute(sa.select(badges).where(_waiting(session, vault)).order_by(badges.c.id))
+        return [dict(r._mapping) for r in rows]
+
+
+def pending_count(session: Session, *, vault: str | None = None) -> int:
+    """How many badges :func:`pending` would return (counted by the store, documents left unread)."""
+    with session.store.connect() as conn:
+        count: int = conn.execute(
+            sa.select(sa.func.count()).select_from(badges).where(_waiting(session, vault))
+        ).scalar_one()
+        return count
 
 
 def anchor_pending(session: Session, *, vault: str | None = None) -> BatchResult | None:
@@ -188,7 +201,7 @@ def anchor_pending(session: Session, *, vault: str | None = None) -> BatchResult
     rows = pending(session, vault=vault)
     if not rows:
         return None
-    documents = [json.loads(row["document"]) for row in rows]
+    documents = [json.loads(row["document"]) for row in rows]  # every pending row holds its signed document
     steps = sorted({row["step"] for row in rows})
     anchored = _anchor(session, documents, steps[0] if len(steps) == 1 else MIXED_STEPS)
     attesters = ",".join(sorted({row["attester"] for row in rows}))

@@ -288,16 +288,18 @@ def _run_batch(app: AppContext, run: Callable[[Any], Any]) -> Any:
 
 
 def _emit_batch(app: AppContext, result: batch.BatchResult, out_path: str | None) -> None:
+    line = _anchored(result, out_path, f"{result.step} attestation(s)", "attestation")
+    app.emit({**result.summary(), "out": out_path}, lambda c: c.print(line))
+
+
+def _anchored(result: batch.BatchResult, out_path: str | None, what: str, per: str) -> str:
+    """Write the anchored documents to ``out_path`` (when given); the line that reports the anchor."""
     if out_path:
         batch.write_documents(result.documents, out_path)
-    data = {**result.summary(), "out": out_path}
-    app.emit(
-        data,
-        lambda c: c.print(
-            f"{result.size} {result.step} attestation(s) anchored in {result.anchor_tx} (root {result.root}); "
-            f"{result.anchor_gas:,} gas = {result.anchor_gas / result.size:,.1f} per attestation"
-            + (f"; documents in {out_path}" if out_path else "")
-        ),
+    return (
+        f"{result.size} {what} anchored in {result.anchor_tx} (root {result.root}); "
+        f"{result.anchor_gas:,} gas = {result.anchor_gas / result.size:,.1f} per {per}"
+        + (f"; documents in {out_path}" if out_path else "")
     )
 
 
@@ -344,17 +346,8 @@ def anchor(app: AppContext, vault_ref: str | None, out_path: str | None) -> None
         what = f"vault {vault_ref}" if vault_ref else "this workspace"
         app.emit({"anchored": None, "out": None}, lambda c: c.print(f"no batched badge of {what} waits for an anchor"))
         return
-    if out_path:
-        batch.write_documents(result.documents, out_path)
-    data = {"anchored": result.summary(), "out": out_path}
-    app.emit(
-        data,
-        lambda c: c.print(
-            f"{result.size} batched badge(s) ({result.step}) anchored in {result.anchor_tx} (root {result.root}); "
-            f"{result.anchor_gas:,} gas = {result.anchor_gas / result.size:,.1f} per badge"
-            + (f"; documents in {out_path}" if out_path else "")
-        ),
-    )
+    line = _anchored(result, out_path, f"batched badge(s) ({result.step})", "badge")
+    app.emit({"anchored": result.summary(), "out": out_path}, lambda c: c.print(line))
 
 
 @attest.command()
