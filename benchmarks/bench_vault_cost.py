@@ -2,7 +2,8 @@
 
 * creation gas for every shipped template, split by contract from the creation transaction's call
   trace (Safe proxy + setup, VaultTimelock, CustodyGuard, ExitModule clone, factory wiring), and each
-  template's creation with either guard deployment (dedicated, clone);
+  template's creation with either guard deployment (dedicated, which writes its spend window's ring at
+  creation, or clone, which does not), and what priming a clone's ring afterwards costs;
 * one 2-of-3 ETH transfer, layer by layer: plain Safe, plus the guard (dedicated, or a clone), plus custody
   badges (on chain, or batched at 100 per anchor), plus anchoring the audit ledger's head once per transfer;
 * the break-even of the two guard deployments per template: after how many checked transactions the
@@ -32,6 +33,7 @@ from benchmarks.scenarios import (  # noqa: E402
     write_snapshot,
 )
 from custody.policy.template import load_policy  # noqa: E402
+from custody.vault.spend_window import prime_spend_window  # noqa: E402
 
 SNAPSHOT = ROOT / "benchmarks" / "snapshots" / "vault-cost.json"
 TEMPLATES = ("hot", "warm", "cold", "deep-cold")
@@ -96,6 +98,8 @@ def main() -> None:
             }
             for name in TEMPLATES
         }
+        # a clone guard's ring is not primed at creation; what priming it later costs (`custody vault prime`)
+        priming = {name: prime_spend_window(session, f"cost-{name}-clone").gas_used for name in TEMPLATES}
         layers = per_transfer_layers(session)
     plain, guard = layers["plain_safe"], layers["guard"]
     totals = {
@@ -112,6 +116,7 @@ def main() -> None:
             for name, c in creation.items()
         },
         "creation_by_guard_deployment": by_deployment,
+        "clone_priming": priming,
         "guard_deployment_of_template": {
             name: load_policy(ROOT / "policies" / f"{name}.yaml").guard_deployment for name in TEMPLATES
         },
@@ -124,7 +129,8 @@ def main() -> None:
         "note": "gas from receipts and call traces, one run; the 2-of-3 transfer is the attested fixture template's "
         "steady state; batched badges are the transfer's badge count at 100 items per anchor; the ledger anchor "
         "is counted once per transfer (the most often a command anchors); break-even: creation gas a clone guard saves "
-        "divided by the gas it adds to each checked 2-of-3 transfer (steady state)",
+        "divided by the gas it adds to each checked 2-of-3 transfer (steady state); clone_priming: the optional "
+        "transaction that writes a clone guard's ring slots (a dedicated guard's creation includes it)",
     }
     write_snapshot(SNAPSHOT, result, write=args.write)
 

@@ -29,7 +29,7 @@ SNAPSHOT = ROOT / "benchmarks" / "snapshots" / "contract-plants.json"
 TESTS = [
     "tests/test_attacks.py", "tests/test_messages.py", "tests/test_guard_rules.py", "tests/test_policy_state_machine.py",
     "tests/test_exit_module.py", "tests/test_boundary_properties.py", "tests/test_timelock_clones.py",
-    "tests/test_guard_clones.py",
+    "tests/test_guard_clones.py", "tests/test_spend_window_priming.py",
 ]  # fmt: skip
 
 _TIMELOCK_STATE_ANCHOR = "    /// @inheritdoc TimelockController\n    function getMinDelay()"
@@ -140,8 +140,9 @@ PLANTS: list[tuple[str, str, str, str]] = [
     ("VaultTimelock.sol", "if (safe == address(0)) return false;\n        if (role == PROPOSER_ROLE", "if (role == PROPOSER_ROLE",
      "an unbound timelock (the implementation) grants no role"),
     # issue 15: clone guards (CustodyGuardClone, its arguments in GuardArgs / GuardPolicyArgs)
-    ("CustodyGuardClone.sol", "if (!_isClone()) revert CustodyGuardNotAClone();", "",
-     "the shared guard implementation can never be initialised"),
+    ("CustodyGuardClone.sol",
+     "if (!_isClone()) revert CustodyGuardNotAClone();\n        if (msg.sender != _guardDeployer())",
+     "if (msg.sender != _guardDeployer())", "the shared guard implementation can never be initialised"),
     ("CustodyGuardClone.sol", "_validate(_safe(), _timelock(), _exitModule(), _fallbackHandler(), cfg);", "",
      "a clone guard's policy is checked like a dedicated guard's"),
     ("guard/GuardArgs.sol", "        checkGuardCapacity(cfg);\n", "",
@@ -157,6 +158,15 @@ PLANTS: list[tuple[str, str, str, str]] = [
     ("guard/GuardSpendWindow.sol", "(uint256 bucketAmount, uint256 tag) = _bucket(i, h % RING);\n            if (tag == h)",
      "(uint256 bucketAmount, uint256 tag) = _bucket(i, h % RING);\n            if (tag % RING == h % RING)",
      "a ring bucket counts only for the hour it was written in (not a day earlier or later)"),
+    # issue 15: priming the ring (a dedicated guard at creation, a clone by anyone later)
+    ("guard/GuardSpendWindow.sol",
+     "if (slot & HALF == 0) primed |= PRIMED_BUCKET;\n                if (slot >> 128 == 0) primed |= PRIMED_BUCKET << 128;",
+     "primed = PRIMED_BUCKET | (PRIMED_BUCKET << 128);", "priming never overwrites a recorded spend"),
+    ("CustodyGuard.sol", "        _primeRing(cfg.assets.length);\n", "", "a dedicated guard primes its ring at creation"),
+    ("guard/GuardSpendWindow.sol", "PRIMED_BUCKET = 1 << 96;", "PRIMED_BUCKET = (1 << 96) | 1;",
+     "a primed bucket carries no amount"),
+    ("CustodyGuardClone.sol", "if (!_isClone()) revert CustodyGuardNotAClone();\n        slots = _primeRing",
+     "slots = _primeRing", "the shared guard implementation is never primed"),
 ]  # fmt: skip
 
 

@@ -52,7 +52,12 @@ def guard_overhead() -> str:
         ("ETH, steady state", "overhead_eth_steady"),
         ("ERC-20, steady state", "overhead_erc20_steady"),
         ("ETH, first spend of a day (24 h after a day with a spend every hour)", "overhead_eth_first_of_day"),
-        ("ETH, first spend in a new hour, ring slot written for the first time", "overhead_eth_new_hour"),
+        (
+            "ETH, first spend in the next hour, its ring slot never used by a spend (a dedicated guard primed it at "
+            "creation, a clone did not)",
+            "overhead_eth_new_hour",
+        ),
+        ("ETH, first spend in a new hour two hours after the last spend", "overhead_eth_new_hour_after_2h_gap"),
         ("ETH, first spend in a new hour, warm ring slot", "overhead_eth_new_hour_warm"),
         ("ETH, after a 12 h gap (the most ring buckets to read)", "overhead_eth_after_12h_gap"),
         ("ETH, after 27 idle hours (the whole window expired)", "overhead_eth_after_idle_day"),
@@ -72,18 +77,21 @@ def guard_overhead() -> str:
 
 def vault_cost() -> str:
     data = _snapshot("vault-cost")
-    shipped, both, even = (
+    shipped, both, even, priming = (
         data["guard_deployment_of_template"],
         data["creation_by_guard_deployment"],
         data["break_even_transactions"],
+        data["clone_priming"],
     )
     layers = data["per_transfer_layers"]
     lines = [
-        "| template | guard as shipped | creation, dedicated guard | creation, clone guard | break-even (transactions) |",
-        "|---|---|---|---|---|",
+        "| template | guard as shipped | creation, dedicated guard (ring primed) | creation, clone guard | "
+        "priming a clone's ring later (optional) | break-even (transactions) |",
+        "|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {name} | {shipped[name]} | {_n(c['dedicated'])} | {_n(c['clone'])} | {_n(even[name]) if even[name] else '—'} |"
+        f"| {name} | {shipped[name]} | {_n(c['dedicated'])} | {_n(c['clone'])} | {_n(priming[name])} | "
+        f"{_n(even[name]) if even[name] else '—'} |"
         for name, c in both.items()
     ]
     target = next(iter(data["creation_target"].values()))["target"]

@@ -196,7 +196,11 @@ def guard_overhead_gas(session: Session, policy_path) -> dict[str, int]:
                 ("erc20_steady", DEMO_TOKEN_ADDRESS),
             ],
         ),
-        (3 * hour, [("eth_new_hour", None)]),
+        # the next hour: the finished hour goes into a ring slot never used by a spend (a dedicated guard
+        # primed it at creation, a clone did not)
+        (hour, [("eth_new_hour", None)]),
+        # two hours later: the roll also reads the ring slot of the hour that left the window
+        (3 * hour, [("eth_new_hour_after_2h_gap", None)]),
         # 27 h without a spend: every bucket has expired, the window starts afresh
         (30 * hour, [("eth_after_idle_day", None), ("erc20_after_idle_day", DEMO_TOKEN_ADDRESS)]),
         # one spend per hour for 26 hours warms every ring slot; the last is a "new hour" on a warm ring

@@ -31,4 +31,18 @@ contract CustodyGuardClone is GuardEntryPoints, GuardPolicyArgs {
         policyHash = keccak256(abi.encode(cfg));
         emit CustodyGuardConfigured(_safe(), policyHash, cfg.templateHash, _previousGuard());
     }
+
+    /// @notice Writes an empty bucket (amount 0, hour 1) into every ring bucket of the policy's assets
+    ///         never written, and leaves every written bucket as it is. It changes no limit, only who
+    ///         pays the EVM's first write of each ring slot (about 20,000 gas each, 12 per asset): the
+    ///         caller, once, instead of the first spend of an hour in that slot (as Uniswap v3 lets
+    ///         anyone pre-write its oracle slots). A clone is not primed at creation, which keeps
+    ///         creation cheap; a dedicated guard is. Anyone may call it; a second call writes nothing.
+    /// @dev Emits {CustodyGuardSpendWindowPrimed}; returns the number of slots written.
+    function primeSpendWindow() external returns (uint256 slots) {
+        // Invariant: the shared implementation is never a guard (its "asset count" is a byte of code).
+        if (!_isClone()) revert CustodyGuardNotAClone();
+        slots = _primeRing(_assetCount());
+        emit CustodyGuardSpendWindowPrimed(slots);
+    }
 }

@@ -123,6 +123,9 @@ interface ICustodyGuard {
     /// @notice Emitted when a ready timelock operation moves value out of the vault.
     event CustodyGuardScheduledSpend(address indexed token, uint256 amount, uint256 counted);
 
+    /// @notice A clone guard's `primeSpendWindow` wrote `slots` ring slots never written before.
+    event CustodyGuardSpendWindowPrimed(uint256 slots);
+
     /// @notice `checkTransaction` was called by someone other than the guarded Safe.
     error CustodyGuardNotSafe(address caller);
     /// @notice DELEGATECALL to anything but the configured MultiSendCallOnly.

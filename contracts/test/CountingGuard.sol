@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
+import {ISafeGuard} from "../guard/GuardEntryPoints.sol";
+
 /// @title CountingGuard
 /// @notice A Safe guard that allows everything but keeps one word of state per vault transaction: it adds
 ///         the transaction's value to a running total. Benchmarks only: it measures the least any guard
@@ -29,6 +32,6 @@ contract CountingGuard {
     function checkAfterExecution(bytes32, bool) external pure {}
 
     function supportsInterface(bytes4 interfaceId) external pure returns (bool) {
-        return interfaceId == 0xe6d7a83a || interfaceId == 0x01ffc9a7;
+        return interfaceId == type(ISafeGuard).interfaceId || interfaceId == type(IERC165).interfaceId;
     }
 }

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+import {IERC165} from "@openzeppelin/contracts/utils/introspection/IERC165.sol";
+import {ISafeGuard} from "../guard/GuardEntryPoints.sol";
+
 /// @title RevertingGuard
 /// @notice A guard that refuses every transaction. Tests and drills only: it stands for a broken or
 ///         misconfigured guard, to show that a vault's exit path keeps working without its guard.
@@ -26,6 +29,6 @@ contract RevertingGuard {
     function checkAfterExecution(bytes32, bool) external pure {}
 
     function supportsInterface(bytes4 interfaceId) external pure returns (bool) {
-        return interfaceId == 0xe6d7a83a || interfaceId == 0x01ffc9a7;
+        return interfaceId == type(ISafeGuard).interfaceId || interfaceId == type(IERC165).interfaceId;
     }
 }

@@ -17,7 +17,7 @@ from custody.signers.base import Signer
 from custody.types import Address, Operation
 from custody.vault import exit as exit_domain
 from custody.vault import proposals as proposals_domain
-from custody.vault import resilience
+from custody.vault import resilience, spend_window
 from custody.vault import service as vault_service
 from custody.vault.funding import Funding, fund_vault
 from custody.vault.identities import resolve_proposer
@@ -291,6 +291,18 @@ class MicroVault:
         session = self._workspace.session
         who = resolve_proposer(session, proposer or "", optional=True)
         return Proposal(self._workspace, resilience.pause(session, self.id, proposer=who))
+
+    def prime_spend_window(self) -> spend_window.Priming:
+        """Pre-write the ring slots of the vault's clone guard that were never written (one transaction from
+        the workspace's sender; anyone may send it), so that no transfer pays a slot's first write.
+
+        A dedicated guard primed its ring at creation, and a second priming has nothing to write: both
+        send no transaction and report 0 slots.
+
+        Raises:
+            VaultError: the vault has no guard.
+        """
+        return spend_window.prime_spend_window(self._workspace.session, self.id)
 
     def unpause(self, *, proposer: str | None = None) -> Proposal:
         """Propose lifting the freeze: scheduled on the timelock, effective after its delay.

@@ -283,6 +283,31 @@ def unpause(app: AppContext, vault_ref: str) -> None:
     _emit_op(app, *do_unpause(app.session(), vault_ref))
 
 
+@vault.command()
+@click.argument("vault_ref", metavar="VAULT")
+@json_option
+@pass_app
+def prime(app: AppContext, vault_ref: str) -> None:
+    """Pre-write the never-written ring slots of VAULT's clone guard (one transaction from the sender), so no
+    transfer pays a slot's first storage write; changes no limit."""
+    from custody.vault.spend_window import prime_spend_window
+
+    done = prime_spend_window(app.session(), vault_ref)
+
+    def render(c: Console) -> None:
+        if done.slots:
+            c.print(
+                f"primed {done.slots} ring slot(s) of the clone guard {done.guard} of vault {done.vault} "
+                f"(tx {done.tx_hash}, {done.gas_used:,} gas): no transfer of the vault pays a ring slot's first write"
+            )
+        elif done.deployment == "dedicated":
+            c.print(f"nothing to prime: vault {done.vault}'s dedicated guard {done.guard} primed its ring at creation")
+        else:
+            c.print(f"nothing to prime: every ring slot of vault {done.vault}'s guard {done.guard} is written already")
+
+    app.emit(done.as_dict(), render)
+
+
 @vault.command("rotate-owner")
 @click.argument("vault_ref", metavar="VAULT")
 @click.option("--old", required=True, metavar="ADDRESS")
