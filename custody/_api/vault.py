@@ -299,6 +299,10 @@ class MicroVault:
         A dedicated guard primed its ring at creation, and a second priming has nothing to write: both
         send no transaction and report 0 slots.
 
+        Returns:
+            What was done: ``slots`` written, the guard's ``deployment``, ``tx_hash`` and ``gas_used`` (None
+            when nothing was sent).
+
         Raises:
             VaultError: the vault has no guard.
         """
