@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+from eth_abi import encode
 from eth_utils import function_signature_to_4byte_selector as sel
 
+from custody.contracts.deploy import deploy_plain
+from custody.exceptions import VaultError
 from custody.types import ZERO_ADDRESS
 from custody.vault import service
 from custody.vault.spend_window import prime_spend_window
@@ -88,3 +92,24 @@ def test_cli_vault_prime_reports_what_it_wrote(run_cli):
     assert dedicated.exit_code == 0 and "primed its ring at creation" in dedicated.stdout
     unknown = run_cli("vault", "prime", "no-such-vault")
     assert unknown.exit_code != 0 and "no vault 'no-such-vault'" in unknown.stderr
+
+
+def test_priming_sends_nothing_to_a_guard_that_is_not_the_registered_build(session):
+    """No guard: a specific error. A guard the owners of an unguarded Safe installed themselves (here a no-op
+    guard, which has no priming function): refused before any transaction (planted: without the provenance
+    check the call reaches it and fails with an undecodable revert instead)."""
+    record, _ = service.create_vault(session, POLICIES / "hot.yaml", name="unguarded", with_guard=False)
+    with pytest.raises(VaultError, match="vault unguarded .* has no guard: there is no spend window to prime"):
+        prime_spend_window(session, record.name)
+    foreign = deploy_plain(session.chain, session.sender, "NoopGuard", constructor_types=[], constructor_args=[])
+    installed = submit(
+        session, record, to=record.safe, data=sel("setGuard(address)") + encode(["address"], [foreign.address])
+    )
+    assert installed.allowed, installed
+    sender = session.sender.address
+    nonce = session.chain.w3.eth.get_transaction_count(sender)
+    with pytest.raises(
+        VaultError, match=f"the guard {foreign.address} of vault unguarded is not a registered CustodyGuard"
+    ):
+        prime_spend_window(session, record.name)
+    assert session.chain.w3.eth.get_transaction_count(sender) == nonce

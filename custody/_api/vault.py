@@ -304,7 +304,7 @@ class MicroVault:
             when nothing was sent).
 
         Raises:
-            VaultError: the vault has no guard.
+            VaultError: the vault has no guard, or its guard is not a registered CustodyGuard build.
         """
         return spend_window.prime_spend_window(self._workspace.session, self.id)
 

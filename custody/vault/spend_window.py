@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from custody.exceptions import VaultError
-from custody.policy.guard_code import split_clone
+from custody.policy.guard_code import guard_provenance
 from custody.policy.onchain import installed_guard
 from custody.session import Session
 from custody.types import Address
@@ -40,13 +40,19 @@ def prime_spend_window(session: Session, vault_ref: str | int) -> Priming:
     paid by the session's sender); a guard with nothing left to prime, or a dedicated guard, sends nothing.
 
     Raises:
-        VaultError: the vault has no guard.
+        VaultError: the vault has no guard, or its guard is not a registered CustodyGuard build.
     """
     record = get_vault(session, vault_ref)
     guard = installed_guard(session, record.safe)
     if guard is None:
         raise VaultError(f"vault {record.name} ({record.safe}) has no guard: there is no spend window to prime")
-    if split_clone(bytes(session.chain.call(session.chain.w3.eth.get_code, guard))) is None:
+    proof = guard_provenance(session.chain, guard)
+    if not proof.verified:  # never send the operator's transaction to code that is not our registered build
+        raise VaultError(
+            f"the guard {guard} of vault {record.name} is not a registered CustodyGuard build ({proof.problem}): "
+            "nothing was primed"
+        )
+    if proof.deployment == "dedicated":
         return Priming(record.name, guard, "dedicated", 0)
     contract = session.contract("CustodyGuardClone", guard)
     if session.chain.call(contract.functions.primeSpendWindow().call) == 0:
