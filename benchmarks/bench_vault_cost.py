@@ -81,6 +81,11 @@ def per_transfer_layers(session) -> dict[str, int]:
     }
 
 
+def _cost_vault(template: str, deployment: str) -> str:
+    """The name of the vault made from `template` with its guard deployed as `deployment`."""
+    return f"cost-{template}-{deployment}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true")
@@ -92,14 +97,14 @@ def main() -> None:
                 deployment: creation_breakdown(
                     session,
                     with_guard_deployment(ROOT / "policies" / f"{name}.yaml", deployment, session.workspace.home),
-                    name=f"cost-{name}-{deployment}",
+                    name=_cost_vault(name, deployment),
                 )["total"]
                 for deployment in DEPLOYMENTS
             }
             for name in TEMPLATES
         }
         # a clone guard's ring is not primed at creation; what priming it later costs (`custody vault prime`)
-        priming = {name: prime_spend_window(session, f"cost-{name}-clone").gas_used for name in TEMPLATES}
+        priming = {name: prime_spend_window(session, _cost_vault(name, "clone")).gas_used for name in TEMPLATES}
         layers = per_transfer_layers(session)
     plain, guard = layers["plain_safe"], layers["guard"]
     totals = {

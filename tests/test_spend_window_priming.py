@@ -56,9 +56,10 @@ def test_a_dedicated_guard_primes_its_ring_at_creation_and_a_clone_is_primed_onc
 
 def test_priming_by_a_stranger_after_spends_keeps_every_recorded_spend(session):
     """The attack: prime a clone's ring after it recorded spends, hoping to erase them. cold.yaml allows
-    100 ETH per transfer and 250 ETH a day. 13 hours after the last spend the guard sums the window from the
-    ring buckets still in it; planted in the guard (priming every slot, written or not), the 10:00 spend no
-    longer counts there and the third 100 ETH transfer passes."""
+        100 ETH per transfer and 250 ETH a day. 13 hours after the last spend the guard sums the window from the
+        ring buckets still in it; planted in the guard (priming every slot, written or not), the 10:00 spend no
+        longer counts there and the third 100 ETH transfer passes. A control vault whose only spend is the later
+    one lets that transfer through: the refusal is the earlier spend still counting."""
     cold, _ = service.create_vault(session, POLICIES / "cold.yaml")
     session.send(to=cold.safe, value=400 * ETH, what="fund")
     ten = monday_of_next_week(session) + 10 * HOUR
@@ -76,6 +77,14 @@ def test_priming_by_a_stranger_after_spends_keeps_every_recorded_spend(session):
     assert submit(session, cold, to=PRIME_BROKER, value=50 * ETH, timestamp=midnight + 60, signers=(1, 2)).allowed
     recorded = _rings(session, cold.guard, 1)[0] - {PRIMED}
     assert recorded == {(100 * ETH, ten // HOUR), (100 * ETH, ten // HOUR + 1)}
+    # control: what the attack wants, a window without the 10:00 spend, lets the same transfer through
+    control, _ = service.create_vault(session, POLICIES / "cold.yaml", name="cold-control")
+    session.send(to=control.safe, value=400 * ETH, what="fund")
+    eleven = submit(session, control, to=PRIME_BROKER, value=100 * ETH, timestamp=midnight + 3 * HOUR, signers=(1, 2))
+    assert eleven.allowed, eleven
+    assert send_as(session, STRANGER, control.guard, sel("primeSpendWindow()")).ok
+    next_day = midnight + 16 * HOUR  # 13 hours after the control's only spend, like midnight above
+    assert submit(session, control, to=PRIME_BROKER, value=100 * ETH, timestamp=next_day, signers=(1, 2)).allowed
 
 
 def test_cli_vault_prime_reports_what_it_wrote(run_cli):
