@@ -1,14 +1,14 @@
 """CustodyGuard gas: overhead per transfer against the same vault without a guard, for a dedicated guard
-and for a clone guard (issue 15), with a no-op guard and a counting guard (the floor for any guard that
-keeps spend state) as references, all measured in one run from real receipts.
+and for a clone guard (issue 15), with a no-op guard, a counting guard (the floor for any guard that
+keeps spend state) and a Zodiac-Roles-style guard (the same rules kept in storage with refill allowances)
+as references, all measured in one run from real receipts.
 
     .venv/bin/python benchmarks/bench_guard.py [--write]
 
 Targets (issue 3): ≤ 12,000 gas steady state, ≤ 25,000 on the first spend of a day, measured the
 honest way: the next day's first spend 24 h after a day with a spend every hour (a full ring to
 expire). Also reported: a new hour (ring slot never used by a spend / two hours after the last spend /
-warm ring), a 12 h gap (the most buckets to read), and a spend after 27 idle hours. Reference points measured elsewhere: no-op
-guard ~6,100; Zodiac Roles ~18,200 (allow-all target) / ~54,600 (scoped).
+warm ring), a 12 h gap (the most buckets to read), and a spend after 27 idle hours.
 --write updates benchmarks/snapshots/guard.json (tests compare against it).
 """
 
@@ -48,7 +48,9 @@ def main() -> None:
         "lean_targets": _verdicts(gas, LEAN_TARGETS),
         "clone_lean_targets": _verdicts(gas, LEAN_TARGETS, prefix="clone_overhead_"),
         "floor_note": "counting_overhead_*: a guard that only adds each value to one storage word (one read and "
-        "one write per transaction), the least any guard that remembers spends pays",
+        "one write per transaction), the least any guard that remembers spends pays; roles_overhead_*: "
+        "RolesStyleGuard, Zodiac Roles v2's permission model (target clearances, a scoped transfer with a "
+        "recipient condition, 24 h refill allowances) in storage, enforcing the template's ETH and dUSD rules",
         "template": "policies/hot.yaml (1-of-2, ETH + dUSD, 1 freeze window)",
     }
     write_snapshot(SNAPSHOT, result, write=args.write)

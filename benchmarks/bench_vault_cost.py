@@ -5,7 +5,8 @@
   template's creation with either guard deployment (dedicated, which writes its spend window's ring at
   creation, or clone, which does not), and what priming a clone's ring afterwards costs;
 * one 2-of-3 ETH transfer, layer by layer: plain Safe, plus the guard (dedicated, or a clone), plus custody
-  badges (on chain, or batched at 100 per anchor), plus anchoring the audit ledger's head once per transfer;
+  badges (on chain, or batched at 100 per anchor), plus anchoring the audit ledger's head once per transfer,
+  against a plain Safe and a Zodiac-Roles-style reference guard (RolesStyleGuard) in the same run;
 * the break-even of the two guard deployments per template: after how many checked transactions the
   clone's extra gas per transaction has used up what it saved at creation.
 
@@ -28,6 +29,8 @@ from benchmarks.scenarios import (  # noqa: E402
     bench_session,
     creation_breakdown,
     drill_batch_items,
+    install_reference_guard,
+    roles_style_guard_args,
     transfer_2of3,
     with_guard_deployment,
     write_snapshot,
@@ -53,12 +56,19 @@ def per_transfer_layers(session) -> dict[str, int]:
     guarded, _ = service.create_vault(session, ATTESTED, name="cost-guarded")
     as_clone = with_guard_deployment(ATTESTED, "clone", session.workspace.home)
     cloned, _ = service.create_vault(session, as_clone, name="cost-clone")
-    for record in (plain, guarded, cloned):
+    # the reference: the same rules kept the way a Zodiac Roles modifier keeps them (benchmarks/scenarios.py)
+    roles, _ = service.create_vault(session, ATTESTED, name="cost-roles-style", with_guard=False)
+    install_reference_guard(
+        session, roles.name, "RolesStyleGuard", roles_style_guard_args(roles.safe, ATTESTED), signers=(1, 2)
+    )
+    vaults = (plain, guarded, cloned, roles)
+    for record in vaults:
         session.send(to=record.safe, value=10 * 10**18, what="fund")
-    for record in (plain, guarded, cloned):  # first transfers write fresh storage; the table is the steady state
+    for record in vaults:  # first transfers write fresh storage; the table is the steady state
         transfer_2of3(session, record.name)
     plain_gas = transfer_2of3(session, plain.name)
     clone_gas = transfer_2of3(session, cloned.name)
+    roles_gas = transfer_2of3(session, roles.name)
     session.attester_uri = "anvil:7"
     before = len(attest_badges.stored(session, vault=guarded.safe))
     guarded_gas = transfer_2of3(session, guarded.name)
@@ -73,6 +83,7 @@ def per_transfer_layers(session) -> dict[str, int]:
         "plain_safe": plain_gas,
         "guard": guarded_gas - plain_gas,
         "guard_clone": clone_gas - plain_gas,
+        "roles_style_reference_guard": roles_gas - plain_gas,
         "badges_onchain": badge_gas,
         "badges_onchain_count": len(badges),
         "badges_batched_100": round(batch.anchor_gas / 100 * len(badges)),
@@ -110,6 +121,7 @@ def main() -> None:
     totals = {
         "plain_safe": plain,
         "with_guard": plain + guard,
+        "with_roles_style_reference_guard": plain + layers["roles_style_reference_guard"],
         "with_guard_and_onchain_badges": plain + guard + layers["badges_onchain"],
         "with_guard_and_batched_badges": plain + guard + layers["badges_batched_100"],
         "with_guard_batched_badges_and_anchor": plain + guard + layers["badges_batched_100"] + layers["ledger_anchor"],
@@ -135,7 +147,10 @@ def main() -> None:
         "steady state; batched badges are the transfer's badge count at 100 items per anchor; the ledger anchor "
         "is counted once per transfer (the most often a command anchors); break-even: creation gas a clone guard saves "
         "divided by the gas it adds to each checked 2-of-3 transfer (steady state); clone_priming: the optional "
-        "transaction that writes a clone guard's ring slots (a dedicated guard's creation includes it)",
+        "transaction that writes a clone guard's ring slots (a dedicated guard's creation includes it); "
+        "roles_style_reference_guard: the same transfer from the same template's unguarded vault with "
+        "RolesStyleGuard installed (Zodiac Roles v2's permission model: target clearances, a scoped function "
+        "with a recipient condition, 24 h refill allowances, all in storage)",
     }
     write_snapshot(SNAPSHOT, result, write=args.write)
 

@@ -64,6 +64,11 @@ def guard_overhead() -> str:
         ("ERC-20, after 27 idle hours", "overhead_erc20_after_idle_day"),
         ("reference: no-op guard (same run)", "noop_overhead_eth_steady"),
         ("reference: a guard that only adds each value to one storage word (same run)", "counting_overhead_eth_steady"),
+        (
+            "reference: Zodiac-Roles-style guard, ETH (the same rules in storage, a 24 h refill allowance; same run)",
+            "roles_overhead_eth_steady",
+        ),
+        ("reference: Zodiac-Roles-style guard, ERC-20 (same run)", "roles_overhead_erc20_steady"),
     ]
     lines = [
         "| transfer | dedicated guard overhead (gas) | clone guard overhead (gas) | target (dedicated) | issue 15 target |",
@@ -100,7 +105,8 @@ def vault_cost() -> str:
         "",
         f"Creation target ≤ {_n(target)} gas, met as shipped by: {', '.join(met) or 'none'}. One checked 2-of-3 ETH "
         f"transfer (steady state): plain Safe {_n(layers['plain_safe'])}, guard overhead {_n(layers['guard'])} "
-        f"(dedicated) / {_n(layers['guard_clone'])} (clone); custody badges {_n(layers['badges_onchain'])} on chain "
+        f"(dedicated) / {_n(layers['guard_clone'])} (clone), a Zodiac-Roles-style reference guard "
+        f"{_n(layers['roles_style_reference_guard'])}; custody badges {_n(layers['badges_onchain'])} on chain "
         f"({layers['badges_onchain_count']} badges) or {_n(layers['badges_batched_100'])} batched at 100 per anchor; "
         f"anchoring the ledger head {_n(layers['ledger_anchor'])}.",
     ]

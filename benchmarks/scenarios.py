@@ -118,11 +118,17 @@ def _transfer(session: Session, vault: str, *, amount: str, token: str | None = 
     return receipt.gas_used - calldata_gas(bytes(tx["input"]))
 
 
-def _install_reference_guard(session: Session, vault: str, contract: str) -> None:
-    """Owners install a benchmark-only reference guard (NoopGuard, CountingGuard) on an unguarded vault (a
-    plain self-call), signed and sent
-    directly: a direct guard change is exactly what custody's risk engine denies, and this is measurement
-    set-up, not a custody flow."""
+def install_reference_guard(
+    session: Session,
+    vault: str,
+    contract: str,
+    constructor: tuple[list[str], list] = ([], []),
+    signers: tuple[int, ...] = (1,),
+) -> str:
+    """Owners install a benchmark-only reference guard (NoopGuard, CountingGuard, RolesStyleGuard) on an
+    unguarded vault (a plain self-call signed by the anvil accounts ``signers``) and send it directly: a
+    direct guard change is exactly what custody's risk engine denies, and this is measurement set-up, not a
+    custody flow. Returns the guard's address."""
     from eth_abi import encode
     from eth_utils import function_signature_to_4byte_selector
 
@@ -132,13 +138,37 @@ def _install_reference_guard(session: Session, vault: str, contract: str) -> Non
     from custody.types import Operation
 
     record = service.get_vault(session, vault)
-    guard = deploy_plain(session.chain, session.sender, contract, constructor_types=[], constructor_args=[])
+    types, args = constructor
+    guard = deploy_plain(session.chain, session.sender, contract, constructor_types=types, constructor_args=args)
     data = function_signature_to_4byte_selector("setGuard(address)") + encode(["address"], [guard.address])
     safe_tx = SafeTx(safe=record.safe, chain_id=session.chain_id, to=record.safe, value=0, data=data,
                      operation=Operation.CALL, nonce=proposals.safe_nonce(session, record.safe))  # fmt: skip
-    signature = verify_owner_signature(anvil_signer(1).sign_safe_tx(safe_tx), safe_tx.safe_tx_hash)
-    calldata = proposals.exec_calldata(session, safe_tx, pack_signatures([signature]))
+    signatures = [verify_owner_signature(anvil_signer(n).sign_safe_tx(safe_tx), safe_tx.safe_tx_hash) for n in signers]
+    calldata = proposals.exec_calldata(session, safe_tx, pack_signatures(signatures))
     session.send(to=record.safe, data=calldata, what=f"installing {contract} (benchmark set-up)")
+    return guard.address
+
+
+def roles_style_guard_args(safe: str, policy_path) -> tuple[list[str], list]:
+    """Constructor types and arguments of RolesStyleGuard (the Zodiac-Roles-style reference) enforcing the
+    template's ETH rule and its first ERC-20 rule: the same destinations, each daily limit as a 24 h refill
+    allowance."""
+    from custody.policy.template import load_policy
+
+    rules = load_policy(policy_path).assets
+    eth = next(rule for rule in rules if rule.is_native)
+    token = next(rule for rule in rules if not rule.is_native)
+    return (
+        ["address", "address[]", "address", "address[]", "uint128", "uint128"],
+        [
+            safe,
+            [entry.address for entry in eth.allowlist],
+            token.token,
+            [entry.address for entry in token.allowlist],
+            eth.daily_limit,
+            token.daily_limit,
+        ],
+    )
 
 
 def with_guard_deployment(policy_path, deployment: str, directory: Path) -> Path:
@@ -153,13 +183,15 @@ def with_guard_deployment(policy_path, deployment: str, directory: Path) -> Path
 def guard_overhead_gas(session: Session, policy_path) -> dict[str, int]:
     """Guard overhead from real receipts: the same transfers from an unguarded vault, a vault with a
     no-op guard (what having any guard costs), a vault with a counting guard (steady state only: the least a
-    guard that remembers spends pays, one storage read and write per transaction), a vault with a dedicated
+    guard that remembers spends pays, one storage read and write per transaction), a vault with a
+    Zodiac-Roles-style guard (steady state only: the same rules kept as Roles keeps them, in storage, with
+    refill allowances), a vault with a dedicated
     CustodyGuard (``overhead_*``) and one with a clone guard (``clone_overhead_*``), all created from one
     1-of-2 template, at the same clock positions (each vault 60 s after the previous one)."""
     from custody.contracts.infra import DEMO_TOKEN_ADDRESS
 
-    labels = ("plain", "noop", "counting", "guarded", "clone")
-    reference_guards = {"noop": "NoopGuard", "counting": "CountingGuard"}
+    labels = ("plain", "noop", "counting", "roles", "guarded", "clone")
+    reference_guards = {"noop": "NoopGuard", "counting": "CountingGuard", "roles": "RolesStyleGuard"}
     # The measurement spends every hour for a day and then on a new weekday: the risk engine would rightly
     # warn (off-hours, burst) and ask for an out-of-band confirmation. Those warnings are for people, not
     # for gas; the benchmark's copy of the template reports them without requiring anything.
@@ -177,7 +209,8 @@ def guard_overhead_gas(session: Session, policy_path) -> dict[str, int]:
         session.send(to=record.safe, value=20 * 10**18, what="fund")
         _mint(session, DEMO_TOKEN_ADDRESS, record.safe, 10**12)
         if label in reference_guards:
-            _install_reference_guard(session, record.name, reference_guards[label])
+            constructor = roles_style_guard_args(record.safe, relaxed) if label == "roles" else ([], [])
+            install_reference_guard(session, record.name, reference_guards[label], constructor)
         vaults[label] = record.name
     _mint(session, DEMO_TOKEN_ADDRESS, PRIME_BROKER, 1)  # recipient balance slot already non-zero for all
     hour = 3600
@@ -213,8 +246,8 @@ def guard_overhead_gas(session: Session, policy_path) -> dict[str, int]:
     gas: dict[str, dict[str, int]] = {label: {} for label in labels}
     for offset, steps in phases:
         for i, (label, vault) in enumerate(vaults.items()):
-            if label == "counting" and offset:
-                continue  # a floor for the steady state only
+            if label in reference_guards and offset:
+                continue  # references for the steady state only
             session.chain.set_next_timestamp(base + offset + 60 * i)
             for name, token in steps:
                 gas[label][name] = _transfer(session, vault, amount="10" if token else "0.1", token=token)
