@@ -155,8 +155,8 @@ PLANTS: list[tuple[str, str, str, str]] = [
      "        remaining = _windowAt(i, total, current, hour, nowHour);\n        if (current != 0) _writeBucket(i, hour, current);",
      "        if (current != 0) _writeBucket(i, hour, current);\n        remaining = _windowAt(i, total, current, hour, nowHour);",
      "a new hour drops the hour that left the window before its ring bucket is reused"),
-    ("guard/GuardSpendWindow.sol", "(uint256 bucketAmount, uint256 tag) = _bucket(i, h % RING);\n            if (tag == h)",
-     "(uint256 bucketAmount, uint256 tag) = _bucket(i, h % RING);\n            if (tag % RING == h % RING)",
+    ("guard/GuardSpendWindow.sol", "if (half >> 96 == h) amount += half & MASK96;",
+     "if ((half >> 96) % RING == h % RING) amount += half & MASK96;",
      "a ring bucket counts only for the hour it was written in (not a day earlier or later)"),
     # issue 15: priming the ring (a dedicated guard at creation, a clone by anyone later)
     ("guard/GuardSpendWindow.sol",
@@ -167,6 +167,15 @@ PLANTS: list[tuple[str, str, str, str]] = [
      "a primed bucket carries no amount"),
     ("CustodyGuardClone.sol", "if (!_isClone()) revert CustodyGuardNotAClone();\n        slots = _primeRing",
      "slots = _primeRing", "the shared guard implementation is never primed"),
+    # issue 15: the ring read and written in assembly (no bounds checks) on the hot paths
+    ("guard/GuardSpendWindow.sol", "slot := add(add(_ring.slot, mul(i, perAsset)), shr(1, b))",
+     "slot := add(add(_ring.slot, mul(i, sub(perAsset, 1))), shr(1, b))", "each asset's ring buckets are its own"),
+    ("guard/GuardSpendWindow.sol", "let shift := mul(and(b, 1), 128)", "let shift := 0",
+     "a finished hour is written into its own half of the ring slot"),
+    ("guard/GuardSpendWindow.sol", "half := and(shr(mul(and(b, 1), 128), sload(add(first, shr(1, b)))), HALF)",
+     "half := and(sload(add(first, shr(1, b))), HALF)", "an expiring hour is read from its own half of the ring slot"),
+    ("guard/GuardPolicyArgs.sol", "if (n > MAX_ASSETS) n = MAX_ASSETS;", "",
+     "the shared implementation's spend windows read as unused, whatever its code holds"),
 ]  # fmt: skip
 
 

@@ -57,7 +57,10 @@ def guard_overhead() -> str:
             "creation, a clone did not)",
             "overhead_eth_new_hour",
         ),
-        ("ETH, first spend in a new hour two hours after the last spend", "overhead_eth_new_hour_after_2h_gap"),
+        (
+            "ETH, first spend in a new hour two hours after the last spend (the two expiring hours in two ring slots)",
+            "overhead_eth_new_hour_after_2h_gap",
+        ),
         ("ETH, first spend in a new hour, warm ring slot", "overhead_eth_new_hour_warm"),
         ("ETH, after a 12 h gap (the most ring buckets to read)", "overhead_eth_after_12h_gap"),
         ("ETH, after 27 idle hours (the whole window expired)", "overhead_eth_after_idle_day"),

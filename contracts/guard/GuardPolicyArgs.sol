@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+import {MAX_ASSETS} from "../CustodyLimits.sol";
 import {GuardArgs} from "./GuardArgs.sol";
 import {GuardPolicy} from "./GuardPolicy.sol";
 
@@ -179,6 +180,10 @@ abstract contract GuardPolicyArgs is GuardPolicy {
     function _findAsset(address token) internal view override returns (bool, uint256) {
         uint256 key = uint256(uint160(token));
         uint256 n = _assetCount();
+        // A clone's count was checked against MAX_ASSETS when it was initialised; on the implementation the
+        // "count" is a byte of its own code. Capped, no index found here can leave the per-asset storage
+        // (the implementation's is empty, so its windows read as unused whatever its code holds).
+        if (n > MAX_ASSETS) n = MAX_ASSETS;
         for (uint256 i = 0; i < n; i++) {
             if (_asset(i) == key) return (true, i);
         }

@@ -193,11 +193,30 @@ abstract contract GuardSpendWindow is GuardPolicy {
         return current + _sumBuckets(i, oldest, hour);
     }
 
-    /// @dev Sum of the ring buckets recorded for the hours in [from, to).
+    /// @dev Sum of the ring buckets recorded for the hours in [from, to) (at most RING of them, each
+    ///      below 2^96: no overflow).
     function _sumBuckets(uint256 i, uint256 from, uint256 to) private view returns (uint256 amount) {
-        for (uint256 h = from; h < to; h++) {
-            (uint256 bucketAmount, uint256 tag) = _bucket(i, h % RING);
-            if (tag == h) amount += bucketAmount;
+        uint256 first = _ringSlot(i, 0);
+        unchecked {
+            for (uint256 h = from; h < to; ++h) {
+                uint256 b = h % RING;
+                uint256 half;
+                assembly ("memory-safe") {
+                    half := and(shr(mul(and(b, 1), 128), sload(add(first, shr(1, b)))), HALF)
+                }
+                // Invariant: a bucket counts only for the hour it was written in.
+                if (half >> 96 == h) amount += half & MASK96;
+            }
+        }
+    }
+
+    /// @dev Storage slot of asset `i`'s ring bucket `b` (two buckets per slot, RING / 2 slots per asset). Read
+    ///      and written in assembly on the hot paths, without Solidity's bounds checks: `b` < RING, and every
+    ///      caller has read `_state[i]` first, whose bounds check stops any index of MAX_ASSETS or more.
+    function _ringSlot(uint256 i, uint256 b) private pure returns (uint256 slot) {
+        uint256 perAsset = RING / 2;
+        assembly ("memory-safe") {
+            slot := add(add(_ring.slot, mul(i, perAsset)), shr(1, b))
         }
     }
 
@@ -224,9 +243,10 @@ abstract contract GuardSpendWindow is GuardPolicy {
 
     function _writeBucket(uint256 i, uint256 hour, uint256 amount) private {
         uint256 b = hour % RING;
-        uint256 shift = (b % 2) * 128;
-        uint256 slot = _ring[i][b / 2];
-        slot = (slot & ~(HALF << shift)) | ((amount | (hour << 96)) << shift);
-        _ring[i][b / 2] = slot;
+        uint256 slot = _ringSlot(i, b);
+        assembly ("memory-safe") {
+            let shift := mul(and(b, 1), 128)
+            sstore(slot, or(and(sload(slot), not(shl(shift, HALF))), shl(shift, or(amount, shl(96, hour)))))
+        }
     }
 }
