@@ -18,6 +18,8 @@ abstract contract GuardSpendWindow is GuardPolicy {
     /// @dev Ring buckets: the hours of the window before the current one. Hour h sits at h % RING, so the
     ///      hour that leaves the window when the next one starts (h - 24) is the bucket h overwrites.
     uint256 internal constant RING = BUCKETS - 1;
+    /// @dev Storage slots of one asset's ring (two buckets per slot).
+    uint256 private constant RING_SLOTS = RING / 2;
     /// @dev What `primeSpendWindow` writes into a bucket never written: amount 0 (so it can never count),
     ///      hour 1 (so the half, and its slot, are non-zero).
     uint256 private constant PRIMED_BUCKET = 1 << 96;
@@ -26,7 +28,7 @@ abstract contract GuardSpendWindow is GuardPolicy {
     /// @dev Per asset: total (96) | current hour amount (96) << 96 | current hour (32) << 192 | seeded | paused | marker.
     uint256[MAX_ASSETS] internal _state;
     /// @dev Per asset: RING hourly buckets, two per slot, each (amount 96 | hour 32 << 96).
-    uint256[RING / 2][MAX_ASSETS] private _ring;
+    uint256[RING_SLOTS][MAX_ASSETS] private _ring;
     /// @dev Pause flag for the paths that are not a policy-asset transfer (those read the PAUSED bit).
     bool internal _paused;
 
@@ -45,7 +47,7 @@ abstract contract GuardSpendWindow is GuardPolicy {
     ///      number of slots written.
     function _primeRing(uint256 assetCount) internal returns (uint256 slots) {
         for (uint256 i = 0; i < assetCount; i++) {
-            for (uint256 s = 0; s < RING / 2; s++) {
+            for (uint256 s = 0; s < RING_SLOTS; s++) {
                 uint256 slot = _ring[i][s];
                 // Invariant: priming only fills buckets never written; a recorded spend stays as it is.
                 uint256 primed = slot;
@@ -210,11 +212,11 @@ abstract contract GuardSpendWindow is GuardPolicy {
         }
     }
 
-    /// @dev Storage slot of asset `i`'s ring bucket `b` (two buckets per slot, RING / 2 slots per asset). Read
+    /// @dev Storage slot of asset `i`'s ring bucket `b` (two buckets per slot, RING_SLOTS per asset). Read
     ///      and written in assembly on the hot paths, without Solidity's bounds checks: `b` < RING, and every
     ///      caller has read `_state[i]` first, whose bounds check stops any index of MAX_ASSETS or more.
     function _ringSlot(uint256 i, uint256 b) private pure returns (uint256 slot) {
-        uint256 perAsset = RING / 2;
+        uint256 perAsset = RING_SLOTS;
         assembly ("memory-safe") {
             slot := add(add(_ring.slot, mul(i, perAsset)), shr(1, b))
         }
