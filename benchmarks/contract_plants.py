@@ -27,7 +27,8 @@ from custody.contracts import build  # noqa: E402
 
 SNAPSHOT = ROOT / "benchmarks" / "snapshots" / "contract-plants.json"
 TESTS = [
-    "tests/test_attacks.py", "tests/test_messages.py", "tests/test_guard_rules.py", "tests/test_policy_state_machine.py",
+    "tests/test_attacks.py", "tests/test_messages.py", "tests/test_guard_rules.py", "tests/test_spend_window_sums.py",
+    "tests/test_policy_state_machine.py",
     "tests/test_exit_module.py", "tests/test_boundary_properties.py", "tests/test_timelock_clones.py",
     "tests/test_guard_clones.py", "tests/test_spend_window_priming.py",
 ]  # fmt: skip
@@ -107,19 +108,18 @@ PLANTS: list[tuple[str, str, str, str]] = [
     ("guard/GuardPolicy.sol", "if (cfg.timelockKinds & REQUIRED_KINDS != REQUIRED_KINDS) {", "if (false) {",
      "every guard lets the owners schedule every configuration change"),
     # issue 16: the plants that once went unnoticed (the window one hour short, on both read paths)
-    ("guard/GuardSpendWindow.sol", "uint256 oldest = nowHour >= BUCKETS - 1 ? nowHour - (BUCKETS - 1) : 0;",
-     "uint256 oldest = nowHour >= BUCKETS - 2 ? nowHour - (BUCKETS - 2) : 0;", "a spend counts for 25 hour buckets (not 24)"),
-    ("guard/GuardSpendWindow.sol", "if (nowHour - hour >= BUCKETS) return 0;\n        remaining",
-     "if (nowHour - hour >= BUCKETS - 1) return 0;\n        remaining",
+    ("guard/GuardSpendWindow.sol", "uint256 skip = RING - gap;", "uint256 skip = RING - 1 - gap;",
+     "a spend counts for 25 hour buckets (not 24)"),
+    ("guard/GuardSpendWindow.sol", "if (gap >= BUCKETS) return flags", "if (gap >= BUCKETS - 1) return flags",
      "after a 24 h idle gap the last hour still counts"),
     ("ExitModule.sol", "if (block.timestamp < readyAt) revert", "if (block.timestamp + 60 < readyAt) revert",
      "an exit is final only once the escrow delay has passed"),
-    ("guard/GuardSpendWindow.sol", "return current + _sumBuckets(i, oldest, hour);", "return _sumBuckets(i, oldest, hour);",
+    ("guard/GuardSpendWindow.sol", "((live << gap) | (1 << (gap - 1))) & LIVE_MASK", "(live << gap) & LIVE_MASK",
      "after a long gap the window still counts the last hour's spends"),
-    ("guard/GuardSpendWindow.sol", "return current + _sumBuckets(i, oldest, hour);",
-     "return current + _sumBuckets(i, oldest + 1, hour);", "after a long gap the window keeps its oldest hour (boundary)"),
-    ("guard/GuardSpendWindow.sol", "hour >= BUCKETS - 1 ? hour - (BUCKETS - 1) : 0, oldest);",
-     "hour >= BUCKETS - 1 ? hour - (BUCKETS - 1) : 0, oldest + 1);", "a new hour expires exactly the hours that left the window (boundary)"),
+    ("guard/GuardSpendWindow.sol", "return _bucketSum(i, hour - 1 - skip - _lowestBit(left));",
+     "return _bucketSum(i, hour - skip - _lowestBit(left));", "after a long gap the window keeps its oldest hour (boundary)"),
+    ("guard/GuardSpendWindow.sol", "((live << gap) | (1 << (gap - 1))) & LIVE_MASK", "((live << gap) | (1 << gap)) & LIVE_MASK",
+     "a new hour expires exactly the hours that left the window (boundary)"),
     # issue 16: a timelock operation is ready at exactly readyAt (OpenZeppelin's `timestamp <= block.timestamp`),
     # planted as an override of the state the timelock checks before every call: one second late, one second early
     ("VaultTimelock.sol", _TIMELOCK_STATE_ANCHOR, _timelock_state_plant(
@@ -152,19 +152,19 @@ PLANTS: list[tuple[str, str, str, str]] = [
      "a clone guard reads its destination table where it is (off by one)"),
     # issue 15: the 24-bucket ring, where the finished hour reuses the bucket of the hour that leaves
     ("guard/GuardSpendWindow.sol",
-     "        remaining = _windowAt(i, total, current, hour, nowHour);\n        if (current != 0) _writeBucket(i, hour, current);",
-     "        if (current != 0) _writeBucket(i, hour, current);\n        remaining = _windowAt(i, total, current, hour, nowHour);",
+     "        uint256 before = _beforeWindow(i, (word >> 96) & SUM_MASK, live, hour, gap);\n        _writeBucket(i, hour, spent);",
+     "        _writeBucket(i, hour, spent);\n        uint256 before = _beforeWindow(i, (word >> 96) & SUM_MASK, live, hour, gap);",
      "a new hour drops the hour that left the window before its ring bucket is reused"),
-    ("guard/GuardSpendWindow.sol", "if (half >> 96 == h) amount += half & MASK96;",
-     "if ((half >> 96) % RING == h % RING) amount += half & MASK96;",
-     "a ring bucket counts only for the hour it was written in (not a day earlier or later)"),
+    ("guard/GuardSpendWindow.sol", "uint256 live = (word >> LIVE) & LIVE_MASK;", "uint256 live = word >> LIVE;",
+     "a ring bucket counts only while its hour is in the window (the live map is the ring's 24 hours only)"),
     # issue 15: priming the ring (a dedicated guard at creation, a clone by anyone later)
     ("guard/GuardSpendWindow.sol",
      "if (slot & HALF == 0) primed |= PRIMED_BUCKET;\n                if (slot >> 128 == 0) primed |= PRIMED_BUCKET << 128;",
      "primed = PRIMED_BUCKET | (PRIMED_BUCKET << 128);", "priming never overwrites a recorded spend"),
     ("CustodyGuard.sol", "        _primeRing(cfg.assets.length);\n", "", "a dedicated guard primes its ring at creation"),
-    ("guard/GuardSpendWindow.sol", "PRIMED_BUCKET = 1 << 96;", "PRIMED_BUCKET = (1 << 96) | 1;",
-     "a primed bucket carries no amount"),
+    ("guard/GuardSpendWindow.sol", "index := byte(shr(27, and(mul(and(x, sub(0, x)), 0x077CB531), 0xFFFFFFFF)), DE_BRUIJN)",
+     "index := byte(shr(27, and(mul(x, 0x077CB531), 0xFFFFFFFF)), DE_BRUIJN)",
+     "the sum read is the latest hour that left the window (the map's lowest bit)"),
     ("CustodyGuardClone.sol", "if (!_isClone()) revert CustodyGuardNotAClone();\n        slots = _primeRing",
      "slots = _primeRing", "the shared guard implementation is never primed"),
     # issue 15: the ring read and written in assembly (no bounds checks) on the hot paths
@@ -172,10 +172,15 @@ PLANTS: list[tuple[str, str, str, str]] = [
      "slot := add(add(_ring.slot, mul(i, sub(perAsset, 1))), shr(1, b))", "each asset's ring buckets are its own"),
     ("guard/GuardSpendWindow.sol", "let shift := mul(and(b, 1), 128)", "let shift := 0",
      "a finished hour is written into its own half of the ring slot"),
-    ("guard/GuardSpendWindow.sol", "half := and(shr(mul(and(b, 1), 128), sload(add(first, shr(1, b)))), HALF)",
-     "half := and(sload(add(first, shr(1, b))), HALF)", "an expiring hour is read from its own half of the ring slot"),
+    ("guard/GuardSpendWindow.sol", "sum := and(shr(mul(and(b, 1), 128), sload(slot)), SUM_MASK)",
+     "sum := and(sload(slot), SUM_MASK)", "an expiring hour is read from its own half of the ring slot"),
     ("guard/GuardPolicyArgs.sol", "if (n > MAX_ASSETS) n = MAX_ASSETS;", "",
      "the shared implementation's spend windows read as unused, whatever its code holds"),
+    # issue 15: the window as running sums, searched through the live-hours map
+    ("guard/GuardSpendWindow.sol", "if (left == 0) return before;", "if (left == 0) return 0;",
+     "what left the window before its live hours stays counted as gone"),
+    ("guard/GuardSpendWindow.sol", "| MARKER | SEEDED | ((block.timestamp / 3600) << 192) |",
+     "| MARKER | SEEDED | (1 << LIVE) | ((block.timestamp / 3600) << 192) |", "a seeded window starts with no live hour"),
 ]  # fmt: skip
 
 

@@ -51,18 +51,25 @@ def guard_overhead() -> str:
     rows = [
         ("ETH, steady state", "overhead_eth_steady"),
         ("ERC-20, steady state", "overhead_erc20_steady"),
-        ("ETH, first spend of a day (24 h after a day with a spend every hour)", "overhead_eth_first_of_day"),
+        (
+            "ETH, first spend of a day (24 h after a day with a spend every hour; reads the bucket of the latest hour "
+            "that left, in another ring slot than the one it writes: the costliest new hour)",
+            "overhead_eth_first_of_day",
+        ),
+        ("ERC-20, first spend of a day (the same)", "overhead_erc20_first_of_day"),
         (
             "ETH, first spend in the next hour, its ring slot never used by a spend (a dedicated guard primed it at "
             "creation, a clone did not)",
             "overhead_eth_new_hour",
         ),
         (
-            "ETH, first spend in a new hour two hours after the last spend (the two expiring hours in two ring slots)",
+            "ETH, first spend in a new hour two hours after the last spend",
             "overhead_eth_new_hour_after_2h_gap",
         ),
         ("ETH, first spend in a new hour, warm ring slot", "overhead_eth_new_hour_warm"),
-        ("ETH, after a 12 h gap (the most ring buckets to read)", "overhead_eth_after_12h_gap"),
+        ("ERC-20, first spend in a new hour, warm ring slot", "overhead_erc20_new_hour_warm"),
+        ("ETH, after a 12 h gap", "overhead_eth_after_12h_gap"),
+        ("ERC-20, after a 12 h gap", "overhead_erc20_after_12h_gap"),
         ("ETH, after 27 idle hours (the whole window expired)", "overhead_eth_after_idle_day"),
         ("ERC-20, after 27 idle hours", "overhead_erc20_after_idle_day"),
         ("reference: no-op guard (same run)", "noop_overhead_eth_steady"),

@@ -217,8 +217,9 @@ def guard_overhead_gas(session: Session, policy_path) -> dict[str, int]:
     # Tuesday 10:00 UTC of the week after next: outside every freeze window of the shipped templates
     now = session.chain.latest_timestamp()
     base = now - (now + 259200) % 604800 + 2 * 604800 + 86400 + 10 * hour
-    # The guard's ring holds hour h at h % 24, two buckets per storage slot: which slots a gap reads
-    # depends on the hour of the day, pinned here (10:00 UTC) for repeatable gas.
+    # The guard's ring holds hour h at h % 24, two buckets per storage slot: whether the bucket a new hour
+    # reads shares a slot with the one it writes depends on the hour of the day, pinned here (10:00 UTC)
+    # for repeatable gas.
     phases = [
         (
             0,
@@ -237,11 +238,16 @@ def guard_overhead_gas(session: Session, policy_path) -> dict[str, int]:
         # 27 h without a spend: every bucket has expired, the window starts afresh
         (30 * hour, [("eth_after_idle_day", None), ("erc20_after_idle_day", DEMO_TOKEN_ADDRESS)]),
         # one spend per hour for 26 hours warms every ring slot; the last is a "new hour" on a warm ring
-        *[(31 * hour + h * hour, [("eth_new_hour_warm", None)]) for h in range(26)],
-        # the next day's first spend, 24 h after the last one: a day's worth of buckets expires at once
-        (56 * hour + 24 * hour, [("eth_first_of_day", None)]),
-        # 12 h later (the costliest gap: the most ring buckets to read on either side)
-        (56 * hour + 36 * hour, [("eth_after_12h_gap", None)]),
+        *[
+            (31 * hour + h * hour, [("eth_new_hour_warm", None), ("erc20_new_hour_warm", DEMO_TOKEN_ADDRESS)])
+            for h in range(26)
+        ],
+        # the next day's first spend, 24 h after the last one: a day's worth of buckets leaves the window at
+        # once; the guard reads the bucket of the latest hour that left (the hour before the last spend's,
+        # another ring slot than the one the finished hour is written to: the costliest new hour)
+        (56 * hour + 24 * hour, [("eth_first_of_day", None), ("erc20_first_of_day", DEMO_TOKEN_ADDRESS)]),
+        # 12 h later (before the window was kept as running sums, the gap with the most buckets to read)
+        (56 * hour + 36 * hour, [("eth_after_12h_gap", None), ("erc20_after_12h_gap", DEMO_TOKEN_ADDRESS)]),
     ]
     gas: dict[str, dict[str, int]] = {label: {} for label in labels}
     for offset, steps in phases:

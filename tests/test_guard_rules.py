@@ -108,10 +108,10 @@ def test_rolling_window_expires_hour_by_hour(session, vault, monday):
     check(session, vault, t + 26 * 3600, "ok", to=BROKER, value=5 * ETH)  # hour h+1 expired
 
 
-def test_the_window_is_the_same_whichever_side_of_the_ring_the_guard_reads(session, vault, monday):
-    """After a gap of up to 12 h the guard subtracts the hours that left the window; after a longer one
-    it adds up the hours still in it. Either way the oldest hour of the window (nowHour - 24) counts."""
-    # short gap (expired side read): 5 ETH at 06:xx, 7 ETH at 19:xx and 20:xx, then 10 h later
+def test_the_oldest_hour_counts_after_a_short_and_a_long_gap(session, vault, monday):
+    """Whether the window's last spend is a few hours or most of a day old when its oldest hour leaves, that
+    hour (nowHour - 24) counts until it leaves, and then exactly its amount is free again."""
+    # short gap: 5 ETH at 06:xx, 7 ETH at 19:xx and 20:xx, then 10 h later
     a = monday + 6 * 3600 + 60
     check(session, vault, a, "ok", to=BROKER, value=5 * ETH)
     check(session, vault, a + 13 * 3600, "ok", to=BROKER, value=5 * ETH)
@@ -120,7 +120,7 @@ def test_the_window_is_the_same_whichever_side_of_the_ring_the_guard_reads(sessi
     assert v.args == (ZERO_ADDRESS, 1, 12 * ETH, 12 * ETH)  # hour a is still in the window
     check(session, vault, a + 25 * 3600, "ok", to=BROKER, value=5 * ETH)  # hour a left: exactly its 5 ETH free
     check(session, vault, a + 25 * 3600 + 1, "CustodyGuardDailyLimitExceeded", to=BROKER, value=1)
-    # long gap (live side read): 12 ETH over 06:xx-08:xx on Thursday, then 22 h later
+    # long gap: 12 ETH over 06:xx-08:xx on Thursday, then 22 h later
     b = monday + 3 * 86400 + 6 * 3600 + 60
     check(session, vault, b, "ok", to=BROKER, value=5 * ETH)
     check(session, vault, b + 3600, "ok", to=BROKER, value=5 * ETH)

@@ -1,8 +1,9 @@
 """Priming the spend window (issue 15): the first write of a storage slot costs about 20,000 gas more than a
 later one, and a guard's ring has 12 slots per asset. A dedicated guard writes its whole ring at creation;
 a clone guard does not (cheap creation) and anyone may prime it later (``primeSpendWindow()``,
-``custody vault prime``). Priming may only fill buckets never written: one that erased a recorded spend
-would let a vault spend its daily limit again (planted in benchmarks/contract_plants.py: caught below)."""
+``custody vault prime``). Priming may only fill buckets never written: one that erased a recorded hour would
+lose what the guard needs when that hour leaves the window (planted in benchmarks/contract_plants.py: caught
+below)."""
 
 from __future__ import annotations
 
@@ -25,12 +26,13 @@ STRANGER = 9  # an Anvil account with no role in any vault
 ETH = 10**18
 HOUR = 3600
 PRIME_BROKER = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"  # allowlisted in cold.yaml
-PRIMED = (0, 1)  # a primed bucket: amount 0 (never counts), hour 1 (non-zero)
+PRIMED = (0, 1)  # a primed bucket: running sum 0, hour 1 (non-zero, and never a live hour)
 
 
 def _rings(session, guard: str, assets: int) -> list[set[tuple[int, int]]]:
+    """Each asset's ring as stored: (running sum at the hour's end, hour) per bucket."""
     reads = session.contract("CustodyGuard", guard).functions
-    return [{tuple(b) for b in reads.spendState(i).call()[4]} for i in range(assets)]
+    return [{tuple(b) for b in reads.spendState(i).call()[5]} for i in range(assets)]
 
 
 def test_a_dedicated_guard_primes_its_ring_at_creation_and_a_clone_is_primed_once_by_anyone(session):
@@ -56,10 +58,10 @@ def test_a_dedicated_guard_primes_its_ring_at_creation_and_a_clone_is_primed_onc
 
 def test_priming_by_a_stranger_after_spends_keeps_every_recorded_spend(session):
     """The attack: prime a clone's ring after it recorded spends, hoping to erase them. cold.yaml allows
-        100 ETH per transfer and 250 ETH a day. 13 hours after the last spend the guard sums the window from the
-        ring buckets still in it; planted in the guard (priming every slot, written or not), the 10:00 spend no
-        longer counts there and the third 100 ETH transfer passes. A control vault whose only spend is the later
-    one lets that transfer through: the refusal is the earlier spend still counting."""
+    100 ETH per transfer and 250 ETH a day. The ring records each finished hour's running sum, which the guard
+    reads when that hour leaves the window; planted in the guard (priming every slot, written or not), the
+    10:00 bucket is overwritten and the ring no longer holds it. A control vault whose only spend is the later
+    one lets the third transfer through: the refusal is the earlier spend still counting."""
     cold, _ = service.create_vault(session, POLICIES / "cold.yaml")
     session.send(to=cold.safe, value=400 * ETH, what="fund")
     ten = monday_of_next_week(session) + 10 * HOUR
@@ -76,7 +78,8 @@ def test_priming_by_a_stranger_after_spends_keeps_every_recorded_spend(session):
     # the limit itself is unchanged: exactly what is left still moves
     assert submit(session, cold, to=PRIME_BROKER, value=50 * ETH, timestamp=midnight + 60, signers=(1, 2)).allowed
     recorded = _rings(session, cold.guard, 1)[0] - {PRIMED}
-    assert recorded == {(100 * ETH, ten // HOUR), (100 * ETH, ten // HOUR + 1)}
+    # the running sum at the end of each hour: 100 ETH after 10:xx, 200 ETH after 11:xx
+    assert recorded == {(100 * ETH, ten // HOUR), (200 * ETH, ten // HOUR + 1)}
     # control: what the attack wants, a window without the 10:00 spend, lets the same transfer through
     control, _ = service.create_vault(session, POLICIES / "cold.yaml", name="cold-control")
     session.send(to=control.safe, value=400 * ETH, what="fund")

@@ -6,28 +6,42 @@ import {ICustodyGuard} from "../interfaces/ICustodyGuard.sol";
 import {GuardPolicy} from "./GuardPolicy.sol";
 
 /// @title GuardSpendWindow
-/// @notice The rolling 24 h limit: per asset, one packed slot (running total, current hour and its
-///         amount) and a ring of 24 hourly buckets for the finished hours still counting. A spend
-///         counts against the daily limit for at least 24 h and at most 25 h (BUCKETS hours), so no
-///         24 h window can ever see more than the limit leave the vault. Also holds the pause flag,
-///         which every outgoing path reads.
+/// @notice The rolling 24 h limit: per asset, one packed slot and a ring of 24 hourly buckets for the
+///         finished hours still counting. A spend counts against the daily limit for at least 24 h and
+///         at most 25 h (BUCKETS hours), so no 24 h window can ever see more than the limit leave the
+///         vault. Also holds the pause flag, which every outgoing path reads.
+///
+///         The window is kept as running sums (modulo 2^96): `spent`, everything ever counted, and
+///         `before`, what was counted before the window's oldest hour; the window holds `spent - before`.
+///         A finished hour's bucket records `spent` as of its end, and a bitmap in the slot says which
+///         buckets hold an hour still in the window. When hours leave the window, `before` becomes the
+///         bucket of the latest of them that had a spend (found in the bitmap, so one bucket is read
+///         whatever the gap), or stays as it is if none had. A new hour therefore writes one bucket and
+///         reads at most one, after a gap of one hour as after twenty.
 abstract contract GuardSpendWindow is GuardPolicy {
     uint256 private constant SEEDED = 1 << 224;
     uint256 internal constant PAUSED = 1 << 225;
+    /// @dev Bit offset of the live-hours bitmap: bit j set when the ring holds hour `hour - 1 - j`.
+    uint256 private constant LIVE = 226;
     uint256 private constant MARKER = 1 << 255; // keeps an unused spend slot non-zero (cheaper first write)
     /// @dev Ring buckets: the hours of the window before the current one. Hour h sits at h % RING, so the
     ///      hour that leaves the window when the next one starts (h - 24) is the bucket h overwrites.
     uint256 internal constant RING = BUCKETS - 1;
+    uint256 private constant LIVE_MASK = (1 << RING) - 1;
     /// @dev Storage slots of one asset's ring (two buckets per slot).
     uint256 private constant RING_SLOTS = RING / 2;
-    /// @dev What `primeSpendWindow` writes into a bucket never written: amount 0 (so it can never count),
-    ///      hour 1 (so the half, and its slot, are non-zero).
+    /// @dev What `primeSpendWindow` writes into a bucket never written: running sum 0, hour 1 (so the
+    ///      half, and its slot, are non-zero; no live hour is ever hour 1).
     uint256 private constant PRIMED_BUCKET = 1 << 96;
     uint256 private constant HALF = (1 << 128) - 1;
+    uint256 private constant SUM_MASK = (1 << 96) - 1;
+    /// @dev De Bruijn table of the lowest set bit of a 32-bit word (byte k: the bit whose isolated value
+    ///      times 0x077CB531 has k in its top five bits).
+    uint256 private constant DE_BRUIJN = 0x00011c021d0e18031e16140f191104081f1b0d17151310071a0c12060b050a09;
 
-    /// @dev Per asset: total (96) | current hour amount (96) << 96 | current hour (32) << 192 | seeded | paused | marker.
+    /// @dev Per asset: spent (96) | before (96) << 96 | hour (32) << 192 | seeded | paused | live (24) << LIVE | marker.
     uint256[MAX_ASSETS] internal _state;
-    /// @dev Per asset: RING hourly buckets, two per slot, each (amount 96 | hour 32 << 96).
+    /// @dev Per asset: RING hourly buckets, two per slot, each (spent at the hour's end (96) | hour (32) << 96).
     uint256[RING_SLOTS][MAX_ASSETS] private _ring;
     /// @dev Pause flag for the paths that are not a policy-asset transfer (those read the PAUSED bit).
     bool internal _paused;
@@ -40,11 +54,10 @@ abstract contract GuardSpendWindow is GuardPolicy {
         }
     }
 
-    /// @dev Writes an empty bucket (amount 0, so it never counts; hour 1, so it is non-zero) into every
-    ///      ring bucket of the first `assetCount` assets never written, and leaves every other bucket as
-    ///      it is. It changes no limit, only who pays the EVM's first write of each ring slot (about
-    ///      20,000 gas): the primer, instead of the first spend of an hour in that slot. Returns the
-    ///      number of slots written.
+    /// @dev Writes an empty bucket (running sum 0, hour 1: it is never live) into every ring bucket of the
+    ///      first `assetCount` assets never written, and leaves every other bucket as it is. It changes no
+    ///      limit, only who pays the EVM's first write of each ring slot (about 20,000 gas): the primer,
+    ///      instead of the first spend of an hour in that slot. Returns the number of slots written.
     function _primeRing(uint256 assetCount) internal returns (uint256 slots) {
         for (uint256 i = 0; i < assetCount; i++) {
             for (uint256 s = 0; s < RING_SLOTS; s++) {
@@ -66,20 +79,23 @@ abstract contract GuardSpendWindow is GuardPolicy {
         external
         view
         returns (
-            uint256 total,
-            uint256 currentAmount,
-            uint256 currentHour,
+            uint256 spent,
+            uint256 before,
+            uint256 hour,
+            uint256 live,
             bool seeded,
             uint256[2][RING] memory buckets
         )
     {
         uint256 word = _state[index];
-        total = word & MASK96;
-        currentAmount = (word >> 96) & MASK96;
-        currentHour = (word >> 192) & MASK32;
+        spent = word & SUM_MASK;
+        before = (word >> 96) & SUM_MASK;
+        hour = (word >> 192) & MASK32;
+        live = (word >> LIVE) & LIVE_MASK;
         seeded = word & SEEDED != 0;
         for (uint256 b = 0; b < RING; b++) {
-            (buckets[b][0], buckets[b][1]) = _bucket(index, b);
+            uint256 half = (_ring[index][b / 2] >> ((b % 2) * 128)) & HALF;
+            (buckets[b][0], buckets[b][1]) = (half & SUM_MASK, half >> 96);
         }
     }
 
@@ -90,10 +106,13 @@ abstract contract GuardSpendWindow is GuardPolicy {
         uint256 word = _state[i];
         if (word & SEEDED == 0) return 0;
         uint256 hour = (word >> 192) & MASK32;
-        uint256 nowHour = _nowHour(hour);
-        uint256 total = word & MASK96;
-        if (nowHour == hour) return total;
-        return _windowAt(i, total, (word >> 96) & MASK96, hour, nowHour);
+        uint256 gap = _nowHour(hour) - hour;
+        if (gap >= BUCKETS) return 0;
+        uint256 before = (word >> 96) & SUM_MASK;
+        if (gap != 0) before = _beforeWindow(i, before, (word >> LIVE) & LIVE_MASK, hour, gap);
+        unchecked {
+            return ((word & SUM_MASK) - before) & SUM_MASK;
+        }
     }
 
     function _setPaused(bool on) internal {
@@ -114,12 +133,13 @@ abstract contract GuardSpendWindow is GuardPolicy {
         if (word & PAUSED != 0) revert CustodyGuardPaused();
         // Invariant: no single transfer exceeds the per-transaction limit.
         if (amount > perTx) revert CustodyGuardPerTxLimitExceeded(token, amount, perTx);
-        (uint256 total, uint256 current, uint256 nowHour) = _load(i, token, daily, word);
+        word = _load(i, token, daily, word);
         unchecked {
-            // total, current <= daily < 2^96 and amount <= perTx < 2^96: no overflow below.
+            // the window holds at most daily < 2^96 and amount <= perTx < 2^96: no overflow below.
+            uint256 total = _windowHolds(word);
             // Invariant: no 24 h window ever sees more than the daily limit leave the vault.
             if (total + amount > daily) revert CustodyGuardDailyLimitExceeded(token, amount, total, daily);
-            _state[i] = MARKER | SEEDED | (nowHour << 192) | ((current + amount) << 96) | (total + amount);
+            _state[i] = _counted(word, amount);
         }
     }
 
@@ -128,33 +148,38 @@ abstract contract GuardSpendWindow is GuardPolicy {
     ///      transfers after it still respect the daily limit. Returns the amount counted.
     function _spendScheduled(uint256 i, address token, uint256 amount) internal returns (uint256 counted) {
         uint256 daily = (_limit(i) >> 96) & MASK96;
-        (uint256 total, uint256 current, uint256 nowHour) = _load(i, token, daily, _state[i]);
+        uint256 word = _load(i, token, daily, _state[i]);
         unchecked {
-            // total <= daily, so the room below cannot underflow and the sums stay below 2^96.
-            uint256 room = daily - total;
+            // the window never holds more than daily, so the room below cannot underflow.
+            uint256 room = daily - _windowHolds(word);
             counted = amount < room ? amount : room;
-            _state[i] = MARKER | SEEDED | (nowHour << 192) | ((current + counted) << 96) | (total + counted);
+            _state[i] = _counted(word, counted);
         }
     }
 
-    /// @dev The asset's window at the current hour: (total still counting, current hour's amount, hour).
-    function _load(uint256 i, address token, uint256 daily, uint256 word)
-        private
-        returns (uint256 total, uint256 current, uint256 nowHour)
-    {
+    /// @dev What the window of the packed state `word` holds: spent - before, modulo 2^96.
+    function _windowHolds(uint256 word) private pure returns (uint256) {
+        unchecked {
+            return (word - (word >> 96)) & SUM_MASK;
+        }
+    }
+
+    /// @dev `word` with `amount` more spent (modulo 2^96; the other fields as they are).
+    function _counted(uint256 word, uint256 amount) private pure returns (uint256) {
+        unchecked {
+            return (word & ~SUM_MASK) | ((word + amount) & SUM_MASK);
+        }
+    }
+
+    /// @dev The asset's packed state moved to the current hour (seeded on its first spend).
+    function _load(uint256 i, address token, uint256 daily, uint256 word) private returns (uint256) {
         if (word & SEEDED == 0) {
-            nowHour = block.timestamp / 3600;
-            (total, current) = _seed(token, daily);
-            return (total, current, nowHour);
+            return (word & PAUSED) | MARKER | SEEDED | ((block.timestamp / 3600) << 192) | _seed(token, daily);
         }
-        total = word & MASK96;
-        current = (word >> 96) & MASK96;
         uint256 hour = (word >> 192) & MASK32;
-        nowHour = _nowHour(hour);
-        if (hour != nowHour) {
-            total = _roll(i, total, current, hour, nowHour);
-            current = 0;
-        }
+        uint256 nowHour = _nowHour(hour);
+        if (hour == nowHour) return word;
+        return _roll(i, word, hour, nowHour);
     }
 
     /// @dev The current hour, never earlier than the last hour recorded: if the chain's clock went
@@ -165,50 +190,41 @@ abstract contract GuardSpendWindow is GuardPolicy {
         return nowHour < lastHour ? lastHour : nowHour;
     }
 
-    /// @dev Drop the buckets that left the window, then move the finished hour into the ring: in that
-    ///      order, as the finished hour's bucket is the one that held the hour leaving first (h - 24).
-    function _roll(uint256 i, uint256 total, uint256 current, uint256 hour, uint256 nowHour)
-        private
-        returns (uint256 remaining)
-    {
-        if (nowHour - hour >= BUCKETS) return 0;
-        remaining = _windowAt(i, total, current, hour, nowHour);
-        if (current != 0) _writeBucket(i, hour, current);
+    /// @dev Move the packed state `word` from `hour` (the last one recorded) to `nowHour`: find what left
+    ///      the window, then write the finished hour into the ring. In that order, as the finished hour's
+    ///      bucket is the one that held the hour leaving first (h - 24).
+    function _roll(uint256 i, uint256 word, uint256 hour, uint256 nowHour) private returns (uint256) {
+        uint256 gap = nowHour - hour;
+        uint256 spent = word & SUM_MASK;
+        uint256 flags = word & (MARKER | SEEDED | PAUSED);
+        // Invariant: a spend counts while its hour h satisfies h + 25 > nowHour (at least 24 h, at most 25 h).
+        if (gap >= BUCKETS) return flags | (nowHour << 192) | (spent << 96) | spent;
+        uint256 live = (word >> LIVE) & LIVE_MASK;
+        uint256 before = _beforeWindow(i, (word >> 96) & SUM_MASK, live, hour, gap);
+        _writeBucket(i, hour, spent);
+        // the finished hour is now `gap` hours back (bit gap - 1); the hours already live move back with it
+        live = ((live << gap) | (1 << (gap - 1))) & LIVE_MASK;
+        return flags | (live << LIVE) | (nowHour << 192) | (before << 96) | spent;
     }
 
-    /// @dev What is still in the window at `nowHour` (> `hour`, the last hour recorded with `total`
-    ///      and its own amount `current`; the ring does not hold `hour` yet). `total` is always
-    ///      `current` plus the ring buckets of the 24 hours before `hour`, so either side can be summed:
-    ///      the buckets that left the window (subtracted) or those still in it (added to `current`);
-    ///      the shorter side is read. A new hour reads one bucket (the one `hour` then overwrites), the
-    ///      next day's first spend none.
-    function _windowAt(uint256 i, uint256 total, uint256 current, uint256 hour, uint256 nowHour)
+    /// @dev What was counted before the window at `hour + gap` starts (0 < gap < BUCKETS): the running sum
+    ///      of the latest live hour that has left it (bit j >= RING - gap: hour `hour - 1 - j` is at least
+    ///      BUCKETS hours old), or `before` if none has.
+    function _beforeWindow(uint256 i, uint256 before, uint256 live, uint256 hour, uint256 gap)
         private
         view
         returns (uint256)
     {
-        uint256 gap = nowHour - hour;
-        if (gap >= BUCKETS) return 0;
-        // Invariant: a spend counts while its hour h satisfies h + 25 > nowHour (at least 24 h, at most 25 h).
-        uint256 oldest = nowHour >= BUCKETS - 1 ? nowHour - (BUCKETS - 1) : 0; // first hour still in the window
-        if (2 * gap <= BUCKETS) return total - _sumBuckets(i, hour >= BUCKETS - 1 ? hour - (BUCKETS - 1) : 0, oldest);
-        return current + _sumBuckets(i, oldest, hour);
+        uint256 skip = RING - gap;
+        uint256 left = live >> skip;
+        if (left == 0) return before;
+        return _bucketSum(i, hour - 1 - skip - _lowestBit(left));
     }
 
-    /// @dev Sum of the ring buckets recorded for the hours in [from, to) (at most RING of them, each
-    ///      below 2^96: no overflow).
-    function _sumBuckets(uint256 i, uint256 from, uint256 to) private view returns (uint256 amount) {
-        uint256 first = _ringSlot(i, 0);
-        unchecked {
-            for (uint256 h = from; h < to; ++h) {
-                uint256 b = h % RING;
-                uint256 half;
-                assembly ("memory-safe") {
-                    half := and(shr(mul(and(b, 1), 128), sload(add(first, shr(1, b)))), HALF)
-                }
-                // Invariant: a bucket counts only for the hour it was written in.
-                if (half >> 96 == h) amount += half & MASK96;
-            }
+    /// @dev Index of the lowest set bit of `x` (0 < x < 2^32).
+    function _lowestBit(uint256 x) private pure returns (uint256 index) {
+        assembly ("memory-safe") {
+            index := byte(shr(27, and(mul(and(x, sub(0, x)), 0x077CB531), 0xFFFFFFFF)), DE_BRUIJN)
         }
     }
 
@@ -222,11 +238,20 @@ abstract contract GuardSpendWindow is GuardPolicy {
         }
     }
 
+    /// @dev The running sum recorded at the end of hour `h` (a live hour: its bucket holds it).
+    function _bucketSum(uint256 i, uint256 h) private view returns (uint256 sum) {
+        uint256 b = h % RING;
+        uint256 slot = _ringSlot(i, b);
+        assembly ("memory-safe") {
+            sum := and(shr(mul(and(b, 1), 128), sload(slot)), SUM_MASK)
+        }
+    }
+
     /// @dev First spend of an asset under this guard: carry over the predecessor's window
     ///      (conservatively, as if all of it had left this hour). A predecessor that does not
     ///      answer counts as a fully used limit.
-    function _seed(address token, uint256 daily) private returns (uint256 total, uint256 current) {
-        if (_previousGuard() == address(0)) return (0, 0);
+    function _seed(address token, uint256 daily) private returns (uint256 total) {
+        if (_previousGuard() == address(0)) return 0;
         bool answered = false;
         try ICustodyGuard(_previousGuard()).windowTotal(token) returns (uint256 carried) {
             total = carried > daily ? daily : carried;
@@ -235,20 +260,14 @@ abstract contract GuardSpendWindow is GuardPolicy {
             total = daily;
         }
         emit CustodyGuardSpendImported(token, total, answered);
-        return (total, total);
     }
 
-    function _bucket(uint256 i, uint256 b) private view returns (uint256 amount, uint256 hour) {
-        uint256 half = (_ring[i][b / 2] >> ((b % 2) * 128)) & HALF;
-        return (half & MASK96, half >> 96);
-    }
-
-    function _writeBucket(uint256 i, uint256 hour, uint256 amount) private {
+    function _writeBucket(uint256 i, uint256 hour, uint256 spent) private {
         uint256 b = hour % RING;
         uint256 slot = _ringSlot(i, b);
         assembly ("memory-safe") {
             let shift := mul(and(b, 1), 128)
-            sstore(slot, or(and(sload(slot), not(shl(shift, HALF))), shl(shift, or(amount, shl(96, hour)))))
+            sstore(slot, or(and(sload(slot), not(shl(shift, HALF))), shl(shift, or(spent, shl(96, hour)))))
         }
     }
 }

@@ -242,13 +242,23 @@ interface ICustodyGuard {
     /// @dev Reverts to refuse. Only the vault's timelock.
     function checkTimelockCall(address target, uint256 value, bytes calldata data) external;
 
-    /// @notice Rolling-window state of asset `index`: running total, the current hour's amount,
-    ///         the current hour (unix time / 3600), whether it was seeded, and the ring of 24 hourly
-    ///         buckets (hour h at index h % 24) as (amount, hour) pairs.
+    /// @notice Rolling-window state of asset `index`, as stored: `spent`, everything ever counted, and
+    ///         `before`, what was counted before the window's oldest hour (both modulo 2^96; the
+    ///         window at `hour` holds `spent - before`), the last hour recorded (unix time / 3600), the
+    ///         live-hours bitmap (bit j: the ring holds hour `hour - 1 - j`, still in the window),
+    ///         whether it was seeded, and the ring of 24 hourly buckets (hour h at index h % 24) as
+    ///         (spent at the hour's end, hour) pairs.
     function spendState(uint256 index)
         external
         view
-        returns (uint256 total, uint256 currentAmount, uint256 currentHour, bool seeded, uint256[2][24] memory buckets);
+        returns (
+            uint256 spent,
+            uint256 before,
+            uint256 hour,
+            uint256 live,
+            bool seeded,
+            uint256[2][24] memory buckets
+        );
 
     /// @notice Amount of `token` that left within the current rolling window (for a successor guard).
     function windowTotal(address token) external view returns (uint256);

@@ -53,8 +53,8 @@ def _states(session: Session, guard: str, count: int) -> list[SpendState]:
 
 
 def _spend_state(raw: Sequence[Any]) -> SpendState:
-    t, c, h, s, buckets = raw
-    return SpendState(int(t), int(c), int(h), bool(s), tuple((int(a), int(b)) for a, b in buckets))
+    spent, before, hour, _live, seeded, ring = raw
+    return SpendState.from_stored(int(spent), int(before), int(hour), bool(seeded), [(int(a), int(b)) for a, b in ring])
 
 
 def read_guard(session: Session, guard: str) -> GuardInfo:

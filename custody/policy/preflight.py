@@ -7,7 +7,7 @@ would. A hypothesis differential test holds the two together on random transacti
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NoReturn
 
@@ -22,6 +22,7 @@ from custody.types import ZERO_ADDRESS, Address, Operation, format_amount
 
 BUCKETS = limits.BUCKETS  # hours a spend can count in: the current one and the 24 before it
 RING = BUCKETS - 1  # ring buckets of the guard's spend window (hour h at h % RING)
+SUM_MODULUS = 2**96  # the guard keeps its running sums modulo 2^96
 HOUR = 3600
 MONDAY_OFFSET = 259200
 REQUIRED_KINDS = sum(KIND_BITS[k] for k in ("owners", "threshold", "modules", "guard", "fallback_handler", "policy"))
@@ -78,13 +79,32 @@ DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sun
 
 @dataclass(frozen=True)
 class SpendState:
-    """One asset's rolling window as stored by the guard."""
+    """One asset's rolling window: what still counts (``total``), the last hour recorded and its own amount
+    (``current``), and each ring bucket's hour with that hour's amount (0 for an hour no longer in the
+    window). The guard stores running sums instead (:meth:`from_stored`); this is the same window by hour."""
 
     total: int = 0
     current: int = 0
     hour: int = 0
     seeded: bool = False
     buckets: tuple[tuple[int, int], ...] = ((0, 0),) * RING  # (amount, hour) per ring slot
+
+    @classmethod
+    def from_stored(
+        cls, spent: int, before: int, hour: int, seeded: bool, ring: Sequence[tuple[int, int]]
+    ) -> SpendState:
+        """The state from what the guard stores (``spendState``): running sums modulo 2^96 and a ring of
+        (running sum at the hour's end, hour). A bucket is live when it holds one of the RING hours before
+        ``hour`` (read from the hours' tags, not from the guard's live-hours bitmap, so the model checks
+        it); a live hour's amount is its running sum less the latest live one before it, or ``before``."""
+        previous = before
+        buckets = [(0, tag) for _, tag in ring]
+        for h in range(max(hour - RING, 0), hour):
+            running, tag = ring[h % RING]
+            if tag == h:
+                buckets[h % RING] = ((running - previous) % SUM_MODULUS, h)
+                previous = running
+        return cls((spent - before) % SUM_MODULUS, (spent - previous) % SUM_MODULUS, hour, seeded, tuple(buckets))
 
     def window_total(self, now_hour: int) -> int:
         """``windowTotal`` of the guard: what still counts at ``now_hour``."""
@@ -664,8 +684,7 @@ class GuardModel:
         if now_hour - state.hour >= BUCKETS:
             return 0
         total = state.window_total(now_hour)  # before the finished hour overwrites the bucket that left
-        if state.current:
-            buckets[state.hour % RING] = (state.current, state.hour)
+        buckets[state.hour % RING] = (state.current, state.hour)
         return total
 
     def _seed(self, token: str, daily: int) -> int:

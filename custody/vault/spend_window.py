@@ -4,7 +4,7 @@ The EVM charges about 20,000 gas more for the first write of a storage slot than
 guard's ring has 12 slots per policy asset (two hourly buckets each): unprimed, the first spend of an hour
 that lands in a slot never used pays that write. A dedicated guard primes its ring at creation; a clone
 guard does not (it keeps creation cheap), and anyone may prime it later with ``primeSpendWindow()``, which
-fills only buckets never written (amount 0, hour 1: they can never count) and changes no limit.
+fills only buckets never written (running sum 0, hour 1: never a live hour) and changes no limit.
 """
 
 from __future__ import annotations
