@@ -102,6 +102,9 @@ def fresh_session(tmp_path: Path) -> Iterator[Session]:
         chain = connect(anvil.url, expected_chain_id=anvil.chain_id)
         session = Session(workspace=ws, chain=chain)
         session.infrastructure()
+        # a Tuesday at 10:00 UTC, as on the shared chain: the shipped templates freeze Sunday 02:00-04:00
+        chain.set_next_timestamp(next_utc_slot(chain.latest_timestamp(), weekday=1, hour=10))
+        chain.mine()
         yield session
     finally:
         ws.close()

@@ -192,11 +192,14 @@ def _symbols(session: Session, info: GuardInfo) -> dict[str, tuple[str, int]]:
 
 
 def next_block_timestamp(session: Session) -> int:
-    """Best prediction of the timestamp the next block will carry."""
+    """Best prediction of the timestamp the next block will carry: the node's pending block (a chain whose
+    clock runs behind or ahead of the wall clock, a local Anvil started at another time, is judged by its
+    own clock), else the wall clock; never before the latest block."""
     import time
 
     latest = session.chain.latest_timestamp()
-    return max(latest + 1, int(time.time()))
+    pending = session.chain.pending_timestamp()
+    return max(latest + 1, int(time.time()) if pending is None else pending)
 
 
 def preflight(
