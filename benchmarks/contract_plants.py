@@ -152,8 +152,8 @@ PLANTS: list[tuple[str, str, str, str]] = [
      "a clone guard reads its destination table where it is (off by one)"),
     # issue 15: the 24-bucket ring, where the finished hour reuses the bucket of the hour that leaves
     ("guard/GuardSpendWindow.sol",
-     "        uint256 before = _beforeWindow(i, (word >> 96) & SUM_MASK, live, hour, gap);\n        _writeBucket(i, hour, spent);",
-     "        _writeBucket(i, hour, spent);\n        uint256 before = _beforeWindow(i, (word >> 96) & SUM_MASK, live, hour, gap);",
+     "        uint256 before = _beforeWindow(i, (word >> 96) & MASK96, live, hour, gap);\n        _writeBucket(i, hour, spent);",
+     "        _writeBucket(i, hour, spent);\n        uint256 before = _beforeWindow(i, (word >> 96) & MASK96, live, hour, gap);",
      "a new hour drops the hour that left the window before its ring bucket is reused"),
     ("guard/GuardSpendWindow.sol", "uint256 live = (word >> LIVE) & LIVE_MASK;", "uint256 live = word >> LIVE;",
      "a ring bucket counts only while its hour is in the window (the live map is the ring's 24 hours only)"),
@@ -172,8 +172,8 @@ PLANTS: list[tuple[str, str, str, str]] = [
      "slot := add(add(_ring.slot, mul(i, sub(perAsset, 1))), shr(1, b))", "each asset's ring buckets are its own"),
     ("guard/GuardSpendWindow.sol", "let shift := mul(and(b, 1), 128)", "let shift := 0",
      "a finished hour is written into its own half of the ring slot"),
-    ("guard/GuardSpendWindow.sol", "sum := and(shr(mul(and(b, 1), 128), sload(slot)), SUM_MASK)",
-     "sum := and(sload(slot), SUM_MASK)", "an expiring hour is read from its own half of the ring slot"),
+    ("guard/GuardSpendWindow.sol", "sum := and(shr(mul(and(b, 1), 128), sload(slot)), MASK96)",
+     "sum := and(sload(slot), MASK96)", "an expiring hour is read from its own half of the ring slot"),
     ("guard/GuardPolicyArgs.sol", "if (n > MAX_ASSETS) n = MAX_ASSETS;", "",
      "the shared implementation's spend windows read as unused, whatever its code holds"),
     # issue 15: the window as running sums, searched through the live-hours map

@@ -26,6 +26,16 @@ POLICIES = REPO / "policies"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
+def move_clock_to(chain: Chain, *, weekday: int = 1, hour: int = 10, minute: int = 0) -> int:
+    """Mine a block at the next ``weekday`` (0 = Monday) ``hour``:``minute`` UTC at least a day ahead, and
+    return its time. The shipped templates freeze transfers on Sundays 02:00-04:00 UTC and outside their
+    allowed hours, so a test must not depend on the day it runs on: by default a Tuesday at 10:00."""
+    when = next_utc_slot(chain.latest_timestamp(), weekday=weekday, hour=hour) + minute * 60
+    chain.set_next_timestamp(when)
+    chain.mine()
+    return when
+
+
 @pytest.fixture(scope="session")
 def anvil() -> Iterator[AnvilProcess]:
     process = AnvilProcess()
@@ -42,10 +52,7 @@ def base_chain(anvil: AnvilProcess, tmp_path_factory: pytest.TempPathFactory) ->
     chain = connect(anvil.url, expected_chain_id=anvil.chain_id)
     workspace = Workspace(tmp_path_factory.mktemp("infra-ws"))
     ensure_infrastructure(chain, anvil_signer(0), workspace.store)  # includes the demo token on Anvil
-    # Tests start on a Tuesday at 10:00 UTC whatever the wall clock says: the shipped templates freeze
-    # transfers at weekends and at night, and a test must not depend on the day it runs on.
-    chain.set_next_timestamp(next_utc_slot(chain.latest_timestamp(), weekday=1, hour=10))
-    chain.mine()
+    move_clock_to(chain)  # tests start on a Tuesday at 10:00 UTC whatever the wall clock says
     workspace.close()
     return chain
 
@@ -102,9 +109,7 @@ def fresh_session(tmp_path: Path) -> Iterator[Session]:
         chain = connect(anvil.url, expected_chain_id=anvil.chain_id)
         session = Session(workspace=ws, chain=chain)
         session.infrastructure()
-        # a Tuesday at 10:00 UTC, as on the shared chain: the shipped templates freeze Sunday 02:00-04:00
-        chain.set_next_timestamp(next_utc_slot(chain.latest_timestamp(), weekday=1, hour=10))
-        chain.mine()
+        move_clock_to(chain)  # a Tuesday at 10:00 UTC, as on the shared chain
         yield session
     finally:
         ws.close()

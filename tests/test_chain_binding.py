@@ -15,12 +15,12 @@ import pytest
 from click.testing import CliRunner
 
 from custody.chain.anvil import AnvilProcess, rpc_call
-from custody.chain.connection import connect, next_utc_slot
+from custody.chain.connection import connect
 from custody.cli import cli
 from custody.exceptions import ForeignChain
 from custody.session import Session
 from custody.vault.service import list_vaults
-from tests.conftest import POLICIES, owner
+from tests.conftest import POLICIES, move_clock_to, owner
 
 PLAYBOOKS = Path(__file__).resolve().parents[1] / "playbooks"
 
@@ -36,9 +36,7 @@ def _anvil(genesis_time: int) -> AnvilProcess:
 def own_chain() -> Iterator[AnvilProcess]:
     process = _anvil(GENESIS_TIME)
     chain = connect(process.url)
-    # the shipped templates freeze transfers at weekends and nights: work on a Tuesday at 10:00 UTC
-    chain.set_next_timestamp(next_utc_slot(chain.latest_timestamp(), weekday=1, hour=10))
-    chain.mine()
+    move_clock_to(chain)  # the shipped templates freeze transfers on Sunday nights: a Tuesday at 10:00 UTC
     try:
         yield process
     finally:

@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 
 from custody.chain.anvil import AnvilProcess
-from custody.chain.connection import connect, next_utc_slot
+from custody.chain.connection import connect
 from custody.policy.onchain import next_block_timestamp, preflight
 from custody.session import Session
 from custody.types import Operation
 from custody.vault import service
 from custody.workspace import Workspace
-from tests.conftest import POLICIES
+from tests.conftest import POLICIES, move_clock_to
 
 PAST = 1_767_000_000  # late December 2025: the chain's clock runs about a year behind the wall clock
 SETTLEMENT = "0x23618e81E3f5cdF7f54C3d65f7FBc0aBf5B21E8f"  # on hot-ops' ETH allowlist
@@ -42,16 +42,9 @@ def past_session(tmp_path: Path) -> Iterator[Session]:
         anvil.stop()
 
 
-def _at(session: Session, weekday: int, hour: int, minute: int = 0) -> int:
-    when = next_utc_slot(session.chain.latest_timestamp(), weekday=weekday, hour=hour) + minute * 60
-    session.chain.set_next_timestamp(when)
-    session.chain.mine()
-    return when
-
-
 def test_the_next_block_time_is_the_chains_clock_not_the_wall_clock(past_session):
     session = past_session
-    pinned = _at(session, TUESDAY, 10)
+    pinned = move_clock_to(session.chain, weekday=TUESDAY, hour=10)
     predicted = next_block_timestamp(session)
     assert pinned < predicted <= pinned + 120, (pinned, predicted)
     assert time.time() - predicted > 300 * 86400  # the wall clock is far ahead: it is not what was used
@@ -62,8 +55,9 @@ def test_a_freeze_window_is_judged_by_the_chains_time_whatever_the_wall_clock_sa
     record, _ = service.create_vault(session, POLICIES / "hot.yaml")
     session.chain.rpc("anvil_setBalance", [record.safe, hex(10**20)])
     transfer = {"to": SETTLEMENT, "value": 10**18, "data": b"", "operation": Operation.CALL}
-    _at(session, SUNDAY, 2, minute=30)  # inside hot.yaml's Sunday 02:00-04:00 freeze window, on the chain
+    # inside hot.yaml's Sunday 02:00-04:00 freeze window, on the chain
+    move_clock_to(session.chain, weekday=SUNDAY, hour=2, minute=30)
     frozen = preflight(session, record.safe, **transfer)
     assert (frozen.allowed, frozen.error) == (False, "CustodyGuardFrozen"), frozen
-    _at(session, TUESDAY, 10)  # a working day on the chain, whatever day it is on the wall clock
+    move_clock_to(session.chain, weekday=TUESDAY, hour=10)  # a working day on the chain, not the wall clock's
     assert preflight(session, record.safe, **transfer).allowed

@@ -25,7 +25,7 @@ from eth_utils import function_signature_to_4byte_selector as sel
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from custody.policy.preflight import RING, SpendState
+from custody.policy.rolling_window import RING, SpendState
 from custody.types import ZERO_ADDRESS
 from custody.vault import service
 from tests.conftest import FIXTURES

@@ -34,7 +34,6 @@ abstract contract GuardSpendWindow is GuardPolicy {
     ///      half, and its slot, are non-zero; no live hour is ever hour 1).
     uint256 private constant PRIMED_BUCKET = 1 << 96;
     uint256 private constant HALF = (1 << 128) - 1;
-    uint256 private constant SUM_MASK = (1 << 96) - 1;
     /// @dev De Bruijn table of the lowest set bit of a 32-bit word (byte k: the bit whose isolated value
     ///      times 0x077CB531 has k in its top five bits).
     uint256 private constant DE_BRUIJN = 0x00011c021d0e18031e16140f191104081f1b0d17151310071a0c12060b050a09;
@@ -88,14 +87,14 @@ abstract contract GuardSpendWindow is GuardPolicy {
         )
     {
         uint256 word = _state[index];
-        spent = word & SUM_MASK;
-        before = (word >> 96) & SUM_MASK;
+        spent = word & MASK96;
+        before = (word >> 96) & MASK96;
         hour = (word >> 192) & MASK32;
         live = (word >> LIVE) & LIVE_MASK;
         seeded = word & SEEDED != 0;
         for (uint256 b = 0; b < RING; b++) {
             uint256 half = (_ring[index][b / 2] >> ((b % 2) * 128)) & HALF;
-            (buckets[b][0], buckets[b][1]) = (half & SUM_MASK, half >> 96);
+            (buckets[b][0], buckets[b][1]) = (half & MASK96, half >> 96);
         }
     }
 
@@ -108,10 +107,10 @@ abstract contract GuardSpendWindow is GuardPolicy {
         uint256 hour = (word >> 192) & MASK32;
         uint256 gap = _nowHour(hour) - hour;
         if (gap >= BUCKETS) return 0;
-        uint256 before = (word >> 96) & SUM_MASK;
+        uint256 before = (word >> 96) & MASK96;
         if (gap != 0) before = _beforeWindow(i, before, (word >> LIVE) & LIVE_MASK, hour, gap);
         unchecked {
-            return ((word & SUM_MASK) - before) & SUM_MASK;
+            return ((word & MASK96) - before) & MASK96;
         }
     }
 
@@ -160,14 +159,14 @@ abstract contract GuardSpendWindow is GuardPolicy {
     /// @dev What the window of the packed state `word` holds: spent - before, modulo 2^96.
     function _windowHolds(uint256 word) private pure returns (uint256) {
         unchecked {
-            return (word - (word >> 96)) & SUM_MASK;
+            return (word - (word >> 96)) & MASK96;
         }
     }
 
     /// @dev `word` with `amount` more spent (modulo 2^96; the other fields as they are).
     function _counted(uint256 word, uint256 amount) private pure returns (uint256) {
         unchecked {
-            return (word & ~SUM_MASK) | ((word + amount) & SUM_MASK);
+            return (word & ~MASK96) | ((word + amount) & MASK96);
         }
     }
 
@@ -195,12 +194,12 @@ abstract contract GuardSpendWindow is GuardPolicy {
     ///      bucket is the one that held the hour leaving first (h - 24).
     function _roll(uint256 i, uint256 word, uint256 hour, uint256 nowHour) private returns (uint256) {
         uint256 gap = nowHour - hour;
-        uint256 spent = word & SUM_MASK;
+        uint256 spent = word & MASK96;
         uint256 flags = word & (MARKER | SEEDED | PAUSED);
         // Invariant: a spend counts while its hour h satisfies h + 25 > nowHour (at least 24 h, at most 25 h).
         if (gap >= BUCKETS) return flags | (nowHour << 192) | (spent << 96) | spent;
         uint256 live = (word >> LIVE) & LIVE_MASK;
-        uint256 before = _beforeWindow(i, (word >> 96) & SUM_MASK, live, hour, gap);
+        uint256 before = _beforeWindow(i, (word >> 96) & MASK96, live, hour, gap);
         _writeBucket(i, hour, spent);
         // the finished hour is now `gap` hours back (bit gap - 1); the hours already live move back with it
         live = ((live << gap) | (1 << (gap - 1))) & LIVE_MASK;
@@ -243,7 +242,7 @@ abstract contract GuardSpendWindow is GuardPolicy {
         uint256 b = h % RING;
         uint256 slot = _ringSlot(i, b);
         assembly ("memory-safe") {
-            sum := and(shr(mul(and(b, 1), 128), sload(slot)), SUM_MASK)
+            sum := and(shr(mul(and(b, 1), 128), sload(slot)), MASK96)
         }
     }
 

@@ -95,17 +95,6 @@ class Chain:
     def latest_timestamp(self) -> int:
         return int(self.call(self.w3.eth.get_block, "latest")["timestamp"])
 
-    def pending_timestamp(self) -> int | None:
-        """The timestamp the node would give its next block (its pending block), None if it has none.
-        Anvil's honours its own clock: an offset from the wall clock, a set next timestamp."""
-        try:
-            block = self.call(self.w3.eth.get_block, "pending")
-        except RpcUnreachable:
-            raise
-        except Exception:  # a node that serves no pending block (some refuse the tag)
-            return None
-        return None if block is None or block.get("timestamp") is None else int(block["timestamp"])
-
 
 def next_base_fee(base_fee: int, gas_used: int, gas_limit: int) -> int:
     """EIP-1559: the base fee of the block after one with ``base_fee``, ``gas_used`` and ``gas_limit``

@@ -9,10 +9,12 @@ from typing import Any
 from eth_utils import keccak, to_checksum_address
 from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 
+from custody.chain.logs import rpc_batch
 from custody.contracts.deploy import codehash, read_many
 from custody.exceptions import ChainError
 from custody.policy.compiled import GuardConfig
-from custody.policy.preflight import GuardBindings, GuardModel, SpendState, Verdict
+from custody.policy.preflight import GuardBindings, GuardModel, Verdict
+from custody.policy.rolling_window import SpendState
 from custody.session import Session
 from custody.types import ZERO_ADDRESS, Address, Operation
 from custody.vault.decode import token_info
@@ -197,9 +199,14 @@ def next_block_timestamp(session: Session) -> int:
     own clock), else the wall clock; never before the latest block."""
     import time
 
-    latest = session.chain.latest_timestamp()
-    pending = session.chain.pending_timestamp()
-    return max(latest + 1, int(time.time()) if pending is None else pending)
+    try:  # both blocks in one round trip
+        latest, pending = rpc_batch(
+            session.chain, [("eth_getBlockByNumber", [tag, False]) for tag in ("latest", "pending")]
+        )
+    except ChainError:  # a node that refuses the pending tag: the wall clock
+        return max(session.chain.latest_timestamp() + 1, int(time.time()))
+    after_latest = int(latest["timestamp"], 16) + 1
+    return max(after_latest, int(time.time()) if pending is None else int(pending["timestamp"], 16))
 
 
 def preflight(

@@ -7,7 +7,7 @@ would. A hypothesis differential test holds the two together on random transacti
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, NoReturn
 
@@ -18,11 +18,9 @@ from eth_utils import to_checksum_address
 from custody.policy import limits
 from custody.policy.calldata import decode_module_call
 from custody.policy.compiled import KIND_BITS, KIND_NAMES, GuardConfig
+from custody.policy.rolling_window import BUCKETS, RING, SpendState
 from custody.types import ZERO_ADDRESS, Address, Operation, format_amount
 
-BUCKETS = limits.BUCKETS  # hours a spend can count in: the current one and the 24 before it
-RING = BUCKETS - 1  # ring buckets of the guard's spend window (hour h at h % RING)
-SUM_MODULUS = 2**96  # the guard keeps its running sums modulo 2^96
 HOUR = 3600
 MONDAY_OFFSET = 259200
 REQUIRED_KINDS = sum(KIND_BITS[k] for k in ("owners", "threshold", "modules", "guard", "fallback_handler", "policy"))
@@ -75,54 +73,6 @@ CONFIG_SELECTORS = {
     selector_of("setFallbackHandler(address)"): KIND_BITS["fallback_handler"],
 }
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-
-
-@dataclass(frozen=True)
-class SpendState:
-    """One asset's rolling window: what still counts (``total``), the last hour recorded and its own amount
-    (``current``), and each ring bucket's hour with that hour's amount (0 for an hour no longer in the
-    window). The guard stores running sums instead (:meth:`from_stored`); this is the same window by hour."""
-
-    total: int = 0
-    current: int = 0
-    hour: int = 0
-    seeded: bool = False
-    buckets: tuple[tuple[int, int], ...] = ((0, 0),) * RING  # (amount, hour) per ring slot
-
-    @classmethod
-    def from_stored(
-        cls, spent: int, before: int, hour: int, seeded: bool, ring: Sequence[tuple[int, int]]
-    ) -> SpendState:
-        """The state from what the guard stores (``spendState``): running sums modulo 2^96 and a ring of
-        (running sum at the hour's end, hour). A bucket is live when it holds one of the RING hours before
-        ``hour`` (read from the hours' tags, not from the guard's live-hours bitmap, so the model checks
-        it); a live hour's amount is its running sum less the latest live one before it, or ``before``."""
-        previous = before
-        buckets = [(0, tag) for _, tag in ring]
-        for h in range(max(hour - RING, 0), hour):
-            running, tag = ring[h % RING]
-            if tag == h:
-                buckets[h % RING] = ((running - previous) % SUM_MODULUS, h)
-                previous = running
-        return cls((spent - before) % SUM_MODULUS, (spent - previous) % SUM_MODULUS, hour, seeded, tuple(buckets))
-
-    def window_total(self, now_hour: int) -> int:
-        """``windowTotal`` of the guard: what still counts at ``now_hour``."""
-        if not self.seeded:
-            return 0
-        now_hour = max(now_hour, self.hour)
-        if now_hour == self.hour:
-            return self.total
-        if now_hour - self.hour >= BUCKETS:
-            return 0
-        total = self.total
-        h = max(self.hour - 24, 0)
-        while h + BUCKETS <= now_hour:
-            amount, tag = self.buckets[h % RING]
-            if tag == h:
-                total -= amount
-            h += 1
-        return total
 
 
 @dataclass(frozen=True)
